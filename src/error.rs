@@ -1,0 +1,240 @@
+//! Errors with stable, machine-readable codes.
+//!
+//! Every error has a `code()` (see [`VerifyError::code`]) that adapters, logs and
+//! the command-line tool use; the codes are part of the crate's stable contract.
+//! `Display` texts are lowercase, one clause, and never contain a secret, a
+//! computed MAC or the request body.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// Why a webhook request failed verification.
+///
+/// Match on [`code()`](Self::code) for a stable string, or on the variants for the
+/// context they carry. New variants may be added in minor releases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A header the scheme requires is absent. Code `missing_header`.
+    #[error("missing header `{name}`")]
+    MissingHeader {
+        /// The header's name as the scheme spells it.
+        name: Cow<'static, str>,
+    },
+    /// A header is present but cannot be used. Code `malformed_header`.
+    #[error("malformed header `{name}`: {problem}")]
+    MalformedHeader {
+        /// The header's name as the scheme spells it.
+        name: Cow<'static, str>,
+        /// What is wrong with it.
+        problem: HeaderProblem,
+    },
+    /// A configured key could not be used. Code `invalid_secret`.
+    #[error("invalid secret")]
+    InvalidSecret(#[from] SecretError),
+    /// No signature in the request matches any configured key. Code
+    /// `invalid_signature`. Deliberately says nothing about how it failed.
+    #[error("signature does not match")]
+    InvalidSignature,
+    /// The signed timestamp is further in the past than the replay window
+    /// allows. Code `timestamp_too_old`.
+    #[error("timestamp {timestamp} is more than {}s before now ({now})", tolerance.as_secs())]
+    TimestampTooOld {
+        /// The signed timestamp, Unix seconds.
+        timestamp: i64,
+        /// The verifier's notion of now, Unix seconds.
+        now: i64,
+        /// The past tolerance that was exceeded.
+        tolerance: Duration,
+    },
+    /// The signed timestamp is further in the future than the replay window
+    /// allows. Code `timestamp_too_new`.
+    #[error("timestamp {timestamp} is more than {}s after now ({now})", tolerance.as_secs())]
+    TimestampTooNew {
+        /// The signed timestamp, Unix seconds.
+        timestamp: i64,
+        /// The verifier's notion of now, Unix seconds.
+        now: i64,
+        /// The future tolerance that was exceeded.
+        tolerance: Duration,
+    },
+    /// The request is signed, but not with a scheme or version this verifier
+    /// accepts (for example GitHub's SHA-1 header alone, or only unknown
+    /// Standard Webhooks versions). Code `unsupported_scheme`.
+    #[error("unsupported signature scheme: {detail}")]
+    UnsupportedScheme {
+        /// What was found instead, in a few words.
+        detail: &'static str,
+    },
+    /// The scheme needs a body and there is none. Code `missing_body`.
+    #[error("missing body")]
+    MissingBody,
+    /// The body is larger than [`Limits::max_body_bytes`](crate::Limits::max_body_bytes).
+    /// Code `body_too_large`.
+    #[error("body of {len} bytes exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The body's length in bytes.
+        len: usize,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// Basic-auth credentials or a shared token are missing or wrong. Code
+    /// `unauthorized`.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A signing-certificate URL is not one the provider uses. Code
+    /// `untrusted_certificate_url`.
+    #[error("untrusted certificate url")]
+    UntrustedCertificateUrl,
+    /// A signing certificate could not be parsed or used. Code
+    /// `invalid_certificate`.
+    #[error("invalid certificate")]
+    InvalidCertificate,
+    /// The body does not have the shape the scheme requires. Code
+    /// `invalid_payload`.
+    #[error("invalid payload: {detail}")]
+    InvalidPayload {
+        /// What is wrong, in a few words.
+        detail: &'static str,
+    },
+}
+
+impl VerifyError {
+    /// The stable `snake_case` code of this error, as listed in the crate docs.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingHeader { .. } => "missing_header",
+            Self::MalformedHeader { .. } => "malformed_header",
+            Self::InvalidSecret(_) => "invalid_secret",
+            Self::InvalidSignature => "invalid_signature",
+            Self::TimestampTooOld { .. } => "timestamp_too_old",
+            Self::TimestampTooNew { .. } => "timestamp_too_new",
+            Self::UnsupportedScheme { .. } => "unsupported_scheme",
+            Self::MissingBody => "missing_body",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::UntrustedCertificateUrl => "untrusted_certificate_url",
+            Self::InvalidCertificate => "invalid_certificate",
+            Self::InvalidPayload { .. } => "invalid_payload",
+        }
+    }
+
+    pub(crate) fn malformed(name: impl Into<Cow<'static, str>>, problem: HeaderProblem) -> Self {
+        Self::MalformedHeader {
+            name: name.into(),
+            problem,
+        }
+    }
+}
+
+/// What is wrong with a header that is present. Part of
+/// [`VerifyError::MalformedHeader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderProblem {
+    /// The header appears more than once. Proxies may join or reorder repeated
+    /// headers, so a repeated signature header is ambiguous and refused.
+    #[error("it appears more than once")]
+    Repeated,
+    /// The value is not valid UTF-8.
+    #[error("the value is not utf-8")]
+    NotUtf8,
+    /// The value is longer than [`Limits::max_header_bytes`](crate::Limits::max_header_bytes).
+    #[error("the value is {len} bytes, over the limit of {limit}")]
+    TooLong {
+        /// The value's length in bytes.
+        len: usize,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The value holds more signature entries than
+    /// [`Limits::max_signature_entries`](crate::Limits::max_signature_entries).
+    #[error("it holds more than {limit} signature entries")]
+    TooManyEntries {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A timestamp is not a non-negative integer number of seconds.
+    #[error("the timestamp is not a unix time in seconds")]
+    InvalidTimestamp,
+    /// The value does not follow the scheme's grammar.
+    #[error("{0}")]
+    Syntax(&'static str),
+}
+
+/// Why a key could not be built or used. Code `invalid_secret`.
+///
+/// The text never contains the key material itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The key is empty.
+    #[error("the key is empty")]
+    Empty,
+    /// The key's base64 is not valid (strict: standard alphabet, no stray
+    /// characters, canonical trailing bits).
+    #[error("the key is not valid base64")]
+    Base64(#[source] base64::DecodeError),
+    /// The key has a prefix that names another key type (for example a
+    /// `whpk_` public key where a `whsec_` secret was expected).
+    #[error("the key has the prefix `{found}` where `{expected}` was expected")]
+    WrongPrefix {
+        /// The prefix found.
+        found: &'static str,
+        /// The prefix expected.
+        expected: &'static str,
+    },
+    /// The key decodes to the wrong number of bytes.
+    #[error("the key is {actual} bytes where {expected} were expected")]
+    WrongLength {
+        /// How many bytes the key type needs.
+        expected: &'static str,
+        /// How many bytes were found.
+        actual: usize,
+    },
+    /// The bytes are not a valid key of this type (for example an Ed25519
+    /// seed whose public half does not match).
+    #[error("the key is not a valid {0} key")]
+    Rejected(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_lowercase_and_codes_are_snake_case() {
+        let errors = [
+            VerifyError::MissingHeader {
+                name: "webhook-id".into(),
+            },
+            VerifyError::malformed("x", HeaderProblem::Repeated),
+            VerifyError::InvalidSecret(SecretError::Empty),
+            VerifyError::InvalidSignature,
+            VerifyError::TimestampTooOld {
+                timestamp: 1,
+                now: 400,
+                tolerance: Duration::from_secs(300),
+            },
+            VerifyError::UnsupportedScheme { detail: "sha1" },
+            VerifyError::BodyTooLarge { len: 2, limit: 1 },
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.starts_with(|c: char| c.is_ascii_lowercase()), "{text}");
+            assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+
+    #[test]
+    fn invalid_secret_keeps_its_source() {
+        use std::error::Error as _;
+        let e = VerifyError::from(SecretError::Empty);
+        assert_eq!(e.code(), "invalid_secret");
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("the key is empty")
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! # mailhook
+//!
+//! Receive email-provider webhooks safely: prove a request really came from
+//! the provider, reject replays, and (in later releases) turn every provider's
+//! payload into one typed event model and process each event exactly once.
+//!
+//! This release contains the signature core: key types, header lookup, replay
+//! windows, limits, errors, and the generic signature schemes most providers
+//! build on.
+//!
+//! ## Quick start
+//!
+//! Verify a [Standard Webhooks](https://www.standardwebhooks.com/) request
+//! (what Svix and Resend send) over the raw body bytes:
+//!
+//! ```
+//! use mailhook::scheme::standard::StandardWebhooks;
+//! use mailhook::Secret;
+//!
+//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), mailhook::VerifyError> {
+//! let verifier = StandardWebhooks::new(
+//!     Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?,
+//! );
+//! let verified = verifier.verify(headers, body)?;
+//! println!("delivery {:?} signed at {:?}", verified.id(), verified.timestamp());
+//! # Ok(()) }
+//! ```
+//!
+//! Build a verifier once and share it; verification takes `&self`.
+//!
+//! ## Schemes
+//!
+//! | scheme | type | signed content | replay window |
+//! |---|---|---|---|
+//! | Standard Webhooks `v1` / `v1a` (also `svix-*` headers) | [`scheme::standard::StandardWebhooks`] | `id.timestamp.body`, HMAC-SHA256 base64 or Ed25519 | 5 min each way |
+//! | Stripe | [`scheme::stripe::StripeVerifier`] | `t.body`, HMAC-SHA256 hex, every `v1` tried | 5 min each way |
+//! | GitHub | [`scheme::github::GitHubVerifier`] | body, HMAC-SHA256 hex, `sha256=` (SHA-1 refused) | none (not signed) |
+//! | Slack | [`scheme::slack::verifier`] | `v0:timestamp:body`, HMAC-SHA256 hex, `v0=` | 5 min each way |
+//! | Shopify | [`scheme::shopify::verifier`] | body, HMAC-SHA256 base64 | none (not signed) |
+//! | Twilio | [`scheme::twilio::TwilioVerifier`] | URL + sorted form params, HMAC-SHA1 base64 | none (not signed) |
+//! | your own | [`scheme::hmac::HmacVerifier`] | body, or prefix + timestamp + separator + body | 5 min each way when timestamped |
+//!
+//! ## Security model
+//!
+//! - **Raw bytes in.** Every verifier takes the body exactly as received, as
+//!   `&[u8]`; nothing is re-serialized. Bodies need not be UTF-8.
+//! - **Fail closed.** A verifier cannot be built without a key. Request
+//!   content never decides whether to verify. Unknown signature versions are
+//!   skipped, never accepted; a request with no signature the configured keys
+//!   can check is refused (`unsupported_scheme`).
+//! - **Constant time.** MACs are compared with [`subtle`] after decoding the
+//!   signature into a fixed-size stack buffer; only lengths, which are public,
+//!   short-circuit.
+//! - **Secrets stay secret.** [`Secret`] and [`Ed25519SigningKey`] zeroize
+//!   on drop, print as `[redacted]`, and have no `PartialEq`, `Display` or
+//!   `Serialize`. The HMAC key is applied per call, so no key-equivalent state
+//!   lives in a verifier. No error or `Debug` output contains a secret, a
+//!   computed MAC or the body.
+//! - **Bounded work.** [`Limits`] caps the body size, each header's length and
+//!   the number of signature entries; they are checked before any hashing.
+//! - **Replays.** Timestamped schemes check a [`ReplayWindow`] (default five
+//!   minutes each way; a timestamp exactly at the edge passes). Turning the
+//!   check off is spelled `dangerous_disable_replay_check`. A window only
+//!   bounds replays; to process each delivery once, deduplicate on the signed
+//!   id ([`Verified::id`]).
+//! - **Repeated headers** are refused as malformed: which copy was signed is
+//!   ambiguous once a proxy joins them.
+//!
+//! ## Errors
+//!
+//! [`VerifyError::code`] gives a stable `snake_case` code: `missing_header`,
+//! `malformed_header`, `invalid_secret`, `invalid_signature`,
+//! `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`,
+//! `missing_body`, `body_too_large`, `unauthorized`,
+//! `untrusted_certificate_url`, `invalid_certificate`, `invalid_payload`.
+//!
+//! ## Crate features
+//!
+//! | feature | default | what it adds | cost |
+//! |---|---|---|---|
+//! | `cli` | off | the `mailhook` binary (`verify`, `sign`) for debugging signatures | clap |
+//!
+//! With no features the crate needs no async runtime and does no I/O.
+
+mod encoding;
+mod error;
+mod headers;
+mod limits;
+mod mac;
+mod replay;
+pub mod scheme;
+mod secret;
+mod verified;
+
+pub use error::{HeaderProblem, SecretError, VerifyError};
+pub use headers::{Headers, Lookup};
+pub use limits::Limits;
+pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};
+pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
+pub use verified::Verified;

@@ -1,0 +1,88 @@
+//! GitHub-style signatures: `X-Hub-Signature-256: sha256=<hex>`, an
+//! HMAC-SHA256 of the raw body keyed with the secret's bytes.
+//!
+//! GitHub also sends the legacy `X-Hub-Signature: sha1=<hex>`. SHA-1 is not
+//! accepted: a request that carries only the SHA-1 header is refused as
+//! `unsupported_scheme`. There is no timestamp, so there is no replay window;
+//! deduplicate on `X-GitHub-Delivery` (which is not signed).
+//!
+//! Source: <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>.
+
+use time::OffsetDateTime;
+
+use crate::error::{SecretError, VerifyError};
+use crate::headers::{Headers, Lookup};
+use crate::limits::Limits;
+use crate::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+/// The header GitHub puts the SHA-256 signature in.
+pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+/// The legacy SHA-1 header, never accepted.
+pub const LEGACY_SHA1_HEADER: &str = "X-Hub-Signature";
+
+/// Verifies GitHub-style `X-Hub-Signature-256` requests.
+#[derive(Debug)]
+pub struct GitHubVerifier {
+    inner: HmacVerifier,
+}
+
+impl GitHubVerifier {
+    /// A verifier with the webhook secret, used as raw bytes.
+    #[must_use]
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            inner: HmacVerifier::new(secret, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex)
+                .with_prefix("sha256="),
+        }
+    }
+
+    /// Also accepts `secret` (key rotation).
+    #[must_use]
+    pub fn with_secret(self, secret: Secret) -> Self {
+        Self {
+            inner: self.inner.with_secret(secret),
+        }
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self {
+            inner: self.inner.with_limits(limits),
+        }
+    }
+
+    /// Verifies a request.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        if headers.lookup(SIGNATURE_HEADER) == Lookup::Absent
+            && headers.lookup(LEGACY_SHA1_HEADER) != Lookup::Absent
+        {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "only the sha1 signature header is present",
+            });
+        }
+        // No timestamp is signed, so the time is never read.
+        self.inner
+            .verify_at(headers, body, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// The `X-Hub-Signature-256` header for `body`, signed with the first
+    /// secret.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] if the secret cannot be used.
+    pub fn sign(&self, body: &[u8]) -> Result<Vec<(String, String)>, SecretError> {
+        self.inner.sign(None, body)
+    }
+}

@@ -1,0 +1,266 @@
+//! A configurable HMAC scheme: which header, which hash, which text
+//! encoding, which prefix, and what is signed.
+//!
+//! The presets in [`github`](super::github), [`slack`](super::slack) and
+//! [`shopify`](super::shopify) are built on it; use it directly for a
+//! provider that signs in the same family of ways.
+//!
+//! ```
+//! use mailhook::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
+//! use mailhook::Secret;
+//!
+//! let verifier = HmacVerifier::new(
+//!     Secret::from_bytes("my-secret")?,
+//!     "X-Signature",
+//!     Algorithm::Sha256,
+//!     Encoding::Hex,
+//! )
+//! .with_prefix("sha256=");
+//! let body = b"{}";
+//! let headers = verifier.sign(None, body)?;
+//! verifier.verify(&headers, body)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::borrow::Cow;
+use std::iter;
+
+use time::OffsetDateTime;
+
+pub use crate::mac::{Algorithm, Encoding};
+
+use crate::error::{HeaderProblem, SecretError, VerifyError};
+use crate::headers::{self, Headers};
+use crate::limits::Limits;
+use crate::mac;
+use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+/// What bytes the MAC covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignedContent {
+    /// The raw body alone (GitHub, Shopify).
+    Body,
+    /// `{prefix}{timestamp}{separator}{body}`, where the timestamp is the
+    /// value of `header` exactly as received (Slack: `v0:` + timestamp + `:`).
+    /// The timestamp is checked against the replay window.
+    TimestampThenBody {
+        /// The header that carries the Unix-seconds timestamp.
+        header: Cow<'static, str>,
+        /// Text signed before the timestamp.
+        prefix: Cow<'static, str>,
+        /// Text signed between the timestamp and the body.
+        separator: Cow<'static, str>,
+    },
+}
+
+/// Verifies (and signs) requests of a configurable HMAC scheme.
+///
+/// Defaults: no signature prefix, [`SignedContent::Body`], a
+/// [`ReplayWindow`] of five minutes each way (used only when the content is
+/// timestamped), and [`Limits::default`].
+#[derive(Debug)]
+pub struct HmacVerifier {
+    secrets: Vec<Secret>,
+    signature_header: Cow<'static, str>,
+    algorithm: Algorithm,
+    encoding: Encoding,
+    prefix: Cow<'static, str>,
+    content: SignedContent,
+    replay: ReplayPolicy,
+    limits: Limits,
+}
+
+impl HmacVerifier {
+    /// A verifier reading the signature from `signature_header`.
+    #[must_use]
+    pub fn new(
+        secret: Secret,
+        signature_header: impl Into<Cow<'static, str>>,
+        algorithm: Algorithm,
+        encoding: Encoding,
+    ) -> Self {
+        Self {
+            secrets: vec![secret],
+            signature_header: signature_header.into(),
+            algorithm,
+            encoding,
+            prefix: Cow::Borrowed(""),
+            content: SignedContent::Body,
+            replay: ReplayPolicy::Window(ReplayWindow::default()),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Requires the signature to start with `prefix` (such as `sha256=`),
+    /// which is not part of the encoded MAC. Default: none.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets what the MAC covers. Default: [`SignedContent::Body`].
+    #[must_use]
+    pub fn with_content(mut self, content: SignedContent) -> Self {
+        self.content = content;
+        self
+    }
+
+    /// Also accepts `secret`, tried after those already configured (key
+    /// rotation).
+    #[must_use]
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Sets the replay window (default: five minutes each way).
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed timestamp, however old. Only for replaying
+    /// captured requests in tests or tools.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The header the signature is read from.
+    #[must_use]
+    pub fn signature_header(&self) -> &str {
+        &self.signature_header
+    }
+
+    /// Verifies a request against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a request as if the time were `now`.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify_at<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.limits.check_body(body)?;
+        let value = headers::required_named(headers, &self.signature_header, &self.limits)?;
+        let Some(signature) = value.strip_prefix(&*self.prefix) else {
+            return Err(VerifyError::malformed(
+                self.signature_header.clone(),
+                HeaderProblem::Syntax("the signature lacks the expected prefix"),
+            ));
+        };
+        let candidates = iter::once(signature.as_bytes());
+        match &self.content {
+            SignedContent::Body => {
+                let index = mac::find_key(
+                    self.keys(),
+                    self.algorithm,
+                    self.encoding,
+                    &[body],
+                    &candidates,
+                )?;
+                Ok(Verified::new(None, None, index))
+            }
+            SignedContent::TimestampThenBody {
+                header,
+                prefix,
+                separator,
+            } => {
+                let text = headers::required_named(headers, header, &self.limits)?;
+                let timestamp = headers::parse_timestamp(text, || header.clone())?;
+                self.replay.check(timestamp, now)?;
+                let content: [&[u8]; 4] = [
+                    prefix.as_bytes(),
+                    text.as_bytes(),
+                    separator.as_bytes(),
+                    body,
+                ];
+                let index = mac::find_key(
+                    self.keys(),
+                    self.algorithm,
+                    self.encoding,
+                    &content,
+                    &candidates,
+                )?;
+                Ok(Verified::new(None, Some(timestamp), index))
+            }
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = (usize, &Secret)> {
+        self.secrets.iter().enumerate()
+    }
+
+    /// The headers a sender would attach to `body`, signed with the first
+    /// secret. `timestamp` (Unix seconds) is used when the content is
+    /// timestamped; `None` means now.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] if the secret cannot be used.
+    pub fn sign(
+        &self,
+        timestamp: Option<i64>,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, SecretError> {
+        let secret = self.secrets.first().ok_or(SecretError::Empty)?;
+        let mut headers = Vec::with_capacity(2);
+        let tag = match &self.content {
+            SignedContent::Body => mac::compute(self.algorithm, secret, &[body])?,
+            SignedContent::TimestampThenBody {
+                header,
+                prefix,
+                separator,
+            } => {
+                let timestamp = timestamp
+                    .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
+                    .to_string();
+                let tag = mac::compute(
+                    self.algorithm,
+                    secret,
+                    &[
+                        prefix.as_bytes(),
+                        timestamp.as_bytes(),
+                        separator.as_bytes(),
+                        body,
+                    ],
+                )?;
+                headers.push((header.to_string(), timestamp));
+                tag
+            }
+        };
+        headers.push((
+            self.signature_header.to_string(),
+            format!("{}{}", self.prefix, self.encoding.encode(tag.as_bytes())),
+        ));
+        Ok(headers)
+    }
+}

@@ -1,0 +1,381 @@
+//! [Standard Webhooks](https://www.standardwebhooks.com/), the scheme Svix,
+//! Resend, Clerk and many others send.
+//!
+//! Signed content is `{webhook-id}.{webhook-timestamp}.{body}`. The
+//! `webhook-signature` header is a space-separated list of
+//! `version,signature` entries:
+//! - `v1`: base64 HMAC-SHA256, keyed with the bytes of a `whsec_<base64>` secret;
+//! - `v1a`: base64 Ed25519, checked with a `whpk_<base64>` public key.
+//!
+//! Any matching entry for any configured key passes; entries of other
+//! versions are skipped, never accepted. Svix sends the same headers as
+//! `svix-id`, `svix-timestamp` and `svix-signature`; they are accepted when the
+//! `webhook-*` signature header is absent.
+//!
+//! ```
+//! use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+//! use mailhook::Secret;
+//!
+//! let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+//! let body = br#"{"type":"email.delivered"}"#;
+//! let now = time::OffsetDateTime::now_utc().unix_timestamp();
+//!
+//! // What a sender does:
+//! let signer = StandardWebhooksSigner::new(Secret::from_standard_webhooks(secret)?);
+//! let headers = signer.headers("msg_1", now, body)?;
+//!
+//! // What a receiver does:
+//! let verifier = StandardWebhooks::new(Secret::from_standard_webhooks(secret)?);
+//! let verified = verifier.verify(&headers, body)?;
+//! assert_eq!(verified.id(), Some("msg_1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use time::OffsetDateTime;
+
+use crate::encoding::{self, SIGNATURE_BUF};
+use crate::error::{HeaderProblem, SecretError, VerifyError};
+use crate::headers::{self, Headers, Lookup};
+use crate::limits::Limits;
+use crate::mac::{self, Algorithm, Encoding};
+use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::secret::{Ed25519PublicKey, Ed25519SigningKey, Secret, WHPK_PREFIX, WHSK_PREFIX};
+use crate::verified::Verified;
+
+/// The `webhook-*` header names of the specification.
+pub const HEADERS: HeaderNames = HeaderNames {
+    id: "webhook-id",
+    timestamp: "webhook-timestamp",
+    signature: "webhook-signature",
+};
+
+/// The `svix-*` aliases Svix (and so Resend) sends.
+pub const SVIX_HEADERS: HeaderNames = HeaderNames {
+    id: "svix-id",
+    timestamp: "svix-timestamp",
+    signature: "svix-signature",
+};
+
+/// The three header names of one spelling of the scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderNames {
+    /// The delivery id header.
+    pub id: &'static str,
+    /// The Unix-seconds timestamp header.
+    pub timestamp: &'static str,
+    /// The signature list header.
+    pub signature: &'static str,
+}
+
+/// A key that can verify Standard Webhooks signatures.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VerifyingKey {
+    /// A symmetric `whsec_` secret, for `v1` signatures.
+    Hmac(Secret),
+    /// An Ed25519 `whpk_` public key, for `v1a` signatures.
+    Ed25519(Ed25519PublicKey),
+}
+
+impl VerifyingKey {
+    /// Parses `whpk_<base64>` as an Ed25519 public key, and anything else as
+    /// a `whsec_<base64>` secret (prefix optional).
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when the key is not strictly in one of those forms.
+    pub fn parse(key: &str) -> Result<Self, SecretError> {
+        if key.starts_with(WHPK_PREFIX) {
+            Ed25519PublicKey::from_standard_webhooks(key).map(Self::Ed25519)
+        } else {
+            Secret::from_standard_webhooks(key).map(Self::Hmac)
+        }
+    }
+}
+
+impl From<Secret> for VerifyingKey {
+    fn from(secret: Secret) -> Self {
+        Self::Hmac(secret)
+    }
+}
+
+impl From<Ed25519PublicKey> for VerifyingKey {
+    fn from(key: Ed25519PublicKey) -> Self {
+        Self::Ed25519(key)
+    }
+}
+
+/// Verifies Standard Webhooks requests.
+///
+/// Defaults: a [`ReplayWindow`] of five minutes each way, and
+/// [`Limits::default`].
+#[derive(Debug)]
+pub struct StandardWebhooks {
+    keys: Vec<VerifyingKey>,
+    replay: ReplayPolicy,
+    limits: Limits,
+}
+
+impl StandardWebhooks {
+    /// A verifier with one key.
+    #[must_use]
+    pub fn new(key: impl Into<VerifyingKey>) -> Self {
+        Self {
+            keys: vec![key.into()],
+            replay: ReplayPolicy::Window(ReplayWindow::default()),
+            limits: Limits::default(),
+        }
+    }
+
+    /// A verifier that accepts any of `keys` (key rotation), tried in order.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Empty`] when `keys` is empty: a verifier without a key
+    /// cannot exist.
+    pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Result<Self, SecretError> {
+        let keys: Vec<_> = keys.into_iter().collect();
+        if keys.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Self {
+            keys,
+            replay: ReplayPolicy::Window(ReplayWindow::default()),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Also accepts `key`, tried after the keys already configured.
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<VerifyingKey>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// Sets the replay window (default: five minutes each way).
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed timestamp, however old. Only for replaying
+    /// captured requests in tests or tools: a valid request can then be
+    /// replayed forever.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Verifies a request against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a request as if the time were `now`.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify_at<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.limits.check_body(body)?;
+        let names = if headers.lookup(HEADERS.signature) == Lookup::Absent
+            && headers.lookup(SVIX_HEADERS.signature) != Lookup::Absent
+        {
+            SVIX_HEADERS
+        } else {
+            HEADERS
+        };
+        let signature = headers::required(headers, names.signature, &self.limits)?;
+        let id = headers::required(headers, names.id, &self.limits)?;
+        let timestamp_text = headers::required(headers, names.timestamp, &self.limits)?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.into())?;
+
+        let entries = || {
+            signature
+                .split(' ')
+                .filter(|e| !e.is_empty())
+                .filter_map(|e| e.split_once(','))
+        };
+        if signature.split(' ').filter(|e| !e.is_empty()).count()
+            > self.limits.max_signature_entries
+        {
+            return Err(VerifyError::malformed(
+                names.signature,
+                HeaderProblem::TooManyEntries {
+                    limit: self.limits.max_signature_entries,
+                },
+            ));
+        }
+        let has_hmac_key = self.keys.iter().any(|k| matches!(k, VerifyingKey::Hmac(_)));
+        let has_ed25519_key = self
+            .keys
+            .iter()
+            .any(|k| matches!(k, VerifyingKey::Ed25519(_)));
+        let checkable = entries().any(|(version, _)| {
+            (version == "v1" && has_hmac_key) || (version == "v1a" && has_ed25519_key)
+        });
+        if !checkable {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "no signature of a version the configured keys can check",
+            });
+        }
+
+        self.replay.check(timestamp, now)?;
+
+        let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
+        let candidates = |wanted: &'static str| {
+            entries()
+                .filter(move |(version, _)| *version == wanted)
+                .map(|(_, sig)| sig.as_bytes())
+        };
+        if has_hmac_key {
+            let hmac_keys = self.keys.iter().enumerate().filter_map(|(i, k)| match k {
+                VerifyingKey::Hmac(s) => Some((i, s)),
+                VerifyingKey::Ed25519(_) => None,
+            });
+            match mac::find_key(
+                hmac_keys,
+                Algorithm::Sha256,
+                Encoding::Base64,
+                &content,
+                &candidates("v1"),
+            ) {
+                Ok(index) => return Ok(Verified::new(Some(id), Some(timestamp), index)),
+                Err(VerifyError::InvalidSignature) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if has_ed25519_key {
+            // Ed25519 needs the whole message in one slice (ring has no
+            // streaming interface), so v1a costs one copy of the body.
+            let message = content.concat();
+            let mut buf = [0u8; SIGNATURE_BUF];
+            for (index, key) in self.keys.iter().enumerate() {
+                let VerifyingKey::Ed25519(key) = key else {
+                    continue;
+                };
+                for candidate in candidates("v1a") {
+                    if encoding::base64_into(candidate, &mut buf)
+                        .is_some_and(|sig| key.verifies(&message, sig))
+                    {
+                        return Ok(Verified::new(Some(id), Some(timestamp), index));
+                    }
+                }
+            }
+        }
+        Err(VerifyError::InvalidSignature)
+    }
+}
+
+/// A key that can sign Standard Webhooks requests.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SigningKey {
+    /// A symmetric `whsec_` secret: signs `v1`.
+    Hmac(Secret),
+    /// An Ed25519 `whsk_` signing key: signs `v1a`.
+    Ed25519(Ed25519SigningKey),
+}
+
+impl SigningKey {
+    /// Parses `whsk_<base64>` as an Ed25519 signing key, and anything else as
+    /// a `whsec_<base64>` secret (prefix optional).
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when the key is not strictly in one of those forms.
+    pub fn parse(key: &str) -> Result<Self, SecretError> {
+        if key.starts_with(WHSK_PREFIX) {
+            Ed25519SigningKey::from_standard_webhooks(key).map(Self::Ed25519)
+        } else {
+            Secret::from_standard_webhooks(key).map(Self::Hmac)
+        }
+    }
+}
+
+impl From<Secret> for SigningKey {
+    fn from(secret: Secret) -> Self {
+        Self::Hmac(secret)
+    }
+}
+
+impl From<Ed25519SigningKey> for SigningKey {
+    fn from(key: Ed25519SigningKey) -> Self {
+        Self::Ed25519(key)
+    }
+}
+
+/// Signs Standard Webhooks requests, for senders and tests.
+#[derive(Debug)]
+pub struct StandardWebhooksSigner {
+    key: SigningKey,
+}
+
+impl StandardWebhooksSigner {
+    /// A signer with `key`.
+    #[must_use]
+    pub fn new(key: impl Into<SigningKey>) -> Self {
+        Self { key: key.into() }
+    }
+
+    /// The `webhook-signature` value for this delivery: `v1,<base64>` or
+    /// `v1a,<base64>`.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] if the key cannot be used.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> Result<String, SecretError> {
+        let timestamp = timestamp.to_string();
+        let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
+        match &self.key {
+            SigningKey::Hmac(secret) => {
+                let tag = mac::compute(Algorithm::Sha256, secret, &content)?;
+                Ok(format!("v1,{}", encoding::base64(tag.as_bytes())))
+            }
+            SigningKey::Ed25519(key) => {
+                let signature = key.sign(&content.concat())?;
+                Ok(format!("v1a,{}", encoding::base64(&signature)))
+            }
+        }
+    }
+
+    /// The three `webhook-*` headers for this delivery.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] if the key cannot be used.
+    pub fn headers(
+        &self,
+        id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<[(&'static str, String); 3], SecretError> {
+        Ok([
+            (HEADERS.id, id.to_owned()),
+            (HEADERS.timestamp, timestamp.to_string()),
+            (HEADERS.signature, self.sign(id, timestamp, body)?),
+        ])
+    }
+}

@@ -1,0 +1,184 @@
+//! Stripe-style signatures.
+//!
+//! `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…][,v0=…]`, where each
+//! `v1` is an HMAC-SHA256 of `{t}.{body}` keyed with the endpoint secret's
+//! bytes. Quirks, as Stripe documents them:
+//! - the `whsec_…` secret is used as is: it is *not* base64-decoded (unlike
+//!   Standard Webhooks' `whsec_`);
+//! - during a secret roll Stripe sends one `v1` per active secret: every `v1`
+//!   entry is tried;
+//! - `v0` (test-mode legacy) and unknown keys are ignored, never accepted;
+//! - the tolerance is five minutes. Stripe's libraries only check the past;
+//!   this verifier also refuses timestamps more than five minutes ahead.
+//!
+//! Source: <https://docs.stripe.com/webhooks#verify-manually>.
+
+use time::OffsetDateTime;
+
+use crate::encoding;
+use crate::error::{HeaderProblem, SecretError, VerifyError};
+use crate::headers::{self, Headers};
+use crate::limits::Limits;
+use crate::mac::{self, Algorithm, Encoding};
+use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+/// The header Stripe puts the timestamp and signatures in.
+pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
+
+/// Verifies Stripe-style `Stripe-Signature` requests.
+///
+/// Defaults: a [`ReplayWindow`] of five minutes each way, [`Limits::default`].
+#[derive(Debug)]
+pub struct StripeVerifier {
+    secrets: Vec<Secret>,
+    replay: ReplayPolicy,
+    limits: Limits,
+}
+
+struct ParsedHeader<'h> {
+    timestamp_text: &'h str,
+    timestamp: i64,
+    header: &'h str,
+}
+
+impl<'h> ParsedHeader<'h> {
+    fn parse(header: &'h str, limits: &Limits) -> Result<Self, VerifyError> {
+        let syntax = |what| VerifyError::malformed(SIGNATURE_HEADER, HeaderProblem::Syntax(what));
+        if header.split(',').count() > limits.max_signature_entries {
+            return Err(VerifyError::malformed(
+                SIGNATURE_HEADER,
+                HeaderProblem::TooManyEntries {
+                    limit: limits.max_signature_entries,
+                },
+            ));
+        }
+        let mut timestamps = pairs(header).filter(|(k, _)| *k == "t").map(|(_, v)| v);
+        let timestamp_text = match (timestamps.next(), timestamps.next()) {
+            (Some(t), None) => t,
+            (None, _) => return Err(syntax("no `t=` timestamp")),
+            (Some(_), Some(_)) => return Err(syntax("more than one `t=` timestamp")),
+        };
+        let timestamp = headers::parse_timestamp(timestamp_text, || SIGNATURE_HEADER.into())?;
+        Ok(Self {
+            timestamp_text,
+            timestamp,
+            header,
+        })
+    }
+
+    fn v1(&self) -> impl Iterator<Item = &'h [u8]> + Clone + use<'h> {
+        pairs(self.header)
+            .filter(|(k, _)| *k == "v1")
+            .map(|(_, v)| v.as_bytes())
+    }
+}
+
+/// `key=value` items; items without `=` are skipped like unknown keys.
+fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> + Clone {
+    header.split(',').filter_map(|item| item.split_once('='))
+}
+
+impl StripeVerifier {
+    /// A verifier with the endpoint's signing secret (`whsec_…`), used as raw
+    /// bytes.
+    #[must_use]
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            secrets: vec![secret],
+            replay: ReplayPolicy::Window(ReplayWindow::default()),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Also accepts `secret`, tried after those already configured.
+    #[must_use]
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Sets the replay window (default: five minutes each way).
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed timestamp, however old. Only for replaying
+    /// captured requests in tests or tools.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Verifies a request against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a request as if the time were `now`.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify_at<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.limits.check_body(body)?;
+        let header = headers::required(headers, SIGNATURE_HEADER, &self.limits)?;
+        let parsed = ParsedHeader::parse(header, &self.limits)?;
+        if parsed.v1().next().is_none() {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "no `v1` signature",
+            });
+        }
+        self.replay.check(parsed.timestamp, now)?;
+        let content: [&[u8]; 3] = [parsed.timestamp_text.as_bytes(), b".", body];
+        let index = mac::find_key(
+            self.secrets.iter().enumerate(),
+            Algorithm::Sha256,
+            Encoding::Hex,
+            &content,
+            &parsed.v1(),
+        )?;
+        Ok(Verified::new(None, Some(parsed.timestamp), index))
+    }
+
+    /// The `Stripe-Signature` value Stripe would send for `body` at
+    /// `timestamp`: one `v1` entry per configured secret, as during a roll.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] if a secret cannot be used.
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> Result<String, SecretError> {
+        let t = timestamp.to_string();
+        let mut value = format!("t={t}");
+        for secret in &self.secrets {
+            let tag = mac::compute(Algorithm::Sha256, secret, &[t.as_bytes(), b".", body])?;
+            value.push_str(",v1=");
+            value.push_str(&encoding::hex(tag.as_bytes()));
+        }
+        Ok(value)
+    }
+}
