@@ -82,6 +82,8 @@
 //!
 //! With no features the crate needs no async runtime and does no I/O.
 
+#![forbid(unsafe_code)]
+
 mod encoding;
 mod error;
 mod headers;
