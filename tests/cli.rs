@@ -1,0 +1,320 @@
+//! The `mailhook` binary: every shared vector through `mailhook verify`, the
+//! exit-code contract, and sign → verify round trips for every scheme.
+#![cfg(feature = "cli")]
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn run(args: &[&str], stdin: &[u8]) -> (i32, Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailhook"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mailhook");
+    // The tool may exit before reading stdin (body from --body, usage errors).
+    match child.stdin.take().expect("stdin").write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("write body"),
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
+    let json = if stdout.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}",
+                String::from_utf8_lossy(&stdout)
+            )
+        })
+    };
+    (
+        status.code().expect("exit code"),
+        json,
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn vector_args(v: &common::Vector) -> Vec<String> {
+    let scheme = if v.scheme == "standard-webhooks-v1a" {
+        "standard-webhooks"
+    } else {
+        v.scheme.as_str()
+    };
+    let mut args = vec![
+        "verify".to_owned(),
+        "--scheme".to_owned(),
+        scheme.to_owned(),
+    ];
+    if v.secret.starts_with("whpk_") {
+        args.extend(["--key".to_owned(), v.secret.clone()]);
+    } else {
+        args.extend(["--secret".to_owned(), v.secret.clone()]);
+    }
+    for (k, val) in v.header_pairs() {
+        args.extend(["--header".to_owned(), format!("{k}: {val}")]);
+    }
+    if let Some(now) = v.now {
+        args.extend(["--now".to_owned(), now.to_string()]);
+    }
+    if let Some(url) = &v.url {
+        args.extend(["--url".to_owned(), url.clone()]);
+    }
+    args
+}
+
+#[test]
+fn every_vector_verifies_through_the_cli() {
+    let mut files: Vec<_> = std::fs::read_dir(common::vector_dir())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    for file in files {
+        let v = common::Vector::load(&file);
+        let args = vector_args(&v);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&args, v.body.as_bytes());
+        if v.expect == "valid" {
+            assert_eq!(
+                (code, &out["valid"]),
+                (0, &Value::Bool(true)),
+                "{file}: {out} {err}"
+            );
+        } else {
+            assert_eq!(code, 1, "{file}");
+            assert_eq!(out["error"]["code"], v.expect.as_str(), "{file}");
+        }
+    }
+}
+
+#[test]
+fn a_tampered_vector_body_exits_1_with_invalid_signature() {
+    let v = common::Vector::load("stripe-01.json");
+    let args = vector_args(&v);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&args, format!("{} ", v.body).as_bytes());
+    assert_eq!(code, 1);
+    assert_eq!(out["valid"], false);
+    assert_eq!(out["error"]["code"], "invalid_signature");
+    assert_eq!(out["error"]["message"], "signature does not match");
+}
+
+#[test]
+fn a_stale_vector_without_now_is_too_old_and_passes_with_no_replay_check() {
+    let v = common::Vector::load("standard-webhooks-01.json");
+    let mut args = vector_args(&v);
+    let at = args.iter().position(|a| a == "--now").expect("--now");
+    args.drain(at..at + 2);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("timestamp_too_old"))
+    );
+    args.push("--no-replay-check".to_owned());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["id"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
+    assert_eq!(out["timestamp"], "2021-02-25T15:02:10Z");
+    assert_eq!(out["unix_timestamp"], 1_614_265_330);
+}
+
+#[test]
+fn tolerance_widens_the_window() {
+    let v = common::Vector::load("slack-01.json");
+    let mut args = vector_args(&v);
+    let at = args.iter().position(|a| a == "--now").expect("--now");
+    args[at + 1] = (v.now.expect("now") + 400).to_string();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&a, v.body.as_bytes()).0, 1);
+    args.extend(["--tolerance".to_owned(), "400".to_owned()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&a, v.body.as_bytes()).0, 0);
+}
+
+#[test]
+fn body_is_read_from_a_file_and_limited_by_max_body() {
+    let v = common::Vector::load("github-01.json");
+    let dir = std::env::temp_dir().join(format!("mailhook-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("body");
+    std::fs::write(&path, &v.body).expect("write");
+    let mut args = vector_args(&v);
+    args.extend(["--body".to_owned(), path.display().to_string()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&a, b"ignored stdin").0, 0);
+    args.extend(["--max-body".to_owned(), "5".to_owned()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, b"");
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("body_too_large"))
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn rotated_secrets_report_the_matching_index() {
+    let v = common::Vector::load("shopify-01.json");
+    let mut args = vector_args(&v);
+    args.splice(3..3, ["--secret".to_owned(), "old-secret".to_owned()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["key_index"], 1);
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message_on_stderr() {
+    let cases: [&[&str]; 5] = [
+        &["verify", "--scheme", "stripe"],
+        &["verify", "--scheme", "nope", "--secret", "s"],
+        &[
+            "verify", "--scheme", "github", "--secret", "s", "--header", "no-colon",
+        ],
+        &["verify", "--scheme", "twilio", "--secret", "s"],
+        &[
+            "verify",
+            "--scheme",
+            "stripe",
+            "--secret",
+            "s",
+            "--tolerance",
+            "5",
+            "--no-replay-check",
+        ],
+    ];
+    for args in cases {
+        let (code, out, err) = run(args, b"");
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(out, Value::Null, "{args:?}");
+        assert!(!err.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn an_invalid_secret_is_a_json_error_not_a_crash() {
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--scheme",
+            "svix",
+            "--secret",
+            "whsec_%%%",
+            "--header",
+            "webhook-id: x",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["code"], "invalid_secret");
+}
+
+#[test]
+fn sign_then_verify_round_trips_for_every_scheme() {
+    let body = b"From=%2B1555&Body=hi";
+    for (scheme, secret) in [
+        (
+            "standard-webhooks",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        ("svix", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("stripe", "whsec_stripe_is_raw"),
+        ("github", "gh"),
+        ("slack", "sl"),
+        ("shopify", "sh"),
+        ("twilio", "tw"),
+    ] {
+        let url = "https://example.com/hook";
+        let (code, signed, err) = run(
+            &[
+                "sign",
+                "--scheme",
+                scheme,
+                "--secret",
+                secret,
+                "--timestamp",
+                "1700000000",
+                "--url",
+                url,
+            ],
+            body,
+        );
+        assert_eq!(code, 0, "{scheme}: {err}");
+        let mut args: Vec<String> = [
+            "verify",
+            "--scheme",
+            scheme,
+            "--secret",
+            secret,
+            "--now",
+            "1700000000",
+            "--url",
+            url,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for (k, v) in signed["headers"].as_object().expect("headers") {
+            args.extend([
+                "--header".to_owned(),
+                format!("{k}: {}", v.as_str().expect("str")),
+            ]);
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&a, body);
+        assert_eq!(code, 0, "{scheme}: {out} {err}");
+        assert_eq!(
+            out["scheme"],
+            if scheme == "svix" {
+                "standard-webhooks"
+            } else {
+                scheme
+            }
+        );
+        let (code, out, _) = run(&a, b"From=%2B1555&Body=hi2");
+        assert_eq!(
+            (code, out["error"]["code"].as_str()),
+            (1, Some("invalid_signature")),
+            "{scheme}"
+        );
+    }
+}
+
+#[test]
+fn v1a_sign_with_a_signing_key_verifies_with_its_public_key() {
+    let v = common::Vector::load("standard-webhooks-v1a-01.json");
+    let sk = format!("whsk_{}", v.signing_key_base64.as_deref().expect("sk"));
+    let (code, signed, _) = run(
+        &[
+            "sign",
+            "--scheme",
+            "standard-webhooks",
+            "--key",
+            &sk,
+            "--id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "--timestamp",
+            "1614265330",
+        ],
+        v.body.as_bytes(),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        signed["headers"]["webhook-signature"],
+        v.headers["webhook-signature"]
+    );
+}
