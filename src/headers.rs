@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 
+use http::HeaderName;
+
 use crate::error::{HeaderProblem, VerifyError};
 use crate::limits::Limits;
 
@@ -33,22 +35,41 @@ pub enum Lookup<'a> {
 pub trait Headers {
     /// Finds the header `name`, ignoring ASCII case.
     fn lookup(&self, name: &str) -> Lookup<'_>;
+
+    /// Finds the header `name`, already parsed as an `http` header name
+    /// (always lowercase). The default calls [`lookup`](Self::lookup);
+    /// `http::HeaderMap` overrides it to skip parsing the name on every
+    /// request.
+    fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
+        self.lookup(name.as_str())
+    }
 }
 
 impl<T: Headers + ?Sized> Headers for &T {
     fn lookup(&self, name: &str) -> Lookup<'_> {
         (**self).lookup(name)
     }
+
+    fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
+        (**self).lookup_http(name)
+    }
 }
 
 impl Headers for http::HeaderMap {
     fn lookup(&self, name: &str) -> Lookup<'_> {
-        let mut values = self.get_all(name).iter();
-        match (values.next(), values.next()) {
-            (None, _) => Lookup::Absent,
-            (Some(v), None) => Lookup::One(v.as_bytes()),
-            (Some(_), Some(_)) => Lookup::Repeated,
-        }
+        one_of(self.get_all(name).iter())
+    }
+
+    fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
+        one_of(self.get_all(name).iter())
+    }
+}
+
+fn one_of<'a>(mut values: impl Iterator<Item = &'a http::HeaderValue>) -> Lookup<'a> {
+    match (values.next(), values.next()) {
+        (None, _) => Lookup::Absent,
+        (Some(v), None) => Lookup::One(v.as_bytes()),
+        (Some(_), Some(_)) => Lookup::Repeated,
     }
 }
 
@@ -78,57 +99,66 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for Vec<(K, V)> {
     }
 }
 
+/// A header name as schemes hold it: the text for lookups and errors, and
+/// the parsed `http` name (when valid) for the fast `HeaderMap` path.
+#[derive(Debug, Clone)]
+pub(crate) struct Name {
+    text: Cow<'static, str>,
+    http: Option<HeaderName>,
+}
+
+impl Name {
+    /// A name known at compile time; it must be lowercase (checked by
+    /// `HeaderName::from_static` at compile time).
+    pub(crate) const fn from_static(lowercase: &'static str) -> Self {
+        Self {
+            text: Cow::Borrowed(lowercase),
+            http: Some(HeaderName::from_static(lowercase)),
+        }
+    }
+
+    /// A name configured at run time. One that is not a valid HTTP header
+    /// name can never be present in a `HeaderMap`, so it is looked up as text.
+    pub(crate) fn new(name: Cow<'static, str>) -> Self {
+        let http = HeaderName::from_bytes(name.as_bytes()).ok();
+        Self { text: name, http }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn lookup<'h, H: Headers + ?Sized>(&self, headers: &'h H) -> Lookup<'h> {
+        match &self.http {
+            Some(name) => headers.lookup_http(name),
+            None => headers.lookup(&self.text),
+        }
+    }
+
+    fn error_name(&self) -> Cow<'static, str> {
+        // Free for the `'static` names of the presets; only a run-time name
+        // is copied, and only on the error path.
+        self.text.clone()
+    }
+}
+
 /// The one place where schemes read a header: present once, UTF-8, within
 /// the limit. `Ok(None)` when absent.
 pub(crate) fn optional<'h, H: Headers + ?Sized>(
     headers: &'h H,
-    name: &'static str,
+    name: &Name,
     limits: &Limits,
 ) -> Result<Option<&'h str>, VerifyError> {
-    optional_named(headers, &Cow::Borrowed(name), limits)
-}
-
-/// Like [`optional`], but the header must be present.
-pub(crate) fn required<'h, H: Headers + ?Sized>(
-    headers: &'h H,
-    name: &'static str,
-    limits: &Limits,
-) -> Result<&'h str, VerifyError> {
-    required_named(headers, &Cow::Borrowed(name), limits)
-}
-
-/// [`required`] for a header name configured at run time.
-// The `Cow` is cloned into the error only, which keeps `'static` names free of
-// allocation on every path.
-#[allow(clippy::ptr_arg)]
-pub(crate) fn required_named<'h, H: Headers + ?Sized>(
-    headers: &'h H,
-    name: &Cow<'static, str>,
-    limits: &Limits,
-) -> Result<&'h str, VerifyError> {
-    match optional_named(headers, name, limits)? {
-        Some(v) => Ok(v),
-        None => Err(VerifyError::MissingHeader { name: name.clone() }),
-    }
-}
-
-#[allow(clippy::ptr_arg)]
-fn optional_named<'h, H: Headers + ?Sized>(
-    headers: &'h H,
-    name: &Cow<'static, str>,
-    limits: &Limits,
-) -> Result<Option<&'h str>, VerifyError> {
-    let name_for_error = || name.clone();
-    match headers.lookup(name) {
+    match name.lookup(headers) {
         Lookup::Absent => Ok(None),
         Lookup::Repeated => Err(VerifyError::malformed(
-            name_for_error(),
+            name.error_name(),
             HeaderProblem::Repeated,
         )),
         Lookup::One(bytes) => {
             if bytes.len() > limits.max_header_bytes {
                 return Err(VerifyError::malformed(
-                    name_for_error(),
+                    name.error_name(),
                     HeaderProblem::TooLong {
                         len: bytes.len(),
                         limit: limits.max_header_bytes,
@@ -138,12 +168,28 @@ fn optional_named<'h, H: Headers + ?Sized>(
             match std::str::from_utf8(bytes) {
                 Ok(s) => Ok(Some(s)),
                 Err(_) => Err(VerifyError::malformed(
-                    name_for_error(),
+                    name.error_name(),
                     HeaderProblem::NotUtf8,
                 )),
             }
         }
     }
+}
+
+/// Like [`optional`], but the header must be present.
+pub(crate) fn required<'h, H: Headers + ?Sized>(
+    headers: &'h H,
+    name: &Name,
+    limits: &Limits,
+) -> Result<&'h str, VerifyError> {
+    optional(headers, name, limits)?.ok_or_else(|| VerifyError::MissingHeader {
+        name: name.error_name(),
+    })
+}
+
+/// Whether a header is present at all (once or more).
+pub(crate) fn present<H: Headers + ?Sized>(headers: &H, name: &Name) -> bool {
+    name.lookup(headers) != Lookup::Absent
 }
 
 /// Parses a Unix timestamp in seconds: ASCII digits only, no sign, no
@@ -167,6 +213,26 @@ pub(crate) fn parse_timestamp(
 mod tests {
     use super::*;
 
+    const SIG: Name = Name::from_static("x-sig");
+
+    #[test]
+    fn run_time_names_that_are_not_http_names_are_looked_up_as_text() {
+        let odd = Name::new(Cow::Borrowed("X Sig"));
+        let h = [("x sig", "1")];
+        assert_eq!(optional(&h, &odd, &Limits::default()), Ok(Some("1")));
+        let map = http::HeaderMap::new();
+        assert_eq!(optional(&map, &odd, &Limits::default()), Ok(None));
+    }
+
+    #[test]
+    fn header_map_fast_path_finds_names_in_any_case() {
+        let mut map = http::HeaderMap::new();
+        map.insert("X-Sig", http::HeaderValue::from_static("1"));
+        assert_eq!(required(&map, &SIG, &Limits::default()), Ok("1"));
+        let mixed = Name::new(Cow::Borrowed("X-SIG"));
+        assert_eq!(required(&map, &mixed, &Limits::default()), Ok("1"));
+    }
+
     #[test]
     fn pairs_lookup_ignores_ascii_case() {
         let h = [("Webhook-ID", "a")];
@@ -186,14 +252,14 @@ mod tests {
     #[test]
     fn repeated_header_is_malformed() {
         let h = vec![("x-sig", "1"), ("X-SIG", "2")];
-        let e = required(&h, "x-sig", &Limits::default()).err();
+        let e = required(&h, &SIG, &Limits::default()).err();
         assert_eq!(e.map(|e| e.code()), Some("malformed_header"));
     }
 
     #[test]
     fn non_utf8_value_is_malformed() {
         let h: [(&str, &[u8]); 1] = [("x-sig", &[0xff, 0xfe])];
-        let e = required(&h, "x-sig", &Limits::default()).err();
+        let e = required(&h, &SIG, &Limits::default()).err();
         assert_eq!(
             e,
             Some(VerifyError::malformed("x-sig", HeaderProblem::NotUtf8))
@@ -204,7 +270,7 @@ mod tests {
     fn over_long_value_is_malformed() {
         let long = "a".repeat(Limits::default().max_header_bytes + 1);
         let h = [("x-sig", long.as_str())];
-        let e = required(&h, "x-sig", &Limits::default()).err();
+        let e = required(&h, &SIG, &Limits::default()).err();
         assert!(matches!(
             e,
             Some(VerifyError::MalformedHeader {

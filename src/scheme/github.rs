@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::error::{SecretError, VerifyError};
-use crate::headers::{Headers, Lookup};
+use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
 use crate::secret::Secret;
@@ -21,6 +21,9 @@ use crate::verified::Verified;
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
 /// The legacy SHA-1 header, never accepted.
 pub const LEGACY_SHA1_HEADER: &str = "X-Hub-Signature";
+
+static SIGNATURE_NAME: Name = Name::from_static("x-hub-signature-256");
+static LEGACY_SHA1_NAME: Name = Name::from_static("x-hub-signature");
 
 /// Verifies GitHub-style `X-Hub-Signature-256` requests.
 #[derive(Debug)]
@@ -64,8 +67,8 @@ impl GitHubVerifier {
         headers: &'h H,
         body: &[u8],
     ) -> Result<Verified<'h>, VerifyError> {
-        if headers.lookup(SIGNATURE_HEADER) == Lookup::Absent
-            && headers.lookup(LEGACY_SHA1_HEADER) != Lookup::Absent
+        if !headers::present(headers, &SIGNATURE_NAME)
+            && headers::present(headers, &LEGACY_SHA1_NAME)
         {
             return Err(VerifyError::UnsupportedScheme {
                 detail: "only the sha1 signature header is present",

@@ -30,9 +30,9 @@ use time::OffsetDateTime;
 pub use crate::mac::{Algorithm, Encoding};
 
 use crate::error::{HeaderProblem, SecretError, VerifyError};
-use crate::headers::{self, Headers};
+use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac;
+use crate::mac::{self, MacKey};
 use crate::replay::{ReplayPolicy, ReplayWindow};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -56,6 +56,17 @@ pub enum SignedContent {
     },
 }
 
+/// [`SignedContent`] with its header name parsed once.
+#[derive(Debug)]
+enum Content {
+    Body,
+    TimestampThenBody {
+        header: Name,
+        prefix: Cow<'static, str>,
+        separator: Cow<'static, str>,
+    },
+}
+
 /// Verifies (and signs) requests of a configurable HMAC scheme.
 ///
 /// Defaults: no signature prefix, [`SignedContent::Body`], a
@@ -63,12 +74,12 @@ pub enum SignedContent {
 /// timestamped), and [`Limits::default`].
 #[derive(Debug)]
 pub struct HmacVerifier {
-    secrets: Vec<Secret>,
-    signature_header: Cow<'static, str>,
+    keys: Vec<MacKey>,
+    signature_header: Name,
     algorithm: Algorithm,
     encoding: Encoding,
     prefix: Cow<'static, str>,
-    content: SignedContent,
+    content: Content,
     replay: ReplayPolicy,
     limits: Limits,
 }
@@ -83,12 +94,12 @@ impl HmacVerifier {
         encoding: Encoding,
     ) -> Self {
         Self {
-            secrets: vec![secret],
-            signature_header: signature_header.into(),
+            keys: vec![MacKey::new(algorithm, secret)],
+            signature_header: Name::new(signature_header.into()),
             algorithm,
             encoding,
             prefix: Cow::Borrowed(""),
-            content: SignedContent::Body,
+            content: Content::Body,
             replay: ReplayPolicy::Window(ReplayWindow::default()),
             limits: Limits::default(),
         }
@@ -105,7 +116,18 @@ impl HmacVerifier {
     /// Sets what the MAC covers. Default: [`SignedContent::Body`].
     #[must_use]
     pub fn with_content(mut self, content: SignedContent) -> Self {
-        self.content = content;
+        self.content = match content {
+            SignedContent::Body => Content::Body,
+            SignedContent::TimestampThenBody {
+                header,
+                prefix,
+                separator,
+            } => Content::TimestampThenBody {
+                header: Name::new(header),
+                prefix,
+                separator,
+            },
+        };
         self
     }
 
@@ -113,7 +135,7 @@ impl HmacVerifier {
     /// rotation).
     #[must_use]
     pub fn with_secret(mut self, secret: Secret) -> Self {
-        self.secrets.push(secret);
+        self.keys.push(MacKey::new(self.algorithm, secret));
         self
     }
 
@@ -142,7 +164,7 @@ impl HmacVerifier {
     /// The header the signature is read from.
     #[must_use]
     pub fn signature_header(&self) -> &str {
-        &self.signature_header
+        self.signature_header.as_str()
     }
 
     /// Verifies a request against the system clock.
@@ -170,32 +192,27 @@ impl HmacVerifier {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let value = headers::required_named(headers, &self.signature_header, &self.limits)?;
+        let value = headers::required(headers, &self.signature_header, &self.limits)?;
         let Some(signature) = value.strip_prefix(&*self.prefix) else {
             return Err(VerifyError::malformed(
-                self.signature_header.clone(),
+                self.signature_header.as_str().to_owned(),
                 HeaderProblem::Syntax("the signature lacks the expected prefix"),
             ));
         };
         let candidates = iter::once(signature.as_bytes());
         match &self.content {
-            SignedContent::Body => {
-                let index = mac::find_key(
-                    self.keys(),
-                    self.algorithm,
-                    self.encoding,
-                    &[body],
-                    &candidates,
-                )?;
+            Content::Body => {
+                let index = mac::find_key(self.keys(), self.encoding, &[body], &candidates)?;
                 Ok(Verified::new(None, None, index))
             }
-            SignedContent::TimestampThenBody {
+            Content::TimestampThenBody {
                 header,
                 prefix,
                 separator,
             } => {
-                let text = headers::required_named(headers, header, &self.limits)?;
-                let timestamp = headers::parse_timestamp(text, || header.clone())?;
+                let text = headers::required(headers, header, &self.limits)?;
+                let timestamp =
+                    headers::parse_timestamp(text, || Cow::Owned(header.as_str().to_owned()))?;
                 self.replay.check(timestamp, now)?;
                 let content: [&[u8]; 4] = [
                     prefix.as_bytes(),
@@ -203,20 +220,14 @@ impl HmacVerifier {
                     separator.as_bytes(),
                     body,
                 ];
-                let index = mac::find_key(
-                    self.keys(),
-                    self.algorithm,
-                    self.encoding,
-                    &content,
-                    &candidates,
-                )?;
+                let index = mac::find_key(self.keys(), self.encoding, &content, &candidates)?;
                 Ok(Verified::new(None, Some(timestamp), index))
             }
         }
     }
 
-    fn keys(&self) -> impl Iterator<Item = (usize, &Secret)> {
-        self.secrets.iter().enumerate()
+    fn keys(&self) -> impl Iterator<Item = (usize, &MacKey)> {
+        self.keys.iter().enumerate()
     }
 
     /// The headers a sender would attach to `body`, signed with the first
@@ -231,11 +242,11 @@ impl HmacVerifier {
         timestamp: Option<i64>,
         body: &[u8],
     ) -> Result<Vec<(String, String)>, SecretError> {
-        let secret = self.secrets.first().ok_or(SecretError::Empty)?;
+        let key = self.keys.first().ok_or(SecretError::Empty)?;
         let mut headers = Vec::with_capacity(2);
         let tag = match &self.content {
-            SignedContent::Body => mac::compute(self.algorithm, secret, &[body])?,
-            SignedContent::TimestampThenBody {
+            Content::Body => key.compute(&[body]),
+            Content::TimestampThenBody {
                 header,
                 prefix,
                 separator,
@@ -243,22 +254,18 @@ impl HmacVerifier {
                 let timestamp = timestamp
                     .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
                     .to_string();
-                let tag = mac::compute(
-                    self.algorithm,
-                    secret,
-                    &[
-                        prefix.as_bytes(),
-                        timestamp.as_bytes(),
-                        separator.as_bytes(),
-                        body,
-                    ],
-                )?;
-                headers.push((header.to_string(), timestamp));
+                let tag = key.compute(&[
+                    prefix.as_bytes(),
+                    timestamp.as_bytes(),
+                    separator.as_bytes(),
+                    body,
+                ]);
+                headers.push((header.as_str().to_owned(), timestamp));
                 tag
             }
         };
         headers.push((
-            self.signature_header.to_string(),
+            self.signature_header.as_str().to_owned(),
             format!("{}{}", self.prefix, self.encoding.encode(tag.as_bytes())),
         ));
         Ok(headers)

@@ -31,13 +31,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 
 use crate::encoding::{self, SIGNATURE_BUF};
 use crate::error::{HeaderProblem, SecretError, VerifyError};
-use crate::headers::{self, Headers, Lookup};
+use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac::{self, Algorithm, Encoding};
+use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::replay::{ReplayPolicy, ReplayWindow};
 use crate::secret::{Ed25519PublicKey, Ed25519SigningKey, Secret, WHPK_PREFIX, WHSK_PREFIX};
 use crate::verified::Verified;
@@ -54,6 +56,25 @@ pub const SVIX_HEADERS: HeaderNames = HeaderNames {
     id: "svix-id",
     timestamp: "svix-timestamp",
     signature: "svix-signature",
+};
+
+/// The parsed names, for lookups.
+struct Names {
+    id: Name,
+    timestamp: Name,
+    signature: Name,
+}
+
+static WEBHOOK_NAMES: Names = Names {
+    id: Name::from_static("webhook-id"),
+    timestamp: Name::from_static("webhook-timestamp"),
+    signature: Name::from_static("webhook-signature"),
+};
+
+static SVIX_NAMES: Names = Names {
+    id: Name::from_static("svix-id"),
+    timestamp: Name::from_static("svix-timestamp"),
+    signature: Name::from_static("svix-signature"),
 };
 
 /// The three header names of one spelling of the scheme.
@@ -105,13 +126,33 @@ impl From<Ed25519PublicKey> for VerifyingKey {
     }
 }
 
+/// A [`VerifyingKey`] as the verifier keeps it: HMAC keys with their key
+/// schedule computed once.
+#[derive(Debug)]
+enum StoredKey {
+    // Boxed: the keyed HMAC states are ten times the size of a public key.
+    Hmac(Box<MacKey>),
+    Ed25519(Ed25519PublicKey),
+}
+
+impl From<VerifyingKey> for StoredKey {
+    fn from(key: VerifyingKey) -> Self {
+        match key {
+            VerifyingKey::Hmac(secret) => {
+                Self::Hmac(Box::new(MacKey::new(Algorithm::Sha256, secret)))
+            }
+            VerifyingKey::Ed25519(public) => Self::Ed25519(public),
+        }
+    }
+}
+
 /// Verifies Standard Webhooks requests.
 ///
 /// Defaults: a [`ReplayWindow`] of five minutes each way, and
 /// [`Limits::default`].
 #[derive(Debug)]
 pub struct StandardWebhooks {
-    keys: Vec<VerifyingKey>,
+    keys: Vec<StoredKey>,
     replay: ReplayPolicy,
     limits: Limits,
 }
@@ -121,7 +162,7 @@ impl StandardWebhooks {
     #[must_use]
     pub fn new(key: impl Into<VerifyingKey>) -> Self {
         Self {
-            keys: vec![key.into()],
+            keys: vec![StoredKey::from(key.into())],
             replay: ReplayPolicy::Window(ReplayWindow::default()),
             limits: Limits::default(),
         }
@@ -134,7 +175,7 @@ impl StandardWebhooks {
     /// [`SecretError::Empty`] when `keys` is empty: a verifier without a key
     /// cannot exist.
     pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Result<Self, SecretError> {
-        let keys: Vec<_> = keys.into_iter().collect();
+        let keys: Vec<_> = keys.into_iter().map(StoredKey::from).collect();
         if keys.is_empty() {
             return Err(SecretError::Empty);
         }
@@ -148,7 +189,7 @@ impl StandardWebhooks {
     /// Also accepts `key`, tried after the keys already configured.
     #[must_use]
     pub fn with_key(mut self, key: impl Into<VerifyingKey>) -> Self {
-        self.keys.push(key.into());
+        self.keys.push(StoredKey::from(key.into()));
         self
     }
 
@@ -200,42 +241,48 @@ impl StandardWebhooks {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let names = if headers.lookup(HEADERS.signature) == Lookup::Absent
-            && headers.lookup(SVIX_HEADERS.signature) != Lookup::Absent
-        {
-            SVIX_HEADERS
-        } else {
-            HEADERS
-        };
-        let signature = headers::required(headers, names.signature, &self.limits)?;
-        let id = headers::required(headers, names.id, &self.limits)?;
-        let timestamp_text = headers::required(headers, names.timestamp, &self.limits)?;
-        let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.into())?;
+        let (names, signature) =
+            match headers::optional(headers, &WEBHOOK_NAMES.signature, &self.limits)? {
+                Some(signature) => (&WEBHOOK_NAMES, signature),
+                None => (
+                    &SVIX_NAMES,
+                    headers::optional(headers, &SVIX_NAMES.signature, &self.limits)?.ok_or(
+                        VerifyError::MissingHeader {
+                            name: Cow::Borrowed(HEADERS.signature),
+                        },
+                    )?,
+                ),
+            };
+        let id = headers::required(headers, &names.id, &self.limits)?;
+        let timestamp_text = headers::required(headers, &names.timestamp, &self.limits)?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || {
+            Cow::Owned(names.timestamp.as_str().to_owned())
+        })?;
 
+        // `version,signature` entries, split on single spaces; an entry
+        // without a comma is an unknown version and is skipped.
         let entries = || {
             signature
-                .split(' ')
+                .as_bytes()
+                .split(|&b| b == b' ')
                 .filter(|e| !e.is_empty())
-                .filter_map(|e| e.split_once(','))
         };
-        if signature.split(' ').filter(|e| !e.is_empty()).count()
-            > self.limits.max_signature_entries
-        {
-            return Err(VerifyError::malformed(
-                names.signature,
-                HeaderProblem::TooManyEntries {
-                    limit: self.limits.max_signature_entries,
-                },
-            ));
+        let has_hmac_key = self.keys.iter().any(|k| matches!(k, StoredKey::Hmac(_)));
+        let has_ed25519_key = self.keys.iter().any(|k| matches!(k, StoredKey::Ed25519(_)));
+        let mut checkable = false;
+        for (count, entry) in entries().enumerate() {
+            if count == self.limits.max_signature_entries {
+                return Err(VerifyError::malformed(
+                    names.signature.as_str().to_owned(),
+                    HeaderProblem::TooManyEntries {
+                        limit: self.limits.max_signature_entries,
+                    },
+                ));
+            }
+            let (version, _) = split_entry(entry);
+            checkable |=
+                (version == b"v1" && has_hmac_key) || (version == b"v1a" && has_ed25519_key);
         }
-        let has_hmac_key = self.keys.iter().any(|k| matches!(k, VerifyingKey::Hmac(_)));
-        let has_ed25519_key = self
-            .keys
-            .iter()
-            .any(|k| matches!(k, VerifyingKey::Ed25519(_)));
-        let checkable = entries().any(|(version, _)| {
-            (version == "v1" && has_hmac_key) || (version == "v1a" && has_ed25519_key)
-        });
         if !checkable {
             return Err(VerifyError::UnsupportedScheme {
                 detail: "no signature of a version the configured keys can check",
@@ -245,23 +292,18 @@ impl StandardWebhooks {
         self.replay.check(timestamp, now)?;
 
         let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
-        let candidates = |wanted: &'static str| {
+        let candidates = |wanted: &'static [u8]| {
             entries()
+                .map(split_entry)
                 .filter(move |(version, _)| *version == wanted)
-                .map(|(_, sig)| sig.as_bytes())
+                .map(|(_, sig)| sig)
         };
         if has_hmac_key {
             let hmac_keys = self.keys.iter().enumerate().filter_map(|(i, k)| match k {
-                VerifyingKey::Hmac(s) => Some((i, s)),
-                VerifyingKey::Ed25519(_) => None,
+                StoredKey::Hmac(k) => Some((i, &**k)),
+                StoredKey::Ed25519(_) => None,
             });
-            match mac::find_key(
-                hmac_keys,
-                Algorithm::Sha256,
-                Encoding::Base64,
-                &content,
-                &candidates("v1"),
-            ) {
+            match mac::find_key(hmac_keys, Encoding::Base64, &content, &candidates(b"v1")) {
                 Ok(index) => return Ok(Verified::new(Some(id), Some(timestamp), index)),
                 Err(VerifyError::InvalidSignature) => {}
                 Err(other) => return Err(other),
@@ -273,10 +315,10 @@ impl StandardWebhooks {
             let message = content.concat();
             let mut buf = [0u8; SIGNATURE_BUF];
             for (index, key) in self.keys.iter().enumerate() {
-                let VerifyingKey::Ed25519(key) = key else {
+                let StoredKey::Ed25519(key) = key else {
                     continue;
                 };
-                for candidate in candidates("v1a") {
+                for candidate in candidates(b"v1a") {
                     if encoding::base64_into(candidate, &mut buf)
                         .is_some_and(|sig| key.verifies(&message, sig))
                     {
@@ -286,6 +328,15 @@ impl StandardWebhooks {
             }
         }
         Err(VerifyError::InvalidSignature)
+    }
+}
+
+/// Splits `version,signature`; an entry without a comma has an empty
+/// version, which matches nothing.
+fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
+    match entry.iter().position(|&b| b == b',') {
+        Some(i) => (&entry[..i], &entry[i + 1..]),
+        None => (&[], entry),
     }
 }
 
@@ -330,14 +381,27 @@ impl From<Ed25519SigningKey> for SigningKey {
 /// Signs Standard Webhooks requests, for senders and tests.
 #[derive(Debug)]
 pub struct StandardWebhooksSigner {
-    key: SigningKey,
+    key: SignerKey,
+}
+
+/// A [`SigningKey`] as the signer keeps it.
+#[derive(Debug)]
+enum SignerKey {
+    Hmac(Box<MacKey>),
+    Ed25519(Ed25519SigningKey),
 }
 
 impl StandardWebhooksSigner {
     /// A signer with `key`.
     #[must_use]
     pub fn new(key: impl Into<SigningKey>) -> Self {
-        Self { key: key.into() }
+        let key = match key.into() {
+            SigningKey::Hmac(secret) => {
+                SignerKey::Hmac(Box::new(MacKey::new(Algorithm::Sha256, secret)))
+            }
+            SigningKey::Ed25519(key) => SignerKey::Ed25519(key),
+        };
+        Self { key }
     }
 
     /// The `webhook-signature` value for this delivery: `v1,<base64>` or
@@ -350,11 +414,11 @@ impl StandardWebhooksSigner {
         let timestamp = timestamp.to_string();
         let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
         match &self.key {
-            SigningKey::Hmac(secret) => {
-                let tag = mac::compute(Algorithm::Sha256, secret, &content)?;
+            SignerKey::Hmac(key) => {
+                let tag = key.compute(&content);
                 Ok(format!("v1,{}", encoding::base64(tag.as_bytes())))
             }
-            SigningKey::Ed25519(key) => {
+            SignerKey::Ed25519(key) => {
                 let signature = key.sign(&content.concat())?;
                 Ok(format!("v1a,{}", encoding::base64(&signature)))
             }

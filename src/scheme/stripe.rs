@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 
 use crate::encoding;
 use crate::error::{HeaderProblem, SecretError, VerifyError};
-use crate::headers::{self, Headers};
+use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac::{self, Algorithm, Encoding};
+use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::replay::{ReplayPolicy, ReplayWindow};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -27,12 +27,14 @@ use crate::verified::Verified;
 /// The header Stripe puts the timestamp and signatures in.
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 
+static SIGNATURE_NAME: Name = Name::from_static("stripe-signature");
+
 /// Verifies Stripe-style `Stripe-Signature` requests.
 ///
 /// Defaults: a [`ReplayWindow`] of five minutes each way, [`Limits::default`].
 #[derive(Debug)]
 pub struct StripeVerifier {
-    secrets: Vec<Secret>,
+    keys: Vec<MacKey>,
     replay: ReplayPolicy,
     limits: Limits,
 }
@@ -40,44 +42,49 @@ pub struct StripeVerifier {
 struct ParsedHeader<'h> {
     timestamp_text: &'h str,
     timestamp: i64,
+    has_v1: bool,
     header: &'h str,
 }
 
 impl<'h> ParsedHeader<'h> {
     fn parse(header: &'h str, limits: &Limits) -> Result<Self, VerifyError> {
         let syntax = |what| VerifyError::malformed(SIGNATURE_HEADER, HeaderProblem::Syntax(what));
-        if header.split(',').count() > limits.max_signature_entries {
-            return Err(VerifyError::malformed(
-                SIGNATURE_HEADER,
-                HeaderProblem::TooManyEntries {
-                    limit: limits.max_signature_entries,
-                },
-            ));
+        let mut timestamp_text = None;
+        let mut has_v1 = false;
+        for (count, item) in header.split(',').enumerate() {
+            if count == limits.max_signature_entries {
+                return Err(VerifyError::malformed(
+                    SIGNATURE_HEADER,
+                    HeaderProblem::TooManyEntries {
+                        limit: limits.max_signature_entries,
+                    },
+                ));
+            }
+            // Items without `=` are skipped like unknown keys.
+            match item.split_once('=') {
+                Some(("t", value)) if timestamp_text.replace(value).is_some() => {
+                    return Err(syntax("more than one `t=` timestamp"));
+                }
+                Some(("v1", _)) => has_v1 = true,
+                _ => {}
+            }
         }
-        let mut timestamps = pairs(header).filter(|(k, _)| *k == "t").map(|(_, v)| v);
-        let timestamp_text = match (timestamps.next(), timestamps.next()) {
-            (Some(t), None) => t,
-            (None, _) => return Err(syntax("no `t=` timestamp")),
-            (Some(_), Some(_)) => return Err(syntax("more than one `t=` timestamp")),
-        };
+        let timestamp_text = timestamp_text.ok_or_else(|| syntax("no `t=` timestamp"))?;
         let timestamp = headers::parse_timestamp(timestamp_text, || SIGNATURE_HEADER.into())?;
         Ok(Self {
             timestamp_text,
             timestamp,
+            has_v1,
             header,
         })
     }
 
     fn v1(&self) -> impl Iterator<Item = &'h [u8]> + Clone + use<'h> {
-        pairs(self.header)
-            .filter(|(k, _)| *k == "v1")
-            .map(|(_, v)| v.as_bytes())
+        self.header
+            .split(',')
+            .filter_map(|item| item.strip_prefix("v1="))
+            .map(str::as_bytes)
     }
-}
-
-/// `key=value` items; items without `=` are skipped like unknown keys.
-fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> + Clone {
-    header.split(',').filter_map(|item| item.split_once('='))
 }
 
 impl StripeVerifier {
@@ -86,7 +93,7 @@ impl StripeVerifier {
     #[must_use]
     pub fn new(secret: Secret) -> Self {
         Self {
-            secrets: vec![secret],
+            keys: vec![MacKey::new(Algorithm::Sha256, secret)],
             replay: ReplayPolicy::Window(ReplayWindow::default()),
             limits: Limits::default(),
         }
@@ -95,7 +102,7 @@ impl StripeVerifier {
     /// Also accepts `secret`, tried after those already configured.
     #[must_use]
     pub fn with_secret(mut self, secret: Secret) -> Self {
-        self.secrets.push(secret);
+        self.keys.push(MacKey::new(Algorithm::Sha256, secret));
         self
     }
 
@@ -146,9 +153,9 @@ impl StripeVerifier {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let header = headers::required(headers, SIGNATURE_HEADER, &self.limits)?;
+        let header = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
         let parsed = ParsedHeader::parse(header, &self.limits)?;
-        if parsed.v1().next().is_none() {
+        if !parsed.has_v1 {
             return Err(VerifyError::UnsupportedScheme {
                 detail: "no `v1` signature",
             });
@@ -156,8 +163,7 @@ impl StripeVerifier {
         self.replay.check(parsed.timestamp, now)?;
         let content: [&[u8]; 3] = [parsed.timestamp_text.as_bytes(), b".", body];
         let index = mac::find_key(
-            self.secrets.iter().enumerate(),
-            Algorithm::Sha256,
+            self.keys.iter().enumerate(),
             Encoding::Hex,
             &content,
             &parsed.v1(),
@@ -174,8 +180,8 @@ impl StripeVerifier {
     pub fn sign(&self, timestamp: i64, body: &[u8]) -> Result<String, SecretError> {
         let t = timestamp.to_string();
         let mut value = format!("t={t}");
-        for secret in &self.secrets {
-            let tag = mac::compute(Algorithm::Sha256, secret, &[t.as_bytes(), b".", body])?;
+        for key in &self.keys {
+            let tag = key.compute(&[t.as_bytes(), b".", body]);
             value.push_str(",v1=");
             value.push_str(&encoding::hex(tag.as_bytes()));
         }

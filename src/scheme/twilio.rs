@@ -23,9 +23,9 @@ use sha2::Digest as _;
 
 use crate::encoding;
 use crate::error::{SecretError, VerifyError};
-use crate::headers::{self, Headers};
+use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac::{self, Algorithm, Encoding};
+use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -34,10 +34,13 @@ pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 /// The query parameter that carries a JSON body's SHA-256.
 pub const BODY_SHA256_PARAM: &str = "bodySHA256";
 
+static SIGNATURE_NAME: Name = Name::from_static("x-twilio-signature");
+static CONTENT_TYPE: Name = Name::from_static("content-type");
+
 /// Verifies Twilio-style requests.
 #[derive(Debug)]
 pub struct TwilioVerifier {
-    secrets: Vec<Secret>,
+    keys: Vec<MacKey>,
     limits: Limits,
 }
 
@@ -46,7 +49,7 @@ impl TwilioVerifier {
     #[must_use]
     pub fn new(auth_token: Secret) -> Self {
         Self {
-            secrets: vec![auth_token],
+            keys: vec![MacKey::new(Algorithm::Sha1, auth_token)],
             limits: Limits::default(),
         }
     }
@@ -54,7 +57,7 @@ impl TwilioVerifier {
     /// Also accepts `auth_token` (key rotation).
     #[must_use]
     pub fn with_secret(mut self, auth_token: Secret) -> Self {
-        self.secrets.push(auth_token);
+        self.keys.push(MacKey::new(Algorithm::Sha1, auth_token));
         self
     }
 
@@ -77,8 +80,8 @@ impl TwilioVerifier {
         body: &[u8],
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let signature = headers::required(headers, SIGNATURE_HEADER, &self.limits)?;
-        let content_type = headers::optional(headers, "Content-Type", &self.limits)?;
+        let signature = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
+        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
         let params = if is_form(content_type) {
             parse_form(body)?
         } else if let Some(expected) = query_param(url, BODY_SHA256_PARAM) {
@@ -103,8 +106,7 @@ impl TwilioVerifier {
                 .chain(sorted.iter().flat_map(|(k, v)| [&**k, &**v]))
                 .collect();
             match mac::find_key(
-                self.secrets.iter().enumerate(),
-                Algorithm::Sha1,
+                self.keys.iter().enumerate(),
                 Encoding::Base64,
                 &content,
                 &iter::once(signature.as_bytes()),
@@ -126,13 +128,13 @@ impl TwilioVerifier {
     /// [`VerifyError::InvalidPayload`] for a body that is not form encoding,
     /// [`VerifyError::InvalidSecret`] if the token cannot be used.
     pub fn sign(&self, url: &str, form_body: &[u8]) -> Result<String, VerifyError> {
-        let secret = self.secrets.first().ok_or(SecretError::Empty)?;
+        let key = self.keys.first().ok_or(SecretError::Empty)?;
         let mut params = parse_form(form_body)?;
         params.sort();
         let content: Vec<&[u8]> = iter::once(url.as_bytes())
             .chain(params.iter().flat_map(|(k, v)| [&**k, &**v]))
             .collect();
-        let tag = mac::compute(Algorithm::Sha1, secret, &content)?;
+        let tag = key.compute(&content);
         Ok(encoding::base64(tag.as_bytes()))
     }
 }

@@ -1,0 +1,160 @@
+//! Fuzz harness bodies, shared by the cargo-fuzz targets in `fuzz_targets/`
+//! and by `tests/fuzz_corpus.rs`, which replays the committed corpus and
+//! every saved crash on stable Rust.
+//!
+//! Inputs are split on `\n` into header values and a body, so one byte string
+//! reaches every field. Each function must never panic; where a property can
+//! be checked (a signature just made must verify), it is asserted.
+
+use mailhook::scheme::github::GitHubVerifier;
+use mailhook::scheme::standard::{
+    SigningKey, StandardWebhooks, StandardWebhooksSigner, VerifyingKey,
+};
+use mailhook::scheme::stripe::StripeVerifier;
+use mailhook::scheme::twilio::TwilioVerifier;
+use mailhook::scheme::{shopify, slack};
+use mailhook::{Ed25519PublicKey, Ed25519SigningKey, Limits, Secret};
+use time::OffsetDateTime;
+
+/// The fixed "now" of every harness: 2023-11-14T22:13:20Z.
+const NOW: i64 = 1_700_000_000;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(NOW).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The first `N` newline-separated fields, and the rest as the body.
+fn fields<const N: usize>(data: &[u8]) -> ([&[u8]; N], &[u8]) {
+    let mut out = [&[][..]; N];
+    let mut rest = data;
+    for slot in &mut out {
+        if let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            *slot = &rest[..i];
+            rest = &rest[i + 1..];
+        } else {
+            *slot = rest;
+            rest = &[];
+        }
+    }
+    (out, rest)
+}
+
+fn secret(text: &str) -> Secret {
+    Secret::from_bytes(text).unwrap_or_else(|_| unreachable!("non-empty literal"))
+}
+
+/// Small limits so the fuzzer reaches the limit checks quickly.
+fn limits() -> Limits {
+    Limits::default()
+        .with_max_body_bytes(4096)
+        .with_max_header_bytes(512)
+        .with_max_signature_entries(8)
+}
+
+/// Standard Webhooks: id, timestamp, signature header, body; both header
+/// spellings; HMAC and Ed25519 keys. Then the round-trip property: what the
+/// signer signs, the verifier accepts.
+pub(crate) fn standard_webhooks(data: &[u8]) {
+    let ([id, ts, sig, alias], body) = fields::<4>(data);
+    let public = Ed25519SigningKey::from_seed([7; 32]).map_or_else(
+        |_| Ed25519PublicKey::from_bytes([0; 32]),
+        |k| k.public_key().clone(),
+    );
+    let verifier = StandardWebhooks::new(secret("fuzz-key"))
+        .with_key(public)
+        .with_limits(limits());
+    let prefix = if alias.first() == Some(&b's') {
+        "svix"
+    } else {
+        "webhook"
+    };
+    let headers: [(String, &[u8]); 3] = [
+        (format!("{prefix}-id"), id),
+        (format!("{prefix}-timestamp"), ts),
+        (format!("{prefix}-signature"), sig),
+    ];
+    let _ = verifier.verify_at(&headers, body, now());
+
+    if let Ok(id) = std::str::from_utf8(id) {
+        if id.len() <= 256 && body.len() <= 4096 {
+            let signer = StandardWebhooksSigner::new(secret("fuzz-key"));
+            if let Ok(signed) = signer.headers(id, NOW, body) {
+                let result = verifier.verify_at(&signed, body, now());
+                assert!(result.is_ok(), "a fresh signature must verify: {result:?}");
+            }
+        }
+    }
+}
+
+/// Stripe: the `Stripe-Signature` grammar, and the round trip.
+pub(crate) fn stripe(data: &[u8]) {
+    let ([header], body) = fields::<1>(data);
+    let verifier = StripeVerifier::new(secret("fuzz-key")).with_limits(limits());
+    let _ = verifier.verify_at(&[("Stripe-Signature", header)], body, now());
+
+    if body.len() <= 4096 {
+        if let Ok(value) = verifier.sign(NOW, body) {
+            let headers = [("Stripe-Signature", value)];
+            let result = verifier.verify_at(&headers, body, now());
+            assert!(result.is_ok(), "a fresh signature must verify: {result:?}");
+        }
+    }
+}
+
+/// GitHub, Slack and Shopify: prefixes, hex and base64 signatures,
+/// timestamps.
+pub(crate) fn hmac_presets(data: &[u8]) {
+    let ([sig, sha1, ts], body) = fields::<3>(data);
+    let github = GitHubVerifier::new(secret("fuzz-key")).with_limits(limits());
+    let _ = github.verify(&[("X-Hub-Signature-256", sig)], body);
+    let _ = github.verify(&[("X-Hub-Signature", sha1)], body);
+    let slack = slack::verifier(secret("fuzz-key")).with_limits(limits());
+    let _ = slack.verify_at(
+        &[
+            ("X-Slack-Signature", sig),
+            ("X-Slack-Request-Timestamp", ts),
+        ],
+        body,
+        now(),
+    );
+    let shopify = shopify::verifier(secret("fuzz-key")).with_limits(limits());
+    let _ = shopify.verify_at(&[("X-Shopify-Hmac-Sha256", sig)], body, now());
+}
+
+/// Twilio: the URL (ports, query, bodySHA256), content type, form decoding.
+/// Round trip for form bodies the signer accepts.
+pub(crate) fn twilio(data: &[u8]) {
+    let ([url, content_type, sig], body) = fields::<3>(data);
+    let Ok(url) = std::str::from_utf8(url) else {
+        return;
+    };
+    let verifier = TwilioVerifier::new(secret("fuzz-key")).with_limits(limits());
+    let headers = [("X-Twilio-Signature", sig), ("Content-Type", content_type)];
+    let _ = verifier.verify(&headers, url, body);
+
+    if body.len() <= 4096 {
+        if let Ok(signature) = verifier.sign(url, body) {
+            let form = [
+                ("X-Twilio-Signature", signature.as_bytes()),
+                ("Content-Type", &b"application/x-www-form-urlencoded"[..]),
+            ];
+            let result = verifier.verify(&form, url, body);
+            assert!(result.is_ok(), "a fresh signature must verify: {result:?}");
+        }
+    }
+}
+
+/// Every key parser: strict, never a panic, never a short key from garbage.
+pub(crate) fn secrets(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = Secret::from_standard_webhooks(text);
+    let _ = Ed25519PublicKey::from_standard_webhooks(text);
+    let _ = VerifyingKey::parse(text);
+    if let Ok(key) = SigningKey::parse(text) {
+        // A key that parses must sign.
+        let signed = StandardWebhooksSigner::new(key).sign("msg", NOW, b"{}");
+        assert!(signed.is_ok(), "{signed:?}");
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README promises and CI runs it:
+# formatting, lints, tests (all features), docs, benches and examples
+# compile, fuzz corpus replayed (tests/fuzz_corpus.rs, on stable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, -D warnings)"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "cargo clippy (no default features, -D warnings)"
+cargo clippy --lib --no-default-features -- -D warnings
+
+step "cargo test (all features; includes doc tests and the fuzz corpus replay)"
+cargo test --all-features
+
+step "cargo doc (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+
+step "benches and examples compile"
+cargo build --all-features --benches --examples
+
+step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
+
+step "all checks passed"
