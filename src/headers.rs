@@ -135,7 +135,7 @@ impl Name {
         }
     }
 
-    fn error_name(&self) -> Cow<'static, str> {
+    pub(crate) fn error_name(&self) -> Cow<'static, str> {
         // Free for the `'static` names of the presets; only a run-time name
         // is copied, and only on the error path.
         self.text.clone()

@@ -26,7 +26,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Build a verifier once and share it; verification takes `&self`.
+//! Build a verifier once and share it (it is `Send + Sync`); verification
+//! takes `&self`, reads the headers in place and allocates nothing for the
+//! HMAC schemes.
+//!
+//! Headers come through the [`Headers`] trait, implemented for
+//! [`http::HeaderMap`] and for slices, arrays and vectors of `(name, value)`
+//! pairs; implement it for any other header type.
+//!
+//! ## Limits and defaults
+//!
+//! | setting | default | where |
+//! |---|---|---|
+//! | largest body | 5 MiB | [`Limits::max_body_bytes`] |
+//! | longest header value | 8 KiB | [`Limits::max_header_bytes`] |
+//! | signature entries per header | 16 | [`Limits::max_signature_entries`] |
+//! | replay window | 5 minutes each way, edges inclusive | [`ReplayWindow`] |
 //!
 //! ## Schemes
 //!
@@ -53,9 +68,12 @@
 //!   short-circuit.
 //! - **Secrets stay secret.** [`Secret`] and [`Ed25519SigningKey`] zeroize
 //!   on drop, print as `[redacted]`, and have no `PartialEq`, `Display` or
-//!   `Serialize`. The HMAC key is applied per call, so no key-equivalent state
-//!   lives in a verifier. No error or `Debug` output contains a secret, a
-//!   computed MAC or the body.
+//!   `Serialize`. A verifier consumes its secrets: it computes each HMAC key
+//!   schedule once (saving two hash compressions per request) and drops the
+//!   secret, which zeroizes it. Those keyed states are key-equivalent; they
+//!   print as `[redacted]` and are overwritten on drop, a best-effort wipe
+//!   since the `hmac` crate offers no zeroize. No error or `Debug` output
+//!   contains a secret, a computed MAC or the body.
 //! - **Bounded work.** [`Limits`] caps the body size, each header's length and
 //!   the number of signature entries; they are checked before any hashing.
 //! - **Replays.** Timestamped schemes check a [`ReplayWindow`] (default five
@@ -100,3 +118,9 @@ pub use limits::Limits;
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};
 pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
 pub use verified::Verified;
+
+/// The README's Rust examples, compiled and run as doc tests so they cannot
+/// rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -195,7 +195,7 @@ impl HmacVerifier {
         let value = headers::required(headers, &self.signature_header, &self.limits)?;
         let Some(signature) = value.strip_prefix(&*self.prefix) else {
             return Err(VerifyError::malformed(
-                self.signature_header.as_str().to_owned(),
+                self.signature_header.error_name(),
                 HeaderProblem::Syntax("the signature lacks the expected prefix"),
             ));
         };
@@ -211,8 +211,7 @@ impl HmacVerifier {
                 separator,
             } => {
                 let text = headers::required(headers, header, &self.limits)?;
-                let timestamp =
-                    headers::parse_timestamp(text, || Cow::Owned(header.as_str().to_owned()))?;
+                let timestamp = headers::parse_timestamp(text, || header.error_name())?;
                 self.replay.check(timestamp, now)?;
                 let content: [&[u8]; 4] = [
                     prefix.as_bytes(),

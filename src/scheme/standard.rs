@@ -255,9 +255,7 @@ impl StandardWebhooks {
             };
         let id = headers::required(headers, &names.id, &self.limits)?;
         let timestamp_text = headers::required(headers, &names.timestamp, &self.limits)?;
-        let timestamp = headers::parse_timestamp(timestamp_text, || {
-            Cow::Owned(names.timestamp.as_str().to_owned())
-        })?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;
 
         // `version,signature` entries, split on single spaces; an entry
         // without a comma is an unknown version and is skipped.
@@ -273,7 +271,7 @@ impl StandardWebhooks {
         for (count, entry) in entries().enumerate() {
             if count == self.limits.max_signature_entries {
                 return Err(VerifyError::malformed(
-                    names.signature.as_str().to_owned(),
+                    names.signature.error_name(),
                     HeaderProblem::TooManyEntries {
                         limit: self.limits.max_signature_entries,
                     },
@@ -309,7 +307,7 @@ impl StandardWebhooks {
                 Err(other) => return Err(other),
             }
         }
-        if has_ed25519_key {
+        if has_ed25519_key && candidates(b"v1a").next().is_some() {
             // Ed25519 needs the whole message in one slice (ring has no
             // streaming interface), so v1a costs one copy of the body.
             let message = content.concat();
