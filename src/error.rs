@@ -199,6 +199,63 @@ pub enum SecretError {
     Rejected(&'static str),
 }
 
+/// Why a provider's payload could not be parsed. Code `invalid_payload`.
+///
+/// Parsing never panics and never guesses: a body that is not the JSON (or
+/// form) the provider documents is this error, with the JSON error as its
+/// `source()` where there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid payload: {detail}")]
+pub struct ParseError {
+    detail: &'static str,
+    #[source]
+    source: Option<serde_json::Error>,
+}
+
+impl ParseError {
+    pub(crate) fn json(detail: &'static str, source: serde_json::Error) -> Self {
+        Self {
+            detail,
+            source: Some(source),
+        }
+    }
+
+    /// Always `invalid_payload`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        "invalid_payload"
+    }
+
+    /// What is wrong, in a few words.
+    #[must_use]
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
+}
+
+/// Any error of this crate: verification or parsing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request failed verification.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The verified body could not be parsed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+impl Error {
+    /// The stable code of the underlying error.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Verify(e) => e.code(),
+            Self::Parse(e) => e.code(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

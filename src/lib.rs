@@ -102,17 +102,22 @@
 
 #![forbid(unsafe_code)]
 
+mod basic_auth;
 mod encoding;
 mod error;
+mod event;
 mod headers;
 mod limits;
 mod mac;
+pub mod provider;
 mod replay;
 pub mod scheme;
 mod secret;
 mod verified;
 
-pub use error::{HeaderProblem, SecretError, VerifyError};
+pub use basic_auth::BasicAuth;
+pub use error::{Error, HeaderProblem, ParseError, SecretError, VerifyError};
+pub use event::{EmailEvent, EventKind, Provider, RejectReason};
 pub use headers::{Headers, Lookup};
 pub use limits::Limits;
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};

@@ -37,6 +37,20 @@ impl Vector {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
+    /// A vector from tests/vectors/providers (the same fields; `key` is the
+    /// secret).
+    pub fn load_provider(name: &str) -> Vector {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/providers")
+            .join(name);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        value["scheme"] = value["esp"].clone();
+        value["secret"] = value["key"].clone();
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     pub fn header_pairs(&self) -> Vec<(String, String)> {
         self.headers
             .iter()
@@ -81,6 +95,32 @@ impl Vector {
         };
         result.map_err(|e| e.code())
     }
+}
+
+/// One provider payload sample (see tests/samples/README.md).
+#[derive(Debug, Deserialize)]
+pub struct Sample {
+    pub esp: String,
+    pub source: String,
+    pub body: String,
+}
+
+impl Sample {
+    pub fn load(name: &str) -> Sample {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/samples")
+            .join(name);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+}
+
+/// Unix seconds of an RFC 3339 time, for readable assertions.
+pub fn unix(rfc3339: &str) -> i64 {
+    OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .expect("rfc3339")
+        .unix_timestamp()
 }
 
 pub fn vector_dir() -> PathBuf {

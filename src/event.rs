@@ -1,0 +1,295 @@
+//! The normalized email event model: one [`EmailEvent`] per provider event,
+//! whatever the provider.
+//!
+//! Field meanings follow the model django-anymail has settled across many
+//! providers, so users moving from it feel at home. Each event keeps the
+//! provider's original JSON in [`EmailEvent::raw`], so nothing is lost.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::encoding;
+
+/// Which provider sent an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Provider {
+    /// Twilio SendGrid.
+    Sendgrid,
+    /// Mailgun.
+    Mailgun,
+    /// Amazon SES (through Amazon SNS).
+    Ses,
+    /// Postmark.
+    Postmark,
+    /// Resend.
+    Resend,
+}
+
+impl Provider {
+    /// The provider's name as the CLI and the JSON spell it (kebab-case).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sendgrid => "sendgrid",
+            Self::Mailgun => "mailgun",
+            Self::Ses => "ses",
+            Self::Postmark => "postmark",
+            Self::Resend => "resend",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Accepted by the provider, not yet sent.
+    Queued,
+    /// Sent by the provider.
+    Sent,
+    /// Refused by the provider before sending (suppression, invalid address).
+    Rejected,
+    /// The provider could not send it (rendering, API errors).
+    Failed,
+    /// The receiving server refused it permanently.
+    Bounced,
+    /// The receiving server refused it for now; the provider retries.
+    Deferred,
+    /// Accepted by the receiving server.
+    Delivered,
+    /// An automatic reply (out of office, address change).
+    Autoresponded,
+    /// The recipient opened it (tracking pixel).
+    Opened,
+    /// The recipient clicked a tracked link.
+    Clicked,
+    /// The recipient reported it as spam.
+    Complained,
+    /// The recipient unsubscribed.
+    Unsubscribed,
+    /// The recipient subscribed again.
+    Subscribed,
+    /// An inbound message.
+    Inbound,
+    /// An inbound message the provider could not process.
+    InboundFailed,
+    /// An event this crate does not know; see [`EmailEvent::raw`].
+    Unknown,
+}
+
+/// Why a message was rejected, bounced or complained about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The address is invalid.
+    Invalid,
+    /// The address bounced (now, or before and is suppressed).
+    Bounced,
+    /// Delivery attempts expired.
+    TimedOut,
+    /// Blocked by the provider or the receiving server (policy, reputation).
+    Blocked,
+    /// Spam: a complaint, or a spam-report suppression.
+    Spam,
+    /// The recipient unsubscribed (now, or before and is suppressed).
+    Unsubscribed,
+    /// Any other reason; see [`EmailEvent::description`].
+    Other,
+}
+
+/// One email event, normalized across providers.
+///
+/// Built by the provider modules; read its fields. Serializes to the JSON the
+/// CLI prints (`kind` as `event_type`, `timestamp` as RFC 3339 UTC).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct EmailEvent {
+    /// Which provider sent it.
+    pub provider: Provider,
+    /// What happened.
+    #[serde(rename = "event_type")]
+    pub kind: EventKind,
+    /// When the provider says it happened, UTC.
+    #[serde(serialize_with = "rfc3339")]
+    pub timestamp: Option<OffsetDateTime>,
+    /// The provider's unique id for this event, where it has one.
+    pub event_id: Option<String>,
+    /// The provider's id for the message.
+    pub message_id: Option<String>,
+    /// The recipient's bare address.
+    pub recipient: Option<String>,
+    /// Why it was rejected, bounced or complained about.
+    pub reject_reason: Option<RejectReason>,
+    /// A human-readable reason from the provider.
+    pub description: Option<String>,
+    /// The raw response of the receiving mail server.
+    pub mta_response: Option<String>,
+    /// The clicked URL, for clicks.
+    pub click_url: Option<String>,
+    /// The user agent, for opens and clicks.
+    pub user_agent: Option<String>,
+    /// Provider tags or categories.
+    pub tags: Vec<String>,
+    /// Custom data the sender attached to the message.
+    pub metadata: Map<String, Value>,
+    /// The provider's original event JSON, byte for byte as received.
+    pub raw: Box<RawValue>,
+}
+
+// `serialize_with` hands the field as `&Option<_>`.
+#[allow(clippy::ref_option)]
+fn rfc3339<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    use time::format_description::well_known::Rfc3339;
+    match t {
+        Some(t) => {
+            let text = t
+                .to_offset(time::UtcOffset::UTC)
+                .format(&Rfc3339)
+                .map_err(serde::ser::Error::custom)?;
+            s.serialize_str(&text)
+        }
+        None => s.serialize_none(),
+    }
+}
+
+impl EmailEvent {
+    /// An event with only the provider, kind and raw JSON set; provider
+    /// modules fill in the rest.
+    pub(crate) fn new(provider: Provider, kind: EventKind, raw: Box<RawValue>) -> Self {
+        Self {
+            provider,
+            kind,
+            timestamp: None,
+            event_id: None,
+            message_id: None,
+            recipient: None,
+            reject_reason: None,
+            description: None,
+            mta_response: None,
+            click_url: None,
+            user_agent: None,
+            tags: Vec::new(),
+            metadata: Map::new(),
+            raw,
+        }
+    }
+
+    /// A stable key for processing this event once.
+    ///
+    /// - With a provider event id: `provider:event_id`, plus `:recipient`
+    ///   for providers whose one event fans out to several recipients (SES).
+    /// - Without one: `provider:sha256:` and a digest of the fields that
+    ///   identify the event (message id, recipient, kind, timestamp), so a
+    ///   redelivered batch yields the same keys and two distinct events do
+    ///   not share one.
+    #[must_use]
+    pub fn idempotency_key(&self) -> String {
+        if let Some(id) = &self.event_id {
+            return match (self.provider, &self.recipient) {
+                (Provider::Ses, Some(recipient)) => format!("{}:{id}:{recipient}", self.provider),
+                _ => format!("{}:{id}", self.provider),
+            };
+        }
+        let mut hash = Sha256::new();
+        let mut field = |value: Option<&str>| {
+            // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ,
+            // and absent differs from empty.
+            match value {
+                Some(v) => {
+                    hash.update([1]);
+                    hash.update((v.len() as u64).to_be_bytes());
+                    hash.update(v.as_bytes());
+                }
+                None => hash.update([0]),
+            }
+        };
+        let timestamp = self.timestamp.map(|t| t.unix_timestamp_nanos().to_string());
+        let kind = serde_json::to_value(self.kind).ok();
+        field(self.message_id.as_deref());
+        field(self.recipient.as_deref());
+        field(kind.as_ref().and_then(Value::as_str));
+        field(timestamp.as_deref());
+        let digest = hash.finalize();
+        format!("{}:sha256:{}", self.provider, encoding::hex(&digest[..16]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> EmailEvent {
+        let raw = RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!());
+        let mut e = EmailEvent::new(Provider::Postmark, kind, raw);
+        e.message_id = Some("m1".into());
+        e.recipient = Some("a@example.com".into());
+        e.timestamp = OffsetDateTime::from_unix_timestamp(1_700_000_000).ok();
+        e
+    }
+
+    #[test]
+    fn provider_event_id_is_the_key() {
+        let mut e = event(EventKind::Bounced);
+        e.event_id = Some("42".into());
+        assert_eq!(e.idempotency_key(), "postmark:42");
+        e.provider = Provider::Ses;
+        assert_eq!(e.idempotency_key(), "ses:42:a@example.com");
+    }
+
+    #[test]
+    fn digest_key_is_stable_and_distinguishes_events() {
+        let a = event(EventKind::Opened);
+        assert_eq!(
+            a.idempotency_key(),
+            event(EventKind::Opened).idempotency_key()
+        );
+        assert!(a.idempotency_key().starts_with("postmark:sha256:"));
+        assert_ne!(
+            a.idempotency_key(),
+            event(EventKind::Clicked).idempotency_key()
+        );
+        let mut later = event(EventKind::Opened);
+        later.timestamp = OffsetDateTime::from_unix_timestamp(1_700_000_001).ok();
+        assert_ne!(a.idempotency_key(), later.idempotency_key());
+        let mut other = event(EventKind::Opened);
+        other.recipient = Some("b@example.com".into());
+        assert_ne!(a.idempotency_key(), other.idempotency_key());
+    }
+
+    #[test]
+    fn digest_fields_are_length_prefixed() {
+        let mut a = event(EventKind::Opened);
+        a.message_id = Some("ab".into());
+        a.recipient = Some("c".into());
+        let mut b = event(EventKind::Opened);
+        b.message_id = Some("a".into());
+        b.recipient = Some("bc".into());
+        assert_ne!(a.idempotency_key(), b.idempotency_key());
+    }
+
+    #[test]
+    fn serializes_with_the_documented_field_names() {
+        let mut e = event(EventKind::Bounced);
+        e.reject_reason = Some(RejectReason::TimedOut);
+        let json = serde_json::to_value(&e).unwrap_or_default();
+        assert_eq!(json["event_type"], "bounced");
+        assert_eq!(json["reject_reason"], "timed_out");
+        assert_eq!(json["provider"], "postmark");
+        assert_eq!(json["timestamp"], "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,0 +1,263 @@
+//! Postmark: no signature. Postmark authenticates webhooks only with the
+//! basic-auth credentials you put in the webhook URL
+//! (`https://user:pass@host/path`), and optionally a custom header you
+//! configure with a secret value. One JSON object per request.
+//!
+//! - Authenticated by: [`BasicAuth`] (constant time, several pairs for
+//!   rotation), plus the optional secret header.
+//! - Signed: nothing. Anyone who learns the credentials can forge events, and
+//!   a captured request can be replayed; keep the credentials secret, use
+//!   HTTPS, and deduplicate ([`EmailEvent::idempotency_key`]).
+//! - Event id: `ID` for bounces and spam complaints; other records have none,
+//!   so their idempotency key is a digest of message id, recipient, kind and
+//!   time.
+//! - Replay window: none (no signed timestamp).
+//!
+//! Source: <https://postmarkapp.com/developer/webhooks/webhooks-overview>.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::basic_auth::BasicAuth;
+use crate::error::{Error, ParseError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+use crate::provider::Timestamp;
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+/// Checks Postmark's credentials and parses its events.
+#[derive(Debug)]
+pub struct PostmarkVerifier {
+    auth: BasicAuth,
+    secret_header: Option<SecretHeader>,
+    limits: Limits,
+}
+
+/// A header that must carry a configured secret value.
+struct SecretHeader {
+    name: Name,
+    digest: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SecretHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretHeader({}, [redacted])", self.name.as_str())
+    }
+}
+
+impl PostmarkVerifier {
+    /// A verifier requiring the basic-auth credentials of the webhook URL.
+    #[must_use]
+    pub fn new(auth: BasicAuth) -> Self {
+        Self {
+            auth,
+            secret_header: None,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Also requires header `name` to carry `value` (Postmark lets you add
+    /// custom headers to a webhook). Compared in constant time.
+    #[must_use]
+    pub fn with_secret_header(mut self, name: &'static str, value: &Secret) -> Self {
+        self.secret_header = Some(SecretHeader {
+            name: Name::new(name.into()),
+            digest: Zeroizing::new(Sha256::digest(value.expose()).into()),
+        });
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Checks the request's credentials (and body size). The result's
+    /// [`key_index`](Verified::key_index) is the matching basic-auth pair.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Unauthorized`] for missing or wrong credentials,
+    /// [`VerifyError::BodyTooLarge`] over the limit.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.limits.check_body(body)?;
+        let index = self.auth.check(headers, &self.limits)?;
+        if let Some(secret) = &self.secret_header {
+            let value = headers::optional(headers, &secret.name, &self.limits)
+                .ok()
+                .flatten()
+                .ok_or(VerifyError::Unauthorized)?;
+            let presented: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+            if !bool::from(secret.digest.ct_eq(&presented)) {
+                return Err(VerifyError::Unauthorized);
+            }
+        }
+        Ok(Verified::new(None, None, index))
+    }
+
+    /// Checks the request, then parses its event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+    ) -> Result<Vec<EmailEvent>, Error> {
+        self.verify(headers, body)?;
+        Ok(parse(body)?)
+    }
+}
+
+/// A Postmark webhook payload (any `RecordType`). Field names follow
+/// Postmark's; fields a record type does not have are `None`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PostmarkEvent {
+    /// `Delivery`, `Bounce`, `SpamComplaint`, `Open`, `Click`,
+    /// `SubscriptionChange` (unknown types are kept).
+    pub record_type: String,
+    /// Bounce and spam-complaint id (a number; strings accepted).
+    #[serde(rename = "ID")]
+    pub id: Option<Value>,
+    /// Bounce type: `HardBounce`, `SoftBounce`, `Transient`, …
+    #[serde(rename = "Type")]
+    pub bounce_type: Option<String>,
+    /// The message id.
+    #[serde(rename = "MessageID")]
+    pub message_id: Option<String>,
+    /// Recipient (deliveries, opens, clicks, subscription changes).
+    pub recipient: Option<String>,
+    /// Recipient (bounces, spam complaints).
+    pub email: Option<String>,
+    /// Bounce description.
+    pub description: Option<String>,
+    /// Delivery or bounce details from the receiving server.
+    pub details: Option<String>,
+    /// The message's tag.
+    pub tag: Option<String>,
+    /// Custom metadata attached to the message.
+    pub metadata: Option<Map<String, Value>>,
+    /// Delivery time.
+    #[serde(default)]
+    pub delivered_at: Timestamp,
+    /// Bounce or complaint time.
+    #[serde(default)]
+    pub bounced_at: Timestamp,
+    /// Open or click time.
+    #[serde(default)]
+    pub received_at: Timestamp,
+    /// Subscription change time.
+    #[serde(default)]
+    pub changed_at: Timestamp,
+    /// The clicked link.
+    pub original_link: Option<String>,
+    /// The opening or clicking browser.
+    pub user_agent: Option<String>,
+    /// Subscription changes: whether sending is now suppressed.
+    pub suppress_sending: Option<bool>,
+    /// Subscription changes: why (`HardBounce`, `SpamComplaint`,
+    /// `ManualSuppression`).
+    pub suppression_reason: Option<String>,
+}
+
+/// Parses a Postmark body without checking credentials.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a Postmark record object.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw: &RawValue =
+        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", e))?;
+    let native: PostmarkEvent = serde_json::from_str(raw.get())
+        .map_err(|e| ParseError::json("the body is not a Postmark record", e))?;
+    Ok(vec![normalize(native, raw.to_owned())])
+}
+
+fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
+    match bounce_type.unwrap_or_default() {
+        "HardBounce" | "SoftBounce" => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        "Transient" | "DnsError" => (EventKind::Deferred, None),
+        "SpamComplaint" | "SpamNotification" => (EventKind::Complained, Some(RejectReason::Spam)),
+        "BadEmailAddress" => (EventKind::Rejected, Some(RejectReason::Invalid)),
+        "ManuallyDeactivated" | "Blocked" | "DMARCPolicy" => {
+            (EventKind::Rejected, Some(RejectReason::Blocked))
+        }
+        "Unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "Subscribe" => (EventKind::Subscribed, None),
+        "AutoResponder" | "AddressChange" => (EventKind::Autoresponded, None),
+        "SMTPApiError" | "TemplateRenderingFailed" => (EventKind::Failed, None),
+        _ => (EventKind::Unknown, None),
+    }
+}
+
+fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
+    let (kind, reason, timestamp) = match native.record_type.as_str() {
+        "Delivery" => (EventKind::Delivered, None, native.delivered_at),
+        "Open" => (EventKind::Opened, None, native.received_at),
+        "Click" => (EventKind::Clicked, None, native.received_at),
+        "Bounce" | "SpamComplaint" => {
+            let (kind, reason) = bounce_kind(native.bounce_type.as_deref());
+            (kind, reason, native.bounced_at)
+        }
+        "SubscriptionChange" => {
+            // Suppressed (or unspecified) means the address stops receiving.
+            if native.suppress_sending.unwrap_or(true) {
+                match native.suppression_reason.as_deref() {
+                    Some("HardBounce") => (
+                        EventKind::Bounced,
+                        Some(RejectReason::Bounced),
+                        native.changed_at,
+                    ),
+                    Some("SpamComplaint") => (
+                        EventKind::Complained,
+                        Some(RejectReason::Spam),
+                        native.changed_at,
+                    ),
+                    Some("ManualSuppression") => (
+                        EventKind::Unsubscribed,
+                        Some(RejectReason::Unsubscribed),
+                        native.changed_at,
+                    ),
+                    _ => (EventKind::Unknown, None, native.changed_at),
+                }
+            } else {
+                (EventKind::Subscribed, None, native.changed_at)
+            }
+        }
+        _ => (EventKind::Unknown, None, Timestamp::default()),
+    };
+    let mut event = EmailEvent::new(Provider::Postmark, kind, raw);
+    event.timestamp = timestamp.0;
+    event.reject_reason = reason;
+    event.event_id = native.id.and_then(|id| match id {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s),
+        _ => None,
+    });
+    event.message_id = native.message_id;
+    event.recipient = native.recipient.or(native.email);
+    event.description = native.description;
+    if kind == EventKind::Delivered || native.record_type == "Bounce" {
+        event.mta_response = native.details;
+    }
+    event.click_url = native.original_link;
+    event.user_agent = native.user_agent;
+    event.tags = native.tag.into_iter().filter(|t| !t.is_empty()).collect();
+    event.metadata = native.metadata.unwrap_or_default();
+    event
+}

@@ -1,0 +1,239 @@
+//! Resend: Standard Webhooks signatures with the `svix-*` headers, one JSON
+//! event per request.
+//!
+//! - Authenticated by: HMAC-SHA256 over `svix-id.svix-timestamp.body` with
+//!   the endpoint's `whsec_…` secret ([`StandardWebhooks`]).
+//! - Signed: the delivery id, the timestamp and the whole body.
+//! - Event id: the `svix-id` header, which Resend keeps across retries of a
+//!   delivery, so it is the idempotency key.
+//! - Replay window: five minutes each way, as the Standard Webhooks spec
+//!   recommends.
+//!
+//! Source: <https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests>,
+//! event types at <https://resend.com/docs/dashboard/webhooks/event-types>.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::{Error, ParseError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+use crate::provider::Timestamp;
+use crate::replay::ReplayWindow;
+use crate::scheme::standard::StandardWebhooks;
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+static SVIX_ID: Name = Name::from_static("svix-id");
+static WEBHOOK_ID: Name = Name::from_static("webhook-id");
+
+/// Verifies Resend webhooks and parses their events.
+#[derive(Debug)]
+pub struct ResendVerifier {
+    inner: StandardWebhooks,
+}
+
+impl ResendVerifier {
+    /// A verifier with the endpoint's signing secret (`whsec_…`, parsed with
+    /// [`Secret::from_standard_webhooks`]).
+    #[must_use]
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            inner: StandardWebhooks::new(secret),
+        }
+    }
+
+    /// Also accepts `secret` (rotation).
+    #[must_use]
+    pub fn with_secret(self, secret: Secret) -> Self {
+        Self {
+            inner: self.inner.with_key(secret),
+        }
+    }
+
+    /// Sets the replay window (default: five minutes each way).
+    #[must_use]
+    pub fn with_replay_window(self, window: ReplayWindow) -> Self {
+        Self {
+            inner: self.inner.with_replay_window(window),
+        }
+    }
+
+    /// Accepts any signed timestamp. Only for replaying captured requests.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(self) -> Self {
+        Self {
+            inner: self.inner.dangerous_disable_replay_check(),
+        }
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self {
+            inner: self.inner.with_limits(limits),
+        }
+    }
+
+    /// Verifies a request as if the time were `now`.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify_at<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.inner.verify_at(headers, body, now)
+    }
+
+    /// Verifies a request, then parses its events.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<EmailEvent>, Error> {
+        let verified = self.verify_at(headers, body, now)?;
+        Ok(parse_with_id(verified.id(), body)?)
+    }
+}
+
+/// A Resend webhook payload.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct ResendEvent {
+    /// `email.sent`, `email.delivered`, … (unknown types are kept).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When the event happened.
+    #[serde(default)]
+    pub created_at: Timestamp,
+    /// The event's data.
+    #[serde(default)]
+    pub data: ResendData,
+}
+
+/// The `data` object of a Resend event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ResendData {
+    /// The message id Resend's send API returned.
+    pub email_id: Option<String>,
+    /// Recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Sender.
+    pub from: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Bounce details, for `email.bounced`.
+    pub bounce: Option<ResendBounce>,
+    /// Click details, for `email.clicked`.
+    pub click: Option<ResendClick>,
+    /// Tags the sender attached (an object of name → value).
+    pub tags: Option<Value>,
+}
+
+/// `data.bounce` of a Resend event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ResendBounce {
+    /// Human-readable explanation.
+    pub message: Option<String>,
+    /// `Permanent`, `Transient`, …
+    #[serde(rename = "type")]
+    pub bounce_type: Option<String>,
+    /// Finer classification.
+    #[serde(rename = "subType")]
+    pub sub_type: Option<String>,
+}
+
+/// `data.click` of a Resend event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ResendClick {
+    /// The clicked URL.
+    pub link: Option<String>,
+    /// The clicking browser.
+    #[serde(rename = "userAgent")]
+    pub user_agent: Option<String>,
+    /// The clicking address.
+    #[serde(rename = "ipAddress")]
+    pub ip_address: Option<String>,
+}
+
+/// Parses a Resend body without verifying it. `headers` supply the event id
+/// (`svix-id`, or `webhook-id`); pass empty headers when there are none.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a Resend event object.
+pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let limits = Limits::default();
+    let id = headers::optional(headers, &SVIX_ID, &limits)
+        .ok()
+        .flatten()
+        .or_else(|| {
+            headers::optional(headers, &WEBHOOK_ID, &limits)
+                .ok()
+                .flatten()
+        });
+    parse_with_id(id, body)
+}
+
+fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw: &RawValue =
+        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", e))?;
+    let native: ResendEvent = serde_json::from_str(raw.get())
+        .map_err(|e| ParseError::json("the body is not a Resend event", e))?;
+    Ok(vec![normalize(native, id, raw.to_owned())])
+}
+
+/// Maps a Resend event to an [`EmailEvent`].
+fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> EmailEvent {
+    let kind = match native.event_type.as_str() {
+        "email.sent" => EventKind::Sent,
+        "email.delivered" => EventKind::Delivered,
+        "email.delivery_delayed" => EventKind::Deferred,
+        "email.bounced" => EventKind::Bounced,
+        "email.complained" => EventKind::Complained,
+        "email.opened" => EventKind::Opened,
+        "email.clicked" => EventKind::Clicked,
+        "email.failed" => EventKind::Failed,
+        _ => EventKind::Unknown,
+    };
+    let mut event = EmailEvent::new(Provider::Resend, kind, raw);
+    let data = native.data;
+    event.timestamp = native.created_at.0;
+    event.event_id = id.map(str::to_owned);
+    event.message_id = data.email_id;
+    event.recipient = data.to.into_iter().next();
+    event.reject_reason = match kind {
+        EventKind::Bounced => Some(RejectReason::Bounced),
+        EventKind::Complained => Some(RejectReason::Spam),
+        _ => None,
+    };
+    if let Some(bounce) = data.bounce {
+        event.description = bounce.message;
+    }
+    if let Some(click) = data.click {
+        event.click_url = click.link;
+        event.user_agent = click.user_agent;
+    }
+    if let Some(Value::Object(tags)) = data.tags {
+        event.metadata = tags;
+    } else {
+        event.metadata = Map::new();
+    }
+    event
+}

@@ -1,0 +1,110 @@
+//! Timestamps as providers send them: RFC 3339 text (any number of
+//! fractional digits, any offset), or Unix seconds as an integer, a float or
+//! a numeric string.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A timestamp in a native payload model, tolerant of every spelling
+/// providers use: RFC 3339 text, or Unix seconds as an integer, a float or a
+/// numeric string. `None` when absent, null, or present but not a time (a
+/// bad timestamp does not make the whole event unreadable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timestamp(pub Option<OffsetDateTime>);
+
+pub(crate) fn from_unix_f64(seconds: f64) -> Option<OffsetDateTime> {
+    if !seconds.is_finite() {
+        return None;
+    }
+    // Nanosecond precision is enough for any provider; the range check
+    // happens in `time`.
+    let nanos = (seconds * 1e9).round();
+    if nanos.abs() >= 1e27 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok()
+}
+
+pub(crate) fn parse_text(text: &str) -> Option<OffsetDateTime> {
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    text.parse::<f64>().ok().and_then(from_unix_f64)
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a timestamp")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(OffsetDateTime::from_unix_timestamp(v).ok()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp(
+                    i64::try_from(v)
+                        .ok()
+                        .and_then(|v| OffsetDateTime::from_unix_timestamp(v).ok()),
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp(from_unix_f64(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Ok(Timestamp(parse_text(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Timestamp, E> {
+                Ok(Timestamp(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Timestamp, E> {
+                Ok(Timestamp(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Timestamp, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(json: &str) -> Option<i128> {
+        serde_json::from_str::<Timestamp>(json)
+            .ok()
+            .and_then(|t| t.0)
+            .map(OffsetDateTime::unix_timestamp_nanos)
+    }
+
+    #[test]
+    fn accepts_every_documented_spelling() {
+        assert_eq!(ts("1513299569"), Some(1_513_299_569_000_000_000));
+        assert_eq!(ts("\"1513299569\""), Some(1_513_299_569_000_000_000));
+        assert_eq!(ts("1529692199.5"), Some(1_529_692_199_500_000_000));
+        assert_eq!(
+            ts("\"2022-06-05T17:17:32Z\""),
+            Some(1_654_449_452_000_000_000)
+        );
+        assert_eq!(
+            ts("\"2014-08-01T13:28:10.2735393-04:00\""),
+            Some(1_406_914_090_273_539_300)
+        );
+    }
+
+    #[test]
+    fn nonsense_is_none_not_an_error() {
+        for bad in ["\"yesterday\"", "null", "1e300", "-1e300", "\"NaN\""] {
+            assert_eq!(ts(bad), None, "{bad}");
+        }
+    }
+}
