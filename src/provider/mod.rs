@@ -4,6 +4,7 @@
 //! | provider | authenticated by | event id | signed | default replay window |
 //! |---|---|---|---|---|
 //! | [`postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing is signed | none (nothing signed) |
+//! | [`sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | none by default (retries last 72 h) |
 //! | [`resend`] | Standard Webhooks (`svix-*` headers) | the `svix-id` header | id, timestamp and body | 5 minutes each way |
 //!
 //! Parsing is drift-tolerant: unknown event types become
@@ -12,6 +13,7 @@
 
 pub mod postmark;
 pub mod resend;
+pub mod sendgrid;
 
 mod timestamp;
 

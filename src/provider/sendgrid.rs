@@ -1,0 +1,524 @@
+//! Twilio SendGrid's Event Webhook: batches of events as a JSON array,
+//! signed with ECDSA P-256.
+//!
+//! - Authenticated by: ECDSA P-256 / SHA-256 over the
+//!   `X-Twilio-Email-Event-Webhook-Timestamp` header value immediately
+//!   followed by the raw body (including the body's trailing CRLF). The
+//!   signature header is base64 DER; the key is the base64 DER public key
+//!   SendGrid shows (PEM is accepted too).
+//! - Signed: the timestamp and the whole body.
+//! - Event id: `sg_event_id`, stable across SendGrid's retries.
+//! - Replay window: **off by default.** SendGrid documents no tolerance and
+//!   retries failed deliveries for up to 72 hours with the original
+//!   timestamp, so a window would reject legitimate retries. Opt in with
+//!   [`SendgridVerifier::with_replay_window`] (and allow at least 72 hours);
+//!   deduplicate on [`EmailEvent::idempotency_key`] either way.
+//!
+//! Source: <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features>,
+//! event fields at <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event>.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use spki::der::Decode as _;
+use time::OffsetDateTime;
+
+use crate::encoding::{self, SIGNATURE_BUF};
+use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+use crate::provider::Timestamp;
+use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::verified::Verified;
+
+/// The header SendGrid puts the signature in.
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
+/// The header SendGrid puts the signed timestamp in.
+pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
+
+static SIGNATURE: Name = Name::from_static("x-twilio-email-event-webhook-signature");
+static TIMESTAMP: Name = Name::from_static("x-twilio-email-event-webhook-timestamp");
+
+/// OIDs of `id-ecPublicKey` and the `prime256v1` curve.
+const EC_PUBLIC_KEY: spki::ObjectIdentifier =
+    spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: spki::ObjectIdentifier =
+    spki::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A SendGrid verification key: a P-256 public key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SendgridPublicKey {
+    /// The uncompressed point, `04 || x || y`.
+    point: [u8; 65],
+}
+
+impl SendgridPublicKey {
+    /// Parses the key as SendGrid shows it (base64 of the DER
+    /// SubjectPublicKeyInfo), or a PEM `PUBLIC KEY` block.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when it is not a P-256 public key in either form.
+    pub fn parse(key: &str) -> Result<Self, SecretError> {
+        let key = key.trim();
+        let b64: String = if let Some(rest) = key.strip_prefix("-----BEGIN PUBLIC KEY-----") {
+            let body = rest
+                .strip_suffix("-----END PUBLIC KEY-----")
+                .ok_or(SecretError::Rejected("PEM public key"))?;
+            body.split_ascii_whitespace().collect()
+        } else {
+            key.to_owned()
+        };
+        let der = encoding::base64_key(&b64).map_err(SecretError::Base64)?;
+        Self::from_der(&der)
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Rejected`] unless it is an uncompressed P-256 key.
+    pub fn from_der(der: &[u8]) -> Result<Self, SecretError> {
+        let rejected = || SecretError::Rejected("P-256 public key");
+        let info = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| rejected())?;
+        let curve = info
+            .algorithm
+            .parameters
+            .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok());
+        if info.algorithm.oid != EC_PUBLIC_KEY || curve != Some(PRIME256V1) {
+            return Err(rejected());
+        }
+        let point: [u8; 65] = info
+            .subject_public_key
+            .as_bytes()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(rejected)?;
+        if point[0] != 4 {
+            return Err(rejected());
+        }
+        Ok(Self { point })
+    }
+
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        ring::signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &self.point)
+            .verify(message, signature)
+            .is_ok()
+    }
+
+    /// The key as SendGrid shows it: base64 of the DER SubjectPublicKeyInfo.
+    #[must_use]
+    pub fn to_base64_der(&self) -> String {
+        // The fixed DER prefix of a P-256 SubjectPublicKeyInfo (RFC 5480).
+        const PREFIX: [u8; 26] = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        let mut der = PREFIX.to_vec();
+        der.extend_from_slice(&self.point);
+        encoding::base64(&der)
+    }
+}
+
+impl fmt::Debug for SendgridPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SendgridPublicKey({})", self.to_base64_der())
+    }
+}
+
+/// Verifies SendGrid Event Webhook requests and parses their batches.
+///
+/// Defaults: no replay window (see the module docs), [`Limits::default`].
+#[derive(Debug)]
+pub struct SendgridVerifier {
+    keys: Vec<SendgridPublicKey>,
+    replay: ReplayPolicy,
+    limits: Limits,
+}
+
+impl SendgridVerifier {
+    /// A verifier with the account's verification key.
+    #[must_use]
+    pub fn new(key: SendgridPublicKey) -> Self {
+        Self {
+            keys: vec![key],
+            replay: ReplayPolicy::Disabled,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Also accepts `key` (rotation).
+    #[must_use]
+    pub fn with_key(mut self, key: SendgridPublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Checks the signed timestamp against `window`. Off by default: SendGrid
+    /// retries for up to 72 hours with the original timestamp.
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Verifies a request against the system clock (read only when a replay
+    /// window is set).
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a request as if the time were `now`.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify_at<'h, H: Headers + ?Sized>(
+        &self,
+        headers: &'h H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'h>, VerifyError> {
+        self.limits.check_body(body)?;
+        let signature = headers::required(headers, &SIGNATURE, &self.limits)?;
+        let timestamp_text = headers::required(headers, &TIMESTAMP, &self.limits)?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
+        self.replay.check(timestamp, now)?;
+        let mut buf = [0u8; SIGNATURE_BUF];
+        let Some(signature) = encoding::base64_into(signature.as_bytes(), &mut buf) else {
+            return Err(VerifyError::InvalidSignature);
+        };
+        // ring verifies one contiguous message: one copy of the body.
+        let mut message = Vec::with_capacity(timestamp_text.len() + body.len());
+        message.extend_from_slice(timestamp_text.as_bytes());
+        message.extend_from_slice(body);
+        let index = self
+            .keys
+            .iter()
+            .position(|key| key.verifies(&message, signature))
+            .ok_or(VerifyError::InvalidSignature)?;
+        Ok(Verified::new(None, Some(timestamp), index))
+    }
+
+    /// Verifies a request, then parses its batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<EmailEvent>, Error> {
+        self.verify_at(headers, body, now)?;
+        Ok(parse(body)?)
+    }
+}
+
+/// Signs SendGrid-style requests with a P-256 key pair, for tests, the tour
+/// and the simulator.
+pub struct SendgridSigner {
+    pair: EcdsaKeyPair,
+}
+
+impl SendgridSigner {
+    /// Generates a new key pair; returns the signer and its PKCS#8 document
+    /// (to keep the key for later).
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Rejected`] if the system random source fails.
+    pub fn generate() -> Result<(Self, Vec<u8>), SecretError> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            .map_err(|_| SecretError::Rejected("P-256 key generation"))?;
+        let signer = Self::from_pkcs8(pkcs8.as_ref())?;
+        Ok((signer, pkcs8.as_ref().to_vec()))
+    }
+
+    /// A signer from a PKCS#8 P-256 private key.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Rejected`] if it is not one.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, SecretError> {
+        let rng = ring::rand::SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng)
+            .map_err(|_| SecretError::Rejected("P-256 private key"))?;
+        Ok(Self { pair })
+    }
+
+    /// The matching verification key.
+    ///
+    /// # Errors
+    ///
+    /// Never in practice: ring's P-256 public keys are uncompressed points.
+    pub fn public_key(&self) -> Result<SendgridPublicKey, SecretError> {
+        let point: [u8; 65] = self
+            .pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| SecretError::Rejected("P-256 public key"))?;
+        Ok(SendgridPublicKey { point })
+    }
+
+    /// The two SendGrid headers for `body` signed at `timestamp`.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Rejected`] if signing fails.
+    pub fn headers(
+        &self,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, SecretError> {
+        let ts = timestamp.to_string();
+        let mut message = ts.clone().into_bytes();
+        message.extend_from_slice(body);
+        let rng = ring::rand::SystemRandom::new();
+        let signature = self
+            .pair
+            .sign(&rng, &message)
+            .map_err(|_| SecretError::Rejected("P-256 signing"))?;
+        Ok(vec![
+            (
+                SIGNATURE_HEADER.to_owned(),
+                encoding::base64(signature.as_ref()),
+            ),
+            (TIMESTAMP_HEADER.to_owned(), ts),
+        ])
+    }
+}
+
+impl fmt::Debug for SendgridSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendgridSigner([redacted])")
+    }
+}
+
+/// One SendGrid event, with the fields SendGrid defines and the sender's
+/// custom arguments (every other top-level key).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SendgridEvent {
+    /// `processed`, `dropped`, `delivered`, `deferred`, `bounce`, `open`,
+    /// `click`, `spamreport`, `unsubscribe`, `group_unsubscribe`,
+    /// `group_resubscribe` (unknown events are kept).
+    pub event: String,
+    /// The recipient.
+    pub email: Option<String>,
+    /// When it happened (Unix seconds).
+    pub timestamp: Timestamp,
+    /// The event's unique id.
+    pub sg_event_id: Option<String>,
+    /// The message's id.
+    pub sg_message_id: Option<String>,
+    /// The receiving server's response (delivered, deferred).
+    pub response: Option<String>,
+    /// Why it bounced or was dropped.
+    pub reason: Option<String>,
+    /// `bounce` or `blocked`, for bounces.
+    pub bounce_type: Option<String>,
+    /// Categories (SendGrid sends a string or an array).
+    pub category: Vec<String>,
+    /// The opening or clicking browser.
+    pub useragent: Option<String>,
+    /// The clicked URL.
+    pub url: Option<String>,
+    /// The sender's custom arguments.
+    pub custom_args: Map<String, Value>,
+}
+
+/// Top-level keys SendGrid itself defines; every other key is a custom
+/// argument of the sender.
+const RESERVED: &[&str] = &[
+    "asm_group_id",
+    "attempt",
+    "bounce_classification",
+    "cert_err",
+    "ip",
+    "marketing_campaign_id",
+    "marketing_campaign_name",
+    "marketing_campaign_split_id",
+    "marketing_campaign_version",
+    "mc_stats",
+    "phase_id",
+    "pool",
+    "post_type",
+    "send_at",
+    "sg_content_type",
+    "sg_machine_open",
+    "sg_template_id",
+    "sg_template_name",
+    "singlesend_id",
+    "singlesend_name",
+    "smtp-id",
+    "status",
+    "template_id",
+    "template_version_id",
+    "tls",
+    "unique_args",
+    "url_offset",
+];
+
+/// A string SendGrid may send as a number.
+fn lenient_string(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl<'de> Deserialize<'de> for SendgridEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SendgridEvent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a SendGrid event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SendgridEvent, A::Error> {
+                let mut e = SendgridEvent::default();
+                let mut saw_event = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match &*key {
+                        "event" => {
+                            e.event = map.next_value()?;
+                            saw_event = true;
+                        }
+                        "email" => e.email = map.next_value()?,
+                        "timestamp" => e.timestamp = map.next_value()?,
+                        "sg_event_id" => e.sg_event_id = lenient_string(map.next_value()?),
+                        "sg_message_id" => e.sg_message_id = lenient_string(map.next_value()?),
+                        "response" => e.response = lenient_string(map.next_value()?),
+                        "reason" => e.reason = lenient_string(map.next_value()?),
+                        "type" => e.bounce_type = lenient_string(map.next_value()?),
+                        "useragent" => e.useragent = lenient_string(map.next_value()?),
+                        "url" => e.url = lenient_string(map.next_value()?),
+                        "category" => {
+                            e.category = match map.next_value::<Value>()? {
+                                Value::String(s) => vec![s],
+                                Value::Array(items) => {
+                                    items.into_iter().filter_map(lenient_string).collect()
+                                }
+                                _ => Vec::new(),
+                            };
+                        }
+                        k if RESERVED.contains(&k) => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            let value: Value = map.next_value()?;
+                            e.custom_args.insert(key.into_owned(), value);
+                        }
+                    }
+                }
+                if !saw_event {
+                    return Err(de::Error::missing_field("event"));
+                }
+                Ok(e)
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Parses a SendGrid batch without verifying it.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a JSON array of SendGrid events.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let raws: Vec<&RawValue> = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a JSON array", e))?;
+    raws.into_iter()
+        .map(|raw| {
+            let native: SendgridEvent = serde_json::from_str(raw.get())
+                .map_err(|e| ParseError::json("an element is not a SendGrid event", e))?;
+            Ok(normalize(native, raw.to_owned()))
+        })
+        .collect()
+}
+
+fn drop_reason(reason: Option<&str>) -> RejectReason {
+    let reason = reason.unwrap_or_default().to_ascii_lowercase();
+    if reason.contains("bounced address") {
+        RejectReason::Bounced
+    } else if reason.contains("unsubscribed address") {
+        RejectReason::Unsubscribed
+    } else if reason.contains("invalid") {
+        RejectReason::Invalid
+    } else if reason.contains("spam reporting address") {
+        RejectReason::Spam
+    } else if reason.contains("expired") {
+        RejectReason::TimedOut
+    } else {
+        RejectReason::Other
+    }
+}
+
+fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
+    let (kind, reason) = match native.event.as_str() {
+        "processed" => (EventKind::Queued, None),
+        "delivered" => (EventKind::Delivered, None),
+        "deferred" => (EventKind::Deferred, None),
+        "bounce" => {
+            let blocked = native.bounce_type.as_deref() == Some("blocked");
+            let reason = if blocked {
+                RejectReason::Blocked
+            } else {
+                RejectReason::Bounced
+            };
+            (EventKind::Bounced, Some(reason))
+        }
+        "dropped" => (
+            EventKind::Rejected,
+            Some(drop_reason(native.reason.as_deref())),
+        ),
+        "open" => (EventKind::Opened, None),
+        "click" => (EventKind::Clicked, None),
+        "spamreport" => (EventKind::Complained, Some(RejectReason::Spam)),
+        "unsubscribe" | "group_unsubscribe" => {
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed))
+        }
+        "group_resubscribe" => (EventKind::Subscribed, None),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Sendgrid, kind, raw);
+    event.reject_reason = reason;
+    event.timestamp = native.timestamp.0;
+    event.event_id = native.sg_event_id;
+    event.message_id = native.sg_message_id;
+    event.recipient = native.email;
+    event.mta_response = native.response.or(native.reason);
+    event.click_url = native.url;
+    event.user_agent = native.useragent;
+    event.tags = native.category;
+    event.metadata = native.custom_args;
+    event
+}

@@ -1,0 +1,373 @@
+//! SendGrid: the shared vectors through the library, the negative cases, and
+//! every documented sample parsed and normalized.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Sample, Vector, at};
+use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridSigner, SendgridVerifier};
+use mailhook::{EmailEvent, EventKind, Limits, RejectReason, ReplayWindow};
+
+const SIG: &str = "X-Twilio-Email-Event-Webhook-Signature";
+const TS: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
+
+fn vector(name: &str) -> (Vector, SendgridVerifier) {
+    let v = Vector::load_provider(name);
+    let key = SendgridPublicKey::parse(&v.secret).expect("key");
+    (v, SendgridVerifier::new(key))
+}
+
+#[test]
+fn vector_1_verifies() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    let headers = v.header_pairs();
+    let proof = verifier
+        .verify(&headers, v.body.as_bytes())
+        .expect(&v.source);
+    assert_eq!(proof.unix_timestamp(), Some(1_600_112_502));
+}
+
+#[test]
+fn vector_2_verifies_and_parses_its_batch() {
+    let (v, verifier) = vector("sendgrid-2.json");
+    let events = verifier
+        .verify_and_parse_at(&v.header_pairs(), v.body.as_bytes(), at(1_619_651_159))
+        .expect(&v.source);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].kind, EventKind::Queued);
+}
+
+#[test]
+fn the_trailing_crlf_is_signed() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    assert!(v.body.ends_with("\r\n"));
+    let trimmed = v.body.trim_end();
+    let e = verifier
+        .verify(&v.header_pairs(), trimmed.as_bytes())
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_signature");
+}
+
+#[test]
+fn rejects_a_tampered_body_and_another_timestamp() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    let tampered = v.body.replace("dropped", "dr0pped");
+    assert_eq!(
+        verifier
+            .verify(&v.header_pairs(), tampered.as_bytes())
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+    let mut h = v.header_pairs();
+    for (k, val) in &mut h {
+        if k == TS {
+            *val = "1600112503".into();
+        }
+    }
+    assert_eq!(
+        verifier.verify(&h, v.body.as_bytes()).unwrap_err().code(),
+        "invalid_signature"
+    );
+}
+
+#[test]
+fn rejects_the_wrong_key_and_accepts_a_rotated_one() {
+    let (v, _) = vector("sendgrid-1.json");
+    let other = SendgridPublicKey::parse(&Vector::load_provider("sendgrid-2.json").secret).unwrap();
+    let right = SendgridPublicKey::parse(&v.secret).unwrap();
+    let wrong = SendgridVerifier::new(other.clone());
+    assert_eq!(
+        wrong
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+    let rotated = SendgridVerifier::new(other).with_key(right);
+    assert_eq!(
+        rotated
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .unwrap()
+            .key_index(),
+        1
+    );
+}
+
+#[test]
+fn missing_and_malformed_headers() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    let body = v.body.as_bytes();
+    let without = |name: &str| -> Vec<(String, String)> {
+        v.header_pairs()
+            .into_iter()
+            .filter(|(k, _)| k != name)
+            .collect()
+    };
+    assert_eq!(
+        verifier.verify(&without(SIG), body).unwrap_err().code(),
+        "missing_header"
+    );
+    assert_eq!(
+        verifier.verify(&without(TS), body).unwrap_err().code(),
+        "missing_header"
+    );
+    let mut bad_ts = without(TS);
+    bad_ts.push((TS.into(), "16001125O2".into()));
+    assert_eq!(
+        verifier.verify(&bad_ts, body).unwrap_err().code(),
+        "malformed_header"
+    );
+    let mut bad_sig = without(SIG);
+    bad_sig.push((SIG.into(), "not base64!".into()));
+    assert_eq!(
+        verifier.verify(&bad_sig, body).unwrap_err().code(),
+        "invalid_signature"
+    );
+    let mut repeated = v.header_pairs();
+    repeated.push((SIG.to_ascii_lowercase(), "MEUCIQ==".into()));
+    assert_eq!(
+        verifier.verify(&repeated, body).unwrap_err().code(),
+        "malformed_header"
+    );
+}
+
+#[test]
+fn replay_window_is_off_by_default_and_opt_in() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    // Years after the vector was signed: accepted, as SendGrid retries keep
+    // their original timestamp.
+    assert!(
+        verifier
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .is_ok()
+    );
+    let windowed = verifier.with_replay_window(ReplayWindow::symmetric(
+        std::time::Duration::from_secs(72 * 3600),
+    ));
+    let e = windowed
+        .verify(&v.header_pairs(), v.body.as_bytes())
+        .unwrap_err();
+    assert_eq!(e.code(), "timestamp_too_old");
+    assert!(
+        windowed
+            .verify_at(
+                &v.header_pairs(),
+                v.body.as_bytes(),
+                at(1_600_112_502 + 3600)
+            )
+            .is_ok()
+    );
+}
+
+#[test]
+fn body_limit_is_checked_first() {
+    let (v, verifier) = vector("sendgrid-1.json");
+    let small = verifier.with_limits(Limits::default().with_max_body_bytes(10));
+    assert_eq!(
+        small
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .unwrap_err()
+            .code(),
+        "body_too_large"
+    );
+}
+
+#[test]
+fn keys_parse_from_base64_der_and_pem_and_nothing_else() {
+    let (v, _) = vector("sendgrid-1.json");
+    let key = SendgridPublicKey::parse(&v.secret).unwrap();
+    assert_eq!(key.to_base64_der(), v.secret);
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n",
+        &v.secret[..64],
+        &v.secret[64..]
+    );
+    assert_eq!(SendgridPublicKey::parse(&pem).unwrap(), key);
+    for bad in [
+        "",
+        "not base64",
+        "AAAA",
+        &v.secret[..40],
+        "-----BEGIN PUBLIC KEY-----\nAAAA",
+    ] {
+        assert!(SendgridPublicKey::parse(bad).is_err(), "{bad}");
+    }
+    // An Ed25519 SubjectPublicKeyInfo is a valid key, but not a P-256 one.
+    let ed25519 = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=";
+    assert!(SendgridPublicKey::parse(ed25519).is_err());
+}
+
+#[test]
+fn a_generated_key_pair_round_trips() {
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let verifier = SendgridVerifier::new(signer.public_key().unwrap());
+    let body = b"[{\"event\":\"delivered\",\"email\":\"a@b.c\",\"sg_event_id\":\"e1\"}]\r\n";
+    let headers = signer.headers(1_700_000_000, body).unwrap();
+    assert!(verifier.verify(&headers, body).is_ok());
+    assert!(verifier.verify(&headers, &body[1..]).is_err());
+}
+
+fn batch(name: &str) -> Vec<EmailEvent> {
+    let sample = Sample::load(name);
+    assert_eq!(sample.esp, "sendgrid", "{}", sample.source);
+    sendgrid::parse(sample.body.as_bytes()).expect(name)
+}
+
+#[test]
+fn all_events_sample() {
+    let events = batch("sendgrid-all-events.json");
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.reject_reason)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::Queued, None),
+            (EventKind::Deferred, None),
+            (EventKind::Delivered, None),
+            (EventKind::Opened, None),
+            (EventKind::Clicked, None),
+            (EventKind::Bounced, Some(RejectReason::Bounced)),
+            (EventKind::Rejected, Some(RejectReason::Bounced)),
+            (EventKind::Complained, Some(RejectReason::Spam)),
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+            (EventKind::Subscribed, None),
+        ]
+    );
+    for e in &events {
+        assert_eq!(e.recipient.as_deref(), Some("example@test.com"));
+        assert_eq!(e.tags, vec!["cat facts"]);
+        assert_eq!(
+            e.timestamp.map(time::OffsetDateTime::unix_timestamp),
+            Some(1_513_299_569)
+        );
+        assert_eq!(e.message_id.as_deref(), Some("sg_message_id"));
+        assert!(e.metadata.is_empty(), "{:?}", e.metadata);
+    }
+    assert_eq!(
+        events[1].mta_response.as_deref(),
+        Some("400 try again later")
+    );
+    assert_eq!(events[2].mta_response.as_deref(), Some("250 OK"));
+    assert_eq!(
+        events[4].click_url.as_deref(),
+        Some("http://www.sendgrid.com/")
+    );
+    assert!(
+        events[3]
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .starts_with("Mozilla/4.0")
+    );
+    assert_eq!(
+        events[5].mta_response.as_deref(),
+        Some("500 unknown recipient")
+    );
+}
+
+#[test]
+fn blocked_sample() {
+    let e = &batch("sendgrid-blocked.json")[0];
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Bounced, Some(RejectReason::Blocked))
+    );
+    assert_eq!(e.event_id.as_deref(), Some("6g4ZI7SA-xmRDv57GoPIPw=="));
+    assert_eq!(e.idempotency_key(), "sendgrid:6g4ZI7SA-xmRDv57GoPIPw==");
+}
+
+#[test]
+fn bounce_sample() {
+    let e = &batch("sendgrid-bounce.json")[0];
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Bounced, Some(RejectReason::Bounced))
+    );
+    assert_eq!(
+        e.message_id.as_deref(),
+        Some("14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0")
+    );
+}
+
+#[test]
+fn click_sample() {
+    let e = &batch("sendgrid-click.json")[0];
+    assert_eq!(e.kind, EventKind::Clicked);
+    assert_eq!(e.event_id.as_deref(), Some("kCAi1KttyQdEKHhdC-nuEA=="));
+}
+
+#[test]
+fn processed_sample() {
+    let events = batch("sendgrid-processed.json");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Queued);
+    // `pool` is a SendGrid field, not a custom argument.
+    assert!(events[0].metadata.is_empty());
+}
+
+#[test]
+fn custom_args_become_metadata_and_categories_may_be_arrays() {
+    let body = br#"[{"event":"delivered","email":"a@b.c","category":["one","two"],"order_id":"42","tenant":{"id":7},"timestamp":"1513299569"}]"#;
+    let e = &sendgrid::parse(body).unwrap()[0];
+    assert_eq!(e.tags, vec!["one", "two"]);
+    assert_eq!(e.metadata["order_id"], "42");
+    assert_eq!(e.metadata["tenant"]["id"], 7);
+    assert_eq!(
+        e.timestamp.map(time::OffsetDateTime::unix_timestamp),
+        Some(1_513_299_569)
+    );
+}
+
+#[test]
+fn drop_reasons_map_as_documented() {
+    for (reason, expected) in [
+        ("Bounced Address", RejectReason::Bounced),
+        ("Unsubscribed Address", RejectReason::Unsubscribed),
+        ("Invalid SMTPAPI header", RejectReason::Invalid),
+        ("Spam Reporting Address", RejectReason::Spam),
+        ("Expired", RejectReason::TimedOut),
+        ("Something new", RejectReason::Other),
+    ] {
+        let body = format!(r#"[{{"event":"dropped","reason":"{reason}"}}]"#);
+        let e = &sendgrid::parse(body.as_bytes()).unwrap()[0];
+        assert_eq!(
+            (e.kind, e.reject_reason),
+            (EventKind::Rejected, Some(expected)),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn unknown_events_are_kept() {
+    let body = br#"[{"event":"machine_opened","email":"a@b.c","extra":[1]}]"#;
+    let e = &sendgrid::parse(body).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Unknown);
+    assert_eq!(
+        e.raw.get(),
+        r#"{"event":"machine_opened","email":"a@b.c","extra":[1]}"#
+    );
+}
+
+#[test]
+fn malformed_batches_are_parse_errors() {
+    for bad in [
+        &b""[..],
+        b"{}",
+        b"[1]",
+        b"[{\"email\":\"a@b.c\"}]",
+        b"[{\"event\":5}]",
+        b"[",
+        b"\xff",
+    ] {
+        assert_eq!(
+            sendgrid::parse(bad).unwrap_err().code(),
+            "invalid_payload",
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
