@@ -213,6 +213,13 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    pub(crate) fn new(detail: &'static str) -> Self {
+        Self {
+            detail,
+            source: None,
+        }
+    }
+
     pub(crate) fn json(detail: &'static str, source: serde_json::Error) -> Self {
         Self {
             detail,

@@ -106,6 +106,7 @@ mod basic_auth;
 mod encoding;
 mod error;
 mod event;
+mod form;
 mod headers;
 mod limits;
 mod mac;

@@ -23,6 +23,7 @@ use sha2::Digest as _;
 
 use crate::encoding;
 use crate::error::{SecretError, VerifyError};
+use crate::form::{self, Param};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
@@ -82,8 +83,8 @@ impl TwilioVerifier {
         self.limits.check_body(body)?;
         let signature = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
         let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
-        let params = if is_form(content_type) {
-            parse_form(body)?
+        let params = if form::is_form(content_type) {
+            form::parse(body)?
         } else if let Some(expected) = query_param(url, BODY_SHA256_PARAM) {
             let actual = encoding::hex(&sha2::Sha256::digest(body));
             if !actual.eq_ignore_ascii_case(expected) {
@@ -129,7 +130,7 @@ impl TwilioVerifier {
     /// [`VerifyError::InvalidSecret`] if the token cannot be used.
     pub fn sign(&self, url: &str, form_body: &[u8]) -> Result<String, VerifyError> {
         let key = self.keys.first().ok_or(SecretError::Empty)?;
-        let mut params = parse_form(form_body)?;
+        let mut params = form::parse(form_body)?;
         params.sort();
         let content: Vec<&[u8]> = iter::once(url.as_bytes())
             .chain(params.iter().flat_map(|(k, v)| [&**k, &**v]))
@@ -137,62 +138,6 @@ impl TwilioVerifier {
         let tag = key.compute(&content);
         Ok(encoding::base64(tag.as_bytes()))
     }
-}
-
-fn is_form(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        let essence = ct.split(';').next().unwrap_or_default().trim();
-        essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    })
-}
-
-type Param<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
-
-/// Decodes `application/x-www-form-urlencoded`: `&`-separated `name=value`,
-/// `+` for space, `%XX` escapes. A malformed escape is an error, not a
-/// guess.
-fn parse_form(body: &[u8]) -> Result<Vec<Param<'_>>, VerifyError> {
-    body.split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &[][..]),
-            };
-            Ok((percent_decode(name)?, percent_decode(value)?))
-        })
-        .collect()
-}
-
-fn percent_decode(input: &[u8]) -> Result<Cow<'_, [u8]>, VerifyError> {
-    if !input.iter().any(|&b| b == b'%' || b == b'+') {
-        return Ok(Cow::Borrowed(input));
-    }
-    let bad = || VerifyError::InvalidPayload {
-        detail: "malformed percent-encoding in the form body",
-    };
-    let mut out = Vec::with_capacity(input.len());
-    let mut rest = input;
-    while let Some((&b, tail)) = rest.split_first() {
-        match b {
-            b'+' => {
-                out.push(b' ');
-                rest = tail;
-            }
-            b'%' => {
-                let mut buf = [0u8; encoding::SIGNATURE_BUF];
-                let digits = tail.get(..2).ok_or_else(bad)?;
-                let byte = encoding::hex_into(digits, &mut buf).ok_or_else(bad)?;
-                out.extend_from_slice(byte);
-                rest = &tail[2..];
-            }
-            _ => {
-                out.push(b);
-                rest = tail;
-            }
-        }
-    }
-    Ok(Cow::Owned(out))
 }
 
 /// The raw value of the first query parameter `name`.
@@ -256,26 +201,6 @@ mod tests {
         );
         assert_eq!(toggle_default_port("https://a.example:8443/x"), None);
         assert_eq!(toggle_default_port("ftp://a.example/x"), None);
-    }
-
-    #[test]
-    fn form_decoding_handles_plus_and_escapes() -> Result<(), VerifyError> {
-        let params = parse_form(b"From=%2B1415+x&Empty=&Flag")?;
-        let expected: Vec<(&[u8], &[u8])> =
-            vec![(b"From", b"+1415 x"), (b"Empty", b""), (b"Flag", b"")];
-        let got: Vec<(&[u8], &[u8])> = params.iter().map(|(k, v)| (&**k, &**v)).collect();
-        assert_eq!(got, expected);
-        Ok(())
-    }
-
-    #[test]
-    fn malformed_escape_is_an_error() {
-        for bad in [&b"a=%"[..], b"a=%2", b"a=%zz"] {
-            assert_eq!(
-                parse_form(bad).err().map(|e| e.code()),
-                Some("invalid_payload")
-            );
-        }
     }
 
     #[test]

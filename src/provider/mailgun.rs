@@ -1,0 +1,443 @@
+//! Mailgun: one event per request, `{"signature": {...}, "event-data": {...}}`
+//! as JSON (or, for legacy webhooks, the same signature fields as form
+//! fields).
+//!
+//! - Authenticated by: `signature.signature`, the hex HMAC-SHA256 (keyed
+//!   with the webhook signing key) of `signature.timestamp` immediately
+//!   followed by `signature.token`.
+//! - Signed: **only the timestamp and the token; the event data is not
+//!   signed.** Anyone holding one valid signature can attach it to other
+//!   event data. The replay window limits how long a captured signature
+//!   stays usable; use HTTPS, and deduplicate on the event id.
+//! - Event id: `event-data.id`, stable across Mailgun's retries (the token
+//!   changes with every delivery, so it is no idempotency key).
+//! - Replay window: five minutes each way by default, on the signed
+//!   timestamp, which Mailgun sets per delivery attempt. Legacy form
+//!   webhooks repeat fields at times; Mailgun's own value is the last one.
+//!
+//! Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks>.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
+use crate::form;
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+use crate::mac::{self, Algorithm, Encoding, MacKey};
+use crate::provider::Timestamp;
+use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+static CONTENT_TYPE: Name = Name::from_static("content-type");
+
+/// Verifies Mailgun webhooks and parses their events.
+#[derive(Debug)]
+pub struct MailgunVerifier {
+    keys: Vec<MacKey>,
+    replay: ReplayPolicy,
+    limits: Limits,
+}
+
+/// The signed fields, wherever they came from.
+#[derive(Debug, Deserialize)]
+struct SignatureFields {
+    timestamp: String,
+    token: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    signature: Option<SignatureFields>,
+    #[serde(rename = "event-data", borrow)]
+    event_data: Option<&'a RawValue>,
+}
+
+impl MailgunVerifier {
+    /// A verifier with the HTTP webhook signing key, used as raw bytes.
+    #[must_use]
+    pub fn new(signing_key: Secret) -> Self {
+        Self {
+            keys: vec![MacKey::new(Algorithm::Sha256, signing_key)],
+            replay: ReplayPolicy::Window(ReplayWindow::default()),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Also accepts `signing_key` (rotation).
+    #[must_use]
+    pub fn with_secret(mut self, signing_key: Secret) -> Self {
+        self.keys.push(MacKey::new(Algorithm::Sha256, signing_key));
+        self
+    }
+
+    /// Sets the replay window (default: five minutes each way).
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed timestamp. Only for replaying captured requests:
+    /// with Mailgun this lets one captured signature vouch for any event
+    /// data forever.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Verifies a request against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused.
+    pub fn verify<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+    ) -> Result<Verified<'static>, VerifyError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a request as if the time were `now`. JSON bodies carry the
+    /// signature in `signature`; form bodies (legacy webhooks) in the
+    /// `timestamp`, `token` and `signature` fields.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the request is refused;
+    /// [`VerifyError::InvalidPayload`] when the signature fields are missing.
+    pub fn verify_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Verified<'static>, VerifyError> {
+        self.limits.check_body(body)?;
+        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
+        let fields = if form::is_form(content_type) {
+            signature_from_form(body)?
+        } else {
+            let envelope: Envelope<'_> =
+                serde_json::from_slice(body).map_err(|_| VerifyError::InvalidPayload {
+                    detail: "the body is not a Mailgun JSON envelope",
+                })?;
+            envelope.signature.ok_or(VerifyError::InvalidPayload {
+                detail: "no `signature` object",
+            })?
+        };
+        self.check(&fields, now)
+    }
+
+    fn check(
+        &self,
+        fields: &SignatureFields,
+        now: OffsetDateTime,
+    ) -> Result<Verified<'static>, VerifyError> {
+        let too_long = |s: &String| s.len() > self.limits.max_header_bytes;
+        if too_long(&fields.timestamp) || too_long(&fields.token) || too_long(&fields.signature) {
+            return Err(VerifyError::InvalidPayload {
+                detail: "a signature field is over the header length limit",
+            });
+        }
+        let timestamp =
+            headers::parse_timestamp(&fields.timestamp, || "signature.timestamp".into())?;
+        self.replay.check(timestamp, now)?;
+        let index = mac::find_key(
+            self.keys.iter().enumerate(),
+            Encoding::Hex,
+            &[fields.timestamp.as_bytes(), fields.token.as_bytes()],
+            &std::iter::once(fields.signature.as_bytes()),
+        )?;
+        Ok(Verified::new(None, Some(timestamp), index))
+    }
+
+    /// Verifies a request, then parses its event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<EmailEvent>, Error> {
+        self.verify_at(headers, body, now)?;
+        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
+        Ok(if form::is_form(content_type) {
+            parse_form(body)?
+        } else {
+            parse(body)?
+        })
+    }
+
+    /// The JSON envelope Mailgun would send for `event_data`, signed with the
+    /// first key, for tests and the simulator.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Empty`] if there is no key.
+    pub fn sign(
+        &self,
+        timestamp: i64,
+        token: &str,
+        event_data: &Value,
+    ) -> Result<Value, SecretError> {
+        let key = self.keys.first().ok_or(SecretError::Empty)?;
+        let ts = timestamp.to_string();
+        let tag = key.compute(&[ts.as_bytes(), token.as_bytes()]);
+        Ok(serde_json::json!({
+            "signature": {"timestamp": ts, "token": token, "signature": Encoding::Hex.encode(tag.as_bytes())},
+            "event-data": event_data,
+        }))
+    }
+}
+
+/// The last value of each signature field: Mailgun's own value is the last
+/// when a field repeats.
+fn signature_from_form(body: &[u8]) -> Result<SignatureFields, VerifyError> {
+    let mut timestamp = None;
+    let mut token = None;
+    let mut signature = None;
+    for (name, value) in form::parse(body)? {
+        let slot = match &*name {
+            b"timestamp" => &mut timestamp,
+            b"token" => &mut token,
+            b"signature" => &mut signature,
+            _ => continue,
+        };
+        *slot = Some(String::from_utf8_lossy(&value).into_owned());
+    }
+    match (timestamp, token, signature) {
+        (Some(timestamp), Some(token), Some(signature)) => Ok(SignatureFields {
+            timestamp,
+            token,
+            signature,
+        }),
+        _ => Err(VerifyError::InvalidPayload {
+            detail: "the form lacks timestamp, token or signature",
+        }),
+    }
+}
+
+/// Mailgun's `event-data` object.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunEventData {
+    /// `accepted`, `rejected`, `delivered`, `failed`, `opened`, `clicked`,
+    /// `unsubscribed`, `complained` (unknown events are kept).
+    pub event: String,
+    /// The event id.
+    pub id: Option<String>,
+    /// When it happened (float Unix seconds).
+    #[serde(default)]
+    pub timestamp: Timestamp,
+    /// The recipient.
+    pub recipient: Option<String>,
+    /// `permanent` or `temporary`, for failures.
+    pub severity: Option<String>,
+    /// Why it failed or was rejected (`bounce`, `suppress-bounce`, …).
+    pub reason: Option<String>,
+    /// The receiving server's answer (may be null).
+    #[serde(rename = "delivery-status")]
+    pub delivery_status: Option<MailgunDeliveryStatus>,
+    /// The message's headers.
+    pub message: Option<MailgunMessage>,
+    /// Tags.
+    pub tags: Option<Vec<String>>,
+    /// Custom variables the sender attached.
+    #[serde(rename = "user-variables")]
+    pub user_variables: Option<Map<String, Value>>,
+    /// The clicked URL.
+    pub url: Option<String>,
+    /// The opening or clicking client.
+    #[serde(rename = "client-info")]
+    pub client_info: Option<MailgunClientInfo>,
+}
+
+/// `event-data.delivery-status`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunDeliveryStatus {
+    /// The SMTP response text.
+    pub message: Option<String>,
+    /// A human-readable description.
+    pub description: Option<String>,
+}
+
+/// `event-data.message`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunMessage {
+    /// Selected headers.
+    pub headers: Option<MailgunMessageHeaders>,
+}
+
+/// `event-data.message.headers`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunMessageHeaders {
+    /// The Message-ID, without angle brackets.
+    #[serde(rename = "message-id")]
+    pub message_id: Option<String>,
+}
+
+/// `event-data.client-info`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunClientInfo {
+    /// The user agent.
+    #[serde(rename = "user-agent")]
+    pub user_agent: Option<String>,
+}
+
+/// Parses a Mailgun JSON webhook body (the envelope) without verifying it.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a JSON envelope with `event-data`.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a Mailgun JSON envelope", e))?;
+    let raw = envelope
+        .event_data
+        .ok_or_else(|| ParseError::new("no `event-data` object"))?;
+    parse_event_data(raw)
+}
+
+/// Parses one `event-data` object (as the Events API also returns them).
+///
+/// # Errors
+///
+/// [`ParseError`] when it is not a Mailgun event object.
+pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
+    let native: MailgunEventData = serde_json::from_str(raw.get())
+        .map_err(|e| ParseError::json("`event-data` is not a Mailgun event", e))?;
+    Ok(vec![normalize(native, raw.to_owned())])
+}
+
+/// Parses a legacy form-encoded webhook: its fields become the event's JSON
+/// (the last value of a repeated field wins), with the legacy names
+/// (`event`, `recipient`, `Message-Id`, …).
+///
+/// # Errors
+///
+/// [`ParseError`] for malformed form encoding or a missing `event` field.
+pub fn parse_form(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let pairs = form::parse(body).map_err(|_| ParseError::new("malformed form encoding"))?;
+    let mut fields = Map::new();
+    for (name, value) in pairs {
+        let name = String::from_utf8_lossy(&name).into_owned();
+        fields.insert(
+            name,
+            Value::String(String::from_utf8_lossy(&value).into_owned()),
+        );
+    }
+    let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
+    let event = text("event").ok_or_else(|| ParseError::new("no `event` field"))?;
+    let native = MailgunEventData {
+        event,
+        id: None,
+        timestamp: Timestamp(
+            text("timestamp")
+                .as_deref()
+                .and_then(crate::provider::timestamp::parse_text),
+        ),
+        recipient: text("recipient"),
+        severity: None,
+        reason: text("reason"),
+        delivery_status: Some(MailgunDeliveryStatus {
+            message: text("error"),
+            description: text("description"),
+        }),
+        message: Some(MailgunMessage {
+            headers: Some(MailgunMessageHeaders {
+                message_id: text("Message-Id").or_else(|| text("message-id")),
+            }),
+        }),
+        tags: text("tag").map(|t| vec![t]),
+        user_variables: None,
+        url: text("url"),
+        client_info: Some(MailgunClientInfo {
+            user_agent: text("user-agent"),
+        }),
+    };
+    let raw =
+        serde_json::value::to_raw_value(&fields).map_err(|e| ParseError::json("form fields", e))?;
+    Ok(vec![normalize(native, raw)])
+}
+
+fn reject_reason(reason: Option<&str>) -> RejectReason {
+    match reason.unwrap_or_default() {
+        "bounce" | "suppress-bounce" => RejectReason::Bounced,
+        "suppress-unsubscribe" => RejectReason::Unsubscribed,
+        "suppress-complaint" => RejectReason::Spam,
+        _ => RejectReason::Other,
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
+    let kind = match native.event.as_str() {
+        "accepted" => EventKind::Queued,
+        // `dropped`, `bounced`, `open` and `click` are the legacy names.
+        "rejected" | "dropped" => EventKind::Rejected,
+        "delivered" => EventKind::Delivered,
+        "failed" if native.severity.as_deref() == Some("temporary") => EventKind::Deferred,
+        "failed" | "bounced" => EventKind::Bounced,
+        "opened" | "open" => EventKind::Opened,
+        "clicked" | "click" => EventKind::Clicked,
+        "unsubscribed" => EventKind::Unsubscribed,
+        "complained" => EventKind::Complained,
+        _ => EventKind::Unknown,
+    };
+    let mut event = EmailEvent::new(Provider::Mailgun, kind, raw);
+    event.reject_reason = match kind {
+        EventKind::Rejected | EventKind::Bounced => Some(reject_reason(native.reason.as_deref())),
+        EventKind::Complained => Some(RejectReason::Spam),
+        EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
+        _ => None,
+    };
+    event.timestamp = native.timestamp.0;
+    event.event_id = native.id;
+    event.recipient = native.recipient;
+    // As Mailgun's send API returns it: in angle brackets.
+    event.message_id = native
+        .message
+        .and_then(|m| m.headers)
+        .and_then(|h| h.message_id)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            if id.starts_with('<') {
+                id
+            } else {
+                format!("<{id}>")
+            }
+        });
+    if let Some(status) = native.delivery_status {
+        event.mta_response = non_empty(status.message);
+        event.description = non_empty(status.description);
+    }
+    event.tags = native.tags.unwrap_or_default();
+    event.metadata = native.user_variables.unwrap_or_default();
+    event.click_url = native.url;
+    event.user_agent = native.client_info.and_then(|c| c.user_agent);
+    event
+}
