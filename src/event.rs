@@ -147,7 +147,8 @@ pub struct EmailEvent {
     pub tags: Vec<String>,
     /// Custom data the sender attached to the message.
     pub metadata: Map<String, Value>,
-    /// The provider's original event JSON, byte for byte as received.
+    /// The provider's original event JSON, byte for byte as received (without
+    /// surrounding whitespace).
     pub raw: Box<RawValue>,
 }
 

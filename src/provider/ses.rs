@@ -1,0 +1,414 @@
+//! Amazon SES event and feedback notifications, delivered through Amazon
+//! SNS ([`sns`](super::sns) does the verification).
+//!
+//! - Authenticated by: the SNS signature (RSA, certificate from an
+//!   `sns.<region>.amazonaws.com` URL).
+//! - Signed: the whole SNS envelope, so the SES event inside `Message` too.
+//! - Event id: the SNS `MessageId`. One SES event can name several
+//!   recipients and fans out into one [`EmailEvent`] per recipient, so the
+//!   idempotency key adds the recipient.
+//! - Both forms are parsed: event publishing (`eventType`, from a
+//!   configuration set) and identity notifications (`notificationType`).
+//! - Replay window: none; SNS retries resend the same signed envelope.
+//!
+//! Source: <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>
+//! and <https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html>.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::{Error, ParseError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
+use crate::headers::Headers;
+use crate::provider::sns::{
+    CertificateSource, SnsCertificate, SnsEnvelope, SnsMessage, SnsVerifier, SubscribeUrl,
+};
+use crate::provider::timestamp;
+
+/// What a verified SES delivery contains.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SesOutcome {
+    /// SES events, one per recipient.
+    Events(Vec<EmailEvent>),
+    /// SNS asks to confirm the subscription: visit `subscribe_url` if you
+    /// expect it. Never confirmed automatically.
+    SubscriptionConfirmation {
+        /// The topic.
+        topic_arn: String,
+        /// The validated confirmation URL.
+        subscribe_url: SubscribeUrl,
+    },
+    /// SNS confirms an unsubscription.
+    UnsubscribeConfirmation {
+        /// The topic.
+        topic_arn: String,
+    },
+}
+
+/// Verifies SES notifications delivered by SNS and parses them.
+#[derive(Debug)]
+pub struct SesVerifier<S> {
+    sns: SnsVerifier<S>,
+}
+
+impl<S: CertificateSource> SesVerifier<S> {
+    /// A verifier on top of an [`SnsVerifier`] (configure topics and limits
+    /// there).
+    #[must_use]
+    pub fn new(sns: SnsVerifier<S>) -> Self {
+        Self { sns }
+    }
+
+    /// Verifies a delivery, fetching the certificate if needed, and parses it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub async fn verify_and_parse_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<SesOutcome, Error> {
+        let message = self.sns.verify_at(headers, body, now).await?;
+        Ok(outcome(message)?)
+    }
+
+    /// Verifies with a certificate you already hold, and parses.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_with_certificate_and_parse_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        certificate: &SnsCertificate,
+        now: OffsetDateTime,
+    ) -> Result<SesOutcome, Error> {
+        let message = self
+            .sns
+            .verify_with_certificate_at(headers, body, certificate, now)?;
+        Ok(outcome(message)?)
+    }
+}
+
+fn outcome(message: SnsMessage) -> Result<SesOutcome, ParseError> {
+    Ok(match message {
+        SnsMessage::Notification(envelope) => SesOutcome::Events(events(&envelope)?),
+        SnsMessage::SubscriptionConfirmation {
+            envelope,
+            subscribe_url,
+        } => SesOutcome::SubscriptionConfirmation {
+            topic_arn: envelope.topic_arn,
+            subscribe_url,
+        },
+        SnsMessage::UnsubscribeConfirmation { envelope, .. } => {
+            SesOutcome::UnsubscribeConfirmation {
+                topic_arn: envelope.topic_arn,
+            }
+        }
+    })
+}
+
+/// Parses an SNS-delivered SES body without verifying it. Subscription
+/// messages yield no events.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not an SNS envelope carrying an SES event.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let envelope =
+        SnsEnvelope::parse(body).map_err(|_| ParseError::new("the body is not an SNS envelope"))?;
+    if envelope.message_type != "Notification" {
+        return Ok(Vec::new());
+    }
+    events(&envelope)
+}
+
+/// The SES events in a verified notification envelope.
+///
+/// # Errors
+///
+/// [`ParseError`] when `Message` is not an SES event.
+pub fn events(envelope: &SnsEnvelope) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw = RawValue::from_string(envelope.message.clone())
+        .map_err(|e| ParseError::json("Message is not JSON", e))?;
+    let native: SesEvent = serde_json::from_str(raw.get())
+        .map_err(|e| ParseError::json("Message is not an SES event", e))?;
+    let sns_time = timestamp::parse_text(&envelope.timestamp);
+    Ok(normalize(&native, &raw, &envelope.message_id, sns_time))
+}
+
+/// An SES event (event publishing) or notification (identity feedback).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesEvent {
+    /// Event publishing: `Bounce`, `Complaint`, `Delivery`, `Send`,
+    /// `Reject`, `Open`, `Click`, `Rendering Failure`, `DeliveryDelay`, …
+    pub event_type: Option<String>,
+    /// Identity notifications: `Bounce`, `Complaint`, `Delivery`.
+    pub notification_type: Option<String>,
+    /// The message.
+    #[serde(default)]
+    pub mail: SesMail,
+    /// Bounce details.
+    pub bounce: Option<SesBounce>,
+    /// Complaint details.
+    pub complaint: Option<SesComplaint>,
+    /// Delivery details.
+    pub delivery: Option<SesDelivery>,
+    /// Reject details.
+    pub reject: Option<SesReject>,
+    /// Open details.
+    pub open: Option<SesOpenClick>,
+    /// Click details.
+    pub click: Option<SesOpenClick>,
+    /// Rendering failure details.
+    pub failure: Option<SesFailure>,
+    /// Delivery delay details.
+    pub delivery_delay: Option<SesDeliveryDelay>,
+}
+
+/// `mail`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesMail {
+    /// SES's message id.
+    pub message_id: Option<String>,
+    /// Every recipient.
+    #[serde(default)]
+    pub destination: Vec<String>,
+    /// Tags: name → values.
+    pub tags: Option<Map<String, Value>>,
+}
+
+/// A recipient in a bounce, complaint or delay.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesRecipient {
+    /// The address.
+    pub email_address: String,
+    /// The receiving server's diagnostic.
+    pub diagnostic_code: Option<String>,
+}
+
+/// `bounce`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesBounce {
+    /// `Permanent`, `Transient`, `Undetermined`.
+    pub bounce_type: Option<String>,
+    /// `General`, `NoEmail`, `Suppressed`, …
+    pub bounce_sub_type: Option<String>,
+    /// The bounced recipients.
+    #[serde(default)]
+    pub bounced_recipients: Vec<SesRecipient>,
+}
+
+/// `complaint`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesComplaint {
+    /// The complaining recipients.
+    #[serde(default)]
+    pub complained_recipients: Vec<SesRecipient>,
+    /// `abuse`, `fraud`, …
+    pub complaint_feedback_type: Option<String>,
+}
+
+/// `delivery`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesDelivery {
+    /// The delivered recipients.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The receiving server's response.
+    pub smtp_response: Option<String>,
+}
+
+/// `reject`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct SesReject {
+    /// Why SES rejected the message.
+    pub reason: Option<String>,
+}
+
+/// `open` and `click`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesOpenClick {
+    /// The browser.
+    pub user_agent: Option<String>,
+    /// The clicked link (clicks).
+    pub link: Option<String>,
+}
+
+/// `failure` (rendering failures).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesFailure {
+    /// What went wrong.
+    pub error_message: Option<String>,
+}
+
+/// `deliveryDelay`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesDeliveryDelay {
+    /// Why delivery is delayed.
+    pub delay_type: Option<String>,
+    /// The delayed recipients.
+    #[serde(default)]
+    pub delayed_recipients: Vec<SesRecipient>,
+}
+
+/// What one SES event becomes, before it is split per recipient.
+struct Plan {
+    kind: EventKind,
+    reason: Option<RejectReason>,
+    description: Option<String>,
+    click_url: Option<String>,
+    user_agent: Option<String>,
+    /// Each recipient with its receiving server's response.
+    recipients: Vec<(String, Option<String>)>,
+}
+
+fn plan(native: &SesEvent) -> Plan {
+    let event_type = native
+        .event_type
+        .as_deref()
+        .or(native.notification_type.as_deref())
+        .unwrap_or_default();
+    let destination = || {
+        native
+            .mail
+            .destination
+            .iter()
+            .map(|r| (r.clone(), None))
+            .collect()
+    };
+    let listed = |list: &[SesRecipient]| {
+        list.iter()
+            .map(|r| (r.email_address.clone(), r.diagnostic_code.clone()))
+            .collect()
+    };
+    let mut plan = Plan {
+        kind: EventKind::Unknown,
+        reason: None,
+        description: None,
+        click_url: None,
+        user_agent: None,
+        recipients: Vec::new(),
+    };
+    match event_type {
+        "Bounce" => {
+            let bounce = native.bounce.clone().unwrap_or_default();
+            plan.kind = EventKind::Bounced;
+            plan.reason = Some(RejectReason::Bounced);
+            plan.description = Some(format!(
+                "{}: {}",
+                bounce.bounce_type.as_deref().unwrap_or("Undetermined"),
+                bounce.bounce_sub_type.as_deref().unwrap_or("Undetermined")
+            ));
+            plan.recipients = listed(&bounce.bounced_recipients);
+        }
+        "Complaint" => {
+            let complaint = native.complaint.clone().unwrap_or_default();
+            plan.kind = EventKind::Complained;
+            plan.reason = Some(RejectReason::Spam);
+            plan.description = complaint.complaint_feedback_type;
+            plan.recipients = listed(&complaint.complained_recipients);
+        }
+        "Delivery" => {
+            let delivery = native.delivery.clone().unwrap_or_default();
+            plan.kind = EventKind::Delivered;
+            plan.recipients = delivery
+                .recipients
+                .into_iter()
+                .map(|r| (r, delivery.smtp_response.clone()))
+                .collect();
+        }
+        "DeliveryDelay" => {
+            let delay = native.delivery_delay.clone().unwrap_or_default();
+            plan.kind = EventKind::Deferred;
+            plan.description = delay.delay_type;
+            plan.recipients = listed(&delay.delayed_recipients);
+        }
+        other => {
+            plan.recipients = destination();
+            match other {
+                "Send" => plan.kind = EventKind::Sent,
+                "Reject" => {
+                    plan.kind = EventKind::Rejected;
+                    plan.reason = Some(RejectReason::Blocked);
+                    plan.description = native.reject.as_ref().and_then(|r| r.reason.clone());
+                }
+                "Open" => {
+                    plan.kind = EventKind::Opened;
+                    plan.user_agent = native.open.as_ref().and_then(|o| o.user_agent.clone());
+                }
+                "Click" => {
+                    plan.kind = EventKind::Clicked;
+                    plan.user_agent = native.click.as_ref().and_then(|c| c.user_agent.clone());
+                    plan.click_url = native.click.as_ref().and_then(|c| c.link.clone());
+                }
+                "Rendering Failure" => {
+                    plan.kind = EventKind::Failed;
+                    plan.description = native
+                        .failure
+                        .as_ref()
+                        .and_then(|f| f.error_message.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    plan
+}
+
+/// One event per recipient (or one without a recipient when none is
+/// listed, so nothing is lost), each carrying the whole SES event as `raw`.
+fn normalize(
+    native: &SesEvent,
+    raw: &RawValue,
+    sns_message_id: &str,
+    sns_time: Option<OffsetDateTime>,
+) -> Vec<EmailEvent> {
+    let plan = plan(native);
+    let build = |recipient: Option<String>, mta_response: Option<String>| {
+        let mut e = EmailEvent::new(Provider::Ses, plan.kind, raw.to_owned());
+        e.event_id = Some(sns_message_id.to_owned());
+        e.message_id.clone_from(&native.mail.message_id);
+        e.timestamp = sns_time;
+        e.recipient = recipient;
+        e.mta_response = mta_response;
+        e.reject_reason = plan.reason;
+        e.description.clone_from(&plan.description);
+        e.click_url.clone_from(&plan.click_url);
+        e.user_agent.clone_from(&plan.user_agent);
+        e.metadata = native.mail.tags.clone().unwrap_or_default();
+        e
+    };
+    if plan.recipients.is_empty() {
+        return vec![build(None, None)];
+    }
+    plan.recipients
+        .iter()
+        .map(|(r, mta)| build(Some(r.clone()), mta.clone()))
+        .collect()
+}

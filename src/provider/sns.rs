@@ -1,0 +1,623 @@
+//! Amazon SNS HTTP(S) deliveries: the signed JSON envelope around every
+//! message, including Amazon SES notifications ([`ses`](super::ses)).
+//!
+//! - Authenticated by: an RSA PKCS#1 v1.5 signature (SHA-1 for
+//!   `SignatureVersion` 1, SHA-256 for 2) over a canonical string built from
+//!   the envelope, checked with the X.509 certificate at `SigningCertURL`.
+//! - The certificate URL must be `https://sns.<region>.amazonaws.com[.cn]/…pem`
+//!   (no user info, no port, no query), checked **before** any fetch. The
+//!   crate never fetches: you implement [`CertificateSource`] (an HTTPS GET
+//!   is enough), and [`CertificateCache`] keeps parsed certificates by URL.
+//!   A certificate is used only within its validity period.
+//! - Signed: `Message`, `MessageId`, `Subject`, `Timestamp`, `TopicArn` and
+//!   `Type` (plus `SubscribeURL` and `Token` for subscription messages).
+//! - Raw message delivery (no envelope, no signature) is refused.
+//! - Subscription confirmations are returned, validated, never confirmed
+//!   automatically: visiting the `SubscribeURL` is your decision.
+//! - Topics: restrict accepted topics with [`SnsVerifier::with_topic_arns`];
+//!   without it any topic is accepted.
+//! - Replay: SNS redelivers the same signed envelope on retries, so there is
+//!   no window; deduplicate on `MessageId`.
+//!
+//! Source: <https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html>.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use ring::signature::{RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use x509_cert::der::{Decode as _, DecodePem as _};
+
+use crate::encoding;
+use crate::error::{HeaderProblem, VerifyError};
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+
+static MESSAGE_TYPE: Name = Name::from_static("x-amz-sns-message-type");
+static RAW_DELIVERY: Name = Name::from_static("x-amz-sns-rawdelivery");
+
+const RSA_ENCRYPTION: x509_cert::spki::ObjectIdentifier =
+    x509_cert::spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Whether `host` is `sns.<region>.amazonaws.com` or `….amazonaws.com.cn`,
+/// where the region is one label of at least three letters, digits or `-`.
+fn is_sns_host(host: &str) -> bool {
+    let Some(rest) = host.strip_prefix("sns.") else {
+        return false;
+    };
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"));
+    region
+        .is_some_and(|r| r.len() >= 3 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+/// Splits an `https://host/path…` URL; `None` for anything else, including
+/// user info, ports, and characters a plain SNS URL never has.
+fn https_parts(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("https://")?;
+    if !url.bytes().all(|b| b.is_ascii_graphic()) || url.contains('\\') || url.contains('#') {
+        return None;
+    }
+    let slash = rest.find('/')?;
+    let (host, path) = rest.split_at(slash);
+    if host.contains(['@', ':', '%', '?']) {
+        return None;
+    }
+    Some((host, path))
+}
+
+/// A `SigningCertURL` that passed the host, scheme and path checks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SigningCertUrl(String);
+
+impl SigningCertUrl {
+    /// Validates `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::UntrustedCertificateUrl`] unless it is
+    /// `https://sns.<region>.amazonaws.com[.cn]/<path>.pem` with no query.
+    // `.pem` exactly, in lowercase, as SNS writes it: stricter is safer here.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    pub fn parse(url: &str) -> Result<Self, VerifyError> {
+        match https_parts(url) {
+            Some((host, path))
+                if is_sns_host(host) && path.ends_with(".pem") && !path.contains('?') =>
+            {
+                Ok(Self(url.to_owned()))
+            }
+            _ => Err(VerifyError::UntrustedCertificateUrl),
+        }
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A `SubscribeURL` that passed the same host and scheme checks, safe to
+/// visit to confirm a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeUrl(String);
+
+impl SubscribeUrl {
+    fn parse(url: &str) -> Result<Self, VerifyError> {
+        match https_parts(url) {
+            Some((host, _)) if is_sns_host(host) => Ok(Self(url.to_owned())),
+            _ => Err(VerifyError::InvalidPayload {
+                detail: "SubscribeURL is not an https SNS URL",
+            }),
+        }
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A parsed SNS signing certificate: its RSA public key and validity.
+#[derive(Clone)]
+pub struct SnsCertificate {
+    rsa_public_key: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+}
+
+impl SnsCertificate {
+    /// Parses a PEM (or DER) X.509 certificate with an RSA key.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::InvalidCertificate`] for anything else.
+    pub fn parse(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let cert = x509_cert::Certificate::from_pem(bytes)
+            .or_else(|_| x509_cert::Certificate::from_der(bytes))
+            .map_err(|_| VerifyError::InvalidCertificate)?;
+        let tbs = &cert.tbs_certificate;
+        let spki = &tbs.subject_public_key_info;
+        if spki.algorithm.oid != RSA_ENCRYPTION {
+            return Err(VerifyError::InvalidCertificate);
+        }
+        let rsa_public_key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(VerifyError::InvalidCertificate)?
+            .to_vec();
+        let secs = |t: x509_cert::time::Time| {
+            i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+        };
+        Ok(Self {
+            rsa_public_key,
+            not_before: secs(tbs.validity.not_before),
+            not_after: secs(tbs.validity.not_after),
+        })
+    }
+
+    fn verify(
+        &self,
+        version: SignatureVersion,
+        message: &[u8],
+        signature: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), VerifyError> {
+        let now = now.unix_timestamp();
+        if now < self.not_before || now > self.not_after {
+            return Err(VerifyError::InvalidCertificate);
+        }
+        let algorithm = match version {
+            SignatureVersion::V1 => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            SignatureVersion::V2 => &RSA_PKCS1_2048_8192_SHA256,
+        };
+        ring::signature::UnparsedPublicKey::new(algorithm, &self.rsa_public_key)
+            .verify(message, signature)
+            .map_err(|_| VerifyError::InvalidSignature)
+    }
+}
+
+impl fmt::Debug for SnsCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnsCertificate")
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where signing certificates come from. Implement it with your HTTP client:
+/// fetch `url` (already validated) over HTTPS and return the PEM bytes.
+pub trait CertificateSource: Send + Sync {
+    /// The PEM bytes at `url`.
+    fn fetch(
+        &self,
+        url: &SigningCertUrl,
+    ) -> impl Future<Output = Result<Vec<u8>, VerifyError>> + Send;
+}
+
+/// A fixed set of certificates by URL: for tests, the tour, and servers that
+/// pin certificates. Unknown URLs are [`VerifyError::InvalidCertificate`].
+#[derive(Debug, Clone, Default)]
+pub struct StaticCertificates {
+    pems: HashMap<String, Vec<u8>>,
+}
+
+impl StaticCertificates {
+    /// An empty set.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves `pem` for `url`.
+    #[must_use]
+    pub fn with(mut self, url: &str, pem: impl Into<Vec<u8>>) -> Self {
+        self.pems.insert(url.to_owned(), pem.into());
+        self
+    }
+}
+
+impl CertificateSource for StaticCertificates {
+    fn fetch(
+        &self,
+        url: &SigningCertUrl,
+    ) -> impl Future<Output = Result<Vec<u8>, VerifyError>> + Send {
+        let found = self
+            .pems
+            .get(url.as_str())
+            .cloned()
+            .ok_or(VerifyError::InvalidCertificate);
+        std::future::ready(found)
+    }
+}
+
+/// Parsed certificates by URL in front of a [`CertificateSource`], so each
+/// URL is fetched once. Bounded: at most `capacity` certificates (SNS uses a
+/// handful); when full, the cache is cleared before inserting.
+#[derive(Debug)]
+pub struct CertificateCache<S> {
+    source: S,
+    certificates: Mutex<HashMap<SigningCertUrl, Arc<SnsCertificate>>>,
+    capacity: usize,
+}
+
+impl<S: CertificateSource> CertificateCache<S> {
+    /// A cache of up to 32 certificates in front of `source`.
+    #[must_use]
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            certificates: Mutex::new(HashMap::new()),
+            capacity: 32,
+        }
+    }
+
+    fn cached(&self, url: &SigningCertUrl) -> Option<Arc<SnsCertificate>> {
+        self.certificates.lock().ok()?.get(url).cloned()
+    }
+
+    /// The certificate at `url`, fetched and parsed on first use.
+    ///
+    /// # Errors
+    ///
+    /// What the source returns, or [`VerifyError::InvalidCertificate`].
+    pub async fn get(&self, url: &SigningCertUrl) -> Result<Arc<SnsCertificate>, VerifyError> {
+        if let Some(cert) = self.cached(url) {
+            return Ok(cert);
+        }
+        let pem = self.source.fetch(url).await?;
+        let cert = Arc::new(SnsCertificate::parse(&pem)?);
+        if let Ok(mut map) = self.certificates.lock() {
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+            map.insert(url.clone(), Arc::clone(&cert));
+        }
+        Ok(cert)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignatureVersion {
+    V1,
+    V2,
+}
+
+/// The SNS JSON envelope. Both spellings of the URL keys are accepted
+/// (`SigningCertURL`, and `SigningCertUrl` as Lambda writes it); a body with
+/// both is refused as ambiguous.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct SnsEnvelope {
+    /// `Notification`, `SubscriptionConfirmation` or `UnsubscribeConfirmation`.
+    #[serde(rename = "Type")]
+    pub message_type: String,
+    /// SNS's id for this message (the idempotency key).
+    pub message_id: String,
+    /// The topic.
+    pub topic_arn: String,
+    /// The message (for SES, a JSON document as a string).
+    pub message: String,
+    /// When SNS published it (RFC 3339).
+    pub timestamp: String,
+    /// The subject, when the publisher set one.
+    pub subject: Option<String>,
+    /// `1` (SHA-1) or `2` (SHA-256).
+    pub signature_version: Option<String>,
+    /// Base64 signature.
+    pub signature: Option<String>,
+    /// Where the signing certificate is.
+    #[serde(rename = "SigningCertURL", alias = "SigningCertUrl")]
+    pub signing_cert_url: Option<String>,
+    /// Subscription messages: the URL that confirms the subscription.
+    #[serde(rename = "SubscribeURL", alias = "SubscribeUrl")]
+    pub subscribe_url: Option<String>,
+    /// Notifications: the URL that unsubscribes.
+    #[serde(rename = "UnsubscribeURL", alias = "UnsubscribeUrl")]
+    pub unsubscribe_url: Option<String>,
+    /// Subscription messages: the confirmation token.
+    pub token: Option<String>,
+}
+
+impl SnsEnvelope {
+    /// Parses the envelope without verifying it.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::InvalidPayload`] when the body is not an SNS envelope.
+    pub fn parse(body: &[u8]) -> Result<Self, VerifyError> {
+        serde_json::from_slice(body).map_err(|_| VerifyError::InvalidPayload {
+            detail: "the body is not an SNS message envelope",
+        })
+    }
+
+    /// The canonical string SNS signs: `key\nvalue\n` for each signed key
+    /// present and not null, in the documented order.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::InvalidPayload`] for an unknown `Type`.
+    pub fn string_to_sign(&self) -> Result<String, VerifyError> {
+        let fields: [(&str, Option<&str>); 7] = match self.message_type.as_str() {
+            "Notification" => [
+                ("Message", Some(&self.message)),
+                ("MessageId", Some(&self.message_id)),
+                ("Subject", self.subject.as_deref()),
+                ("Timestamp", Some(&self.timestamp)),
+                ("TopicArn", Some(&self.topic_arn)),
+                ("Type", Some(&self.message_type)),
+                ("", None),
+            ],
+            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => [
+                ("Message", Some(&self.message)),
+                ("MessageId", Some(&self.message_id)),
+                ("SubscribeURL", self.subscribe_url.as_deref()),
+                ("Timestamp", Some(&self.timestamp)),
+                ("Token", self.token.as_deref()),
+                ("TopicArn", Some(&self.topic_arn)),
+                ("Type", Some(&self.message_type)),
+            ],
+            _ => {
+                return Err(VerifyError::InvalidPayload {
+                    detail: "unknown SNS message Type",
+                });
+            }
+        };
+        let mut out = String::new();
+        for (key, value) in fields {
+            if let Some(value) = value {
+                out.push_str(key);
+                out.push('\n');
+                out.push_str(value);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A verified SNS message.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SnsMessage {
+    /// A notification: `envelope.message` is the payload.
+    Notification(SnsEnvelope),
+    /// A request to confirm a subscription. Visit `subscribe_url` to
+    /// confirm; nothing is confirmed automatically.
+    SubscriptionConfirmation {
+        /// The verified envelope.
+        envelope: SnsEnvelope,
+        /// The validated confirmation URL.
+        subscribe_url: SubscribeUrl,
+    },
+    /// An unsubscription was confirmed; `subscribe_url` would resubscribe.
+    UnsubscribeConfirmation {
+        /// The verified envelope.
+        envelope: SnsEnvelope,
+        /// The validated resubscription URL.
+        subscribe_url: SubscribeUrl,
+    },
+}
+
+/// Verifies SNS deliveries.
+#[derive(Debug)]
+pub struct SnsVerifier<S> {
+    certificates: CertificateCache<S>,
+    topics: Option<Vec<String>>,
+    limits: Limits,
+}
+
+impl<S: CertificateSource> SnsVerifier<S> {
+    /// A verifier fetching certificates from `source` (through a cache).
+    #[must_use]
+    pub fn new(source: S) -> Self {
+        Self {
+            certificates: CertificateCache::new(source),
+            topics: None,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Accepts only messages from these topics; others are
+    /// [`VerifyError::Unauthorized`]. Default: any topic.
+    #[must_use]
+    pub fn with_topic_arns<I: IntoIterator<Item = T>, T: Into<String>>(mut self, arns: I) -> Self {
+        self.topics = Some(arns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the size limits (default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Verifies a delivery as if the time were `now` (for the certificate's
+    /// validity period), fetching the certificate if it is not cached.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the delivery is refused.
+    pub async fn verify_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<SnsMessage, VerifyError> {
+        let (envelope, url) = self.precheck(headers, body)?;
+        let certificate = self.certificates.get(&url).await?;
+        check_signature(envelope, &certificate, now)
+    }
+
+    /// Verifies a delivery with a certificate you already hold (the CLI's
+    /// `--key`, benchmarks); the URL checks still apply.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the delivery is refused.
+    pub fn verify_with_certificate_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        certificate: &SnsCertificate,
+        now: OffsetDateTime,
+    ) -> Result<SnsMessage, VerifyError> {
+        let (envelope, _) = self.precheck(headers, body)?;
+        check_signature(envelope, certificate, now)
+    }
+
+    /// Everything that needs no certificate, in the order that refuses bad
+    /// requests cheapest: size, raw delivery, envelope, header agreement,
+    /// topic, signature fields, certificate URL.
+    fn precheck<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+    ) -> Result<(SnsEnvelope, SigningCertUrl), VerifyError> {
+        self.limits.check_body(body)?;
+        if headers::optional(headers, &RAW_DELIVERY, &self.limits)?
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "raw message delivery is not signed",
+            });
+        }
+        let envelope = SnsEnvelope::parse(body)?;
+        if let Some(declared) = headers::optional(headers, &MESSAGE_TYPE, &self.limits)? {
+            if declared != envelope.message_type {
+                return Err(VerifyError::malformed(
+                    MESSAGE_TYPE.error_name(),
+                    HeaderProblem::Syntax("it disagrees with the body's Type"),
+                ));
+            }
+        }
+        if let Some(topics) = &self.topics {
+            if !topics.contains(&envelope.topic_arn) {
+                return Err(VerifyError::Unauthorized);
+            }
+        }
+        let url = envelope
+            .signing_cert_url
+            .as_deref()
+            .ok_or(VerifyError::UnsupportedScheme {
+                detail: "no SigningCertURL: unsigned message",
+            })?;
+        let url = SigningCertUrl::parse(url)?;
+        Ok((envelope, url))
+    }
+}
+
+fn check_signature(
+    envelope: SnsEnvelope,
+    certificate: &SnsCertificate,
+    now: OffsetDateTime,
+) -> Result<SnsMessage, VerifyError> {
+    let version = match envelope.signature_version.as_deref() {
+        Some("1") => SignatureVersion::V1,
+        Some("2") => SignatureVersion::V2,
+        _ => {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "SignatureVersion is not 1 or 2",
+            });
+        }
+    };
+    let signature = envelope
+        .signature
+        .as_deref()
+        .ok_or(VerifyError::UnsupportedScheme {
+            detail: "no Signature: unsigned message",
+        })?;
+    // RSA signatures are as long as the modulus (256-1024 bytes): decode
+    // into a heap buffer bounded by the header limit's order of magnitude.
+    if signature.len() > 2048 {
+        return Err(VerifyError::InvalidSignature);
+    }
+    let signature = encoding::base64_key(signature).map_err(|_| VerifyError::InvalidSignature)?;
+    let string_to_sign = envelope.string_to_sign()?;
+    certificate.verify(version, string_to_sign.as_bytes(), &signature, now)?;
+    Ok(match envelope.message_type.as_str() {
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => {
+            let subscribe_url =
+                SubscribeUrl::parse(envelope.subscribe_url.as_deref().unwrap_or_default())?;
+            if envelope.message_type == "SubscriptionConfirmation" {
+                SnsMessage::SubscriptionConfirmation {
+                    envelope,
+                    subscribe_url,
+                }
+            } else {
+                SnsMessage::UnsubscribeConfirmation {
+                    envelope,
+                    subscribe_url,
+                }
+            }
+        }
+        _ => SnsMessage::Notification(envelope),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_urls_are_checked_strictly() {
+        for good in [
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
+        ] {
+            assert!(SigningCertUrl::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem?y=1",
+            "https://sns.us-east-1.amazonaws.com/x.crt",
+            "https://sns.us-east-1.amazonaws.com:443/x.pem",
+            "https://sns.us-east-1.amazonaws.com@evil.example/x.pem",
+            "https://evil.example/sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com.evil.example/x.pem",
+            "https://sns.evil.example.amazonaws.com/x.pem",
+            "https://sns.x.amazonaws.com/x.pem",
+            "https://sqs.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.co/x.pem",
+            "https://SNS.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem#frag",
+            "https://sns.us-east-1.amazonaws.com\\@evil/x.pem",
+            "https://sns.us%2Deast-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com",
+            "https://sns.us-east-1.amazonaws.com/ x.pem",
+            "",
+        ] {
+            assert_eq!(
+                SigningCertUrl::parse(bad),
+                Err(VerifyError::UntrustedCertificateUrl),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn string_to_sign_skips_absent_and_null_fields() {
+        let env: SnsEnvelope = serde_json::from_str(
+            r#"{"Type":"Notification","MessageId":"m","TopicArn":"t","Message":"hi","Timestamp":"ts","Subject":null}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            env.string_to_sign().ok().as_deref(),
+            Some("Message\nhi\nMessageId\nm\nTimestamp\nts\nTopicArn\nt\nType\nNotification\n")
+        );
+    }
+
+    #[test]
+    fn both_spellings_of_a_url_key_are_ambiguous() {
+        let body = br#"{"Type":"Notification","MessageId":"m","TopicArn":"t","Message":"hi","Timestamp":"ts","SigningCertURL":"a","SigningCertUrl":"b"}"#;
+        assert!(SnsEnvelope::parse(body).is_err());
+    }
+}
