@@ -318,3 +318,231 @@ fn v1a_sign_with_a_signing_key_verifies_with_its_public_key() {
         v.headers["webhook-signature"]
     );
 }
+
+// --- Email providers ---
+
+fn unix_of(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .expect("rfc3339")
+        .unix_timestamp()
+}
+
+/// The CLI arguments for a provider vector, evaluated at its own time.
+fn provider_args(file: &str) -> Vec<String> {
+    let v = common::Vector::load_provider(file);
+    let body: Value = serde_json::from_str(&v.body).unwrap_or(Value::Null);
+    let (scheme, key_flag, now) = match v.scheme.as_str() {
+        "sendgrid" => ("sendgrid", "--key", None),
+        "mailgun" => (
+            "mailgun",
+            "--secret",
+            body["signature"]["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse().ok()),
+        ),
+        "amazon-ses-sns" => ("sns", "--key", body["Timestamp"].as_str().map(unix_of)),
+        "resend" => ("resend", "--secret", v.now),
+        other => panic!("no CLI scheme for {other}"),
+    };
+    let mut args = vec![
+        "verify".to_owned(),
+        "--scheme".to_owned(),
+        scheme.to_owned(),
+        key_flag.to_owned(),
+        v.secret.clone(),
+    ];
+    for (k, val) in v.header_pairs() {
+        args.extend(["--header".to_owned(), format!("{k}: {val}")]);
+    }
+    if let Some(now) = now {
+        args.extend(["--now".to_owned(), now.to_string()]);
+    }
+    args
+}
+
+#[test]
+fn every_provider_vector_verifies_through_the_cli() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/providers");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "json")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6);
+    for file in files {
+        let v = common::Vector::load_provider(&file);
+        let args = provider_args(&file);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&a, v.body.as_bytes());
+        assert_eq!(v.expect, "valid");
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{file}: {out} {err}"
+        );
+        // A changed body is refused (for Mailgun, whose data is unsigned, the
+        // signature fields are what changes).
+        let tampered = v
+            .body
+            .replacen('e', "f", 1)
+            .replacen("9cfc5c41", "9cfc5c42", 1);
+        let (code, out, _) = run(&a, tampered.as_bytes());
+        assert_eq!(code, 1, "{file}: {out}");
+    }
+}
+
+#[test]
+fn sendgrid_events_carry_idempotency_keys() {
+    let args = provider_args("sendgrid-2.json");
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = common::Vector::load_provider("sendgrid-2.json");
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(code, 0);
+    let events = out["events"].as_array().expect("events");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["provider"], "sendgrid");
+    assert_eq!(events[0]["event_type"], "queued");
+    let id = events[0]["event_id"].as_str().expect("event id");
+    assert_eq!(events[0]["idempotency_key"], format!("sendgrid:{id}"));
+    assert_eq!(out["unix_timestamp"], 1_619_651_159);
+}
+
+#[test]
+fn parse_prints_events_without_verification() {
+    let sample = common::Sample::load("sendgrid-all-events.json");
+    let (code, out, _) = run(&["parse", "--provider", "sendgrid"], sample.body.as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(out["events"].as_array().map(Vec::len), Some(11));
+    assert_eq!(out["events"][6]["reject_reason"], "bounced");
+    assert_eq!(out["events"][0]["timestamp"], "2017-12-15T00:59:29Z");
+
+    let resend = common::Sample::load("resend-bounced.json");
+    let (code, out, _) = run(
+        &[
+            "parse",
+            "--provider",
+            "resend",
+            "--header",
+            "svix-id: msg_9",
+        ],
+        resend.body.as_bytes(),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out["events"][0]["idempotency_key"], "resend:msg_9");
+
+    let (code, out, _) = run(&["parse", "--provider", "postmark"], b"[not json");
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("invalid_payload"))
+    );
+}
+
+#[test]
+fn postmark_checks_basic_auth() {
+    use base64::Engine as _;
+    let body = common::Sample::load("postmark-bounce.json").body;
+    let good = format!(
+        "Authorization: Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("pm:pass")
+    );
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--scheme",
+            "postmark",
+            "--basic-auth",
+            "pm:old",
+            "--basic-auth",
+            "pm:pass",
+            "--header",
+            &good,
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["key_index"], 1);
+    assert_eq!(out["events"][0]["event_type"], "bounced");
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--scheme",
+            "postmark",
+            "--basic-auth",
+            "pm:other",
+            "--header",
+            &good,
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("unauthorized"))
+    );
+    assert_eq!(run(&["verify", "--scheme", "postmark"], b"").0, 2);
+}
+
+#[test]
+fn ses_subscription_confirmation_is_printed_not_confirmed() {
+    use base64::Engine as _;
+    let key = include_bytes!("data/sns-test-key.pk8");
+    let cert =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
+    let mut envelope = serde_json::json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "m",
+        "Token": "tok",
+        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+        "Message": "confirm",
+        "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
+        "Timestamp": "2024-05-06T07:08:09.123Z",
+        "SignatureVersion": "2",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
+    });
+    let parsed: mailhook::provider::sns::SnsEnvelope =
+        serde_json::from_value(envelope.clone()).expect("envelope");
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(key).expect("key");
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        parsed.string_to_sign().expect("sts").as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    envelope["Signature"] = Value::String(base64::engine::general_purpose::STANDARD.encode(sig));
+    let cert = cert.display().to_string();
+    let (code, out, err) = run(
+        &["verify", "--scheme", "ses", "--key", &cert],
+        envelope.to_string().as_bytes(),
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(out["valid"], true);
+    assert_eq!(
+        out["subscription_confirmation"]["topic_arn"],
+        "arn:aws:sns:eu-west-1:1:t"
+    );
+    assert!(
+        out["subscription_confirmation"]["subscribe_url"]
+            .as_str()
+            .expect("url")
+            .contains("ConfirmSubscription")
+    );
+}
+
+#[test]
+fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
+    // The Resend vector signs `{"test": ...}`, which is no Resend event.
+    let v = common::Vector::load_provider("resend-1.json");
+    let args = provider_args("resend-1.json");
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(out["valid"], true);
+    assert_eq!(out["events"], Value::Null);
+    assert_eq!(out["parse_error"]["code"], "invalid_payload");
+}
