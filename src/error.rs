@@ -252,6 +252,12 @@ pub enum Error {
     Parse(#[from] ParseError),
 }
 
+impl From<SecretError> for Error {
+    fn from(e: SecretError) -> Self {
+        Self::Verify(VerifyError::InvalidSecret(e))
+    }
+}
+
 impl Error {
     /// The stable code of the underlying error.
     #[must_use]

@@ -1,12 +1,15 @@
 //! # mailhook
 //!
 //! Receive email-provider webhooks safely: prove a request really came from
-//! the provider, reject replays, and (in later releases) turn every provider's
-//! payload into one typed event model and process each event exactly once.
+//! the provider, reject replays, and turn every provider's payload into one
+//! typed event model, [`EmailEvent`], with a stable
+//! [`idempotency_key`](EmailEvent::idempotency_key) for processing each event
+//! once.
 //!
-//! This release contains the signature core: key types, header lookup, replay
-//! windows, limits, errors, and the generic signature schemes most providers
-//! build on.
+//! Three separable steps: **verify** (the [`scheme`] and [`provider`]
+//! verifiers), **parse** (each provider's `parse`, into native typed models
+//! and then [`EmailEvent`]s), **dedupe** (on the idempotency key). Each
+//! provider also offers `verify_and_parse…` for the common case.
 //!
 //! ## Quick start
 //!
@@ -42,6 +45,29 @@
 //! | longest header value | 8 KiB | [`Limits::max_header_bytes`] |
 //! | signature entries per header | 16 | [`Limits::max_signature_entries`] |
 //! | replay window | 5 minutes each way, edges inclusive | [`ReplayWindow`] |
+//!
+//! ## Email providers
+//!
+//! | provider | module | authenticated by | event id | what is signed | default replay window |
+//! |---|---|---|---|---|---|
+//! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | none (SendGrid retries for 72 h with the original timestamp); opt in |
+//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data** | 5 minutes each way |
+//! | Amazon SES | [`provider::ses`] via [`provider::sns`] | RSA signature of the SNS envelope, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | none (SNS resends the same envelope) |
+//! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
+//! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the `svix-id` header | id, timestamp and body | 5 minutes each way |
+//!
+//! ```
+//! use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
+//!
+//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), mailhook::Error> {
+//! let verifier = SendgridVerifier::new(SendgridPublicKey::parse(
+//!     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+//! )?);
+//! for event in verifier.verify_and_parse_at(headers, body, time::OffsetDateTime::now_utc())? {
+//!     println!("{} {:?} {:?}", event.idempotency_key(), event.kind, event.recipient);
+//! }
+//! # Ok(()) }
+//! ```
 //!
 //! ## Schemes
 //!
@@ -91,12 +117,14 @@
 //! `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`,
 //! `missing_body`, `body_too_large`, `unauthorized`,
 //! `untrusted_certificate_url`, `invalid_certificate`, `invalid_payload`.
+//! Parsing fails with [`ParseError`] (`invalid_payload`); [`Error`] holds
+//! either, with the same `code()`.
 //!
 //! ## Crate features
 //!
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
-//! | `cli` | off | the `mailhook` binary (`verify`, `sign`) for debugging signatures | clap |
+//! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
 //!
 //! With no features the crate needs no async runtime and does no I/O.
 
