@@ -77,6 +77,32 @@ fn debug_of_key_types_and_verifiers_never_shows_the_secret() {
 }
 
 #[test]
+fn debug_of_provider_verifiers_never_shows_a_secret() {
+    use mailhook::BasicAuth;
+    use mailhook::provider::mailgun::MailgunVerifier;
+    use mailhook::provider::postmark::PostmarkVerifier;
+    use mailhook::provider::resend::ResendVerifier;
+    use mailhook::provider::sendgrid::SendgridSigner;
+    let (signer, pkcs8) = SendgridSigner::generate().expect("key");
+    let pkcs8_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pkcs8);
+    let texts = [
+        format!("{:?}", MailgunVerifier::new(secret())),
+        format!("{:?}", ResendVerifier::new(secret())),
+        format!(
+            "{:?}",
+            PostmarkVerifier::new(BasicAuth::new("hook-user", SECRET).expect("auth"))
+                .with_secret_header("X-Hook", &secret())
+        ),
+        format!("{:?}", BasicAuth::new("hook-user", SECRET).expect("auth")),
+        format!("{signer:?}"),
+    ];
+    for t in &texts {
+        assert_clean(t, &["hook-user", &pkcs8_b64[..24]]);
+        assert!(t.contains("redacted"), "{t}");
+    }
+}
+
+#[test]
 fn errors_never_show_the_secret_or_the_computed_mac() {
     // The request is signed with another key; the MAC the verifier computes
     // with SECRET is what an attacker would want printed.
@@ -136,6 +162,18 @@ fn public_types_are_send_sync_and_static() {
     check::<mailhook::SystemClock>();
     check::<mailhook::FixedClock>();
     check::<mailhook::Verified<'static>>();
+    check::<mailhook::BasicAuth>();
+    check::<mailhook::EmailEvent>();
+    check::<mailhook::provider::sendgrid::SendgridVerifier>();
+    check::<mailhook::provider::sendgrid::SendgridSigner>();
+    check::<mailhook::provider::mailgun::MailgunVerifier>();
+    check::<mailhook::provider::postmark::PostmarkVerifier>();
+    check::<mailhook::provider::resend::ResendVerifier>();
+    check::<mailhook::provider::sns::SnsVerifier<mailhook::provider::sns::StaticCertificates>>();
+    check::<mailhook::provider::ses::SesVerifier<mailhook::provider::sns::StaticCertificates>>();
+    check::<mailhook::provider::sns::SnsCertificate>();
+    error::<mailhook::ParseError>();
+    error::<mailhook::Error>();
     error::<mailhook::VerifyError>();
     error::<mailhook::SecretError>();
 }
