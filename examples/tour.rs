@@ -1,8 +1,8 @@
 //! A self-contained tour: starts a tiny HTTP receiver on an ephemeral
-//! 127.0.0.1 port, sends it real signed webhooks for every scheme mailhook
-//! supports (plus a tampered, a stale, a wrong-key and an unsigned one), and
-//! prints what happened to each. Exits 0 only if every outcome is the
-//! expected one.
+//! 127.0.0.1 port, sends it real signed webhooks from every email provider
+//! and scheme mailhook supports (plus tampered, stale, wrong-key, unsigned
+//! and untrusted ones), and prints what happened to each. Exits 0 only if
+//! every outcome is the expected one.
 //!
 //! Run: `cargo run --example tour`
 //!
@@ -14,12 +14,23 @@ use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use base64::Engine as _;
+use mailhook::provider::mailgun::MailgunVerifier;
+use mailhook::provider::postmark::PostmarkVerifier;
+use mailhook::provider::resend::ResendVerifier;
+use mailhook::provider::sendgrid::{SendgridSigner, SendgridVerifier};
+use mailhook::provider::ses::{SesOutcome, SesVerifier};
+use mailhook::provider::sns::{SnsEnvelope, SnsVerifier, StaticCertificates};
 use mailhook::scheme::github::GitHubVerifier;
 use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
 use mailhook::scheme::stripe::StripeVerifier;
 use mailhook::scheme::twilio::TwilioVerifier;
 use mailhook::scheme::{shopify, slack};
-use mailhook::{Ed25519SigningKey, Secret, VerifyError};
+use mailhook::{BasicAuth, Ed25519SigningKey, EmailEvent, Secret, VerifyError};
 use time::OffsetDateTime;
 
 // Test secrets, embedded so the tour runs anywhere. Never use these for real.
@@ -30,6 +41,14 @@ const SLACK: &str = "tour-slack-signing-secret";
 const SHOPIFY: &str = "tour-shopify-secret";
 const TWILIO: &str = "tour-twilio-auth-token";
 const ED25519_SEED: [u8; 32] = [42; 32];
+const MAILGUN: &str = "tour-mailgun-signing-key";
+const POSTMARK_USER: &str = "postmark";
+const POSTMARK_PASS: &str = "tour-postmark-password";
+// A self-signed test certificate standing in for Amazon SNS's (see
+// tests/data/README.md); the tour serves it through the certificate source.
+const SNS_CERT: &[u8] = include_bytes!("../tests/data/sns-test-cert.pem");
+const SNS_KEY: &[u8] = include_bytes!("../tests/data/sns-test-key.pk8");
+const SNS_CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-tour.pem";
 
 type Headers = Vec<(String, String)>;
 
@@ -41,12 +60,42 @@ struct Receiver {
     slack: mailhook::scheme::hmac::HmacVerifier,
     shopify: mailhook::scheme::hmac::HmacVerifier,
     twilio: TwilioVerifier,
+    sendgrid: SendgridVerifier,
+    mailgun: MailgunVerifier,
+    postmark: PostmarkVerifier,
+    resend: ResendVerifier,
+    ses: SesVerifier<StaticCertificates>,
     public_url: String,
 }
 
+/// Runs a future whose I/O is already done (the static certificate source
+/// answers at once); a real server awaits it on its runtime instead.
+fn block_on<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+fn summary(events: &[EmailEvent]) -> String {
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| format!("{:?}", e.kind).to_lowercase())
+        .collect();
+    format!("{} event(s): {}", events.len(), kinds.join(", "))
+}
+
 impl Receiver {
-    fn new(public_url: String) -> Result<Self, Box<dyn std::error::Error>> {
+    fn new(
+        public_url: String,
+        sendgrid: SendgridVerifier,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let ed = Ed25519SigningKey::from_seed(ED25519_SEED)?;
+        let certificates = StaticCertificates::new().with(SNS_CERT_URL, SNS_CERT);
         Ok(Self {
             standard: StandardWebhooks::new(Secret::from_standard_webhooks(WHSEC)?)
                 .with_key(ed.public_key().clone()),
@@ -55,6 +104,11 @@ impl Receiver {
             slack: slack::verifier(Secret::from_bytes(SLACK)?),
             shopify: shopify::verifier(Secret::from_bytes(SHOPIFY)?),
             twilio: TwilioVerifier::new(Secret::from_bytes(TWILIO)?),
+            sendgrid,
+            mailgun: MailgunVerifier::new(Secret::from_bytes(MAILGUN)?),
+            postmark: PostmarkVerifier::new(BasicAuth::new(POSTMARK_USER, POSTMARK_PASS)?),
+            resend: ResendVerifier::new(Secret::from_standard_webhooks(WHSEC)?),
+            ses: SesVerifier::new(SnsVerifier::new(certificates)),
             public_url,
         })
     }
@@ -62,6 +116,33 @@ impl Receiver {
     /// What a handler does: pick the verifier for the route, verify the raw
     /// body, answer 204 or a status with the error code.
     fn handle(&self, path: &str, headers: &Headers, body: &[u8]) -> (u16, String) {
+        let now = time::OffsetDateTime::now_utc();
+        let provider = match path {
+            "/sendgrid" => Some(self.sendgrid.verify_and_parse_at(headers, body, now)),
+            "/mailgun" => Some(self.mailgun.verify_and_parse_at(headers, body, now)),
+            "/postmark" => Some(self.postmark.verify_and_parse(headers, body)),
+            "/resend" => Some(self.resend.verify_and_parse_at(headers, body, now)),
+            "/ses" => match block_on(self.ses.verify_and_parse_at(headers, body, now)) {
+                Some(Ok(SesOutcome::Events(events))) => Some(Ok(events)),
+                Some(Ok(SesOutcome::SubscriptionConfirmation { .. })) => {
+                    return (
+                        200,
+                        "subscription confirmation (left for you to confirm)".into(),
+                    );
+                }
+                Some(Ok(_)) => Some(Ok(Vec::new())),
+                Some(Err(e)) => Some(Err(e)),
+                None => return (503, "certificate fetch pending".into()),
+            },
+            _ => None,
+        };
+        if let Some(result) = provider {
+            return match result {
+                Ok(events) => (200, summary(&events)),
+                Err(mailhook::Error::Verify(e)) => status_for(&e),
+                Err(e) => (400, e.code().into()),
+            };
+        }
         let result = match path {
             "/standard-webhooks" => self.standard.verify(headers, body).map(|v| v.key_index()),
             "/stripe" => self.stripe.verify(headers, body).map(|v| v.key_index()),
@@ -78,13 +159,43 @@ impl Receiver {
         };
         match result {
             Ok(_) => (204, String::new()),
-            Err(e @ VerifyError::BodyTooLarge { .. }) => (413, e.code().into()),
-            Err(e @ (VerifyError::MissingHeader { .. } | VerifyError::MalformedHeader { .. })) => {
-                (400, e.code().into())
-            }
-            Err(e) => (401, e.code().into()),
+            Err(e) => status_for(&e),
         }
     }
+}
+
+/// 413 too large, 400 malformed, 401 for everything that is not proven.
+fn status_for(e: &VerifyError) -> (u16, String) {
+    let status = match e {
+        VerifyError::BodyTooLarge { .. } => 413,
+        VerifyError::MissingHeader { .. }
+        | VerifyError::MalformedHeader { .. }
+        | VerifyError::InvalidPayload { .. } => 400,
+        _ => 401,
+    };
+    (status, e.code().into())
+}
+
+/// An SNS envelope around `message`, signed with the test key.
+fn sns_envelope(fields: serde_json::Value) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut envelope = fields;
+    envelope["SignatureVersion"] = "2".into();
+    envelope["SigningCertURL"] = SNS_CERT_URL.into();
+    let parsed: SnsEnvelope = serde_json::from_value(envelope.clone())?;
+    let text = parsed.string_to_sign()?;
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(SNS_KEY).map_err(|e| e.to_string())?;
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        text.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|e| e.to_string())?;
+    envelope["Signature"] = base64::engine::general_purpose::STANDARD
+        .encode(signature)
+        .into();
+    Ok(envelope.to_string().into_bytes())
 }
 
 /// Reads one HTTP/1.1 request (Content-Length bodies only) and answers it.
@@ -162,7 +273,10 @@ struct Case {
 
 // One table of requests; splitting it would only scatter it.
 #[allow(clippy::too_many_lines)]
-fn cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+fn cases(
+    public_url: &str,
+    sendgrid: &SendgridSigner,
+) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let json = br#"{"type":"email.delivered","data":{"email_id":"4ef9a417"}}"#.to_vec();
     let form = b"MessageSid=SM1&MessageStatus=delivered&To=%2B15555550100".to_vec();
@@ -191,6 +305,53 @@ fn cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
         .map(|(k, v)| (k.replace("webhook-", "svix-"), v))
         .collect();
     let wrong_github = GitHubVerifier::new(Secret::from_bytes("not-the-secret")?);
+
+    // Email providers.
+    let sendgrid_batch = format!(
+        r#"[{{"email":"a@example.com","timestamp":{now},"event":"delivered","sg_event_id":"e1","sg_message_id":"m1"}},{{"email":"b@example.com","timestamp":{now},"event":"bounce","type":"blocked","sg_event_id":"e2","sg_message_id":"m1"}},{{"email":"c@example.com","timestamp":{now},"event":"open","sg_event_id":"e3","sg_message_id":"m1"}}]"#
+    )
+    .into_bytes();
+    let mailgun = MailgunVerifier::new(Secret::from_bytes(MAILGUN)?);
+    let mailgun_body = mailgun
+        .sign(now, "tour-token-1", &serde_json::json!({
+            "event": "failed", "severity": "permanent", "reason": "bounce", "id": "mg-1",
+            "recipient": "d@example.com", "message": {"headers": {"message-id": "m2@example.com"}}
+        }))?
+        .to_string()
+        .into_bytes();
+    let postmark_body = br#"{"RecordType":"SpamComplaint","ID":42,"Type":"SpamComplaint","Email":"e@example.com","MessageID":"m3","BouncedAt":"2024-01-01T00:00:00Z"}"#.to_vec();
+    let basic = |user: &str, pass: &str| -> Headers {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        vec![("Authorization".into(), format!("Basic {b64}"))]
+    };
+    let resend_body = br#"{"type":"email.clicked","created_at":"2024-01-01T00:00:00Z","data":{"email_id":"re-1","to":["f@example.com"],"click":{"link":"https://example.com"}}}"#.to_vec();
+    let resend_headers: Headers = owned(whsec.headers("msg_resend", now, &resend_body)?)
+        .into_iter()
+        .map(|(k, v)| (k.replace("webhook-", "svix-"), v))
+        .collect();
+    let ses_message = serde_json::json!({
+        "notificationType": "Bounce",
+        "mail": {"messageId": "ses-1", "destination": ["g@example.com", "h@example.com"]},
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [
+            {"emailAddress": "g@example.com", "diagnosticCode": "smtp; 550 5.1.1 user unknown"},
+            {"emailAddress": "h@example.com", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}
+    });
+    let ses_body = sns_envelope(serde_json::json!({
+        "Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:eu-west-1:1:ses",
+        "Message": ses_message.to_string(), "Timestamp": "2024-01-01T00:00:00.000Z",
+    }))?;
+    let ses_subscription = sns_envelope(serde_json::json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "sns-2", "TopicArn": "arn:aws:sns:eu-west-1:1:ses",
+        "Message": "You have chosen to subscribe.", "Token": "tok",
+        "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
+        "Timestamp": "2024-01-01T00:00:00.000Z",
+    }))?;
+    let untrusted = String::from_utf8(ses_body.clone())?
+        .replace(
+            SNS_CERT_URL,
+            "https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem",
+        )
+        .into_bytes();
 
     Ok(vec![
         Case {
@@ -277,6 +438,69 @@ fn cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
             body: json,
             expect: 400,
         },
+        Case {
+            name: "sendgrid batch (p-256)",
+            path: "/sendgrid",
+            headers: sendgrid.headers(now, &sendgrid_batch)?,
+            body: sendgrid_batch.clone(),
+            expect: 200,
+        },
+        Case {
+            name: "sendgrid, tampered batch",
+            path: "/sendgrid",
+            headers: sendgrid.headers(now, &sendgrid_batch)?,
+            body: sendgrid_batch[1..].to_vec(),
+            expect: 401,
+        },
+        Case {
+            name: "mailgun",
+            path: "/mailgun",
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: mailgun_body,
+            expect: 200,
+        },
+        Case {
+            name: "postmark (basic auth)",
+            path: "/postmark",
+            headers: basic(POSTMARK_USER, POSTMARK_PASS),
+            body: postmark_body.clone(),
+            expect: 200,
+        },
+        Case {
+            name: "postmark, wrong credentials",
+            path: "/postmark",
+            headers: basic(POSTMARK_USER, "guess"),
+            body: postmark_body,
+            expect: 401,
+        },
+        Case {
+            name: "resend",
+            path: "/resend",
+            headers: resend_headers,
+            body: resend_body,
+            expect: 200,
+        },
+        Case {
+            name: "amazon ses via sns",
+            path: "/ses",
+            headers: vec![("x-amz-sns-message-type".into(), "Notification".into())],
+            body: ses_body,
+            expect: 200,
+        },
+        Case {
+            name: "sns subscription confirmation",
+            path: "/ses",
+            headers: Headers::new(),
+            body: ses_subscription,
+            expect: 200,
+        },
+        Case {
+            name: "sns, untrusted certificate url",
+            path: "/ses",
+            headers: Headers::new(),
+            body: untrusted,
+            expect: 401,
+        },
     ])
 }
 
@@ -295,8 +519,14 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
     let public_url = format!("http://{addr}");
-    let cases = cases(&public_url)?;
-    let receiver = Receiver::new(public_url)?;
+    // SendGrid signs with a key pair whose public half you paste into the
+    // receiver; the tour makes a fresh pair.
+    let (sendgrid_signer, _) = SendgridSigner::generate()?;
+    let cases = cases(&public_url, &sendgrid_signer)?;
+    let receiver = Receiver::new(
+        public_url,
+        SendgridVerifier::new(sendgrid_signer.public_key()?),
+    )?;
     let expected_requests = cases.len();
     let server = thread::spawn(move || {
         for stream in listener.incoming().take(expected_requests) {
