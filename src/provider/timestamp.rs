@@ -15,6 +15,19 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timestamp(pub Option<OffsetDateTime>);
 
+/// Only times RFC 3339 can write (years 0 to 9999) are kept, so that every
+/// event serializes; anything else is treated as no timestamp. (A fuzzer
+/// found a Mailgun form with a timestamp 6,000 years before the epoch.)
+fn representable(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    (0..=9999).contains(&t.year()).then_some(t)
+}
+
+fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(representable)
+}
+
 pub(crate) fn from_unix_f64(seconds: f64) -> Option<OffsetDateTime> {
     if !seconds.is_finite() {
         return None;
@@ -26,13 +39,15 @@ pub(crate) fn from_unix_f64(seconds: f64) -> Option<OffsetDateTime> {
         return None;
     }
     #[allow(clippy::cast_possible_truncation)]
-    OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok()
+    OffsetDateTime::from_unix_timestamp_nanos(nanos as i128)
+        .ok()
+        .and_then(representable)
 }
 
 pub(crate) fn parse_text(text: &str) -> Option<OffsetDateTime> {
     let text = text.trim();
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(t);
+        return representable(t);
     }
     text.parse::<f64>().ok().and_then(from_unix_f64)
 }
@@ -46,14 +61,10 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
                 f.write_str("a timestamp")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp(OffsetDateTime::from_unix_timestamp(v).ok()))
+                Ok(Timestamp(from_unix(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp(
-                    i64::try_from(v)
-                        .ok()
-                        .and_then(|v| OffsetDateTime::from_unix_timestamp(v).ok()),
-                ))
+                Ok(Timestamp(i64::try_from(v).ok().and_then(from_unix)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
                 Ok(Timestamp(from_unix_f64(v)))
@@ -103,7 +114,16 @@ mod tests {
 
     #[test]
     fn nonsense_is_none_not_an_error() {
-        for bad in ["\"yesterday\"", "null", "1e300", "-1e300", "\"NaN\""] {
+        for bad in [
+            "\"yesterday\"",
+            "null",
+            "1e300",
+            "-1e300",
+            "\"NaN\"",
+            "-200000000807",
+            "\"-200000000807\"",
+            "253402300800",
+        ] {
             assert_eq!(ts(bad), None, "{bad}");
         }
     }
