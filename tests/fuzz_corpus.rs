@@ -47,4 +47,9 @@ corpus_tests! {
     hmac_presets,
     twilio,
     secrets,
+    sendgrid,
+    mailgun,
+    postmark,
+    resend,
+    sns,
 }
