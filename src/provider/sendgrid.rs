@@ -394,6 +394,29 @@ fn lenient_string(value: Value) -> Option<String> {
     }
 }
 
+/// A map key, borrowed from the input unless it had escapes (serde's own
+/// `Cow<str>` always allocates).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
 impl<'de> Deserialize<'de> for SendgridEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -405,7 +428,7 @@ impl<'de> Deserialize<'de> for SendgridEvent {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SendgridEvent, A::Error> {
                 let mut e = SendgridEvent::default();
                 let mut saw_event = false;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     match &*key {
                         "event" => {
                             e.event = map.next_value()?;
