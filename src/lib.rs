@@ -8,8 +8,10 @@
 //!
 //! Three separable steps: **verify** (the [`scheme`] and [`provider`]
 //! verifiers), **parse** (each provider's `parse`, into native typed models
-//! and then [`EmailEvent`]s), **dedupe** (on the idempotency key). Each
-//! provider also offers `verify_and_parse…` for the common case.
+//! and then [`EmailEvent`]s), **dedupe** (claim the idempotency key in an
+//! [`idempotency::IdempotencyStore`] before handling, complete it after,
+//! release it on failure). Each provider also offers `verify_and_parse…` for
+//! the common case.
 //!
 //! ## Quick start
 //!
@@ -136,6 +138,7 @@ mod error;
 mod event;
 mod form;
 mod headers;
+pub mod idempotency;
 mod limits;
 mod mac;
 pub mod provider;
