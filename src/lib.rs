@@ -127,8 +127,11 @@
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
 //! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
+//! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+) | redis, tokio |
+//! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, completion inside your transaction | tokio-postgres, tokio |
 //!
-//! With no features the crate needs no async runtime and does no I/O.
+//! With no features the crate needs no async runtime and does no I/O; the
+//! store traits return `Send` futures usable from any runtime.
 
 #![forbid(unsafe_code)]
 

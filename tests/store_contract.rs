@@ -1,43 +1,22 @@
 //! The idempotency-store contract, written once and run against every
-//! store. (Only the in-memory store exists so far; shared stores join the
-//! same suite.)
+//! store: the in-memory store, and with features `redis` and `postgres` the
+//! shared stores against real servers (scripts/services.sh starts them and
+//! exports `MAILHOOK_TEST_REDIS_URL` and `MAILHOOK_TEST_POSTGRES_URL`; the
+//! tests fail, not skip, when those are missing).
 
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::pin::pin;
-use std::sync::{Arc, Barrier, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::thread;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailhook::Clock;
-use mailhook::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError};
+use mailhook::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, Token};
 use time::OffsetDateTime;
-
-/// Runs a future that completes without waiting (the memory store's do).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the store future waited"),
-    }
-}
 
 /// A clock the tests move by hand.
 #[derive(Debug)]
 struct ManualClock(Mutex<OffsetDateTime>);
-
-impl ManualClock {
-    fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap();
-        *now += by;
-    }
-}
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
@@ -45,30 +24,90 @@ impl Clock for ManualClock {
     }
 }
 
-/// A store under test, with a way to let time pass.
+/// How time passes for a store: by hand, or for real (servers keep their
+/// own clocks).
+enum Time {
+    Manual(Arc<ManualClock>),
+    Real,
+}
+
+/// A store under test.
 struct Subject<S> {
     store: S,
     /// A second instance on the same backend (a second replica).
     replica: S,
-    advance: Box<dyn Fn(Duration)>,
+    time: Time,
 }
 
-fn memory() -> Subject<MemoryStore> {
-    let clock = Arc::new(ManualClock(Mutex::new(
-        OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-    )));
+impl<S> Subject<S> {
+    async fn advance(&self, by: Duration) {
+        match &self.time {
+            Time::Manual(clock) => *clock.0.lock().unwrap() += by,
+            Time::Real => tokio::time::sleep(by).await,
+        }
+    }
+}
+
+// Short enough for real servers, long enough to leave a margin of a second.
+const LEASE: Duration = Duration::from_secs(2);
+const RETENTION: Duration = Duration::from_secs(4);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A key no other test (or earlier run on the same server) uses.
+fn key(name: &str) -> String {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+// Async like the other constructors, so the contract treats them alike.
+#[allow(clippy::unused_async)]
+async fn memory() -> Subject<MemoryStore> {
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
     let store = MemoryStore::new().with_clock(clock.clone());
     Subject {
         replica: store.clone(),
         store,
-        advance: Box::new(move |d| clock.advance(d)),
+        time: Time::Manual(clock),
     }
 }
 
-const LEASE: Duration = Duration::from_secs(30);
-const RETENTION: Duration = Duration::from_secs(3600);
+#[cfg(feature = "redis")]
+async fn redis() -> Subject<mailhook::idempotency::RedisStore> {
+    let url = std::env::var("MAILHOOK_TEST_REDIS_URL")
+        .expect("MAILHOOK_TEST_REDIS_URL is not set: run the tests through scripts/test.sh, which starts Redis");
+    let client = redis::Client::open(url).unwrap();
+    Subject {
+        store: mailhook::idempotency::RedisStore::connect(&client)
+            .await
+            .unwrap(),
+        replica: mailhook::idempotency::RedisStore::connect(&client)
+            .await
+            .unwrap(),
+        time: Time::Real,
+    }
+}
 
-fn acquired(claim: Claim) -> mailhook::idempotency::Token {
+#[cfg(feature = "postgres")]
+async fn postgres() -> Subject<mailhook::idempotency::PostgresStore> {
+    let url = std::env::var("MAILHOOK_TEST_POSTGRES_URL")
+        .expect("MAILHOOK_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL");
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        mailhook::idempotency::PostgresStore::new(Arc::new(client))
+    };
+    let store = connect().await;
+    store.create_table().await.unwrap();
+    Subject {
+        store,
+        replica: connect().await,
+        time: Time::Real,
+    }
+}
+
+fn acquired(claim: Claim) -> Token {
     match claim {
         Claim::Acquired(token) => token,
         other => panic!("expected Acquired, got {other:?}"),
@@ -76,96 +115,104 @@ fn acquired(claim: Claim) -> mailhook::idempotency::Token {
 }
 
 macro_rules! contract {
-    ($($name:ident => $subject:expr,)*) => {$(
+    ($($(#[$attr:meta])* $name:ident => $subject:expr,)*) => {$(
+        $(#[$attr])*
         mod $name {
             use super::*;
 
-            #[test]
-            fn exactly_one_of_64_concurrent_begins_acquires() {
-                let subject = $subject;
-                let store = Arc::new(subject.store);
-                let barrier = Arc::new(Barrier::new(64));
-                let handles: Vec<_> = (0..64)
-                    .map(|_| {
-                        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
-                        thread::spawn(move || {
-                            barrier.wait();
-                            block_on(store.begin("evt-concurrent", LEASE)).unwrap()
-                        })
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn exactly_one_of_64_concurrent_begins_acquires() {
+                let s = $subject.await;
+                let k = key("concurrent");
+                let tasks: Vec<_> = (0..64)
+                    .map(|i| {
+                        // Half through each replica: two instances race too.
+                        let store = if i % 2 == 0 { s.store.clone() } else { s.replica.clone() };
+                        let k = k.clone();
+                        tokio::spawn(async move { store.begin(&k, LEASE).await.unwrap() })
                     })
                     .collect();
-                let claims: Vec<Claim> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                let mut claims = Vec::new();
+                for task in tasks {
+                    claims.push(task.await.unwrap());
+                }
                 let acquired = claims.iter().filter(|c| matches!(c, Claim::Acquired(_))).count();
                 let in_progress = claims.iter().filter(|c| matches!(c, Claim::InProgress)).count();
                 assert_eq!((acquired, in_progress), (1, 63));
             }
 
-            #[test]
-            fn a_held_key_is_in_progress_until_the_lease_expires() {
-                let s = $subject;
-                let _token = acquired(block_on(s.store.begin("evt-lease", LEASE)).unwrap());
-                (s.advance)(LEASE - Duration::from_secs(1));
-                assert_eq!(block_on(s.store.begin("evt-lease", LEASE)).unwrap(), Claim::InProgress);
-                (s.advance)(Duration::from_secs(2));
-                acquired(block_on(s.store.begin("evt-lease", LEASE)).unwrap());
+            #[tokio::test]
+            async fn a_held_key_is_in_progress_until_the_lease_expires() {
+                let s = $subject.await;
+                let k = key("lease");
+                acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.advance(LEASE - SECOND).await;
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::InProgress);
+                s.advance(SECOND * 2).await;
+                acquired(s.store.begin(&k, LEASE).await.unwrap());
             }
 
-            #[test]
-            fn release_lets_the_retry_acquire() {
-                let s = $subject;
-                let token = acquired(block_on(s.store.begin("evt-release", LEASE)).unwrap());
-                block_on(s.store.release(&token)).unwrap();
-                acquired(block_on(s.store.begin("evt-release", LEASE)).unwrap());
+            #[tokio::test]
+            async fn release_lets_the_retry_acquire() {
+                let s = $subject.await;
+                let k = key("release");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.store.release(&token).await.unwrap();
+                acquired(s.store.begin(&k, LEASE).await.unwrap());
             }
 
-            #[test]
-            fn complete_answers_completed_until_the_retention_ends() {
-                let s = $subject;
-                let token = acquired(block_on(s.store.begin("evt-done", LEASE)).unwrap());
-                block_on(s.store.complete(&token, RETENTION)).unwrap();
-                assert_eq!(block_on(s.store.begin("evt-done", LEASE)).unwrap(), Claim::Completed);
-                (s.advance)(RETENTION - Duration::from_secs(1));
-                assert_eq!(block_on(s.store.begin("evt-done", LEASE)).unwrap(), Claim::Completed);
-                (s.advance)(Duration::from_secs(2));
-                acquired(block_on(s.store.begin("evt-done", LEASE)).unwrap());
+            #[tokio::test]
+            async fn complete_answers_completed_until_the_retention_ends() {
+                let s = $subject.await;
+                let k = key("done");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.store.complete(&token, RETENTION).await.unwrap();
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::Completed);
+                s.advance(RETENTION - SECOND).await;
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::Completed);
+                s.advance(SECOND * 2).await;
+                acquired(s.store.begin(&k, LEASE).await.unwrap());
             }
 
-            #[test]
-            fn a_stale_token_cannot_complete_or_release_the_new_claim() {
-                let s = $subject;
-                let old = acquired(block_on(s.store.begin("evt-stale", LEASE)).unwrap());
-                (s.advance)(LEASE + Duration::from_secs(1));
-                let new = acquired(block_on(s.store.begin("evt-stale", LEASE)).unwrap());
-                assert!(matches!(block_on(s.store.complete(&old, RETENTION)), Err(StoreError::StaleToken)));
-                assert!(matches!(block_on(s.store.release(&old)), Err(StoreError::StaleToken)));
-                assert_eq!(block_on(s.store.begin("evt-stale", LEASE)).unwrap(), Claim::InProgress);
-                block_on(s.store.complete(&new, RETENTION)).unwrap();
-                assert_eq!(block_on(s.store.begin("evt-stale", LEASE)).unwrap(), Claim::Completed);
+            #[tokio::test]
+            async fn a_stale_token_cannot_complete_or_release_the_new_claim() {
+                let s = $subject.await;
+                let k = key("stale");
+                let old = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.advance(LEASE + SECOND).await;
+                let new = acquired(s.replica.begin(&k, LEASE).await.unwrap());
+                assert!(matches!(s.store.complete(&old, RETENTION).await, Err(StoreError::StaleToken)));
+                assert!(matches!(s.store.release(&old).await, Err(StoreError::StaleToken)));
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::InProgress);
+                s.replica.complete(&new, RETENTION).await.unwrap();
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::Completed);
             }
 
-            #[test]
-            fn a_token_is_spent_once_used() {
-                let s = $subject;
-                let token = acquired(block_on(s.store.begin("evt-once", LEASE)).unwrap());
-                block_on(s.store.release(&token)).unwrap();
-                assert_eq!(block_on(s.store.release(&token)).unwrap_err().code(), "stale_token");
-                assert_eq!(block_on(s.store.complete(&token, RETENTION)).unwrap_err().code(), "stale_token");
+            #[tokio::test]
+            async fn a_token_is_spent_once_used() {
+                let s = $subject.await;
+                let k = key("once");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.store.release(&token).await.unwrap();
+                assert_eq!(s.store.release(&token).await.unwrap_err().code(), "stale_token");
+                assert_eq!(s.store.complete(&token, RETENTION).await.unwrap_err().code(), "stale_token");
             }
 
-            #[test]
-            fn replicas_see_each_others_claims() {
-                let s = $subject;
-                let token = acquired(block_on(s.store.begin("evt-replicas", LEASE)).unwrap());
-                assert_eq!(block_on(s.replica.begin("evt-replicas", LEASE)).unwrap(), Claim::InProgress);
-                block_on(s.store.complete(&token, RETENTION)).unwrap();
-                assert_eq!(block_on(s.replica.begin("evt-replicas", LEASE)).unwrap(), Claim::Completed);
+            #[tokio::test]
+            async fn replicas_see_each_others_claims() {
+                let s = $subject.await;
+                let k = key("replicas");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::InProgress);
+                s.store.complete(&token, RETENTION).await.unwrap();
+                assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
             }
 
-            #[test]
-            fn keys_are_independent() {
-                let s = $subject;
-                acquired(block_on(s.store.begin("evt-a", LEASE)).unwrap());
-                acquired(block_on(s.store.begin("evt-b", LEASE)).unwrap());
+            #[tokio::test]
+            async fn keys_are_independent() {
+                let s = $subject.await;
+                acquired(s.store.begin(&key("a"), LEASE).await.unwrap());
+                acquired(s.store.begin(&key("b"), LEASE).await.unwrap());
             }
         }
     )*};
@@ -173,27 +220,65 @@ macro_rules! contract {
 
 contract! {
     memory_store => memory(),
+    #[cfg(feature = "redis")]
+    redis_store => redis(),
+    #[cfg(feature = "postgres")]
+    postgres_store => postgres(),
 }
 
-#[test]
-fn memory_store_is_bounded_and_sweeps_expired_entries() {
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_completion_commits_with_the_callers_transaction() {
+    use mailhook::idempotency::PostgresStore;
+    let s = postgres().await;
+    let url = std::env::var("MAILHOOK_TEST_POSTGRES_URL").unwrap();
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    // Rolled back: the business write and the completion both vanish.
+    let k = key("tx-rollback");
+    let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+    let tx = client.transaction().await.unwrap();
+    PostgresStore::complete_in(&tx, &token, RETENTION)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::InProgress);
+
+    // Committed: completed for everyone.
+    let k = key("tx-commit");
+    let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+    let tx = client.transaction().await.unwrap();
+    PostgresStore::complete_in(&tx, &token, RETENTION)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
+}
+
+#[tokio::test]
+async fn memory_store_is_bounded_and_sweeps_expired_entries() {
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
     let store = MemoryStore::new()
         .with_capacity(2)
         .with_clock(clock.clone());
-    acquired(block_on(store.begin("a", LEASE)).unwrap());
-    acquired(block_on(store.begin("b", LEASE)).unwrap());
-    let err = block_on(store.begin("c", LEASE)).unwrap_err();
-    assert_eq!(err.code(), "store_full");
-    clock.advance(LEASE + Duration::from_secs(1));
-    acquired(block_on(store.begin("c", LEASE)).unwrap());
+    acquired(store.begin("a", LEASE).await.unwrap());
+    acquired(store.begin("b", LEASE).await.unwrap());
+    assert_eq!(
+        store.begin("c", LEASE).await.unwrap_err().code(),
+        "store_full"
+    );
+    *clock.0.lock().unwrap() += LEASE + SECOND;
+    acquired(store.begin("c", LEASE).await.unwrap());
     assert_eq!(store.len(), 1);
 }
 
-#[test]
-fn tokens_do_not_print_their_nonce() {
+#[tokio::test]
+async fn tokens_do_not_print_their_nonce() {
     let store = MemoryStore::new();
-    let token = acquired(block_on(store.begin("k", LEASE)).unwrap());
+    let token = acquired(store.begin("k", LEASE).await.unwrap());
     let text = format!("{token:?}");
     assert!(text.contains("\"k\"") && !text.contains("nonce"), "{text}");
 }

@@ -26,8 +26,16 @@ use std::future::Future;
 use std::time::Duration;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 /// Proof of an acquired claim, needed to complete or release it.
 #[derive(Clone, PartialEq, Eq)]

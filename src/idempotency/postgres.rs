@@ -1,0 +1,185 @@
+//! A PostgreSQL store (feature `postgres`), shared by every replica.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::GenericClient;
+
+use super::{Claim, IdempotencyStore, StoreError, Token};
+
+/// The table every replica shares. `nonce` is the holder's token while the
+/// key is held and `NULL` once completed; `expires_at` ends the lease or the
+/// retention. Times come from the database server's clock, so replicas
+/// agree on them.
+const CREATE_TABLE: &str = "\
+CREATE TABLE IF NOT EXISTS mailhook_idempotency (
+    key        TEXT PRIMARY KEY,
+    nonce      BYTEA,
+    completed  BOOLEAN NOT NULL DEFAULT FALSE,
+    expires_at TIMESTAMPTZ NOT NULL
+)";
+
+/// Claims a key in one statement: insert, or take over an expired row; when
+/// neither happens, report whether the live row is completed.
+const BEGIN: &str = "\
+WITH claimed AS (
+    INSERT INTO mailhook_idempotency AS t (key, nonce, completed, expires_at)
+    VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
+    ON CONFLICT (key) DO UPDATE
+        SET nonce = EXCLUDED.nonce, completed = FALSE, expires_at = EXCLUDED.expires_at
+        WHERE t.expires_at <= now()
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM claimed),
+       (SELECT completed FROM mailhook_idempotency WHERE key = $1)";
+
+const COMPLETE: &str = "\
+UPDATE mailhook_idempotency
+   SET completed = TRUE, nonce = NULL, expires_at = now() + make_interval(secs => $3)
+ WHERE key = $1 AND nonce = $2 AND NOT completed";
+
+const RELEASE: &str =
+    "DELETE FROM mailhook_idempotency WHERE key = $1 AND nonce = $2 AND NOT completed";
+
+/// An [`IdempotencyStore`] on PostgreSQL: `INSERT … ON CONFLICT` with
+/// takeover of expired leases, one statement per operation.
+///
+/// Create the table with [`PostgresStore::create_table`] (or run
+/// [`PostgresStore::CREATE_TABLE`] in your migrations). To make the business write and the
+/// completion commit together, call [`PostgresStore::complete_in`] with your
+/// own transaction.
+#[derive(Clone)]
+pub struct PostgresStore {
+    client: Arc<tokio_postgres::Client>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+impl PostgresStore {
+    /// The table every replica shares, for your migrations:
+    ///
+    /// ```sql
+    /// CREATE TABLE IF NOT EXISTS mailhook_idempotency (
+    ///     key        TEXT PRIMARY KEY,
+    ///     nonce      BYTEA,                  -- the holder's token; NULL once completed
+    ///     completed  BOOLEAN NOT NULL DEFAULT FALSE,
+    ///     expires_at TIMESTAMPTZ NOT NULL    -- end of the lease, or of the retention
+    /// )
+    /// ```
+    ///
+    /// Times come from the database server's clock, so replicas agree.
+    pub const CREATE_TABLE: &'static str = CREATE_TABLE;
+
+    /// A store over a connected client (drive its connection task yourself,
+    /// as `tokio_postgres::connect` requires).
+    #[must_use]
+    pub fn new(client: Arc<tokio_postgres::Client>) -> Self {
+        Self { client }
+    }
+
+    /// Creates the table if it does not exist ([`Self::CREATE_TABLE`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the statement fails.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        // Replicas starting together would race `CREATE TABLE IF NOT EXISTS`
+        // (it can fail on the catalog's unique index); an advisory lock
+        // serializes them. The lock id is "mailhook" in ASCII.
+        let script = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {CREATE_TABLE}; COMMIT;"
+        );
+        self.client.batch_execute(&script).await.map_err(backend)
+    }
+
+    /// Completes the claim inside `client`, typically your own transaction,
+    /// so that the idempotency record commits (or rolls back) with your
+    /// business write.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::StaleToken`] if the token no longer holds the key,
+    /// [`StoreError::Backend`] if the statement fails.
+    pub async fn complete_in<C: GenericClient + Sync>(
+        client: &C,
+        token: &Token,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        let rows = client
+            .execute(
+                COMPLETE,
+                &[&token.key, &&token.nonce[..], &seconds(retention)],
+            )
+            .await
+            .map_err(backend)?;
+        if rows == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::StaleToken)
+        }
+    }
+}
+
+impl IdempotencyStore for PostgresStore {
+    fn begin(
+        &self,
+        key: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        let token = Token::new(key);
+        let client = Arc::clone(&self.client);
+        async move {
+            let token = token?;
+            let row = client
+                .query_one(BEGIN, &[&token.key, &&token.nonce[..], &seconds(lease)])
+                .await
+                .map_err(backend)?;
+            let acquired: bool = row.try_get(0).map_err(backend)?;
+            let completed: Option<bool> = row.try_get(1).map_err(backend)?;
+            Ok(if acquired {
+                Claim::Acquired(token)
+            } else if completed == Some(true) {
+                Claim::Completed
+            } else {
+                Claim::InProgress
+            })
+        }
+    }
+
+    fn complete(
+        &self,
+        token: &Token,
+        retention: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let client = Arc::clone(&self.client);
+        async move { Self::complete_in(&*client, token, retention).await }
+    }
+
+    fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let client = Arc::clone(&self.client);
+        async move {
+            let rows = client
+                .execute(RELEASE, &[&token.key, &&token.nonce[..]])
+                .await
+                .map_err(backend)?;
+            if rows == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::StaleToken)
+            }
+        }
+    }
+}
