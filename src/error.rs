@@ -250,6 +250,9 @@ pub enum Error {
     /// The verified body could not be parsed.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The idempotency store failed.
+    #[error(transparent)]
+    Store(#[from] crate::idempotency::StoreError),
 }
 
 impl From<SecretError> for Error {
@@ -265,6 +268,7 @@ impl Error {
         match self {
             Self::Verify(e) => e.code(),
             Self::Parse(e) => e.code(),
+            Self::Store(e) => e.code(),
         }
     }
 }

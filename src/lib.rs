@@ -144,6 +144,7 @@ mod headers;
 pub mod idempotency;
 mod limits;
 mod mac;
+pub mod pipeline;
 pub mod provider;
 mod replay;
 pub mod scheme;

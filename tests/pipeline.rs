@@ -1,0 +1,149 @@
+//! The receive pipeline: verify → parse → claim, and the handler pattern
+//! (complete on success, release on failure) over the in-memory store.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use mailhook::BasicAuth;
+use mailhook::idempotency::MemoryStore;
+use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
+use mailhook::provider::postmark::PostmarkVerifier;
+use mailhook::provider::sendgrid::{SendgridSigner, SendgridVerifier};
+use time::OffsetDateTime;
+
+fn postmark() -> Pipeline<PostmarkVerifier, MemoryStore> {
+    Pipeline::new(PostmarkVerifier::new(
+        BasicAuth::new("pm", "secret-pass").unwrap(),
+    ))
+    .with_store(MemoryStore::new())
+}
+
+fn auth(pass: &str) -> Vec<(String, String)> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("pm:{pass}"));
+    vec![("Authorization".into(), format!("Basic {b64}"))]
+}
+
+const BOUNCE: &[u8] = br#"{"RecordType":"Bounce","ID":7,"Type":"HardBounce","Email":"a@b.c","MessageID":"m1","BouncedAt":"2024-01-01T00:00:00Z"}"#;
+
+fn request<'a>(headers: &'a Vec<(String, String)>, body: &'a [u8]) -> Request<'a> {
+    Request {
+        headers,
+        body,
+        now: OffsetDateTime::now_utc(),
+    }
+}
+
+fn only(delivery: Delivery) -> Incoming {
+    match delivery {
+        Delivery::Events(mut events) => {
+            assert_eq!(events.len(), 1);
+            events.remove(0)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_a_duplicate_once_completed() {
+    let p = postmark();
+    let h = auth("secret-pass");
+    let Incoming::New { event, claim } = only(p.process(request(&h, BOUNCE)).await.unwrap()) else {
+        panic!()
+    };
+    assert_eq!(event.idempotency_key(), "postmark:7");
+    p.complete(claim.as_ref()).await.unwrap();
+    let again = p.process(request(&h, BOUNCE)).await.unwrap();
+    assert!(again.is_settled());
+    assert!(matches!(only(again), Incoming::Duplicate(_)));
+}
+
+#[tokio::test]
+async fn a_held_event_is_in_progress_and_a_released_one_is_new_again() {
+    let p = postmark();
+    let h = auth("secret-pass");
+    let Incoming::New { claim, .. } = only(p.process(request(&h, BOUNCE)).await.unwrap()) else {
+        panic!()
+    };
+    let meanwhile = p.process(request(&h, BOUNCE)).await.unwrap();
+    assert!(!meanwhile.is_settled());
+    assert!(matches!(only(meanwhile), Incoming::InProgress(_)));
+    // The handler failed: release, so the provider's retry is processed.
+    p.release(claim.as_ref()).await.unwrap();
+    assert!(matches!(
+        only(p.process(request(&h, BOUNCE)).await.unwrap()),
+        Incoming::New { claim: Some(_), .. }
+    ));
+}
+
+#[tokio::test]
+async fn verification_failures_stop_the_pipeline() {
+    let p = postmark();
+    let h = auth("wrong");
+    assert_eq!(
+        p.process(request(&h, BOUNCE)).await.unwrap_err().code(),
+        "unauthorized"
+    );
+    let h = auth("secret-pass");
+    assert_eq!(
+        p.process(request(&h, b"not json"))
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_payload"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_is_claimed_event_by_event() {
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let p = Pipeline::new(SendgridVerifier::new(signer.public_key().unwrap()))
+        .with_store(MemoryStore::new());
+    let one = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"}]"#;
+    let h = signer.headers(1_700_000_000, one).unwrap();
+    let Incoming::New { claim, .. } = only(p.process(request(&h, one)).await.unwrap()) else {
+        panic!()
+    };
+    p.complete(claim.as_ref()).await.unwrap();
+
+    // The provider redelivers e1 inside a larger batch.
+    let batch = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"},{"event":"open","email":"a@b.c","sg_event_id":"e2"}]"#;
+    let h = signer.headers(1_700_000_100, batch).unwrap();
+    let Delivery::Events(events) = p.process(request(&h, batch)).await.unwrap() else {
+        panic!()
+    };
+    assert!(matches!(events[0], Incoming::Duplicate(_)));
+    assert!(matches!(events[1], Incoming::New { claim: Some(_), .. }));
+}
+
+#[tokio::test]
+async fn without_a_store_every_event_is_new_and_unclaimed() {
+    let p: Pipeline<PostmarkVerifier, MemoryStore> = Pipeline::new(PostmarkVerifier::new(
+        BasicAuth::new("pm", "secret-pass").unwrap(),
+    ));
+    let h = auth("secret-pass");
+    for _ in 0..2 {
+        assert!(matches!(
+            only(p.process(request(&h, BOUNCE)).await.unwrap()),
+            Incoming::New { claim: None, .. }
+        ));
+    }
+    p.complete(None).await.unwrap();
+}
+
+#[test]
+fn process_futures_are_send_for_multithreaded_servers() {
+    fn send<F: std::future::Future + Send>(_: F) {}
+    let p = postmark();
+    let h = auth("secret-pass");
+    send(p.process(request(&h, BOUNCE)));
+    let ses: Pipeline<
+        mailhook::provider::ses::SesVerifier<mailhook::provider::sns::StaticCertificates>,
+        MemoryStore,
+    > = Pipeline::new(mailhook::provider::ses::SesVerifier::new(
+        mailhook::provider::sns::SnsVerifier::new(
+            mailhook::provider::sns::StaticCertificates::new(),
+        ),
+    ));
+    send(ses.process(request(&h, BOUNCE)));
+}
