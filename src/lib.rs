@@ -128,6 +128,7 @@
 //! |---|---|---|---|
 //! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
 //! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+) | redis, tokio |
+//! | `axum` | off | [`adapters::axum`]: a body-limited extractor and bare-status rejections | axum |
 //! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, completion inside your transaction | tokio-postgres, tokio |
 //!
 //! With no features the crate needs no async runtime and does no I/O; the
@@ -135,6 +136,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 mod basic_auth;
 mod encoding;
 mod error;

@@ -305,3 +305,79 @@ impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
         }
     }
 }
+
+/// What [`Pipeline::run`] did with a request, and the status to answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// New events the handler processed successfully (claims completed).
+    pub handled: usize,
+    /// Events already processed before (acknowledged, not handled again).
+    pub duplicates: usize,
+    /// Events another worker holds (the provider must come back).
+    pub in_progress: usize,
+    /// New events the handler failed on (claims released for the retry).
+    pub failed: usize,
+    /// An SNS subscription confirmation's URL, for you to visit if expected.
+    pub subscribe_url: Option<String>,
+}
+
+impl Outcome {
+    /// The HTTP status to answer: 500 if a handler failed (the provider
+    /// retries; released claims let the retry through), 503 if an event is
+    /// held elsewhere, else 200.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        if self.failed > 0 {
+            500
+        } else if self.in_progress > 0 {
+            503
+        } else {
+            200
+        }
+    }
+}
+
+impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
+    /// The whole handler pattern: process the request, run `handler` on each
+    /// new event, complete its claim on success and release it on failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::process`], and [`Error::Store`] when completing or
+    /// releasing fails.
+    pub async fn run<F, Fut, E>(
+        &self,
+        request: Request<'_>,
+        mut handler: F,
+    ) -> Result<Outcome, Error>
+    where
+        F: FnMut(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let mut outcome = Outcome::default();
+        let events = match self.process(request).await? {
+            Delivery::Events(events) => events,
+            Delivery::SubscriptionConfirmation { subscribe_url, .. } => {
+                outcome.subscribe_url = Some(subscribe_url.as_str().to_owned());
+                return Ok(outcome);
+            }
+        };
+        for incoming in events {
+            match incoming {
+                Incoming::New { event, claim } => {
+                    if handler(event).await.is_ok() {
+                        self.complete(claim.as_ref()).await?;
+                        outcome.handled += 1;
+                    } else {
+                        self.release(claim.as_ref()).await?;
+                        outcome.failed += 1;
+                    }
+                }
+                Incoming::Duplicate(_) => outcome.duplicates += 1,
+                Incoming::InProgress(_) => outcome.in_progress += 1,
+            }
+        }
+        Ok(outcome)
+    }
+}
