@@ -128,6 +128,7 @@
 //! |---|---|---|---|
 //! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
 //! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+) | redis, tokio |
+//! | `actix-web` | off | [`adapters::actix`]: a body-limited extractor and bare-status rejections | actix-web |
 //! | `axum` | off | [`adapters::axum`]: a body-limited extractor and bare-status rejections | axum |
 //! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, completion inside your transaction | tokio-postgres, tokio |
 //!
