@@ -164,13 +164,12 @@ impl Receiver {
     }
 }
 
-/// 413 too large, 400 malformed, 401 for everything that is not proven.
+/// 413 too large, 400 malformed, 401 for everything that is not proven
+/// (unsigned requests included).
 fn status_for(e: &VerifyError) -> (u16, String) {
     let status = match e {
         VerifyError::BodyTooLarge { .. } => 413,
-        VerifyError::MissingHeader { .. }
-        | VerifyError::MalformedHeader { .. }
-        | VerifyError::InvalidPayload { .. } => 400,
+        VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. } => 400,
         _ => 401,
     };
     (status, e.code().into())
@@ -436,7 +435,7 @@ fn cases(
             path: "/shopify",
             headers: Headers::new(),
             body: json,
-            expect: 400,
+            expect: 401,
         },
         Case {
             name: "sendgrid batch (p-256)",

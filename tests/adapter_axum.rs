@@ -121,3 +121,16 @@ async fn an_event_held_elsewhere_answers_503() {
     assert_eq!(post_to(&addr, "pm:pass", BOUNCE).await, 503);
     assert_eq!(app.handled.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn an_unsigned_request_is_401() {
+    let (addr, _) = start(MemoryStore::new(), Limits::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /postmark HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 401"));
+}

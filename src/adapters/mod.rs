@@ -6,7 +6,8 @@ pub mod actix;
 pub mod axum;
 
 /// The status for an error, revealing nothing that helps an attacker: 413
-/// too large, 400 malformed, 401 not proven, 503 when the store failed.
+/// too large, 400 malformed, 401 not proven (including unsigned: a missing
+/// signature header), 503 when the store failed.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 fn status_for(error: &crate::Error) -> u16 {
     use crate::{Error, VerifyError};
