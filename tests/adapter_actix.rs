@@ -109,3 +109,43 @@ async fn a_failed_handler_answers_500_and_the_retry_is_processed() {
     assert_eq!(post_to(&addr, "pm:pass", BOUNCE).await, 200);
     assert_eq!(counters.handled.load(Ordering::SeqCst), 1);
 }
+
+#[actix_web::test]
+async fn an_unsigned_request_is_401() {
+    use mailhook::provider::resend::ResendVerifier;
+    async fn resend(
+        pipeline: web::Data<Pipeline<ResendVerifier, MemoryStore>>,
+        hook: Webhook,
+    ) -> Result<HttpResponse, Rejection> {
+        let outcome = pipeline
+            .run(hook.request(), |_| async { Ok::<(), ()>(()) })
+            .await?;
+        Ok(HttpResponse::build(StatusCode::from_u16(outcome.status()).unwrap()).finish())
+    }
+    let secret =
+        mailhook::Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let pipeline =
+        web::Data::new(Pipeline::new(ResendVerifier::new(secret)).with_store(MemoryStore::new()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(pipeline.clone())
+            .route("/resend", web::post().to(resend))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0].to_string();
+    actix_web::rt::spawn(server.run());
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /resend HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&response).starts_with("HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+}

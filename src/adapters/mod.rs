@@ -13,11 +13,7 @@ fn status_for(error: &crate::Error) -> u16 {
     use crate::{Error, VerifyError};
     match error {
         Error::Verify(VerifyError::BodyTooLarge { .. }) => 413,
-        Error::Verify(
-            VerifyError::MissingHeader { .. }
-            | VerifyError::MalformedHeader { .. }
-            | VerifyError::InvalidPayload { .. },
-        )
+        Error::Verify(VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. })
         | Error::Parse(_) => 400,
         Error::Store(_) => 503,
         _ => 401,
