@@ -546,3 +546,219 @@ fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
     assert_eq!(out["events"], Value::Null);
     assert_eq!(out["parse_error"]["code"], "invalid_payload");
 }
+
+// --- The simulator ---
+
+/// A one-shot receiver on 127.0.0.1 that verifies with mailhook's provider
+/// verifiers and answers 200 with the events' kinds, or 401.
+fn receiver(sendgrid_key: String) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use mailhook::provider::{
+        mailgun::MailgunVerifier, postmark::PostmarkVerifier, resend::ResendVerifier, sendgrid,
+    };
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for stream in listener.incoming().take(5) {
+            let mut stream = stream.expect("stream");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("request line");
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut headers: Vec<(String, String)> = Vec::new();
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).expect("header");
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').expect("header");
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().expect("len"));
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).expect("body");
+            let now = time::OffsetDateTime::now_utc();
+            let events = match path.as_str() {
+                "/sendgrid" => sendgrid::SendgridVerifier::new(
+                    sendgrid::SendgridPublicKey::parse(&sendgrid_key).expect("key"),
+                )
+                .verify_and_parse_at(&headers, &body, now),
+                "/mailgun" => {
+                    MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").expect("key"))
+                        .verify_and_parse_at(&headers, &body, now)
+                }
+                "/postmark" => {
+                    PostmarkVerifier::new(mailhook::BasicAuth::parse("pm:pass").expect("auth"))
+                        .verify_and_parse(&headers, &body)
+                }
+                _ => ResendVerifier::new(
+                    mailhook::Secret::from_standard_webhooks(
+                        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    )
+                    .expect("secret"),
+                )
+                .verify_and_parse_at(&headers, &body, now),
+            };
+            let status = match events {
+                Ok(events) => {
+                    seen.push(format!(
+                        "{path} {:?}",
+                        events.iter().map(|e| e.kind).collect::<Vec<_>>()
+                    ));
+                    "200 OK"
+                }
+                Err(_) => "401 Unauthorized",
+            };
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes(),
+            );
+        }
+        seen
+    });
+    (addr, handle)
+}
+
+#[test]
+fn send_posts_signed_samples_that_verify() {
+    let (code, keys, _) = run(&["keygen", "--provider", "sendgrid"], b"");
+    assert_eq!(code, 0);
+    let (addr, server) = receiver(keys["public_key"].as_str().expect("public key").to_owned());
+    let url = |path: &str| format!("http://{addr}/{path}");
+    let private = keys["private_key_pkcs8"]
+        .as_str()
+        .expect("private key")
+        .to_owned();
+    let cases: [(Vec<String>, i32); 5] = [
+        (
+            vec![
+                "--provider".into(),
+                "sendgrid".into(),
+                "--event".into(),
+                "bounced".into(),
+                "--key".into(),
+                private,
+                "--to".into(),
+                url("sendgrid"),
+            ],
+            0,
+        ),
+        (
+            vec![
+                "--provider".into(),
+                "mailgun".into(),
+                "--event".into(),
+                "opened".into(),
+                "--secret".into(),
+                "mg-key".into(),
+                "--to".into(),
+                url("mailgun"),
+            ],
+            0,
+        ),
+        (
+            vec![
+                "--provider".into(),
+                "postmark".into(),
+                "--event".into(),
+                "clicked".into(),
+                "--basic-auth".into(),
+                "pm:pass".into(),
+                "--to".into(),
+                url("postmark"),
+            ],
+            0,
+        ),
+        (
+            vec![
+                "--provider".into(),
+                "resend".into(),
+                "--event".into(),
+                "complained".into(),
+                "--secret".into(),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+                "--to".into(),
+                url("resend"),
+            ],
+            0,
+        ),
+        // A wrong secret: the endpoint refuses, and `send` says so with exit 1.
+        (
+            vec![
+                "--provider".into(),
+                "resend".into(),
+                "--secret".into(),
+                "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                "--to".into(),
+                url("resend"),
+            ],
+            1,
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut a = vec!["send"];
+        a.extend(args.iter().map(String::as_str));
+        let (code, out, err) = run(&a, b"");
+        assert_eq!(code, expected, "{args:?}: {out} {err}");
+    }
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen,
+        vec![
+            "/sendgrid [Bounced]",
+            "/mailgun [Opened]",
+            "/postmark [Clicked]",
+            "/resend [Complained]"
+        ]
+    );
+}
+
+#[test]
+fn send_refuses_https_and_unknown_events_with_usage_errors() {
+    let (code, _, err) = run(
+        &[
+            "send",
+            "--provider",
+            "resend",
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--to",
+            "https://example.com/",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("http://"), "{err}");
+    let (code, _, err) = run(
+        &[
+            "send",
+            "--provider",
+            "resend",
+            "--event",
+            "exploded",
+            "--to",
+            "http://127.0.0.1:9/",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("delivered"), "{err}");
+    let (code, _, err) = run(
+        &[
+            "send",
+            "--provider",
+            "sendgrid",
+            "--to",
+            "http://127.0.0.1:9/",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--key"), "{err}");
+}

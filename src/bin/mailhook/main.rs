@@ -11,6 +11,8 @@
 //! `verify` prints one JSON object and exits 0 when valid, 1 when not; usage
 //! errors exit 2 with a message on stderr.
 
+mod simulate;
+
 use std::io::{self, Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +58,43 @@ enum Command {
     /// Parse a provider's body into events without verifying it: prints
     /// {"events":[...]} (exit 0) or an error object (exit 1).
     Parse(ParseArgs),
+    /// Post a realistic signed sample event of a provider to your endpoint:
+    /// prints {"sent":true,"status":...} (exit 0 on 2xx, 1 otherwise).
+    Send(SendArgs),
+    /// Make the keys a receiver is configured with (sendgrid).
+    Keygen(KeygenArgs),
+}
+
+#[derive(Args, Debug)]
+struct SendArgs {
+    /// The provider to simulate: sendgrid, mailgun, postmark or resend.
+    #[arg(long)]
+    provider: String,
+    /// The event: delivered, bounced, opened, clicked or complained.
+    #[arg(long, default_value = "delivered")]
+    event: String,
+    /// Your endpoint, for example http://127.0.0.1:3000/webhooks/resend.
+    #[arg(long)]
+    to: String,
+    /// The recipient address in the sample.
+    #[arg(long, default_value = "recipient@example.com")]
+    recipient: String,
+    /// The shared secret (mailgun signing key, resend whsec_…).
+    #[arg(long)]
+    secret: Option<String>,
+    /// The private key (sendgrid: PKCS#8 base64 from `keygen`).
+    #[arg(long, allow_hyphen_values = true)]
+    key: Option<String>,
+    /// Basic-auth credentials (postmark), USER:PASS.
+    #[arg(long = "basic-auth", value_name = "USER:PASS")]
+    basic_auth: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct KeygenArgs {
+    /// The provider whose keys to make: sendgrid.
+    #[arg(long)]
+    provider: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,6 +258,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(&args),
         Command::Sign(args) => run_sign(&args),
         Command::Parse(args) => run_parse(&args),
+        Command::Send(args) => run_send(&args),
+        Command::Keygen(args) => run_keygen(&args),
     };
     match outcome {
         Ok((value, code)) => {
@@ -376,6 +417,48 @@ fn invalid_any(error: &mailhook::Error) -> (Value, u8) {
         json!({"valid": false, "error": {"code": error.code(), "message": error.to_string()}}),
         1,
     )
+}
+
+fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
+    if !simulate::KINDS.contains(&args.event.as_str()) {
+        return Err(Usage(format!(
+            "--event must be one of {}",
+            simulate::KINDS.join(", ")
+        )));
+    }
+    let keys = simulate::Keys {
+        secret: args.secret.as_deref(),
+        key: args.key.as_deref(),
+        basic_auth: args.basic_auth.as_deref(),
+    };
+    let signed =
+        simulate::sample(&args.provider, &args.event, &args.recipient, &keys).map_err(Usage)?;
+    let status = simulate::post(&args.to, &signed).map_err(Usage)?;
+    let ok = (200..300).contains(&status);
+    eprintln!(
+        "mailhook: {} {} event to {} -> HTTP {status}{}",
+        args.provider,
+        args.event,
+        args.to,
+        if ok {
+            ""
+        } else {
+            " (the endpoint refused it: check its keys and logs)"
+        }
+    );
+    Ok((
+        json!({"sent": true, "provider": args.provider, "event": args.event, "to": args.to, "status": status}),
+        u8::from(!ok),
+    ))
+}
+
+fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
+    match args.provider.as_str() {
+        "sendgrid" => simulate::keygen_sendgrid().map(|v| (v, 0)).map_err(Usage),
+        other => Err(Usage(format!(
+            "keygen supports sendgrid; {other} keys are made by the provider (or, for ses, use a test certificate such as tests/data/sns-test-cert.pem)"
+        ))),
+    }
 }
 
 fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
