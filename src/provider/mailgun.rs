@@ -17,6 +17,8 @@
 //!
 //! Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks>.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -24,7 +26,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
-use crate::form;
+use crate::form::{self, Param};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
@@ -44,7 +46,7 @@ pub struct MailgunVerifier {
 }
 
 /// The signed fields, wherever they came from.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct SignatureFields {
     timestamp: String,
     token: String,
@@ -126,20 +128,28 @@ impl MailgunVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'static>, VerifyError> {
+        let decoded = self.decode(headers, body)?;
+        self.check(&*decoded.signature()?, now)
+    }
+
+    /// Size check, then the body decoded once (JSON envelope or legacy
+    /// form), for both the signature check and the events.
+    fn decode<'b, H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &'b [u8],
+    ) -> Result<Decoded<'b>, VerifyError> {
         self.limits.check_body(body)?;
         let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
-        let fields = if form::is_form(content_type) {
-            signature_from_form(body)?
+        if form::is_form(content_type) {
+            Ok(Decoded::Form(form::parse(body)?))
         } else {
-            let envelope: Envelope<'_> =
-                serde_json::from_slice(body).map_err(|_| VerifyError::InvalidPayload {
+            serde_json::from_slice(body)
+                .map(Decoded::Json)
+                .map_err(|_| VerifyError::InvalidPayload {
                     detail: "the body is not a Mailgun JSON envelope",
-                })?;
-            envelope.signature.ok_or(VerifyError::InvalidPayload {
-                detail: "no `signature` object",
-            })?
-        };
-        self.check(&fields, now)
+                })
+        }
     }
 
     fn check(
@@ -176,13 +186,9 @@ impl MailgunVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Vec<EmailEvent>, Error> {
-        self.verify_at(headers, body, now)?;
-        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
-        Ok(if form::is_form(content_type) {
-            parse_form(body)?
-        } else {
-            parse(body)?
-        })
+        let decoded = self.decode(headers, body)?;
+        self.check(&*decoded.signature()?, now)?;
+        Ok(decoded.events()?)
     }
 
     /// The JSON envelope Mailgun would send for `event_data`, signed with the
@@ -207,20 +213,50 @@ impl MailgunVerifier {
     }
 }
 
+/// A Mailgun body, decoded once.
+enum Decoded<'a> {
+    Json(Envelope<'a>),
+    Form(Vec<Param<'a>>),
+}
+
+impl Decoded<'_> {
+    fn signature(&self) -> Result<Cow<'_, SignatureFields>, VerifyError> {
+        match self {
+            Self::Json(envelope) => {
+                envelope
+                    .signature
+                    .as_ref()
+                    .map(Cow::Borrowed)
+                    .ok_or(VerifyError::InvalidPayload {
+                        detail: "no `signature` object",
+                    })
+            }
+            Self::Form(pairs) => signature_from_pairs(pairs).map(Cow::Owned),
+        }
+    }
+
+    fn events(self) -> Result<Vec<EmailEvent>, ParseError> {
+        match self {
+            Self::Json(envelope) => events_from_envelope(&envelope),
+            Self::Form(pairs) => events_from_pairs(pairs),
+        }
+    }
+}
+
 /// The last value of each signature field: Mailgun's own value is the last
 /// when a field repeats.
-fn signature_from_form(body: &[u8]) -> Result<SignatureFields, VerifyError> {
+fn signature_from_pairs(pairs: &[Param<'_>]) -> Result<SignatureFields, VerifyError> {
     let mut timestamp = None;
     let mut token = None;
     let mut signature = None;
-    for (name, value) in form::parse(body)? {
-        let slot = match &*name {
+    for (name, value) in pairs {
+        let slot = match &**name {
             b"timestamp" => &mut timestamp,
             b"token" => &mut token,
             b"signature" => &mut signature,
             _ => continue,
         };
-        *slot = Some(String::from_utf8_lossy(&value).into_owned());
+        *slot = Some(String::from_utf8_lossy(value).into_owned());
     }
     match (timestamp, token, signature) {
         (Some(timestamp), Some(token), Some(signature)) => Ok(SignatureFields {
@@ -313,6 +349,10 @@ pub struct MailgunClientInfo {
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not a Mailgun JSON envelope", e))?;
+    events_from_envelope(&envelope)
+}
+
+fn events_from_envelope(envelope: &Envelope<'_>) -> Result<Vec<EmailEvent>, ParseError> {
     let raw = envelope
         .event_data
         .ok_or_else(|| ParseError::new("no `event-data` object"))?;
@@ -339,6 +379,10 @@ pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
 /// [`ParseError`] for malformed form encoding or a missing `event` field.
 pub fn parse_form(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let pairs = form::parse(body).map_err(|_| ParseError::new("malformed form encoding"))?;
+    events_from_pairs(pairs)
+}
+
+fn events_from_pairs(pairs: Vec<Param<'_>>) -> Result<Vec<EmailEvent>, ParseError> {
     let mut fields = Map::new();
     for (name, value) in pairs {
         let name = String::from_utf8_lossy(&name).into_owned();
