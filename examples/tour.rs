@@ -139,8 +139,7 @@ impl Receiver {
         if let Some(result) = provider {
             return match result {
                 Ok(events) => (200, summary(&events)),
-                Err(mailhook::Error::Verify(e)) => status_for(&e),
-                Err(e) => (400, e.code().into()),
+                Err(e) => (e.http_status(), e.code().into()),
             };
         }
         let result = match path {
@@ -164,15 +163,10 @@ impl Receiver {
     }
 }
 
-/// 413 too large, 400 malformed, 401 for everything that is not proven
-/// (unsigned requests included).
+/// The status the crate maps each error to ([`mailhook::Error::http_status`]).
 fn status_for(e: &VerifyError) -> (u16, String) {
-    let status = match e {
-        VerifyError::BodyTooLarge { .. } => 413,
-        VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. } => 400,
-        _ => 401,
-    };
-    (status, e.code().into())
+    let error = mailhook::Error::Verify(e.clone());
+    (error.http_status(), e.code().into())
 }
 
 /// An SNS envelope around `message`, signed with the test key.

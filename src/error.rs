@@ -262,6 +262,25 @@ impl From<SecretError> for Error {
 }
 
 impl Error {
+    /// The HTTP status to answer with, revealing nothing that helps an
+    /// attacker: 413 too large, 400 malformed (a header present but broken,
+    /// or a body that is not the provider's payload), 503 when the store
+    /// failed (the provider retries), and 401 for everything not proven,
+    /// unsigned requests included. Used by the adapters; use it in any
+    /// server.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Verify(VerifyError::BodyTooLarge { .. }) => 413,
+            Self::Verify(
+                VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. },
+            )
+            | Self::Parse(_) => 400,
+            Self::Store(_) => 503,
+            Self::Verify(_) => 401,
+        }
+    }
+
     /// The stable code of the underlying error.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -299,6 +318,22 @@ mod tests {
             assert!(text.starts_with(|c: char| c.is_ascii_lowercase()), "{text}");
             assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }
+    }
+
+    #[test]
+    fn http_statuses_reveal_only_the_class_of_failure() {
+        let status = |e: VerifyError| Error::Verify(e).http_status();
+        assert_eq!(status(VerifyError::BodyTooLarge { len: 2, limit: 1 }), 413);
+        assert_eq!(
+            status(VerifyError::malformed("x", HeaderProblem::Repeated)),
+            400
+        );
+        assert_eq!(status(VerifyError::MissingHeader { name: "x".into() }), 401);
+        assert_eq!(status(VerifyError::InvalidSignature), 401);
+        assert_eq!(status(VerifyError::UntrustedCertificateUrl), 401);
+        assert_eq!(Error::Parse(ParseError::new("x")).http_status(), 400);
+        let store = crate::idempotency::StoreError::Full { capacity: 1 };
+        assert_eq!(Error::Store(store).http_status(), 503);
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl fmt::Display for Rejection {
 
 impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(super::status_for(&self.0)).unwrap_or(StatusCode::BAD_REQUEST)
+        StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
     }
 
     fn error_response(&self) -> HttpResponse {

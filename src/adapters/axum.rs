@@ -105,7 +105,7 @@ impl From<Error> for Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        StatusCode::from_u16(super::status_for(&self.0))
+        StatusCode::from_u16(self.0.http_status())
             .unwrap_or(StatusCode::BAD_REQUEST)
             .into_response()
     }
