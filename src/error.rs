@@ -194,8 +194,9 @@ pub enum SecretError {
         actual: usize,
     },
     /// The bytes are not a valid key of this type (for example an Ed25519
-    /// seed whose public half does not match).
-    #[error("the key is not a valid {0} key")]
+    /// seed whose public half does not match), or an operation with the key
+    /// failed; the text names what was refused.
+    #[error("the key was refused: {0}")]
     Rejected(&'static str),
 }
 

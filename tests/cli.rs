@@ -488,11 +488,10 @@ fn postmark_checks_basic_auth() {
 
 #[test]
 fn ses_subscription_confirmation_is_printed_not_confirmed() {
-    use base64::Engine as _;
     let key = include_bytes!("data/sns-test-key.pk8");
     let cert =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
-    let mut envelope = serde_json::json!({
+    let envelope = serde_json::json!({
         "Type": "SubscriptionConfirmation",
         "MessageId": "m",
         "Token": "tok",
@@ -503,18 +502,13 @@ fn ses_subscription_confirmation_is_printed_not_confirmed() {
         "SignatureVersion": "2",
         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     });
-    let parsed: mailhook::provider::sns::SnsEnvelope =
-        serde_json::from_value(envelope.clone()).expect("envelope");
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(key).expect("key");
-    let mut sig = vec![0; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        parsed.string_to_sign().expect("sts").as_bytes(),
-        &mut sig,
+    let url = mailhook::provider::sns::SigningCertUrl::parse(
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     )
-    .expect("sign");
-    envelope["Signature"] = Value::String(base64::engine::general_purpose::STANDARD.encode(sig));
+    .expect("url");
+    let signer = mailhook::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
+    let envelope: Value =
+        serde_json::from_slice(&signer.sign(envelope).expect("sign")).expect("json");
     let cert = cert.display().to_string();
     let (code, out, err) = run(
         &["verify", "--scheme", "ses", "--key", &cert],

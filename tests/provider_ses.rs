@@ -12,11 +12,10 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use base64::Engine as _;
 use common::{Sample, Vector, at, unix};
 use mailhook::provider::ses::{self, SesOutcome, SesVerifier};
 use mailhook::provider::sns::{
-    CertificateSource, SigningCertUrl, SnsEnvelope, SnsMessage, SnsVerifier, StaticCertificates,
+    CertificateSource, SigningCertUrl, SnsMessage, SnsSigner, SnsVerifier, StaticCertificates,
 };
 use mailhook::{EmailEvent, EventKind, RejectReason, VerifyError};
 use serde_json::json;
@@ -175,20 +174,9 @@ const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationSe
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-events";
 
 fn sign(envelope: &mut serde_json::Value) {
-    envelope["SignatureVersion"] = json!("2");
-    envelope["SigningCertURL"] = json!(CERT_URL);
-    let parsed: SnsEnvelope = serde_json::from_value(envelope.clone()).unwrap();
-    let text = parsed.string_to_sign().unwrap();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(TEST_KEY).unwrap();
-    let mut sig = vec![0; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        text.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    envelope["Signature"] = json!(base64::engine::general_purpose::STANDARD.encode(sig));
+    let url = SigningCertUrl::parse(CERT_URL).unwrap();
+    let signer = SnsSigner::from_pkcs8(TEST_KEY, url).unwrap();
+    *envelope = serde_json::from_slice(&signer.sign(envelope.clone()).unwrap()).unwrap();
 }
 
 fn notification(message: &str) -> String {
@@ -425,4 +413,26 @@ fn a_message_that_is_not_ses_json_is_a_parse_error_after_verification() {
     ))
     .unwrap_err();
     assert_eq!(e.code(), "invalid_payload");
+}
+
+#[test]
+fn the_signer_refuses_what_is_not_an_envelope_and_redacts_its_key() {
+    let url = SigningCertUrl::parse(CERT_URL).unwrap();
+    let signer = SnsSigner::from_pkcs8(TEST_KEY, url).unwrap();
+    for fields in [
+        json!([]),
+        json!({"Type": "Notification"}),
+        json!({
+        "Type": "Gossip", "MessageId": "m", "TopicArn": TOPIC, "Message": "x",
+        "Timestamp": "2024-05-06T07:08:09.123Z"}),
+    ] {
+        assert_eq!(signer.sign(fields).unwrap_err().code(), "invalid_payload");
+    }
+    assert_eq!(
+        SnsSigner::from_pkcs8(b"not a key", SigningCertUrl::parse(CERT_URL).unwrap())
+            .unwrap_err()
+            .to_string(),
+        "the key was refused: RSA private key"
+    );
+    assert!(!format!("{signer:?}").contains("MII"));
 }

@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use x509_cert::der::{Decode as _, DecodePem as _};
 
 use crate::encoding;
-use crate::error::{HeaderProblem, VerifyError};
+use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 
@@ -380,6 +380,82 @@ impl SnsEnvelope {
             }
         }
         Ok(out)
+    }
+}
+
+/// Signs SNS envelopes as SNS does (`SignatureVersion` 2: RSA PKCS#1 v1.5
+/// with SHA-256), for tests, the tour and the simulator. Pair it with a
+/// certificate for the same key, served to the receiver by its
+/// [`CertificateSource`] at the signer's certificate URL.
+pub struct SnsSigner {
+    pair: ring::signature::RsaKeyPair,
+    cert_url: SigningCertUrl,
+}
+
+impl SnsSigner {
+    /// A signer from a PKCS#8 (DER) RSA private key, naming `cert_url` as
+    /// the `SigningCertURL` of what it signs.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::Rejected`] if `pkcs8` is not an RSA private key ring
+    /// accepts (2048 to 8192 bits).
+    pub fn from_pkcs8(pkcs8: &[u8], cert_url: SigningCertUrl) -> Result<Self, SecretError> {
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(pkcs8)
+            .map_err(|_| SecretError::Rejected("RSA private key"))?;
+        Ok(Self { pair, cert_url })
+    }
+
+    /// The certificate URL written into each envelope.
+    #[must_use]
+    pub fn cert_url(&self) -> &SigningCertUrl {
+        &self.cert_url
+    }
+
+    /// Signs an envelope: `fields` is a JSON object with `Type`,
+    /// `MessageId`, `TopicArn`, `Message` and `Timestamp` (plus `Subject`,
+    /// or `SubscribeURL` and `Token` for subscription messages). Sets
+    /// `SignatureVersion`, `SigningCertURL` and `Signature` and returns the
+    /// body to post.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::InvalidPayload`] if `fields` is not such an object,
+    /// [`VerifyError::InvalidSecret`] if signing fails.
+    pub fn sign(&self, fields: serde_json::Value) -> Result<Vec<u8>, VerifyError> {
+        let mut envelope = fields;
+        let Some(object) = envelope.as_object_mut() else {
+            return Err(VerifyError::InvalidPayload {
+                detail: "an SNS envelope is a JSON object",
+            });
+        };
+        object.insert("SignatureVersion".into(), "2".into());
+        object.insert("SigningCertURL".into(), self.cert_url.as_str().into());
+        object.remove("Signature");
+        let parsed: SnsEnvelope =
+            serde_json::from_value(envelope.clone()).map_err(|_| VerifyError::InvalidPayload {
+                detail: "the fields do not make an SNS message envelope",
+            })?;
+        let text = parsed.string_to_sign()?;
+        let mut signature = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                text.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| SecretError::Rejected("RSA signing"))?;
+        envelope["Signature"] = encoding::base64(&signature).into();
+        Ok(envelope.to_string().into_bytes())
+    }
+}
+
+impl fmt::Debug for SnsSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnsSigner")
+            .field("cert_url", &self.cert_url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
