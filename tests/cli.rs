@@ -545,16 +545,22 @@ fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
 
 /// A one-shot receiver on 127.0.0.1 that verifies with mailhook's provider
 /// verifiers and answers 200 with the events' kinds, or 401.
-fn receiver(sendgrid_key: String) -> (String, std::thread::JoinHandle<Vec<String>>) {
+fn receiver(
+    sendgrid_key: String,
+    ses_certificate: String,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use mailhook::provider::ses::{SesOutcome, SesVerifier};
+    use mailhook::provider::sns::{SnsVerifier, StaticCertificates};
     use mailhook::provider::{
         mailgun::MailgunVerifier, postmark::PostmarkVerifier, resend::ResendVerifier, sendgrid,
     };
+    use std::future::Future as _;
     use std::io::{BufRead as _, BufReader, Read as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let handle = std::thread::spawn(move || {
         let mut seen = Vec::new();
-        for stream in listener.incoming().take(5) {
+        for stream in listener.incoming().take(6) {
             let mut stream = stream.expect("stream");
             let mut reader = BufReader::new(stream.try_clone().expect("clone"));
             let mut line = String::new();
@@ -591,6 +597,21 @@ fn receiver(sendgrid_key: String) -> (String, std::thread::JoinHandle<Vec<String
                     PostmarkVerifier::new(mailhook::BasicAuth::parse("pm:pass").expect("auth"))
                         .verify_and_parse(&headers, &body)
                 }
+                "/ses" => {
+                    // The URL `send` names, served the `keygen` certificate.
+                    let certificates = StaticCertificates::new().with(
+                        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem",
+                        ses_certificate.as_bytes(),
+                    );
+                    let verifier = SesVerifier::new(SnsVerifier::new(certificates));
+                    let future = std::pin::pin!(verifier.verify_and_parse_at(&headers, &body, now));
+                    // The static source answers at once: one poll finishes it.
+                    match future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                    {
+                        std::task::Poll::Ready(Ok(SesOutcome::Events(events))) => Ok(events),
+                        other => panic!("ses: {other:?}"),
+                    }
+                }
                 _ => ResendVerifier::new(
                     mailhook::Secret::from_standard_webhooks(
                         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -623,83 +644,74 @@ fn receiver(sendgrid_key: String) -> (String, std::thread::JoinHandle<Vec<String
 fn send_posts_signed_samples_that_verify() {
     let (code, keys, _) = run(&["keygen", "--provider", "sendgrid"], b"");
     assert_eq!(code, 0);
-    let (addr, server) = receiver(keys["public_key"].as_str().expect("public key").to_owned());
+    let (code, ses_keys, _) = run(&["keygen", "--provider", "ses"], b"");
+    assert_eq!(code, 0);
+    let (addr, server) = receiver(
+        keys["public_key"].as_str().expect("public key").to_owned(),
+        ses_keys["certificate_pem"]
+            .as_str()
+            .expect("certificate")
+            .to_owned(),
+    );
     let url = |path: &str| format!("http://{addr}/{path}");
     let private = keys["private_key_pkcs8"]
         .as_str()
         .expect("private key")
         .to_owned();
-    let cases: [(Vec<String>, i32); 5] = [
+    let ses_private = ses_keys["private_key_pkcs8"]
+        .as_str()
+        .expect("ses private key")
+        .to_owned();
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    // (provider, event, key flag, key, route, expected exit code)
+    let cases = [
         (
-            vec![
-                "--provider".into(),
-                "sendgrid".into(),
-                "--event".into(),
-                "bounced".into(),
-                "--key".into(),
-                private,
-                "--to".into(),
-                url("sendgrid"),
-            ],
+            "sendgrid",
+            "bounced",
+            "--key",
+            private.as_str(),
+            "sendgrid",
             0,
         ),
+        ("mailgun", "opened", "--secret", "mg-key", "mailgun", 0),
+        ("ses", "bounced", "--key", ses_private.as_str(), "ses", 0),
         (
-            vec![
-                "--provider".into(),
-                "mailgun".into(),
-                "--event".into(),
-                "opened".into(),
-                "--secret".into(),
-                "mg-key".into(),
-                "--to".into(),
-                url("mailgun"),
-            ],
+            "postmark",
+            "clicked",
+            "--basic-auth",
+            "pm:pass",
+            "postmark",
             0,
         ),
-        (
-            vec![
-                "--provider".into(),
-                "postmark".into(),
-                "--event".into(),
-                "clicked".into(),
-                "--basic-auth".into(),
-                "pm:pass".into(),
-                "--to".into(),
-                url("postmark"),
-            ],
-            0,
-        ),
-        (
-            vec![
-                "--provider".into(),
-                "resend".into(),
-                "--event".into(),
-                "complained".into(),
-                "--secret".into(),
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-                "--to".into(),
-                url("resend"),
-            ],
-            0,
-        ),
+        ("resend", "complained", "--secret", whsec, "resend", 0),
         // A wrong secret: the endpoint refuses, and `send` says so with exit 1.
         (
-            vec![
-                "--provider".into(),
-                "resend".into(),
-                "--secret".into(),
-                "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-                "--to".into(),
-                url("resend"),
-            ],
+            "resend",
+            "delivered",
+            "--secret",
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "resend",
             1,
         ),
     ];
-    for (args, expected) in cases {
-        let mut a = vec!["send"];
-        a.extend(args.iter().map(String::as_str));
-        let (code, out, err) = run(&a, b"");
-        assert_eq!(code, expected, "{args:?}: {out} {err}");
+    for (provider, event, flag, key, route, expected) in cases {
+        let to = url(route);
+        let args = [
+            "send",
+            "--provider",
+            provider,
+            "--event",
+            event,
+            flag,
+            key,
+            "--recipient",
+            "someone@example.org",
+            "--to",
+            &to,
+        ];
+        let (code, out, err) = run(&args, b"");
+        assert_eq!(code, expected, "{provider} {event}: {out} {err}");
+        assert_eq!(out["status"], if expected == 0 { 200 } else { 401 });
     }
     let seen = server.join().expect("server");
     assert_eq!(
@@ -707,10 +719,44 @@ fn send_posts_signed_samples_that_verify() {
         vec![
             "/sendgrid [Bounced]",
             "/mailgun [Opened]",
+            "/ses [Bounced]",
             "/postmark [Clicked]",
             "/resend [Complained]"
         ]
     );
+}
+
+#[test]
+fn keygen_ses_writes_the_certificate_it_prints() {
+    let dir = std::env::temp_dir().join(format!("mailhook-keygen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("sns-cert.pem");
+    let file_arg = file.display().to_string();
+    let (code, out, err) = run(
+        &["keygen", "--provider", "ses", "--cert-out", &file_arg],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let pem = std::fs::read_to_string(&file).expect("certificate file");
+    assert_eq!(out["certificate_pem"].as_str(), Some(pem.as_str()));
+    assert_eq!(out["certificate_file"].as_str(), Some(file_arg.as_str()));
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    mailhook::provider::sns::SnsCertificate::parse(pem.as_bytes()).expect("an RSA certificate");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Two keygens make two different keys.
+    let (_, again, _) = run(&["keygen", "--provider", "ses"], b"");
+    assert_ne!(again["private_key_pkcs8"], out["private_key_pkcs8"]);
+
+    let (code, _, err) = run(
+        &["keygen", "--provider", "sendgrid", "--cert-out", &file_arg],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--cert-out is for ses"), "{err}");
+    let (code, _, err) = run(&["keygen", "--provider", "mailgun"], b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("sendgrid and ses"), "{err}");
 }
 
 #[test]

@@ -6,10 +6,15 @@
 //!                 [--url URL] [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
 //! mailhook sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
+//! mailhook parse  --provider NAME [--header 'Name: value']... [--body FILE]
+//! mailhook send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
+//!                 [--secret S | --key K | --basic-auth USER:PASS]
+//! mailhook keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
-//! `verify` prints one JSON object and exits 0 when valid, 1 when not; usage
-//! errors exit 2 with a message on stderr.
+//! Every command prints one JSON object. `verify` exits 0 when valid, 1 when
+//! not; `send` exits 0 when the endpoint answered 2xx, 1 otherwise; usage
+//! errors exit 2 with a message on stderr that says what to fix.
 
 mod simulate;
 
@@ -61,13 +66,14 @@ enum Command {
     /// Post a realistic signed sample event of a provider to your endpoint:
     /// prints {"sent":true,"status":...} (exit 0 on 2xx, 1 otherwise).
     Send(SendArgs),
-    /// Make the keys a receiver is configured with (sendgrid).
+    /// Make the test keys a receiver is configured with: a P-256 key pair
+    /// (sendgrid), or an RSA key and a self-signed certificate (ses).
     Keygen(KeygenArgs),
 }
 
 #[derive(Args, Debug)]
 struct SendArgs {
-    /// The provider to simulate: sendgrid, mailgun, postmark or resend.
+    /// The provider to simulate: sendgrid, mailgun, ses, postmark or resend.
     #[arg(long)]
     provider: String,
     /// The event: delivered, bounced, opened, clicked or complained.
@@ -82,7 +88,7 @@ struct SendArgs {
     /// The shared secret (mailgun signing key, resend whsec_…).
     #[arg(long)]
     secret: Option<String>,
-    /// The private key (sendgrid: PKCS#8 base64 from `keygen`).
+    /// The private key (sendgrid, ses: PKCS#8 base64 from `keygen`).
     #[arg(long, allow_hyphen_values = true)]
     key: Option<String>,
     /// Basic-auth credentials (postmark), USER:PASS.
@@ -92,9 +98,13 @@ struct SendArgs {
 
 #[derive(Args, Debug)]
 struct KeygenArgs {
-    /// The provider whose keys to make: sendgrid.
+    /// The provider whose keys to make: sendgrid or ses.
     #[arg(long)]
     provider: String,
+    /// ses: also write the certificate (PEM) to this file, for the
+    /// receiver's certificate source.
+    #[arg(long = "cert-out", value_name = "FILE")]
+    cert_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -454,9 +464,21 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
 
 fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
     match args.provider.as_str() {
+        "sendgrid" if args.cert_out.is_some() => Err(Usage(
+            "--cert-out is for ses; a sendgrid receiver is configured with public_key".into(),
+        )),
         "sendgrid" => simulate::keygen_sendgrid().map(|v| (v, 0)).map_err(Usage),
+        "ses" => {
+            let (mut json, pem) = simulate::keygen_ses().map_err(Usage)?;
+            if let Some(path) = &args.cert_out {
+                std::fs::write(path, pem)
+                    .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
+                json["certificate_file"] = json!(path.display().to_string());
+            }
+            Ok((json, 0))
+        }
         other => Err(Usage(format!(
-            "keygen supports sendgrid; {other} keys are made by the provider (or, for ses, use a test certificate such as tests/data/sns-test-cert.pem)"
+            "keygen supports sendgrid and ses, not {other}; other providers' keys are shared secrets you choose (mailgun, resend) or credentials (postmark)"
         ))),
     }
 }

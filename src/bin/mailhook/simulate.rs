@@ -10,11 +10,20 @@ use std::time::Duration;
 use base64::Engine as _;
 use mailhook::provider::mailgun::MailgunVerifier;
 use mailhook::provider::sendgrid::SendgridSigner;
+use mailhook::provider::sns::{SigningCertUrl, SnsSigner};
 use mailhook::scheme::standard::StandardWebhooksSigner;
 use mailhook::{Secret, SecretError};
 use ring::rand::SecureRandom as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The certificate URL `send --provider ses` names; the receiver serves the
+/// `keygen` certificate for it (it passes the SNS URL checks, and nothing is
+/// ever fetched from it).
+pub(crate) const SES_CERT_URL: &str =
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem";
+const SES_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:mailhook-test";
 
 /// The event kinds `send` can simulate, by their normalized names.
 pub(crate) const KINDS: [&str; 5] = ["delivered", "bounced", "opened", "clicked", "complained"];
@@ -166,8 +175,82 @@ pub(crate) fn sample(
                 .collect();
             Ok(Signed { headers, body })
         }
+        "ses" => {
+            let pkcs8 = keys.key.ok_or_else(|| {
+                need("--key (the PKCS#8 private key from `mailhook keygen --provider ses`)")
+            })?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(pkcs8.trim())
+                .map_err(|_| "--key is not base64 PKCS#8".to_owned())?;
+            let url = SigningCertUrl::parse(SES_CERT_URL).map_err(|e| e.to_string())?;
+            let signer = SnsSigner::from_pkcs8(&der, url).map_err(key_error)?;
+            let at = OffsetDateTime::from_unix_timestamp(now)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_else(|| "2024-01-01T00:00:00Z".into());
+            let (event_type, detail_key, detail) = match kind {
+                "delivered" => (
+                    "Delivery",
+                    "delivery",
+                    json!({"timestamp": at, "recipients": [to], "smtpResponse": "250 2.6.0 Message received"}),
+                ),
+                "bounced" => (
+                    "Bounce",
+                    "bounce",
+                    json!({"bounceType": "Permanent", "bounceSubType": "General", "timestamp": at,
+                           "bouncedRecipients": [{"emailAddress": to, "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}),
+                ),
+                "opened" => (
+                    "Open",
+                    "open",
+                    json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"}),
+                ),
+                "clicked" => (
+                    "Click",
+                    "click",
+                    json!({"timestamp": at, "ipAddress": "192.0.2.1", "link": "https://example.com/", "userAgent": "Mozilla/5.0"}),
+                ),
+                _ => (
+                    "Complaint",
+                    "complaint",
+                    json!({"timestamp": at, "complaintFeedbackType": "abuse", "complainedRecipients": [{"emailAddress": to}]}),
+                ),
+            };
+            let message = json!({
+                "eventType": event_type,
+                "mail": {"timestamp": at, "messageId": format!("{id}-000000"), "source": "sender@example.com", "destination": [to]},
+                detail_key: detail,
+            });
+            let message_id = format!(
+                "{}-{}-{}-{}-{}",
+                &id[..8],
+                &id[8..12],
+                &id[12..16],
+                &id[16..20],
+                &random_id()[..12]
+            );
+            let body = signer
+                .sign(json!({
+                    "Type": "Notification",
+                    "MessageId": message_id,
+                    "TopicArn": SES_TOPIC_ARN,
+                    "Message": message.to_string(),
+                    "Timestamp": at,
+                    "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                }))
+                .map_err(|e| e.to_string())?;
+            Ok(Signed {
+                headers: vec![
+                    ("x-amz-sns-message-type".into(), "Notification".into()),
+                    ("x-amz-sns-message-id".into(), message_id),
+                    ("x-amz-sns-topic-arn".into(), SES_TOPIC_ARN.into()),
+                    ("Content-Type".into(), "text/plain; charset=UTF-8".into()),
+                ],
+                body,
+            })
+        }
         other => Err(format!(
-            "`send` supports sendgrid, mailgun, postmark and resend, not {other}"
+            "`send` supports sendgrid, mailgun, ses, postmark and resend, not {other}"
         )),
     }
 }
@@ -219,4 +302,98 @@ pub(crate) fn keygen_sendgrid() -> Result<Value, String> {
         "private_key_pkcs8": base64::engine::general_purpose::STANDARD.encode(pkcs8),
         "receiver": "configure the receiver with public_key (MAILHOOK_SENDGRID_KEY); sign with `mailhook send --provider sendgrid --key <private_key_pkcs8>`",
     }))
+}
+
+/// `keygen --provider ses`: an RSA-2048 key and a self-signed certificate
+/// for it, standing in for Amazon SNS's signing certificate. The key is
+/// generated with the `rsa` crate (ring cannot generate RSA keys); the
+/// certificate is signed with ring.
+pub(crate) fn keygen_ses() -> Result<(Value, String), String> {
+    use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
+    let failed = |what: &str| format!("could not make the SES test key: {what}");
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|_| failed("RSA key generation"))?;
+    let pkcs8 = key.to_pkcs8_der().map_err(|_| failed("PKCS#8 encoding"))?;
+    let spki = key
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|_| failed("public key encoding"))?;
+    let pem = self_signed_certificate(pkcs8.as_bytes(), spki.as_bytes())?;
+    let json = json!({
+        "provider": "ses",
+        "private_key_pkcs8": base64::engine::general_purpose::STANDARD.encode(pkcs8.as_bytes()),
+        "certificate_pem": pem,
+        "cert_url": SES_CERT_URL,
+        "receiver": "serve certificate_pem for SNS certificate URLs (the axum_receiver example: save it to a file and set MAILHOOK_SNS_CERT, or use --cert-out); sign with `mailhook send --provider ses --key <private_key_pkcs8>`",
+    });
+    Ok((json, pem))
+}
+
+/// A self-signed X.509 v1 certificate (CN `sns.amazonaws.com`, valid from an
+/// hour ago for ten years) for the RSA key `pkcs8`, whose public key is
+/// `spki`, signed with SHA-256.
+fn self_signed_certificate(pkcs8: &[u8], spki: &[u8]) -> Result<String, String> {
+    use std::str::FromStr as _;
+    use x509_cert::der::asn1::{BitString, GeneralizedTime, UtcTime};
+    use x509_cert::der::{Any, Decode as _, Encode as _, EncodePem as _, pem::LineEnding};
+    use x509_cert::spki::{AlgorithmIdentifierOwned, ObjectIdentifier, SubjectPublicKeyInfoOwned};
+    use x509_cert::time::{Time, Validity};
+
+    let failed = |what: &str| format!("could not make the SES test certificate: {what}");
+    let time = |unix: i64| -> Result<Time, String> {
+        let since = Duration::from_secs(u64::try_from(unix).map_err(|_| failed("time"))?);
+        // RFC 5280: UTCTime through 2049, GeneralizedTime after.
+        UtcTime::from_unix_duration(since)
+            .map(Time::UtcTime)
+            .or_else(|_| GeneralizedTime::from_unix_duration(since).map(Time::GeneralTime))
+            .map_err(|_| failed("time"))
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let sha256_with_rsa = AlgorithmIdentifierOwned {
+        oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+        parameters: Some(Any::null()),
+    };
+    let name = x509_cert::name::Name::from_str("CN=sns.amazonaws.com,O=mailhook test key")
+        .map_err(|_| failed("name"))?;
+    let mut serial = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut serial)
+        .map_err(|_| failed("random serial"))?;
+    serial[0] &= 0x7f; // positive
+    serial[0] |= 0x01; // and minimal (no leading zero byte)
+    let tbs = x509_cert::TbsCertificate {
+        version: x509_cert::Version::V1,
+        serial_number: x509_cert::serial_number::SerialNumber::new(&serial)
+            .map_err(|_| failed("serial"))?,
+        signature: sha256_with_rsa.clone(),
+        issuer: name.clone(),
+        validity: Validity {
+            not_before: time(now - 3600)?,
+            not_after: time(now + 10 * 365 * 86_400)?,
+        },
+        subject: name,
+        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(spki)
+            .map_err(|_| failed("public key"))?,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: None,
+    };
+    let tbs_der = tbs.to_der().map_err(|_| failed("encoding"))?;
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| failed("key"))?;
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        &tbs_der,
+        &mut signature,
+    )
+    .map_err(|_| failed("signing"))?;
+    let certificate = x509_cert::Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: sha256_with_rsa,
+        signature: BitString::from_bytes(&signature).map_err(|_| failed("signature"))?,
+    };
+    certificate
+        .to_pem(LineEnding::LF)
+        .map_err(|_| failed("PEM encoding"))
 }
