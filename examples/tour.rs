@@ -350,14 +350,18 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
     )
     .into_bytes();
 
+    // Mailgun signs each delivery attempt with a fresh token, and signs only
+    // the timestamp and token: the pipeline refuses a token seen before.
     let mailgun = MailgunVerifier::new(Secret::from_bytes(MAILGUN)?);
-    let mailgun_body = mailgun
-        .sign(now, "tour-token-1", &json!({
-            "event": "failed", "severity": "permanent", "reason": "bounce", "id": "mg-1",
-            "recipient": "e@example.com", "message": {"headers": {"message-id": "m2@example.com"}}
-        }))?
-        .to_string()
-        .into_bytes();
+    let mailgun_event = json!({
+        "event": "failed", "severity": "permanent", "reason": "bounce", "id": "mg-1",
+        "recipient": "e@example.com", "message": {"headers": {"message-id": "m2@example.com"}}
+    });
+    let mailgun_body = mailgun.sign(now, "tour-token-1", &mailgun_event)?;
+    let mailgun_retry = mailgun.sign(now, "tour-token-2", &mailgun_event)?;
+    let mut mailgun_forged = mailgun_body.clone();
+    mailgun_forged["event-data"]["id"] = json!("mg-forged");
+    mailgun_forged["event-data"]["event"] = json!("unsubscribed");
     let postmark_body = br#"{"RecordType":"SpamComplaint","ID":42,"Type":"SpamComplaint","Email":"f@example.com","MessageID":"m3","BouncedAt":"2024-01-01T00:00:00Z"}"#.to_vec();
     let whsec = StandardWebhooksSigner::new(Secret::from_standard_webhooks(WHSEC)?);
     let resend_body = br#"{"type":"email.clicked","created_at":"2024-01-01T00:00:00Z","data":{"email_id":"re-1","to":["g@example.com"],"click":{"link":"https://example.com"}}}"#.to_vec();
@@ -426,15 +430,22 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
             name: "mailgun",
             path: "/webhooks/mailgun",
             headers: json_type(),
-            body: mailgun_body.clone(),
+            body: mailgun_body.to_string().into_bytes(),
             expect: events(1, 0),
         },
         Case {
-            name: "mailgun, redelivered",
+            name: "mailgun, retried (fresh token)",
             path: "/webhooks/mailgun",
             headers: json_type(),
-            body: mailgun_body,
+            body: mailgun_retry.to_string().into_bytes(),
             expect: events(0, 1),
+        },
+        Case {
+            name: "mailgun, signature reused on a forgery",
+            path: "/webhooks/mailgun",
+            headers: json_type(),
+            body: mailgun_forged.to_string().into_bytes(),
+            expect: expect(401),
         },
         Case {
             name: "postmark (basic auth)",

@@ -90,6 +90,12 @@ pub enum VerifyError {
     /// `invalid_certificate`.
     #[error("invalid certificate")]
     InvalidCertificate,
+    /// The request carries a single-use value the provider signs (Mailgun's
+    /// token) that was already seen: a captured signature is being reused,
+    /// perhaps with other content. Code `replayed`. Reported by a
+    /// [`Pipeline`](crate::pipeline::Pipeline) with a store.
+    #[error("the signed single-use token was already used")]
+    Replayed,
     /// The body does not have the shape the scheme requires. Code
     /// `invalid_payload`.
     #[error("invalid payload: {detail}")]
@@ -116,6 +122,7 @@ impl VerifyError {
             Self::Unauthorized => "unauthorized",
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
+            Self::Replayed => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
         }
     }
@@ -332,6 +339,7 @@ mod tests {
         assert_eq!(status(VerifyError::MissingHeader { name: "x".into() }), 401);
         assert_eq!(status(VerifyError::InvalidSignature), 401);
         assert_eq!(status(VerifyError::UntrustedCertificateUrl), 401);
+        assert_eq!(status(VerifyError::Replayed), 401);
         assert_eq!(Error::Parse(ParseError::new("x")).http_status(), 400);
         let store = crate::idempotency::StoreError::Full { capacity: 1 };
         assert_eq!(Error::Store(store).http_status(), 503);

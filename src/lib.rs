@@ -53,7 +53,7 @@
 //! | provider | module | authenticated by | event id | what is signed | default replay window |
 //! |---|---|---|---|---|---|
 //! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | none (SendGrid retries for 72 h with the original timestamp); opt in |
-//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data** | 5 minutes each way |
+//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a [`pipeline::Pipeline`] with a store refuses a reused token | 5 minutes each way |
 //! | Amazon SES | [`provider::ses`] via [`provider::sns`] | RSA signature of the SNS envelope, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | none (SNS resends the same envelope) |
 //! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
 //! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the `svix-id` header | id, timestamp and body | 5 minutes each way |
@@ -118,7 +118,9 @@
 //! `malformed_header`, `invalid_secret`, `invalid_signature`,
 //! `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`,
 //! `missing_body`, `body_too_large`, `unauthorized`,
-//! `untrusted_certificate_url`, `invalid_certificate`, `invalid_payload`.
+//! `untrusted_certificate_url`, `invalid_certificate`, `replayed` (a
+//! reused Mailgun token, refused by a pipeline with a store),
+//! `invalid_payload`.
 //! Parsing fails with [`ParseError`] (`invalid_payload`); [`Error`] holds
 //! either, with the same `code()`.
 //!

@@ -58,6 +58,20 @@ impl std::fmt::Debug for Request<'_> {
 pub enum Received {
     /// Email events.
     Events(Vec<EmailEvent>),
+    /// Email events from a delivery whose signature covers a single-use
+    /// token but not the events (Mailgun). With a store, the pipeline
+    /// refuses a second request with the same token
+    /// ([`VerifyError::Replayed`](crate::VerifyError::Replayed)), so a
+    /// captured signature cannot carry other events.
+    EventsWithToken {
+        /// The events.
+        events: Vec<EmailEvent>,
+        /// The token's store key, named after the provider
+        /// (`mailgun-token:…`), apart from the events' keys.
+        token_key: String,
+        /// How long to remember the token: the replay window's span.
+        remember: Duration,
+    },
     /// An SNS subscription confirmation, for you to confirm (or not).
     SubscriptionConfirmation {
         /// The topic.
@@ -94,8 +108,12 @@ impl Receiver for MailgunVerifier {
         r: Request<'a>,
     ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
         std::future::ready(
-            self.verify_and_parse_at(r.headers, r.body, r.now)
-                .map(Received::Events),
+            self.verify_and_parse_with_token_at(r.headers, r.body, r.now)
+                .map(|(events, token, remember)| Received::EventsWithToken {
+                    events,
+                    token_key: format!("mailgun-token:{token}"),
+                    remember,
+                }),
         )
     }
 }
@@ -246,6 +264,22 @@ impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
     pub async fn process(&self, request: Request<'_>) -> Result<Delivery, Error> {
         let events = match self.receiver.receive(request).await? {
             Received::Events(events) => events,
+            Received::EventsWithToken {
+                events,
+                token_key,
+                remember,
+            } => {
+                if let Some(store) = &self.store {
+                    // First sight of the token wins; it is never released.
+                    match store.begin(&token_key, remember).await? {
+                        Claim::Acquired(token) => store.complete(&token, remember).await?,
+                        Claim::InProgress | Claim::Completed => {
+                            return Err(crate::VerifyError::Replayed.into());
+                        }
+                    }
+                }
+                events
+            }
             Received::SubscriptionConfirmation {
                 topic_arn,
                 subscribe_url,

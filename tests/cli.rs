@@ -545,10 +545,16 @@ fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
 
 /// A one-shot receiver on 127.0.0.1 that verifies with mailhook's provider
 /// verifiers and answers 200 with the events' kinds, or 401.
+/// What the test receiver saw: "path [kinds]" and the idempotency keys of
+/// each verified request.
+type Seen = (Vec<String>, Vec<String>);
+
+/// Answers `connections` requests.
 fn receiver(
     sendgrid_key: String,
     ses_certificate: String,
-) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    connections: usize,
+) -> (String, std::thread::JoinHandle<Seen>) {
     use mailhook::provider::ses::{SesOutcome, SesVerifier};
     use mailhook::provider::sns::{SnsVerifier, StaticCertificates};
     use mailhook::provider::{
@@ -560,7 +566,8 @@ fn receiver(
     let addr = listener.local_addr().expect("addr").to_string();
     let handle = std::thread::spawn(move || {
         let mut seen = Vec::new();
-        for stream in listener.incoming().take(6) {
+        let mut keys = Vec::new();
+        for stream in listener.incoming().take(connections) {
             let mut stream = stream.expect("stream");
             let mut reader = BufReader::new(stream.try_clone().expect("clone"));
             let mut line = String::new();
@@ -609,6 +616,7 @@ fn receiver(
                     match future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
                     {
                         std::task::Poll::Ready(Ok(SesOutcome::Events(events))) => Ok(events),
+                        std::task::Poll::Ready(Err(e)) => Err(e),
                         other => panic!("ses: {other:?}"),
                     }
                 }
@@ -622,6 +630,7 @@ fn receiver(
             };
             let status = match events {
                 Ok(events) => {
+                    keys.extend(events.iter().map(mailhook::EmailEvent::idempotency_key));
                     seen.push(format!(
                         "{path} {:?}",
                         events.iter().map(|e| e.kind).collect::<Vec<_>>()
@@ -635,7 +644,7 @@ fn receiver(
                 format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes(),
             );
         }
-        seen
+        (seen, keys)
     });
     (addr, handle)
 }
@@ -652,6 +661,7 @@ fn send_posts_signed_samples_that_verify() {
             .as_str()
             .expect("certificate")
             .to_owned(),
+        6,
     );
     let url = |path: &str| format!("http://{addr}/{path}");
     let private = keys["private_key_pkcs8"]
@@ -713,7 +723,7 @@ fn send_posts_signed_samples_that_verify() {
         assert_eq!(code, expected, "{provider} {event}: {out} {err}");
         assert_eq!(out["status"], if expected == 0 { 200 } else { 401 });
     }
-    let seen = server.join().expect("server");
+    let (seen, _) = server.join().expect("server");
     assert_eq!(
         seen,
         vec![
@@ -724,6 +734,56 @@ fn send_posts_signed_samples_that_verify() {
             "/resend [Complained]"
         ]
     );
+}
+
+/// (provider, key flag, key, extra flags, expected statuses)
+type SendCase<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [u64]);
+
+#[test]
+fn send_repeats_redeliver_the_same_event_and_tampered_requests_are_refused() {
+    let (_, keys, _) = run(&["keygen", "--provider", "sendgrid"], b"");
+    let (_, ses_keys, _) = run(&["keygen", "--provider", "ses"], b"");
+    let key = |v: &Value, k: &str| v[k].as_str().expect("key").to_owned();
+    let (addr, server) = receiver(
+        key(&keys, "public_key"),
+        key(&ses_keys, "certificate_pem"),
+        8,
+    );
+    let url = |path: &str| format!("http://{addr}/{path}");
+    let (sendgrid, ses) = (
+        key(&keys, "private_key_pkcs8"),
+        key(&ses_keys, "private_key_pkcs8"),
+    );
+    let cases: [SendCase<'_>; 6] = [
+        (
+            "mailgun",
+            "--secret",
+            "mg-key",
+            &["--repeat", "2"],
+            &[200, 200],
+        ),
+        ("ses", "--key", &ses, &["--repeat", "2"], &[200, 200]),
+        ("sendgrid", "--key", &sendgrid, &["--tamper"], &[401]),
+        ("mailgun", "--secret", "mg-key", &["--tamper"], &[401]),
+        ("ses", "--key", &ses, &["--tamper"], &[401]),
+        ("postmark", "--basic-auth", "pm:pass", &["--tamper"], &[401]),
+    ];
+    for (provider, flag, secret, extra, statuses) in cases {
+        let to = url(provider);
+        let mut args = vec!["send", "--provider", provider, flag, secret, "--to", &to];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&args, b"");
+        assert_eq!(code, 0, "{provider} {extra:?}: {out} {err}");
+        assert_eq!(out["statuses"], serde_json::json!(statuses), "{provider}");
+    }
+    // A repeated send is the same event each time (the same idempotency key),
+    // freshly signed: Mailgun's two requests carry different tokens.
+    let (seen, keys) = server.join().expect("server");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(keys.len(), 4);
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(keys[2], keys[3]);
+    assert_ne!(keys[0], keys[2]);
 }
 
 #[test]

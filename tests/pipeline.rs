@@ -147,3 +147,72 @@ fn process_futures_are_send_for_multithreaded_servers() {
     ));
     send(ses.process(request(&h, BOUNCE)));
 }
+
+// Mailgun signs only `timestamp` + `token`: a captured signature could carry
+// other event data. A pipeline with a store refuses any token seen before.
+#[tokio::test]
+async fn a_reused_mailgun_token_is_refused_even_with_other_event_data() {
+    use mailhook::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap());
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let event = serde_json::json!({"event": "delivered", "id": "ev-1", "recipient": "a@b.c"});
+    let genuine = verifier.sign(now, "token-1", &event).unwrap();
+    let mut forged = genuine.clone();
+    forged["event-data"]["event"] = "unsubscribed".into();
+    forged["event-data"]["id"] = "ev-forged".into();
+    let retry = verifier.sign(now, "token-2", &event).unwrap();
+    let p = Pipeline::new(verifier).with_store(MemoryStore::new());
+    let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let body = |v: &serde_json::Value| v.to_string().into_bytes();
+
+    let Incoming::New { claim, .. } =
+        only(p.process(request(&json, &body(&genuine))).await.unwrap())
+    else {
+        panic!("the first delivery is new")
+    };
+    p.complete(claim.as_ref()).await.unwrap();
+    for reused in [&forged, &genuine] {
+        let e = p.process(request(&json, &body(reused))).await.unwrap_err();
+        assert_eq!((e.code(), e.http_status()), ("replayed", 401));
+    }
+    // Mailgun's own retry has a fresh token: a duplicate, acknowledged.
+    let again = p.process(request(&json, &body(&retry))).await.unwrap();
+    assert!(matches!(only(again), Incoming::Duplicate(_)));
+
+    // Without a store nothing is remembered: the token check needs one.
+    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap());
+    let stateless: Pipeline<_, MemoryStore> = Pipeline::new(verifier);
+    for _ in 0..2 {
+        assert!(
+            stateless
+                .process(request(&json, &body(&genuine)))
+                .await
+                .is_ok()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_remembered_for_the_replay_window_only() {
+    use mailhook::ReplayWindow;
+    use mailhook::provider::mailgun::MailgunVerifier;
+    use std::time::Duration;
+    let window = ReplayWindow::new(Duration::from_secs(120), Duration::from_secs(30));
+    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap())
+        .with_replay_window(window);
+    let now = OffsetDateTime::now_utc();
+    let signed = verifier
+        .sign(
+            now.unix_timestamp(),
+            "tok",
+            &serde_json::json!({"event": "opened", "id": "o1"}),
+        )
+        .unwrap()
+        .to_string();
+    let json = [("Content-Type", "application/json")];
+    let (_, token, remember) = verifier
+        .verify_and_parse_with_token_at(&json, signed.as_bytes(), now)
+        .unwrap();
+    assert_eq!(token, "tok");
+    assert_eq!(remember, Duration::from_secs(150));
+}

@@ -106,9 +106,10 @@ fn tampered_signature_fields_and_wrong_keys_are_rejected() {
 fn missing_or_malformed_signature_fields_are_rejected() {
     let (_, verifier) = vector();
     let cases = [
+        // Unsigned: refused like a wrong signature (401, not 400).
         (
             json!({"event-data": {"event": "delivered"}}),
-            "invalid_payload",
+            "invalid_signature",
         ),
         (
             json!({"signature": {"timestamp": "1", "token": "t"}}),
@@ -176,7 +177,7 @@ fn legacy_form_webhooks_verify_with_the_last_value_winning() {
             .verify_at(&FORM, b"event=x", at(SIGNED_AT))
             .unwrap_err()
             .code(),
-        "invalid_payload"
+        "invalid_signature"
     );
 }
 

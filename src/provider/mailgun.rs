@@ -7,8 +7,13 @@
 //!   followed by `signature.token`.
 //! - Signed: **only the timestamp and the token; the event data is not
 //!   signed.** Anyone holding one valid signature can attach it to other
-//!   event data. The replay window limits how long a captured signature
-//!   stays usable; use HTTPS, and deduplicate on the event id.
+//!   event data. Mailgun makes a fresh random token for every delivery, so
+//!   a second request with the same token is such a reuse: a
+//!   [`Pipeline`](crate::pipeline::Pipeline) with a store remembers each
+//!   token for the replay window's span and refuses it the second time
+//!   ([`VerifyError::Replayed`]). Without the pipeline, do the same with
+//!   [`MailgunVerifier::verify_and_parse_with_token_at`]; the replay window
+//!   bounds how long a token must be remembered. Use HTTPS.
 //! - Event id: `event-data.id`, stable across Mailgun's retries (the token
 //!   changes with every delivery, so it is no idempotency key).
 //! - Replay window: five minutes each way by default, on the signed
@@ -18,6 +23,7 @@
 //! Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks>.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -120,8 +126,10 @@ impl MailgunVerifier {
     ///
     /// # Errors
     ///
-    /// A [`VerifyError`] saying why the request is refused;
-    /// [`VerifyError::InvalidPayload`] when the signature fields are missing.
+    /// A [`VerifyError`] saying why the request is refused:
+    /// [`VerifyError::InvalidSignature`] when the signature fields are absent
+    /// (an unsigned request), [`VerifyError::InvalidPayload`] when the body
+    /// is not a Mailgun envelope or its `signature` object is malformed.
     pub fn verify_at<H: Headers + ?Sized>(
         &self,
         headers: &H,
@@ -191,6 +199,34 @@ impl MailgunVerifier {
         Ok(decoded.events()?)
     }
 
+    /// As [`verify_and_parse_at`](Self::verify_and_parse_at), and also
+    /// returns the signed token and how long to remember it: refuse a later
+    /// request with the same token (see the module docs). The span is the
+    /// replay window's (past plus future tolerance), or a day when the window
+    /// is disabled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse_with_token_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(Vec<EmailEvent>, String, Duration), Error> {
+        let decoded = self.decode(headers, body)?;
+        let token = {
+            let fields = decoded.signature()?;
+            self.check(&fields, now)?;
+            fields.token.clone()
+        };
+        let remember = match self.replay {
+            ReplayPolicy::Window(w) => w.past().saturating_add(w.future()),
+            ReplayPolicy::Disabled => Duration::from_secs(24 * 3600),
+        };
+        Ok((decoded.events()?, token, remember))
+    }
+
     /// The JSON envelope Mailgun would send for `event_data`, signed with the
     /// first key, for tests and the simulator.
     ///
@@ -227,9 +263,8 @@ impl Decoded<'_> {
                     .signature
                     .as_ref()
                     .map(Cow::Borrowed)
-                    .ok_or(VerifyError::InvalidPayload {
-                        detail: "no `signature` object",
-                    })
+                    // Unsigned: nothing to match, as with a wrong signature.
+                    .ok_or(VerifyError::InvalidSignature)
             }
             Self::Form(pairs) => signature_from_pairs(pairs).map(Cow::Owned),
         }
@@ -264,9 +299,8 @@ fn signature_from_pairs(pairs: &[Param<'_>]) -> Result<SignatureFields, VerifyEr
             token,
             signature,
         }),
-        _ => Err(VerifyError::InvalidPayload {
-            detail: "the form lacks timestamp, token or signature",
-        }),
+        // Unsigned: nothing to match, as with a wrong signature.
+        _ => Err(VerifyError::InvalidSignature),
     }
 }
 

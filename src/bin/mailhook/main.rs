@@ -8,13 +8,14 @@
 //! mailhook sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
 //! mailhook parse  --provider NAME [--header 'Name: value']... [--body FILE]
 //! mailhook send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
-//!                 [--secret S | --key K | --basic-auth USER:PASS]
+//!                 [--secret S | --key K | --basic-auth USER:PASS] [--repeat N] [--tamper]
 //! mailhook keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
 //! Every command prints one JSON object. `verify` exits 0 when valid, 1 when
-//! not; `send` exits 0 when the endpoint answered 2xx, 1 otherwise; usage
-//! errors exit 2 with a message on stderr that says what to fix.
+//! not; `send` exits 0 when the endpoint answered as it should (2xx, or 4xx
+//! with `--tamper`), 1 otherwise; usage errors exit 2 with a message on
+//! stderr that says what to fix.
 
 mod simulate;
 
@@ -94,6 +95,16 @@ struct SendArgs {
     /// Basic-auth credentials (postmark), USER:PASS.
     #[arg(long = "basic-auth", value_name = "USER:PASS")]
     basic_auth: Option<String>,
+    /// Deliver the event this many times, signed again each time as a
+    /// provider's retries are: the endpoint should acknowledge the copies
+    /// (2xx) without processing them again.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+    /// Alter the request after signing (a letter of the recipient; for
+    /// postmark the password, for mailgun the signed token): the endpoint
+    /// should refuse it, and `send` exits 0 only if every answer is 4xx.
+    #[arg(long)]
+    tamper: bool,
 }
 
 #[derive(Args, Debug)]
@@ -441,24 +452,51 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
         key: args.key.as_deref(),
         basic_auth: args.basic_auth.as_deref(),
     };
-    let signed =
-        simulate::sample(&args.provider, &args.event, &args.recipient, &keys).map_err(Usage)?;
-    let status = simulate::post(&args.to, &signed).map_err(Usage)?;
-    let ok = (200..300).contains(&status);
-    eprintln!(
-        "mailhook: {} {} event to {} -> HTTP {status}{}",
-        args.provider,
-        args.event,
-        args.to,
-        if ok {
-            ""
+    // Redeliveries repeat the event (same id and time); each is signed
+    // again, as providers do (Mailgun with a fresh token every time).
+    let delivery = simulate::Delivery::new();
+    // What a well-behaved endpoint answers.
+    let wanted = |status: &u16| {
+        if args.tamper {
+            (400..500).contains(status)
         } else {
-            " (the endpoint refused it: check its keys and logs)"
+            (200..300).contains(status)
         }
-    );
+    };
+    let mut statuses = Vec::new();
+    for attempt in 1..=args.repeat {
+        let mut signed = simulate::sample(
+            &args.provider,
+            &args.event,
+            &args.recipient,
+            &keys,
+            &delivery,
+        )
+        .map_err(Usage)?;
+        if args.tamper {
+            simulate::tamper(&mut signed, &args.provider, &args.recipient).map_err(Usage)?;
+        }
+        let status = simulate::post(&args.to, &signed).map_err(Usage)?;
+        let hint = match (wanted(&status), args.tamper) {
+            (true, _) => "",
+            (false, false) => " (the endpoint refused it: check its keys and logs)",
+            (false, true) => " (the endpoint accepted a tampered request!)",
+        };
+        eprintln!(
+            "mailhook: {}{} {} event to {} (delivery {attempt} of {}) -> HTTP {status}{hint}",
+            if args.tamper { "tampered " } else { "" },
+            args.provider,
+            args.event,
+            args.to,
+            args.repeat,
+        );
+        statuses.push(status);
+    }
+    let all_expected = statuses.iter().all(wanted);
     Ok((
-        json!({"sent": true, "provider": args.provider, "event": args.event, "to": args.to, "status": status}),
-        u8::from(!ok),
+        json!({"sent": true, "provider": args.provider, "event": args.event, "to": args.to,
+               "tampered": args.tamper, "status": statuses.last(), "statuses": statuses}),
+        u8::from(!all_expected),
     ))
 }
 

@@ -43,6 +43,22 @@ pub(crate) struct Signed {
     pub(crate) body: Vec<u8>,
 }
 
+/// One simulated event: its id and time stay the same across redeliveries.
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) now: i64,
+}
+
+impl Delivery {
+    /// A new event, now.
+    pub(crate) fn new() -> Self {
+        Self {
+            id: random_id(),
+            now: OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+}
+
 /// What `send` needs to sign as the provider does.
 pub(crate) struct Keys<'a> {
     pub(crate) secret: Option<&'a str>,
@@ -59,9 +75,10 @@ pub(crate) fn sample(
     kind: &str,
     to: &str,
     keys: &Keys<'_>,
+    delivery: &Delivery,
 ) -> Result<Signed, String> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let id = random_id();
+    let Delivery { id, now } = delivery;
+    let (id, now) = (id.as_str(), *now);
     let need = |what: &str| format!("the {provider} provider needs {what}");
     let key_error = |e: SecretError| format!("the key cannot be used: {e}");
     match provider {
@@ -227,7 +244,7 @@ pub(crate) fn sample(
                 &id[8..12],
                 &id[12..16],
                 &id[16..20],
-                &random_id()[..12]
+                &id[12..24]
             );
             let body = signer
                 .sign(json!({
@@ -253,6 +270,44 @@ pub(crate) fn sample(
             "`send` supports sendgrid, mailgun, ses, postmark and resend, not {other}"
         )),
     }
+}
+
+/// Changes the request after signing, as an attacker would: one letter of
+/// the recipient address in the body (the JSON stays valid, so only the
+/// signature can catch it). Postmark signs nothing: its password is changed
+/// instead. Mailgun signs only its timestamp and token, so its token is
+/// changed (a changed event is caught only as a reused token, which `send`
+/// cannot show: each of its requests has a fresh one).
+pub(crate) fn tamper(signed: &mut Signed, provider: &str, recipient: &str) -> Result<(), String> {
+    if provider == "mailgun" {
+        let marker = b"\"token\":\"";
+        let at = signed
+            .body
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .ok_or("no token in the Mailgun body")?
+            + marker.len();
+        let byte = &mut signed.body[at];
+        *byte = if *byte == b'0' { b'1' } else { b'0' };
+        return Ok(());
+    }
+    if provider == "postmark" {
+        let wrong = base64::engine::general_purpose::STANDARD.encode("postmark:not-the-password");
+        for (k, v) in &mut signed.headers {
+            if k.eq_ignore_ascii_case("authorization") {
+                *v = format!("Basic {wrong}");
+            }
+        }
+        return Ok(());
+    }
+    let at = signed
+        .body
+        .windows(recipient.len().max(1))
+        .position(|w| w == recipient.as_bytes())
+        .ok_or("--tamper needs a --recipient that appears in the body")?;
+    let byte = &mut signed.body[at];
+    *byte = if *byte == b'x' { b'y' } else { b'x' };
+    Ok(())
 }
 
 /// Posts `signed` to `url` (plain `http://`, as a local endpoint is); returns
