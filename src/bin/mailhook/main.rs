@@ -13,8 +13,8 @@
 //! ```
 //!
 //! Every command prints one JSON object. `verify` exits 0 when valid, 1 when
-//! not; `send` exits 0 when the endpoint answered as it should (2xx, or 4xx
-//! with `--tamper`), 1 otherwise; usage errors exit 2 with a message on
+//! not; `send` exits 0 when the endpoint answered as it should (2xx, or
+//! 400/401/403 with `--tamper`), 1 otherwise; usage errors exit 2 with a message on
 //! stderr that says what to fix.
 
 mod simulate;
@@ -102,7 +102,8 @@ struct SendArgs {
     repeat: u32,
     /// Alter the request after signing (a letter of the recipient; for
     /// postmark the password, for mailgun the signed token): the endpoint
-    /// should refuse it, and `send` exits 0 only if every answer is 4xx.
+    /// should refuse it, and `send` exits 0 only if every answer is 400,
+    /// 401 or 403.
     #[arg(long)]
     tamper: bool,
 }
@@ -458,7 +459,8 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     // What a well-behaved endpoint answers.
     let wanted = |status: &u16| {
         if args.tamper {
-            (400..500).contains(status)
+            // Refused as unproven or malformed; a 404 or 405 is not a refusal.
+            matches!(status, 400 | 401 | 403)
         } else {
             (200..300).contains(status)
         }

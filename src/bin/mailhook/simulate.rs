@@ -79,6 +79,10 @@ pub(crate) fn sample(
 ) -> Result<Signed, String> {
     let Delivery { id, now } = delivery;
     let (id, now) = (id.as_str(), *now);
+    let at = OffsetDateTime::from_unix_timestamp(now)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "2024-01-01T00:00:00Z".into());
     let need = |what: &str| format!("the {provider} provider needs {what}");
     let key_error = |e: SecretError| format!("the key cannot be used: {e}");
     match provider {
@@ -137,26 +141,25 @@ pub(crate) fn sample(
             let pair = keys
                 .basic_auth
                 .ok_or_else(|| need("--basic-auth USER:PASS (as in the webhook URL)"))?;
+            // Postmark numbers each bounce and complaint: one per event.
+            let bounce_id = u64::from_str_radix(&id[..12], 16).unwrap_or(1);
             let (record, extra) = match kind {
                 "delivered" => (
                     "Delivery",
-                    json!({"Recipient": to, "DeliveredAt": "2024-01-01T00:00:00Z", "Details": "250 OK"}),
+                    json!({"Recipient": to, "DeliveredAt": at, "Details": "250 OK"}),
                 ),
                 "bounced" => (
                     "Bounce",
-                    json!({"Email": to, "Type": "HardBounce", "ID": now, "BouncedAt": "2024-01-01T00:00:00Z"}),
+                    json!({"Email": to, "Type": "HardBounce", "ID": bounce_id, "BouncedAt": at}),
                 ),
-                "opened" => (
-                    "Open",
-                    json!({"Recipient": to, "ReceivedAt": "2024-01-01T00:00:00Z"}),
-                ),
+                "opened" => ("Open", json!({"Recipient": to, "ReceivedAt": at})),
                 "clicked" => (
                     "Click",
-                    json!({"Recipient": to, "OriginalLink": "https://example.com/", "ReceivedAt": "2024-01-01T00:00:00Z"}),
+                    json!({"Recipient": to, "OriginalLink": "https://example.com/", "ReceivedAt": at}),
                 ),
                 _ => (
                     "SpamComplaint",
-                    json!({"Email": to, "Type": "SpamComplaint", "ID": now, "BouncedAt": "2024-01-01T00:00:00Z"}),
+                    json!({"Email": to, "Type": "SpamComplaint", "ID": bounce_id, "BouncedAt": at}),
                 ),
             };
             let mut body = json!({"RecordType": record, "MessageID": id});
@@ -179,11 +182,10 @@ pub(crate) fn sample(
             let signer = StandardWebhooksSigner::new(
                 Secret::from_standard_webhooks(secret).map_err(key_error)?,
             );
-            let body =
-                json!({"type": format!("email.{kind}"), "created_at": "2024-01-01T00:00:00Z",
+            let body = json!({"type": format!("email.{kind}"), "created_at": at,
                 "data": {"email_id": id, "to": [to], "click": {"link": "https://example.com/"}}})
-                .to_string()
-                .into_bytes();
+            .to_string()
+            .into_bytes();
             let headers = signer
                 .headers(&format!("msg_{id}"), now, &body)
                 .map_err(key_error)?
@@ -201,10 +203,6 @@ pub(crate) fn sample(
                 .map_err(|_| "--key is not base64 PKCS#8".to_owned())?;
             let url = SigningCertUrl::parse(SES_CERT_URL).map_err(|e| e.to_string())?;
             let signer = SnsSigner::from_pkcs8(&der, url).map_err(key_error)?;
-            let at = OffsetDateTime::from_unix_timestamp(now)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .unwrap_or_else(|| "2024-01-01T00:00:00Z".into());
             let (event_type, detail_key, detail) = match kind {
                 "delivered" => (
                     "Delivery",
