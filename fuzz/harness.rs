@@ -204,6 +204,10 @@ pub(crate) fn mailgun(data: &[u8]) {
     let verifier = MailgunVerifier::new(secret("fuzz-key")).with_limits(limits());
     let headers = [("Content-Type", content_type)];
     let _ = verifier.verify_at(&headers, body, now());
+    if let Ok((events, token, _)) = verifier.verify_and_parse_with_token_at(&headers, body, now()) {
+        assert!(token.len() <= limits().max_header_bytes);
+        check_events(&events);
+    }
     for events in [mailgun::parse(body), mailgun::parse_form(body)]
         .into_iter()
         .flatten()
