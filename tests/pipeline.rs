@@ -214,5 +214,5 @@ async fn a_token_is_remembered_for_the_replay_window_only() {
         .verify_and_parse_with_token_at(&json, signed.as_bytes(), now)
         .unwrap();
     assert_eq!(token, "tok");
-    assert_eq!(remember, Duration::from_secs(150));
+    assert_eq!(remember, Duration::from_secs(151));
 }

@@ -194,16 +194,15 @@ impl MailgunVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Vec<EmailEvent>, Error> {
-        let decoded = self.decode(headers, body)?;
-        self.check(&*decoded.signature()?, now)?;
-        Ok(decoded.events()?)
+        self.verify_and_parse_with_token_at(headers, body, now)
+            .map(|(events, _, _)| events)
     }
 
     /// As [`verify_and_parse_at`](Self::verify_and_parse_at), and also
     /// returns the signed token and how long to remember it: refuse a later
     /// request with the same token (see the module docs). The span is the
-    /// replay window's (past plus future tolerance), or a day when the window
-    /// is disabled.
+    /// replay window's (past plus future tolerance, plus a second for its
+    /// inclusive edges), or a day when the window is disabled.
     ///
     /// # Errors
     ///
@@ -221,7 +220,10 @@ impl MailgunVerifier {
             fields.token.clone()
         };
         let remember = match self.replay {
-            ReplayPolicy::Window(w) => w.past().saturating_add(w.future()),
+            ReplayPolicy::Window(w) => w
+                .past()
+                .saturating_add(w.future())
+                .saturating_add(Duration::from_secs(1)),
             ReplayPolicy::Disabled => Duration::from_secs(24 * 3600),
         };
         Ok((decoded.events()?, token, remember))

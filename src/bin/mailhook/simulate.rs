@@ -21,7 +21,7 @@ use time::format_description::well_known::Rfc3339;
 /// The certificate URL `send --provider ses` names; the receiver serves the
 /// `keygen` certificate for it (it passes the SNS URL checks, and nothing is
 /// ever fetched from it).
-pub(crate) const SES_CERT_URL: &str =
+const SES_CERT_URL: &str =
     "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem";
 const SES_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:mailhook-test";
 
@@ -277,35 +277,37 @@ pub(crate) fn sample(
 /// changed (a changed event is caught only as a reused token, which `send`
 /// cannot show: each of its requests has a fresh one).
 pub(crate) fn tamper(signed: &mut Signed, provider: &str, recipient: &str) -> Result<(), String> {
-    if provider == "mailgun" {
-        let marker = b"\"token\":\"";
-        let at = signed
-            .body
-            .windows(marker.len())
-            .position(|w| w == marker)
-            .ok_or("no token in the Mailgun body")?
-            + marker.len();
-        let byte = &mut signed.body[at];
-        *byte = if *byte == b'0' { b'1' } else { b'0' };
-        return Ok(());
-    }
-    if provider == "postmark" {
-        let wrong = base64::engine::general_purpose::STANDARD.encode("postmark:not-the-password");
-        for (k, v) in &mut signed.headers {
-            if k.eq_ignore_ascii_case("authorization") {
-                *v = format!("Basic {wrong}");
+    match provider {
+        "postmark" => {
+            let wrong =
+                base64::engine::general_purpose::STANDARD.encode("postmark:not-the-password");
+            for (k, v) in &mut signed.headers {
+                if k.eq_ignore_ascii_case("authorization") {
+                    *v = format!("Basic {wrong}");
+                }
             }
+            Ok(())
         }
-        return Ok(());
+        "mailgun" => {
+            let marker = b"\"token\":\"";
+            alter(&mut signed.body, marker, marker.len())
+                .ok_or_else(|| "no token in the Mailgun body".to_owned())
+        }
+        _ => alter(&mut signed.body, recipient.as_bytes(), 0)
+            .ok_or_else(|| "--tamper needs a --recipient that appears in the body".to_owned()),
     }
-    let at = signed
-        .body
-        .windows(recipient.len().max(1))
-        .position(|w| w == recipient.as_bytes())
-        .ok_or("--tamper needs a --recipient that appears in the body")?;
-    let byte = &mut signed.body[at];
+}
+
+/// Changes the byte `offset` bytes into the first occurrence of `needle` in
+/// `body` to another letter; `None` when `needle` is empty or absent.
+fn alter(body: &mut [u8], needle: &[u8], offset: usize) -> Option<()> {
+    if needle.is_empty() {
+        return None;
+    }
+    let at = body.windows(needle.len()).position(|w| w == needle)? + offset;
+    let byte = body.get_mut(at)?;
     *byte = if *byte == b'x' { b'y' } else { b'x' };
-    Ok(())
+    Some(())
 }
 
 /// Posts `signed` to `url` (plain `http://`, as a local endpoint is); returns
