@@ -208,6 +208,47 @@ macro_rules! contract {
                 assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
             }
 
+            // End to end: two replicas, each with its own pipeline over its
+            // own store instance on the same backend.
+            #[tokio::test]
+            async fn replicas_dedupe_mailgun_retries_and_refuse_reused_tokens() {
+                use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
+                use mailhook::provider::mailgun::MailgunVerifier;
+                const JSON: [(&str, &str); 1] = [("Content-Type", "application/json")];
+                fn request(body: &str, now: OffsetDateTime) -> Request<'_> {
+                    Request { headers: &JSON, body: body.as_bytes(), now }
+                }
+                fn first(delivery: Delivery) -> Incoming {
+                    match delivery {
+                        Delivery::Events(mut events) => events.remove(0),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                let Subject { store, replica, .. } = $subject.await;
+                let verifier = || MailgunVerifier::new(mailhook::Secret::from_bytes("mg").unwrap());
+                let (a, b) = (
+                    Pipeline::new(verifier()).with_store(store),
+                    Pipeline::new(verifier()).with_store(replica),
+                );
+                let now = OffsetDateTime::now_utc();
+                let event = serde_json::json!({"event": "delivered", "id": key("event"), "recipient": "a@b.c"});
+                // Mailgun signs each delivery attempt with a fresh token.
+                let attempt = |token: &str| {
+                    verifier().sign(now.unix_timestamp(), &key(token), &event).unwrap().to_string()
+                };
+                let (one, two, three) = (attempt("token-1"), attempt("token-2"), attempt("token-3"));
+
+                let Incoming::New { claim, .. } = first(a.process(request(&one, now)).await.unwrap()) else {
+                    panic!("new on replica a")
+                };
+                // While replica a handles it, the retry on replica b must wait.
+                assert!(matches!(first(b.process(request(&two, now)).await.unwrap()), Incoming::InProgress(_)));
+                a.complete(claim.as_ref()).await.unwrap();
+                assert!(matches!(first(b.process(request(&three, now)).await.unwrap()), Incoming::Duplicate(_)));
+                // A token seen by replica a is refused by replica b.
+                assert_eq!(b.process(request(&one, now)).await.unwrap_err().code(), "replayed");
+            }
+
             #[tokio::test]
             async fn keys_are_independent() {
                 let s = $subject.await;
