@@ -85,14 +85,20 @@ pub(crate) fn sample(
         .unwrap_or_else(|| "2024-01-01T00:00:00Z".into());
     let need = |what: &str| format!("the {provider} provider needs {what}");
     let key_error = |e: SecretError| format!("the key cannot be used: {e}");
+    // SendGrid and SES: the base64 PKCS#8 private key from `keygen`.
+    let private_key = || -> Result<Vec<u8>, String> {
+        let pkcs8 = keys.key.ok_or_else(|| {
+            need(&format!(
+                "--key (the PKCS#8 private key from `mailhook keygen --provider {provider}`)"
+            ))
+        })?;
+        base64::engine::general_purpose::STANDARD
+            .decode(pkcs8.trim())
+            .map_err(|_| "--key is not base64 PKCS#8".to_owned())
+    };
     match provider {
         "sendgrid" => {
-            let pkcs8 = keys.key.ok_or_else(|| {
-                need("--key (the PKCS#8 private key from `mailhook keygen --provider sendgrid`)")
-            })?;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(pkcs8.trim())
-                .map_err(|_| "--key is not base64 PKCS#8".to_owned())?;
+            let der = private_key()?;
             let signer = SendgridSigner::from_pkcs8(&der).map_err(key_error)?;
             let event = match kind {
                 "bounced" => "bounce",
@@ -195,12 +201,7 @@ pub(crate) fn sample(
             Ok(Signed { headers, body })
         }
         "ses" => {
-            let pkcs8 = keys.key.ok_or_else(|| {
-                need("--key (the PKCS#8 private key from `mailhook keygen --provider ses`)")
-            })?;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(pkcs8.trim())
-                .map_err(|_| "--key is not base64 PKCS#8".to_owned())?;
+            let der = private_key()?;
             let url = SigningCertUrl::parse(SES_CERT_URL).map_err(|e| e.to_string())?;
             let signer = SnsSigner::from_pkcs8(&der, url).map_err(key_error)?;
             let (event_type, detail_key, detail) = match kind {
