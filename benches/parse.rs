@@ -180,7 +180,10 @@ fn sns_verify(c: &mut Criterion) {
         serde_json::json!(base64::engine::general_purpose::STANDARD.encode(&signature));
     let body = envelope.to_string().into_bytes();
     let certificate = SnsCertificate::parse(TEST_CERT).unwrap();
-    let verifier = SnsVerifier::new(StaticCertificates::new());
+    let verifier = SnsVerifier::new(
+        StaticCertificates::new(),
+        ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
+    );
     let now = OffsetDateTime::now_utc();
     let headers = [("x-amz-sns-message-type", "Notification")];
     assert!(

@@ -60,6 +60,8 @@ const ED25519_SEED: [u8; 32] = [42; 32];
 const MAILGUN: &str = "tour-mailgun-signing-key";
 const POSTMARK_USER: &str = "postmark";
 const POSTMARK_PASS: &str = "tour-postmark-password";
+/// The one SNS topic the SES route accepts (AWS signs every topic alike).
+const SES_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-events";
 // A self-signed test certificate standing in for Amazon SNS's (see
 // tests/data/README.md); the receiver gets it from its certificate source.
 const SNS_CERT: &[u8] = include_bytes!("../tests/data/sns-test-cert.pem");
@@ -193,7 +195,7 @@ fn app(
         ))
         .merge(provider_route(
             "/webhooks/ses",
-            SesVerifier::new(SnsVerifier::new(certificates)),
+            SesVerifier::new(SnsVerifier::new(certificates, [SES_TOPIC])),
             &store,
         ))
         .merge(
@@ -367,6 +369,8 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
     let resend_body = br#"{"type":"email.clicked","created_at":"2024-01-01T00:00:00Z","data":{"email_id":"re-1","to":["g@example.com"],"click":{"link":"https://example.com"}}}"#.to_vec();
     let not_json = b"<html>not an event</html>".to_vec();
 
+    let sns_time =
+        OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     let ses_message = json!({
         "notificationType": "Bounce",
         "mail": {"messageId": "ses-1", "destination": ["h@example.com", "i@example.com"]},
@@ -375,14 +379,24 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
             {"emailAddress": "i@example.com", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}
     });
     let ses_body = sns_envelope(json!({
-        "Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:eu-west-1:1:ses",
+        "Type": "Notification", "MessageId": "sns-1", "TopicArn": SES_TOPIC,
+        "Message": ses_message.to_string(), "Timestamp": sns_time,
+    }))?;
+    // Signed by AWS just as well, but published to another account's topic.
+    let other_topic = sns_envelope(json!({
+        "Type": "Notification", "MessageId": "sns-3",
+        "TopicArn": "arn:aws:sns:eu-west-1:999999999999:attacker",
+        "Message": ses_message.to_string(), "Timestamp": sns_time,
+    }))?;
+    let stale = sns_envelope(json!({
+        "Type": "Notification", "MessageId": "sns-4", "TopicArn": SES_TOPIC,
         "Message": ses_message.to_string(), "Timestamp": "2024-01-01T00:00:00.000Z",
     }))?;
     let ses_subscription = sns_envelope(json!({
-        "Type": "SubscriptionConfirmation", "MessageId": "sns-2", "TopicArn": "arn:aws:sns:eu-west-1:1:ses",
+        "Type": "SubscriptionConfirmation", "MessageId": "sns-2", "TopicArn": SES_TOPIC,
         "Message": "You have chosen to subscribe.", "Token": "tok",
         "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
-        "Timestamp": "2024-01-01T00:00:00.000Z",
+        "Timestamp": sns_time,
     }))?;
     let untrusted = String::from_utf8(ses_body.clone())?
         .replace(
@@ -515,6 +529,20 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
             path: "/webhooks/ses",
             headers: sns(),
             body: untrusted,
+            expect: expect(401),
+        },
+        Case {
+            name: "sns, signed but from another account's topic",
+            path: "/webhooks/ses",
+            headers: sns(),
+            body: other_topic,
+            expect: expect(401),
+        },
+        Case {
+            name: "sns, published hours before the replay window",
+            path: "/webhooks/ses",
+            headers: sns(),
+            body: stale,
             expect: expect(401),
         },
     ])

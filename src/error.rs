@@ -90,6 +90,12 @@ pub enum VerifyError {
     /// `invalid_certificate`.
     #[error("invalid certificate")]
     InvalidCertificate,
+    /// The signing certificate could not be fetched now (network, DNS,
+    /// timeout, an error answer): nothing was proven either way, so the
+    /// delivery must be retried. Code `certificate_unavailable`; answered
+    /// 503 ([`is_retryable`](Self::is_retryable)).
+    #[error("the signing certificate could not be fetched")]
+    CertificateUnavailable,
     /// The request carries a single-use value the provider signs (Mailgun's
     /// token) that was already seen: a captured signature is being reused,
     /// perhaps with other content. Code `replayed`. Reported by a
@@ -122,9 +128,18 @@ impl VerifyError {
             Self::Unauthorized => "unauthorized",
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
+            Self::CertificateUnavailable => "certificate_unavailable",
             Self::Replayed => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
         }
+    }
+
+    /// Whether the failure is transient (the provider should retry): only
+    /// [`CertificateUnavailable`](Self::CertificateUnavailable). Every other
+    /// verification failure is a definitive refusal.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::CertificateUnavailable)
     }
 
     pub(crate) fn malformed(name: impl Into<Cow<'static, str>>, problem: HeaderProblem) -> Self {
@@ -272,21 +287,30 @@ impl From<SecretError> for Error {
 impl Error {
     /// The HTTP status to answer with, revealing nothing that helps an
     /// attacker: 413 too large, 400 malformed (a header present but broken,
-    /// or a body that is not the provider's payload), 503 when the store
-    /// failed (the provider retries), and 401 for everything not proven,
-    /// unsigned requests included. Used by the adapters; use it in any
-    /// server.
+    /// or a body that is not the provider's payload), 503 for a transient
+    /// failure (the store, or fetching a certificate: the provider retries),
+    /// and 401 for everything not proven, unsigned requests included. Used
+    /// by the adapters; use it in any server. The crate docs' table lists
+    /// every code with its status.
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
+            Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
             Self::Verify(VerifyError::BodyTooLarge { .. }) => 413,
             Self::Verify(
                 VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. },
             )
             | Self::Parse(_) => 400,
-            Self::Store(_) => 503,
             Self::Verify(_) => 401,
         }
+    }
+
+    /// Whether the provider should retry: a transient failure (the store,
+    /// fetching a certificate) answered 5xx, rather than a definitive
+    /// refusal answered 4xx.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.http_status() >= 500
     }
 
     /// The stable code of the underlying error.

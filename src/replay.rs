@@ -29,13 +29,13 @@ impl Default for ReplayWindow {
 impl ReplayWindow {
     /// A window with the given tolerances into the past and the future.
     #[must_use]
-    pub fn new(past: Duration, future: Duration) -> Self {
+    pub const fn new(past: Duration, future: Duration) -> Self {
         Self { past, future }
     }
 
     /// The same tolerance both ways.
     #[must_use]
-    pub fn symmetric(tolerance: Duration) -> Self {
+    pub const fn symmetric(tolerance: Duration) -> Self {
         Self::new(tolerance, tolerance)
     }
 
@@ -75,6 +75,16 @@ impl ReplayWindow {
         }
         Ok(())
     }
+}
+
+/// `at + duration`, or the latest time `time` can represent when that
+/// overflows: durations from configuration (leases, retentions, windows)
+/// may be as large as [`Duration::MAX`] and must never panic.
+pub(crate) fn saturating_add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    time::Duration::try_from(duration)
+        .ok()
+        .and_then(|d| at.checked_add(d))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
 }
 
 /// Whether and how a verifier checks signed timestamps.
@@ -165,6 +175,14 @@ mod tests {
         let w = ReplayWindow::default();
         assert!(w.check(i64::MAX, at(-1_000)).is_err());
         assert!(w.check(i64::MIN, at(1_000)).is_err());
+    }
+
+    #[test]
+    fn saturating_add_never_panics() {
+        let max = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(saturating_add(at(0), Duration::MAX), max);
+        assert_eq!(saturating_add(max, Duration::from_secs(1)), max);
+        assert_eq!(saturating_add(at(0), Duration::from_secs(5)), at(5));
     }
 
     #[test]

@@ -332,7 +332,15 @@ fn provider_args(file: &str) -> Vec<String> {
     let v = common::Vector::load_provider(file);
     let body: Value = serde_json::from_str(&v.body).unwrap_or(Value::Null);
     let (scheme, key_flag, now) = match v.scheme.as_str() {
-        "sendgrid" => ("sendgrid", "--key", None),
+        "sendgrid" => (
+            "sendgrid",
+            "--key",
+            v.headers
+                .get("X-Twilio-Email-Event-Webhook-Timestamp")
+                .or_else(|| v.headers.get("x-twilio-email-event-webhook-timestamp"))
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse().ok()),
+        ),
         "mailgun" => (
             "mailgun",
             "--secret",
@@ -356,6 +364,9 @@ fn provider_args(file: &str) -> Vec<String> {
     }
     if let Some(now) = now {
         args.extend(["--now".to_owned(), now.to_string()]);
+    }
+    if let Some(topic) = body["TopicArn"].as_str() {
+        args.extend(["--topic".to_owned(), topic.to_owned()]);
     }
     args
 }
@@ -498,7 +509,9 @@ fn ses_subscription_confirmation_is_printed_not_confirmed() {
         "TopicArn": "arn:aws:sns:eu-west-1:1:t",
         "Message": "confirm",
         "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
-        "Timestamp": "2024-05-06T07:08:09.123Z",
+        "Timestamp": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format"),
         "SignatureVersion": "2",
         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     });
@@ -511,7 +524,15 @@ fn ses_subscription_confirmation_is_printed_not_confirmed() {
         serde_json::from_slice(&signer.sign(envelope).expect("sign")).expect("json");
     let cert = cert.display().to_string();
     let (code, out, err) = run(
-        &["verify", "--scheme", "ses", "--key", &cert],
+        &[
+            "verify",
+            "--scheme",
+            "ses",
+            "--key",
+            &cert,
+            "--topic",
+            "arn:aws:sns:eu-west-1:1:t",
+        ],
         envelope.to_string().as_bytes(),
     );
     assert_eq!(code, 0, "{out} {err}");
@@ -610,7 +631,10 @@ fn receiver(
                         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem",
                         ses_certificate.as_bytes(),
                     );
-                    let verifier = SesVerifier::new(SnsVerifier::new(certificates));
+                    let verifier = SesVerifier::new(SnsVerifier::new(
+                        certificates,
+                        ["arn:aws:sns:us-east-1:123456789012:mailhook-test"],
+                    ));
                     let future = std::pin::pin!(verifier.verify_and_parse_at(&headers, &body, now));
                     // The static source answers at once: one poll finishes it.
                     match future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
@@ -861,4 +885,31 @@ fn send_refuses_https_and_unknown_events_with_usage_errors() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("--key"), "{err}");
+}
+
+#[test]
+fn ses_and_sns_verify_without_a_topic_is_a_usage_error_that_says_why() {
+    let cert =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
+    let cert = cert.display().to_string();
+    for scheme in ["ses", "sns"] {
+        let (code, _, err) = run(&["verify", "--scheme", scheme, "--key", &cert], b"{}");
+        assert_eq!(code, 2, "{scheme}");
+        assert!(err.contains("--topic"), "{err}");
+        assert!(err.contains("same certificates"), "{err}");
+    }
+}
+
+#[test]
+fn ses_verify_refuses_a_topic_not_listed() {
+    let v = common::Vector::load_provider("amazon-sns-2.json");
+    let mut args = provider_args("amazon-sns-2.json");
+    let i = args.iter().position(|a| a == "--topic").expect("topic");
+    args[i + 1] = "arn:aws:sns:us-east-2:000000000000:other".into();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = run(&a, v.body.as_bytes());
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("unauthorized"))
+    );
 }

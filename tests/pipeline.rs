@@ -100,7 +100,9 @@ async fn a_batch_is_claimed_event_by_event() {
     let p = Pipeline::new(SendgridVerifier::new(signer.public_key().unwrap()))
         .with_store(MemoryStore::new());
     let one = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"}]"#;
-    let h = signer.headers(1_700_000_000, one).unwrap();
+    let h = signer
+        .headers(OffsetDateTime::now_utc().unix_timestamp(), one)
+        .unwrap();
     let Incoming::New { claim, .. } = only(p.process(request(&h, one)).await.unwrap()) else {
         panic!()
     };
@@ -108,7 +110,9 @@ async fn a_batch_is_claimed_event_by_event() {
 
     // The provider redelivers e1 inside a larger batch.
     let batch = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"},{"event":"open","email":"a@b.c","sg_event_id":"e2"}]"#;
-    let h = signer.headers(1_700_000_100, batch).unwrap();
+    let h = signer
+        .headers(OffsetDateTime::now_utc().unix_timestamp() + 100, batch)
+        .unwrap();
     let Delivery::Events(events) = p.process(request(&h, batch)).await.unwrap() else {
         panic!()
     };
@@ -143,6 +147,7 @@ fn process_futures_are_send_for_multithreaded_servers() {
     > = Pipeline::new(mailhook::provider::ses::SesVerifier::new(
         mailhook::provider::sns::SnsVerifier::new(
             mailhook::provider::sns::StaticCertificates::new(),
+            ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
         ),
     ));
     send(ses.process(request(&h, BOUNCE)));

@@ -12,6 +12,8 @@ use mailhook::{EmailEvent, EventKind, Limits, RejectReason, ReplayWindow};
 
 const SIG: &str = "X-Twilio-Email-Event-Webhook-Signature";
 const TS: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
+/// When the first vector was signed.
+const SIGNED: i64 = 1_600_112_502;
 
 fn vector(name: &str) -> (Vector, SendgridVerifier) {
     let v = Vector::load_provider(name);
@@ -24,7 +26,7 @@ fn vector_1_verifies() {
     let (v, verifier) = vector("sendgrid-1.json");
     let headers = v.header_pairs();
     let proof = verifier
-        .verify(&headers, v.body.as_bytes())
+        .verify_at(&headers, v.body.as_bytes(), at(SIGNED))
         .expect(&v.source);
     assert_eq!(proof.unix_timestamp(), Some(1_600_112_502));
 }
@@ -45,7 +47,7 @@ fn the_trailing_crlf_is_signed() {
     assert!(v.body.ends_with("\r\n"));
     let trimmed = v.body.trim_end();
     let e = verifier
-        .verify(&v.header_pairs(), trimmed.as_bytes())
+        .verify_at(&v.header_pairs(), trimmed.as_bytes(), at(SIGNED))
         .unwrap_err();
     assert_eq!(e.code(), "invalid_signature");
 }
@@ -56,7 +58,7 @@ fn rejects_a_tampered_body_and_another_timestamp() {
     let tampered = v.body.replace("dropped", "dr0pped");
     assert_eq!(
         verifier
-            .verify(&v.header_pairs(), tampered.as_bytes())
+            .verify_at(&v.header_pairs(), tampered.as_bytes(), at(SIGNED))
             .unwrap_err()
             .code(),
         "invalid_signature"
@@ -68,7 +70,10 @@ fn rejects_a_tampered_body_and_another_timestamp() {
         }
     }
     assert_eq!(
-        verifier.verify(&h, v.body.as_bytes()).unwrap_err().code(),
+        verifier
+            .verify_at(&h, v.body.as_bytes(), at(SIGNED))
+            .unwrap_err()
+            .code(),
         "invalid_signature"
     );
 }
@@ -81,7 +86,7 @@ fn rejects_the_wrong_key_and_accepts_a_rotated_one() {
     let wrong = SendgridVerifier::new(other.clone());
     assert_eq!(
         wrong
-            .verify(&v.header_pairs(), v.body.as_bytes())
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED))
             .unwrap_err()
             .code(),
         "invalid_signature"
@@ -89,7 +94,7 @@ fn rejects_the_wrong_key_and_accepts_a_rotated_one() {
     let rotated = SendgridVerifier::new(other).with_key(right);
     assert_eq!(
         rotated
-            .verify(&v.header_pairs(), v.body.as_bytes())
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED))
             .unwrap()
             .key_index(),
         1
@@ -107,58 +112,83 @@ fn missing_and_malformed_headers() {
             .collect()
     };
     assert_eq!(
-        verifier.verify(&without(SIG), body).unwrap_err().code(),
+        verifier
+            .verify_at(&without(SIG), body, at(SIGNED))
+            .unwrap_err()
+            .code(),
         "missing_header"
     );
     assert_eq!(
-        verifier.verify(&without(TS), body).unwrap_err().code(),
+        verifier
+            .verify_at(&without(TS), body, at(SIGNED))
+            .unwrap_err()
+            .code(),
         "missing_header"
     );
     let mut bad_ts = without(TS);
     bad_ts.push((TS.into(), "16001125O2".into()));
     assert_eq!(
-        verifier.verify(&bad_ts, body).unwrap_err().code(),
+        verifier
+            .verify_at(&bad_ts, body, at(SIGNED))
+            .unwrap_err()
+            .code(),
         "malformed_header"
     );
     let mut bad_sig = without(SIG);
     bad_sig.push((SIG.into(), "not base64!".into()));
     assert_eq!(
-        verifier.verify(&bad_sig, body).unwrap_err().code(),
+        verifier
+            .verify_at(&bad_sig, body, at(SIGNED))
+            .unwrap_err()
+            .code(),
         "invalid_signature"
     );
     let mut repeated = v.header_pairs();
     repeated.push((SIG.to_ascii_lowercase(), "MEUCIQ==".into()));
     assert_eq!(
-        verifier.verify(&repeated, body).unwrap_err().code(),
+        verifier
+            .verify_at(&repeated, body, at(SIGNED))
+            .unwrap_err()
+            .code(),
         "malformed_header"
     );
 }
 
 #[test]
-fn replay_window_is_off_by_default_and_opt_in() {
+fn sendgrid_refuses_a_batch_older_than_the_default_window() {
     let (v, verifier) = vector("sendgrid-1.json");
-    // Years after the vector was signed: accepted, as SendGrid retries keep
-    // their original timestamp.
-    assert!(
-        verifier
-            .verify(&v.header_pairs(), v.body.as_bytes())
-            .is_ok()
-    );
-    let windowed = verifier.with_replay_window(ReplayWindow::symmetric(
-        std::time::Duration::from_secs(72 * 3600),
-    ));
-    let e = windowed
+    // Years after the vector was signed: refused, as SendGrid stops
+    // retrying after 72 hours.
+    let e = verifier
         .verify(&v.header_pairs(), v.body.as_bytes())
         .unwrap_err();
     assert_eq!(e.code(), "timestamp_too_old");
+    // The default window: 73 hours back (inclusive), 5 minutes ahead.
+    let headers = v.header_pairs();
+    let check = |now: i64| {
+        verifier
+            .verify_at(&headers, v.body.as_bytes(), at(now))
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert!(check(SIGNED + 73 * 3600).is_ok());
+    assert_eq!(check(SIGNED + 73 * 3600 + 1), Err("timestamp_too_old"));
+    assert!(check(SIGNED - 300).is_ok());
+    assert_eq!(check(SIGNED - 301), Err("timestamp_too_new"));
+    // Captured requests can still be checked, by saying so.
+    let replaying = SendgridVerifier::new(SendgridPublicKey::parse(&v.secret).unwrap())
+        .dangerous_disable_replay_check();
     assert!(
-        windowed
-            .verify_at(
-                &v.header_pairs(),
-                v.body.as_bytes(),
-                at(1_600_112_502 + 3600)
-            )
+        replaying
+            .verify(&v.header_pairs(), v.body.as_bytes())
             .is_ok()
+    );
+    let narrow =
+        verifier.with_replay_window(ReplayWindow::symmetric(std::time::Duration::from_secs(60)));
+    assert!(
+        narrow
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED + 3600))
+            .is_err()
     );
 }
 
@@ -168,7 +198,7 @@ fn body_limit_is_checked_first() {
     let small = verifier.with_limits(Limits::default().with_max_body_bytes(10));
     assert_eq!(
         small
-            .verify(&v.header_pairs(), v.body.as_bytes())
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED))
             .unwrap_err()
             .code(),
         "body_too_large"
@@ -205,9 +235,13 @@ fn a_generated_key_pair_round_trips() {
     let (signer, _) = SendgridSigner::generate().unwrap();
     let verifier = SendgridVerifier::new(signer.public_key().unwrap());
     let body = b"[{\"event\":\"delivered\",\"email\":\"a@b.c\",\"sg_event_id\":\"e1\"}]\r\n";
-    let headers = signer.headers(1_700_000_000, body).unwrap();
-    assert!(verifier.verify(&headers, body).is_ok());
-    assert!(verifier.verify(&headers, &body[1..]).is_err());
+    let headers = signer.headers(SIGNED, body).unwrap();
+    assert!(verifier.verify_at(&headers, body, at(SIGNED)).is_ok());
+    assert!(
+        verifier
+            .verify_at(&headers, &body[1..], at(SIGNED))
+            .is_err()
+    );
 }
 
 fn batch(name: &str) -> Vec<EmailEvent> {

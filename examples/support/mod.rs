@@ -8,6 +8,7 @@
 //! | `MAILHOOK_POSTMARK_AUTH` | Postmark's basic auth, `user:password` | `postmark:test-password` |
 //! | `MAILHOOK_RESEND_SECRET` | Resend's `whsec_…` secret | a test secret |
 //! | `MAILHOOK_SNS_CERT` | a PEM file served as the SNS certificate | the test certificate in `tests/data` |
+//! | `MAILHOOK_SNS_TOPIC` | the one accepted SNS topic ARN | `arn:aws:sns:us-east-1:123456789012:mailhook-test`, the topic `mailhook send` uses |
 
 use std::future::Future;
 
@@ -74,12 +75,15 @@ pub(crate) fn verifiers_from_env() -> Result<Verifiers, Box<dyn std::error::Erro
         Some(path) => std::fs::read(path)?,
         None => TEST_SNS_CERT.to_vec(),
     };
+    // The topic `mailhook send --provider ses` publishes to.
+    let sns_topic = env("MAILHOOK_SNS_TOPIC")
+        .unwrap_or_else(|| "arn:aws:sns:us-east-1:123456789012:mailhook-test".into());
     Ok(Verifiers {
         sendgrid: SendgridVerifier::new(sendgrid_key),
         mailgun: MailgunVerifier::new(Secret::from_bytes(mailgun)?),
         postmark: PostmarkVerifier::new(BasicAuth::parse(&postmark)?),
         resend: ResendVerifier::new(Secret::from_standard_webhooks(&resend)?),
-        ses: SesVerifier::new(SnsVerifier::new(OneCertificate(sns_cert))),
+        ses: SesVerifier::new(SnsVerifier::new(OneCertificate(sns_cert), [sns_topic])),
     })
 }
 

@@ -8,11 +8,15 @@
 //!   SendGrid shows (PEM is accepted too).
 //! - Signed: the timestamp and the whole body.
 //! - Event id: `sg_event_id`, stable across SendGrid's retries.
-//! - Replay window: **off by default.** SendGrid documents no tolerance and
-//!   retries failed deliveries for up to 72 hours with the original
-//!   timestamp, so a window would reject legitimate retries. Opt in with
-//!   [`SendgridVerifier::with_replay_window`] (and allow at least 72 hours);
-//!   deduplicate on [`EmailEvent::idempotency_key`] either way.
+//! - Replay window: [`DEFAULT_REPLAY_WINDOW`], 73 hours into the past and 5
+//!   minutes into the future. SendGrid documents no tolerance but retries a
+//!   failed delivery for up to 72 hours
+//!   (<https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event#event-webhook-retry-logic>),
+//!   so the window covers every retry with an hour's margin, and stays below
+//!   the pipeline's default retention of 7 days: a captured delivery
+//!   replayed later is either refused as too old or, inside the window, a
+//!   duplicate of the completed events. Deduplicate on
+//!   [`EmailEvent::idempotency_key`].
 //!
 //! Source: <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features>,
 //! event fields at <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event>.
@@ -133,9 +137,17 @@ impl fmt::Debug for SendgridPublicKey {
     }
 }
 
+/// The default replay window for SendGrid: 73 hours past (SendGrid retries
+/// for up to 72 hours), 5 minutes future (clock skew). See the module docs.
+pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
+    std::time::Duration::from_secs(73 * 3600),
+    std::time::Duration::from_secs(5 * 60),
+);
+
 /// Verifies SendGrid Event Webhook requests and parses their batches.
 ///
-/// Defaults: no replay window (see the module docs), [`Limits::default`].
+/// Defaults: [`DEFAULT_REPLAY_WINDOW`] (see the module docs),
+/// [`Limits::default`].
 #[derive(Debug)]
 pub struct SendgridVerifier {
     keys: Vec<SendgridPublicKey>,
@@ -149,7 +161,7 @@ impl SendgridVerifier {
     pub fn new(key: SendgridPublicKey) -> Self {
         Self {
             keys: vec![key],
-            replay: ReplayPolicy::Disabled,
+            replay: ReplayPolicy::Window(DEFAULT_REPLAY_WINDOW),
             limits: Limits::default(),
         }
     }
@@ -161,11 +173,21 @@ impl SendgridVerifier {
         self
     }
 
-    /// Checks the signed timestamp against `window`. Off by default: SendGrid
-    /// retries for up to 72 hours with the original timestamp.
+    /// Checks the signed timestamp against `window` (default
+    /// [`DEFAULT_REPLAY_WINDOW`]). Allow at least 72 hours into the past:
+    /// SendGrid retries that long. Keep it below your store's retention.
     #[must_use]
     pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
         self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed timestamp. Only for replaying captured requests:
+    /// a captured batch then verifies forever, and is processed again once
+    /// your store forgets its keys.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
         self
     }
 
@@ -176,8 +198,7 @@ impl SendgridVerifier {
         self
     }
 
-    /// Verifies a request against the system clock (read only when a replay
-    /// window is set).
+    /// Verifies a request against the system clock.
     ///
     /// # Errors
     ///

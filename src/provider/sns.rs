@@ -14,10 +14,21 @@
 //! - Raw message delivery (no envelope, no signature) is refused.
 //! - Subscription confirmations are returned, validated, never confirmed
 //!   automatically: visiting the `SubscribeURL` is your decision.
-//! - Topics: restrict accepted topics with [`SnsVerifier::with_topic_arns`];
-//!   without it any topic is accepted.
-//! - Replay: SNS redelivers the same signed envelope on retries, so there is
-//!   no window; deduplicate on `MessageId`.
+//! - Topics: a verifier is built with the topic ARNs it accepts
+//!   ([`SnsVerifier::new`]); AWS signs every account's topics with the same
+//!   certificates, so the allowlist is what ties a delivery to *your*
+//!   topic. The topic is checked before any certificate is fetched.
+//! - Signed values other than `Message` must be single lines, so the string
+//!   to sign reads one way only ([`SnsEnvelope::check_unambiguous`]).
+//! - Replay: SNS redelivers the same signed envelope on retries, with its
+//!   original `Timestamp`; its HTTP/S retries end within an hour. The
+//!   default window ([`DEFAULT_REPLAY_WINDOW`]) accepts 2 hours into the
+//!   past, below the pipeline's 7-day retention, so a replay is refused or
+//!   a duplicate. Deduplicate on `MessageId`.
+//! - Certificates: fetched once per URL at a time, failures remembered
+//!   briefly, expired ones fetched anew ([`CertificateCache`]). A failed
+//!   fetch is [`VerifyError::CertificateUnavailable`], answered 503 so SNS
+//!   retries.
 //!
 //! Source: <https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html>.
 
@@ -25,16 +36,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ring::signature::{RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256};
 use serde::Deserialize;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use x509_cert::der::{Decode as _, DecodePem as _};
 
 use crate::encoding;
 use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
+use crate::replay::{ReplayPolicy, ReplayWindow};
 
 static MESSAGE_TYPE: Name = Name::from_static("x-amz-sns-message-type");
 static RAW_DELIVERY: Name = Name::from_static("x-amz-sns-rawdelivery");
@@ -161,6 +175,13 @@ impl SnsCertificate {
         })
     }
 
+    /// Whether `now` is within the certificate's validity period.
+    #[must_use]
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        let now = now.unix_timestamp();
+        self.not_before <= now && now <= self.not_after
+    }
+
     fn verify(
         &self,
         version: SignatureVersion,
@@ -168,8 +189,7 @@ impl SnsCertificate {
         signature: &[u8],
         now: OffsetDateTime,
     ) -> Result<(), VerifyError> {
-        let now = now.unix_timestamp();
-        if now < self.not_before || now > self.not_after {
+        if !self.is_valid_at(now) {
             return Err(VerifyError::InvalidCertificate);
         }
         let algorithm = match version {
@@ -193,6 +213,14 @@ impl fmt::Debug for SnsCertificate {
 
 /// Where signing certificates come from. Implement it with your HTTP client:
 /// fetch `url` (already validated) over HTTPS and return the PEM bytes.
+///
+/// Return [`VerifyError::CertificateUnavailable`] when the fetch fails for a
+/// reason that may pass (network, DNS, timeout, a 5xx answer): the delivery
+/// is then answered 503 and SNS retries it. Any other error refuses the
+/// delivery for good (SNS discards a message answered 4xx).
+///
+/// A complete implementation over `reqwest` (HTTPS only, a timeout, no
+/// redirects, a size limit) is `examples/sns_certificates.rs`.
 pub trait CertificateSource: Send + Sync {
     /// The PEM bytes at `url`.
     fn fetch(
@@ -237,50 +265,153 @@ impl CertificateSource for StaticCertificates {
     }
 }
 
-/// Parsed certificates by URL in front of a [`CertificateSource`], so each
-/// URL is fetched once. Bounded: at most `capacity` certificates (SNS uses a
-/// handful); when full, the cache is cleared before inserting.
+/// What the cache knows about one URL.
+#[derive(Debug)]
+enum Slot {
+    /// Never fetched, or the last certificate expired.
+    Empty,
+    /// A parsed certificate.
+    Ready(Arc<SnsCertificate>),
+    /// The last fetch (or parse) failed; answered without fetching until
+    /// `until`.
+    Failed {
+        error: VerifyError,
+        until: OffsetDateTime,
+    },
+}
+
+type SharedSlot = Arc<futures_util::lock::Mutex<Slot>>;
+
+/// Parsed certificates by URL in front of a [`CertificateSource`].
+///
+/// - **One fetch in flight per URL:** concurrent requests naming the same
+///   URL wait for the first one's fetch instead of each fetching.
+/// - **Failures are remembered** for [`failure_ttl`](Self::with_failure_ttl)
+///   (default 10 seconds, shorter than SNS's default 20-second retry
+///   interval, so a retry after a network hiccup fetches again), so a flood
+///   of forged requests naming one URL costs one fetch per interval.
+/// - **Expired certificates are fetched anew:** a cached certificate is used
+///   only within its validity period; after it, the URL is fetched again.
+/// - **Bounded:** at most [`capacity`](Self::with_capacity) URLs (default
+///   32; SNS uses one certificate per region at a time). When full, failed
+///   entries are evicted first, then the certificate that expires first.
 #[derive(Debug)]
 pub struct CertificateCache<S> {
     source: S,
-    certificates: Mutex<HashMap<SigningCertUrl, Arc<SnsCertificate>>>,
+    slots: Mutex<HashMap<SigningCertUrl, SharedSlot>>,
     capacity: usize,
+    failure_ttl: Duration,
 }
 
 impl<S: CertificateSource> CertificateCache<S> {
-    /// A cache of up to 32 certificates in front of `source`.
+    /// A cache in front of `source` with the defaults (32 URLs, failures
+    /// remembered for 10 seconds).
     #[must_use]
     pub fn new(source: S) -> Self {
         Self {
             source,
-            certificates: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
             capacity: 32,
+            failure_ttl: Duration::from_secs(10),
         }
     }
 
-    fn cached(&self, url: &SigningCertUrl) -> Option<Arc<SnsCertificate>> {
-        self.certificates.lock().ok()?.get(url).cloned()
+    /// Sets the most URLs remembered at once (default 32; at least 1).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
     }
 
-    /// The certificate at `url`, fetched and parsed on first use.
+    /// Sets how long a failed fetch is remembered before the URL is fetched
+    /// again (default 10 seconds).
+    #[must_use]
+    pub fn with_failure_ttl(mut self, ttl: Duration) -> Self {
+        self.failure_ttl = ttl;
+        self
+    }
+
+    /// The slot for `url`, made (evicting another when full) if absent. The
+    /// map's lock is held only here, never across a fetch.
+    fn slot(&self, url: &SigningCertUrl) -> Result<SharedSlot, VerifyError> {
+        let mut map = self
+            .slots
+            .lock()
+            .map_err(|_| VerifyError::CertificateUnavailable)?;
+        if let Some(slot) = map.get(url) {
+            return Ok(Arc::clone(slot));
+        }
+        if map.len() >= self.capacity {
+            if let Some(victim) = eviction_victim(&map) {
+                map.remove(&victim);
+            }
+        }
+        let slot = Arc::new(futures_util::lock::Mutex::new(Slot::Empty));
+        map.insert(url.clone(), Arc::clone(&slot));
+        Ok(slot)
+    }
+
+    /// The certificate at `url`, valid at `now`: from the cache, or fetched
+    /// and parsed (once, however many requests wait for it).
     ///
     /// # Errors
     ///
-    /// What the source returns, or [`VerifyError::InvalidCertificate`].
-    pub async fn get(&self, url: &SigningCertUrl) -> Result<Arc<SnsCertificate>, VerifyError> {
-        if let Some(cert) = self.cached(url) {
-            return Ok(cert);
+    /// What the source returns (a remembered failure is returned again
+    /// until its time-to-live ends), or [`VerifyError::InvalidCertificate`]
+    /// for a certificate that does not parse or is not valid at `now`.
+    pub async fn get_at(
+        &self,
+        url: &SigningCertUrl,
+        now: OffsetDateTime,
+    ) -> Result<Arc<SnsCertificate>, VerifyError> {
+        let slot = self.slot(url)?;
+        let mut slot = slot.lock().await;
+        match &*slot {
+            Slot::Ready(cert) if cert.is_valid_at(now) => return Ok(Arc::clone(cert)),
+            Slot::Failed { error, until } if now < *until => return Err(error.clone()),
+            _ => {}
         }
-        let pem = self.source.fetch(url).await?;
-        let cert = Arc::new(SnsCertificate::parse(&pem)?);
-        if let Ok(mut map) = self.certificates.lock() {
-            if map.len() >= self.capacity {
-                map.clear();
-            }
-            map.insert(url.clone(), Arc::clone(&cert));
-        }
-        Ok(cert)
+        let fetched = match self.source.fetch(url).await {
+            Ok(pem) => SnsCertificate::parse(&pem).and_then(|cert| {
+                if cert.is_valid_at(now) {
+                    Ok(Arc::new(cert))
+                } else {
+                    Err(VerifyError::InvalidCertificate)
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        *slot = match &fetched {
+            Ok(cert) => Slot::Ready(Arc::clone(cert)),
+            Err(error) => Slot::Failed {
+                error: error.clone(),
+                until: crate::replay::saturating_add(now, self.failure_ttl),
+            },
+        };
+        fetched
     }
+}
+
+/// Which URL to forget when the cache is full: one whose slot is empty or
+/// failed, else the certificate that expires first. Slots with a fetch in
+/// flight are locked and skipped; if every slot is busy, any goes (its
+/// waiters still get their result).
+fn eviction_victim(map: &HashMap<SigningCertUrl, SharedSlot>) -> Option<SigningCertUrl> {
+    let mut best: Option<(i64, &SigningCertUrl)> = None;
+    for (url, slot) in map {
+        let Some(slot) = slot.try_lock() else {
+            continue;
+        };
+        let rank = match &*slot {
+            Slot::Empty | Slot::Failed { .. } => return Some(url.clone()),
+            Slot::Ready(cert) => cert.not_after,
+        };
+        if best.is_none_or(|(r, _)| rank < r) {
+            best = Some((rank, url));
+        }
+    }
+    best.map(|(_, url)| url.clone())
+        .or_else(|| map.keys().next().cloned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,13 +469,48 @@ impl SnsEnvelope {
         })
     }
 
+    /// Refuses an envelope whose string to sign could be read two ways.
+    ///
+    /// The string is `key\nvalue\n` lines with optional keys, so a value
+    /// holding a newline could imitate further lines: a `MessageId` of
+    /// `m\nSubject\ns` without its `Subject` signs exactly like `m` with
+    /// `Subject` `s`, and would give a replayed message a new idempotency
+    /// key. Every signed value but `Message` must therefore be one line.
+    /// `Message` may hold newlines (SNS messages are free text): it comes
+    /// first, and once every later value is a single line the string reads
+    /// one way only, from its end.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::InvalidPayload`] when a signed field other than
+    /// `Message` contains a newline.
+    pub fn check_unambiguous(&self) -> Result<(), VerifyError> {
+        let single_line = [
+            Some(&self.message_id),
+            self.subject.as_ref(),
+            Some(&self.timestamp),
+            Some(&self.topic_arn),
+            Some(&self.message_type),
+            self.subscribe_url.as_ref(),
+            self.token.as_ref(),
+        ];
+        if single_line.into_iter().flatten().any(|v| v.contains('\n')) {
+            return Err(VerifyError::InvalidPayload {
+                detail: "a signed SNS field other than Message contains a newline",
+            });
+        }
+        Ok(())
+    }
+
     /// The canonical string SNS signs: `key\nvalue\n` for each signed key
     /// present and not null, in the documented order.
     ///
     /// # Errors
     ///
-    /// [`VerifyError::InvalidPayload`] for an unknown `Type`.
+    /// [`VerifyError::InvalidPayload`] for an unknown `Type`, or a signed
+    /// field that makes the string ambiguous ([`check_unambiguous`](Self::check_unambiguous)).
     pub fn string_to_sign(&self) -> Result<String, VerifyError> {
+        self.check_unambiguous()?;
         let fields: [(&str, Option<&str>); 7] = match self.message_type.as_str() {
             "Notification" => [
                 ("Message", Some(&self.message)),
@@ -482,30 +648,116 @@ pub enum SnsMessage {
     },
 }
 
+/// Which topics a verifier accepts.
+#[derive(Debug, Clone)]
+enum Topics {
+    Only(Vec<String>),
+    Any,
+}
+
 /// Verifies SNS deliveries.
+///
+/// Built with the topics it accepts: AWS signs every topic's messages with
+/// the same certificates, so without an allowlist anyone with an AWS account
+/// could publish to a topic of their own and post the signed delivery to
+/// you. The topic is checked before any certificate is fetched.
+///
+/// Defaults: a replay window of 2 hours into the past and 5 minutes into
+/// the future on the signed `Timestamp`, [`Limits::default`], a
+/// [`CertificateCache`] with its defaults.
 #[derive(Debug)]
 pub struct SnsVerifier<S> {
     certificates: CertificateCache<S>,
-    topics: Option<Vec<String>>,
+    topics: Topics,
+    replay: ReplayPolicy,
     limits: Limits,
 }
 
+/// The default replay window for SNS: SNS keeps the envelope (and its
+/// signed `Timestamp`, the publish time) across retries, and its HTTP/S
+/// retries end within 3,600 seconds of the first attempt (a hard limit of
+/// the delivery policy: <https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html>).
+/// Two hours covers that with a margin for throttled or delayed first
+/// deliveries, and stays far below the pipeline's default retention of 7
+/// days, so a captured delivery replayed later is either refused (too old)
+/// or a duplicate.
+pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
+    std::time::Duration::from_secs(2 * 3600),
+    std::time::Duration::from_secs(5 * 60),
+);
+
 impl<S: CertificateSource> SnsVerifier<S> {
-    /// A verifier fetching certificates from `source` (through a cache).
+    /// A verifier that accepts messages from the topics `topic_arns` only
+    /// (compared exactly, for example
+    /// `arn:aws:sns:us-east-1:123456789012:ses-events`), fetching
+    /// certificates from `source` through a [`CertificateCache`]. An empty
+    /// list accepts nothing. Messages from other topics are
+    /// [`VerifyError::Unauthorized`].
     #[must_use]
-    pub fn new(source: S) -> Self {
+    pub fn new<I, T>(source: S, topic_arns: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Self::with_topics(
+            CertificateCache::new(source),
+            Topics::Only(topic_arns.into_iter().map(Into::into).collect()),
+        )
+    }
+
+    /// A verifier that accepts messages **from any topic**, including topics
+    /// of other AWS accounts: anyone can then send you validly signed SES
+    /// events of their own making. Only for tools that inspect captured
+    /// deliveries; a receiver should list its topics with [`new`](Self::new).
+    #[must_use]
+    pub fn dangerous_accept_any_topic(source: S) -> Self {
+        Self::with_topics(CertificateCache::new(source), Topics::Any)
+    }
+
+    fn with_topics(certificates: CertificateCache<S>, topics: Topics) -> Self {
         Self {
-            certificates: CertificateCache::new(source),
-            topics: None,
+            certificates,
+            topics,
+            replay: ReplayPolicy::Window(DEFAULT_REPLAY_WINDOW),
             limits: Limits::default(),
         }
     }
 
-    /// Accepts only messages from these topics; others are
-    /// [`VerifyError::Unauthorized`]. Default: any topic.
+    /// Also accepts messages from `topic_arn`.
     #[must_use]
-    pub fn with_topic_arns<I: IntoIterator<Item = T>, T: Into<String>>(mut self, arns: I) -> Self {
-        self.topics = Some(arns.into_iter().map(Into::into).collect());
+    pub fn with_topic_arn(mut self, topic_arn: impl Into<String>) -> Self {
+        if let Topics::Only(topics) = &mut self.topics {
+            topics.push(topic_arn.into());
+        }
+        self
+    }
+
+    /// Replaces the certificate cache's settings (capacity, failure
+    /// time-to-live): `configure` receives the current cache.
+    #[must_use]
+    pub fn with_certificate_cache(
+        mut self,
+        configure: impl FnOnce(CertificateCache<S>) -> CertificateCache<S>,
+    ) -> Self {
+        self.certificates = configure(self.certificates);
+        self
+    }
+
+    /// Sets the replay window on the signed `Timestamp` (default
+    /// [`DEFAULT_REPLAY_WINDOW`]: 2 hours past, 5 minutes future). Keep it
+    /// shorter than the retention of your idempotency store.
+    #[must_use]
+    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
+        self.replay = ReplayPolicy::Window(window);
+        self
+    }
+
+    /// Accepts any signed `Timestamp`. Only for replaying captured
+    /// deliveries: a captured delivery then verifies forever, and is
+    /// processed again once your store forgets its key.
+    #[must_use]
+    pub fn dangerous_disable_replay_check(mut self) -> Self {
+        self.replay = ReplayPolicy::Disabled;
         self
     }
 
@@ -516,25 +768,28 @@ impl<S: CertificateSource> SnsVerifier<S> {
         self
     }
 
-    /// Verifies a delivery as if the time were `now` (for the certificate's
-    /// validity period), fetching the certificate if it is not cached.
+    /// Verifies a delivery as if the time were `now` (for the replay window
+    /// and the certificate's validity period), fetching the certificate if
+    /// it is not cached.
     ///
     /// # Errors
     ///
-    /// A [`VerifyError`] saying why the delivery is refused.
+    /// A [`VerifyError`] saying why the delivery is refused;
+    /// [`VerifyError::CertificateUnavailable`] when the certificate could
+    /// not be fetched (answer 503: SNS retries).
     pub async fn verify_at<H: Headers + ?Sized>(
         &self,
         headers: &H,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<SnsMessage, VerifyError> {
-        let (envelope, url) = self.precheck(headers, body)?;
-        let certificate = self.certificates.get(&url).await?;
+        let (envelope, url) = self.precheck(headers, body, now)?;
+        let certificate = self.certificates.get_at(&url, now).await?;
         check_signature(envelope, &certificate, now)
     }
 
     /// Verifies a delivery with a certificate you already hold (the CLI's
-    /// `--key`, benchmarks); the URL checks still apply.
+    /// `--key`, benchmarks); the URL, topic and replay checks still apply.
     ///
     /// # Errors
     ///
@@ -546,17 +801,19 @@ impl<S: CertificateSource> SnsVerifier<S> {
         certificate: &SnsCertificate,
         now: OffsetDateTime,
     ) -> Result<SnsMessage, VerifyError> {
-        let (envelope, _) = self.precheck(headers, body)?;
+        let (envelope, _) = self.precheck(headers, body, now)?;
         check_signature(envelope, certificate, now)
     }
 
     /// Everything that needs no certificate, in the order that refuses bad
     /// requests cheapest: size, raw delivery, envelope, header agreement,
-    /// topic, signature fields, certificate URL.
+    /// unambiguous signed fields, topic, replay window, signature fields,
+    /// certificate URL.
     fn precheck<H: Headers + ?Sized>(
         &self,
         headers: &H,
         body: &[u8],
+        now: OffsetDateTime,
     ) -> Result<(SnsEnvelope, SigningCertUrl), VerifyError> {
         self.limits.check_body(body)?;
         if headers::optional(headers, &RAW_DELIVERY, &self.limits)?
@@ -575,10 +832,19 @@ impl<S: CertificateSource> SnsVerifier<S> {
                 ));
             }
         }
-        if let Some(topics) = &self.topics {
+        envelope.check_unambiguous()?;
+        if let Topics::Only(topics) = &self.topics {
             if !topics.contains(&envelope.topic_arn) {
                 return Err(VerifyError::Unauthorized);
             }
+        }
+        if let ReplayPolicy::Window(window) = self.replay {
+            let published = OffsetDateTime::parse(&envelope.timestamp, &Rfc3339).map_err(|_| {
+                VerifyError::InvalidPayload {
+                    detail: "the SNS Timestamp is not an RFC 3339 time",
+                }
+            })?;
+            window.check(published.unix_timestamp(), now)?;
         }
         let url = envelope
             .signing_cert_url

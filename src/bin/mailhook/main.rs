@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mailhook verify --scheme NAME [--secret S]... [--key K] [--header 'Name: value']...
-//!                 [--url URL] [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
+//!                 [--url URL] [--topic ARN]... [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
 //! mailhook sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
 //! mailhook parse  --provider NAME [--header 'Name: value']... [--body FILE]
@@ -224,10 +224,15 @@ struct VerifyArgs {
     /// The public URL the provider called (Twilio).
     #[arg(long)]
     url: Option<String>,
+    /// An accepted SNS topic ARN (ses, sns); repeat for each. Required:
+    /// AWS signs every account's topics with the same certificates.
+    #[arg(long = "topic", value_name = "ARN")]
+    topics: Vec<String>,
     /// Verify as if the time were this Unix time in seconds.
     #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
     now: Option<i64>,
-    /// Replay tolerance in seconds, both ways (default 300).
+    /// Replay tolerance in seconds, both ways (default 300; SendGrid 73 h
+    /// past; SES/SNS 2 h past, 5 min future).
     #[arg(long, value_name = "SECONDS", conflicts_with = "no_replay_check")]
     tolerance: Option<u64>,
     /// Accept any signed timestamp (for replaying captured requests).
@@ -368,6 +373,14 @@ fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
     {
         return Err(Usage(format!(
             "the {} scheme needs --key",
+            args.scheme.as_str()
+        )));
+    }
+    if matches!(args.scheme, SchemeName::Ses | SchemeName::Sns) && args.topics.is_empty() {
+        return Err(Usage(format!(
+            "the {} scheme needs --topic ARN (repeat for each accepted topic): AWS signs \
+             every account's topics with the same certificates, so only the topic ties a \
+             delivery to you",
             args.scheme.as_str()
         )));
     }
@@ -669,9 +682,11 @@ impl Verifier {
                 let mut v = keys
                     .fold(SendgridVerifier::new(first), SendgridVerifier::with_key)
                     .with_limits(limits);
-                // SendGrid has no window unless one is asked for.
                 if let Some(w) = window {
                     v = v.with_replay_window(w);
+                }
+                if args.no_replay_check {
+                    v = v.dangerous_disable_replay_check();
                 }
                 Self::Sendgrid(v)
             }
@@ -689,17 +704,22 @@ impl Verifier {
                 }
                 Self::Mailgun(v)
             }
-            SchemeName::Ses => {
+            SchemeName::Ses | SchemeName::Sns => {
                 let pem = key_texts.first().ok_or(mailhook::SecretError::Empty)?;
                 let certificate = SnsCertificate::parse(pem.as_bytes())?;
-                let sns = SnsVerifier::new(StaticCertificates::new()).with_limits(limits);
-                Self::Ses(Box::new(sns), certificate)
-            }
-            SchemeName::Sns => {
-                let pem = key_texts.first().ok_or(mailhook::SecretError::Empty)?;
-                let certificate = SnsCertificate::parse(pem.as_bytes())?;
-                let sns = SnsVerifier::new(StaticCertificates::new()).with_limits(limits);
-                Self::Sns(Box::new(sns), certificate)
+                let mut sns = SnsVerifier::new(StaticCertificates::new(), args.topics.clone())
+                    .with_limits(limits);
+                if let Some(w) = window {
+                    sns = sns.with_replay_window(w);
+                }
+                if args.no_replay_check {
+                    sns = sns.dangerous_disable_replay_check();
+                }
+                if args.scheme == SchemeName::Ses {
+                    Self::Ses(Box::new(sns), certificate)
+                } else {
+                    Self::Sns(Box::new(sns), certificate)
+                }
             }
             SchemeName::Postmark => {
                 let mut pairs = args.basic_auth.iter();

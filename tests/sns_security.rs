@@ -1,0 +1,510 @@
+//! SNS (and so SES) safety: the topic allowlist, unambiguous signed
+//! strings, the replay window on the signed `Timestamp`, the certificate
+//! cache (one fetch in flight per URL, failures remembered briefly, expired
+//! certificates fetched anew, bounded), and transient fetch failures
+//! answered as retryable.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Vector, at, unix};
+use mailhook::idempotency::MemoryStore;
+use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
+use mailhook::provider::ses::SesVerifier;
+use mailhook::provider::sns::{
+    CertificateSource, SigningCertUrl, SnsEnvelope, SnsMessage, SnsSigner, SnsVerifier,
+    StaticCertificates,
+};
+use mailhook::{Error, VerifyError};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const TEST_CERT: &str = include_str!("data/sns-test-cert.pem");
+const TEST_KEY: &[u8] = include_bytes!("data/sns-test-key.pk8");
+const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-events";
+const OTHER_TOPIC: &str = "arn:aws:sns:eu-west-1:999999999999:attacker";
+/// The test certificate is valid from 2026-11-24.
+const SIGNED_AT: &str = "2026-12-01T07:08:09Z";
+
+fn published() -> OffsetDateTime {
+    at(unix(SIGNED_AT))
+}
+
+fn signer(url: &str) -> SnsSigner {
+    SnsSigner::from_pkcs8(TEST_KEY, SigningCertUrl::parse(url).unwrap()).unwrap()
+}
+
+fn signed(fields: Value) -> Value {
+    serde_json::from_slice(&signer(CERT_URL).sign(fields).unwrap()).unwrap()
+}
+
+fn ses_message() -> String {
+    json!({
+        "notificationType": "Bounce",
+        "mail": {"messageId": "ses-1", "destination": ["a@example.com"]},
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                   "bouncedRecipients": [{"emailAddress": "a@example.com"}]}
+    })
+    .to_string()
+}
+
+fn notification(topic: &str) -> Value {
+    signed(json!({
+        "Type": "Notification",
+        "MessageId": "11111111-2222-3333-4444-555555555555",
+        "TopicArn": topic,
+        "Subject": "Amazon SES Email Event Notification",
+        "Message": ses_message(),
+        "Timestamp": SIGNED_AT,
+    }))
+}
+
+/// Counts fetches; serves the test certificate for every URL, or fails
+/// with `CertificateUnavailable` while `failing` is set; each fetch waits
+/// `delay` (on tokio's timer) before answering.
+#[derive(Clone, Default)]
+struct Source {
+    fetches: Arc<AtomicUsize>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    pem: Option<Arc<Vec<u8>>>,
+    delay: Duration,
+}
+
+impl Source {
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl CertificateSource for Source {
+    fn fetch(
+        &self,
+        _url: &SigningCertUrl,
+    ) -> impl Future<Output = Result<Vec<u8>, VerifyError>> + Send {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let failing = self.failing.load(Ordering::SeqCst);
+        let pem = self
+            .pem
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| TEST_CERT.as_bytes().to_vec());
+        let delay = self.delay;
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if failing {
+                Err(VerifyError::CertificateUnavailable)
+            } else {
+                Ok(pem)
+            }
+        }
+    }
+}
+
+async fn verify(
+    verifier: &SnsVerifier<Source>,
+    body: &Value,
+    now: OffsetDateTime,
+) -> Result<SnsMessage, VerifyError> {
+    verifier
+        .verify_at(&[("a", "b")], body.to_string().as_bytes(), now)
+        .await
+}
+
+// --- Item 1: the topic allowlist ---
+
+#[tokio::test]
+async fn sns_refuses_unlisted_topic_by_default() {
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC]);
+    let now = published();
+    assert!(verify(&verifier, &notification(TOPIC), now).await.is_ok());
+    let fetched = source.fetches();
+    // Validly signed by AWS, but published to another account's topic.
+    let e = verify(&verifier, &notification(OTHER_TOPIC), now)
+        .await
+        .unwrap_err();
+    assert_eq!(e, VerifyError::Unauthorized);
+    assert_eq!(source.fetches(), fetched);
+}
+
+#[tokio::test]
+async fn sns_checks_the_topic_before_fetching_a_certificate() {
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC]);
+    for topic in [
+        OTHER_TOPIC,
+        "",
+        "arn:aws:sns:eu-west-1:123456789012:ses-events2",
+    ] {
+        let e = verify(&verifier, &notification(topic), published())
+            .await
+            .unwrap_err();
+        assert_eq!(e, VerifyError::Unauthorized, "{topic}");
+    }
+    assert_eq!(source.fetches(), 0);
+}
+
+#[tokio::test]
+async fn sns_with_an_empty_topic_list_accepts_nothing() {
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), Vec::<String>::new());
+    let e = verify(&verifier, &notification(TOPIC), published())
+        .await
+        .unwrap_err();
+    assert_eq!(e, VerifyError::Unauthorized);
+    assert_eq!(source.fetches(), 0);
+}
+
+#[tokio::test]
+async fn sns_accepts_any_topic_only_when_asked_dangerously() {
+    let verifier = SnsVerifier::dangerous_accept_any_topic(Source::default());
+    assert!(
+        verify(&verifier, &notification(OTHER_TOPIC), published())
+            .await
+            .is_ok()
+    );
+    let listed = SnsVerifier::new(Source::default(), [TOPIC]).with_topic_arn(OTHER_TOPIC);
+    assert!(
+        verify(&listed, &notification(OTHER_TOPIC), published())
+            .await
+            .is_ok()
+    );
+}
+
+// --- Item 2: an unambiguous string to sign ---
+
+#[tokio::test]
+async fn sns_refuses_a_message_id_that_absorbs_the_subject() {
+    // The attack: move `Subject` into `MessageId` after a newline. The
+    // string to sign is byte for byte the same, so the signature holds, but
+    // the idempotency key would change.
+    let original = notification(TOPIC);
+    let mut forged = original.clone();
+    let subject = original["Subject"].as_str().unwrap();
+    let id = original["MessageId"].as_str().unwrap();
+    forged["MessageId"] = json!(format!("{id}\nSubject\n{subject}"));
+    forged.as_object_mut().unwrap().remove("Subject");
+    // Both envelopes spell the same string to sign.
+    let a: SnsEnvelope = serde_json::from_value(original.clone()).unwrap();
+    let b: SnsEnvelope = serde_json::from_value(forged.clone()).unwrap();
+    let spelled = |e: &SnsEnvelope| {
+        format!(
+            "Message\n{}\nMessageId\n{}\n{}Timestamp\n{}\nTopicArn\n{}\nType\n{}\n",
+            e.message,
+            e.message_id,
+            e.subject
+                .as_ref()
+                .map_or(String::new(), |s| format!("Subject\n{s}\n")),
+            e.timestamp,
+            e.topic_arn,
+            e.message_type
+        )
+    };
+    assert_eq!(spelled(&a), spelled(&b));
+    assert_eq!(a.string_to_sign().unwrap(), spelled(&a));
+    assert_eq!(b.string_to_sign().unwrap_err().code(), "invalid_payload");
+    let verifier = SnsVerifier::new(Source::default(), [TOPIC]);
+    assert!(verify(&verifier, &original, published()).await.is_ok());
+    let e = verify(&verifier, &forged, published()).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_payload");
+}
+
+#[tokio::test]
+async fn sns_refuses_a_newline_in_every_signed_field_but_message() {
+    let verifier =
+        SnsVerifier::dangerous_accept_any_topic(Source::default()).dangerous_disable_replay_check();
+    let subscription = signed(json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "m",
+        "Token": "tok",
+        "TopicArn": TOPIC,
+        "Message": "You have chosen to subscribe.",
+        "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
+        "Timestamp": SIGNED_AT,
+    }));
+    let cases = [
+        (notification(TOPIC), "MessageId"),
+        (notification(TOPIC), "Subject"),
+        (notification(TOPIC), "Timestamp"),
+        (notification(TOPIC), "TopicArn"),
+        (subscription.clone(), "SubscribeURL"),
+        (subscription.clone(), "Token"),
+        (subscription.clone(), "MessageId"),
+    ];
+    for (envelope, field) in cases {
+        for injected in ["\n", "x\nTimestamp\ny", "\nSubject\n"] {
+            let mut forged = envelope.clone();
+            let value = forged[field].as_str().unwrap().to_owned();
+            forged[field] = json!(format!("{value}{injected}"));
+            let e = verify(&verifier, &forged, published()).await.unwrap_err();
+            assert_eq!(e.code(), "invalid_payload", "{field} {injected:?}");
+        }
+    }
+    // `Type` with a newline is no known type either way.
+    let mut forged = notification(TOPIC);
+    forged["Type"] = json!("Notification\n");
+    assert_eq!(
+        verify(&verifier, &forged, published())
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_payload"
+    );
+}
+
+#[tokio::test]
+async fn sns_message_may_span_lines() {
+    // SNS messages are free text; `Message` comes first in the string to
+    // sign, so its newlines cannot imitate another field.
+    let body = signed(json!({
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": TOPIC,
+        "Message": "line one\nMessageId\nm-2\nline three",
+        "Timestamp": SIGNED_AT,
+    }));
+    let verifier = SnsVerifier::new(Source::default(), [TOPIC]);
+    let SnsMessage::Notification(envelope) = verify(&verifier, &body, published()).await.unwrap()
+    else {
+        panic!("not a notification")
+    };
+    assert_eq!(envelope.message_id, "m-1");
+}
+
+// --- Item 3: the replay window on the signed Timestamp ---
+
+fn ses_pipeline(source: Source) -> Pipeline<SesVerifier<Source>, MemoryStore> {
+    Pipeline::new(SesVerifier::new(SnsVerifier::new(source, [TOPIC])))
+        .with_store(MemoryStore::new())
+}
+
+async fn process(
+    pipeline: &Pipeline<SesVerifier<Source>, MemoryStore>,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<Delivery, Error> {
+    let headers: [(&str, &str); 0] = [];
+    pipeline
+        .process(Request {
+            headers: &headers,
+            body,
+            now,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn sns_delivery_older_than_the_window_is_refused() {
+    let pipeline = ses_pipeline(Source::default());
+    let body = notification(TOPIC).to_string();
+    let two_hours = 2 * 3600;
+    let edge = at(unix(SIGNED_AT) + two_hours);
+    assert!(process(&pipeline, body.as_bytes(), edge).await.is_ok());
+    let late = at(unix(SIGNED_AT) + two_hours + 1);
+    let e = process(&pipeline, body.as_bytes(), late).await.unwrap_err();
+    assert_eq!(e.code(), "timestamp_too_old");
+    assert_eq!(e.http_status(), 401);
+    let early = at(unix(SIGNED_AT) - 5 * 60 - 1);
+    let e = process(&pipeline, body.as_bytes(), early)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "timestamp_too_new");
+}
+
+#[tokio::test]
+async fn sns_delivery_replayed_inside_the_window_is_a_duplicate() {
+    let pipeline = ses_pipeline(Source::default());
+    let body = notification(TOPIC).to_string();
+    let Delivery::Events(first) = process(&pipeline, body.as_bytes(), published())
+        .await
+        .unwrap()
+    else {
+        panic!("not events")
+    };
+    for incoming in &first {
+        let Incoming::New { claim, .. } = incoming else {
+            panic!("{incoming:?}")
+        };
+        pipeline.complete(claim.as_ref()).await.unwrap();
+    }
+    // Replayed an hour later: inside the window, so it verifies, and the
+    // store remembers it (retention 7 days > window 2 hours).
+    let later = at(unix(SIGNED_AT) + 3600);
+    let Delivery::Events(again) = process(&pipeline, body.as_bytes(), later).await.unwrap() else {
+        panic!("not events")
+    };
+    assert_eq!(again.len(), first.len());
+    assert!(again.iter().all(|i| matches!(i, Incoming::Duplicate(_))));
+}
+
+#[tokio::test]
+async fn sns_timestamp_that_is_not_rfc3339_is_refused() {
+    let mut body = notification(TOPIC);
+    body["Timestamp"] = json!("yesterday");
+    let verifier = SnsVerifier::new(Source::default(), [TOPIC]);
+    let e = verify(&verifier, &body, published()).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_payload");
+}
+
+// --- Item 8: the certificate cache ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sns_fetches_each_certificate_once_however_many_wait() {
+    let source = Source {
+        delay: Duration::from_millis(100),
+        ..Source::default()
+    };
+    let verifier = Arc::new(SnsVerifier::new(source.clone(), [TOPIC]));
+    let body = Arc::new(notification(TOPIC));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let verifier = Arc::clone(&verifier);
+            let body = Arc::clone(&body);
+            tokio::spawn(async move { verify(&verifier, &body, published()).await.is_ok() })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap());
+    }
+    assert_eq!(source.fetches(), 1);
+    // And later requests use the cached certificate.
+    assert!(verify(&verifier, &body, published()).await.is_ok());
+    assert_eq!(source.fetches(), 1);
+}
+
+#[tokio::test]
+async fn sns_remembers_a_failed_fetch_briefly() {
+    let source = Source::default();
+    source.failing.store(true, Ordering::SeqCst);
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC]);
+    let body = notification(TOPIC);
+    let t0 = published();
+    for _ in 0..5 {
+        let e = verify(&verifier, &body, t0).await.unwrap_err();
+        assert_eq!(e, VerifyError::CertificateUnavailable);
+    }
+    assert_eq!(source.fetches(), 1);
+    // After the failure's time-to-live (10 s), the URL is fetched again.
+    source.failing.store(false, Ordering::SeqCst);
+    let e = verify(&verifier, &body, at(unix(SIGNED_AT) + 9))
+        .await
+        .unwrap_err();
+    assert_eq!(e, VerifyError::CertificateUnavailable);
+    assert!(
+        verify(&verifier, &body, at(unix(SIGNED_AT) + 10))
+            .await
+            .is_ok()
+    );
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test]
+async fn sns_fetches_an_expired_certificate_anew() {
+    // The published vector's certificate was valid in 2022 and has expired.
+    let v = Vector::load_provider("amazon-sns-1.json");
+    let envelope: Value = serde_json::from_str(&v.body).unwrap();
+    let topic = envelope["TopicArn"].as_str().unwrap();
+    let signed_at = at(unix(envelope["Timestamp"].as_str().unwrap()));
+    let source = Source {
+        pem: Some(Arc::new(v.secret.clone().into_bytes())),
+        ..Source::default()
+    };
+    let verifier = SnsVerifier::new(source.clone(), [topic]).dangerous_disable_replay_check();
+    let verify_at = |now| verifier.verify_at(&[("a", "b")], v.body.as_bytes(), now);
+    assert!(verify_at(signed_at).await.is_ok());
+    assert!(verify_at(signed_at).await.is_ok());
+    assert_eq!(source.fetches(), 1);
+    // Years later the cached certificate has expired: the URL is fetched
+    // again instead of the expired certificate being kept forever.
+    let today = OffsetDateTime::now_utc();
+    assert_eq!(
+        verify_at(today).await.unwrap_err(),
+        VerifyError::InvalidCertificate
+    );
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test]
+async fn sns_certificate_cache_is_bounded_and_configurable() {
+    let urls: Vec<String> = (0..4)
+        .map(|i| format!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{i}.pem"))
+        .collect();
+    let bodies: Vec<Vec<u8>> = urls
+        .iter()
+        .map(|url| {
+            signer(url)
+                .sign(json!({
+                    "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+                    "Message": "x", "Timestamp": SIGNED_AT,
+                }))
+                .unwrap()
+        })
+        .collect();
+    // Room for two: alternating between two URLs fetches each once.
+    let source = Source::default();
+    let two = SnsVerifier::new(source.clone(), [TOPIC])
+        .with_certificate_cache(|cache| cache.with_capacity(2));
+    for i in [0, 1, 0, 1, 0, 1] {
+        assert!(
+            two.verify_at(&[("a", "b")], &bodies[i], published())
+                .await
+                .is_ok()
+        );
+    }
+    assert_eq!(source.fetches(), 2);
+    // Room for one: every change of URL evicts the other.
+    let source = Source::default();
+    let one = SnsVerifier::new(source.clone(), [TOPIC])
+        .with_certificate_cache(|cache| cache.with_capacity(1));
+    for i in [0, 0, 1, 1, 0, 2, 3] {
+        assert!(
+            one.verify_at(&[("a", "b")], &bodies[i], published())
+                .await
+                .is_ok()
+        );
+    }
+    assert_eq!(source.fetches(), 5);
+}
+
+// --- Item 12: a failed fetch is retryable, not a refusal ---
+
+#[tokio::test]
+async fn sns_certificate_fetch_failure_answers_503() {
+    let source = Source::default();
+    source.failing.store(true, Ordering::SeqCst);
+    let pipeline = ses_pipeline(source);
+    let body = notification(TOPIC).to_string();
+    let e = process(&pipeline, body.as_bytes(), published())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "certificate_unavailable");
+    assert_eq!(e.http_status(), 503);
+    assert!(e.is_retryable());
+    // Refusals stay 4xx.
+    let e = process(&pipeline, b"{}", published()).await.unwrap_err();
+    assert!(!e.is_retryable());
+}
+
+#[test]
+fn static_certificates_refuse_unknown_urls_for_good() {
+    let verifier = SnsVerifier::new(StaticCertificates::new(), [TOPIC]);
+    let body = notification(TOPIC).to_string();
+    let future = verifier.verify_at(&[("a", "b")], body.as_bytes(), published());
+    let e = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+        .unwrap_err();
+    assert_eq!(e, VerifyError::InvalidCertificate);
+    assert_eq!(Error::from(e).http_status(), 401);
+}
