@@ -140,7 +140,9 @@ pub(crate) fn twilio(data: &[u8]) {
     let headers = [("X-Twilio-Signature", sig), ("Content-Type", content_type)];
     let _ = verifier.verify(&headers, url, body);
 
-    if body.len() <= 4096 {
+    // A URL with `bodySHA256` covers a JSON body by its hash, so the form
+    // signer's round trip applies only without it.
+    if body.len() <= 4096 && !url.contains("bodySHA256") {
         if let Ok(signature) = verifier.sign(url, body) {
             let form = [
                 ("X-Twilio-Signature", signature.as_bytes()),

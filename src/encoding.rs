@@ -33,7 +33,7 @@ pub(crate) fn hex_into<'b>(input: &[u8], buf: &'b mut [u8; SIGNATURE_BUF]) -> Op
     Some(&buf[..input.len() / 2])
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

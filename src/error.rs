@@ -78,6 +78,14 @@ pub enum VerifyError {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// A form-encoded body has more parameters than
+    /// [`Limits::max_form_params`](crate::Limits::max_form_params). Code
+    /// `too_many_parameters`.
+    #[error("the form body has more than {limit} parameters")]
+    TooManyParameters {
+        /// The configured limit.
+        limit: usize,
+    },
     /// Basic-auth credentials or a shared token are missing or wrong. Code
     /// `unauthorized`.
     #[error("unauthorized")]
@@ -125,6 +133,7 @@ impl VerifyError {
             Self::UnsupportedScheme { .. } => "unsupported_scheme",
             Self::MissingBody => "missing_body",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::TooManyParameters { .. } => "too_many_parameters",
             Self::Unauthorized => "unauthorized",
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
@@ -225,14 +234,63 @@ pub enum SecretError {
 /// Why a provider's payload could not be parsed. Code `invalid_payload`.
 ///
 /// Parsing never panics and never guesses: a body that is not the JSON (or
-/// form) the provider documents is this error, with the JSON error as its
-/// `source()` where there is one.
+/// form) the provider documents is this error. Where JSON failed, its
+/// `source()` says where (line and column) and what kind of failure it was
+/// (syntax, unexpected data, unexpected end), never what the body holds:
+/// payloads carry addresses and custom data that must not reach logs.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid payload: {detail}")]
 pub struct ParseError {
     detail: &'static str,
     #[source]
-    source: Option<serde_json::Error>,
+    source: Option<JsonPosition>,
+}
+
+/// Where and how a JSON document failed to parse: the position and the
+/// class of failure, without any of the document's content (`serde_json`'s
+/// own messages quote the offending value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at line {line} column {column}")]
+pub struct JsonPosition {
+    line: usize,
+    column: usize,
+    kind: &'static str,
+}
+
+impl JsonPosition {
+    fn new(e: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let kind = match e.classify() {
+            Category::Io => "read error",
+            Category::Syntax => "syntax error",
+            Category::Data => "unexpected type or value",
+            Category::Eof => "unexpected end of input",
+        };
+        Self {
+            line: e.line(),
+            column: e.column(),
+            kind,
+        }
+    }
+
+    /// The line (1-based) where parsing failed.
+    #[must_use]
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The column (1-based) where parsing failed.
+    #[must_use]
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// The class of failure: `syntax error`, `unexpected type or value`,
+    /// `unexpected end of input` or `read error`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
 }
 
 impl ParseError {
@@ -243,10 +301,10 @@ impl ParseError {
         }
     }
 
-    pub(crate) fn json(detail: &'static str, source: serde_json::Error) -> Self {
+    pub(crate) fn json(detail: &'static str, source: &serde_json::Error) -> Self {
         Self {
             detail,
-            source: Some(source),
+            source: Some(JsonPosition::new(source)),
         }
     }
 
@@ -260,6 +318,12 @@ impl ParseError {
     #[must_use]
     pub fn detail(&self) -> &'static str {
         self.detail
+    }
+
+    /// Where JSON parsing failed, when it did.
+    #[must_use]
+    pub fn position(&self) -> Option<&JsonPosition> {
+        self.source.as_ref()
     }
 }
 
@@ -296,7 +360,9 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
-            Self::Verify(VerifyError::BodyTooLarge { .. }) => 413,
+            Self::Verify(
+                VerifyError::BodyTooLarge { .. } | VerifyError::TooManyParameters { .. },
+            ) => 413,
             Self::Verify(
                 VerifyError::MalformedHeader { .. } | VerifyError::InvalidPayload { .. },
             )

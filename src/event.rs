@@ -6,6 +6,7 @@
 //! provider's original JSON in [`EmailEvent::raw`], so nothing is lost.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -148,18 +149,28 @@ pub struct EmailEvent {
     /// Custom data the sender attached to the message.
     pub metadata: Map<String, Value>,
     /// The provider's original event JSON, byte for byte as received (without
-    /// surrounding whitespace).
-    pub raw: Box<RawValue>,
+    /// surrounding whitespace). Shared: events fanned out from one provider
+    /// event (SES recipients) point at the same JSON.
+    pub raw: Arc<RawValue>,
+    /// For events without a provider id whose identifying fields are not
+    /// enough (Mailgun's legacy forms): a digest of every field that stays
+    /// the same across redeliveries, used by the idempotency key.
+    #[serde(skip)]
+    fingerprint: Option<String>,
 }
 
 // `serialize_with` hands the field as `&Option<_>`.
 #[allow(clippy::ref_option)]
 fn rfc3339<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
     use time::format_description::well_known::Rfc3339;
+    // Never panics: an instant that cannot be written in UTC (only
+    // reachable by setting the field by hand; parsers keep years 0-9999 in
+    // UTC) is an error of the serializer.
     match t {
         Some(t) => {
             let text = t
-                .to_offset(time::UtcOffset::UTC)
+                .checked_to_offset(time::UtcOffset::UTC)
+                .ok_or_else(|| serde::ser::Error::custom("timestamp out of range in UTC"))?
                 .format(&Rfc3339)
                 .map_err(serde::ser::Error::custom)?;
             s.serialize_str(&text)
@@ -171,7 +182,7 @@ fn rfc3339<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::
 impl EmailEvent {
     /// An event with only the provider, kind and raw JSON set; provider
     /// modules fill in the rest.
-    pub(crate) fn new(provider: Provider, kind: EventKind, raw: Box<RawValue>) -> Self {
+    pub(crate) fn new(provider: Provider, kind: EventKind, raw: impl Into<Arc<RawValue>>) -> Self {
         Self {
             provider,
             kind,
@@ -186,8 +197,15 @@ impl EmailEvent {
             user_agent: None,
             tags: Vec::new(),
             metadata: Map::new(),
-            raw,
+            raw: raw.into(),
+            fingerprint: None,
         }
+    }
+
+    /// Sets the digest the idempotency key uses when there is no event id
+    /// (see [`EmailEvent::idempotency_key`]).
+    pub(crate) fn set_fingerprint(&mut self, digest: &[u8]) {
+        self.fingerprint = Some(encoding::hex(&digest[..16.min(digest.len())]));
     }
 
     /// A stable key for processing this event once.
@@ -197,7 +215,10 @@ impl EmailEvent {
     /// - Without one: `provider:sha256:` and a digest of the fields that
     ///   identify the event (message id, recipient, kind, timestamp), so a
     ///   redelivered batch yields the same keys and two distinct events do
-    ///   not share one.
+    ///   not share one. Where the provider's timestamp changes with each
+    ///   delivery attempt (Mailgun's legacy forms, whose `timestamp` is the
+    ///   signature's), the digest covers every field except the per-attempt
+    ///   ones instead.
     #[must_use]
     pub fn idempotency_key(&self) -> String {
         if let Some(id) = &self.event_id {
@@ -205,6 +226,9 @@ impl EmailEvent {
                 (Provider::Ses, Some(recipient)) => format!("{}:{id}:{recipient}", self.provider),
                 _ => format!("{}:{id}", self.provider),
             };
+        }
+        if let Some(fingerprint) = &self.fingerprint {
+            return format!("{}:sha256:{fingerprint}", self.provider);
         }
         let mut hash = Sha256::new();
         let mut field = |value: Option<&str>| {
@@ -228,6 +252,33 @@ impl EmailEvent {
         let digest = hash.finalize();
         format!("{}:sha256:{}", self.provider, encoding::hex(&digest[..16]))
     }
+}
+
+/// The bare address of the first mailbox in an address header or list:
+/// `"Jane Doe" <jane@example.com>, bob@example.com` gives
+/// `jane@example.com`. `None` when there is no address.
+pub(crate) fn bare_address(text: &str) -> Option<String> {
+    // The first mailbox ends at a comma outside quotes and angle brackets.
+    let (mut quoted, mut angled, mut end) = (false, false, text.len());
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angled = true,
+            '>' if !quoted => angled = false,
+            ',' if !quoted && !angled => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mailbox = &text[..end];
+    let address = match (mailbox.rfind('<'), mailbox.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &mailbox[open + 1..close],
+        _ => mailbox,
+    };
+    let address = address.trim();
+    (!address.is_empty()).then(|| address.to_owned())
 }
 
 #[cfg(test)]
@@ -292,5 +343,23 @@ mod tests {
         assert_eq!(json["reject_reason"], "timed_out");
         assert_eq!(json["provider"], "postmark");
         assert_eq!(json["timestamp"], "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn bare_address_drops_display_names() {
+        for (text, bare) in [
+            ("jane@example.com", Some("jane@example.com")),
+            ("Jane Doe <jane@example.com>", Some("jane@example.com")),
+            (
+                r#""Doe, Jane" <jane@example.com>, bob@example.com"#,
+                Some("jane@example.com"),
+            ),
+            (" <jane@example.com> ", Some("jane@example.com")),
+            ("a@x.y, b@x.y", Some("a@x.y")),
+            ("", None),
+            ("  ", None),
+        ] {
+            assert_eq!(bare_address(text).as_deref(), bare, "{text}");
+        }
     }
 }

@@ -157,7 +157,7 @@ mod secret;
 mod verified;
 
 pub use basic_auth::BasicAuth;
-pub use error::{Error, HeaderProblem, ParseError, SecretError, VerifyError};
+pub use error::{Error, HeaderProblem, JsonPosition, ParseError, SecretError, VerifyError};
 pub use event::{EmailEvent, EventKind, Provider, RejectReason};
 pub use headers::{Headers, Lookup};
 pub use limits::Limits;

@@ -22,6 +22,22 @@ pub struct Limits {
     ///
     /// Default: 16, far more than any key rotation needs.
     pub max_signature_entries: usize,
+    /// Most `name=value` parameters read from a form-encoded body (Twilio,
+    /// Mailgun's legacy webhooks), counted before anything is allocated.
+    ///
+    /// Default: 1,000. Twilio's requests carry a few dozen parameters and
+    /// Mailgun's legacy events a few dozen plus the sender's custom
+    /// variables; a body of millions of empty parameters (`a&a&a…`) is
+    /// refused before it costs memory.
+    pub max_form_params: usize,
+    /// Most recipients one provider event may fan out to (an SES event
+    /// lists every recipient of a message and becomes one event per
+    /// recipient).
+    ///
+    /// Default: 100. SES accepts at most 50 recipients per message
+    /// (<https://docs.aws.amazon.com/ses/latest/dg/quotas.html>), so this is
+    /// above any real event and bounds the fan-out of a hostile one.
+    pub max_recipients_per_event: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +46,8 @@ impl Default for Limits {
             max_body_bytes: 5 * 1024 * 1024,
             max_header_bytes: 8 * 1024,
             max_signature_entries: 16,
+            max_form_params: 1_000,
+            max_recipients_per_event: 100,
         }
     }
 }
@@ -59,6 +77,20 @@ impl Limits {
     #[must_use]
     pub fn with_max_signature_entries(mut self, entries: usize) -> Self {
         self.max_signature_entries = entries;
+        self
+    }
+
+    /// Sets [`max_form_params`](Self::max_form_params).
+    #[must_use]
+    pub fn with_max_form_params(mut self, params: usize) -> Self {
+        self.max_form_params = params;
+        self
+    }
+
+    /// Sets [`max_recipients_per_event`](Self::max_recipients_per_event).
+    #[must_use]
+    pub fn with_max_recipients_per_event(mut self, recipients: usize) -> Self {
+        self.max_recipients_per_event = recipients;
         self
     }
 

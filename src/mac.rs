@@ -120,10 +120,16 @@ impl KeyState {
     }
 }
 
-fn finish<M: Mac>(mut mac: M, parts: &[&[u8]]) -> MacOutput {
-    for part in parts {
-        mac.update(part);
-    }
+fn finish<M: Mac>(mac: M, parts: &[&[u8]]) -> MacOutput {
+    finish_streamed(mac, &mut |update| {
+        for part in parts {
+            update(part);
+        }
+    })
+}
+
+fn finish_streamed<M: Mac>(mut mac: M, feed: &mut dyn FnMut(&mut dyn FnMut(&[u8]))) -> MacOutput {
+    feed(&mut |bytes| mac.update(bytes));
     let mut tag = mac.finalize().into_bytes();
     let mut out = MacOutput {
         bytes: [0; 64],
@@ -148,6 +154,20 @@ impl MacKey {
             KeyState::Sha1(m) => finish(m.clone(), parts),
             KeyState::Sha256(m) => finish(m.clone(), parts),
             KeyState::Sha512(m) => finish(m.clone(), parts),
+        }
+    }
+
+    /// HMAC of the bytes `feed` passes to the callback it is given, in
+    /// order: for content produced piece by piece (decoded form fields)
+    /// without collecting it first.
+    pub(crate) fn compute_streamed(
+        &self,
+        feed: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
+    ) -> MacOutput {
+        match &self.state {
+            KeyState::Sha1(m) => finish_streamed(m.clone(), feed),
+            KeyState::Sha256(m) => finish_streamed(m.clone(), feed),
+            KeyState::Sha512(m) => finish_streamed(m.clone(), feed),
         }
     }
 

@@ -242,7 +242,11 @@ fn failed_permanent_sample() {
 #[test]
 fn failed_temporary_sample() {
     let e = event_data("mailgun-failed-temporary.json");
-    assert_eq!((e.kind, e.reject_reason), (EventKind::Deferred, None));
+    // A temporary failure says why too: `reason` is `generic` here.
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Deferred, Some(RejectReason::Other))
+    );
     assert!(
         e.mta_response
             .as_deref()

@@ -388,15 +388,7 @@ fn unknown_events_are_kept() {
 
 #[test]
 fn malformed_batches_are_parse_errors() {
-    for bad in [
-        &b""[..],
-        b"{}",
-        b"[1]",
-        b"[{\"email\":\"a@b.c\"}]",
-        b"[{\"event\":5}]",
-        b"[",
-        b"\xff",
-    ] {
+    for bad in [&b""[..], b"{}", b"[", b"\xff", b"[1,", b"\"[]\""] {
         assert_eq!(
             sendgrid::parse(bad).unwrap_err().code(),
             "invalid_payload",
@@ -404,4 +396,75 @@ fn malformed_batches_are_parse_errors() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+#[test]
+fn one_unreadable_element_never_costs_its_neighbours() {
+    // Each odd element sits between two good ones; SendGrid would retry a
+    // refused batch for 72 hours and then drop every event in it.
+    let odd = [
+        "1",
+        "null",
+        "\"text\"",
+        "[]",
+        r#"{"email":"a@b.c"}"#,
+        r#"{"event":5,"email":"a@b.c","sg_event_id":"x"}"#,
+        r#"{"event":{"nested":true},"email":"a@b.c"}"#,
+        r#"{"event":"delivered","email":12345,"sg_event_id":"n"}"#,
+        r#"{"event":"delivered","email":"a@b.c","timestamp":{"seconds":1}}"#,
+        r#"{"event":"delivered","email":"a@b.c","timestamp":[1,2]}"#,
+        r#"{"event":"delivered","email":"a@b.c","timestamp":true}"#,
+        r#"{"event":"delivered","email":"a@b.c","sg_event_id":{"id":1}}"#,
+        r#"{"event":"click","email":"a@b.c","url":["x"],"category":{"a":1}}"#,
+    ];
+    for element in odd {
+        let body = format!(
+            r#"[{{"event":"delivered","email":"first@b.c","sg_event_id":"g1"}},{element},{{"event":"open","email":"last@b.c","sg_event_id":"g2"}}]"#
+        );
+        let events = sendgrid::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{element}: {e}"));
+        assert_eq!(events.len(), 3, "{element}");
+        assert_eq!(events[0].recipient.as_deref(), Some("first@b.c"));
+        assert_eq!(events[2].recipient.as_deref(), Some("last@b.c"));
+        assert_eq!(
+            events[1].raw.get(),
+            element,
+            "the odd element's JSON is kept"
+        );
+        assert!(serde_json::to_string(&events[1]).is_ok());
+    }
+    // Readable parts of an odd element are still read.
+    let events = sendgrid::parse(
+        br#"[{"event":"delivered","email":12345,"sg_event_id":"n","timestamp":{"s":1}}]"#,
+    )
+    .unwrap();
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(events[0].recipient.as_deref(), Some("12345"));
+    assert_eq!(events[0].timestamp, None);
+    // Elements that are not events at all are unknown events.
+    for element in ["1", r#"{"email":"a@b.c"}"#, r#"{"event":5}"#] {
+        let body = format!("[{element}]");
+        let events = sendgrid::parse(body.as_bytes()).unwrap();
+        assert_eq!(events[0].kind, EventKind::Unknown, "{element}");
+    }
+}
+
+#[test]
+fn a_dropped_events_reason_is_a_description_not_an_mta_response() {
+    let events = sendgrid::parse(
+        br#"[{"event":"dropped","email":"a@b.c","reason":"Bounced Address","sg_event_id":"d1"}]"#,
+    )
+    .unwrap();
+    assert_eq!(events[0].kind, EventKind::Rejected);
+    assert_eq!(events[0].description.as_deref(), Some("Bounced Address"));
+    assert_eq!(events[0].mta_response, None);
+    assert_eq!(events[0].reject_reason, Some(RejectReason::Bounced));
+    // A bounce's reason is the receiving server's text.
+    let events = sendgrid::parse(
+        br#"[{"event":"bounce","email":"a@b.c","reason":"550 5.1.1 unknown user","type":"bounce"}]"#,
+    )
+    .unwrap();
+    assert_eq!(
+        events[0].mta_response.as_deref(),
+        Some("550 5.1.1 unknown user")
+    );
 }

@@ -89,17 +89,22 @@ fn json_body_is_covered_by_body_sha256() {
 }
 
 #[test]
-fn refuses_a_body_nothing_covers() {
+fn a_body_without_body_sha256_is_read_as_form_parameters_whatever_its_type() {
+    // Without `bodySHA256` in the signed URL, the body is signed as form
+    // parameters: a JSON body whose parameters were not signed is refused,
+    // whatever `Content-Type` claims.
     let url = "https://example.com/hook";
     let sig = verifier().sign(url, b"").expect("sign");
-    let h = [
-        ("X-Twilio-Signature", sig),
-        ("Content-Type", "application/json".to_owned()),
-    ];
-    let e = verifier()
-        .verify(&h, url, br#"{"a":1}"#)
-        .expect_err("unsigned body");
-    assert_eq!(e.code(), "unsupported_scheme");
+    for content_type in ["application/json", "application/x-www-form-urlencoded", ""] {
+        let h = [
+            ("X-Twilio-Signature", sig.clone()),
+            ("Content-Type", content_type.to_owned()),
+        ];
+        let e = verifier()
+            .verify(&h, url, br#"{"a":1}"#)
+            .expect_err("unsigned body");
+        assert_eq!(e.code(), "invalid_signature", "{content_type}");
+    }
 }
 
 #[test]

@@ -54,7 +54,11 @@ impl Headers for HeaderMap {
 }
 
 /// A webhook request: headers and raw body, read within the body limit.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the header names and the body's length, never a header
+/// value or the body: they carry credentials (Postmark's `Authorization`)
+/// and personal data, and handlers are often `#[tracing::instrument]`ed.
+#[derive(Clone)]
 pub struct Webhook {
     /// The request's headers.
     pub headers: HeaderMap,
@@ -62,6 +66,17 @@ pub struct Webhook {
     pub body: Bytes,
     /// When the request arrived.
     pub received_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.keys().map(|n| n.as_str()).collect();
+        f.debug_struct("Webhook")
+            .field("header_names", &names)
+            .field("body_len", &self.body.len())
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {

@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
-use crate::form::{self, Param};
+use crate::form::{self, Pair};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
@@ -137,7 +137,7 @@ impl MailgunVerifier {
         now: OffsetDateTime,
     ) -> Result<Verified<'static>, VerifyError> {
         let decoded = self.decode(headers, body)?;
-        self.check(&*decoded.signature()?, now)
+        self.check(&*decoded.signature(&self.limits)?, now)
     }
 
     /// Size check, then the body decoded once (JSON envelope or legacy
@@ -150,7 +150,7 @@ impl MailgunVerifier {
         self.limits.check_body(body)?;
         let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
         if form::is_form(content_type) {
-            Ok(Decoded::Form(form::parse(body)?))
+            Ok(Decoded::Form(form::pairs(body, &self.limits)?))
         } else {
             serde_json::from_slice(body)
                 .map(Decoded::Json)
@@ -215,7 +215,7 @@ impl MailgunVerifier {
     ) -> Result<(Vec<EmailEvent>, String, Duration), Error> {
         let decoded = self.decode(headers, body)?;
         let token = {
-            let fields = decoded.signature()?;
+            let fields = decoded.signature(&self.limits)?;
             self.check(&fields, now)?;
             fields.token.clone()
         };
@@ -254,11 +254,11 @@ impl MailgunVerifier {
 /// A Mailgun body, decoded once.
 enum Decoded<'a> {
     Json(Envelope<'a>),
-    Form(Vec<Param<'a>>),
+    Form(Vec<Pair<'a>>),
 }
 
 impl Decoded<'_> {
-    fn signature(&self) -> Result<Cow<'_, SignatureFields>, VerifyError> {
+    fn signature(&self, limits: &Limits) -> Result<Cow<'_, SignatureFields>, VerifyError> {
         match self {
             Self::Json(envelope) => {
                 envelope
@@ -268,38 +268,42 @@ impl Decoded<'_> {
                     // Unsigned: nothing to match, as with a wrong signature.
                     .ok_or(VerifyError::InvalidSignature)
             }
-            Self::Form(pairs) => signature_from_pairs(pairs).map(Cow::Owned),
+            Self::Form(pairs) => signature_from_pairs(pairs, limits).map(Cow::Owned),
         }
     }
 
     fn events(self) -> Result<Vec<EmailEvent>, ParseError> {
         match self {
             Self::Json(envelope) => events_from_envelope(&envelope),
-            Self::Form(pairs) => events_from_pairs(pairs),
+            Self::Form(pairs) => events_from_pairs(&pairs),
         }
     }
 }
 
 /// The last value of each signature field: Mailgun's own value is the last
-/// when a field repeats.
-fn signature_from_pairs(pairs: &[Param<'_>]) -> Result<SignatureFields, VerifyError> {
-    let mut timestamp = None;
-    let mut token = None;
-    let mut signature = None;
-    for (name, value) in pairs {
-        let slot = match &**name {
-            b"timestamp" => &mut timestamp,
-            b"token" => &mut token,
-            b"signature" => &mut signature,
-            _ => continue,
-        };
-        *slot = Some(String::from_utf8_lossy(value).into_owned());
+/// when a field repeats (the sender's custom variables are merged into the
+/// same form). Only these three fields are decoded before verification,
+/// and only when their encoded length is within the header length limit.
+fn signature_from_pairs(
+    pairs: &[Pair<'_>],
+    limits: &Limits,
+) -> Result<SignatureFields, VerifyError> {
+    let last = |name: &[u8]| pairs.iter().rev().find(|p| p.is(name));
+    let fields = [last(b"timestamp"), last(b"token"), last(b"signature")];
+    if fields
+        .iter()
+        .flatten()
+        .any(|p| p.value.len() > limits.max_header_bytes)
+    {
+        return Err(VerifyError::InvalidPayload {
+            detail: "a signature field is over the header length limit",
+        });
     }
-    match (timestamp, token, signature) {
-        (Some(timestamp), Some(token), Some(signature)) => Ok(SignatureFields {
-            timestamp,
-            token,
-            signature,
+    match fields {
+        [Some(timestamp), Some(token), Some(signature)] => Ok(SignatureFields {
+            timestamp: form::decode(timestamp.value),
+            token: form::decode(token.value),
+            signature: form::decode(signature.value),
         }),
         // Unsigned: nothing to match, as with a wrong signature.
         _ => Err(VerifyError::InvalidSignature),
@@ -322,11 +326,14 @@ pub struct MailgunEventData {
     pub recipient: Option<String>,
     /// `permanent` or `temporary`, for failures.
     pub severity: Option<String>,
-    /// Why it failed or was rejected (`bounce`, `suppress-bounce`, …).
+    /// Why it failed or was rejected (`bounce`, `suppress-bounce`,
+    /// `generic`, `espblock`, `old`, …).
     pub reason: Option<String>,
     /// The receiving server's answer (may be null).
     #[serde(rename = "delivery-status")]
     pub delivery_status: Option<MailgunDeliveryStatus>,
+    /// Why Mailgun refused the message, for `rejected`.
+    pub reject: Option<MailgunReject>,
     /// The message's headers.
     pub message: Option<MailgunMessage>,
     /// Tags.
@@ -351,6 +358,16 @@ pub struct MailgunDeliveryStatus {
     pub description: Option<String>,
 }
 
+/// `event-data.reject`, for `rejected` events.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct MailgunReject {
+    /// Why the message was refused.
+    pub reason: Option<String>,
+    /// More detail.
+    pub description: Option<String>,
+}
+
 /// `event-data.message`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[non_exhaustive]
@@ -366,6 +383,8 @@ pub struct MailgunMessageHeaders {
     /// The Message-ID, without angle brackets.
     #[serde(rename = "message-id")]
     pub message_id: Option<String>,
+    /// The `To` header (a `rejected` event's only recipient).
+    pub to: Option<String>,
 }
 
 /// `event-data.client-info`.
@@ -384,7 +403,7 @@ pub struct MailgunClientInfo {
 /// [`ParseError`] when the body is not a JSON envelope with `event-data`.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let envelope: Envelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a Mailgun JSON envelope", e))?;
+        .map_err(|e| ParseError::json("the body is not a Mailgun JSON envelope", &e))?;
     events_from_envelope(&envelope)
 }
 
@@ -402,76 +421,278 @@ fn events_from_envelope(envelope: &Envelope<'_>) -> Result<Vec<EmailEvent>, Pars
 /// [`ParseError`] when it is not a Mailgun event object.
 pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
     let native: MailgunEventData = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("`event-data` is not a Mailgun event", e))?;
+        .map_err(|e| ParseError::json("`event-data` is not a Mailgun event", &e))?;
     Ok(vec![normalize(native, raw.to_owned())])
 }
 
-/// Parses a legacy form-encoded webhook: its fields become the event's JSON
-/// (the last value of a repeated field wins), with the legacy names
-/// (`event`, `recipient`, `Message-Id`, …).
+/// Parses a legacy form-encoded webhook (see [`events_from_pairs`] for how
+/// the fields are read).
 ///
 /// # Errors
 ///
-/// [`ParseError`] for malformed form encoding or a missing `event` field.
+/// [`ParseError`] for malformed form encoding, more parameters than
+/// [`Limits::max_form_params`], or a missing `event` field.
 pub fn parse_form(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let pairs = form::parse(body).map_err(|_| ParseError::new("malformed form encoding"))?;
-    events_from_pairs(pairs)
+    let pairs = form::pairs(body, &Limits::default())
+        .map_err(|_| ParseError::new("malformed form encoding or too many parameters"))?;
+    events_from_pairs(&pairs)
 }
 
-fn events_from_pairs(pairs: Vec<Param<'_>>) -> Result<Vec<EmailEvent>, ParseError> {
-    let mut fields = Map::new();
-    for (name, value) in pairs {
-        let name = String::from_utf8_lossy(&name).into_owned();
-        fields.insert(
-            name,
-            Value::String(String::from_utf8_lossy(&value).into_owned()),
-        );
+/// The fields Mailgun itself posts in a legacy webhook; every other field
+/// is one of the sender's custom variables.
+/// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#legacy-webhooks>.
+const LEGACY_FIELDS: &[&str] = &[
+    "event",
+    "recipient",
+    "domain",
+    "message-headers",
+    "Message-Id",
+    "message-id",
+    "timestamp",
+    "token",
+    "signature",
+    "reason",
+    "code",
+    "error",
+    "description",
+    "notification",
+    "url",
+    "ip",
+    "country",
+    "region",
+    "city",
+    "user-agent",
+    "device-type",
+    "client-type",
+    "client-name",
+    "client-os",
+    "campaign-id",
+    "campaign-name",
+    "tag",
+    "X-Mailgun-Tag",
+    "X-Mailgun-Variables",
+    "mailing-list",
+    "attachment-count",
+    "body-plain",
+];
+
+/// Fields that change with each delivery attempt of the same event: the
+/// signature's timestamp and token, and the signature.
+const PER_ATTEMPT: &[&str] = &["timestamp", "token", "signature"];
+
+/// A legacy form event: each field's decoded values, in order.
+struct LegacyForm {
+    fields: Vec<(String, Vec<String>)>,
+}
+
+impl LegacyForm {
+    fn new(pairs: &[Pair<'_>]) -> Self {
+        let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+        for pair in pairs {
+            let name = form::decode(pair.name);
+            let value = form::decode(pair.value);
+            match fields.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, values)) => values.push(value),
+                None => fields.push((name, vec![value])),
+            }
+        }
+        Self { fields }
     }
-    let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
-    let event = text("event").ok_or_else(|| ParseError::new("no `event` field"))?;
+
+    fn all(&self, name: &str) -> &[String] {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// The first value: Mailgun's own, when the sender's custom variables
+    /// repeat one of its field names.
+    fn first(&self, name: &str) -> Option<String> {
+        self.all(name).first().filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// The raw JSON: each field as a string, or an array of strings when it
+    /// repeats.
+    fn to_json(&self) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .map(|(name, values)| {
+                let value = match values.as_slice() {
+                    [one] => Value::String(one.clone()),
+                    many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+                };
+                (name.clone(), value)
+            })
+            .collect()
+    }
+
+    /// Every field but the per-attempt ones, length-prefixed and sorted, so
+    /// redeliveries of one event share it and events differing in any
+    /// other field do not.
+    fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut entries: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .filter(|(name, _)| !PER_ATTEMPT.contains(&name.as_str()))
+            .flat_map(|(name, values)| values.iter().map(move |v| (name.as_str(), v.as_str())))
+            .collect();
+        entries.sort_unstable();
+        let mut hash = sha2::Sha256::new();
+        for (name, value) in entries {
+            for part in [name, value] {
+                hash.update((part.len() as u64).to_be_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
+        hash.finalize().into()
+    }
+
+    /// Custom variables: the `X-Mailgun-Variables` header (JSON) from
+    /// `message-headers` or a field of that name, then every field Mailgun
+    /// does not define.
+    fn metadata(&self) -> Map<String, Value> {
+        let mut metadata = Map::new();
+        let headers: Vec<(String, String)> = self
+            .first("message-headers")
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let variables = headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("X-Mailgun-Variables"))
+            .map(|(_, value)| value.clone())
+            .chain(self.all("X-Mailgun-Variables").iter().cloned());
+        for text in variables {
+            if let Ok(Value::Object(object)) = serde_json::from_str(&text) {
+                metadata.extend(object);
+            }
+        }
+        for (name, values) in &self.fields {
+            if !LEGACY_FIELDS.contains(&name.as_str())
+                && !name.starts_with("attachment-")
+                && !metadata.contains_key(name)
+            {
+                if let Some(first) = values.first() {
+                    metadata.insert(name.clone(), Value::String(first.clone()));
+                }
+            }
+        }
+        metadata
+    }
+}
+
+/// A legacy form-encoded webhook, read as Mailgun documents it: the event
+/// names `delivered`, `dropped`, `bounced`, `complained`, `unsubscribed`,
+/// `opened`, `clicked`; the first value of a repeated field is Mailgun's;
+/// every `tag` and `X-Mailgun-Tag` value is a tag; custom variables
+/// (`X-Mailgun-Variables`, and fields Mailgun does not define) are the
+/// metadata; `code` and `reason` give the reject reason; `error` or
+/// `notification` the MTA response. The raw JSON holds every field (an
+/// array where one repeats). There is no event id, and the form's
+/// `timestamp` is the signature's, new with each attempt: the idempotency
+/// key digests every other field, so a redelivery gets the same key.
+fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> {
+    let legacy = LegacyForm::new(pairs);
+    let event = legacy
+        .first("event")
+        .ok_or_else(|| ParseError::new("no `event` field"))?;
     let native = MailgunEventData {
         event,
         id: None,
         timestamp: Timestamp(
-            text("timestamp")
+            legacy
+                .first("timestamp")
                 .as_deref()
                 .and_then(crate::provider::timestamp::parse_text),
         ),
-        recipient: text("recipient"),
+        recipient: legacy.first("recipient"),
         severity: None,
-        reason: text("reason"),
+        reason: legacy.first("reason"),
         delivery_status: Some(MailgunDeliveryStatus {
-            message: text("error"),
-            description: text("description"),
+            message: legacy
+                .first("error")
+                .or_else(|| legacy.first("notification")),
+            description: legacy.first("description"),
         }),
+        reject: None,
         message: Some(MailgunMessage {
             headers: Some(MailgunMessageHeaders {
-                message_id: text("Message-Id").or_else(|| text("message-id")),
+                message_id: legacy
+                    .first("Message-Id")
+                    .or_else(|| legacy.first("message-id")),
+                to: None,
             }),
         }),
-        tags: text("tag").map(|t| vec![t]),
-        user_variables: None,
-        url: text("url"),
+        tags: Some(
+            legacy
+                .all("tag")
+                .iter()
+                .chain(legacy.all("X-Mailgun-Tag"))
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
+        ),
+        user_variables: Some(legacy.metadata()),
+        url: legacy.first("url"),
         client_info: Some(MailgunClientInfo {
-            user_agent: text("user-agent"),
+            user_agent: legacy.first("user-agent"),
         }),
     };
-    let raw =
-        serde_json::value::to_raw_value(&fields).map_err(|e| ParseError::json("form fields", e))?;
-    Ok(vec![normalize(native, raw)])
+    let code = legacy.first("code");
+    let raw = serde_json::value::to_raw_value(&legacy.to_json())
+        .map_err(|e| ParseError::json("form fields", &e))?;
+    let mut event = normalize(native, raw);
+    if matches!(event.kind, EventKind::Rejected | EventKind::Bounced) {
+        event.reject_reason =
+            legacy_reject_reason(code.as_deref(), legacy.first("reason").as_deref());
+    }
+    event.set_fingerprint(&legacy.fingerprint());
+    Ok(vec![event])
 }
 
+/// A legacy event's reject reason from its `code` (anymail's mapping: 499
+/// timed out, 605 a previously bounced address, 607 a previous spam
+/// complaint, other 4xx/5xx SMTP codes and enhanced codes of class 4 or 5
+/// bounced), else from `reason` (`old`: timed out; `hardfail`: a
+/// suppressed address that bounced before).
+fn legacy_reject_reason(code: Option<&str>, reason: Option<&str>) -> Option<RejectReason> {
+    let code = code.map(str::trim).unwrap_or_default();
+    let by_code = match code.parse::<u16>() {
+        Ok(499) => Some(RejectReason::TimedOut),
+        Ok(605) => Some(RejectReason::Bounced),
+        Ok(607) => Some(RejectReason::Spam),
+        Ok(400..=599) => Some(RejectReason::Bounced),
+        Ok(_) => Some(RejectReason::Other),
+        // An enhanced status code such as `5.1.1`.
+        Err(_) => match code.split('.').next() {
+            Some("4" | "5") if code.contains('.') => Some(RejectReason::Bounced),
+            _ => None,
+        },
+    };
+    by_code.or(match reason {
+        Some("old") => Some(RejectReason::TimedOut),
+        Some("hardfail" | "bounce" | "suppress-bounce") => Some(RejectReason::Bounced),
+        Some("suppress-unsubscribe") => Some(RejectReason::Unsubscribed),
+        Some("suppress-complaint") => Some(RejectReason::Spam),
+        _ => Some(RejectReason::Other),
+    })
+}
+
+/// The reject reason of a JSON event's `reason`.
 fn reject_reason(reason: Option<&str>) -> RejectReason {
     match reason.unwrap_or_default() {
-        "bounce" | "suppress-bounce" => RejectReason::Bounced,
+        "bounce" | "suppress-bounce" | "hardfail" => RejectReason::Bounced,
         "suppress-unsubscribe" => RejectReason::Unsubscribed,
         "suppress-complaint" => RejectReason::Spam,
+        "espblock" | "blacklisted" => RejectReason::Blocked,
+        "old" => RejectReason::TimedOut,
         _ => RejectReason::Other,
     }
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
+    s.filter(|s| !s.trim().is_empty())
 }
 
 fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
@@ -490,30 +711,39 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
     };
     let mut event = EmailEvent::new(Provider::Mailgun, kind, raw);
     event.reject_reason = match kind {
-        EventKind::Rejected | EventKind::Bounced => Some(reject_reason(native.reason.as_deref())),
+        // A temporary failure says why too (greylisted, a full mailbox).
+        EventKind::Rejected | EventKind::Bounced | EventKind::Deferred => {
+            Some(reject_reason(native.reason.as_deref()))
+        }
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
         _ => None,
     };
     event.timestamp = native.timestamp.0;
     event.event_id = native.id;
-    event.recipient = native.recipient;
+    let headers = native.message.and_then(|m| m.headers).unwrap_or_default();
+    // A `rejected` event names its recipient only in the message's `To`.
+    event.recipient = non_empty(native.recipient)
+        .or_else(|| headers.to.as_deref().and_then(crate::event::bare_address));
     // As Mailgun's send API returns it: in angle brackets.
-    event.message_id = native
-        .message
-        .and_then(|m| m.headers)
-        .and_then(|h| h.message_id)
-        .filter(|id| !id.is_empty())
-        .map(|id| {
-            if id.starts_with('<') {
-                id
-            } else {
-                format!("<{id}>")
-            }
-        });
+    event.message_id = headers.message_id.filter(|id| !id.is_empty()).map(|id| {
+        if id.starts_with('<') {
+            id
+        } else {
+            format!("<{id}>")
+        }
+    });
     if let Some(status) = native.delivery_status {
         event.mta_response = non_empty(status.message);
         event.description = non_empty(status.description);
+    }
+    if let Some(reject) = native.reject {
+        let reason = non_empty(reject.reason);
+        let detail = non_empty(reject.description);
+        event.description = match (reason, detail) {
+            (Some(r), Some(d)) if r != d => Some(format!("{r}: {d}")),
+            (r, d) => r.or(d).or(event.description),
+        };
     }
     event.tags = native.tags.unwrap_or_default();
     event.metadata = native.user_variables.unwrap_or_default();

@@ -182,9 +182,9 @@ pub struct PostmarkEvent {
 /// [`ParseError`] when the body is not a Postmark record object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let raw: &RawValue =
-        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", e))?;
+        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", &e))?;
     let native: PostmarkEvent = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("the body is not a Postmark record", e))?;
+        .map_err(|e| ParseError::json("the body is not a Postmark record", &e))?;
     Ok(vec![normalize(native, raw.to_owned())])
 }
 
@@ -252,8 +252,13 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
     event.message_id = native.message_id;
     event.recipient = native.recipient.or(native.email);
     event.description = native.description;
-    if kind == EventKind::Delivered || native.record_type == "Bounce" {
-        event.mta_response = native.details;
+    // `Details` is the receiving server's text for deliveries and bounces,
+    // and the feedback report's for spam complaints (which Postmark sends
+    // in the bounce shape).
+    if kind == EventKind::Delivered
+        || matches!(native.record_type.as_str(), "Bounce" | "SpamComplaint")
+    {
+        event.mta_response = native.details.filter(|d| !d.is_empty());
     }
     event.click_url = native.original_link;
     event.user_agent = native.user_agent;

@@ -4,8 +4,11 @@
 //! - Authenticated by: HMAC-SHA256 over `svix-id.svix-timestamp.body` with
 //!   the endpoint's `whsec_…` secret ([`StandardWebhooks`]).
 //! - Signed: the delivery id, the timestamp and the whole body.
-//! - Event id: the `svix-id` header, which Resend keeps across retries of a
-//!   delivery, so it is the idempotency key.
+//! - Event id: the signed delivery id (the `svix-id` header Resend sends,
+//!   or `webhook-id` when the `webhook-*` family is used), which Resend
+//!   keeps across retries of a delivery, so it is the idempotency key. It
+//!   is always the id the signature covers: an unsigned id header of the
+//!   other family never chooses the key.
 //! - Replay window: five minutes each way, as the Standard Webhooks spec
 //!   recommends.
 //!
@@ -19,16 +22,13 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
-use crate::headers::{self, Headers, Name};
+use crate::headers::Headers;
 use crate::limits::Limits;
 use crate::provider::Timestamp;
 use crate::replay::ReplayWindow;
-use crate::scheme::standard::StandardWebhooks;
+use crate::scheme::standard::{self, StandardWebhooks};
 use crate::secret::Secret;
 use crate::verified::Verified;
-
-static SVIX_ID: Name = Name::from_static("svix-id");
-static WEBHOOK_ID: Name = Name::from_static("webhook-id");
 
 /// Verifies Resend webhooks and parses their events.
 #[derive(Debug)]
@@ -158,6 +158,21 @@ pub struct ResendBounce {
     pub sub_type: Option<String>,
 }
 
+impl ResendBounce {
+    /// Whether Resend did not send at all because the address is on its
+    /// suppression list (`subType` `Suppressed`, or a message saying so):
+    /// Resend reports that as a bounce, but nothing bounced this time.
+    fn is_suppression(&self) -> bool {
+        self.sub_type
+            .as_deref()
+            .is_some_and(|t| t.to_ascii_lowercase().contains("suppress"))
+            || self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("suppression list"))
+    }
+}
+
 /// `data.click` of a Resend event.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[non_exhaustive]
@@ -172,30 +187,23 @@ pub struct ResendClick {
     pub ip_address: Option<String>,
 }
 
-/// Parses a Resend body without verifying it. `headers` supply the event id
-/// (`svix-id`, or `webhook-id`); pass empty headers when there are none.
+/// Parses a Resend body without verifying it. `headers` supply the event id:
+/// the id header of the family the verifier would check (`webhook-id` when
+/// a `webhook-signature` is present, else `svix-id`), so the id is the one a
+/// signature covers; pass empty headers when there are none.
 ///
 /// # Errors
 ///
 /// [`ParseError`] when the body is not a Resend event object.
 pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let limits = Limits::default();
-    let id = headers::optional(headers, &SVIX_ID, &limits)
-        .ok()
-        .flatten()
-        .or_else(|| {
-            headers::optional(headers, &WEBHOOK_ID, &limits)
-                .ok()
-                .flatten()
-        });
-    parse_with_id(id, body)
+    parse_with_id(standard::signed_id(headers, &Limits::default()), body)
 }
 
 fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let raw: &RawValue =
-        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", e))?;
+        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", &e))?;
     let native: ResendEvent = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("the body is not a Resend event", e))?;
+        .map_err(|e| ParseError::json("the body is not a Resend event", &e))?;
     Ok(vec![normalize(native, id, raw.to_owned())])
 }
 
@@ -217,8 +225,20 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
     event.timestamp = native.created_at.0;
     event.event_id = id.map(str::to_owned);
     event.message_id = data.email_id;
-    event.recipient = data.to.into_iter().next();
+    // `to` entries may carry a display name: `Jane <jane@example.com>`.
+    event.recipient = data
+        .to
+        .first()
+        .and_then(|to| crate::event::bare_address(to));
     event.reject_reason = match kind {
+        EventKind::Bounced
+            if data
+                .bounce
+                .as_ref()
+                .is_some_and(ResendBounce::is_suppression) =>
+        {
+            Some(RejectReason::Blocked)
+        }
         EventKind::Bounced => Some(RejectReason::Bounced),
         EventKind::Complained => Some(RejectReason::Spam),
         _ => None,

@@ -452,10 +452,11 @@ impl<'de> Deserialize<'de> for SendgridEvent {
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     match &*key {
                         "event" => {
-                            e.event = map.next_value()?;
+                            // A non-string event type is an unknown event.
+                            e.event = lenient_string(map.next_value()?).unwrap_or_default();
                             saw_event = true;
                         }
-                        "email" => e.email = map.next_value()?,
+                        "email" => e.email = lenient_string(map.next_value()?),
                         "timestamp" => e.timestamp = map.next_value()?,
                         "sg_event_id" => e.sg_event_id = lenient_string(map.next_value()?),
                         "sg_message_id" => e.sg_message_id = lenient_string(map.next_value()?),
@@ -494,19 +495,29 @@ impl<'de> Deserialize<'de> for SendgridEvent {
 
 /// Parses a SendGrid batch without verifying it.
 ///
+/// One odd element never costs its neighbours: SendGrid retries a refused
+/// batch for 72 hours and then drops every event in it. An element that
+/// cannot be read as a SendGrid event (not an object, no `event` field, a
+/// field of an unexpected type that cannot be read leniently) becomes an
+/// [`EventKind::Unknown`] event that keeps its JSON in
+/// [`EmailEvent::raw`]; fields of the wrong type are read as absent
+/// (a timestamp object) or converted (a numeric `email`).
+///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not a JSON array of SendGrid events.
+/// [`ParseError`] only when the body is not a JSON array.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let raws: Vec<&RawValue> = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON array", e))?;
-    raws.into_iter()
-        .map(|raw| {
-            let native: SendgridEvent = serde_json::from_str(raw.get())
-                .map_err(|e| ParseError::json("an element is not a SendGrid event", e))?;
-            Ok(normalize(native, raw.to_owned()))
-        })
-        .collect()
+        .map_err(|e| ParseError::json("the body is not a JSON array", &e))?;
+    Ok(raws
+        .into_iter()
+        .map(
+            |raw| match serde_json::from_str::<SendgridEvent>(raw.get()) {
+                Ok(native) => normalize(native, raw.to_owned()),
+                Err(_) => EmailEvent::new(Provider::Sendgrid, EventKind::Unknown, raw.to_owned()),
+            },
+        )
+        .collect())
 }
 
 fn drop_reason(reason: Option<&str>) -> RejectReason {
@@ -559,7 +570,15 @@ fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
     event.event_id = native.sg_event_id;
     event.message_id = native.sg_message_id;
     event.recipient = native.email;
-    event.mta_response = native.response.or(native.reason);
+    // `response` is the receiving server's answer (delivered, deferred);
+    // `reason` is that answer for a bounce, but SendGrid's own explanation
+    // for a drop ("Bounced Address", "Invalid SMTPAPI header").
+    if kind == EventKind::Rejected {
+        event.mta_response = native.response;
+        event.description = native.reason;
+    } else {
+        event.mta_response = native.response.or(native.reason);
+    }
     event.click_url = native.url;
     event.user_agent = native.useragent;
     event.tags = native.category;

@@ -9,10 +9,16 @@
 //!   idempotency key adds the recipient.
 //! - Both forms are parsed: event publishing (`eventType`, from a
 //!   configuration set) and identity notifications (`notificationType`).
-//! - Replay window: none; SNS retries resend the same signed envelope.
+//! - Replay window: the SNS verifier's (2 hours past by default); SNS
+//!   retries resend the same signed envelope.
+//! - Fan-out: at most [`Limits::max_recipients_per_event`] recipients per
+//!   event (default 100; SES itself allows 50 per message); the events of
+//!   one SES event share its JSON.
 //!
 //! Source: <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>
 //! and <https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html>.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -22,6 +28,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, ParseError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::Headers;
+use crate::limits::Limits;
 use crate::provider::sns::{
     CertificateSource, SnsCertificate, SnsEnvelope, SnsMessage, SnsVerifier, SubscribeUrl,
 };
@@ -74,7 +81,7 @@ impl<S: CertificateSource> SesVerifier<S> {
         now: OffsetDateTime,
     ) -> Result<SesOutcome, Error> {
         let message = self.sns.verify_at(headers, body, now).await?;
-        Ok(outcome(message)?)
+        Ok(outcome(message, self.sns.limits())?)
     }
 
     /// Verifies with a certificate you already hold, and parses.
@@ -92,13 +99,13 @@ impl<S: CertificateSource> SesVerifier<S> {
         let message = self
             .sns
             .verify_with_certificate_at(headers, body, certificate, now)?;
-        Ok(outcome(message)?)
+        Ok(outcome(message, self.sns.limits())?)
     }
 }
 
-fn outcome(message: SnsMessage) -> Result<SesOutcome, ParseError> {
+fn outcome(message: SnsMessage, limits: &Limits) -> Result<SesOutcome, ParseError> {
     Ok(match message {
-        SnsMessage::Notification(envelope) => SesOutcome::Events(events(&envelope)?),
+        SnsMessage::Notification(envelope) => SesOutcome::Events(events_within(&envelope, limits)?),
         SnsMessage::SubscriptionConfirmation {
             envelope,
             subscribe_url,
@@ -114,33 +121,87 @@ fn outcome(message: SnsMessage) -> Result<SesOutcome, ParseError> {
     })
 }
 
-/// Parses an SNS-delivered SES body without verifying it. Subscription
-/// messages yield no events.
-///
-/// # Errors
-///
-/// [`ParseError`] when the body is not an SNS envelope carrying an SES event.
-pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let envelope =
-        SnsEnvelope::parse(body).map_err(|_| ParseError::new("the body is not an SNS envelope"))?;
-    if envelope.message_type != "Notification" {
-        return Ok(Vec::new());
-    }
-    events(&envelope)
+/// The fields of an SNS envelope that parsing reads: nothing else is
+/// required, so a notification without its signature fields (or its topic)
+/// still parses.
+#[derive(Deserialize)]
+struct LooseEnvelope {
+    #[serde(rename = "Type")]
+    message_type: Option<String>,
+    #[serde(rename = "MessageId")]
+    message_id: Option<String>,
+    #[serde(rename = "Message")]
+    message: Option<String>,
+    #[serde(rename = "Timestamp")]
+    timestamp: Option<String>,
 }
 
-/// The SES events in a verified notification envelope.
+/// Parses an SNS-delivered SES body without verifying it. It needs only
+/// the fields it reads (`Message`, and `MessageId`, `Timestamp` and `Type`
+/// where present); subscription messages yield no events.
 ///
 /// # Errors
 ///
-/// [`ParseError`] when `Message` is not an SES event.
+/// [`ParseError`] when the body is not an SNS envelope carrying an SES event,
+/// or the event fans out beyond [`Limits::max_recipients_per_event`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let envelope: LooseEnvelope = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
+    match envelope.message_type.as_deref() {
+        None | Some("Notification") => {}
+        Some(_) => return Ok(Vec::new()),
+    }
+    let message = envelope
+        .message
+        .ok_or_else(|| ParseError::new("the SNS envelope has no Message"))?;
+    events_in(
+        &message,
+        envelope.message_id.as_deref(),
+        envelope.timestamp.as_deref(),
+        &Limits::default(),
+    )
+}
+
+/// The SES events in a verified notification envelope, within the default
+/// [`Limits`].
+///
+/// # Errors
+///
+/// [`ParseError`] when `Message` is not an SES event, or the event fans out
+/// beyond [`Limits::max_recipients_per_event`].
 pub fn events(envelope: &SnsEnvelope) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw = RawValue::from_string(envelope.message.clone())
-        .map_err(|e| ParseError::json("Message is not JSON", e))?;
+    events_within(envelope, &Limits::default())
+}
+
+/// As [`events`], within `limits`.
+///
+/// # Errors
+///
+/// As [`events`].
+pub fn events_within(
+    envelope: &SnsEnvelope,
+    limits: &Limits,
+) -> Result<Vec<EmailEvent>, ParseError> {
+    events_in(
+        &envelope.message,
+        Some(&envelope.message_id),
+        Some(&envelope.timestamp),
+        limits,
+    )
+}
+
+fn events_in(
+    message: &str,
+    message_id: Option<&str>,
+    timestamp: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw: &RawValue =
+        serde_json::from_str(message).map_err(|e| ParseError::json("Message is not JSON", &e))?;
     let native: SesEvent = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("Message is not an SES event", e))?;
-    let sns_time = timestamp::parse_text(&envelope.timestamp);
-    Ok(normalize(&native, &raw, &envelope.message_id, sns_time))
+        .map_err(|e| ParseError::json("Message is not an SES event", &e))?;
+    let sns_time = timestamp.and_then(timestamp::parse_text);
+    normalize(&native, raw, message_id, sns_time, limits)
 }
 
 /// An SES event (event publishing) or notification (identity feedback).
@@ -382,17 +443,48 @@ fn plan(native: &SesEvent) -> Plan {
 }
 
 /// One event per recipient (or one without a recipient when none is
-/// listed, so nothing is lost), each carrying the whole SES event as `raw`.
+/// listed, so nothing is lost). The events share one copy of the SES
+/// event's JSON (`raw`); the fan-out is bounded by
+/// [`Limits::max_recipients_per_event`] before any event is built.
 fn normalize(
     native: &SesEvent,
     raw: &RawValue,
-    sns_message_id: &str,
+    sns_message_id: Option<&str>,
     sns_time: Option<OffsetDateTime>,
-) -> Vec<EmailEvent> {
+    limits: &Limits,
+) -> Result<Vec<EmailEvent>, ParseError> {
     let plan = plan(native);
+    if plan.recipients.len() > limits.max_recipients_per_event {
+        return Err(ParseError::new(
+            "the SES event names more recipients than Limits::max_recipients_per_event",
+        ));
+    }
+    let metadata = native.mail.tags.clone().unwrap_or_default();
+    // What every event copies besides its recipient; with the recipients
+    // bounded, the copies must stay within a small multiple of the message,
+    // so hostile tags cannot multiply memory by the fan-out.
+    let copied = [
+        plan.description.as_deref(),
+        plan.click_url.as_deref(),
+        plan.user_agent.as_deref(),
+        native.mail.message_id.as_deref(),
+        sns_message_id,
+    ]
+    .iter()
+    .flatten()
+    .map(|s| s.len())
+    .sum::<usize>()
+        + serde_json::to_string(&metadata).map_or(0, |t| t.len());
+    let budget = raw.get().len().saturating_mul(4).saturating_add(1 << 20);
+    if copied.saturating_mul(plan.recipients.len()) > budget {
+        return Err(ParseError::new(
+            "the SES event's fan-out would copy more than four times its size",
+        ));
+    }
+    let raw: Arc<RawValue> = Arc::from(raw.to_owned());
     let build = |recipient: Option<String>, mta_response: Option<String>| {
-        let mut e = EmailEvent::new(Provider::Ses, plan.kind, raw.to_owned());
-        e.event_id = Some(sns_message_id.to_owned());
+        let mut e = EmailEvent::new(Provider::Ses, plan.kind, Arc::clone(&raw));
+        e.event_id = sns_message_id.map(str::to_owned);
         e.message_id.clone_from(&native.mail.message_id);
         e.timestamp = sns_time;
         e.recipient = recipient;
@@ -401,14 +493,15 @@ fn normalize(
         e.description.clone_from(&plan.description);
         e.click_url.clone_from(&plan.click_url);
         e.user_agent.clone_from(&plan.user_agent);
-        e.metadata = native.mail.tags.clone().unwrap_or_default();
+        e.metadata.clone_from(&metadata);
         e
     };
     if plan.recipients.is_empty() {
-        return vec![build(None, None)];
+        return Ok(vec![build(None, None)]);
     }
-    plan.recipients
-        .iter()
-        .map(|(r, mta)| build(Some(r.clone()), mta.clone()))
-        .collect()
+    Ok(plan
+        .recipients
+        .into_iter()
+        .map(|(r, mta)| build(Some(r), mta))
+        .collect())
 }

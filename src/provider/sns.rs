@@ -768,6 +768,12 @@ impl<S: CertificateSource> SnsVerifier<S> {
         self
     }
 
+    /// The size limits.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Verifies a delivery as if the time were `now` (for the replay window
     /// and the certificate's validity period), fetching the certificate if
     /// it is not cached.

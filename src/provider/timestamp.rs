@@ -18,8 +18,12 @@ pub struct Timestamp(pub Option<OffsetDateTime>);
 /// Only times RFC 3339 can write (years 0 to 9999) are kept, so that every
 /// event serializes; anything else is treated as no timestamp. (A fuzzer
 /// found a Mailgun form with a timestamp 6,000 years before the epoch.)
+///
+/// The year is checked in UTC, as the event serializes it: `9999-12-31T23:59:59-01:00`
+/// is in year 10000 in UTC and is no timestamp. The result is in UTC.
 fn representable(t: OffsetDateTime) -> Option<OffsetDateTime> {
-    (0..=9999).contains(&t.year()).then_some(t)
+    let utc = t.checked_to_offset(time::UtcOffset::UTC)?;
+    (0..=9999).contains(&utc.year()).then_some(utc)
 }
 
 fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
@@ -81,6 +85,21 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Timestamp, D::Error> {
                 d.deserialize_any(self)
             }
+            // Anything else is no time, not an unreadable event.
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Timestamp, E> {
+                Ok(Timestamp(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Timestamp, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Timestamp(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Timestamp, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Timestamp(None))
+            }
         }
         deserializer.deserialize_any(V)
     }
@@ -123,6 +142,11 @@ mod tests {
             "-200000000807",
             "\"-200000000807\"",
             "253402300800",
+            "\"9999-12-31T23:59:59-01:00\"",
+            "\"0000-01-01T00:00:00+01:00\"",
+            "{\"seconds\":1}",
+            "[1513299569]",
+            "true",
         ] {
             assert_eq!(ts(bad), None, "{bad}");
         }

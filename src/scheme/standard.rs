@@ -77,6 +77,42 @@ static SVIX_NAMES: Names = Names {
     signature: Name::from_static("svix-signature"),
 };
 
+/// The header family a verifier reads: `webhook-*` when a
+/// `webhook-signature` header is present, else `svix-*`. Parsing without
+/// verifying uses the same choice, so an event's id is always the id the
+/// signature covers, never an unsigned header of the other family.
+fn family<H: Headers + ?Sized>(
+    headers: &H,
+    limits: &Limits,
+) -> Result<&'static Names, VerifyError> {
+    Ok(
+        if headers::optional(headers, &WEBHOOK_NAMES.signature, limits)?.is_some() {
+            &WEBHOOK_NAMES
+        } else {
+            &SVIX_NAMES
+        },
+    )
+}
+
+/// The delivery id a verifier of this scheme proves (see [`family`]), for
+/// parsers that run without verifying: the id of the family whose
+/// signature header is present; with no signature header at all, nothing
+/// is proven either way, and `webhook-id` (else `svix-id`) is read.
+pub(crate) fn signed_id<'h, H: Headers + ?Sized>(
+    headers: &'h H,
+    limits: &Limits,
+) -> Option<&'h str> {
+    let present = |name: &Name| headers::optional(headers, name, limits).ok().flatten();
+    let names = if present(&WEBHOOK_NAMES.signature).is_some() {
+        &WEBHOOK_NAMES
+    } else if present(&SVIX_NAMES.signature).is_some() {
+        &SVIX_NAMES
+    } else {
+        return present(&WEBHOOK_NAMES.id).or_else(|| present(&SVIX_NAMES.id));
+    };
+    present(&names.id)
+}
+
 /// The three header names of one spelling of the scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderNames {
@@ -241,18 +277,12 @@ impl StandardWebhooks {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let (names, signature) =
-            match headers::optional(headers, &WEBHOOK_NAMES.signature, &self.limits)? {
-                Some(signature) => (&WEBHOOK_NAMES, signature),
-                None => (
-                    &SVIX_NAMES,
-                    headers::optional(headers, &SVIX_NAMES.signature, &self.limits)?.ok_or(
-                        VerifyError::MissingHeader {
-                            name: Cow::Borrowed(HEADERS.signature),
-                        },
-                    )?,
-                ),
-            };
+        let names = family(headers, &self.limits)?;
+        let signature = headers::optional(headers, &names.signature, &self.limits)?.ok_or(
+            VerifyError::MissingHeader {
+                name: Cow::Borrowed(HEADERS.signature),
+            },
+        )?;
         let id = headers::required(headers, &names.id, &self.limits)?;
         let timestamp_text = headers::required(headers, &names.timestamp, &self.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;

@@ -2,15 +2,20 @@
 //! (keyed with the auth token) of the full public URL followed by every form
 //! parameter's name and value, sorted by name.
 //!
-//! - Form bodies (`application/x-www-form-urlencoded`) are decoded and their
-//!   parameters signed; the body bytes themselves are not.
-//! - JSON bodies are covered by a `bodySHA256` query parameter in the URL
-//!   (hex SHA-256 of the body), which the signature over the URL covers.
-//! - Any other non-empty body is refused: nothing would cover it.
+//! - What is signed is decided by the signed URL, never by an unsigned
+//!   header: a URL with a `bodySHA256` query parameter covers the body by
+//!   its hex SHA-256 (JSON bodies) and signs no parameters; otherwise the
+//!   body is read as form parameters (`application/x-www-form-urlencoded`)
+//!   whatever the `Content-Type`, and the decoded parameters are signed. So
+//!   a JSON request's signature cannot be replayed as a form, or the
+//!   reverse.
+//! - Form parameters are counted against [`Limits::max_form_params`] before
+//!   anything is allocated, and streamed into the MAC as they are decoded:
+//!   no copy of any parameter.
 //! - The URL must be the one Twilio called, which the caller knows; nothing
-//!   is read from `Host` or `X-Forwarded-*`. Twilio may sign the URL with or
-//!   without an explicit default port (`:443`, `:80`), so both forms are
-//!   tried, as Twilio's own libraries do.
+//!   is read from `Host` or `X-Forwarded-*`. It is tried as given and, as
+//!   Twilio's SDKs do, with its port removed (any port) or the default port
+//!   added, so a request through a port mapping is not refused.
 //!
 //! There is no timestamp, so there is no replay window.
 //!
@@ -22,11 +27,12 @@ use std::iter;
 use sha2::Digest as _;
 
 use crate::encoding;
+use crate::encoding::SIGNATURE_BUF;
 use crate::error::{SecretError, VerifyError};
-use crate::form::{self, Param};
+use crate::form::{self, Pair};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac::{self, Algorithm, Encoding, MacKey};
+use crate::mac::{Algorithm, Encoding, MacKey};
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -36,7 +42,6 @@ pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 pub const BODY_SHA256_PARAM: &str = "bodySHA256";
 
 static SIGNATURE_NAME: Name = Name::from_static("x-twilio-signature");
-static CONTENT_TYPE: Name = Name::from_static("content-type");
 
 /// Verifies Twilio-style requests.
 #[derive(Debug)]
@@ -71,6 +76,14 @@ impl TwilioVerifier {
 
     /// Verifies a request that Twilio sent to the public `url`.
     ///
+    /// What is signed is decided by the signed URL alone, never by an
+    /// unsigned header: with a `bodySHA256` query parameter the body's
+    /// SHA-256 must match it and no parameters are signed (JSON bodies);
+    /// without one the body is read as form parameters, whatever its
+    /// `Content-Type` says. The URL is tried as given, then with its port
+    /// removed (any port) or, without one, with the scheme's default port
+    /// added, as Twilio's SDKs do.
+    ///
     /// # Errors
     ///
     /// A [`VerifyError`] saying why the request is refused.
@@ -82,39 +95,32 @@ impl TwilioVerifier {
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
         let signature = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
-        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
-        let params = if form::is_form(content_type) {
-            form::parse(body)?
-        } else if let Some(expected) = query_param(url, BODY_SHA256_PARAM) {
+        let mut params = if let Some(expected) = query_param(url, BODY_SHA256_PARAM) {
             let actual = encoding::hex(&sha2::Sha256::digest(body));
             if !actual.eq_ignore_ascii_case(expected) {
                 return Err(VerifyError::InvalidSignature);
             }
             Vec::new()
-        } else if body.is_empty() {
-            Vec::new()
         } else {
-            return Err(VerifyError::UnsupportedScheme {
-                detail: "a body that is neither form-encoded nor covered by bodySHA256",
-            });
+            form::pairs(body, &self.limits)?
         };
-        let mut sorted: Vec<&Param<'_>> = params.iter().collect();
-        sorted.sort();
-        for candidate_url in
-            iter::once(Cow::Borrowed(url)).chain(toggle_default_port(url).map(Cow::Owned))
-        {
-            let content: Vec<&[u8]> = iter::once(candidate_url.as_bytes())
-                .chain(sorted.iter().flat_map(|(k, v)| [&**k, &**v]))
-                .collect();
-            match mac::find_key(
-                self.keys.iter().enumerate(),
-                Encoding::Base64,
-                &content,
-                &iter::once(signature.as_bytes()),
-            ) {
-                Ok(index) => return Ok(Verified::new(None, None, index)),
-                Err(VerifyError::InvalidSignature) => {}
-                Err(other) => return Err(other),
+        params.sort_by(Pair::cmp_decoded);
+        let mut buf = [0u8; SIGNATURE_BUF];
+        let Some(signature) = Encoding::Base64.decode(signature.as_bytes(), &mut buf) else {
+            return Err(VerifyError::InvalidSignature);
+        };
+        for candidate_url in url_variants(url) {
+            for (index, key) in self.keys.iter().enumerate() {
+                let mac = key.compute_streamed(&mut |update| {
+                    update(candidate_url.as_bytes());
+                    for pair in &params {
+                        form::decode_into(pair.name, update);
+                        form::decode_into(pair.value, update);
+                    }
+                });
+                if mac.matches(signature) {
+                    return Ok(Verified::new(None, None, index));
+                }
             }
         }
         Err(VerifyError::InvalidSignature)
@@ -130,12 +136,15 @@ impl TwilioVerifier {
     /// [`VerifyError::InvalidSecret`] if the token cannot be used.
     pub fn sign(&self, url: &str, form_body: &[u8]) -> Result<String, VerifyError> {
         let key = self.keys.first().ok_or(SecretError::Empty)?;
-        let mut params = form::parse(form_body)?;
-        params.sort();
-        let content: Vec<&[u8]> = iter::once(url.as_bytes())
-            .chain(params.iter().flat_map(|(k, v)| [&**k, &**v]))
-            .collect();
-        let tag = key.compute(&content);
+        let mut params = form::pairs(form_body, &self.limits)?;
+        params.sort_by(Pair::cmp_decoded);
+        let tag = key.compute_streamed(&mut |update| {
+            update(url.as_bytes());
+            for pair in &params {
+                form::decode_into(pair.name, update);
+                form::decode_into(pair.value, update);
+            }
+        });
         Ok(encoding::base64(tag.as_bytes()))
     }
 }
@@ -151,9 +160,17 @@ fn query_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
         .map(|(_, v)| v)
 }
 
-/// The same URL with its default port removed if explicit, or added if
-/// absent; `None` for URLs that are not plain http(s).
-fn toggle_default_port(url: &str) -> Option<String> {
+/// The URLs to try, in order: as given; then, for http(s) URLs, with the
+/// port removed when there is one (any port: Twilio may have signed the
+/// URL before a port mapping), or with the scheme's default port added when
+/// there is none.
+fn url_variants(url: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    iter::once(Cow::Borrowed(url)).chain(toggle_port(url).map(Cow::Owned))
+}
+
+/// The same URL with its port removed if explicit, or the default port
+/// added if absent; `None` for URLs that are not plain http(s).
+fn toggle_port(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let port = if scheme.eq_ignore_ascii_case("https") {
         "443"
@@ -169,13 +186,7 @@ fn toggle_default_port(url: &str) -> Option<String> {
     // The port separator is the last ':' after any IPv6 literal's ']'.
     let after_literal = host_port.rfind(']').map_or(0, |i| i + 1);
     let host_port_new = match host_port[after_literal..].rfind(':') {
-        Some(i) => {
-            let (host, explicit) = host_port.split_at(after_literal + i);
-            if &explicit[1..] != port {
-                return None;
-            }
-            host.to_owned()
-        }
+        Some(i) => host_port[..after_literal + i].to_owned(),
         None => format!("{host_port}:{port}"),
     };
     Some(format!("{scheme}://{userinfo}{host_port_new}{path}"))
@@ -186,21 +197,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_port_is_toggled_both_ways() {
+    fn any_port_is_removed_and_the_default_port_added() {
         assert_eq!(
-            toggle_default_port("https://a.example:443/x?y=1").as_deref(),
+            toggle_port("https://a.example:443/x?y=1").as_deref(),
             Some("https://a.example/x?y=1")
         );
         assert_eq!(
-            toggle_default_port("https://u:p@a.example/x").as_deref(),
+            toggle_port("https://a.example:8443/x").as_deref(),
+            Some("https://a.example/x")
+        );
+        assert_eq!(
+            toggle_port("https://u:p@a.example/x").as_deref(),
             Some("https://u:p@a.example:443/x")
         );
         assert_eq!(
-            toggle_default_port("http://[::1]:80").as_deref(),
+            toggle_port("http://a.example?x=1").as_deref(),
+            Some("http://a.example:80?x=1")
+        );
+        assert_eq!(
+            toggle_port("http://[::1]:80").as_deref(),
             Some("http://[::1]")
         );
-        assert_eq!(toggle_default_port("https://a.example:8443/x"), None);
-        assert_eq!(toggle_default_port("ftp://a.example/x"), None);
+        assert_eq!(
+            toggle_port("http://[::1]").as_deref(),
+            Some("http://[::1]:80")
+        );
+        assert_eq!(toggle_port("ftp://a.example/x"), None);
     }
 
     #[test]
