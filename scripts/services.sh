@@ -2,7 +2,9 @@
 # Starts the servers the store tests talk to: Redis and PostgreSQL on
 # 127.0.0.1, on free ports, with their data in a temporary directory.
 # Installs them from Debian's packages when missing. Source it:
-#   source scripts/services.sh   # exports MAILHOOK_TEST_REDIS_URL, MAILHOOK_TEST_POSTGRES_URL
+#   source scripts/services.sh   # exports MAILHOOK_TEST_REDIS_URL, MAILHOOK_TEST_POSTGRES_URL,
+#                                # and MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART (scripts that
+#                                # restart each server, for tests/store_restart.rs)
 # and call `stop_services` when done (scripts/test.sh does both).
 
 free_port() {
@@ -36,6 +38,23 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
   --logfile "$MAILHOOK_SERVICES_DIR/redis.log"
 export MAILHOOK_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 
+# A real restart for tests/store_restart.rs: shut down (saving the data, as
+# a restarted production server keeps it), then start again on the port.
+cat >"$MAILHOOK_SERVICES_DIR/restart-redis.sh" <<SCRIPT
+#!/usr/bin/env bash
+set -euo pipefail
+redis-cli -p $REDIS_PORT shutdown save >/dev/null 2>&1 || true
+for _ in \$(seq 100); do
+  redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 || break
+  sleep 0.1
+done
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no \\
+  --dir $MAILHOOK_SERVICES_DIR --daemonize yes --pidfile $MAILHOOK_SERVICES_DIR/redis.pid \\
+  --logfile $MAILHOOK_SERVICES_DIR/redis.log
+SCRIPT
+chmod +x "$MAILHOOK_SERVICES_DIR/restart-redis.sh"
+export MAILHOOK_TEST_REDIS_RESTART="$MAILHOOK_SERVICES_DIR/restart-redis.sh"
+
 # PostgreSQL: a throwaway cluster with trust auth on loopback. initdb
 # refuses to run as root, so as root it runs as the postgres user.
 PG_BIN=$(pg_bin_dir)
@@ -54,6 +73,17 @@ fi
 "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w \
   -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR" start >/dev/null
 export MAILHOOK_TEST_POSTGRES_URL="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+
+# A real restart for tests/store_restart.rs (fast shutdown: open
+# connections are cut, as in a failover).
+cat >"$MAILHOOK_SERVICES_DIR/restart-postgres.sh" <<SCRIPT
+#!/usr/bin/env bash
+set -euo pipefail
+${PG_AS[*]} $PG_BIN/pg_ctl -D $PG_DATA -l $PG_DIR/postgres.log -w -m fast \\
+  -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR" restart >/dev/null
+SCRIPT
+chmod +x "$MAILHOOK_SERVICES_DIR/restart-postgres.sh"
+export MAILHOOK_TEST_POSTGRES_RESTART="$MAILHOOK_SERVICES_DIR/restart-postgres.sh"
 
 stop_services() {
   "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true

@@ -154,7 +154,9 @@ pub(crate) fn decode(input: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn decoded_pairs(body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, VerifyError> {
+    type Decoded = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn decoded_pairs(body: &[u8]) -> Result<Decoded, VerifyError> {
         Ok(pairs(body, &Limits::default())?
             .iter()
             .map(|p| (decoded(p.name).collect(), decoded(p.value).collect()))

@@ -128,7 +128,11 @@ fn finish<M: Mac>(mac: M, parts: &[&[u8]]) -> MacOutput {
     })
 }
 
-fn finish_streamed<M: Mac>(mut mac: M, feed: &mut dyn FnMut(&mut dyn FnMut(&[u8]))) -> MacOutput {
+/// Produces a message piece by piece: called once with a sink that takes
+/// each piece in order.
+pub(crate) type Feed<'a> = dyn FnMut(&mut dyn FnMut(&[u8])) + 'a;
+
+fn finish_streamed<M: Mac>(mut mac: M, feed: &mut Feed<'_>) -> MacOutput {
     feed(&mut |bytes| mac.update(bytes));
     let mut tag = mac.finalize().into_bytes();
     let mut out = MacOutput {
@@ -160,10 +164,7 @@ impl MacKey {
     /// HMAC of the bytes `feed` passes to the callback it is given, in
     /// order: for content produced piece by piece (decoded form fields)
     /// without collecting it first.
-    pub(crate) fn compute_streamed(
-        &self,
-        feed: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
-    ) -> MacOutput {
+    pub(crate) fn compute_streamed(&self, feed: &mut Feed<'_>) -> MacOutput {
         match &self.state {
             KeyState::Sha1(m) => finish_streamed(m.clone(), feed),
             KeyState::Sha256(m) => finish_streamed(m.clone(), feed),

@@ -91,18 +91,12 @@ async fn redis() -> Subject<mailhook::idempotency::RedisStore> {
 async fn postgres() -> Subject<mailhook::idempotency::PostgresStore> {
     let url = std::env::var("MAILHOOK_TEST_POSTGRES_URL")
         .expect("MAILHOOK_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL");
-    let connect = || async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        mailhook::idempotency::PostgresStore::new(Arc::new(client))
-    };
-    let store = connect().await;
+    let connect = || mailhook::idempotency::PostgresStore::connect(&url).unwrap();
+    let store = connect();
     store.create_table().await.unwrap();
     Subject {
         store,
-        replica: connect().await,
+        replica: connect(),
         time: Time::Real,
     }
 }
@@ -249,6 +243,74 @@ macro_rules! contract {
                 assert_eq!(b.process(request(&one, now)).await.unwrap_err().code(), "replayed");
             }
 
+            // Item 13 of the review: one behaviour for every store.
+            #[tokio::test]
+            async fn an_expired_lease_nobody_took_over_can_still_complete() {
+                let s = $subject.await;
+                let k = key("expired-complete");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.advance(LEASE + SECOND).await;
+                // The handler finished late, but finished: record it, so the
+                // provider's retry is a duplicate instead of a second run.
+                s.store.complete(&token, RETENTION).await.unwrap();
+                assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
+                assert_eq!(s.store.complete(&token, RETENTION).await.unwrap_err().code(), "stale_token");
+            }
+
+            #[tokio::test]
+            async fn an_expired_lease_nobody_took_over_can_be_released() {
+                let s = $subject.await;
+                let k = key("expired-release");
+                let token = acquired(s.store.begin(&k, LEASE).await.unwrap());
+                s.advance(LEASE + SECOND).await;
+                s.store.release(&token).await.unwrap();
+                assert_eq!(s.store.release(&token).await.unwrap_err().code(), "stale_token");
+                acquired(s.replica.begin(&k, LEASE).await.unwrap());
+            }
+
+            // Item 14: any key length, bounded the same way in every store.
+            #[tokio::test]
+            async fn keys_of_any_length_are_bounded_alike() {
+                let s = $subject.await;
+                let base = key("long");
+                for len in [
+                    mailhook::idempotency::MAX_KEY_BYTES,
+                    mailhook::idempotency::MAX_KEY_BYTES + 1,
+                    3_000,
+                    100_000,
+                ] {
+                    let mut long = format!("{base}-{len}-");
+                    while long.len() < len {
+                        long.push('é');
+                    }
+                    let token = acquired(s.store.begin(&long, LEASE).await.unwrap());
+                    assert!(token.key().len() <= mailhook::idempotency::MAX_KEY_BYTES, "{len}");
+                    assert_eq!(s.replica.begin(&long, LEASE).await.unwrap(), Claim::InProgress);
+                    s.store.complete(&token, RETENTION).await.unwrap();
+                    assert_eq!(s.replica.begin(&long, LEASE).await.unwrap(), Claim::Completed);
+                    // Same first bytes, another key.
+                    let mut other = long.clone();
+                    other.push('x');
+                    acquired(s.store.begin(&other, LEASE).await.unwrap());
+                }
+            }
+
+            // Item 9: durations meet instants with saturating arithmetic.
+            #[tokio::test]
+            async fn the_largest_durations_neither_panic_nor_break_the_store() {
+                let s = $subject.await;
+                let k = key("forever");
+                let token = acquired(s.store.begin(&k, Duration::MAX).await.unwrap());
+                assert_eq!(s.replica.begin(&k, Duration::MAX).await.unwrap(), Claim::InProgress);
+                s.store.complete(&token, Duration::MAX).await.unwrap();
+                assert_eq!(s.store.begin(&k, LEASE).await.unwrap(), Claim::Completed);
+                // Still working for everyone else.
+                let other = key("after-forever");
+                let token = acquired(s.store.begin(&other, LEASE).await.unwrap());
+                s.store.release(&token).await.unwrap();
+                acquired(s.replica.begin(&other, LEASE).await.unwrap());
+            }
+
             #[tokio::test]
             async fn keys_are_independent() {
                 let s = $subject.await;
@@ -300,7 +362,7 @@ async fn postgres_completion_commits_with_the_callers_transaction() {
 }
 
 #[tokio::test]
-async fn memory_store_is_bounded_and_sweeps_expired_entries() {
+async fn memory_store_is_bounded_and_never_evicts_a_live_claim() {
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
     let store = MemoryStore::new()
         .with_capacity(2)
@@ -312,8 +374,66 @@ async fn memory_store_is_bounded_and_sweeps_expired_entries() {
         "store_full"
     );
     *clock.0.lock().unwrap() += LEASE + SECOND;
+    // Leases ended: their entries make room.
     acquired(store.begin("c", LEASE).await.unwrap());
-    assert_eq!(store.len(), 1);
+    acquired(store.begin("a", LEASE).await.unwrap());
+    assert!(store.len() <= 2);
+}
+
+#[tokio::test]
+async fn memory_store_evicts_the_oldest_completed_keys_first_and_never_refuses() {
+    // Several times the capacity through a small store: never a refusal,
+    // never more than the capacity held, and the newest completions kept.
+    const CAPACITY: usize = 1_000;
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
+    let store = MemoryStore::new()
+        .with_capacity(CAPACITY)
+        .with_clock(clock.clone());
+    let week = Duration::from_secs(7 * 24 * 3600);
+    for i in 0..5 * CAPACITY {
+        let token = acquired(store.begin(&format!("event-{i}"), LEASE).await.unwrap());
+        store.complete(&token, week).await.unwrap();
+        *clock.0.lock().unwrap() += Duration::from_millis(10);
+        assert!(store.len() <= CAPACITY);
+    }
+    for i in 4 * CAPACITY..5 * CAPACITY {
+        assert_eq!(
+            store.begin(&format!("event-{i}"), LEASE).await.unwrap(),
+            Claim::Completed,
+            "event-{i}"
+        );
+    }
+    acquired(store.begin("event-0", LEASE).await.unwrap());
+    // A held claim outlives every completion around it.
+    let held = acquired(
+        store
+            .begin("held", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+    );
+    for i in 0..2 * CAPACITY {
+        let token = acquired(store.begin(&format!("later-{i}"), LEASE).await.unwrap());
+        store.complete(&token, week).await.unwrap();
+    }
+    assert_eq!(store.begin("held", LEASE).await.unwrap(), Claim::InProgress);
+    store.complete(&held, week).await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_store_forgets_expired_entries_without_being_full() {
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
+    let store = MemoryStore::new().with_clock(clock.clone());
+    for i in 0..100 {
+        let token = acquired(store.begin(&format!("k{i}"), LEASE).await.unwrap());
+        store.complete(&token, RETENTION).await.unwrap();
+    }
+    assert_eq!(store.len(), 100);
+    *clock.0.lock().unwrap() += RETENTION + SECOND;
+    // Each call sweeps a few expired entries: no call walks the map.
+    for i in 0..20 {
+        acquired(store.begin(&format!("new{i}"), LEASE).await.unwrap());
+    }
+    assert!(store.len() < 100, "{}", store.len());
 }
 
 #[tokio::test]

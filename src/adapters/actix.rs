@@ -70,7 +70,7 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.headers.keys().map(|n| n.as_str()).collect();
+        let names: Vec<&str> = self.headers.keys().map(AsRef::as_ref).collect();
         f.debug_struct("Webhook")
             .field("header_names", &names)
             .field("body_len", &self.body.len())

@@ -1,44 +1,171 @@
 //! The in-process store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{Claim, IdempotencyStore, StoreError, Token};
-use crate::replay::{Clock, SystemClock};
+use super::{Claim, IdempotencyStore, LEASE_GRACE, StoreError, Token, capped};
+use crate::replay::{Clock, SystemClock, saturating_add};
+
+/// Expired entries removed per call, from the front of the expiry indexes:
+/// enough to keep up with any arrival rate (each call adds at most one
+/// entry), small enough to keep every call short.
+const SWEEP_PER_CALL: usize = 8;
+
+/// An entry's place in an expiry index: its deadline, then a sequence
+/// number that keeps equal deadlines apart.
+type Slot = (OffsetDateTime, u64);
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Held {
-        nonce: [u8; 16],
-        until: OffsetDateTime,
-    },
-    Completed {
-        until: OffsetDateTime,
-    },
+    Held { nonce: [u8; 16] },
+    Completed,
 }
 
-impl State {
-    fn until(&self) -> OffsetDateTime {
-        match self {
-            Self::Held { until, .. } | Self::Completed { until } => *until,
+#[derive(Debug)]
+struct Entry {
+    state: State,
+    /// The end of the lease, or of the retention.
+    until: OffsetDateTime,
+    /// The entry's place in its index: when it may be swept (a held claim
+    /// is kept [`LEASE_GRACE`] past its lease so its token can still
+    /// complete it).
+    slot: Slot,
+}
+
+/// The map and two expiry indexes, one for held claims and one for
+/// completed keys, ordered by deadline. Every operation is O(log n); no
+/// call walks the map.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Arc<str>, Entry>,
+    held: BTreeMap<Slot, Arc<str>>,
+    completed: BTreeMap<Slot, Arc<str>>,
+    sequence: u64,
+}
+
+impl Entries {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            map: HashMap::with_capacity(capacity),
+            ..Self::default()
         }
+    }
+
+    fn index(&mut self, state: State) -> &mut BTreeMap<Slot, Arc<str>> {
+        match state {
+            State::Held { .. } => &mut self.held,
+            State::Completed => &mut self.completed,
+        }
+    }
+
+    /// The state of `key` if its lease or retention has not ended.
+    fn live(&self, key: &str, now: OffsetDateTime) -> Option<State> {
+        self.map
+            .get(key)
+            .filter(|entry| entry.until > now)
+            .map(|entry| entry.state)
+    }
+
+    /// Whether `token` still holds its key: the nonce matches (the lease may
+    /// have ended, within the grace period, if nobody took the key over).
+    fn held_by(&self, token: &Token) -> bool {
+        self.map.get(&*token.key).is_some_and(
+            |entry| matches!(entry.state, State::Held { nonce } if nonce == token.nonce),
+        )
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(entry) = self.map.remove(key) {
+            self.index(entry.state).remove(&entry.slot);
+        }
+    }
+
+    fn insert(&mut self, key: &str, state: State, until: OffsetDateTime) {
+        self.remove(key);
+        self.sequence += 1;
+        let sweep_at = match state {
+            State::Held { .. } => saturating_add(until, LEASE_GRACE),
+            State::Completed => until,
+        };
+        let slot = (sweep_at, self.sequence);
+        let key: Arc<str> = Arc::from(key);
+        self.index(state).insert(slot, Arc::clone(&key));
+        self.map.insert(key, Entry { state, until, slot });
+    }
+
+    /// Removes up to `budget` expired entries from each index's front.
+    fn sweep(&mut self, now: OffsetDateTime, budget: usize) {
+        for _ in 0..budget {
+            let expired = [&self.held, &self.completed]
+                .into_iter()
+                .filter_map(|index| index.first_key_value())
+                .filter(|(slot, _)| slot.0 <= now)
+                .map(|(_, key)| Arc::clone(key))
+                .next();
+            match expired {
+                Some(key) => self.remove(&key),
+                None => break,
+            }
+        }
+    }
+
+    /// Makes room for one more entry: expired entries first, then the
+    /// completed key closest to the end of its retention, then the held
+    /// claim whose lease ended first (if it ended). Live claims are never
+    /// evicted.
+    fn make_room(&mut self, capacity: usize, now: OffsetDateTime) -> Result<(), StoreError> {
+        if self.map.len() < capacity {
+            return Ok(());
+        }
+        self.sweep(now, SWEEP_PER_CALL);
+        while self.map.len() >= capacity {
+            let victim = self
+                .completed
+                .first_key_value()
+                .or_else(|| {
+                    // Held slots are ordered by lease end (plus the same
+                    // grace for all), so the first is the earliest lease.
+                    self.held
+                        .first_key_value()
+                        .filter(|(_, key)| self.live(key, now).is_none())
+                })
+                .map(|(_, key)| Arc::clone(key));
+            let Some(key) = victim else {
+                return Err(StoreError::Full { capacity });
+            };
+            self.remove(&key);
+        }
+        Ok(())
     }
 }
 
 /// An in-memory [`IdempotencyStore`]: bounded, cheap to clone (clones share
 /// the same map), for a single process. Several replicas need a shared store.
 ///
-/// Defaults: capacity 100,000 keys, the system clock. Expired entries are
-/// swept when the store is full; if it is still full of live entries,
-/// `begin` fails with [`StoreError::Full`] (answer with a retryable status:
-/// dropping the event is never the store's decision).
+/// Defaults: capacity 100,000 keys, the system clock.
+///
+/// - **Never refuses for lack of room while anything is completed:** when
+///   full, expired entries go first, then the completed keys closest to the
+///   end of their retention, then claims whose lease ended. Only a store
+///   full of *live* claims answers
+///   [`StoreError::Full`] (answer with a retryable status: dropping the
+///   event is never the store's decision). An evicted completed key is
+///   forgotten early: a redelivery after that is processed again, so size
+///   the capacity above the events you receive within the retention
+///   (100,000 keys is about 100 bytes of memory each plus the key).
+/// - **No pauses:** the map is allocated at its capacity up front (so it
+///   never rehashes under the lock), and expiry is kept in deadline order,
+///   so each call removes a few expired entries in O(log n) instead of
+///   walking the map.
+/// - **Never poisoned:** nothing that can panic runs under the lock; times
+///   saturate instead of overflowing.
 #[derive(Clone)]
 pub struct MemoryStore {
-    entries: Arc<Mutex<HashMap<String, State>>>,
+    entries: Arc<Mutex<Entries>>,
     capacity: usize,
     clock: Arc<dyn Clock>,
 }
@@ -46,7 +173,7 @@ pub struct MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("len", &self.lock().map(|m| m.len()).unwrap_or_default())
+            .field("len", &self.len())
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
@@ -62,18 +189,24 @@ impl MemoryStore {
     /// A store with the defaults.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_capacity_and_clock(100_000, Arc::new(SystemClock))
+    }
+
+    fn with_capacity_and_clock(capacity: usize, clock: Arc<dyn Clock>) -> Self {
+        let capacity = capacity.max(1);
         Self {
-            entries: Arc::new(Mutex::new(HashMap::new())),
-            capacity: 100_000,
-            clock: Arc::new(SystemClock),
+            entries: Arc::new(Mutex::new(Entries::with_capacity(capacity))),
+            capacity,
+            clock,
         }
     }
 
-    /// Sets the most keys held at once (default 100,000).
+    /// Sets the most keys held at once (default 100,000; at least 1). The
+    /// map is allocated for this many keys now; entries already stored are
+    /// dropped.
     #[must_use]
-    pub fn with_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity;
-        self
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        Self::with_capacity_and_clock(capacity, self.clock)
     }
 
     /// Uses `clock` instead of the system clock (for tests).
@@ -83,10 +216,10 @@ impl MemoryStore {
         self
     }
 
-    /// Live and expired entries currently stored.
+    /// Entries currently stored, including expired ones not yet swept.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().map(|m| m.len()).unwrap_or_default()
+        self.lock().map(|m| m.map.len()).unwrap_or_default()
     }
 
     /// Whether the store holds no entries.
@@ -95,56 +228,51 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, State>>, StoreError> {
+    fn lock(&self) -> Result<MutexGuard<'_, Entries>, StoreError> {
         self.entries
             .lock()
             .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))
     }
 
     fn begin_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+        // Everything that allocates a key or reads the clock or the random
+        // source happens before the lock.
         let now = self.clock.now();
-        let mut map = self.lock()?;
-        if let Some(state) = map.get(key) {
-            // A live entry answers; an expired one is taken over below.
-            if state.until() > now {
-                return Ok(match state {
-                    State::Held { .. } => Claim::InProgress,
-                    State::Completed { .. } => Claim::Completed,
-                });
-            }
-        } else if map.len() >= self.capacity {
-            map.retain(|_, state| state.until() > now);
-            if map.len() >= self.capacity {
-                return Err(StoreError::Full {
-                    capacity: self.capacity,
-                });
-            }
-        }
+        let until = saturating_add(now, capped(lease));
         let token = Token::new(key)?;
-        map.insert(
-            key.to_owned(),
-            State::Held {
-                nonce: token.nonce,
-                until: now + lease,
-            },
-        );
+        let mut entries = self.lock()?;
+        entries.sweep(now, SWEEP_PER_CALL);
+        match entries.live(&token.key, now) {
+            Some(State::Held { .. }) => return Ok(Claim::InProgress),
+            Some(State::Completed) => return Ok(Claim::Completed),
+            None => {}
+        }
+        // Absent, or its lease or retention ended: take it over.
+        entries.remove(&token.key);
+        entries.make_room(self.capacity, now)?;
+        entries.insert(&token.key, State::Held { nonce: token.nonce }, until);
+        drop(entries);
         Ok(Claim::Acquired(token))
     }
 
-    /// Applies `f` to the entry only while `token` holds it.
-    fn with_held(
-        &self,
-        token: &Token,
-        f: impl FnOnce(&mut HashMap<String, State>),
-    ) -> Result<(), StoreError> {
-        let mut map = self.lock()?;
-        match map.get(&token.key) {
-            Some(State::Held { nonce, .. }) if *nonce == token.nonce => {
-                f(&mut map);
-                Ok(())
-            }
-            _ => Err(StoreError::StaleToken),
+    fn complete_now(&self, token: &Token, retention: Duration) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let until = saturating_add(now, capped(retention));
+        let mut entries = self.lock()?;
+        if !entries.held_by(token) {
+            return Err(StoreError::StaleToken);
         }
+        entries.insert(&token.key, State::Completed, until);
+        Ok(())
+    }
+
+    fn release_now(&self, token: &Token) -> Result<(), StoreError> {
+        let mut entries = self.lock()?;
+        if !entries.held_by(token) {
+            return Err(StoreError::StaleToken);
+        }
+        entries.remove(&token.key);
+        Ok(())
     }
 }
 
@@ -162,15 +290,10 @@ impl IdempotencyStore for MemoryStore {
         token: &Token,
         retention: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let until = self.clock.now() + retention;
-        ready(self.with_held(token, |map| {
-            map.insert(token.key.clone(), State::Completed { until });
-        }))
+        ready(self.complete_now(token, retention))
     }
 
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.with_held(token, |map| {
-            map.remove(&token.key);
-        }))
+        ready(self.release_now(token))
     }
 }

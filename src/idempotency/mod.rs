@@ -18,6 +18,22 @@
 //! stale token (its lease expired and another worker acquired the key) can
 //! neither complete nor release the new holder's claim.
 //!
+//! Every store behaves the same at the edges (the shared contract suite in
+//! `tests/store_contract.rs` runs against each):
+//!
+//! - **An expired lease nobody took over** can still be completed (the
+//!   event *was* handled: refusing would have it processed again) or
+//!   released by its token, for [`LEASE_GRACE`] (one hour) after the lease
+//!   ended. Once another worker has acquired the key, or the token was
+//!   spent (completed or released), it gets [`StoreError::StaleToken`].
+//! - **Keys are bounded:** a key longer than [`MAX_KEY_BYTES`] is stored as
+//!   its first 64 bytes followed by `~sha256:` and the SHA-256 of the whole
+//!   key, so any key fits a PostgreSQL index and costs bounded memory;
+//!   [`Token::key`] is the stored form.
+//! - **Durations are capped** at [`MAX_TTL`] (100 years), so a lease or
+//!   retention of [`Duration::MAX`] means "practically forever" instead of
+//!   an overflow.
+//!
 //! [`MemoryStore`] is the in-process default; shared stores for many
 //! replicas build on Redis or PostgreSQL.
 
@@ -31,11 +47,52 @@ mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
+/// The pool [`PostgresStore`] runs on, for building one with TLS or sizes of
+/// your own ([`PostgresStore::from_pool`]).
+#[cfg(feature = "postgres")]
+pub use deadpool_postgres;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+
+/// The longest key stored as it is, in bytes; longer keys are hashed (see
+/// the [module docs](self)). Far below PostgreSQL's btree limit (about
+/// 2,700 bytes) and above any provider's event key.
+pub const MAX_KEY_BYTES: usize = 200;
+
+/// How long after its lease ended a claim nobody took over can still be
+/// completed or released by its token: one hour.
+pub const LEASE_GRACE: Duration = Duration::from_secs(3600);
+
+/// The longest lease or retention a store applies: 100 years.
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The key as every store keeps it: unchanged up to [`MAX_KEY_BYTES`],
+/// else its first 64 bytes (at a character boundary), `~sha256:` and the
+/// SHA-256 of the whole key in hex.
+pub(crate) fn storage_key(key: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::Digest as _;
+    if key.len() <= MAX_KEY_BYTES {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let mut end = 64;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    std::borrow::Cow::Owned(format!(
+        "{}~sha256:{}",
+        &key[..end],
+        crate::encoding::hex(&digest)
+    ))
+}
+
+/// `duration` capped at [`MAX_TTL`].
+pub(crate) fn capped(duration: Duration) -> Duration {
+    duration.min(MAX_TTL)
+}
 
 /// Proof of an acquired claim, needed to complete or release it.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,20 +102,23 @@ pub struct Token {
 }
 
 impl Token {
-    /// A token for `key` with a fresh random nonce.
+    /// A token for `key` (in its stored form, see [`storage_key`]) with a
+    /// fresh random nonce.
     pub(crate) fn new(key: &str) -> Result<Self, StoreError> {
         use ring::rand::SecureRandom as _;
+        let key = storage_key(key);
         let mut nonce = [0u8; 16];
         ring::rand::SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| StoreError::Backend("the system random source failed".into()))?;
         Ok(Self {
-            key: key.to_owned(),
+            key: key.into_owned(),
             nonce,
         })
     }
 
-    /// The claimed key.
+    /// The claimed key, as stored (a key longer than [`MAX_KEY_BYTES`] is
+    /// hashed).
     #[must_use]
     pub fn key(&self) -> &str {
         &self.key
@@ -101,7 +161,9 @@ pub enum StoreError {
     /// claim was already completed or released. Code `stale_token`.
     #[error("the claim is no longer held by this token")]
     StaleToken,
-    /// The store is at capacity with live claims. Code `store_full`.
+    /// The store is at capacity with live claims (a [`MemoryStore`] evicts
+    /// completed entries first, so only held claims fill it). Code
+    /// `store_full`.
     #[error("the store is full ({capacity} live keys)")]
     Full {
         /// The configured capacity.
@@ -136,13 +198,18 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Marks the claim done; `begin` answers [`Claim::Completed`] for
-    /// `retention`.
+    /// `retention`. Succeeds while the token holds the key, including up to
+    /// [`LEASE_GRACE`] after its lease expired if nobody took the key over;
+    /// [`StoreError::StaleToken`] otherwise.
     fn complete(
         &self,
         token: &Token,
         retention: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Gives the key back after a failure, so a retry can acquire it.
+    /// Gives the key back after a failure, so a retry can acquire it. As
+    /// with [`complete`](Self::complete), the token must still hold the key
+    /// (up to [`LEASE_GRACE`] after its lease); [`StoreError::StaleToken`]
+    /// otherwise.
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

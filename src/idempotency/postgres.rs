@@ -1,12 +1,12 @@
 //! A PostgreSQL store (feature `postgres`), shared by every replica.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::GenericClient;
 
-use super::{Claim, IdempotencyStore, StoreError, Token};
+use super::{Claim, IdempotencyStore, LEASE_GRACE, StoreError, Token, capped};
 
 /// The table every replica shares. `nonce` is the holder's token while the
 /// key is held and `NULL` once completed; `expires_at` ends the lease or the
@@ -34,13 +34,19 @@ WITH claimed AS (
 SELECT EXISTS (SELECT 1 FROM claimed),
        (SELECT completed FROM mailhook_idempotency WHERE key = $1)";
 
+/// Completes a claim while the row holds the token's nonce: also after the
+/// lease ended, for the grace period (`$4` seconds), if nobody took it over.
 const COMPLETE: &str = "\
 UPDATE mailhook_idempotency
    SET completed = TRUE, nonce = NULL, expires_at = now() + make_interval(secs => $3)
- WHERE key = $1 AND nonce = $2 AND NOT completed";
+ WHERE key = $1 AND nonce = $2 AND NOT completed
+   AND expires_at + make_interval(secs => $4) > now()";
 
-const RELEASE: &str =
-    "DELETE FROM mailhook_idempotency WHERE key = $1 AND nonce = $2 AND NOT completed";
+/// Releases a claim on the same condition.
+const RELEASE: &str = "\
+DELETE FROM mailhook_idempotency
+ WHERE key = $1 AND nonce = $2 AND NOT completed
+   AND expires_at + make_interval(secs => $3) > now()";
 
 /// An [`IdempotencyStore`] on PostgreSQL: `INSERT … ON CONFLICT` with
 /// takeover of expired leases, one statement per operation.
@@ -49,9 +55,18 @@ const RELEASE: &str =
 /// [`PostgresStore::CREATE_TABLE`] in your migrations). To make the business write and the
 /// completion commit together, call [`PostgresStore::complete_in`] with your
 /// own transaction.
+///
+/// **Reconnects by itself:** the store holds a
+/// [`deadpool_postgres`] pool (16 connections by default). A connection
+/// the server closed (a restart, a failover) is dropped when it is next
+/// taken from the pool and a new one is made; the call that meets the
+/// failure returns [`StoreError::Backend`] (answer 503: the provider
+/// retries). Waiting for, making and checking a connection each time out
+/// after 5 seconds, so a dead server fails fast. Cheap to clone: clones
+/// share the pool.
 #[derive(Clone)]
 pub struct PostgresStore {
-    client: Arc<tokio_postgres::Client>,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -64,8 +79,12 @@ fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
 fn seconds(d: Duration) -> f64 {
-    d.as_secs_f64()
+    capped(d).as_secs_f64()
 }
 
 impl PostgresStore {
@@ -83,11 +102,40 @@ impl PostgresStore {
     /// Times come from the database server's clock, so replicas agree.
     pub const CREATE_TABLE: &'static str = CREATE_TABLE;
 
-    /// A store over a connected client (drive its connection task yourself,
-    /// as `tokio_postgres::connect` requires).
+    /// A store over a pool of plain-TCP connections to `config`, a
+    /// libpq-style connection string (`host=127.0.0.1 user=app dbname=app`)
+    /// or URL. Connections are made when first needed, so a server that is
+    /// down now does not prevent starting. For TLS, build the pool yourself
+    /// and use [`from_pool`](Self::from_pool).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if `config` does not parse.
+    pub fn connect(config: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = config.parse().map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let timeout = Some(Duration::from_secs(5));
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(timeout)
+            .create_timeout(timeout)
+            .recycle_timeout(timeout)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    /// A store over a pool you built (TLS, sizes, timeouts of your own).
     #[must_use]
-    pub fn new(client: Arc<tokio_postgres::Client>) -> Self {
-        Self { client }
+    pub fn from_pool(pool: Pool) -> Self {
+        Self { pool }
     }
 
     /// Creates the table if it does not exist ([`Self::CREATE_TABLE`]).
@@ -102,7 +150,8 @@ impl PostgresStore {
         let script = format!(
             "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {CREATE_TABLE}; COMMIT;"
         );
-        self.client.batch_execute(&script).await.map_err(backend)
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client.batch_execute(&script).await.map_err(backend)
     }
 
     /// Completes the claim inside `client`, typically your own transaction,
@@ -121,7 +170,12 @@ impl PostgresStore {
         let rows = client
             .execute(
                 COMPLETE,
-                &[&token.key, &&token.nonce[..], &seconds(retention)],
+                &[
+                    &token.key,
+                    &&token.nonce[..],
+                    &seconds(retention),
+                    &seconds(LEASE_GRACE),
+                ],
             )
             .await
             .map_err(backend)?;
@@ -140,11 +194,16 @@ impl IdempotencyStore for PostgresStore {
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
-        let client = Arc::clone(&self.client);
+        let pool = self.pool.clone();
         async move {
             let token = token?;
+            let client = pool.get().await.map_err(pool_error)?;
+            let statement = client.prepare_cached(BEGIN).await.map_err(backend)?;
             let row = client
-                .query_one(BEGIN, &[&token.key, &&token.nonce[..], &seconds(lease)])
+                .query_one(
+                    &statement,
+                    &[&token.key, &&token.nonce[..], &seconds(lease)],
+                )
                 .await
                 .map_err(backend)?;
             let acquired: bool = row.try_get(0).map_err(backend)?;
@@ -164,18 +223,26 @@ impl IdempotencyStore for PostgresStore {
         token: &Token,
         retention: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let client = Arc::clone(&self.client);
-        async move { Self::complete_in(&*client, token, retention).await }
+        let pool = self.pool.clone();
+        async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            Self::complete_in(&**client, token, retention).await
+        }
     }
 
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let client = Arc::clone(&self.client);
+        let pool = self.pool.clone();
         async move {
+            let client = pool.get().await.map_err(pool_error)?;
             let rows = client
-                .execute(RELEASE, &[&token.key, &&token.nonce[..]])
+                .execute(
+                    RELEASE,
+                    &[&token.key, &&token.nonce[..], &seconds(LEASE_GRACE)],
+                )
                 .await
                 .map_err(backend)?;
-            if rows == 1 {
+            let released = rows == 1;
+            if released {
                 Ok(())
             } else {
                 Err(StoreError::StaleToken)

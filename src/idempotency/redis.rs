@@ -3,22 +3,33 @@
 use std::future::Future;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Claim, IdempotencyStore, StoreError, Token};
+use super::{Claim, IdempotencyStore, LEASE_GRACE, StoreError, Token, capped};
 use crate::encoding;
 
 /// An [`IdempotencyStore`] on Redis (7.0 or later): one round trip per
-/// operation. `begin` is `SET key held:<nonce> NX PX <lease> GET`; `complete`
-/// and `release` are small scripts that act only while the token's nonce is
+/// operation, each a small script. `begin` stores
+/// `held:<nonce>:<lease deadline>` (kept for the lease plus
+/// [`LEASE_GRACE`](super::LEASE_GRACE)) unless a live claim or a completion
+/// is there; `complete` and `release` act only while the token's nonce is
 /// the stored one, so a stale token never touches a newer claim.
 ///
 /// Keys are stored as `<prefix><idempotency key>` (default prefix
-/// `mailhook:idem:`); the connection is multiplexed and cheap to clone.
+/// `mailhook:idem:`).
+///
+/// **Reconnects by itself:** the connection is a
+/// [`redis::aio::ConnectionManager`], which reconnects when the server
+/// restarts or the network fails. A call that meets the failure returns
+/// [`StoreError::Backend`] (answer 503: the provider retries), and later
+/// calls use the new connection. Each command and each connection attempt
+/// times out after 5 seconds, so a dead server fails fast instead of
+/// holding webhook requests. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     prefix: String,
+    begin: redis::Script,
     complete: redis::Script,
     release: redis::Script,
 }
@@ -35,8 +46,10 @@ fn backend(e: redis::RedisError) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+/// The prefix of the value a claim by `token` stores:
+/// `held:<nonce>:<lease deadline, Unix ms>`.
 fn held(token: &Token) -> String {
-    format!("held:{}", encoding::hex(&token.nonce))
+    format!("held:{}:", encoding::hex(&token.nonce))
 }
 
 impl RedisStore {
@@ -44,22 +57,47 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] if the connection fails.
+    /// [`StoreError::Backend`] if the first connection fails.
     pub async fn connect(client: &redis::Client) -> Result<Self, StoreError> {
-        let connection = client
-            .get_multiplexed_async_connection()
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(5))
+            .set_response_timeout(std::time::Duration::from_secs(5))
+            .set_number_of_retries(3)
+            .set_max_delay(1_000);
+        let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(backend)?;
         Ok(Self {
             connection,
             prefix: "mailhook:idem:".to_owned(),
+            // A claim stores `held:<nonce>:<deadline ms>` and lives in
+            // Redis for its lease plus the grace period, so that after the
+            // lease its token can still complete it (or release it) while
+            // nobody took it over; `begin` takes over a claim whose deadline
+            // passed, by the server's clock.
+            begin: redis::Script::new(
+                "local v = redis.call('GET', KEYS[1]) \
+                 if v == 'done' then return 'done' end \
+                 local t = redis.call('TIME') \
+                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+                 if v then \
+                   local deadline = tonumber(string.match(v, ':(%d+)$')) \
+                   if deadline and deadline > now then return 'held' end \
+                 end \
+                 local lease = tonumber(ARGV[2]) \
+                 redis.call('SET', KEYS[1], ARGV[1] .. string.format('%d', now + lease), \
+                            'PX', lease + tonumber(ARGV[3])) \
+                 return 'acquired'",
+            ),
             complete: redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                "local v = redis.call('GET', KEYS[1]) \
+                 if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then \
                    redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) return 1 \
                  end return 0",
             ),
             release: redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                "local v = redis.call('GET', KEYS[1]) \
+                 if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then \
                    redis.call('DEL', KEYS[1]) return 1 \
                  end return 0",
             ),
@@ -79,7 +117,9 @@ impl RedisStore {
 }
 
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(capped(d).as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 impl IdempotencyStore for RedisStore {
@@ -89,24 +129,24 @@ impl IdempotencyStore for RedisStore {
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
-        let redis_key = self.key(key);
         let mut connection = self.connection.clone();
+        let prefix = self.prefix.clone();
+        let begin = self.begin.clone();
         async move {
             let token = token?;
-            let previous: Option<String> = redis::cmd("SET")
-                .arg(&redis_key)
+            let mut invocation = begin.key(format!("{prefix}{}", token.key));
+            invocation
                 .arg(held(&token))
-                .arg("NX")
-                .arg("PX")
                 .arg(millis(lease))
-                .arg("GET")
-                .query_async(&mut connection)
+                .arg(millis(LEASE_GRACE));
+            let answer: String = invocation
+                .invoke_async(&mut connection)
                 .await
                 .map_err(backend)?;
-            Ok(match previous.as_deref() {
-                None => Claim::Acquired(token),
-                Some("done") => Claim::Completed,
-                Some(_) => Claim::InProgress,
+            Ok(match answer.as_str() {
+                "acquired" => Claim::Acquired(token),
+                "done" => Claim::Completed,
+                _ => Claim::InProgress,
             })
         }
     }

@@ -660,9 +660,9 @@ fn legacy_reject_reason(code: Option<&str>, reason: Option<&str>) -> Option<Reje
     let code = code.map(str::trim).unwrap_or_default();
     let by_code = match code.parse::<u16>() {
         Ok(499) => Some(RejectReason::TimedOut),
-        Ok(605) => Some(RejectReason::Bounced),
         Ok(607) => Some(RejectReason::Spam),
-        Ok(400..=599) => Some(RejectReason::Bounced),
+        // 605 is a previously bounced address.
+        Ok(400..=599 | 605) => Some(RejectReason::Bounced),
         Ok(_) => Some(RejectReason::Other),
         // An enhanced status code such as `5.1.1`.
         Err(_) => match code.split('.').next() {
