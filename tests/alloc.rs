@@ -2,6 +2,11 @@
 //! strings, the body streamed into the MAC, signatures decoded into stack
 //! buffers. A counting global allocator proves it for each HMAC scheme, with
 //! headers both in an `http::HeaderMap` and in a slice of pairs.
+//!
+//! The same allocator also tracks the bytes live on the test's thread and
+//! their peak, to bound the memory hostile bodies can cost: form bodies of
+//! millions of parameters (Twilio, Mailgun's legacy forms) and SES events
+//! fanned out to many recipients.
 
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +27,24 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed on this thread (frees of memory
+    /// allocated elsewhere may take it below zero).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn grow(bytes: usize) {
+    let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
+    LIVE.with(|live| {
+        let now = live.get().saturating_add(bytes);
+        live.set(now);
+        PEAK.with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+fn shrink(bytes: usize) {
+    let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
+    LIVE.with(|live| live.set(live.get().saturating_sub(bytes)));
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments
@@ -30,13 +53,19 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        grow(layout.size());
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // Counted as the new block allocated before the old one is freed,
+        // as a moving realloc does.
+        grow(new_size);
+        shrink(layout.size());
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -50,6 +79,15 @@ fn allocations_during(f: impl FnOnce() -> Result<(), VerifyError>) -> usize {
     let after = ALLOCATIONS.with(Cell::get);
     assert_eq!(result, Ok(()), "verification must succeed");
     after - before
+}
+
+/// The most bytes live at once while `f` runs, beyond those live before.
+fn peak_bytes_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(start));
+    let out = f();
+    let peak = PEAK.with(Cell::get);
+    (out, usize::try_from(peak - start).unwrap_or(0))
 }
 
 const NOW: i64 = 1_700_000_000;
@@ -175,4 +213,130 @@ fn the_counter_sees_allocations() {
     let v = std::hint::black_box(vec![1u8; 64]);
     drop(v);
     assert!(ALLOCATIONS.with(Cell::get) > before);
+}
+
+#[test]
+fn the_peak_counter_sees_live_bytes() {
+    let ((), peak) = peak_bytes_during(|| {
+        let v = std::hint::black_box(vec![1u8; 1 << 20]);
+        drop(v);
+    });
+    assert!(peak >= 1 << 20, "{peak}");
+}
+
+// --- Item 6: form bodies cost no more than a small factor of their size ---
+
+const FIVE_MIB: usize = 5 * 1024 * 1024;
+
+/// `a&a&a…`: millions of empty parameters.
+fn ampersands() -> Vec<u8> {
+    b"a&".repeat(FIVE_MIB / 2)
+}
+
+/// 1,000 parameters (the default limit) whose values are all escapes, so
+/// decoding them would copy: 5 MiB in all.
+fn escaped_form(extra: &str) -> Vec<u8> {
+    let value = "%41".repeat(FIVE_MIB / 3 / 1_000);
+    let mut body: Vec<String> = (0..997).map(|i| format!("P{i}={value}")).collect();
+    body.push(extra.to_owned());
+    body.join("&").into_bytes()
+}
+
+#[test]
+fn twilio_form_parsing_is_bounded_before_authentication() {
+    use mailhook::scheme::twilio::TwilioVerifier;
+    let verifier = TwilioVerifier::new(secret());
+    let headers = [
+        ("X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let url = "https://example.com/hook";
+
+    let body = ampersands();
+    let (result, peak) = peak_bytes_during(|| verifier.verify(&headers, url, &body).map(drop));
+    assert_eq!(result.unwrap_err().code(), "too_many_parameters");
+    assert!(peak < 4096, "{peak} bytes for {} bytes of `a&`", body.len());
+
+    // Within the limit, parameters are streamed into the MAC, not copied.
+    let body = escaped_form("Q=1&R=2");
+    let (result, peak) = peak_bytes_during(|| verifier.verify(&headers, url, &body).map(drop));
+    assert_eq!(result.unwrap_err().code(), "invalid_signature");
+    assert!(
+        peak < 256 * 1024,
+        "{peak} bytes for a {}-byte form",
+        body.len()
+    );
+}
+
+#[test]
+fn mailgun_legacy_form_parsing_is_bounded_before_authentication() {
+    use mailhook::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(secret()).dangerous_disable_replay_check();
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+
+    let body = ampersands();
+    let (result, peak) = peak_bytes_during(|| verifier.verify(&headers, &body).map(drop));
+    assert_eq!(result.unwrap_err().code(), "too_many_parameters");
+    assert!(peak < 4096, "{peak} bytes for {} bytes of `a&`", body.len());
+
+    let body = escaped_form(&format!(
+        "timestamp={NOW}&token=t&signature={}",
+        "0".repeat(64)
+    ));
+    let (result, peak) = peak_bytes_during(|| verifier.verify(&headers, &body).map(drop));
+    assert_eq!(result.unwrap_err().code(), "invalid_signature");
+    assert!(
+        peak < 256 * 1024,
+        "{peak} bytes for a {}-byte form",
+        body.len()
+    );
+}
+
+// --- Item 7: SES fan-out shares the message and is bounded ---
+
+/// An SES `Send` event naming `recipients`, with `headers` bytes of
+/// original headers (kept only in the shared JSON, as real messages carry
+/// them) and `tags` bytes of tags (copied into every event's metadata).
+fn ses_message(recipients: usize, headers: usize, tags: usize) -> Vec<u8> {
+    let destination: Vec<String> = (0..recipients)
+        .map(|i| format!("r{i}@example.com"))
+        .collect();
+    let message = serde_json::json!({
+        "eventType": "Send",
+        "mail": {"messageId": "m", "destination": destination,
+                 "headers": [{"name": "X-Pad", "value": "h".repeat(headers)}],
+                 "tags": {"pad": ["t".repeat(tags)]}},
+        "send": {},
+    });
+    serde_json::json!({"Type": "Notification", "MessageId": "id",
+                       "Message": message.to_string(), "Timestamp": "2024-01-01T00:00:00Z"})
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn ses_fan_out_shares_the_message_and_stays_linear() {
+    use mailhook::provider::ses;
+    // As many recipients as SES allows in one message, 40 KB of headers and
+    // the most tags SES allows (50 of up to 256 bytes each, about 13 KB).
+    let body = ses_message(50, 40_000, 13_000);
+    let (events, peak) = peak_bytes_during(|| ses::parse(&body).map(|e| e.len()));
+    assert_eq!(events.unwrap(), 50);
+    // 50 events each with its own copy of the 53 KB event would be 2.6 MB.
+    assert!(peak < 16 * body.len(), "{peak} bytes for {}", body.len());
+}
+
+#[test]
+fn ses_fan_out_beyond_the_limits_is_refused_early() {
+    use mailhook::provider::ses;
+    // The review's case: a 43 KB envelope naming 4,000 destinations.
+    let body = ses_message(4_000, 0, 0);
+    let (result, peak) = peak_bytes_during(|| ses::parse(&body).map(|e| e.len()));
+    assert_eq!(result.unwrap_err().code(), "invalid_payload");
+    assert!(peak < 8 * body.len(), "{peak} bytes for {}", body.len());
+    // Within the recipient limit but copying large tags to every event.
+    let body = ses_message(100, 0, 400_000);
+    let (result, peak) = peak_bytes_during(|| ses::parse(&body).map(|e| e.len()));
+    assert_eq!(result.unwrap_err().code(), "invalid_payload");
+    assert!(peak < 8 * body.len(), "{peak} bytes for {}", body.len());
 }
