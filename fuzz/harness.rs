@@ -57,6 +57,8 @@ fn limits() -> Limits {
         .with_max_body_bytes(4096)
         .with_max_header_bytes(512)
         .with_max_signature_entries(8)
+        .with_max_form_params(16)
+        .with_max_recipients_per_event(4)
 }
 
 /// Standard Webhooks: id, timestamp, signature header, body; both header
@@ -170,10 +172,18 @@ pub(crate) fn secrets(data: &[u8]) {
 }
 
 /// Every event must serialize and yield a key: the CLI and stores rely on it.
+/// What every parsed event must satisfy, whatever the input: a key, a
+/// timestamp RFC 3339 can write in UTC, and serialization that succeeds
+/// (the CLI and every user's logs serialize events).
 fn check_events(events: &[EmailEvent]) {
     for event in events {
         assert!(!event.idempotency_key().is_empty());
-        assert!(serde_json::to_string(event).is_ok());
+        if let Some(t) = event.timestamp {
+            assert_eq!(t.offset(), time::UtcOffset::UTC);
+            assert!((0..=9999).contains(&t.year()), "{t}");
+        }
+        let json = serde_json::to_string(event);
+        assert!(json.is_ok(), "{json:?}");
     }
 }
 
@@ -259,8 +269,18 @@ pub(crate) fn sns(data: &[u8]) {
             .signing_cert_url
             .as_deref()
             .map(SigningCertUrl::parse);
-        if let Ok(events) = ses::events(&envelope) {
+        let _ = envelope.check_unambiguous();
+        for events in [
+            ses::events(&envelope),
+            ses::events_within(&envelope, &limits()),
+        ]
+        .into_iter()
+        .flatten()
+        {
             check_events(&events);
+        }
+        if let Ok(events) = ses::events_within(&envelope, &limits()) {
+            assert!(events.len() <= limits().max_recipients_per_event.max(1));
         }
     }
     if let Ok(events) = ses::parse(body) {

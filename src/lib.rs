@@ -46,17 +46,22 @@
 //! | largest body | 5 MiB | [`Limits::max_body_bytes`] |
 //! | longest header value | 8 KiB | [`Limits::max_header_bytes`] |
 //! | signature entries per header | 16 | [`Limits::max_signature_entries`] |
-//! | replay window | 5 minutes each way, edges inclusive | [`ReplayWindow`] |
+//! | form parameters (Twilio, Mailgun legacy), counted before allocating | 1,000 | [`Limits::max_form_params`] |
+//! | recipients one SES event fans out to | 100 (SES allows 50) | [`Limits::max_recipients_per_event`] |
+//! | replay window | 5 minutes each way, edges inclusive; per provider below | [`ReplayWindow`] |
+//! | SNS certificates cached / failure remembered | 32 URLs / 10 s | [`provider::sns::CertificateCache`] |
+//! | idempotency lease / retention | 60 s / 7 days | [`pipeline::Pipeline`] |
+//! | in-memory store capacity | 100,000 keys, oldest completions evicted first | [`idempotency::MemoryStore`] |
 //!
 //! ## Email providers
 //!
 //! | provider | module | authenticated by | event id | what is signed | default replay window |
 //! |---|---|---|---|---|---|
-//! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | none (SendGrid retries for 72 h with the original timestamp); opt in |
+//! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | 73 h past, 5 min ahead (covers SendGrid's retries) |
 //! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a [`pipeline::Pipeline`] with a store refuses a reused token | 5 minutes each way |
-//! | Amazon SES | [`provider::ses`] via [`provider::sns`] | RSA signature of the SNS envelope, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | none (SNS resends the same envelope) |
+//! | Amazon SES | [`provider::ses`] via [`provider::sns`] | RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | 2 h past, 5 min ahead (SNS retries end within an hour) |
 //! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
-//! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the `svix-id` header | id, timestamp and body | 5 minutes each way |
+//! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the signed id header (`svix-id`, or `webhook-id`) | id, timestamp and body | 5 minutes each way |
 //!
 //! ```
 //! use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -83,14 +88,40 @@
 //! | Twilio | [`scheme::twilio::TwilioVerifier`] | URL + sorted form params, HMAC-SHA1 base64 | none (not signed) |
 //! | your own | [`scheme::hmac::HmacVerifier`] | body, or prefix + timestamp + separator + body | 5 min each way when timestamped |
 //!
+//! Amazon SES arrives through SNS, and AWS signs every account's SNS topics
+//! with the same certificates: a verifier is built with the topics it
+//! accepts, or anyone could publish SES-shaped events to a topic of their own
+//! and post the signed delivery to you.
+//!
+//! ```
+//! use mailhook::provider::ses::SesVerifier;
+//! use mailhook::provider::sns::{SnsVerifier, StaticCertificates};
+//!
+//! // A real receiver fetches certificates over HTTPS: see
+//! // `examples/sns_certificates.rs` for a complete `CertificateSource`.
+//! let ses = SesVerifier::new(SnsVerifier::new(
+//!     StaticCertificates::new(),
+//!     ["arn:aws:sns:us-east-1:123456789012:ses-events"],
+//! ));
+//! # drop(ses);
+//! ```
+//!
 //! ## Security model
 //!
 //! - **Raw bytes in.** Every verifier takes the body exactly as received, as
 //!   `&[u8]`; nothing is re-serialized. Bodies need not be UTF-8.
-//! - **Fail closed.** A verifier cannot be built without a key. Request
-//!   content never decides whether to verify. Unknown signature versions are
-//!   skipped, never accepted; a request with no signature the configured keys
-//!   can check is refused (`unsupported_scheme`).
+//! - **Fail closed.** A verifier cannot be built without what makes it safe:
+//!   a key, and for SNS the accepted topic ARNs ([`provider::sns::SnsVerifier::new`];
+//!   the bypass is spelled `dangerous_accept_any_topic`, checked before any
+//!   certificate is fetched). Request content never decides whether to
+//!   verify. Unknown signature versions are skipped, never accepted; a
+//!   request with no signature the configured keys can check is refused
+//!   (`unsupported_scheme`).
+//! - **Unsigned data chooses nothing.** Not the key, not the code path, not
+//!   the idempotency key: Resend's event id is the id header the signature
+//!   covers; Twilio's signed URL (its `bodySHA256`), never `Content-Type`,
+//!   decides what is signed; SNS values other than `Message` must be single
+//!   lines, so the string to sign reads one way only.
 //! - **Constant time.** MACs are compared with [`subtle`] after decoding the
 //!   signature into a fixed-size stack buffer; only lengths, which are public,
 //!   short-circuit.
@@ -102,37 +133,67 @@
 //!   print as `[redacted]` and are overwritten on drop, a best-effort wipe
 //!   since the `hmac` crate offers no zeroize. No error or `Debug` output
 //!   contains a secret, a computed MAC or the body.
-//! - **Bounded work.** [`Limits`] caps the body size, each header's length and
-//!   the number of signature entries; they are checked before any hashing.
+//! - **Bounded work.** [`Limits`] caps the body size, each header's length,
+//!   the number of signature entries, form parameters and SES recipients;
+//!   each is checked before the work it bounds. Form parameters are streamed
+//!   into the MAC, never copied; the events of one SES event share its JSON.
+//!   No input panics: the parsers are fuzzed, and every event serializes.
 //! - **Replays.** Timestamped schemes check a [`ReplayWindow`] (default five
-//!   minutes each way; a timestamp exactly at the edge passes). Turning the
-//!   check off is spelled `dangerous_disable_replay_check`. A window only
-//!   bounds replays; to process each delivery once, deduplicate on the signed
-//!   id ([`Verified::id`]).
+//!   minutes each way; a timestamp exactly at the edge passes). Where a
+//!   provider retries with its original signed time (SendGrid, SNS) the
+//!   default window covers its documented retry span and stays below the
+//!   pipeline's 7-day retention, so a captured delivery is either refused or
+//!   a duplicate. Turning the check off is spelled
+//!   `dangerous_disable_replay_check`. A window only bounds replays; to
+//!   process each delivery once, deduplicate on the signed id
+//!   ([`Verified::id`]).
 //! - **Repeated headers** are refused as malformed: which copy was signed is
 //!   ambiguous once a proxy joins them.
 //!
-//! ## Errors
+//! ## Errors and what to answer
 //!
-//! [`VerifyError::code`] gives a stable `snake_case` code: `missing_header`,
-//! `malformed_header`, `invalid_secret`, `invalid_signature`,
-//! `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`,
-//! `missing_body`, `body_too_large`, `unauthorized`,
-//! `untrusted_certificate_url`, `invalid_certificate`, `replayed` (a
-//! reused Mailgun token, refused by a pipeline with a store),
-//! `invalid_payload`.
-//! Parsing fails with [`ParseError`] (`invalid_payload`); [`Error`] holds
-//! either, with the same `code()`.
+//! [`VerifyError::code`] gives a stable `snake_case` code; parsing fails
+//! with [`ParseError`] (`invalid_payload`), a store with
+//! [`idempotency::StoreError`]; [`Error`] holds any of them, with the same
+//! `code()`, and [`Error::http_status`] says what to answer. The answer
+//! decides whether the provider sends again: a **refusal** (4xx) is final,
+//! so only what can never succeed is refused; a **transient** failure (5xx)
+//! makes the provider retry, so nothing is lost.
+//!
+//! | code | meaning | status | class |
+//! |---|---|---|---|
+//! | `missing_header`, `invalid_secret`, `invalid_signature`, `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`, `missing_body`, `unauthorized`, `untrusted_certificate_url`, `invalid_certificate`, `replayed` | not proven to come from the provider (unsigned, forged, stale, replayed, untrusted) | 401 | refused |
+//! | `malformed_header`, `invalid_payload` | a header present but broken, or a body that is not the provider's payload | 400 | refused |
+//! | `body_too_large`, `too_many_parameters` | over a [`Limits`] bound | 413 | refused |
+//! | `certificate_unavailable` | the SNS signing certificate could not be fetched now | 503 | transient |
+//! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
+//! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
+//! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
+//!
+//! Checked against each provider's documented retry rules (none of them
+//! retries a request this crate refuses into validity, and every transient
+//! failure is one they retry):
+//!
+//! | provider | retries | gives up on | source |
+//! |---|---|---|---|
+//! | SendGrid | any non-2xx, at increasing intervals, for up to 24 hours after the event (older pages: 72 hours) | nothing documented | <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/troubleshooting> |
+//! | Mailgun | any code but 200 and 406: 5 min to 4 h apart, for 8 hours | 406 (never answered here) | <https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-retries> |
+//! | Amazon SNS (SES) | 5xx and no answer within 15 s: 3 times 20 s apart by default, at most an hour by any policy | every 4xx, discarded | <https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html> |
+//! | Postmark | anything but 200, about 10 times over 10 hours | 403 (never answered here) | <https://postmarkapp.com/support/article/understanding-inbound-webhook-retries-in-postmark> |
+//! | Resend (Svix) | any non-2xx: 8 attempts over about 28 hours, each signed anew | nothing by status | <https://resend.com/docs/webhooks/retries-and-replays> |
+//!
+//! SNS's rule is why a failed certificate fetch is `certificate_unavailable`
+//! (503), never a refusal: a 4xx would lose the SES notification for good.
 //!
 //! ## Crate features
 //!
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
 //! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
-//! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+) | redis, tokio |
+//! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+), reconnecting | redis, tokio |
 //! | `actix-web` | off | [`adapters::actix`]: a body-limited extractor and bare-status rejections | actix-web |
 //! | `axum` | off | [`adapters::axum`]: a body-limited extractor and bare-status rejections | axum |
-//! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, completion inside your transaction | tokio-postgres, tokio |
+//! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, reconnecting, completion inside your transaction | tokio-postgres, deadpool-postgres, tokio |
 //!
 //! With no features the crate needs no async runtime and does no I/O; the
 //! store traits return `Send` futures usable from any runtime.

@@ -9,14 +9,14 @@
 //! - Signed: the timestamp and the whole body.
 //! - Event id: `sg_event_id`, stable across SendGrid's retries.
 //! - Replay window: [`DEFAULT_REPLAY_WINDOW`], 73 hours into the past and 5
-//!   minutes into the future. SendGrid documents no tolerance but retries a
-//!   failed delivery for up to 72 hours
-//!   (<https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event#event-webhook-retry-logic>),
-//!   so the window covers every retry with an hour's margin, and stays below
-//!   the pipeline's default retention of 7 days: a captured delivery
-//!   replayed later is either refused as too old or, inside the window, a
-//!   duplicate of the completed events. Deduplicate on
-//!   [`EmailEvent::idempotency_key`].
+//!   minutes into the future. SendGrid documents no tolerance; it retries a
+//!   failed delivery at increasing intervals for up to 24 hours after the
+//!   event (<https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/troubleshooting>;
+//!   older pages said 72 hours), so the window covers every retry, by either
+//!   account, with an hour's margin, and stays below the pipeline's default
+//!   retention of 7 days: a captured delivery replayed later is either
+//!   refused as too old or, inside the window, a duplicate of the completed
+//!   events. Deduplicate on [`EmailEvent::idempotency_key`].
 //!
 //! Source: <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features>,
 //! event fields at <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event>.
@@ -138,7 +138,8 @@ impl fmt::Debug for SendgridPublicKey {
 }
 
 /// The default replay window for SendGrid: 73 hours past (SendGrid retries
-/// for up to 72 hours), 5 minutes future (clock skew). See the module docs.
+/// for up to 24 hours after the event; older documentation said 72), 5
+/// minutes future (clock skew). See the module docs.
 pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
     std::time::Duration::from_secs(73 * 3600),
     std::time::Duration::from_secs(5 * 60),
@@ -174,8 +175,9 @@ impl SendgridVerifier {
     }
 
     /// Checks the signed timestamp against `window` (default
-    /// [`DEFAULT_REPLAY_WINDOW`]). Allow at least 72 hours into the past:
-    /// SendGrid retries that long. Keep it below your store's retention.
+    /// [`DEFAULT_REPLAY_WINDOW`]). Allow at least 24 hours into the past
+    /// (72 to be safe): SendGrid retries that long. Keep it below your
+    /// store's retention.
     #[must_use]
     pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
         self.replay = ReplayPolicy::Window(window);

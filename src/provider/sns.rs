@@ -675,8 +675,9 @@ pub struct SnsVerifier<S> {
 
 /// The default replay window for SNS: SNS keeps the envelope (and its
 /// signed `Timestamp`, the publish time) across retries, and its HTTP/S
-/// retries end within 3,600 seconds of the first attempt (a hard limit of
-/// the delivery policy: <https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html>).
+/// retries (3 times, 20 seconds apart, by default) end within 3,600 seconds
+/// of the first attempt by any policy (a hard limit:
+/// <https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html>).
 /// Two hours covers that with a margin for throttled or delayed first
 /// deliveries, and stays far below the pipeline's default retention of 7
 /// days, so a captured delivery replayed later is either refused (too old)
