@@ -3,8 +3,9 @@
 # 127.0.0.1, on free ports, with their data in a temporary directory.
 # Installs them from Debian's packages when missing. Source it:
 #   source scripts/services.sh   # exports MAILHOOK_TEST_REDIS_URL, MAILHOOK_TEST_POSTGRES_URL,
-#                                # and MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART (scripts that
-#                                # restart each server, for tests/store_restart.rs)
+#                                # and for the restart cases a second pair of servers:
+#                                # MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART_URL, and
+#                                # MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART (scripts that restart them)
 # and call `stop_services` when done (scripts/test.sh does both).
 
 free_port() {
@@ -31,64 +32,85 @@ fi
 MAILHOOK_SERVICES_DIR=$(mktemp -d /tmp/mailhook-services.XXXXXX)
 chmod 755 "$MAILHOOK_SERVICES_DIR"
 
-# Redis: no persistence, loopback only.
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$MAILHOOK_SERVICES_DIR" --daemonize yes --pidfile "$MAILHOOK_SERVICES_DIR/redis.pid" \
-  --logfile "$MAILHOOK_SERVICES_DIR/redis.log"
-export MAILHOOK_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
-
-# A real restart for tests/store_restart.rs: shut down (saving the data, as
-# a restarted production server keeps it), then start again on the port.
-cat >"$MAILHOOK_SERVICES_DIR/restart-redis.sh" <<SCRIPT
-#!/usr/bin/env bash
-set -euo pipefail
-redis-cli -p $REDIS_PORT shutdown save >/dev/null 2>&1 || true
-for _ in \$(seq 100); do
-  redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 || break
-  sleep 0.1
-done
-redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no \\
-  --dir $MAILHOOK_SERVICES_DIR --daemonize yes --pidfile $MAILHOOK_SERVICES_DIR/redis.pid \\
-  --logfile $MAILHOOK_SERVICES_DIR/redis.log
-SCRIPT
-chmod +x "$MAILHOOK_SERVICES_DIR/restart-redis.sh"
-export MAILHOOK_TEST_REDIS_RESTART="$MAILHOOK_SERVICES_DIR/restart-redis.sh"
-
-# PostgreSQL: a throwaway cluster with trust auth on loopback. initdb
-# refuses to run as root, so as root it runs as the postgres user.
 PG_BIN=$(pg_bin_dir)
-PG_PORT=$(free_port)
-PG_DIR="$MAILHOOK_SERVICES_DIR/postgres"
-PG_DATA="$PG_DIR/data"
-mkdir -p "$PG_DIR"
 if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-  chown postgres "$PG_DIR"
   PG_AS=(runuser -u postgres --)
 else
   PG_AS=()
 fi
-"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U postgres >/dev/null
-"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR" start >/dev/null
-export MAILHOOK_TEST_POSTGRES_URL="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 
-# A real restart for tests/store_restart.rs (fast shutdown: open
-# connections are cut, as in a failover).
-cat >"$MAILHOOK_SERVICES_DIR/restart-postgres.sh" <<SCRIPT
+# start_redis NAME: Redis on a free loopback port, no persistence, data in
+# $MAILHOOK_SERVICES_DIR/NAME; prints the port. Also writes NAME/restart.sh,
+# a real restart: shut down (saving the data, as a restarted production
+# server keeps it), then start again on the same port.
+start_redis() {
+  local dir="$MAILHOOK_SERVICES_DIR/$1" port
+  port=$(free_port)
+  mkdir -p "$dir"
+  local start="redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir $dir --daemonize yes --pidfile $dir/redis.pid --logfile $dir/redis.log"
+  eval "$start"
+  cat >"$dir/restart.sh" <<SCRIPT
 #!/usr/bin/env bash
 set -euo pipefail
-${PG_AS[*]} $PG_BIN/pg_ctl -D $PG_DATA -l $PG_DIR/postgres.log -w -m fast \\
-  -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR" restart >/dev/null
+redis-cli -p $port shutdown save >/dev/null 2>&1 || true
+for _ in \$(seq 100); do
+  redis-cli -p $port ping >/dev/null 2>&1 || break
+  sleep 0.1
+done
+$start
 SCRIPT
-chmod +x "$MAILHOOK_SERVICES_DIR/restart-postgres.sh"
-export MAILHOOK_TEST_POSTGRES_RESTART="$MAILHOOK_SERVICES_DIR/restart-postgres.sh"
+  chmod +x "$dir/restart.sh"
+  echo "$port"
+}
+
+# start_postgres NAME: a throwaway PostgreSQL cluster with trust auth on a
+# free loopback port (initdb refuses to run as root, so as root it runs as
+# the postgres user); prints the port. Also writes NAME/restart.sh (fast
+# shutdown: open connections are cut, as in a failover).
+start_postgres() {
+  local dir="$MAILHOOK_SERVICES_DIR/$1" port
+  port=$(free_port)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  local options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir"
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -o "$options" start >/dev/null
+  cat >"$dir/restart.sh" <<SCRIPT
+#!/usr/bin/env bash
+set -euo pipefail
+${PG_AS[*]} $PG_BIN/pg_ctl -D $dir/data -l $dir/postgres.log -w -m fast -o "$options" restart >/dev/null
+SCRIPT
+  chmod +x "$dir/restart.sh"
+  echo "$port"
+}
+
+# The servers the contract tests share.
+REDIS_PORT=$(start_redis redis)
+PG_PORT=$(start_postgres postgres)
+export MAILHOOK_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+export MAILHOOK_TEST_POSTGRES_URL="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+
+# A second pair that only the restart cases use (and restart), so the
+# restarts never cut the other tests' connections.
+REDIS_RESTART_PORT=$(start_redis redis-restart)
+PG_RESTART_PORT=$(start_postgres postgres-restart)
+export MAILHOOK_TEST_REDIS_RESTART_URL="redis://127.0.0.1:$REDIS_RESTART_PORT/"
+export MAILHOOK_TEST_POSTGRES_RESTART_URL="host=127.0.0.1 port=$PG_RESTART_PORT user=postgres dbname=postgres"
+export MAILHOOK_TEST_REDIS_RESTART="$MAILHOOK_SERVICES_DIR/redis-restart/restart.sh"
+export MAILHOOK_TEST_POSTGRES_RESTART="$MAILHOOK_SERVICES_DIR/postgres-restart/restart.sh"
 
 stop_services() {
-  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
-  [ -f "$MAILHOOK_SERVICES_DIR/redis.pid" ] && kill "$(cat "$MAILHOOK_SERVICES_DIR/redis.pid")" 2>/dev/null || true
+  local name
+  for name in postgres postgres-restart; do
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$MAILHOOK_SERVICES_DIR/$name/data" -m fast stop >/dev/null 2>&1 || true
+  done
+  for name in redis redis-restart; do
+    [ -f "$MAILHOOK_SERVICES_DIR/$name/redis.pid" ] &&
+      kill "$(cat "$MAILHOOK_SERVICES_DIR/$name/redis.pid")" 2>/dev/null || true
+  done
   rm -rf "$MAILHOOK_SERVICES_DIR"
 }
 
-echo "==> redis on $MAILHOOK_TEST_REDIS_URL, postgres on 127.0.0.1:$PG_PORT"
+echo "==> redis on $MAILHOOK_TEST_REDIS_URL, postgres on 127.0.0.1:$PG_PORT" \
+  "(and for the restart cases: redis on $REDIS_RESTART_PORT, postgres on $PG_RESTART_PORT)"

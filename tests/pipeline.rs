@@ -221,3 +221,31 @@ async fn a_token_is_remembered_for_the_replay_window_only() {
     assert_eq!(token, "tok");
     assert_eq!(remember, Duration::from_secs(151));
 }
+
+#[tokio::test]
+async fn a_sendgrid_batch_replayed_inside_the_window_is_a_duplicate_and_refused_after_it() {
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let p = Pipeline::new(SendgridVerifier::new(signer.public_key().unwrap()))
+        .with_store(MemoryStore::new());
+    let body = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"w1"}]"#;
+    let signed_at = 1_800_000_000;
+    let h = signer.headers(signed_at, body).unwrap();
+    let at = |seconds: i64| Request {
+        headers: &h,
+        body,
+        now: OffsetDateTime::from_unix_timestamp(seconds).unwrap(),
+    };
+    let Incoming::New { claim, .. } = only(p.process(at(signed_at + 1)).await.unwrap()) else {
+        panic!("new")
+    };
+    p.complete(claim.as_ref()).await.unwrap();
+    // A captured copy replayed 72 hours later: inside the window, and the
+    // store (7 days of retention) knows it.
+    assert!(matches!(
+        only(p.process(at(signed_at + 72 * 3600)).await.unwrap()),
+        Incoming::Duplicate(_)
+    ));
+    // After the window, refused before the store is asked.
+    let e = p.process(at(signed_at + 73 * 3600 + 1)).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("timestamp_too_old", 401));
+}

@@ -51,7 +51,6 @@ struct Entries {
 }
 
 impl Entries {
-
     fn index(&mut self, state: State) -> &mut BTreeMap<Slot, Arc<str>> {
         match state {
             State::Held { .. } => &mut self.held,
