@@ -161,7 +161,8 @@ fn sns_verify(c: &mut Criterion) {
         "MessageId": "11111111-2222-3333-4444-555555555555",
         "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses-events",
         "Message": message,
-        "Timestamp": "2024-05-06T07:08:09.123Z",
+        // Inside the test certificate's validity (from 2026-11-24).
+        "Timestamp": "2026-12-01T07:08:09.123Z",
         "SignatureVersion": "2",
         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     });
@@ -184,7 +185,8 @@ fn sns_verify(c: &mut Criterion) {
         StaticCertificates::new(),
         ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
     );
-    let now = OffsetDateTime::now_utc();
+    // A minute after publication: inside the replay window.
+    let now = OffsetDateTime::from_unix_timestamp(1_796_108_949).unwrap();
     let headers = [("x-amz-sns-message-type", "Notification")];
     assert!(
         verifier
