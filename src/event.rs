@@ -212,13 +212,16 @@ impl EmailEvent {
     ///
     /// - With a provider event id: `provider:event_id`, plus `:recipient`
     ///   for providers whose one event fans out to several recipients (SES).
-    /// - Without one: `provider:sha256:` and a digest of the fields that
-    ///   identify the event (message id, recipient, kind, timestamp), so a
-    ///   redelivered batch yields the same keys and two distinct events do
-    ///   not share one. Where the provider's timestamp changes with each
-    ///   delivery attempt (Mailgun's legacy forms, whose `timestamp` is the
-    ///   signature's), the digest covers every field except the per-attempt
-    ///   ones instead.
+    /// - Without one: `provider:sha256:` and a digest that stays the same
+    ///   when the provider redelivers the event, and differs between
+    ///   distinct events: of the provider's own JSON for the event where
+    ///   the provider resends it unchanged (SendGrid batch elements); of
+    ///   every field except the per-attempt ones where the provider's
+    ///   timestamp changes with each attempt (Mailgun's legacy forms, whose
+    ///   `timestamp` is the signature's: two legacy events identical in
+    ///   every other field, such as two opens from the same client, share a
+    ///   key); else of the fields that identify the event (message id,
+    ///   recipient, kind, timestamp).
     #[must_use]
     pub fn idempotency_key(&self) -> String {
         if let Some(id) = &self.event_id {

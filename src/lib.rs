@@ -117,11 +117,15 @@
 //!   verify. Unknown signature versions are skipped, never accepted; a
 //!   request with no signature the configured keys can check is refused
 //!   (`unsupported_scheme`).
-//! - **Unsigned data chooses nothing.** Not the key, not the code path, not
-//!   the idempotency key: Resend's event id is the id header the signature
+//! - **Unsigned data chooses nothing it could abuse.** Where a provider
+//!   signs the request, the key, the code path and the idempotency key come
+//!   from what is signed: Resend's event id is the id header the signature
 //!   covers; Twilio's signed URL (its `bodySHA256`), never `Content-Type`,
 //!   decides what is signed; SNS values other than `Message` must be single
-//!   lines, so the string to sign reads one way only.
+//!   lines, so the string to sign reads one way only. Where a provider signs
+//!   less than the event (Mailgun signs a timestamp and a token; Postmark
+//!   signs nothing), the event data and so its key are only as trustworthy
+//!   as the channel: see each provider's module.
 //! - **Constant time.** MACs are compared with [`subtle`] after decoding the
 //!   signature into a fixed-size stack buffer; only lengths, which are public,
 //!   short-circuit.

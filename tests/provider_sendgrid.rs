@@ -468,3 +468,27 @@ fn a_dropped_events_reason_is_a_description_not_an_mta_response() {
         Some("550 5.1.1 unknown user")
     );
 }
+
+#[test]
+fn elements_without_an_event_id_keep_distinct_keys_that_survive_redelivery() {
+    // Two different unreadable elements in one batch must not share a key
+    // (the second would be taken for a duplicate and dropped), and a
+    // redelivered batch must give each the same key again.
+    let batch = br#"[1,{"email":"a@b.c"},{"event":5},{"event":"open","email":"a@b.c"},{"event":"open","email":"b@b.c"}]"#;
+    let keys = |body: &[u8]| -> Vec<String> {
+        sendgrid::parse(body)
+            .unwrap()
+            .iter()
+            .map(EmailEvent::idempotency_key)
+            .collect()
+    };
+    let first = keys(batch);
+    let unique: std::collections::HashSet<_> = first.iter().collect();
+    assert_eq!(unique.len(), first.len(), "{first:?}");
+    assert_eq!(keys(batch), first);
+    // An element with `sg_event_id` keeps it as its key.
+    assert_eq!(
+        keys(br#"[{"event":"open","sg_event_id":"e-1"}]"#),
+        ["sendgrid:e-1"]
+    );
+}

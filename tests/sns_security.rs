@@ -173,6 +173,14 @@ async fn sns_accepts_any_topic_only_when_asked_dangerously() {
             .await
             .is_ok()
     );
+    // Naming a topic never widens: it narrows an any-topic verifier.
+    let narrowed = SnsVerifier::dangerous_accept_any_topic(Source::default()).with_topic_arn(TOPIC);
+    assert_eq!(
+        verify(&narrowed, &notification(OTHER_TOPIC), published())
+            .await
+            .unwrap_err(),
+        VerifyError::Unauthorized
+    );
     let listed = SnsVerifier::new(Source::default(), [TOPIC]).with_topic_arn(OTHER_TOPIC);
     assert!(
         verify(&listed, &notification(OTHER_TOPIC), published())
@@ -507,4 +515,74 @@ fn static_certificates_refuse_unknown_urls_for_good() {
         .unwrap_err();
     assert_eq!(e, VerifyError::InvalidCertificate);
     assert_eq!(Error::from(e).http_status(), 401);
+}
+
+#[tokio::test]
+async fn sns_requests_naming_ever_new_urls_cost_at_most_capacity_fetches_per_ttl() {
+    // The flood: validly shaped URLs (any path on a valid SNS host passes
+    // the URL check) whose certificates cannot be fetched.
+    let source = Source::default();
+    source.failing.store(true, Ordering::SeqCst);
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC])
+        .with_certificate_cache(|cache| cache.with_capacity(4));
+    let body = |i: usize| {
+        signer(&format!(
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-flood-{i}.pem"
+        ))
+        .sign(json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+            "Message": "x", "Timestamp": SIGNED_AT,
+        }))
+        .unwrap()
+    };
+    for i in 0..40 {
+        let e = verifier
+            .verify_at(&[("a", "b")], &body(i), published())
+            .await
+            .unwrap_err();
+        assert_eq!(e, VerifyError::CertificateUnavailable);
+    }
+    // Four URLs fit; the other 36 were answered 503 without a fetch.
+    assert_eq!(source.fetches(), 4);
+    // Once the remembered failures expire, new URLs are fetched again.
+    let later = at(unix(SIGNED_AT) + 11);
+    source.failing.store(false, Ordering::SeqCst);
+    assert!(
+        verifier
+            .verify_at(&[("a", "b")], &body(100), later)
+            .await
+            .is_ok()
+    );
+    assert_eq!(source.fetches(), 5);
+}
+
+#[tokio::test]
+async fn sns_never_fetches_for_a_request_that_cannot_verify() {
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC]);
+    let good = notification(TOPIC);
+    let mut cases = Vec::new();
+    for (field, value) in [
+        ("Signature", Value::Null),
+        ("SignatureVersion", json!("9")),
+        ("SignatureVersion", Value::Null),
+        ("Signature", json!("A".repeat(4000))),
+        ("Signature", json!("not base64!")),
+        ("Type", json!("Gossip")),
+    ] {
+        let mut body = good.clone();
+        if value.is_null() {
+            body.as_object_mut().unwrap().remove(field);
+        } else {
+            body[field] = value;
+        }
+        cases.push(body);
+    }
+    for body in cases {
+        assert!(
+            verify(&verifier, &body, published()).await.is_err(),
+            "{body}"
+        );
+    }
+    assert_eq!(source.fetches(), 0);
 }

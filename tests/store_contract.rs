@@ -404,6 +404,12 @@ async fn memory_store_evicts_the_oldest_completed_keys_first_and_never_refuses()
         );
     }
     acquired(store.begin("event-0", LEASE).await.unwrap());
+    // Every early forgetting is counted, for the operator to see.
+    assert!(
+        store.evicted() >= (4 * CAPACITY) as u64,
+        "{}",
+        store.evicted()
+    );
     // A held claim outlives every completion around it.
     let held = acquired(
         store
@@ -417,6 +423,28 @@ async fn memory_store_evicts_the_oldest_completed_keys_first_and_never_refuses()
     }
     assert_eq!(store.begin("held", LEASE).await.unwrap(), Claim::InProgress);
     store.complete(&held, week).await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_store_refuses_a_token_past_the_lease_grace_like_the_other_stores() {
+    use mailhook::idempotency::LEASE_GRACE;
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let late = acquired(store.begin("late", LEASE).await.unwrap());
+    let later = acquired(store.begin("later", LEASE).await.unwrap());
+    // Within the grace: still ours.
+    *clock.0.lock().unwrap() += LEASE + LEASE_GRACE.checked_sub(SECOND).unwrap();
+    store.complete(&late, RETENTION).await.unwrap();
+    // Past it (Redis has dropped the key, PostgreSQL's condition fails).
+    *clock.0.lock().unwrap() += SECOND * 2;
+    assert_eq!(
+        store.complete(&later, RETENTION).await.unwrap_err().code(),
+        "stale_token"
+    );
+    assert_eq!(
+        store.release(&later).await.unwrap_err().code(),
+        "stale_token"
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,9 @@ struct Entry {
 /// call walks the map.
 #[derive(Debug, Default)]
 struct Entries {
+    /// Completed keys (and ended claims) evicted before their time to make
+    /// room.
+    evicted: u64,
     /// A B-tree rather than a hash map: a hash map full of removals
     /// rehashes in place from time to time, an O(n) pause under the lock
     /// (26 ms at 100,000 keys, measured); a B-tree never does O(n) work.
@@ -66,12 +69,13 @@ impl Entries {
             .map(|entry| entry.state)
     }
 
-    /// Whether `token` still holds its key: the nonce matches (the lease may
-    /// have ended, within the grace period, if nobody took the key over).
-    fn held_by(&self, token: &Token) -> bool {
-        self.map.get(&*token.key).is_some_and(
-            |entry| matches!(entry.state, State::Held { nonce } if nonce == token.nonce),
-        )
+    /// Whether `token` still holds its key: the nonce matches, and the lease
+    /// has not ended more than [`LEASE_GRACE`] ago (nobody took it over).
+    fn held_by(&self, token: &Token, now: OffsetDateTime) -> bool {
+        self.map.get(&*token.key).is_some_and(|entry| {
+            matches!(entry.state, State::Held { nonce } if nonce == token.nonce)
+                && saturating_add(entry.until, LEASE_GRACE) > now
+        })
     }
 
     fn remove(&mut self, key: &str) {
@@ -134,6 +138,7 @@ impl Entries {
                 return Err(StoreError::Full { capacity });
             };
             self.remove(&key);
+            self.evicted += 1;
         }
         Ok(())
     }
@@ -150,9 +155,12 @@ impl Entries {
 ///   full of *live* claims answers
 ///   [`StoreError::Full`] (answer with a retryable status: dropping the
 ///   event is never the store's decision). An evicted completed key is
-///   forgotten early: a redelivery after that is processed again, so size
-///   the capacity above the events you receive within the retention
-///   (100,000 keys is about 100 bytes of memory each plus the key).
+///   forgotten early: a redelivery after that is processed again, and a
+///   captured delivery replayed inside its provider's window is no longer a
+///   duplicate. Size the capacity above the events you receive within the
+///   longest replay window (73 hours for SendGrid) and watch
+///   [`evicted`](Self::evicted) (each key costs about 200 bytes plus its
+///   length).
 /// - **No pauses:** keys and expiry are kept in B-trees (no rehashing, no
 ///   walk of the map): each call costs O(log n), including the few expired
 ///   entries it removes.
@@ -216,6 +224,17 @@ impl MemoryStore {
         self.lock().map(|m| m.map.len()).unwrap_or_default()
     }
 
+    /// How many completed keys (or ended claims) were evicted before the end
+    /// of their retention to make room. Each is a redelivery that would now
+    /// be processed again, and a replay inside a provider's window that
+    /// would no longer be a duplicate: if this grows, raise the capacity
+    /// above the events you receive within the longest replay window (73
+    /// hours for SendGrid), or use a shared store.
+    #[must_use]
+    pub fn evicted(&self) -> u64 {
+        self.lock().map(|m| m.evicted).unwrap_or_default()
+    }
+
     /// Whether the store holds no entries.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -253,7 +272,7 @@ impl MemoryStore {
         let now = self.clock.now();
         let until = saturating_add(now, capped(retention));
         let mut entries = self.lock()?;
-        if !entries.held_by(token) {
+        if !entries.held_by(token, now) {
             return Err(StoreError::StaleToken);
         }
         entries.insert(&token.key, State::Completed, until);
@@ -261,8 +280,9 @@ impl MemoryStore {
     }
 
     fn release_now(&self, token: &Token) -> Result<(), StoreError> {
+        let now = self.clock.now();
         let mut entries = self.lock()?;
-        if !entries.held_by(token) {
+        if !entries.held_by(token, now) {
             return Err(StoreError::StaleToken);
         }
         entries.remove(&token.key);

@@ -20,19 +20,22 @@ CREATE TABLE IF NOT EXISTS mailhook_idempotency (
     expires_at TIMESTAMPTZ NOT NULL
 )";
 
-/// Claims a key in one statement: insert, or take over an expired row; when
-/// neither happens, report whether the live row is completed.
+/// Claims a key in one statement: insert, or take over an expired row.
+/// Returns a row when this call claimed it.
 const BEGIN: &str = "\
-WITH claimed AS (
-    INSERT INTO mailhook_idempotency AS t (key, nonce, completed, expires_at)
-    VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
-    ON CONFLICT (key) DO UPDATE
-        SET nonce = EXCLUDED.nonce, completed = FALSE, expires_at = EXCLUDED.expires_at
-        WHERE t.expires_at <= now()
-    RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM claimed),
-       (SELECT completed FROM mailhook_idempotency WHERE key = $1)";
+INSERT INTO mailhook_idempotency AS t (key, nonce, completed, expires_at)
+VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
+ON CONFLICT (key) DO UPDATE
+    SET nonce = EXCLUDED.nonce, completed = FALSE, expires_at = EXCLUDED.expires_at
+    WHERE t.expires_at <= now()
+RETURNING 1";
+
+/// When `BEGIN` claimed nothing, what holds the key: read in a statement of
+/// its own, so with a fresh snapshot. (A subquery of `BEGIN` would read its
+/// snapshot from before a concurrent takeover it waited for, and answer
+/// `Completed` for a key another worker had just claimed.)
+const STATE: &str = "\
+SELECT completed FROM mailhook_idempotency WHERE key = $1 AND expires_at > now()";
 
 /// Completes a claim while the row holds the token's nonce: also after the
 /// lease ended, for the grace period (`$4` seconds), if nobody took it over.
@@ -62,8 +65,9 @@ DELETE FROM mailhook_idempotency
 /// taken from the pool and a new one is made; the call that meets the
 /// failure returns [`StoreError::Backend`] (answer 503: the provider
 /// retries). Waiting for, making and checking a connection each time out
-/// after 5 seconds, so a dead server fails fast. Cheap to clone: clones
-/// share the pool.
+/// after 5 seconds, and each statement after 5 seconds
+/// (`statement_timeout`, with TCP keepalives on), so a dead server or a
+/// held lock fails fast. Cheap to clone: clones share the pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
@@ -112,7 +116,17 @@ impl PostgresStore {
     ///
     /// [`StoreError::Backend`] if `config` does not parse.
     pub fn connect(config: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = config.parse().map_err(backend)?;
+        let mut config: tokio_postgres::Config = config.parse().map_err(backend)?;
+        // Every statement of the store gives up after 5 seconds (a lock held
+        // by a caller's open transaction, a stalled server): the webhook is
+        // answered 503 and retried, instead of hanging. Options in the
+        // connection string still apply; this one is added to them.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c statement_timeout=5000"),
+            None => "-c statement_timeout=5000".to_owned(),
+        };
+        config.options(&options);
+        config.keepalives(true);
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -151,7 +165,13 @@ impl PostgresStore {
             "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {CREATE_TABLE}; COMMIT;"
         );
         let client = self.pool.get().await.map_err(pool_error)?;
-        client.batch_execute(&script).await.map_err(backend)
+        let result = client.batch_execute(&script).await;
+        if result.is_err() {
+            // The connection may be left inside the failed transaction: keep
+            // it out of the pool.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        result.map_err(backend)
     }
 
     /// Completes the claim inside `client`, typically your own transaction,
@@ -199,18 +219,27 @@ impl IdempotencyStore for PostgresStore {
             let token = token?;
             let client = pool.get().await.map_err(pool_error)?;
             let statement = client.prepare_cached(BEGIN).await.map_err(backend)?;
-            let row = client
-                .query_one(
+            let claimed = client
+                .query_opt(
                     &statement,
                     &[&token.key, &&token.nonce[..], &seconds(lease)],
                 )
                 .await
                 .map_err(backend)?;
-            let acquired: bool = row.try_get(0).map_err(backend)?;
-            let completed: Option<bool> = row.try_get(1).map_err(backend)?;
-            Ok(if acquired {
-                Claim::Acquired(token)
-            } else if completed == Some(true) {
+            if claimed.is_some() {
+                return Ok(Claim::Acquired(token));
+            }
+            let state = client
+                .query_opt(STATE, &[&token.key])
+                .await
+                .map_err(backend)?;
+            let completed: Option<bool> = match state {
+                Some(row) => row.try_get(0).map_err(backend)?,
+                None => None,
+            };
+            // Completed only when the live row says so; a row that vanished
+            // or expired since is someone's to take: come back later.
+            Ok(if completed == Some(true) {
                 Claim::Completed
             } else {
                 Claim::InProgress

@@ -513,10 +513,17 @@ impl LegacyForm {
             .map_or(&[], |(_, v)| v.as_slice())
     }
 
-    /// The first value: Mailgun's own, when the sender's custom variables
-    /// repeat one of its field names.
+    /// The first value: Mailgun's own for an event field, when the sender's
+    /// custom variables repeat one of its names (django-anymail's finding,
+    /// its issue #77).
     fn first(&self, name: &str) -> Option<String> {
         self.all(name).first().filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// The last value: Mailgun's own for the signature fields (`timestamp`,
+    /// `token`, `signature`), which it appends after the variables.
+    fn last(&self, name: &str) -> Option<String> {
+        self.all(name).last().filter(|v| !v.is_empty()).cloned()
     }
 
     /// The raw JSON: each field as a string, or an array of strings when it
@@ -607,9 +614,10 @@ fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> 
     let native = MailgunEventData {
         event,
         id: None,
+        // The signature's timestamp: Mailgun's own value is the last.
         timestamp: Timestamp(
             legacy
-                .first("timestamp")
+                .last("timestamp")
                 .as_deref()
                 .and_then(crate::provider::timestamp::parse_text),
         ),

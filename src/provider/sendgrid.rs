@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 use spki::der::Decode as _;
 use time::OffsetDateTime;
 
@@ -513,12 +514,20 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
         .map_err(|e| ParseError::json("the body is not a JSON array", &e))?;
     Ok(raws
         .into_iter()
-        .map(
-            |raw| match serde_json::from_str::<SendgridEvent>(raw.get()) {
+        .map(|raw| {
+            let mut event = match serde_json::from_str::<SendgridEvent>(raw.get()) {
                 Ok(native) => normalize(native, raw.to_owned()),
                 Err(_) => EmailEvent::new(Provider::Sendgrid, EventKind::Unknown, raw.to_owned()),
-            },
-        )
+            };
+            // Without `sg_event_id`, the element's own bytes identify it:
+            // SendGrid redelivers a batch unchanged, so a retry gets the
+            // same key, and two different elements (two unreadable ones in
+            // one batch, say) never share one.
+            if event.event_id.is_none() {
+                event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+            }
+            event
+        })
         .collect())
 }
 

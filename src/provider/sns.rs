@@ -293,8 +293,14 @@ type SharedSlot = Arc<futures_util::lock::Mutex<Slot>>;
 /// - **Expired certificates are fetched anew:** a cached certificate is used
 ///   only within its validity period; after it, the URL is fetched again.
 /// - **Bounded:** at most [`capacity`](Self::with_capacity) URLs (default
-///   32; SNS uses one certificate per region at a time). When full, failed
-///   entries are evicted first, then the certificate that expires first.
+///   32; SNS uses one certificate per region at a time). When full, a
+///   failure whose time-to-live ended is forgotten first, then an expired
+///   certificate, then the certificate that expires first; a fetch in
+///   flight or a failure still remembered is never forgotten, and when
+///   nothing can go the new URL is answered
+///   [`VerifyError::CertificateUnavailable`] without a fetch. So requests
+///   naming ever new URLs cause at most `capacity` fetches per
+///   failure time-to-live.
 #[derive(Debug)]
 pub struct CertificateCache<S> {
     source: S,
@@ -332,8 +338,11 @@ impl<S: CertificateSource> CertificateCache<S> {
     }
 
     /// The slot for `url`, made (evicting another when full) if absent. The
-    /// map's lock is held only here, never across a fetch.
-    fn slot(&self, url: &SigningCertUrl) -> Result<SharedSlot, VerifyError> {
+    /// map's lock is held only here, never across a fetch. When the cache
+    /// is full of fetches in flight and failures still remembered, the new
+    /// URL is answered [`VerifyError::CertificateUnavailable`] without a
+    /// fetch (503: SNS retries later).
+    fn slot(&self, url: &SigningCertUrl, now: OffsetDateTime) -> Result<SharedSlot, VerifyError> {
         let mut map = self
             .slots
             .lock()
@@ -342,9 +351,8 @@ impl<S: CertificateSource> CertificateCache<S> {
             return Ok(Arc::clone(slot));
         }
         if map.len() >= self.capacity {
-            if let Some(victim) = eviction_victim(&map) {
-                map.remove(&victim);
-            }
+            let victim = eviction_victim(&map, now).ok_or(VerifyError::CertificateUnavailable)?;
+            map.remove(&victim);
         }
         let slot = Arc::new(futures_util::lock::Mutex::new(Slot::Empty));
         map.insert(url.clone(), Arc::clone(&slot));
@@ -364,7 +372,7 @@ impl<S: CertificateSource> CertificateCache<S> {
         url: &SigningCertUrl,
         now: OffsetDateTime,
     ) -> Result<Arc<SnsCertificate>, VerifyError> {
-        let slot = self.slot(url)?;
+        let slot = self.slot(url, now)?;
         let mut slot = slot.lock().await;
         match &*slot {
             Slot::Ready(cert) if cert.is_valid_at(now) => return Ok(Arc::clone(cert)),
@@ -392,26 +400,33 @@ impl<S: CertificateSource> CertificateCache<S> {
     }
 }
 
-/// Which URL to forget when the cache is full: one whose slot is empty or
-/// failed, else the certificate that expires first. Slots with a fetch in
-/// flight are locked and skipped; if every slot is busy, any goes (its
-/// waiters still get their result).
-fn eviction_victim(map: &HashMap<SigningCertUrl, SharedSlot>) -> Option<SigningCertUrl> {
-    let mut best: Option<(i64, &SigningCertUrl)> = None;
+/// Which URL to forget when the cache is full, or `None` to refuse the new
+/// URL for now: a failure whose time-to-live has ended first, then a
+/// certificate no longer valid, then the valid certificate that expires
+/// first. A slot with a fetch in flight (locked), a slot just made (empty)
+/// and a failure still remembered are never forgotten: forgetting them
+/// would let a flood of requests naming ever new URLs start a fetch each,
+/// or start a second fetch for a URL already being fetched.
+fn eviction_victim(
+    map: &HashMap<SigningCertUrl, SharedSlot>,
+    now: OffsetDateTime,
+) -> Option<SigningCertUrl> {
+    let mut best: Option<((u8, i64), &SigningCertUrl)> = None;
     for (url, slot) in map {
         let Some(slot) = slot.try_lock() else {
             continue;
         };
         let rank = match &*slot {
-            Slot::Empty | Slot::Failed { .. } => return Some(url.clone()),
-            Slot::Ready(cert) => cert.not_after,
+            Slot::Failed { until, .. } if *until <= now => return Some(url.clone()),
+            Slot::Empty | Slot::Failed { .. } => continue,
+            Slot::Ready(cert) if !cert.is_valid_at(now) => (0, cert.not_after),
+            Slot::Ready(cert) => (1, cert.not_after),
         };
         if best.is_none_or(|(r, _)| rank < r) {
             best = Some((rank, url));
         }
     }
     best.map(|(_, url)| url.clone())
-        .or_else(|| map.keys().next().cloned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -724,11 +739,15 @@ impl<S: CertificateSource> SnsVerifier<S> {
         }
     }
 
-    /// Also accepts messages from `topic_arn`.
+    /// Also accepts messages from `topic_arn`. On a verifier made with
+    /// [`dangerous_accept_any_topic`](Self::dangerous_accept_any_topic), it
+    /// restricts the verifier to this topic: naming a topic never widens
+    /// what is accepted.
     #[must_use]
     pub fn with_topic_arn(mut self, topic_arn: impl Into<String>) -> Self {
-        if let Topics::Only(topics) = &mut self.topics {
-            topics.push(topic_arn.into());
+        match &mut self.topics {
+            Topics::Only(topics) => topics.push(topic_arn.into()),
+            Topics::Any => self.topics = Topics::Only(vec![topic_arn.into()]),
         }
         self
     }
@@ -814,8 +833,9 @@ impl<S: CertificateSource> SnsVerifier<S> {
 
     /// Everything that needs no certificate, in the order that refuses bad
     /// requests cheapest: size, raw delivery, envelope, header agreement,
-    /// unambiguous signed fields, topic, replay window, signature fields,
-    /// certificate URL.
+    /// unambiguous signed fields, topic, replay window, message type,
+    /// signature version and signature, certificate URL. Only a request
+    /// that passes all of them can cause a fetch.
     fn precheck<H: Headers + ?Sized>(
         &self,
         headers: &H,
@@ -853,6 +873,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
             })?;
             window.check(published.unix_timestamp(), now)?;
         }
+        signature_of(&envelope)?;
         let url = envelope
             .signing_cert_url
             .as_deref()
@@ -864,11 +885,18 @@ impl<S: CertificateSource> SnsVerifier<S> {
     }
 }
 
-fn check_signature(
-    envelope: SnsEnvelope,
-    certificate: &SnsCertificate,
-    now: OffsetDateTime,
-) -> Result<SnsMessage, VerifyError> {
+/// The signature version and the decoded signature, or why the envelope
+/// is unsigned or unusable: checked before any certificate is fetched, so a
+/// request that could never verify costs no fetch.
+fn signature_of(envelope: &SnsEnvelope) -> Result<(SignatureVersion, Vec<u8>), VerifyError> {
+    if !matches!(
+        envelope.message_type.as_str(),
+        "Notification" | "SubscriptionConfirmation" | "UnsubscribeConfirmation"
+    ) {
+        return Err(VerifyError::InvalidPayload {
+            detail: "unknown SNS message Type",
+        });
+    }
     let version = match envelope.signature_version.as_deref() {
         Some("1") => SignatureVersion::V1,
         Some("2") => SignatureVersion::V2,
@@ -890,6 +918,15 @@ fn check_signature(
         return Err(VerifyError::InvalidSignature);
     }
     let signature = encoding::base64_key(signature).map_err(|_| VerifyError::InvalidSignature)?;
+    Ok((version, signature))
+}
+
+fn check_signature(
+    envelope: SnsEnvelope,
+    certificate: &SnsCertificate,
+    now: OffsetDateTime,
+) -> Result<SnsMessage, VerifyError> {
+    let (version, signature) = signature_of(&envelope)?;
     let string_to_sign = envelope.string_to_sign()?;
     certificate.verify(version, string_to_sign.as_bytes(), &signature, now)?;
     Ok(match envelope.message_type.as_str() {
