@@ -81,15 +81,18 @@ static SVIX_NAMES: Names = Names {
 /// `webhook-signature` header is present, else `svix-*`. Parsing without
 /// verifying uses the same choice, so an event's id is always the id the
 /// signature covers, never an unsigned header of the other family.
-fn family<H: Headers + ?Sized>(
-    headers: &H,
+/// Returns the family and its signature header's value, if present.
+fn family<'h, H: Headers + ?Sized>(
+    headers: &'h H,
     limits: &Limits,
-) -> Result<&'static Names, VerifyError> {
+) -> Result<(&'static Names, Option<&'h str>), VerifyError> {
     Ok(
-        if headers::optional(headers, &WEBHOOK_NAMES.signature, limits)?.is_some() {
-            &WEBHOOK_NAMES
-        } else {
-            &SVIX_NAMES
+        match headers::optional(headers, &WEBHOOK_NAMES.signature, limits)? {
+            Some(signature) => (&WEBHOOK_NAMES, Some(signature)),
+            None => (
+                &SVIX_NAMES,
+                headers::optional(headers, &SVIX_NAMES.signature, limits)?,
+            ),
         },
     )
 }
@@ -277,12 +280,10 @@ impl StandardWebhooks {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.limits.check_body(body)?;
-        let names = family(headers, &self.limits)?;
-        let signature = headers::optional(headers, &names.signature, &self.limits)?.ok_or(
-            VerifyError::MissingHeader {
-                name: Cow::Borrowed(HEADERS.signature),
-            },
-        )?;
+        let (names, signature) = family(headers, &self.limits)?;
+        let signature = signature.ok_or(VerifyError::MissingHeader {
+            name: Cow::Borrowed(HEADERS.signature),
+        })?;
         let id = headers::required(headers, &names.id, &self.limits)?;
         let timestamp_text = headers::required(headers, &names.timestamp, &self.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;
