@@ -113,6 +113,54 @@ pub enum RejectReason {
     Other,
 }
 
+/// A provider's original JSON for one event: a [`RawValue`] (read it with
+/// [`RawValue::get`] through `Deref`), owned by its event, or shared by the
+/// events one provider event fans out to, so that fanning out never copies
+/// it. Serializes as the JSON itself.
+#[derive(Clone)]
+pub struct RawJson(RawRepr);
+
+#[derive(Clone)]
+enum RawRepr {
+    Owned(Box<RawValue>),
+    Shared(Arc<RawValue>),
+}
+
+impl std::ops::Deref for RawJson {
+    type Target = RawValue;
+
+    fn deref(&self) -> &RawValue {
+        match &self.0 {
+            RawRepr::Owned(raw) => raw,
+            RawRepr::Shared(raw) => raw,
+        }
+    }
+}
+
+impl From<Box<RawValue>> for RawJson {
+    fn from(raw: Box<RawValue>) -> Self {
+        Self(RawRepr::Owned(raw))
+    }
+}
+
+impl From<Arc<RawValue>> for RawJson {
+    fn from(raw: Arc<RawValue>) -> Self {
+        Self(RawRepr::Shared(raw))
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
 /// One email event, normalized across providers.
 ///
 /// Built by the provider modules; read its fields. Serializes to the JSON the
@@ -149,9 +197,9 @@ pub struct EmailEvent {
     /// Custom data the sender attached to the message.
     pub metadata: Map<String, Value>,
     /// The provider's original event JSON, byte for byte as received (without
-    /// surrounding whitespace). Shared: events fanned out from one provider
-    /// event (SES recipients) point at the same JSON.
-    pub raw: Arc<RawValue>,
+    /// surrounding whitespace). Events fanned out from one provider event
+    /// (SES recipients) share one copy.
+    pub raw: RawJson,
     /// For events without a provider id whose identifying fields are not
     /// enough (Mailgun's legacy forms): a digest of every field that stays
     /// the same across redeliveries, used by the idempotency key.
@@ -182,7 +230,7 @@ fn rfc3339<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::
 impl EmailEvent {
     /// An event with only the provider, kind and raw JSON set; provider
     /// modules fill in the rest.
-    pub(crate) fn new(provider: Provider, kind: EventKind, raw: impl Into<Arc<RawValue>>) -> Self {
+    pub(crate) fn new(provider: Provider, kind: EventKind, raw: impl Into<RawJson>) -> Self {
         Self {
             provider,
             kind,

@@ -223,7 +223,7 @@ mod verified;
 
 pub use basic_auth::BasicAuth;
 pub use error::{Error, HeaderProblem, JsonPosition, ParseError, SecretError, VerifyError};
-pub use event::{EmailEvent, EventKind, Provider, RejectReason};
+pub use event::{EmailEvent, EventKind, Provider, RawJson, RejectReason};
 pub use headers::{Headers, Lookup};
 pub use limits::Limits;
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};

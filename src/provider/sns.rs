@@ -809,9 +809,9 @@ impl<S: CertificateSource> SnsVerifier<S> {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<SnsMessage, VerifyError> {
-        let (envelope, url) = self.precheck(headers, body, now)?;
+        let (checked, url) = self.precheck(headers, body, now)?;
         let certificate = self.certificates.get_at(&url, now).await?;
-        check_signature(envelope, &certificate, now)
+        check_signature(checked, &certificate, now)
     }
 
     /// Verifies a delivery with a certificate you already hold (the CLI's
@@ -827,8 +827,8 @@ impl<S: CertificateSource> SnsVerifier<S> {
         certificate: &SnsCertificate,
         now: OffsetDateTime,
     ) -> Result<SnsMessage, VerifyError> {
-        let (envelope, _) = self.precheck(headers, body, now)?;
-        check_signature(envelope, certificate, now)
+        let (checked, _) = self.precheck(headers, body, now)?;
+        check_signature(checked, certificate, now)
     }
 
     /// Everything that needs no certificate, in the order that refuses bad
@@ -841,7 +841,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
         headers: &H,
         body: &[u8],
         now: OffsetDateTime,
-    ) -> Result<(SnsEnvelope, SigningCertUrl), VerifyError> {
+    ) -> Result<(Prechecked, SigningCertUrl), VerifyError> {
         self.limits.check_body(body)?;
         if headers::optional(headers, &RAW_DELIVERY, &self.limits)?
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -873,7 +873,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
             })?;
             window.check(published.unix_timestamp(), now)?;
         }
-        signature_of(&envelope)?;
+        let (version, signature) = signature_of(&envelope)?;
         let url = envelope
             .signing_cert_url
             .as_deref()
@@ -881,7 +881,14 @@ impl<S: CertificateSource> SnsVerifier<S> {
                 detail: "no SigningCertURL: unsigned message",
             })?;
         let url = SigningCertUrl::parse(url)?;
-        Ok((envelope, url))
+        Ok((
+            Prechecked {
+                envelope,
+                version,
+                signature,
+            },
+            url,
+        ))
     }
 }
 
@@ -921,12 +928,24 @@ fn signature_of(envelope: &SnsEnvelope) -> Result<(SignatureVersion, Vec<u8>), V
     Ok((version, signature))
 }
 
-fn check_signature(
+/// An envelope that passed every check but the signature itself, with its
+/// decoded signature.
+struct Prechecked {
     envelope: SnsEnvelope,
+    version: SignatureVersion,
+    signature: Vec<u8>,
+}
+
+fn check_signature(
+    checked: Prechecked,
     certificate: &SnsCertificate,
     now: OffsetDateTime,
 ) -> Result<SnsMessage, VerifyError> {
-    let (version, signature) = signature_of(&envelope)?;
+    let Prechecked {
+        envelope,
+        version,
+        signature,
+    } = checked;
     let string_to_sign = envelope.string_to_sign()?;
     certificate.verify(version, string_to_sign.as_bytes(), &signature, now)?;
     Ok(match envelope.message_type.as_str() {
