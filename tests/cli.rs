@@ -913,3 +913,48 @@ fn ses_verify_refuses_a_topic_not_listed() {
         (1, Some("unauthorized"))
     );
 }
+
+#[test]
+fn mailgun_form_bodies_are_recognized_by_content_type_whatever_its_case() {
+    // The CLI once decided the form path with a case-sensitive prefix while
+    // the library used `form::is_form`: a form that verified then failed to
+    // parse. One decision now serves both.
+    let key = "mg-key";
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verifier = mailhook::provider::mailgun::MailgunVerifier::new(
+        mailhook::Secret::from_bytes(key).expect("key"),
+    );
+    let signed = verifier
+        .sign(ts, "token-abcdefgh", &serde_json::json!({}))
+        .expect("sign");
+    let body = format!(
+        "event=delivered&recipient=a%40b.c&timestamp={ts}&token=token-abcdefgh&signature={}",
+        signed["signature"]["signature"]
+            .as_str()
+            .expect("signature")
+    );
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+        " APPLICATION/x-www-form-urlencoded",
+    ] {
+        let header = format!("Content-Type: {content_type}");
+        let (code, out, err) = run(
+            &["parse", "--provider", "mailgun", "--header", &header],
+            body.as_bytes(),
+        );
+        assert_eq!(code, 0, "{content_type}: {out} {err}");
+        assert_eq!(
+            out["events"][0]["event_type"], "delivered",
+            "{content_type}"
+        );
+        let (code, out, err) = run(
+            &[
+                "verify", "--scheme", "mailgun", "--secret", key, "--header", &header,
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(code, 0, "{content_type}: {out} {err}");
+        assert_eq!(out["events"][0]["recipient"], "a@b.c", "{content_type}");
+    }
+}

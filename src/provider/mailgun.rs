@@ -396,6 +396,26 @@ pub struct MailgunClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// Parses a Mailgun body without verifying it, choosing JSON or the legacy
+/// form encoding from its `Content-Type` exactly as the verifier does
+/// (case-insensitive, parameters ignored).
+///
+/// # Errors
+///
+/// [`ParseError`] as [`parse`] or [`parse_form`].
+pub fn parse_request<H: Headers + ?Sized>(
+    headers: &H,
+    body: &[u8],
+) -> Result<Vec<EmailEvent>, ParseError> {
+    let content_type = headers::optional(headers, &CONTENT_TYPE, &Limits::default())
+        .map_err(|_| ParseError::new("the Content-Type header cannot be read"))?;
+    if form::is_form(content_type) {
+        parse_form(body)
+    } else {
+        parse(body)
+    }
+}
+
 /// Parses a Mailgun JSON webhook body (the envelope) without verifying it.
 ///
 /// # Errors

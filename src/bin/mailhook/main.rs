@@ -541,17 +541,7 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
     let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
     let events = match args.provider {
         ProviderName::Sendgrid => sendgrid::parse(&body),
-        ProviderName::Mailgun => {
-            let form = headers.iter().any(|(k, v)| {
-                k.eq_ignore_ascii_case("content-type")
-                    && v.starts_with("application/x-www-form-urlencoded")
-            });
-            if form {
-                mailgun::parse_form(&body)
-            } else {
-                mailgun::parse(&body)
-            }
-        }
+        ProviderName::Mailgun => mailgun::parse_request(&headers, &body),
         ProviderName::Ses => ses::parse(&body),
         ProviderName::Postmark => postmark::parse(&body),
         ProviderName::Resend => resend::parse(&headers, &body),
@@ -775,16 +765,8 @@ impl Verifier {
             }
             Self::Mailgun(v) => {
                 let proof = proof_json(&v.verify_at(headers, body, now)?);
-                let form = headers.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("content-type")
-                        && v.starts_with("application/x-www-form-urlencoded")
-                });
-                let events = if form {
-                    mailgun::parse_form(body)
-                } else {
-                    mailgun::parse(body)
-                };
-                return Ok(with_parsed(proof, events));
+                // The same JSON-or-form decision as the verifier's.
+                return Ok(with_parsed(proof, mailgun::parse_request(headers, body)));
             }
             Self::Postmark(v) => {
                 let proof = proof_json(&v.verify(headers, body)?);
