@@ -586,3 +586,45 @@ async fn sns_never_fetches_for_a_request_that_cannot_verify() {
     }
     assert_eq!(source.fetches(), 0);
 }
+
+#[tokio::test]
+async fn sns_requests_dropped_mid_fetch_do_not_fill_the_cache() {
+    // A client that hangs up while its certificate is being fetched drops
+    // the request's future. Its slot must not stay in the cache for good:
+    // enough of them would answer every new certificate URL 503 forever.
+    let slow = Source {
+        delay: Duration::from_millis(200),
+        ..Source::default()
+    };
+    let verifier =
+        SnsVerifier::new(slow.clone(), [TOPIC]).with_certificate_cache(|c| c.with_capacity(2));
+    let body = |i: usize| {
+        signer(&format!(
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-dropped-{i}.pem"
+        ))
+        .sign(json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+            "Message": "x", "Timestamp": SIGNED_AT,
+        }))
+        .unwrap()
+    };
+    for i in 0..2 {
+        let body = body(i);
+        let request = verifier.verify_at(&[("a", "b")], &body, published());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), request)
+                .await
+                .is_err()
+        );
+    }
+    // A new URL, once those fetches were abandoned, is fetched and verifies.
+    let third = body(2);
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        verifier.verify_at(&[("a", "b")], &third, published()),
+    )
+    .await
+    .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(slow.fetches(), 3);
+}

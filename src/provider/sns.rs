@@ -338,25 +338,31 @@ impl<S: CertificateSource> CertificateCache<S> {
     }
 
     /// The slot for `url`, made (evicting another when full) if absent. The
-    /// map's lock is held only here, never across a fetch. When the cache
-    /// is full of fetches in flight and failures still remembered, the new
-    /// URL is answered [`VerifyError::CertificateUnavailable`] without a
-    /// fetch (503: SNS retries later).
-    fn slot(&self, url: &SigningCertUrl, now: OffsetDateTime) -> Result<SharedSlot, VerifyError> {
+    /// map's lock is held only here, never across a fetch. A new slot is
+    /// returned already locked by its maker, so an empty slot that nobody
+    /// holds was abandoned (its request dropped mid-fetch) and may be
+    /// forgotten. When the cache is full of fetches in flight and failures
+    /// still remembered, the new URL is answered
+    /// [`VerifyError::CertificateUnavailable`] without a fetch (503: SNS
+    /// retries later).
+    fn slot(&self, url: &SigningCertUrl, now: OffsetDateTime) -> Result<SlotAccess, VerifyError> {
         let mut map = self
             .slots
             .lock()
             .map_err(|_| VerifyError::CertificateUnavailable)?;
         if let Some(slot) = map.get(url) {
-            return Ok(Arc::clone(slot));
+            return Ok(SlotAccess::Existing(Arc::clone(slot)));
         }
         if map.len() >= self.capacity {
             let victim = eviction_victim(&map, now).ok_or(VerifyError::CertificateUnavailable)?;
             map.remove(&victim);
         }
         let slot = Arc::new(futures_util::lock::Mutex::new(Slot::Empty));
-        map.insert(url.clone(), Arc::clone(&slot));
-        Ok(slot)
+        let held = slot
+            .try_lock_owned()
+            .ok_or(VerifyError::CertificateUnavailable)?;
+        map.insert(url.clone(), slot);
+        Ok(SlotAccess::New(held))
     }
 
     /// The certificate at `url`, valid at `now`: from the cache, or fetched
@@ -372,23 +378,23 @@ impl<S: CertificateSource> CertificateCache<S> {
         url: &SigningCertUrl,
         now: OffsetDateTime,
     ) -> Result<Arc<SnsCertificate>, VerifyError> {
-        let slot = self.slot(url, now)?;
-        let mut slot = slot.lock().await;
+        let mut slot = match self.slot(url, now)? {
+            SlotAccess::New(held) => held,
+            SlotAccess::Existing(slot) => slot.lock_owned().await,
+        };
         match &*slot {
             Slot::Ready(cert) if cert.is_valid_at(now) => return Ok(Arc::clone(cert)),
             Slot::Failed { error, until } if now < *until => return Err(error.clone()),
             _ => {}
         }
-        let fetched = match self.source.fetch(url).await {
-            Ok(pem) => SnsCertificate::parse(&pem).and_then(|cert| {
-                if cert.is_valid_at(now) {
-                    Ok(Arc::new(cert))
-                } else {
-                    Err(VerifyError::InvalidCertificate)
-                }
-            }),
-            Err(e) => Err(e),
-        };
+        let fetched = self.source.fetch(url).await.and_then(|pem| {
+            let cert = SnsCertificate::parse(&pem)?;
+            if cert.is_valid_at(now) {
+                Ok(Arc::new(cert))
+            } else {
+                Err(VerifyError::InvalidCertificate)
+            }
+        });
         *slot = match &fetched {
             Ok(cert) => Slot::Ready(Arc::clone(cert)),
             Err(error) => Slot::Failed {
@@ -400,13 +406,21 @@ impl<S: CertificateSource> CertificateCache<S> {
     }
 }
 
+/// A slot to use: one just made, already locked by its maker, or one that
+/// exists, to wait for.
+enum SlotAccess {
+    New(futures_util::lock::OwnedMutexGuard<Slot>),
+    Existing(SharedSlot),
+}
+
 /// Which URL to forget when the cache is full, or `None` to refuse the new
-/// URL for now: a failure whose time-to-live has ended first, then a
-/// certificate no longer valid, then the valid certificate that expires
-/// first. A slot with a fetch in flight (locked), a slot just made (empty)
-/// and a failure still remembered are never forgotten: forgetting them
-/// would let a flood of requests naming ever new URLs start a fetch each,
-/// or start a second fetch for a URL already being fetched.
+/// URL for now: an abandoned empty slot or a failure whose time-to-live has
+/// ended first, then a certificate no longer valid, then the valid
+/// certificate that expires first. A slot with a fetch in flight (locked,
+/// as every new slot is from birth) and a failure still remembered are
+/// never forgotten: forgetting them would let a flood of requests naming
+/// ever new URLs start a fetch each, or start a second fetch for a URL
+/// already being fetched.
 fn eviction_victim(
     map: &HashMap<SigningCertUrl, SharedSlot>,
     now: OffsetDateTime,
@@ -417,8 +431,9 @@ fn eviction_victim(
             continue;
         };
         let rank = match &*slot {
+            Slot::Empty => return Some(url.clone()),
             Slot::Failed { until, .. } if *until <= now => return Some(url.clone()),
-            Slot::Empty | Slot::Failed { .. } => continue,
+            Slot::Failed { .. } => continue,
             Slot::Ready(cert) if !cert.is_valid_at(now) => (0, cert.not_after),
             Slot::Ready(cert) => (1, cert.not_after),
         };
