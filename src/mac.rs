@@ -215,9 +215,24 @@ where
     K: IntoIterator<Item = (usize, &'k MacKey)>,
     I: Iterator<Item = &'c [u8]> + Clone,
 {
+    find_key_with(keys, encoding, candidates, |key| key.compute(parts))
+}
+
+/// As [`find_key`], with each key's MAC computed by `mac_of` (for content
+/// produced piece by piece: [`MacKey::compute_streamed`]).
+pub(crate) fn find_key_with<'k, 'c, K, I>(
+    keys: K,
+    encoding: Encoding,
+    candidates: &I,
+    mut mac_of: impl FnMut(&MacKey) -> MacOutput,
+) -> Result<usize, VerifyError>
+where
+    K: IntoIterator<Item = (usize, &'k MacKey)>,
+    I: Iterator<Item = &'c [u8]> + Clone,
+{
     let mut buf = [0u8; SIGNATURE_BUF];
     for (index, key) in keys {
-        let mac = key.compute(parts);
+        let mac = mac_of(key);
         for candidate in candidates.clone() {
             if encoding
                 .decode(candidate, &mut buf)

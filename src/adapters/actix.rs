@@ -70,12 +70,12 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.headers.keys().map(AsRef::as_ref).collect();
-        f.debug_struct("Webhook")
-            .field("header_names", &names)
-            .field("body_len", &self.body.len())
-            .field("received_at", &self.received_at)
-            .finish_non_exhaustive()
+        super::debug_webhook(
+            f,
+            self.headers.keys().map(AsRef::as_ref),
+            self.body.len(),
+            self.received_at,
+        )
     }
 }
 

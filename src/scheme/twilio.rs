@@ -27,12 +27,11 @@ use std::iter;
 use sha2::Digest as _;
 
 use crate::encoding;
-use crate::encoding::SIGNATURE_BUF;
 use crate::error::{SecretError, VerifyError};
 use crate::form::{self, Pair};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
-use crate::mac::{Algorithm, Encoding, MacKey};
+use crate::mac::{self, Algorithm, Encoding, MacKey, MacOutput};
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -105,22 +104,16 @@ impl TwilioVerifier {
             form::pairs(body, &self.limits)?
         };
         params.sort_by(Pair::cmp_decoded);
-        let mut buf = [0u8; SIGNATURE_BUF];
-        let Some(signature) = Encoding::Base64.decode(signature.as_bytes(), &mut buf) else {
-            return Err(VerifyError::InvalidSignature);
-        };
         for candidate_url in url_variants(url) {
-            for (index, key) in self.keys.iter().enumerate() {
-                let mac = key.compute_streamed(&mut |update| {
-                    update(candidate_url.as_bytes());
-                    for pair in &params {
-                        form::decode_into(pair.name, update);
-                        form::decode_into(pair.value, update);
-                    }
-                });
-                if mac.matches(signature) {
-                    return Ok(Verified::new(None, None, index));
-                }
+            match mac::find_key_with(
+                self.keys.iter().enumerate(),
+                Encoding::Base64,
+                &iter::once(signature.as_bytes()),
+                |key| signed_mac(key, &candidate_url, &params),
+            ) {
+                Ok(index) => return Ok(Verified::new(None, None, index)),
+                Err(VerifyError::InvalidSignature) => {}
+                Err(other) => return Err(other),
             }
         }
         Err(VerifyError::InvalidSignature)
@@ -138,15 +131,20 @@ impl TwilioVerifier {
         let key = self.keys.first().ok_or(SecretError::Empty)?;
         let mut params = form::pairs(form_body, &self.limits)?;
         params.sort_by(Pair::cmp_decoded);
-        let tag = key.compute_streamed(&mut |update| {
-            update(url.as_bytes());
-            for pair in &params {
-                form::decode_into(pair.name, update);
-                form::decode_into(pair.value, update);
-            }
-        });
-        Ok(encoding::base64(tag.as_bytes()))
+        Ok(encoding::base64(signed_mac(key, url, &params).as_bytes()))
     }
+}
+
+/// The MAC over what Twilio signs: the URL, then each sorted parameter's
+/// decoded name and value, streamed into the MAC without a copy.
+fn signed_mac(key: &MacKey, url: &str, sorted: &[Pair<'_>]) -> MacOutput {
+    key.compute_streamed(&mut |update| {
+        update(url.as_bytes());
+        for pair in sorted {
+            form::decode_into(pair.name, update);
+            form::decode_into(pair.value, update);
+        }
+    })
 }
 
 /// The raw value of the first query parameter `name`.
