@@ -1,13 +1,13 @@
 //! Parsing and provider verification against their floors, in one run so
 //! the ratios hold on a noisy machine.
 //!
-//! - `sendgrid_batch`: `mailhook` parses and normalizes a batch into
+//! - `sendgrid_batch`: `email-webhooks` parses and normalizes a batch into
 //!   `EmailEvent`s; `serde_typed_floor` deserializes the same bytes into a
 //!   borrowed struct with just the fields normalization reads;
 //!   `serde_value` deserializes them into `serde_json::Value`.
-//! - `sendgrid_verify`: `mailhook` verifies a signed batch; `ring_floor` is
+//! - `sendgrid_verify`: `email-webhooks` verifies a signed batch; `ring_floor` is
 //!   ring's P-256 verification of the same signed bytes.
-//! - `sns_verify`: `mailhook` verifies an SNS envelope with its certificate
+//! - `sns_verify`: `email-webhooks` verifies an SNS envelope with its certificate
 //!   already cached (parsed); `ring_floor` is ring's RSA verification of the
 //!   same string to sign.
 //!
@@ -23,8 +23,8 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mailhook::provider::sendgrid::{self, SendgridSigner, SendgridVerifier};
-use mailhook::provider::sns::{SnsCertificate, SnsEnvelope, SnsVerifier, StaticCertificates};
+use email_webhooks::provider::sendgrid::{self, SendgridSigner, SendgridVerifier};
+use email_webhooks::provider::sns::{SnsCertificate, SnsEnvelope, SnsVerifier, StaticCertificates};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -86,9 +86,13 @@ fn sendgrid_batch(c: &mut Criterion) {
         let body = batch(events);
         assert_eq!(sendgrid::parse(&body).unwrap().len(), events);
         group.throughput(Throughput::Elements(events as u64));
-        group.bench_with_input(BenchmarkId::new("mailhook", events), &body, |b, body| {
-            b.iter(|| sendgrid::parse(black_box(body)).unwrap());
-        });
+        group.bench_with_input(
+            BenchmarkId::new("email-webhooks", events),
+            &body,
+            |b, body| {
+                b.iter(|| sendgrid::parse(black_box(body)).unwrap());
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("serde_typed_floor", events),
             &body,
@@ -130,7 +134,7 @@ fn sendgrid_verify(c: &mut Criterion) {
         .decode(key.to_base64_der())
         .unwrap();
     let point = spki[spki.len() - 65..].to_vec();
-    group.bench_function("mailhook", |b| {
+    group.bench_function("email-webhooks", |b| {
         b.iter(|| {
             verifier
                 .verify_at(black_box(&headers), black_box(&body), now)
@@ -194,7 +198,7 @@ fn sns_verify(c: &mut Criterion) {
             .is_ok()
     );
     let public_key = pair.public().as_ref().to_vec();
-    group.bench_function("mailhook", |b| {
+    group.bench_function("email-webhooks", |b| {
         b.iter(|| {
             verifier
                 .verify_with_certificate_at(

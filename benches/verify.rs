@@ -6,10 +6,10 @@
 //! signature decoded into a stack buffer, and one constant-time comparison:
 //! no header parsing, no limits, no replay check.
 //!
-//! `mailhook` computes each key's HMAC key schedule once, when the verifier
+//! `email-webhooks` computes each key's HMAC key schedule once, when the verifier
 //! is built, which saves two compressions per request. So that this does not
 //! hide the cost of everything else, `floor_hmac_sha256_prekeyed` is the same
-//! floor with the key schedule also computed once: the ratio of `mailhook`
+//! floor with the key schedule also computed once: the ratio of `email-webhooks`
 //! to it is the true overhead of header parsing and checks.
 //!
 //! Run: `cargo bench --bench verify`.
@@ -23,12 +23,12 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use email_webhooks::Secret;
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+use email_webhooks::scheme::stripe::StripeVerifier;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use mailhook::Secret;
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
-use mailhook::scheme::stripe::StripeVerifier;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
@@ -128,13 +128,17 @@ fn standard_webhooks(c: &mut Criterion) {
         assert!(peer.verify(&body, &headers).is_ok());
         group.throughput(Throughput::Bytes(size as u64));
 
-        group.bench_with_input(BenchmarkId::new("mailhook", size), &body, |b, body| {
-            b.iter(|| {
-                verifier
-                    .verify_at(black_box(&headers), black_box(body), now)
-                    .is_ok()
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("email-webhooks", size),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    verifier
+                        .verify_at(black_box(&headers), black_box(body), now)
+                        .is_ok()
+                });
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("floor_hmac_sha256", size),
             &body,
@@ -208,13 +212,17 @@ fn stripe(c: &mut Criterion) {
         let headers = header_map([("Stripe-Signature".to_owned(), value)]);
         assert!(verifier.verify_at(&headers, &body, now).is_ok());
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::new("mailhook", size), &body, |b, body| {
-            b.iter(|| {
-                verifier
-                    .verify_at(black_box(&headers), black_box(body), now)
-                    .is_ok()
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("email-webhooks", size),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    verifier
+                        .verify_at(black_box(&headers), black_box(body), now)
+                        .is_ok()
+                });
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("floor_hmac_sha256", size),
             &body,
@@ -254,13 +262,17 @@ fn github(c: &mut Criterion) {
         let headers = header_map(pairs);
         assert!(verifier.verify(&headers, &body).is_ok());
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::new("mailhook", size), &body, |b, body| {
-            b.iter(|| {
-                verifier
-                    .verify(black_box(&headers), black_box(body))
-                    .is_ok()
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("email-webhooks", size),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    verifier
+                        .verify(black_box(&headers), black_box(body))
+                        .is_ok()
+                });
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("floor_hmac_sha256", size),
             &body,

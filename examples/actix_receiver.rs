@@ -5,7 +5,7 @@
 //! cargo run --example actix_receiver --features actix-web
 //! ```
 //!
-//! Listens on `MAILHOOK_ADDR` (default `127.0.0.1:3000`) with the routes
+//! Listens on `EMAIL_WEBHOOKS_ADDR` (default `127.0.0.1:3000`) with the routes
 //! `/webhooks/{sendgrid,mailgun,ses,postmark,resend}`, configured from the
 //! same environment variables and test defaults as the axum example (see
 //! `examples/support/mod.rs`).
@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use mailhook::adapters::actix::{Rejection, Webhook};
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::{Pipeline, Receiver};
-use mailhook::provider::mailgun::MailgunVerifier;
-use mailhook::provider::postmark::PostmarkVerifier;
-use mailhook::provider::resend::ResendVerifier;
-use mailhook::provider::sendgrid::SendgridVerifier;
-use mailhook::provider::ses::SesVerifier;
+use email_webhooks::adapters::actix::{Rejection, Webhook};
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::{Pipeline, Receiver};
+use email_webhooks::provider::mailgun::MailgunVerifier;
+use email_webhooks::provider::postmark::PostmarkVerifier;
+use email_webhooks::provider::resend::ResendVerifier;
+use email_webhooks::provider::sendgrid::SendgridVerifier;
+use email_webhooks::provider::ses::SesVerifier;
 
 /// Every route: run the pipeline, print each new event, answer its status.
 async fn receive<R: Receiver + 'static>(
@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .bind(support::addr())?;
     for bound in server.addrs() {
-        println!("mailhook actix-web receiver listening on http://{bound}");
+        println!("email-webhooks actix-web receiver listening on http://{bound}");
     }
     server.run().await?;
     Ok(())

@@ -5,11 +5,11 @@
 //! cargo run --example axum_receiver --features axum
 //! ```
 //!
-//! Listens on `MAILHOOK_ADDR` (default `127.0.0.1:3000`) with the routes
+//! Listens on `EMAIL_WEBHOOKS_ADDR` (default `127.0.0.1:3000`) with the routes
 //! `/webhooks/{sendgrid,mailgun,ses,postmark,resend}`. Keys come from the
 //! environment, with test defaults so it runs as is (see
-//! `examples/support/mod.rs`); `mailhook keygen` makes the SendGrid and SES
-//! ones and `mailhook send` posts signed events to it.
+//! `examples/support/mod.rs`); `email-webhooks keygen` makes the SendGrid and SES
+//! ones and `email-webhooks send` posts signed events to it.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -20,9 +20,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use mailhook::adapters::axum::{Rejection, Webhook};
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::{Pipeline, Receiver};
+use email_webhooks::adapters::axum::{Rejection, Webhook};
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::{Pipeline, Receiver};
 
 /// Every route: run the pipeline, print each new event, answer its status.
 async fn receive<R: Receiver>(
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(support::addr()).await?;
     println!(
-        "mailhook axum receiver listening on http://{}",
+        "email-webhooks axum receiver listening on http://{}",
         listener.local_addr()?
     );
     axum::serve(listener, app).await?;

@@ -10,21 +10,21 @@
 //! certificates anew.
 //!
 //! ```sh
-//! MAILHOOK_SNS_TOPIC=arn:aws:sns:us-east-1:123456789012:ses-events \
+//! EMAIL_WEBHOOKS_SNS_TOPIC=arn:aws:sns:us-east-1:123456789012:ses-events \
 //!   cargo run --example sns_certificates
 //! ```
 //!
 //! (This example only builds the verifier; it makes no request. Pair it
 //! with the route of `examples/axum_receiver.rs`.)
 //!
-//! [`CertificateCache`]: mailhook::provider::sns::CertificateCache
+//! [`CertificateCache`]: email_webhooks::provider::sns::CertificateCache
 
 use std::future::Future;
 use std::time::Duration;
 
-use mailhook::VerifyError;
-use mailhook::provider::ses::SesVerifier;
-use mailhook::provider::sns::{CertificateSource, SigningCertUrl, SnsVerifier};
+use email_webhooks::VerifyError;
+use email_webhooks::provider::ses::SesVerifier;
+use email_webhooks::provider::sns::{CertificateSource, SigningCertUrl, SnsVerifier};
 
 /// SNS signing certificates are about 2 KB of PEM; anything much larger is
 /// not one.
@@ -95,7 +95,7 @@ impl CertificateSource for HttpsCertificates {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let topic = std::env::var("MAILHOOK_SNS_TOPIC")
+    let topic = std::env::var("EMAIL_WEBHOOKS_SNS_TOPIC")
         .unwrap_or_else(|_| "arn:aws:sns:us-east-1:123456789012:ses-events".into());
     let ses = SesVerifier::new(
         SnsVerifier::new(HttpsCertificates::new()?, [topic.clone()])

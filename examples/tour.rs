@@ -1,6 +1,6 @@
 //! A self-contained tour: starts an axum receiver on an ephemeral 127.0.0.1
 //! port, with the in-memory idempotency store, and sends it real signed
-//! webhooks from every email provider and scheme mailhook supports, then
+//! webhooks from every email provider and scheme email-webhooks supports, then
 //! tampered, stale, wrong-credential, unsigned, oversized, malformed and
 //! untrusted ones, and redeliveries that must be acknowledged without being
 //! processed again. Prints what happened to each request and exits 0 only
@@ -28,24 +28,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use base64::Engine as _;
-use mailhook::adapters::axum::{Rejection, Webhook};
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::{Pipeline, Receiver};
-use mailhook::provider::mailgun::MailgunVerifier;
-use mailhook::provider::postmark::PostmarkVerifier;
-use mailhook::provider::resend::ResendVerifier;
-use mailhook::provider::sendgrid::{SendgridSigner, SendgridVerifier};
-use mailhook::provider::ses::SesVerifier;
-use mailhook::provider::sns::{
+use email_webhooks::adapters::axum::{Rejection, Webhook};
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::{Pipeline, Receiver};
+use email_webhooks::provider::mailgun::MailgunVerifier;
+use email_webhooks::provider::postmark::PostmarkVerifier;
+use email_webhooks::provider::resend::ResendVerifier;
+use email_webhooks::provider::sendgrid::{SendgridSigner, SendgridVerifier};
+use email_webhooks::provider::ses::SesVerifier;
+use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsSigner, SnsVerifier, StaticCertificates,
 };
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::hmac::HmacVerifier;
-use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{BasicAuth, Ed25519SigningKey, Limits, Secret, VerifyError};
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::hmac::HmacVerifier;
+use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{BasicAuth, Ed25519SigningKey, Limits, Secret, VerifyError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -146,7 +146,7 @@ async fn scheme(
     match verified {
         Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(e) => Ok(answer(
-            mailhook::Error::Verify(e.clone()).http_status(),
+            email_webhooks::Error::Verify(e.clone()).http_status(),
             &json!({"error": e.code()}),
         )),
     }
@@ -698,7 +698,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
 
     let mut cases = provider_cases(&sendgrid_signer)?;
     cases.extend(scheme_cases(&public_url)?);
-    println!("mailhook tour: axum receiver on {public_url}, in-memory idempotency store\n");
+    println!("email-webhooks tour: axum receiver on {public_url}, in-memory idempotency store\n");
     println!(
         "{:<38} {:>6} {:>4}  what happened",
         "request", "expect", "got"

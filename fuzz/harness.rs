@@ -6,22 +6,22 @@
 //! reaches every field. Each function must never panic; where a property can
 //! be checked (a signature just made must verify), it is asserted.
 
-use mailhook::provider::mailgun::{self, MailgunVerifier};
-use mailhook::provider::postmark::{self, PostmarkVerifier};
-use mailhook::provider::resend::{self, ResendVerifier};
-use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
-use mailhook::provider::ses;
-use mailhook::provider::sns::{
+use email_webhooks::provider::mailgun::{self, MailgunVerifier};
+use email_webhooks::provider::postmark::{self, PostmarkVerifier};
+use email_webhooks::provider::resend::{self, ResendVerifier};
+use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
+use email_webhooks::provider::ses;
+use email_webhooks::provider::sns::{
     SigningCertUrl, SnsCertificate, SnsEnvelope, SnsVerifier, StaticCertificates,
 };
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::standard::{
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::standard::{
     SigningKey, StandardWebhooks, StandardWebhooksSigner, VerifyingKey,
 };
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{BasicAuth, Ed25519PublicKey, Ed25519SigningKey, EmailEvent, Limits, Secret};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{BasicAuth, Ed25519PublicKey, Ed25519SigningKey, EmailEvent, Limits, Secret};
 use time::OffsetDateTime;
 
 /// The fixed "now" of every harness: 2023-11-14T22:13:20Z.

@@ -2,10 +2,10 @@
 # Starts the servers the store tests talk to: Redis and PostgreSQL on
 # 127.0.0.1, on free ports, with their data in a temporary directory.
 # Installs them from Debian's packages when missing. Source it:
-#   source scripts/services.sh   # exports MAILHOOK_TEST_REDIS_URL, MAILHOOK_TEST_POSTGRES_URL,
+#   source scripts/services.sh   # exports EMAIL_WEBHOOKS_TEST_REDIS_URL, EMAIL_WEBHOOKS_TEST_POSTGRES_URL,
 #                                # and for the restart cases a second pair of servers:
-#                                # MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART_URL, and
-#                                # MAILHOOK_TEST_{REDIS,POSTGRES}_RESTART (scripts that restart them)
+#                                # EMAIL_WEBHOOKS_TEST_{REDIS,POSTGRES}_RESTART_URL, and
+#                                # EMAIL_WEBHOOKS_TEST_{REDIS,POSTGRES}_RESTART (scripts that restart them)
 # and call `stop_services` when done (scripts/test.sh does both).
 
 free_port() {
@@ -29,8 +29,8 @@ if ! command -v redis-server >/dev/null 2>&1 || [ -z "$(pg_bin_dir)" ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql >/dev/null
 fi
 
-MAILHOOK_SERVICES_DIR=$(mktemp -d /tmp/mailhook-services.XXXXXX)
-chmod 755 "$MAILHOOK_SERVICES_DIR"
+EMAIL_WEBHOOKS_SERVICES_DIR=$(mktemp -d /tmp/email-webhooks-services.XXXXXX)
+chmod 755 "$EMAIL_WEBHOOKS_SERVICES_DIR"
 
 PG_BIN=$(pg_bin_dir)
 if [ "$(id -u)" = 0 ]; then
@@ -41,11 +41,11 @@ else
 fi
 
 # start_redis NAME: Redis on a free loopback port, no persistence, data in
-# $MAILHOOK_SERVICES_DIR/NAME; prints the port. Also writes NAME/restart.sh,
+# $EMAIL_WEBHOOKS_SERVICES_DIR/NAME; prints the port. Also writes NAME/restart.sh,
 # a real restart: shut down (saving the data, as a restarted production
 # server keeps it), then start again on the same port.
 start_redis() {
-  local dir="$MAILHOOK_SERVICES_DIR/$1" port
+  local dir="$EMAIL_WEBHOOKS_SERVICES_DIR/$1" port
   port=$(free_port)
   mkdir -p "$dir"
   local start="redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir $dir --daemonize yes --pidfile $dir/redis.pid --logfile $dir/redis.log"
@@ -69,7 +69,7 @@ SCRIPT
 # the postgres user); prints the port. Also writes NAME/restart.sh (fast
 # shutdown: open connections are cut, as in a failover).
 start_postgres() {
-  local dir="$MAILHOOK_SERVICES_DIR/$1" port
+  local dir="$EMAIL_WEBHOOKS_SERVICES_DIR/$1" port
   port=$(free_port)
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
@@ -88,29 +88,29 @@ SCRIPT
 # The servers the contract tests share.
 REDIS_PORT=$(start_redis redis)
 PG_PORT=$(start_postgres postgres)
-export MAILHOOK_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
-export MAILHOOK_TEST_POSTGRES_URL="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+export EMAIL_WEBHOOKS_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+export EMAIL_WEBHOOKS_TEST_POSTGRES_URL="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 
 # A second pair that only the restart cases use (and restart), so the
 # restarts never cut the other tests' connections.
 REDIS_RESTART_PORT=$(start_redis redis-restart)
 PG_RESTART_PORT=$(start_postgres postgres-restart)
-export MAILHOOK_TEST_REDIS_RESTART_URL="redis://127.0.0.1:$REDIS_RESTART_PORT/"
-export MAILHOOK_TEST_POSTGRES_RESTART_URL="host=127.0.0.1 port=$PG_RESTART_PORT user=postgres dbname=postgres"
-export MAILHOOK_TEST_REDIS_RESTART="$MAILHOOK_SERVICES_DIR/redis-restart/restart.sh"
-export MAILHOOK_TEST_POSTGRES_RESTART="$MAILHOOK_SERVICES_DIR/postgres-restart/restart.sh"
+export EMAIL_WEBHOOKS_TEST_REDIS_RESTART_URL="redis://127.0.0.1:$REDIS_RESTART_PORT/"
+export EMAIL_WEBHOOKS_TEST_POSTGRES_RESTART_URL="host=127.0.0.1 port=$PG_RESTART_PORT user=postgres dbname=postgres"
+export EMAIL_WEBHOOKS_TEST_REDIS_RESTART="$EMAIL_WEBHOOKS_SERVICES_DIR/redis-restart/restart.sh"
+export EMAIL_WEBHOOKS_TEST_POSTGRES_RESTART="$EMAIL_WEBHOOKS_SERVICES_DIR/postgres-restart/restart.sh"
 
 stop_services() {
   local name
   for name in postgres postgres-restart; do
-    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$MAILHOOK_SERVICES_DIR/$name/data" -m fast stop >/dev/null 2>&1 || true
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$EMAIL_WEBHOOKS_SERVICES_DIR/$name/data" -m fast stop >/dev/null 2>&1 || true
   done
   for name in redis redis-restart; do
-    [ -f "$MAILHOOK_SERVICES_DIR/$name/redis.pid" ] &&
-      kill "$(cat "$MAILHOOK_SERVICES_DIR/$name/redis.pid")" 2>/dev/null || true
+    [ -f "$EMAIL_WEBHOOKS_SERVICES_DIR/$name/redis.pid" ] &&
+      kill "$(cat "$EMAIL_WEBHOOKS_SERVICES_DIR/$name/redis.pid")" 2>/dev/null || true
   done
-  rm -rf "$MAILHOOK_SERVICES_DIR"
+  rm -rf "$EMAIL_WEBHOOKS_SERVICES_DIR"
 }
 
-echo "==> redis on $MAILHOOK_TEST_REDIS_URL, postgres on 127.0.0.1:$PG_PORT" \
+echo "==> redis on $EMAIL_WEBHOOKS_TEST_REDIS_URL, postgres on 127.0.0.1:$PG_PORT" \
   "(and for the restart cases: redis on $REDIS_RESTART_PORT, postgres on $PG_RESTART_PORT)"

@@ -1,4 +1,4 @@
-//! # mailhook
+//! # email-webhooks
 //!
 //! Receive email-provider webhooks safely: prove a request really came from
 //! the provider, reject replays, and turn every provider's payload into one
@@ -19,10 +19,10 @@
 //! (what Svix and Resend send) over the raw body bytes:
 //!
 //! ```
-//! use mailhook::scheme::standard::StandardWebhooks;
-//! use mailhook::Secret;
+//! use email_webhooks::scheme::standard::StandardWebhooks;
+//! use email_webhooks::Secret;
 //!
-//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), mailhook::VerifyError> {
+//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), email_webhooks::VerifyError> {
 //! let verifier = StandardWebhooks::new(
 //!     Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?,
 //! );
@@ -64,9 +64,9 @@
 //! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the signed id header (`svix-id`, or `webhook-id`) | id, timestamp and body | 5 minutes each way |
 //!
 //! ```
-//! use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
+//! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
 //!
-//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), mailhook::Error> {
+//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), email_webhooks::Error> {
 //! let verifier = SendgridVerifier::new(SendgridPublicKey::parse(
 //!     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
 //! )?);
@@ -94,8 +94,8 @@
 //! and post the signed delivery to you.
 //!
 //! ```
-//! use mailhook::provider::ses::SesVerifier;
-//! use mailhook::provider::sns::{SnsVerifier, StaticCertificates};
+//! use email_webhooks::provider::ses::SesVerifier;
+//! use email_webhooks::provider::sns::{SnsVerifier, StaticCertificates};
 //!
 //! // A real receiver fetches certificates over HTTPS: see
 //! // `examples/sns_certificates.rs` for a complete `CertificateSource`.
@@ -193,7 +193,7 @@
 //!
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
-//! | `cli` | off | the `mailhook` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
+//! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
 //! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+), reconnecting | redis, tokio |
 //! | `actix-web` | off | [`adapters::actix`]: a body-limited extractor and bare-status rejections | actix-web |
 //! | `axum` | off | [`adapters::axum`]: a body-limited extractor and bare-status rejections | axum |

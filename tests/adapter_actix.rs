@@ -10,11 +10,11 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
-use mailhook::adapters::actix::{Rejection, Webhook};
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::Pipeline;
-use mailhook::provider::postmark::PostmarkVerifier;
-use mailhook::{BasicAuth, Limits};
+use email_webhooks::adapters::actix::{Rejection, Webhook};
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::postmark::PostmarkVerifier;
+use email_webhooks::{BasicAuth, Limits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 struct Counters {
@@ -112,7 +112,7 @@ async fn a_failed_handler_answers_500_and_the_retry_is_processed() {
 
 #[actix_web::test]
 async fn an_unsigned_request_is_401() {
-    use mailhook::provider::resend::ResendVerifier;
+    use email_webhooks::provider::resend::ResendVerifier;
     async fn resend(
         pipeline: web::Data<Pipeline<ResendVerifier, MemoryStore>>,
         hook: Webhook,
@@ -123,7 +123,8 @@ async fn an_unsigned_request_is_401() {
         Ok(HttpResponse::build(StatusCode::from_u16(outcome.status()).unwrap()).finish())
     }
     let secret =
-        mailhook::Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        email_webhooks::Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
     let pipeline =
         web::Data::new(Pipeline::new(ResendVerifier::new(secret)).with_store(MemoryStore::new()));
     let server = HttpServer::new(move || {

@@ -13,11 +13,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use base64::Engine as _;
-use mailhook::adapters::axum::{Rejection, Webhook};
-use mailhook::idempotency::{IdempotencyStore, MemoryStore};
-use mailhook::pipeline::Pipeline;
-use mailhook::provider::postmark::PostmarkVerifier;
-use mailhook::{BasicAuth, Limits};
+use email_webhooks::adapters::axum::{Rejection, Webhook};
+use email_webhooks::idempotency::{IdempotencyStore, MemoryStore};
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::postmark::PostmarkVerifier;
+use email_webhooks::{BasicAuth, Limits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 struct App {

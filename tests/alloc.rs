@@ -16,11 +16,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{Secret, VerifyError};
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{Secret, VerifyError};
 use time::OffsetDateTime;
 
 struct Counting;
@@ -244,7 +244,7 @@ fn escaped_form(extra: &str) -> Vec<u8> {
 
 #[test]
 fn twilio_form_parsing_is_bounded_before_authentication() {
-    use mailhook::scheme::twilio::TwilioVerifier;
+    use email_webhooks::scheme::twilio::TwilioVerifier;
     let verifier = TwilioVerifier::new(secret());
     let headers = [
         ("X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
@@ -270,7 +270,7 @@ fn twilio_form_parsing_is_bounded_before_authentication() {
 
 #[test]
 fn mailgun_legacy_form_parsing_is_bounded_before_authentication() {
-    use mailhook::provider::mailgun::MailgunVerifier;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
     let verifier = MailgunVerifier::new(secret()).dangerous_disable_replay_check();
     let headers = [("Content-Type", "application/x-www-form-urlencoded")];
 
@@ -316,7 +316,7 @@ fn ses_message(recipients: usize, headers: usize, tags: usize) -> Vec<u8> {
 
 #[test]
 fn ses_fan_out_shares_the_message_and_stays_linear() {
-    use mailhook::provider::ses;
+    use email_webhooks::provider::ses;
     // As many recipients as SES allows in one message, 40 KB of headers and
     // the most tags SES allows (50 of up to 256 bytes each, about 13 KB).
     let body = ses_message(50, 40_000, 13_000);
@@ -328,7 +328,7 @@ fn ses_fan_out_shares_the_message_and_stays_linear() {
 
 #[test]
 fn ses_fan_out_beyond_the_limits_is_refused_early() {
-    use mailhook::provider::ses;
+    use email_webhooks::provider::ses;
     // The review's case: a 43 KB envelope naming 4,000 destinations.
     let body = ses_message(4_000, 0, 0);
     let (result, peak) = peak_bytes_during(|| ses::parse(&body).map(|e| e.len()));

@@ -1,4 +1,4 @@
-//! The `mailhook` binary: every shared vector through `mailhook verify`, the
+//! The `email-webhooks` binary: every shared vector through `email-webhooks verify`, the
 //! exit-code contract, and sign → verify round trips for every scheme.
 #![cfg(feature = "cli")]
 // Tests panic on setup failures by design.
@@ -12,13 +12,13 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 fn run(args: &[&str], stdin: &[u8]) -> (i32, Value, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailhook"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_email-webhooks"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn mailhook");
+        .expect("spawn email-webhooks");
     // The tool may exit before reading stdin (body from --body, usage errors).
     match child.stdin.take().expect("stdin").write_all(stdin) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -149,7 +149,7 @@ fn tolerance_widens_the_window() {
 #[test]
 fn body_is_read_from_a_file_and_limited_by_max_body() {
     let v = common::Vector::load("github-01.json");
-    let dir = std::env::temp_dir().join(format!("mailhook-cli-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("email-webhooks-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("body");
     std::fs::write(&path, &v.body).expect("write");
@@ -515,11 +515,11 @@ fn ses_subscription_confirmation_is_printed_not_confirmed() {
         "SignatureVersion": "2",
         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     });
-    let url = mailhook::provider::sns::SigningCertUrl::parse(
+    let url = email_webhooks::provider::sns::SigningCertUrl::parse(
         "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
     )
     .expect("url");
-    let signer = mailhook::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
+    let signer = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
     let envelope: Value =
         serde_json::from_slice(&signer.sign(envelope).expect("sign")).expect("json");
     let cert = cert.display().to_string();
@@ -564,7 +564,7 @@ fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
 
 // --- The simulator ---
 
-/// A one-shot receiver on 127.0.0.1 that verifies with mailhook's provider
+/// A one-shot receiver on 127.0.0.1 that verifies with email-webhooks's provider
 /// verifiers and answers 200 with the events' kinds, or 401.
 /// What the test receiver saw: "path [kinds]" and the idempotency keys of
 /// each verified request.
@@ -576,9 +576,9 @@ fn receiver(
     ses_certificate: String,
     connections: usize,
 ) -> (String, std::thread::JoinHandle<Seen>) {
-    use mailhook::provider::ses::{SesOutcome, SesVerifier};
-    use mailhook::provider::sns::{SnsVerifier, StaticCertificates};
-    use mailhook::provider::{
+    use email_webhooks::provider::ses::{SesOutcome, SesVerifier};
+    use email_webhooks::provider::sns::{SnsVerifier, StaticCertificates};
+    use email_webhooks::provider::{
         mailgun::MailgunVerifier, postmark::PostmarkVerifier, resend::ResendVerifier, sendgrid,
     };
     use std::future::Future as _;
@@ -618,22 +618,22 @@ fn receiver(
                 )
                 .verify_and_parse_at(&headers, &body, now),
                 "/mailgun" => {
-                    MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").expect("key"))
+                    MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").expect("key"))
                         .verify_and_parse_at(&headers, &body, now)
                 }
-                "/postmark" => {
-                    PostmarkVerifier::new(mailhook::BasicAuth::parse("pm:pass").expect("auth"))
-                        .verify_and_parse(&headers, &body)
-                }
+                "/postmark" => PostmarkVerifier::new(
+                    email_webhooks::BasicAuth::parse("pm:pass").expect("auth"),
+                )
+                .verify_and_parse(&headers, &body),
                 "/ses" => {
                     // The URL `send` names, served the `keygen` certificate.
                     let certificates = StaticCertificates::new().with(
-                        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem",
+                        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-email-webhooks-test.pem",
                         ses_certificate.as_bytes(),
                     );
                     let verifier = SesVerifier::new(SnsVerifier::new(
                         certificates,
-                        ["arn:aws:sns:us-east-1:123456789012:mailhook-test"],
+                        ["arn:aws:sns:us-east-1:123456789012:email-webhooks-test"],
                     ));
                     let future = std::pin::pin!(verifier.verify_and_parse_at(&headers, &body, now));
                     // The static source answers at once: one poll finishes it.
@@ -645,7 +645,7 @@ fn receiver(
                     }
                 }
                 _ => ResendVerifier::new(
-                    mailhook::Secret::from_standard_webhooks(
+                    email_webhooks::Secret::from_standard_webhooks(
                         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                     )
                     .expect("secret"),
@@ -654,7 +654,11 @@ fn receiver(
             };
             let status = match events {
                 Ok(events) => {
-                    keys.extend(events.iter().map(mailhook::EmailEvent::idempotency_key));
+                    keys.extend(
+                        events
+                            .iter()
+                            .map(email_webhooks::EmailEvent::idempotency_key),
+                    );
                     seen.push(format!(
                         "{path} {:?}",
                         events.iter().map(|e| e.kind).collect::<Vec<_>>()
@@ -812,7 +816,7 @@ fn send_repeats_redeliver_the_same_event_and_tampered_requests_are_refused() {
 
 #[test]
 fn keygen_ses_writes_the_certificate_it_prints() {
-    let dir = std::env::temp_dir().join(format!("mailhook-keygen-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("email-webhooks-keygen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("sns-cert.pem");
     let file_arg = file.display().to_string();
@@ -825,7 +829,8 @@ fn keygen_ses_writes_the_certificate_it_prints() {
     assert_eq!(out["certificate_pem"].as_str(), Some(pem.as_str()));
     assert_eq!(out["certificate_file"].as_str(), Some(file_arg.as_str()));
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-    mailhook::provider::sns::SnsCertificate::parse(pem.as_bytes()).expect("an RSA certificate");
+    email_webhooks::provider::sns::SnsCertificate::parse(pem.as_bytes())
+        .expect("an RSA certificate");
     let _ = std::fs::remove_dir_all(&dir);
 
     // Two keygens make two different keys.
@@ -921,8 +926,8 @@ fn mailgun_form_bodies_are_recognized_by_content_type_whatever_its_case() {
     // parse. One decision now serves both.
     let key = "mg-key";
     let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verifier = mailhook::provider::mailgun::MailgunVerifier::new(
-        mailhook::Secret::from_bytes(key).expect("key"),
+    let verifier = email_webhooks::provider::mailgun::MailgunVerifier::new(
+        email_webhooks::Secret::from_bytes(key).expect("key"),
     );
     let signed = verifier
         .sign(ts, "token-abcdefgh", &serde_json::json!({}))

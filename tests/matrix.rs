@@ -5,12 +5,12 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{Limits, Secret, VerifyError};
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{Limits, Secret, VerifyError};
 use time::OffsetDateTime;
 
 type Pairs = Vec<(String, String)>;
@@ -174,7 +174,7 @@ const SLACK: Scheme = Scheme {
         let v = build!(
             keys,
             |k| slack::verifier(raw(k)),
-            |v: mailhook::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
+            |v: email_webhooks::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
             .verify_at(headers, body, at(now))
@@ -192,7 +192,7 @@ const SHOPIFY: Scheme = Scheme {
         let v = build!(
             keys,
             |k| shopify::verifier(raw(k)),
-            |v: mailhook::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
+            |v: email_webhooks::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
             .verify_at(headers, body, at(now))

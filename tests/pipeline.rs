@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
-use mailhook::BasicAuth;
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
-use mailhook::provider::postmark::PostmarkVerifier;
-use mailhook::provider::sendgrid::{SendgridSigner, SendgridVerifier};
+use email_webhooks::BasicAuth;
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
+use email_webhooks::provider::postmark::PostmarkVerifier;
+use email_webhooks::provider::sendgrid::{SendgridSigner, SendgridVerifier};
 use time::OffsetDateTime;
 
 fn postmark() -> Pipeline<PostmarkVerifier, MemoryStore> {
@@ -142,11 +142,13 @@ fn process_futures_are_send_for_multithreaded_servers() {
     let h = auth("secret-pass");
     send(p.process(request(&h, BOUNCE)));
     let ses: Pipeline<
-        mailhook::provider::ses::SesVerifier<mailhook::provider::sns::StaticCertificates>,
+        email_webhooks::provider::ses::SesVerifier<
+            email_webhooks::provider::sns::StaticCertificates,
+        >,
         MemoryStore,
-    > = Pipeline::new(mailhook::provider::ses::SesVerifier::new(
-        mailhook::provider::sns::SnsVerifier::new(
-            mailhook::provider::sns::StaticCertificates::new(),
+    > = Pipeline::new(email_webhooks::provider::ses::SesVerifier::new(
+        email_webhooks::provider::sns::SnsVerifier::new(
+            email_webhooks::provider::sns::StaticCertificates::new(),
             ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
         ),
     ));
@@ -157,8 +159,8 @@ fn process_futures_are_send_for_multithreaded_servers() {
 // other event data. A pipeline with a store refuses any token seen before.
 #[tokio::test]
 async fn a_reused_mailgun_token_is_refused_even_with_other_event_data() {
-    use mailhook::provider::mailgun::MailgunVerifier;
-    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap());
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let event = serde_json::json!({"event": "delivered", "id": "ev-1", "recipient": "a@b.c"});
     let genuine = verifier.sign(now, "token-1", &event).unwrap();
@@ -185,7 +187,7 @@ async fn a_reused_mailgun_token_is_refused_even_with_other_event_data() {
     assert!(matches!(only(again), Incoming::Duplicate(_)));
 
     // Without a store nothing is remembered: the token check needs one.
-    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap());
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
     let stateless: Pipeline<_, MemoryStore> = Pipeline::new(verifier);
     for _ in 0..2 {
         assert!(
@@ -199,11 +201,11 @@ async fn a_reused_mailgun_token_is_refused_even_with_other_event_data() {
 
 #[tokio::test]
 async fn a_token_is_remembered_for_the_replay_window_only() {
-    use mailhook::ReplayWindow;
-    use mailhook::provider::mailgun::MailgunVerifier;
+    use email_webhooks::ReplayWindow;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
     use std::time::Duration;
     let window = ReplayWindow::new(Duration::from_secs(120), Duration::from_secs(30));
-    let verifier = MailgunVerifier::new(mailhook::Secret::from_bytes("mg-key").unwrap())
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap())
         .with_replay_window(window);
     let now = OffsetDateTime::now_utc();
     let signed = verifier

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{Sample, Vector, at};
-use mailhook::provider::mailgun::{self, MailgunVerifier};
-use mailhook::{EmailEvent, EventKind, RejectReason, Secret};
+use email_webhooks::provider::mailgun::{self, MailgunVerifier};
+use email_webhooks::{EmailEvent, EventKind, RejectReason, Secret};
 use serde_json::json;
 
 const JSON: [(&str, &str); 1] = [("Content-Type", "application/json")];

@@ -8,8 +8,8 @@ mod common;
 
 use base64::Engine as _;
 use common::{Sample, unix};
-use mailhook::provider::postmark::{self, PostmarkVerifier};
-use mailhook::{BasicAuth, EmailEvent, EventKind, RejectReason, Secret};
+use email_webhooks::provider::postmark::{self, PostmarkVerifier};
+use email_webhooks::{BasicAuth, EmailEvent, EventKind, RejectReason, Secret};
 
 fn one(name: &str) -> EmailEvent {
     let sample = Sample::load(name);
@@ -229,7 +229,7 @@ fn the_optional_secret_header_is_checked() {
 #[test]
 fn body_limit_is_checked() {
     let v = PostmarkVerifier::new(BasicAuth::new("u", "p").unwrap())
-        .with_limits(mailhook::Limits::default().with_max_body_bytes(4));
+        .with_limits(email_webhooks::Limits::default().with_max_body_bytes(4));
     assert_eq!(
         v.verify(&auth_header("u:p"), b"12345").unwrap_err().code(),
         "body_too_large"

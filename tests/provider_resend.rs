@@ -7,9 +7,9 @@
 mod common;
 
 use common::{Sample, at, unix};
-use mailhook::provider::resend::{self, ResendVerifier};
-use mailhook::scheme::standard::StandardWebhooksSigner;
-use mailhook::{EmailEvent, EventKind, RejectReason, Secret};
+use email_webhooks::provider::resend::{self, ResendVerifier};
+use email_webhooks::scheme::standard::StandardWebhooksSigner;
+use email_webhooks::{EmailEvent, EventKind, RejectReason, Secret};
 
 fn one(name: &str) -> EmailEvent {
     let sample = Sample::load(name);

@@ -7,8 +7,10 @@
 mod common;
 
 use common::{Sample, Vector, at};
-use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridSigner, SendgridVerifier};
-use mailhook::{EmailEvent, EventKind, Limits, RejectReason, ReplayWindow};
+use email_webhooks::provider::sendgrid::{
+    self, SendgridPublicKey, SendgridSigner, SendgridVerifier,
+};
+use email_webhooks::{EmailEvent, EventKind, Limits, RejectReason, ReplayWindow};
 
 const SIG: &str = "X-Twilio-Email-Event-Webhook-Signature";
 const TS: &str = "X-Twilio-Email-Event-Webhook-Timestamp";

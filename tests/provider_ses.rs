@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use common::{Sample, Vector, at, unix};
-use mailhook::provider::ses::{self, SesOutcome, SesVerifier};
-use mailhook::provider::sns::{
+use email_webhooks::provider::ses::{self, SesOutcome, SesVerifier};
+use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsMessage, SnsSigner, SnsVerifier, StaticCertificates,
 };
-use mailhook::{EmailEvent, EventKind, RejectReason, VerifyError};
+use email_webhooks::{EmailEvent, EventKind, RejectReason, VerifyError};
 use serde_json::json;
 use time::OffsetDateTime;
 

@@ -13,13 +13,13 @@
 
 use std::error::Error as _;
 
-use mailhook::provider::mailgun::{self, MailgunVerifier};
-use mailhook::provider::postmark;
-use mailhook::provider::resend::{self, ResendVerifier};
-use mailhook::provider::{sendgrid, ses};
-use mailhook::scheme::standard::StandardWebhooksSigner;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::{EmailEvent, EventKind, RejectReason, Secret};
+use email_webhooks::provider::mailgun::{self, MailgunVerifier};
+use email_webhooks::provider::postmark;
+use email_webhooks::provider::resend::{self, ResendVerifier};
+use email_webhooks::provider::{sendgrid, ses};
+use email_webhooks::scheme::standard::StandardWebhooksSigner;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::{EmailEvent, EventKind, RejectReason, Secret};
 use time::OffsetDateTime;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -189,7 +189,7 @@ fn parse_errors_carry_position_and_kind_never_body_content() {
     ];
     for body in &bodies {
         let body = body.as_bytes();
-        let errors: Vec<mailhook::ParseError> = [
+        let errors: Vec<email_webhooks::ParseError> = [
             sendgrid::parse(body).err(),
             postmark::parse(body).err(),
             resend::parse(&[("webhook-id", "w")], body).err(),
@@ -238,7 +238,7 @@ fn axum_webhook_debug_shows_no_header_value_or_body() {
         "authorization",
         "Basic cG9zdG1hcms6aHVudGVyMg==".parse().unwrap(),
     );
-    let hook = mailhook::adapters::axum::Webhook {
+    let hook = email_webhooks::adapters::axum::Webhook {
         headers,
         body: axum::body::Bytes::from(SENTINEL),
         received_at: now(),
@@ -255,7 +255,7 @@ fn actix_webhook_debug_shows_no_header_value_or_body() {
         HeaderName::from_static("authorization"),
         HeaderValue::from_static("Basic cG9zdG1hcms6aHVudGVyMg=="),
     );
-    let hook = mailhook::adapters::actix::Webhook {
+    let hook = email_webhooks::adapters::actix::Webhook {
         headers,
         body: actix_web::web::Bytes::from(SENTINEL),
         received_at: now(),

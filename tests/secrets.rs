@@ -4,15 +4,15 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::hmac::HmacVerifier;
-use mailhook::scheme::standard::{
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::hmac::HmacVerifier;
+use email_webhooks::scheme::standard::{
     SigningKey, StandardWebhooks, StandardWebhooksSigner, VerifyingKey,
 };
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{Ed25519SigningKey, Secret};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{Ed25519SigningKey, Secret};
 use time::OffsetDateTime;
 
 const SECRET: &str = "sup3r-s3cret-value-1234";
@@ -78,11 +78,11 @@ fn debug_of_key_types_and_verifiers_never_shows_the_secret() {
 
 #[test]
 fn debug_of_provider_verifiers_never_shows_a_secret() {
-    use mailhook::BasicAuth;
-    use mailhook::provider::mailgun::MailgunVerifier;
-    use mailhook::provider::postmark::PostmarkVerifier;
-    use mailhook::provider::resend::ResendVerifier;
-    use mailhook::provider::sendgrid::SendgridSigner;
+    use email_webhooks::BasicAuth;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    use email_webhooks::provider::postmark::PostmarkVerifier;
+    use email_webhooks::provider::resend::ResendVerifier;
+    use email_webhooks::provider::sendgrid::SendgridSigner;
     let (signer, pkcs8) = SendgridSigner::generate().expect("key");
     let pkcs8_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pkcs8);
     let texts = [
@@ -136,7 +136,7 @@ fn errors_never_show_the_secret_or_the_computed_mac() {
 #[test]
 fn secret_errors_do_not_echo_the_key() {
     let e = Secret::from_standard_webhooks("whsec_sup3r-s3cret!").expect_err("bad base64");
-    let e = mailhook::VerifyError::from(e);
+    let e = email_webhooks::VerifyError::from(e);
     for text in [e.to_string(), format!("{e:?}")] {
         assert_clean(&text, &[]);
     }
@@ -148,32 +148,40 @@ fn public_types_are_send_sync_and_static() {
     fn error<E: std::error::Error + Send + Sync + 'static>() {}
     check::<Secret>();
     check::<Ed25519SigningKey>();
-    check::<mailhook::Ed25519PublicKey>();
+    check::<email_webhooks::Ed25519PublicKey>();
     check::<StandardWebhooks>();
     check::<StandardWebhooksSigner>();
     check::<StripeVerifier>();
     check::<GitHubVerifier>();
     check::<HmacVerifier>();
     check::<TwilioVerifier>();
-    check::<mailhook::VerifyError>();
-    check::<mailhook::SecretError>();
-    check::<mailhook::Limits>();
-    check::<mailhook::ReplayWindow>();
-    check::<mailhook::SystemClock>();
-    check::<mailhook::FixedClock>();
-    check::<mailhook::Verified<'static>>();
-    check::<mailhook::BasicAuth>();
-    check::<mailhook::EmailEvent>();
-    check::<mailhook::provider::sendgrid::SendgridVerifier>();
-    check::<mailhook::provider::sendgrid::SendgridSigner>();
-    check::<mailhook::provider::mailgun::MailgunVerifier>();
-    check::<mailhook::provider::postmark::PostmarkVerifier>();
-    check::<mailhook::provider::resend::ResendVerifier>();
-    check::<mailhook::provider::sns::SnsVerifier<mailhook::provider::sns::StaticCertificates>>();
-    check::<mailhook::provider::ses::SesVerifier<mailhook::provider::sns::StaticCertificates>>();
-    check::<mailhook::provider::sns::SnsCertificate>();
-    error::<mailhook::ParseError>();
-    error::<mailhook::Error>();
-    error::<mailhook::VerifyError>();
-    error::<mailhook::SecretError>();
+    check::<email_webhooks::VerifyError>();
+    check::<email_webhooks::SecretError>();
+    check::<email_webhooks::Limits>();
+    check::<email_webhooks::ReplayWindow>();
+    check::<email_webhooks::SystemClock>();
+    check::<email_webhooks::FixedClock>();
+    check::<email_webhooks::Verified<'static>>();
+    check::<email_webhooks::BasicAuth>();
+    check::<email_webhooks::EmailEvent>();
+    check::<email_webhooks::provider::sendgrid::SendgridVerifier>();
+    check::<email_webhooks::provider::sendgrid::SendgridSigner>();
+    check::<email_webhooks::provider::mailgun::MailgunVerifier>();
+    check::<email_webhooks::provider::postmark::PostmarkVerifier>();
+    check::<email_webhooks::provider::resend::ResendVerifier>();
+    check::<
+        email_webhooks::provider::sns::SnsVerifier<
+            email_webhooks::provider::sns::StaticCertificates,
+        >,
+    >();
+    check::<
+        email_webhooks::provider::ses::SesVerifier<
+            email_webhooks::provider::sns::StaticCertificates,
+        >,
+    >();
+    check::<email_webhooks::provider::sns::SnsCertificate>();
+    error::<email_webhooks::ParseError>();
+    error::<email_webhooks::Error>();
+    error::<email_webhooks::VerifyError>();
+    error::<email_webhooks::SecretError>();
 }

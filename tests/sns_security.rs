@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Vector, at, unix};
-use mailhook::idempotency::MemoryStore;
-use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
-use mailhook::provider::ses::SesVerifier;
-use mailhook::provider::sns::{
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
+use email_webhooks::provider::ses::SesVerifier;
+use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsEnvelope, SnsMessage, SnsSigner, SnsVerifier,
     StaticCertificates,
 };
-use mailhook::{Error, VerifyError};
+use email_webhooks::{Error, VerifyError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

@@ -4,8 +4,8 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner, VerifyingKey};
-use mailhook::{Ed25519SigningKey, Secret};
+use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner, VerifyingKey};
+use email_webhooks::{Ed25519SigningKey, Secret};
 use time::OffsetDateTime;
 
 const NOW: i64 = 1_700_000_000;
@@ -163,7 +163,7 @@ fn keys_parse_by_prefix() {
     assert_eq!(
         VerifyingKey::parse("whsec_%%%")
             .err()
-            .map(|e| mailhook::VerifyError::from(e).code()),
+            .map(|e| email_webhooks::VerifyError::from(e).code()),
         Some("invalid_secret")
     );
 }
@@ -196,7 +196,7 @@ fn disabled_replay_check_accepts_old_timestamps() {
 fn custom_replay_window_is_used() {
     let h = hmac_headers();
     let later = OffsetDateTime::from_unix_timestamp(NOW + 600).expect("time");
-    let wide = verifier().with_replay_window(mailhook::ReplayWindow::symmetric(
+    let wide = verifier().with_replay_window(email_webhooks::ReplayWindow::symmetric(
         std::time::Duration::from_secs(600),
     ));
     assert!(wide.verify_at(&h, BODY, later).is_ok());

@@ -1,7 +1,7 @@
 //! The idempotency-store contract, written once and run against every
 //! store: the in-memory store, and with features `redis` and `postgres` the
 //! shared stores against real servers (scripts/services.sh starts them and
-//! exports `MAILHOOK_TEST_REDIS_URL` and `MAILHOOK_TEST_POSTGRES_URL`; the
+//! exports `EMAIL_WEBHOOKS_TEST_REDIS_URL` and `EMAIL_WEBHOOKS_TEST_POSTGRES_URL`; the
 //! tests fail, not skip, when those are missing).
 
 // Tests panic on setup failures by design.
@@ -10,8 +10,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailhook::Clock;
-use mailhook::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, Token};
+use email_webhooks::Clock;
+use email_webhooks::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, Token};
 use time::OffsetDateTime;
 
 /// A clock the tests move by hand.
@@ -72,15 +72,15 @@ async fn memory() -> Subject<MemoryStore> {
 }
 
 #[cfg(feature = "redis")]
-async fn redis() -> Subject<mailhook::idempotency::RedisStore> {
-    let url = std::env::var("MAILHOOK_TEST_REDIS_URL")
-        .expect("MAILHOOK_TEST_REDIS_URL is not set: run the tests through scripts/test.sh, which starts Redis");
+async fn redis() -> Subject<email_webhooks::idempotency::RedisStore> {
+    let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL")
+        .expect("EMAIL_WEBHOOKS_TEST_REDIS_URL is not set: run the tests through scripts/test.sh, which starts Redis");
     let client = redis::Client::open(url).unwrap();
     Subject {
-        store: mailhook::idempotency::RedisStore::connect(&client)
+        store: email_webhooks::idempotency::RedisStore::connect(&client)
             .await
             .unwrap(),
-        replica: mailhook::idempotency::RedisStore::connect(&client)
+        replica: email_webhooks::idempotency::RedisStore::connect(&client)
             .await
             .unwrap(),
         time: Time::Real,
@@ -88,10 +88,10 @@ async fn redis() -> Subject<mailhook::idempotency::RedisStore> {
 }
 
 #[cfg(feature = "postgres")]
-async fn postgres() -> Subject<mailhook::idempotency::PostgresStore> {
-    let url = std::env::var("MAILHOOK_TEST_POSTGRES_URL")
-        .expect("MAILHOOK_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL");
-    let connect = || mailhook::idempotency::PostgresStore::connect(&url).unwrap();
+async fn postgres() -> Subject<email_webhooks::idempotency::PostgresStore> {
+    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL")
+        .expect("EMAIL_WEBHOOKS_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL");
+    let connect = || email_webhooks::idempotency::PostgresStore::connect(&url).unwrap();
     let store = connect();
     store.create_table().await.unwrap();
     Subject {
@@ -206,8 +206,8 @@ macro_rules! contract {
             // own store instance on the same backend.
             #[tokio::test]
             async fn replicas_dedupe_mailgun_retries_and_refuse_reused_tokens() {
-                use mailhook::pipeline::{Delivery, Incoming, Pipeline, Request};
-                use mailhook::provider::mailgun::MailgunVerifier;
+                use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
+                use email_webhooks::provider::mailgun::MailgunVerifier;
                 const JSON: [(&str, &str); 1] = [("Content-Type", "application/json")];
                 fn request(body: &str, now: OffsetDateTime) -> Request<'_> {
                     Request { headers: &JSON, body: body.as_bytes(), now }
@@ -219,7 +219,7 @@ macro_rules! contract {
                     }
                 }
                 let Subject { store, replica, .. } = $subject.await;
-                let verifier = || MailgunVerifier::new(mailhook::Secret::from_bytes("mg").unwrap());
+                let verifier = || MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg").unwrap());
                 let (a, b) = (
                     Pipeline::new(verifier()).with_store(store),
                     Pipeline::new(verifier()).with_store(replica),
@@ -274,8 +274,8 @@ macro_rules! contract {
                 let s = $subject.await;
                 let base = key("long");
                 for len in [
-                    mailhook::idempotency::MAX_KEY_BYTES,
-                    mailhook::idempotency::MAX_KEY_BYTES + 1,
+                    email_webhooks::idempotency::MAX_KEY_BYTES,
+                    email_webhooks::idempotency::MAX_KEY_BYTES + 1,
                     3_000,
                     100_000,
                 ] {
@@ -284,7 +284,7 @@ macro_rules! contract {
                         long.push('é');
                     }
                     let token = acquired(s.store.begin(&long, LEASE).await.unwrap());
-                    assert!(token.key().len() <= mailhook::idempotency::MAX_KEY_BYTES, "{len}");
+                    assert!(token.key().len() <= email_webhooks::idempotency::MAX_KEY_BYTES, "{len}");
                     assert_eq!(s.replica.begin(&long, LEASE).await.unwrap(), Claim::InProgress);
                     s.store.complete(&token, RETENTION).await.unwrap();
                     assert_eq!(s.replica.begin(&long, LEASE).await.unwrap(), Claim::Completed);
@@ -332,9 +332,9 @@ contract! {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_completion_commits_with_the_callers_transaction() {
-    use mailhook::idempotency::PostgresStore;
+    use email_webhooks::idempotency::PostgresStore;
     let s = postgres().await;
-    let url = std::env::var("MAILHOOK_TEST_POSTGRES_URL").unwrap();
+    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").unwrap();
     let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -427,7 +427,7 @@ async fn memory_store_evicts_the_oldest_completed_keys_first_and_never_refuses()
 
 #[tokio::test]
 async fn memory_store_refuses_a_token_past_the_lease_grace_like_the_other_stores() {
-    use mailhook::idempotency::LEASE_GRACE;
+    use email_webhooks::idempotency::LEASE_GRACE;
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
     let store = MemoryStore::new().with_clock(clock.clone());
     let late = acquired(store.begin("late", LEASE).await.unwrap());
@@ -575,19 +575,20 @@ async fn survives_a_restart<S: IdempotencyStore>(store: S, restart_var: &str) {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_store_recovers_after_a_server_restart() {
-    let client = redis::Client::open(env("MAILHOOK_TEST_REDIS_RESTART_URL")).unwrap();
-    let store = mailhook::idempotency::RedisStore::connect(&client)
+    let client = redis::Client::open(env("EMAIL_WEBHOOKS_TEST_REDIS_RESTART_URL")).unwrap();
+    let store = email_webhooks::idempotency::RedisStore::connect(&client)
         .await
         .unwrap();
-    survives_a_restart(store, "MAILHOOK_TEST_REDIS_RESTART").await;
+    survives_a_restart(store, "EMAIL_WEBHOOKS_TEST_REDIS_RESTART").await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_store_recovers_after_a_server_restart() {
-    let store =
-        mailhook::idempotency::PostgresStore::connect(&env("MAILHOOK_TEST_POSTGRES_RESTART_URL"))
-            .unwrap();
+    let store = email_webhooks::idempotency::PostgresStore::connect(&env(
+        "EMAIL_WEBHOOKS_TEST_POSTGRES_RESTART_URL",
+    ))
+    .unwrap();
     store.create_table().await.unwrap();
-    survives_a_restart(store, "MAILHOOK_TEST_POSTGRES_RESTART").await;
+    survives_a_restart(store, "EMAIL_WEBHOOKS_TEST_POSTGRES_RESTART").await;
 }

@@ -3,8 +3,8 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mailhook::Secret;
-use mailhook::scheme::twilio::TwilioVerifier;
+use email_webhooks::Secret;
+use email_webhooks::scheme::twilio::TwilioVerifier;
 use sha2::Digest as _;
 
 const FORM: &str = "application/x-www-form-urlencoded";

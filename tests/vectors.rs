@@ -7,8 +7,8 @@
 mod common;
 
 use common::Vector;
-use mailhook::Ed25519SigningKey;
-use mailhook::scheme::standard::{SigningKey, StandardWebhooksSigner};
+use email_webhooks::Ed25519SigningKey;
+use email_webhooks::scheme::standard::{SigningKey, StandardWebhooksSigner};
 
 macro_rules! vector_tests {
     ($($test:ident => $file:literal,)*) => {
@@ -62,7 +62,7 @@ fn standard_webhooks_signer_reproduces_published_signatures() {
             Some(b64) => Ed25519SigningKey::from_standard_webhooks(&format!("whsk_{b64}"))
                 .expect("signing key")
                 .into(),
-            None => mailhook::Secret::from_standard_webhooks(&v.secret)
+            None => email_webhooks::Secret::from_standard_webhooks(&v.secret)
                 .expect("secret")
                 .into(),
         };

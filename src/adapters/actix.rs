@@ -5,10 +5,10 @@
 //!
 //! ```no_run
 //! use actix_web::{HttpResponse, web};
-//! use mailhook::adapters::actix::{Rejection, Webhook};
-//! use mailhook::idempotency::MemoryStore;
-//! use mailhook::pipeline::Pipeline;
-//! use mailhook::provider::postmark::PostmarkVerifier;
+//! use email_webhooks::adapters::actix::{Rejection, Webhook};
+//! use email_webhooks::idempotency::MemoryStore;
+//! use email_webhooks::pipeline::Pipeline;
+//! use email_webhooks::provider::postmark::PostmarkVerifier;
 //!
 //! async fn postmark(
 //!     app: web::Data<Pipeline<PostmarkVerifier, MemoryStore>>,

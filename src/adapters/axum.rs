@@ -5,10 +5,10 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::{Router, extract::State, http::StatusCode, routing::post};
-//! use mailhook::adapters::axum::{Rejection, Webhook};
-//! use mailhook::idempotency::MemoryStore;
-//! use mailhook::pipeline::Pipeline;
-//! use mailhook::provider::postmark::PostmarkVerifier;
+//! use email_webhooks::adapters::axum::{Rejection, Webhook};
+//! use email_webhooks::idempotency::MemoryStore;
+//! use email_webhooks::pipeline::Pipeline;
+//! use email_webhooks::provider::postmark::PostmarkVerifier;
 //!
 //! type App = Arc<Pipeline<PostmarkVerifier, MemoryStore>>;
 //!

@@ -13,7 +13,7 @@ use super::{Claim, IdempotencyStore, LEASE_GRACE, StoreError, Token, capped};
 /// retention. Times come from the database server's clock, so replicas
 /// agree on them.
 const CREATE_TABLE: &str = "\
-CREATE TABLE IF NOT EXISTS mailhook_idempotency (
+CREATE TABLE IF NOT EXISTS email_webhooks_idempotency (
     key        TEXT PRIMARY KEY,
     nonce      BYTEA,
     completed  BOOLEAN NOT NULL DEFAULT FALSE,
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS mailhook_idempotency (
 /// Claims a key in one statement: insert, or take over an expired row.
 /// Returns a row when this call claimed it.
 const BEGIN: &str = "\
-INSERT INTO mailhook_idempotency AS t (key, nonce, completed, expires_at)
+INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
 VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
 ON CONFLICT (key) DO UPDATE
     SET nonce = EXCLUDED.nonce, completed = FALSE, expires_at = EXCLUDED.expires_at
@@ -35,19 +35,19 @@ RETURNING 1";
 /// snapshot from before a concurrent takeover it waited for, and answer
 /// `Completed` for a key another worker had just claimed.)
 const STATE: &str = "\
-SELECT completed FROM mailhook_idempotency WHERE key = $1 AND expires_at > now()";
+SELECT completed FROM email_webhooks_idempotency WHERE key = $1 AND expires_at > now()";
 
 /// Completes a claim while the row holds the token's nonce: also after the
 /// lease ended, for the grace period (`$4` seconds), if nobody took it over.
 const COMPLETE: &str = "\
-UPDATE mailhook_idempotency
+UPDATE email_webhooks_idempotency
    SET completed = TRUE, nonce = NULL, expires_at = now() + make_interval(secs => $3)
  WHERE key = $1 AND nonce = $2 AND NOT completed
    AND expires_at + make_interval(secs => $4) > now()";
 
 /// Releases a claim on the same condition.
 const RELEASE: &str = "\
-DELETE FROM mailhook_idempotency
+DELETE FROM email_webhooks_idempotency
  WHERE key = $1 AND nonce = $2 AND NOT completed
    AND expires_at + make_interval(secs => $3) > now()";
 
@@ -95,7 +95,7 @@ impl PostgresStore {
     /// The table every replica shares, for your migrations:
     ///
     /// ```sql
-    /// CREATE TABLE IF NOT EXISTS mailhook_idempotency (
+    /// CREATE TABLE IF NOT EXISTS email_webhooks_idempotency (
     ///     key        TEXT PRIMARY KEY,
     ///     nonce      BYTEA,                  -- the holder's token; NULL once completed
     ///     completed  BOOLEAN NOT NULL DEFAULT FALSE,
@@ -160,7 +160,7 @@ impl PostgresStore {
     pub async fn create_table(&self) -> Result<(), StoreError> {
         // Replicas starting together would race `CREATE TABLE IF NOT EXISTS`
         // (it can fail on the catalog's unique index); an advisory lock
-        // serializes them. The lock id is "mailhook" in ASCII.
+        // serializes them. The lock id is "email-webhooks" in ASCII.
         let script = format!(
             "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {CREATE_TABLE}; COMMIT;"
         );

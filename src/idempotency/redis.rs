@@ -16,7 +16,7 @@ use crate::encoding;
 /// the stored one, so a stale token never touches a newer claim.
 ///
 /// Keys are stored as `<prefix><idempotency key>` (default prefix
-/// `mailhook:idem:`).
+/// `email-webhooks:idem:`).
 ///
 /// **Reconnects by itself:** the connection is a
 /// [`redis::aio::ConnectionManager`], which reconnects when the server
@@ -69,7 +69,7 @@ impl RedisStore {
             .map_err(backend)?;
         Ok(Self {
             connection,
-            prefix: "mailhook:idem:".to_owned(),
+            prefix: "email-webhooks:idem:".to_owned(),
             // A claim stores `held:<nonce>:<deadline ms>` and lives in
             // Redis for its lease plus the grace period, so that after the
             // lease its token can still complete it (or release it) while
@@ -104,7 +104,7 @@ impl RedisStore {
         })
     }
 
-    /// Sets the key prefix (default `mailhook:idem:`).
+    /// Sets the key prefix (default `email-webhooks:idem:`).
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();

@@ -6,8 +6,8 @@
 //! provider that signs in the same family of ways.
 //!
 //! ```
-//! use mailhook::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
-//! use mailhook::Secret;
+//! use email_webhooks::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
+//! use email_webhooks::Secret;
 //!
 //! let verifier = HmacVerifier::new(
 //!     Secret::from_bytes("my-secret")?,

@@ -13,8 +13,8 @@
 //! `webhook-*` signature header is absent.
 //!
 //! ```
-//! use mailhook::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
-//! use mailhook::Secret;
+//! use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
+//! use email_webhooks::Secret;
 //!
 //! let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 //! let body = br#"{"type":"email.delivered"}"#;

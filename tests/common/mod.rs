@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::standard::{StandardWebhooks, VerifyingKey};
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{Secret, VerifyError};
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::standard::{StandardWebhooks, VerifyingKey};
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{Secret, VerifyError};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

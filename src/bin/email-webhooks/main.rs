@@ -1,15 +1,15 @@
-//! `mailhook`: verify and sign webhook requests from the command line, for
+//! `email-webhooks`: verify and sign webhook requests from the command line, for
 //! people debugging a failing webhook and for scripts.
 //!
 //! ```text
-//! mailhook verify --scheme NAME [--secret S]... [--key K] [--header 'Name: value']...
+//! email-webhooks verify --scheme NAME [--secret S]... [--key K] [--header 'Name: value']...
 //!                 [--url URL] [--topic ARN]... [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
-//! mailhook sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
-//! mailhook parse  --provider NAME [--header 'Name: value']... [--body FILE]
-//! mailhook send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
+//! email-webhooks sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
+//! email-webhooks parse  --provider NAME [--header 'Name: value']... [--body FILE]
+//! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
 //!                 [--secret S | --key K | --basic-auth USER:PASS] [--repeat N] [--tamper]
-//! mailhook keygen --provider sendgrid|ses [--cert-out FILE]
+//! email-webhooks keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
 //! Every command prints one JSON object. `verify` exits 0 when valid, 1 when
@@ -25,21 +25,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mailhook::provider::mailgun::{self, MailgunVerifier};
-use mailhook::provider::postmark::{self, PostmarkVerifier};
-use mailhook::provider::resend::{self, ResendVerifier};
-use mailhook::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
-use mailhook::provider::ses;
-use mailhook::provider::sns::{SnsCertificate, SnsMessage, SnsVerifier, StaticCertificates};
-use mailhook::scheme::github::GitHubVerifier;
-use mailhook::scheme::hmac::HmacVerifier;
-use mailhook::scheme::standard::{
+use email_webhooks::provider::mailgun::{self, MailgunVerifier};
+use email_webhooks::provider::postmark::{self, PostmarkVerifier};
+use email_webhooks::provider::resend::{self, ResendVerifier};
+use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
+use email_webhooks::provider::ses;
+use email_webhooks::provider::sns::{SnsCertificate, SnsMessage, SnsVerifier, StaticCertificates};
+use email_webhooks::scheme::github::GitHubVerifier;
+use email_webhooks::scheme::hmac::HmacVerifier;
+use email_webhooks::scheme::standard::{
     SigningKey, StandardWebhooks, StandardWebhooksSigner, VerifyingKey,
 };
-use mailhook::scheme::stripe::StripeVerifier;
-use mailhook::scheme::twilio::TwilioVerifier;
-use mailhook::scheme::{shopify, slack};
-use mailhook::{
+use email_webhooks::scheme::stripe::StripeVerifier;
+use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::{
     BasicAuth, Ed25519PublicKey, EmailEvent, Limits, ParseError, ReplayWindow, Secret, Verified,
     VerifyError,
 };
@@ -48,7 +48,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Parser, Debug)]
-#[command(name = "mailhook", version, about = "Verify and sign webhook requests")]
+#[command(
+    name = "email-webhooks",
+    version,
+    about = "Verify and sign webhook requests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -297,7 +301,7 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(Usage(message)) => {
-            eprintln!("mailhook: {message}");
+            eprintln!("email-webhooks: {message}");
             ExitCode::from(2)
         }
     }
@@ -447,7 +451,7 @@ fn events_json(events: &[EmailEvent]) -> Value {
     )
 }
 
-fn invalid_any(error: &mailhook::Error) -> (Value, u8) {
+fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
     (
         json!({"valid": false, "error": {"code": error.code(), "message": error.to_string()}}),
         1,
@@ -498,7 +502,7 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
             (false, true) => " (the endpoint accepted a tampered request!)",
         };
         eprintln!(
-            "mailhook: {}{} {} event to {} (delivery {attempt} of {}) -> HTTP {status}{hint}",
+            "email-webhooks: {}{} {} event to {} (delivery {attempt} of {}) -> HTTP {status}{hint}",
             if args.tamper { "tampered " } else { "" },
             args.provider,
             args.event,
@@ -613,7 +617,7 @@ impl Verifier {
             }
             SchemeName::Stripe => {
                 let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
                 let mut v = secrets
                     .fold(StripeVerifier::new(first), StripeVerifier::with_secret)
                     .with_limits(limits);
@@ -627,7 +631,7 @@ impl Verifier {
             }
             SchemeName::Github => {
                 let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
                 Self::GitHub(
                     secrets
                         .fold(GitHubVerifier::new(first), GitHubVerifier::with_secret)
@@ -636,7 +640,7 @@ impl Verifier {
             }
             SchemeName::Slack | SchemeName::Shopify => {
                 let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
                 let preset = if args.scheme == SchemeName::Slack {
                     slack::verifier(first)
                 } else {
@@ -655,7 +659,7 @@ impl Verifier {
             }
             SchemeName::Twilio => {
                 let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
                 Self::Twilio(
                     secrets
                         .fold(TwilioVerifier::new(first), TwilioVerifier::with_secret)
@@ -668,7 +672,7 @@ impl Verifier {
                     keys.push(SendgridPublicKey::parse(k)?);
                 }
                 let mut keys = keys.into_iter();
-                let first = keys.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = keys.next().ok_or(email_webhooks::SecretError::Empty)?;
                 let mut v = keys
                     .fold(SendgridVerifier::new(first), SendgridVerifier::with_key)
                     .with_limits(limits);
@@ -682,7 +686,7 @@ impl Verifier {
             }
             SchemeName::Mailgun => {
                 let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
                 let mut v = secrets
                     .fold(MailgunVerifier::new(first), MailgunVerifier::with_secret)
                     .with_limits(limits);
@@ -695,7 +699,9 @@ impl Verifier {
                 Self::Mailgun(v)
             }
             SchemeName::Ses | SchemeName::Sns => {
-                let pem = key_texts.first().ok_or(mailhook::SecretError::Empty)?;
+                let pem = key_texts
+                    .first()
+                    .ok_or(email_webhooks::SecretError::Empty)?;
                 let certificate = SnsCertificate::parse(pem.as_bytes())?;
                 let mut sns = SnsVerifier::new(StaticCertificates::new(), args.topics.clone())
                     .with_limits(limits);
@@ -713,12 +719,12 @@ impl Verifier {
             }
             SchemeName::Postmark => {
                 let mut pairs = args.basic_auth.iter();
-                let first = pairs.next().ok_or(mailhook::SecretError::Empty)?;
+                let first = pairs.next().ok_or(email_webhooks::SecretError::Empty)?;
                 let mut auth = BasicAuth::parse(first)?;
                 for pair in pairs {
                     let (user, pass) = pair
                         .split_once(':')
-                        .ok_or(mailhook::SecretError::Rejected("user:password"))?;
+                        .ok_or(email_webhooks::SecretError::Rejected("user:password"))?;
                     auth = auth.with_credentials(user, pass)?;
                 }
                 Self::Postmark(PostmarkVerifier::new(auth).with_limits(limits))
@@ -728,7 +734,7 @@ impl Verifier {
                     .secrets
                     .iter()
                     .map(|s| Secret::from_standard_webhooks(s));
-                let first = secrets.next().ok_or(mailhook::SecretError::Empty)??;
+                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)??;
                 let mut v = ResendVerifier::new(first).with_limits(limits);
                 for s in secrets {
                     v = v.with_secret(s?);
@@ -752,7 +758,7 @@ impl Verifier {
         url: &str,
         body: &[u8],
         now: OffsetDateTime,
-    ) -> Result<Value, mailhook::Error> {
+    ) -> Result<Value, email_webhooks::Error> {
         let proof = match self {
             Self::Standard(v) => v.verify_at(headers, body, now)?,
             Self::Stripe(v) => v.verify_at(headers, body, now)?,
@@ -886,7 +892,7 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
             )));
         }
         SchemeName::Stripe => vec![(
-            mailhook::scheme::stripe::SIGNATURE_HEADER.to_owned(),
+            email_webhooks::scheme::stripe::SIGNATURE_HEADER.to_owned(),
             StripeVerifier::new(secret()?).sign(timestamp, body)?,
         )],
         SchemeName::Github => GitHubVerifier::new(secret()?).sign(body)?,
@@ -899,7 +905,7 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
                 .ok_or_else(|| usage("the twilio scheme needs --url".into()))?;
             vec![
                 (
-                    mailhook::scheme::twilio::SIGNATURE_HEADER.to_owned(),
+                    email_webhooks::scheme::twilio::SIGNATURE_HEADER.to_owned(),
                     TwilioVerifier::new(secret()?).sign(url, body)?,
                 ),
                 (

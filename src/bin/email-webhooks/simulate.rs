@@ -1,4 +1,4 @@
-//! `mailhook send` and `mailhook keygen`: post a realistic, signed sample
+//! `email-webhooks send` and `email-webhooks keygen`: post a realistic, signed sample
 //! event of a provider to your own endpoint, and make the keys a receiver is
 //! configured with.
 
@@ -8,11 +8,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use base64::Engine as _;
-use mailhook::provider::mailgun::MailgunVerifier;
-use mailhook::provider::sendgrid::SendgridSigner;
-use mailhook::provider::sns::{SigningCertUrl, SnsSigner};
-use mailhook::scheme::standard::StandardWebhooksSigner;
-use mailhook::{Secret, SecretError};
+use email_webhooks::provider::mailgun::MailgunVerifier;
+use email_webhooks::provider::sendgrid::SendgridSigner;
+use email_webhooks::provider::sns::{SigningCertUrl, SnsSigner};
+use email_webhooks::scheme::standard::StandardWebhooksSigner;
+use email_webhooks::{Secret, SecretError};
 use ring::rand::SecureRandom as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -22,8 +22,8 @@ use time::format_description::well_known::Rfc3339;
 /// `keygen` certificate for it (it passes the SNS URL checks, and nothing is
 /// ever fetched from it).
 const SES_CERT_URL: &str =
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-mailhook-test.pem";
-const SES_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:mailhook-test";
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-email-webhooks-test.pem";
+const SES_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:email-webhooks-test";
 
 /// The event kinds `send` can simulate, by their normalized names.
 pub(crate) const KINDS: [&str; 5] = ["delivered", "bounced", "opened", "clicked", "complained"];
@@ -89,7 +89,7 @@ pub(crate) fn sample(
     let private_key = || -> Result<Vec<u8>, String> {
         let pkcs8 = keys.key.ok_or_else(|| {
             need(&format!(
-                "--key (the PKCS#8 private key from `mailhook keygen --provider {provider}`)"
+                "--key (the PKCS#8 private key from `email-webhooks keygen --provider {provider}`)"
             ))
         })?;
         base64::engine::general_purpose::STANDARD
@@ -356,7 +356,7 @@ pub(crate) fn keygen_sendgrid() -> Result<Value, String> {
         "provider": "sendgrid",
         "public_key": public.to_base64_der(),
         "private_key_pkcs8": base64::engine::general_purpose::STANDARD.encode(pkcs8),
-        "receiver": "configure the receiver with public_key (MAILHOOK_SENDGRID_KEY); sign with `mailhook send --provider sendgrid --key <private_key_pkcs8>`",
+        "receiver": "configure the receiver with public_key (EMAIL_WEBHOOKS_SENDGRID_KEY); sign with `email-webhooks send --provider sendgrid --key <private_key_pkcs8>`",
     }))
 }
 
@@ -380,7 +380,7 @@ pub(crate) fn keygen_ses() -> Result<(Value, String), String> {
         "private_key_pkcs8": base64::engine::general_purpose::STANDARD.encode(pkcs8.as_bytes()),
         "certificate_pem": pem,
         "cert_url": SES_CERT_URL,
-        "receiver": "serve certificate_pem for SNS certificate URLs (the axum_receiver example: save it to a file and set MAILHOOK_SNS_CERT, or use --cert-out); sign with `mailhook send --provider ses --key <private_key_pkcs8>`",
+        "receiver": "serve certificate_pem for SNS certificate URLs (the axum_receiver example: save it to a file and set EMAIL_WEBHOOKS_SNS_CERT, or use --cert-out); sign with `email-webhooks send --provider ses --key <private_key_pkcs8>`",
     });
     Ok((json, pem))
 }
@@ -409,7 +409,7 @@ fn self_signed_certificate(pkcs8: &[u8], spki: &[u8]) -> Result<String, String> 
         oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
         parameters: Some(Any::null()),
     };
-    let name = x509_cert::name::Name::from_str("CN=sns.amazonaws.com,O=mailhook test key")
+    let name = x509_cert::name::Name::from_str("CN=sns.amazonaws.com,O=email-webhooks test key")
         .map_err(|_| failed("name"))?;
     let mut serial = [0u8; 16];
     ring::rand::SystemRandom::new()
