@@ -6,6 +6,7 @@
 //! reaches every field. Each function must never panic; where a property can
 //! be checked (a signature just made must verify), it is asserted.
 
+use email_webhooks::Configure as _;
 use email_webhooks::provider::mailgun::{self, MailgunVerifier};
 use email_webhooks::provider::postmark::{self, PostmarkVerifier};
 use email_webhooks::provider::resend::{self, ResendVerifier};

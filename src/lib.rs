@@ -215,6 +215,7 @@ pub mod idempotency;
 mod limits;
 mod mac;
 pub mod pipeline;
+mod policy;
 pub mod provider;
 mod replay;
 pub mod scheme;
@@ -226,6 +227,7 @@ pub use error::{Error, HeaderProblem, JsonPosition, ParseError, SecretError, Ver
 pub use event::{EmailEvent, EventKind, Provider, RawJson, RejectReason};
 pub use headers::{Headers, Lookup};
 pub use limits::Limits;
+pub use policy::{Configure, Policy};
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};
 pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
 pub use verified::Verified;

@@ -87,22 +87,6 @@ pub(crate) fn saturating_add(at: OffsetDateTime, duration: Duration) -> OffsetDa
         .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
 }
 
-/// Whether and how a verifier checks signed timestamps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReplayPolicy {
-    Window(ReplayWindow),
-    Disabled,
-}
-
-impl ReplayPolicy {
-    pub(crate) fn check(self, timestamp: i64, now: OffsetDateTime) -> Result<(), VerifyError> {
-        match self {
-            Self::Window(w) => w.check(timestamp, now),
-            Self::Disabled => Ok(()),
-        }
-    }
-}
-
 /// A source of the current time, so that tests and replays can fix it.
 pub trait Clock: Send + Sync {
     /// The current time.

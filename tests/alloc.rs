@@ -16,6 +16,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use email_webhooks::Configure as _;
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
 use email_webhooks::scheme::stripe::StripeVerifier;

@@ -5,6 +5,7 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use email_webhooks::Configure as _;
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
 use email_webhooks::scheme::stripe::StripeVerifier;

@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use email_webhooks::BasicAuth;
+use email_webhooks::Configure as _;
 use email_webhooks::idempotency::MemoryStore;
 use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
 use email_webhooks::provider::postmark::PostmarkVerifier;

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Sample, Vector, at};
+use email_webhooks::Configure as _;
 use email_webhooks::provider::mailgun::{self, MailgunVerifier};
 use email_webhooks::{EmailEvent, EventKind, RejectReason, Secret};
 use serde_json::json;

@@ -8,6 +8,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{Sample, unix};
+use email_webhooks::Configure as _;
 use email_webhooks::provider::postmark::{self, PostmarkVerifier};
 use email_webhooks::{BasicAuth, EmailEvent, EventKind, RejectReason, Secret};
 

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Sample, Vector, at};
+use email_webhooks::Configure as _;
 use email_webhooks::provider::sendgrid::{
     self, SendgridPublicKey, SendgridSigner, SendgridVerifier,
 };

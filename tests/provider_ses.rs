@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use common::{Sample, Vector, at, unix};
+use email_webhooks::Configure as _;
 use email_webhooks::provider::ses::{self, SesOutcome, SesVerifier};
 use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsMessage, SnsSigner, SnsVerifier, StaticCertificates,

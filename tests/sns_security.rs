@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Vector, at, unix};
+use email_webhooks::Configure as _;
 use email_webhooks::idempotency::MemoryStore;
 use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
 use email_webhooks::provider::ses::SesVerifier;

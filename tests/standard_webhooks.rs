@@ -4,6 +4,7 @@
 // Tests and benches panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use email_webhooks::Configure as _;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner, VerifyingKey};
 use email_webhooks::{Ed25519SigningKey, Secret};
 use time::OffsetDateTime;

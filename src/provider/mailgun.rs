@@ -36,8 +36,9 @@ use crate::form::{self, Pair};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
+use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::replay::ReplayWindow;
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -47,8 +48,7 @@ static CONTENT_TYPE: Name = Name::from_static("content-type");
 #[derive(Debug)]
 pub struct MailgunVerifier {
     keys: Vec<MacKey>,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 /// The signed fields, wherever they came from.
@@ -72,8 +72,7 @@ impl MailgunVerifier {
     pub fn new(signing_key: Secret) -> Self {
         Self {
             keys: vec![MacKey::new(Algorithm::Sha256, signing_key)],
-            replay: ReplayPolicy::Window(ReplayWindow::default()),
-            limits: Limits::default(),
+            policy: Policy::with_window(ReplayWindow::default()),
         }
     }
 
@@ -81,29 +80,6 @@ impl MailgunVerifier {
     #[must_use]
     pub fn with_secret(mut self, signing_key: Secret) -> Self {
         self.keys.push(MacKey::new(Algorithm::Sha256, signing_key));
-        self
-    }
-
-    /// Sets the replay window (default: five minutes each way).
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed timestamp. Only for replaying captured requests:
-    /// with Mailgun this lets one captured signature vouch for any event
-    /// data forever.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -137,7 +113,7 @@ impl MailgunVerifier {
         now: OffsetDateTime,
     ) -> Result<Verified<'static>, VerifyError> {
         let decoded = self.decode(headers, body)?;
-        self.check(&*decoded.signature(&self.limits)?, now)
+        self.check(&*decoded.signature(&self.policy.limits)?, now)
     }
 
     /// Size check, then the body decoded once (JSON envelope or legacy
@@ -147,10 +123,10 @@ impl MailgunVerifier {
         headers: &H,
         body: &'b [u8],
     ) -> Result<Decoded<'b>, VerifyError> {
-        self.limits.check_body(body)?;
-        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let content_type = headers::optional(headers, &CONTENT_TYPE, &self.policy.limits)?;
         if form::is_form(content_type) {
-            Ok(Decoded::Form(form::pairs(body, &self.limits)?))
+            Ok(Decoded::Form(form::pairs(body, &self.policy.limits)?))
         } else {
             serde_json::from_slice(body)
                 .map(Decoded::Json)
@@ -165,7 +141,7 @@ impl MailgunVerifier {
         fields: &SignatureFields,
         now: OffsetDateTime,
     ) -> Result<Verified<'static>, VerifyError> {
-        let too_long = |s: &String| s.len() > self.limits.max_header_bytes;
+        let too_long = |s: &String| s.len() > self.policy.limits.max_header_bytes;
         if too_long(&fields.timestamp) || too_long(&fields.token) || too_long(&fields.signature) {
             return Err(VerifyError::InvalidPayload {
                 detail: "a signature field is over the header length limit",
@@ -173,7 +149,7 @@ impl MailgunVerifier {
         }
         let timestamp =
             headers::parse_timestamp(&fields.timestamp, || "signature.timestamp".into())?;
-        self.replay.check(timestamp, now)?;
+        self.policy.check_timestamp(timestamp, now)?;
         let index = mac::find_key(
             self.keys.iter().enumerate(),
             Encoding::Hex,
@@ -215,16 +191,16 @@ impl MailgunVerifier {
     ) -> Result<(Vec<EmailEvent>, String, Duration), Error> {
         let decoded = self.decode(headers, body)?;
         let token = {
-            let fields = decoded.signature(&self.limits)?;
+            let fields = decoded.signature(&self.policy.limits)?;
             self.check(&fields, now)?;
             fields.token.clone()
         };
-        let remember = match self.replay {
-            ReplayPolicy::Window(w) => w
+        let remember = match self.policy.replay_window() {
+            Some(w) => w
                 .past()
                 .saturating_add(w.future())
                 .saturating_add(Duration::from_secs(1)),
-            ReplayPolicy::Disabled => Duration::from_secs(24 * 3600),
+            None => Duration::from_secs(24 * 3600),
         };
         Ok((decoded.events()?, token, remember))
     }
@@ -458,7 +434,7 @@ pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
 /// # Errors
 ///
 /// [`ParseError`] for malformed form encoding, more parameters than
-/// [`Limits::max_form_params`], or a missing `event` field.
+/// [`Limits::max_form_params`](crate::Limits::max_form_params), or a missing `event` field.
 pub fn parse_form(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let pairs = form::pairs(body, &Limits::default())
         .map_err(|_| ParseError::new("malformed form encoding or too many parameters"))?;
@@ -786,3 +762,5 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
     event.user_agent = native.client_info.and_then(|c| c.user_agent);
     event
 }
+
+configure_via_field!(MailgunVerifier);

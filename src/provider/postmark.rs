@@ -26,7 +26,7 @@ use crate::basic_auth::BasicAuth;
 use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
+use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -36,7 +36,7 @@ use crate::verified::Verified;
 pub struct PostmarkVerifier {
     auth: BasicAuth,
     secret_header: Option<SecretHeader>,
-    limits: Limits,
+    policy: Policy,
 }
 
 /// A header that must carry a configured secret value.
@@ -58,7 +58,7 @@ impl PostmarkVerifier {
         Self {
             auth,
             secret_header: None,
-            limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 
@@ -70,13 +70,6 @@ impl PostmarkVerifier {
             name: Name::new(name.into()),
             digest: Zeroizing::new(Sha256::digest(value.expose()).into()),
         });
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -92,10 +85,10 @@ impl PostmarkVerifier {
         headers: &'h H,
         body: &[u8],
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let index = self.auth.check(headers, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let index = self.auth.check(headers, &self.policy.limits)?;
         if let Some(secret) = &self.secret_header {
-            let value = headers::optional(headers, &secret.name, &self.limits)
+            let value = headers::optional(headers, &secret.name, &self.policy.limits)
                 .ok()
                 .flatten()
                 .ok_or(VerifyError::Unauthorized)?;
@@ -266,3 +259,5 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
     event.metadata = native.metadata.unwrap_or_default();
     event
 }
+
+configure_via_field!(PostmarkVerifier);

@@ -23,9 +23,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::Headers;
-use crate::limits::Limits;
 use crate::provider::Timestamp;
-use crate::replay::ReplayWindow;
 use crate::scheme::standard::{self, StandardWebhooks};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -51,30 +49,6 @@ impl ResendVerifier {
     pub fn with_secret(self, secret: Secret) -> Self {
         Self {
             inner: self.inner.with_key(secret),
-        }
-    }
-
-    /// Sets the replay window (default: five minutes each way).
-    #[must_use]
-    pub fn with_replay_window(self, window: ReplayWindow) -> Self {
-        Self {
-            inner: self.inner.with_replay_window(window),
-        }
-    }
-
-    /// Accepts any signed timestamp. Only for replaying captured requests.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(self) -> Self {
-        Self {
-            inner: self.inner.dangerous_disable_replay_check(),
-        }
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(self, limits: Limits) -> Self {
-        Self {
-            inner: self.inner.with_limits(limits),
         }
     }
 
@@ -196,7 +170,10 @@ pub struct ResendClick {
 ///
 /// [`ParseError`] when the body is not a Resend event object.
 pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    parse_with_id(standard::signed_id(headers, &Limits::default()), body)
+    parse_with_id(
+        standard::signed_id(headers, &crate::limits::Limits::default()),
+        body,
+    )
 }
 
 fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
@@ -256,4 +233,13 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         event.metadata = Map::new();
     }
     event
+}
+
+impl crate::policy::Configure for ResendVerifier {
+    fn policy(&self) -> &crate::policy::Policy {
+        self.inner.policy()
+    }
+    fn policy_mut(&mut self) -> &mut crate::policy::Policy {
+        self.inner.policy_mut()
+    }
 }

@@ -39,9 +39,9 @@ use crate::encoding::{self, SIGNATURE_BUF};
 use crate::error::{Error, ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
+use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::replay::ReplayWindow;
 use crate::verified::Verified;
 
 /// The header SendGrid puts the signature in.
@@ -149,12 +149,11 @@ pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
 /// Verifies SendGrid Event Webhook requests and parses their batches.
 ///
 /// Defaults: [`DEFAULT_REPLAY_WINDOW`] (see the module docs),
-/// [`Limits::default`].
+/// [`Limits::default`](crate::Limits::default)(crate::Limits::default).
 #[derive(Debug)]
 pub struct SendgridVerifier {
     keys: Vec<SendgridPublicKey>,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 impl SendgridVerifier {
@@ -163,8 +162,7 @@ impl SendgridVerifier {
     pub fn new(key: SendgridPublicKey) -> Self {
         Self {
             keys: vec![key],
-            replay: ReplayPolicy::Window(DEFAULT_REPLAY_WINDOW),
-            limits: Limits::default(),
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
     }
 
@@ -172,32 +170,6 @@ impl SendgridVerifier {
     #[must_use]
     pub fn with_key(mut self, key: SendgridPublicKey) -> Self {
         self.keys.push(key);
-        self
-    }
-
-    /// Checks the signed timestamp against `window` (default
-    /// [`DEFAULT_REPLAY_WINDOW`]). Allow at least 24 hours into the past
-    /// (72 to be safe): SendGrid retries that long. Keep it below your
-    /// store's retention.
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed timestamp. Only for replaying captured requests:
-    /// a captured batch then verifies forever, and is processed again once
-    /// your store forgets its keys.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -225,11 +197,11 @@ impl SendgridVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let signature = headers::required(headers, &SIGNATURE, &self.limits)?;
-        let timestamp_text = headers::required(headers, &TIMESTAMP, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let signature = headers::required(headers, &SIGNATURE, &self.policy.limits)?;
+        let timestamp_text = headers::required(headers, &TIMESTAMP, &self.policy.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
-        self.replay.check(timestamp, now)?;
+        self.policy.check_timestamp(timestamp, now)?;
         let mut buf = [0u8; SIGNATURE_BUF];
         let Some(signature) = encoding::base64_into(signature.as_bytes(), &mut buf) else {
             return Err(VerifyError::InvalidSignature);
@@ -596,3 +568,5 @@ fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
     event.metadata = native.custom_args;
     event
 }
+
+configure_via_field!(SendgridVerifier);

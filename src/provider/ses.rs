@@ -11,7 +11,7 @@
 //!   configuration set) and identity notifications (`notificationType`).
 //! - Replay window: the SNS verifier's (2 hours past by default); SNS
 //!   retries resend the same signed envelope.
-//! - Fan-out: at most [`Limits::max_recipients_per_event`] recipients per
+//! - Fan-out: at most [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event) recipients per
 //!   event (default 100; SES itself allows 50 per message); the events of
 //!   one SES event share its JSON.
 //!
@@ -81,7 +81,10 @@ impl<S: CertificateSource> SesVerifier<S> {
         now: OffsetDateTime,
     ) -> Result<SesOutcome, Error> {
         let message = self.sns.verify_at(headers, body, now).await?;
-        Ok(outcome(message, self.sns.limits())?)
+        Ok(outcome(
+            message,
+            &crate::policy::Configure::policy(&self.sns).limits,
+        )?)
     }
 
     /// Verifies with a certificate you already hold, and parses.
@@ -99,7 +102,10 @@ impl<S: CertificateSource> SesVerifier<S> {
         let message = self
             .sns
             .verify_with_certificate_at(headers, body, certificate, now)?;
-        Ok(outcome(message, self.sns.limits())?)
+        Ok(outcome(
+            message,
+            &crate::policy::Configure::policy(&self.sns).limits,
+        )?)
     }
 }
 
@@ -143,7 +149,7 @@ struct LooseEnvelope {
 /// # Errors
 ///
 /// [`ParseError`] when the body is not an SNS envelope carrying an SES event,
-/// or the event fans out beyond [`Limits::max_recipients_per_event`].
+/// or the event fans out beyond [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event).
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let envelope: LooseEnvelope = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
@@ -168,7 +174,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 /// # Errors
 ///
 /// [`ParseError`] when `Message` is not an SES event, or the event fans out
-/// beyond [`Limits::max_recipients_per_event`].
+/// beyond [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event).
 pub fn events(envelope: &SnsEnvelope) -> Result<Vec<EmailEvent>, ParseError> {
     events_within(envelope, &Limits::default())
 }
@@ -445,7 +451,7 @@ fn plan(native: &SesEvent) -> Plan {
 /// One event per recipient (or one without a recipient when none is
 /// listed, so nothing is lost). The events share one copy of the SES
 /// event's JSON (`raw`); the fan-out is bounded by
-/// [`Limits::max_recipients_per_event`] before any event is built.
+/// [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event) before any event is built.
 fn normalize(
     native: &SesEvent,
     raw: &RawValue,

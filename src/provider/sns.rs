@@ -47,8 +47,8 @@ use x509_cert::der::{Decode as _, DecodePem as _};
 use crate::encoding;
 use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::policy::Policy;
+use crate::replay::ReplayWindow;
 
 static MESSAGE_TYPE: Name = Name::from_static("x-amz-sns-message-type");
 static RAW_DELIVERY: Name = Name::from_static("x-amz-sns-rawdelivery");
@@ -693,14 +693,13 @@ enum Topics {
 /// you. The topic is checked before any certificate is fetched.
 ///
 /// Defaults: a replay window of 2 hours into the past and 5 minutes into
-/// the future on the signed `Timestamp`, [`Limits::default`], a
+/// the future on the signed `Timestamp`, [`Limits::default`](crate::Limits::default)(crate::Limits::default), a
 /// [`CertificateCache`] with its defaults.
 #[derive(Debug)]
 pub struct SnsVerifier<S> {
     certificates: CertificateCache<S>,
     topics: Topics,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 /// The default replay window for SNS: SNS keeps the envelope (and its
@@ -749,8 +748,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
         Self {
             certificates,
             topics,
-            replay: ReplayPolicy::Window(DEFAULT_REPLAY_WINDOW),
-            limits: Limits::default(),
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
     }
 
@@ -776,37 +774,6 @@ impl<S: CertificateSource> SnsVerifier<S> {
     ) -> Self {
         self.certificates = configure(self.certificates);
         self
-    }
-
-    /// Sets the replay window on the signed `Timestamp` (default
-    /// [`DEFAULT_REPLAY_WINDOW`]: 2 hours past, 5 minutes future). Keep it
-    /// shorter than the retention of your idempotency store.
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed `Timestamp`. Only for replaying captured
-    /// deliveries: a captured delivery then verifies forever, and is
-    /// processed again once your store forgets its key.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// The size limits.
-    #[must_use]
-    pub fn limits(&self) -> &Limits {
-        &self.limits
     }
 
     /// Verifies a delivery as if the time were `now` (for the replay window
@@ -857,8 +824,8 @@ impl<S: CertificateSource> SnsVerifier<S> {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<(Prechecked, SigningCertUrl), VerifyError> {
-        self.limits.check_body(body)?;
-        if headers::optional(headers, &RAW_DELIVERY, &self.limits)?
+        self.policy.limits.check_body(body)?;
+        if headers::optional(headers, &RAW_DELIVERY, &self.policy.limits)?
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
             return Err(VerifyError::UnsupportedScheme {
@@ -866,7 +833,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
             });
         }
         let envelope = SnsEnvelope::parse(body)?;
-        if let Some(declared) = headers::optional(headers, &MESSAGE_TYPE, &self.limits)? {
+        if let Some(declared) = headers::optional(headers, &MESSAGE_TYPE, &self.policy.limits)? {
             if declared != envelope.message_type {
                 return Err(VerifyError::malformed(
                     MESSAGE_TYPE.error_name(),
@@ -880,7 +847,7 @@ impl<S: CertificateSource> SnsVerifier<S> {
                 return Err(VerifyError::Unauthorized);
             }
         }
-        if let ReplayPolicy::Window(window) = self.replay {
+        if let Some(window) = self.policy.replay_window() {
             let published = OffsetDateTime::parse(&envelope.timestamp, &Rfc3339).map_err(|_| {
                 VerifyError::InvalidPayload {
                     detail: "the SNS Timestamp is not an RFC 3339 time",
@@ -981,6 +948,15 @@ fn check_signature(
         }
         _ => SnsMessage::Notification(envelope),
     })
+}
+
+impl<S> crate::policy::Configure for SnsVerifier<S> {
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 
 use crate::error::{SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
 use crate::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -49,14 +48,6 @@ impl GitHubVerifier {
         }
     }
 
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(self, limits: Limits) -> Self {
-        Self {
-            inner: self.inner.with_limits(limits),
-        }
-    }
-
     /// Verifies a request.
     ///
     /// # Errors
@@ -87,5 +78,14 @@ impl GitHubVerifier {
     /// [`SecretError`] if the secret cannot be used.
     pub fn sign(&self, body: &[u8]) -> Result<Vec<(String, String)>, SecretError> {
         self.inner.sign(None, body)
+    }
+}
+
+impl crate::policy::Configure for GitHubVerifier {
+    fn policy(&self) -> &crate::policy::Policy {
+        self.inner.policy()
+    }
+    fn policy_mut(&mut self) -> &mut crate::policy::Policy {
+        self.inner.policy_mut()
     }
 }

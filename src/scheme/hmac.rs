@@ -31,9 +31,9 @@ pub use crate::mac::{Algorithm, Encoding};
 
 use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
 use crate::mac::{self, MacKey};
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::policy::{Policy, configure_via_field};
+use crate::replay::ReplayWindow;
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -71,7 +71,7 @@ enum Content {
 ///
 /// Defaults: no signature prefix, [`SignedContent::Body`], a
 /// [`ReplayWindow`] of five minutes each way (used only when the content is
-/// timestamped), and [`Limits::default`].
+/// timestamped), and [`Limits::default`](crate::Limits::default)(crate::Limits::default).
 #[derive(Debug)]
 pub struct HmacVerifier {
     keys: Vec<MacKey>,
@@ -80,8 +80,7 @@ pub struct HmacVerifier {
     encoding: Encoding,
     prefix: Cow<'static, str>,
     content: Content,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 impl HmacVerifier {
@@ -100,8 +99,7 @@ impl HmacVerifier {
             encoding,
             prefix: Cow::Borrowed(""),
             content: Content::Body,
-            replay: ReplayPolicy::Window(ReplayWindow::default()),
-            limits: Limits::default(),
+            policy: Policy::with_window(ReplayWindow::default()),
         }
     }
 
@@ -139,28 +137,6 @@ impl HmacVerifier {
         self
     }
 
-    /// Sets the replay window (default: five minutes each way).
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed timestamp, however old. Only for replaying
-    /// captured requests in tests or tools.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
     /// The header the signature is read from.
     #[must_use]
     pub fn signature_header(&self) -> &str {
@@ -191,8 +167,8 @@ impl HmacVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let value = headers::required(headers, &self.signature_header, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let value = headers::required(headers, &self.signature_header, &self.policy.limits)?;
         let Some(signature) = value.strip_prefix(&*self.prefix) else {
             return Err(VerifyError::malformed(
                 self.signature_header.error_name(),
@@ -210,9 +186,9 @@ impl HmacVerifier {
                 prefix,
                 separator,
             } => {
-                let text = headers::required(headers, header, &self.limits)?;
+                let text = headers::required(headers, header, &self.policy.limits)?;
                 let timestamp = headers::parse_timestamp(text, || header.error_name())?;
-                self.replay.check(timestamp, now)?;
+                self.policy.check_timestamp(timestamp, now)?;
                 let content: [&[u8]; 4] = [
                     prefix.as_bytes(),
                     text.as_bytes(),
@@ -270,3 +246,5 @@ impl HmacVerifier {
         Ok(headers)
     }
 }
+
+configure_via_field!(HmacVerifier);

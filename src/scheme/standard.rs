@@ -40,7 +40,8 @@ use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::policy::{Policy, configure_via_field};
+use crate::replay::ReplayWindow;
 use crate::secret::{Ed25519PublicKey, Ed25519SigningKey, Secret, WHPK_PREFIX, WHSK_PREFIX};
 use crate::verified::Verified;
 
@@ -192,8 +193,7 @@ impl From<VerifyingKey> for StoredKey {
 #[derive(Debug)]
 pub struct StandardWebhooks {
     keys: Vec<StoredKey>,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 impl StandardWebhooks {
@@ -202,8 +202,7 @@ impl StandardWebhooks {
     pub fn new(key: impl Into<VerifyingKey>) -> Self {
         Self {
             keys: vec![StoredKey::from(key.into())],
-            replay: ReplayPolicy::Window(ReplayWindow::default()),
-            limits: Limits::default(),
+            policy: Policy::with_window(ReplayWindow::default()),
         }
     }
 
@@ -220,8 +219,7 @@ impl StandardWebhooks {
         }
         Ok(Self {
             keys,
-            replay: ReplayPolicy::Window(ReplayWindow::default()),
-            limits: Limits::default(),
+            policy: Policy::with_window(ReplayWindow::default()),
         })
     }
 
@@ -229,29 +227,6 @@ impl StandardWebhooks {
     #[must_use]
     pub fn with_key(mut self, key: impl Into<VerifyingKey>) -> Self {
         self.keys.push(StoredKey::from(key.into()));
-        self
-    }
-
-    /// Sets the replay window (default: five minutes each way).
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed timestamp, however old. Only for replaying
-    /// captured requests in tests or tools: a valid request can then be
-    /// replayed forever.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -279,13 +254,13 @@ impl StandardWebhooks {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let (names, signature) = family(headers, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let (names, signature) = family(headers, &self.policy.limits)?;
         let signature = signature.ok_or(VerifyError::MissingHeader {
             name: Cow::Borrowed(HEADERS.signature),
         })?;
-        let id = headers::required(headers, &names.id, &self.limits)?;
-        let timestamp_text = headers::required(headers, &names.timestamp, &self.limits)?;
+        let id = headers::required(headers, &names.id, &self.policy.limits)?;
+        let timestamp_text = headers::required(headers, &names.timestamp, &self.policy.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;
 
         // `version,signature` entries, split on single spaces; an entry
@@ -300,11 +275,11 @@ impl StandardWebhooks {
         let has_ed25519_key = self.keys.iter().any(|k| matches!(k, StoredKey::Ed25519(_)));
         let mut checkable = false;
         for (count, entry) in entries().enumerate() {
-            if count == self.limits.max_signature_entries {
+            if count == self.policy.limits.max_signature_entries {
                 return Err(VerifyError::malformed(
                     names.signature.error_name(),
                     HeaderProblem::TooManyEntries {
-                        limit: self.limits.max_signature_entries,
+                        limit: self.policy.limits.max_signature_entries,
                     },
                 ));
             }
@@ -318,7 +293,7 @@ impl StandardWebhooks {
             });
         }
 
-        self.replay.check(timestamp, now)?;
+        self.policy.check_timestamp(timestamp, now)?;
 
         let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
         let candidates = |wanted: &'static [u8]| {
@@ -472,3 +447,5 @@ impl StandardWebhooksSigner {
         ])
     }
 }
+
+configure_via_field!(StandardWebhooks);

@@ -20,7 +20,8 @@ use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
-use crate::replay::{ReplayPolicy, ReplayWindow};
+use crate::policy::{Policy, configure_via_field};
+use crate::replay::ReplayWindow;
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -35,8 +36,7 @@ static SIGNATURE_NAME: Name = Name::from_static("stripe-signature");
 #[derive(Debug)]
 pub struct StripeVerifier {
     keys: Vec<MacKey>,
-    replay: ReplayPolicy,
-    limits: Limits,
+    policy: Policy,
 }
 
 struct ParsedHeader<'h> {
@@ -94,8 +94,7 @@ impl StripeVerifier {
     pub fn new(secret: Secret) -> Self {
         Self {
             keys: vec![MacKey::new(Algorithm::Sha256, secret)],
-            replay: ReplayPolicy::Window(ReplayWindow::default()),
-            limits: Limits::default(),
+            policy: Policy::with_window(ReplayWindow::default()),
         }
     }
 
@@ -103,28 +102,6 @@ impl StripeVerifier {
     #[must_use]
     pub fn with_secret(mut self, secret: Secret) -> Self {
         self.keys.push(MacKey::new(Algorithm::Sha256, secret));
-        self
-    }
-
-    /// Sets the replay window (default: five minutes each way).
-    #[must_use]
-    pub fn with_replay_window(mut self, window: ReplayWindow) -> Self {
-        self.replay = ReplayPolicy::Window(window);
-        self
-    }
-
-    /// Accepts any signed timestamp, however old. Only for replaying
-    /// captured requests in tests or tools.
-    #[must_use]
-    pub fn dangerous_disable_replay_check(mut self) -> Self {
-        self.replay = ReplayPolicy::Disabled;
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -152,15 +129,15 @@ impl StripeVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let header = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
-        let parsed = ParsedHeader::parse(header, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let header = headers::required(headers, &SIGNATURE_NAME, &self.policy.limits)?;
+        let parsed = ParsedHeader::parse(header, &self.policy.limits)?;
         if !parsed.has_v1 {
             return Err(VerifyError::UnsupportedScheme {
                 detail: "no `v1` signature",
             });
         }
-        self.replay.check(parsed.timestamp, now)?;
+        self.policy.check_timestamp(parsed.timestamp, now)?;
         let content: [&[u8]; 3] = [parsed.timestamp_text.as_bytes(), b".", body];
         let index = mac::find_key(
             self.keys.iter().enumerate(),
@@ -188,3 +165,5 @@ impl StripeVerifier {
         Ok(value)
     }
 }
+
+configure_via_field!(StripeVerifier);

@@ -9,7 +9,7 @@
 //!   whatever the `Content-Type`, and the decoded parameters are signed. So
 //!   a JSON request's signature cannot be replayed as a form, or the
 //!   reverse.
-//! - Form parameters are counted against [`Limits::max_form_params`] before
+//! - Form parameters are counted against [`Limits::max_form_params`](crate::Limits::max_form_params) before
 //!   anything is allocated, and streamed into the MAC as they are decoded:
 //!   no copy of any parameter.
 //! - The URL must be the one Twilio called, which the caller knows; nothing
@@ -30,8 +30,8 @@ use crate::encoding;
 use crate::error::{SecretError, VerifyError};
 use crate::form::{self, Pair};
 use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey, MacOutput};
+use crate::policy::{Policy, configure_via_field};
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -46,7 +46,7 @@ static SIGNATURE_NAME: Name = Name::from_static("x-twilio-signature");
 #[derive(Debug)]
 pub struct TwilioVerifier {
     keys: Vec<MacKey>,
-    limits: Limits,
+    policy: Policy,
 }
 
 impl TwilioVerifier {
@@ -55,7 +55,7 @@ impl TwilioVerifier {
     pub fn new(auth_token: Secret) -> Self {
         Self {
             keys: vec![MacKey::new(Algorithm::Sha1, auth_token)],
-            limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 
@@ -63,13 +63,6 @@ impl TwilioVerifier {
     #[must_use]
     pub fn with_secret(mut self, auth_token: Secret) -> Self {
         self.keys.push(MacKey::new(Algorithm::Sha1, auth_token));
-        self
-    }
-
-    /// Sets the size limits (default: [`Limits::default`]).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -92,8 +85,8 @@ impl TwilioVerifier {
         url: &str,
         body: &[u8],
     ) -> Result<Verified<'h>, VerifyError> {
-        self.limits.check_body(body)?;
-        let signature = headers::required(headers, &SIGNATURE_NAME, &self.limits)?;
+        self.policy.limits.check_body(body)?;
+        let signature = headers::required(headers, &SIGNATURE_NAME, &self.policy.limits)?;
         let mut params = if let Some(expected) = query_param(url, BODY_SHA256_PARAM) {
             let actual = encoding::hex(&sha2::Sha256::digest(body));
             if !actual.eq_ignore_ascii_case(expected) {
@@ -101,7 +94,7 @@ impl TwilioVerifier {
             }
             Vec::new()
         } else {
-            form::pairs(body, &self.limits)?
+            form::pairs(body, &self.policy.limits)?
         };
         params.sort_by(Pair::cmp_decoded);
         for candidate_url in url_variants(url) {
@@ -129,7 +122,7 @@ impl TwilioVerifier {
     /// [`VerifyError::InvalidSecret`] if the token cannot be used.
     pub fn sign(&self, url: &str, form_body: &[u8]) -> Result<String, VerifyError> {
         let key = self.keys.first().ok_or(SecretError::Empty)?;
-        let mut params = form::pairs(form_body, &self.limits)?;
+        let mut params = form::pairs(form_body, &self.policy.limits)?;
         params.sort_by(Pair::cmp_decoded);
         Ok(encoding::base64(signed_mac(key, url, &params).as_bytes()))
     }
@@ -189,6 +182,8 @@ fn toggle_port(url: &str) -> Option<String> {
     };
     Some(format!("{scheme}://{userinfo}{host_port_new}{path}"))
 }
+
+configure_via_field!(TwilioVerifier);
 
 #[cfg(test)]
 mod tests {

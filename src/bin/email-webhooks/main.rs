@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use email_webhooks::Configure as _;
 use email_webhooks::provider::mailgun::{self, MailgunVerifier};
 use email_webhooks::provider::postmark::{self, PostmarkVerifier};
 use email_webhooks::provider::resend::{self, ResendVerifier};
