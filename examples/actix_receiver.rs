@@ -19,7 +19,8 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use email_webhooks::adapters::actix::{Rejection, Webhook};
 use email_webhooks::idempotency::MemoryStore;
-use email_webhooks::pipeline::{Pipeline, Receiver};
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::EmailProvider;
 use email_webhooks::provider::mailgun::MailgunVerifier;
 use email_webhooks::provider::postmark::PostmarkVerifier;
 use email_webhooks::provider::resend::ResendVerifier;
@@ -27,25 +28,25 @@ use email_webhooks::provider::sendgrid::SendgridVerifier;
 use email_webhooks::provider::ses::SesVerifier;
 
 /// Every route: run the pipeline, print each new event, answer its status.
-async fn receive<R: Receiver + 'static>(
+async fn receive<R: EmailProvider + 'static>(
     pipeline: web::Data<Pipeline<R, MemoryStore>>,
     hook: Webhook,
 ) -> Result<HttpResponse, Rejection> {
     let outcome = pipeline
-        .run(hook.request(), |event| async move {
+        .run(&hook.request(), |event| async move {
             support::print_event(&event); // your handler
             Ok::<(), std::convert::Infallible>(())
         })
         .await?;
     support::print_outcome(&outcome);
-    let status =
-        StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(outcome.status().as_u16())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(HttpResponse::build(status).finish())
 }
 
 /// A pipeline over `receiver` as actix-web app data, sharing `store`.
-fn data<R: Receiver>(receiver: R, store: &MemoryStore) -> web::Data<Pipeline<R, MemoryStore>> {
-    web::Data::from(Arc::new(Pipeline::new(receiver).with_store(store.clone())))
+fn data<R: EmailProvider>(receiver: R, store: &MemoryStore) -> web::Data<Pipeline<R, MemoryStore>> {
+    web::Data::from(Arc::new(Pipeline::new(receiver, store.clone())))
 }
 
 #[actix_web::main]

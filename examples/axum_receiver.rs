@@ -22,15 +22,16 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use email_webhooks::adapters::axum::{Rejection, Webhook};
 use email_webhooks::idempotency::MemoryStore;
-use email_webhooks::pipeline::{Pipeline, Receiver};
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::EmailProvider;
 
 /// Every route: run the pipeline, print each new event, answer its status.
-async fn receive<R: Receiver>(
+async fn receive<R: EmailProvider>(
     State(pipeline): State<Arc<Pipeline<R, MemoryStore>>>,
     hook: Webhook,
 ) -> Result<StatusCode, Rejection> {
     let outcome = pipeline
-        .run(hook.request(), |event| async move {
+        .run(&hook.request(), |event| async move {
             support::print_event(&event); // your handler
             Ok::<(), std::convert::Infallible>(())
         })
@@ -38,11 +39,11 @@ async fn receive<R: Receiver>(
     support::print_outcome(&outcome);
     // 200 once every event is handled or already was; 503 while one is held
     // elsewhere; 500 after a failed handler (its claim released for the retry).
-    Ok(StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+    Ok(outcome.status())
 }
 
-fn route<R: Receiver + 'static>(path: &str, receiver: R, store: &MemoryStore) -> Router {
-    let pipeline = Arc::new(Pipeline::new(receiver).with_store(store.clone()));
+fn route<R: EmailProvider + 'static>(path: &str, receiver: R, store: &MemoryStore) -> Router {
+    let pipeline = Arc::new(Pipeline::new(receiver, store.clone()));
     Router::new()
         .route(path, post(receive::<R>))
         .with_state(pipeline)

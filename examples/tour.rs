@@ -30,7 +30,8 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use email_webhooks::adapters::axum::{Rejection, Webhook};
 use email_webhooks::idempotency::MemoryStore;
-use email_webhooks::pipeline::{Pipeline, Receiver};
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::EmailProvider;
 use email_webhooks::provider::mailgun::MailgunVerifier;
 use email_webhooks::provider::postmark::PostmarkVerifier;
 use email_webhooks::provider::resend::ResendVerifier;
@@ -84,13 +85,13 @@ fn answer(status: u16, detail: &Value) -> Response {
 
 /// Every provider route: verify, parse, claim each event in the store,
 /// handle the new ones (here: note them), complete their claims.
-async fn provider<R: Receiver>(
+async fn provider<R: EmailProvider>(
     State(pipeline): State<Arc<Pipeline<R, MemoryStore>>>,
     hook: Webhook,
 ) -> Response {
     let handled = Mutex::new(Vec::new());
     let result = pipeline
-        .run(hook.request(), |event| {
+        .run(&hook.request(), |event| {
             // Your handler: store the event, update the suppression list...
             let note = format!(
                 "{} {}",
@@ -104,9 +105,9 @@ async fn provider<R: Receiver>(
     let handled = handled.into_inner().unwrap_or_default();
     match result {
         Ok(outcome) => answer(
-            outcome.status(),
+            outcome.status().as_u16(),
             &json!({"new": handled, "duplicates": outcome.duplicates,
-                   "subscription_confirmation": outcome.subscribe_url.is_some()}),
+                   "subscription_confirmation": outcome.control.is_some()}),
         ),
         // A production route returns `Rejection(e)`: the same status, no body.
         Err(e) => answer(e.http_status(), &json!({"error": e.code()})),
@@ -152,8 +153,12 @@ async fn scheme(
     }
 }
 
-fn provider_route<R: Receiver + 'static>(path: &str, receiver: R, store: &MemoryStore) -> Router {
-    let pipeline = Arc::new(Pipeline::new(receiver).with_store(store.clone()));
+fn provider_route<R: EmailProvider + 'static>(
+    path: &str,
+    receiver: R,
+    store: &MemoryStore,
+) -> Router {
+    let pipeline = Arc::new(Pipeline::new(receiver, store.clone()));
     Router::new()
         .route(path, post(provider::<R>))
         .with_state(pipeline)

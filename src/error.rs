@@ -294,14 +294,20 @@ impl JsonPosition {
 }
 
 impl ParseError {
-    pub(crate) fn new(detail: &'static str) -> Self {
+    /// A parse error with a short, fixed description (for your own
+    /// providers). Never put body content in it.
+    #[must_use]
+    pub fn new(detail: &'static str) -> Self {
         Self {
             detail,
             source: None,
         }
     }
 
-    pub(crate) fn json(detail: &'static str, source: &serde_json::Error) -> Self {
+    /// A parse error from serde_json, keeping only the position and class
+    /// of the failure (serde_json's message may quote the body).
+    #[must_use]
+    pub fn json(detail: &'static str, source: &serde_json::Error) -> Self {
         Self {
             detail,
             source: Some(JsonPosition::new(source)),

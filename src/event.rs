@@ -16,42 +16,7 @@ use time::OffsetDateTime;
 
 use crate::encoding;
 
-/// Which provider sent an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Provider {
-    /// Twilio SendGrid.
-    Sendgrid,
-    /// Mailgun.
-    Mailgun,
-    /// Amazon SES (through Amazon SNS).
-    Ses,
-    /// Postmark.
-    Postmark,
-    /// Resend.
-    Resend,
-}
-
-impl Provider {
-    /// The provider's name as the CLI and the JSON spell it (kebab-case).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sendgrid => "sendgrid",
-            Self::Mailgun => "mailgun",
-            Self::Ses => "ses",
-            Self::Postmark => "postmark",
-            Self::Resend => "resend",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::provider::Provider;
 
 /// What happened to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -92,6 +57,37 @@ pub enum EventKind {
     Unknown,
 }
 
+impl EventKind {
+    /// The kind's name as the JSON spells it (`snake_case`: `delivered`,
+    /// `inbound_failed`, …).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Bounced => "bounced",
+            Self::Deferred => "deferred",
+            Self::Delivered => "delivered",
+            Self::Autoresponded => "autoresponded",
+            Self::Opened => "opened",
+            Self::Clicked => "clicked",
+            Self::Complained => "complained",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Subscribed => "subscribed",
+            Self::Inbound => "inbound",
+            Self::InboundFailed => "inbound_failed",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 /// Why a message was rejected, bounced or complained about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -228,9 +224,11 @@ fn rfc3339<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::
 }
 
 impl EmailEvent {
-    /// An event with only the provider, kind and raw JSON set; provider
-    /// modules fill in the rest.
-    pub(crate) fn new(provider: Provider, kind: EventKind, raw: impl Into<RawJson>) -> Self {
+    /// An event with only the provider, kind and raw JSON (the provider's
+    /// original event, as received) set; a provider's normalization fills
+    /// in the rest.
+    #[must_use]
+    pub fn new(provider: Provider, kind: EventKind, raw: impl Into<RawJson>) -> Self {
         Self {
             provider,
             kind,
@@ -383,6 +381,20 @@ mod tests {
         b.message_id = Some("a".into());
         b.recipient = Some("bc".into());
         assert_ne!(a.idempotency_key(), b.idempotency_key());
+    }
+
+    #[test]
+    fn event_kind_display_is_its_json_name() {
+        for kind in [
+            EventKind::Delivered,
+            EventKind::InboundFailed,
+            EventKind::Unknown,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap_or_default(),
+                kind.to_string()
+            );
+        }
     }
 
     #[test]

@@ -218,6 +218,7 @@ pub mod pipeline;
 mod policy;
 pub mod provider;
 mod replay;
+mod request;
 pub mod scheme;
 mod secret;
 mod verified;
@@ -229,6 +230,7 @@ pub use headers::{Headers, Lookup};
 pub use limits::Limits;
 pub use policy::{Configure, Policy};
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};
+pub use request::Request;
 pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
 pub use verified::Verified;
 

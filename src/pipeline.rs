@@ -1,12 +1,12 @@
 //! Verify → parse → claim, in one call, for servers and adapters.
 //!
-//! A [`Pipeline`] holds a provider's verifier ([`Receiver`]) and, optionally,
-//! an [`IdempotencyStore`]. [`Pipeline::process`] turns a request into a
-//! [`Delivery`]: each event is [`Incoming::New`] (with its claim),
-//! [`Incoming::Duplicate`] (already processed: acknowledge it) or
-//! [`Incoming::InProgress`] (another worker holds it: answer with a
-//! retryable status so the provider comes back), or the delivery is an SNS
-//! subscription confirmation.
+//! A [`Pipeline`] holds an [`EmailProvider`] (or several, [`Providers`],
+//! found by name) and an [`IdempotencyStore`]; it names no provider.
+//! [`Pipeline::process`] turns a request into a [`Delivery`]: each event is
+//! [`Incoming::New`] (with its claim), [`Incoming::Duplicate`] (already
+//! processed: acknowledge it) or [`Incoming::InProgress`] (another worker
+//! holds it: answer with a retryable status so the provider comes back), or
+//! the delivery is a [`Control`] message.
 //!
 //! The handler pattern: handle each new event; on success
 //! [`complete`](IdempotencyStore::complete) its token, on failure
@@ -18,160 +18,58 @@
 use std::future::Future;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use http::StatusCode;
 
 use crate::error::Error;
 use crate::event::EmailEvent;
-use crate::headers::Headers;
-use crate::idempotency::{Claim, IdempotencyStore, Token};
-use crate::provider::mailgun::MailgunVerifier;
-use crate::provider::postmark::PostmarkVerifier;
-use crate::provider::resend::ResendVerifier;
-use crate::provider::sendgrid::SendgridVerifier;
-use crate::provider::ses::{SesOutcome, SesVerifier};
-use crate::provider::sns::{CertificateSource, SubscribeUrl};
+use crate::idempotency::{Claim, IdempotencyStore, StoreError, Token};
+use crate::provider::{Answer, Control, EmailProvider, Providers, Received, Reply};
+use crate::request::Request;
 
-/// One webhook request, as the pipeline needs it.
-#[derive(Clone, Copy)]
-pub struct Request<'a> {
-    /// The request's headers.
-    pub headers: &'a (dyn Headers + Sync),
-    /// The raw body, exactly as received.
-    pub body: &'a [u8],
-    /// When the request arrived (for replay windows and certificates).
-    pub now: OffsetDateTime,
+/// The pipeline's stand-in for "no idempotency store": every event is new.
+///
+/// It has no public constructor: a pipeline without a store is spelled
+/// [`Pipeline::without_store`] (refused for providers whose safety needs a
+/// store) or [`Pipeline::dangerous_without_store`].
+#[derive(Debug)]
+pub struct NoStore(());
+
+impl IdempotencyStore for NoStore {
+    async fn begin(&self, key: &str, _lease: Duration) -> Result<Claim, StoreError> {
+        Ok(Claim::Acquired(Token::new(key)?))
+    }
+    async fn complete(&self, _token: &Token, _retention: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn release(&self, _token: &Token) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
-impl std::fmt::Debug for Request<'_> {
+/// Building a pipeline without a store for a provider whose safety needs
+/// one (Mailgun: its signature covers a single-use token, not the events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreRequired;
+
+impl std::fmt::Display for StoreRequired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the body or the headers: they may carry credentials.
-        f.debug_struct("Request")
-            .field("body_len", &self.body.len())
-            .field("now", &self.now)
-            .finish_non_exhaustive()
+        f.write_str("this provider needs an idempotency store to refuse replayed tokens")
     }
 }
 
-/// What a verified request contained.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Received {
-    /// Email events.
-    Events(Vec<EmailEvent>),
-    /// Email events from a delivery whose signature covers a single-use
-    /// token but not the events (Mailgun). With a store, the pipeline
-    /// refuses a second request with the same token
-    /// ([`VerifyError::Replayed`](crate::VerifyError::Replayed)), so a
-    /// captured signature cannot carry other events.
-    EventsWithToken {
-        /// The events.
-        events: Vec<EmailEvent>,
-        /// The token's store key, named after the provider
-        /// (`mailgun-token:…`), apart from the events' keys.
-        token_key: String,
-        /// How long to remember the token: the replay window's span.
-        remember: Duration,
-    },
-    /// An SNS subscription confirmation, for you to confirm (or not).
-    SubscriptionConfirmation {
-        /// The topic.
-        topic_arn: String,
-        /// The validated confirmation URL.
-        subscribe_url: SubscribeUrl,
-    },
-}
-
-/// A provider verifier the pipeline can drive: verify, then parse.
-pub trait Receiver: Send + Sync {
-    /// Verifies `request` and parses its events.
-    fn receive<'a>(
-        &'a self,
-        request: Request<'a>,
-    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a;
-}
-
-impl Receiver for SendgridVerifier {
-    fn receive<'a>(
-        &'a self,
-        r: Request<'a>,
-    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready(
-            self.verify_and_parse_at(r.headers, r.body, r.now)
-                .map(Received::Events),
-        )
-    }
-}
-
-impl Receiver for MailgunVerifier {
-    fn receive<'a>(
-        &'a self,
-        r: Request<'a>,
-    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready(
-            self.verify_and_parse_with_token_at(r.headers, r.body, r.now)
-                .map(|(events, token, remember)| Received::EventsWithToken {
-                    events,
-                    token_key: format!("mailgun-token:{token}"),
-                    remember,
-                }),
-        )
-    }
-}
-
-impl Receiver for PostmarkVerifier {
-    fn receive<'a>(
-        &'a self,
-        r: Request<'a>,
-    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready(
-            self.verify_and_parse(r.headers, r.body)
-                .map(Received::Events),
-        )
-    }
-}
-
-impl Receiver for ResendVerifier {
-    fn receive<'a>(
-        &'a self,
-        r: Request<'a>,
-    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready(
-            self.verify_and_parse_at(r.headers, r.body, r.now)
-                .map(Received::Events),
-        )
-    }
-}
-
-impl<S: CertificateSource> Receiver for SesVerifier<S> {
-    async fn receive<'a>(&'a self, r: Request<'a>) -> Result<Received, Error> {
-        Ok(
-            match self.verify_and_parse_at(r.headers, r.body, r.now).await? {
-                SesOutcome::Events(events) => Received::Events(events),
-                SesOutcome::SubscriptionConfirmation {
-                    topic_arn,
-                    subscribe_url,
-                } => Received::SubscriptionConfirmation {
-                    topic_arn,
-                    subscribe_url,
-                },
-                // Nothing to process; SNS only informs.
-                _ => Received::Events(Vec::new()),
-            },
-        )
-    }
-}
+impl std::error::Error for StoreRequired {}
 
 /// One event of a delivery, with what the store said about it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Incoming {
     /// Not seen before: handle it, then complete the claim (or release it on
-    /// failure). The claim is `None` when the pipeline has no store.
+    /// failure).
     New {
         /// The event.
         event: EmailEvent,
         /// The claim to complete or release.
-        claim: Option<Token>,
+        claim: Token,
     },
     /// Already processed: acknowledge without handling.
     Duplicate(EmailEvent),
@@ -185,14 +83,9 @@ pub enum Incoming {
 pub enum Delivery {
     /// The request's events, in order.
     Events(Vec<Incoming>),
-    /// An SNS subscription confirmation: visit the URL to confirm, if you
-    /// expect the subscription.
-    SubscriptionConfirmation {
-        /// The topic.
-        topic_arn: String,
-        /// The validated confirmation URL.
-        subscribe_url: SubscribeUrl,
-    },
+    /// A control message (an SNS subscription confirmation, a test ping):
+    /// nothing to handle.
+    Control(Control),
 }
 
 impl Delivery {
@@ -203,40 +96,44 @@ impl Delivery {
     pub fn is_settled(&self) -> bool {
         match self {
             Self::Events(events) => !events.iter().any(|e| matches!(e, Incoming::InProgress(_))),
-            Self::SubscriptionConfirmation { .. } => true,
+            Self::Control(_) => true,
         }
     }
 }
 
-/// Verify → parse → claim for one provider.
+/// Verify → parse → claim for one provider (`P`: an [`EmailProvider`]) or
+/// for several found by name (`P` = [`Providers`]), with an idempotency
+/// store `S`.
 ///
-/// Defaults: no store (every event is new), a 60-second lease, 7 days of
-/// retention (longer than any provider retries).
+/// The store is a constructor argument: deduplication and Mailgun's replay
+/// protection depend on it. [`Pipeline::without_store`] is the explicit
+/// choice of none (every event is new), refused for providers whose safety
+/// needs a store.
+///
+/// Defaults: a 60-second lease, 7 days of retention (longer than any
+/// provider retries).
 #[derive(Debug)]
-pub struct Pipeline<R, S> {
-    receiver: R,
-    store: Option<S>,
+pub struct Pipeline<P, S> {
+    provider: P,
+    store: S,
     lease: Duration,
     retention: Duration,
 }
 
-impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
-    /// A pipeline over `receiver`, without a store.
-    #[must_use]
-    pub fn new(receiver: R) -> Self {
-        Self {
-            receiver,
-            store: None,
-            lease: Duration::from_secs(60),
-            retention: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-    /// Claims each event's idempotency key in `store`.
+impl<P, S: IdempotencyStore> Pipeline<P, S> {
+    /// A pipeline over `provider` (or [`Providers`]) that claims each
+    /// event's idempotency key in `store`.
     #[must_use]
-    pub fn with_store(mut self, store: S) -> Self {
-        self.store = Some(store);
-        self
+    pub fn new(provider: P, store: S) -> Self {
+        Self {
+            provider,
+            store,
+            lease: DEFAULT_LEASE,
+            retention: DEFAULT_RETENTION,
+        }
     }
 
     /// How long a claim is held before another worker may take it over
@@ -254,57 +151,61 @@ impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
         self
     }
 
-    /// Verifies, parses and claims.
+    /// The provider (or providers).
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
+    /// Marks a handled event's claim done.
     ///
     /// # Errors
     ///
-    /// [`Error::Verify`] (refuse the request), [`Error::Parse`] (a verified
-    /// body that is not the provider's payload), or [`Error::Store`] (answer
-    /// with a retryable status).
-    pub async fn process(&self, request: Request<'_>) -> Result<Delivery, Error> {
-        let events = match self.receiver.receive(request).await? {
-            Received::Events(events) => events,
-            Received::EventsWithToken {
-                events,
-                token_key,
-                remember,
-            } => {
-                if let Some(store) = &self.store {
-                    // First sight of the token wins; it is never released.
-                    match store.begin(&token_key, remember).await? {
-                        Claim::Acquired(token) => store.complete(&token, remember).await?,
-                        Claim::InProgress | Claim::Completed => {
-                            return Err(crate::VerifyError::Replayed.into());
-                        }
-                    }
+    /// [`Error::Store`] from the store.
+    pub async fn complete(&self, claim: &Token) -> Result<(), Error> {
+        Ok(self.store.complete(claim, self.retention).await?)
+    }
+
+    /// Gives a failed event's claim back so the provider's retry is
+    /// processed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] from the store.
+    pub async fn release(&self, claim: &Token) -> Result<(), Error> {
+        Ok(self.store.release(claim).await?)
+    }
+
+    async fn process_with<Q: EmailProvider + ?Sized>(
+        &self,
+        provider: &Q,
+        request: &Request<'_>,
+    ) -> Result<Delivery, Error> {
+        let received: Received = provider.receive(request).await?;
+        if let Some(token) = &received.token {
+            // First sight of the token wins; it is never released.
+            match self.store.begin(&token.key, token.remember).await? {
+                Claim::Acquired(claim) => self.store.complete(&claim, token.remember).await?,
+                Claim::InProgress | Claim::Completed => {
+                    return Err(crate::VerifyError::Replayed.into());
                 }
-                events
             }
-            Received::SubscriptionConfirmation {
-                topic_arn,
-                subscribe_url,
-            } => {
-                return Ok(Delivery::SubscriptionConfirmation {
-                    topic_arn,
-                    subscribe_url,
-                });
+        }
+        if received.events.is_empty() {
+            if let Some(control) = received.control {
+                return Ok(Delivery::Control(control));
             }
-        };
-        let Some(store) = &self.store else {
-            return Ok(Delivery::Events(
-                events
-                    .into_iter()
-                    .map(|event| Incoming::New { event, claim: None })
-                    .collect(),
-            ));
-        };
-        let mut out = Vec::with_capacity(events.len());
-        for event in events {
+        }
+        let mut out = Vec::with_capacity(received.events.len());
+        for event in received.events {
             out.push(
-                match store.begin(&event.idempotency_key(), self.lease).await? {
+                match self
+                    .store
+                    .begin(&event.idempotency_key(), self.lease)
+                    .await?
+                {
                     Claim::Acquired(token) => Incoming::New {
                         event,
-                        claim: Some(token),
+                        claim: token,
                     },
                     Claim::Completed => Incoming::Duplicate(event),
                     Claim::InProgress => Incoming::InProgress(event),
@@ -314,67 +215,84 @@ impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
         Ok(Delivery::Events(out))
     }
 
-    /// Marks a handled event's claim done (no-op without a claim).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] from the store.
-    pub async fn complete(&self, claim: Option<&Token>) -> Result<(), Error> {
-        match (&self.store, claim) {
-            (Some(store), Some(token)) => Ok(store.complete(token, self.retention).await?),
-            _ => Ok(()),
+    async fn run_with<Q, F, Fut, E>(
+        &self,
+        provider: &Q,
+        request: &Request<'_>,
+        mut handler: F,
+    ) -> Result<Outcome<E>, Error>
+    where
+        Q: EmailProvider + ?Sized,
+        F: FnMut(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let mut outcome = Outcome::default();
+        let events = match self.process_with(provider, request).await? {
+            Delivery::Events(events) => events,
+            Delivery::Control(control) => {
+                outcome.control = Some(control);
+                return Ok(outcome);
+            }
+        };
+        for incoming in events {
+            match incoming {
+                Incoming::New { event, claim } => match handler(event).await {
+                    Ok(()) => {
+                        self.complete(&claim).await?;
+                        outcome.handled += 1;
+                    }
+                    Err(error) => {
+                        self.release(&claim).await?;
+                        outcome.errors.push(error);
+                    }
+                },
+                Incoming::Duplicate(_) => outcome.duplicates += 1,
+                Incoming::InProgress(_) => outcome.in_progress += 1,
+            }
         }
-    }
-
-    /// Gives a failed event's claim back so the provider's retry is
-    /// processed (no-op without a claim).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] from the store.
-    pub async fn release(&self, claim: Option<&Token>) -> Result<(), Error> {
-        match (&self.store, claim) {
-            (Some(store), Some(token)) => Ok(store.release(token).await?),
-            _ => Ok(()),
-        }
+        Ok(outcome)
     }
 }
 
-/// What [`Pipeline::run`] did with a request, and the status to answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Outcome {
-    /// New events the handler processed successfully (claims completed).
-    pub handled: usize,
-    /// Events already processed before (acknowledged, not handled again).
-    pub duplicates: usize,
-    /// Events another worker holds (the provider must come back).
-    pub in_progress: usize,
-    /// New events the handler failed on (claims released for the retry).
-    pub failed: usize,
-    /// An SNS subscription confirmation's URL, for you to visit if expected.
-    pub subscribe_url: Option<String>,
-}
+impl<P: EmailProvider> Pipeline<P, NoStore> {
+    /// A pipeline with no idempotency store: every event is new, nothing is
+    /// deduplicated. Refused for a provider whose safety needs a store
+    /// ([`EmailProvider::needs_store`]: Mailgun).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreRequired`] for such a provider.
+    pub fn without_store(provider: P) -> Result<Self, StoreRequired> {
+        if provider.needs_store() {
+            return Err(StoreRequired);
+        }
+        Ok(Self::dangerous_without_store(provider))
+    }
 
-impl Outcome {
-    /// The HTTP status to answer: 500 if a handler failed (the provider
-    /// retries; released claims let the retry through), 503 if an event is
-    /// held elsewhere, else 200.
+    /// A pipeline with no idempotency store, for any provider. With Mailgun
+    /// a captured signature then vouches for any event data within the
+    /// replay window.
     #[must_use]
-    pub fn status(&self) -> u16 {
-        if self.failed > 0 {
-            500
-        } else if self.in_progress > 0 {
-            503
-        } else {
-            200
-        }
+    pub fn dangerous_without_store(provider: P) -> Self {
+        Self::new(provider, NoStore(()))
     }
 }
 
-impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
+impl<P: EmailProvider, S: IdempotencyStore> Pipeline<P, S> {
+    /// Verifies, parses and claims.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] (refuse the request), [`Error::Parse`] (a verified
+    /// body that is not the provider's payload), or [`Error::Store`] (answer
+    /// with a retryable status).
+    pub async fn process(&self, request: &Request<'_>) -> Result<Delivery, Error> {
+        self.process_with(&self.provider, request).await
+    }
+
     /// The whole handler pattern: process the request, run `handler` on each
-    /// new event, complete its claim on success and release it on failure.
+    /// new event, complete its claim on success and release it on failure
+    /// (the handler's error is kept in [`Outcome::errors`]).
     ///
     /// # Errors
     ///
@@ -382,36 +300,110 @@ impl<R: Receiver, S: IdempotencyStore> Pipeline<R, S> {
     /// releasing fails.
     pub async fn run<F, Fut, E>(
         &self,
-        request: Request<'_>,
-        mut handler: F,
-    ) -> Result<Outcome, Error>
+        request: &Request<'_>,
+        handler: F,
+    ) -> Result<Outcome<E>, Error>
     where
         F: FnMut(EmailEvent) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
-        let mut outcome = Outcome::default();
-        let events = match self.process(request).await? {
-            Delivery::Events(events) => events,
-            Delivery::SubscriptionConfirmation { subscribe_url, .. } => {
-                outcome.subscribe_url = Some(subscribe_url.as_str().to_owned());
-                return Ok(outcome);
-            }
-        };
-        for incoming in events {
-            match incoming {
-                Incoming::New { event, claim } => {
-                    if handler(event).await.is_ok() {
-                        self.complete(claim.as_ref()).await?;
-                        outcome.handled += 1;
-                    } else {
-                        self.release(claim.as_ref()).await?;
-                        outcome.failed += 1;
-                    }
-                }
-                Incoming::Duplicate(_) => outcome.duplicates += 1,
-                Incoming::InProgress(_) => outcome.in_progress += 1,
-            }
+        self.run_with(&self.provider, request, handler).await
+    }
+
+    /// The answer the provider needs for a [`run`](Self::run)'s result.
+    pub fn reply<E>(&self, result: &Result<Outcome<E>, Error>) -> Reply {
+        self.provider.reply(answer_for(result))
+    }
+}
+
+impl<S: IdempotencyStore> Pipeline<Providers, S> {
+    /// [`Pipeline::run`] for the provider named `name` (its kebab-case
+    /// name, as in `/webhooks/{provider}`); `None` when no provider of that
+    /// name is configured.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::run`].
+    pub async fn run_for<F, Fut, E>(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+        handler: F,
+    ) -> Option<(Result<Outcome<E>, Error>, Reply)>
+    where
+        F: FnMut(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let provider = self.provider.get(name)?;
+        let result = self.run_with(provider, request, handler).await;
+        let reply = provider.reply(answer_for(&result));
+        Some((result, reply))
+    }
+}
+
+fn answer_for<E>(result: &Result<Outcome<E>, Error>) -> Answer {
+    match result {
+        Ok(outcome) => outcome.answer(),
+        Err(error) => Answer::from_error(error),
+    }
+}
+
+/// What [`Pipeline::run`] did with a request, and the status to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome<E = std::convert::Infallible> {
+    /// New events the handler processed successfully (claims completed).
+    pub handled: usize,
+    /// Events already processed before (acknowledged, not handled again).
+    pub duplicates: usize,
+    /// Events another worker holds (the provider must come back).
+    pub in_progress: usize,
+    /// The handler's errors, one per failed event (claims released for the
+    /// retry).
+    pub errors: Vec<E>,
+    /// A control message the delivery carried instead of events (an SNS
+    /// subscription confirmation: visit its URL if you expect it).
+    pub control: Option<Control>,
+}
+
+impl<E> Default for Outcome<E> {
+    fn default() -> Self {
+        Self {
+            handled: 0,
+            duplicates: 0,
+            in_progress: 0,
+            errors: Vec::new(),
+            control: None,
         }
-        Ok(outcome)
+    }
+}
+
+impl<E> Outcome<E> {
+    /// How many new events the handler failed on.
+    #[must_use]
+    pub fn failed(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// What to answer: retry later with 500 if a handler failed (released
+    /// claims let the retry through), with 503 if an event is held
+    /// elsewhere, else accepted.
+    #[must_use]
+    pub fn answer(&self) -> Answer {
+        if !self.errors.is_empty() {
+            Answer::RetryLater(StatusCode::INTERNAL_SERVER_ERROR)
+        } else if self.in_progress > 0 {
+            Answer::RetryLater(StatusCode::SERVICE_UNAVAILABLE)
+        } else {
+            Answer::Accepted
+        }
+    }
+
+    /// The status of [`Reply::standard`] for [`answer`](Self::answer): 500,
+    /// 503 or 200. Answer with [`Pipeline::reply`] instead where the
+    /// provider needs a body (GetResponse).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        Reply::standard(self.answer()).status
     }
 }

@@ -28,7 +28,7 @@ async fn postmark(
     hook: Webhook,
 ) -> Result<HttpResponse, Rejection> {
     let outcome = pipeline
-        .run(hook.request(), |_event| async {
+        .run(&hook.request(), |_event| async {
             if counters.fail_next.swap(0, Ordering::SeqCst) > 0 {
                 return Err("the handler failed");
             }
@@ -36,14 +36,14 @@ async fn postmark(
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::build(StatusCode::from_u16(outcome.status()).unwrap()).finish())
+    Ok(HttpResponse::build(StatusCode::from_u16(outcome.status().as_u16()).unwrap()).finish())
 }
 
 fn start(limits: Limits) -> (String, web::Data<Counters>) {
-    let pipeline = web::Data::new(
-        Pipeline::new(PostmarkVerifier::new(BasicAuth::new("pm", "pass").unwrap()))
-            .with_store(MemoryStore::new()),
-    );
+    let pipeline = web::Data::new(Pipeline::new(
+        PostmarkVerifier::new(BasicAuth::new("pm", "pass").unwrap()),
+        MemoryStore::new(),
+    ));
     let counters = web::Data::new(Counters {
         handled: AtomicUsize::new(0),
         fail_next: AtomicUsize::new(0),
@@ -118,15 +118,17 @@ async fn an_unsigned_request_is_401() {
         hook: Webhook,
     ) -> Result<HttpResponse, Rejection> {
         let outcome = pipeline
-            .run(hook.request(), |_| async { Ok::<(), ()>(()) })
+            .run(&hook.request(), |_| async { Ok::<(), ()>(()) })
             .await?;
-        Ok(HttpResponse::build(StatusCode::from_u16(outcome.status()).unwrap()).finish())
+        Ok(HttpResponse::build(StatusCode::from_u16(outcome.status().as_u16()).unwrap()).finish())
     }
     let secret =
         email_webhooks::Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
             .unwrap();
-    let pipeline =
-        web::Data::new(Pipeline::new(ResendVerifier::new(secret)).with_store(MemoryStore::new()));
+    let pipeline = web::Data::new(Pipeline::new(
+        ResendVerifier::new(secret),
+        MemoryStore::new(),
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(pipeline.clone())

@@ -29,7 +29,7 @@ struct App {
 async fn postmark(State(app): State<Arc<App>>, hook: Webhook) -> Result<StatusCode, Rejection> {
     let outcome = app
         .pipeline
-        .run(hook.request(), |_event| async {
+        .run(&hook.request(), |_event| async {
             if app.fail_next.swap(0, Ordering::SeqCst) > 0 {
                 return Err("the handler failed");
             }
@@ -37,13 +37,15 @@ async fn postmark(State(app): State<Arc<App>>, hook: Webhook) -> Result<StatusCo
             Ok(())
         })
         .await?;
-    Ok(StatusCode::from_u16(outcome.status()).unwrap())
+    Ok(outcome.status())
 }
 
 async fn start(store: MemoryStore, limits: Limits) -> (String, Arc<App>) {
     let app = Arc::new(App {
-        pipeline: Pipeline::new(PostmarkVerifier::new(BasicAuth::new("pm", "pass").unwrap()))
-            .with_store(store),
+        pipeline: Pipeline::new(
+            PostmarkVerifier::new(BasicAuth::new("pm", "pass").unwrap()),
+            store,
+        ),
         handled: AtomicUsize::new(0),
         fail_next: AtomicUsize::new(0),
     });

@@ -7,17 +7,18 @@
 use base64::Engine as _;
 use email_webhooks::BasicAuth;
 use email_webhooks::Configure as _;
+use email_webhooks::Request;
 use email_webhooks::idempotency::MemoryStore;
-use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
+use email_webhooks::pipeline::{Delivery, Incoming, Pipeline};
 use email_webhooks::provider::postmark::PostmarkVerifier;
 use email_webhooks::provider::sendgrid::{SendgridSigner, SendgridVerifier};
 use time::OffsetDateTime;
 
 fn postmark() -> Pipeline<PostmarkVerifier, MemoryStore> {
-    Pipeline::new(PostmarkVerifier::new(
-        BasicAuth::new("pm", "secret-pass").unwrap(),
-    ))
-    .with_store(MemoryStore::new())
+    Pipeline::new(
+        PostmarkVerifier::new(BasicAuth::new("pm", "secret-pass").unwrap()),
+        MemoryStore::new(),
+    )
 }
 
 fn auth(pass: &str) -> Vec<(String, String)> {
@@ -27,12 +28,9 @@ fn auth(pass: &str) -> Vec<(String, String)> {
 
 const BOUNCE: &[u8] = br#"{"RecordType":"Bounce","ID":7,"Type":"HardBounce","Email":"a@b.c","MessageID":"m1","BouncedAt":"2024-01-01T00:00:00Z"}"#;
 
+#[allow(clippy::ptr_arg)] // a slice cannot become `&dyn Headers` (it is unsized)
 fn request<'a>(headers: &'a Vec<(String, String)>, body: &'a [u8]) -> Request<'a> {
-    Request {
-        headers,
-        body,
-        now: OffsetDateTime::now_utc(),
-    }
+    Request::new(headers, body)
 }
 
 fn only(delivery: Delivery) -> Incoming {
@@ -49,12 +47,13 @@ fn only(delivery: Delivery) -> Incoming {
 async fn a_redelivered_event_is_a_duplicate_once_completed() {
     let p = postmark();
     let h = auth("secret-pass");
-    let Incoming::New { event, claim } = only(p.process(request(&h, BOUNCE)).await.unwrap()) else {
+    let Incoming::New { event, claim } = only(p.process(&request(&h, BOUNCE)).await.unwrap())
+    else {
         panic!()
     };
     assert_eq!(event.idempotency_key(), "postmark:7");
-    p.complete(claim.as_ref()).await.unwrap();
-    let again = p.process(request(&h, BOUNCE)).await.unwrap();
+    p.complete(&claim).await.unwrap();
+    let again = p.process(&request(&h, BOUNCE)).await.unwrap();
     assert!(again.is_settled());
     assert!(matches!(only(again), Incoming::Duplicate(_)));
 }
@@ -63,17 +62,17 @@ async fn a_redelivered_event_is_a_duplicate_once_completed() {
 async fn a_held_event_is_in_progress_and_a_released_one_is_new_again() {
     let p = postmark();
     let h = auth("secret-pass");
-    let Incoming::New { claim, .. } = only(p.process(request(&h, BOUNCE)).await.unwrap()) else {
+    let Incoming::New { claim, .. } = only(p.process(&request(&h, BOUNCE)).await.unwrap()) else {
         panic!()
     };
-    let meanwhile = p.process(request(&h, BOUNCE)).await.unwrap();
+    let meanwhile = p.process(&request(&h, BOUNCE)).await.unwrap();
     assert!(!meanwhile.is_settled());
     assert!(matches!(only(meanwhile), Incoming::InProgress(_)));
     // The handler failed: release, so the provider's retry is processed.
-    p.release(claim.as_ref()).await.unwrap();
+    p.release(&claim).await.unwrap();
     assert!(matches!(
-        only(p.process(request(&h, BOUNCE)).await.unwrap()),
-        Incoming::New { claim: Some(_), .. }
+        only(p.process(&request(&h, BOUNCE)).await.unwrap()),
+        Incoming::New { .. }
     ));
 }
 
@@ -82,12 +81,12 @@ async fn verification_failures_stop_the_pipeline() {
     let p = postmark();
     let h = auth("wrong");
     assert_eq!(
-        p.process(request(&h, BOUNCE)).await.unwrap_err().code(),
+        p.process(&request(&h, BOUNCE)).await.unwrap_err().code(),
         "unauthorized"
     );
     let h = auth("secret-pass");
     assert_eq!(
-        p.process(request(&h, b"not json"))
+        p.process(&request(&h, b"not json"))
             .await
             .unwrap_err()
             .code(),
@@ -98,42 +97,44 @@ async fn verification_failures_stop_the_pipeline() {
 #[tokio::test]
 async fn a_batch_is_claimed_event_by_event() {
     let (signer, _) = SendgridSigner::generate().unwrap();
-    let p = Pipeline::new(SendgridVerifier::new(signer.public_key().unwrap()))
-        .with_store(MemoryStore::new());
+    let p = Pipeline::new(
+        SendgridVerifier::new(signer.public_key().unwrap()),
+        MemoryStore::new(),
+    );
     let one = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"}]"#;
     let h = signer
         .headers(OffsetDateTime::now_utc().unix_timestamp(), one)
         .unwrap();
-    let Incoming::New { claim, .. } = only(p.process(request(&h, one)).await.unwrap()) else {
+    let Incoming::New { claim, .. } = only(p.process(&request(&h, one)).await.unwrap()) else {
         panic!()
     };
-    p.complete(claim.as_ref()).await.unwrap();
+    p.complete(&claim).await.unwrap();
 
     // The provider redelivers e1 inside a larger batch.
     let batch = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"e1"},{"event":"open","email":"a@b.c","sg_event_id":"e2"}]"#;
     let h = signer
         .headers(OffsetDateTime::now_utc().unix_timestamp() + 100, batch)
         .unwrap();
-    let Delivery::Events(events) = p.process(request(&h, batch)).await.unwrap() else {
+    let Delivery::Events(events) = p.process(&request(&h, batch)).await.unwrap() else {
         panic!()
     };
     assert!(matches!(events[0], Incoming::Duplicate(_)));
-    assert!(matches!(events[1], Incoming::New { claim: Some(_), .. }));
+    assert!(matches!(events[1], Incoming::New { .. }));
 }
 
 #[tokio::test]
 async fn without_a_store_every_event_is_new_and_unclaimed() {
-    let p: Pipeline<PostmarkVerifier, MemoryStore> = Pipeline::new(PostmarkVerifier::new(
+    let p = Pipeline::without_store(PostmarkVerifier::new(
         BasicAuth::new("pm", "secret-pass").unwrap(),
-    ));
+    ))
+    .unwrap();
     let h = auth("secret-pass");
     for _ in 0..2 {
         assert!(matches!(
-            only(p.process(request(&h, BOUNCE)).await.unwrap()),
-            Incoming::New { claim: None, .. }
+            only(p.process(&request(&h, BOUNCE)).await.unwrap()),
+            Incoming::New { .. }
         ));
     }
-    p.complete(None).await.unwrap();
 }
 
 #[test]
@@ -141,19 +142,22 @@ fn process_futures_are_send_for_multithreaded_servers() {
     fn send<F: std::future::Future + Send>(_: F) {}
     let p = postmark();
     let h = auth("secret-pass");
-    send(p.process(request(&h, BOUNCE)));
+    send(p.process(&request(&h, BOUNCE)));
     let ses: Pipeline<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
         >,
         MemoryStore,
-    > = Pipeline::new(email_webhooks::provider::ses::SesVerifier::new(
-        email_webhooks::provider::sns::SnsVerifier::new(
-            email_webhooks::provider::sns::StaticCertificates::new(),
-            ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
+    > = Pipeline::new(
+        email_webhooks::provider::ses::SesVerifier::new(
+            email_webhooks::provider::sns::SnsVerifier::new(
+                email_webhooks::provider::sns::StaticCertificates::new(),
+                ["arn:aws:sns:eu-west-1:123456789012:ses-events"],
+            ),
         ),
-    ));
-    send(ses.process(request(&h, BOUNCE)));
+        MemoryStore::new(),
+    );
+    send(ses.process(&request(&h, BOUNCE)));
 }
 
 // Mailgun signs only `timestamp` + `token`: a captured signature could carry
@@ -169,31 +173,34 @@ async fn a_reused_mailgun_token_is_refused_even_with_other_event_data() {
     forged["event-data"]["event"] = "unsubscribed".into();
     forged["event-data"]["id"] = "ev-forged".into();
     let retry = verifier.sign(now, "token-2", &event).unwrap();
-    let p = Pipeline::new(verifier).with_store(MemoryStore::new());
+    let p = Pipeline::new(verifier, MemoryStore::new());
     let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     let body = |v: &serde_json::Value| v.to_string().into_bytes();
 
     let Incoming::New { claim, .. } =
-        only(p.process(request(&json, &body(&genuine))).await.unwrap())
+        only(p.process(&request(&json, &body(&genuine))).await.unwrap())
     else {
         panic!("the first delivery is new")
     };
-    p.complete(claim.as_ref()).await.unwrap();
+    p.complete(&claim).await.unwrap();
     for reused in [&forged, &genuine] {
-        let e = p.process(request(&json, &body(reused))).await.unwrap_err();
+        let e = p.process(&request(&json, &body(reused))).await.unwrap_err();
         assert_eq!((e.code(), e.http_status()), ("replayed", 401));
     }
     // Mailgun's own retry has a fresh token: a duplicate, acknowledged.
-    let again = p.process(request(&json, &body(&retry))).await.unwrap();
+    let again = p.process(&request(&json, &body(&retry))).await.unwrap();
     assert!(matches!(only(again), Incoming::Duplicate(_)));
 
-    // Without a store nothing is remembered: the token check needs one.
+    // Without a store nothing is remembered: the token check needs one, so
+    // only the `dangerous_` spelling builds such a pipeline.
     let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
-    let stateless: Pipeline<_, MemoryStore> = Pipeline::new(verifier);
+    assert!(Pipeline::without_store(verifier).is_err());
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
+    let stateless = Pipeline::dangerous_without_store(verifier);
     for _ in 0..2 {
         assert!(
             stateless
-                .process(request(&json, &body(&genuine)))
+                .process(&request(&json, &body(&genuine)))
                 .await
                 .is_ok()
         );
@@ -228,27 +235,27 @@ async fn a_token_is_remembered_for_the_replay_window_only() {
 #[tokio::test]
 async fn a_sendgrid_batch_replayed_inside_the_window_is_a_duplicate_and_refused_after_it() {
     let (signer, _) = SendgridSigner::generate().unwrap();
-    let p = Pipeline::new(SendgridVerifier::new(signer.public_key().unwrap()))
-        .with_store(MemoryStore::new());
+    let p = Pipeline::new(
+        SendgridVerifier::new(signer.public_key().unwrap()),
+        MemoryStore::new(),
+    );
     let body = br#"[{"event":"delivered","email":"a@b.c","sg_event_id":"w1"}]"#;
     let signed_at = 1_800_000_000;
     let h = signer.headers(signed_at, body).unwrap();
-    let at = |seconds: i64| Request {
-        headers: &h,
-        body,
-        now: OffsetDateTime::from_unix_timestamp(seconds).unwrap(),
+    let at = |seconds: i64| {
+        Request::new(&h, body).at(OffsetDateTime::from_unix_timestamp(seconds).unwrap())
     };
-    let Incoming::New { claim, .. } = only(p.process(at(signed_at + 1)).await.unwrap()) else {
+    let Incoming::New { claim, .. } = only(p.process(&at(signed_at + 1)).await.unwrap()) else {
         panic!("new")
     };
-    p.complete(claim.as_ref()).await.unwrap();
+    p.complete(&claim).await.unwrap();
     // A captured copy replayed 72 hours later: inside the window, and the
     // store (7 days of retention) knows it.
     assert!(matches!(
-        only(p.process(at(signed_at + 72 * 3600)).await.unwrap()),
+        only(p.process(&at(signed_at + 72 * 3600)).await.unwrap()),
         Incoming::Duplicate(_)
     ));
     // After the window, refused before the store is asked.
-    let e = p.process(at(signed_at + 73 * 3600 + 1)).await.unwrap_err();
+    let e = p.process(&at(signed_at + 73 * 3600 + 1)).await.unwrap_err();
     assert_eq!((e.code(), e.http_status()), ("timestamp_too_old", 401));
 }

@@ -242,6 +242,9 @@ fn axum_webhook_debug_shows_no_header_value_or_body() {
         headers,
         body: axum::body::Bytes::from(SENTINEL),
         received_at: now(),
+        url: Some(format!(
+            "https://hooks.example.com/webhooks/getresponse?secret={SENTINEL}"
+        )),
     };
     assert_redacted(&format!("{hook:?} {hook:#?}"));
 }
@@ -259,6 +262,9 @@ fn actix_webhook_debug_shows_no_header_value_or_body() {
         headers,
         body: actix_web::web::Bytes::from(SENTINEL),
         received_at: now(),
+        url: Some(format!(
+            "https://hooks.example.com/webhooks/getresponse?secret={SENTINEL}"
+        )),
     };
     assert_redacted(&format!("{hook:?} {hook:#?}"));
 }

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use common::{Vector, at, unix};
 use email_webhooks::Configure as _;
+use email_webhooks::Request;
 use email_webhooks::idempotency::MemoryStore;
-use email_webhooks::pipeline::{Delivery, Incoming, Pipeline, Request};
+use email_webhooks::pipeline::{Delivery, Incoming, Pipeline};
 use email_webhooks::provider::ses::SesVerifier;
 use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsEnvelope, SnsMessage, SnsSigner, SnsVerifier,
@@ -293,8 +294,10 @@ async fn sns_message_may_span_lines() {
 // --- Item 3: the replay window on the signed Timestamp ---
 
 fn ses_pipeline(source: Source) -> Pipeline<SesVerifier<Source>, MemoryStore> {
-    Pipeline::new(SesVerifier::new(SnsVerifier::new(source, [TOPIC])))
-        .with_store(MemoryStore::new())
+    Pipeline::new(
+        SesVerifier::new(SnsVerifier::new(source, [TOPIC])),
+        MemoryStore::new(),
+    )
 }
 
 async fn process(
@@ -304,11 +307,7 @@ async fn process(
 ) -> Result<Delivery, Error> {
     let headers: [(&str, &str); 0] = [];
     pipeline
-        .process(Request {
-            headers: &headers,
-            body,
-            now,
-        })
+        .process(&Request::new(&headers, body).at(now))
         .await
 }
 
@@ -344,7 +343,7 @@ async fn sns_delivery_replayed_inside_the_window_is_a_duplicate() {
         let Incoming::New { claim, .. } = incoming else {
             panic!("{incoming:?}")
         };
-        pipeline.complete(claim.as_ref()).await.unwrap();
+        pipeline.complete(claim).await.unwrap();
     }
     // Replayed an hour later: inside the window, so it verifies, and the
     // store remembers it (retention 7 days > window 2 hours).

@@ -109,7 +109,13 @@ pub(crate) fn print_outcome(outcome: &email_webhooks::pipeline::Outcome) {
             outcome.duplicates
         );
     }
-    if let Some(url) = &outcome.subscribe_url {
-        println!("SNS subscription confirmation: visit {url} to confirm");
+    if let Some(email_webhooks::provider::Control::SubscriptionConfirmation {
+        subscribe_url, ..
+    }) = &outcome.control
+    {
+        println!(
+            "SNS subscription confirmation: visit {} to confirm",
+            subscribe_url.as_str()
+        );
     }
 }

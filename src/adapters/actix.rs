@@ -3,27 +3,37 @@
 //! checked while reading; set your own with `App::app_data(limits)`), and
 //! [`Rejection`] answers any error with a bare status.
 //!
+//! One resource serves every configured provider, `/webhooks/{provider}`,
+//! and answers what each provider requires ([`webhooks_resource`]):
+//!
 //! ```no_run
-//! use actix_web::{HttpResponse, web};
-//! use email_webhooks::adapters::actix::{Rejection, Webhook};
+//! use std::sync::Arc;
+//! use actix_web::App;
+//! use email_webhooks::adapters::actix::{PublicUrl, webhooks_resource};
 //! use email_webhooks::idempotency::MemoryStore;
 //! use email_webhooks::pipeline::Pipeline;
+//! use email_webhooks::provider::Providers;
 //! use email_webhooks::provider::postmark::PostmarkVerifier;
+//! use email_webhooks::BasicAuth;
 //!
-//! async fn postmark(
-//!     app: web::Data<Pipeline<PostmarkVerifier, MemoryStore>>,
-//!     hook: Webhook,
-//! ) -> Result<HttpResponse, Rejection> {
-//!     let outcome = app
-//!         .run(hook.request(), |event| async move {
-//!             println!("{:?} for {:?}", event.kind, event.recipient);
+//! # fn app() -> Result<(), email_webhooks::SecretError> {
+//! let providers = Providers::new().with(PostmarkVerifier::new(BasicAuth::parse("hook:s3cret")?));
+//! let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+//! let app = App::new()
+//!     .app_data(PublicUrl::new("https://hooks.example.com"))
+//!     .service(webhooks_resource(
+//!         pipeline,
+//!         |event| async move {
+//!             println!("{} for {:?}", event.kind, event.recipient); // your handler
 //!             Ok::<(), std::io::Error>(())
-//!         })
-//!         .await?;
-//!     let status = actix_web::http::StatusCode::from_u16(outcome.status())
-//!         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-//!     Ok(HttpResponse::build(status).finish())
-//! }
+//!         },
+//!         |handled| {
+//!             if let Some(code) = handled.error_code {
+//!                 eprintln!("{} delivery refused: {code}", handled.provider);
+//!             }
+//!         },
+//!     ));
+//! # drop(app); Ok(()) }
 //! ```
 
 use std::fmt;
@@ -40,7 +50,9 @@ use time::OffsetDateTime;
 use crate::error::{Error, VerifyError};
 use crate::headers::{Headers, Lookup};
 use crate::limits::Limits;
-use crate::pipeline::Request;
+use crate::request::Request;
+
+pub use super::{Handled, PublicUrl};
 
 impl Headers for HeaderMap {
     fn lookup(&self, name: &str) -> Lookup<'_> {
@@ -66,6 +78,9 @@ pub struct Webhook {
     pub body: Bytes,
     /// When the request arrived.
     pub received_at: OffsetDateTime,
+    /// The public URL the provider called: the [`PublicUrl`] in the app
+    /// data plus the request's path and query; `None` without one.
+    pub url: Option<String>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -83,10 +98,10 @@ impl Webhook {
     /// The request as the [`Pipeline`](crate::pipeline::Pipeline) takes it.
     #[must_use]
     pub fn request(&self) -> Request<'_> {
-        Request {
-            headers: &self.headers,
-            body: &self.body,
-            now: self.received_at,
+        let request = Request::new(&self.headers, &self.body).at(self.received_at);
+        match &self.url {
+            Some(url) => request.with_url(url),
+            None => request,
         }
     }
 }
@@ -98,6 +113,9 @@ impl FromRequest for Webhook {
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let received_at = OffsetDateTime::now_utc();
         let headers = request.headers().clone();
+        let url = request
+            .app_data::<PublicUrl>()
+            .map(|base| base.join(request.uri().path_and_query().map_or("/", |p| p.as_str())));
         let limit = request
             .app_data::<Limits>()
             .copied()
@@ -120,6 +138,7 @@ impl FromRequest for Webhook {
                 headers,
                 body,
                 received_at,
+                url,
             })
         })
     }
@@ -149,5 +168,95 @@ impl ResponseError for Rejection {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code()).finish()
+    }
+}
+
+impl actix_web::Responder for crate::provider::Reply {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
+        reply_response(self)
+    }
+}
+
+/// The single dynamic route, `/webhooks/{provider}`, dispatching on the
+/// path to the configured [`Providers`](crate::provider::Providers): a
+/// `POST` runs `handler` on each new event through the pipeline and answers
+/// what the provider requires (GetResponse's `{"status":"OK"}`, Mailgun's
+/// 406); an unknown or unconfigured provider is 404. `HEAD` and `GET`
+/// answer a provider's probe where it sends one
+/// ([`EmailProvider::probe`](crate::provider::EmailProvider::probe)), else
+/// 405. `observe` sees every delivery's [`Handled`] summary.
+///
+/// Register it with `App::service`; set the [`PublicUrl`] (and
+/// [`Limits`]) with `App::app_data` where providers need the URL.
+pub fn webhooks_resource<S, H, Fut, E, O>(
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+    handler: H,
+    observe: O,
+) -> actix_web::Resource
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    H: Fn(crate::EmailEvent) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<(), E>> + 'static,
+    E: 'static,
+    O: Fn(&Handled) + Clone + 'static,
+{
+    let probe_pipeline = pipeline.clone();
+    actix_web::web::resource("/webhooks/{provider}")
+        .route(actix_web::web::post().to(
+            move |name: actix_web::web::Path<String>, hook: Webhook| {
+                let pipeline = pipeline.clone();
+                let handler = handler.clone();
+                let observe = observe.clone();
+                async move {
+                    let request = hook.request();
+                    match pipeline.run_for(&name, &request, handler).await {
+                        None => HttpResponse::NotFound().finish(),
+                        Some((result, reply)) => {
+                            observe(&super::handled(&name, &result, &reply));
+                            reply_response(reply)
+                        }
+                    }
+                }
+            },
+        ))
+        .route(
+            actix_web::web::route()
+                .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+                .to(
+                    move |request: HttpRequest, name: actix_web::web::Path<String>| {
+                        let pipeline = probe_pipeline.clone();
+                        async move {
+                            match pipeline.provider().get(&name) {
+                                None => HttpResponse::NotFound().finish(),
+                                Some(provider) => match probe_method(request.method())
+                                    .and_then(|method| provider.probe(&method))
+                                {
+                                    Some(reply) => reply_response(reply),
+                                    None => HttpResponse::MethodNotAllowed().finish(),
+                                },
+                            }
+                        }
+                    },
+                ),
+        )
+}
+
+/// actix-web 4 speaks `http` 0.2: the reply's status carried across.
+fn reply_response(reply: crate::provider::Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    match reply.content_type {
+        Some(content_type) => response.content_type(content_type).body(reply.body),
+        None => response.finish(),
+    }
+}
+
+fn probe_method(method: &actix_web::http::Method) -> Option<http::Method> {
+    match *method {
+        actix_web::http::Method::GET => Some(http::Method::GET),
+        actix_web::http::Method::HEAD => Some(http::Method::HEAD),
+        _ => None,
     }
 }

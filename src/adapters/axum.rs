@@ -2,32 +2,37 @@
 //! headers and the raw body (within [`Limits::max_body_bytes`], checked
 //! while reading), and [`Rejection`] turns any error into a bare status.
 //!
+//! One route serves every configured provider, `POST /webhooks/{provider}`,
+//! and answers what each provider requires ([`webhooks_router`]):
+//!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{Router, extract::State, http::StatusCode, routing::post};
-//! use email_webhooks::adapters::axum::{Rejection, Webhook};
+//! use email_webhooks::adapters::axum::{PublicUrl, webhooks_router};
 //! use email_webhooks::idempotency::MemoryStore;
 //! use email_webhooks::pipeline::Pipeline;
+//! use email_webhooks::provider::Providers;
 //! use email_webhooks::provider::postmark::PostmarkVerifier;
+//! use email_webhooks::BasicAuth;
 //!
-//! type App = Arc<Pipeline<PostmarkVerifier, MemoryStore>>;
-//!
-//! async fn postmark(State(app): State<App>, hook: Webhook) -> Result<StatusCode, Rejection> {
-//!     let outcome = app
-//!         .run(hook.request(), |event| async move {
-//!             println!("{:?} for {:?}", event.kind, event.recipient);
-//!             Ok::<(), std::io::Error>(())
-//!         })
-//!         .await?;
-//!     // 200 once every event is handled or was already; 503 while one is
-//!     // held elsewhere; 500 if a handler failed (its claim was released).
-//!     Ok(StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-//! }
-//!
-//! # fn app(verifier: PostmarkVerifier) -> Router {
-//! let app: App = Arc::new(Pipeline::new(verifier).with_store(MemoryStore::new()));
-//! Router::new().route("/webhooks/postmark", post(postmark)).with_state(app)
-//! # }
+//! # fn app() -> Result<axum::Router, email_webhooks::SecretError> {
+//! // Built once at start-up; the store is a required argument.
+//! let providers = Providers::new().with(PostmarkVerifier::new(BasicAuth::parse("hook:s3cret")?));
+//! let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+//! let app = webhooks_router(
+//!     pipeline,
+//!     |event| async move {
+//!         println!("{} for {:?}", event.kind, event.recipient); // your handler
+//!         Ok::<(), std::io::Error>(())
+//!     },
+//!     |handled| {
+//!         if let Some(code) = handled.error_code {
+//!             eprintln!("{} delivery refused: {code} ({})", handled.provider, handled.status);
+//!         }
+//!     },
+//! )
+//! // The URL providers call, for URL-secret and URL-signed providers.
+//! .layer(axum::Extension(PublicUrl::new("https://hooks.example.com")));
+//! # Ok(app) }
 //! ```
 
 use axum::body::Bytes;
@@ -38,7 +43,9 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, VerifyError};
 use crate::limits::Limits;
-use crate::pipeline::Request;
+use crate::request::Request;
+
+pub use super::{Handled, PublicUrl};
 
 /// A webhook request: headers and raw body, read within the body limit (the
 /// [`Limits`] in the request's extensions, for example from
@@ -55,6 +62,10 @@ pub struct Webhook {
     pub body: Bytes,
     /// When the request arrived.
     pub received_at: OffsetDateTime,
+    /// The public URL the provider called: the [`PublicUrl`] in the
+    /// request's extensions plus the request's path and query; `None`
+    /// without one.
+    pub url: Option<String>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -72,10 +83,10 @@ impl Webhook {
     /// The request as the [`Pipeline`](crate::pipeline::Pipeline) takes it.
     #[must_use]
     pub fn request(&self) -> Request<'_> {
-        Request {
-            headers: &self.headers,
-            body: &self.body,
-            now: self.received_at,
+        let request = Request::new(&self.headers, &self.body).at(self.received_at);
+        match &self.url {
+            Some(url) => request.with_url(url),
+            None => request,
         }
     }
 }
@@ -92,6 +103,10 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             .copied()
             .unwrap_or_default()
             .max_body_bytes;
+        let url = parts
+            .extensions
+            .get::<PublicUrl>()
+            .map(|base| base.join(parts.uri.path_and_query().map_or("/", |p| p.as_str())));
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
             // Over the limit (or a broken stream): refused before hashing.
             Rejection(Error::Verify(VerifyError::BodyTooLarge {
@@ -103,6 +118,7 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             headers: parts.headers,
             body,
             received_at,
+            url,
         })
     }
 }
@@ -124,4 +140,77 @@ impl IntoResponse for Rejection {
             .unwrap_or(StatusCode::BAD_REQUEST)
             .into_response()
     }
+}
+
+impl IntoResponse for crate::provider::Reply {
+    fn into_response(self) -> Response {
+        match self.content_type {
+            Some(content_type) => (
+                self.status,
+                [(axum::http::header::CONTENT_TYPE, content_type)],
+                self.body,
+            )
+                .into_response(),
+            None => self.status.into_response(),
+        }
+    }
+}
+
+/// The single dynamic route, `POST /webhooks/{provider}`, dispatching on the
+/// path to the configured [`Providers`](crate::provider::Providers): runs
+/// `handler` on each new event through the pipeline and answers what the
+/// provider requires (GetResponse's `{"status":"OK"}`, Mailgun's 406). An
+/// unknown or unconfigured provider is 404. `HEAD` and `GET` answer a
+/// provider's probe where it sends one ([`EmailProvider::probe`]), else 405.
+/// `observe` sees every delivery's [`Handled`] summary (for logs and
+/// metrics; it holds no secret or body).
+///
+/// Merge it into your app; set the [`PublicUrl`] (and [`Limits`]) as
+/// extensions where providers need the URL.
+///
+/// [`EmailProvider::probe`]: crate::provider::EmailProvider::probe
+pub fn webhooks_router<S, H, Fut, E, O>(
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+    handler: H,
+    observe: O,
+) -> axum::Router
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    H: Fn(crate::EmailEvent) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: Send + 'static,
+    O: Fn(&Handled) + Clone + Send + Sync + 'static,
+{
+    use axum::extract::Path;
+    use axum::routing::post;
+
+    let probe_pipeline = pipeline.clone();
+    let probe = move |method: axum::http::Method, Path(name): Path<String>| {
+        let pipeline = probe_pipeline.clone();
+        async move {
+            match pipeline.provider().get(&name) {
+                None => StatusCode::NOT_FOUND.into_response(),
+                Some(provider) => match provider.probe(&method) {
+                    Some(reply) => reply.into_response(),
+                    None => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+                },
+            }
+        }
+    };
+    let receive = move |Path(name): Path<String>, hook: Webhook| {
+        let pipeline = pipeline.clone();
+        let handler = handler.clone();
+        let observe = observe.clone();
+        async move {
+            let request = hook.request();
+            match pipeline.run_for(&name, &request, handler).await {
+                None => StatusCode::NOT_FOUND.into_response(),
+                Some((result, reply)) => {
+                    observe(&super::handled(&name, &result, &reply));
+                    reply.into_response()
+                }
+            }
+        }
+    };
+    axum::Router::new().route("/webhooks/{provider}", post(receive).get(probe))
 }

@@ -764,3 +764,58 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
 }
 
 configure_via_field!(MailgunVerifier);
+
+impl crate::provider::EmailProvider for MailgunVerifier {
+    fn id(&self) -> Provider {
+        Provider::Mailgun
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a crate::Request<'a>,
+    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
+    {
+        std::future::ready(
+            self.verify_and_parse_with_token_at(request.headers(), request.body(), request.now())
+                .map(|(events, token, remember)| {
+                    crate::provider::Received::events(events).with_token(
+                        crate::provider::SingleUseToken::new(
+                            format!("mailgun-token:{token}"),
+                            remember,
+                        ),
+                    )
+                }),
+        )
+    }
+
+    /// Mailgun reads 406 as "do not retry": a body that authenticated but
+    /// is not a Mailgun payload will never parse, so it gets 406 instead
+    /// of 400. Credentials and signatures keep 401, so a misconfigured key
+    /// leaves Mailgun retrying (8 hours) while you fix it.
+    fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
+        match answer {
+            crate::provider::Answer::Refused {
+                code: "invalid_payload",
+                ..
+            } => crate::provider::Reply::status(http::StatusCode::NOT_ACCEPTABLE),
+            other => crate::provider::Reply::standard(other),
+        }
+    }
+
+    /// Mailgun signs a timestamp and a single-use token, not the event
+    /// data: only a store remembering tokens stops a captured signature
+    /// from vouching for other events.
+    fn needs_store(&self) -> bool {
+        true
+    }
+}
+
+/// Mailgun's registry entry.
+pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
+    title: "Mailgun",
+    authenticated_by: "HMAC-SHA256 of `timestamp` + `token` in the body",
+    event_id: "`event-data.id`",
+    signed: "timestamp and token only, **not the event data**; a pipeline's store refuses a reused token",
+    replay_window: "5 minutes each way",
+    parse: |request| parse_request(request.headers(), request.body()),
+};

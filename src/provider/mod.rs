@@ -1,25 +1,505 @@
-//! Email providers: for each, a verifier, the native payload as typed serde
-//! models, and normalization into [`EmailEvent`](crate::EmailEvent)s.
+//! Email providers: the [`EmailProvider`] contract, the registry (the one
+//! list of providers, [`Provider::ALL`]), and one module per provider with
+//! its authentication, its native payload as typed serde models, and its
+//! normalization into [`EmailEvent`]s.
 //!
-//! | provider | authenticated by | event id | signed | default replay window |
-//! |---|---|---|---|---|
-//! | [`mailgun`] | HMAC-SHA256 of `signature.timestamp` + `signature.token` | `event-data.id` | timestamp and token only, **not the event data** | 5 minutes each way |
-//! | [`postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing is signed | none (nothing signed) |
-//! | [`ses`] (via [`sns`]) | RSA signature of the SNS envelope, certificate from an `sns.<region>.amazonaws.com` URL | SNS `MessageId` (+ recipient) | the whole envelope | none (SNS resends the same envelope) |
-//! | [`sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | none by default (retries last 72 h) |
-//! | [`resend`] | Standard Webhooks (`svix-*` headers) | the `svix-id` header | id, timestamp and body | 5 minutes each way |
+//! A provider is one module plus one line in the registry below. The
+//! registry gives its [`Provider`] id (kebab-case name, [`FromStr`] and
+//! [`Display`](fmt::Display)) and its [`ProviderInfo`]; the pipeline, the
+//! adapters' `/webhooks/{provider}` route, the CLI, the fuzz target and the
+//! data-driven tests iterate over it.
 //!
 //! Parsing is drift-tolerant: unknown event types become
 //! [`EventKind::Unknown`](crate::EventKind::Unknown) with the original JSON
 //! kept, unknown fields are ignored, and numbers may arrive as strings.
+//!
+//! # Adding your own provider
+//!
+//! Implement [`EmailProvider`]: check the request with one of the crate's
+//! mechanisms (here [`BasicAuth`](crate::BasicAuth)), then normalize.
+//!
+//! ```
+//! use email_webhooks::provider::{EmailProvider, Received};
+//! use email_webhooks::scheme::Authenticate as _;
+//! use email_webhooks::{BasicAuth, EmailEvent, Error, EventKind, ParseError, Provider, Request};
+//!
+//! #[derive(Debug)]
+//! struct Acme {
+//!     auth: BasicAuth,
+//! }
+//!
+//! impl EmailProvider for Acme {
+//!     fn id(&self) -> Provider {
+//!         Provider::Custom("acme")
+//!     }
+//!
+//!     async fn receive(&self, request: &Request<'_>) -> Result<Received, Error> {
+//!         self.auth.authenticate(request)?;
+//!         let raw: Box<serde_json::value::RawValue> = serde_json::from_slice(request.body())
+//!             .map_err(|e| ParseError::json("the body is not JSON", &e))?;
+//!         Ok(Received::events(vec![EmailEvent::new(self.id(), EventKind::Delivered, raw)]))
+//!     }
+//! }
+//! ```
 
-pub mod mailgun;
-pub mod postmark;
-pub mod resend;
-pub mod sendgrid;
-pub mod ses;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::event::EmailEvent;
+use crate::request::Request;
+
 pub mod sns;
-
 pub(crate) mod timestamp;
 
 pub use timestamp::Timestamp;
+
+/// The registry: one line per provider, `Variant => "kebab-name", module,
+/// "Display name";`. Everything that lists providers derives from it.
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, $module:ident; )*) => {
+        $( pub mod $module; )*
+
+        /// Which provider sent a delivery: the registry's ids, with their
+        /// kebab-case names ([`Provider::as_str`], [`FromStr`], `Display`,
+        /// and serde).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        #[non_exhaustive]
+        pub enum Provider {
+            $( $(#[$doc])* $variant, )*
+            /// A provider of your own (see the module docs), by name.
+            #[serde(untagged)]
+            Custom(&'static str),
+        }
+
+        impl Provider {
+            /// Every registered provider, in the registry's order.
+            pub const ALL: &'static [Provider] = &[$( Provider::$variant ),*];
+
+            /// The provider's name as the CLI, the route and the JSON spell
+            /// it (kebab-case).
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $name, )*
+                    Self::Custom(name) => name,
+                }
+            }
+
+            /// What the registry knows about the provider; `None` for a
+            /// custom one.
+            #[must_use]
+            pub fn info(self) -> Option<&'static ProviderInfo> {
+                match self {
+                    $( Self::$variant => Some(&$module::INFO), )*
+                    Self::Custom(_) => None,
+                }
+            }
+        }
+
+        impl FromStr for Provider {
+            type Err = UnknownProvider;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                match name {
+                    $( $name => Ok(Self::$variant), )*
+                    _ => Err(UnknownProvider),
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    /// Twilio SendGrid.
+    Sendgrid => "sendgrid", sendgrid;
+    /// Mailgun.
+    Mailgun => "mailgun", mailgun;
+    /// Amazon SES (through Amazon SNS).
+    Ses => "ses", ses;
+    /// Postmark.
+    Postmark => "postmark", postmark;
+    /// Resend.
+    Resend => "resend", resend;
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a registered provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownProvider;
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a registered provider name")
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
+
+/// What the registry records about a provider: its docs row and its
+/// unverified parser (for the CLI's `parse`, the fuzz target and the tests).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ProviderInfo {
+    /// The provider's display name.
+    pub title: &'static str,
+    /// How a delivery is authenticated.
+    pub authenticated_by: &'static str,
+    /// Where the event id comes from.
+    pub event_id: &'static str,
+    /// What the authentication covers.
+    pub signed: &'static str,
+    /// The default replay window.
+    pub replay_window: &'static str,
+    /// Parses a request's events without authenticating it.
+    pub parse: fn(&Request<'_>) -> Result<Vec<EmailEvent>, crate::ParseError>,
+}
+
+/// What a verified delivery contained: one type for every provider.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Received {
+    /// The delivery's events, in order.
+    pub events: Vec<EmailEvent>,
+    /// A single-use token to remember (Mailgun signs a token and a
+    /// timestamp, not the events): the pipeline refuses a second delivery
+    /// with the same token, so a captured signature cannot carry other
+    /// events.
+    pub token: Option<SingleUseToken>,
+    /// A control message instead of (or besides) events.
+    pub control: Option<Control>,
+}
+
+impl Received {
+    /// A delivery of `events`.
+    #[must_use]
+    pub fn events(events: Vec<EmailEvent>) -> Self {
+        Self {
+            events,
+            ..Self::default()
+        }
+    }
+
+    /// A delivery carrying only a control message.
+    #[must_use]
+    pub fn control(control: Control) -> Self {
+        Self {
+            control: Some(control),
+            ..Self::default()
+        }
+    }
+
+    /// Adds the single-use token to remember.
+    #[must_use]
+    pub fn with_token(mut self, token: SingleUseToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+}
+
+/// A signed single-use value the pipeline remembers in its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SingleUseToken {
+    /// The store key, named after the provider (`mailgun-token:…`), apart
+    /// from events' keys.
+    pub key: String,
+    /// How long to remember it: the replay window's span.
+    pub remember: std::time::Duration,
+}
+
+impl SingleUseToken {
+    /// A token remembered under `key` for `remember`.
+    #[must_use]
+    pub fn new(key: String, remember: std::time::Duration) -> Self {
+        Self { key, remember }
+    }
+}
+
+/// A control message: something the provider says about the webhook itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// SNS asks to confirm a subscription: visit the URL if you expect it.
+    /// Never confirmed automatically.
+    SubscriptionConfirmation {
+        /// The topic.
+        topic_arn: String,
+        /// The validated confirmation URL.
+        subscribe_url: sns::SubscribeUrl,
+    },
+    /// SNS confirms an unsubscription.
+    UnsubscribeConfirmation {
+        /// The topic.
+        topic_arn: String,
+    },
+    /// A test or validation delivery with no events (acknowledge it).
+    Ping,
+}
+
+/// What the receiver decided about a delivery, before the provider turns
+/// it into its answer ([`EmailProvider::reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Every event was handled now or before: acknowledge.
+    Accepted,
+    /// A transient failure (store, queue, certificate fetch, handler, an
+    /// event held elsewhere): the provider must send again.
+    RetryLater(StatusCode),
+    /// Refused for good: not from the provider, malformed, or too large.
+    Refused {
+        /// The status the error maps to ([`Error::http_status`]).
+        status: StatusCode,
+        /// The error's stable code.
+        code: &'static str,
+    },
+}
+
+impl Answer {
+    /// The answer for an error: [`Answer::RetryLater`] for a transient one
+    /// ([`Error::is_retryable`]), else [`Answer::Refused`].
+    #[must_use]
+    pub fn from_error(error: &Error) -> Self {
+        let status =
+            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if error.is_retryable() {
+            Self::RetryLater(status)
+        } else {
+            Self::Refused {
+                status,
+                code: error.code(),
+            }
+        }
+    }
+}
+
+/// An HTTP answer as a provider requires it: a status and, where the
+/// provider reads one, a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The body's content type, when there is a body.
+    pub content_type: Option<&'static str>,
+    /// The body (empty for most providers).
+    pub body: &'static str,
+}
+
+impl Reply {
+    /// A bare status with no body.
+    #[must_use]
+    pub const fn status(status: StatusCode) -> Self {
+        Self {
+            status,
+            content_type: None,
+            body: "",
+        }
+    }
+
+    /// A status with a JSON body.
+    #[must_use]
+    pub const fn json(status: StatusCode, body: &'static str) -> Self {
+        Self {
+            status,
+            content_type: Some("application/json"),
+            body,
+        }
+    }
+
+    /// The usual answer: 200 for [`Answer::Accepted`], else the answer's
+    /// status, never with a body (a refusal says nothing that would help an
+    /// attacker).
+    #[must_use]
+    pub fn standard(answer: Answer) -> Self {
+        match answer {
+            Answer::Accepted => Self::status(StatusCode::OK),
+            Answer::RetryLater(status) | Answer::Refused { status, .. } => Self::status(status),
+        }
+    }
+}
+
+/// An email provider: its authentication (chosen when it is built, never
+/// none), its native payload, its normalization into [`EmailEvent`]s, and
+/// the answers it requires.
+pub trait EmailProvider: Send + Sync {
+    /// Which provider this is.
+    fn id(&self) -> Provider;
+
+    /// Authenticates `request`, then parses what it carries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] (refuse), [`Error::Parse`] (an authenticated body
+    /// that is not the provider's payload), or a transient error such as a
+    /// certificate that could not be fetched.
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a;
+
+    /// The HTTP answer the provider needs for `answer`. Default:
+    /// [`Reply::standard`].
+    fn reply(&self, answer: Answer) -> Reply {
+        Reply::standard(answer)
+    }
+
+    /// The answer to a `HEAD` or `GET` on the webhook URL, for providers
+    /// that probe it when it is configured; `None` (the default) answers
+    /// 405.
+    fn probe(&self, method: &http::Method) -> Option<Reply> {
+        let _ = method;
+        None
+    }
+
+    /// Whether processing this provider's deliveries safely needs an
+    /// idempotency store (Mailgun's single-use tokens). Default `false`.
+    fn needs_store(&self) -> bool {
+        false
+    }
+}
+
+/// A future boxed for dynamic dispatch.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`EmailProvider`] for trait objects: every provider implements it, so a
+/// set of different providers can be held and dispatched by name
+/// ([`Providers`]).
+pub trait DynProvider: Send + Sync {
+    /// [`EmailProvider::id`].
+    fn id(&self) -> Provider;
+    /// [`EmailProvider::receive`], boxed.
+    fn receive_boxed<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> BoxFuture<'a, Result<Received, Error>>;
+    /// [`EmailProvider::reply`].
+    fn reply(&self, answer: Answer) -> Reply;
+    /// [`EmailProvider::probe`].
+    fn probe(&self, method: &http::Method) -> Option<Reply>;
+    /// [`EmailProvider::needs_store`].
+    fn needs_store(&self) -> bool;
+}
+
+impl<P: EmailProvider> DynProvider for P {
+    fn id(&self) -> Provider {
+        EmailProvider::id(self)
+    }
+    fn receive_boxed<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> BoxFuture<'a, Result<Received, Error>> {
+        Box::pin(self.receive(request))
+    }
+    fn reply(&self, answer: Answer) -> Reply {
+        EmailProvider::reply(self, answer)
+    }
+    fn probe(&self, method: &http::Method) -> Option<Reply> {
+        EmailProvider::probe(self, method)
+    }
+    fn needs_store(&self) -> bool {
+        EmailProvider::needs_store(self)
+    }
+}
+
+impl EmailProvider for dyn DynProvider + '_ {
+    fn id(&self) -> Provider {
+        DynProvider::id(self)
+    }
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
+        self.receive_boxed(request)
+    }
+    fn reply(&self, answer: Answer) -> Reply {
+        DynProvider::reply(self, answer)
+    }
+    fn probe(&self, method: &http::Method) -> Option<Reply> {
+        DynProvider::probe(self, method)
+    }
+    fn needs_store(&self) -> bool {
+        DynProvider::needs_store(self)
+    }
+}
+
+impl EmailProvider for Box<dyn DynProvider> {
+    fn id(&self) -> Provider {
+        (**self).id()
+    }
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl Future<Output = Result<Received, Error>> + Send + 'a {
+        (**self).receive_boxed(request)
+    }
+    fn reply(&self, answer: Answer) -> Reply {
+        (**self).reply(answer)
+    }
+    fn probe(&self, method: &http::Method) -> Option<Reply> {
+        (**self).probe(method)
+    }
+    fn needs_store(&self) -> bool {
+        (**self).needs_store()
+    }
+}
+
+/// The providers an endpoint serves, found by name: what the adapters'
+/// `/webhooks/{provider}` route dispatches on.
+#[derive(Default)]
+pub struct Providers {
+    providers: Vec<Box<dyn DynProvider>>,
+}
+
+impl fmt::Debug for Providers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.providers.iter().map(|p| DynProvider::id(&**p)))
+            .finish()
+    }
+}
+
+impl Providers {
+    /// No providers yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `provider`; a later provider with the same name replaces an
+    /// earlier one.
+    #[must_use]
+    pub fn with(mut self, provider: impl EmailProvider + 'static) -> Self {
+        let name = EmailProvider::id(&provider).as_str();
+        self.providers
+            .retain(|p| DynProvider::id(&**p).as_str() != name);
+        self.providers.push(Box::new(provider));
+        self
+    }
+
+    /// The provider named `name` (its kebab-case name), if configured.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&dyn DynProvider> {
+        self.providers
+            .iter()
+            .find(|p| DynProvider::id(&**p).as_str() == name)
+            .map(AsRef::as_ref)
+    }
+
+    /// The configured providers, in the order added.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn DynProvider> {
+        self.providers.iter().map(AsRef::as_ref)
+    }
+}

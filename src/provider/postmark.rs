@@ -261,3 +261,30 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
 }
 
 configure_via_field!(PostmarkVerifier);
+
+impl crate::provider::EmailProvider for PostmarkVerifier {
+    fn id(&self) -> Provider {
+        Provider::Postmark
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a crate::Request<'a>,
+    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
+    {
+        std::future::ready(
+            self.verify_and_parse(request.headers(), request.body())
+                .map(crate::provider::Received::events),
+        )
+    }
+}
+
+/// Postmark's registry entry.
+pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
+    title: "Postmark",
+    authenticated_by: "basic auth in the webhook URL (and optionally a secret header)",
+    event_id: "`ID` where present, else a digest",
+    signed: "nothing",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+};

@@ -243,3 +243,30 @@ impl crate::policy::Configure for ResendVerifier {
         self.inner.policy_mut()
     }
 }
+
+impl crate::provider::EmailProvider for ResendVerifier {
+    fn id(&self) -> crate::Provider {
+        crate::Provider::Resend
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a crate::Request<'a>,
+    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
+    {
+        std::future::ready(
+            self.verify_and_parse_at(request.headers(), request.body(), request.now())
+                .map(crate::provider::Received::events),
+        )
+    }
+}
+
+/// Resend's registry entry.
+pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
+    title: "Resend",
+    authenticated_by: "Standard Webhooks (`svix-*` headers)",
+    event_id: "the signed id header (`svix-id`, or `webhook-id`)",
+    signed: "id, timestamp and body",
+    replay_window: "5 minutes each way",
+    parse: |request| parse(request.headers(), request.body()),
+};

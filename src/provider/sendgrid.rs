@@ -570,3 +570,30 @@ fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
 }
 
 configure_via_field!(SendgridVerifier);
+
+impl crate::provider::EmailProvider for SendgridVerifier {
+    fn id(&self) -> crate::Provider {
+        crate::Provider::Sendgrid
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a crate::Request<'a>,
+    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
+    {
+        std::future::ready(
+            self.verify_and_parse_at(request.headers(), request.body(), request.now())
+                .map(crate::provider::Received::events),
+        )
+    }
+}
+
+/// SendGrid's registry entry.
+pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
+    title: "SendGrid",
+    authenticated_by: "ECDSA P-256 over timestamp + body",
+    event_id: "`sg_event_id`",
+    signed: "timestamp and body",
+    replay_window: "73 h past, 5 min ahead (covers SendGrid's retries)",
+    parse: |request| parse(request.body()),
+};

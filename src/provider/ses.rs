@@ -511,3 +511,44 @@ fn normalize(
         .map(|(r, mta)| build(Some(r), mta))
         .collect())
 }
+
+impl<S: CertificateSource> crate::provider::EmailProvider for SesVerifier<S> {
+    fn id(&self) -> crate::Provider {
+        crate::Provider::Ses
+    }
+
+    async fn receive(
+        &self,
+        request: &crate::Request<'_>,
+    ) -> Result<crate::provider::Received, Error> {
+        use crate::provider::{Control, Received};
+        Ok(
+            match self
+                .verify_and_parse_at(request.headers(), request.body(), request.now())
+                .await?
+            {
+                SesOutcome::Events(events) => Received::events(events),
+                SesOutcome::SubscriptionConfirmation {
+                    topic_arn,
+                    subscribe_url,
+                } => Received::control(Control::SubscriptionConfirmation {
+                    topic_arn,
+                    subscribe_url,
+                }),
+                SesOutcome::UnsubscribeConfirmation { topic_arn } => {
+                    Received::control(Control::UnsubscribeConfirmation { topic_arn })
+                }
+            },
+        )
+    }
+}
+
+/// Amazon SES's registry entry.
+pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
+    title: "Amazon SES",
+    authenticated_by: "RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL",
+    event_id: "SNS `MessageId` + recipient",
+    signed: "the whole envelope",
+    replay_window: "2 h past, 5 min ahead (SNS retries end within an hour)",
+    parse: |request| parse(request.body()),
+};
