@@ -57,7 +57,30 @@ pub enum EventKind {
     Unknown,
 }
 
+/// Every kind.
+const ALL_KINDS: [EventKind; 16] = [
+    EventKind::Queued,
+    EventKind::Sent,
+    EventKind::Rejected,
+    EventKind::Failed,
+    EventKind::Bounced,
+    EventKind::Deferred,
+    EventKind::Delivered,
+    EventKind::Autoresponded,
+    EventKind::Opened,
+    EventKind::Clicked,
+    EventKind::Complained,
+    EventKind::Unsubscribed,
+    EventKind::Subscribed,
+    EventKind::Inbound,
+    EventKind::InboundFailed,
+    EventKind::Unknown,
+];
+
 impl EventKind {
+    /// Every kind, in the order of the model's documentation.
+    pub const ALL: &'static [EventKind] = &ALL_KINDS;
+
     /// The kind's name as the JSON spells it (`snake_case`: `delivered`,
     /// `inbound_failed`, …).
     #[must_use]
@@ -86,6 +109,19 @@ impl EventKind {
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = crate::ParseError;
+
+    /// Reads a kind's JSON name ([`EventKind::as_str`]).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ALL_KINDS
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == name)
+            .ok_or(crate::ParseError::new("not an event kind"))
     }
 }
 /// Why a message was rejected, bounced or complained about.

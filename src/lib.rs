@@ -55,13 +55,18 @@
 //!
 //! ## Email providers
 //!
+//! The registry ([`Provider::ALL`]) is the one list of providers; this table
+//! is checked against it by the test suite.
+//!
 //! | provider | module | authenticated by | event id | what is signed | default replay window |
 //! |---|---|---|---|---|---|
-//! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body | `sg_event_id` | timestamp and body | 73 h past, 5 min ahead (covers SendGrid's retries) |
-//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a [`pipeline::Pipeline`] with a store refuses a reused token | 5 minutes each way |
-//! | Amazon SES | [`provider::ses`] via [`provider::sns`] | RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | 2 h past, 5 min ahead (SNS retries end within an hour) |
+//! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body, or basic auth in the webhook URL, or both | `sg_event_id` | timestamp and body (nothing with basic auth alone) | 73 h past, 5 min ahead (covers SendGrid's retries) |
+//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a pipeline's store refuses a reused token | 5 minutes each way |
+//! | Amazon SES | [`provider::ses`] | RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | 2 h past, 5 min ahead (SNS retries end within an hour) |
 //! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
 //! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the signed id header (`svix-id`, or `webhook-id`) | id, timestamp and body | 5 minutes each way |
+//! | Mailjet | [`provider::mailjet`] | basic auth in the callback URL | none: a digest of message id, type, time and recipient | nothing | none |
+//! | GetResponse | [`provider::getresponse`] | a secret query parameter in the webhook URL (default `secret`) | the `X-Webhook-ID` header | nothing | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};

@@ -38,6 +38,14 @@ pub struct Limits {
     /// (<https://docs.aws.amazon.com/ses/latest/dg/quotas.html>), so this is
     /// above any real event and bounds the fan-out of a hostile one.
     pub max_recipients_per_event: usize,
+    /// Most events one delivery may carry (a SendGrid batch, a grouped
+    /// Mailjet delivery), counted while the body is read, before an event
+    /// is built.
+    ///
+    /// Default: 10,000. SendGrid and Mailjet batch at most a few thousand
+    /// events per request; a body of a million `{}` elements is refused
+    /// before it costs a million events' memory.
+    pub max_events_per_delivery: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +56,7 @@ impl Default for Limits {
             max_signature_entries: 16,
             max_form_params: 1_000,
             max_recipients_per_event: 100,
+            max_events_per_delivery: 10_000,
         }
     }
 }
@@ -91,6 +100,13 @@ impl Limits {
     #[must_use]
     pub fn with_max_recipients_per_event(mut self, recipients: usize) -> Self {
         self.max_recipients_per_event = recipients;
+        self
+    }
+
+    /// Sets [`max_events_per_delivery`](Self::max_events_per_delivery).
+    #[must_use]
+    pub fn with_max_events_per_delivery(mut self, events: usize) -> Self {
+        self.max_events_per_delivery = events;
         self
     }
 

@@ -189,11 +189,22 @@ impl MailgunVerifier {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<(Vec<EmailEvent>, String, Duration), Error> {
+        self.receive_at(headers, body, now)
+            .map(|(_, events, token, remember)| (events, token, remember))
+    }
+
+    /// Verifies once, then parses: the proof, the events, the token and how
+    /// long to remember it.
+    fn receive_at<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(Verified<'static>, Vec<EmailEvent>, String, Duration), Error> {
         let decoded = self.decode(headers, body)?;
-        let token = {
+        let (proof, token) = {
             let fields = decoded.signature(&self.policy.limits)?;
-            self.check(&fields, now)?;
-            fields.token.clone()
+            (self.check(&fields, now)?, fields.token.clone())
         };
         let remember = match self.policy.replay_window() {
             Some(w) => w
@@ -202,7 +213,7 @@ impl MailgunVerifier {
                 .saturating_add(Duration::from_secs(1)),
             None => Duration::from_secs(24 * 3600),
         };
-        Ok((decoded.events()?, token, remember))
+        Ok((proof, decoded.events()?, token, remember))
     }
 
     /// The JSON envelope Mailgun would send for `event_data`, signed with the
@@ -775,17 +786,16 @@ impl crate::provider::EmailProvider for MailgunVerifier {
         request: &'a crate::Request<'a>,
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
-        std::future::ready(
-            self.verify_and_parse_with_token_at(request.headers(), request.body(), request.now())
-                .map(|(events, token, remember)| {
-                    crate::provider::Received::events(events).with_token(
-                        crate::provider::SingleUseToken::new(
-                            format!("mailgun-token:{token}"),
-                            remember,
-                        ),
-                    )
-                }),
-        )
+        std::future::ready((|| {
+            let (proof, events, token, remember) =
+                self.receive_at(request.headers(), request.body(), request.now())?;
+            Ok(crate::provider::Received::events(events)
+                .with_proof(proof)
+                .with_token(crate::provider::SingleUseToken::new(
+                    format!("mailgun-token:{token}"),
+                    remember,
+                )))
+        })())
     }
 
     /// Mailgun reads 406 as "do not retry": a body that authenticated but
@@ -810,6 +820,57 @@ impl crate::provider::EmailProvider for MailgunVerifier {
     }
 }
 
+const NEEDS: &str = "--secret S (the webhook signing key)";
+
+fn build(
+    settings: &crate::provider::Settings,
+) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
+    let mut secrets = settings.secrets.iter();
+    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
+    let mut v = MailgunVerifier::new(Secret::from_bytes(first.as_bytes())?);
+    for secret in secrets {
+        v = v.with_secret(Secret::from_bytes(secret.as_bytes())?);
+    }
+    Ok(Box::new(settings.configure(v)))
+}
+
+/// A Mailgun JSON envelope for `kind`, signed with a fresh token per
+/// attempt; tampered: a letter of the signed token (Mailgun signs only its
+/// timestamp and token).
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{SetupError, Settings, Simulated};
+    use serde_json::json;
+    use sha2::Digest as _;
+    let (event, extra) = match sim.kind {
+        EventKind::Delivered => ("delivered", json!({})),
+        EventKind::Opened => ("opened", json!({})),
+        EventKind::Clicked => ("clicked", json!({})),
+        EventKind::Complained => ("complained", json!({})),
+        EventKind::Unsubscribed => ("unsubscribed", json!({})),
+        EventKind::Bounced => ("failed", json!({"severity": "permanent", "reason": "bounce"})),
+        EventKind::Deferred => ("failed", json!({"severity": "temporary", "reason": "generic"})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let mut data = json!({"event": event, "id": sim.event_id, "timestamp": sim.now, "recipient": sim.recipient,
+        "message": {"headers": {"message-id": format!("{}@example.com", sim.event_id)}}, "url": "https://example.com/"});
+    if let (Some(d), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        d.extend(extra);
+    }
+    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
+    let token = crate::encoding::hex(&sha2::Sha256::digest(sim.attempt.as_bytes())[..25]);
+    let body = verifier.sign(sim.now, &token, &data)?.to_string().into_bytes();
+    let mut delivery = Simulated::json(body, Vec::new());
+    if sim.tamper {
+        let marker = b"\"token\":\"";
+        delivery.alter_body(marker, marker.len());
+    }
+    Ok(delivery)
+}
+
 /// Mailgun's registry entry.
 pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
     title: "Mailgun",
@@ -818,4 +879,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     signed: "timestamp and token only, **not the event data**; a pipeline's store refuses a reused token",
     replay_window: "5 minutes each way",
     parse: |request| parse_request(request.headers(), request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
 };

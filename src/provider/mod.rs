@@ -54,6 +54,7 @@ use crate::error::Error;
 use crate::event::EmailEvent;
 use crate::request::Request;
 
+pub(crate) mod batch;
 pub mod sns;
 pub(crate) mod timestamp;
 
@@ -127,6 +128,10 @@ registry! {
     Postmark => "postmark", postmark;
     /// Resend.
     Resend => "resend", resend;
+    /// Mailjet.
+    Mailjet => "mailjet", mailjet;
+    /// GetResponse.
+    Getresponse => "getresponse", getresponse;
 }
 
 impl fmt::Display for Provider {
@@ -164,6 +169,275 @@ pub struct ProviderInfo {
     pub replay_window: &'static str,
     /// Parses a request's events without authenticating it.
     pub parse: fn(&Request<'_>) -> Result<Vec<EmailEvent>, crate::ParseError>,
+    /// What [`Settings`] the provider needs, as the CLI's flags name them.
+    pub needs: &'static str,
+    /// Builds the provider from [`Settings`] (the CLI's `verify`).
+    pub build: fn(&Settings) -> Result<Box<dyn DynProvider>, SetupError>,
+    /// Makes a delivery as the provider sends it (the CLI's `send`, the
+    /// tour, the tests).
+    pub simulate: fn(&Simulation<'_>) -> Result<Simulated, SetupError>,
+}
+
+/// A provider's configuration in text form, as the CLI's flags carry it.
+/// `Debug` shows how many of each there are, never a value.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Shared secrets: signing keys (Mailgun, Resend's `whsec_…`), URL
+    /// secrets (GetResponse). Several for rotation.
+    pub secrets: Vec<String>,
+    /// Keys: public keys or certificates to verify with (SendGrid's
+    /// verification key, the SNS certificate PEM), or, to simulate, the
+    /// private key (base64 PKCS#8).
+    pub keys: Vec<String>,
+    /// Basic-auth credentials, `USER:PASS`. Several for rotation.
+    pub basic_auth: Vec<String>,
+    /// Accepted SNS topic ARNs (SES).
+    pub topics: Vec<String>,
+    /// The query parameter carrying a URL secret (GetResponse; default
+    /// `secret`).
+    pub url_param: Option<String>,
+    /// The size limits.
+    pub limits: crate::Limits,
+    /// The replay window.
+    pub replay: ReplayChoice,
+}
+
+/// Which replay window a provider built from [`Settings`] applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayChoice {
+    /// The provider's default.
+    #[default]
+    Default,
+    /// This window.
+    Window(crate::ReplayWindow),
+    /// Accept any signed time (replaying captured requests):
+    /// [`Configure::dangerous_disable_replay_check`](crate::Configure::dangerous_disable_replay_check).
+    DangerousDisabled,
+}
+
+impl ReplayChoice {
+    /// Applies the choice to `verifier`.
+    #[must_use]
+    pub fn apply<C: crate::Configure>(self, verifier: C) -> C {
+        match self {
+            Self::Default => verifier,
+            Self::Window(window) => verifier.with_replay_window(window),
+            Self::DangerousDisabled => verifier.dangerous_disable_replay_check(),
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("secrets", &self.secrets.len())
+            .field("keys", &self.keys.len())
+            .field("basic_auth", &self.basic_auth.len())
+            .field("topics", &self.topics)
+            .field("url_param", &self.url_param)
+            .field("limits", &self.limits)
+            .field("replay", &self.replay)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// No settings yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the limits and the replay choice to a verifier.
+    pub(crate) fn configure<C: crate::Configure>(&self, verifier: C) -> C {
+        self.replay.apply(verifier.with_limits(self.limits))
+    }
+
+    /// The first of `values`, or [`SetupError::Missing`] naming `what`.
+    pub(crate) fn first<'a>(
+        values: &'a [String],
+        what: &'static str,
+    ) -> Result<&'a str, SetupError> {
+        values
+            .first()
+            .map(String::as_str)
+            .ok_or(SetupError::Missing(what))
+    }
+
+    /// A [`BasicAuth`](crate::BasicAuth) accepting every pair of
+    /// [`basic_auth`](Self::basic_auth).
+    pub(crate) fn basic_auth(&self, what: &'static str) -> Result<crate::BasicAuth, SetupError> {
+        let mut pairs = self.basic_auth.iter();
+        let first = pairs.next().ok_or(SetupError::Missing(what))?;
+        let mut auth = crate::BasicAuth::parse(first)?;
+        for pair in pairs {
+            let (user, pass) = pair
+                .split_once(':')
+                .ok_or(crate::SecretError::Rejected("user:password"))?;
+            auth = auth.with_credentials(user, pass)?;
+        }
+        Ok(auth)
+    }
+}
+
+/// Why a provider could not be set up or simulated from [`Settings`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A setting the provider needs is missing; the text names it as the
+    /// CLI's flags do.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// A key or secret is malformed.
+    #[error(transparent)]
+    Secret(#[from] crate::SecretError),
+    /// A key or certificate could not be used.
+    #[error(transparent)]
+    Verify(#[from] crate::VerifyError),
+    /// The provider sends no such event.
+    #[error("this provider sends no {0} event")]
+    Unsupported(crate::EventKind),
+}
+
+/// What to simulate: one event of `kind`, as the provider would deliver it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Simulation<'a> {
+    /// The event kind (the CLI's `--event`).
+    pub kind: crate::EventKind,
+    /// The recipient address in the event.
+    pub recipient: &'a str,
+    /// The event's id (the same across redeliveries).
+    pub event_id: &'a str,
+    /// When the event happened and the delivery is signed, Unix seconds.
+    pub now: i64,
+    /// A value unique to this delivery attempt (Mailgun signs a fresh
+    /// token per attempt).
+    pub attempt: &'a str,
+    /// What to sign with: the first secret, key or credentials.
+    pub settings: &'a Settings,
+    /// Alter the delivery after signing, as an attacker would: a receiver
+    /// must refuse it.
+    pub tamper: bool,
+}
+
+impl<'a> Simulation<'a> {
+    /// A simulation of `kind` for `recipient`, signed with `settings`.
+    #[must_use]
+    pub fn new(
+        kind: crate::EventKind,
+        recipient: &'a str,
+        event_id: &'a str,
+        now: i64,
+        settings: &'a Settings,
+    ) -> Self {
+        Self {
+            kind,
+            recipient,
+            event_id,
+            now,
+            attempt: event_id,
+            settings,
+            tamper: false,
+        }
+    }
+
+    /// Sets the per-attempt value.
+    #[must_use]
+    pub fn attempt(mut self, attempt: &'a str) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Alters the delivery after signing.
+    #[must_use]
+    pub fn tampered(mut self) -> Self {
+        self.tamper = true;
+        self
+    }
+
+    /// The event time as RFC 3339.
+    pub(crate) fn rfc3339(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.now)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| "2024-01-01T00:00:00Z".into())
+    }
+}
+
+/// A simulated delivery: headers, body, and the query to append to the
+/// endpoint's URL (GetResponse's URL secret).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Simulated {
+    /// The request headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The query string to append to the endpoint URL, without `?`.
+    pub query: Option<String>,
+}
+
+impl fmt::Debug for Simulated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Headers and query may carry credentials.
+        f.debug_struct("Simulated")
+            .field(
+                "header_names",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .field("has_query", &self.query.is_some())
+            .finish()
+    }
+}
+
+impl Simulated {
+    /// A JSON delivery with `headers` besides `Content-Type`.
+    pub(crate) fn json(body: Vec<u8>, headers: Vec<(String, String)>) -> Self {
+        let mut all = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        all.extend(headers);
+        Self {
+            headers: all,
+            body,
+            query: None,
+        }
+    }
+
+    /// Changes one letter of the first `needle` in the body (`offset` bytes
+    /// into it); `false` when absent.
+    pub(crate) fn alter_body(&mut self, needle: &[u8], offset: usize) -> bool {
+        if needle.is_empty() {
+            return false;
+        }
+        let Some(at) = self.body.windows(needle.len()).position(|w| w == needle) else {
+            return false;
+        };
+        match self.body.get_mut(at + offset) {
+            Some(byte) => {
+                *byte = if *byte == b'x' { b'y' } else { b'x' };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// `Authorization: Basic …` for a `USER:PASS` pair.
+pub(crate) fn basic_header(pair: &str) -> (String, String) {
+    use base64::Engine as _;
+    (
+        "Authorization".to_owned(),
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ),
+    )
 }
 
 /// What a verified delivery contained: one type for every provider.
@@ -179,6 +453,31 @@ pub struct Received {
     pub token: Option<SingleUseToken>,
     /// A control message instead of (or besides) events.
     pub control: Option<Control>,
+    /// What the authentication proved, where the provider reports it.
+    pub proof: Option<Proof>,
+}
+
+/// What a delivery's authentication proved: an owned
+/// [`Verified`](crate::Verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Proof {
+    /// Which configured key or credential matched (0 for the first).
+    pub key_index: usize,
+    /// The signed timestamp, Unix seconds, where one is signed.
+    pub unix_timestamp: Option<i64>,
+    /// The signed delivery id, where one is signed.
+    pub id: Option<String>,
+}
+
+impl From<crate::Verified<'_>> for Proof {
+    fn from(v: crate::Verified<'_>) -> Self {
+        Self {
+            key_index: v.key_index(),
+            unix_timestamp: v.unix_timestamp(),
+            id: v.id().map(str::to_owned),
+        }
+    }
 }
 
 impl Received {
@@ -198,6 +497,13 @@ impl Received {
             control: Some(control),
             ..Self::default()
         }
+    }
+
+    /// Adds what the authentication proved.
+    #[must_use]
+    pub fn with_proof(mut self, proof: impl Into<Proof>) -> Self {
+        self.proof = Some(proof.into());
+        self
     }
 
     /// Adds the single-use token to remember.

@@ -272,11 +272,55 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
         request: &'a crate::Request<'a>,
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
-        std::future::ready(
-            self.verify_and_parse(request.headers(), request.body())
-                .map(crate::provider::Received::events),
-        )
+        std::future::ready((|| {
+            let proof = self.verify(request.headers(), request.body())?;
+            let events = parse(request.body())?;
+            Ok(crate::provider::Received::events(events).with_proof(proof))
+        })())
     }
+}
+
+const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL)";
+
+fn build(
+    settings: &crate::provider::Settings,
+) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    let auth = settings.basic_auth(NEEDS)?;
+    Ok(Box::new(settings.configure(PostmarkVerifier::new(auth))))
+}
+
+/// A Postmark record of `kind` with basic auth; tampered: a wrong password.
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{SetupError, Settings, Simulated, basic_header};
+    use serde_json::json;
+    let (to, at) = (sim.recipient, sim.rfc3339());
+    // Postmark numbers each bounce and complaint: one per event.
+    let bounce_id = u64::from_be_bytes(
+        Sha256::digest(sim.event_id.as_bytes())[..8]
+            .try_into()
+            .unwrap_or_default(),
+    ) >> 12;
+    let (record, extra) = match sim.kind {
+        EventKind::Delivered => ("Delivery", json!({"Recipient": to, "DeliveredAt": at, "Details": "250 OK"})),
+        EventKind::Bounced => ("Bounce", json!({"Email": to, "Type": "HardBounce", "ID": bounce_id, "BouncedAt": at})),
+        EventKind::Opened => ("Open", json!({"Recipient": to, "ReceivedAt": at})),
+        EventKind::Clicked => ("Click", json!({"Recipient": to, "OriginalLink": "https://example.com/", "ReceivedAt": at})),
+        EventKind::Complained => ("SpamComplaint", json!({"Email": to, "Type": "SpamComplaint", "ID": bounce_id, "BouncedAt": at})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let mut body = json!({"RecordType": record, "MessageID": sim.event_id});
+    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
+    let pair = if sim.tamper {
+        format!("{}:not-the-password", pair.split_once(':').map_or(pair, |(user, _)| user))
+    } else {
+        pair.to_owned()
+    };
+    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header(&pair)]))
 }
 
 /// Postmark's registry entry.
@@ -287,4 +331,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     signed: "nothing",
     replay_window: "none",
     parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
 };

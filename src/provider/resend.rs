@@ -254,11 +254,61 @@ impl crate::provider::EmailProvider for ResendVerifier {
         request: &'a crate::Request<'a>,
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
-        std::future::ready(
-            self.verify_and_parse_at(request.headers(), request.body(), request.now())
-                .map(crate::provider::Received::events),
-        )
+        std::future::ready((|| {
+            let proof = self.verify_at(request.headers(), request.body(), request.now())?;
+            let events = parse_with_id(proof.id(), request.body())?;
+            Ok(crate::provider::Received::events(events).with_proof(proof))
+        })())
     }
+}
+
+const NEEDS: &str = "--secret S (the endpoint's whsec_ signing secret)";
+
+fn build(
+    settings: &crate::provider::Settings,
+) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
+    let mut secrets = settings.secrets.iter();
+    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
+    let mut v = ResendVerifier::new(Secret::from_standard_webhooks(first)?);
+    for secret in secrets {
+        v = v.with_secret(Secret::from_standard_webhooks(secret)?);
+    }
+    Ok(Box::new(settings.configure(v)))
+}
+
+/// A Resend event of `kind` with `svix-*` headers; tampered: a letter of the
+/// recipient.
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{SetupError, Settings, Simulated};
+    let kind = match sim.kind {
+        EventKind::Delivered => "delivered",
+        EventKind::Bounced => "bounced",
+        EventKind::Opened => "opened",
+        EventKind::Clicked => "clicked",
+        EventKind::Complained => "complained",
+        EventKind::Deferred => "delivery_delayed",
+        EventKind::Sent => "sent",
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let signer = crate::scheme::standard::StandardWebhooksSigner::new(Secret::from_standard_webhooks(secret)?);
+    let body = serde_json::json!({"type": format!("email.{kind}"), "created_at": sim.rfc3339(),
+        "data": {"email_id": sim.event_id, "to": [sim.recipient], "click": {"link": "https://example.com/"}}})
+    .to_string()
+    .into_bytes();
+    let headers = signer
+        .headers(&format!("msg_{}", sim.event_id), sim.now, &body)?
+        .into_iter()
+        .map(|(k, v)| (k.replacen("webhook-", "svix-", 1), v))
+        .collect();
+    let mut delivery = Simulated::json(body, headers);
+    if sim.tamper {
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
 }
 
 /// Resend's registry entry.
@@ -269,4 +319,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     signed: "id, timestamp and body",
     replay_window: "5 minutes each way",
     parse: |request| parse(request.headers(), request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
 };

@@ -7,6 +7,10 @@
 //!   signature header is base64 DER; the key is the base64 DER public key
 //!   SendGrid shows (PEM is accepted too).
 //! - Signed: the timestamp and the whole body.
+//! - Or, for accounts that never enabled signing, basic auth in the webhook
+//!   URL ([`SendgridVerifier::basic_auth`]); or both at once
+//!   ([`SendgridVerifier::with_basic_auth`]: both must pass). A verifier
+//!   always has at least one of them.
 //! - Event id: `sg_event_id`, stable across SendGrid's retries.
 //! - Replay window: [`DEFAULT_REPLAY_WINDOW`], 73 hours into the past and 5
 //!   minutes into the future. SendGrid documents no tolerance; it retries a
@@ -36,6 +40,7 @@ use spki::der::Decode as _;
 use time::OffsetDateTime;
 
 use crate::encoding::{self, SIGNATURE_BUF};
+use crate::provider::batch::{self, Shape};
 use crate::error::{Error, ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
@@ -153,6 +158,7 @@ pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
 #[derive(Debug)]
 pub struct SendgridVerifier {
     keys: Vec<SendgridPublicKey>,
+    basic: Option<crate::BasicAuth>,
     policy: Policy,
 }
 
@@ -162,8 +168,30 @@ impl SendgridVerifier {
     pub fn new(key: SendgridPublicKey) -> Self {
         Self {
             keys: vec![key],
+            basic: None,
             policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
+    }
+
+    /// A verifier for an account that never enabled the signed event
+    /// webhook: the basic-auth credentials of the webhook URL
+    /// (`https://user:pass@host/path`) are the only check. Nothing is
+    /// signed then, so nothing bounds replays: deduplicate.
+    #[must_use]
+    pub fn basic_auth(auth: crate::BasicAuth) -> Self {
+        Self {
+            keys: Vec::new(),
+            basic: Some(auth),
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
+        }
+    }
+
+    /// Also requires the basic-auth credentials of the webhook URL, besides
+    /// the signature (both must pass).
+    #[must_use]
+    pub fn with_basic_auth(mut self, auth: crate::BasicAuth) -> Self {
+        self.basic = Some(auth);
+        self
     }
 
     /// Also accepts `key` (rotation).
@@ -198,6 +226,14 @@ impl SendgridVerifier {
         now: OffsetDateTime,
     ) -> Result<Verified<'h>, VerifyError> {
         self.policy.limits.check_body(body)?;
+        let basic = match &self.basic {
+            Some(auth) => Some(auth.check(headers, &self.policy.limits)?),
+            None => None,
+        };
+        if self.keys.is_empty() {
+            // Built with `basic_auth` alone: the credentials were the check.
+            return Ok(Verified::new(None, None, basic.unwrap_or_default()));
+        }
         let signature = headers::required(headers, &SIGNATURE, &self.policy.limits)?;
         let timestamp_text = headers::required(headers, &TIMESTAMP, &self.policy.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
@@ -230,7 +266,7 @@ impl SendgridVerifier {
         now: OffsetDateTime,
     ) -> Result<Vec<EmailEvent>, Error> {
         self.verify_at(headers, body, now)?;
-        Ok(parse(body)?)
+        Ok(parse_within(body, &self.policy.limits)?)
     }
 }
 
@@ -482,8 +518,12 @@ impl<'de> Deserialize<'de> for SendgridEvent {
 ///
 /// [`ParseError`] only when the body is not a JSON array.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raws: Vec<&RawValue> = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON array", &e))?;
+    parse_within(body, &crate::Limits::default())
+}
+
+/// [`parse`] within `limits` (the batch's event count).
+fn parse_within(body: &[u8], limits: &crate::Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let raws = batch::elements(body, Shape::Array, limits.max_events_per_delivery)?;
     Ok(raws
         .into_iter()
         .map(|raw| {
@@ -581,19 +621,95 @@ impl crate::provider::EmailProvider for SendgridVerifier {
         request: &'a crate::Request<'a>,
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
-        std::future::ready(
-            self.verify_and_parse_at(request.headers(), request.body(), request.now())
-                .map(crate::provider::Received::events),
-        )
+        std::future::ready((|| {
+            let proof = self.verify_at(request.headers(), request.body(), request.now())?;
+            let events = parse_within(request.body(), &self.policy.limits)?;
+            Ok(crate::provider::Received::events(events).with_proof(proof))
+        })())
     }
+}
+
+const NEEDS: &str = "--key K (the verification key; to send, the PKCS#8 private key from `keygen`) and/or --basic-auth USER:PASS";
+
+fn build(
+    settings: &crate::provider::Settings,
+) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
+    let mut keys = settings.keys.iter();
+    let verifier = match (keys.next(), settings.basic_auth.is_empty()) {
+        (Some(first), basic_empty) => {
+            let mut v = SendgridVerifier::new(SendgridPublicKey::parse(first)?);
+            for key in keys {
+                v = v.with_key(SendgridPublicKey::parse(key)?);
+            }
+            if basic_empty { v } else { v.with_basic_auth(settings.basic_auth(NEEDS)?) }
+        }
+        (None, false) => SendgridVerifier::basic_auth(settings.basic_auth(NEEDS)?),
+        (None, true) => return Err(SetupError::Missing(NEEDS)),
+    };
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A one-event SendGrid batch, signed with the private key (base64
+/// PKCS#8) and/or with basic auth; tampered: a letter of the recipient (or,
+/// with basic auth alone, the password).
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use base64::Engine as _;
+    use crate::provider::{SetupError, Simulated, basic_header};
+    let event = match sim.kind {
+        EventKind::Delivered => "delivered",
+        EventKind::Bounced => "bounce",
+        EventKind::Opened => "open",
+        EventKind::Clicked => "click",
+        EventKind::Complained => "spamreport",
+        EventKind::Deferred => "deferred",
+        EventKind::Unsubscribed => "unsubscribe",
+        EventKind::Rejected => "dropped",
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let body = format!(
+        "{}\r\n",
+        serde_json::json!([{ "email": sim.recipient, "timestamp": sim.now, "event": event,
+            "sg_event_id": sim.event_id, "sg_message_id": format!("{}.filter0001", sim.event_id),
+            "url": "https://example.com/", "useragent": "Mozilla/5.0",
+            "reason": "550 5.1.1 user unknown", "type": "bounce" }])
+    )
+    .into_bytes();
+    let mut headers = Vec::new();
+    if let Some(pair) = sim.settings.basic_auth.first() {
+        let pair = if sim.tamper && sim.settings.keys.is_empty() {
+            format!("{}:not-the-password", pair.split_once(':').map_or(pair.as_str(), |(u, _)| u))
+        } else {
+            pair.clone()
+        };
+        headers.push(basic_header(&pair));
+    }
+    if let Some(key) = sim.settings.keys.first() {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| SetupError::Secret(SecretError::Rejected("base64 PKCS#8 private key")))?;
+        headers.extend(SendgridSigner::from_pkcs8(&der)?.headers(sim.now, &body)?);
+    } else if sim.settings.basic_auth.is_empty() {
+        return Err(SetupError::Missing(NEEDS));
+    }
+    let mut delivery = Simulated::json(body, headers);
+    if sim.tamper && !sim.settings.keys.is_empty() {
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
 }
 
 /// SendGrid's registry entry.
 pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
     title: "SendGrid",
-    authenticated_by: "ECDSA P-256 over timestamp + body",
+    authenticated_by: "ECDSA P-256 over timestamp + body, or basic auth in the webhook URL, or both",
     event_id: "`sg_event_id`",
-    signed: "timestamp and body",
+    signed: "timestamp and body (nothing with basic auth alone)",
     replay_window: "73 h past, 5 min ahead (covers SendGrid's retries)",
     parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
 };

@@ -543,6 +543,96 @@ impl<S: CertificateSource> crate::provider::EmailProvider for SesVerifier<S> {
     }
 }
 
+const NEEDS: &str = "--key K (the SNS signing certificate PEM; to send, the PKCS#8 private key from `keygen`) and --topic ARN";
+
+/// The certificate URL simulated deliveries name: it passes the SNS URL
+/// checks, and the receiver serves the test certificate for it.
+pub(crate) const SIMULATED_CERT_URL: &str =
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-email-webhooks-test.pem";
+/// The topic simulated deliveries are published to, unless
+/// [`Settings::topics`](crate::provider::Settings::topics) names one.
+pub(crate) const SIMULATED_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:email-webhooks-test";
+
+fn build(
+    settings: &crate::provider::Settings,
+) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    use crate::provider::{SetupError, Settings};
+    let pem = Settings::first(&settings.keys, NEEDS)?;
+    // Fail at setup, not per request, on a certificate that is no PEM.
+    crate::provider::sns::SnsCertificate::parse(pem.as_bytes())?;
+    if settings.topics.is_empty() {
+        return Err(SetupError::Missing(
+            "--topic ARN (repeat for each accepted topic): AWS signs every account's topics \
+             with the same certificates, so only the topic ties a delivery to you",
+        ));
+    }
+    let sns = SnsVerifier::new(
+        crate::provider::sns::FixedCertificate::new(pem.as_bytes()),
+        settings.topics.clone(),
+    );
+    Ok(Box::new(SesVerifier::new(settings.configure(sns))))
+}
+
+/// An SES event of `kind` in a signed SNS notification; tampered: a letter
+/// of the recipient.
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use base64::Engine as _;
+    use crate::provider::{SetupError, Settings, Simulated};
+    use serde_json::json;
+    let (to, at) = (sim.recipient, sim.rfc3339());
+    let (event_type, detail_key, detail) = match sim.kind {
+        EventKind::Delivered => ("Delivery", "delivery",
+            json!({"timestamp": at, "recipients": [to], "smtpResponse": "250 2.6.0 Message received"})),
+        EventKind::Bounced => ("Bounce", "bounce",
+            json!({"bounceType": "Permanent", "bounceSubType": "General", "timestamp": at,
+                   "bouncedRecipients": [{"emailAddress": to, "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]})),
+        EventKind::Opened => ("Open", "open",
+            json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"})),
+        EventKind::Clicked => ("Click", "click",
+            json!({"timestamp": at, "ipAddress": "192.0.2.1", "link": "https://example.com/", "userAgent": "Mozilla/5.0"})),
+        EventKind::Complained => ("Complaint", "complaint",
+            json!({"timestamp": at, "complaintFeedbackType": "abuse", "complainedRecipients": [{"emailAddress": to}]})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let message = json!({
+        "eventType": event_type,
+        "mail": {"timestamp": at, "messageId": format!("{}-000000", sim.event_id), "source": "sender@example.com", "destination": [to]},
+        detail_key: detail,
+    });
+    let key = Settings::first(&sim.settings.keys, NEEDS)?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .map_err(|_| SetupError::Secret(crate::SecretError::Rejected("base64 PKCS#8 private key")))?;
+    let url = crate::provider::sns::SigningCertUrl::parse(SIMULATED_CERT_URL)?;
+    let signer = crate::provider::sns::SnsSigner::from_pkcs8(&der, url)?;
+    let topic = sim.settings.topics.first().map_or(SIMULATED_TOPIC, String::as_str);
+    let message_id = format!("sns-{}", sim.event_id);
+    let body = signer.sign(json!({
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": topic,
+        "Message": message.to_string(),
+        "Timestamp": at,
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    }))?;
+    let mut delivery = Simulated {
+        headers: vec![
+            ("x-amz-sns-message-type".into(), "Notification".into()),
+            ("x-amz-sns-message-id".into(), message_id),
+            ("x-amz-sns-topic-arn".into(), topic.into()),
+            ("Content-Type".into(), "text/plain; charset=UTF-8".into()),
+        ],
+        body,
+        query: None,
+    };
+    if sim.tamper {
+        delivery.alter_body(to.as_bytes(), 0);
+    }
+    Ok(delivery)
+}
+
 /// Amazon SES's registry entry.
 pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::ProviderInfo {
     title: "Amazon SES",
@@ -551,4 +641,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     signed: "the whole envelope",
     replay_window: "2 h past, 5 min ahead (SNS retries end within an hour)",
     parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
 };

@@ -265,6 +265,29 @@ impl CertificateSource for StaticCertificates {
     }
 }
 
+/// One certificate served for every (already validated) certificate URL:
+/// for the CLI, which is given the certificate, and for tests. A real
+/// receiver fetches by URL ([`CertificateSource`]).
+#[derive(Debug, Clone)]
+pub struct FixedCertificate(Vec<u8>);
+
+impl FixedCertificate {
+    /// Serves `pem` for any certificate URL that passes the SNS URL checks.
+    #[must_use]
+    pub fn new(pem: impl Into<Vec<u8>>) -> Self {
+        Self(pem.into())
+    }
+}
+
+impl CertificateSource for FixedCertificate {
+    fn fetch(
+        &self,
+        _url: &SigningCertUrl,
+    ) -> impl Future<Output = Result<Vec<u8>, VerifyError>> + Send {
+        std::future::ready(Ok(self.0.clone()))
+    }
+}
+
 /// What the cache knows about one URL.
 #[derive(Debug)]
 enum Slot {

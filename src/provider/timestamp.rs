@@ -56,6 +56,17 @@ pub(crate) fn parse_text(text: &str) -> Option<OffsetDateTime> {
     text.parse::<f64>().ok().and_then(from_unix_f64)
 }
 
+/// Serializes as RFC 3339 text in UTC, or `null`; reading it back gives
+/// the same `Timestamp`.
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.and_then(|t| t.format(&Rfc3339).ok()) {
+            Some(text) => serializer.serialize_str(&text),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;

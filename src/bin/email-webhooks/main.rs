@@ -8,7 +8,7 @@
 //! email-webhooks sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
 //! email-webhooks parse  --provider NAME [--header 'Name: value']... [--body FILE]
 //! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
-//!                 [--secret S | --key K | --basic-auth USER:PASS] [--repeat N] [--tamper]
+//!                 [--secret S | --key K | --basic-auth USER:PASS] [--repeat N] [--tamper] [--print]
 //! email-webhooks keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
@@ -24,14 +24,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use email_webhooks::Configure as _;
-use email_webhooks::provider::mailgun::{self, MailgunVerifier};
-use email_webhooks::provider::postmark::{self, PostmarkVerifier};
-use email_webhooks::provider::resend::{self, ResendVerifier};
-use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
-use email_webhooks::provider::ses;
 use email_webhooks::provider::sns::{SnsCertificate, SnsMessage, SnsVerifier, StaticCertificates};
+use email_webhooks::provider::{Control, Received, ReplayChoice, Settings, SetupError, Simulation};
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::hmac::HmacVerifier;
 use email_webhooks::scheme::standard::{
@@ -41,9 +37,10 @@ use email_webhooks::scheme::stripe::StripeVerifier;
 use email_webhooks::scheme::twilio::TwilioVerifier;
 use email_webhooks::scheme::{shopify, slack};
 use email_webhooks::{
-    BasicAuth, Ed25519PublicKey, EmailEvent, Limits, ParseError, ReplayWindow, Secret, Verified,
-    VerifyError,
+    Ed25519PublicKey, EmailEvent, EventKind, Limits, Provider, ReplayWindow, Request, Secret,
+    Verified, VerifyError,
 };
+use futures_util::FutureExt as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -79,10 +76,11 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct SendArgs {
-    /// The provider to simulate: sendgrid, mailgun, ses, postmark or resend.
-    #[arg(long)]
+    /// The provider to simulate.
+    #[arg(long, value_parser = provider_names())]
     provider: String,
-    /// The event: delivered, bounced, opened, clicked or complained.
+    /// The event kind (delivered, bounced, opened, clicked, complained,
+    /// unsubscribed, …; each provider sends some of them).
     #[arg(long, default_value = "delivered")]
     event: String,
     /// Your endpoint, for example http://127.0.0.1:3000/webhooks/resend.
@@ -91,26 +89,38 @@ struct SendArgs {
     /// The recipient address in the sample.
     #[arg(long, default_value = "recipient@example.com")]
     recipient: String,
-    /// The shared secret (mailgun signing key, resend whsec_…).
+    /// The shared secret (mailgun signing key, resend whsec_…, the
+    /// getresponse URL secret).
     #[arg(long)]
     secret: Option<String>,
     /// The private key (sendgrid, ses: PKCS#8 base64 from `keygen`).
     #[arg(long, allow_hyphen_values = true)]
     key: Option<String>,
-    /// Basic-auth credentials (postmark), USER:PASS.
+    /// Basic-auth credentials (postmark, mailjet, sendgrid without signing),
+    /// USER:PASS.
     #[arg(long = "basic-auth", value_name = "USER:PASS")]
     basic_auth: Option<String>,
+    /// The query parameter carrying the URL secret (getresponse; default
+    /// `secret`).
+    #[arg(long = "url-param", value_name = "NAME")]
+    url_param: Option<String>,
+    /// The SNS topic to publish to (ses).
+    #[arg(long = "topic", value_name = "ARN")]
+    topic: Option<String>,
     /// Deliver the event this many times, signed again each time as a
     /// provider's retries are: the endpoint should acknowledge the copies
     /// (2xx) without processing them again.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
     /// Alter the request after signing (a letter of the recipient; for
-    /// postmark the password, for mailgun the signed token): the endpoint
-    /// should refuse it, and `send` exits 0 only if every answer is 400,
-    /// 401 or 403.
+    /// basic-auth providers the password, for getresponse the URL secret,
+    /// for mailgun the signed token): the endpoint should refuse it, and
+    /// `send` exits 0 only if every answer is 400, 401 or 403.
     #[arg(long)]
     tamper: bool,
+    /// Print the request (URL, headers, body) instead of posting it.
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(Args, Debug)]
@@ -124,25 +134,27 @@ struct KeygenArgs {
     cert_out: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ProviderName {
-    /// SendGrid Event Webhook batches.
-    Sendgrid,
-    /// Mailgun JSON envelopes (form bodies with a form Content-Type header).
-    Mailgun,
-    /// Amazon SES notifications in SNS envelopes.
-    Ses,
-    /// Postmark records.
-    Postmark,
-    /// Resend events (the svix-id header gives the event id).
-    Resend,
+/// The registry's provider names, for `--provider` and `--scheme`.
+fn provider_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(Provider::ALL.iter().map(|p| p.as_str()))
+}
+
+/// The signature schemes' and the providers' names, for `verify --scheme`.
+fn verify_names() -> PossibleValuesParser {
+    let schemes = SchemeName::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value);
+    let providers = Provider::ALL
+        .iter()
+        .map(|p| clap::builder::PossibleValue::new(p.as_str()));
+    PossibleValuesParser::new(schemes.chain(providers))
 }
 
 #[derive(Args, Debug)]
 struct ParseArgs {
     /// The provider.
-    #[arg(long, value_enum)]
-    provider: ProviderName,
+    #[arg(long, value_parser = provider_names())]
+    provider: String,
     /// A request header, `Name: value`; repeat for each.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -151,6 +163,8 @@ struct ParseArgs {
     body: Option<PathBuf>,
 }
 
+/// The signature schemes that are not email providers (the providers come
+/// from the registry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SchemeName {
     /// Standard Webhooks v1 (whsec_) and v1a (whpk_/whsk_).
@@ -166,18 +180,8 @@ enum SchemeName {
     Shopify,
     /// X-Twilio-Signature (needs --url).
     Twilio,
-    /// SendGrid Event Webhook (--key: the verification key).
-    Sendgrid,
-    /// Mailgun (--secret: the webhook signing key).
-    Mailgun,
-    /// Amazon SES through SNS (--key: the signing certificate PEM).
-    Ses,
     /// Any Amazon SNS delivery, envelope only (--key: the certificate PEM).
     Sns,
-    /// Postmark (--basic-auth USER:PASS).
-    Postmark,
-    /// Resend (--secret: whsec_…).
-    Resend,
 }
 
 impl SchemeName {
@@ -189,29 +193,42 @@ impl SchemeName {
             Self::Slack => "slack",
             Self::Shopify => "shopify",
             Self::Twilio => "twilio",
-            Self::Sendgrid => "sendgrid",
-            Self::Mailgun => "mailgun",
-            Self::Ses => "ses",
             Self::Sns => "sns",
-            Self::Postmark => "postmark",
-            Self::Resend => "resend",
         }
     }
 
     /// Whether `--key` (rather than `--secret`) carries the key.
     fn takes_key(self) -> bool {
-        matches!(
-            self,
-            Self::StandardWebhooks | Self::Sendgrid | Self::Ses | Self::Sns
-        )
+        matches!(self, Self::StandardWebhooks | Self::Sns)
     }
+}
+
+/// The schemes `sign` signs with: the signature schemes, and Resend (whose
+/// signature is Standard Webhooks with `svix-*` headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SignScheme {
+    /// Standard Webhooks v1 (whsec_) and v1a (whsk_).
+    #[value(name = "standard-webhooks", alias = "svix")]
+    StandardWebhooks,
+    /// Stripe-Signature.
+    Stripe,
+    /// X-Hub-Signature-256.
+    Github,
+    /// X-Slack-Signature.
+    Slack,
+    /// X-Shopify-Hmac-Sha256.
+    Shopify,
+    /// X-Twilio-Signature (needs --url).
+    Twilio,
+    /// Resend: Standard Webhooks as `svix-*` headers.
+    Resend,
 }
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// The signature scheme.
-    #[arg(long, value_enum)]
-    scheme: SchemeName,
+    /// The signature scheme or email provider.
+    #[arg(long, value_parser = verify_names())]
+    scheme: String,
     /// A shared secret; repeat for key rotation.
     #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
@@ -222,13 +239,18 @@ struct VerifyArgs {
     /// A request header, `Name: value`; repeat for each.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Accepted basic-auth credentials (Postmark), `USER:PASS`; repeat for
-    /// rotation.
+    /// Accepted basic-auth credentials (Postmark, Mailjet, SendGrid without
+    /// signing), `USER:PASS`; repeat for rotation.
     #[arg(long = "basic-auth", value_name = "USER:PASS")]
     basic_auth: Vec<String>,
-    /// The public URL the provider called (Twilio).
+    /// The public URL the provider called, query included (Twilio signs it;
+    /// GetResponse's secret is in it).
     #[arg(long)]
     url: Option<String>,
+    /// The query parameter carrying the URL secret (getresponse; default
+    /// `secret`).
+    #[arg(long = "url-param", value_name = "NAME")]
+    url_param: Option<String>,
     /// An accepted SNS topic ARN (ses, sns); repeat for each. Required:
     /// AWS signs every account's topics with the same certificates.
     #[arg(long = "topic", value_name = "ARN")]
@@ -255,7 +277,7 @@ struct VerifyArgs {
 struct SignArgs {
     /// The signature scheme.
     #[arg(long, value_enum)]
-    scheme: SchemeName,
+    scheme: SignScheme,
     /// The shared secret.
     #[arg(
         long,
@@ -356,42 +378,25 @@ fn invalid(error: &VerifyError) -> (Value, u8) {
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
-    if args.scheme == SchemeName::Postmark {
-        if args.basic_auth.is_empty() {
-            return Err(Usage(
-                "the postmark scheme needs --basic-auth USER:PASS".into(),
-            ));
-        }
-    } else if args.secrets.is_empty() && args.key.is_empty() {
-        return Err(Usage("give at least one --secret or --key".into()));
+    if let Ok(provider) = args.scheme.parse::<Provider>() {
+        return run_verify_provider(args, provider);
     }
-    if !args.scheme.takes_key() && !args.key.is_empty() {
-        return Err(Usage(format!(
-            "--key is not used by the {} scheme; give --secret",
-            args.scheme.as_str()
-        )));
-    }
-    if matches!(
-        args.scheme,
-        SchemeName::Sendgrid | SchemeName::Ses | SchemeName::Sns
-    ) && args.key.is_empty()
-    {
-        return Err(Usage(format!(
-            "the {} scheme needs --key",
-            args.scheme.as_str()
-        )));
-    }
-    if matches!(args.scheme, SchemeName::Ses | SchemeName::Sns) && args.topics.is_empty() {
-        return Err(Usage(format!(
-            "the {} scheme needs --topic ARN (repeat for each accepted topic): AWS signs \
-             every account's topics with the same certificates, so only the topic ties a \
-             delivery to you",
-            args.scheme.as_str()
-        )));
-    }
-    if args.scheme == SchemeName::Twilio && args.url.is_none() {
-        return Err(Usage("the twilio scheme needs --url".into()));
-    }
+    let scheme = SchemeName::from_str(&args.scheme, false)
+        .map_err(|_| Usage(format!("unknown scheme {}", args.scheme)))?;
+    run_verify_scheme(args, scheme)
+}
+
+/// What every `verify` reads: the limits, headers, body, time and keys.
+struct Input {
+    limits: Limits,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    now: OffsetDateTime,
+    key_texts: Vec<String>,
+    replay: ReplayChoice,
+}
+
+fn input(args: &VerifyArgs) -> Result<Input, Usage> {
     let limits = match args.max_body {
         Some(bytes) => Limits::default().with_max_body_bytes(bytes),
         None => Limits::default(),
@@ -408,20 +413,146 @@ fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
         .iter()
         .map(|k| key_text(k))
         .collect::<Result<Vec<_>, _>>()?;
-    let verifier = match Verifier::build(args, &key_texts, limits) {
+    let replay = match (args.no_replay_check, args.tolerance) {
+        (true, _) => ReplayChoice::DangerousDisabled,
+        (false, Some(s)) => ReplayChoice::Window(ReplayWindow::symmetric(Duration::from_secs(s))),
+        (false, None) => ReplayChoice::Default,
+    };
+    Ok(Input {
+        limits,
+        headers,
+        body,
+        now,
+        key_texts,
+        replay,
+    })
+}
+
+/// `verify` for an email provider, through the registry.
+fn run_verify_provider(args: &VerifyArgs, provider: Provider) -> Result<(Value, u8), Usage> {
+    let info = provider
+        .info()
+        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    let input = input(args)?;
+    let mut settings = Settings::new();
+    settings.secrets.clone_from(&args.secrets);
+    settings.keys = input.key_texts;
+    settings.basic_auth.clone_from(&args.basic_auth);
+    settings.topics.clone_from(&args.topics);
+    settings.url_param.clone_from(&args.url_param);
+    settings.limits = input.limits;
+    settings.replay = input.replay;
+    let built = match (info.build)(&settings) {
+        Ok(built) => built,
+        Err(SetupError::Missing(what)) => {
+            return Err(Usage(format!("the {provider} provider needs {what}")));
+        }
+        Err(SetupError::Secret(e)) => return Ok(invalid(&e.into())),
+        Err(SetupError::Verify(e)) => return Ok(invalid(&e)),
+        Err(e) => return Err(Usage(e.to_string())),
+    };
+    let mut request = Request::new(&input.headers, &input.body).at(input.now);
+    if let Some(url) = &args.url {
+        request = request.with_url(url);
+    }
+    // Every provider answers at once here: the certificate, if any, is the
+    // one given, so nothing waits on the network.
+    let received = built
+        .receive_boxed(&request)
+        .now_or_never()
+        .unwrap_or(Err(VerifyError::CertificateUnavailable.into()));
+    let mut out = match received {
+        Ok(delivery) => received_json(&delivery),
+        // Authentication passed; the body is not the provider's payload.
+        Err(email_webhooks::Error::Parse(e)) => json!({
+            "events": Value::Null,
+            "parse_error": {"code": e.code(), "message": e.to_string()},
+        }),
+        Err(e) => return Ok(invalid_any(&e)),
+    };
+    out["valid"] = json!(true);
+    out["scheme"] = json!(provider.as_str());
+    Ok((out, 0))
+}
+
+/// What a provider's delivery proved and carried, as `verify` prints it.
+fn received_json(received: &Received) -> Value {
+    let mut out = match &received.proof {
+        Some(proof) => {
+            let mut out = json!({"key_index": proof.key_index});
+            if let Some(id) = &proof.id {
+                out["id"] = json!(id);
+            }
+            if let Some(t) = proof.unix_timestamp {
+                out["unix_timestamp"] = json!(t);
+                if let Some(text) = OffsetDateTime::from_unix_timestamp(t)
+                    .ok()
+                    .and_then(|d| d.format(&Rfc3339).ok())
+                {
+                    out["timestamp"] = json!(text);
+                }
+            }
+            out
+        }
+        None => json!({}),
+    };
+    match &received.control {
+        Some(Control::SubscriptionConfirmation {
+            topic_arn,
+            subscribe_url,
+        }) => {
+            out["subscription_confirmation"] =
+                json!({"topic_arn": topic_arn, "subscribe_url": subscribe_url.as_str()});
+        }
+        Some(Control::UnsubscribeConfirmation { topic_arn }) => {
+            out["unsubscribe_confirmation"] = json!({ "topic_arn": topic_arn });
+        }
+        _ => out["events"] = events_json(&received.events),
+    }
+    out
+}
+
+/// `verify` for a signature scheme that is not an email provider.
+fn run_verify_scheme(args: &VerifyArgs, scheme: SchemeName) -> Result<(Value, u8), Usage> {
+    if args.secrets.is_empty() && args.key.is_empty() {
+        return Err(Usage("give at least one --secret or --key".into()));
+    }
+    if !scheme.takes_key() && !args.key.is_empty() {
+        return Err(Usage(format!(
+            "--key is not used by the {} scheme; give --secret",
+            scheme.as_str()
+        )));
+    }
+    if scheme == SchemeName::Sns && args.key.is_empty() {
+        return Err(Usage("the sns scheme needs --key".into()));
+    }
+    if scheme == SchemeName::Sns && args.topics.is_empty() {
+        return Err(Usage(format!("the sns scheme needs {TOPIC_WHY}")));
+    }
+    if scheme == SchemeName::Twilio && args.url.is_none() {
+        return Err(Usage("the twilio scheme needs --url".into()));
+    }
+    let input = input(args)?;
+    let verifier = match Verifier::build(args, scheme, &input) {
         Ok(v) => v,
         Err(e) => return Ok(invalid(&e)),
     };
     let url = args.url.as_deref().unwrap_or_default();
-    Ok(match verifier.run(&headers, url, &body, now) {
-        Ok(mut out) => {
-            out["valid"] = json!(true);
-            out["scheme"] = json!(args.scheme.as_str());
-            (out, 0)
-        }
-        Err(e) => invalid_any(&e),
-    })
+    Ok(
+        match verifier.run(&input.headers, url, &input.body, input.now) {
+            Ok(mut out) => {
+                out["valid"] = json!(true);
+                out["scheme"] = json!(scheme.as_str());
+                (out, 0)
+            }
+            Err(e) => invalid_any(&e),
+        },
+    )
 }
+
+/// Why SNS needs topics, for usage errors.
+const TOPIC_WHY: &str = "--topic ARN (repeat for each accepted topic): AWS signs every \
+     account's topics with the same certificates, so only the topic ties a delivery to you";
 
 /// The JSON of what a signature proved.
 fn proof_json(proof: &Verified<'_>) -> Value {
@@ -460,20 +591,45 @@ fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
 }
 
 fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
-    if !simulate::KINDS.contains(&args.event.as_str()) {
-        return Err(Usage(format!(
-            "--event must be one of {}",
-            simulate::KINDS.join(", ")
-        )));
-    }
-    let keys = simulate::Keys {
-        secret: args.secret.as_deref(),
-        key: args.key.as_deref(),
-        basic_auth: args.basic_auth.as_deref(),
-    };
+    let provider: Provider = args
+        .provider
+        .parse()
+        .map_err(|_| Usage(format!("unknown provider {}", args.provider)))?;
+    let info = provider
+        .info()
+        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    let mut settings = Settings::new();
+    settings.secrets.extend(args.secret.clone());
+    settings.keys.extend(args.key.clone());
+    settings.basic_auth.extend(args.basic_auth.clone());
+    settings.topics.extend(args.topic.clone());
+    settings.url_param.clone_from(&args.url_param);
+    let kind: EventKind = args.event.parse().map_err(|_| {
+        // The kinds the provider simulates: every kind it does not refuse.
+        let sends: Vec<&str> = EventKind::ALL
+            .iter()
+            .filter(|&&kind| {
+                let sim = Simulation::new(kind, "a@example.com", "0", 0, &settings);
+                !matches!((info.simulate)(&sim), Err(SetupError::Unsupported(_)))
+            })
+            .map(|kind| kind.as_str())
+            .collect();
+        Usage(format!(
+            "--event {} is not an event of {provider}; it sends {}",
+            args.event,
+            sends.join(", ")
+        ))
+    })?;
     // Redeliveries repeat the event (same id and time); each is signed
     // again, as providers do (Mailgun with a fresh token every time).
     let delivery = simulate::Delivery::new();
+    let setup = |e: SetupError| match e {
+        SetupError::Missing(what) => Usage(format!("the {provider} provider needs {what}")),
+        SetupError::Unsupported(kind) => {
+            Usage(format!("the {provider} provider sends no {kind} event"))
+        }
+        other => Usage(format!("the key cannot be used: {other}")),
+    };
     // What a well-behaved endpoint answers.
     let wanted = |status: &u16| {
         if args.tamper {
@@ -485,18 +641,32 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     };
     let mut statuses = Vec::new();
     for attempt in 1..=args.repeat {
-        let mut signed = simulate::sample(
-            &args.provider,
-            &args.event,
-            &args.recipient,
-            &keys,
-            &delivery,
-        )
-        .map_err(Usage)?;
+        let attempt_id = simulate::random_id();
+        let mut simulation =
+            Simulation::new(kind, &args.recipient, &delivery.id, delivery.now, &settings)
+                .attempt(&attempt_id);
         if args.tamper {
-            simulate::tamper(&mut signed, &args.provider, &args.recipient).map_err(Usage)?;
+            simulation = simulation.tampered();
         }
-        let status = simulate::post(&args.to, &signed).map_err(Usage)?;
+        let signed = (info.simulate)(&simulation).map_err(setup)?;
+        let url = match &signed.query {
+            Some(query) if args.to.contains('?') => format!("{}&{query}", args.to),
+            Some(query) => format!("{}?{query}", args.to),
+            None => args.to.clone(),
+        };
+        if args.print {
+            let headers: serde_json::Map<String, Value> = signed
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            return Ok((
+                json!({"url": url, "headers": headers,
+                       "body": String::from_utf8_lossy(&signed.body)}),
+                0,
+            ));
+        }
+        let status = simulate::post(&url, &signed.headers, &signed.body).map_err(Usage)?;
         let hint = match (wanted(&status), args.tamper) {
             (true, _) => "",
             (false, false) => " (the endpoint refused it: check its keys and logs)",
@@ -542,16 +712,16 @@ fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
 }
 
 fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
+    let provider: Provider = args
+        .provider
+        .parse()
+        .map_err(|_| Usage(format!("unknown provider {}", args.provider)))?;
+    let info = provider
+        .info()
+        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
     let headers = parse_headers(&args.headers)?;
     let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
-    let events = match args.provider {
-        ProviderName::Sendgrid => sendgrid::parse(&body),
-        ProviderName::Mailgun => mailgun::parse_request(&headers, &body),
-        ProviderName::Ses => ses::parse(&body),
-        ProviderName::Postmark => postmark::parse(&body),
-        ProviderName::Resend => resend::parse(&headers, &body),
-    };
-    Ok(match events {
+    Ok(match (info.parse)(&Request::new(&headers, &body)) {
         Ok(events) => (json!({ "events": events_json(&events) }), 0),
         Err(e) => (
             json!({"error": {"code": e.code(), "message": e.to_string()}}),
@@ -560,199 +730,87 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
     })
 }
 
-/// The proof with the parsed events, or, when the verified body does not
-/// parse, with `events: null` and a `parse_error`: the signature was valid
-/// either way, which is what `verify` reports.
-fn with_parsed(mut proof: Value, events: Result<Vec<EmailEvent>, ParseError>) -> Value {
-    match events {
-        Ok(events) => proof["events"] = events_json(&events),
-        Err(e) => {
-            proof["events"] = Value::Null;
-            proof["parse_error"] = json!({"code": e.code(), "message": e.to_string()});
-        }
-    }
-    proof
-}
-
-/// The verifier for a scheme, configured from the command line.
+/// The verifier for a signature scheme, configured from the command line.
 enum Verifier {
     Standard(StandardWebhooks),
     Stripe(StripeVerifier),
     GitHub(GitHubVerifier),
     Hmac(HmacVerifier),
     Twilio(TwilioVerifier),
-    Sendgrid(SendgridVerifier),
-    Mailgun(MailgunVerifier),
-    Ses(Box<SnsVerifier<StaticCertificates>>, SnsCertificate),
     Sns(Box<SnsVerifier<StaticCertificates>>, SnsCertificate),
-    Postmark(PostmarkVerifier),
-    Resend(ResendVerifier),
+}
+
+/// Applies `verify`'s limits and replay choice.
+fn configured<C: email_webhooks::Configure>(verifier: C, input: &Input) -> C {
+    input.replay.apply(verifier.with_limits(input.limits))
 }
 
 impl Verifier {
-    // One arm per scheme, each a few builder calls: a table, not logic to split.
-    #[allow(clippy::too_many_lines)]
-    fn build(args: &VerifyArgs, key_texts: &[String], limits: Limits) -> Result<Self, VerifyError> {
-        let window = args
-            .tolerance
-            .map(|s| ReplayWindow::symmetric(Duration::from_secs(s)));
+    fn build(args: &VerifyArgs, scheme: SchemeName, input: &Input) -> Result<Self, VerifyError> {
         let raw = |s: &String| Secret::from_bytes(s.as_bytes());
-        let raw_secrets = || args.secrets.iter().map(raw).collect::<Result<Vec<_>, _>>();
-        Ok(match args.scheme {
+        let mut secrets = args
+            .secrets
+            .iter()
+            .map(raw)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
+        let mut first = || secrets.next().ok_or(email_webhooks::SecretError::Empty);
+        Ok(match scheme {
             SchemeName::StandardWebhooks => {
                 let mut keys = Vec::new();
                 for s in &args.secrets {
                     keys.push(VerifyingKey::parse(s)?);
                 }
-                for k in key_texts {
+                for k in &input.key_texts {
                     keys.push(Ed25519PublicKey::from_standard_webhooks(k)?.into());
                 }
-                let mut v = StandardWebhooks::from_keys(keys)?.with_limits(limits);
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Standard(v)
+                Self::Standard(configured(StandardWebhooks::from_keys(keys)?, input))
             }
             SchemeName::Stripe => {
-                let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
-                let mut v = secrets
-                    .fold(StripeVerifier::new(first), StripeVerifier::with_secret)
-                    .with_limits(limits);
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Stripe(v)
+                let v = StripeVerifier::new(first()?);
+                Self::Stripe(configured(
+                    secrets.fold(v, StripeVerifier::with_secret),
+                    input,
+                ))
             }
             SchemeName::Github => {
-                let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
-                Self::GitHub(
-                    secrets
-                        .fold(GitHubVerifier::new(first), GitHubVerifier::with_secret)
-                        .with_limits(limits),
-                )
+                let v = GitHubVerifier::new(first()?);
+                Self::GitHub(configured(
+                    secrets.fold(v, GitHubVerifier::with_secret),
+                    input,
+                ))
             }
             SchemeName::Slack | SchemeName::Shopify => {
-                let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
-                let preset = if args.scheme == SchemeName::Slack {
-                    slack::verifier(first)
+                let preset = if scheme == SchemeName::Slack {
+                    slack::verifier(first()?)
                 } else {
-                    shopify::verifier(first)
+                    shopify::verifier(first()?)
                 };
-                let mut v = secrets
-                    .fold(preset, HmacVerifier::with_secret)
-                    .with_limits(limits);
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Hmac(v)
+                Self::Hmac(configured(
+                    secrets.fold(preset, HmacVerifier::with_secret),
+                    input,
+                ))
             }
             SchemeName::Twilio => {
-                let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
-                Self::Twilio(
-                    secrets
-                        .fold(TwilioVerifier::new(first), TwilioVerifier::with_secret)
-                        .with_limits(limits),
-                )
+                let v = TwilioVerifier::new(first()?);
+                Self::Twilio(configured(
+                    secrets.fold(v, TwilioVerifier::with_secret),
+                    input,
+                ))
             }
-            SchemeName::Sendgrid => {
-                let mut keys = Vec::new();
-                for k in key_texts {
-                    keys.push(SendgridPublicKey::parse(k)?);
-                }
-                let mut keys = keys.into_iter();
-                let first = keys.next().ok_or(email_webhooks::SecretError::Empty)?;
-                let mut v = keys
-                    .fold(SendgridVerifier::new(first), SendgridVerifier::with_key)
-                    .with_limits(limits);
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Sendgrid(v)
-            }
-            SchemeName::Mailgun => {
-                let mut secrets = raw_secrets()?.into_iter();
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)?;
-                let mut v = secrets
-                    .fold(MailgunVerifier::new(first), MailgunVerifier::with_secret)
-                    .with_limits(limits);
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Mailgun(v)
-            }
-            SchemeName::Ses | SchemeName::Sns => {
-                let pem = key_texts
+            SchemeName::Sns => {
+                let pem = input
+                    .key_texts
                     .first()
                     .ok_or(email_webhooks::SecretError::Empty)?;
                 let certificate = SnsCertificate::parse(pem.as_bytes())?;
-                let mut sns = SnsVerifier::new(StaticCertificates::new(), args.topics.clone())
-                    .with_limits(limits);
-                if let Some(w) = window {
-                    sns = sns.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    sns = sns.dangerous_disable_replay_check();
-                }
-                if args.scheme == SchemeName::Ses {
-                    Self::Ses(Box::new(sns), certificate)
-                } else {
-                    Self::Sns(Box::new(sns), certificate)
-                }
-            }
-            SchemeName::Postmark => {
-                let mut pairs = args.basic_auth.iter();
-                let first = pairs.next().ok_or(email_webhooks::SecretError::Empty)?;
-                let mut auth = BasicAuth::parse(first)?;
-                for pair in pairs {
-                    let (user, pass) = pair
-                        .split_once(':')
-                        .ok_or(email_webhooks::SecretError::Rejected("user:password"))?;
-                    auth = auth.with_credentials(user, pass)?;
-                }
-                Self::Postmark(PostmarkVerifier::new(auth).with_limits(limits))
-            }
-            SchemeName::Resend => {
-                let mut secrets = args
-                    .secrets
-                    .iter()
-                    .map(|s| Secret::from_standard_webhooks(s));
-                let first = secrets.next().ok_or(email_webhooks::SecretError::Empty)??;
-                let mut v = ResendVerifier::new(first).with_limits(limits);
-                for s in secrets {
-                    v = v.with_secret(s?);
-                }
-                if let Some(w) = window {
-                    v = v.with_replay_window(w);
-                }
-                if args.no_replay_check {
-                    v = v.dangerous_disable_replay_check();
-                }
-                Self::Resend(v)
+                let sns = SnsVerifier::new(StaticCertificates::new(), args.topics.clone());
+                Self::Sns(Box::new(configured(sns, input)), certificate)
             }
         })
     }
 
-    /// Verifies (and for email providers parses); the success JSON without
-    /// `valid` and `scheme`.
+    /// Verifies; the success JSON without `valid` and `scheme`.
     fn run(
         &self,
         headers: &[(String, String)],
@@ -766,37 +824,13 @@ impl Verifier {
             Self::GitHub(v) => v.verify(headers, body)?,
             Self::Hmac(v) => v.verify_at(headers, body, now)?,
             Self::Twilio(v) => v.verify(headers, url, body)?,
-            Self::Sendgrid(v) => {
-                let proof = proof_json(&v.verify_at(headers, body, now)?);
-                return Ok(with_parsed(proof, sendgrid::parse(body)));
-            }
-            Self::Mailgun(v) => {
-                let proof = proof_json(&v.verify_at(headers, body, now)?);
-                // The same JSON-or-form decision as the verifier's.
-                return Ok(with_parsed(proof, mailgun::parse_request(headers, body)));
-            }
-            Self::Postmark(v) => {
-                let proof = proof_json(&v.verify(headers, body)?);
-                return Ok(with_parsed(proof, postmark::parse(body)));
-            }
-            Self::Resend(v) => {
-                let proof = proof_json(&v.verify_at(headers, body, now)?);
-                return Ok(with_parsed(proof, resend::parse(headers, body)));
-            }
-            Self::Sns(v, certificate) | Self::Ses(v, certificate) => {
-                let ses = matches!(self, Self::Ses(..));
+            Self::Sns(v, certificate) => {
                 return Ok(
                     match v.verify_with_certificate_at(headers, body, certificate, now)? {
-                        SnsMessage::Notification(e) => {
-                            let out = json!({"type": e.message_type, "message_id": e.message_id, "topic_arn": e.topic_arn});
-                            if ses {
-                                with_parsed(out, ses::events(&e))
-                            } else {
-                                let mut out = out;
-                                out["message"] = json!(e.message);
-                                out
-                            }
-                        }
+                        SnsMessage::Notification(e) => json!({
+                            "type": e.message_type, "message_id": e.message_id,
+                            "topic_arn": e.topic_arn, "message": e.message,
+                        }),
                         SnsMessage::SubscriptionConfirmation {
                             envelope,
                             subscribe_url,
@@ -849,10 +883,12 @@ impl<E: Into<VerifyError>> From<E> for SignError {
 
 fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, String)>, SignError> {
     let usage = |m: String| SignError::Usage(Usage(m));
-    if args.scheme != SchemeName::StandardWebhooks && args.key.is_some() {
+    if args.scheme != SignScheme::StandardWebhooks && args.key.is_some() {
         return Err(usage(format!(
             "--key is not used by the {} scheme; give --secret",
-            args.scheme.as_str()
+            args.scheme
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned())
         )));
     }
     let secret = || -> Result<Secret, SignError> {
@@ -860,7 +896,7 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
         Ok(Secret::from_bytes(s.as_bytes())?)
     };
     Ok(match args.scheme {
-        SchemeName::StandardWebhooks | SchemeName::Resend => {
+        SignScheme::StandardWebhooks | SignScheme::Resend => {
             let key = match (&args.secret, &args.key) {
                 (Some(s), _) => SigningKey::parse(s)?,
                 (None, Some(k)) => SigningKey::parse(&key_text(k).map_err(SignError::Usage)?)?,
@@ -871,7 +907,7 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
                 .clone()
                 .unwrap_or_else(|| format!("msg_{timestamp}"));
             // Resend sends the Standard Webhooks headers as `svix-*`.
-            let prefix = if args.scheme == SchemeName::Resend {
+            let prefix = if args.scheme == SignScheme::Resend {
                 "svix-"
             } else {
                 "webhook-"
@@ -882,24 +918,14 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
                 .map(|(k, v)| (k.replacen("webhook-", prefix, 1), v))
                 .collect()
         }
-        SchemeName::Sendgrid
-        | SchemeName::Mailgun
-        | SchemeName::Ses
-        | SchemeName::Sns
-        | SchemeName::Postmark => {
-            return Err(usage(format!(
-                "`sign` covers the signature schemes and resend; the {} provider is not supported",
-                args.scheme.as_str()
-            )));
-        }
-        SchemeName::Stripe => vec![(
+        SignScheme::Stripe => vec![(
             email_webhooks::scheme::stripe::SIGNATURE_HEADER.to_owned(),
             StripeVerifier::new(secret()?).sign(timestamp, body)?,
         )],
-        SchemeName::Github => GitHubVerifier::new(secret()?).sign(body)?,
-        SchemeName::Slack => slack::verifier(secret()?).sign(Some(timestamp), body)?,
-        SchemeName::Shopify => shopify::verifier(secret()?).sign(None, body)?,
-        SchemeName::Twilio => {
+        SignScheme::Github => GitHubVerifier::new(secret()?).sign(body)?,
+        SignScheme::Slack => slack::verifier(secret()?).sign(Some(timestamp), body)?,
+        SignScheme::Shopify => shopify::verifier(secret()?).sign(None, body)?,
+        SignScheme::Twilio => {
             let url = args
                 .url
                 .as_deref()

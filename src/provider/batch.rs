@@ -1,0 +1,94 @@
+//! The events of a JSON delivery: one object, or an array of them, split
+//! into each event's raw JSON with the count bounded while reading.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::ParseError;
+
+/// What shape a provider's JSON body takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Always an array of events (SendGrid).
+    Array,
+    /// One event object, or an array of them (Mailjet's grouped mode).
+    ObjectOrArray,
+}
+
+struct Elements<'a> {
+    max: usize,
+    shape: Shape,
+    _body: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'de> Visitor<'de> for Elements<'de> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shape {
+            Shape::Array => f.write_str("a JSON array of events"),
+            Shape::ObjectOrArray => f.write_str("a JSON event object or an array of them"),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // Grows with what is read, never with a size hint from the input.
+        let mut out = Vec::new();
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            if out.len() == self.max {
+                return Err(de::Error::custom("too many events"));
+            }
+            out.push(element);
+        }
+        Ok(out)
+    }
+}
+
+/// The raw JSON of each event in `body`, at most `max` of them.
+pub(crate) fn elements(
+    body: &[u8],
+    shape: Shape,
+    max: usize,
+) -> Result<Vec<&RawValue>, ParseError> {
+    let not_json = |e: &serde_json::Error| match shape {
+        Shape::Array => ParseError::json("the body is not a JSON array", e),
+        Shape::ObjectOrArray => ParseError::json("the body is not a JSON object or array", e),
+    };
+    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| not_json(&e))?;
+    if shape == Shape::ObjectOrArray && raw.get().starts_with('{') {
+        return Ok(vec![raw]);
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    deserializer
+        .deserialize_seq(Elements {
+            max,
+            shape,
+            _body: std::marker::PhantomData,
+        })
+        .map_err(|e| {
+            if e.to_string().starts_with("too many events") {
+                ParseError::new("the delivery has more events than the limit")
+            } else {
+                not_json(&e)
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_arrays_and_the_count_limit() {
+        let n = |body: &str, shape| elements(body.as_bytes(), shape, 3).map(|v| v.len()).ok();
+        assert_eq!(n("[{}, {}, {}]", Shape::Array), Some(3));
+        assert!(n("[{}, {}, {}, {}]", Shape::Array).is_none());
+        assert!(n("{}", Shape::Array).is_none());
+        assert_eq!(n(" {\"a\":1} ", Shape::ObjectOrArray), Some(1));
+        assert_eq!(n("[]", Shape::ObjectOrArray), Some(0));
+        assert!(n("1", Shape::ObjectOrArray).is_none());
+        assert!(n("[{}, {}", Shape::Array).is_none());
+    }
+}

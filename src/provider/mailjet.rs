@@ -1,0 +1,374 @@
+//! Mailjet's Event API: no signature. Mailjet authenticates webhooks only
+//! with the basic-auth credentials you put in the callback URL
+//! (`https://user:pass@host/path`).
+//!
+//! - Authenticated by: [`BasicAuth`] (constant time, several pairs for
+//!   rotation).
+//! - Signed: nothing. Anyone who learns the credentials can forge events, and
+//!   a captured request can be replayed; keep the credentials secret, use
+//!   HTTPS, and deduplicate ([`EmailEvent::idempotency_key`]).
+//! - Body: one event object per request, or, when the callback is
+//!   registered with `"Version": 2` ("group events"), a JSON array of the
+//!   events of the last second, of mixed types. Both are accepted.
+//! - Events: `sent` (accepted by the receiving server: [`EventKind::Delivered`]),
+//!   `open`, `click`, `bounce`, `blocked` (never sent by Mailjet:
+//!   [`EventKind::Rejected`]), `spam`, `unsub`; anything else is
+//!   [`EventKind::Unknown`] with its JSON kept.
+//! - Bounces: `hard_bounce: true` is [`EventKind::Bounced`]; `hard_bounce:
+//!   false` is [`EventKind::Deferred`], since Mailjet documents those
+//!   errors (`greylisted`, `quota exceeded`, the `system` errors) as
+//!   temporary, with delivery re-attempted. `error_related_to` and `error`
+//!   give the [`RejectReason`] and the description; `comment` is the
+//!   receiving server's text.
+//! - `MessageID` exceeds 2^53 (JavaScript's safe integers): it is read as an
+//!   exact `u64` (or a numeric string), never through a float.
+//! - Event id: none. The idempotency key is a digest of the fields that
+//!   identify the event (message, type, time, recipient, and the click URL,
+//!   error and source), so a redelivery gets the same key whatever its
+//!   grouping.
+//! - `CustomID` and `Payload` (set when sending) go to
+//!   [`EmailEvent::metadata`]; `customcampaign` to [`EmailEvent::tags`].
+//! - Retries: Mailjet takes only 200 as success and retries anything else
+//!   (every 30 s for up to 24 hours in its help centre; 10 times, 10
+//!   minutes apart, in its API guide).
+//!
+//! Sources: Mailjet's Event API guide,
+//! <https://dev.mailjet.com/email/guides/webhooks/> and
+//! `mailjet/api-documentation` `guides/_event-api.md`; Mailjet's help
+//! centre, "Event Tracking API".
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::basic_auth::BasicAuth;
+use crate::error::{Error, ParseError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::limits::Limits;
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch::{self, Shape};
+use crate::provider::{
+    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated, Simulation,
+    Timestamp, basic_header,
+};
+use crate::request::Request;
+use crate::scheme::Authenticate as _;
+use crate::verified::Verified;
+
+/// Checks Mailjet's credentials and parses its events.
+#[derive(Debug)]
+pub struct MailjetVerifier {
+    auth: BasicAuth,
+    policy: Policy,
+}
+
+impl MailjetVerifier {
+    /// A verifier requiring the basic-auth credentials of the callback URL.
+    #[must_use]
+    pub fn new(auth: BasicAuth) -> Self {
+        Self {
+            auth,
+            policy: Policy::default(),
+        }
+    }
+
+    /// Checks the request's credentials and body size. The result's
+    /// [`key_index`](Verified::key_index) is the matching basic-auth pair.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Unauthorized`] for missing or wrong credentials,
+    /// [`VerifyError::BodyTooLarge`] over the limit.
+    pub fn verify<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        self.policy.limits.check_body(request.body())?;
+        self.auth.authenticate(request)
+    }
+}
+
+configure_via_field!(MailjetVerifier);
+
+impl EmailProvider for MailjetVerifier {
+    fn id(&self) -> Provider {
+        Provider::Mailjet
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        std::future::ready((|| {
+            let proof = self.verify(request)?;
+            let events = parse_within(request.body(), &self.policy.limits)?;
+            Ok(Received::events(events).with_proof(proof))
+        })())
+    }
+}
+
+/// One Mailjet event, as the Event API sends it. Field names follow
+/// Mailjet's (note the capitalized `MessageID`, `CustomID` and `Payload`);
+/// fields an event type does not have are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MailjetEvent {
+    /// `sent`, `open`, `click`, `bounce`, `blocked`, `spam`, `unsub`
+    /// (unknown types are kept).
+    pub event: String,
+    /// When it happened (Unix seconds).
+    #[serde(default)]
+    pub time: Timestamp,
+    /// The message id: an integer above 2^53, read exactly.
+    #[serde(
+        rename = "MessageID",
+        default,
+        deserialize_with = "exact_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message_id: Option<u64>,
+    /// The message's GUID.
+    #[serde(rename = "Message_GUID", default, skip_serializing_if = "Option::is_none")]
+    pub message_guid: Option<String>,
+    /// The recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The campaign id.
+    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    pub mj_campaign_id: Option<u64>,
+    /// The contact id.
+    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    pub mj_contact_id: Option<u64>,
+    /// The `X-Mailjet-Campaign` value of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customcampaign: Option<String>,
+    /// The sender's id for the message (`CustomID` when sending).
+    #[serde(rename = "CustomID", default, skip_serializing_if = "Option::is_none")]
+    pub custom_id: Option<String>,
+    /// The sender's payload (`EventPayload` when sending).
+    #[serde(rename = "Payload", default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// `sent`: the receiving server's reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_reply: Option<String>,
+    /// `click`: the clicked URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `open`, `click`, `unsub`: the client's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// `open`, `click`, `unsub`: the client's country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<String>,
+    /// `open`, `click`, `unsub`: the client's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// `bounce`: whether Mailjet blocked the address as a result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<bool>,
+    /// `bounce`: whether the bounce is permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_bounce: Option<bool>,
+    /// `bounce`, `blocked`: `recipient`, `domain`, `spam`, `system` or
+    /// `mailjet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_related_to: Option<String>,
+    /// `bounce`, `blocked`: `user unknown`, `greylisted`, `preblocked`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `bounce`: the receiving server's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `spam`: the feedback-loop program that reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `unsub`: the contact list.
+    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    pub mj_list_id: Option<u64>,
+}
+
+/// An id Mailjet sends as a JSON integer (or a numeric string), read
+/// exactly: never through a float, so ids above 2^53 keep every digit. A
+/// float or anything else is no id.
+fn exact_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Parses a Mailjet body (one event object, or an array of them) without
+/// checking credentials.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is neither, or has more events than
+/// [`Limits::max_events_per_delivery`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    parse_within(body, &Limits::default())
+}
+
+fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
+    Ok(raws
+        .into_iter()
+        .map(|raw| {
+            if let Ok(native) = serde_json::from_str::<MailjetEvent>(raw.get()) {
+                normalize(&native, raw.to_owned())
+            } else {
+                // Not an event object: kept as unknown, keyed by its bytes.
+                let mut event =
+                    EmailEvent::new(Provider::Mailjet, EventKind::Unknown, raw.to_owned());
+                event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+                event
+            }
+        })
+        .collect())
+}
+
+/// The reject reason for an `error_related_to` / `error` pair, from the
+/// error list of Mailjet's Event API guide.
+fn reject_reason(related_to: Option<&str>, error: Option<&str>) -> RejectReason {
+    match (related_to.unwrap_or_default(), error.unwrap_or_default()) {
+        (_, "greylisted" | "duplicate in campaign") => RejectReason::Other,
+        (_, "preblocked") | ("spam", _) => RejectReason::Blocked,
+        (_, "typofix") => RejectReason::Invalid,
+        (_, "spam reporter") => RejectReason::Spam,
+        ("recipient" | "domain", _) => RejectReason::Bounced,
+        _ => RejectReason::Other,
+    }
+}
+
+fn normalize(native: &MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
+    let related_to = native.error_related_to.as_deref();
+    let error = native.error.as_deref();
+    let (kind, reason) = match native.event.as_str() {
+        "sent" => (EventKind::Delivered, None),
+        "open" => (EventKind::Opened, None),
+        "click" => (EventKind::Clicked, None),
+        "bounce" if native.hard_bounce == Some(false) => {
+            (EventKind::Deferred, Some(reject_reason(related_to, error)))
+        }
+        "bounce" => (EventKind::Bounced, Some(reject_reason(related_to, error))),
+        "blocked" => (EventKind::Rejected, Some(reject_reason(related_to, error))),
+        "spam" => (EventKind::Complained, Some(RejectReason::Spam)),
+        "unsub" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Mailjet, kind, raw);
+    event.timestamp = native.time.0;
+    event.reject_reason = reason;
+    event.message_id = native
+        .message_id
+        .map(|id| id.to_string())
+        .or_else(|| native.message_guid.clone());
+    event.recipient = native.email.as_deref().and_then(bare_address);
+    event.description = match (related_to, error) {
+        (Some(related), Some(error)) => Some(format!("{related}: {error}")),
+        (None, Some(error)) => Some(error.to_owned()),
+        _ => None,
+    };
+    event.mta_response = native
+        .comment
+        .clone()
+        .or_else(|| native.smtp_reply.clone())
+        .filter(|t| !t.is_empty());
+    event.click_url.clone_from(&native.url);
+    event.user_agent.clone_from(&native.agent);
+    event.tags = native
+        .customcampaign
+        .iter()
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .collect();
+    let mut metadata = Map::new();
+    if let Some(custom_id) = native.custom_id.as_ref().filter(|c| !c.is_empty()) {
+        metadata.insert("CustomID".into(), Value::String(custom_id.clone()));
+    }
+    if let Some(payload) = native.payload.as_ref().filter(|p| !p.is_empty()) {
+        metadata.insert("Payload".into(), Value::String(payload.clone()));
+    }
+    event.metadata = metadata;
+    event.set_fingerprint(&fingerprint(native));
+    event
+}
+
+/// A digest of what identifies a Mailjet event across redeliveries.
+fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    let time = native.time.0.map(|t| t.unix_timestamp_nanos().to_string());
+    let message = native.message_id.map(|id| id.to_string());
+    for field in [
+        message.as_deref(),
+        native.message_guid.as_deref(),
+        Some(native.event.as_str()),
+        time.as_deref(),
+        native.email.as_deref(),
+        native.url.as_deref(),
+        native.error.as_deref(),
+        native.source.as_deref(),
+    ] {
+        // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ, and
+        // absent differs from empty.
+        match field {
+            Some(v) => {
+                hash.update([1]);
+                hash.update((v.len() as u64).to_be_bytes());
+                hash.update(v.as_bytes());
+            }
+            None => hash.update([0]),
+        }
+    }
+    hash.finalize().into()
+}
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let auth = settings.basic_auth(NEEDS)?;
+    Ok(Box::new(settings.configure(MailjetVerifier::new(auth))))
+}
+
+/// A Mailjet event of `kind`, one object per request (wrap it in an array
+/// for the grouped mode), with basic auth; tampered: a wrong password.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (event, extra) = match sim.kind {
+        EventKind::Delivered => ("sent", serde_json::json!({"smtp_reply": "sent (250 2.0.0 OK)"})),
+        EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
+        EventKind::Clicked => ("click", serde_json::json!({"url": "https://example.com/", "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
+        EventKind::Bounced => ("bounce", serde_json::json!({"blocked": false, "hard_bounce": true, "error_related_to": "recipient", "error": "user unknown", "comment": "550 5.1.1 user unknown"})),
+        EventKind::Deferred => ("bounce", serde_json::json!({"blocked": false, "hard_bounce": false, "error_related_to": "domain", "error": "greylisted"})),
+        EventKind::Rejected => ("blocked", serde_json::json!({"error_related_to": "mailjet", "error": "preblocked"})),
+        EventKind::Complained => ("spam", serde_json::json!({"source": "JMRPP"})),
+        EventKind::Unsubscribed => ("unsub", serde_json::json!({"mj_list_id": 1, "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    // Mailjet's message ids exceed 2^53: so do the simulated ones.
+    let digest = Sha256::digest(sim.event_id.as_bytes());
+    let message_id = (1u64 << 54) + u64::from_be_bytes([0, 0, digest[0], digest[1], digest[2], digest[3], digest[4], digest[5]]);
+    let mut body = serde_json::json!({"event": event, "time": sim.now, "MessageID": message_id,
+        "Message_GUID": sim.event_id, "email": sim.recipient, "mj_campaign_id": 1, "mj_contact_id": 1,
+        "customcampaign": "", "CustomID": "", "Payload": ""});
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
+    let pair = if sim.tamper {
+        format!("{}:not-the-password", pair.split_once(':').map_or(pair, |(user, _)| user))
+    } else {
+        pair.to_owned()
+    };
+    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header(&pair)]))
+}
+
+const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";
+
+/// Mailjet's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "Mailjet",
+    authenticated_by: "basic auth in the callback URL",
+    event_id: "none: a digest of message id, type, time and recipient",
+    signed: "nothing",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};

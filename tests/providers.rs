@@ -1,0 +1,208 @@
+//! One suite for every registered provider, driven by data.
+//!
+//! Each file in `tests/samples/` names its `provider` (a registry name), the
+//! `source` it was taken from, the payload `body` as documented, and, where
+//! the documented body is not a whole delivery (Mailgun's event-data, an SES
+//! message), the `delivery` that carries it. It also carries what parsing
+//! must give: `expected` (the normalized events as JSON, without `raw`, plus
+//! each event's `idempotency_key`) or `expected_error` (an error code, for
+//! bodies the documentation prints as invalid JSON). A sample without an
+//! expectation fails the suite; `EMAIL_WEBHOOKS_BLESS=1` writes the current
+//! output into such files for review instead.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+
+use email_webhooks::{Provider, Request};
+use serde_json::{Map, Value};
+
+fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/samples")
+}
+
+fn sample_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn load(path: &Path) -> Map<String, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The delivery's headers and body: `delivery` where given, else the
+/// documented body with a JSON content type.
+fn delivery(sample: &Map<String, Value>) -> (Vec<(String, String)>, String) {
+    match sample.get("delivery") {
+        Some(d) => (
+            d["headers"]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            d["body"].as_str().unwrap().to_owned(),
+        ),
+        None => (
+            vec![("Content-Type".into(), "application/json".into())],
+            sample["body"].as_str().unwrap().to_owned(),
+        ),
+    }
+}
+
+/// What parsing gives, as the expectations spell it.
+fn outcome(sample: &Map<String, Value>) -> Result<Vec<Value>, String> {
+    let provider = Provider::from_str(sample["provider"].as_str().unwrap()).unwrap();
+    let (headers, body) = delivery(sample);
+    let request = Request::new(&headers, body.as_bytes());
+    let events = (provider.info().unwrap().parse)(&request).map_err(|e| e.code().to_owned())?;
+    Ok(events
+        .iter()
+        .map(|event| {
+            // Nothing is lost: each event's raw JSON is part of the body
+            // (for SES, of the message inside the envelope).
+            let raw = event.raw.get();
+            let message = sample["body"].as_str().unwrap();
+            assert!(
+                body.contains(raw) || message.contains(raw),
+                "raw JSON is not from the body"
+            );
+            let mut json = serde_json::to_value(event).unwrap();
+            let object = json.as_object_mut().unwrap();
+            object.remove("raw");
+            object.insert("idempotency_key".into(), event.idempotency_key().into());
+            json
+        })
+        .collect())
+}
+
+#[test]
+fn every_sample_normalizes_to_its_expected_events() {
+    let bless = std::env::var_os("EMAIL_WEBHOOKS_BLESS").is_some();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for path in sample_files() {
+        let mut sample = load(&path);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let got = outcome(&sample);
+        match (sample.get("expected"), sample.get("expected_error")) {
+            (Some(expected), _) => {
+                let events = got.unwrap_or_else(|code| panic!("{name}: {code}"));
+                assert_eq!(&Value::Array(events), expected, "{name}");
+                checked += 1;
+            }
+            (None, Some(code)) => {
+                assert_eq!(got.err().as_deref(), code.as_str(), "{name}");
+                checked += 1;
+            }
+            (None, None) if bless => {
+                match got {
+                    Ok(events) => sample.insert("expected".into(), Value::Array(events)),
+                    Err(code) => sample.insert("expected_error".into(), code.into()),
+                };
+                let text = serde_json::to_string_pretty(&sample).unwrap() + "\n";
+                std::fs::write(&path, text).unwrap();
+            }
+            (None, None) => missing.push(name),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "samples without an expectation: {missing:?}"
+    );
+    assert!(checked > 0 || bless);
+}
+
+#[test]
+fn every_registered_provider_has_samples_with_events() {
+    for provider in Provider::ALL {
+        let with_events = sample_files()
+            .iter()
+            .map(|p| load(p))
+            .filter(|s| s["provider"] == provider.as_str())
+            .filter(|s| {
+                s.get("expected")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| !e.is_empty())
+            })
+            .count();
+        assert!(with_events > 0, "{provider}: no sample with events");
+    }
+}
+
+#[test]
+fn provider_names_round_trip_through_from_str_and_display() {
+    for &provider in Provider::ALL {
+        assert_eq!(Provider::from_str(provider.as_str()), Ok(provider));
+        assert_eq!(provider.to_string(), provider.as_str());
+        assert_eq!(
+            serde_json::to_value(provider).unwrap(),
+            Value::from(provider.as_str())
+        );
+        assert!(provider.info().is_some());
+    }
+    for unknown in ["", "SendGrid", "send-grid", "mailhook", "ses "] {
+        assert!(Provider::from_str(unknown).is_err(), "{unknown}");
+    }
+}
+
+/// The crate docs' providers table, as the registry says it must read.
+fn docs_table() -> String {
+    let mut table = String::from(
+        "//! | provider | module | authenticated by | event id | what is signed | default replay window |\n\
+         //! |---|---|---|---|---|---|\n",
+    );
+    for provider in Provider::ALL {
+        let info = provider.info().unwrap();
+        let _ = writeln!(
+            table,
+            "//! | {} | [`provider::{}`] | {} | {} | {} | {} |",
+            info.title,
+            provider.as_str(),
+            info.authenticated_by,
+            info.event_id,
+            info.signed,
+            info.replay_window
+        );
+    }
+    table
+}
+
+#[test]
+fn the_crate_docs_providers_table_is_the_registry() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let table = docs_table();
+    assert!(
+        lib.contains(&table),
+        "src/lib.rs must contain the registry's table:\n{table}"
+    );
+}
+
+#[test]
+fn providers_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<email_webhooks::provider::sendgrid::SendgridVerifier>();
+    send_sync::<email_webhooks::provider::mailgun::MailgunVerifier>();
+    send_sync::<email_webhooks::provider::postmark::PostmarkVerifier>();
+    send_sync::<email_webhooks::provider::resend::ResendVerifier>();
+    send_sync::<email_webhooks::provider::mailjet::MailjetVerifier>();
+    send_sync::<email_webhooks::provider::getresponse::GetresponseVerifier>();
+    send_sync::<
+        email_webhooks::provider::ses::SesVerifier<
+            email_webhooks::provider::sns::StaticCertificates,
+        >,
+    >();
+    send_sync::<email_webhooks::provider::Providers>();
+}
