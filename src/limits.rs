@@ -11,7 +11,8 @@ pub struct Limits {
     /// Largest body accepted, in bytes.
     ///
     /// Default: 5 MiB, above the largest batches providers document (SendGrid
-    /// and Mailjet batch up to a few thousand events of a few hundred bytes).
+    /// and other batching providers send a few thousand events of a few
+    /// hundred bytes at most).
     pub max_body_bytes: usize,
     /// Longest value of any header a scheme reads, in bytes.
     ///
@@ -39,10 +40,10 @@ pub struct Limits {
     /// above any real event and bounds the fan-out of a hostile one.
     pub max_recipients_per_event: usize,
     /// Most events one delivery may carry (a SendGrid batch, a grouped
-    /// Mailjet delivery), counted while the body is read, before an event
+    /// delivery), counted while the body is read, before an event
     /// is built.
     ///
-    /// Default: 10,000. SendGrid and Mailjet batch at most a few thousand
+    /// Default: 10,000. Batching providers send at most a few thousand
     /// events per request; a body of a million `{}` elements is refused
     /// before it costs a million events' memory.
     pub max_events_per_delivery: usize,

@@ -401,7 +401,7 @@ impl<E> Outcome<E> {
 
     /// The status of [`Reply::standard`] for [`answer`](Self::answer): 500,
     /// 503 or 200. Answer with [`Pipeline::reply`] instead where the
-    /// provider needs a body (GetResponse).
+    /// provider needs a body in its answer.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         Reply::standard(self.answer()).status

@@ -13,7 +13,7 @@ use crate::headers::Headers;
 /// The URL is the one configured at the provider (scheme, host, path and
 /// query, as the provider sent them), not one rebuilt from the request's
 /// unsigned `Host` header: URL-signed schemes (Twilio, Mandrill) sign it and
-/// some providers put a secret in its query (GetResponse). The adapters fill
+/// some providers put a secret in its query. The adapters fill
 /// it from a configured public base URL plus the request's path and query.
 ///
 /// ```
@@ -21,7 +21,7 @@ use crate::headers::Headers;
 ///
 /// let headers = http::HeaderMap::new();
 /// let request = Request::new(&headers, b"{}")
-///     .with_url("https://hooks.example.com/webhooks/getresponse?secret=s3cret");
+///     .with_url("https://hooks.example.com/webhooks/acme?secret=s3cret");
 /// assert_eq!(request.query_param("secret").as_deref(), Some("s3cret"));
 /// ```
 #[derive(Clone, Copy)]

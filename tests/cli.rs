@@ -963,3 +963,234 @@ fn mailgun_form_bodies_are_recognized_by_content_type_whatever_its_case() {
         assert_eq!(out["events"][0]["recipient"], "a@b.c", "{content_type}");
     }
 }
+
+// --- Mailjet and GetResponse, through the registry ---
+
+fn basic(pair: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Authorization: Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+#[test]
+fn mailjet_verifies_basic_auth_with_rotation_and_prints_grouped_events() {
+    let body = common::Sample::load("mailjet-batch-sent.json").body;
+    let auth = basic("mj:new-pass");
+    let args = |pair: &'static str| {
+        vec![
+            "verify",
+            "--scheme",
+            "mailjet",
+            "--basic-auth",
+            "mj:old-pass",
+            "--basic-auth",
+            pair,
+            "--header",
+        ]
+    };
+    let mut a = args("mj:new-pass");
+    a.push(&auth);
+    let (code, out, _) = run(&a, body.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["valid"], true);
+    assert_eq!(out["scheme"], "mailjet");
+    assert_eq!(out["key_index"], 1);
+    assert_eq!(out["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(out["events"][0]["event_type"], "delivered");
+    // Above 2^53, every digit kept.
+    assert_eq!(out["events"][1]["message_id"], "19421777835146491");
+
+    let wrong = basic("mj:wrong");
+    let mut a = args("mj:other-pass");
+    a.push(&wrong);
+    let (code, out, _) = run(&a, body.as_bytes());
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (1, Some("unauthorized"))
+    );
+    let (code, _, err) = run(&["verify", "--scheme", "mailjet"], body.as_bytes());
+    assert_eq!(code, 2);
+    assert!(err.contains("--basic-auth"), "{err}");
+}
+
+#[test]
+fn getresponse_verifies_the_url_secret_and_keys_events_by_the_webhook_id() {
+    let body = common::Sample::load("getresponse-opened.json").body;
+    let verify = |url: &str, secret: &str| {
+        run(
+            &[
+                "verify",
+                "--scheme",
+                "getresponse",
+                "--secret",
+                "old-secret",
+                "--secret",
+                secret,
+                "--url",
+                url,
+                "--header",
+                "X-Webhook-ID: 9b287712-80b9-4aba-ad5e-df31929dad75",
+            ],
+            body.as_bytes(),
+        )
+    };
+    let (code, out, _) = verify(
+        "https://hooks.example.com/webhooks/getresponse?secret=s%3Dcret",
+        "s=cret",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["key_index"], 1);
+    assert_eq!(out["events"][0]["event_type"], "opened");
+    assert_eq!(
+        out["events"][0]["idempotency_key"],
+        "getresponse:9b287712-80b9-4aba-ad5e-df31929dad75"
+    );
+    for url in [
+        "https://hooks.example.com/webhooks/getresponse?secret=wrong",
+        "https://hooks.example.com/webhooks/getresponse",
+        "https://hooks.example.com/webhooks/getresponse?secret=s%3Dcret&secret=s%3Dcret",
+    ] {
+        let (code, out, _) = verify(url, "s=cret");
+        assert_eq!(
+            (code, out["error"]["code"].as_str()),
+            (1, Some("unauthorized")),
+            "{url}"
+        );
+    }
+    // Another parameter name.
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--scheme",
+            "getresponse",
+            "--secret",
+            "k",
+            "--url-param",
+            "token",
+            "--url",
+            "https://h/hook?token=k",
+            "--header",
+            "X-Webhook-ID: id-1",
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn parse_reads_mailjet_and_getresponse() {
+    let body = common::Sample::load("mailjet-unsub.json").body;
+    let (code, out, _) = run(&["parse", "--provider", "mailjet"], body.as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(out["events"][0]["event_type"], "unsubscribed");
+    let body = common::Sample::load("getresponse-clicked.json").body;
+    let (code, out, _) = run(
+        &[
+            "parse",
+            "--provider",
+            "getresponse",
+            "--header",
+            "X-Webhook-ID: w-1",
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out["events"][0]["click_url"], "https://example.com/pricing");
+    assert_eq!(out["events"][0]["idempotency_key"], "getresponse:w-1");
+}
+
+#[test]
+fn send_print_shows_the_request_instead_of_posting_it() {
+    let (code, out, _) = run(
+        &[
+            "send",
+            "--provider",
+            "getresponse",
+            "--event",
+            "opened",
+            "--secret",
+            "s3cret",
+            "--to",
+            "http://127.0.0.1:9/webhooks/getresponse",
+            "--print",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out["url"],
+        "http://127.0.0.1:9/webhooks/getresponse?secret=s3cret"
+    );
+    assert_eq!(out["headers"]["X-Webhook-Type"], "contact_opened_message");
+    assert!(
+        out["body"]
+            .as_str()
+            .unwrap()
+            .contains("contact_opened_message")
+    );
+
+    let (code, out, _) = run(
+        &[
+            "send",
+            "--provider",
+            "mailjet",
+            "--event",
+            "bounced",
+            "--basic-auth",
+            "mj:pw",
+            "--to",
+            "http://127.0.0.1:9/webhooks/mailjet",
+            "--print",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out["headers"]["Authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    // GetResponse sends no "delivered": the usage error lists what it sends.
+    let (code, _, err) = run(
+        &[
+            "send",
+            "--provider",
+            "getresponse",
+            "--event",
+            "delivered",
+            "--secret",
+            "s",
+            "--to",
+            "http://127.0.0.1:9/",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no delivered event"), "{err}");
+}
+
+#[test]
+fn sign_help_lists_only_what_it_can_sign() {
+    let output = Command::new(env!("CARGO_BIN_EXE_email-webhooks"))
+        .args(["sign", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("stripe") && help.contains("resend"), "{help}");
+    for provider in [
+        "mailgun",
+        "sendgrid",
+        "postmark",
+        "mailjet",
+        "getresponse",
+        "ses",
+    ] {
+        assert!(
+            !help.contains(provider),
+            "sign --help lists {provider}:\n{help}"
+        );
+    }
+}

@@ -206,3 +206,42 @@ fn providers_are_send_and_sync() {
     >();
     send_sync::<email_webhooks::provider::Providers>();
 }
+
+/// A provider is one file plus its registry line: outside its own module,
+/// its name appears under `src/` only in the registry (`src/provider/mod.rs`)
+/// and the checked docs table (`src/lib.rs`). Checked for the providers
+/// added since the registry existed.
+#[test]
+fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    files(&root.join("src"), &mut all);
+    for name in ["mailjet", "getresponse"] {
+        let mut naming: Vec<String> = all
+            .iter()
+            .filter(|p| {
+                let file = p.file_name().unwrap().to_string_lossy();
+                !(p.parent().unwrap().ends_with("provider") && file.starts_with(name))
+            })
+            .filter(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .to_lowercase()
+                    .contains(name)
+            })
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        naming.sort();
+        assert_eq!(naming, ["src/lib.rs", "src/provider/mod.rs"], "{name}");
+    }
+}

@@ -182,7 +182,7 @@ impl actix_web::Responder for crate::provider::Reply {
 /// The single dynamic route, `/webhooks/{provider}`, dispatching on the
 /// path to the configured [`Providers`](crate::provider::Providers): a
 /// `POST` runs `handler` on each new event through the pipeline and answers
-/// what the provider requires (GetResponse's `{"status":"OK"}`, Mailgun's
+/// what the provider requires (a JSON acknowledgement body, Mailgun's
 /// 406); an unknown or unconfigured provider is 404. `HEAD` and `GET`
 /// answer a provider's probe where it sends one
 /// ([`EmailProvider::probe`](crate::provider::EmailProvider::probe)), else

@@ -159,7 +159,7 @@ impl IntoResponse for crate::provider::Reply {
 /// The single dynamic route, `POST /webhooks/{provider}`, dispatching on the
 /// path to the configured [`Providers`](crate::provider::Providers): runs
 /// `handler` on each new event through the pipeline and answers what the
-/// provider requires (GetResponse's `{"status":"OK"}`, Mailgun's 406). An
+/// provider requires (a JSON acknowledgement body, Mailgun's 406). An
 /// unknown or unconfigured provider is 404. `HEAD` and `GET` answer a
 /// provider's probe where it sends one ([`EmailProvider::probe`]), else 405.
 /// `observe` sees every delivery's [`Handled`] summary (for logs and

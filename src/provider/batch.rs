@@ -13,7 +13,7 @@ use crate::error::ParseError;
 pub(crate) enum Shape {
     /// Always an array of events (SendGrid).
     Array,
-    /// One event object, or an array of them (Mailjet's grouped mode).
+    /// One event object, or an array of them (a provider's grouped mode).
     ObjectOrArray,
 }
 

@@ -10,7 +10,8 @@
 //! - Signed: nothing. Anyone who learns the URL can forge events; use HTTPS
 //!   and keep the secret out of access logs.
 //! - Headers: `X-Webhook-ID` (a UUID per event, the same on every retry: the
-//!   event id and so the idempotency key), `X-Webhook-Type` (the payload's
+//!   event id and so the idempotency key; a delivery without it, or with it
+//!   repeated, is refused), `X-Webhook-Type` (the payload's
 //!   `type`), `X-Request-ID` (new on every attempt; not used).
 //! - Answer: GetResponse counts a delivery as received only when the answer
 //!   is 2xx **with the body `{"status":"OK"}`** within 5 seconds; a 2xx
@@ -105,6 +106,16 @@ impl EmailProvider for GetresponseVerifier {
     ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
         std::future::ready((|| {
             let proof = self.verify(request)?;
+            // GetResponse always sends the event id; without it a retry
+            // could not be recognized, so the delivery is refused. A
+            // single event's id must be one clean header.
+            let id = headers::required(request.headers(), &WEBHOOK_ID, &self.policy.limits)?;
+            if id.trim().is_empty() {
+                return Err(VerifyError::MissingHeader {
+                    name: WEBHOOK_ID.error_name(),
+                }
+                .into());
+            }
             let events = parse_within(request.headers(), request.body(), &self.policy.limits)?;
             Ok(Received::events(events).with_proof(proof))
         })())
@@ -254,9 +265,10 @@ fn parse_within<H: Headers + ?Sized>(
     limits: &Limits,
 ) -> Result<Vec<EmailEvent>, ParseError> {
     let single = body.trim_ascii_start().starts_with(b"{");
+    // A repeated or malformed id header is refused: which copy names the
+    // event is ambiguous, and the id is the idempotency key.
     let webhook_id = headers::optional(headers, &WEBHOOK_ID, limits)
-        .ok()
-        .flatten()
+        .map_err(|_| ParseError::new("the X-Webhook-ID header is repeated or malformed"))?
         .filter(|id| !id.is_empty());
     let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
     Ok(raws

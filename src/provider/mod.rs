@@ -184,7 +184,7 @@ pub struct ProviderInfo {
 #[non_exhaustive]
 pub struct Settings {
     /// Shared secrets: signing keys (Mailgun, Resend's `whsec_…`), URL
-    /// secrets (GetResponse). Several for rotation.
+    /// secrets. Several for rotation.
     pub secrets: Vec<String>,
     /// Keys: public keys or certificates to verify with (SendGrid's
     /// verification key, the SNS certificate PEM), or, to simulate, the
@@ -194,8 +194,7 @@ pub struct Settings {
     pub basic_auth: Vec<String>,
     /// Accepted SNS topic ARNs (SES).
     pub topics: Vec<String>,
-    /// The query parameter carrying a URL secret (GetResponse; default
-    /// `secret`).
+    /// The query parameter carrying a URL secret (default `secret`).
     pub url_param: Option<String>,
     /// The size limits.
     pub limits: crate::Limits,
@@ -371,7 +370,7 @@ impl<'a> Simulation<'a> {
 }
 
 /// A simulated delivery: headers, body, and the query to append to the
-/// endpoint's URL (GetResponse's URL secret).
+/// endpoint's URL (a URL secret).
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Simulated {

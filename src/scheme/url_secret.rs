@@ -1,5 +1,5 @@
 //! A secret in the webhook URL's query (`https://host/hook?secret=…`), for
-//! providers that sign nothing and let you choose the URL (GetResponse).
+//! providers that sign nothing and let you choose the URL.
 //!
 //! The secret travels in the URL, so it ends up in access logs of every
 //! proxy on the way unless they are told otherwise; prefer a signature

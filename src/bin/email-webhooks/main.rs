@@ -89,19 +89,18 @@ struct SendArgs {
     /// The recipient address in the sample.
     #[arg(long, default_value = "recipient@example.com")]
     recipient: String,
-    /// The shared secret (mailgun signing key, resend whsec_…, the
-    /// getresponse URL secret).
+    /// The shared secret (a signing key such as mailgun's or resend's
+    /// whsec_…, or a URL secret).
     #[arg(long)]
     secret: Option<String>,
     /// The private key (sendgrid, ses: PKCS#8 base64 from `keygen`).
     #[arg(long, allow_hyphen_values = true)]
     key: Option<String>,
-    /// Basic-auth credentials (postmark, mailjet, sendgrid without signing),
-    /// USER:PASS.
+    /// Basic-auth credentials, USER:PASS (providers authenticated by the
+    /// credentials in their webhook URL).
     #[arg(long = "basic-auth", value_name = "USER:PASS")]
     basic_auth: Option<String>,
-    /// The query parameter carrying the URL secret (getresponse; default
-    /// `secret`).
+    /// The query parameter carrying the URL secret (default `secret`).
     #[arg(long = "url-param", value_name = "NAME")]
     url_param: Option<String>,
     /// The SNS topic to publish to (ses).
@@ -113,7 +112,7 @@ struct SendArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
     /// Alter the request after signing (a letter of the recipient; for
-    /// basic-auth providers the password, for getresponse the URL secret,
+    /// basic-auth providers the password, for URL secrets the secret,
     /// for mailgun the signed token): the endpoint should refuse it, and
     /// `send` exits 0 only if every answer is 400, 401 or 403.
     #[arg(long)]
@@ -239,16 +238,15 @@ struct VerifyArgs {
     /// A request header, `Name: value`; repeat for each.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Accepted basic-auth credentials (Postmark, Mailjet, SendGrid without
-    /// signing), `USER:PASS`; repeat for rotation.
+    /// Accepted basic-auth credentials, `USER:PASS` (providers authenticated
+    /// by the credentials in their webhook URL); repeat for rotation.
     #[arg(long = "basic-auth", value_name = "USER:PASS")]
     basic_auth: Vec<String>,
     /// The public URL the provider called, query included (Twilio signs it;
-    /// GetResponse's secret is in it).
+    /// URL-secret providers read their secret from its query).
     #[arg(long)]
     url: Option<String>,
-    /// The query parameter carrying the URL secret (getresponse; default
-    /// `secret`).
+    /// The query parameter carrying the URL secret (default `secret`).
     #[arg(long = "url-param", value_name = "NAME")]
     url_param: Option<String>,
     /// An accepted SNS topic ARN (ses, sns); repeat for each. Required:

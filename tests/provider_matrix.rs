@@ -1,0 +1,377 @@
+//! The negative matrix, run for every registered provider through the
+//! registry: each provider's own simulator signs a genuine delivery, and the
+//! provider built from settings must accept it, refuse it tampered, refuse
+//! it under the wrong key, accept it under rotated keys, refuse it over the
+//! body limit, refuse stale deliveries where a time is signed, and treat
+//! every header missing, repeated, oversized or non-UTF-8 as either a
+//! refusal or as nothing at all (the same events, the same keys).
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use email_webhooks::provider::sendgrid::SendgridSigner;
+use email_webhooks::provider::{DynProvider, Received, Settings, Simulated, Simulation};
+use email_webhooks::{Error, EventKind, Limits, Provider, Request};
+use futures_util::FutureExt as _;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:email-webhooks-test";
+const PUBLIC_URL: &str = "https://hooks.example.com/webhooks/provider";
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// What signs (the sender's settings), what verifies (the receiver's), and
+/// a receiver with other credentials, per provider: the test fixtures.
+struct Fixture {
+    sender: Settings,
+    receiver: Settings,
+    other: Settings,
+}
+
+fn settings(f: impl FnOnce(&mut Settings)) -> Settings {
+    let mut s = Settings::new();
+    f(&mut s);
+    s
+}
+
+fn fixture(provider: Provider) -> Fixture {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    match provider {
+        Provider::Sendgrid => {
+            let (signer, pkcs8) = SendgridSigner::generate().unwrap();
+            let (other, _) = SendgridSigner::generate().unwrap();
+            let public = signer.public_key().unwrap().to_base64_der();
+            let other = other.public_key().unwrap().to_base64_der();
+            Fixture {
+                sender: settings(|s| {
+                    s.keys.push(b64(&pkcs8));
+                }),
+                receiver: settings(|s| {
+                    s.keys.push(public);
+                }),
+                other: settings(|s| {
+                    s.keys.push(other);
+                }),
+            }
+        }
+        Provider::Ses => {
+            let cert = String::from_utf8(data("sns-test-cert.pem")).unwrap();
+            Fixture {
+                sender: settings(|s| s.keys.push(b64(&data("sns-test-key.pk8")))),
+                receiver: settings(|s| {
+                    s.keys.push(cert.clone());
+                    s.topics.push(TOPIC.into());
+                }),
+                // The same certificate, another account's topic.
+                other: settings(|s| {
+                    s.keys.push(cert.clone());
+                    s.topics
+                        .push("arn:aws:sns:us-east-1:999999999999:other".into());
+                }),
+            }
+        }
+        Provider::Mailgun | Provider::Getresponse => Fixture {
+            sender: settings(|s| {
+                s.secrets.push("s3cret-key".into());
+            }),
+            receiver: settings(|s| {
+                s.secrets.push("s3cret-key".into());
+            }),
+            other: settings(|s| {
+                s.secrets.push("another-key".into());
+            }),
+        },
+        Provider::Resend => {
+            let secret = |key: &'static str| settings(|s| s.secrets.push(key.into()));
+            Fixture {
+                sender: secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                receiver: secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                other: secret("whsec_dGhpcyBpcyBhbm90aGVyIGtleSAxMjM0NTY3OA=="),
+            }
+        }
+        Provider::Postmark | Provider::Mailjet => Fixture {
+            sender: settings(|s| {
+                s.basic_auth.push("hook:pass-word".into());
+            }),
+            receiver: settings(|s| {
+                s.basic_auth.push("hook:pass-word".into());
+            }),
+            other: settings(|s| {
+                s.basic_auth.push("hook:other-pass".into());
+            }),
+        },
+        other => panic!("no fixture for {other}: add one here"),
+    }
+}
+
+/// The first kind the provider simulates (the simulators refuse kinds their
+/// provider does not send).
+fn kind_for(provider: Provider, sender: &Settings) -> EventKind {
+    let info = provider.info().unwrap();
+    [EventKind::Bounced, EventKind::Opened, EventKind::Delivered]
+        .into_iter()
+        .find(|&kind| {
+            (info.simulate)(&Simulation::new(kind, "a@example.com", "e1", 0, sender)).is_ok()
+        })
+        .unwrap()
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn simulate(provider: Provider, sender: &Settings, at: i64, tamper: bool) -> Simulated {
+    let kind = kind_for(provider, sender);
+    let mut sim =
+        Simulation::new(kind, "jane@example.com", "evt-0001", at, sender).attempt("attempt-1");
+    if tamper {
+        sim = sim.tampered();
+    }
+    (provider.info().unwrap().simulate)(&sim).unwrap()
+}
+
+fn build(provider: Provider, settings: &Settings) -> Box<dyn DynProvider> {
+    (provider.info().unwrap().build)(settings).unwrap()
+}
+
+fn url(delivery: &Simulated) -> String {
+    match &delivery.query {
+        Some(q) => format!("{PUBLIC_URL}?{q}"),
+        None => PUBLIC_URL.to_owned(),
+    }
+}
+
+fn receive(
+    receiver: &dyn DynProvider,
+    headers: &HeaderMap,
+    delivery: &Simulated,
+) -> Result<Received, Error> {
+    let url = url(delivery);
+    let request = Request::new(headers, &delivery.body).with_url(&url);
+    receiver
+        .receive_boxed(&request)
+        .now_or_never()
+        .expect("ready")
+}
+
+fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(
+            HeaderName::try_from(k.as_str()).unwrap(),
+            HeaderValue::try_from(v.as_str()).unwrap(),
+        );
+    }
+    map
+}
+
+fn keys(received: &Received) -> Vec<String> {
+    received
+        .events
+        .iter()
+        .map(email_webhooks::EmailEvent::idempotency_key)
+        .collect()
+}
+
+fn refused(result: &Result<Received, Error>) -> bool {
+    matches!(result, Err(e) if (400..500).contains(&e.http_status()))
+}
+
+#[test]
+fn every_provider_accepts_its_genuine_delivery_and_refuses_it_tampered() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let receiver = build(provider, &f.receiver);
+        let genuine = simulate(provider, &f.sender, now(), false);
+        let ok = receive(&*receiver, &header_map(&genuine.headers), &genuine)
+            .unwrap_or_else(|e| panic!("{provider}: {e}"));
+        assert!(!ok.events.is_empty(), "{provider}");
+        assert!(
+            ok.events.iter().all(|e| e.provider == provider),
+            "{provider}"
+        );
+        assert!(
+            ok.events
+                .iter()
+                .all(|e| e.recipient.as_deref() == Some("jane@example.com")),
+            "{provider}"
+        );
+
+        let tampered = simulate(provider, &f.sender, now(), true);
+        let result = receive(&*receiver, &header_map(&tampered.headers), &tampered);
+        assert!(refused(&result), "{provider}: tampered was {result:?}");
+    }
+}
+
+#[test]
+fn every_provider_refuses_other_credentials_and_accepts_rotated_ones() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let genuine = simulate(provider, &f.sender, now(), false);
+        let headers = header_map(&genuine.headers);
+        let wrong = build(provider, &f.other);
+        let result = receive(&*wrong, &headers, &genuine);
+        assert!(
+            refused(&result),
+            "{provider}: other credentials gave {result:?}"
+        );
+
+        // Rotation: the old credentials first, the current ones second.
+        let mut rotated = f.other.clone();
+        rotated.secrets.extend(f.receiver.secrets.iter().cloned());
+        rotated.keys.extend(f.receiver.keys.iter().cloned());
+        rotated
+            .basic_auth
+            .extend(f.receiver.basic_auth.iter().cloned());
+        rotated.topics.extend(f.receiver.topics.iter().cloned());
+        if provider == Provider::Ses {
+            // One certificate per URL: rotation is of topics here.
+            rotated.keys.truncate(1);
+        }
+        let received = receive(&*build(provider, &rotated), &headers, &genuine)
+            .unwrap_or_else(|e| panic!("{provider}: rotated keys refused: {e}"));
+        if let Some(proof) = &received.proof {
+            assert_eq!(proof.key_index, 1, "{provider}");
+        }
+    }
+}
+
+#[test]
+fn every_provider_refuses_a_body_over_the_limit() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let genuine = simulate(provider, &f.sender, now(), false);
+        let mut small = f.receiver.clone();
+        small.limits = Limits::default().with_max_body_bytes(genuine.body.len() - 1);
+        let result = receive(
+            &*build(provider, &small),
+            &header_map(&genuine.headers),
+            &genuine,
+        );
+        assert_eq!(
+            result.err().map(|e| e.code()),
+            Some("body_too_large"),
+            "{provider}"
+        );
+    }
+}
+
+#[test]
+fn a_stale_delivery_is_refused_wherever_a_time_is_signed() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let receiver = build(provider, &f.receiver);
+        let year_ago = simulate(provider, &f.sender, now() - 365 * 24 * 3600, false);
+        let result = receive(&*receiver, &header_map(&year_ago.headers), &year_ago);
+        let signs_time = provider.info().unwrap().replay_window != "none";
+        if signs_time {
+            assert_eq!(
+                result.err().map(|e| e.code()),
+                Some("timestamp_too_old"),
+                "{provider}"
+            );
+        } else {
+            assert!(
+                result.is_ok(),
+                "{provider}: nothing signs its time, so age is no reason"
+            );
+        }
+        let next_year = simulate(provider, &f.sender, now() + 365 * 24 * 3600, false);
+        let result = receive(&*receiver, &header_map(&next_year.headers), &next_year);
+        if signs_time {
+            assert_eq!(
+                result.err().map(|e| e.code()),
+                Some("timestamp_too_new"),
+                "{provider}"
+            );
+        }
+    }
+}
+
+/// Each header of a genuine delivery, missing, repeated, oversized or not
+/// UTF-8: the delivery is refused, or it is as if nothing had changed.
+#[test]
+fn every_header_missing_repeated_oversized_or_not_utf8_is_refused_or_harmless() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let receiver = build(provider, &f.receiver);
+        let genuine = simulate(provider, &f.sender, now(), false);
+        let baseline = keys(&receive(&*receiver, &header_map(&genuine.headers), &genuine).unwrap());
+        for (index, (name, value)) in genuine.headers.iter().enumerate() {
+            let name = HeaderName::try_from(name.as_str()).unwrap();
+            let others: Vec<(String, String)> = genuine
+                .headers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, h)| h.clone())
+                .collect();
+            let long = format!("{value}{}", "a".repeat(Limits::default().max_header_bytes));
+            let variants: [(&str, Option<Vec<HeaderValue>>); 4] = [
+                ("missing", None),
+                (
+                    "repeated",
+                    Some(vec![HeaderValue::try_from(value.as_str()).unwrap(); 2]),
+                ),
+                (
+                    "oversized",
+                    Some(vec![HeaderValue::try_from(long.as_str()).unwrap()]),
+                ),
+                (
+                    "not UTF-8",
+                    Some(vec![HeaderValue::from_bytes(b"\xff\xfe").unwrap()]),
+                ),
+            ];
+            for (what, values) in variants {
+                let mut headers = header_map(&others);
+                for v in values.into_iter().flatten() {
+                    headers.append(name.clone(), v);
+                }
+                match receive(&*receiver, &headers, &genuine) {
+                    Ok(delivery) => assert_eq!(
+                        keys(&delivery),
+                        baseline,
+                        "{provider}: {name} {what} changed the events"
+                    ),
+                    Err(e) => assert!(
+                        (400..500).contains(&e.http_status()),
+                        "{provider}: {name} {what}: {e}"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_redelivery_keeps_every_idempotency_key() {
+    for &provider in Provider::ALL {
+        let f = fixture(provider);
+        let receiver = build(provider, &f.receiver);
+        let info = provider.info().unwrap();
+        let kind = kind_for(provider, &f.sender);
+        let at = now();
+        let attempt = |n: &str| {
+            let sim = Simulation::new(kind, "jane@example.com", "evt-7", at, &f.sender).attempt(n);
+            let d = (info.simulate)(&sim).unwrap();
+            keys(&receive(&*receiver, &header_map(&d.headers), &d).unwrap())
+        };
+        assert_eq!(attempt("first"), attempt("second"), "{provider}");
+        let other = Simulation::new(kind, "jane@example.com", "evt-8", at, &f.sender);
+        let d = (info.simulate)(&other).unwrap();
+        let other_keys = keys(&receive(&*receiver, &header_map(&d.headers), &d).unwrap());
+        assert_ne!(
+            attempt("first"),
+            other_keys,
+            "{provider}: two events share a key"
+        );
+    }
+}
