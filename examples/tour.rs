@@ -8,11 +8,12 @@
 //!
 //! Run: `cargo run --example tour --features axum`
 //!
-//! The provider routes are what `examples/axum_receiver.rs` runs: the
-//! [`Webhook`] extractor, a [`Pipeline`] per provider (verify → parse →
-//! claim) and a handler per new event. The one difference: a production
-//! endpoint answers a bare status ([`Rejection`]); the tour's routes add a
-//! small JSON body saying what happened, so the table below can show it.
+//! The email providers share one route, `POST /webhooks/{provider}`, which is
+//! what `examples/axum_receiver.rs` runs: [`webhooks_router`] over the
+//! configured providers (verify → parse → claim → your handler → complete),
+//! answering what each provider requires (GetResponse reads a
+//! `{"status":"OK"}` body). The table reads what happened from the route's
+//! observer and the handler's notes.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -28,11 +29,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use base64::Engine as _;
-use email_webhooks::adapters::axum::{Rejection, Webhook};
+use email_webhooks::adapters::axum::{Handled, PublicUrl, Rejection, Webhook, webhooks_router};
 use email_webhooks::idempotency::MemoryStore;
 use email_webhooks::pipeline::Pipeline;
-use email_webhooks::provider::EmailProvider;
+use email_webhooks::provider::Providers;
+use email_webhooks::provider::getresponse::GetresponseVerifier;
 use email_webhooks::provider::mailgun::MailgunVerifier;
+use email_webhooks::provider::mailjet::MailjetVerifier;
 use email_webhooks::provider::postmark::PostmarkVerifier;
 use email_webhooks::provider::resend::ResendVerifier;
 use email_webhooks::provider::sendgrid::{SendgridSigner, SendgridVerifier};
@@ -45,6 +48,7 @@ use email_webhooks::scheme::hmac::HmacVerifier;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
 use email_webhooks::scheme::stripe::StripeVerifier;
 use email_webhooks::scheme::twilio::TwilioVerifier;
+use email_webhooks::scheme::url_secret::UrlSecret;
 use email_webhooks::scheme::{shopify, slack};
 use email_webhooks::{BasicAuth, Ed25519SigningKey, Limits, Secret, VerifyError};
 use serde_json::{Value, json};
@@ -61,6 +65,12 @@ const ED25519_SEED: [u8; 32] = [42; 32];
 const MAILGUN: &str = "tour-mailgun-signing-key";
 const POSTMARK_USER: &str = "postmark";
 const POSTMARK_PASS: &str = "tour-postmark-password";
+const MAILJET_USER: &str = "mailjet";
+const MAILJET_PASS: &str = "tour-mailjet-password";
+/// GetResponse's secret travels in the webhook URL's query (`?secret=`).
+const GETRESPONSE_SECRET: &str = "tour-getresponse-secret";
+/// What GetResponse must read in a 2xx answer, or it retries.
+const GETRESPONSE_ACK: &str = r#"{"status":"OK"}"#;
 /// The one SNS topic the SES route accepts (AWS signs every topic alike).
 const SES_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-events";
 // A self-signed test certificate standing in for Amazon SNS's (see
@@ -73,45 +83,26 @@ const MAX_BODY: usize = 64 * 1024;
 
 type Headers = Vec<(String, String)>;
 
+fn s(path: &str) -> String {
+    path.to_owned()
+}
+
 // --- The receiver ---
 
-/// A provider route's answer: the status the pipeline gives, and for the
-/// tour's table a JSON body with the events handled.
+/// A scheme route's answer: the status, and a small JSON body for the table.
 fn answer(status: u16, detail: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
     (status, json, detail.to_string()).into_response()
 }
 
-/// Every provider route: verify, parse, claim each event in the store,
-/// handle the new ones (here: note them), complete their claims.
-async fn provider<R: EmailProvider>(
-    State(pipeline): State<Arc<Pipeline<R, MemoryStore>>>,
-    hook: Webhook,
-) -> Response {
-    let handled = Mutex::new(Vec::new());
-    let result = pipeline
-        .run(&hook.request(), |event| {
-            // Your handler: store the event, update the suppression list...
-            let note = format!(
-                "{} {}",
-                format!("{:?}", event.kind).to_lowercase(),
-                event.recipient.as_deref().unwrap_or("-")
-            );
-            handled.lock().map(|mut h| h.push(note)).ok();
-            std::future::ready(Ok::<(), Infallible>(()))
-        })
-        .await;
-    let handled = handled.into_inner().unwrap_or_default();
-    match result {
-        Ok(outcome) => answer(
-            outcome.status().as_u16(),
-            &json!({"new": handled, "duplicates": outcome.duplicates,
-                   "subscription_confirmation": outcome.control.is_some()}),
-        ),
-        // A production route returns `Rejection(e)`: the same status, no body.
-        Err(e) => answer(e.http_status(), &json!({"error": e.code()})),
-    }
+/// What the tour's handler and the route's observer saw of one request.
+#[derive(Default)]
+struct Seen {
+    /// One note per event the handler processed.
+    notes: Vec<String>,
+    /// The route's summary of the delivery.
+    handled: Option<Handled>,
 }
 
 /// The generic schemes: signature checks only, no events.
@@ -153,23 +144,12 @@ async fn scheme(
     }
 }
 
-fn provider_route<R: EmailProvider + 'static>(
-    path: &str,
-    receiver: R,
-    store: &MemoryStore,
-) -> Router {
-    let pipeline = Arc::new(Pipeline::new(receiver, store.clone()));
-    Router::new()
-        .route(path, post(provider::<R>))
-        .with_state(pipeline)
-}
-
 fn app(
     public_url: String,
     sendgrid: SendgridVerifier,
     certificates: impl CertificateSource + 'static,
+    seen: &Arc<Mutex<Seen>>,
 ) -> Result<Router, Box<dyn std::error::Error>> {
-    let store = MemoryStore::new();
     let ed = Ed25519SigningKey::from_seed(ED25519_SEED)?;
     let schemes = Arc::new(Schemes {
         standard: StandardWebhooks::new(Secret::from_standard_webhooks(WHSEC)?)
@@ -179,37 +159,62 @@ fn app(
         slack: slack::verifier(Secret::from_bytes(SLACK)?),
         shopify: shopify::verifier(Secret::from_bytes(SHOPIFY)?),
         twilio: TwilioVerifier::new(Secret::from_bytes(TWILIO)?),
-        public_url,
+        public_url: public_url.clone(),
     });
+    // Every email provider, each with its own authentication, in one set
+    // served by one route; the store is shared (keys name their provider).
+    let providers = Providers::new()
+        .with(sendgrid)
+        .with(MailgunVerifier::new(Secret::from_bytes(MAILGUN)?))
+        .with(PostmarkVerifier::new(BasicAuth::new(
+            POSTMARK_USER,
+            POSTMARK_PASS,
+        )?))
+        .with(ResendVerifier::new(Secret::from_standard_webhooks(WHSEC)?))
+        .with(SesVerifier::new(SnsVerifier::new(
+            certificates,
+            [SES_TOPIC],
+        )))
+        .with(MailjetVerifier::new(BasicAuth::new(
+            MAILJET_USER,
+            MAILJET_PASS,
+        )?))
+        .with(GetresponseVerifier::new(UrlSecret::new(
+            &Secret::from_bytes(GETRESPONSE_SECRET)?,
+        )));
+    let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+    let notes = Arc::clone(seen);
+    let observed = Arc::clone(seen);
+    let webhooks = webhooks_router(
+        pipeline,
+        move |event| {
+            // Your handler: store the event, update the suppression list...
+            let note = format!(
+                "{} {}",
+                event.kind,
+                event.recipient.as_deref().unwrap_or("-")
+            );
+            notes.lock().map(|mut s| s.notes.push(note)).ok();
+            std::future::ready(Ok::<(), Infallible>(()))
+        },
+        move |handled| {
+            observed
+                .lock()
+                .map(|mut s| s.handled = Some(handled.clone()))
+                .ok();
+        },
+    );
     Ok(Router::new()
-        .merge(provider_route("/webhooks/sendgrid", sendgrid, &store))
-        .merge(provider_route(
-            "/webhooks/mailgun",
-            MailgunVerifier::new(Secret::from_bytes(MAILGUN)?),
-            &store,
-        ))
-        .merge(provider_route(
-            "/webhooks/postmark",
-            PostmarkVerifier::new(BasicAuth::new(POSTMARK_USER, POSTMARK_PASS)?),
-            &store,
-        ))
-        .merge(provider_route(
-            "/webhooks/resend",
-            ResendVerifier::new(Secret::from_standard_webhooks(WHSEC)?),
-            &store,
-        ))
-        .merge(provider_route(
-            "/webhooks/ses",
-            SesVerifier::new(SnsVerifier::new(certificates, [SES_TOPIC])),
-            &store,
-        ))
+        .merge(webhooks)
         .merge(
             Router::new()
                 .route("/schemes/{name}", post(scheme))
                 .with_state(schemes),
         )
-        // The body limit the extractor enforces while reading.
-        .layer(Extension(Limits::default().with_max_body_bytes(MAX_BODY))))
+        // The body limit the extractor enforces while reading, and the
+        // public URL providers call (GetResponse's secret is in its query).
+        .layer(Extension(Limits::default().with_max_body_bytes(MAX_BODY)))
+        .layer(Extension(PublicUrl::new(public_url))))
 }
 
 // --- The sender ---
@@ -220,6 +225,8 @@ struct Expect {
     status: u16,
     new: usize,
     duplicates: usize,
+    /// The answer's body, where the provider reads one.
+    body: Option<&'static str>,
 }
 
 const fn expect(status: u16) -> Expect {
@@ -227,6 +234,7 @@ const fn expect(status: u16) -> Expect {
         status,
         new: 0,
         duplicates: 0,
+        body: None,
     }
 }
 
@@ -235,12 +243,21 @@ const fn events(new: usize, duplicates: usize) -> Expect {
         status: 200,
         new,
         duplicates,
+        body: None,
+    }
+}
+
+/// `events`, answered with GetResponse's acknowledgement body.
+const fn acknowledged(new: usize, duplicates: usize) -> Expect {
+    Expect {
+        body: Some(GETRESPONSE_ACK),
+        ..events(new, duplicates)
     }
 }
 
 struct Case {
     name: &'static str,
-    path: &'static str,
+    path: String,
     headers: Headers,
     body: Vec<u8>,
     expect: Expect,
@@ -278,35 +295,41 @@ fn post_request(addr: &str, case: &Case) -> std::io::Result<(u16, String)> {
 }
 
 /// What the table says of an answer, and whether it is the expected one.
-fn judge(case: &Case, status: u16, body: &str) -> (bool, String) {
-    let detail: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let new: Vec<&str> = detail["new"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let duplicates = detail["duplicates"].as_u64().unwrap_or(0);
+fn judge(case: &Case, status: u16, body: &str, seen: &Seen) -> (bool, String) {
+    let (new, duplicates) = seen
+        .handled
+        .as_ref()
+        .map_or((0, 0), |h| (seen.notes.len(), h.duplicates));
     let ok = status == case.expect.status
-        && new.len() == case.expect.new
-        && usize::try_from(duplicates).ok() == Some(case.expect.duplicates);
-    let text = if let Some(code) = detail["error"].as_str() {
+        && new == case.expect.new
+        && duplicates == case.expect.duplicates
+        && case.expect.body.is_none_or(|b| b == body);
+    let detail: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let text = if let Some(code) = seen.handled.as_ref().and_then(|h| h.error_code) {
         format!("refused: {code}")
-    } else if detail["subscription_confirmation"] == true {
+    } else if let Some(code) = detail["error"].as_str() {
+        format!("refused: {code}")
+    } else if seen.handled.as_ref().is_some_and(|h| h.control.is_some()) {
         "subscription confirmation, left for you to confirm".to_owned()
-    } else if detail.is_null() {
+    } else if seen.handled.is_none() {
         match status {
             204 => "signature verified".to_owned(),
+            404 => "no such provider configured".to_owned(),
             413 => "refused by the extractor while reading the body".to_owned(),
             _ => String::new(),
         }
     } else {
         let mut parts = Vec::new();
-        if !new.is_empty() {
-            parts.push(format!("handled {}", new.join(", ")));
+        if !seen.notes.is_empty() {
+            parts.push(format!("handled {}", seen.notes.join(", ")));
         }
         if duplicates > 0 {
             parts.push(format!(
                 "{duplicates} duplicate(s) acknowledged, not reprocessed"
             ));
+        }
+        if !body.is_empty() {
+            parts.push(format!("answered {body}"));
         }
         parts.join("; ")
     };
@@ -409,6 +432,45 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
             "https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem",
         )
         .into_bytes();
+    // Mailjet: one event per request, or an array with "group events" on.
+    // Its message ids exceed 2^53 and are read exactly.
+    let mailjet_event = |event: &str, email: &str| {
+        json!({"event": event, "time": now, "MessageID": 19_421_777_835_146_490_u64,
+               "email": email, "mj_campaign_id": 7, "mj_contact_id": 4, "customcampaign": "",
+               "CustomID": "order-42", "Payload": ""})
+    };
+    let mailjet_one = mailjet_event("sent", "j@example.com")
+        .to_string()
+        .into_bytes();
+    let mailjet_grouped = json!([
+        mailjet_event("sent", "j@example.com"),
+        mailjet_event("open", "j@example.com")
+    ])
+    .to_string()
+    .into_bytes();
+    // GetResponse: X-Webhook-ID names the event, the same on each retry.
+    let getresponse_body = json!({
+        "type": "contact_opened_message",
+        "contact": {"contactId": "c1", "email": "k@example.com", "name": null,
+                    "campaign": {"campaignId": "l1", "name": "newsletter"}},
+        "message": {"resourceType": "newsletters", "resourceId": "n1", "name": "news", "subject": "News"},
+        "account": {"accountId": "a1"},
+        "event": {"occurredAt": sns_time},
+    })
+    .to_string()
+    .into_bytes();
+    let getresponse_headers: Headers = vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("X-Webhook-Type".into(), "contact_opened_message".into()),
+        (
+            "X-Webhook-ID".into(),
+            "9b287712-80b9-4aba-ad5e-df31929dad75".into(),
+        ),
+        (
+            "X-Request-ID".into(),
+            "cf3c768a-3465-4a6d-9ad9-ddae2705f526".into(),
+        ),
+    ];
     let sns = || {
         vec![(
             "x-amz-sns-message-type".to_owned(),
@@ -419,136 +481,185 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
     Ok(vec![
         Case {
             name: "sendgrid batch (p-256)",
-            path: "/webhooks/sendgrid",
+            path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers.clone(),
             body: sendgrid_batch.clone(),
             expect: events(3, 0),
         },
         Case {
             name: "sendgrid, same batch redelivered",
-            path: "/webhooks/sendgrid",
+            path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers.clone(),
             body: sendgrid_batch.clone(),
             expect: events(0, 3),
         },
         Case {
             name: "sendgrid, retry with one new event",
-            path: "/webhooks/sendgrid",
+            path: s("/webhooks/sendgrid"),
             headers: sendgrid.headers(now, &sendgrid_retry)?,
             body: sendgrid_retry,
             expect: events(1, 1),
         },
         Case {
             name: "sendgrid, tampered batch",
-            path: "/webhooks/sendgrid",
+            path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers,
             body: sendgrid_batch[1..].to_vec(),
             expect: expect(401),
         },
         Case {
             name: "mailgun",
-            path: "/webhooks/mailgun",
+            path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_body.to_string().into_bytes(),
             expect: events(1, 0),
         },
         Case {
             name: "mailgun, retried (fresh token)",
-            path: "/webhooks/mailgun",
+            path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_retry.to_string().into_bytes(),
             expect: events(0, 1),
         },
         Case {
             name: "mailgun, signature reused on a forgery",
-            path: "/webhooks/mailgun",
+            path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_forged.to_string().into_bytes(),
             expect: expect(401),
         },
         Case {
             name: "postmark (basic auth)",
-            path: "/webhooks/postmark",
+            path: s("/webhooks/postmark"),
             headers: basic(POSTMARK_USER, POSTMARK_PASS),
             body: postmark_body.clone(),
             expect: events(1, 0),
         },
         Case {
             name: "postmark, wrong credentials",
-            path: "/webhooks/postmark",
+            path: s("/webhooks/postmark"),
             headers: basic(POSTMARK_USER, "guess"),
             body: postmark_body,
             expect: expect(401),
         },
         Case {
             name: "resend",
-            path: "/webhooks/resend",
+            path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_resend", now, &resend_body)?),
             body: resend_body.clone(),
             expect: events(1, 0),
         },
         Case {
             name: "resend, stale (signed 10 min ago)",
-            path: "/webhooks/resend",
+            path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_old", now - 600, &resend_body)?),
             body: resend_body.clone(),
             expect: expect(401),
         },
         Case {
             name: "resend, signed but not an event",
-            path: "/webhooks/resend",
+            path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_html", now, &not_json)?),
             body: not_json,
             expect: expect(400),
         },
         Case {
             name: "resend, body over the limit",
-            path: "/webhooks/resend",
+            path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_big", now, b"")?),
             body: vec![b' '; MAX_BODY + 1],
             expect: expect(413),
         },
         Case {
             name: "amazon ses via sns (2 recipients)",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: sns(),
             body: ses_body.clone(),
             expect: events(2, 0),
         },
         Case {
             name: "amazon ses, redelivered",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: sns(),
             body: ses_body,
             expect: events(0, 2),
         },
         Case {
             name: "sns subscription confirmation",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: Headers::new(),
             body: ses_subscription,
             expect: expect(200),
         },
         Case {
             name: "sns, untrusted certificate url",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: sns(),
             body: untrusted,
             expect: expect(401),
         },
         Case {
             name: "sns, signed but from another account's topic",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: sns(),
             body: other_topic,
             expect: expect(401),
         },
         Case {
             name: "sns, published hours before the replay window",
-            path: "/webhooks/ses",
+            path: s("/webhooks/ses"),
             headers: sns(),
             body: stale,
             expect: expect(401),
+        },
+        Case {
+            name: "mailjet, one event (basic auth)",
+            path: s("/webhooks/mailjet"),
+            headers: basic(MAILJET_USER, MAILJET_PASS),
+            body: mailjet_one.clone(),
+            expect: events(1, 0),
+        },
+        Case {
+            name: "mailjet, grouped: that event + a new one",
+            path: s("/webhooks/mailjet"),
+            headers: basic(MAILJET_USER, MAILJET_PASS),
+            body: mailjet_grouped,
+            expect: events(1, 1),
+        },
+        Case {
+            name: "mailjet, wrong credentials",
+            path: s("/webhooks/mailjet"),
+            headers: basic(MAILJET_USER, "guess"),
+            body: mailjet_one,
+            expect: expect(401),
+        },
+        Case {
+            name: "getresponse (secret in the url)",
+            path: format!("/webhooks/getresponse?secret={GETRESPONSE_SECRET}"),
+            headers: getresponse_headers.clone(),
+            body: getresponse_body.clone(),
+            expect: acknowledged(1, 0),
+        },
+        Case {
+            name: "getresponse, retried (same X-Webhook-ID)",
+            path: format!("/webhooks/getresponse?secret={GETRESPONSE_SECRET}"),
+            headers: getresponse_headers.clone(),
+            body: getresponse_body.clone(),
+            expect: acknowledged(0, 1),
+        },
+        Case {
+            name: "getresponse, wrong secret",
+            path: s("/webhooks/getresponse?secret=guess"),
+            headers: getresponse_headers,
+            body: getresponse_body,
+            expect: expect(401),
+        },
+        Case {
+            name: "a provider not configured here",
+            path: s("/webhooks/brevo"),
+            headers: json_type(),
+            body: b"{}".to_vec(),
+            expect: expect(404),
         },
     ])
 }
@@ -585,84 +696,84 @@ fn scheme_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error
     Ok(vec![
         Case {
             name: "standard webhooks v1 (hmac)",
-            path: "/schemes/standard-webhooks",
+            path: s("/schemes/standard-webhooks"),
             headers: owned(whsec.headers("msg_1", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "standard webhooks v1a (ed25519)",
-            path: "/schemes/standard-webhooks",
+            path: s("/schemes/standard-webhooks"),
             headers: owned(ed.headers("msg_2", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "svix-* headers",
-            path: "/schemes/standard-webhooks",
+            path: s("/schemes/standard-webhooks"),
             headers: svix(whsec.headers("msg_svix", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "standard webhooks, stale (10 min)",
-            path: "/schemes/standard-webhooks",
+            path: s("/schemes/standard-webhooks"),
             headers: owned(whsec.headers("msg_3", now - 600, &json)?),
             body: json.clone(),
             expect: expect(401),
         },
         Case {
             name: "stripe",
-            path: "/schemes/stripe",
+            path: s("/schemes/stripe"),
             headers: stripe_headers()?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "stripe, tampered body",
-            path: "/schemes/stripe",
+            path: s("/schemes/stripe"),
             headers: stripe_headers()?,
             body: br#"{"type":"email.bounced"}"#.to_vec(),
             expect: expect(401),
         },
         Case {
             name: "github",
-            path: "/schemes/github",
+            path: s("/schemes/github"),
             headers: github.sign(&json)?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "github, wrong secret",
-            path: "/schemes/github",
+            path: s("/schemes/github"),
             headers: wrong_github.sign(&json)?,
             body: json.clone(),
             expect: expect(401),
         },
         Case {
             name: "slack",
-            path: "/schemes/slack",
+            path: s("/schemes/slack"),
             headers: slack.sign(Some(now), &form)?,
             body: form.clone(),
             expect: expect(204),
         },
         Case {
             name: "shopify",
-            path: "/schemes/shopify",
+            path: s("/schemes/shopify"),
             headers: shopify.sign(None, &json)?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
             name: "shopify, unsigned",
-            path: "/schemes/shopify",
+            path: s("/schemes/shopify"),
             headers: Headers::new(),
             body: json,
             expect: expect(401),
         },
         Case {
             name: "twilio (form parameters)",
-            path: "/schemes/twilio",
+            path: s("/schemes/twilio"),
             headers: twilio_headers,
             body: form,
             expect: expect(204),
@@ -692,10 +803,12 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     // certificate source: a real one fetches the validated https URL.
     let (sendgrid_signer, _) = SendgridSigner::generate()?;
     let certificates = StaticCertificates::new().with(SNS_CERT_URL, SNS_CERT);
+    let seen = Arc::new(Mutex::new(Seen::default()));
     let router = app(
         public_url.clone(),
         SendgridVerifier::new(sendgrid_signer.public_key()?),
         certificates,
+        &seen,
     )?;
     let server = runtime.spawn(std::future::IntoFuture::into_future(axum::serve(
         listener, router,
@@ -705,16 +818,22 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     cases.extend(scheme_cases(&public_url)?);
     println!("email-webhooks tour: axum receiver on {public_url}, in-memory idempotency store\n");
     println!(
-        "{:<38} {:>6} {:>4}  what happened",
+        "{:<46} {:>6} {:>4}  what happened",
         "request", "expect", "got"
     );
     let mut all_ok = true;
     for case in &cases {
+        if let Ok(mut seen) = seen.lock() {
+            *seen = Seen::default();
+        }
         let (status, body) = post_request(&addr, case)?;
-        let (ok, detail) = judge(case, status, &body);
+        let (ok, detail) = match seen.lock() {
+            Ok(seen) => judge(case, status, &body, &seen),
+            Err(_) => (false, "the receiver's state was poisoned".to_owned()),
+        };
         all_ok &= ok;
         println!(
-            "{:<38} {:>6} {:>4}  {}{}",
+            "{:<46} {:>6} {:>4}  {}{}",
             case.name,
             case.expect.status,
             status,

@@ -78,6 +78,9 @@ pub struct Handled {
     pub duplicates: usize,
     /// Events whose handler failed (claims released for the retry).
     pub failed: usize,
+    /// A control message the delivery carried (an SNS subscription
+    /// confirmation: visit its URL if you expect it).
+    pub control: Option<crate::provider::Control>,
 }
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
@@ -86,9 +89,9 @@ fn handled<E>(
     result: &Result<crate::pipeline::Outcome<E>, crate::Error>,
     reply: &crate::provider::Reply,
 ) -> Handled {
-    let (error_code, handled, duplicates, failed) = match result {
-        Ok(o) => (None, o.handled, o.duplicates, o.failed()),
-        Err(e) => (Some(e.code()), 0, 0, 0),
+    let (error_code, handled, duplicates, failed, control) = match result {
+        Ok(o) => (None, o.handled, o.duplicates, o.failed(), o.control.clone()),
+        Err(e) => (Some(e.code()), 0, 0, 0, None),
     };
     Handled {
         provider: provider.to_owned(),
@@ -97,5 +100,6 @@ fn handled<E>(
         handled,
         duplicates,
         failed,
+        control,
     }
 }
