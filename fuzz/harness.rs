@@ -6,15 +6,19 @@
 //! reaches every field. Each function must never panic; where a property can
 //! be checked (a signature just made must verify), it is asserted.
 
+use base64::Engine as _;
 use email_webhooks::Configure as _;
 use email_webhooks::provider::mailgun::{self, MailgunVerifier};
 use email_webhooks::provider::postmark::{self, PostmarkVerifier};
 use email_webhooks::provider::resend::{self, ResendVerifier};
-use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
+use email_webhooks::provider::sendgrid::{
+    self, SendgridPublicKey, SendgridSigner, SendgridVerifier,
+};
 use email_webhooks::provider::ses;
 use email_webhooks::provider::sns::{
     SigningCertUrl, SnsCertificate, SnsEnvelope, SnsVerifier, StaticCertificates,
 };
+use email_webhooks::provider::{Settings, Simulation};
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::standard::{
     SigningKey, StandardWebhooks, StandardWebhooksSigner, VerifyingKey,
@@ -22,7 +26,9 @@ use email_webhooks::scheme::standard::{
 use email_webhooks::scheme::stripe::StripeVerifier;
 use email_webhooks::scheme::twilio::TwilioVerifier;
 use email_webhooks::scheme::{shopify, slack};
-use email_webhooks::{BasicAuth, Ed25519PublicKey, Ed25519SigningKey, EmailEvent, Limits, Secret};
+use email_webhooks::{
+    BasicAuth, Ed25519PublicKey, Ed25519SigningKey, EmailEvent, EventKind, Limits, Request, Secret,
+};
 use time::OffsetDateTime;
 
 /// The fixed "now" of every harness: 2023-11-14T22:13:20Z.
@@ -293,5 +299,163 @@ pub(crate) fn sns(data: &[u8]) {
             .with_limits(limits());
         let headers = [("x-amz-sns-message-type", message_type)];
         let _ = verifier.verify_with_certificate_at(&headers, body, &cert, now());
+    }
+}
+
+/// Settings for every registered provider: what the receiver is built with
+/// and what the simulator signs with. The same fixed credentials each run,
+/// except SendGrid's key pair, made once per process.
+fn registry_settings(provider: email_webhooks::Provider) -> Option<(Settings, Settings)> {
+    use email_webhooks::Provider as P;
+    static SENDGRID: std::sync::OnceLock<Option<(String, String)>> = std::sync::OnceLock::new();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let with = |f: &dyn Fn(&mut Settings)| {
+        let mut s = Settings::new();
+        s.limits = limits();
+        f(&mut s);
+        s
+    };
+    Some(match provider {
+        P::Sendgrid => {
+            let (public, private) = SENDGRID
+                .get_or_init(|| {
+                    let (signer, pkcs8) = SendgridSigner::generate().ok()?;
+                    Some((signer.public_key().ok()?.to_base64_der(), b64(&pkcs8)))
+                })
+                .clone()?;
+            (
+                with(&|s| s.keys.push(public.clone())),
+                with(&|s| s.keys.push(private.clone())),
+            )
+        }
+        P::Ses => (
+            with(&|s| {
+                s.keys
+                    .push(String::from_utf8_lossy(SNS_TEST_CERT).into_owned());
+                s.topics.push(SNS_TEST_TOPIC.to_owned());
+            }),
+            with(&|s| {
+                s.keys.push(b64(SNS_TEST_KEY));
+                s.topics.push(SNS_TEST_TOPIC.to_owned());
+            }),
+        ),
+        P::Resend => {
+            let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+            (
+                with(&|s| s.secrets.push(whsec.to_owned())),
+                with(&|s| s.secrets.push(whsec.to_owned())),
+            )
+        }
+        P::Postmark | P::Mailjet => (
+            with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
+            with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
+        ),
+        _ => (
+            with(&|s| s.secrets.push("fuzz-key".to_owned())),
+            with(&|s| s.secrets.push("fuzz-key".to_owned())),
+        ),
+    })
+}
+
+const SNS_TEST_CERT: &[u8] = include_bytes!("../tests/data/sns-test-cert.pem");
+const SNS_TEST_KEY: &[u8] = include_bytes!("../tests/data/sns-test-key.pk8");
+const SNS_TEST_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:fuzz";
+
+/// The registry harness's "now", 2027-01-15, inside the test SNS
+/// certificate's validity.
+const REGISTRY_NOW: i64 = 1_800_000_000;
+
+fn registry_now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(REGISTRY_NOW).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Every registered provider through the registry. The first byte picks the
+/// provider; then `Name: value` header lines up to an empty line (at most
+/// 16), then the body. The unverified parser and the provider built from
+/// settings must not panic, and every event must serialize. Then the round
+/// trip: the provider's own simulator, with the input as the recipient,
+/// makes a delivery its provider accepts.
+pub(crate) fn providers(data: &[u8]) {
+    use futures_util::FutureExt as _;
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let all = email_webhooks::Provider::ALL;
+    let provider = all[usize::from(selector) % all.len()];
+    let Some(info) = provider.info() else {
+        return;
+    };
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut body = rest;
+    while headers.len() < 16 {
+        let Some(end) = body.iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = &body[..end];
+        body = &body[end + 1..];
+        if line.is_empty() {
+            break;
+        }
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        let name = String::from_utf8_lossy(&line[..colon]).into_owned();
+        let value = line
+            .get(colon + 1..)
+            .unwrap_or_default()
+            .trim_ascii_start()
+            .to_vec();
+        headers.push((name, value));
+    }
+    let url = format!("https://hooks.example.com/webhooks/{provider}?secret=fuzz-key");
+    let request = Request::new(&headers, body)
+        .with_url(&url)
+        .at(registry_now());
+    if let Ok(events) = (info.parse)(&request) {
+        for event in &events {
+            assert!(
+                serde_json::to_string(event).is_ok(),
+                "every event serializes"
+            );
+            let _ = event.idempotency_key();
+        }
+    }
+    let Some((receiver_settings, sender_settings)) = registry_settings(provider) else {
+        return;
+    };
+    let Ok(built) = (info.build)(&receiver_settings) else {
+        unreachable!("the fixed settings build every provider")
+    };
+    let _ = built.receive_boxed(&request).now_or_never();
+
+    // The round trip, for printable recipients of a reasonable size.
+    let Ok(recipient) = std::str::from_utf8(body) else {
+        return;
+    };
+    if recipient.is_empty() || recipient.len() > 200 || recipient.chars().any(char::is_control) {
+        return;
+    }
+    for kind in [EventKind::Bounced, EventKind::Opened, EventKind::Delivered] {
+        let simulation = Simulation::new(
+            kind,
+            recipient,
+            "fuzz-event",
+            REGISTRY_NOW,
+            &sender_settings,
+        );
+        let Ok(delivery) = (info.simulate)(&simulation) else {
+            continue;
+        };
+        let url = match &delivery.query {
+            Some(query) => format!("https://hooks.example.com/webhooks/{provider}?{query}"),
+            None => format!("https://hooks.example.com/webhooks/{provider}"),
+        };
+        let request = Request::new(&delivery.headers, &delivery.body)
+            .with_url(&url)
+            .at(registry_now());
+        let result = built.receive_boxed(&request).now_or_never();
+        assert!(
+            matches!(&result, Some(Ok(received)) if !received.events.is_empty()),
+            "{provider}: a simulated {kind} delivery must be accepted: {result:?}"
+        );
+        break;
     }
 }

@@ -52,4 +52,5 @@ corpus_tests! {
     postmark,
     resend,
     sns,
+    providers,
 }

@@ -1,8 +1,10 @@
 //! Web-framework integration, each behind its feature.
 
 #[cfg(feature = "actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
 pub mod actix;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
 /// The adapters' `Webhook` `Debug`: header names and the body's length,
@@ -32,6 +34,7 @@ fn debug_webhook<'a>(
 /// `App::app_data(url)`); without it a request has no URL, which only
 /// URL-signed or URL-secret providers need.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl(String);
 
@@ -63,6 +66,7 @@ impl PublicUrl {
 /// observer (for logs and metrics): the provider name from the path, the
 /// reply sent, and the error code when the delivery was refused or failed.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Handled {

@@ -50,11 +50,14 @@ mod redis;
 /// The pool [`PostgresStore`] runs on, for building one with TLS or sizes of
 /// your own ([`PostgresStore::from_pool`]).
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use deadpool_postgres;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
 
 /// The longest key stored as it is, in bytes; longer keys are hashed (see

@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -52,7 +52,7 @@ pub struct MailgunVerifier {
 }
 
 /// The signed fields, wherever they came from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SignatureFields {
     timestamp: String,
     token: String,
@@ -298,7 +298,7 @@ fn signature_from_pairs(
 }
 
 /// Mailgun's `event-data` object.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunEventData {
     /// `accepted`, `rejected`, `delivered`, `failed`, `opened`, `clicked`,
@@ -336,7 +336,7 @@ pub struct MailgunEventData {
 }
 
 /// `event-data.delivery-status`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunDeliveryStatus {
     /// The SMTP response text.
@@ -346,7 +346,7 @@ pub struct MailgunDeliveryStatus {
 }
 
 /// `event-data.reject`, for `rejected` events.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunReject {
     /// Why the message was refused.
@@ -356,7 +356,7 @@ pub struct MailgunReject {
 }
 
 /// `event-data.message`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunMessage {
     /// Selected headers.
@@ -364,7 +364,7 @@ pub struct MailgunMessage {
 }
 
 /// `event-data.message.headers`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunMessageHeaders {
     /// The Message-ID, without angle brackets.
@@ -375,7 +375,7 @@ pub struct MailgunMessageHeaders {
 }
 
 /// `event-data.client-info`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailgunClientInfo {
     /// The user agent.

@@ -15,7 +15,7 @@
 //!
 //! Source: <https://postmarkapp.com/developer/webhooks/webhooks-overview>.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -117,7 +117,7 @@ impl PostmarkVerifier {
 
 /// A Postmark webhook payload (any `RecordType`). Field names follow
 /// Postmark's; fields a record type does not have are `None`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
 pub struct PostmarkEvent {

@@ -15,7 +15,7 @@
 //! Source: <https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests>,
 //! event types at <https://resend.com/docs/dashboard/webhooks/event-types>.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -83,7 +83,7 @@ impl ResendVerifier {
 }
 
 /// A Resend webhook payload.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResendEvent {
     /// `email.sent`, `email.delivered`, … (unknown types are kept).
@@ -98,7 +98,7 @@ pub struct ResendEvent {
 }
 
 /// The `data` object of a Resend event.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResendData {
     /// The message id Resend's send API returned.
@@ -119,7 +119,7 @@ pub struct ResendData {
 }
 
 /// `data.bounce` of a Resend event.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResendBounce {
     /// Human-readable explanation.
@@ -148,7 +148,7 @@ impl ResendBounce {
 }
 
 /// `data.click` of a Resend event.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResendClick {
     /// The clicked URL.

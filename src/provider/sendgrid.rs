@@ -353,8 +353,9 @@ impl fmt::Debug for SendgridSigner {
 }
 
 /// One SendGrid event, with the fields SendGrid defines and the sender's
-/// custom arguments (every other top-level key).
-#[derive(Debug, Clone, Default)]
+/// custom arguments (every other top-level key). Serializes back to
+/// SendGrid's shape (custom arguments as top-level keys).
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SendgridEvent {
     /// `processed`, `dropped`, `delivered`, `deferred`, `bounce`, `open`,
@@ -383,6 +384,39 @@ pub struct SendgridEvent {
     pub url: Option<String>,
     /// The sender's custom arguments.
     pub custom_args: Map<String, Value>,
+}
+
+impl serde::Serialize for SendgridEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("event", &self.event)?;
+        let optional = [
+            ("email", &self.email),
+            ("sg_event_id", &self.sg_event_id),
+            ("sg_message_id", &self.sg_message_id),
+            ("response", &self.response),
+            ("reason", &self.reason),
+            ("type", &self.bounce_type),
+            ("useragent", &self.useragent),
+            ("url", &self.url),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if self.timestamp.0.is_some() {
+            map.serialize_entry("timestamp", &self.timestamp)?;
+        }
+        if !self.category.is_empty() {
+            map.serialize_entry("category", &self.category)?;
+        }
+        for (key, value) in &self.custom_args {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Top-level keys SendGrid itself defines; every other key is a custom

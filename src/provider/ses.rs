@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -211,7 +211,7 @@ fn events_in(
 }
 
 /// An SES event (event publishing) or notification (identity feedback).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesEvent {
@@ -242,7 +242,7 @@ pub struct SesEvent {
 }
 
 /// `mail`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesMail {
@@ -256,7 +256,7 @@ pub struct SesMail {
 }
 
 /// A recipient in a bounce, complaint or delay.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesRecipient {
@@ -267,7 +267,7 @@ pub struct SesRecipient {
 }
 
 /// `bounce`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesBounce {
@@ -281,7 +281,7 @@ pub struct SesBounce {
 }
 
 /// `complaint`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesComplaint {
@@ -293,7 +293,7 @@ pub struct SesComplaint {
 }
 
 /// `delivery`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesDelivery {
@@ -305,7 +305,7 @@ pub struct SesDelivery {
 }
 
 /// `reject`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SesReject {
     /// Why SES rejected the message.
@@ -313,7 +313,7 @@ pub struct SesReject {
 }
 
 /// `open` and `click`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesOpenClick {
@@ -324,7 +324,7 @@ pub struct SesOpenClick {
 }
 
 /// `failure` (rendering failures).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesFailure {
@@ -333,7 +333,7 @@ pub struct SesFailure {
 }
 
 /// `deliveryDelay`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SesDeliveryDelay {

@@ -1,0 +1,344 @@
+//! Mailgun: the shared vector through the library, negative cases (JSON and
+//! legacy form), and every documented sample.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::{Sample, Vector, at};
+use email_webhooks::Configure as _;
+use email_webhooks::provider::mailgun::{self, MailgunVerifier};
+use email_webhooks::{EmailEvent, EventKind, RejectReason, Secret};
+use serde_json::json;
+
+const JSON: [(&str, &str); 1] = [("Content-Type", "application/json")];
+const FORM: [(&str, &str); 1] = [("Content-Type", "application/x-www-form-urlencoded")];
+
+fn vector() -> (Vector, MailgunVerifier) {
+    let v = Vector::load_provider("mailgun-1.json");
+    let verifier = MailgunVerifier::new(Secret::from_bytes(v.secret.as_bytes()).unwrap());
+    (v, verifier)
+}
+
+const SIGNED_AT: i64 = 1_403_645_220;
+
+#[test]
+fn the_vector_verifies_at_its_own_time() {
+    let (v, verifier) = vector();
+    let proof = verifier
+        .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED_AT))
+        .expect(&v.source);
+    assert_eq!(proof.unix_timestamp(), Some(SIGNED_AT));
+    let events = verifier
+        .verify_and_parse_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED_AT))
+        .unwrap();
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(
+        events[0].event_id.as_deref(),
+        Some("hK7mQVt1QtqRiOfQXta4sw")
+    );
+}
+
+#[test]
+fn the_vector_is_stale_today() {
+    let (v, verifier) = vector();
+    assert_eq!(
+        verifier
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .unwrap_err()
+            .code(),
+        "timestamp_too_old"
+    );
+    assert!(
+        verifier
+            .dangerous_disable_replay_check()
+            .verify(&v.header_pairs(), v.body.as_bytes())
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_event_data_is_not_signed() {
+    // Documented weakness: the signature covers only timestamp and token.
+    let (v, verifier) = vector();
+    let forged = v.body.replace("delivered", "failed");
+    assert!(
+        verifier
+            .verify_at(&v.header_pairs(), forged.as_bytes(), at(SIGNED_AT))
+            .is_ok()
+    );
+}
+
+#[test]
+fn tampered_signature_fields_and_wrong_keys_are_rejected() {
+    let (v, verifier) = vector();
+    for (from, to) in [
+        ("1403645220", "1403645221"),
+        ("5egbgr1v", "5egbgr1w"),
+        ("9cfc5c41", "9cfc5c42"),
+    ] {
+        let body = v.body.replace(from, to);
+        let e = verifier
+            .verify_at(&v.header_pairs(), body.as_bytes(), at(SIGNED_AT))
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_signature", "{from}");
+    }
+    let wrong = MailgunVerifier::new(Secret::from_bytes("key-other").unwrap());
+    assert_eq!(
+        wrong
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+    let rotated = MailgunVerifier::new(Secret::from_bytes("key-other").unwrap())
+        .with_secret(Secret::from_bytes(v.secret.as_bytes()).unwrap());
+    assert_eq!(
+        rotated
+            .verify_at(&v.header_pairs(), v.body.as_bytes(), at(SIGNED_AT))
+            .unwrap()
+            .key_index(),
+        1
+    );
+}
+
+#[test]
+fn missing_or_malformed_signature_fields_are_rejected() {
+    let (_, verifier) = vector();
+    let cases = [
+        // Unsigned: refused like a wrong signature (401, not 400).
+        (
+            json!({"event-data": {"event": "delivered"}}),
+            "invalid_signature",
+        ),
+        (
+            json!({"signature": {"timestamp": "1", "token": "t"}}),
+            "invalid_payload",
+        ),
+        (
+            json!({"signature": {"timestamp": 1_403_645_220, "token": "t", "signature": "00"}}),
+            "invalid_payload",
+        ),
+        (
+            json!({"signature": {"timestamp": "14036452x0", "token": "t", "signature": "00"}}),
+            "malformed_header",
+        ),
+        (
+            json!({"signature": {"timestamp": "1403645220", "token": "t", "signature": "zz"}}),
+            "invalid_signature",
+        ),
+    ];
+    for (body, code) in cases {
+        let e = verifier
+            .verify_at(&JSON, body.to_string().as_bytes(), at(SIGNED_AT))
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{body}");
+    }
+    assert_eq!(
+        verifier
+            .verify_at(&JSON, b"not json", at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_payload"
+    );
+}
+
+#[test]
+fn legacy_form_webhooks_verify_with_the_last_value_winning() {
+    let (v, verifier) = vector();
+    let sig = "9cfc5c41582e51246e73c88d34db3af0a3a2692a76fbab81492842f000256d33";
+    let token = "5egbgr1vjgqxtrnp65xfznchgdccwh5d6i09vijqi3whgowmn6";
+    let body = format!(
+        "event=delivered&recipient=a%40b.c&signature=bogus&timestamp=1&timestamp=1403645220&token={token}&signature={sig}&Message-Id=%3Cm1%40x%3E"
+    );
+    assert!(
+        verifier
+            .verify_at(&FORM, body.as_bytes(), at(SIGNED_AT))
+            .is_ok(),
+        "{}",
+        v.source
+    );
+    let events = verifier
+        .verify_and_parse_at(&FORM, body.as_bytes(), at(SIGNED_AT))
+        .unwrap();
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(events[0].recipient.as_deref(), Some("a@b.c"));
+    assert_eq!(events[0].message_id.as_deref(), Some("<m1@x>"));
+    let first_wins = format!("timestamp=1403645220&token={token}&signature={sig}&signature=bogus");
+    assert_eq!(
+        verifier
+            .verify_at(&FORM, first_wins.as_bytes(), at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+    assert_eq!(
+        verifier
+            .verify_at(&FORM, b"event=x", at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+}
+
+#[test]
+fn sign_round_trips() {
+    let verifier = MailgunVerifier::new(Secret::from_bytes("key-123").unwrap());
+    let envelope = verifier
+        .sign(
+            1_700_000_000,
+            "tok",
+            &json!({"event": "opened", "id": "e1"}),
+        )
+        .unwrap();
+    let body = envelope.to_string();
+    let events = verifier
+        .verify_and_parse_at(&JSON, body.as_bytes(), at(1_700_000_000))
+        .unwrap();
+    assert_eq!(events[0].kind, EventKind::Opened);
+}
+
+fn event_data(name: &str) -> EmailEvent {
+    let sample = Sample::load(name);
+    assert_eq!(sample.esp, "mailgun", "{}", sample.source);
+    let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&sample.body).expect(name);
+    let mut events = mailgun::parse_event_data(&raw).expect(name);
+    events.remove(0)
+}
+
+#[test]
+fn delivered_sample() {
+    let e = event_data("mailgun-delivered.json");
+    assert_eq!(e.kind, EventKind::Delivered);
+    assert_eq!(e.event_id.as_deref(), Some("hK7mQVt1QtqRiOfQXta4sw"));
+    assert_eq!(e.idempotency_key(), "mailgun:hK7mQVt1QtqRiOfQXta4sw");
+    assert_eq!(
+        e.message_id.as_deref(),
+        Some("<20180622182958.1.48906CB188F1A454@exmple.org>")
+    );
+    assert_eq!(e.mta_response.as_deref(), Some("OK"));
+    assert_eq!(e.description, None);
+    assert_eq!(
+        e.timestamp.map(|t| t.unix_timestamp_nanos() / 1000),
+        Some(1_529_692_199_626_182)
+    );
+}
+
+#[test]
+fn failed_permanent_sample() {
+    let e = event_data("mailgun-failed-permanent.json");
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Bounced, Some(RejectReason::Bounced))
+    );
+    assert_eq!(e.recipient.as_deref(), Some("slava@mailgun.com"));
+    assert_eq!(
+        e.description.as_deref(),
+        Some("Not delivering to previously bounced address")
+    );
+    assert_eq!(e.mta_response, None);
+}
+
+#[test]
+fn failed_temporary_sample() {
+    let e = event_data("mailgun-failed-temporary.json");
+    // A temporary failure says why too: `reason` is `generic` here.
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Deferred, Some(RejectReason::Other))
+    );
+    assert!(
+        e.mta_response
+            .as_deref()
+            .unwrap()
+            .starts_with("4.7.652 The mail server")
+    );
+    assert_eq!(e.event_id.as_deref(), Some("xYrATi63Rke8EC_s7EoJeA"));
+}
+
+#[test]
+fn clicked_sample_as_documented_is_malformed_and_as_repaired_normalizes() {
+    let sample = Sample::load("mailgun-clicked.json");
+    // The documented sample has a trailing comma (see the sample's notes): a
+    // parse error, never a guess.
+    assert!(serde_json::from_str::<Box<serde_json::value::RawValue>>(&sample.body).is_err());
+    let body = format!(
+        r#"{{"signature":{{"timestamp":"1","token":"t","signature":"s"}},"event-data":{}}}"#,
+        sample.body
+    );
+    assert_eq!(
+        mailgun::parse(body.as_bytes()).unwrap_err().code(),
+        "invalid_payload"
+    );
+    let repaired = sample.body.replace("},\n    }", "}\n    }");
+    let raw: Box<serde_json::value::RawValue> =
+        serde_json::from_str(&repaired).expect("repaired sample");
+    let e = mailgun::parse_event_data(&raw).unwrap().remove(0);
+    assert_eq!(e.kind, EventKind::Clicked);
+    assert_eq!(e.click_url.as_deref(), Some("http://example.com/signup"));
+    assert!(
+        e.user_agent
+            .as_deref()
+            .unwrap()
+            .contains("Chromium/28.0.1500.71")
+    );
+    assert_eq!(
+        e.message_id.as_deref(),
+        Some("<20130821085807.30688.67706@samples.mailgun.org>")
+    );
+}
+
+#[test]
+fn envelope_sample_is_only_an_illustration() {
+    // Typographic quotes, a missing comma and a comment: not JSON.
+    let sample = Sample::load("mailgun-webhook-envelope.json");
+    assert_eq!(
+        mailgun::parse(sample.body.as_bytes()).unwrap_err().code(),
+        "invalid_payload"
+    );
+}
+
+#[test]
+fn reasons_and_unknown_events_map() {
+    for (event, reason, kind, expected) in [
+        (
+            "rejected",
+            "suppress-unsubscribe",
+            EventKind::Rejected,
+            Some(RejectReason::Unsubscribed),
+        ),
+        (
+            "rejected",
+            "suppress-complaint",
+            EventKind::Rejected,
+            Some(RejectReason::Spam),
+        ),
+        (
+            "failed",
+            "bounce",
+            EventKind::Bounced,
+            Some(RejectReason::Bounced),
+        ),
+        (
+            "failed",
+            "generic",
+            EventKind::Bounced,
+            Some(RejectReason::Other),
+        ),
+        (
+            "complained",
+            "",
+            EventKind::Complained,
+            Some(RejectReason::Spam),
+        ),
+        ("accepted", "", EventKind::Queued, None),
+        ("stored", "", EventKind::Unknown, None),
+    ] {
+        let body = json!({"event-data": {"event": event, "reason": reason, "delivery-status": null, "id": "x"}}).to_string();
+        let e = &mailgun::parse(body.as_bytes()).unwrap()[0];
+        assert_eq!(
+            (e.kind, e.reject_reason),
+            (kind, expected),
+            "{event}/{reason}"
+        );
+    }
+}
