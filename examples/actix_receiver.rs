@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         support::providers_from_env()?,
         MemoryStore::new(),
     ));
-    let public_url = support::public_url();
+    let public_url = support::public_url()?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(public_url.clone())

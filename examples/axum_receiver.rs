@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         support::log_delivery,
     )
-    .layer(Extension(support::public_url()));
+    .layer(Extension(support::public_url()?));
 
     let listener = tokio::net::TcpListener::bind(support::addr()).await?;
     println!(

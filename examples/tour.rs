@@ -214,7 +214,7 @@ fn app(
         // The body limit the extractor enforces while reading, and the
         // public URL providers call (GetResponse's secret is in its query).
         .layer(Extension(Limits::default().with_max_body_bytes(MAX_BODY)))
-        .layer(Extension(PublicUrl::new(public_url))))
+        .layer(Extension(PublicUrl::new(public_url)?)))
 }
 
 // --- The sender ---

@@ -104,6 +104,15 @@ pub enum VerifyError {
     /// 503 ([`is_retryable`](Self::is_retryable)).
     #[error("the signing certificate could not be fetched")]
     CertificateUnavailable,
+    /// The mechanism reads the public URL the provider called (Twilio signs
+    /// it; a URL secret is in its query), and the request carries none: the
+    /// receiver is not configured with its public URL
+    /// ([`Request::with_url`](crate::Request::with_url), the adapters'
+    /// `PublicUrl`). A mistake of the receiver, not of the sender, so it is
+    /// answered 500 and the provider retries while you fix it. Code
+    /// `no_public_url`.
+    #[error("the receiver is not configured with its public url")]
+    NoPublicUrl,
     /// The request carries a single-use value the provider signs (Mailgun's
     /// token) that was already seen: a captured signature is being reused,
     /// perhaps with other content. Code `replayed`. Reported by a
@@ -138,17 +147,19 @@ impl VerifyError {
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
             Self::CertificateUnavailable => "certificate_unavailable",
+            Self::NoPublicUrl => "no_public_url",
             Self::Replayed => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
         }
     }
 
-    /// Whether the failure is transient (the provider should retry): only
-    /// [`CertificateUnavailable`](Self::CertificateUnavailable). Every other
-    /// verification failure is a definitive refusal.
+    /// Whether the failure is transient (the provider should retry):
+    /// [`CertificateUnavailable`](Self::CertificateUnavailable) and
+    /// [`NoPublicUrl`](Self::NoPublicUrl) (a receiver configuration to fix).
+    /// Every other verification failure is a definitive refusal.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::CertificateUnavailable)
+        matches!(self, Self::CertificateUnavailable | Self::NoPublicUrl)
     }
 
     pub(crate) fn malformed(name: impl Into<Cow<'static, str>>, problem: HeaderProblem) -> Self {
@@ -366,6 +377,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
+            Self::Verify(VerifyError::NoPublicUrl) => 500,
             Self::Verify(
                 VerifyError::BodyTooLarge { .. } | VerifyError::TooManyParameters { .. },
             ) => 413,

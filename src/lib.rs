@@ -6,12 +6,16 @@
 //! [`idempotency_key`](EmailEvent::idempotency_key) for processing each event
 //! once.
 //!
-//! Three separable steps: **verify** (the [`scheme`] and [`provider`]
-//! verifiers), **parse** (each provider's `parse`, into native typed models
-//! and then [`EmailEvent`]s), **dedupe** (claim the idempotency key in an
+//! Three separable steps: **verify** (the [`scheme`] mechanisms, each an
+//! [`Authenticate`](scheme::Authenticate) over the one [`Request`] type),
+//! **parse** (each provider's native typed models, normalized into
+//! [`EmailEvent`]s), **dedupe** (claim the idempotency key in an
 //! [`idempotency::IdempotencyStore`] before handling, complete it after,
-//! release it on failure). Each provider also offers `verify_and_parse…` for
-//! the common case.
+//! release it on failure). A [`pipeline::Pipeline`] runs all three for any
+//! [`provider::EmailProvider`], and the adapters serve every configured
+//! provider on one route, `POST /webhooks/{provider}`, answering what each
+//! provider requires. The providers are listed once, in a registry
+//! ([`Provider::ALL`]); adding your own is one `impl` (see [`provider`]).
 //!
 //! ## Quick start
 //!
@@ -48,7 +52,8 @@
 //! | signature entries per header | 16 | [`Limits::max_signature_entries`] |
 //! | form parameters (Twilio, Mailgun legacy), counted before allocating | 1,000 | [`Limits::max_form_params`] |
 //! | recipients one SES event fans out to | 100 (SES allows 50) | [`Limits::max_recipients_per_event`] |
-//! | replay window | 5 minutes each way, edges inclusive; per provider below | [`ReplayWindow`] |
+//! | events in one delivery (a batch), counted while reading | 10,000 | [`Limits::max_events_per_delivery`] |
+//! | replay window | 5 minutes each way, edges inclusive; per provider below | [`Policy`], [`ReplayWindow`] |
 //! | SNS certificates cached / failure remembered | 32 URLs / 10 s | [`provider::sns::CertificateCache`] |
 //! | idempotency lease / retention | 60 s / 7 days | [`pipeline::Pipeline`] |
 //! | in-memory store capacity | 100,000 keys, oldest completions evicted first | [`idempotency::MemoryStore`] |
@@ -175,6 +180,7 @@
 //! | `malformed_header`, `invalid_payload` | a header present but broken, or a body that is not the provider's payload | 400 | refused |
 //! | `body_too_large`, `too_many_parameters` | over a [`Limits`] bound | 413 | refused |
 //! | `certificate_unavailable` | the SNS signing certificate could not be fetched now | 503 | transient |
+//! | `no_public_url` | a URL-signed or URL-secret provider, and the receiver has no public URL configured | 500 | transient (fix the configuration; the provider retries meanwhile) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
@@ -186,10 +192,12 @@
 //! | provider | retries | gives up on | source |
 //! |---|---|---|---|
 //! | SendGrid | any non-2xx, at increasing intervals, for up to 24 hours after the event (older pages: 72 hours) | nothing documented | <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/troubleshooting> |
-//! | Mailgun | any code but 200 and 406: 5 min to 4 h apart, for 8 hours | 406 (never answered here) | <https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-retries> |
+//! | Mailgun | any code but 200 and 406: 5 min to 4 h apart, for 8 hours | 406: answered only for an authenticated body that will never parse | <https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-retries> |
 //! | Amazon SNS (SES) | 5xx and no answer within 15 s: 3 times 20 s apart by default, at most an hour by any policy | every 4xx, discarded | <https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html> |
 //! | Postmark | anything but 200, about 10 times over 10 hours | 403 (never answered here) | <https://postmarkapp.com/support/article/understanding-inbound-webhook-retries-in-postmark> |
 //! | Resend (Svix) | any non-2xx: 8 attempts over about 28 hours, each signed anew | nothing by status | <https://resend.com/docs/webhooks/retries-and-replays> |
+//! | Mailjet | anything but 200 (every 30 s for 24 hours in its help centre; 10 times, 10 minutes apart, in its API guide) | nothing by status | <https://dev.mailjet.com/email/guides/webhooks/> |
+//! | GetResponse | 429, 5xx, a timeout (5 s), or a 2xx without `{"status":"OK"}`: 3 more times at increasing intervals | every other 4xx | <https://apidocs.getresponse.com/v3/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`
 //! (503), never a refusal: a 4xx would lose the SES notification for good.
@@ -198,10 +206,10 @@
 //!
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
-//! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`) for debugging webhooks | clap |
+//! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`, `send`, `keygen`), driven by the registry, for debugging webhooks | clap, rsa |
 //! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+), reconnecting | redis, tokio |
-//! | `actix-web` | off | [`adapters::actix`]: a body-limited extractor and bare-status rejections | actix-web |
-//! | `axum` | off | [`adapters::axum`]: a body-limited extractor and bare-status rejections | axum |
+//! | `actix-web` | off | [`adapters::actix`]: the single `/webhooks/{provider}` route with each provider's answers, a body-limited extractor with the public URL, bare-status rejections | actix-web |
+//! | `axum` | off | [`adapters::axum`]: the same for axum | axum |
 //! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, reconnecting, completion inside your transaction | tokio-postgres, deadpool-postgres, tokio |
 //!
 //! With no features the crate needs no async runtime and does no I/O; the

@@ -156,6 +156,11 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         &self.provider
     }
 
+    /// The idempotency store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// Marks a handled event's claim done.
     ///
     /// # Errors
@@ -173,6 +178,17 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     /// [`Error::Store`] from the store.
     pub async fn release(&self, claim: &Token) -> Result<(), Error> {
         Ok(self.store.release(claim).await?)
+    }
+
+    /// Releases every claim in `incoming`, ignoring failures: the caller
+    /// already has an error to report, and an unreleased claim expires with
+    /// its lease anyway.
+    async fn release_all(&self, incoming: impl IntoIterator<Item = Incoming>) {
+        for item in incoming {
+            if let Incoming::New { claim, .. } = item {
+                let _ = self.store.release(&claim).await;
+            }
+        }
     }
 
     async fn process_with<Q: EmailProvider + ?Sized>(
@@ -195,22 +211,33 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 return Ok(Delivery::Control(control));
             }
         }
-        let mut out = Vec::with_capacity(received.events.len());
+        let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());
+        // Keys already seen in this delivery: a repeat is a duplicate of the
+        // first (claiming it again would find it held and answer 503).
+        let mut seen = std::collections::HashSet::new();
         for event in received.events {
-            out.push(
-                match self
-                    .store
-                    .begin(&event.idempotency_key(), self.lease)
-                    .await?
-                {
-                    Claim::Acquired(token) => Incoming::New {
-                        event,
-                        claim: token,
-                    },
-                    Claim::Completed => Incoming::Duplicate(event),
-                    Claim::InProgress => Incoming::InProgress(event),
+            let key = event.idempotency_key();
+            if !seen.insert(key.clone()) {
+                out.push(Incoming::Duplicate(event));
+                continue;
+            }
+            let claim = match self.store.begin(&key, self.lease).await {
+                Ok(claim) => claim,
+                Err(error) => {
+                    // Give back what this delivery already holds, so the
+                    // provider's retry is not kept waiting for the leases.
+                    self.release_all(out).await;
+                    return Err(error.into());
+                }
+            };
+            out.push(match claim {
+                Claim::Acquired(token) => Incoming::New {
+                    event,
+                    claim: token,
                 },
-            );
+                Claim::Completed => Incoming::Duplicate(event),
+                Claim::InProgress => Incoming::InProgress(event),
+            });
         }
         Ok(Delivery::Events(out))
     }
@@ -234,18 +261,29 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 return Ok(outcome);
             }
         };
-        for incoming in events {
+        let mut events = events.into_iter();
+        while let Some(incoming) = events.next() {
             match incoming {
-                Incoming::New { event, claim } => match handler(event).await {
-                    Ok(()) => {
-                        self.complete(&claim).await?;
-                        outcome.handled += 1;
+                Incoming::New { event, claim } => {
+                    let settled = match handler(event).await {
+                        Ok(()) => self.complete(&claim).await.map(|()| outcome.handled += 1),
+                        Err(error) => {
+                            outcome.errors.push(error);
+                            self.release(&claim).await
+                        }
+                    };
+                    if let Err(error) = settled {
+                        // The store failed. Give back this claim (a handled
+                        // event whose completion was not recorded is
+                        // handled again on the retry: at least once, never
+                        // lost) and every claim not yet handled, so the
+                        // provider's retry is processed at once rather than
+                        // after the leases.
+                        let _ = self.store.release(&claim).await;
+                        self.release_all(events).await;
+                        return Err(error);
                     }
-                    Err(error) => {
-                        self.release(&claim).await?;
-                        outcome.errors.push(error);
-                    }
-                },
+                }
                 Incoming::Duplicate(_) => outcome.duplicates += 1,
                 Incoming::InProgress(_) => outcome.in_progress += 1,
             }
@@ -293,6 +331,13 @@ impl<P: EmailProvider, S: IdempotencyStore> Pipeline<P, S> {
     /// The whole handler pattern: process the request, run `handler` on each
     /// new event, complete its claim on success and release it on failure
     /// (the handler's error is kept in [`Outcome::errors`]).
+    ///
+    /// If the store fails midway, every claim of the delivery still held is
+    /// given back before the error is returned (answer it 503: the provider
+    /// retries at once instead of waiting out the leases); an event handled
+    /// just before its completion failed is then handled again on the
+    /// retry. Within one delivery, an event whose key repeats an earlier
+    /// one is a duplicate of it.
     ///
     /// # Errors
     ///

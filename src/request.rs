@@ -12,7 +12,7 @@ use crate::headers::Headers;
 ///
 /// The URL is the one configured at the provider (scheme, host, path and
 /// query, as the provider sent them), not one rebuilt from the request's
-/// unsigned `Host` header: URL-signed schemes (Twilio, Mandrill) sign it and
+/// unsigned `Host` header: URL-signed schemes (Twilio) sign it and
 /// some providers put a secret in its query. The adapters fill
 /// it from a configured public base URL plus the request's path and query.
 ///

@@ -27,6 +27,11 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BASE: &str = "https://hooks.example.com";
 
+/// 64 KiB, so the over-limit case is cheap.
+fn limits() -> email_webhooks::Limits {
+    email_webhooks::Limits::default().with_max_body_bytes(64 * 1024)
+}
+
 /// A provider of our own that answers `GET` and `HEAD` probes.
 #[derive(Debug)]
 struct Probed;
@@ -63,9 +68,10 @@ async fn start_axum() -> (String, Log) {
         |_event| async { Ok::<(), std::io::Error>(()) },
         move |handled| seen.lock().unwrap().push(handled.clone()),
     )
-    .layer(axum::Extension(email_webhooks::adapters::PublicUrl::new(
-        BASE,
-    )));
+    .layer(axum::Extension(
+        email_webhooks::adapters::PublicUrl::new(BASE).unwrap(),
+    ))
+    .layer(axum::Extension(limits()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -81,7 +87,8 @@ fn start_actix() -> (String, Log) {
     let server = actix_web::HttpServer::new(move || {
         let seen = Arc::clone(&seen);
         actix_web::App::new()
-            .app_data(email_webhooks::adapters::PublicUrl::new(BASE))
+            .app_data(email_webhooks::adapters::PublicUrl::new(BASE).unwrap())
+            .app_data(limits())
             .service(email_webhooks::adapters::actix::webhooks_resource(
                 Arc::clone(&pipeline),
                 |_event| async { Ok::<(), std::io::Error>(()) },
@@ -247,10 +254,76 @@ async fn exercise(addr: &str, log: &Log) {
     }
 }
 
+/// A provider of our own that records the URL it was given.
+#[derive(Debug, Default, Clone)]
+struct Recorder(Arc<Mutex<Option<String>>>);
+
+impl EmailProvider for Recorder {
+    fn id(&self) -> Provider {
+        Provider::Custom("recorder")
+    }
+    async fn receive(&self, request: &Request<'_>) -> Result<Received, Error> {
+        *self.0.lock().unwrap() = request.url().map(str::to_owned);
+        Ok(Received::default())
+    }
+}
+
+/// Under `Router::nest` axum strips the prefix from the request's URI; the
+/// public URL is still the one the provider called, prefix included.
+#[tokio::test]
+async fn axum_builds_the_public_url_from_the_original_uri_when_nested() {
+    let recorder = Recorder::default();
+    let providers = Providers::new().with(recorder.clone());
+    let router = axum::Router::new()
+        .nest(
+            "/api",
+            email_webhooks::adapters::axum::webhooks_router(
+                Arc::new(Pipeline::new(providers, MemoryStore::new())),
+                |_event| async { Ok::<(), std::io::Error>(()) },
+                |_: &Handled| {},
+            ),
+        )
+        .layer(axum::Extension(
+            email_webhooks::adapters::PublicUrl::new(BASE).unwrap(),
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (status, _) = send(&addr, "POST", "/api/webhooks/recorder?x=1", &[], b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        recorder.0.lock().unwrap().as_deref(),
+        Some("https://hooks.example.com/api/webhooks/recorder?x=1")
+    );
+}
+
+/// A body over the limit is refused while it is read: answered as the
+/// provider needs and reported to the observer like any refusal.
+async fn over_the_limit(addr: &str, log: &Log) {
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let d = simulated(
+        Provider::Mailjet,
+        EventKind::Bounced,
+        "big",
+        &mailjet,
+        false,
+    );
+    let big = vec![b' '; 70 * 1024];
+    let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &big).await;
+    assert_eq!(status, 413);
+    let last = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last.provider.as_str(), last.error_code),
+        ("mailjet", Some("body_too_large"))
+    );
+}
+
 #[tokio::test]
 async fn axum_routes_by_provider_and_answers_as_each_requires() {
     let (addr, log) = start_axum().await;
     exercise(&addr, &log).await;
+    over_the_limit(&addr, &log).await;
 }
 
 #[tokio::test]
@@ -264,4 +337,5 @@ async fn actix_routes_by_provider_and_answers_as_each_requires() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     exercise(&addr, &log).await;
+    over_the_limit(&addr, &log).await;
 }

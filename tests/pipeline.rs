@@ -259,3 +259,149 @@ async fn a_sendgrid_batch_replayed_inside_the_window_is_a_duplicate_and_refused_
     let e = p.process(&at(signed_at + 73 * 3600 + 1)).await.unwrap_err();
     assert_eq!((e.code(), e.http_status()), ("timestamp_too_old", 401));
 }
+
+/// The real in-memory store, with one call made to fail on demand: the
+/// backend going away between two calls of one delivery.
+struct Flaky {
+    inner: MemoryStore,
+    fail_begin_at: std::sync::atomic::AtomicUsize,
+    fail_complete_at: std::sync::atomic::AtomicUsize,
+    begins: std::sync::atomic::AtomicUsize,
+    completes: std::sync::atomic::AtomicUsize,
+}
+
+impl Flaky {
+    fn new(fail_begin_at: usize, fail_complete_at: usize) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            fail_begin_at: fail_begin_at.into(),
+            fail_complete_at: fail_complete_at.into(),
+            begins: 0.into(),
+            completes: 0.into(),
+        }
+    }
+
+    fn heal(&self) {
+        self.fail_begin_at
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.fail_complete_at
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn down() -> email_webhooks::idempotency::StoreError {
+    email_webhooks::idempotency::StoreError::Backend("connection reset".into())
+}
+
+impl email_webhooks::idempotency::IdempotencyStore for Flaky {
+    async fn begin(
+        &self,
+        key: &str,
+        lease: std::time::Duration,
+    ) -> Result<email_webhooks::idempotency::Claim, email_webhooks::idempotency::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.begins.fetch_add(1, SeqCst) + 1;
+        if n == self.fail_begin_at.load(SeqCst) {
+            return Err(down());
+        }
+        self.inner.begin(key, lease).await
+    }
+    async fn complete(
+        &self,
+        token: &email_webhooks::idempotency::Token,
+        retention: std::time::Duration,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.completes.fetch_add(1, SeqCst) + 1;
+        if n == self.fail_complete_at.load(SeqCst) {
+            return Err(down());
+        }
+        self.inner.complete(token, retention).await
+    }
+    async fn release(
+        &self,
+        token: &email_webhooks::idempotency::Token,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        self.inner.release(token).await
+    }
+}
+
+/// A signed three-event SendGrid batch and its verifier.
+fn sendgrid_batch() -> (SendgridVerifier, Vec<(String, String)>, Vec<u8>) {
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let body = format!(
+        r#"[{{"event":"delivered","email":"a@b.c","sg_event_id":"s1","timestamp":{now}}},{{"event":"open","email":"a@b.c","sg_event_id":"s2","timestamp":{now}}},{{"event":"click","email":"a@b.c","sg_event_id":"s3","timestamp":{now}}}]"#
+    )
+    .into_bytes();
+    let headers = signer.headers(now, &body).unwrap();
+    (
+        SendgridVerifier::new(signer.public_key().unwrap()),
+        headers,
+        body,
+    )
+}
+
+fn new_count(delivery: &Delivery) -> usize {
+    match delivery {
+        Delivery::Events(events) => events
+            .iter()
+            .filter(|e| matches!(e, Incoming::New { .. }))
+            .count(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_mid_delivery_gives_back_the_claims_already_taken() {
+    let (verifier, headers, body) = sendgrid_batch();
+    // The third claim fails: the first two must not stay held.
+    let p = Pipeline::new(verifier, Flaky::new(3, 0));
+    let e = p.process(&request(&headers, &body)).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("store_unavailable", 503));
+    p.store().heal();
+    // The provider's retry: every event is new, none held by the failure.
+    let retry = p.process(&request(&headers, &body)).await.unwrap();
+    assert!(retry.is_settled());
+    assert_eq!(new_count(&retry), 3);
+}
+
+#[tokio::test]
+async fn a_store_failure_while_completing_gives_back_the_events_not_yet_handled() {
+    let (verifier, headers, body) = sendgrid_batch();
+    // Completing the first handled event fails: the run stops, and the two
+    // events after it must not stay held.
+    let p = Pipeline::new(verifier, Flaky::new(0, 1));
+    let e = p
+        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), 503);
+    p.store().heal();
+    let retry = p.process(&request(&headers, &body)).await.unwrap();
+    assert!(retry.is_settled(), "{retry:?}");
+}
+
+#[tokio::test]
+async fn an_event_repeated_in_one_delivery_is_a_duplicate_not_held_elsewhere() {
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let element = format!(
+        r#"{{"event":"delivered","email":"a@b.c","sg_event_id":"same","timestamp":{now}}}"#
+    );
+    let body = format!("[{element},{element}]").into_bytes();
+    let headers = signer.headers(now, &body).unwrap();
+    let p = Pipeline::new(
+        SendgridVerifier::new(signer.public_key().unwrap()),
+        MemoryStore::new(),
+    );
+    let outcome = p
+        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.handled, outcome.duplicates, outcome.in_progress),
+        (1, 1, 0)
+    );
+    assert_eq!(outcome.status(), http::StatusCode::OK);
+}

@@ -58,7 +58,7 @@ pub(crate) fn addr() -> String {
 
 /// The base URL providers call: `EMAIL_WEBHOOKS_PUBLIC_URL`, default
 /// `http://` + the listening address.
-pub(crate) fn public_url() -> PublicUrl {
+pub(crate) fn public_url() -> Result<PublicUrl, email_webhooks::adapters::InvalidPublicUrl> {
     PublicUrl::new(env("EMAIL_WEBHOOKS_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", addr())))
 }
 

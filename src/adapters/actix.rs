@@ -16,11 +16,11 @@
 //! use email_webhooks::provider::postmark::PostmarkVerifier;
 //! use email_webhooks::BasicAuth;
 //!
-//! # fn app() -> Result<(), email_webhooks::SecretError> {
+//! # fn app() -> Result<(), Box<dyn std::error::Error>> {
 //! let providers = Providers::new().with(PostmarkVerifier::new(BasicAuth::parse("hook:s3cret")?));
 //! let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
 //! let app = App::new()
-//!     .app_data(PublicUrl::new("https://hooks.example.com"))
+//!     .app_data(PublicUrl::new("https://hooks.example.com")?)
 //!     .service(webhooks_resource(
 //!         pipeline,
 //!         |event| async move {
@@ -52,7 +52,7 @@ use crate::headers::{Headers, Lookup};
 use crate::limits::Limits;
 use crate::request::Request;
 
-pub use super::{Handled, PublicUrl};
+pub use super::{Handled, InvalidPublicUrl, PublicUrl};
 
 impl Headers for HeaderMap {
     fn lookup(&self, name: &str) -> Lookup<'_> {
@@ -205,11 +205,24 @@ where
     let probe_pipeline = pipeline.clone();
     actix_web::web::resource("/webhooks/{provider}")
         .route(actix_web::web::post().to(
-            move |name: actix_web::web::Path<String>, hook: Webhook| {
+            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
                 let pipeline = pipeline.clone();
                 let handler = handler.clone();
                 let observe = observe.clone();
                 async move {
+                    let Some(provider) = pipeline.provider().get(&name) else {
+                        return HttpResponse::NotFound().finish();
+                    };
+                    let hook = match hook {
+                        Ok(hook) => hook,
+                        // Refused while reading (over the body limit):
+                        // answered as this provider needs, and observed.
+                        Err(Rejection(error)) => {
+                            let reply = provider.reply(crate::provider::Answer::from_error(&error));
+                            observe(&super::refused(&name, &error, &reply));
+                            return reply_response(reply);
+                        }
+                    };
                     let request = hook.request();
                     match pipeline.run_for(&name, &request, handler).await {
                         None => HttpResponse::NotFound().finish(),
@@ -245,7 +258,8 @@ where
 
 /// actix-web 4 speaks `http` 0.2: the reply's status carried across.
 fn reply_response(reply: crate::provider::Reply) -> HttpResponse {
-    let status = StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::OK);
+    let status =
+        StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     match reply.content_type {
         Some(content_type) => response.content_type(content_type).body(reply.body),

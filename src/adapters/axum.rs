@@ -14,7 +14,7 @@
 //! use email_webhooks::provider::postmark::PostmarkVerifier;
 //! use email_webhooks::BasicAuth;
 //!
-//! # fn app() -> Result<axum::Router, email_webhooks::SecretError> {
+//! # fn app() -> Result<axum::Router, Box<dyn std::error::Error>> {
 //! // Built once at start-up; the store is a required argument.
 //! let providers = Providers::new().with(PostmarkVerifier::new(BasicAuth::parse("hook:s3cret")?));
 //! let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
@@ -31,7 +31,7 @@
 //!     },
 //! )
 //! // The URL providers call, for URL-secret and URL-signed providers.
-//! .layer(axum::Extension(PublicUrl::new("https://hooks.example.com")));
+//! .layer(axum::Extension(PublicUrl::new("https://hooks.example.com")?));
 //! # Ok(app) }
 //! ```
 
@@ -43,9 +43,10 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, VerifyError};
 use crate::limits::Limits;
+use crate::provider::Answer;
 use crate::request::Request;
 
-pub use super::{Handled, PublicUrl};
+pub use super::{Handled, InvalidPublicUrl, PublicUrl};
 
 /// A webhook request: headers and raw body, read within the body limit (the
 /// [`Limits`] in the request's extensions, for example from
@@ -103,10 +104,16 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             .copied()
             .unwrap_or_default()
             .max_body_bytes;
+        // The URI as the client sent it: under `Router::nest` the request's
+        // own URI has the prefix stripped.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
         let url = parts
             .extensions
             .get::<PublicUrl>()
-            .map(|base| base.join(parts.uri.path_and_query().map_or("/", |p| p.as_str())));
+            .map(|base| base.join(uri.path_and_query().map_or("/", |p| p.as_str())));
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
             // Over the limit (or a broken stream): refused before hashing.
             Rejection(Error::Verify(VerifyError::BodyTooLarge {
@@ -197,11 +204,24 @@ where
             }
         }
     };
-    let receive = move |Path(name): Path<String>, hook: Webhook| {
+    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
         let pipeline = pipeline.clone();
         let handler = handler.clone();
         let observe = observe.clone();
         async move {
+            let Some(provider) = pipeline.provider().get(&name) else {
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            let hook = match hook {
+                Ok(hook) => hook,
+                // Refused while reading (over the body limit): answered as
+                // this provider needs, and observed like any refusal.
+                Err(Rejection(error)) => {
+                    let reply = provider.reply(Answer::from_error(&error));
+                    observe(&super::refused(&name, &error, &reply));
+                    return reply.into_response();
+                }
+            };
             let request = hook.request();
             match pipeline.run_for(&name, &request, handler).await {
                 None => StatusCode::NOT_FOUND.into_response(),

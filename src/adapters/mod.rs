@@ -40,14 +40,30 @@ pub struct PublicUrl(String);
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 impl PublicUrl {
-    /// A base URL; a trailing `/` is dropped.
-    #[must_use]
-    pub fn new(base: impl Into<String>) -> Self {
+    /// A base URL: `http://` or `https://`, a host, an optional path prefix,
+    /// no query or fragment (the request's own are appended); a trailing
+    /// `/` is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPublicUrl`] for anything else.
+    pub fn new(base: impl Into<String>) -> Result<Self, InvalidPublicUrl> {
         let mut base = base.into();
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or(InvalidPublicUrl)?;
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty()
+            || base.contains(['?', '#'])
+            || base.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(InvalidPublicUrl);
+        }
         while base.ends_with('/') {
             base.pop();
         }
-        Self(base)
+        Ok(Self(base))
     }
 
     /// The base URL.
@@ -59,6 +75,41 @@ impl PublicUrl {
     /// The full URL of a request with `path_and_query`.
     fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.0)
+    }
+}
+
+/// A [`PublicUrl`] that is not an `http(s)://host[/prefix]` base.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a public base url is http(s)://host[/prefix], with no query or fragment")]
+pub struct InvalidPublicUrl;
+
+#[cfg(all(test, any(feature = "axum", feature = "actix-web")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_bases_without_query_or_fragment() {
+        let ok = |u: &str| PublicUrl::new(u).map(|p| p.as_str().to_owned());
+        assert_eq!(
+            ok("https://hooks.example.com/").as_deref(),
+            Ok("https://hooks.example.com")
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:3000/prefix").as_deref(),
+            Ok("http://127.0.0.1:3000/prefix")
+        );
+        for bad in [
+            "hooks.example.com",
+            "https://",
+            "https://h/?a=1",
+            "https://h/#x",
+            "ftp://h",
+            "https://h /p",
+        ] {
+            assert_eq!(ok(bad), Err(InvalidPublicUrl), "{bad}");
+        }
     }
 }
 
@@ -85,6 +136,20 @@ pub struct Handled {
     /// A control message the delivery carried (an SNS subscription
     /// confirmation: visit its URL if you expect it).
     pub control: Option<crate::provider::Control>,
+}
+
+/// The summary of a delivery refused before the pipeline ran.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn refused(provider: &str, error: &crate::Error, reply: &crate::provider::Reply) -> Handled {
+    Handled {
+        provider: provider.to_owned(),
+        status: reply.status.as_u16(),
+        error_code: Some(error.code()),
+        handled: 0,
+        duplicates: 0,
+        failed: 0,
+        control: None,
+    }
 }
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]

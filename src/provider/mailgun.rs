@@ -798,14 +798,15 @@ impl crate::provider::EmailProvider for MailgunVerifier {
         })())
     }
 
-    /// Mailgun reads 406 as "do not retry": a body that authenticated but
-    /// is not a Mailgun payload will never parse, so it gets 406 instead
-    /// of 400. Credentials and signatures keep 401, so a misconfigured key
+    /// Mailgun reads 406 as "do not retry": a body that authenticated but is
+    /// not a Mailgun payload will never parse, so it gets 406 instead of
+    /// 400. Everything refused before authentication (forged, unsigned,
+    /// malformed signature fields) keeps its 4xx, and a misconfigured key
     /// leaves Mailgun retrying (8 hours) while you fix it.
     fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
         match answer {
             crate::provider::Answer::Refused {
-                code: "invalid_payload",
+                authenticated: true,
                 ..
             } => crate::provider::Reply::status(http::StatusCode::NOT_ACCEPTABLE),
             other => crate::provider::Reply::standard(other),

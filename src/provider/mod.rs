@@ -60,8 +60,9 @@ pub(crate) mod timestamp;
 
 pub use timestamp::Timestamp;
 
-/// The registry: one line per provider, `Variant => "kebab-name", module,
-/// "Display name";`. Everything that lists providers derives from it.
+/// The registry: one line per provider, `Variant => "kebab-name", module;`
+/// (the module's `INFO` holds the rest). Everything that lists providers
+/// derives from it.
 macro_rules! registry {
     ($( $(#[$doc:meta])* $variant:ident => $name:literal, $module:ident; )*) => {
         $( pub mod $module; )*
@@ -74,7 +75,9 @@ macro_rules! registry {
         #[non_exhaustive]
         pub enum Provider {
             $( $(#[$doc])* $variant, )*
-            /// A provider of your own (see the module docs), by name.
+            /// A provider of your own (see the module docs), by name. Use a
+            /// name no registered provider has: it routes deliveries and
+            /// prefixes idempotency keys.
             #[serde(untagged)]
             Custom(&'static str),
         }
@@ -569,6 +572,10 @@ pub enum Answer {
         status: StatusCode,
         /// The error's stable code.
         code: &'static str,
+        /// Whether the delivery was authenticated before it was refused (its
+        /// body is not the provider's payload): the provider really sent
+        /// something that will never be accepted.
+        authenticated: bool,
     },
 }
 
@@ -585,6 +592,7 @@ impl Answer {
             Self::Refused {
                 status,
                 code: error.code(),
+                authenticated: matches!(error, Error::Parse(_)),
             }
         }
     }

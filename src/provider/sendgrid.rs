@@ -154,7 +154,7 @@ pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
 /// Verifies SendGrid Event Webhook requests and parses their batches.
 ///
 /// Defaults: [`DEFAULT_REPLAY_WINDOW`] (see the module docs),
-/// [`Limits::default`](crate::Limits::default)(crate::Limits::default).
+/// [`Limits::default`](crate::Limits::default).
 #[derive(Debug)]
 pub struct SendgridVerifier {
     keys: Vec<SendgridPublicKey>,

@@ -716,7 +716,7 @@ enum Topics {
 /// you. The topic is checked before any certificate is fetched.
 ///
 /// Defaults: a replay window of 2 hours into the past and 5 minutes into
-/// the future on the signed `Timestamp`, [`Limits::default`](crate::Limits::default)(crate::Limits::default), a
+/// the future on the signed `Timestamp`, [`Limits::default`](crate::Limits::default), a
 /// [`CertificateCache`] with its defaults.
 #[derive(Debug)]
 pub struct SnsVerifier<S> {

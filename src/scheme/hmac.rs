@@ -71,7 +71,7 @@ enum Content {
 ///
 /// Defaults: no signature prefix, [`SignedContent::Body`], a
 /// [`ReplayWindow`] of five minutes each way (used only when the content is
-/// timestamped), and [`Limits::default`](crate::Limits::default)(crate::Limits::default).
+/// timestamped), and [`Limits::default`](crate::Limits::default).
 #[derive(Debug)]
 pub struct HmacVerifier {
     keys: Vec<MacKey>,

@@ -25,8 +25,10 @@ pub const DEFAULT_PARAM: &str = "secret";
 /// Accepts requests whose URL carries one of the configured secrets in a
 /// query parameter (default [`DEFAULT_PARAM`]).
 ///
-/// Any failure — no URL, no parameter, a repeated parameter, a wrong value
-/// — is [`VerifyError::Unauthorized`], with no detail.
+/// A request without its public URL is [`VerifyError::NoPublicUrl`] (500:
+/// the receiver's configuration, retried while you fix it); any other
+/// failure — no parameter, a repeated parameter, a wrong value — is
+/// [`VerifyError::Unauthorized`], with no detail.
 pub struct UrlSecret {
     param: String,
     digests: Vec<Zeroizing<[u8; 32]>>,
@@ -69,6 +71,9 @@ fn digest(bytes: &[u8]) -> Zeroizing<[u8; 32]> {
 
 impl Authenticate for UrlSecret {
     fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        if request.url().is_none() {
+            return Err(VerifyError::NoPublicUrl);
+        }
         let value = request
             .query_param(&self.param)
             .ok_or(VerifyError::Unauthorized)?;
@@ -116,6 +121,11 @@ mod tests {
         let index = |u| guard.authenticate(&request(u)).map(|v| v.key_index());
         assert_eq!(index("https://h/p?secret=old"), Ok(0));
         assert_eq!(index("https://h/p?a=1&secret=new"), Ok(1));
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(
+            guard.authenticate(&Request::new(&none, b"")).err(),
+            Some(VerifyError::NoPublicUrl)
+        );
         for refused in [
             "https://h/p",
             "https://h/p?secret=",

@@ -321,3 +321,32 @@ fn native_payloads_round_trip_through_serde() {
     }
     assert!(checked > 30, "{checked}");
 }
+
+/// What the registry's setup and simulation types print: never a secret,
+/// key, credential or body.
+#[test]
+fn settings_and_simulated_deliveries_print_no_secret() {
+    const SENTINEL: &str = "hunter2-sentinel";
+    let mut settings = email_webhooks::provider::Settings::new();
+    settings.secrets.push(SENTINEL.into());
+    settings.keys.push(SENTINEL.into());
+    settings.basic_auth.push(format!("user:{SENTINEL}"));
+    let shown = format!("{settings:?} {settings:#?}");
+    assert!(!shown.contains(SENTINEL), "{shown}");
+    for &provider in Provider::ALL {
+        let info = provider.info().unwrap();
+        for kind in email_webhooks::EventKind::ALL {
+            let sim = email_webhooks::provider::Simulation::new(*kind, SENTINEL, "e", 0, &settings);
+            if let Ok(delivery) = (info.simulate)(&sim) {
+                let shown = format!("{delivery:?} {delivery:#?}");
+                assert!(!shown.contains(SENTINEL), "{provider}: {shown}");
+            }
+            if let Err(e) = (info.simulate)(&sim) {
+                assert!(!e.to_string().contains(SENTINEL), "{provider}: {e}");
+            }
+        }
+        if let Err(e) = (info.build)(&settings) {
+            assert!(!e.to_string().contains(SENTINEL), "{provider}: {e}");
+        }
+    }
+}

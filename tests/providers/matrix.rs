@@ -375,3 +375,93 @@ fn a_redelivery_keeps_every_idempotency_key() {
         );
     }
 }
+
+/// What each provider answers decides whether it resends: success is 2xx,
+/// a transient failure 5xx (every provider retries it), a refusal 4xx; and
+/// the answers a provider needs beyond a status are there (GetResponse's
+/// acknowledgement body, Mailgun's 406 for a body that will never parse).
+#[test]
+fn every_provider_answers_success_2xx_retry_5xx_refusal_4xx() {
+    use email_webhooks::provider::Answer;
+    use http::StatusCode;
+    for &provider in Provider::ALL {
+        let receiver = build(provider, &fixture(provider).receiver);
+        let ok = receiver.reply(Answer::Accepted);
+        assert!(ok.status.is_success(), "{provider}: {ok:?}");
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            let reply = receiver.reply(Answer::RetryLater(status));
+            assert_eq!(reply.status, status, "{provider}");
+            assert!(reply.body.is_empty(), "{provider}");
+        }
+        for (status, code) in [
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            (StatusCode::BAD_REQUEST, "invalid_payload"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        ] {
+            let reply = receiver.reply(Answer::Refused {
+                status,
+                code,
+                authenticated: false,
+            });
+            assert!(reply.status.is_client_error(), "{provider}: {reply:?}");
+            assert!(reply.body.is_empty(), "{provider}: a refusal says nothing");
+        }
+        assert_eq!(
+            receiver.probe(&http::Method::GET),
+            None,
+            "{provider} sends no probe"
+        );
+    }
+    let getresponse = build(
+        Provider::Getresponse,
+        &fixture(Provider::Getresponse).receiver,
+    );
+    let ok = getresponse.reply(Answer::Accepted);
+    assert_eq!((ok.status.as_u16(), ok.body), (200, r#"{"status":"OK"}"#));
+    assert_eq!(ok.content_type, Some("application/json"));
+    let mailgun = build(Provider::Mailgun, &fixture(Provider::Mailgun).receiver);
+    let not_mailgun = Answer::Refused {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_payload",
+        authenticated: true,
+    };
+    assert_eq!(
+        mailgun.reply(not_mailgun).status,
+        StatusCode::NOT_ACCEPTABLE
+    );
+    // Junk refused before authentication is no reason to stop Mailgun.
+    for (status, code) in [
+        (StatusCode::BAD_REQUEST, "invalid_payload"),
+        (StatusCode::UNAUTHORIZED, "invalid_signature"),
+    ] {
+        let answer = Answer::Refused {
+            status,
+            code,
+            authenticated: false,
+        };
+        assert_eq!(mailgun.reply(answer).status, status);
+    }
+    assert!(mailgun.needs_store());
+}
+
+/// A provider that reads the public URL, on a receiver that was not given
+/// one: a mistake of the receiver, answered 500 so the provider retries
+/// while it is fixed (GetResponse drops a delivery refused with a 4xx).
+#[test]
+fn a_missing_public_url_is_the_receivers_fault_and_retried() {
+    let provider = Provider::Getresponse;
+    let f = fixture(provider);
+    let delivery = simulate(provider, &f.sender, now(), false);
+    let headers = header_map(&delivery.headers);
+    let request = Request::new(&headers, &delivery.body);
+    let error = build(provider, &f.receiver)
+        .receive_boxed(&request)
+        .now_or_never()
+        .expect("ready")
+        .unwrap_err();
+    assert_eq!((error.code(), error.http_status()), ("no_public_url", 500));
+    assert!(error.is_retryable());
+}

@@ -2,13 +2,15 @@
 //! people debugging a failing webhook and for scripts.
 //!
 //! ```text
-//! email-webhooks verify --scheme NAME [--secret S]... [--key K] [--header 'Name: value']...
-//!                 [--url URL] [--topic ARN]... [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
+//! email-webhooks verify --scheme NAME [--secret S]... [--key K]... [--basic-auth USER:PASS]...
+//!                 [--header 'Name: value']... [--url URL] [--url-param NAME] [--topic ARN]...
+//!                 [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
 //! email-webhooks sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
 //! email-webhooks parse  --provider NAME [--header 'Name: value']... [--body FILE]
 //! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
-//!                 [--secret S | --key K | --basic-auth USER:PASS] [--repeat N] [--tamper] [--print]
+//!                 [--secret S | --key K | --basic-auth USER:PASS] [--url-param NAME] [--topic ARN]
+//!                 [--repeat N] [--tamper] [--print]
 //! email-webhooks keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
@@ -647,9 +649,16 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
             simulation = simulation.tampered();
         }
         let signed = (info.simulate)(&simulation).map_err(setup)?;
+        // The query goes before any fragment of `--to`.
+        let (to, fragment) = args.to.split_once('#').unwrap_or((&args.to, ""));
+        let fragment = if fragment.is_empty() {
+            String::new()
+        } else {
+            format!("#{fragment}")
+        };
         let url = match &signed.query {
-            Some(query) if args.to.contains('?') => format!("{}&{query}", args.to),
-            Some(query) => format!("{}?{query}", args.to),
+            Some(query) if to.contains('?') => format!("{to}&{query}{fragment}"),
+            Some(query) => format!("{to}?{query}{fragment}"),
             None => args.to.clone(),
         };
         if args.print {
@@ -704,7 +713,7 @@ fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
             Ok((json, 0))
         }
         other => Err(Usage(format!(
-            "keygen supports sendgrid and ses, not {other}; other providers' keys are shared secrets you choose (mailgun, resend) or credentials (postmark)"
+            "keygen supports sendgrid and ses, not {other}; the other providers use shared secrets or credentials you choose"
         ))),
     }
 }
