@@ -46,7 +46,9 @@ impl<'de> Visitor<'de> for Elements<'de> {
     }
 }
 
-/// The raw JSON of each event in `body`, at most `max` of them.
+/// The raw JSON of each event in `body`, at most `max` of them. The body is
+/// read once: an object (where the shape allows one) is the one event;
+/// otherwise the array's elements are split off as they are read.
 pub(crate) fn elements(
     body: &[u8],
     shape: Shape,
@@ -56,24 +58,26 @@ pub(crate) fn elements(
         Shape::Array => ParseError::json("the body is not a JSON array", e),
         Shape::ObjectOrArray => ParseError::json("the body is not a JSON object or array", e),
     };
-    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| not_json(&e))?;
-    if shape == Shape::ObjectOrArray && raw.get().starts_with('{') {
+    if shape == Shape::ObjectOrArray && body.trim_ascii_start().starts_with(b"{") {
+        let raw: &RawValue = serde_json::from_slice(body).map_err(|e| not_json(&e))?;
         return Ok(vec![raw]);
     }
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    deserializer
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let elements = deserializer
         .deserialize_seq(Elements {
             max,
             shape,
             _body: std::marker::PhantomData,
         })
+        .and_then(|elements| deserializer.end().map(|()| elements))
         .map_err(|e| {
             if e.to_string().starts_with("too many events") {
                 ParseError::new("the delivery has more events than the limit")
             } else {
                 not_json(&e)
             }
-        })
+        })?;
+    Ok(elements)
 }
 
 #[cfg(test)]
@@ -90,5 +94,7 @@ mod tests {
         assert_eq!(n("[]", Shape::ObjectOrArray), Some(0));
         assert!(n("1", Shape::ObjectOrArray).is_none());
         assert!(n("[{}, {}", Shape::Array).is_none());
+        assert!(n("[{}] trailing", Shape::Array).is_none());
+        assert!(n("{} {}", Shape::ObjectOrArray).is_none());
     }
 }
