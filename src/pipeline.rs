@@ -211,32 +211,46 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 return Ok(Delivery::Control(control));
             }
         }
-        let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());
         // Keys already seen in this delivery: a repeat is a duplicate of the
-        // first (claiming it again would find it held and answer 503).
+        // first (claiming it again would find it held and answer 503). The
+        // other keys are claimed together: one round trip on a server store.
         let mut seen = std::collections::HashSet::new();
-        for event in received.events {
-            let key = event.idempotency_key();
-            if !seen.insert(key.clone()) {
+        let mut keys = Vec::with_capacity(received.events.len());
+        let firsts: Vec<bool> = received
+            .events
+            .iter()
+            .map(|event| {
+                let key = event.idempotency_key();
+                let first = seen.insert(key.clone());
+                if first {
+                    keys.push(key);
+                }
+                first
+            })
+            .collect();
+        let mut claims = self.store.begin_many(&keys, self.lease).await?.into_iter();
+        let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());
+        for (event, first) in received.events.into_iter().zip(firsts) {
+            if !first {
                 out.push(Incoming::Duplicate(event));
                 continue;
             }
-            let claim = match self.store.begin(&key, self.lease).await {
-                Ok(claim) => claim,
-                Err(error) => {
-                    // Give back what this delivery already holds, so the
-                    // provider's retry is not kept waiting for the leases.
-                    self.release_all(out).await;
-                    return Err(error.into());
-                }
-            };
-            out.push(match claim {
-                Claim::Acquired(token) => Incoming::New {
+            out.push(match claims.next() {
+                Some(Claim::Acquired(token)) => Incoming::New {
                     event,
                     claim: token,
                 },
-                Claim::Completed => Incoming::Duplicate(event),
-                Claim::InProgress => Incoming::InProgress(event),
+                Some(Claim::Completed) => Incoming::Duplicate(event),
+                Some(Claim::InProgress) => Incoming::InProgress(event),
+                None => {
+                    // A store that answered fewer claims than keys: give
+                    // back what it gave and fail the delivery (retried).
+                    self.release_all(out).await;
+                    return Err(crate::idempotency::StoreError::Backend(
+                        "the store answered fewer claims than keys".into(),
+                    )
+                    .into());
+                }
             });
         }
         Ok(Delivery::Events(out))

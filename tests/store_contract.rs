@@ -114,6 +114,33 @@ macro_rules! contract {
         mod $name {
             use super::*;
 
+            /// A delivery's keys claimed together answer as one by one:
+            /// new, completed, held elsewhere, a repeat held by its first;
+            /// the tokens complete and release as `begin`'s do.
+            #[tokio::test]
+            async fn begin_many_answers_each_key_as_begin_would() {
+                let s = $subject.await;
+                let (done, held, fresh) = (key("many-done"), key("many-held"), key("many-new"));
+                let t = acquired(s.store.begin(&done, LEASE).await.unwrap());
+                s.store.complete(&t, RETENTION).await.unwrap();
+                let _held = acquired(s.replica.begin(&held, LEASE).await.unwrap());
+                let keys = vec![fresh.clone(), done.clone(), held.clone(), fresh.clone()];
+                let claims = s.store.begin_many(&keys, LEASE).await.unwrap();
+                assert_eq!(claims.len(), 4);
+                assert!(matches!(claims[1], Claim::Completed), "{:?}", claims[1]);
+                assert!(matches!(claims[2], Claim::InProgress), "{:?}", claims[2]);
+                assert!(matches!(claims[3], Claim::InProgress), "{:?}", claims[3]);
+                let mut claims = claims.into_iter();
+                let token = acquired(claims.next().unwrap());
+                assert!(matches!(s.replica.begin(&fresh, LEASE).await.unwrap(), Claim::InProgress));
+                s.store.release(&token).await.unwrap();
+                let again = s.replica.begin_many(std::slice::from_ref(&fresh), LEASE).await.unwrap();
+                let token = acquired(again.into_iter().next().unwrap());
+                s.replica.complete(&token, RETENTION).await.unwrap();
+                assert!(matches!(s.store.begin(&fresh, LEASE).await.unwrap(), Claim::Completed));
+                assert!(s.store.begin_many(&[], LEASE).await.unwrap().is_empty());
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn exactly_one_of_64_concurrent_begins_acquires() {
                 let s = $subject.await;

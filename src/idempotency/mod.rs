@@ -215,4 +215,34 @@ pub trait IdempotencyStore: Send + Sync {
     /// (up to [`LEASE_GRACE`] after its lease); [`StoreError::StaleToken`]
     /// otherwise.
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims every key of one delivery, in order: one answer per key, as
+    /// [`begin`](Self::begin) would give it. A key repeated in `keys` is
+    /// [`Claim::InProgress`] after its first occurrence. Stores on a server
+    /// override it to claim the whole delivery in one round trip (the Redis
+    /// and PostgreSQL stores do); the default claims key by key and, if one
+    /// claim fails, gives back the ones it took before returning the error.
+    fn begin_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        lease: Duration,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send + 'a {
+        async move {
+            let mut claims = Vec::with_capacity(keys.len());
+            for key in keys {
+                match self.begin(key, lease).await {
+                    Ok(claim) => claims.push(claim),
+                    Err(error) => {
+                        for claim in &claims {
+                            if let Claim::Acquired(token) = claim {
+                                let _ = self.release(token).await;
+                            }
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(claims)
+        }
+    }
 }

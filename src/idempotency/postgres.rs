@@ -34,6 +34,29 @@ RETURNING 1";
 /// its own, so with a fresh snapshot. (A subquery of `BEGIN` would read its
 /// snapshot from before a concurrent takeover it waited for, and answer
 /// `Completed` for a key another worker had just claimed.)
+/// `BEGIN` and `STATE` for every key of a delivery, in one statement: one
+/// round trip. Rows are claimed in key order, so two replicas claiming
+/// overlapping deliveries lock them in the same order. The outer `SELECT`
+/// reads the table as it was before the statement: exactly the state of the
+/// keys not claimed.
+const BEGIN_MANY: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS i(key, nonce, ord)
+), claimed AS (
+    INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
+    SELECT key, nonce, FALSE, now() + make_interval(secs => $3) FROM input ORDER BY key
+    ON CONFLICT (key) DO UPDATE
+        SET nonce = EXCLUDED.nonce, completed = FALSE, expires_at = EXCLUDED.expires_at
+        WHERE t.expires_at <= now()
+    RETURNING t.key
+)
+SELECT claimed.key IS NOT NULL AS acquired,
+       COALESCE(s.completed AND s.expires_at > now(), FALSE) AS completed
+  FROM input
+  LEFT JOIN claimed ON claimed.key = input.key
+  LEFT JOIN email_webhooks_idempotency s ON s.key = input.key
+ ORDER BY input.ord";
+
 const STATE: &str = "\
 SELECT completed FROM email_webhooks_idempotency WHERE key = $1 AND expires_at > now()";
 
@@ -245,6 +268,59 @@ impl IdempotencyStore for PostgresStore {
                 Claim::InProgress
             })
         }
+    }
+
+    /// One statement for the whole delivery: one round trip.
+    async fn begin_many(&self, keys: &[String], lease: Duration) -> Result<Vec<Claim>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokens = keys
+            .iter()
+            .map(|key| Token::new(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One statement cannot upsert a row twice: a repeated key is
+        // claimed once, and its repeats are in progress (held by it).
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<bool> = tokens.iter().map(|t| seen.insert(t.key.clone())).collect();
+        let (names, nonces): (Vec<&str>, Vec<&[u8]>) = tokens
+            .iter()
+            .zip(&first)
+            .filter(|(_, first)| **first)
+            .map(|(t, _)| (t.key.as_str(), &t.nonce[..]))
+            .unzip();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(BEGIN_MANY).await.map_err(backend)?;
+        let rows = client
+            .query(&statement, &[&names, &nonces, &seconds(lease)])
+            .await
+            .map_err(backend)?;
+        if rows.len() != names.len() {
+            return Err(StoreError::Backend(
+                "the claim statement answered the wrong number of keys".into(),
+            ));
+        }
+        let mut rows = rows.into_iter();
+        let mut claims = Vec::with_capacity(tokens.len());
+        for (token, first) in tokens.into_iter().zip(first) {
+            if !first {
+                claims.push(Claim::InProgress);
+                continue;
+            }
+            let Some(row) = rows.next() else {
+                return Err(StoreError::Backend("a claim row is missing".into()));
+            };
+            let acquired: bool = row.try_get(0).map_err(backend)?;
+            let completed: bool = row.try_get(1).map_err(backend)?;
+            claims.push(if acquired {
+                Claim::Acquired(token)
+            } else if completed {
+                Claim::Completed
+            } else {
+                Claim::InProgress
+            });
+        }
+        Ok(claims)
     }
 
     fn complete(

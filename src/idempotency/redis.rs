@@ -30,6 +30,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
     begin: redis::Script,
+    begin_many: redis::Script,
     complete: redis::Script,
     release: redis::Script,
 }
@@ -88,6 +89,28 @@ impl RedisStore {
                  redis.call('SET', KEYS[1], ARGV[1] .. string.format('%d', now + lease), \
                             'PX', lease + tonumber(ARGV[3])) \
                  return 'acquired'",
+            ),
+            // The same as `begin`, for every key of a delivery in one
+            // script: one round trip. ARGV: lease, grace, then each key's
+            // `held:<nonce>:` prefix.
+            begin_many: redis::Script::new(
+                "local t = redis.call('TIME') \
+                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+                 local lease = tonumber(ARGV[1]) \
+                 local grace = tonumber(ARGV[2]) \
+                 local out = {} \
+                 for i, key in ipairs(KEYS) do \
+                   local v = redis.call('GET', key) \
+                   if v == 'done' then out[i] = 'done' else \
+                     local deadline = v and tonumber(string.match(v, ':(%d+)$')) \
+                     if deadline and deadline > now then out[i] = 'held' else \
+                       redis.call('SET', key, ARGV[i + 2] .. string.format('%d', now + lease), \
+                                  'PX', lease + grace) \
+                       out[i] = 'acquired' \
+                     end \
+                   end \
+                 end \
+                 return out",
             ),
             complete: redis::Script::new(
                 "local v = redis.call('GET', KEYS[1]) \
@@ -170,6 +193,44 @@ impl IdempotencyStore for RedisStore {
                 Err(StoreError::StaleToken)
             }
         }
+    }
+
+    /// One script for the whole delivery: one round trip.
+    async fn begin_many(&self, keys: &[String], lease: Duration) -> Result<Vec<Claim>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokens = keys
+            .iter()
+            .map(|key| Token::new(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut invocation = self.begin_many.prepare_invoke();
+        for token in &tokens {
+            invocation.key(self.key(&token.key));
+        }
+        invocation.arg(millis(lease)).arg(millis(LEASE_GRACE));
+        for token in &tokens {
+            invocation.arg(held(token));
+        }
+        let mut connection = self.connection.clone();
+        let answers: Vec<String> = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        if answers.len() != tokens.len() {
+            return Err(StoreError::Backend(
+                "the claim script answered the wrong number of keys".into(),
+            ));
+        }
+        Ok(tokens
+            .into_iter()
+            .zip(answers)
+            .map(|(token, answer)| match answer.as_str() {
+                "acquired" => Claim::Acquired(token),
+                "done" => Claim::Completed,
+                _ => Claim::InProgress,
+            })
+            .collect())
     }
 
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
