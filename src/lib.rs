@@ -235,6 +235,7 @@ mod replay;
 mod request;
 pub mod scheme;
 mod secret;
+mod suppression;
 mod verified;
 
 pub use basic_auth::BasicAuth;
@@ -246,6 +247,7 @@ pub use policy::{Configure, Policy};
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};
 pub use request::Request;
 pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
+pub use suppression::{SoftBouncePolicy, StopReason, Suppression};
 pub use verified::Verified;
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot
