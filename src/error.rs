@@ -113,6 +113,11 @@ pub enum VerifyError {
     /// `no_public_url`.
     #[error("the receiver is not configured with its public url")]
     NoPublicUrl,
+    /// The delivery comes from an address outside the configured allowlist
+    /// (or, behind a trusted proxy, its client address cannot be known).
+    /// Code `source_not_allowed`; answered 403.
+    #[error("the source address is not allowed")]
+    SourceNotAllowed,
     /// The request carries a single-use value the provider signs (Mailgun's
     /// token) that was already seen: a captured signature is being reused,
     /// perhaps with other content. Code `replayed`. Reported by a
@@ -148,6 +153,7 @@ impl VerifyError {
             Self::InvalidCertificate => "invalid_certificate",
             Self::CertificateUnavailable => "certificate_unavailable",
             Self::NoPublicUrl => "no_public_url",
+            Self::SourceNotAllowed => "source_not_allowed",
             Self::Replayed => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
         }
@@ -378,6 +384,7 @@ impl Error {
         match self {
             Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
             Self::Verify(VerifyError::NoPublicUrl) => 500,
+            Self::Verify(VerifyError::SourceNotAllowed) => 403,
             Self::Verify(
                 VerifyError::BodyTooLarge { .. } | VerifyError::TooManyParameters { .. },
             ) => 413,

@@ -179,6 +179,7 @@
 //! | `missing_header`, `invalid_secret`, `invalid_signature`, `timestamp_too_old`, `timestamp_too_new`, `unsupported_scheme`, `missing_body`, `unauthorized`, `untrusted_certificate_url`, `invalid_certificate`, `replayed` | not proven to come from the provider (unsigned, forged, stale, replayed, untrusted) | 401 | refused |
 //! | `malformed_header`, `invalid_payload` | a header present but broken, or a body that is not the provider's payload | 400 | refused |
 //! | `body_too_large`, `too_many_parameters` | over a [`Limits`] bound | 413 | refused |
+//! | `source_not_allowed` | from an address outside an [`allowlist::SourceAllowlist`] | 403 | refused |
 //! | `certificate_unavailable` | the SNS signing certificate could not be fetched now | 503 | transient |
 //! | `no_public_url` | a URL-signed or URL-secret provider, and the receiver has no public URL configured | 500 | transient (fix the configuration; the provider retries meanwhile) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
@@ -219,6 +220,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapters;
+pub mod allowlist;
 mod basic_auth;
 mod encoding;
 mod error;

@@ -267,6 +267,20 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
         Provider::Postmark
     }
 
+    /// Postmark stops retrying on 403: a refusal that is 403 elsewhere (a
+    /// source outside an allowlist, which may only be out of date) is
+    /// answered 401 here, so Postmark keeps retrying while you fix it.
+    fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
+        match answer {
+            crate::provider::Answer::Refused { status, .. }
+                if status == http::StatusCode::FORBIDDEN =>
+            {
+                crate::provider::Reply::status(http::StatusCode::UNAUTHORIZED)
+            }
+            other => crate::provider::Reply::standard(other),
+        }
+    }
+
     fn receive<'a>(
         &'a self,
         request: &'a crate::Request<'a>,

@@ -445,6 +445,14 @@ fn every_provider_answers_success_2xx_retry_5xx_refusal_4xx() {
         assert_eq!(mailgun.reply(answer).status, status);
     }
     assert!(mailgun.needs_store());
+    // Postmark gives up on 403: it never gets one.
+    let postmark = build(Provider::Postmark, &fixture(Provider::Postmark).receiver);
+    let outside = Answer::Refused {
+        status: StatusCode::FORBIDDEN,
+        code: "source_not_allowed",
+        authenticated: false,
+    };
+    assert_eq!(postmark.reply(outside).status, StatusCode::UNAUTHORIZED);
 }
 
 /// A provider that reads the public URL, on a receiver that was not given

@@ -1,0 +1,292 @@
+//! Source-address allowlists: accept webhooks only from the networks a
+//! provider sends from. An extra check, never a replacement for a signature
+//! or a secret: even published lists change.
+//!
+//! The client address is the socket's peer. A forwarded header
+//! (`X-Forwarded-For`) is read only when the peer is one of the proxies you
+//! configured as trusted ([`SourceAllowlist::with_trusted_proxies`]), never
+//! by default: anyone can send the header.
+//!
+//! Where a provider publishes fixed ranges they ship as data in
+//! [`published`], each naming its source and when it was read; where it
+//! publishes a DNS name (SparkPost: `wh.egress.sparkpost.com`) or nothing
+//! (SendGrid, Mailgun and most others), resolve or supply the ranges
+//! yourself. Amazon SNS sends from all of AWS's ranges
+//! (<https://ip-ranges.amazonaws.com/ip-ranges.json>): its signature, not an
+//! address, is the check.
+
+use std::net::IpAddr;
+
+pub use ipnet::IpNet;
+
+use crate::error::VerifyError;
+use crate::headers::{self, Headers, Name};
+use crate::limits::Limits;
+
+static FORWARDED_FOR: Name = Name::from_static("x-forwarded-for");
+
+/// Most `X-Forwarded-For` entries read: proxies chains are short.
+const MAX_HOPS: usize = 16;
+
+/// A set of networks deliveries may come from, and the proxies whose
+/// `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceAllowlist {
+    allowed: Vec<IpNet>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// A network that is not `address` or `address/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an ip network: {0:?}")]
+pub struct InvalidNetwork(String);
+
+fn parse_net(text: &str) -> Result<IpNet, InvalidNetwork> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| InvalidNetwork(text.to_owned()))
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+    ip.to_canonical()
+}
+
+impl SourceAllowlist {
+    /// Accepts deliveries from `networks`.
+    #[must_use]
+    pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
+        Self {
+            allowed: networks.into_iter().collect(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+
+    /// Accepts deliveries from `networks`, each `address/prefix` or a bare
+    /// address.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidNetwork`] for anything else.
+    pub fn parse<'a>(networks: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidNetwork> {
+        Ok(Self::new(
+            networks
+                .into_iter()
+                .map(parse_net)
+                .collect::<Result<Vec<_>, _>>()?,
+        ))
+    }
+
+    /// Also accepts deliveries from `networks` (a provider's ranges, plus
+    /// another's).
+    #[must_use]
+    pub fn with(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
+        self.allowed.extend(networks);
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (your load balancer):
+    /// the client is then the rightmost address in the header that is not
+    /// itself a trusted proxy. Without trusted proxies the header is
+    /// ignored.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies.extend(proxies);
+        self
+    }
+
+    /// Whether `ip` is in an allowed network.
+    #[must_use]
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.allowed.iter().any(|net| net.contains(&ip))
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: `peer`, or, when `peer` is a trusted proxy,
+    /// the rightmost `X-Forwarded-For` address that is not a trusted proxy.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::SourceNotAllowed`] when a trusted proxy sent no
+    /// usable header (absent, repeated, malformed, or only proxies): the
+    /// client cannot be known.
+    pub fn client<H: Headers + ?Sized>(
+        &self,
+        peer: IpAddr,
+        headers: &H,
+    ) -> Result<IpAddr, VerifyError> {
+        let peer = canonical(peer);
+        if !self.trusted(peer) {
+            return Ok(peer);
+        }
+        let value = headers::optional(headers, &FORWARDED_FOR, &Limits::default())
+            .ok()
+            .flatten()
+            .ok_or(VerifyError::SourceNotAllowed)?;
+        for entry in value.rsplit(',').take(MAX_HOPS) {
+            let ip: IpAddr = entry
+                .trim()
+                .parse()
+                .map_err(|_| VerifyError::SourceNotAllowed)?;
+            let ip = canonical(ip);
+            if !self.trusted(ip) {
+                return Ok(ip);
+            }
+        }
+        Err(VerifyError::SourceNotAllowed)
+    }
+
+    /// Checks a delivery's source: its client address ([`client`](Self::client))
+    /// must be in an allowed network.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::SourceNotAllowed`] (answered 403).
+    pub fn check<H: Headers + ?Sized>(
+        &self,
+        peer: IpAddr,
+        headers: &H,
+    ) -> Result<IpAddr, VerifyError> {
+        let client = self.client(peer, headers)?;
+        if self.allows(client) {
+            Ok(client)
+        } else {
+            Err(VerifyError::SourceNotAllowed)
+        }
+    }
+}
+
+/// Ranges providers publish for their webhooks, each with its source and
+/// the date it was read. They change: check the source when you deploy.
+pub mod published {
+    use super::{IpNet, SourceAllowlist, parse_net};
+
+    fn list(networks: &[&str]) -> SourceAllowlist {
+        SourceAllowlist::new(networks.iter().filter_map(|n| parse_net(n).ok()))
+    }
+
+    /// Resend's webhooks (delivered by Svix, US region), read 2026-12-03
+    /// from <https://resend.com/docs/webhooks/introduction> ("What IPs do
+    /// webhooks POST from?"). Svix's own page
+    /// (<https://docs.svix.com/receiving/source-ips>) lists the IPv6 block
+    /// as a /56 inside this /52.
+    #[must_use]
+    pub fn resend() -> SourceAllowlist {
+        list(&[
+            "44.228.126.217/32",
+            "50.112.21.217/32",
+            "52.24.126.164/32",
+            "54.148.139.208/32",
+            "2600:1f24:64:8000::/52",
+        ])
+    }
+
+    /// Brevo's webhooks, read 2026-12-03 from "Brevo IP ranges"
+    /// (<https://help.brevo.com/hc/en-us/articles/15127404548498>), linked
+    /// from Brevo's webhook authentication docs. The ranges have changed
+    /// before (185.107.232.0/24 earlier).
+    #[must_use]
+    pub fn brevo() -> SourceAllowlist {
+        list(&["1.179.112.0/20", "172.246.240.0/20"])
+    }
+
+    /// Every network of a published list, for combining lists.
+    #[must_use]
+    pub fn networks(list: &SourceAllowlist) -> Vec<IpNet> {
+        list.allowed.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse()
+            .unwrap_or_else(|_| unreachable!("test address"))
+    }
+
+    fn xff(value: &str) -> [(&'static str, String); 1] {
+        [("X-Forwarded-For", value.to_owned())]
+    }
+
+    #[test]
+    fn allows_only_listed_networks_in_either_family() -> Result<(), InvalidNetwork> {
+        let list = SourceAllowlist::parse(["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"])?;
+        for ok in [
+            "192.0.2.1",
+            "192.0.2.255",
+            "198.51.100.7",
+            "2001:db8::1",
+            "::ffff:192.0.2.9",
+        ] {
+            assert!(list.allows(ip(ok)), "{ok}");
+        }
+        for no in [
+            "192.0.3.1",
+            "198.51.100.8",
+            "2001:db9::1",
+            "10.0.0.1",
+            "::1",
+        ] {
+            assert!(!list.allows(ip(no)), "{no}");
+        }
+        assert!(SourceAllowlist::parse(["192.0.2.0/33"]).is_err());
+        assert!(SourceAllowlist::parse(["example.com"]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_forwarded_header_is_ignored_unless_the_peer_is_a_trusted_proxy()
+    -> Result<(), InvalidNetwork> {
+        let list = SourceAllowlist::parse(["192.0.2.0/24"])?;
+        // Spoofed: the attacker's own socket, a forged header naming an
+        // allowed address.
+        let spoofed = xff("192.0.2.10");
+        assert_eq!(
+            list.check(ip("203.0.113.5"), &spoofed),
+            Err(VerifyError::SourceNotAllowed)
+        );
+        // The same header from a configured proxy is believed.
+        let behind = list
+            .clone()
+            .with_trusted_proxies([parse_net("10.0.0.0/8")?]);
+        assert_eq!(behind.check(ip("10.1.2.3"), &spoofed), Ok(ip("192.0.2.10")));
+        // The rightmost address not a proxy is the client; entries further
+        // left were written by the client and prove nothing.
+        let chain = xff("192.0.2.10, 203.0.113.5, 10.9.9.9");
+        assert_eq!(
+            behind.check(ip("10.1.2.3"), &chain),
+            Err(VerifyError::SourceNotAllowed)
+        );
+        let chain = xff("203.0.113.5, 192.0.2.10, 10.9.9.9");
+        assert_eq!(behind.check(ip("10.1.2.3"), &chain), Ok(ip("192.0.2.10")));
+        // A trusted proxy with no usable header: the client is unknown.
+        let none: [(&str, &str); 0] = [];
+        for headers in [xff(""), xff("not-an-ip"), xff("10.0.0.1, 10.0.0.2")] {
+            assert_eq!(
+                behind.check(ip("10.1.2.3"), &headers),
+                Err(VerifyError::SourceNotAllowed)
+            );
+        }
+        assert_eq!(
+            behind.check(ip("10.1.2.3"), &none),
+            Err(VerifyError::SourceNotAllowed)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn published_lists_parse_completely() {
+        assert_eq!(published::networks(&published::resend()).len(), 5);
+        assert_eq!(published::networks(&published::brevo()).len(), 2);
+        assert!(published::resend().allows(ip("44.228.126.217")));
+        assert!(published::resend().allows(ip("2600:1f24:64:8000::1")));
+        assert!(published::brevo().allows(ip("172.246.240.1")));
+    }
+}
