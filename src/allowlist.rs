@@ -96,6 +96,12 @@ impl SourceAllowlist {
         self
     }
 
+    /// The allowed networks.
+    #[must_use]
+    pub fn networks(&self) -> Vec<IpNet> {
+        self.allowed.clone()
+    }
+
     /// Whether `ip` is in an allowed network.
     #[must_use]
     pub fn allows(&self, ip: IpAddr) -> bool {
@@ -164,7 +170,7 @@ impl SourceAllowlist {
 /// Ranges providers publish for their webhooks, each with its source and
 /// the date it was read. They change: check the source when you deploy.
 pub mod published {
-    use super::{IpNet, SourceAllowlist, parse_net};
+    use super::{SourceAllowlist, parse_net};
 
     fn list(networks: &[&str]) -> SourceAllowlist {
         SourceAllowlist::new(networks.iter().filter_map(|n| parse_net(n).ok()))
@@ -193,12 +199,6 @@ pub mod published {
     #[must_use]
     pub fn brevo() -> SourceAllowlist {
         list(&["1.179.112.0/20", "172.246.240.0/20"])
-    }
-
-    /// Every network of a published list, for combining lists.
-    #[must_use]
-    pub fn networks(list: &SourceAllowlist) -> Vec<IpNet> {
-        list.allowed.clone()
     }
 }
 
@@ -283,8 +283,8 @@ mod tests {
 
     #[test]
     fn published_lists_parse_completely() {
-        assert_eq!(published::networks(&published::resend()).len(), 5);
-        assert_eq!(published::networks(&published::brevo()).len(), 2);
+        assert_eq!(published::resend().networks().len(), 5);
+        assert_eq!(published::brevo().networks().len(), 2);
         assert!(published::resend().allows(ip("44.228.126.217")));
         assert!(published::resend().allows(ip("2600:1f24:64:8000::1")));
         assert!(published::brevo().allows(ip("172.246.240.1")));

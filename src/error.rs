@@ -113,6 +113,13 @@ pub enum VerifyError {
     /// `no_public_url`.
     #[error("the receiver is not configured with its public url")]
     NoPublicUrl,
+    /// A source allowlist is configured and the server does not report the
+    /// client's address (axum: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`). A mistake of
+    /// the receiver, answered 500 so the provider retries while it is
+    /// fixed. Code `no_peer_address`.
+    #[error("the server does not report the client's address")]
+    NoPeerAddress,
     /// The delivery comes from an address outside the configured allowlist
     /// (or, behind a trusted proxy, its client address cannot be known).
     /// Code `source_not_allowed`; answered 403.
@@ -154,6 +161,7 @@ impl VerifyError {
             Self::CertificateUnavailable => "certificate_unavailable",
             Self::NoPublicUrl => "no_public_url",
             Self::SourceNotAllowed => "source_not_allowed",
+            Self::NoPeerAddress => "no_peer_address",
             Self::Replayed => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
         }
@@ -165,7 +173,10 @@ impl VerifyError {
     /// Every other verification failure is a definitive refusal.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::CertificateUnavailable | Self::NoPublicUrl)
+        matches!(
+            self,
+            Self::CertificateUnavailable | Self::NoPublicUrl | Self::NoPeerAddress
+        )
     }
 
     pub(crate) fn malformed(name: impl Into<Cow<'static, str>>, problem: HeaderProblem) -> Self {
@@ -383,7 +394,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
-            Self::Verify(VerifyError::NoPublicUrl) => 500,
+            Self::Verify(VerifyError::NoPublicUrl | VerifyError::NoPeerAddress) => 500,
             Self::Verify(VerifyError::SourceNotAllowed) => 403,
             Self::Verify(
                 VerifyError::BodyTooLarge { .. } | VerifyError::TooManyParameters { .. },

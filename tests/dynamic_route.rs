@@ -339,3 +339,155 @@ async fn actix_routes_by_provider_and_answers_as_each_requires() {
     exercise(&addr, &log).await;
     over_the_limit(&addr, &log).await;
 }
+
+// --- Source allowlists, over real HTTP ---
+
+fn allowlisted() -> Arc<Pipeline<Providers, MemoryStore>> {
+    use email_webhooks::allowlist::SourceAllowlist;
+    let loopback = SourceAllowlist::parse(["127.0.0.0/8", "::1"]).unwrap();
+    let documentation_net = SourceAllowlist::parse(["192.0.2.0/24"]).unwrap();
+    let behind_proxy = documentation_net
+        .clone()
+        .with_trusted_proxies(SourceAllowlist::parse(["127.0.0.1"]).unwrap().networks());
+    let providers = Providers::new()
+        .with_sources(
+            MailjetVerifier::new(BasicAuth::parse("mj:pw").unwrap()),
+            loopback,
+        )
+        .with_sources(
+            GetresponseVerifier::new(UrlSecret::new(&Secret::from_bytes("gr-secret").unwrap())),
+            documentation_net,
+        )
+        .with_sources(Probed, behind_proxy);
+    Arc::new(Pipeline::new(providers, MemoryStore::new()))
+}
+
+async fn start_axum_allowlisted(connect_info: bool) -> (String, Log) {
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let router = email_webhooks::adapters::axum::webhooks_router(
+        allowlisted(),
+        |_event| async { Ok::<(), std::io::Error>(()) },
+        move |handled| seen.lock().unwrap().push(handled.clone()),
+    )
+    .layer(axum::Extension(
+        email_webhooks::adapters::PublicUrl::new(BASE).unwrap(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    if connect_info {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    }
+    (addr, log)
+}
+
+fn start_actix_allowlisted() -> (String, Log) {
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let pipeline = allowlisted();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = actix_web::HttpServer::new(move || {
+        let seen = Arc::clone(&seen);
+        actix_web::App::new()
+            .app_data(email_webhooks::adapters::PublicUrl::new(BASE).unwrap())
+            .service(email_webhooks::adapters::actix::webhooks_resource(
+                Arc::clone(&pipeline),
+                |_event| async { Ok::<(), std::io::Error>(()) },
+                move |handled: &Handled| seen.lock().unwrap().push(handled.clone()),
+            ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    (addr, log)
+}
+
+async fn exercise_allowlists(addr: &str, log: &Log) {
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let mut getresponse = Settings::new();
+    getresponse.secrets.push("gr-secret".into());
+    let last_code = || log.lock().unwrap().last().and_then(|h| h.error_code);
+
+    // From an allowed network (loopback): accepted.
+    let d = simulated(Provider::Mailjet, EventKind::Opened, "a-1", &mailjet, false);
+    let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+    assert_eq!(status, 200);
+    // From outside the list: 403, even with a header naming an allowed
+    // address, since no proxy is trusted for this provider.
+    let d = simulated(
+        Provider::Getresponse,
+        EventKind::Opened,
+        "a-2",
+        &getresponse,
+        false,
+    );
+    let mut spoofed = d.headers.clone();
+    spoofed.push(("X-Forwarded-For".into(), "192.0.2.10".into()));
+    for headers in [&d.headers, &spoofed] {
+        let (status, body) = send(addr, "POST", &target("getresponse", &d), headers, &d.body).await;
+        assert_eq!((status, body.as_str()), (403, ""));
+        assert_eq!(last_code(), Some("source_not_allowed"));
+    }
+    // Behind a trusted proxy (loopback here) the header is believed.
+    let forwarded = |ip: &str| vec![("X-Forwarded-For".to_owned(), format!("203.0.113.1, {ip}"))];
+    let (status, _) = send(
+        addr,
+        "POST",
+        "/webhooks/probed",
+        &forwarded("192.0.2.10"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        addr,
+        "POST",
+        "/webhooks/probed",
+        &forwarded("198.51.100.1"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(last_code(), Some("source_not_allowed"));
+}
+
+#[tokio::test]
+async fn axum_refuses_sources_outside_the_allowlist_and_ignores_spoofed_forwarding() {
+    let (addr, log) = start_axum_allowlisted(true).await;
+    exercise_allowlists(&addr, &log).await;
+}
+
+#[tokio::test]
+async fn actix_refuses_sources_outside_the_allowlist_and_ignores_spoofed_forwarding() {
+    let (addr, log) = start_actix_allowlisted();
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    exercise_allowlists(&addr, &log).await;
+}
+
+/// An allowlist on a server that does not report peers is the receiver's
+/// mistake: 500, retried, never a 403 the provider would give up on.
+#[tokio::test]
+async fn an_allowlist_without_peer_addresses_answers_500() {
+    let (addr, log) = start_axum_allowlisted(false).await;
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let d = simulated(Provider::Mailjet, EventKind::Opened, "p-1", &mailjet, false);
+    let (status, _) = send(&addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        log.lock().unwrap().last().unwrap().error_code,
+        Some("no_peer_address")
+    );
+}

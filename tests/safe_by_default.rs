@@ -245,6 +245,7 @@ fn axum_webhook_debug_shows_no_header_value_or_body() {
         url: Some(format!(
             "https://hooks.example.com/webhooks/getresponse?secret={SENTINEL}"
         )),
+        peer: None,
     };
     assert_redacted(&format!("{hook:?} {hook:#?}"));
 }
@@ -265,6 +266,7 @@ fn actix_webhook_debug_shows_no_header_value_or_body() {
         url: Some(format!(
             "https://hooks.example.com/webhooks/getresponse?secret={SENTINEL}"
         )),
+        peer: None,
     };
     assert_redacted(&format!("{hook:?} {hook:#?}"));
 }

@@ -81,6 +81,8 @@ pub struct Webhook {
     /// The public URL the provider called: the [`PublicUrl`] in the app
     /// data plus the request's path and query; `None` without one.
     pub url: Option<String>,
+    /// The socket's peer address.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -113,6 +115,7 @@ impl FromRequest for Webhook {
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let received_at = OffsetDateTime::now_utc();
         let headers = request.headers().clone();
+        let peer = request.peer_addr();
         let url = request
             .app_data::<PublicUrl>()
             .map(|base| base.join(request.uri().path_and_query().map_or("/", |p| p.as_str())));
@@ -139,6 +142,7 @@ impl FromRequest for Webhook {
                 body,
                 received_at,
                 url,
+                peer,
             })
         })
     }
@@ -224,6 +228,16 @@ where
                         }
                     };
                     let request = hook.request();
+                    if let Err(error) = super::check_source(
+                        pipeline.provider(),
+                        &name,
+                        hook.peer.map(|p| p.ip()),
+                        &hook.headers,
+                    ) {
+                        let reply = provider.reply(crate::provider::Answer::from_error(&error));
+                        observe(&super::refused(&name, &error, &reply));
+                        return reply_response(reply);
+                    }
                     match pipeline.run_for(&name, &request, handler).await {
                         None => HttpResponse::NotFound().finish(),
                         Some((result, reply)) => {

@@ -67,6 +67,9 @@ pub struct Webhook {
     /// request's extensions plus the request's path and query; `None`
     /// without one.
     pub url: Option<String>,
+    /// The socket's peer address, when the server reports it (served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -114,6 +117,10 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             .extensions
             .get::<PublicUrl>()
             .map(|base| base.join(uri.path_and_query().map_or("/", |p| p.as_str())));
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0);
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
             // Over the limit (or a broken stream): refused before hashing.
             Rejection(Error::Verify(VerifyError::BodyTooLarge {
@@ -126,6 +133,7 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             body,
             received_at,
             url,
+            peer,
         })
     }
 }
@@ -223,6 +231,16 @@ where
                 }
             };
             let request = hook.request();
+            if let Err(error) = super::check_source(
+                pipeline.provider(),
+                &name,
+                hook.peer.map(|p| p.ip()),
+                &hook.headers,
+            ) {
+                let reply = provider.reply(Answer::from_error(&error));
+                observe(&super::refused(&name, &error, &reply));
+                return reply.into_response();
+            }
             match pipeline.run_for(&name, &request, handler).await {
                 None => StatusCode::NOT_FOUND.into_response(),
                 Some((result, reply)) => {

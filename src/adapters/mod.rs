@@ -138,6 +138,23 @@ pub struct Handled {
     pub control: Option<crate::provider::Control>,
 }
 
+/// The source check of the single route: `Ok` when `name` has no allowlist
+/// or the client is in it.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn check_source(
+    providers: &crate::provider::Providers,
+    name: &str,
+    peer: Option<std::net::IpAddr>,
+    headers: &(dyn crate::Headers + Sync),
+) -> Result<(), crate::Error> {
+    let Some(sources) = providers.sources(name) else {
+        return Ok(());
+    };
+    let peer = peer.ok_or(crate::VerifyError::NoPeerAddress)?;
+    sources.check(peer, headers)?;
+    Ok(())
+}
+
 /// The summary of a delivery refused before the pipeline ran.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 fn refused(provider: &str, error: &crate::Error, reply: &crate::provider::Reply) -> Handled {

@@ -774,6 +774,8 @@ impl EmailProvider for Box<dyn DynProvider> {
 #[derive(Default)]
 pub struct Providers {
     providers: Vec<Box<dyn DynProvider>>,
+    /// Source allowlists by provider name.
+    sources: Vec<(&'static str, crate::allowlist::SourceAllowlist)>,
 }
 
 impl fmt::Debug for Providers {
@@ -798,8 +800,34 @@ impl Providers {
         let name = EmailProvider::id(&provider).as_str();
         self.providers
             .retain(|p| DynProvider::id(&**p).as_str() != name);
+        self.sources.retain(|(n, _)| *n != name);
         self.providers.push(Box::new(provider));
         self
+    }
+
+    /// Adds `provider`, accepting its deliveries only from `sources` (see
+    /// [`allowlist`](crate::allowlist)); the adapters refuse others with
+    /// `source_not_allowed`, answered as the provider needs.
+    #[must_use]
+    pub fn with_sources(
+        mut self,
+        provider: impl EmailProvider + 'static,
+        sources: crate::allowlist::SourceAllowlist,
+    ) -> Self {
+        let name = EmailProvider::id(&provider).as_str();
+        self = self.with(provider);
+        self.sources.retain(|(n, _)| *n != name);
+        self.sources.push((name, sources));
+        self
+    }
+
+    /// The source allowlist of the provider named `name`, if it has one.
+    #[must_use]
+    pub fn sources(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
+        self.sources
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, list)| list)
     }
 
     /// The provider named `name` (its kebab-case name), if configured.
