@@ -6,10 +6,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest as _, Sha256};
-use subtle::{Choice, ConstantTimeEq as _};
 use zeroize::Zeroizing;
 
+use crate::digests::SecretDigests;
 use crate::error::{SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
@@ -25,15 +24,7 @@ static AUTHORIZATION: Name = Name::from_static("authorization");
 /// Any failure — no header, another scheme, bad base64, wrong pair — is
 /// [`VerifyError::Unauthorized`], with no detail.
 pub struct BasicAuth {
-    digests: Vec<Zeroizing<[u8; 32]>>,
-}
-
-fn digest(user: &[u8], password: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut hash = Sha256::new();
-    hash.update(user);
-    hash.update(b":");
-    hash.update(password);
-    Zeroizing::new(hash.finalize().into())
+    digests: SecretDigests,
 }
 
 impl BasicAuth {
@@ -45,8 +36,9 @@ impl BasicAuth {
     /// [`SecretError::Rejected`] for a user name containing `:` (basic auth
     /// cannot carry one).
     pub fn new(user: &str, password: &str) -> Result<Self, SecretError> {
+        Self::checked(user, password)?;
         Ok(Self {
-            digests: vec![Self::checked(user, password)?],
+            digests: SecretDigests::new(&[user.as_bytes(), b":", password.as_bytes()]),
         })
     }
 
@@ -68,18 +60,20 @@ impl BasicAuth {
     ///
     /// As [`BasicAuth::new`].
     pub fn with_credentials(mut self, user: &str, password: &str) -> Result<Self, SecretError> {
-        self.digests.push(Self::checked(user, password)?);
+        Self::checked(user, password)?;
+        self.digests
+            .push(&[user.as_bytes(), b":", password.as_bytes()]);
         Ok(self)
     }
 
-    fn checked(user: &str, password: &str) -> Result<Zeroizing<[u8; 32]>, SecretError> {
+    fn checked(user: &str, password: &str) -> Result<(), SecretError> {
         if password.is_empty() {
             return Err(SecretError::Empty);
         }
         if user.contains(':') {
             return Err(SecretError::Rejected("basic-auth user"));
         }
-        Ok(digest(user.as_bytes(), password.as_bytes()))
+        Ok(())
     }
 
     /// Checks the request's `Authorization` header; returns which pair
@@ -106,22 +100,13 @@ impl BasicAuth {
                 .decode(encoded.trim())
                 .map_err(|_| VerifyError::Unauthorized)?,
         );
-        let colon = decoded
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(VerifyError::Unauthorized)?;
-        let presented = digest(&decoded[..colon], &decoded[colon + 1..]);
-        // Compare against every pair, without stopping at a match.
-        let mut matched: Option<usize> = None;
-        let mut any = Choice::from(0);
-        for (index, stored) in self.digests.iter().enumerate() {
-            let equal = stored.ct_eq(&*presented);
-            if bool::from(equal & !any) {
-                matched = Some(index);
-            }
-            any |= equal;
+        // `user:password`, compared whole: the digest of what was configured.
+        if !decoded.contains(&b':') {
+            return Err(VerifyError::Unauthorized);
         }
-        matched.ok_or(VerifyError::Unauthorized)
+        self.digests
+            .position(&decoded)
+            .ok_or(VerifyError::Unauthorized)
     }
 }
 

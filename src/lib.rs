@@ -223,6 +223,7 @@
 pub mod adapters;
 pub mod allowlist;
 mod basic_auth;
+mod digests;
 mod encoding;
 mod error;
 mod event;

@@ -19,10 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
 
 use crate::basic_auth::BasicAuth;
+use crate::digests::SecretDigests;
 use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
@@ -42,7 +41,7 @@ pub struct PostmarkVerifier {
 /// A header that must carry a configured secret value.
 struct SecretHeader {
     name: Name,
-    digest: Zeroizing<[u8; 32]>,
+    digest: SecretDigests,
 }
 
 impl std::fmt::Debug for SecretHeader {
@@ -68,7 +67,7 @@ impl PostmarkVerifier {
     pub fn with_secret_header(mut self, name: &'static str, value: &Secret) -> Self {
         self.secret_header = Some(SecretHeader {
             name: Name::new(name.into()),
-            digest: Zeroizing::new(Sha256::digest(value.expose()).into()),
+            digest: SecretDigests::new(&[value.expose()]),
         });
         self
     }
@@ -92,8 +91,7 @@ impl PostmarkVerifier {
                 .ok()
                 .flatten()
                 .ok_or(VerifyError::Unauthorized)?;
-            let presented: [u8; 32] = Sha256::digest(value.as_bytes()).into();
-            if !bool::from(secret.digest.ct_eq(&presented)) {
+            if secret.digest.position(value.as_bytes()).is_none() {
                 return Err(VerifyError::Unauthorized);
             }
         }

@@ -9,10 +9,7 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256};
-use subtle::{Choice, ConstantTimeEq as _};
-use zeroize::Zeroizing;
-
+use crate::digests::SecretDigests;
 use crate::error::VerifyError;
 use crate::headers::{self, Name};
 use crate::request::Request;
@@ -25,11 +22,7 @@ static AUTHORIZATION: Name = Name::from_static("authorization");
 /// Accepts requests with `Authorization: Bearer <token>` for one of the
 /// configured tokens.
 pub struct BearerToken {
-    digests: Vec<Zeroizing<[u8; 32]>>,
-}
-
-fn digest(bytes: &[u8]) -> Zeroizing<[u8; 32]> {
-    Zeroizing::new(Sha256::digest(bytes).into())
+    digests: SecretDigests,
 }
 
 impl BearerToken {
@@ -37,14 +30,14 @@ impl BearerToken {
     #[must_use]
     pub fn new(token: &Secret) -> Self {
         Self {
-            digests: vec![digest(token.expose())],
+            digests: SecretDigests::new(&[token.expose()]),
         }
     }
 
     /// Also accepts `token` (rotation).
     #[must_use]
     pub fn with_token(mut self, token: &Secret) -> Self {
-        self.digests.push(digest(token.expose()));
+        self.digests.push(&[token.expose()]);
         self
     }
 }
@@ -59,17 +52,8 @@ impl Authenticate for BearerToken {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(VerifyError::Unauthorized);
         }
-        let presented = digest(token.trim().as_bytes());
-        let mut matched = None;
-        let mut any = Choice::from(0);
-        for (index, stored) in self.digests.iter().enumerate() {
-            let equal = stored.ct_eq(&*presented);
-            if bool::from(equal & !any) {
-                matched = Some(index);
-            }
-            any |= equal;
-        }
-        matched
+        self.digests
+            .position(token.trim().as_bytes())
             .map(|index| Verified::new(None, None, index))
             .ok_or(VerifyError::Unauthorized)
     }

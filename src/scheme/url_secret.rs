@@ -9,10 +9,7 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256};
-use subtle::{Choice, ConstantTimeEq as _};
-use zeroize::Zeroizing;
-
+use crate::digests::SecretDigests;
 use crate::error::VerifyError;
 use crate::request::Request;
 use crate::scheme::Authenticate;
@@ -31,7 +28,7 @@ pub const DEFAULT_PARAM: &str = "secret";
 /// [`VerifyError::Unauthorized`], with no detail.
 pub struct UrlSecret {
     param: String,
-    digests: Vec<Zeroizing<[u8; 32]>>,
+    digests: SecretDigests,
 }
 
 impl UrlSecret {
@@ -40,14 +37,14 @@ impl UrlSecret {
     pub fn new(secret: &Secret) -> Self {
         Self {
             param: DEFAULT_PARAM.to_owned(),
-            digests: vec![digest(secret.expose())],
+            digests: SecretDigests::new(&[secret.expose()]),
         }
     }
 
     /// Also accepts `secret` (rotation).
     #[must_use]
     pub fn with_secret(mut self, secret: &Secret) -> Self {
-        self.digests.push(digest(secret.expose()));
+        self.digests.push(&[secret.expose()]);
         self
     }
 
@@ -65,10 +62,6 @@ impl UrlSecret {
     }
 }
 
-fn digest(bytes: &[u8]) -> Zeroizing<[u8; 32]> {
-    Zeroizing::new(Sha256::digest(bytes).into())
-}
-
 impl Authenticate for UrlSecret {
     fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
         if request.url().is_none() {
@@ -77,18 +70,8 @@ impl Authenticate for UrlSecret {
         let value = request
             .query_param(&self.param)
             .ok_or(VerifyError::Unauthorized)?;
-        let presented = digest(value.as_bytes());
-        // Compare against every secret, without stopping at a match.
-        let mut matched = None;
-        let mut any = Choice::from(0);
-        for (index, stored) in self.digests.iter().enumerate() {
-            let equal = stored.ct_eq(&*presented);
-            if bool::from(equal & !any) {
-                matched = Some(index);
-            }
-            any |= equal;
-        }
-        matched
+        self.digests
+            .position(value.as_bytes())
             .map(|index| Verified::new(None, None, index))
             .ok_or(VerifyError::Unauthorized)
     }
