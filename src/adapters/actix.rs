@@ -214,37 +214,18 @@ where
                 let handler = handler.clone();
                 let observe = observe.clone();
                 async move {
-                    let Some(provider) = pipeline.provider().get(&name) else {
-                        return HttpResponse::NotFound().finish();
-                    };
-                    let hook = match hook {
-                        Ok(hook) => hook,
-                        // Refused while reading (over the body limit):
-                        // answered as this provider needs, and observed.
+                    let reply = match hook {
+                        Ok(hook) => {
+                            let request = hook.request();
+                            let peer = hook.peer.map(|p| p.ip());
+                            super::deliver(&pipeline, &name, Ok((request, peer)), handler, &observe)
+                                .await
+                        }
                         Err(Rejection(error)) => {
-                            let reply = provider.reply(crate::provider::Answer::from_error(&error));
-                            observe(&super::refused(&name, &error, &reply));
-                            return reply_response(reply);
+                            super::deliver(&pipeline, &name, Err(error), handler, &observe).await
                         }
                     };
-                    let request = hook.request();
-                    if let Err(error) = super::check_source(
-                        pipeline.provider(),
-                        &name,
-                        hook.peer.map(|p| p.ip()),
-                        &hook.headers,
-                    ) {
-                        let reply = provider.reply(crate::provider::Answer::from_error(&error));
-                        observe(&super::refused(&name, &error, &reply));
-                        return reply_response(reply);
-                    }
-                    match pipeline.run_for(&name, &request, handler).await {
-                        None => HttpResponse::NotFound().finish(),
-                        Some((result, reply)) => {
-                            observe(&super::handled(&name, &result, &reply));
-                            reply_response(reply)
-                        }
-                    }
+                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
                 }
             },
         ))

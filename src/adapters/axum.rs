@@ -43,7 +43,6 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, VerifyError};
 use crate::limits::Limits;
-use crate::provider::Answer;
 use crate::request::Request;
 
 pub use super::{Handled, InvalidPublicUrl, PublicUrl};
@@ -217,37 +216,20 @@ where
         let handler = handler.clone();
         let observe = observe.clone();
         async move {
-            let Some(provider) = pipeline.provider().get(&name) else {
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            let hook = match hook {
-                Ok(hook) => hook,
-                // Refused while reading (over the body limit): answered as
-                // this provider needs, and observed like any refusal.
+            let reply = match hook {
+                Ok(hook) => {
+                    let request = hook.request();
+                    let peer = hook.peer.map(|p| p.ip());
+                    super::deliver(&pipeline, &name, Ok((request, peer)), handler, &observe).await
+                }
                 Err(Rejection(error)) => {
-                    let reply = provider.reply(Answer::from_error(&error));
-                    observe(&super::refused(&name, &error, &reply));
-                    return reply.into_response();
+                    super::deliver(&pipeline, &name, Err(error), handler, &observe).await
                 }
             };
-            let request = hook.request();
-            if let Err(error) = super::check_source(
-                pipeline.provider(),
-                &name,
-                hook.peer.map(|p| p.ip()),
-                &hook.headers,
-            ) {
-                let reply = provider.reply(Answer::from_error(&error));
-                observe(&super::refused(&name, &error, &reply));
-                return reply.into_response();
-            }
-            match pipeline.run_for(&name, &request, handler).await {
-                None => StatusCode::NOT_FOUND.into_response(),
-                Some((result, reply)) => {
-                    observe(&super::handled(&name, &result, &reply));
-                    reply.into_response()
-                }
-            }
+            reply.map_or_else(
+                || StatusCode::NOT_FOUND.into_response(),
+                IntoResponse::into_response,
+            )
         }
     };
     axum::Router::new().route("/webhooks/{provider}", post(receive).get(probe))

@@ -138,21 +138,47 @@ pub struct Handled {
     pub control: Option<crate::provider::Control>,
 }
 
-/// The source check of the single route: `Ok` when `name` has no allowlist
-/// or the client is in it.
+/// The single route's work for one delivery, whatever the framework:
+/// `hook` is the request (and the peer's address) or why reading it failed.
+/// `None` when no provider is named `name` (answer 404). Every refusal,
+/// before the pipeline or in it, is answered as the provider needs and
+/// reported to `observe`.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-fn check_source(
-    providers: &crate::provider::Providers,
+async fn deliver<S, F, Fut, E, O>(
+    pipeline: &crate::pipeline::Pipeline<crate::provider::Providers, S>,
     name: &str,
-    peer: Option<std::net::IpAddr>,
-    headers: &(dyn crate::Headers + Sync),
-) -> Result<(), crate::Error> {
-    let Some(sources) = providers.sources(name) else {
-        return Ok(());
+    hook: Result<(crate::Request<'_>, Option<std::net::IpAddr>), crate::Error>,
+    handler: F,
+    observe: &O,
+) -> Option<crate::provider::Reply>
+where
+    S: crate::idempotency::IdempotencyStore,
+    F: FnMut(crate::EmailEvent) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    O: Fn(&Handled),
+{
+    let provider = pipeline.provider().get(name)?;
+    let refuse = |error: crate::Error| {
+        let reply = provider.reply(crate::provider::Answer::from_error(&error));
+        observe(&refused(name, &error, &reply));
+        reply
     };
-    let peer = peer.ok_or(crate::VerifyError::NoPeerAddress)?;
-    sources.check(peer, headers)?;
-    Ok(())
+    let (request, peer) = match hook {
+        Ok(hook) => hook,
+        // Refused while reading (over the body limit).
+        Err(error) => return Some(refuse(error)),
+    };
+    if let Some(sources) = pipeline.provider().sources(name) {
+        let checked = peer
+            .ok_or(crate::VerifyError::NoPeerAddress)
+            .and_then(|peer| sources.check(peer, request.headers()));
+        if let Err(error) = checked {
+            return Some(refuse(error.into()));
+        }
+    }
+    let (result, reply) = pipeline.run_for(name, &request, handler).await?;
+    observe(&handled(name, &result, &reply));
+    Some(reply)
 }
 
 /// The summary of a delivery refused before the pipeline ran.
