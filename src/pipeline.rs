@@ -214,19 +214,19 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         // Keys already seen in this delivery: a repeat is a duplicate of the
         // first (claiming it again would find it held and answer 503). The
         // other keys are claimed together: one round trip on a server store.
-        let mut seen = std::collections::HashSet::new();
-        let mut keys = Vec::with_capacity(received.events.len());
-        let firsts: Vec<bool> = received
+        let all: Vec<String> = received
             .events
             .iter()
-            .map(|event| {
-                let key = event.idempotency_key();
-                let first = seen.insert(key.clone());
-                if first {
-                    keys.push(key);
-                }
-                first
-            })
+            .map(EmailEvent::idempotency_key)
+            .collect();
+        let firsts: Vec<bool> = {
+            let mut seen = std::collections::HashSet::with_capacity(all.len());
+            all.iter().map(|key| seen.insert(key.as_str())).collect()
+        };
+        let keys: Vec<String> = all
+            .into_iter()
+            .zip(&firsts)
+            .filter_map(|(key, &first)| first.then_some(key))
             .collect();
         let mut claims = self.store.begin_many(&keys, self.lease).await?.into_iter();
         let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());

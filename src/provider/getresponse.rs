@@ -275,7 +275,7 @@ fn parse_within<H: Headers + ?Sized>(
         .into_iter()
         .map(|raw| {
             let mut event = match serde_json::from_str::<GetresponseEvent>(raw.get()) {
-                Ok(native) => normalize(&native, raw.to_owned()),
+                Ok(native) => normalize(native, raw.to_owned()),
                 Err(_) => EmailEvent::new(Provider::Getresponse, EventKind::Unknown, raw.to_owned()),
             };
             match webhook_id {
@@ -287,7 +287,7 @@ fn parse_within<H: Headers + ?Sized>(
         .collect())
 }
 
-fn normalize(native: &GetresponseEvent, raw: Box<RawValue>) -> EmailEvent {
+fn normalize(native: GetresponseEvent, raw: Box<RawValue>) -> EmailEvent {
     let (kind, reason) = match native.event_type.as_str() {
         "contact_opened_message" => (EventKind::Opened, None),
         "contact_clicked_message_link" => (EventKind::Clicked, None),
@@ -298,35 +298,36 @@ fn normalize(native: &GetresponseEvent, raw: Box<RawValue>) -> EmailEvent {
     };
     let mut event = EmailEvent::new(Provider::Getresponse, kind, raw);
     event.reject_reason = reason;
-    event.timestamp = native.event.as_ref().and_then(|e| e.occurred_at.0);
+    event.timestamp = native.event.and_then(|e| e.occurred_at.0);
+    // The fields move out of the native event.
     let mut metadata = Map::new();
-    let mut put = |name: &str, value: Option<&String>| {
+    let mut put = |name: &str, value: Option<String>| {
         if let Some(value) = value {
-            metadata.insert(name.to_owned(), Value::String(value.clone()));
+            metadata.insert(name.to_owned(), Value::String(value));
         }
     };
-    if let Some(contact) = &native.contact {
+    if let Some(contact) = native.contact {
         event.recipient = contact.email.as_deref().and_then(bare_address);
-        put("contact_id", contact.contact_id.as_ref());
-        put("contact_name", contact.name.as_ref());
-        if let Some(campaign) = &contact.campaign {
-            put("campaign_id", campaign.campaign_id.as_ref());
-            put("campaign_name", campaign.name.as_ref());
+        put("contact_id", contact.contact_id);
+        put("contact_name", contact.name);
+        if let Some(campaign) = contact.campaign {
+            put("campaign_id", campaign.campaign_id);
+            put("campaign_name", campaign.name);
         }
     }
-    if let Some(message) = &native.message {
-        event.message_id.clone_from(&message.resource_id);
-        put("message_resource_type", message.resource_type.as_ref());
-        put("message_name", message.name.as_ref());
-        put("message_subject", message.subject.as_ref());
+    if let Some(message) = native.message {
+        event.message_id = message.resource_id;
+        put("message_resource_type", message.resource_type);
+        put("message_name", message.name);
+        put("message_subject", message.subject);
     }
-    if let Some(click) = &native.click_track {
-        event.click_url.clone_from(&click.url);
-        put("click_track_id", click.click_track_id.as_ref());
-        put("click_track_name", click.name.as_ref());
+    if let Some(click) = native.click_track {
+        event.click_url = click.url;
+        put("click_track_id", click.click_track_id);
+        put("click_track_name", click.name);
     }
-    if let Some(account) = &native.account {
-        put("account_id", account.account_id.as_ref());
+    if let Some(account) = native.account {
+        put("account_id", account.account_id);
     }
     event.metadata = metadata;
     event

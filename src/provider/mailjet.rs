@@ -39,7 +39,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::basic_auth::BasicAuth;
@@ -50,7 +50,7 @@ use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
     DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated, Simulation,
-    Timestamp, basic_header,
+    Timestamp, basic_header_for,
 };
 use crate::request::Request;
 use crate::scheme::Authenticate as _;
@@ -213,7 +213,7 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
         .into_iter()
         .map(|raw| {
             if let Ok(native) = serde_json::from_str::<MailjetEvent>(raw.get()) {
-                normalize(&native, raw.to_owned())
+                normalize(native, raw.to_owned())
             } else {
                 // Not an event object: kept as unknown, keyed by its bytes.
                 let mut event =
@@ -238,7 +238,7 @@ fn reject_reason(related_to: Option<&str>, error: Option<&str>) -> RejectReason 
     }
 }
 
-fn normalize(native: &MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
+fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
     let related_to = native.error_related_to.as_deref();
     let error = native.error.as_deref();
     let (kind, reason) = match native.event.as_str() {
@@ -254,41 +254,34 @@ fn normalize(native: &MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
         "unsub" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
         _ => (EventKind::Unknown, None),
     };
-    let mut event = EmailEvent::new(Provider::Mailjet, kind, raw);
-    event.timestamp = native.time.0;
-    event.reject_reason = reason;
-    event.message_id = native
-        .message_id
-        .map(|id| id.to_string())
-        .or_else(|| native.message_guid.clone());
-    event.recipient = native.email.as_deref().and_then(bare_address);
-    event.description = match (related_to, error) {
+    let description = match (related_to, error) {
         (Some(related), Some(error)) => Some(format!("{related}: {error}")),
         (None, Some(error)) => Some(error.to_owned()),
         _ => None,
     };
+    let mut event = EmailEvent::new(Provider::Mailjet, kind, raw);
+    event.set_fingerprint(&fingerprint(&native));
+    event.timestamp = native.time.0;
+    event.reject_reason = reason;
+    event.description = description;
+    event.recipient = native.email.as_deref().and_then(bare_address);
+    // The fields below move out of the native event.
+    event.message_id = native
+        .message_id
+        .map(|id| id.to_string())
+        .or(native.message_guid);
     event.mta_response = native
         .comment
-        .clone()
-        .or_else(|| native.smtp_reply.clone())
+        .or(native.smtp_reply)
         .filter(|t| !t.is_empty());
-    event.click_url.clone_from(&native.url);
-    event.user_agent.clone_from(&native.agent);
-    event.tags = native
-        .customcampaign
-        .iter()
-        .filter(|c| !c.is_empty())
-        .cloned()
+    event.click_url = native.url;
+    event.user_agent = native.agent;
+    event.tags = native.customcampaign.into_iter().filter(|c| !c.is_empty()).collect();
+    let nonempty = |value: Option<String>| value.filter(|v| !v.is_empty()).map(Value::String);
+    event.metadata = [("CustomID", native.custom_id), ("Payload", native.payload)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), nonempty(value)?)))
         .collect();
-    let mut metadata = Map::new();
-    if let Some(custom_id) = native.custom_id.as_ref().filter(|c| !c.is_empty()) {
-        metadata.insert("CustomID".into(), Value::String(custom_id.clone()));
-    }
-    if let Some(payload) = native.payload.as_ref().filter(|p| !p.is_empty()) {
-        metadata.insert("Payload".into(), Value::String(payload.clone()));
-    }
-    event.metadata = metadata;
-    event.set_fingerprint(&fingerprint(native));
     event
 }
 
@@ -350,12 +343,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         body.extend(extra);
     }
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    let pair = if sim.tamper {
-        format!("{}:not-the-password", pair.split_once(':').map_or(pair, |(user, _)| user))
-    } else {
-        pair.to_owned()
-    };
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header(&pair)]))
+    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header_for(pair, sim.tamper)]))
 }
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";

@@ -430,6 +430,17 @@ impl Simulated {
     }
 }
 
+/// `Authorization: Basic …` for `pair` (`USER:PASS`), or, when `wrong`, for
+/// the same user with another password (a simulated tampered delivery).
+pub(crate) fn basic_header_for(pair: &str, wrong: bool) -> (String, String) {
+    if wrong {
+        let user = pair.split_once(':').map_or(pair, |(user, _)| user);
+        basic_header(&format!("{user}:not-the-password"))
+    } else {
+        basic_header(pair)
+    }
+}
+
 /// `Authorization: Basic …` for a `USER:PASS` pair.
 pub(crate) fn basic_header(pair: &str) -> (String, String) {
     use base64::Engine as _;

@@ -305,7 +305,7 @@ fn build(
 fn simulate(
     sim: &crate::provider::Simulation<'_>,
 ) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use crate::provider::{SetupError, Settings, Simulated, basic_header};
+    use crate::provider::{SetupError, Settings, Simulated, basic_header_for};
     use serde_json::json;
     let (to, at) = (sim.recipient, sim.rfc3339());
     // Postmark numbers each bounce and complaint: one per event.
@@ -327,12 +327,7 @@ fn simulate(
         b.extend(extra);
     }
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    let pair = if sim.tamper {
-        format!("{}:not-the-password", pair.split_once(':').map_or(pair, |(user, _)| user))
-    } else {
-        pair.to_owned()
-    };
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header(&pair)]))
+    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header_for(pair, sim.tamper)]))
 }
 
 /// Postmark's registry entry.

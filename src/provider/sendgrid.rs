@@ -691,7 +691,7 @@ fn simulate(
     sim: &crate::provider::Simulation<'_>,
 ) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
     use base64::Engine as _;
-    use crate::provider::{SetupError, Simulated, basic_header};
+    use crate::provider::{SetupError, Simulated, basic_header_for};
     let event = match sim.kind {
         EventKind::Delivered => "delivered",
         EventKind::Bounced => "bounce",
@@ -713,12 +713,8 @@ fn simulate(
     .into_bytes();
     let mut headers = Vec::new();
     if let Some(pair) = sim.settings.basic_auth.first() {
-        let pair = if sim.tamper && sim.settings.keys.is_empty() {
-            format!("{}:not-the-password", pair.split_once(':').map_or(pair.as_str(), |(u, _)| u))
-        } else {
-            pair.clone()
-        };
-        headers.push(basic_header(&pair));
+        // Tampered with basic auth alone: the password (nothing is signed).
+        headers.push(basic_header_for(pair, sim.tamper && sim.settings.keys.is_empty()));
     }
     if let Some(key) = sim.settings.keys.first() {
         let der = base64::engine::general_purpose::STANDARD
