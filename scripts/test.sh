@@ -19,7 +19,7 @@ step "cargo clippy (no default features, -D warnings)"
 cargo clippy --lib --no-default-features -- -D warnings
 
 step "each feature builds alone"
-for feature in cli redis postgres axum actix-web; do
+for feature in cli worker sqlite redis postgres axum actix-web tracing metrics; do
   cargo check --lib --no-default-features --features "$feature"
 done
 

@@ -125,7 +125,7 @@ impl std::str::FromStr for EventKind {
     }
 }
 /// Why a message was rejected, bounced or complained about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -286,6 +286,14 @@ impl EmailEvent {
 
     /// Sets the digest the idempotency key uses when there is no event id
     /// (see [`EmailEvent::idempotency_key`]).
+    pub(crate) fn fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
+    }
+
+    pub(crate) fn restore_fingerprint(&mut self, fingerprint: String) {
+        self.fingerprint = Some(fingerprint);
+    }
+
     pub(crate) fn set_fingerprint(&mut self, digest: &[u8]) {
         self.fingerprint = Some(encoding::hex(&digest[..16.min(digest.len())]));
     }

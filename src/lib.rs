@@ -235,12 +235,20 @@ mod mac;
 pub mod pipeline;
 mod policy;
 pub mod provider;
+pub mod queue;
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+pub mod ratelimit;
 mod replay;
 mod request;
 pub mod scheme;
 mod secret;
 mod suppression;
+mod telemetry;
 mod verified;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod worker;
 
 pub use basic_auth::BasicAuth;
 pub use error::{Error, HeaderProblem, JsonPosition, ParseError, SecretError, VerifyError};

@@ -14,6 +14,10 @@
 //! status, so the provider's retry is processed. Answer 2xx only when every
 //! event is handled or was already completed — see
 //! [`Delivery::is_settled`].
+//!
+//! Or hand off: [`Pipeline::hand_off`] enqueues a delivery's new events on a
+//! durable [`Queue`] and answers at once; a
+//! [`Worker`](crate::worker::Worker) handles them (see [`crate::queue`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,6 +28,7 @@ use crate::error::Error;
 use crate::event::EmailEvent;
 use crate::idempotency::{Claim, IdempotencyStore, StoreError, Token};
 use crate::provider::{Answer, Control, EmailProvider, Providers, Received, Reply};
+use crate::queue::{Enqueued, NewJob, Queue};
 use crate::request::Request;
 
 /// The pipeline's stand-in for "no idempotency store": every event is new.
@@ -191,14 +196,15 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         }
     }
 
-    async fn process_with<Q: EmailProvider + ?Sized>(
+    /// Verifies and parses; spends the delivery's single-use token (first
+    /// sight wins; it is never released).
+    async fn receive_with<Q: EmailProvider + ?Sized>(
         &self,
         provider: &Q,
         request: &Request<'_>,
-    ) -> Result<Delivery, Error> {
+    ) -> Result<Received, Error> {
         let received: Received = provider.receive(request).await?;
         if let Some(token) = &received.token {
-            // First sight of the token wins; it is never released.
             match self.store.begin(&token.key, token.remember).await? {
                 Claim::Acquired(claim) => self.store.complete(&claim, token.remember).await?,
                 Claim::InProgress | Claim::Completed => {
@@ -206,6 +212,55 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 }
             }
         }
+        Ok(received)
+    }
+
+    async fn hand_off_with<Q: EmailProvider + ?Sized, U: Queue>(
+        &self,
+        provider: &Q,
+        request: &Request<'_>,
+        queue: &U,
+    ) -> Result<Enqueued, Error> {
+        let received = self.receive_with(provider, request).await?;
+        let mut enqueued = Enqueued::default();
+        if received.events.is_empty() {
+            enqueued.control = received.control;
+            return Ok(enqueued);
+        }
+        let (_, firsts) = first_keys(&received.events);
+        let mut jobs = Vec::with_capacity(received.events.len());
+        for (event, first) in received.events.iter().zip(&firsts) {
+            if *first {
+                jobs.push(NewJob::for_event(event)?);
+            } else {
+                enqueued.duplicates += 1;
+            }
+        }
+        let started = std::time::Instant::now();
+        let answers = queue.enqueue(&jobs).await?;
+        crate::telemetry::enqueue_latency(started.elapsed());
+        if answers.len() != jobs.len() {
+            return Err(crate::idempotency::StoreError::Backend(
+                "the queue answered fewer results than jobs".into(),
+            )
+            .into());
+        }
+        for new in answers {
+            if new {
+                enqueued.enqueued += 1;
+            } else {
+                enqueued.duplicates += 1;
+            }
+        }
+        Ok(enqueued)
+    }
+
+    async fn process_with<Q: EmailProvider + ?Sized>(
+        &self,
+        provider: &Q,
+        request: &Request<'_>,
+    ) -> Result<Delivery, Error> {
+        let received = self.receive_with(provider, request).await?;
         if received.events.is_empty() {
             if let Some(control) = received.control {
                 return Ok(Delivery::Control(control));
@@ -214,20 +269,7 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         // Keys already seen in this delivery: a repeat is a duplicate of the
         // first (claiming it again would find it held and answer 503). The
         // other keys are claimed together: one round trip on a server store.
-        let all: Vec<String> = received
-            .events
-            .iter()
-            .map(EmailEvent::idempotency_key)
-            .collect();
-        let firsts: Vec<bool> = {
-            let mut seen = std::collections::HashSet::with_capacity(all.len());
-            all.iter().map(|key| seen.insert(key.as_str())).collect()
-        };
-        let keys: Vec<String> = all
-            .into_iter()
-            .zip(&firsts)
-            .filter_map(|(key, &first)| first.then_some(key))
-            .collect();
+        let (keys, firsts) = first_keys(&received.events);
         let mut claims = self.store.begin_many(&keys, self.lease).await?.into_iter();
         let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());
         for (event, first) in received.events.into_iter().zip(firsts) {
@@ -375,7 +417,75 @@ impl<P: EmailProvider, S: IdempotencyStore> Pipeline<P, S> {
     }
 }
 
+impl<P: EmailProvider, S: IdempotencyStore> Pipeline<P, S> {
+    /// The durable handoff: verifies and parses the delivery, then enqueues
+    /// its new events on `queue` in one atomic, idempotent call (a
+    /// redelivered batch enqueues nothing new; a key repeated within the
+    /// delivery counts as a duplicate). Answer 2xx only on `Ok`: the events
+    /// are then durable, and a [`Worker`](crate::worker::Worker) handles
+    /// them. The pipeline's store still spends single-use tokens (Mailgun).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::process`]; [`Error::Store`] when the queue fails
+    /// (answer 503: nothing was enqueued, the provider retries).
+    pub async fn hand_off<U: Queue>(
+        &self,
+        request: &Request<'_>,
+        queue: &U,
+    ) -> Result<Enqueued, Error> {
+        self.hand_off_with(&self.provider, request, queue).await
+    }
+
+    /// The answer the provider needs for a [`hand_off`](Self::hand_off)'s
+    /// result.
+    pub fn reply_enqueued(&self, result: &Result<Enqueued, Error>) -> Reply {
+        self.provider.reply(enqueued_answer(result))
+    }
+}
+
+fn enqueued_answer(result: &Result<Enqueued, Error>) -> Answer {
+    match result {
+        Ok(_) => Answer::Accepted,
+        Err(error) => Answer::from_error(error),
+    }
+}
+
+/// Each event's key, and whether it is the first with that key in the
+/// delivery; returns the first keys in order.
+fn first_keys(events: &[EmailEvent]) -> (Vec<String>, Vec<bool>) {
+    let all: Vec<String> = events.iter().map(EmailEvent::idempotency_key).collect();
+    let firsts: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        all.iter().map(|key| seen.insert(key.as_str())).collect()
+    };
+    let keys = all
+        .into_iter()
+        .zip(&firsts)
+        .filter_map(|(key, &first)| first.then_some(key))
+        .collect();
+    (keys, firsts)
+}
+
 impl<S: IdempotencyStore> Pipeline<Providers, S> {
+    /// [`Pipeline::hand_off`] for the provider named `name`; `None` when no
+    /// provider of that name is configured.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::hand_off`].
+    pub async fn hand_off_for<U: Queue>(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+        queue: &U,
+    ) -> Option<(Result<Enqueued, Error>, Reply)> {
+        let provider = self.provider.get(name)?;
+        let result = self.hand_off_with(provider, request, queue).await;
+        let reply = provider.reply(enqueued_answer(&result));
+        Some((result, reply))
+    }
+
     /// [`Pipeline::run`] for the provider named `name` (its kebab-case
     /// name, as in `/webhooks/{provider}`); `None` when no provider of that
     /// name is configured.

@@ -207,8 +207,8 @@ where
     O: Fn(&Handled) + Clone + 'static,
 {
     let probe_pipeline = pipeline.clone();
-    actix_web::web::resource("/webhooks/{provider}")
-        .route(actix_web::web::post().to(
+    with_probe(
+        actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
             move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
                 let pipeline = pipeline.clone();
                 let handler = handler.clone();
@@ -216,10 +216,9 @@ where
                 async move {
                     let reply = match hook {
                         Ok(hook) => {
-                            let request = hook.request();
                             let peer = hook.peer.map(|p| p.ip());
-                            super::deliver(&pipeline, &name, Ok((request, peer)), handler, &observe)
-                                .await
+                            let hook = Ok((hook.request(), peer));
+                            super::deliver(&pipeline, &name, hook, handler, &observe).await
                         }
                         Err(Rejection(error)) => {
                             super::deliver(&pipeline, &name, Err(error), handler, &observe).await
@@ -228,27 +227,77 @@ where
                     reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
                 }
             },
-        ))
-        .route(
-            actix_web::web::route()
-                .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
-                .to(
-                    move |request: HttpRequest, name: actix_web::web::Path<String>| {
-                        let pipeline = probe_pipeline.clone();
-                        async move {
-                            match pipeline.provider().get(&name) {
-                                None => HttpResponse::NotFound().finish(),
-                                Some(provider) => match probe_method(request.method())
-                                    .and_then(|method| provider.probe(&method))
-                                {
-                                    Some(reply) => reply_response(reply),
-                                    None => HttpResponse::MethodNotAllowed().finish(),
-                                },
-                            }
+        )),
+        probe_pipeline,
+    )
+}
+
+/// The single dynamic route in handoff mode: like [`webhooks_resource`],
+/// but each delivery's new events are durably enqueued on `queue` (one
+/// atomic, idempotent call) and answered at once; a
+/// [`Worker`](crate::worker::Worker) handles them. A queue failure answers
+/// 503 (the provider retries; nothing was enqueued).
+pub fn webhooks_handoff_resource<S, Q, O>(
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+    queue: Q,
+    observe: O,
+) -> actix_web::Resource
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    Q: crate::queue::Queue + Clone + 'static,
+    O: Fn(&Handled) + Clone + 'static,
+{
+    let probe_pipeline = pipeline.clone();
+    with_probe(
+        actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
+            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+                let pipeline = pipeline.clone();
+                let queue = queue.clone();
+                let observe = observe.clone();
+                async move {
+                    let reply = match hook {
+                        Ok(hook) => {
+                            let peer = hook.peer.map(|p| p.ip());
+                            let hook = Ok((hook.request(), peer));
+                            super::hand_off(&pipeline, &name, hook, &queue, &observe).await
                         }
-                    },
-                ),
-        )
+                        Err(Rejection(error)) => {
+                            super::hand_off(&pipeline, &name, Err(error), &queue, &observe).await
+                        }
+                    };
+                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+                }
+            },
+        )),
+        probe_pipeline,
+    )
+}
+
+/// `GET`/`HEAD` on the route: the provider's probe answer, else 405.
+fn with_probe<S: crate::idempotency::IdempotencyStore + 'static>(
+    resource: actix_web::Resource,
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+) -> actix_web::Resource {
+    resource.route(
+        actix_web::web::route()
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+            .to(
+                move |request: HttpRequest, name: actix_web::web::Path<String>| {
+                    let pipeline = pipeline.clone();
+                    async move {
+                        match pipeline.provider().get(&name) {
+                            None => HttpResponse::NotFound().finish(),
+                            Some(provider) => match probe_method(request.method())
+                                .and_then(|method| provider.probe(&method))
+                            {
+                                Some(reply) => reply_response(reply),
+                                None => HttpResponse::MethodNotAllowed().finish(),
+                            },
+                        }
+                    }
+                },
+            ),
+    )
 }
 
 /// actix-web 4 speaks `http` 0.2: the reply's status carried across.
@@ -256,6 +305,9 @@ fn reply_response(reply: crate::provider::Reply) -> HttpResponse {
     let status =
         StatusCode::from_u16(reply.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
+    if let Some(seconds) = reply.retry_after {
+        response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+    }
     match reply.content_type {
         Some(content_type) => response.content_type(content_type).body(reply.body),
         None => response.finish(),

@@ -158,7 +158,8 @@ impl IntoResponse for Rejection {
 
 impl IntoResponse for crate::provider::Reply {
     fn into_response(self) -> Response {
-        match self.content_type {
+        let retry_after = self.retry_after;
+        let mut response = match self.content_type {
             Some(content_type) => (
                 self.status,
                 [(axum::http::header::CONTENT_TYPE, content_type)],
@@ -166,7 +167,14 @@ impl IntoResponse for crate::provider::Reply {
             )
                 .into_response(),
             None => self.status.into_response(),
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
         }
+        response
     }
 }
 
@@ -198,19 +206,7 @@ where
     use axum::extract::Path;
     use axum::routing::post;
 
-    let probe_pipeline = pipeline.clone();
-    let probe = move |method: axum::http::Method, Path(name): Path<String>| {
-        let pipeline = probe_pipeline.clone();
-        async move {
-            match pipeline.provider().get(&name) {
-                None => StatusCode::NOT_FOUND.into_response(),
-                Some(provider) => match provider.probe(&method) {
-                    Some(reply) => reply.into_response(),
-                    None => StatusCode::METHOD_NOT_ALLOWED.into_response(),
-                },
-            }
-        }
-    };
+    let probe = probe(pipeline.clone());
     let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
         let pipeline = pipeline.clone();
         let handler = handler.clone();
@@ -218,19 +214,95 @@ where
         async move {
             let reply = match hook {
                 Ok(hook) => {
-                    let request = hook.request();
                     let peer = hook.peer.map(|p| p.ip());
-                    super::deliver(&pipeline, &name, Ok((request, peer)), handler, &observe).await
+                    super::deliver(
+                        &pipeline,
+                        &name,
+                        Ok((hook.request(), peer)),
+                        handler,
+                        &observe,
+                    )
+                    .await
                 }
                 Err(Rejection(error)) => {
                     super::deliver(&pipeline, &name, Err(error), handler, &observe).await
                 }
             };
-            reply.map_or_else(
-                || StatusCode::NOT_FOUND.into_response(),
-                IntoResponse::into_response,
-            )
+            respond(reply)
         }
     };
     axum::Router::new().route("/webhooks/{provider}", post(receive).get(probe))
+}
+
+/// The single dynamic route in handoff mode: like [`webhooks_router`], but
+/// each delivery's new events are durably enqueued on `queue` (one atomic,
+/// idempotent call) and answered at once; a
+/// [`Worker`](crate::worker::Worker) handles them. A queue failure answers
+/// 503 (the provider retries; nothing was enqueued). `observe` sees each
+/// delivery's [`Handled`] with `enqueued` counted.
+pub fn webhooks_handoff_router<S, Q, O>(
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+    queue: Q,
+    observe: O,
+) -> axum::Router
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    Q: crate::queue::Queue + Clone + 'static,
+    O: Fn(&Handled) + Clone + Send + Sync + 'static,
+{
+    use axum::extract::Path;
+    use axum::routing::post;
+
+    let probe = probe(pipeline.clone());
+    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+        let pipeline = pipeline.clone();
+        let queue = queue.clone();
+        let observe = observe.clone();
+        async move {
+            let reply = match hook {
+                Ok(hook) => {
+                    let peer = hook.peer.map(|p| p.ip());
+                    super::hand_off(
+                        &pipeline,
+                        &name,
+                        Ok((hook.request(), peer)),
+                        &queue,
+                        &observe,
+                    )
+                    .await
+                }
+                Err(Rejection(error)) => {
+                    super::hand_off(&pipeline, &name, Err(error), &queue, &observe).await
+                }
+            };
+            respond(reply)
+        }
+    };
+    axum::Router::new().route("/webhooks/{provider}", post(receive).get(probe))
+}
+
+fn respond(reply: Option<crate::provider::Reply>) -> Response {
+    reply.map_or_else(
+        || StatusCode::NOT_FOUND.into_response(),
+        IntoResponse::into_response,
+    )
+}
+
+/// `GET`/`HEAD` on the route: the provider's probe answer, else 405.
+fn probe<S: crate::idempotency::IdempotencyStore + 'static>(
+    pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,
+) -> impl Fn(axum::http::Method, axum::extract::Path<String>) -> std::future::Ready<Response>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |method, axum::extract::Path(name)| {
+        std::future::ready(match pipeline.provider().get(&name) {
+            None => StatusCode::NOT_FOUND.into_response(),
+            Some(provider) => match provider.probe(&method) {
+                Some(reply) => reply.into_response(),
+                None => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+            },
+        })
+    }
 }

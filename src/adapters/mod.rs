@@ -127,9 +127,11 @@ pub struct Handled {
     pub status: u16,
     /// The error's stable code, for a refused or failed delivery.
     pub error_code: Option<&'static str>,
-    /// Events handled now.
+    /// Events handled now (handler in the request).
     pub handled: usize,
-    /// Events already handled before.
+    /// Events durably enqueued now (handoff).
+    pub enqueued: usize,
+    /// Events already handled (or queued) before.
     pub duplicates: usize,
     /// Events whose handler failed (claims released for the retry).
     pub failed: usize,
@@ -139,15 +141,63 @@ pub struct Handled {
 }
 
 /// The single route's work for one delivery, whatever the framework:
-/// `hook` is the request (and the peer's address) or why reading it failed.
-/// `None` when no provider is named `name` (answer 404). Every refusal,
-/// before the pipeline or in it, is answered as the provider needs and
-/// reported to `observe`.
+/// the request (and the peer's address) or why reading it failed. An
+/// unknown provider is `None` (answer 404). Every refusal, before the
+/// pipeline or in it, is answered as the provider needs and reported to
+/// the observer (`rate_limited` for a source over its limit).
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+type Hook<'a> = Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::Error>;
+
+/// The route's checks before the pipeline: the provider exists, the body
+/// was read, the source is allowed, the source is within its rate limit.
+/// `None` for an unknown provider; `Err` carries the refusal's reply.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn admit<'a, O: Fn(&Handled)>(
+    providers: &crate::provider::Providers,
+    name: &str,
+    hook: Hook<'a>,
+    observe: &O,
+    started: std::time::Instant,
+) -> Option<Result<crate::Request<'a>, crate::provider::Reply>> {
+    let provider = providers.get(name)?;
+    let refuse = |error: crate::Error| {
+        let reply = provider.reply(crate::provider::Answer::from_error(&error));
+        finish(observe, &refused(name, error.code(), &reply), started);
+        reply
+    };
+    let (request, peer) = match hook {
+        Ok(hook) => hook,
+        // Refused while reading (over the body limit).
+        Err(error) => return Some(Err(refuse(error))),
+    };
+    if let Some(sources) = providers.sources(name) {
+        let checked = peer
+            .ok_or(crate::VerifyError::NoPeerAddress)
+            .and_then(|peer| sources.check(peer, request.headers()));
+        if let Err(error) = checked {
+            return Some(Err(refuse(error.into())));
+        }
+    }
+    if let (Some(limit), Some(peer)) = (providers.rate_limit(), peer) {
+        if let Err(wait) = limit.check(peer, request.headers()) {
+            let mut reply = provider.reply(crate::provider::Answer::RetryLater(
+                http::StatusCode::TOO_MANY_REQUESTS,
+            ));
+            // Whole seconds, rounded up: never "retry now".
+            reply.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+            finish(observe, &refused(name, "rate_limited", &reply), started);
+            return Some(Err(reply));
+        }
+    }
+    Some(Ok(request))
+}
+
+/// Handler in the request: the pipeline runs `handler` on each new event.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 async fn deliver<S, F, Fut, E, O>(
     pipeline: &crate::pipeline::Pipeline<crate::provider::Providers, S>,
     name: &str,
-    hook: Result<(crate::Request<'_>, Option<std::net::IpAddr>), crate::Error>,
+    hook: Hook<'_>,
     handler: F,
     observe: &O,
 ) -> Option<crate::provider::Reply>
@@ -157,38 +207,73 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     O: Fn(&Handled),
 {
-    let provider = pipeline.provider().get(name)?;
-    let refuse = |error: crate::Error| {
-        let reply = provider.reply(crate::provider::Answer::from_error(&error));
-        observe(&refused(name, &error, &reply));
-        reply
+    let started = std::time::Instant::now();
+    let request = match admit(pipeline.provider(), name, hook, observe, started)? {
+        Ok(request) => request,
+        Err(reply) => return Some(reply),
     };
-    let (request, peer) = match hook {
-        Ok(hook) => hook,
-        // Refused while reading (over the body limit).
-        Err(error) => return Some(refuse(error)),
-    };
-    if let Some(sources) = pipeline.provider().sources(name) {
-        let checked = peer
-            .ok_or(crate::VerifyError::NoPeerAddress)
-            .and_then(|peer| sources.check(peer, request.headers()));
-        if let Err(error) = checked {
-            return Some(refuse(error.into()));
-        }
-    }
     let (result, reply) = pipeline.run_for(name, &request, handler).await?;
-    observe(&handled(name, &result, &reply));
+    finish(observe, &handled(name, &result, &reply), started);
     Some(reply)
 }
 
-/// The summary of a delivery refused before the pipeline ran.
+/// Handoff: the pipeline enqueues the new events on `queue`.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-fn refused(provider: &str, error: &crate::Error, reply: &crate::provider::Reply) -> Handled {
+async fn hand_off<S, Q, O>(
+    pipeline: &crate::pipeline::Pipeline<crate::provider::Providers, S>,
+    name: &str,
+    hook: Hook<'_>,
+    queue: &Q,
+    observe: &O,
+) -> Option<crate::provider::Reply>
+where
+    S: crate::idempotency::IdempotencyStore,
+    Q: crate::queue::Queue,
+    O: Fn(&Handled),
+{
+    let started = std::time::Instant::now();
+    let request = match admit(pipeline.provider(), name, hook, observe, started)? {
+        Ok(request) => request,
+        Err(reply) => return Some(reply),
+    };
+    let (result, reply) = pipeline.hand_off_for(name, &request, queue).await?;
+    let mut summary = refused(name, "", &reply);
+    match &result {
+        Ok(enqueued) => {
+            summary.error_code = None;
+            summary.enqueued = enqueued.enqueued;
+            summary.duplicates = enqueued.duplicates;
+            summary.control.clone_from(&enqueued.control);
+            crate::telemetry::enqueued(name, enqueued.enqueued);
+        }
+        Err(error) => summary.error_code = Some(error.code()),
+    }
+    finish(observe, &summary, started);
+    Some(reply)
+}
+
+/// Reports a delivery to the observer and the telemetry facades.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn finish<O: Fn(&Handled)>(observe: &O, summary: &Handled, started: std::time::Instant) {
+    crate::telemetry::delivery(
+        &summary.provider,
+        summary.error_code.unwrap_or("ok"),
+        summary.status,
+        summary.handled + summary.enqueued + summary.duplicates,
+        summary.duplicates,
+        started.elapsed(),
+    );
+    observe(summary);
+}
+
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn refused(provider: &str, code: &'static str, reply: &crate::provider::Reply) -> Handled {
     Handled {
         provider: provider.to_owned(),
         status: reply.status.as_u16(),
-        error_code: Some(error.code()),
+        error_code: Some(code),
         handled: 0,
+        enqueued: 0,
         duplicates: 0,
         failed: 0,
         control: None,
@@ -210,6 +295,7 @@ fn handled<E>(
         status: reply.status.as_u16(),
         error_code,
         handled,
+        enqueued: 0,
         duplicates,
         failed,
         control,

@@ -175,6 +175,13 @@ impl PostgresStore {
         Self { pool }
     }
 
+    /// The store's connection pool (a [`PostgresQueue`](crate::queue::PostgresQueue)
+    /// can share it).
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Creates the table if it does not exist ([`Self::CREATE_TABLE`]).
     ///
     /// # Errors

@@ -620,6 +620,8 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
     /// The body (empty for most providers).
     pub body: &'static str,
+    /// Seconds for a `Retry-After` header (a rate-limited delivery).
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -630,6 +632,7 @@ impl Reply {
             status,
             content_type: None,
             body: "",
+            retry_after: None,
         }
     }
 
@@ -640,6 +643,7 @@ impl Reply {
             status,
             content_type: Some("application/json"),
             body,
+            retry_after: None,
         }
     }
 
@@ -783,10 +787,14 @@ impl EmailProvider for Box<dyn DynProvider> {
 /// The providers an endpoint serves, found by name: what the adapters'
 /// `/webhooks/{provider}` route dispatches on.
 #[derive(Default)]
+#[allow(clippy::struct_field_names)] // `providers` is what the set is made of.
 pub struct Providers {
     providers: Vec<Box<dyn DynProvider>>,
     /// Source allowlists by provider name.
     sources: Vec<(&'static str, crate::allowlist::SourceAllowlist)>,
+    /// The route's per-source rate limit.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl fmt::Debug for Providers {
@@ -839,6 +847,25 @@ impl Providers {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, list)| list)
+    }
+
+    /// Limits deliveries per source on the adapters' route (see
+    /// [`RateLimit`](crate::ratelimit::RateLimit)): over it, the answer is
+    /// 429 with `Retry-After` (503 for SES, whose SNS drops a 4xx).
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: crate::ratelimit::RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// The route's rate limit, if set.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<&crate::ratelimit::RateLimit> {
+        self.rate_limit.as_ref()
     }
 
     /// The provider named `name` (its kebab-case name), if configured.

@@ -517,6 +517,18 @@ impl<S: CertificateSource> crate::provider::EmailProvider for SesVerifier<S> {
         crate::Provider::Ses
     }
 
+    /// Amazon SNS retries only 5xx answers (a 4xx drops the delivery), so a
+    /// rate-limited delivery is answered 503.
+    fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
+        use crate::provider::{Answer, Reply};
+        match answer {
+            Answer::RetryLater(status) if status.is_client_error() => {
+                Reply::status(http::StatusCode::SERVICE_UNAVAILABLE)
+            }
+            other => Reply::standard(other),
+        }
+    }
+
     async fn receive(
         &self,
         request: &crate::Request<'_>,

@@ -1,0 +1,318 @@
+//! The outbox queue on PostgreSQL (feature `postgres`).
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+
+use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
+use crate::idempotency::capped;
+
+// States: 0 ready, 1 running, 2 done, 3 dead. `at` is when a ready job is
+// due, when a running job's lease ends, when a job was done or buried.
+// Times are the server's (`now()`), so replicas' clocks do not matter.
+const CREATE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS email_webhooks_jobs (
+    key         TEXT PRIMARY KEY,
+    payload     TEXT NOT NULL,
+    state       SMALLINT NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    fence       BIGINT NOT NULL DEFAULT 0,
+    at          TIMESTAMPTZ NOT NULL DEFAULT now(),
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    seq         BIGSERIAL,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_due ON email_webhooks_jobs (state, at, seq)";
+
+// One statement: atomic, one round trip, whatever the batch size.
+const ENQUEUE: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(key, payload, ord)
+), added AS (
+    INSERT INTO email_webhooks_jobs (key, payload)
+    SELECT key, payload FROM input ORDER BY ord
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+)
+SELECT added.key IS NOT NULL FROM input LEFT JOIN added USING (key) ORDER BY input.ord";
+
+const CLAIM: &str = "
+WITH due AS (
+    SELECT key FROM email_webhooks_jobs
+     WHERE state IN (0, 1) AND at <= now()
+     ORDER BY at, seq LIMIT $1
+     FOR UPDATE SKIP LOCKED
+)
+UPDATE email_webhooks_jobs j
+   SET state = 1, fence = j.fence + 1, at = now() + make_interval(secs => $2)
+  FROM due WHERE j.key = due.key
+RETURNING j.key, j.payload, j.attempts, j.fence,
+          (extract(epoch FROM j.enqueued_at) * 1000)::bigint";
+
+const PURGE: &str = "
+DELETE FROM email_webhooks_jobs WHERE key IN (
+    SELECT key FROM email_webhooks_jobs
+     WHERE state = 2 AND at < now() - make_interval(secs => $1)
+     ORDER BY at LIMIT 1000 FOR UPDATE SKIP LOCKED)";
+
+/// A durable queue in a PostgreSQL outbox table (feature `postgres`),
+/// shared by every replica: claims take rows with `FOR UPDATE SKIP
+/// LOCKED`, so workers never wait for each other; an enqueue is one
+/// statement (atomic, one round trip per delivery). Workers find new rows
+/// by polling ([`Worker::with_poll_interval`](crate::worker::Worker::with_poll_interval)).
+///
+/// Every statement gives up after 5 seconds, like [`PostgresStore`](crate::idempotency::PostgresStore)'s.
+#[derive(Clone)]
+pub struct PostgresQueue {
+    pool: Pool,
+    retention: Duration,
+}
+
+impl std::fmt::Debug for PostgresQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresQueue")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn seconds(d: Duration) -> f64 {
+    capped(d).as_secs_f64()
+}
+
+fn fence(job: &ClaimedJob) -> i64 {
+    i64::try_from(job.fence).unwrap_or(i64::MAX)
+}
+
+impl PostgresQueue {
+    /// The table the queue uses, for migrations you run yourself.
+    pub const CREATE_TABLE: &'static str = CREATE_TABLE;
+
+    /// Connects with a libpq-style configuration (`host=… user=…` or a
+    /// `postgresql://` URL) and a pool of up to 16 connections.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for a malformed configuration.
+    pub fn connect(config: &str) -> Result<Self, StoreError> {
+        let store = crate::idempotency::PostgresStore::connect(config)?;
+        Ok(Self::from_pool(store.pool().clone()))
+    }
+
+    /// Uses your pool.
+    #[must_use]
+    pub fn from_pool(pool: Pool) -> Self {
+        Self {
+            pool,
+            retention: super::DEFAULT_RETENTION,
+        }
+    }
+
+    /// Handled keys are remembered (redeliveries are duplicates) for
+    /// `retention` ([`DEFAULT_RETENTION`](super::DEFAULT_RETENTION) by
+    /// default), then deleted.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Creates the table if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the server refuses.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        // Serialized with an advisory lock, like the store's: replicas
+        // starting together would race `CREATE TABLE IF NOT EXISTS`.
+        let script = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596588); {CREATE_TABLE}; COMMIT;"
+        );
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let result = client.batch_execute(&script).await;
+        if result.is_err() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+        result.map_err(backend)
+    }
+
+    async fn settle(
+        &self,
+        sql: &str,
+        job: &ClaimedJob,
+        extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let fence = fence(job);
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&job.key, &fence];
+        params.extend_from_slice(extra);
+        match client.execute(sql, &params).await.map_err(backend)? {
+            1 => Ok(()),
+            _ => Err(StoreError::StaleToken),
+        }
+    }
+}
+
+impl Queue for PostgresQueue {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
+        let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(ENQUEUE, &[&keys, &payloads])
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| row.try_get::<_, bool>(0).map_err(backend))
+            .collect()
+    }
+
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(PURGE, &[&seconds(self.retention)])
+            .await
+            .map_err(backend)?;
+        let limit = i64::try_from(batch(max)).unwrap_or(1);
+        let rows = client
+            .query(CLAIM, &[&limit, &seconds(lease)])
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let key: String = row.try_get(0).map_err(backend)?;
+                Ok(ClaimedJob {
+                    id: key.clone(),
+                    key,
+                    payload: row.try_get(1).map_err(backend)?,
+                    attempts: u32::try_from(row.try_get::<_, i32>(2).map_err(backend)?)
+                        .unwrap_or(0),
+                    fence: u64::try_from(row.try_get::<_, i64>(3).map_err(backend)?).unwrap_or(0),
+                    enqueued_at: super::from_millis(row.try_get(4).map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        // Done again by the same claim is success (a retried completion).
+        self.settle(
+            "UPDATE email_webhooks_jobs
+                SET payload = '', error = '',
+                    at = CASE state WHEN 2 THEN at ELSE now() END, state = 2
+              WHERE key = $1 AND fence = $2 AND state IN (1, 2)",
+            job,
+            &[],
+        )
+        .await
+    }
+
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.settle(
+            "UPDATE email_webhooks_jobs
+                    SET state = 0, attempts = attempts + 1,
+                        at = now() + make_interval(secs => $3), error = $4
+                  WHERE key = $1 AND fence = $2 AND state = 1",
+            job,
+            &[&seconds(delay), &error],
+        )
+        .await
+    }
+
+    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.settle(
+            "UPDATE email_webhooks_jobs SET state = 0, at = now()
+              WHERE key = $1 AND fence = $2 AND state = 1",
+            job,
+            &[],
+        )
+        .await
+    }
+
+    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
+        self.settle(
+            "UPDATE email_webhooks_jobs
+                    SET state = 3, attempts = attempts + 1, at = now(), error = $3
+                  WHERE key = $1 AND fence = $2 AND state = 1",
+            job,
+            &[&error],
+        )
+        .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(batch(limit)).unwrap_or(1);
+        let rows = client
+            .query(
+                "SELECT key, payload, attempts, error FROM email_webhooks_jobs
+                      WHERE state = 3 ORDER BY at, seq LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    key: row.try_get(0).map_err(backend)?,
+                    payload: row.try_get(1).map_err(backend)?,
+                    attempts: u32::try_from(row.try_get::<_, i32>(2).map_err(backend)?)
+                        .unwrap_or(0),
+                    error: row.try_get(3).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn requeue(&self, keys: Option<&[String]>) -> Result<usize, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let sql = "UPDATE email_webhooks_jobs SET state = 0, attempts = 0, at = now()
+                        WHERE state = 3";
+        let moved = match keys {
+            None => client.execute(sql, &[]).await,
+            Some(keys) => {
+                client
+                    .execute(&format!("{sql} AND key = ANY($1)"), &[&keys])
+                    .await
+            }
+        }
+        .map_err(backend)?;
+        Ok(usize::try_from(moved).unwrap_or(usize::MAX))
+    }
+
+    async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT state, count(*) FROM email_webhooks_jobs GROUP BY state",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        let mut counts = QueueCounts::default();
+        for row in rows {
+            let state: i16 = row.try_get(0).map_err(backend)?;
+            let n = u64::try_from(row.try_get::<_, i64>(1).map_err(backend)?).unwrap_or(0);
+            match state {
+                0 => counts.ready = n,
+                1 => counts.running = n,
+                2 => counts.done = n,
+                _ => counts.dead = n,
+            }
+        }
+        Ok(counts)
+    }
+}

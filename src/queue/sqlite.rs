@@ -1,0 +1,369 @@
+//! The embedded queue on SQLite (feature `sqlite`).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{
+    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch, duration_ms,
+    from_millis, millis,
+};
+
+// States: 0 ready, 1 running, 2 done, 3 dead. `at` is when a ready job is
+// due, when a running job's lease ends, when a job was done or buried.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS email_webhooks_jobs (
+    key         TEXT PRIMARY KEY,
+    payload     TEXT NOT NULL,
+    state       INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    fence       INTEGER NOT NULL DEFAULT 0,
+    at          INTEGER NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_due ON email_webhooks_jobs (state, at);
+";
+
+const CLAIM: &str = "
+UPDATE email_webhooks_jobs
+   SET state = 1, fence = fence + 1, at = ?1 + ?2
+ WHERE key IN (SELECT key FROM email_webhooks_jobs
+                WHERE state IN (0, 1) AND at <= ?1
+                ORDER BY at, rowid LIMIT ?3)
+RETURNING key, payload, attempts, fence, enqueued_at";
+
+/// A durable queue in a SQLite file (feature `sqlite`): WAL mode with
+/// `synchronous=FULL`, so an enqueue that returned survives a process
+/// crash and a power loss, and several processes on one machine (a
+/// receiver and its workers) can share the file. No server to run.
+///
+/// Calls run on Tokio's blocking pool, one at a time per `SqliteQueue`
+/// (clones share the connection); open one per process.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    connection: Arc<Mutex<Connection>>,
+    retention: Duration,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn as_u32(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn as_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn fence(job: &ClaimedJob) -> i64 {
+    i64::try_from(job.fence).unwrap_or(i64::MAX)
+}
+
+impl SqliteQueue {
+    /// Opens (creating if needed) the queue in the SQLite file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the file cannot be opened or set up.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(backend)?;
+        Self::setup(connection)
+    }
+
+    /// A queue in a private in-memory database (tests): not durable.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if SQLite cannot be set up.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::setup(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn setup(connection: Connection) -> Result<Self, StoreError> {
+        // Another process holding the write lock is waited for, not failed.
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(backend)?;
+        let _mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(backend)?;
+        connection
+            .execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(backend)?;
+        connection.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            retention: super::DEFAULT_RETENTION,
+        })
+    }
+
+    /// Handled keys are remembered (redeliveries are duplicates) for
+    /// `retention` ([`DEFAULT_RETENTION`](super::DEFAULT_RETENTION) by
+    /// default), then deleted.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+
+    async fn settle(
+        &self,
+        job: &ClaimedJob,
+        sql: &'static str,
+        value: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (key, fence, error) = (job.key.clone(), fence(job), error.map(str::to_owned));
+        self.call(move |c| {
+            let now = millis(SystemTime::now());
+            let changed = c
+                .execute(
+                    sql,
+                    params![
+                        key,
+                        fence,
+                        now.saturating_add(value),
+                        error.unwrap_or_default()
+                    ],
+                )
+                .map_err(backend)?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::StaleToken)
+            }
+        })
+        .await
+    }
+}
+
+impl Queue for SqliteQueue {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        let jobs = jobs.to_vec();
+
+        self.call(move |c| {
+            let now = millis(SystemTime::now());
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let mut answers = Vec::with_capacity(jobs.len());
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO email_webhooks_jobs
+                                 (key, payload, state, at, enqueued_at)
+                             VALUES (?1, ?2, 0, ?3, ?3)",
+                    )
+                    .map_err(backend)?;
+                for job in &jobs {
+                    answers.push(
+                        insert
+                            .execute(params![job.key, job.payload, now])
+                            .map_err(backend)?
+                            == 1,
+                    );
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(answers)
+        })
+        .await
+    }
+
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
+        let retention = duration_ms(self.retention);
+
+        self.call(move |c| {
+            let now = millis(SystemTime::now());
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            // Forget handled keys past their retention, a bounded number
+            // per claim so a claim stays short.
+            tx.execute(
+                "DELETE FROM email_webhooks_jobs WHERE key IN (
+                         SELECT key FROM email_webhooks_jobs
+                          WHERE state = 2 AND at < ?1 ORDER BY at LIMIT 1000)",
+                params![now.saturating_sub(retention)],
+            )
+            .map_err(backend)?;
+            let limit = i64::try_from(batch(max)).unwrap_or(1);
+            let claimed = {
+                let mut claim = tx.prepare_cached(CLAIM).map_err(backend)?;
+                let rows = claim
+                    .query_map(params![now, duration_ms(lease), limit], |row| {
+                        Ok(ClaimedJob {
+                            id: row.get::<_, String>(0)?,
+                            key: row.get(0)?,
+                            payload: row.get(1)?,
+                            attempts: as_u32(row.get(2)?),
+                            fence: as_u64(row.get(3)?),
+                            enqueued_at: from_millis(row.get(4)?),
+                        })
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+            };
+            tx.commit().map_err(backend)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        // Done again by the same claim is success (a retried completion).
+        self.settle(
+            job,
+            "UPDATE email_webhooks_jobs
+                SET state = 2, payload = '', error = ?4,
+                    at = CASE state WHEN 2 THEN at ELSE ?3 END
+              WHERE key = ?1 AND fence = ?2 AND state IN (1, 2)",
+            0,
+            None,
+        )
+        .await
+    }
+
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.settle(
+            job,
+            "UPDATE email_webhooks_jobs
+                SET state = 0, attempts = attempts + 1, at = ?3, error = ?4
+              WHERE key = ?1 AND fence = ?2 AND state = 1",
+            duration_ms(delay),
+            Some(error),
+        )
+        .await
+    }
+
+    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.settle(
+            job,
+            "UPDATE email_webhooks_jobs SET state = 0, at = ?3, error = error || ?4
+              WHERE key = ?1 AND fence = ?2 AND state = 1",
+            0,
+            None,
+        )
+        .await
+    }
+
+    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
+        self.settle(
+            job,
+            "UPDATE email_webhooks_jobs
+                SET state = 3, attempts = attempts + 1, at = ?3, error = ?4
+              WHERE key = ?1 AND fence = ?2 AND state = 1",
+            0,
+            Some(error),
+        )
+        .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let limit = i64::try_from(batch(limit)).unwrap_or(1);
+
+        self.call(move |c| {
+            let mut select = c
+                .prepare_cached(
+                    "SELECT key, payload, attempts, error FROM email_webhooks_jobs
+                          WHERE state = 3 ORDER BY at, rowid LIMIT ?1",
+                )
+                .map_err(backend)?;
+            let rows = select
+                .query_map(params![limit], |row| {
+                    Ok(DeadLetter {
+                        key: row.get(0)?,
+                        payload: row.get(1)?,
+                        attempts: as_u32(row.get(2)?),
+                        error: row.get(3)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn requeue(&self, keys: Option<&[String]>) -> Result<usize, StoreError> {
+        let keys = keys.map(<[String]>::to_vec);
+
+        self.call(move |c| {
+            let now = millis(SystemTime::now());
+            let sql = "UPDATE email_webhooks_jobs SET state = 0, attempts = 0, at = ?1
+                            WHERE state = 3";
+            match keys {
+                None => c.execute(sql, params![now]).map_err(backend),
+                Some(keys) => {
+                    let tx = c.transaction().map_err(backend)?;
+                    let mut moved = 0;
+                    {
+                        let mut one = tx
+                            .prepare_cached(&format!("{sql} AND key = ?2"))
+                            .map_err(backend)?;
+                        for key in &keys {
+                            moved += one.execute(params![now, key]).map_err(backend)?;
+                        }
+                    }
+                    tx.commit().map_err(backend)?;
+                    Ok(moved)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        self.call(|c| {
+            let mut counts = QueueCounts::default();
+            let mut select = c
+                .prepare_cached("SELECT state, count(*) FROM email_webhooks_jobs GROUP BY state")
+                .map_err(backend)?;
+            let rows = select
+                .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(backend)?;
+            for row in rows {
+                let (state, n) = row.map_err(backend)?;
+                let n = as_u64(n);
+                match state {
+                    0 => counts.ready = n,
+                    1 => counts.running = n,
+                    2 => counts.done = n,
+                    _ => counts.dead = n,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-source rate limits for the adapters' route (features `axum` or
+//! `actix-web`), on [`governor`]'s GCRA limiter keyed by the client address.
+//!
+//! Set one with [`Providers::with_rate_limit`](crate::provider::Providers::with_rate_limit).
+//! A delivery over the limit is answered 429 with `Retry-After` through the
+//! provider's reply (Amazon SNS drops a delivery answered 4xx, so SES is
+//! answered 503 instead; both are retried later). The limiter never drops a
+//! delivery by failing: when it cannot tell the client (a trusted proxy
+//! sent no usable `X-Forwarded-For`) or tracks more sources than its bound,
+//! it lets the delivery through (fails open).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+
+use crate::allowlist::SourceAllowlist;
+use crate::headers::Headers;
+
+/// A per-source limit: a sustained rate and a burst, per client address.
+pub struct RateLimit {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    quota: Quota,
+    clock: DefaultClock,
+    proxies: SourceAllowlist,
+    max_sources: usize,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("sources", &self.limiter.len())
+            .field("max_sources", &self.max_sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimit {
+    /// `rate` deliveries per second per source, with bursts of as many.
+    #[must_use]
+    pub fn per_second(rate: NonZeroU32) -> Self {
+        Self::with_quota(Quota::per_second(rate))
+    }
+
+    /// `rate` deliveries per minute per source, with bursts of as many.
+    #[must_use]
+    pub fn per_minute(rate: NonZeroU32) -> Self {
+        Self::with_quota(Quota::per_minute(rate))
+    }
+
+    fn with_quota(quota: Quota) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            quota,
+            clock: DefaultClock::default(),
+            proxies: SourceAllowlist::new([]),
+            max_sources: 100_000,
+        }
+    }
+
+    /// Replaces the burst: up to `burst` deliveries at once from a source
+    /// that was quiet, at the same sustained rate.
+    #[must_use]
+    pub fn with_burst(mut self, burst: NonZeroU32) -> Self {
+        self.quota = self.quota.allow_burst(burst);
+        self.limiter = RateLimiter::keyed(self.quota);
+        self
+    }
+
+    /// The client is the socket's peer unless the peer is one of
+    /// `proxies`; then it is the rightmost `X-Forwarded-For` address that
+    /// is not one (as [`SourceAllowlist::client`]). Never by default.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.proxies = self.proxies.with_trusted_proxies(proxies);
+        self
+    }
+
+    /// At most `max` sources are tracked (100,000 by default): past it, idle
+    /// ones are forgotten, and if all are recent, deliveries pass unlimited
+    /// (memory stays bounded, nothing is dropped).
+    #[must_use]
+    pub fn with_max_sources(mut self, max: usize) -> Self {
+        self.max_sources = max;
+        self
+    }
+
+    /// Checks a delivery from `peer`: `Err` carries how long to wait.
+    pub(crate) fn check<H: Headers + ?Sized>(
+        &self,
+        peer: IpAddr,
+        headers: &H,
+    ) -> Result<(), Duration> {
+        // A client that cannot be told: let it through (the allowlist, if
+        // any, refuses it; the limiter never drops a delivery by failing).
+        let Ok(client) = self.proxies.client(peer, headers) else {
+            return Ok(());
+        };
+        if self.limiter.len() >= self.max_sources {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+            if self.limiter.len() >= self.max_sources {
+                return Ok(());
+            }
+        }
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}

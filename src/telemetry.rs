@@ -1,0 +1,104 @@
+//! Telemetry through the ecosystem's facades, each behind its feature:
+//! `tracing` (events with the provider, outcome code, event counts and
+//! latency) and `metrics` (counters and histograms). Without the features
+//! every call here compiles to nothing. Never records a secret, a body or
+//! an address.
+
+use std::time::Duration;
+
+/// A receiver's delivery, once answered.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[allow(unused_variables)]
+pub(crate) fn delivery(
+    provider: &str,
+    code: &'static str,
+    status: u16,
+    events: usize,
+    duplicates: usize,
+    latency: Duration,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "email_webhooks::delivery",
+        provider,
+        code,
+        status,
+        events,
+        duplicates,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "webhook delivery"
+    );
+    #[cfg(feature = "metrics")]
+    {
+        let provider = provider.to_owned();
+        if code == "ok" {
+            metrics::counter!("email_webhooks_verified_total", "provider" => provider.clone())
+                .increment(1);
+        } else {
+            metrics::counter!("email_webhooks_refused_total", "provider" => provider.clone(), "code" => code).increment(1);
+        }
+        metrics::counter!("email_webhooks_duplicates_total", "provider" => provider.clone())
+            .increment(duplicates as u64);
+        metrics::histogram!("email_webhooks_delivery_seconds", "provider" => provider)
+            .record(latency.as_secs_f64());
+    }
+}
+
+/// Events durably enqueued by a handoff.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[allow(unused_variables)]
+pub(crate) fn enqueued(provider: &str, count: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("email_webhooks_enqueued_total", "provider" => provider.to_owned())
+        .increment(count as u64);
+}
+
+/// How long a handoff's enqueue took.
+#[allow(unused_variables)]
+pub(crate) fn enqueue_latency(latency: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!("email_webhooks_enqueue_seconds").record(latency.as_secs_f64());
+}
+
+/// A worker claimed a job: how long it waited in the queue.
+#[cfg(feature = "worker")]
+#[allow(unused_variables)]
+pub(crate) fn claimed(job: &crate::queue::ClaimedJob) {
+    #[cfg(feature = "metrics")]
+    {
+        let lag = std::time::SystemTime::now()
+            .duration_since(job.enqueued_at)
+            .unwrap_or_default();
+        metrics::histogram!("email_webhooks_queue_lag_seconds").record(lag.as_secs_f64());
+    }
+}
+
+/// A worker settled a job (`handled`, `retried`, `dead_lettered`, `stale`,
+/// `queue_error`).
+#[cfg(feature = "worker")]
+#[allow(unused_variables)]
+pub(crate) fn settled(job: &crate::queue::ClaimedJob, outcome: &'static str, latency: Duration) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "email_webhooks::worker",
+        outcome,
+        attempts = job.attempts,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "job settled"
+    );
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("email_webhooks_jobs_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("email_webhooks_handler_seconds").record(latency.as_secs_f64());
+    }
+}
+
+/// A queue call failed (the worker waits and goes on).
+#[cfg(feature = "worker")]
+#[allow(unused_variables)]
+pub(crate) fn queue_error(operation: &'static str, error: &crate::idempotency::StoreError) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "email_webhooks::worker", operation, code = error.code(), "queue call failed");
+    #[cfg(feature = "metrics")]
+    metrics::counter!("email_webhooks_queue_errors_total", "operation" => operation).increment(1);
+}

@@ -1,0 +1,429 @@
+//! The consumer side of the durable handoff (feature `worker`, enabled by
+//! every queue engine's feature): a [`Worker`] claims events from a
+//! [`Queue`], runs your handler with a concurrency limit, completes what
+//! succeeded, retries what failed with exponential backoff and jitter, and
+//! moves what keeps failing to the dead-letter set.
+//!
+//! ```no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn demo() -> Result<(), email_webhooks::idempotency::StoreError> {
+//! use email_webhooks::queue::SqliteQueue;
+//! use email_webhooks::worker::Worker;
+//!
+//! let queue = SqliteQueue::open("events.db")?;
+//! let worker = Worker::new(queue).with_concurrency(16);
+//! let report = worker
+//!     .run(
+//!         |event| async move {
+//!             println!("{} {:?}", event.kind, event.recipient);
+//!             Ok::<(), std::io::Error>(())
+//!         },
+//!         async { tokio::signal::ctrl_c().await.ok(); },
+//!     )
+//!     .await;
+//! println!("{report:?}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Exactly once in effect: a key is completed at most once (the queue's
+//! fence refuses a stale claim), across crashes and replicas. A handler
+//! whose worker dies after it returned but before the completion was
+//! recorded runs again when the lease ends; key its effects by
+//! [`EmailEvent::idempotency_key`] (the job's key) to make that harmless.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+
+use crate::EmailEvent;
+use crate::queue::{ClaimedJob, Queue, StoreError, decode_event};
+
+/// Exponential backoff with jitter between a failed event's attempts: the
+/// n-th retry waits a random time between half and all of
+/// `min(max, base × 2ⁿ⁻¹)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first retry's delay (before jitter).
+    pub base: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 1 second, doubling, up to 10 minutes.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before retry number `attempt` (1 for the first), with
+    /// jitter drawn from `random` (uniform over `u64`).
+    #[must_use]
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(62);
+        let full = self
+            .base
+            .checked_mul(1u32 << exponent.min(31))
+            .map_or(self.max, |d| d.min(self.max));
+        let full = if exponent > 31 { self.max } else { full };
+        // Between half and all of it.
+        let nanos = u64::try_from(full.as_nanos()).unwrap_or(u64::MAX);
+        let half = nanos / 2;
+        let jitter = if half == 0 { 0 } else { random % (half + 1) };
+        Duration::from_nanos(half + jitter)
+    }
+}
+
+/// What a [`Worker::run`] did, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Events handled and completed.
+    pub handled: u64,
+    /// Handler failures put back for a retry.
+    pub retried: u64,
+    /// Events moved to the dead-letter set.
+    pub dead_lettered: u64,
+    /// Settlements refused because another worker had taken the job over
+    /// (this one outlived its lease).
+    pub stale: u64,
+    /// Events given back unfinished at shutdown.
+    pub released: u64,
+    /// Queue calls that failed (the worker waits and goes on).
+    pub queue_errors: u64,
+}
+
+enum Settled {
+    Handled,
+    Retried,
+    Buried,
+    Stale,
+    Failed,
+}
+
+/// Runs a handler over a [`Queue`]'s events. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Worker<Q> {
+    queue: Q,
+    concurrency: usize,
+    lease: Duration,
+    max_attempts: u32,
+    backoff: Backoff,
+    poll: Duration,
+    grace: Duration,
+    custom: Vec<&'static str>,
+}
+
+impl<Q: Queue> Worker<Q> {
+    /// A worker over `queue` (share one with the receiver by cloning it, or
+    /// through an `Arc`): 8 events at a time, a 5-minute lease, 8 attempts
+    /// before the dead-letter set, [`Backoff::default`], polling every 200
+    /// ms when idle, 30 seconds' grace at shutdown.
+    pub fn new(queue: Q) -> Self {
+        Self {
+            queue,
+            concurrency: 8,
+            lease: Duration::from_secs(300),
+            max_attempts: 8,
+            backoff: Backoff::default(),
+            poll: Duration::from_millis(200),
+            grace: Duration::from_secs(30),
+            custom: Vec::new(),
+        }
+    }
+
+    /// At most `concurrency` (at least 1) handlers run at once.
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.clamp(1, crate::queue::MAX_BATCH);
+        self
+    }
+
+    /// How long a claimed event is this worker's: past it, another worker
+    /// takes it over (this one crashed, or its handler hangs). Make it
+    /// longer than your handler's slowest run.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// After `attempts` (at least 1) failures an event goes to the
+    /// dead-letter set.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The delays between attempts.
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How often an idle worker looks for new events.
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// How long shutdown waits for running handlers before giving their
+    /// events back to the queue.
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The names of your own providers ([`Provider::Custom`](crate::Provider::Custom))
+    /// whose events this worker may read back.
+    #[must_use]
+    pub fn with_custom_providers(mut self, names: &[&'static str]) -> Self {
+        self.custom = names.to_vec();
+        self
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    /// Runs `handler` on the queue's events until `shutdown` resolves, then
+    /// stops claiming, waits up to the grace period for running handlers,
+    /// and gives back the events of those still running. A handler that
+    /// panics counts as failed. Queue failures are counted and waited out:
+    /// the worker keeps going through a restart of its engine.
+    pub async fn run<H, Fut, E>(
+        &self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> WorkerReport
+    where
+        H: Fn(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        self.drive(&handler, shutdown, false).await
+    }
+
+    /// Runs `handler` until the queue has nothing ready or running (every
+    /// event done or dead), waiting out retry delays. For tests, batch jobs
+    /// and the tour.
+    pub async fn run_until_idle<H, Fut, E>(&self, handler: H) -> WorkerReport
+    where
+        H: Fn(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        self.drive(&handler, std::future::pending(), true).await
+    }
+
+    async fn drive<H, Fut, E>(
+        &self,
+        handler: &H,
+        shutdown: impl Future<Output = ()>,
+        until_idle: bool,
+    ) -> WorkerReport
+    where
+        H: Fn(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let mut report = WorkerReport::default();
+        let mut held: HashMap<String, ClaimedJob> = HashMap::new();
+        let mut running = FuturesUnordered::new();
+        let shutdown = shutdown.fuse();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let room = self.concurrency.saturating_sub(running.len());
+            let mut claimed_none = true;
+            if room > 0 {
+                match self.queue.claim(room, self.lease).await {
+                    Ok(jobs) => {
+                        claimed_none = jobs.is_empty();
+                        for job in jobs {
+                            crate::telemetry::claimed(&job);
+                            held.insert(job.key.clone(), job.clone());
+                            running.push(self.one(job, handler));
+                        }
+                    }
+                    Err(error) => {
+                        report.queue_errors += 1;
+                        crate::telemetry::queue_error("claim", &error);
+                    }
+                }
+            }
+            if running.is_empty() && claimed_none && until_idle && self.idle().await {
+                return report;
+            }
+            let tick = tokio::time::sleep(if claimed_none || room == 0 {
+                self.poll
+            } else {
+                Duration::ZERO
+            });
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some((key, settled)) = running.next(), if !running.is_empty() => {
+                    held.remove(&key);
+                    count(&mut report, &settled);
+                }
+                () = tick => {}
+            }
+        }
+        // Shutdown: finish what runs, within the grace period.
+        let deadline = tokio::time::sleep(self.grace);
+        let mut deadline = std::pin::pin!(deadline);
+        while !running.is_empty() {
+            tokio::select! {
+                () = &mut deadline => break,
+                Some((key, settled)) = running.next() => {
+                    held.remove(&key);
+                    count(&mut report, &settled);
+                }
+            }
+        }
+        drop(running);
+        for job in held.values() {
+            if self.queue.release(job).await.is_ok() {
+                report.released += 1;
+            } else {
+                report.queue_errors += 1;
+            }
+        }
+        report
+    }
+
+    async fn idle(&self) -> bool {
+        matches!(self.queue.counts().await, Ok(c) if c.ready == 0 && c.running == 0)
+    }
+
+    async fn one<H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> (String, Settled)
+    where
+        H: Fn(EmailEvent) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let started = Instant::now();
+        let result = match decode_event(&job.payload, &self.custom) {
+            // Nothing will ever read it: straight to the dead-letter set.
+            Err(error) => Err((error.to_string(), true)),
+            Ok(event) => match std::panic::AssertUnwindSafe(handler(event))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err((error.to_string(), false)),
+                Err(_) => Err(("the handler panicked".to_owned(), false)),
+            },
+        };
+        let settled = match result {
+            Ok(()) => self.settle(&job, Queue::complete, Settled::Handled).await,
+            Err((error, fatal)) => {
+                let attempt = job.attempts.saturating_add(1);
+                if fatal || attempt >= self.max_attempts {
+                    self.settle(&job, |q, j| q.bury(j, &error), Settled::Buried)
+                        .await
+                } else {
+                    let delay = self.backoff.delay(attempt, random());
+                    self.settle(&job, |q, j| q.retry(j, delay, &error), Settled::Retried)
+                        .await
+                }
+            }
+        };
+        crate::telemetry::settled(&job, settled_code(&settled), started.elapsed());
+        (job.key, settled)
+    }
+
+    /// Settles a job, retrying the queue call while the claim's lease lasts
+    /// (an engine restarting): a handled event whose completion was lost
+    /// would otherwise run again.
+    async fn settle<'a, F, Fut>(&'a self, job: &'a ClaimedJob, call: F, done: Settled) -> Settled
+    where
+        F: Fn(&'a Q, &'a ClaimedJob) -> Fut,
+        Fut: Future<Output = Result<(), StoreError>> + 'a,
+    {
+        let until = Instant::now() + self.lease;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match call(&self.queue, job).await {
+                Ok(()) => return done,
+                Err(StoreError::StaleToken) => return Settled::Stale,
+                Err(error) => {
+                    crate::telemetry::queue_error("settle", &error);
+                    if Instant::now() + wait >= until {
+                        return Settled::Failed;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+fn settled_code(settled: &Settled) -> &'static str {
+    match settled {
+        Settled::Handled => "handled",
+        Settled::Retried => "retried",
+        Settled::Buried => "dead_lettered",
+        Settled::Stale => "stale",
+        Settled::Failed => "queue_error",
+    }
+}
+
+fn count(report: &mut WorkerReport, settled: &Settled) {
+    match settled {
+        Settled::Handled => report.handled += 1,
+        Settled::Retried => report.retried += 1,
+        Settled::Buried => report.dead_lettered += 1,
+        Settled::Stale => report.stale += 1,
+        Settled::Failed => report.queue_errors += 1,
+    }
+}
+
+fn random() -> u64 {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 8];
+    // A failed draw only removes the jitter.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        for attempt in 1..=40u32 {
+            let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(backoff.max);
+            for random in [0, 1, u64::MAX / 3, u64::MAX] {
+                let d = backoff.delay(attempt, random);
+                assert!(d >= full / 2 && d <= full, "{attempt} {random} {d:?}");
+            }
+        }
+        let last = backoff.delay(u32::MAX, u64::MAX);
+        assert!(last >= Duration::from_secs(30) && last <= Duration::from_secs(60));
+        let zero = Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        assert_eq!(zero.delay(3, 5), Duration::ZERO);
+    }
+}

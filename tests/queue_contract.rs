@@ -1,0 +1,377 @@
+//! The queue contract, written once and run against every engine (memory,
+//! SQLite, PostgreSQL, Redis; see tests/queues/engines.rs), and the
+//! worker's behaviour on each: retries with backoff, the dead-letter set,
+//! requeueing, the concurrency limit, shutdown, panics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "queues/engines.rs"]
+mod engines;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use email_webhooks::queue::{NewJob, Queue, StoreError, decode_event};
+use email_webhooks::worker::{Backoff, Worker};
+use email_webhooks::{EmailEvent, EventKind, Provider};
+
+/// A distinct event (its key: `sendgrid:<id>`).
+fn event(id: &str) -> EmailEvent {
+    let raw =
+        serde_json::value::RawValue::from_string(format!(r#"{{"sg_event_id":"{id}"}}"#)).unwrap();
+    let mut event = EmailEvent::new(Provider::Sendgrid, EventKind::Bounced, raw);
+    event.event_id = Some(id.to_owned());
+    event.recipient = Some(format!("{id}@example.com"));
+    event
+}
+
+fn jobs(ids: &[&str]) -> Vec<NewJob> {
+    ids.iter()
+        .map(|id| NewJob::for_event(&event(id)).unwrap())
+        .collect()
+}
+
+fn many(prefix: &str, n: usize) -> Vec<NewJob> {
+    (0..n)
+        .map(|i| NewJob::for_event(&event(&format!("{prefix}{i}"))).unwrap())
+        .collect()
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn quick(worker: Worker<impl Queue>) -> Worker<impl Queue> {
+    worker
+        .with_backoff(Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+        })
+        .with_poll_interval(Duration::from_millis(20))
+}
+
+macro_rules! contract {
+    ($engine:ident, $make:expr) => {
+        mod $engine {
+            use super::*;
+
+            #[tokio::test]
+            async fn enqueue_is_idempotent_per_key_and_answers_each_job() {
+                let q = $make;
+                assert_eq!(q.enqueue(&jobs(&["a", "b"])).await.unwrap(), [true, true]);
+                assert_eq!(q.enqueue(&jobs(&["b", "a"])).await.unwrap(), [false, false]);
+                assert_eq!(q.enqueue(&jobs(&["b", "c"])).await.unwrap(), [false, true]);
+                assert!(q.enqueue(&[]).await.unwrap().is_empty());
+                let counts = q.counts().await.unwrap();
+                assert_eq!(
+                    (counts.ready, counts.running, counts.done, counts.dead),
+                    (3, 0, 0, 0)
+                );
+            }
+
+            #[tokio::test]
+            async fn claims_hand_each_job_to_one_claimer_with_its_event() {
+                let q = Arc::new($make);
+                q.enqueue(&many("e", 60)).await.unwrap();
+                let claims = futures_util::future::join_all((0..4).map(|_| {
+                    let q = q.clone();
+                    async move { q.claim(20, LEASE).await.unwrap() }
+                }))
+                .await;
+                let mut seen = HashSet::new();
+                for job in claims.iter().flatten() {
+                    assert!(seen.insert(job.key.clone()), "{} claimed twice", job.key);
+                    let event = decode_event(&job.payload, &[]).unwrap();
+                    assert_eq!(event.idempotency_key(), job.key);
+                    assert_eq!(job.attempts, 0);
+                }
+                assert_eq!(seen.len(), 60);
+                assert!(q.claim(10, LEASE).await.unwrap().is_empty());
+                assert_eq!(q.counts().await.unwrap().running, 60);
+            }
+
+            #[tokio::test]
+            async fn a_handled_key_is_a_duplicate_and_completing_is_idempotent() {
+                let q = $make;
+                q.enqueue(&jobs(&["done"])).await.unwrap();
+                let job = q.claim(10, LEASE).await.unwrap().pop().unwrap();
+                q.complete(&job).await.unwrap();
+                q.complete(&job).await.unwrap();
+                assert_eq!(q.enqueue(&jobs(&["done"])).await.unwrap(), [false]);
+                assert!(q.claim(10, LEASE).await.unwrap().is_empty());
+                let counts = q.counts().await.unwrap();
+                assert_eq!((counts.ready, counts.running, counts.done), (0, 0, 1));
+            }
+
+            #[tokio::test]
+            async fn an_expired_lease_is_taken_over_and_the_old_claim_is_fenced_off() {
+                let q = $make;
+                q.enqueue(&jobs(&["slow"])).await.unwrap();
+                let old = q
+                    .claim(1, Duration::from_millis(300))
+                    .await
+                    .unwrap()
+                    .pop()
+                    .unwrap();
+                assert!(
+                    q.claim(1, LEASE).await.unwrap().is_empty(),
+                    "held during its lease"
+                );
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let new = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                assert_eq!(new.key, old.key);
+                assert!(new.fence > old.fence);
+                for refused in [
+                    q.complete(&old).await,
+                    q.retry(&old, Duration::ZERO, "x").await,
+                    q.release(&old).await,
+                    q.bury(&old, "x").await,
+                ] {
+                    assert!(
+                        matches!(refused, Err(StoreError::StaleToken)),
+                        "{refused:?}"
+                    );
+                }
+                q.complete(&new).await.unwrap();
+                assert!(matches!(
+                    q.complete(&old).await,
+                    Err(StoreError::StaleToken)
+                ));
+                assert_eq!(q.counts().await.unwrap().done, 1);
+            }
+
+            #[tokio::test]
+            async fn a_retry_waits_its_delay_and_counts_the_attempt() {
+                let q = $make;
+                q.enqueue(&jobs(&["flaky"])).await.unwrap();
+                let job = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                q.retry(&job, Duration::from_millis(400), "boom")
+                    .await
+                    .unwrap();
+                assert!(
+                    q.claim(1, LEASE).await.unwrap().is_empty(),
+                    "claimed before its delay"
+                );
+                assert_eq!(q.counts().await.unwrap().ready, 1);
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let again = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                assert_eq!((again.key.as_str(), again.attempts), (job.key.as_str(), 1));
+                q.release(&again).await.unwrap();
+                let released = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                assert_eq!(released.attempts, 1, "a release counts no attempt");
+            }
+
+            #[tokio::test]
+            async fn dead_letters_are_listed_and_requeued() {
+                let q = $make;
+                q.enqueue(&jobs(&["d1", "d2", "ok"])).await.unwrap();
+                let mut claimed = q.claim(10, LEASE).await.unwrap();
+                claimed.sort_by(|a, b| a.key.cmp(&b.key));
+                q.bury(&claimed[0], "first failure").await.unwrap();
+                q.bury(&claimed[1], "second failure").await.unwrap();
+                q.complete(&claimed[2]).await.unwrap();
+                let dead = q.dead_letters(10).await.unwrap();
+                let mut listed: Vec<(&str, &str, u32)> = dead
+                    .iter()
+                    .map(|d| (d.key.as_str(), d.error.as_str(), d.attempts))
+                    .collect();
+                listed.sort_unstable();
+                assert_eq!(
+                    listed,
+                    [
+                        ("sendgrid:d1", "first failure", 1),
+                        ("sendgrid:d2", "second failure", 1)
+                    ]
+                );
+                assert_eq!(
+                    decode_event(&dead[0].payload, &[])
+                        .unwrap()
+                        .idempotency_key(),
+                    dead[0].key
+                );
+                assert_eq!(q.dead_letters(1).await.unwrap().len(), 1);
+                assert_eq!(
+                    q.enqueue(&jobs(&["d1"])).await.unwrap(),
+                    [false],
+                    "a dead key is not enqueued again"
+                );
+                assert_eq!(
+                    q.requeue(Some(&["sendgrid:d1".to_owned(), "sendgrid:ok".to_owned()]))
+                        .await
+                        .unwrap(),
+                    1
+                );
+                assert_eq!(q.counts().await.unwrap().dead, 1);
+                assert_eq!(q.requeue(None).await.unwrap(), 1);
+                assert!(q.dead_letters(10).await.unwrap().is_empty());
+                let back = q.claim(10, LEASE).await.unwrap();
+                assert_eq!(back.len(), 2);
+                assert!(back.iter().all(|j| j.attempts == 0));
+            }
+
+            #[tokio::test]
+            async fn the_worker_retries_with_backoff_until_the_handler_succeeds() {
+                let q = $make;
+                q.enqueue(&jobs(&["thrice"])).await.unwrap();
+                let calls = AtomicUsize::new(0);
+                let report = quick(Worker::new(&q))
+                    .run_until_idle(|_event| {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            if n < 3 {
+                                Err(format!("failure {n}"))
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    })
+                    .await;
+                assert_eq!(calls.load(Ordering::SeqCst), 4);
+                assert_eq!(
+                    (report.handled, report.retried, report.dead_lettered),
+                    (1, 3, 0)
+                );
+                assert_eq!(q.counts().await.unwrap().done, 1);
+            }
+
+            #[tokio::test]
+            async fn an_always_failing_event_is_dead_lettered_then_handled_after_a_requeue() {
+                let q = $make;
+                q.enqueue(&jobs(&["poison", "fine"])).await.unwrap();
+                let healthy = Mutex::new(false);
+                let handled = Mutex::new(Vec::new());
+                let handler = |event: EmailEvent| {
+                    let ok = *healthy.lock().unwrap() || event.event_id.as_deref() == Some("fine");
+                    if ok {
+                        handled.lock().unwrap().push(event.idempotency_key());
+                    }
+                    async move {
+                        if ok {
+                            Ok(())
+                        } else {
+                            Err("downstream refused")
+                        }
+                    }
+                };
+                let worker = quick(Worker::new(&q)).with_max_attempts(3);
+                let report = worker.run_until_idle(handler).await;
+                assert_eq!(
+                    (report.handled, report.retried, report.dead_lettered),
+                    (1, 2, 1)
+                );
+                let dead = q.dead_letters(10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!(
+                    (
+                        dead[0].key.as_str(),
+                        dead[0].attempts,
+                        dead[0].error.as_str()
+                    ),
+                    ("sendgrid:poison", 3, "downstream refused")
+                );
+                *healthy.lock().unwrap() = true;
+                assert_eq!(q.requeue(None).await.unwrap(), 1);
+                let report = worker.run_until_idle(handler).await;
+                assert_eq!(report.handled, 1);
+                assert_eq!(
+                    *handled.lock().unwrap(),
+                    ["sendgrid:fine", "sendgrid:poison"]
+                );
+                let counts = q.counts().await.unwrap();
+                assert_eq!((counts.done, counts.dead), (2, 0));
+            }
+
+            #[tokio::test]
+            async fn the_worker_keeps_to_its_concurrency_limit_and_a_panic_is_a_failure() {
+                let q = $make;
+                q.enqueue(&many("c", 40)).await.unwrap();
+                let running = AtomicUsize::new(0);
+                let peak = AtomicUsize::new(0);
+                let panicked = AtomicUsize::new(0);
+                let report = quick(Worker::new(&q))
+                    .with_concurrency(4)
+                    .run_until_idle(|event| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        let panics = event.event_id.as_deref() == Some("c7")
+                            && panicked.fetch_add(1, Ordering::SeqCst) == 0;
+                        let running = &running;
+                        async move {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            assert!(!panics, "a handler bug");
+                            Ok::<(), String>(())
+                        }
+                    })
+                    .await;
+                assert_eq!((report.handled, report.retried), (40, 1));
+                let peak = peak.load(Ordering::SeqCst);
+                assert!((2..=4).contains(&peak), "peak concurrency {peak}");
+            }
+
+            #[tokio::test]
+            async fn shutdown_gives_unfinished_events_back() {
+                let q = $make;
+                q.enqueue(&jobs(&["long"])).await.unwrap();
+                let started = tokio::sync::Notify::new();
+                let worker = quick(Worker::new(&q)).with_shutdown_grace(Duration::from_millis(50));
+                let report = worker
+                    .run(
+                        |_| {
+                            started.notify_one();
+                            async {
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                                Ok::<(), String>(())
+                            }
+                        },
+                        started.notified(),
+                    )
+                    .await;
+                assert_eq!((report.handled, report.released), (0, 1));
+                let back = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                assert_eq!((back.key.as_str(), back.attempts), ("sendgrid:long", 0));
+            }
+        }
+    };
+}
+
+contract!(memory, engines::memory());
+contract!(sqlite, engines::sqlite().0);
+contract!(postgres, engines::postgres().await);
+contract!(redis, engines::redis().await);
+
+/// The SQLite queue is durable: what was enqueued is there after the
+/// queue (the process's handle on the file) is reopened.
+#[tokio::test]
+async fn sqlite_keeps_its_jobs_across_reopening() {
+    let (q, path) = engines::sqlite();
+    q.enqueue(&many("keep", 5)).await.unwrap();
+    let job = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+    q.complete(&job).await.unwrap();
+    drop(q);
+    let q = email_webhooks::queue::SqliteQueue::open(&path).unwrap();
+    let counts = q.counts().await.unwrap();
+    assert_eq!((counts.ready, counts.done), (4, 1));
+    assert_eq!(q.enqueue(&many("keep", 5)).await.unwrap(), [false; 5]);
+}
+
+/// A key the handler sees is the job's key, for idempotent effects.
+#[tokio::test]
+async fn handlers_see_the_jobs_key() {
+    let q = engines::memory();
+    q.enqueue(&many("k", 3)).await.unwrap();
+    let keys = Mutex::new(HashMap::new());
+    quick(Worker::new(&q))
+        .run_until_idle(|event: EmailEvent| {
+            *keys
+                .lock()
+                .unwrap()
+                .entry(event.idempotency_key())
+                .or_insert(0) += 1;
+            async { Ok::<(), String>(()) }
+        })
+        .await;
+    let keys = keys.into_inner().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.values().all(|n| *n == 1));
+}
