@@ -111,3 +111,42 @@ impl RateLimit {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn each_source_has_its_own_budget_and_is_told_how_long_to_wait() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN);
+        let none: [(&str, &str); 0] = [];
+        assert!(limit.check(ip("192.0.2.1"), &none[..]).is_ok());
+        let wait = limit.check(ip("192.0.2.1"), &none[..]).err();
+        assert!(wait.is_some_and(|w| w > Duration::from_secs(50) && w <= Duration::from_secs(60)));
+        assert!(limit.check(ip("192.0.2.2"), &none[..]).is_ok());
+    }
+
+    #[test]
+    fn it_fails_open_past_its_bound_and_when_the_client_is_unknown() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN).with_max_sources(2);
+        let none: [(&str, &str); 0] = [];
+        assert!(limit.check(ip("192.0.2.1"), &none[..]).is_ok());
+        assert!(limit.check(ip("192.0.2.2"), &none[..]).is_ok());
+        // Two recent sources tracked: a third is let through, untracked,
+        // as often as it comes (so is everyone while the bound is full).
+        for _ in 0..3 {
+            assert!(limit.check(ip("192.0.2.3"), &none[..]).is_ok());
+        }
+        assert_eq!(limit.limiter.len(), 2, "memory stays bounded");
+        // A trusted proxy that names no client: let through.
+        let proxied = RateLimit::per_minute(NonZeroU32::MIN)
+            .with_trusted_proxies(["127.0.0.1/32".parse().unwrap_or_else(|_| unreachable!())]);
+        for _ in 0..3 {
+            assert!(proxied.check(ip("127.0.0.1"), &none[..]).is_ok());
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! configured base (GetResponse's secret is in its query), redelivery
 //! deduplication, refusals reported to the observer, and `HEAD`/`GET`
 //! probes.
-#![cfg(all(feature = "axum", feature = "actix-web"))]
+#![cfg(all(feature = "axum", feature = "actix-web", feature = "sqlite"))]
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -490,4 +490,325 @@ async fn an_allowlist_without_peer_addresses_answers_500() {
         log.lock().unwrap().last().unwrap().error_code,
         Some("no_peer_address")
     );
+}
+
+// --- Handoff and rate limits, over real HTTP ---
+
+/// One HTTP/1.1 request; the status and the `Retry-After` header.
+async fn send_retry_after(
+    addr: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Option<u64>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let retry_after = text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().parse().ok())?
+    });
+    (status, retry_after)
+}
+
+/// A queue whose every call fails, as a queue server that is down.
+#[derive(Debug, Clone)]
+struct Down;
+
+fn down() -> email_webhooks::idempotency::StoreError {
+    email_webhooks::idempotency::StoreError::Backend("the queue is down".into())
+}
+
+impl email_webhooks::queue::Queue for Down {
+    async fn enqueue(
+        &self,
+        _: &[email_webhooks::queue::NewJob],
+    ) -> Result<Vec<bool>, email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn claim(
+        &self,
+        _: usize,
+        _: Duration,
+    ) -> Result<Vec<email_webhooks::queue::ClaimedJob>, email_webhooks::idempotency::StoreError>
+    {
+        Err(down())
+    }
+    async fn complete(
+        &self,
+        _: &email_webhooks::queue::ClaimedJob,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn retry(
+        &self,
+        _: &email_webhooks::queue::ClaimedJob,
+        _: Duration,
+        _: &str,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn release(
+        &self,
+        _: &email_webhooks::queue::ClaimedJob,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn bury(
+        &self,
+        _: &email_webhooks::queue::ClaimedJob,
+        _: &str,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn dead_letters(
+        &self,
+        _: usize,
+    ) -> Result<Vec<email_webhooks::queue::DeadLetter>, email_webhooks::idempotency::StoreError>
+    {
+        Err(down())
+    }
+    async fn requeue(
+        &self,
+        _: Option<&[String]>,
+    ) -> Result<usize, email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+    async fn counts(
+        &self,
+    ) -> Result<email_webhooks::queue::QueueCounts, email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
+}
+
+/// Serves the handoff route on `queue` with both frameworks; their addresses.
+async fn start_handoff<Q>(
+    pipeline: &Arc<Pipeline<Providers, MemoryStore>>,
+    queue: Q,
+    log: &Log,
+) -> [String; 2]
+where
+    Q: email_webhooks::queue::Queue + Clone + 'static,
+{
+    let seen = Arc::clone(log);
+    let router = email_webhooks::adapters::axum::webhooks_handoff_router(
+        Arc::clone(pipeline),
+        queue.clone(),
+        move |handled| seen.lock().unwrap().push(handled.clone()),
+    )
+    .layer(axum::Extension(
+        email_webhooks::adapters::PublicUrl::new(BASE).unwrap(),
+    ))
+    .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let axum_addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let seen = Arc::clone(log);
+    let pipeline = Arc::clone(pipeline);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let actix_addr = listener.local_addr().unwrap().to_string();
+    let server = actix_web::HttpServer::new(move || {
+        let seen = Arc::clone(&seen);
+        actix_web::App::new()
+            .app_data(email_webhooks::adapters::PublicUrl::new(BASE).unwrap())
+            .service(email_webhooks::adapters::actix::webhooks_handoff_resource(
+                Arc::clone(&pipeline),
+                queue.clone(),
+                move |handled: &Handled| seen.lock().unwrap().push(handled.clone()),
+            ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(&actix_addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    [axum_addr, actix_addr]
+}
+
+#[tokio::test]
+async fn both_adapters_hand_off_durably_and_answer_503_when_the_queue_is_down() {
+    use email_webhooks::queue::{Queue as _, SqliteQueue};
+    let dir = std::env::temp_dir().join(format!(
+        "email-webhooks-handoff-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let queue = SqliteQueue::open(dir.join("queue.db")).unwrap();
+    let log: Log = Arc::default();
+    let addrs = start_handoff(&pipeline(), queue.clone(), &log).await;
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let mut getresponse = Settings::new();
+    getresponse.secrets.push("gr-secret".into());
+    for (i, addr) in addrs.iter().enumerate() {
+        let d = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            &format!("h-{i}"),
+            &mailjet,
+            false,
+        );
+        for round in 0..2 {
+            let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+            assert_eq!(status, 200);
+            let last = log.lock().unwrap().last().cloned().unwrap();
+            assert_eq!(
+                (last.enqueued, last.duplicates),
+                if round == 0 { (1, 0) } else { (0, 1) }
+            );
+        }
+        let g = simulated(
+            Provider::Getresponse,
+            EventKind::Clicked,
+            &format!("g-{i}"),
+            &getresponse,
+            false,
+        );
+        let (status, body) = send(
+            addr,
+            "POST",
+            &target("getresponse", &g),
+            &g.headers,
+            &g.body,
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (200, r#"{"status":"OK"}"#));
+        let bad = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            &format!("x-{i}"),
+            &mailjet,
+            true,
+        );
+        let (status, _) = send(addr, "POST", "/webhooks/mailjet", &bad.headers, &bad.body).await;
+        assert_eq!(status, 401);
+    }
+    let counts = queue.counts().await.unwrap();
+    assert_eq!(
+        (counts.ready, counts.running),
+        (4, 0),
+        "two events per framework, once each"
+    );
+
+    // The queue down: 503, so the provider retries; nothing acknowledged.
+    let log: Log = Arc::default();
+    let addrs = start_handoff(&pipeline(), Down, &log).await;
+    for addr in &addrs {
+        let d = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            "down",
+            &mailjet,
+            false,
+        );
+        let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            log.lock().unwrap().last().unwrap().error_code,
+            Some("store_unavailable")
+        );
+    }
+}
+
+fn rate_limited(
+    limit: email_webhooks::ratelimit::RateLimit,
+) -> Arc<Pipeline<Providers, MemoryStore>> {
+    let providers = Providers::new()
+        .with(MailjetVerifier::new(BasicAuth::parse("mj:pw").unwrap()))
+        .with_rate_limit(limit);
+    Arc::new(Pipeline::new(providers, MemoryStore::new()))
+}
+
+#[tokio::test]
+async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
+    use email_webhooks::ratelimit::RateLimit;
+    use std::num::NonZeroU32;
+    let two = NonZeroU32::new(2).unwrap();
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let delivery = |id: &str, forwarded: Option<&str>| {
+        let mut d = simulated(Provider::Mailjet, EventKind::Opened, id, &mailjet, false);
+        if let Some(ip) = forwarded {
+            d.headers.push(("X-Forwarded-For".into(), ip.into()));
+        }
+        d
+    };
+
+    // No trusted proxy: every request is 127.0.0.1's, whatever it claims.
+    for which in 0..2 {
+        let log: Log = Arc::default();
+        let addrs = start_handoff(
+            &rate_limited(RateLimit::per_minute(two)),
+            Arc::new(email_webhooks::queue::MemoryQueue::new()),
+            &log,
+        )
+        .await;
+        let addr = &addrs[which];
+        for (i, forwarded) in [None, Some("192.0.2.1")].into_iter().enumerate() {
+            let d = delivery(&format!("r-{addr}-{i}"), forwarded);
+            let (status, retry_after) =
+                send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
+            assert_eq!((status, retry_after), (200, None));
+        }
+        for forwarded in [None, Some("192.0.2.2"), Some("198.51.100.7")] {
+            let d = delivery(&format!("r-{addr}-over"), forwarded);
+            let (status, retry_after) =
+                send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
+            assert_eq!(status, 429);
+            let wait = retry_after.expect("a Retry-After header");
+            assert!((1..=30).contains(&wait), "Retry-After {wait}");
+            assert_eq!(
+                log.lock().unwrap().last().unwrap().error_code,
+                Some("rate_limited")
+            );
+        }
+    }
+
+    // Behind a trusted proxy (loopback), each forwarded client has its own
+    // budget.
+    for which in 0..2 {
+        let proxied =
+            RateLimit::per_minute(two).with_trusted_proxies(["127.0.0.1/32".parse().unwrap()]);
+        let log: Log = Arc::default();
+        let addrs = start_handoff(
+            &rate_limited(proxied),
+            Arc::new(email_webhooks::queue::MemoryQueue::new()),
+            &log,
+        )
+        .await;
+        let addr = &addrs[which];
+        for client in ["192.0.2.10", "192.0.2.11"] {
+            for n in 0..3 {
+                let d = delivery(&format!("p-{addr}-{client}-{n}"), Some(client));
+                let (status, _) =
+                    send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
+                assert_eq!(status, if n < 2 { 200 } else { 429 }, "{client} #{n}");
+            }
+        }
+    }
 }

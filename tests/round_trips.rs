@@ -1,4 +1,5 @@
-//! A whole delivery is claimed in one round trip to Redis and to PostgreSQL.
+//! A whole delivery is claimed (handler in the request) or enqueued
+//! (handoff) in one round trip to Redis and to PostgreSQL.
 //!
 //! The stores talk to the real servers `scripts/services.sh` starts, through
 //! a TCP proxy on 127.0.0.1 that counts round trips: each time the client
@@ -11,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use email_webhooks::Request;
-use email_webhooks::idempotency::{IdempotencyStore, PostgresStore, RedisStore};
+use email_webhooks::idempotency::{IdempotencyStore, MemoryStore, PostgresStore, RedisStore};
 use email_webhooks::pipeline::{Delivery, Incoming, Pipeline};
 use email_webhooks::provider::sendgrid::{SendgridSigner, SendgridVerifier};
+use email_webhooks::queue::{NewJob, PostgresQueue, Queue, RedisQueue};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const EVENTS: usize = 1_000;
@@ -114,8 +116,36 @@ async fn claim_round_trips<S: IdempotencyStore>(store: S, turns: &AtomicUsize) -
     after - before
 }
 
-#[tokio::test]
-async fn a_1000_event_batch_is_claimed_in_one_redis_round_trip() {
+/// Hands the batch off and returns how many round trips the enqueue took;
+/// checks that the redelivery enqueues nothing new.
+async fn enqueue_round_trips<Q: Queue>(queue: Q, turns: &AtomicUsize) -> usize {
+    // Warm up, as above.
+    let warm = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let raw = serde_json::value::RawValue::from_string("{}".to_owned()).unwrap();
+    let mut event = email_webhooks::EmailEvent::new(
+        email_webhooks::Provider::Sendgrid,
+        email_webhooks::EventKind::Delivered,
+        raw,
+    );
+    event.event_id = Some(format!("rt-warm-{warm}"));
+    queue
+        .enqueue(&[NewJob::for_event(&event).unwrap()])
+        .await
+        .unwrap();
+    let (verifier, headers, body) = batch();
+    let pipeline = Pipeline::new(verifier, MemoryStore::new());
+    let request = Request::new(&headers, &body);
+    let before = turns.load(Ordering::SeqCst);
+    let enqueued = pipeline.hand_off(&request, &queue).await.unwrap();
+    let after = turns.load(Ordering::SeqCst);
+    assert_eq!((enqueued.enqueued, enqueued.duplicates), (EVENTS, 0));
+    let again = pipeline.hand_off(&request, &queue).await.unwrap();
+    assert_eq!((again.enqueued, again.duplicates), (0, EVENTS));
+    after - before
+}
+
+/// A counting proxy before the test Redis server; its URL.
+async fn redis_proxy() -> (String, Arc<AtomicUsize>) {
     let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL")
         .expect("EMAIL_WEBHOOKS_TEST_REDIS_URL is not set: run the tests through scripts/test.sh");
     let upstream = url
@@ -123,13 +153,11 @@ async fn a_1000_event_batch_is_claimed_in_one_redis_round_trip() {
         .trim_end_matches('/')
         .to_owned();
     let (addr, turns) = proxy(upstream).await;
-    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
-    let store = RedisStore::connect(&client).await.unwrap();
-    assert_eq!(claim_round_trips(store, &turns).await, 1);
+    (format!("redis://{addr}/"), turns)
 }
 
-#[tokio::test]
-async fn a_1000_event_batch_is_claimed_in_one_postgres_round_trip() {
+/// A counting proxy before the test PostgreSQL server; its configuration.
+async fn postgres_proxy() -> (String, Arc<AtomicUsize>) {
     let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").expect(
         "EMAIL_WEBHOOKS_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh",
     );
@@ -140,8 +168,47 @@ async fn a_1000_event_batch_is_claimed_in_one_postgres_round_trip() {
         .expect("a port in the PostgreSQL URL");
     let (addr, turns) = proxy(format!("127.0.0.1:{port}")).await;
     let proxy_port = addr.rsplit(':').next().unwrap();
-    let proxied = url.replace(&format!("port={port}"), &format!("port={proxy_port}"));
-    let store = PostgresStore::connect(&proxied).unwrap();
+    (
+        url.replace(&format!("port={port}"), &format!("port={proxy_port}")),
+        turns,
+    )
+}
+
+#[tokio::test]
+async fn a_1000_event_batch_is_claimed_in_one_redis_round_trip() {
+    let (url, turns) = redis_proxy().await;
+    let client = redis::Client::open(url).unwrap();
+    let store = RedisStore::connect(&client).await.unwrap();
+    assert_eq!(claim_round_trips(store, &turns).await, 1);
+}
+
+#[tokio::test]
+async fn a_1000_event_batch_is_claimed_in_one_postgres_round_trip() {
+    let (config, turns) = postgres_proxy().await;
+    let store = PostgresStore::connect(&config).unwrap();
     store.create_table().await.unwrap();
     assert_eq!(claim_round_trips(store, &turns).await, 1);
+}
+
+#[tokio::test]
+async fn a_1000_event_batch_is_enqueued_in_one_redis_round_trip() {
+    let (url, turns) = redis_proxy().await;
+    let client = redis::Client::open(url).unwrap();
+    let prefix = format!(
+        "rt-{}:",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let queue = RedisQueue::connect(&client)
+        .await
+        .unwrap()
+        .with_prefix(prefix);
+    assert_eq!(enqueue_round_trips(queue, &turns).await, 1);
+}
+
+#[tokio::test]
+async fn a_1000_event_batch_is_enqueued_in_one_postgres_round_trip() {
+    let (config, turns) = postgres_proxy().await;
+    let queue = PostgresQueue::connect(&config).unwrap();
+    queue.create_table().await.unwrap();
+    assert_eq!(enqueue_round_trips(queue, &turns).await, 1);
 }

@@ -154,7 +154,8 @@ impl PostgresQueue {
         let fence = fence(job);
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&job.key, &fence];
         params.extend_from_slice(extra);
-        match client.execute(sql, &params).await.map_err(backend)? {
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        match client.execute(&statement, &params).await.map_err(backend)? {
             1 => Ok(()),
             _ => Err(StoreError::StaleToken),
         }
@@ -167,7 +168,10 @@ impl Queue for PostgresQueue {
         let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
-            .query(ENQUEUE, &[&keys, &payloads])
+            .query(
+                &client.prepare_cached(ENQUEUE).await.map_err(backend)?,
+                &[&keys, &payloads],
+            )
             .await
             .map_err(backend)?;
         rows.iter()
@@ -178,12 +182,18 @@ impl Queue for PostgresQueue {
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
-            .execute(PURGE, &[&seconds(self.retention)])
+            .execute(
+                &client.prepare_cached(PURGE).await.map_err(backend)?,
+                &[&seconds(self.retention)],
+            )
             .await
             .map_err(backend)?;
         let limit = i64::try_from(batch(max)).unwrap_or(1);
         let rows = client
-            .query(CLAIM, &[&limit, &seconds(lease)])
+            .query(
+                &client.prepare_cached(CLAIM).await.map_err(backend)?,
+                &[&limit, &seconds(lease)],
+            )
             .await
             .map_err(backend)?;
         rows.iter()

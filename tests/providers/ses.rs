@@ -426,3 +426,25 @@ fn the_signer_refuses_what_is_not_an_envelope_and_redacts_its_key() {
     );
     assert!(!format!("{signer:?}").contains("MII"));
 }
+
+/// Amazon SNS drops a delivery answered 4xx (it retries only 5xx), so what
+/// other providers get as 429 (rate limited) SES gets as 503; refusals stay
+/// 4xx and acceptance 200.
+#[test]
+fn a_rate_limited_ses_delivery_is_answered_503_so_sns_retries() {
+    use email_webhooks::provider::{Answer, EmailProvider as _, Reply};
+    use http::StatusCode;
+    let ses = ses_verifier();
+    let limited = ses.reply(Answer::RetryLater(StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(limited.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        Reply::standard(Answer::RetryLater(StatusCode::TOO_MANY_REQUESTS)).status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(ses.reply(Answer::Accepted).status, StatusCode::OK);
+    assert_eq!(
+        ses.reply(Answer::RetryLater(StatusCode::INTERNAL_SERVER_ERROR))
+            .status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
