@@ -1194,3 +1194,118 @@ fn sign_help_lists_only_what_it_can_sign() {
         );
     }
 }
+
+#[cfg(feature = "redis")]
+/// Fills a queue with `poison` buried after 3 attempts and `fine` handled.
+async fn with_a_dead_letter<Q: email_webhooks::queue::Queue>(queue: &Q) {
+    use email_webhooks::queue::NewJob;
+    use email_webhooks::worker::{Backoff, Worker};
+    let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_owned()).unwrap();
+    let mut jobs = Vec::new();
+    for id in ["poison", "fine"] {
+        let mut event = email_webhooks::EmailEvent::new(
+            email_webhooks::Provider::Postmark,
+            email_webhooks::EventKind::Bounced,
+            raw("{}"),
+        );
+        event.event_id = Some(id.to_owned());
+        event.recipient = Some(format!("{id}@example.com"));
+        jobs.push(NewJob::for_event(&event).unwrap());
+    }
+    queue.enqueue(&jobs).await.unwrap();
+    Worker::new(queue)
+        .with_max_attempts(3)
+        .with_backoff(Backoff {
+            base: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(5),
+        })
+        .with_poll_interval(std::time::Duration::from_millis(5))
+        .run_until_idle(|event: email_webhooks::EmailEvent| async move {
+            if event.event_id.as_deref() == Some("poison") {
+                Err("the CRM refused it")
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+}
+
+#[cfg(feature = "redis")]
+fn dead_letters_round_trip(queue: &[&str]) {
+    let (code, out, _) = run(&[&["dead-letters", "list"], queue].concat(), b"");
+    assert_eq!(code, 0, "{out}");
+    let letters = out["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{out}");
+    assert_eq!(letters[0]["key"], "postmark:poison");
+    assert_eq!(letters[0]["attempts"], 3);
+    assert_eq!(letters[0]["error"], "the CRM refused it");
+    assert_eq!(letters[0]["event"]["recipient"], "poison@example.com");
+    assert_eq!(letters[0]["event"]["event_type"], "bounced");
+
+    let (code, _, err) = run(&[&["dead-letters", "requeue"], queue].concat(), b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("--key KEY or --all"), "{err}");
+    let (code, out, _) = run(
+        &[
+            &["dead-letters", "requeue", "--key", "postmark:nope"],
+            queue,
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!((code, &out["requeued"]), (0, &Value::from(0)));
+    let (code, out, _) = run(
+        &[
+            &["dead-letters", "requeue", "--key", "postmark:poison"],
+            queue,
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!((code, &out["requeued"]), (0, &Value::from(1)));
+    let (code, out, _) = run(&[&["dead-letters", "list"], queue].concat(), b"");
+    assert_eq!(code, 0);
+    assert_eq!(out["dead_letters"], Value::Array(Vec::new()));
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn dead_letters_are_listed_and_requeued_on_sqlite_and_redis() {
+    let dir = std::env::temp_dir().join(format!(
+        "email-webhooks-cli-dl-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("queue.db");
+    let queue = email_webhooks::queue::SqliteQueue::open(&path).unwrap();
+    with_a_dead_letter(&queue).await;
+    let url = format!("sqlite:{}", path.display());
+    tokio::task::spawn_blocking(move || dead_letters_round_trip(&["--queue", &url]))
+        .await
+        .unwrap();
+
+    let redis_url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL")
+        .expect("EMAIL_WEBHOOKS_TEST_REDIS_URL is not set: run the tests through scripts/test.sh");
+    let prefix = format!(
+        "cli-dl-{}:",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let queue = email_webhooks::queue::RedisQueue::connect(&client)
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone());
+    with_a_dead_letter(&queue).await;
+    tokio::task::spawn_blocking(move || {
+        dead_letters_round_trip(&["--queue", &redis_url, "--prefix", &prefix]);
+    })
+    .await
+    .unwrap();
+
+    // A queue that is not there: a usage error; an unknown scheme too.
+    for bad in ["sqlite:/nonexistent/queue.db", "mysql://x"] {
+        let (code, _, err) = run(&["dead-letters", "list", "--queue", bad], b"");
+        assert_eq!(code, 2, "{bad}: {err}");
+    }
+}

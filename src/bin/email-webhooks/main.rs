@@ -19,6 +19,7 @@
 //! 400/401/403 with `--tamper`), 1 otherwise; usage errors exit 2 with a message on
 //! stderr that says what to fix.
 
+mod dead_letters;
 mod simulate;
 
 use std::io::{self, Read as _, Write as _};
@@ -74,6 +75,10 @@ enum Command {
     /// Make the test keys a receiver is configured with: a P-256 key pair
     /// (sendgrid), or an RSA key and a self-signed certificate (ses).
     Keygen(KeygenArgs),
+    /// A durable queue's dead-letter set: `list` prints
+    /// {"dead_letters":[...]}, `requeue --key KEY | --all` prints
+    /// {"requeued":N} (exit 1 with an error object if the queue fails).
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 #[derive(Args, Debug)]
@@ -314,6 +319,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => run_parse(&args),
         Command::Send(args) => run_send(&args),
         Command::Keygen(args) => run_keygen(&args),
+        Command::DeadLetters(args) => dead_letters::run(&args),
     };
     match outcome {
         Ok((value, code)) => {
