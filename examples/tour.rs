@@ -6,7 +6,12 @@
 //! processed again. Prints what happened to each request and exits 0 only
 //! if every outcome is the expected one.
 //!
-//! Run: `cargo run --example tour --features axum`
+//! Run: `cargo run --example tour --features axum,sqlite`
+//!
+//! Its last part is the durable handoff: a second receiver enqueues each
+//! delivery's new events in a SQLite file and answers at once, is
+//! restarted with nothing lost, and a worker then handles the events
+//! (a slow handler, which the provider never waits for).
 //!
 //! The email providers share one route, `POST /webhooks/{provider}`, which is
 //! what `examples/axum_receiver.rs` runs: [`webhooks_router`] over the
@@ -29,10 +34,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use base64::Engine as _;
-use email_webhooks::adapters::axum::{Handled, PublicUrl, Rejection, Webhook, webhooks_router};
+use email_webhooks::EventKind;
+use email_webhooks::adapters::axum::{
+    Handled, PublicUrl, Rejection, Webhook, webhooks_handoff_router, webhooks_router,
+};
 use email_webhooks::idempotency::MemoryStore;
 use email_webhooks::pipeline::Pipeline;
-use email_webhooks::provider::Providers;
 use email_webhooks::provider::getresponse::GetresponseVerifier;
 use email_webhooks::provider::mailgun::MailgunVerifier;
 use email_webhooks::provider::mailjet::MailjetVerifier;
@@ -43,6 +50,8 @@ use email_webhooks::provider::ses::SesVerifier;
 use email_webhooks::provider::sns::{
     CertificateSource, SigningCertUrl, SnsSigner, SnsVerifier, StaticCertificates,
 };
+use email_webhooks::provider::{Provider, Providers, Settings, Simulation};
+use email_webhooks::queue::{Queue as _, SqliteQueue};
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::hmac::HmacVerifier;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
@@ -50,6 +59,7 @@ use email_webhooks::scheme::stripe::StripeVerifier;
 use email_webhooks::scheme::twilio::TwilioVerifier;
 use email_webhooks::scheme::url_secret::UrlSecret;
 use email_webhooks::scheme::{shopify, slack};
+use email_webhooks::worker::Worker;
 use email_webhooks::{BasicAuth, Ed25519SigningKey, Limits, Secret, VerifyError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -842,9 +852,11 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     server.abort();
+    let (handoff_ok, handoff_requests) = handoff(&runtime)?;
+    all_ok &= handoff_ok;
     println!(
         "\n{} requests, {}",
-        cases.len(),
+        cases.len() + handoff_requests,
         if all_ok {
             "every outcome was the expected one"
         } else {
@@ -852,4 +864,218 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         }
     );
     Ok(all_ok)
+}
+
+// --- The durable handoff on SQLite ---
+
+/// A receiver running on the tour's runtime.
+type Server = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Prints each handoff step and remembers whether all went as expected.
+struct Checks(bool);
+
+impl Checks {
+    fn check(&mut self, good: bool, what: &str) {
+        self.0 &= good;
+        println!("  {}{what}", if good { "" } else { "UNEXPECTED: " });
+    }
+}
+
+/// The handoff receiver on `queue`: Mailjet and GetResponse through the
+/// single route; returns its address and the server task.
+fn handoff_receiver(
+    runtime: &tokio::runtime::Runtime,
+    queue: SqliteQueue,
+    seen: &Arc<Mutex<Vec<Handled>>>,
+) -> Result<(String, Server), Box<dyn std::error::Error>> {
+    let providers = Providers::new()
+        .with(MailjetVerifier::new(BasicAuth::new(
+            MAILJET_USER,
+            MAILJET_PASS,
+        )?))
+        .with(GetresponseVerifier::new(UrlSecret::new(
+            &Secret::from_bytes(GETRESPONSE_SECRET)?,
+        )));
+    let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?.to_string();
+    let observed = Arc::clone(seen);
+    let router = webhooks_handoff_router(pipeline, queue, move |handled| {
+        observed.lock().map(|mut s| s.push(handled.clone())).ok();
+    })
+    .layer(Extension(PublicUrl::new(format!("http://{addr}"))?));
+    let server = runtime.spawn(std::future::IntoFuture::into_future(axum::serve(
+        listener, router,
+    )));
+    Ok((addr, server))
+}
+
+/// A signed delivery from the provider's simulator, as a tour case.
+fn simulated(
+    provider: Provider,
+    kind: EventKind,
+    recipient: &str,
+    id: &str,
+) -> Result<Case, Box<dyn std::error::Error>> {
+    let mut settings = Settings::new();
+    settings
+        .basic_auth
+        .push(format!("{MAILJET_USER}:{MAILJET_PASS}"));
+    settings.secrets.push(GETRESPONSE_SECRET.to_owned());
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let info = provider.info().ok_or("a registered provider")?;
+    let delivery = (info.simulate)(&Simulation::new(kind, recipient, id, now, &settings))?;
+    let path = match &delivery.query {
+        Some(query) => format!("/webhooks/{provider}?{query}"),
+        None => format!("/webhooks/{provider}"),
+    };
+    Ok(Case {
+        name: "handoff",
+        path,
+        headers: delivery.headers,
+        body: delivery.body,
+        expect: events(1, 0),
+    })
+}
+
+/// Deliveries answered as soon as their events are in the SQLite file; the
+/// receiver restarted; a redelivery acknowledged as a duplicate; a worker
+/// handling every event once. Returns whether all went as expected and how
+/// many requests were sent.
+fn handoff(runtime: &tokio::runtime::Runtime) -> Result<(bool, usize), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "email-webhooks-tour-{}-{}",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("queue.db");
+    println!(
+        "\nDurable handoff: the receiver enqueues in {} and answers at once",
+        path.display()
+    );
+    let mut checks = Checks(true);
+
+    let deliveries = [
+        simulated(
+            Provider::Mailjet,
+            EventKind::Bounced,
+            "hard@example.com",
+            "ho-1",
+        )?,
+        simulated(
+            Provider::Mailjet,
+            EventKind::Complained,
+            "angry@example.com",
+            "ho-2",
+        )?,
+        simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            "reader@example.com",
+            "ho-3",
+        )?,
+        simulated(
+            Provider::Getresponse,
+            EventKind::Unsubscribed,
+            "leaving@example.com",
+            "ho-4",
+        )?,
+        simulated(
+            Provider::Getresponse,
+            EventKind::Clicked,
+            "clicker@example.com",
+            "ho-5",
+        )?,
+    ];
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (addr, server) = handoff_receiver(runtime, SqliteQueue::open(&path)?, &seen)?;
+    for case in &deliveries {
+        let started = std::time::Instant::now();
+        let (status, _) = post_request(&addr, case)?;
+        let took = started.elapsed();
+        let enqueued = seen.lock().ok().and_then(|s| s.last().map(|h| h.enqueued));
+        checks.check(
+            status == 200 && enqueued == Some(1),
+            &format!(
+                "{:<46} answered {status} in {:.1} ms, 1 event enqueued (the handler has not run)",
+                case.path.split('?').next().unwrap_or_default(),
+                took.as_secs_f64() * 1000.0
+            ),
+        );
+    }
+
+    // The receiver stops (a deploy, a crash): the queue is a file, the
+    // events are in it.
+    server.abort();
+    let _ = runtime.block_on(server);
+    let queue = SqliteQueue::open(&path)?;
+    let counts = runtime.block_on(queue.counts())?;
+    checks.check(
+        counts.ready == 5,
+        &format!(
+            "receiver restarted: {} events waiting in the queue, none lost",
+            counts.ready
+        ),
+    );
+    let (addr, server) = handoff_receiver(runtime, queue.clone(), &seen)?;
+    // The provider retries the first delivery (it timed out on its side).
+    let (status, _) = post_request(&addr, &deliveries[0])?;
+    let duplicates = seen
+        .lock()
+        .ok()
+        .and_then(|s| s.last().map(|h| h.duplicates));
+    checks.check(
+        status == 200 && duplicates == Some(1),
+        &format!(
+            "the provider's redelivery of the first: answered {status}, a duplicate, not enqueued again"
+        ),
+    );
+    server.abort();
+
+    work_off(runtime, &queue, &mut checks)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((checks.0, deliveries.len() + 1))
+}
+
+/// The worker drains the queue: a slow handler (a CRM call), 4 at a time,
+/// retries with backoff, dead letters after 8 attempts.
+fn work_off(
+    runtime: &tokio::runtime::Runtime,
+    queue: &SqliteQueue,
+    checks: &mut Checks,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let handled = Mutex::new(Vec::new());
+    let report = runtime.block_on(
+        Worker::new(queue.clone())
+            .with_concurrency(4)
+            .with_poll_interval(Duration::from_millis(20))
+            .run_until_idle(|event| {
+                let note = format!(
+                    "{} {} → {:?}",
+                    event.kind,
+                    event.recipient.as_deref().unwrap_or("-"),
+                    event.suppression()
+                );
+                handled.lock().map(|mut h| h.push(note)).ok();
+                async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<(), Infallible>(())
+                }
+            }),
+    );
+    let mut notes = handled.into_inner().unwrap_or_default();
+    notes.sort();
+    for note in &notes {
+        println!("    worker handled {note}");
+    }
+    let counts = runtime.block_on(queue.counts())?;
+    checks.check(
+        report.handled == 5 && notes.len() == 5 && counts.done == 5 && counts.ready == 0,
+        &format!(
+            "the worker handled {} events, each once (200 ms each, 4 at a time); {} done in the queue",
+            report.handled, counts.done
+        ),
+    );
+    Ok(())
 }

@@ -263,7 +263,7 @@ pub use suppression::{SoftBouncePolicy, StopReason, Suppression};
 pub use verified::Verified;
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot
-/// rot (with the `axum` feature, which one of them shows).
-#[cfg(all(doctest, feature = "axum"))]
+/// rot (with the `axum` and `sqlite` features, which they show).
+#[cfg(all(doctest, feature = "axum", feature = "sqlite"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
