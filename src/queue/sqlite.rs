@@ -40,12 +40,104 @@ RETURNING key, payload, attempts, fence, enqueued_at";
 /// crash and a power loss, and several processes on one machine (a
 /// receiver and its workers) can share the file. No server to run.
 ///
-/// Calls run on Tokio's blocking pool, one at a time per `SqliteQueue`
-/// (clones share the connection); open one per process.
+/// Enqueues are written by one writer thread that commits every enqueue
+/// waiting at once (group commit: one fsync for many deliveries under load,
+/// each answered only after its commit). Other calls run on Tokio's
+/// blocking pool, one at a time per `SqliteQueue` (clones share the
+/// connections); open one per process.
 #[derive(Clone)]
 pub struct SqliteQueue {
     connection: Arc<Mutex<Connection>>,
+    /// The group-commit writer's inbox (a file queue; `None` in memory).
+    writer: Option<std::sync::mpsc::Sender<Pending>>,
     retention: Duration,
+}
+
+/// One delivery's enqueue, waiting for the writer's next commit.
+struct Pending {
+    jobs: Vec<NewJob>,
+    answer: tokio::sync::oneshot::Sender<Result<Vec<bool>, StoreError>>,
+}
+
+/// The most deliveries (and jobs) one group commit takes.
+const GROUP_DELIVERIES: usize = 512;
+const GROUP_JOBS: usize = 20_000;
+
+const INSERT: &str =
+    "INSERT OR IGNORE INTO email_webhooks_jobs (key, payload, state, at, enqueued_at)
+                      VALUES (?1, ?2, 0, ?3, ?3)";
+
+/// Inserts one delivery's jobs; answers which were new.
+fn insert(c: &Connection, jobs: &[NewJob], now: i64) -> Result<Vec<bool>, StoreError> {
+    let mut insert = c.prepare_cached(INSERT).map_err(backend)?;
+    jobs.iter()
+        .map(|job| {
+            insert
+                .execute(params![job.key, job.payload, now])
+                .map(|changed| changed == 1)
+                .map_err(backend)
+        })
+        .collect()
+}
+
+/// The group-commit writer: takes every enqueue waiting, writes them in one
+/// transaction (each delivery in its own savepoint, so one failing does not
+/// fail the others), commits once (one fsync for all), then answers each.
+/// Ends when every `SqliteQueue` clone is dropped.
+fn write_groups(mut connection: Connection, inbox: &std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = inbox.recv() {
+        let mut jobs = first.jobs.len();
+        let mut group = vec![first];
+        while group.len() < GROUP_DELIVERIES && jobs < GROUP_JOBS {
+            match inbox.try_recv() {
+                Ok(next) => {
+                    jobs += next.jobs.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let answers = commit_group(&mut connection, &group);
+        for (pending, answer) in group.into_iter().zip(answers) {
+            // The receiver may have gone (its request was cancelled).
+            let _ = pending.answer.send(answer);
+        }
+    }
+}
+
+fn commit_group(
+    connection: &mut Connection,
+    group: &[Pending],
+) -> Vec<Result<Vec<bool>, StoreError>> {
+    let failed = |e: &rusqlite::Error| {
+        group
+            .iter()
+            .map(|_| Err(StoreError::Backend(e.to_string().into())))
+            .collect()
+    };
+    let now = millis(SystemTime::now());
+    let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        let answer = match tx.savepoint() {
+            Ok(mut savepoint) => match insert(&savepoint, &pending.jobs, now) {
+                Ok(new) => savepoint.commit().map(|()| new).map_err(backend),
+                Err(e) => {
+                    let _ = savepoint.rollback();
+                    Err(e)
+                }
+            },
+            Err(e) => Err(backend(e)),
+        };
+        answers.push(answer);
+    }
+    match tx.commit() {
+        Ok(()) => answers,
+        Err(e) => failed(&e),
+    }
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -79,8 +171,20 @@ impl SqliteQueue {
     ///
     /// [`StoreError::Backend`] if the file cannot be opened or set up.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let connection = Connection::open(path).map_err(backend)?;
-        Self::setup(connection)
+        let path = path.as_ref();
+        let mut queue = Self::setup(Connection::open(path).map_err(backend)?)?;
+        // Enqueues go through one writer thread with its own connection,
+        // which commits every enqueue waiting at once: one fsync for many
+        // deliveries under load, each answered only once committed.
+        let writer = Connection::open(path).map_err(backend)?;
+        Self::configure(&writer)?;
+        let (inbox, receive) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("email-webhooks-sqlite-writer".into())
+            .spawn(move || write_groups(writer, &receive))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        queue.writer = Some(inbox);
+        Ok(queue)
     }
 
     /// A queue in a private in-memory database (tests): not durable.
@@ -92,8 +196,9 @@ impl SqliteQueue {
         Self::setup(Connection::open_in_memory().map_err(backend)?)
     }
 
-    fn setup(connection: Connection) -> Result<Self, StoreError> {
-        // Another process holding the write lock is waited for, not failed.
+    fn configure(connection: &Connection) -> Result<(), StoreError> {
+        // Another process (or the other connection) holding the write lock
+        // is waited for, not failed.
         connection
             .busy_timeout(Duration::from_secs(5))
             .map_err(backend)?;
@@ -102,10 +207,15 @@ impl SqliteQueue {
             .map_err(backend)?;
         connection
             .execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(backend)?;
+            .map_err(backend)
+    }
+
+    fn setup(connection: Connection) -> Result<Self, StoreError> {
+        Self::configure(&connection)?;
         connection.execute_batch(SCHEMA).map_err(backend)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            writer: None,
             retention: super::DEFAULT_RETENTION,
         })
     }
@@ -165,31 +275,25 @@ impl SqliteQueue {
 
 impl Queue for SqliteQueue {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
         let jobs = jobs.to_vec();
-
+        if let Some(writer) = &self.writer {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            writer
+                .send(Pending { jobs, answer })
+                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+            return answered
+                .await
+                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        }
         self.call(move |c| {
             let now = millis(SystemTime::now());
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let mut answers = Vec::with_capacity(jobs.len());
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO email_webhooks_jobs
-                                 (key, payload, state, at, enqueued_at)
-                             VALUES (?1, ?2, 0, ?3, ?3)",
-                    )
-                    .map_err(backend)?;
-                for job in &jobs {
-                    answers.push(
-                        insert
-                            .execute(params![job.key, job.payload, now])
-                            .map_err(backend)?
-                            == 1,
-                    );
-                }
-            }
+            let answers = insert(&tx, &jobs, now)?;
             tx.commit().map_err(backend)?;
             Ok(answers)
         })
