@@ -84,8 +84,8 @@ impl Entries {
         }
     }
 
+    /// A new entry for `key`, which the caller has just removed.
     fn insert(&mut self, key: &str, state: State, until: OffsetDateTime) {
-        self.remove(key);
         self.sequence += 1;
         let sweep_at = match state {
             State::Held { .. } => saturating_add(until, LEASE_GRACE),
@@ -98,6 +98,25 @@ impl Entries {
     }
 
     /// Removes up to `budget` expired entries from each index's front.
+    /// Marks the held `key` completed in place (no new key, no rehash).
+    fn complete(&mut self, key: &str, until: OffsetDateTime) {
+        self.sequence += 1;
+        let slot = (until, self.sequence);
+        let Some(entry) = self.map.get_mut(key) else {
+            return;
+        };
+        let old = std::mem::replace(&mut entry.slot, slot);
+        let was = std::mem::replace(&mut entry.state, State::Completed);
+        entry.until = until;
+        let name = match was {
+            State::Held { .. } => self.held.remove(&old),
+            State::Completed => self.completed.remove(&old),
+        };
+        if let Some(name) = name {
+            self.completed.insert(slot, name);
+        }
+    }
+
     fn sweep(&mut self, now: OffsetDateTime, budget: usize) {
         for _ in 0..budget {
             let expired = [&self.held, &self.completed]
@@ -275,7 +294,7 @@ impl MemoryStore {
         if !entries.held_by(token, now) {
             return Err(StoreError::StaleToken);
         }
-        entries.insert(&token.key, State::Completed, until);
+        entries.complete(&token.key, until);
         Ok(())
     }
 

@@ -97,6 +97,29 @@ pub(crate) fn capped(duration: Duration) -> Duration {
     duration.min(MAX_TTL)
 }
 
+/// A claim's nonce: 8 random bytes drawn once per process, then a counter.
+/// Unique per claim (across replicas too, with overwhelming probability),
+/// without a system call per claim; a nonce is only ever compared, never
+/// trusted as a secret (tokens stay inside the process that claimed).
+fn next_nonce() -> Result<[u8; 16], StoreError> {
+    use ring::rand::SecureRandom as _;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<Option<[u8; 8]>> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED
+        .get_or_init(|| {
+            let mut seed = [0u8; 8];
+            ring::rand::SystemRandom::new().fill(&mut seed).ok()?;
+            Some(seed)
+        })
+        .ok_or_else(|| StoreError::Backend("the system random source failed".into()))?;
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&seed);
+    nonce[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    Ok(nonce)
+}
+
 /// Proof of an acquired claim, needed to complete or release it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
@@ -108,15 +131,10 @@ impl Token {
     /// A token for `key` (in its stored form, see [`storage_key`]) with a
     /// fresh random nonce.
     pub(crate) fn new(key: &str) -> Result<Self, StoreError> {
-        use ring::rand::SecureRandom as _;
         let key = storage_key(key);
-        let mut nonce = [0u8; 16];
-        ring::rand::SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| StoreError::Backend("the system random source failed".into()))?;
         Ok(Self {
             key: key.into_owned(),
-            nonce,
+            nonce: next_nonce()?,
         })
     }
 

@@ -249,7 +249,7 @@ impl RedisQueue {
         Ok(Self {
             connection,
             prefix: "email-webhooks:queue:".to_owned(),
-            consumer: crate::encoding::hex(&nonce.nonce()[..8]),
+            consumer: crate::encoding::hex(nonce.nonce()),
             retention: super::DEFAULT_RETENTION,
         })
     }
