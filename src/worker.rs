@@ -102,6 +102,10 @@ pub struct WorkerReport {
     pub queue_errors: u64,
 }
 
+/// A claim in flight.
+type Claiming<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send + 'a>>;
+
 enum Settled {
     Handled,
     Retried,
@@ -246,40 +250,68 @@ impl<Q: Queue> Worker<Q> {
         let mut running = FuturesUnordered::new();
         let shutdown = shutdown.fuse();
         let mut shutdown = std::pin::pin!(shutdown);
+        // The claim in flight, polled together with the running handlers:
+        // a claim waiting for a pooled connection must not stop the
+        // handlers that hold the others from settling.
+        let mut claiming: Option<Claiming<'_>> = None;
+        let mut next_claim = tokio::time::Instant::now();
+        let mut found_none = false;
         loop {
             let room = self.concurrency.saturating_sub(running.len());
-            let mut claimed_none = true;
-            if room > 0 {
-                match self.queue.claim(room, self.lease).await {
-                    Ok(jobs) => {
-                        claimed_none = jobs.is_empty();
-                        for job in jobs {
-                            crate::telemetry::claimed(&job);
-                            held.insert(job.key.clone(), job.clone());
-                            running.push(self.one(job, handler));
-                        }
-                    }
-                    Err(error) => {
-                        report.queue_errors += 1;
-                        crate::telemetry::queue_error("claim", &error);
-                    }
-                }
+            let now = tokio::time::Instant::now();
+            if claiming.is_none() && room > 0 && now >= next_claim {
+                claiming = Some(Box::pin(self.queue.claim(room, self.lease)));
             }
-            if running.is_empty() && claimed_none && until_idle && self.idle().await {
+            if until_idle
+                && found_none
+                && claiming.is_none()
+                && running.is_empty()
+                && self.idle().await
+            {
                 return report;
             }
-            let tick = tokio::time::sleep(if claimed_none || room == 0 {
-                self.poll
-            } else {
-                Duration::ZERO
-            });
+            let waiting = claiming.is_none() && room > 0;
             tokio::select! {
                 () = &mut shutdown => break,
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                }, if claiming.is_some() => {
+                    claiming = None;
+                    match claimed {
+                        Ok(jobs) => {
+                            found_none = jobs.is_empty();
+                            if found_none {
+                                next_claim = tokio::time::Instant::now() + self.poll;
+                            }
+                            for job in jobs {
+                                crate::telemetry::claimed(&job);
+                                held.insert(job.key.clone(), job.clone());
+                                running.push(self.one(job, handler));
+                            }
+                        }
+                        Err(error) => {
+                            report.queue_errors += 1;
+                            crate::telemetry::queue_error("claim", &error);
+                            next_claim = tokio::time::Instant::now() + self.poll;
+                        }
+                    }
+                }
                 Some((key, settled)) = running.next(), if !running.is_empty() => {
                     held.remove(&key);
                     count(&mut report, &settled);
                 }
-                () = tick => {}
+                () = tokio::time::sleep_until(next_claim), if waiting => {}
+            }
+        }
+        // A claim in flight at shutdown: take its jobs, to give them back.
+        if let Some(claim) = claiming {
+            if let Ok(jobs) = claim.await {
+                for job in jobs {
+                    held.insert(job.key.clone(), job);
+                }
             }
         }
         // Shutdown: finish what runs, within the grace period.

@@ -375,3 +375,25 @@ async fn handlers_see_the_jobs_key() {
     assert_eq!(keys.len(), 3);
     assert!(keys.values().all(|n| *n == 1));
 }
+
+/// A claim waiting for one of the pool's connections must not stop the
+/// handlers holding the others from settling: with more handlers than
+/// connections, the worker used to stall until the pool's wait timed out
+/// (each stall counted as a queue error).
+#[tokio::test]
+async fn a_worker_with_more_handlers_than_pooled_connections_never_stalls() {
+    let q = engines::postgres().await;
+    q.enqueue(&many("pool", 300)).await.unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        quick(Worker::new(&q))
+            .with_concurrency(64)
+            .run_until_idle(|_| async {
+                tokio::task::yield_now().await;
+                Ok::<(), String>(())
+            }),
+    )
+    .await
+    .expect("the worker finished");
+    assert_eq!((report.handled, report.queue_errors), (300, 0));
+}

@@ -1,7 +1,7 @@
 //! The in-process queue: for tests and demos. It loses everything on a
 //! crash or restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -31,7 +31,52 @@ struct Row {
 #[derive(Debug, Default)]
 struct Inner {
     rows: HashMap<String, Row>,
+    /// Ready and running rows by (due or lease end, arrival): what a claim
+    /// walks, in order, without looking at done or dead rows.
+    due: BTreeMap<(SystemTime, u64), String>,
+    /// Done rows by when they were done: what the retention purges.
+    done: BTreeMap<(SystemTime, u64), String>,
     next: u64,
+}
+
+impl Inner {
+    /// Moves `key`'s row to `state` at `at`, keeping the index right.
+    fn set(&mut self, key: &str, state: State, at: SystemTime) {
+        let Some(row) = self.rows.get_mut(key) else {
+            return;
+        };
+        match row.state {
+            State::Ready | State::Running => {
+                self.due.remove(&(row.at, row.order));
+            }
+            State::Done => {
+                self.done.remove(&(row.at, row.order));
+            }
+            State::Dead => {}
+        }
+        row.state = state;
+        row.at = at;
+        match state {
+            State::Ready | State::Running => {
+                self.due.insert((at, row.order), key.to_owned());
+            }
+            State::Done => {
+                self.done.insert((at, row.order), key.to_owned());
+            }
+            State::Dead => {}
+        }
+    }
+
+    /// Forgets done rows whose retention ended.
+    fn purge(&mut self, before: SystemTime) {
+        while let Some(entry) = self.done.first_entry() {
+            if entry.key().0 >= before {
+                break;
+            }
+            let key = entry.remove();
+            self.rows.remove(&key);
+        }
+    }
 }
 
 /// A queue in this process's memory, **for tests and demos only: it loses
@@ -83,15 +128,20 @@ impl MemoryQueue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Moves a job held by `job`'s claim to `state` at `at`, after
+    /// `change` (attempts, error).
     fn settle(
         &self,
         job: &ClaimedJob,
-        change: impl FnOnce(&mut Row, SystemTime),
+        state: State,
+        at: SystemTime,
+        change: impl FnOnce(&mut Row),
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         match inner.rows.get_mut(&job.key) {
             Some(row) if row.fence == job.fence && row.state == State::Running => {
-                change(row, SystemTime::now());
+                change(row);
+                inner.set(&job.key, state, at);
                 Ok(())
             }
             _ => Err(StoreError::StaleToken),
@@ -108,10 +158,9 @@ impl Queue for MemoryQueue {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
         let now = SystemTime::now();
         let mut inner = self.lock();
-        let retention = self.retention;
-        inner
-            .rows
-            .retain(|_, row| row.state != State::Done || later(row.at, retention) > now);
+        if let Some(before) = now.checked_sub(crate::idempotency::capped(self.retention)) {
+            inner.purge(before);
+        }
         let new = jobs
             .iter()
             .filter(|job| !inner.rows.contains_key(&job.key))
@@ -142,6 +191,7 @@ impl Queue for MemoryQueue {
                     order,
                 },
             );
+            inner.due.insert((now, order), job.key.clone());
             answers.push(true);
         }
         Ok(answers)
@@ -150,27 +200,25 @@ impl Queue for MemoryQueue {
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = SystemTime::now();
         let mut inner = self.lock();
-        let mut due: Vec<(u64, String)> = inner
-            .rows
+        let keys: Vec<String> = inner
+            .due
             .iter()
-            .filter(|(_, row)| matches!(row.state, State::Ready | State::Running) && row.at <= now)
-            .map(|(key, row)| (row.order, key.clone()))
+            .take_while(|((at, _), _)| *at <= now)
+            .take(batch(max))
+            .map(|(_, key)| key.clone())
             .collect();
-        due.sort_unstable();
-        due.truncate(batch(max));
-        let mut claimed = Vec::with_capacity(due.len());
-        for (_, key) in due {
+        let mut claimed = Vec::with_capacity(keys.len());
+        for key in keys {
+            inner.set(&key, State::Running, later(now, lease));
             if let Some(row) = inner.rows.get_mut(&key) {
-                row.state = State::Running;
                 row.fence += 1;
-                row.at = later(now, lease);
                 claimed.push(ClaimedJob {
                     id: key.clone(),
-                    key,
                     payload: row.payload.clone(),
                     attempts: row.attempts,
                     fence: row.fence,
                     enqueued_at: row.enqueued_at,
+                    key,
                 });
             }
         }
@@ -182,9 +230,8 @@ impl Queue for MemoryQueue {
         match inner.rows.get_mut(&job.key) {
             Some(row) if row.fence == job.fence && row.state == State::Done => Ok(()),
             Some(row) if row.fence == job.fence && row.state == State::Running => {
-                row.state = State::Done;
-                row.at = SystemTime::now();
                 row.payload = String::new();
+                inner.set(&job.key, State::Done, SystemTime::now());
                 Ok(())
             }
             _ => Err(StoreError::StaleToken),
@@ -197,26 +244,19 @@ impl Queue for MemoryQueue {
         delay: Duration,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.settle(job, |row, now| {
-            row.state = State::Ready;
+        self.settle(job, State::Ready, later(SystemTime::now(), delay), |row| {
             row.attempts = row.attempts.saturating_add(1);
-            row.at = later(now, delay);
             error.clone_into(&mut row.error);
         })
     }
 
     async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.settle(job, |row, now| {
-            row.state = State::Ready;
-            row.at = now;
-        })
+        self.settle(job, State::Ready, SystemTime::now(), |_| {})
     }
 
     async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.settle(job, |row, now| {
-            row.state = State::Dead;
+        self.settle(job, State::Dead, SystemTime::now(), |row| {
             row.attempts = row.attempts.saturating_add(1);
-            row.at = now;
             error.clone_into(&mut row.error);
         })
     }
@@ -248,12 +288,19 @@ impl Queue for MemoryQueue {
     async fn requeue(&self, keys: Option<&[String]>) -> Result<usize, StoreError> {
         let now = SystemTime::now();
         let mut inner = self.lock();
+        let dead: Vec<String> = inner
+            .rows
+            .iter()
+            .filter(|(key, row)| {
+                row.state == State::Dead && keys.is_none_or(|keys| keys.contains(key))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
         let mut moved = 0;
-        for (key, row) in &mut inner.rows {
-            if row.state == State::Dead && keys.is_none_or(|keys| keys.contains(key)) {
-                row.state = State::Ready;
+        for key in dead {
+            if let Some(row) = inner.rows.get_mut(&key) {
                 row.attempts = 0;
-                row.at = now;
+                inner.set(&key, State::Ready, now);
                 moved += 1;
             }
         }

@@ -53,10 +53,57 @@ pub struct SqliteQueue {
     retention: Duration,
 }
 
-/// One delivery's enqueue, waiting for the writer's next commit.
-struct Pending {
-    jobs: Vec<NewJob>,
-    answer: tokio::sync::oneshot::Sender<Result<Vec<bool>, StoreError>>,
+/// A write waiting for the writer's next group commit.
+enum Pending {
+    /// One delivery's jobs.
+    Enqueue {
+        jobs: Vec<NewJob>,
+        answer: tokio::sync::oneshot::Sender<Result<Vec<bool>, StoreError>>,
+    },
+    /// A fenced settlement: `sql` over (key, fence, at, error); one row
+    /// changed, or the claim was stale.
+    Settle {
+        sql: &'static str,
+        key: String,
+        fence: i64,
+        at: i64,
+        error: String,
+        answer: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+impl Pending {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Enqueue { jobs, .. } => jobs.len(),
+            Self::Settle { .. } => 1,
+        }
+    }
+}
+
+/// What a write did, before its commit.
+enum Done {
+    Enqueued(Vec<bool>),
+    Settled,
+}
+
+fn settle_row(
+    c: &Connection,
+    sql: &str,
+    key: &str,
+    fence: i64,
+    at: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    let changed = c
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params![key, fence, at, error]))
+        .map_err(backend)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::StaleToken)
+    }
 }
 
 /// The most deliveries (and jobs) one group commit takes.
@@ -86,29 +133,42 @@ fn insert(c: &Connection, jobs: &[NewJob], now: i64) -> Result<Vec<bool>, StoreE
 /// Ends when every `SqliteQueue` clone is dropped.
 fn write_groups(mut connection: Connection, inbox: &std::sync::mpsc::Receiver<Pending>) {
     while let Ok(first) = inbox.recv() {
-        let mut jobs = first.jobs.len();
+        let mut weight = first.weight();
         let mut group = vec![first];
-        while group.len() < GROUP_DELIVERIES && jobs < GROUP_JOBS {
+        while group.len() < GROUP_DELIVERIES && weight < GROUP_JOBS {
             match inbox.try_recv() {
                 Ok(next) => {
-                    jobs += next.jobs.len();
+                    weight += next.weight();
                     group.push(next);
                 }
                 Err(_) => break,
             }
         }
-        let answers = commit_group(&mut connection, &group);
-        for (pending, answer) in group.into_iter().zip(answers) {
-            // The receiver may have gone (its request was cancelled).
-            let _ = pending.answer.send(answer);
+        let results = commit_group(&mut connection, &group);
+        for (pending, result) in group.into_iter().zip(results) {
+            // A receiver may have gone (its request was cancelled).
+            match (pending, result) {
+                (Pending::Enqueue { answer, .. }, Ok(Done::Enqueued(new))) => {
+                    let _ = answer.send(Ok(new));
+                }
+                (Pending::Settle { answer, .. }, Ok(_)) => {
+                    let _ = answer.send(Ok(()));
+                }
+                (Pending::Enqueue { answer, .. }, Err(e)) => {
+                    let _ = answer.send(Err(e));
+                }
+                (Pending::Settle { answer, .. }, Err(e)) => {
+                    let _ = answer.send(Err(e));
+                }
+                (Pending::Enqueue { answer, .. }, Ok(Done::Settled)) => {
+                    let _ = answer.send(Err(StoreError::Backend("mismatched write".into())));
+                }
+            }
         }
     }
 }
 
-fn commit_group(
-    connection: &mut Connection,
-    group: &[Pending],
-) -> Vec<Result<Vec<bool>, StoreError>> {
+fn commit_group(connection: &mut Connection, group: &[Pending]) -> Vec<Result<Done, StoreError>> {
     let failed = |e: &rusqlite::Error| {
         group
             .iter()
@@ -120,22 +180,40 @@ fn commit_group(
         Ok(tx) => tx,
         Err(e) => return failed(&e),
     };
-    let mut answers = Vec::with_capacity(group.len());
+    let mut results = Vec::with_capacity(group.len());
     for pending in group {
-        let answer = match tx.savepoint() {
-            Ok(mut savepoint) => match insert(&savepoint, &pending.jobs, now) {
-                Ok(new) => savepoint.commit().map(|()| new).map_err(backend),
-                Err(e) => {
-                    let _ = savepoint.rollback();
-                    Err(e)
+        // Each write in its own savepoint: one failing leaves the others.
+        let result = match tx.savepoint() {
+            Ok(mut savepoint) => {
+                let done = match pending {
+                    Pending::Enqueue { jobs, .. } => {
+                        insert(&savepoint, jobs, now).map(Done::Enqueued)
+                    }
+                    Pending::Settle {
+                        sql,
+                        key,
+                        fence,
+                        at,
+                        error,
+                        ..
+                    } => {
+                        settle_row(&savepoint, sql, key, *fence, *at, error).map(|()| Done::Settled)
+                    }
+                };
+                match done {
+                    Ok(done) => savepoint.commit().map(|()| done).map_err(backend),
+                    Err(e) => {
+                        let _ = savepoint.rollback();
+                        Err(e)
+                    }
                 }
-            },
+            }
             Err(e) => Err(backend(e)),
         };
-        answers.push(answer);
+        results.push(result);
     }
     match tx.commit() {
-        Ok(()) => answers,
+        Ok(()) => results,
         Err(e) => failed(&e),
     }
 }
@@ -249,27 +327,27 @@ impl SqliteQueue {
         value: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (key, fence, error) = (job.key.clone(), fence(job), error.map(str::to_owned));
-        self.call(move |c| {
-            let now = millis(SystemTime::now());
-            let changed = c
-                .execute(
+        let (key, fence) = (job.key.clone(), fence(job));
+        let error = error.unwrap_or_default().to_owned();
+        let at = millis(SystemTime::now()).saturating_add(value);
+        if let Some(writer) = &self.writer {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            writer
+                .send(Pending::Settle {
                     sql,
-                    params![
-                        key,
-                        fence,
-                        now.saturating_add(value),
-                        error.unwrap_or_default()
-                    ],
-                )
-                .map_err(backend)?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::StaleToken)
-            }
-        })
-        .await
+                    key,
+                    fence,
+                    at,
+                    error,
+                    answer,
+                })
+                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+            return answered
+                .await
+                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        }
+        self.call(move |c| settle_row(c, sql, &key, fence, at, &error))
+            .await
     }
 }
 
@@ -282,7 +360,7 @@ impl Queue for SqliteQueue {
         if let Some(writer) = &self.writer {
             let (answer, answered) = tokio::sync::oneshot::channel();
             writer
-                .send(Pending { jobs, answer })
+                .send(Pending::Enqueue { jobs, answer })
                 .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
             return answered
                 .await

@@ -1,0 +1,140 @@
+//! Worker throughput per engine: events a `Worker` claims, hands to a no-op
+//! handler and completes per second, with the in-memory queue as the floor
+//! measured in the same run; and the enqueue rate in deliveries of 100.
+//!
+//! ```sh
+//! source scripts/services.sh
+//! cargo bench --bench worker --features sqlite,redis,postgres
+//! # BENCH_EVENTS=20000 (per engine)
+//! ```
+//!
+//! PostgreSQL and Redis need `EMAIL_WEBHOOKS_TEST_POSTGRES_URL` /
+//! `EMAIL_WEBHOOKS_TEST_REDIS_URL` and are skipped without them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+
+use std::time::{Duration, Instant};
+
+use email_webhooks::queue::{MemoryQueue, NewJob, Queue};
+use email_webhooks::worker::Worker;
+use email_webhooks::{EmailEvent, EventKind, Provider};
+
+fn jobs(run: &str, events: usize) -> Vec<Vec<NewJob>> {
+    (0..events)
+        .map(|i| {
+            let raw = serde_json::value::RawValue::from_string(format!(
+                r#"{{"event":"delivered","email":"r{i}@example.com","sg_event_id":"{run}-{i}"}}"#
+            ))
+            .unwrap();
+            let mut event = EmailEvent::new(Provider::Sendgrid, EventKind::Delivered, raw);
+            event.event_id = Some(format!("{run}-{i}"));
+            event.recipient = Some(format!("r{i}@example.com"));
+            NewJob::for_event(&event).unwrap()
+        })
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(<[NewJob]>::to_vec)
+        .collect()
+}
+
+/// Enqueues then drains; events per second for each.
+async fn measure<Q: Queue>(queue: Q, events: usize) -> (f64, f64) {
+    let run = format!("w{}", std::process::id());
+    let deliveries = jobs(&run, events);
+    let started = Instant::now();
+    for delivery in &deliveries {
+        queue.enqueue(delivery).await.unwrap();
+    }
+    let enqueue = events as f64 / started.elapsed().as_secs_f64();
+    eprintln!("enqueued at {enqueue:.0}/s");
+    let started = Instant::now();
+    let report = Worker::new(&queue)
+        .with_concurrency(32)
+        .with_poll_interval(Duration::from_millis(5))
+        .run_until_idle(|event| async move {
+            std::hint::black_box(event);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .await;
+    assert_eq!(report.handled, events as u64);
+    (enqueue, events as f64 / started.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let events: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if benching { 20_000 } else { 200 });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "email-webhooks-worker-bench-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    println!(
+        "worker throughput, {events} events per engine (enqueued in deliveries of 100), concurrency 32, no-op handler"
+    );
+    println!(
+        "{:<10} {:>14} {:>14} {:>10}",
+        "engine", "enqueue ev/s", "worker ev/s", "× memory"
+    );
+    let mut floor = None;
+    let engines = std::env::var("BENCH_ENGINES")
+        .unwrap_or_else(|_| "memory,sqlite,postgres,redis".to_owned());
+    for engine in engines.split(',') {
+        let result = runtime.block_on(async {
+            match engine {
+                "memory" => Some(measure(MemoryQueue::new(), events).await),
+                "sqlite" => Some(
+                    measure(
+                        email_webhooks::queue::SqliteQueue::open(dir.join("queue.db")).unwrap(),
+                        events,
+                    )
+                    .await,
+                ),
+                "postgres" => {
+                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").ok()?;
+                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                    tokio::spawn(connection);
+                    let name = format!("bench_{}", std::process::id());
+                    client
+                        .batch_execute(&format!("CREATE DATABASE {name}"))
+                        .await
+                        .unwrap();
+                    let queue = email_webhooks::queue::PostgresQueue::connect(&format!(
+                        "{url} dbname={name}"
+                    ))
+                    .unwrap();
+                    queue.create_table().await.unwrap();
+                    Some(measure(queue, events).await)
+                }
+                _ => {
+                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL").ok()?;
+                    let client = redis::Client::open(url).unwrap();
+                    let queue = email_webhooks::queue::RedisQueue::connect(&client)
+                        .await
+                        .unwrap()
+                        .with_prefix(format!("worker-bench-{}:", std::process::id()));
+                    Some(measure(queue, events).await)
+                }
+            }
+        });
+        let Some((enqueue, work)) = result else {
+            println!("{engine:<10} skipped (no server URL in the environment)");
+            continue;
+        };
+        let floor = *floor.get_or_insert(work);
+        println!(
+            "{engine:<10} {enqueue:>14.0} {work:>14.0} {:>10.2}",
+            work / floor
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
