@@ -351,14 +351,19 @@ impl<Q: Queue> Worker<Q> {
         let result = match decode_event(&job.payload, &self.custom) {
             // Nothing will ever read it: straight to the dead-letter set.
             Err(error) => Err((error.to_string(), true)),
-            Ok(event) => match std::panic::AssertUnwindSafe(handler(event))
-                .catch_unwind()
-                .await
-            {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err((error.to_string(), false)),
-                Err(_) => Err(("the handler panicked".to_owned(), false)),
-            },
+            Ok(event) => {
+                let run = std::panic::AssertUnwindSafe(handler(event)).catch_unwind();
+                #[cfg(feature = "tracing")]
+                let run = tracing::Instrument::instrument(
+                    run,
+                    tracing::info_span!("email_webhooks.job", attempt = job.attempts + 1),
+                );
+                match run.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err((error.to_string(), false)),
+                    Err(_) => Err(("the handler panicked".to_owned(), false)),
+                }
+            }
         };
         let settled = match result {
             Ok(()) => self.settle(&job, Queue::complete, Settled::Handled).await,

@@ -212,7 +212,15 @@ where
         Ok(request) => request,
         Err(reply) => return Some(reply),
     };
-    let (result, reply) = pipeline.run_for(name, &request, handler).await?;
+    #[cfg(feature = "tracing")]
+    let span = delivery_span(name);
+    let work = pipeline.run_for(name, &request, handler);
+    #[cfg(feature = "tracing")]
+    let work = tracing::Instrument::instrument(work, span.clone());
+    let (result, reply) = work.await?;
+    // The delivery's summary event is the span's last.
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
     finish(observe, &handled(name, &result, &reply), started);
     Some(reply)
 }
@@ -236,7 +244,15 @@ where
         Ok(request) => request,
         Err(reply) => return Some(reply),
     };
-    let (result, reply) = pipeline.hand_off_for(name, &request, queue).await?;
+    #[cfg(feature = "tracing")]
+    let span = delivery_span(name);
+    let work = pipeline.hand_off_for(name, &request, queue);
+    #[cfg(feature = "tracing")]
+    let work = tracing::Instrument::instrument(work, span.clone());
+    let (result, reply) = work.await?;
+    // The delivery's summary event is the span's last.
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
     let mut summary = refused(name, "", &reply);
     match &result {
         Ok(enqueued) => {
@@ -250,6 +266,13 @@ where
     }
     finish(observe, &summary, started);
     Some(reply)
+}
+
+/// The span a delivery's verification, parsing and claims or enqueue run
+/// in: the provider's name only (never a header, a body or an address).
+#[cfg(all(feature = "tracing", any(feature = "axum", feature = "actix-web")))]
+fn delivery_span(provider: &str) -> tracing::Span {
+    tracing::info_span!("email_webhooks.delivery", provider)
 }
 
 /// Reports a delivery to the observer and the telemetry facades.

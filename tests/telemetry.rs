@@ -1,0 +1,203 @@
+//! What the `tracing` and `metrics` features emit, read back through a
+//! subscriber and a recorder: a span and an event per delivery with the
+//! provider and outcome code, counters for verified and refused deliveries
+//! (by code), enqueued events and settled jobs, the queue-lag histogram;
+//! and never a secret, a body, a recipient or a peer address.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use email_webhooks::adapters::PublicUrl;
+use email_webhooks::adapters::axum::webhooks_handoff_router;
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::pipeline::Pipeline;
+use email_webhooks::provider::mailjet::MailjetVerifier;
+use email_webhooks::provider::{Provider, Providers, Settings, Simulation};
+use email_webhooks::queue::MemoryQueue;
+use email_webhooks::worker::Worker;
+use email_webhooks::{BasicAuth, EventKind};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const PASSWORD: &str = "telemetry-password-xyzzy";
+const RECIPIENT: &str = "very-private-recipient@example.com";
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn post(addr: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST /webhooks/mailjet HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // One scenario, then everything it emitted read back.
+async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
+    let logs = Buffer::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let queue = Arc::new(MemoryQueue::new());
+    let providers = Providers::new().with(MailjetVerifier::new(
+        BasicAuth::parse(&format!("mj:{PASSWORD}")).unwrap(),
+    ));
+    let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+    let router = webhooks_handoff_router(pipeline, queue.clone(), |_| {})
+        .layer(axum::Extension(
+            PublicUrl::new("https://hooks.example.com").unwrap(),
+        ))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let mut settings = Settings::new();
+    settings.basic_auth.push(format!("mj:{PASSWORD}"));
+    let simulate = Provider::Mailjet.info().unwrap().simulate;
+    let good = simulate(&Simulation::new(
+        EventKind::Bounced,
+        RECIPIENT,
+        "t-1",
+        1_800_000_000,
+        &settings,
+    ))
+    .unwrap();
+    let bad = simulate(
+        &Simulation::new(
+            EventKind::Bounced,
+            RECIPIENT,
+            "t-2",
+            1_800_000_000,
+            &settings,
+        )
+        .tampered(),
+    )
+    .unwrap();
+    assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
+    assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
+    assert_eq!(post(&addr, &bad.headers, &bad.body).await, 401);
+    let report = Worker::new(queue.clone())
+        .with_poll_interval(Duration::from_millis(10))
+        .run_until_idle(|_| async { Ok::<(), String>(()) })
+        .await;
+    assert_eq!(report.handled, 1);
+
+    // Metrics.
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counter = |name: &str, labels: &[(&str, &str)]| -> u64 {
+        snapshot
+            .iter()
+            .filter(|(key, _, _, _)| {
+                key.key().name() == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
+            })
+            .map(|(_, _, _, value)| match value {
+                DebugValue::Counter(n) => *n,
+                _ => 0,
+            })
+            .sum()
+    };
+    assert_eq!(
+        counter("email_webhooks_verified_total", &[("provider", "mailjet")]),
+        2
+    );
+    assert_eq!(
+        counter(
+            "email_webhooks_refused_total",
+            &[("provider", "mailjet"), ("code", "unauthorized")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter("email_webhooks_enqueued_total", &[("provider", "mailjet")]),
+        1
+    );
+    assert_eq!(
+        counter(
+            "email_webhooks_duplicates_total",
+            &[("provider", "mailjet")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter("email_webhooks_jobs_total", &[("outcome", "handled")]),
+        1
+    );
+    let histograms: Vec<String> = snapshot
+        .iter()
+        .filter(|(_, _, _, value)| matches!(value, DebugValue::Histogram(v) if !v.is_empty()))
+        .map(|(key, _, _, _)| key.key().name().to_owned())
+        .collect();
+    for name in [
+        "email_webhooks_queue_lag_seconds",
+        "email_webhooks_delivery_seconds",
+        "email_webhooks_handler_seconds",
+        "email_webhooks_enqueue_seconds",
+    ] {
+        assert!(
+            histograms.iter().any(|h| h == name),
+            "{name} in {histograms:?}"
+        );
+    }
+
+    // Traces.
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("email_webhooks.delivery"), "{text}");
+    assert!(
+        text.contains("provider=\"mailjet\"") || text.contains("provider=mailjet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("code=\"unauthorized\"") || text.contains("code=unauthorized"),
+        "{text}"
+    );
+    assert!(
+        text.contains("outcome=\"handled\"") || text.contains("outcome=handled"),
+        "{text}"
+    );
+    let body = String::from_utf8_lossy(&good.body);
+    for secret in [PASSWORD, RECIPIENT, "127.0.0.1", "Basic ", body.as_ref()] {
+        assert!(!text.contains(secret), "{secret:?} in the logs:\n{text}");
+    }
+}
