@@ -459,3 +459,42 @@ pub(crate) fn providers(data: &[u8]) {
         break;
     }
 }
+
+/// The handoff's parsers: a queued payload read back by a worker (a
+/// corrupted row must be an error, never a panic; what decodes re-encodes
+/// to the same event and key), and a client address taken from
+/// `X-Forwarded-For` behind a trusted proxy (rate limits, allowlists).
+pub(crate) fn handoff(data: &[u8]) {
+    use email_webhooks::allowlist::SourceAllowlist;
+    use email_webhooks::queue::{decode_event, encode_event};
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(event) = decode_event(text, &["acme"]) {
+            let again = encode_event(&event).ok();
+            let back = again
+                .as_deref()
+                .and_then(|t| decode_event(t, &["acme"]).ok());
+            assert!(back.is_some(), "a decoded event re-encodes");
+            if let Some(back) = back {
+                assert_eq!(back.idempotency_key(), event.idempotency_key());
+            }
+        }
+    }
+    let proxies = SourceAllowlist::parse(["10.0.0.0/8", "::1/128"])
+        .map(|list| list.networks())
+        .unwrap_or_default();
+    let list = SourceAllowlist::parse(["192.0.2.0/24"])
+        .unwrap_or_else(|_| SourceAllowlist::new([]))
+        .with_trusted_proxies(proxies);
+    let header = String::from_utf8_lossy(data);
+    let headers = [("x-forwarded-for", header.as_ref())];
+    let peer = std::net::IpAddr::from([10, 0, 0, 1]);
+    if let Ok(client) = list.client(peer, &headers[..]) {
+        // Never a trusted proxy: the client is the rightmost other address.
+        let proxy = match client {
+            std::net::IpAddr::V4(v4) => v4.octets()[0] == 10,
+            std::net::IpAddr::V6(v6) => v6.is_loopback(),
+        };
+        assert!(!proxy, "{client} is a trusted proxy");
+        assert_eq!(list.check(peer, &headers[..]).is_ok(), list.allows(client));
+    }
+}

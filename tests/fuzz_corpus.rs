@@ -53,4 +53,5 @@ corpus_tests! {
     resend,
     sns,
     providers,
+    handoff,
 }
