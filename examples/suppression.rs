@@ -5,9 +5,11 @@
 //! `suppressions` table in its own SQLite database: hard bounces,
 //! complaints and unsubscribes suppress the address at once, soft bounces
 //! after [`SoftBouncePolicy`]'s count in a row (a delivery or open resets
-//! it). Every write is keyed by the event's idempotency key, so an event
-//! handled twice (its worker died before completing it) changes nothing
-//! the second time: exactly once in effect.
+//! it). Suppressions and soft bounces are written keyed by the event's
+//! idempotency key, so an event handled twice (its worker died before
+//! completing it) adds nothing the second time. (A delivery or open run
+//! again after later soft bounces would clear those bounces: keep a
+//! per-address sequence if your handler must be order-proof as well.)
 //!
 //! Run: `cargo run --example suppression --features sqlite`
 

@@ -284,16 +284,19 @@ impl EmailEvent {
         }
     }
 
-    /// Sets the digest the idempotency key uses when there is no event id
-    /// (see [`EmailEvent::idempotency_key`]).
+    /// The digest the idempotency key uses when there is no event id, as
+    /// stored (the queue keeps it with the event).
     pub(crate) fn fingerprint(&self) -> Option<&str> {
         self.fingerprint.as_deref()
     }
 
+    /// Puts back a digest [`fingerprint`](Self::fingerprint) gave.
     pub(crate) fn restore_fingerprint(&mut self, fingerprint: String) {
         self.fingerprint = Some(fingerprint);
     }
 
+    /// Sets the digest the idempotency key uses when there is no event id
+    /// (see [`EmailEvent::idempotency_key`]).
     pub(crate) fn set_fingerprint(&mut self, digest: &[u8]) {
         self.fingerprint = Some(encoding::hex(&digest[..16.min(digest.len())]));
     }

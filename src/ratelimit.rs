@@ -27,6 +27,9 @@ pub struct RateLimit {
     clock: DefaultClock,
     proxies: SourceAllowlist,
     max_sources: usize,
+    /// When idle sources were last forgotten (milliseconds since `epoch`).
+    pruned: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
 }
 
 impl std::fmt::Debug for RateLimit {
@@ -58,6 +61,8 @@ impl RateLimit {
             clock: DefaultClock::default(),
             proxies: SourceAllowlist::new([]),
             max_sources: 100_000,
+            pruned: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -79,9 +84,10 @@ impl RateLimit {
         self
     }
 
-    /// At most `max` sources are tracked (100,000 by default): past it, idle
-    /// ones are forgotten, and if all are recent, deliveries pass unlimited
-    /// (memory stays bounded, nothing is dropped).
+    /// At most `max` sources are tracked (100,000 by default; an IPv6
+    /// client counts as its /64): past it, idle ones are forgotten (at most
+    /// once a second), and while all are recent, deliveries pass unlimited
+    /// (memory stays bounded, nothing is dropped: the limit fails open).
     #[must_use]
     pub fn with_max_sources(mut self, max: usize) -> Self {
         self.max_sources = max;
@@ -99,9 +105,32 @@ impl RateLimit {
         let Ok(client) = self.proxies.client(peer, headers) else {
             return Ok(());
         };
+        // An IPv6 client is its /64: one subscriber holds a whole /64, so
+        // per-address keys would let it walk past the limit.
+        let client = match client {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+            v4 @ IpAddr::V4(_) => v4,
+        };
         if self.limiter.len() >= self.max_sources {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
+            // Forget idle sources, at most once a second (it walks the map).
+            let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let last = self.pruned.load(std::sync::atomic::Ordering::Relaxed);
+            if now.saturating_sub(last) >= 1_000
+                && self
+                    .pruned
+                    .compare_exchange(
+                        last,
+                        now,
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                self.limiter.retain_recent();
+                self.limiter.shrink_to_fit();
+            }
             if self.limiter.len() >= self.max_sources {
                 return Ok(());
             }
@@ -128,6 +157,15 @@ mod tests {
         let wait = limit.check(ip("192.0.2.1"), &none[..]).err();
         assert!(wait.is_some_and(|w| w > Duration::from_secs(50) && w <= Duration::from_secs(60)));
         assert!(limit.check(ip("192.0.2.2"), &none[..]).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_by_its_64() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN);
+        let none: [(&str, &str); 0] = [];
+        assert!(limit.check(ip("2001:db8:1:2::1"), &none[..]).is_ok());
+        assert!(limit.check(ip("2001:db8:1:2:ffff::9"), &none[..]).is_err());
+        assert!(limit.check(ip("2001:db8:1:3::1"), &none[..]).is_ok());
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl<Q: Queue> Worker<Q> {
         E: Display,
     {
         let mut report = WorkerReport::default();
-        let mut held: HashMap<String, ClaimedJob> = HashMap::new();
+        let mut held: HashMap<(String, u64), ClaimedJob> = HashMap::new();
         let mut running = FuturesUnordered::new();
         let shutdown = shutdown.fuse();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -288,7 +288,7 @@ impl<Q: Queue> Worker<Q> {
                             }
                             for job in jobs {
                                 crate::telemetry::claimed(&job);
-                                held.insert(job.key.clone(), job.clone());
+                                held.insert((job.key.clone(), job.fence), job.clone());
                                 running.push(self.one(job, handler));
                             }
                         }
@@ -310,7 +310,7 @@ impl<Q: Queue> Worker<Q> {
         if let Some(claim) = claiming {
             if let Ok(jobs) = claim.await {
                 for job in jobs {
-                    held.insert(job.key.clone(), job);
+                    held.insert((job.key.clone(), job.fence), job);
                 }
             }
         }
@@ -341,7 +341,7 @@ impl<Q: Queue> Worker<Q> {
         matches!(self.queue.counts().await, Ok(c) if c.ready == 0 && c.running == 0)
     }
 
-    async fn one<H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> (String, Settled)
+    async fn one<H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> ((String, u64), Settled)
     where
         H: Fn(EmailEvent) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -352,11 +352,24 @@ impl<Q: Queue> Worker<Q> {
             // Nothing will ever read it: straight to the dead-letter set.
             Err(error) => Err((error.to_string(), true)),
             Ok(event) => {
-                let run = std::panic::AssertUnwindSafe(handler(event)).catch_unwind();
+                // A handler may panic building its future, or running it.
+                let run =
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)))
+                    {
+                        Ok(future) => futures_util::future::Either::Left(
+                            std::panic::AssertUnwindSafe(future).catch_unwind(),
+                        ),
+                        Err(panic) => {
+                            futures_util::future::Either::Right(std::future::ready(Err(panic)))
+                        }
+                    };
                 #[cfg(feature = "tracing")]
                 let run = tracing::Instrument::instrument(
                     run,
-                    tracing::info_span!("email_webhooks.job", attempt = job.attempts + 1),
+                    tracing::info_span!(
+                        "email_webhooks.job",
+                        attempt = job.attempts.saturating_add(1)
+                    ),
                 );
                 match run.await {
                     Ok(Ok(())) => Ok(()),
@@ -380,12 +393,14 @@ impl<Q: Queue> Worker<Q> {
             }
         };
         crate::telemetry::settled(&job, settled_code(&settled), started.elapsed());
-        (job.key, settled)
+        ((job.key, job.fence), settled)
     }
 
-    /// Settles a job, retrying the queue call while the claim's lease lasts
-    /// (an engine restarting): a handled event whose completion was lost
-    /// would otherwise run again.
+    /// Settles a job, retrying the queue call for up to a lease from when
+    /// settling starts (an engine restarting): a handled event whose
+    /// completion was lost would otherwise run again. Past the claim's lease
+    /// another worker may have taken the job over; the fence then refuses
+    /// this settlement.
     async fn settle<'a, F, Fut>(&'a self, job: &'a ClaimedJob, call: F, done: Settled) -> Settled
     where
         F: Fn(&'a Q, &'a ClaimedJob) -> Fut,

@@ -609,7 +609,7 @@ async fn restart_run<Q: Queue + Clone + 'static>(queue: Q, engine: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Give a lease's worth for any duplicate run to show up.
+    // Let any run still in flight finish, so a second run would be counted.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.notify_one();
     let report = worker.await.unwrap();

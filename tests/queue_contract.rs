@@ -70,6 +70,18 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn a_key_repeated_within_one_enqueue_is_new_once() {
+                let q = $make;
+                assert_eq!(
+                    q.enqueue(&jobs(&["r1", "r2", "r1", "r2", "r3"]))
+                        .await
+                        .unwrap(),
+                    [true, true, false, false, true]
+                );
+                assert_eq!(q.counts().await.unwrap().ready, 3);
+            }
+
+            #[tokio::test]
             async fn claims_hand_each_job_to_one_claimer_with_its_event() {
                 let q = Arc::new($make);
                 q.enqueue(&many("e", 60)).await.unwrap();
@@ -288,6 +300,7 @@ macro_rules! contract {
                 let running = AtomicUsize::new(0);
                 let peak = AtomicUsize::new(0);
                 let panicked = AtomicUsize::new(0);
+                let panicked_early = AtomicUsize::new(0);
                 let report = quick(Worker::new(&q))
                     .with_concurrency(4)
                     .run_until_idle(|event| {
@@ -295,6 +308,13 @@ macro_rules! contract {
                         peak.fetch_max(now, Ordering::SeqCst);
                         let panics = event.event_id.as_deref() == Some("c7")
                             && panicked.fetch_add(1, Ordering::SeqCst) == 0;
+                        // A handler that panics before it returns its future.
+                        if event.event_id.as_deref() == Some("c9")
+                            && panicked_early.fetch_add(1, Ordering::SeqCst) == 0
+                        {
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            panic!("a handler bug before its future");
+                        }
                         let running = &running;
                         async move {
                             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -304,7 +324,7 @@ macro_rules! contract {
                         }
                     })
                     .await;
-                assert_eq!((report.handled, report.retried), (40, 1));
+                assert_eq!((report.handled, report.retried), (40, 2));
                 let peak = peak.load(Ordering::SeqCst);
                 assert!((2..=4).contains(&peak), "peak concurrency {peak}");
             }

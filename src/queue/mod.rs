@@ -168,8 +168,10 @@ pub struct Enqueued {
 /// Every engine passes the same contract suite (`tests/queue_contract.rs`).
 pub trait Queue: Send + Sync {
     /// Adds the jobs whose key the queue does not hold, atomically (all or
-    /// none) and in one round trip; answers, per job, whether it was new.
-    /// Returns only once the new jobs are durable.
+    /// none) and in one round trip; answers, per job, whether it was new (a
+    /// key repeated within `jobs` is new at most once, at its first place).
+    /// Returns only once the new jobs are as durable as the engine is
+    /// configured to make them.
     fn enqueue<'a>(
         &'a self,
         jobs: &'a [NewJob],

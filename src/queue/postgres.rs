@@ -22,19 +22,28 @@ CREATE TABLE IF NOT EXISTS email_webhooks_jobs (
     seq         BIGSERIAL,
     error       TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS email_webhooks_jobs_due ON email_webhooks_jobs (state, at, seq)";
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_claimable ON email_webhooks_jobs (at, seq) WHERE state IN (0, 1);
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_state ON email_webhooks_jobs (state, at)";
 
 // One statement: atomic, one round trip, whatever the batch size.
+// A key repeated within the batch is new at most once (its first place);
+// rows are inserted in key order, so overlapping batches cannot deadlock.
 const ENQUEUE: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(key, payload, ord)
+), firsts AS (
+    SELECT DISTINCT ON (key) key, payload, ord FROM input ORDER BY key, ord
 ), added AS (
     INSERT INTO email_webhooks_jobs (key, payload)
-    SELECT key, payload FROM input ORDER BY ord
+    SELECT key, payload FROM firsts ORDER BY key
     ON CONFLICT (key) DO NOTHING
     RETURNING key
 )
-SELECT added.key IS NOT NULL FROM input LEFT JOIN added USING (key) ORDER BY input.ord";
+SELECT added.key IS NOT NULL AND firsts.ord = input.ord
+  FROM input
+  JOIN firsts USING (key)
+  LEFT JOIN added USING (key)
+ ORDER BY input.ord";
 
 const CLAIM: &str = "
 WITH due AS (
@@ -61,7 +70,9 @@ DELETE FROM email_webhooks_jobs WHERE key IN (
 /// statement (atomic, one round trip per delivery). Workers find new rows
 /// by polling ([`Worker::with_poll_interval`](crate::worker::Worker::with_poll_interval)).
 ///
-/// Every statement gives up after 5 seconds, like [`PostgresStore`](crate::idempotency::PostgresStore)'s.
+/// With [`connect`](Self::connect), every statement gives up after 5
+/// seconds, like [`PostgresStore`](crate::idempotency::PostgresStore)'s;
+/// with [`from_pool`](Self::from_pool), set `statement_timeout` yourself.
 #[derive(Clone)]
 pub struct PostgresQueue {
     pool: Pool,

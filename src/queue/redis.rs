@@ -188,9 +188,14 @@ return {ready, pending, redis.call('ZCARD', done), redis.call('ZCARD', dead)}
 /// enqueue of a whole delivery included).
 ///
 /// As durable as the server is configured: run Redis with `appendonly yes`
-/// (and `appendfsync always` to survive a power loss, not just a crash),
-/// or an enqueue answered 2xx can be lost with the server. One server (or
-/// a primary with replicas), not Redis Cluster.
+/// (and `appendfsync always` to survive a power loss, not just a crash;
+/// the default `everysec` can lose the last second) and
+/// `maxmemory-policy noeviction` (an evicting policy can drop queued
+/// jobs), or an enqueue answered 2xx can be lost with the server. One
+/// server (or a primary with replicas), not Redis Cluster. Each
+/// `RedisQueue` is a consumer of its own in the group; consumers of
+/// stopped processes stay listed (`XINFO CONSUMERS`) until you remove them
+/// with `XGROUP DELCONSUMER`.
 #[derive(Clone)]
 pub struct RedisQueue {
     connection: ConnectionManager,

@@ -24,7 +24,10 @@ CREATE TABLE IF NOT EXISTS email_webhooks_jobs (
     enqueued_at INTEGER NOT NULL,
     error       TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS email_webhooks_jobs_due ON email_webhooks_jobs (state, at);
+-- What a claim walks, in order: only ready and running rows.
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_claimable ON email_webhooks_jobs (at) WHERE state IN (0, 1);
+-- What the retention purge and the dead-letter listing walk.
+CREATE INDEX IF NOT EXISTS email_webhooks_jobs_state ON email_webhooks_jobs (state, at);
 ";
 
 const CLAIM: &str = "
@@ -40,8 +43,8 @@ RETURNING key, payload, attempts, fence, enqueued_at";
 /// crash and a power loss, and several processes on one machine (a
 /// receiver and its workers) can share the file. No server to run.
 ///
-/// Enqueues are written by one writer thread that commits every enqueue
-/// waiting at once (group commit: one fsync for many deliveries under load,
+/// Enqueues and settlements are written by one writer thread that commits
+/// every write waiting at once (group commit: one fsync for many deliveries under load,
 /// each answered only after its commit). Other calls run on Tokio's
 /// blocking pool, one at a time per `SqliteQueue` (clones share the
 /// connections); open one per process.
@@ -49,7 +52,7 @@ RETURNING key, payload, attempts, fence, enqueued_at";
 pub struct SqliteQueue {
     connection: Arc<Mutex<Connection>>,
     /// The group-commit writer's inbox (a file queue; `None` in memory).
-    writer: Option<std::sync::mpsc::Sender<Pending>>,
+    writer: Option<std::sync::mpsc::SyncSender<Pending>>,
     retention: Duration,
 }
 
@@ -104,6 +107,23 @@ fn settle_row(
     } else {
         Err(StoreError::StaleToken)
     }
+}
+
+/// The most writes waiting for the writer: past it (the disk or another
+/// process's lock stalls the writer), an enqueue fails at once (answered
+/// 503, retried by the provider) instead of piling up in memory.
+const WRITES_WAITING: usize = 4096;
+
+/// Hands a write to the writer, never blocking the async caller.
+fn submit(writer: &std::sync::mpsc::SyncSender<Pending>, write: Pending) -> Result<(), StoreError> {
+    writer.try_send(write).map_err(|e| match e {
+        std::sync::mpsc::TrySendError::Full(_) => StoreError::Full {
+            capacity: WRITES_WAITING,
+        },
+        std::sync::mpsc::TrySendError::Disconnected(_) => {
+            StoreError::Backend("the SQLite writer has stopped".into())
+        }
+    })
 }
 
 /// The most deliveries (and jobs) one group commit takes.
@@ -256,7 +276,7 @@ impl SqliteQueue {
         // deliveries under load, each answered only once committed.
         let writer = Connection::open(path).map_err(backend)?;
         Self::configure(&writer)?;
-        let (inbox, receive) = std::sync::mpsc::channel();
+        let (inbox, receive) = std::sync::mpsc::sync_channel(WRITES_WAITING);
         std::thread::Builder::new()
             .name("email-webhooks-sqlite-writer".into())
             .spawn(move || write_groups(writer, &receive))
@@ -359,9 +379,7 @@ impl Queue for SqliteQueue {
         let jobs = jobs.to_vec();
         if let Some(writer) = &self.writer {
             let (answer, answered) = tokio::sync::oneshot::channel();
-            writer
-                .send(Pending::Enqueue { jobs, answer })
-                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+            submit(writer, Pending::Enqueue { jobs, answer })?;
             return answered
                 .await
                 .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;

@@ -73,8 +73,10 @@ pub(crate) fn run(args: &DeadLettersArgs) -> Result<(Value, u8), Usage> {
             if !std::path::Path::new(path).exists() {
                 return Err(Usage(format!("no SQLite queue at {path}")));
             }
-            let queue = email_webhooks::queue::SqliteQueue::open(path).map_err(usage)?;
-            return Ok(act(&queue, &args.action).await);
+            return Ok(match email_webhooks::queue::SqliteQueue::open(path) {
+                Ok(queue) => act(&queue, &args.action).await,
+                Err(error) => failed(&error),
+            });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
