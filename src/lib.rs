@@ -17,6 +17,13 @@
 //! provider requires. The providers are listed once, in a registry
 //! ([`Provider::ALL`]); adding your own is one `impl` (see [`provider`]).
 //!
+//! Two ways to receive: the handler runs in the request
+//! ([`pipeline::Pipeline::run`]), or the durable handoff
+//! ([`pipeline::Pipeline::hand_off`]) enqueues a delivery's new events on a
+//! [`queue::Queue`] (SQLite, PostgreSQL, Redis Streams) in one atomic,
+//! idempotent call and answers at once, and a `worker::Worker` (feature
+//! `worker`) handles them with retries, backoff and a dead-letter set.
+//!
 //! ## Quick start
 //!
 //! Verify a [Standard Webhooks](https://www.standardwebhooks.com/) request
@@ -186,6 +193,7 @@
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
+//! | (route) `rate_limited` | a source over its rate limit (`Providers::with_rate_limit`) | 429 with `Retry-After`; 503 for SES | transient |
 //!
 //! Checked against each provider's documented retry rules (none of them
 //! retries a request this crate refuses into validity, and every transient
@@ -208,14 +216,20 @@
 //!
 //! | feature | default | what it adds | cost |
 //! |---|---|---|---|
-//! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`, `send`, `keygen`), driven by the registry, for debugging webhooks | clap, rsa |
-//! | `redis` | off | [`idempotency::RedisStore`], shared by replicas (Redis 7+), reconnecting | redis, tokio |
+//! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`, `send`, `keygen`, `dead-letters`), driven by the registry, for debugging webhooks | clap, rsa, `sqlite` |
+//! | `worker` | off | `worker::Worker`: runs a handler over a [`queue::Queue`] with a concurrency limit, backoff with jitter, dead letters, graceful shutdown | tokio |
+//! | `sqlite` | off | `queue::SqliteQueue`: an embedded durable queue (WAL, group commit), and the worker | rusqlite (bundled SQLite), tokio |
+//! | `redis` | off | [`idempotency::RedisStore`] and `queue::RedisQueue` (Streams), shared by replicas (Redis 7+), reconnecting, and the worker | redis, tokio |
 //! | `actix-web` | off | [`adapters::actix`]: the single `/webhooks/{provider}` route with each provider's answers, a body-limited extractor with the public URL, bare-status rejections | actix-web |
 //! | `axum` | off | [`adapters::axum`]: the same for axum | axum |
-//! | `postgres` | off | [`idempotency::PostgresStore`], shared by replicas, reconnecting, completion inside your transaction | tokio-postgres, deadpool-postgres, tokio |
+//! | `postgres` | off | [`idempotency::PostgresStore`] and `queue::PostgresQueue` (outbox, `SKIP LOCKED`), shared by replicas, reconnecting, completion inside your transaction, and the worker | tokio-postgres, deadpool-postgres, tokio |
+//! | `tracing` | off | a span and a summary event per delivery and per worker job (provider, outcome code, counts, latency; never secrets, bodies or addresses) | tracing |
+//! | `metrics` | off | counters and histograms: verified, refused by code, duplicates, enqueued, jobs by outcome, queue lag, latencies | metrics |
 //!
-//! With no features the crate needs no async runtime and does no I/O; the
-//! store traits return `Send` futures usable from any runtime.
+//! The adapters' features also bring the per-source rate limit
+//! (`ratelimit`, on governor). With no features the crate needs no async
+//! runtime and does no I/O; the store and queue traits return `Send`
+//! futures usable from any runtime.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
