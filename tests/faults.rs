@@ -389,9 +389,10 @@ async fn worker_killed_mid_batch(engine: &'static str) {
     let log_env = log.to_string_lossy().into_owned();
 
     let (mut first, _lines) = spawn("worker", &place, &[("FAULT_LOG", &log_env)]);
-    // Kill it a third of the way through, mid-batch.
+    // Kill it a third of the way through, mid-batch, while it holds claims
+    // (so that the second worker must take them over).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lines_of(&log).len() < EVENTS / 3 {
+    while lines_of(&log).len() < EVENTS / 3 || counts(&place).await.running == 0 {
         assert!(
             Instant::now() < deadline,
             "the first worker made no progress"
