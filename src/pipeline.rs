@@ -227,13 +227,14 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
             enqueued.control = received.control;
             return Ok(enqueued);
         }
-        let (_, firsts) = first_keys(&received.events);
+        let (keys, firsts) = first_keys(&received.events);
+        let mut keys = keys.iter();
         let mut jobs = Vec::with_capacity(received.events.len());
+        // `keys` holds the first occurrences' keys, in order.
         for (event, first) in received.events.iter().zip(&firsts) {
-            if *first {
-                jobs.push(NewJob::for_event(event)?);
-            } else {
-                enqueued.duplicates += 1;
+            match (first, if *first { keys.next() } else { None }) {
+                (true, Some(key)) => jobs.push(NewJob::keyed(event, key)?),
+                _ => enqueued.duplicates += 1,
             }
         }
         let started = std::time::Instant::now();

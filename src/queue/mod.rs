@@ -94,8 +94,14 @@ impl NewJob {
     /// [`StoreError::Backend`] if the event cannot be encoded (a timestamp
     /// set by hand outside what RFC 3339 can write).
     pub fn for_event(event: &EmailEvent) -> Result<Self, StoreError> {
+        Self::keyed(event, &event.idempotency_key())
+    }
+
+    /// The job for `event` under `key`, its idempotency key computed
+    /// already.
+    pub(crate) fn keyed(event: &EmailEvent, key: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            key: crate::idempotency::storage_key(&event.idempotency_key()).into_owned(),
+            key: crate::idempotency::storage_key(key).into_owned(),
             payload: encode_event(event)?,
         })
     }
@@ -327,9 +333,9 @@ pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(crate::idempotency::capped(d).as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The stored form of an event. Versioned, so that an old worker refuses
-/// what it cannot read instead of misreading it.
-#[derive(Serialize, Deserialize)]
+/// The stored form of an event, as read back. Versioned, so that an old
+/// worker refuses what it cannot read instead of misreading it.
+#[derive(Deserialize)]
 struct Stored {
     v: u8,
     provider: String,
@@ -356,27 +362,46 @@ struct Stored {
 ///
 /// [`StoreError::Backend`] if the event cannot be serialized.
 pub fn encode_event(event: &EmailEvent) -> Result<String, StoreError> {
-    let raw = serde_json::value::RawValue::from_string(event.raw.get().to_owned())
-        .map_err(|e| StoreError::Backend(Box::new(e)))?;
-    let stored = Stored {
+    // The same fields as `Stored`, borrowed: nothing is copied or
+    // re-validated on the way to the queue.
+    #[derive(Serialize)]
+    struct StoredRef<'a> {
+        v: u8,
+        provider: &'a str,
+        kind: &'a str,
+        timestamp: Option<i128>,
+        event_id: Option<&'a str>,
+        message_id: Option<&'a str>,
+        recipient: Option<&'a str>,
+        reject_reason: Option<RejectReason>,
+        description: Option<&'a str>,
+        mta_response: Option<&'a str>,
+        click_url: Option<&'a str>,
+        user_agent: Option<&'a str>,
+        tags: &'a [String],
+        metadata: &'a serde_json::Map<String, serde_json::Value>,
+        raw: &'a serde_json::value::RawValue,
+        fingerprint: Option<&'a str>,
+    }
+    let stored = StoredRef {
         v: 1,
-        provider: event.provider.as_str().to_owned(),
-        kind: event.kind.as_str().to_owned(),
+        provider: event.provider.as_str(),
+        kind: event.kind.as_str(),
         timestamp: event
             .timestamp
             .map(time::OffsetDateTime::unix_timestamp_nanos),
-        event_id: event.event_id.clone(),
-        message_id: event.message_id.clone(),
-        recipient: event.recipient.clone(),
+        event_id: event.event_id.as_deref(),
+        message_id: event.message_id.as_deref(),
+        recipient: event.recipient.as_deref(),
         reject_reason: event.reject_reason,
-        description: event.description.clone(),
-        mta_response: event.mta_response.clone(),
-        click_url: event.click_url.clone(),
-        user_agent: event.user_agent.clone(),
-        tags: event.tags.clone(),
-        metadata: event.metadata.clone(),
-        raw,
-        fingerprint: event.fingerprint().map(str::to_owned),
+        description: event.description.as_deref(),
+        mta_response: event.mta_response.as_deref(),
+        click_url: event.click_url.as_deref(),
+        user_agent: event.user_agent.as_deref(),
+        tags: &event.tags,
+        metadata: &event.metadata,
+        raw: &event.raw,
+        fingerprint: event.fingerprint(),
     };
     serde_json::to_string(&stored).map_err(|e| StoreError::Backend(Box::new(e)))
 }
