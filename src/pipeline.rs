@@ -228,7 +228,7 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
             return Ok(enqueued);
         }
         let (keys, firsts) = first_keys(&received.events);
-        let mut keys = keys.iter();
+        let mut keys = keys.into_iter();
         let mut jobs = Vec::with_capacity(received.events.len());
         // `keys` holds the first occurrences' keys, in order.
         for (event, first) in received.events.iter().zip(&firsts) {

@@ -103,14 +103,14 @@ fn start_actix() -> (String, Log) {
     (addr, log)
 }
 
-/// One HTTP/1.1 request on a fresh connection: the status and the body.
-async fn send(
+/// One HTTP/1.1 request on a fresh connection: the whole response as text.
+async fn exchange(
     addr: &str,
     method: &str,
     target: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> (u16, String) {
+) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -124,17 +124,32 @@ async fn send(
     stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A response's status (0 when there was none).
+fn status_of(response: &str) -> u16 {
+    response
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body.
+async fn send(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let text = exchange(addr, method, target, headers, body).await;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
-    (status, body)
+    (status_of(&text), body)
 }
 
 fn simulated(
@@ -501,31 +516,13 @@ async fn send_retry_after(
     headers: &[(String, String)],
     body: &[u8],
 ) -> (u16, Option<u64>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let text = exchange(addr, "POST", target, headers, body).await;
     let retry_after = text.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.eq_ignore_ascii_case("retry-after")
             .then(|| value.trim().parse().ok())?
     });
-    (status, retry_after)
+    (status_of(&text), retry_after)
 }
 
 /// A queue whose every call fails, as a queue server that is down.

@@ -212,15 +212,8 @@ where
         Ok(request) => request,
         Err(reply) => return Some(reply),
     };
-    #[cfg(feature = "tracing")]
-    let span = delivery_span(name);
-    let work = pipeline.run_for(name, &request, handler);
-    #[cfg(feature = "tracing")]
-    let work = tracing::Instrument::instrument(work, span.clone());
-    let (result, reply) = work.await?;
-    // The delivery's summary event is the span's last.
-    #[cfg(feature = "tracing")]
-    let _entered = span.enter();
+    let (done, _span) = traced(name, pipeline.run_for(name, &request, handler)).await;
+    let (result, reply) = done?;
     finish(observe, &handled(name, &result, &reply), started);
     Some(reply)
 }
@@ -244,15 +237,8 @@ where
         Ok(request) => request,
         Err(reply) => return Some(reply),
     };
-    #[cfg(feature = "tracing")]
-    let span = delivery_span(name);
-    let work = pipeline.hand_off_for(name, &request, queue);
-    #[cfg(feature = "tracing")]
-    let work = tracing::Instrument::instrument(work, span.clone());
-    let (result, reply) = work.await?;
-    // The delivery's summary event is the span's last.
-    #[cfg(feature = "tracing")]
-    let _entered = span.enter();
+    let (done, _span) = traced(name, pipeline.hand_off_for(name, &request, queue)).await;
+    let (result, reply) = done?;
     let mut summary = refused(name, "", &reply);
     match &result {
         Ok(enqueued) => {
@@ -268,11 +254,28 @@ where
     Some(reply)
 }
 
-/// The span a delivery's verification, parsing and claims or enqueue run
-/// in: the provider's name only (never a header, a body or an address).
+/// The delivery span, entered: the summary event reported under it is
+/// the span's last. Nothing without the `tracing` feature.
 #[cfg(all(feature = "tracing", any(feature = "axum", feature = "actix-web")))]
-fn delivery_span(provider: &str) -> tracing::Span {
-    tracing::info_span!("email_webhooks.delivery", provider)
+type Entered = tracing::span::EnteredSpan;
+#[cfg(all(not(feature = "tracing"), any(feature = "axum", feature = "actix-web")))]
+type Entered = ();
+
+/// Runs a delivery's verification, parsing and claims or enqueue in a span
+/// naming the provider only (never a header, a body or an address).
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+async fn traced<F: std::future::Future>(provider: &str, work: F) -> (F::Output, Entered) {
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::info_span!("email_webhooks.delivery", provider);
+        let done = tracing::Instrument::instrument(work, span.clone()).await;
+        (done, span.entered())
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = provider;
+        (work.await, ())
+    }
 }
 
 /// Reports a delivery to the observer and the telemetry facades.

@@ -102,15 +102,32 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-fn backend(e: tokio_postgres::Error) -> StoreError {
+/// Runs `schema` (`CREATE … IF NOT EXISTS` statements) under an advisory
+/// lock: replicas starting together would race `CREATE TABLE IF NOT EXISTS`
+/// (it can fail on the catalog's unique index). The lock id is
+/// "email-webhooks" in ASCII. Shared by the store and the queue.
+pub(crate) async fn create_locked(pool: &Pool, schema: &str) -> Result<(), StoreError> {
+    let script =
+        format!("BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {schema}; COMMIT;");
+    let client = pool.get().await.map_err(pool_error)?;
+    let result = client.batch_execute(&script).await;
+    if result.is_err() {
+        // The connection may be left inside the failed transaction: keep
+        // it out of the pool.
+        drop(deadpool_postgres::Object::take(client));
+    }
+    result.map_err(backend)
+}
+
+pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn seconds(d: Duration) -> f64 {
+pub(crate) fn seconds(d: Duration) -> f64 {
     capped(d).as_secs_f64()
 }
 
@@ -188,20 +205,7 @@ impl PostgresStore {
     ///
     /// [`StoreError::Backend`] if the statement fails.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        // Replicas starting together would race `CREATE TABLE IF NOT EXISTS`
-        // (it can fail on the catalog's unique index); an advisory lock
-        // serializes them. The lock id is "email-webhooks" in ASCII.
-        let script = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596587); {CREATE_TABLE}; COMMIT;"
-        );
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let result = client.batch_execute(&script).await;
-        if result.is_err() {
-            // The connection may be left inside the failed transaction: keep
-            // it out of the pool.
-            drop(deadpool_postgres::Object::take(client));
-        }
-        result.map_err(backend)
+        create_locked(&self.pool, CREATE_TABLE).await
     }
 
     /// Completes the claim inside `client`, typically your own transaction,

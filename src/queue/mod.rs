@@ -94,14 +94,18 @@ impl NewJob {
     /// [`StoreError::Backend`] if the event cannot be encoded (a timestamp
     /// set by hand outside what RFC 3339 can write).
     pub fn for_event(event: &EmailEvent) -> Result<Self, StoreError> {
-        Self::keyed(event, &event.idempotency_key())
+        Self::keyed(event, event.idempotency_key())
     }
 
     /// The job for `event` under `key`, its idempotency key computed
-    /// already.
-    pub(crate) fn keyed(event: &EmailEvent, key: &str) -> Result<Self, StoreError> {
+    /// already (moved in, not copied, unless it must be shortened).
+    pub(crate) fn keyed(event: &EmailEvent, key: String) -> Result<Self, StoreError> {
+        let key = match crate::idempotency::storage_key(&key) {
+            std::borrow::Cow::Borrowed(_) => key,
+            std::borrow::Cow::Owned(short) => short,
+        };
         Ok(Self {
-            key: crate::idempotency::storage_key(key).into_owned(),
+            key,
             payload: encode_event(event)?,
         })
     }

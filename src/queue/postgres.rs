@@ -5,7 +5,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
-use crate::idempotency::capped;
+use crate::idempotency::postgres::{backend, pool_error, seconds};
 
 // States: 0 ready, 1 running, 2 done, 3 dead. `at` is when a ready job is
 // due, when a running job's lease ends, when a job was done or buried.
@@ -87,18 +87,6 @@ impl std::fmt::Debug for PostgresQueue {
     }
 }
 
-fn backend(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-fn seconds(d: Duration) -> f64 {
-    capped(d).as_secs_f64()
-}
-
 fn fence(job: &ClaimedJob) -> i64 {
     i64::try_from(job.fence).unwrap_or(i64::MAX)
 }
@@ -142,17 +130,7 @@ impl PostgresQueue {
     ///
     /// [`StoreError::Backend`] if the server refuses.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        // Serialized with an advisory lock, like the store's: replicas
-        // starting together would race `CREATE TABLE IF NOT EXISTS`.
-        let script = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(7881696737204596588); {CREATE_TABLE}; COMMIT;"
-        );
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let result = client.batch_execute(&script).await;
-        if result.is_err() {
-            drop(deadpool_postgres::Object::take(client));
-        }
-        result.map_err(backend)
+        crate::idempotency::postgres::create_locked(&self.pool, CREATE_TABLE).await
     }
 
     async fn settle(
