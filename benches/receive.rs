@@ -2,7 +2,9 @@
 //! receiving mode against the floor measured in the same run (a bare axum
 //! handler that reads the body and answers 200).
 //!
-//! Modes: `bare`, `pipeline` (handler in the request, in-memory store),
+//! Modes: `bare`; the floors `verify`, `verify-parse` and `sqlite-floor`
+//! (the least any correct receiver adds, see `router`); `pipeline` (handler
+//! in the request, in-memory store),
 //! `sqlite`, `postgres`, `redis` (durable handoff; the last two need
 //! `EMAIL_WEBHOOKS_TEST_POSTGRES_URL` / `EMAIL_WEBHOOKS_TEST_REDIS_URL`, as
 //! `source scripts/services.sh` exports, and are skipped without them).
@@ -68,6 +70,51 @@ async fn router(mode: &str, dir: &std::path::Path) -> Option<axum::Router> {
                 axum::http::StatusCode::OK
             }),
         ),
+        // Floors for a correct receiver: the least work any of them must
+        // add to `bare`. `verify` checks the Standard Webhooks signature
+        // (HMAC-SHA256 over id.timestamp.body, constant-time compare of the
+        // decoded signature) with the `hmac` crate directly; `verify-parse`
+        // also parses the body into a `serde_json::Value`. Neither has an
+        // idempotency store, a replay window or a typed model.
+        "verify" => axum::Router::new().route(
+            "/webhooks/{provider}",
+            post(|headers: axum::http::HeaderMap, body: Bytes| async move {
+                floor_status(floor_verify(&headers, &body))
+            }),
+        ),
+        "verify-parse" => axum::Router::new().route(
+            "/webhooks/{provider}",
+            post(|headers: axum::http::HeaderMap, body: Bytes| async move {
+                let parsed = floor_verify(&headers, &body)
+                    && serde_json::from_slice::<serde_json::Value>(&body)
+                        .is_ok_and(|value| std::hint::black_box(value).is_object());
+                floor_status(parsed)
+            }),
+        ),
+        // The floor of a durable handoff to SQLite: no verification or
+        // parsing, a two-column table (the key unique, as deduplication
+        // needs), WAL with `synchronous=FULL`, and one writer thread that
+        // commits every insert waiting at once; each request is answered
+        // after its commit.
+        "sqlite-floor" => {
+            let writer = sqlite_floor(&dir.join(format!("floor-{}.db", std::process::id())));
+            axum::Router::new().route(
+                "/webhooks/{provider}",
+                post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                    let writer = writer.clone();
+                    async move {
+                        let key = headers
+                            .get("svix-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let (answer, committed) = tokio::sync::oneshot::channel();
+                        writer.send((key, body, answer)).unwrap();
+                        floor_status(committed.await.unwrap_or(false))
+                    }
+                }),
+            )
+        }
         "pipeline" => with_url(webhooks_router(
             pipeline(),
             |event| async move {
@@ -101,6 +148,89 @@ async fn router(mode: &str, dir: &std::path::Path) -> Option<axum::Router> {
         }
         other => panic!("unknown mode {other}"),
     })
+}
+
+/// An insert waiting for the floor writer's next commit.
+type FloorInsert = (String, Bytes, tokio::sync::oneshot::Sender<bool>);
+
+/// The `sqlite-floor` writer: group commit of minimal keyed inserts.
+fn sqlite_floor(path: &std::path::Path) -> std::sync::mpsc::Sender<FloorInsert> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS jobs (key TEXT PRIMARY KEY, body BLOB NOT NULL);",
+        )
+        .unwrap();
+    let (send, inbox) = std::sync::mpsc::channel::<FloorInsert>();
+    std::thread::spawn(move || {
+        let mut connection = connection;
+        while let Ok(first) = inbox.recv() {
+            let mut group = vec![first];
+            group.extend(inbox.try_iter().take(511));
+            let tx = connection.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT OR IGNORE INTO jobs (key, body) VALUES (?1, ?2)")
+                    .unwrap();
+                for (key, body, _) in &group {
+                    insert.execute(rusqlite::params![key, &body[..]]).unwrap();
+                }
+            }
+            let committed = tx.commit().is_ok();
+            for (_, _, answer) in group {
+                let _ = answer.send(committed);
+            }
+        }
+    });
+    send
+}
+
+/// The key of [`SECRET`], decoded once.
+static FLOOR_KEY: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap()
+});
+
+/// The Standard Webhooks check with nothing around it (the `verify` floor).
+fn floor_verify(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        header("svix-id"),
+        header("svix-timestamp"),
+        header("svix-signature"),
+    ) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&FLOOR_KEY).unwrap();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected = mac.finalize().into_bytes();
+    signatures.split(' ').any(|candidate| {
+        candidate.strip_prefix("v1,").is_some_and(|b64| {
+            let mut decoded = [0u8; 32];
+            base64::engine::general_purpose::STANDARD
+                .decode_slice(b64, &mut decoded)
+                .is_ok_and(|n| {
+                    n == 32 && subtle::ConstantTimeEq::ct_eq(&decoded[..], &expected[..]).into()
+                })
+        })
+    })
+}
+
+fn floor_status(ok: bool) -> axum::http::StatusCode {
+    if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNAUTHORIZED
+    }
 }
 
 /// One keep-alive connection sending distinct signed events until `stop`;
@@ -249,8 +379,9 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
-    let modes = std::env::var("BENCH_MODES")
-        .unwrap_or_else(|_| "bare,pipeline,sqlite,postgres,redis".to_owned());
+    let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| {
+        "bare,verify,verify-parse,pipeline,sqlite-floor,sqlite,postgres,redis".to_owned()
+    });
     let dir = std::env::temp_dir().join(format!("email-webhooks-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
