@@ -31,6 +31,9 @@
 //! whose worker dies after it returned but before the completion was
 //! recorded runs again when the lease ends; key its effects by
 //! [`EmailEvent::idempotency_key`] (the job's key) to make that harmless.
+//! A handler still running when its lease ends is cancelled and counts as
+//! a failed attempt: one that hangs ends in the dead-letter set instead of
+//! holding a slot.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -153,11 +156,14 @@ impl<Q: Queue> Worker<Q> {
     }
 
     /// How long a claimed event is this worker's: past it, another worker
-    /// takes it over (this one crashed, or its handler hangs). Make it
-    /// longer than your handler's slowest run.
+    /// takes it over (this one crashed). A handler still running when its
+    /// lease ends is cancelled (its future dropped) and counted as a failed
+    /// attempt, so a handler that hangs neither holds a slot for ever nor
+    /// escapes the dead-letter set. Make it longer than your handler's
+    /// slowest run. Capped at [`MAX_TTL`](crate::idempotency::MAX_TTL).
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.lease = crate::idempotency::capped(lease);
         self
     }
 
@@ -179,7 +185,7 @@ impl<Q: Queue> Worker<Q> {
     /// How often an idle worker looks for new events.
     #[must_use]
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll;
+        self.poll = crate::idempotency::capped(poll);
         self
     }
 
@@ -187,7 +193,7 @@ impl<Q: Queue> Worker<Q> {
     /// events back to the queue.
     #[must_use]
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.grace = crate::idempotency::capped(grace);
         self
     }
 
@@ -371,10 +377,19 @@ impl<Q: Queue> Worker<Q> {
                         attempt = job.attempts.saturating_add(1)
                     ),
                 );
-                match run.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err((error.to_string(), false)),
-                    Err(_) => Err(("the handler panicked".to_owned(), false)),
+                // Past its lease the job may be another worker's: stop
+                // this run (a hung handler would hold its slot for ever).
+                match tokio::time::timeout(self.lease, run).await {
+                    Ok(Ok(Ok(()))) => Ok(()),
+                    Ok(Ok(Err(error))) => Err((error.to_string(), false)),
+                    Ok(Err(_)) => Err(("the handler panicked".to_owned(), false)),
+                    Err(_) => Err((
+                        format!(
+                            "the handler did not finish within the lease ({} ms) and was cancelled",
+                            self.lease.as_millis()
+                        ),
+                        false,
+                    )),
                 }
             }
         };

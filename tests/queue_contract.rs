@@ -330,6 +330,45 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn a_handler_that_hangs_is_cancelled_at_its_lease_and_dead_lettered() {
+                let q = $make;
+                q.enqueue(&jobs(&["hang", "fine"])).await.unwrap();
+                // One slot: a hung handler that kept it would stop the
+                // worker for good.
+                let worker = quick(Worker::new(&q))
+                    .with_concurrency(1)
+                    .with_lease(Duration::from_millis(300))
+                    .with_max_attempts(2);
+                let run = worker.run_until_idle(|event: EmailEvent| {
+                    let hangs = event.event_id.as_deref() == Some("hang");
+                    async move {
+                        if hangs {
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<(), String>(())
+                    }
+                });
+                let report = tokio::time::timeout(Duration::from_secs(30), run)
+                    .await
+                    .expect("a hung handler stopped the worker");
+                assert_eq!(
+                    (report.handled, report.retried, report.dead_lettered),
+                    (1, 1, 1)
+                );
+                let dead = q.dead_letters(10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!(
+                    (dead[0].key.as_str(), dead[0].attempts),
+                    ("sendgrid:hang", 2)
+                );
+                assert!(
+                    dead[0].error.contains("did not finish within the lease"),
+                    "{}",
+                    dead[0].error
+                );
+            }
+
+            #[tokio::test]
             async fn shutdown_gives_unfinished_events_back() {
                 let q = $make;
                 q.enqueue(&jobs(&["long"])).await.unwrap();
@@ -359,6 +398,21 @@ contract!(memory, engines::memory());
 contract!(sqlite, engines::sqlite().0);
 contract!(postgres, engines::postgres().await);
 contract!(redis, engines::redis().await);
+
+/// Durations past the cap (a lease, a poll interval, a grace period of
+/// `Duration::MAX`) are capped, never an overflow panic.
+#[tokio::test]
+async fn a_worker_with_durations_past_the_cap_does_not_panic() {
+    let q = engines::memory();
+    q.enqueue(&jobs(&["long"])).await.unwrap();
+    let report = Worker::new(&q)
+        .with_lease(Duration::MAX)
+        .with_poll_interval(Duration::MAX)
+        .with_shutdown_grace(Duration::MAX)
+        .run_until_idle(|_| async { Ok::<(), String>(()) })
+        .await;
+    assert_eq!(report.handled, 1);
+}
 
 /// The SQLite queue is durable: what was enqueued is there after the
 /// queue (the process's handle on the file) is reopened.
