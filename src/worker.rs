@@ -396,6 +396,7 @@ impl<Q: Queue> Worker<Q> {
         let settled = match result {
             Ok(()) => self.settle(&job, Queue::complete, Settled::Handled).await,
             Err((error, fatal)) => {
+                let error = stored_error(error);
                 let attempt = job.attempts.saturating_add(1);
                 if fatal || attempt >= self.max_attempts {
                     self.settle(&job, |q, j| q.bury(j, &error), Settled::Buried)
@@ -466,6 +467,28 @@ fn random() -> u64 {
     // A failed draw only removes the jitter.
     let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
     u64::from_le_bytes(bytes)
+}
+
+/// The most bytes of a handler's error kept with its job.
+const MAX_ERROR_BYTES: usize = 4096;
+
+/// A handler's error as the queue keeps it: at most [`MAX_ERROR_BYTES`]
+/// (cut on a character boundary, marked with `…`), and without NUL
+/// characters, which PostgreSQL refuses in text (the settlement would fail
+/// every time, and the job would never reach the dead-letter set).
+fn stored_error(mut error: String) -> String {
+    if error.contains('\0') {
+        error = error.replace('\0', "\u{FFFD}");
+    }
+    if error.len() > MAX_ERROR_BYTES {
+        let mut end = MAX_ERROR_BYTES;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+        error.push('…');
+    }
+    error
 }
 
 #[cfg(test)]

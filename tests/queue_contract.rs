@@ -369,6 +369,34 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn a_handler_error_is_kept_bounded_and_without_nul_characters() {
+                let q = $make;
+                q.enqueue(&jobs(&["nul"])).await.unwrap();
+                let long = format!("bad\0err {}", "é".repeat(10_000));
+                let worker = quick(Worker::new(&q))
+                    .with_lease(Duration::from_secs(1))
+                    .with_max_attempts(1);
+                let run = worker.run_until_idle(|_| {
+                    let long = long.clone();
+                    async move { Err::<(), String>(long) }
+                });
+                let report = tokio::time::timeout(Duration::from_secs(20), run)
+                    .await
+                    .expect("the failed job was never settled");
+                assert_eq!(report.dead_lettered, 1);
+                let dead = q.dead_letters(10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                let error = &dead[0].error;
+                assert!(error.starts_with("bad\u{FFFD}err éé"), "{}", &error[..20]);
+                assert!(error.ends_with('…'));
+                assert!(
+                    error.len() <= 4096 + '…'.len_utf8(),
+                    "{} bytes",
+                    error.len()
+                );
+            }
+
+            #[tokio::test]
             async fn shutdown_gives_unfinished_events_back() {
                 let q = $make;
                 q.enqueue(&jobs(&["long"])).await.unwrap();
@@ -412,6 +440,22 @@ async fn a_worker_with_durations_past_the_cap_does_not_panic() {
         .run_until_idle(|_| async { Ok::<(), String>(()) })
         .await;
     assert_eq!(report.handled, 1);
+}
+
+/// PostgreSQL text cannot hold NUL: the queue keeps the error with U+FFFD
+/// in its place instead of failing the settlement every time.
+#[tokio::test]
+async fn postgres_settles_with_an_error_holding_a_nul_character() {
+    let q = engines::postgres().await;
+    q.enqueue(&jobs(&["nul1", "nul2"])).await.unwrap();
+    let mut claimed = q.claim(2, LEASE).await.unwrap();
+    let (second, first) = (claimed.pop().unwrap(), claimed.pop().unwrap());
+    q.retry(&first, Duration::ZERO, "a\0b").await.unwrap();
+    q.bury(&second, "c\0d").await.unwrap();
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead[0].error, "c\u{FFFD}d");
+    let again = q.claim(1, LEASE).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
 }
 
 /// The SQLite queue is durable: what was enqueued is there after the

@@ -87,6 +87,16 @@ impl std::fmt::Debug for PostgresQueue {
     }
 }
 
+/// `error` as PostgreSQL text, which cannot hold NUL: each becomes U+FFFD
+/// (or the settlement would fail every time).
+fn text(error: &str) -> std::borrow::Cow<'_, str> {
+    if error.contains('\0') {
+        error.replace('\0', "\u{FFFD}").into()
+    } else {
+        error.into()
+    }
+}
+
 fn fence(job: &ClaimedJob) -> i64 {
     i64::try_from(job.fence).unwrap_or(i64::MAX)
 }
@@ -226,7 +236,7 @@ impl Queue for PostgresQueue {
                         at = now() + make_interval(secs => $3), error = $4
                   WHERE key = $1 AND fence = $2 AND state = 1",
             job,
-            &[&seconds(delay), &error],
+            &[&seconds(delay), &text(error).as_ref()],
         )
         .await
     }
@@ -247,7 +257,7 @@ impl Queue for PostgresQueue {
                     SET state = 3, attempts = attempts + 1, at = now(), error = $3
                   WHERE key = $1 AND fence = $2 AND state = 1",
             job,
-            &[&error],
+            &[&text(error).as_ref()],
         )
         .await
     }
