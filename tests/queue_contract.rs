@@ -442,6 +442,18 @@ async fn a_worker_with_durations_past_the_cap_does_not_panic() {
     assert_eq!(report.handled, 1);
 }
 
+/// A key repeated within one delivery is stored once, so it counts once
+/// against the memory queue's capacity.
+#[tokio::test]
+async fn the_memory_queue_counts_a_key_repeated_in_one_batch_once() {
+    let q = engines::memory().with_capacity(1);
+    assert_eq!(q.enqueue(&jobs(&["a", "a"])).await.unwrap(), [true, false]);
+    assert!(matches!(
+        q.enqueue(&jobs(&["b"])).await,
+        Err(StoreError::Full { capacity: 1 })
+    ));
+}
+
 /// PostgreSQL text cannot hold NUL: the queue keeps the error with U+FFFD
 /// in its place instead of failing the settlement every time.
 #[tokio::test]

@@ -161,10 +161,13 @@ impl Queue for MemoryQueue {
         if let Some(before) = now.checked_sub(crate::idempotency::capped(self.retention)) {
             inner.purge(before);
         }
+        // Distinct new keys: a key repeated within the batch is stored once.
         let new = jobs
             .iter()
-            .filter(|job| !inner.rows.contains_key(&job.key))
-            .count();
+            .map(|job| job.key.as_str())
+            .filter(|key| !inner.rows.contains_key(*key))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         if inner.rows.len().saturating_add(new) > self.capacity {
             return Err(StoreError::Full {
                 capacity: self.capacity,
