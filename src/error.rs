@@ -104,6 +104,12 @@ pub enum VerifyError {
     /// 503 ([`is_retryable`](Self::is_retryable)).
     #[error("the signing certificate could not be fetched")]
     CertificateUnavailable,
+    /// The request's body could not be read to its end (the connection
+    /// broke, or a body timeout of the server ended the read): nothing was
+    /// proven either way, so the delivery must be retried. Code
+    /// `body_unreadable`; answered 503 ([`is_retryable`](Self::is_retryable)).
+    #[error("the request body could not be read")]
+    BodyUnreadable,
     /// The mechanism reads the public URL the provider called (Twilio signs
     /// it; a URL secret is in its query), and the request carries none: the
     /// receiver is not configured with its public URL
@@ -159,6 +165,7 @@ impl VerifyError {
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
             Self::CertificateUnavailable => "certificate_unavailable",
+            Self::BodyUnreadable => "body_unreadable",
             Self::NoPublicUrl => "no_public_url",
             Self::SourceNotAllowed => "source_not_allowed",
             Self::NoPeerAddress => "no_peer_address",
@@ -168,14 +175,20 @@ impl VerifyError {
     }
 
     /// Whether the failure is transient (the provider should retry):
-    /// [`CertificateUnavailable`](Self::CertificateUnavailable) and
-    /// [`NoPublicUrl`](Self::NoPublicUrl) (a receiver configuration to fix).
+    /// [`CertificateUnavailable`](Self::CertificateUnavailable),
+    /// [`BodyUnreadable`](Self::BodyUnreadable), and
+    /// [`NoPublicUrl`](Self::NoPublicUrl) and
+    /// [`NoPeerAddress`](Self::NoPeerAddress) (a receiver configuration to
+    /// fix).
     /// Every other verification failure is a definitive refusal.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::CertificateUnavailable | Self::NoPublicUrl | Self::NoPeerAddress
+            Self::CertificateUnavailable
+                | Self::BodyUnreadable
+                | Self::NoPublicUrl
+                | Self::NoPeerAddress
         )
     }
 
@@ -393,7 +406,8 @@ impl Error {
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Verify(VerifyError::CertificateUnavailable) | Self::Store(_) => 503,
+            Self::Verify(VerifyError::CertificateUnavailable | VerifyError::BodyUnreadable)
+            | Self::Store(_) => 503,
             Self::Verify(VerifyError::NoPublicUrl | VerifyError::NoPeerAddress) => 500,
             Self::Verify(VerifyError::SourceNotAllowed) => 403,
             Self::Verify(

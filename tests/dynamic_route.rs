@@ -334,11 +334,32 @@ async fn over_the_limit(addr: &str, log: &Log) {
     );
 }
 
+/// A body cut short (the client sends half of its announced length, then
+/// closes its side) is not a refusal: answered 503 so the provider sends it
+/// again, and reported as `body_unreadable`.
+async fn cut_short(addr: &str, log: &Log) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head =
+        format!("POST /webhooks/mailjet HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 100\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b' '; 50]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    assert_eq!(status_of(&String::from_utf8_lossy(&response)), 503);
+    let last = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last.provider.as_str(), last.status, last.error_code),
+        ("mailjet", 503, Some("body_unreadable"))
+    );
+}
+
 #[tokio::test]
 async fn axum_routes_by_provider_and_answers_as_each_requires() {
     let (addr, log) = start_axum().await;
     exercise(&addr, &log).await;
     over_the_limit(&addr, &log).await;
+    cut_short(&addr, &log).await;
 }
 
 #[tokio::test]
@@ -353,6 +374,7 @@ async fn actix_routes_by_provider_and_answers_as_each_requires() {
     }
     exercise(&addr, &log).await;
     over_the_limit(&addr, &log).await;
+    cut_short(&addr, &log).await;
 }
 
 // --- Source allowlists, over real HTTP ---

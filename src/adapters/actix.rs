@@ -132,11 +132,26 @@ impl FromRequest for Webhook {
                     limit,
                 }))
             };
-            let payload = payload.map_err(|_| too_large())?;
-            // Over the limit, or a broken stream: refused before hashing.
-            let Ok(Ok(body)) = payload.to_bytes_limited(limit).await else {
-                return Err(too_large());
+            let unreadable = || Rejection(Error::Verify(VerifyError::BodyUnreadable));
+            let payload = payload.map_err(|_| unreadable())?;
+            let body = match payload.to_bytes_limited(limit).await {
+                Ok(Ok(body)) => body,
+                // A broken stream: not a refusal, the provider must send
+                // it again.
+                Ok(Err(_)) => return Err(unreadable()),
+                // Over the limit: refused before hashing.
+                Err(_) => return Err(too_large()),
             };
+            // actix-web ends the payload without an error when the client
+            // closes its side early: a body shorter than its announced
+            // length was cut, not sent whole.
+            let announced = headers
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if announced.is_some_and(|announced| body.len() < announced) {
+                return Err(unreadable());
+            }
             Ok(Self {
                 headers,
                 body,

@@ -120,12 +120,18 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0);
-        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            // Over the limit (or a broken stream): refused before hashing.
-            Rejection(Error::Verify(VerifyError::BodyTooLarge {
-                len: limit.saturating_add(1),
-                limit,
-            }))
+        let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
+            if error.into_inner().is::<http_body_util::LengthLimitError>() {
+                // Over the limit: refused before hashing.
+                Rejection(Error::Verify(VerifyError::BodyTooLarge {
+                    len: limit.saturating_add(1),
+                    limit,
+                }))
+            } else {
+                // A broken stream or a body timeout: not a refusal, the
+                // provider must send it again.
+                Rejection(Error::Verify(VerifyError::BodyUnreadable))
+            }
         })?;
         Ok(Self {
             headers: parts.headers,
