@@ -442,6 +442,41 @@ async fn a_worker_with_durations_past_the_cap_does_not_panic() {
     assert_eq!(report.handled, 1);
 }
 
+/// A settlement never blocks the caller's thread: with the SQLite writer
+/// stalled (another connection holds the write lock) and its inbox full,
+/// completing a job answers at once (`Full`, which the worker retries).
+#[tokio::test]
+async fn sqlite_settlements_never_block_the_runtime_when_the_writer_is_stalled() {
+    let (q, path) = engines::sqlite();
+    q.enqueue(&jobs(&["settle"])).await.unwrap();
+    let job = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The writer takes one enqueue and waits for the lock; the rest fill
+    // its inbox.
+    let q = Arc::new(q);
+    let waiting: Vec<_> = (0..4200)
+        .map(|i| {
+            let q = Arc::clone(&q);
+            tokio::spawn(async move { q.enqueue(&jobs(&[&format!("fill{i}")])).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let settled = q.complete(&job).await;
+    let took = started.elapsed();
+    lock.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        took < Duration::from_secs(1),
+        "complete blocked for {took:?}"
+    );
+    assert!(
+        matches!(settled, Err(StoreError::Full { .. })),
+        "{settled:?}"
+    );
+    drop(waiting);
+}
+
 /// A key repeated within one delivery is stored once, so it counts once
 /// against the memory queue's capacity.
 #[tokio::test]

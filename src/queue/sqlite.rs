@@ -352,16 +352,20 @@ impl SqliteQueue {
         let at = millis(SystemTime::now()).saturating_add(value);
         if let Some(writer) = &self.writer {
             let (answer, answered) = tokio::sync::oneshot::channel();
-            writer
-                .send(Pending::Settle {
+            // Never a blocking send: a full inbox (the writer stalled on
+            // the disk or on another process's lock) would block the
+            // runtime's thread. Full is an error the worker retries.
+            submit(
+                writer,
+                Pending::Settle {
                     sql,
                     key,
                     fence,
                     at,
                     error,
                     answer,
-                })
-                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+                },
+            )?;
             return answered
                 .await
                 .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
