@@ -357,6 +357,16 @@ impl<Q: Queue> Worker<Q> {
         let result = match decode_event(&job.payload, &self.custom) {
             // Nothing will ever read it: straight to the dead-letter set.
             Err(error) => Err((error.to_string(), true)),
+            // Its earlier claims lapsed (each counted an attempt) until none
+            // is left: the worker stopped while handling it, every time.
+            // Running it again could take this worker down too.
+            Ok(_) if job.attempts >= self.max_attempts => Err((
+                format!(
+                    "{} attempts failed, the last ones by a claim that lapsed (the worker stopped or stalled while handling it)",
+                    job.attempts
+                ),
+                true,
+            )),
             Ok(event) => {
                 // A handler may panic building its future, or running it.
                 let run =

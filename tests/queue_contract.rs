@@ -133,6 +133,11 @@ macro_rules! contract {
                 let new = q.claim(1, LEASE).await.unwrap().pop().unwrap();
                 assert_eq!(new.key, old.key);
                 assert!(new.fence > old.fence);
+                assert_eq!(
+                    new.attempts,
+                    old.attempts + 1,
+                    "a lapsed claim is an attempt"
+                );
                 for refused in [
                     q.complete(&old).await,
                     q.retry(&old, Duration::ZERO, "x").await,
@@ -394,6 +399,39 @@ macro_rules! contract {
                     "{} bytes",
                     error.len()
                 );
+            }
+
+            #[tokio::test]
+            async fn an_event_whose_claims_keep_lapsing_ends_in_the_dead_letter_set() {
+                let q = $make;
+                q.enqueue(&jobs(&["crash"])).await.unwrap();
+                // Two workers die holding it: each claims, never settles.
+                for lapsed in 0..2 {
+                    let job = q
+                        .claim(1, Duration::from_millis(200))
+                        .await
+                        .unwrap()
+                        .pop()
+                        .unwrap();
+                    assert_eq!((job.key.as_str(), job.attempts), ("sendgrid:crash", lapsed));
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                q.enqueue(&jobs(&["fine"])).await.unwrap();
+                let ran = Mutex::new(Vec::new());
+                let report = quick(Worker::new(&q))
+                    .with_max_attempts(2)
+                    .run_until_idle(|event: EmailEvent| {
+                        ran.lock().unwrap().push(event.idempotency_key());
+                        async { Ok::<(), String>(()) }
+                    })
+                    .await;
+                // Not run a third time: it could take this worker down too.
+                assert_eq!(*ran.lock().unwrap(), ["sendgrid:fine"]);
+                assert_eq!((report.handled, report.dead_lettered), (1, 1));
+                let dead = q.dead_letters(10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!(dead[0].key, "sendgrid:crash");
+                assert!(dead[0].error.contains("lapsed"), "{}", dead[0].error);
             }
 
             #[tokio::test]

@@ -212,6 +212,12 @@ impl Queue for MemoryQueue {
             .collect();
         let mut claimed = Vec::with_capacity(keys.len());
         for key in keys {
+            // A running job whose lease ended: its claim lapsed, an attempt.
+            if let Some(row) = inner.rows.get_mut(&key) {
+                if row.state == State::Running {
+                    row.attempts = row.attempts.saturating_add(1);
+                }
+            }
             inner.set(&key, State::Running, later(now, lease));
             if let Some(row) = inner.rows.get_mut(&key) {
                 row.fence += 1;

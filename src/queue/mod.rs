@@ -123,7 +123,9 @@ pub struct ClaimedJob {
     pub key: String,
     /// The encoded event ([`decode_event`]).
     pub payload: String,
-    /// How many times a handler failed on it before.
+    /// How many attempts at it failed before: each handler failure, and
+    /// each claim that lapsed (its lease ended unsettled: the worker
+    /// crashed or stalled).
     pub attempts: u32,
     /// This claim's fence: settling with an older one is refused.
     pub fence: u64,
@@ -188,7 +190,9 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send + 'a;
 
     /// Claims up to `max` (at most [`MAX_BATCH`]) jobs that are ready and
-    /// due, or whose lease expired, under a new lease of `lease`.
+    /// due, or whose lease expired, under a new lease of `lease`. Taking
+    /// over an expired lease counts one more attempt, so an event that
+    /// crashes its worker every time still reaches the dead-letter set.
     fn claim(
         &self,
         max: usize,

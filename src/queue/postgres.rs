@@ -53,7 +53,8 @@ WITH due AS (
      FOR UPDATE SKIP LOCKED
 )
 UPDATE email_webhooks_jobs j
-   SET state = 1, fence = j.fence + 1, at = now() + make_interval(secs => $2)
+   SET state = 1, fence = j.fence + 1, attempts = j.attempts + (j.state = 1)::int,
+       at = now() + make_interval(secs => $2)
   FROM due WHERE j.key = due.key
 RETURNING j.key, j.payload, j.attempts, j.fence,
           (extract(epoch FROM j.enqueued_at) * 1000)::bigint";

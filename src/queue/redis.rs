@@ -66,11 +66,14 @@ for _, k in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0,
   redis.call('XADD', stream, '*', 'k', k)
 end
 local entries = {}
+local lapsed = {}
 -- Entries whose lease ended (a crashed or stalled consumer's) first,
--- taken over with XCLAIM (which counts one more delivery: the new fence).
+-- taken over with XCLAIM (which counts one more delivery: the new fence);
+-- each lapsed claim counts as an attempt.
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)) do
   local taken = redis.call('XCLAIM', stream, 'workers', consumer, 0, id)
   if taken[1] and taken[1] ~= false and taken[1][2] ~= false then
+    lapsed[id] = true
     table.insert(entries, taken[1])
   else
     redis.call('ZREM', leases, id)
@@ -90,6 +93,9 @@ for _, e in ipairs(entries) do
   if job[1] == false then
     drop(id)
   else
+    if lapsed[id] then
+      job[2] = redis.call('HINCRBY', P..'job:'..k, 'a', 1)
+    end
     local p = redis.call('XPENDING', stream, 'workers', id, id, 1)
     redis.call('ZADD', leases, now + lease, id)
     table.insert(out, {id, k, job[1], job[2], p[1][4], job[3]})

@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS email_webhooks_jobs_state ON email_webhooks_jobs (sta
 
 const CLAIM: &str = "
 UPDATE email_webhooks_jobs
-   SET state = 1, fence = fence + 1, at = ?1 + ?2
+   SET state = 1, fence = fence + 1, attempts = attempts + (state = 1), at = ?1 + ?2
  WHERE key IN (SELECT key FROM email_webhooks_jobs
                 WHERE state IN (0, 1) AND at <= ?1
                 ORDER BY at, rowid LIMIT ?3)
