@@ -480,6 +480,9 @@ async fn a_worker_with_durations_past_the_cap_does_not_panic() {
     assert_eq!(report.handled, 1);
 }
 
+/// More enqueues than the SQLite writer's inbox holds (4,096).
+const FILLERS: usize = 4200;
+
 /// A settlement never blocks the caller's thread: with the SQLite writer
 /// stalled (another connection holds the write lock) and its inbox full,
 /// completing a job answers at once (`Full`, which the worker retries).
@@ -493,15 +496,31 @@ async fn sqlite_settlements_never_block_the_runtime_when_the_writer_is_stalled()
     // The writer takes one enqueue and waits for the lock; the rest fill
     // its inbox.
     let q = Arc::new(q);
-    let waiting: Vec<_> = (0..4200)
+    let submitted = Arc::new(AtomicUsize::new(0));
+    let waiting: Vec<_> = (0..FILLERS)
         .map(|i| {
-            let q = Arc::clone(&q);
-            tokio::spawn(async move { q.enqueue(&jobs(&[&format!("fill{i}")])).await })
+            let (q, submitted) = (Arc::clone(&q), Arc::clone(&submitted));
+            tokio::spawn(async move {
+                let fill = jobs(&[&format!("fill{i}")]);
+                let mut enqueued = std::pin::pin!(q.enqueue(&fill));
+                // Its first poll hands the write to the writer (or finds
+                // the inbox full).
+                let done = futures_util::FutureExt::now_or_never(enqueued.as_mut());
+                submitted.fetch_add(1, Ordering::SeqCst);
+                match done {
+                    Some(result) => result,
+                    None => enqueued.await,
+                }
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every filler has handed its write over: the inbox is full.
+    while submitted.load(Ordering::SeqCst) < FILLERS {
+        tokio::task::yield_now().await;
+    }
     let started = std::time::Instant::now();
-    let settled = q.complete(&job).await;
+    // A blocked thread cannot even let this timeout fire.
+    let settled = tokio::time::timeout(Duration::from_millis(500), q.complete(&job)).await;
     let took = started.elapsed();
     lock.execute_batch("ROLLBACK").unwrap();
     assert!(
@@ -509,7 +528,7 @@ async fn sqlite_settlements_never_block_the_runtime_when_the_writer_is_stalled()
         "complete blocked for {took:?}"
     );
     assert!(
-        matches!(settled, Err(StoreError::Full { .. })),
+        matches!(settled, Ok(Err(StoreError::Full { .. }))),
         "{settled:?}"
     );
     drop(waiting);
