@@ -1230,6 +1230,26 @@ async fn with_a_dead_letter<Q: email_webhooks::queue::Queue>(queue: &Q) {
         .await;
 }
 
+/// A mistyped queue URL is a usage error that never echoes the URL: it
+/// may carry a database password.
+#[test]
+fn dead_letters_never_print_the_queue_url() {
+    for url in [
+        "postgre://user:s3cret@db.example/queue",
+        "POSTGRES://user:s3cret@db.example/queue",
+        "user:s3cret@db.example",
+        "s3cret",
+    ] {
+        let (code, out, err) = run(&["dead-letters", "list", "--queue", url], b"");
+        assert_eq!(code, 2, "{url}: {out} {err}");
+        assert!(
+            !err.contains("s3cret") && !out.to_string().contains("s3cret"),
+            "{url}: {err}"
+        );
+        assert!(err.contains("--queue is sqlite:PATH"), "{err}");
+    }
+}
+
 #[cfg(feature = "redis")]
 fn dead_letters_round_trip(queue: &[&str]) {
     let (code, out, _) = run(&[&["dead-letters", "list"], queue].concat(), b"");

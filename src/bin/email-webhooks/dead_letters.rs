@@ -107,9 +107,23 @@ pub(crate) fn run(args: &DeadLettersArgs) -> Result<(Value, u8), Usage> {
                 "this build has no Redis support (feature `redis`)".into(),
             ));
         }
-        Err(Usage(format!(
-            "--queue is sqlite:PATH, postgres://… or redis://…, not {url}"
-        )))
+        // Never the URL itself: it may carry a password.
+        let scheme = url
+            .split_once(':')
+            .map(|(scheme, _)| scheme)
+            .filter(|scheme| {
+                !scheme.is_empty()
+                    && scheme.len() <= 16
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            });
+        Err(Usage(match scheme {
+            Some(scheme) => {
+                format!("--queue is sqlite:PATH, postgres://… or redis://…, not a {scheme}: URL")
+            }
+            None => "--queue is sqlite:PATH, postgres://… or redis://…".to_owned(),
+        }))
     })
 }
 
