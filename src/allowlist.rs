@@ -48,6 +48,28 @@ fn parse_net(text: &str) -> Result<IpNet, InvalidNetwork> {
         .map_err(|_| InvalidNetwork(text.to_owned()))
 }
 
+/// An `X-Forwarded-For` entry's address: bare (`192.0.2.1`, `2001:db8::1`),
+/// or with a port as some proxies write it (`192.0.2.1:5555`,
+/// `[2001:db8::1]:443`, or bracketed without one).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|port| port.parse::<u16>().is_ok());
+        return port_ok
+            .then(|| host.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))
+            .flatten();
+    }
+    let (host, port) = entry.split_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
     ip.to_canonical()
@@ -135,10 +157,7 @@ impl SourceAllowlist {
             .flatten()
             .ok_or(VerifyError::SourceNotAllowed)?;
         for entry in value.rsplit(',').take(MAX_HOPS) {
-            let ip: IpAddr = entry
-                .trim()
-                .parse()
-                .map_err(|_| VerifyError::SourceNotAllowed)?;
+            let ip = forwarded_address(entry.trim()).ok_or(VerifyError::SourceNotAllowed)?;
             let ip = canonical(ip);
             if !self.trusted(ip) {
                 return Ok(ip);
@@ -279,6 +298,39 @@ mod tests {
             Err(VerifyError::SourceNotAllowed)
         );
         Ok(())
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports_and_brackets_name_their_address() {
+        for (entry, expected) in [
+            ("192.0.2.10", Some("192.0.2.10")),
+            ("192.0.2.10:5555", Some("192.0.2.10")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("[2001:db8::1]:443", Some("2001:db8::1")),
+            ("::ffff:192.0.2.10", Some("::ffff:192.0.2.10")),
+            ("192.0.2.10:", None),
+            ("192.0.2.10:99999", None),
+            ("[2001:db8::1]:x", None),
+            ("[192.0.2.10]", None),
+            ("[2001:db8::1", None),
+            ("host.example:80", None),
+            ("unknown", None),
+            ("", None),
+        ] {
+            assert_eq!(forwarded_address(entry), expected.map(ip), "{entry}");
+        }
+        let behind = SourceAllowlist::parse(["192.0.2.0/24", "2001:db8::/32"])
+            .unwrap_or_else(|_| unreachable!())
+            .with_trusted_proxies([parse_net("10.0.0.0/8").unwrap_or_else(|_| unreachable!())]);
+        assert_eq!(
+            behind.check(ip("10.1.2.3"), &xff("203.0.113.5, 192.0.2.10:5555")),
+            Ok(ip("192.0.2.10"))
+        );
+        assert_eq!(
+            behind.check(ip("10.1.2.3"), &xff("[2001:db8::1]:443, 10.9.9.9:80")),
+            Ok(ip("2001:db8::1"))
+        );
     }
 
     #[test]

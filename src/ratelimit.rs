@@ -5,9 +5,11 @@
 //! A delivery over the limit is answered 429 with `Retry-After` through the
 //! provider's reply (Amazon SNS drops a delivery answered 4xx, so SES is
 //! answered 503 instead; both are retried later). The limiter never drops a
-//! delivery by failing: when it cannot tell the client (a trusted proxy
-//! sent no usable `X-Forwarded-For`) or tracks more sources than its bound,
-//! it lets the delivery through (fails open).
+//! delivery by failing: when it tracks more sources than its bound, it lets
+//! the delivery through (fails open). A delivery from a trusted proxy that
+//! names no usable client (`X-Forwarded-For` absent, repeated, oversized or
+//! malformed) counts against the proxy's own address, so breaking the
+//! header never escapes the limit.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -100,11 +102,11 @@ impl RateLimit {
         peer: IpAddr,
         headers: &H,
     ) -> Result<(), Duration> {
-        // A client that cannot be told: let it through (the allowlist, if
-        // any, refuses it; the limiter never drops a delivery by failing).
-        let Ok(client) = self.proxies.client(peer, headers) else {
-            return Ok(());
-        };
+        // A trusted proxy that names no usable client (its header absent,
+        // repeated, oversized or malformed): the proxy's own address is the
+        // bucket, so a client cannot escape its limit by breaking the
+        // header.
+        let client = self.proxies.client(peer, headers).unwrap_or(peer);
         // An IPv6 client is its /64: one subscriber holds a whole /64, so
         // per-address keys would let it walk past the limit.
         let client = match client {
@@ -169,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn it_fails_open_past_its_bound_and_when_the_client_is_unknown() {
+    fn it_fails_open_past_its_bound() {
         let limit = RateLimit::per_minute(NonZeroU32::MIN).with_max_sources(2);
         let none: [(&str, &str); 0] = [];
         assert!(limit.check(ip("192.0.2.1"), &none[..]).is_ok());
@@ -180,11 +182,41 @@ mod tests {
             assert!(limit.check(ip("192.0.2.3"), &none[..]).is_ok());
         }
         assert_eq!(limit.limiter.len(), 2, "memory stays bounded");
-        // A trusted proxy that names no client: let through.
-        let proxied = RateLimit::per_minute(NonZeroU32::MIN)
-            .with_trusted_proxies(["127.0.0.1/32".parse().unwrap_or_else(|_| unreachable!())]);
-        for _ in 0..3 {
-            assert!(proxied.check(ip("127.0.0.1"), &none[..]).is_ok());
-        }
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_a_broken_header_counts_against_the_proxy() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN)
+            .with_trusted_proxies(["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())]);
+        let none: [(&str, &str); 0] = [];
+        let oversized = format!("{}, 203.0.113.5", "1".repeat(9 * 1024));
+        let repeated = [
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-forwarded-for", "203.0.113.5"),
+        ];
+        // The first unusable header takes the proxy's budget; every later
+        // one, however it is broken, is over it.
+        assert!(limit.check(ip("10.0.0.1"), &none[..]).is_ok());
+        assert!(limit.check(ip("10.0.0.1"), &none[..]).is_err());
+        assert!(
+            limit
+                .check(ip("10.0.0.1"), &[("x-forwarded-for", "junk")][..])
+                .is_err()
+        );
+        assert!(
+            limit
+                .check(
+                    ip("10.0.0.1"),
+                    &[("x-forwarded-for", oversized.as_str())][..]
+                )
+                .is_err()
+        );
+        assert!(limit.check(ip("10.0.0.1"), &repeated[..]).is_err());
+        // A client the proxy does name keeps its own budget.
+        assert!(
+            limit
+                .check(ip("10.0.0.1"), &[("x-forwarded-for", "203.0.113.5")][..])
+                .is_ok()
+        );
     }
 }
