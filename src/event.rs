@@ -216,6 +216,12 @@ pub struct EmailEvent {
     pub recipient: Option<String>,
     /// Why it was rejected, bounced or complained about.
     pub reject_reason: Option<RejectReason>,
+    /// A bounce the provider classifies as temporary (a full mailbox, a
+    /// server refusing for now): [`suppression`](Self::suppression) counts
+    /// it as a soft bounce instead of stopping. Only set on
+    /// [`EventKind::Bounced`]; serialized only when `true`.
+    #[serde(skip_serializing_if = "is_false")]
+    pub soft_bounce: bool,
     /// A human-readable reason from the provider.
     pub description: Option<String>,
     /// The raw response of the receiving mail server.
@@ -237,6 +243,12 @@ pub struct EmailEvent {
     /// the same across redeliveries, used by the idempotency key.
     #[serde(skip)]
     fingerprint: Option<String>,
+}
+
+// `skip_serializing_if` hands the field by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+pub(crate) fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 // `serialize_with` hands the field as `&Option<_>`.
@@ -273,6 +285,7 @@ impl EmailEvent {
             message_id: None,
             recipient: None,
             reject_reason: None,
+            soft_bounce: false,
             description: None,
             mta_response: None,
             click_url: None,

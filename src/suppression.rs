@@ -73,12 +73,15 @@ impl SoftBouncePolicy {
 impl EmailEvent {
     /// Whether this event means "stop mailing the recipient": hard bounces,
     /// spam complaints and unsubscribes stop at once (as do the provider's
-    /// refusals for those reasons or an invalid address); deferrals are soft
-    /// bounces, to count ([`SoftBouncePolicy`]); everything else keeps the
-    /// address.
+    /// refusals for those reasons or an invalid address); deferrals, and
+    /// bounces the provider classifies as temporary
+    /// ([`soft_bounce`](EmailEvent::soft_bounce)), are soft bounces, to count
+    /// ([`SoftBouncePolicy`]); everything else keeps the address.
     #[must_use]
     pub fn suppression(&self) -> Suppression {
         match (self.kind, self.reject_reason) {
+            // The provider says this bounce is temporary.
+            (EventKind::Bounced, _) if self.soft_bounce => Suppression::SoftBounce,
             (EventKind::Bounced, Some(RejectReason::Invalid)) => {
                 Suppression::Stop(StopReason::Invalid)
             }

@@ -232,9 +232,15 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
         }
         _ => (EventKind::Unknown, None, Timestamp::default()),
     };
+    // Postmark's `SoftBounce` (a full mailbox, a server refusing for now)
+    // is a bounce it stopped retrying, but not a bad address.
+    let soft_bounce = kind == EventKind::Bounced
+        && native.record_type == "Bounce"
+        && native.bounce_type.as_deref() == Some("SoftBounce");
     let mut event = EmailEvent::new(Provider::Postmark, kind, raw);
     event.timestamp = timestamp.0;
     event.reject_reason = reason;
+    event.soft_bounce = soft_bounce;
     event.event_id = native.id.and_then(|id| match id {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if !s.is_empty() => Some(s),

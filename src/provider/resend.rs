@@ -220,6 +220,13 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         EventKind::Complained => Some(RejectReason::Spam),
         _ => None,
     };
+    // Resend relays its sending provider's `Transient` bounces (a full
+    // mailbox, a server refusing for now): the address may be fine.
+    event.soft_bounce = event.reject_reason == Some(RejectReason::Bounced)
+        && data
+            .bounce
+            .as_ref()
+            .is_some_and(|b| b.bounce_type.as_deref() == Some("Transient"));
     if let Some(bounce) = data.bounce {
         event.description = bounce.message;
     }

@@ -621,8 +621,13 @@ fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
         "group_resubscribe" => (EventKind::Subscribed, None),
         _ => (EventKind::Unknown, None),
     };
+    // A `blocked` bounce is SendGrid's block (the receiving server refused
+    // the sender or the content, not the address): SendGrid keeps mailing
+    // the address, so it counts as a soft bounce here.
+    let soft_bounce = kind == EventKind::Bounced && reason == Some(RejectReason::Blocked);
     let mut event = EmailEvent::new(Provider::Sendgrid, kind, raw);
     event.reject_reason = reason;
+    event.soft_bounce = soft_bounce;
     event.timestamp = native.timestamp.0;
     event.event_id = native.sg_event_id;
     event.message_id = native.sg_message_id;

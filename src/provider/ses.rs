@@ -348,6 +348,8 @@ pub struct SesDeliveryDelay {
 struct Plan {
     kind: EventKind,
     reason: Option<RejectReason>,
+    /// A `Transient` bounce: SES stopped retrying, the address may be fine.
+    soft_bounce: bool,
     description: Option<String>,
     click_url: Option<String>,
     user_agent: Option<String>,
@@ -377,6 +379,7 @@ fn plan(native: &SesEvent) -> Plan {
     let mut plan = Plan {
         kind: EventKind::Unknown,
         reason: None,
+        soft_bounce: false,
         description: None,
         click_url: None,
         user_agent: None,
@@ -387,6 +390,7 @@ fn plan(native: &SesEvent) -> Plan {
             let bounce = native.bounce.clone().unwrap_or_default();
             plan.kind = EventKind::Bounced;
             plan.reason = Some(RejectReason::Bounced);
+            plan.soft_bounce = bounce.bounce_type.as_deref() == Some("Transient");
             plan.description = Some(format!(
                 "{}: {}",
                 bounce.bounce_type.as_deref().unwrap_or("Undetermined"),
@@ -496,6 +500,7 @@ fn normalize(
         e.recipient = recipient;
         e.mta_response = mta_response;
         e.reject_reason = plan.reason;
+        e.soft_bounce = plan.soft_bounce;
         e.description.clone_from(&plan.description);
         e.click_url.clone_from(&plan.click_url);
         e.user_agent.clone_from(&plan.user_agent);

@@ -353,6 +353,9 @@ struct Stored {
     message_id: Option<String>,
     recipient: Option<String>,
     reject_reason: Option<RejectReason>,
+    /// Absent in payloads written before it existed: a hard bounce.
+    #[serde(default)]
+    soft_bounce: bool,
     description: Option<String>,
     mta_response: Option<String>,
     click_url: Option<String>,
@@ -382,6 +385,8 @@ pub fn encode_event(event: &EmailEvent) -> Result<String, StoreError> {
         message_id: Option<&'a str>,
         recipient: Option<&'a str>,
         reject_reason: Option<RejectReason>,
+        #[serde(skip_serializing_if = "crate::event::is_false")]
+        soft_bounce: bool,
         description: Option<&'a str>,
         mta_response: Option<&'a str>,
         click_url: Option<&'a str>,
@@ -402,6 +407,7 @@ pub fn encode_event(event: &EmailEvent) -> Result<String, StoreError> {
         message_id: event.message_id.as_deref(),
         recipient: event.recipient.as_deref(),
         reject_reason: event.reject_reason,
+        soft_bounce: event.soft_bounce,
         description: event.description.as_deref(),
         mta_response: event.mta_response.as_deref(),
         click_url: event.click_url.as_deref(),
@@ -460,6 +466,7 @@ pub fn decode_event(
     event.message_id = stored.message_id;
     event.recipient = stored.recipient;
     event.reject_reason = stored.reject_reason;
+    event.soft_bounce = stored.soft_bounce;
     event.description = stored.description;
     event.mta_response = stored.mta_response;
     event.click_url = stored.click_url;
@@ -486,6 +493,7 @@ mod tests {
         event.timestamp =
             time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).ok();
         event.reject_reason = Some(RejectReason::Bounced);
+        event.soft_bounce = true;
         event.tags = vec!["t".into()];
         event
             .metadata

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
-use email_webhooks::{Provider, Request};
+use email_webhooks::{EventKind, Provider, Request};
 use serde_json::{Map, Value};
 
 fn samples_dir() -> PathBuf {
@@ -98,6 +98,75 @@ fn outcome(sample: &Map<String, Value>) -> Result<Vec<Value>, String> {
             json
         })
         .collect())
+}
+
+/// The sample's events, parsed (unverified, as the expectations are).
+fn events_of(sample: &Map<String, Value>) -> Vec<email_webhooks::EmailEvent> {
+    let provider = Provider::from_str(sample["provider"].as_str().unwrap()).unwrap();
+    let (headers, body) = delivery(sample);
+    let request = Request::new(&headers, body.as_bytes());
+    (provider.info().unwrap().parse)(&request).unwrap()
+}
+
+/// A sample with `from` replaced by `to` everywhere in its body and
+/// delivery (the provider's own field, set to another documented value).
+fn variant(name: &str, from: &str, to: &str) -> Map<String, Value> {
+    let mut sample = load(&samples_dir().join(name));
+    let replace = |text: &mut Value| {
+        let old = text.as_str().unwrap();
+        assert!(old.contains(from), "{name}: no {from}");
+        *text = old.replace(from, to).into();
+    };
+    replace(sample.get_mut("body").unwrap());
+    if let Some(delivery) = sample.get_mut("delivery") {
+        replace(delivery.get_mut("body").unwrap());
+    }
+    sample
+}
+
+#[test]
+fn bounces_the_provider_calls_temporary_are_soft_bounces_for_suppression() {
+    use email_webhooks::{StopReason, Suppression};
+    let stop = Suppression::Stop(StopReason::HardBounce);
+    let file = |name: &str| load(&samples_dir().join(name));
+    let cases = [
+        ("sendgrid bounce", file("sendgrid-bounce.json"), stop),
+        (
+            "sendgrid blocked",
+            file("sendgrid-blocked.json"),
+            Suppression::SoftBounce,
+        ),
+        ("postmark HardBounce", file("postmark-bounce.json"), stop),
+        (
+            "postmark SoftBounce",
+            file("postmark-soft-bounce.json"),
+            Suppression::SoftBounce,
+        ),
+        ("ses Permanent", file("amazon-ses-event-bounce.json"), stop),
+        (
+            "ses Transient",
+            variant("amazon-ses-event-bounce.json", "Permanent", "Transient"),
+            Suppression::SoftBounce,
+        ),
+        ("resend (no type)", file("resend-bounced.json"), stop),
+        (
+            "resend Transient",
+            variant(
+                "resend-bounced.json",
+                r#""bounce": {"#,
+                r#""bounce": {"type": "Transient","#,
+            ),
+            Suppression::SoftBounce,
+        ),
+    ];
+    for (name, sample, expected) in cases {
+        let events = events_of(&sample);
+        assert!(!events.is_empty(), "{name}");
+        for event in events {
+            assert_eq!(event.kind, EventKind::Bounced, "{name}");
+            assert_eq!(event.suppression(), expected, "{name}");
+        }
+    }
 }
 
 #[test]
