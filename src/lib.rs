@@ -190,7 +190,7 @@
 //! | `certificate_unavailable` | the SNS signing certificate could not be fetched now | 503 | transient |
 //! | `body_unreadable` | the body could not be read to its end (the connection broke, or a server body timeout fired) | 503 | transient |
 //! | `no_public_url` | a URL-signed or URL-secret provider, and the receiver has no public URL configured | 500 | transient (fix the configuration; the provider retries meanwhile) |
-//! | `no_peer_address` | a source allowlist, and the server does not report the client's address | 500 | transient (fix the configuration) |
+//! | `no_peer_address` | a source allowlist or a rate limit, and the server does not report the client's address | 500 | transient (fix the configuration) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |

@@ -763,6 +763,35 @@ fn rate_limited(
     Arc::new(Pipeline::new(providers, MemoryStore::new()))
 }
 
+/// A rate limit on a server that reports no peer address cannot limit
+/// anyone: answered 500 (a configuration to fix, retried meanwhile), never
+/// passed silently.
+#[tokio::test]
+async fn a_rate_limit_without_peer_addresses_answers_500() {
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let limit = email_webhooks::ratelimit::RateLimit::per_minute(std::num::NonZeroU32::MIN);
+    let router = email_webhooks::adapters::axum::webhooks_router(
+        rate_limited(limit),
+        |_event| async { Ok::<(), std::io::Error>(()) },
+        move |handled| seen.lock().unwrap().push(handled.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    for id in ["r-1", "r-2"] {
+        let d = simulated(Provider::Mailjet, EventKind::Opened, id, &mailjet, false);
+        let (status, _) = send(&addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+        assert_eq!(status, 500, "{id}");
+        assert_eq!(
+            log.lock().unwrap().last().unwrap().error_code,
+            Some("no_peer_address")
+        );
+    }
+}
+
 #[tokio::test]
 async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
     use email_webhooks::ratelimit::RateLimit;

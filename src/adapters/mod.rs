@@ -178,7 +178,13 @@ fn admit<'a, O: Fn(&Handled)>(
             return Some(Err(refuse(error.into())));
         }
     }
-    if let (Some(limit), Some(peer)) = (providers.rate_limit(), peer) {
+    if let Some(limit) = providers.rate_limit() {
+        // A limit the server gives no peer address for would silently
+        // limit nothing: a configuration to fix, answered as the
+        // allowlist answers it (500, retried meanwhile).
+        let Some(peer) = peer else {
+            return Some(Err(refuse(crate::VerifyError::NoPeerAddress.into())));
+        };
         if let Err(wait) = limit.check(peer, request.headers()) {
             let mut reply = provider.reply(crate::provider::Answer::RetryLater(
                 http::StatusCode::TOO_MANY_REQUESTS,

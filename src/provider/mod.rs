@@ -851,7 +851,10 @@ impl Providers {
 
     /// Limits deliveries per source on the adapters' route (see
     /// [`RateLimit`](crate::ratelimit::RateLimit)): over it, the answer is
-    /// 429 with `Retry-After` (503 for SES, whose SNS drops a 4xx).
+    /// 429 with `Retry-After` (503 for SES, whose SNS drops a 4xx). Like a
+    /// source allowlist it needs the client's address: serve axum with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`; without it
+    /// every delivery is answered 500 `no_peer_address`.
     #[cfg(any(feature = "axum", feature = "actix-web"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
     #[must_use]
