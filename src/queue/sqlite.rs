@@ -126,6 +126,21 @@ fn submit(writer: &std::sync::mpsc::SyncSender<Pending>, write: Pending) -> Resu
     })
 }
 
+/// Hands a write to the writer and waits for its commit. Never a blocking
+/// send: a full inbox (the writer stalled on the disk or on another
+/// process's lock) would block the runtime's thread; it answers
+/// [`StoreError::Full`] instead, which callers retry.
+async fn through<T>(
+    writer: &std::sync::mpsc::SyncSender<Pending>,
+    write: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, StoreError>>) -> Pending,
+) -> Result<T, StoreError> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    submit(writer, write(answer))?;
+    answered
+        .await
+        .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?
+}
+
 /// The most deliveries (and jobs) one group commit takes.
 const GROUP_DELIVERIES: usize = 512;
 const GROUP_JOBS: usize = 20_000;
@@ -351,24 +366,15 @@ impl SqliteQueue {
         let error = error.unwrap_or_default().to_owned();
         let at = millis(SystemTime::now()).saturating_add(value);
         if let Some(writer) = &self.writer {
-            let (answer, answered) = tokio::sync::oneshot::channel();
-            // Never a blocking send: a full inbox (the writer stalled on
-            // the disk or on another process's lock) would block the
-            // runtime's thread. Full is an error the worker retries.
-            submit(
-                writer,
-                Pending::Settle {
-                    sql,
-                    key,
-                    fence,
-                    at,
-                    error,
-                    answer,
-                },
-            )?;
-            return answered
-                .await
-                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+            return through(writer, |answer| Pending::Settle {
+                sql,
+                key,
+                fence,
+                at,
+                error,
+                answer,
+            })
+            .await;
         }
         self.call(move |c| settle_row(c, sql, &key, fence, at, &error))
             .await
@@ -382,11 +388,7 @@ impl Queue for SqliteQueue {
         }
         let jobs = jobs.to_vec();
         if let Some(writer) = &self.writer {
-            let (answer, answered) = tokio::sync::oneshot::channel();
-            submit(writer, Pending::Enqueue { jobs, answer })?;
-            return answered
-                .await
-                .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+            return through(writer, |answer| Pending::Enqueue { jobs, answer }).await;
         }
         self.call(move |c| {
             let now = millis(SystemTime::now());
