@@ -117,7 +117,7 @@ const STANDARD: Scheme = Scheme {
             |v: StandardWebhooks, k| v.with_key(whsec(k))
         );
         v.with_limits(limits)
-            .verify_at(headers, body, at(now))
+            .verify_at(&headers, body, at(now))
             .map(|v| v.key_index())
     },
     signature_header: "webhook-signature",
@@ -138,7 +138,7 @@ const STRIPE: Scheme = Scheme {
             |v: StripeVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
-            .verify_at(headers, body, at(now))
+            .verify_at(&headers, body, at(now))
             .map(|v| v.key_index())
     },
     signature_header: "Stripe-Signature",
@@ -156,7 +156,7 @@ const GITHUB: Scheme = Scheme {
             |v: GitHubVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
-            .verify(headers, body)
+            .verify(&headers, body)
             .map(|v| v.key_index())
     },
     signature_header: "X-Hub-Signature-256",
@@ -178,7 +178,7 @@ const SLACK: Scheme = Scheme {
             |v: email_webhooks::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
-            .verify_at(headers, body, at(now))
+            .verify_at(&headers, body, at(now))
             .map(|v| v.key_index())
     },
     signature_header: "X-Slack-Signature",
@@ -196,7 +196,7 @@ const SHOPIFY: Scheme = Scheme {
             |v: email_webhooks::scheme::hmac::HmacVerifier, k| v.with_secret(raw(k))
         );
         v.with_limits(limits)
-            .verify_at(headers, body, at(now))
+            .verify_at(&headers, body, at(now))
             .map(|v| v.key_index())
     },
     signature_header: "X-Shopify-Hmac-Sha256",

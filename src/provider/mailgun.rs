@@ -164,7 +164,7 @@ impl MailgunVerifier {
     /// # Errors
     ///
     /// [`Error::Verify`] or [`Error::Parse`].
-    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+    pub fn verify_and_parse_at<H: Headers + Sync>(
         &self,
         headers: &H,
         body: &[u8],

@@ -27,6 +27,7 @@ use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
+use crate::scheme::Authenticate as _;
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -72,38 +73,12 @@ impl PostmarkVerifier {
         self
     }
 
-    /// Checks the request's credentials (and body size). The result's
-    /// [`key_index`](Verified::key_index) is the matching basic-auth pair.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Unauthorized`] for missing or wrong credentials,
-    /// [`VerifyError::BodyTooLarge`] over the limit.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.policy.limits.check_body(body)?;
-        let index = self.auth.check(headers, &self.policy.limits)?;
-        if let Some(secret) = &self.secret_header {
-            let value = headers::optional(headers, &secret.name, &self.policy.limits)
-                .ok()
-                .flatten()
-                .ok_or(VerifyError::Unauthorized)?;
-            if secret.digest.position(value.as_bytes()).is_none() {
-                return Err(VerifyError::Unauthorized);
-            }
-        }
-        Ok(Verified::new(None, None, index))
-    }
-
     /// Checks the request, then parses its event.
     ///
     /// # Errors
     ///
     /// [`Error::Verify`] or [`Error::Parse`].
-    pub fn verify_and_parse<H: Headers + ?Sized>(
+    pub fn verify_and_parse<H: Headers + Sync>(
         &self,
         headers: &H,
         body: &[u8],
@@ -291,7 +266,7 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
         std::future::ready((|| {
-            let proof = self.verify(request.headers(), request.body())?;
+            let proof = self.authenticate(request)?;
             let events = parse(request.body())?;
             Ok(crate::provider::Received::events(events).with_proof(proof))
         })())
@@ -348,3 +323,27 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     build,
     simulate,
 };
+
+/// Checks the request's credentials (and body size). The result's
+/// [`key_index`](Verified::key_index) is the matching basic-auth pair;
+/// refusals are [`VerifyError::Unauthorized`] for missing or wrong
+/// credentials and [`VerifyError::BodyTooLarge`] over the limit.
+impl crate::scheme::Authenticate for PostmarkVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body) = (request.headers(), request.body());
+        self.policy.limits.check_body(body)?;
+        let index = self.auth.check(headers, &self.policy.limits)?;
+        if let Some(secret) = &self.secret_header {
+            let value = headers::optional(headers, &secret.name, &self.policy.limits)
+                .ok()
+                .flatten()
+                .ok_or(VerifyError::Unauthorized)?;
+            if secret.digest.position(value.as_bytes()).is_none() {
+                return Err(VerifyError::Unauthorized);
+            }
+        }
+        Ok(Verified::new(None, None, index))
+    }
+}
+
+crate::scheme::verify_methods!(PostmarkVerifier);

@@ -24,6 +24,7 @@ use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::Headers;
 use crate::provider::Timestamp;
+use crate::scheme::Authenticate as _;
 use crate::scheme::standard::{self, StandardWebhooks};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -52,26 +53,12 @@ impl ResendVerifier {
         }
     }
 
-    /// Verifies a request as if the time were `now`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify_at<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.inner.verify_at(headers, body, now)
-    }
-
     /// Verifies a request, then parses its events.
     ///
     /// # Errors
     ///
     /// [`Error::Verify`] or [`Error::Parse`].
-    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+    pub fn verify_and_parse_at<H: Headers + Sync>(
         &self,
         headers: &H,
         body: &[u8],
@@ -262,7 +249,7 @@ impl crate::provider::EmailProvider for ResendVerifier {
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
         std::future::ready((|| {
-            let proof = self.verify_at(request.headers(), request.body(), request.now())?;
+            let proof = self.inner.authenticate(request)?;
             let events = parse_with_id(proof.id(), request.body())?;
             Ok(crate::provider::Received::events(events).with_proof(proof))
         })())
@@ -330,3 +317,11 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     build,
     simulate,
 };
+
+impl crate::scheme::Authenticate for ResendVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        self.inner.authenticate(request)
+    }
+}
+
+crate::scheme::verify_methods!(ResendVerifier);

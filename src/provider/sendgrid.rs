@@ -201,65 +201,13 @@ impl SendgridVerifier {
         self
     }
 
-    /// Verifies a request against the system clock.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.verify_at(headers, body, OffsetDateTime::now_utc())
-    }
-
-    /// Verifies a request as if the time were `now`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify_at<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.policy.limits.check_body(body)?;
-        let basic = match &self.basic {
-            Some(auth) => Some(auth.check(headers, &self.policy.limits)?),
-            None => None,
-        };
-        if self.keys.is_empty() {
-            // Built with `basic_auth` alone: the credentials were the check.
-            return Ok(Verified::new(None, None, basic.unwrap_or_default()));
-        }
-        let signature = headers::required(headers, &SIGNATURE, &self.policy.limits)?;
-        let timestamp_text = headers::required(headers, &TIMESTAMP, &self.policy.limits)?;
-        let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
-        self.policy.check_timestamp(timestamp, now)?;
-        let mut buf = [0u8; SIGNATURE_BUF];
-        let Some(signature) = encoding::base64_into(signature.as_bytes(), &mut buf) else {
-            return Err(VerifyError::InvalidSignature);
-        };
-        // ring verifies one contiguous message: one copy of the body.
-        let mut message = Vec::with_capacity(timestamp_text.len() + body.len());
-        message.extend_from_slice(timestamp_text.as_bytes());
-        message.extend_from_slice(body);
-        let index = self
-            .keys
-            .iter()
-            .position(|key| key.verifies(&message, signature))
-            .ok_or(VerifyError::InvalidSignature)?;
-        Ok(Verified::new(None, Some(timestamp), index))
-    }
 
     /// Verifies a request, then parses its batch.
     ///
     /// # Errors
     ///
     /// [`Error::Verify`] or [`Error::Parse`].
-    pub fn verify_and_parse_at<H: Headers + ?Sized>(
+    pub fn verify_and_parse_at<H: Headers + Sync>(
         &self,
         headers: &H,
         body: &[u8],
@@ -661,7 +609,7 @@ impl crate::provider::EmailProvider for SendgridVerifier {
     ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
     {
         std::future::ready((|| {
-            let proof = self.verify_at(request.headers(), request.body(), request.now())?;
+            let proof = crate::scheme::Authenticate::authenticate(self, request)?;
             let events = parse_within(request.body(), &self.policy.limits)?;
             Ok(crate::provider::Received::events(events).with_proof(proof))
         })())
@@ -748,3 +696,38 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     build,
     simulate,
 };
+
+impl crate::scheme::Authenticate for SendgridVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body, now) = (request.headers(), request.body(), request.now());
+        self.policy.limits.check_body(body)?;
+        let basic = match &self.basic {
+            Some(auth) => Some(auth.check(headers, &self.policy.limits)?),
+            None => None,
+        };
+        if self.keys.is_empty() {
+            // Built with `basic_auth` alone: the credentials were the check.
+            return Ok(Verified::new(None, None, basic.unwrap_or_default()));
+        }
+        let signature = headers::required(headers, &SIGNATURE, &self.policy.limits)?;
+        let timestamp_text = headers::required(headers, &TIMESTAMP, &self.policy.limits)?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
+        self.policy.check_timestamp(timestamp, now)?;
+        let mut buf = [0u8; SIGNATURE_BUF];
+        let Some(signature) = encoding::base64_into(signature.as_bytes(), &mut buf) else {
+            return Err(VerifyError::InvalidSignature);
+        };
+        // ring verifies one contiguous message: one copy of the body.
+        let mut message = Vec::with_capacity(timestamp_text.len() + body.len());
+        message.extend_from_slice(timestamp_text.as_bytes());
+        message.extend_from_slice(body);
+        let index = self
+            .keys
+            .iter()
+            .position(|key| key.verifies(&message, signature))
+            .ok_or(VerifyError::InvalidSignature)?;
+        Ok(Verified::new(None, Some(timestamp), index))
+    }
+}
+
+crate::scheme::verify_methods!(SendgridVerifier);

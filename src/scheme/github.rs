@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::error::{SecretError, VerifyError};
-use crate::headers::{self, Headers, Name};
+use crate::headers::{self, Name};
 use crate::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -48,28 +48,6 @@ impl GitHubVerifier {
         }
     }
 
-    /// Verifies a request.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        if !headers::present(headers, &SIGNATURE_NAME)
-            && headers::present(headers, &LEGACY_SHA1_NAME)
-        {
-            return Err(VerifyError::UnsupportedScheme {
-                detail: "only the sha1 signature header is present",
-            });
-        }
-        // No timestamp is signed, so the time is never read.
-        self.inner
-            .verify_at(headers, body, OffsetDateTime::UNIX_EPOCH)
-    }
-
     /// The `X-Hub-Signature-256` header for `body`, signed with the first
     /// secret.
     ///
@@ -89,3 +67,21 @@ impl crate::policy::Configure for GitHubVerifier {
         self.inner.policy_mut()
     }
 }
+
+impl crate::scheme::Authenticate for GitHubVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let headers = request.headers();
+        if !headers::present(headers, &SIGNATURE_NAME)
+            && headers::present(headers, &LEGACY_SHA1_NAME)
+        {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "only the sha1 signature header is present",
+            });
+        }
+        // No timestamp is signed, so the time is never read.
+        self.inner
+            .authenticate(&request.at(OffsetDateTime::UNIX_EPOCH))
+    }
+}
+
+crate::scheme::verify_methods!(GitHubVerifier);

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 pub use crate::mac::{Algorithm, Encoding};
 
 use crate::error::{HeaderProblem, SecretError, VerifyError};
-use crate::headers::{self, Headers, Name};
+use crate::headers::{self, Name};
 use crate::mac::{self, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::replay::ReplayWindow;
@@ -143,64 +143,6 @@ impl HmacVerifier {
         self.signature_header.as_str()
     }
 
-    /// Verifies a request against the system clock.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.verify_at(headers, body, OffsetDateTime::now_utc())
-    }
-
-    /// Verifies a request as if the time were `now`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify_at<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.policy.limits.check_body(body)?;
-        let value = headers::required(headers, &self.signature_header, &self.policy.limits)?;
-        let Some(signature) = value.strip_prefix(&*self.prefix) else {
-            return Err(VerifyError::malformed(
-                self.signature_header.error_name(),
-                HeaderProblem::Syntax("the signature lacks the expected prefix"),
-            ));
-        };
-        let candidates = iter::once(signature.as_bytes());
-        match &self.content {
-            Content::Body => {
-                let index = mac::find_key(self.keys(), self.encoding, &[body], &candidates)?;
-                Ok(Verified::new(None, None, index))
-            }
-            Content::TimestampThenBody {
-                header,
-                prefix,
-                separator,
-            } => {
-                let text = headers::required(headers, header, &self.policy.limits)?;
-                let timestamp = headers::parse_timestamp(text, || header.error_name())?;
-                self.policy.check_timestamp(timestamp, now)?;
-                let content: [&[u8]; 4] = [
-                    prefix.as_bytes(),
-                    text.as_bytes(),
-                    separator.as_bytes(),
-                    body,
-                ];
-                let index = mac::find_key(self.keys(), self.encoding, &content, &candidates)?;
-                Ok(Verified::new(None, Some(timestamp), index))
-            }
-        }
-    }
-
     fn keys(&self) -> impl Iterator<Item = (usize, &MacKey)> {
         self.keys.iter().enumerate()
     }
@@ -248,3 +190,43 @@ impl HmacVerifier {
 }
 
 configure_via_field!(HmacVerifier);
+
+impl crate::scheme::Authenticate for HmacVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body, now) = (request.headers(), request.body(), request.now());
+        self.policy.limits.check_body(body)?;
+        let value = headers::required(headers, &self.signature_header, &self.policy.limits)?;
+        let Some(signature) = value.strip_prefix(&*self.prefix) else {
+            return Err(VerifyError::malformed(
+                self.signature_header.error_name(),
+                HeaderProblem::Syntax("the signature lacks the expected prefix"),
+            ));
+        };
+        let candidates = iter::once(signature.as_bytes());
+        match &self.content {
+            Content::Body => {
+                let index = mac::find_key(self.keys(), self.encoding, &[body], &candidates)?;
+                Ok(Verified::new(None, None, index))
+            }
+            Content::TimestampThenBody {
+                header,
+                prefix,
+                separator,
+            } => {
+                let text = headers::required(headers, header, &self.policy.limits)?;
+                let timestamp = headers::parse_timestamp(text, || header.error_name())?;
+                self.policy.check_timestamp(timestamp, now)?;
+                let content: [&[u8]; 4] = [
+                    prefix.as_bytes(),
+                    text.as_bytes(),
+                    separator.as_bytes(),
+                    body,
+                ];
+                let index = mac::find_key(self.keys(), self.encoding, &content, &candidates)?;
+                Ok(Verified::new(None, Some(timestamp), index))
+            }
+        }
+    }
+}
+
+crate::scheme::verify_methods!(HmacVerifier);

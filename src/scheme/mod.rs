@@ -66,37 +66,48 @@ impl Authenticate for crate::BasicAuth {
     }
 }
 
-/// The signature schemes and providers as mechanisms: each checks the
-/// request with its own `verify`, against the request's arrival time.
-macro_rules! authenticate_with_time {
+/// The public `verify` and `verify_at` of a mechanism whose check is its
+/// [`Authenticate`] impl, written once for every scheme and provider: both
+/// build a [`Request`] from the headers and the raw body and authenticate
+/// it (`verify` at the system clock's time).
+macro_rules! verify_methods {
     ($($ty:ty),* $(,)?) => {$(
-        impl Authenticate for $ty {
-            fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
-                self.verify_at(request.headers(), request.body(), request.now())
+        impl $ty {
+            /// Verifies a request (headers and the raw body) against the
+            /// system clock.
+            ///
+            /// # Errors
+            ///
+            /// A [`VerifyError`](crate::VerifyError) saying why the request is
+            /// refused.
+            pub fn verify<'h, H: crate::headers::Headers + Sync>(
+                &self,
+                headers: &'h H,
+                body: &'h [u8],
+            ) -> Result<crate::Verified<'h>, crate::VerifyError> {
+                let request = crate::Request::new(headers, body);
+                crate::scheme::Authenticate::authenticate(self, &request)
+            }
+
+            /// Verifies a request as if the time were `now`.
+            ///
+            /// # Errors
+            ///
+            /// A [`VerifyError`](crate::VerifyError) saying why the request is
+            /// refused.
+            pub fn verify_at<'h, H: crate::headers::Headers + Sync>(
+                &self,
+                headers: &'h H,
+                body: &'h [u8],
+                now: time::OffsetDateTime,
+            ) -> Result<crate::Verified<'h>, crate::VerifyError> {
+                let request = crate::Request::new(headers, body).at(now);
+                crate::scheme::Authenticate::authenticate(self, &request)
             }
         }
     )*};
 }
-
-authenticate_with_time!(
-    standard::StandardWebhooks,
-    stripe::StripeVerifier,
-    hmac::HmacVerifier,
-    crate::provider::sendgrid::SendgridVerifier,
-    crate::provider::resend::ResendVerifier,
-);
-
-impl Authenticate for github::GitHubVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
-        self.verify(request.headers(), request.body())
-    }
-}
-
-impl Authenticate for crate::provider::postmark::PostmarkVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
-        self.verify(request.headers(), request.body())
-    }
-}
+pub(crate) use verify_methods;
 
 /// Twilio signs the public URL it calls: the request must carry it
 /// ([`Request::with_url`]).

@@ -33,8 +33,6 @@
 
 use std::borrow::Cow;
 
-use time::OffsetDateTime;
-
 use crate::encoding::{self, SIGNATURE_BUF};
 use crate::error::{HeaderProblem, SecretError, VerifyError};
 use crate::headers::{self, Headers, Name};
@@ -229,110 +227,6 @@ impl StandardWebhooks {
         self.keys.push(StoredKey::from(key.into()));
         self
     }
-
-    /// Verifies a request against the system clock.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.verify_at(headers, body, OffsetDateTime::now_utc())
-    }
-
-    /// Verifies a request as if the time were `now`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify_at<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.policy.limits.check_body(body)?;
-        let (names, signature) = family(headers, &self.policy.limits)?;
-        let signature = signature.ok_or(VerifyError::MissingHeader {
-            name: Cow::Borrowed(HEADERS.signature),
-        })?;
-        let id = headers::required(headers, &names.id, &self.policy.limits)?;
-        let timestamp_text = headers::required(headers, &names.timestamp, &self.policy.limits)?;
-        let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;
-
-        // `version,signature` entries, split on single spaces; an entry
-        // without a comma is an unknown version and is skipped.
-        let entries = || {
-            signature
-                .as_bytes()
-                .split(|&b| b == b' ')
-                .filter(|e| !e.is_empty())
-        };
-        let has_hmac_key = self.keys.iter().any(|k| matches!(k, StoredKey::Hmac(_)));
-        let has_ed25519_key = self.keys.iter().any(|k| matches!(k, StoredKey::Ed25519(_)));
-        let mut checkable = false;
-        for (count, entry) in entries().enumerate() {
-            if count == self.policy.limits.max_signature_entries {
-                return Err(VerifyError::malformed(
-                    names.signature.error_name(),
-                    HeaderProblem::TooManyEntries {
-                        limit: self.policy.limits.max_signature_entries,
-                    },
-                ));
-            }
-            let (version, _) = split_entry(entry);
-            checkable |=
-                (version == b"v1" && has_hmac_key) || (version == b"v1a" && has_ed25519_key);
-        }
-        if !checkable {
-            return Err(VerifyError::UnsupportedScheme {
-                detail: "no signature of a version the configured keys can check",
-            });
-        }
-
-        self.policy.check_timestamp(timestamp, now)?;
-
-        let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
-        let candidates = |wanted: &'static [u8]| {
-            entries()
-                .map(split_entry)
-                .filter(move |(version, _)| *version == wanted)
-                .map(|(_, sig)| sig)
-        };
-        if has_hmac_key {
-            let hmac_keys = self.keys.iter().enumerate().filter_map(|(i, k)| match k {
-                StoredKey::Hmac(k) => Some((i, &**k)),
-                StoredKey::Ed25519(_) => None,
-            });
-            match mac::find_key(hmac_keys, Encoding::Base64, &content, &candidates(b"v1")) {
-                Ok(index) => return Ok(Verified::new(Some(id), Some(timestamp), index)),
-                Err(VerifyError::InvalidSignature) => {}
-                Err(other) => return Err(other),
-            }
-        }
-        if has_ed25519_key && candidates(b"v1a").next().is_some() {
-            // Ed25519 needs the whole message in one slice (ring has no
-            // streaming interface), so v1a costs one copy of the body.
-            let message = content.concat();
-            let mut buf = [0u8; SIGNATURE_BUF];
-            for (index, key) in self.keys.iter().enumerate() {
-                let StoredKey::Ed25519(key) = key else {
-                    continue;
-                };
-                for candidate in candidates(b"v1a") {
-                    if encoding::base64_into(candidate, &mut buf)
-                        .is_some_and(|sig| key.verifies(&message, sig))
-                    {
-                        return Ok(Verified::new(Some(id), Some(timestamp), index));
-                    }
-                }
-            }
-        }
-        Err(VerifyError::InvalidSignature)
-    }
 }
 
 /// Splits `version,signature`; an entry without a comma has an empty
@@ -449,3 +343,89 @@ impl StandardWebhooksSigner {
 }
 
 configure_via_field!(StandardWebhooks);
+
+impl crate::scheme::Authenticate for StandardWebhooks {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body, now) = (request.headers(), request.body(), request.now());
+        self.policy.limits.check_body(body)?;
+        let (names, signature) = family(headers, &self.policy.limits)?;
+        let signature = signature.ok_or(VerifyError::MissingHeader {
+            name: Cow::Borrowed(HEADERS.signature),
+        })?;
+        let id = headers::required(headers, &names.id, &self.policy.limits)?;
+        let timestamp_text = headers::required(headers, &names.timestamp, &self.policy.limits)?;
+        let timestamp = headers::parse_timestamp(timestamp_text, || names.timestamp.error_name())?;
+
+        // `version,signature` entries, split on single spaces; an entry
+        // without a comma is an unknown version and is skipped.
+        let entries = || {
+            signature
+                .as_bytes()
+                .split(|&b| b == b' ')
+                .filter(|e| !e.is_empty())
+        };
+        let has_hmac_key = self.keys.iter().any(|k| matches!(k, StoredKey::Hmac(_)));
+        let has_ed25519_key = self.keys.iter().any(|k| matches!(k, StoredKey::Ed25519(_)));
+        let mut checkable = false;
+        for (count, entry) in entries().enumerate() {
+            if count == self.policy.limits.max_signature_entries {
+                return Err(VerifyError::malformed(
+                    names.signature.error_name(),
+                    HeaderProblem::TooManyEntries {
+                        limit: self.policy.limits.max_signature_entries,
+                    },
+                ));
+            }
+            let (version, _) = split_entry(entry);
+            checkable |=
+                (version == b"v1" && has_hmac_key) || (version == b"v1a" && has_ed25519_key);
+        }
+        if !checkable {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "no signature of a version the configured keys can check",
+            });
+        }
+
+        self.policy.check_timestamp(timestamp, now)?;
+
+        let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
+        let candidates = |wanted: &'static [u8]| {
+            entries()
+                .map(split_entry)
+                .filter(move |(version, _)| *version == wanted)
+                .map(|(_, sig)| sig)
+        };
+        if has_hmac_key {
+            let hmac_keys = self.keys.iter().enumerate().filter_map(|(i, k)| match k {
+                StoredKey::Hmac(k) => Some((i, &**k)),
+                StoredKey::Ed25519(_) => None,
+            });
+            match mac::find_key(hmac_keys, Encoding::Base64, &content, &candidates(b"v1")) {
+                Ok(index) => return Ok(Verified::new(Some(id), Some(timestamp), index)),
+                Err(VerifyError::InvalidSignature) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if has_ed25519_key && candidates(b"v1a").next().is_some() {
+            // Ed25519 needs the whole message in one slice (ring has no
+            // streaming interface), so v1a costs one copy of the body.
+            let message = content.concat();
+            let mut buf = [0u8; SIGNATURE_BUF];
+            for (index, key) in self.keys.iter().enumerate() {
+                let StoredKey::Ed25519(key) = key else {
+                    continue;
+                };
+                for candidate in candidates(b"v1a") {
+                    if encoding::base64_into(candidate, &mut buf)
+                        .is_some_and(|sig| key.verifies(&message, sig))
+                    {
+                        return Ok(Verified::new(Some(id), Some(timestamp), index));
+                    }
+                }
+            }
+        }
+        Err(VerifyError::InvalidSignature)
+    }
+}
+
+crate::scheme::verify_methods!(StandardWebhooks);

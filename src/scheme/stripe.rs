@@ -13,11 +13,9 @@
 //!
 //! Source: <https://docs.stripe.com/webhooks#verify-manually>.
 
-use time::OffsetDateTime;
-
 use crate::encoding;
 use crate::error::{HeaderProblem, SecretError, VerifyError};
-use crate::headers::{self, Headers, Name};
+use crate::headers::{self, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
@@ -105,49 +103,6 @@ impl StripeVerifier {
         self
     }
 
-    /// Verifies a request against the system clock.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.verify_at(headers, body, OffsetDateTime::now_utc())
-    }
-
-    /// Verifies a request as if the time were `now`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VerifyError`] saying why the request is refused.
-    pub fn verify_at<'h, H: Headers + ?Sized>(
-        &self,
-        headers: &'h H,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Verified<'h>, VerifyError> {
-        self.policy.limits.check_body(body)?;
-        let header = headers::required(headers, &SIGNATURE_NAME, &self.policy.limits)?;
-        let parsed = ParsedHeader::parse(header, &self.policy.limits)?;
-        if !parsed.has_v1 {
-            return Err(VerifyError::UnsupportedScheme {
-                detail: "no `v1` signature",
-            });
-        }
-        self.policy.check_timestamp(parsed.timestamp, now)?;
-        let content: [&[u8]; 3] = [parsed.timestamp_text.as_bytes(), b".", body];
-        let index = mac::find_key(
-            self.keys.iter().enumerate(),
-            Encoding::Hex,
-            &content,
-            &parsed.v1(),
-        )?;
-        Ok(Verified::new(None, Some(parsed.timestamp), index))
-    }
-
     /// The `Stripe-Signature` value Stripe would send for `body` at
     /// `timestamp`: one `v1` entry per configured secret, as during a roll.
     ///
@@ -167,3 +122,28 @@ impl StripeVerifier {
 }
 
 configure_via_field!(StripeVerifier);
+
+impl crate::scheme::Authenticate for StripeVerifier {
+    fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body, now) = (request.headers(), request.body(), request.now());
+        self.policy.limits.check_body(body)?;
+        let header = headers::required(headers, &SIGNATURE_NAME, &self.policy.limits)?;
+        let parsed = ParsedHeader::parse(header, &self.policy.limits)?;
+        if !parsed.has_v1 {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "no `v1` signature",
+            });
+        }
+        self.policy.check_timestamp(parsed.timestamp, now)?;
+        let content: [&[u8]; 3] = [parsed.timestamp_text.as_bytes(), b".", body];
+        let index = mac::find_key(
+            self.keys.iter().enumerate(),
+            Encoding::Hex,
+            &content,
+            &parsed.v1(),
+        )?;
+        Ok(Verified::new(None, Some(parsed.timestamp), index))
+    }
+}
+
+crate::scheme::verify_methods!(StripeVerifier);

@@ -832,10 +832,10 @@ impl Verifier {
         now: OffsetDateTime,
     ) -> Result<Value, email_webhooks::Error> {
         let proof = match self {
-            Self::Standard(v) => v.verify_at(headers, body, now)?,
-            Self::Stripe(v) => v.verify_at(headers, body, now)?,
-            Self::GitHub(v) => v.verify(headers, body)?,
-            Self::Hmac(v) => v.verify_at(headers, body, now)?,
+            Self::Standard(v) => v.verify_at(&headers, body, now)?,
+            Self::Stripe(v) => v.verify_at(&headers, body, now)?,
+            Self::GitHub(v) => v.verify(&headers, body)?,
+            Self::Hmac(v) => v.verify_at(&headers, body, now)?,
             Self::Twilio(v) => v.verify(headers, url, body)?,
             Self::Sns(v, certificate) => {
                 return Ok(
