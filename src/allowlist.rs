@@ -9,7 +9,7 @@
 //!
 //! Where a provider publishes fixed ranges they ship as data in
 //! [`published`], each naming its source and when it was read; where it
-//! publishes a DNS name (SparkPost: `wh.egress.sparkpost.com`) or nothing
+//! publishes only a DNS name (the provider's module says which) or nothing
 //! (SendGrid, Mailgun and most others), resolve or supply the ranges
 //! yourself. Amazon SNS sends from all of AWS's ranges
 //! (<https://ip-ranges.amazonaws.com/ip-ranges.json>): its signature, not an

@@ -339,28 +339,36 @@ impl EmailEvent {
         if let Some(fingerprint) = &self.fingerprint {
             return format!("{}:sha256:{fingerprint}", self.provider);
         }
-        let mut hash = Sha256::new();
-        let mut field = |value: Option<&str>| {
-            // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ,
-            // and absent differs from empty.
-            match value {
-                Some(v) => {
-                    hash.update([1]);
-                    hash.update((v.len() as u64).to_be_bytes());
-                    hash.update(v.as_bytes());
-                }
-                None => hash.update([0]),
-            }
-        };
         let timestamp = self.timestamp.map(|t| t.unix_timestamp_nanos().to_string());
         let kind = serde_json::to_value(self.kind).ok();
-        field(self.message_id.as_deref());
-        field(self.recipient.as_deref());
-        field(kind.as_ref().and_then(Value::as_str));
-        field(timestamp.as_deref());
-        let digest = hash.finalize();
+        let digest = fingerprint([
+            self.message_id.as_deref(),
+            self.recipient.as_deref(),
+            kind.as_ref().and_then(Value::as_str),
+            timestamp.as_deref(),
+        ]);
         format!("{}:sha256:{}", self.provider, encoding::hex(&digest[..16]))
     }
+}
+
+/// A digest of `fields` for a derived idempotency key: each field
+/// length-prefixed, so that ("ab", "c") and ("a", "bc") differ, and an
+/// absent field differs from an empty one. Providers without an event id
+/// pass every field that can tell two events apart and none that changes
+/// between redeliveries of one.
+pub(crate) fn fingerprint<'a>(fields: impl IntoIterator<Item = Option<&'a str>>) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for field in fields {
+        match field {
+            Some(v) => {
+                hash.update([1]);
+                hash.update((v.len() as u64).to_be_bytes());
+                hash.update(v.as_bytes());
+            }
+            None => hash.update([0]),
+        }
+    }
+    hash.finalize().into()
 }
 
 /// The bare address of the first mailbox in an address header or list:

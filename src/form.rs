@@ -150,6 +150,28 @@ pub(crate) fn decode(input: &[u8]) -> String {
     }
 }
 
+/// `text` form-encoded (`application/x-www-form-urlencoded`): unreserved
+/// bytes as they are, space as `+`, every other byte as `%XX`. For
+/// simulated deliveries.
+pub(crate) fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            other => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(other >> 4)]));
+                out.push(char::from(HEX[usize::from(other & 15)]));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

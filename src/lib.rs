@@ -77,8 +77,10 @@
 //! | Amazon SES | [`provider::ses`] | RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | 2 h past, 5 min ahead (SNS retries end within an hour) |
 //! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
 //! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the signed id header (`svix-id`, or `webhook-id`) | id, timestamp and body | 5 minutes each way |
-//! | Mailjet | [`provider::mailjet`] | basic auth in the callback URL | none: a digest of message id, type, time and recipient | nothing | none |
+//! | Mailjet | [`provider::mailjet`] | basic auth in the callback URL | none: a digest of every field that tells two events apart | nothing | none |
 //! | GetResponse | [`provider::getresponse`] | a secret query parameter in the webhook URL (default `secret`) | the `X-Webhook-ID` header | nothing | none |
+//! | Mandrill (Mailchimp Transactional) | [`provider::mandrill`] | `X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key | none: a digest of message id, event, time, recipient and click details | the configured URL and the sorted form (`mandrill_events`) | none |
+//! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};

@@ -350,6 +350,7 @@ fn provider_args(file: &str) -> Vec<String> {
         ),
         "amazon-ses-sns" => ("sns", "--key", body["Timestamp"].as_str().map(unix_of)),
         "resend" => ("resend", "--secret", v.now),
+        "mandrill" => ("mandrill", "--secret", None),
         other => panic!("no CLI scheme for {other}"),
     };
     let mut args = vec![
@@ -368,6 +369,9 @@ fn provider_args(file: &str) -> Vec<String> {
     if let Some(topic) = body["TopicArn"].as_str() {
         args.extend(["--topic".to_owned(), topic.to_owned()]);
     }
+    if let Some(url) = &v.url {
+        args.extend(["--url".to_owned(), url.clone()]);
+    }
     args
 }
 
@@ -384,7 +388,7 @@ fn every_provider_vector_verifies_through_the_cli() {
         })
         .collect();
     files.sort();
-    assert_eq!(files.len(), 6);
+    assert_eq!(files.len(), 7);
     for file in files {
         let v = common::Vector::load_provider(&file);
         let args = provider_args(&file);

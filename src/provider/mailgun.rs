@@ -488,6 +488,8 @@ const LEGACY_FIELDS: &[&str] = &[
     "mailing-list",
     "attachment-count",
     "body-plain",
+    // Mailgun's sending id, on the legacy forms of every event.
+    "X-Mailgun-Sid",
 ];
 
 /// Fields that change with each delivery attempt of the same event: the
@@ -590,12 +592,19 @@ impl LegacyForm {
             }
         }
         for (name, values) in &self.fields {
-            if !LEGACY_FIELDS.contains(&name.as_str())
-                && !name.starts_with("attachment-")
-                && !metadata.contains_key(name)
-            {
-                if let Some(first) = values.first() {
-                    metadata.insert(name.clone(), Value::String(first.clone()));
+            let ours = LEGACY_FIELDS.contains(&name.as_str()) || name.starts_with("attachment-");
+            // A variable named like one of Mailgun's fields repeats it:
+            // Mailgun's value is the last of a signature field and the
+            // first of any other, and the sender's is the one left.
+            let sender = match (ours, PER_ATTEMPT.contains(&name.as_str())) {
+                (false, _) => values.first(),
+                (true, true) if values.len() > 1 => values.first(),
+                (true, false) => values.get(1),
+                (true, true) => None,
+            };
+            if let Some(value) = sender {
+                if !metadata.contains_key(name) {
+                    metadata.insert(name.clone(), Value::String(value.clone()));
                 }
             }
         }

@@ -44,7 +44,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::basic_auth::BasicAuth;
 use crate::error::{Error, ParseError, VerifyError};
-use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
@@ -277,41 +277,53 @@ fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
     event.click_url = native.url;
     event.user_agent = native.agent;
     event.tags = native.customcampaign.into_iter().filter(|c| !c.is_empty()).collect();
-    let nonempty = |value: Option<String>| value.filter(|v| !v.is_empty()).map(Value::String);
-    event.metadata = [("CustomID", native.custom_id), ("Payload", native.payload)]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.to_owned(), nonempty(value)?)))
-        .collect();
+    let nonempty = |value: Option<String>| value.filter(|v| !v.is_empty());
+    if let Some(id) = nonempty(native.custom_id) {
+        event.metadata.insert("CustomID".to_owned(), Value::String(id));
+    }
+    // `Payload` is the sender's `EventPayload`, a string that is usually
+    // JSON: an object becomes the metadata itself, anything else stays a
+    // string under `Payload`.
+    if let Some(payload) = nonempty(native.payload) {
+        match serde_json::from_str::<Value>(&payload) {
+            Ok(Value::Object(fields)) => {
+                for (name, value) in fields {
+                    event.metadata.entry(name).or_insert(value);
+                }
+            }
+            _ => {
+                event.metadata.insert("Payload".to_owned(), Value::String(payload));
+            }
+        }
+    }
     event
 }
 
-/// A digest of what identifies a Mailjet event across redeliveries.
+/// A digest of what identifies a Mailjet event across redeliveries: every
+/// field that can tell two events apart (an open from another client in
+/// the same second, a hard bounce after a soft one with the same error),
+/// none that Mailjet changes when it resends.
 fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
-    let mut hash = Sha256::new();
     let time = native.time.0.map(|t| t.unix_timestamp_nanos().to_string());
-    let message = native.message_id.map(|id| id.to_string());
-    for field in [
+    let text = |n: Option<u64>| n.map(|n| n.to_string());
+    let flag = |b: Option<bool>| b.map(|b| if b { "true" } else { "false" });
+    let (message, list) = (text(native.message_id), text(native.mj_list_id));
+    event::fingerprint([
         message.as_deref(),
         native.message_guid.as_deref(),
         Some(native.event.as_str()),
         time.as_deref(),
         native.email.as_deref(),
         native.url.as_deref(),
+        native.error_related_to.as_deref(),
         native.error.as_deref(),
+        flag(native.hard_bounce),
+        flag(native.blocked),
         native.source.as_deref(),
-    ] {
-        // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ, and
-        // absent differs from empty.
-        match field {
-            Some(v) => {
-                hash.update([1]);
-                hash.update((v.len() as u64).to_be_bytes());
-                hash.update(v.as_bytes());
-            }
-            None => hash.update([0]),
-        }
-    }
-    hash.finalize().into()
+        native.ip.as_deref(),
+        native.agent.as_deref(),
+        list.as_deref(),
+    ])
 }
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
@@ -352,7 +364,7 @@ const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
     title: "Mailjet",
     authenticated_by: "basic auth in the callback URL",
-    event_id: "none: a digest of message id, type, time and recipient",
+    event_id: "none: a digest of every field that tells two events apart",
     signed: "nothing",
     replay_window: "none",
     parse: |request| parse(request.body()),

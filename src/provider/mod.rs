@@ -135,6 +135,10 @@ registry! {
     Mailjet => "mailjet", mailjet;
     /// GetResponse.
     Getresponse => "getresponse", getresponse;
+    /// Mandrill (Mailchimp Transactional).
+    Mandrill => "mandrill", mandrill;
+    /// SparkPost (Bird).
+    Sparkpost => "sparkpost", sparkpost;
 }
 
 impl fmt::Display for Provider {
@@ -199,6 +203,9 @@ pub struct Settings {
     pub topics: Vec<String>,
     /// The query parameter carrying a URL secret (default `secret`).
     pub url_param: Option<String>,
+    /// The webhook URL exactly as configured at the provider, for
+    /// providers that sign it (Mandrill); never rebuilt from a request.
+    pub url: Option<String>,
     /// The size limits.
     pub limits: crate::Limits,
     /// The replay window.
@@ -239,6 +246,7 @@ impl fmt::Debug for Settings {
             .field("basic_auth", &self.basic_auth.len())
             .field("topics", &self.topics)
             .field("url_param", &self.url_param)
+            .field("has_url", &self.url.is_some())
             .field("limits", &self.limits)
             .field("replay", &self.replay)
             .finish()
@@ -282,6 +290,60 @@ impl Settings {
         }
         Ok(auth)
     }
+}
+
+impl Settings {
+    /// The [`Credentials`](crate::scheme::credentials::Credentials) of an
+    /// unsigned provider: the basic-auth pairs when any are given, else the
+    /// secrets as bearer tokens.
+    pub(crate) fn credentials(
+        &self,
+        what: &'static str,
+    ) -> Result<crate::scheme::credentials::Credentials, SetupError> {
+        if !self.basic_auth.is_empty() {
+            return Ok(self.basic_auth(what)?.into());
+        }
+        let mut secrets = self.secrets.iter();
+        let first = secrets.next().ok_or(SetupError::Missing(what))?;
+        let mut token =
+            crate::scheme::bearer::BearerToken::new(&crate::Secret::from_bytes(first.as_str())?);
+        for secret in secrets {
+            token = token.with_token(&crate::Secret::from_bytes(secret.as_str())?);
+        }
+        Ok(token.into())
+    }
+
+    /// The `Authorization` header an unsigned provider sends with the
+    /// credentials of [`credentials`](Self::credentials) (a wrong password
+    /// or token when `wrong`).
+    pub(crate) fn credentials_header(
+        &self,
+        what: &'static str,
+        wrong: bool,
+    ) -> Result<(String, String), SetupError> {
+        if let Some(pair) = self.basic_auth.first() {
+            return Ok(basic_header_for(pair, wrong));
+        }
+        let token = Self::first(&self.secrets, what)?;
+        let token = if wrong { "not-the-token" } else { token };
+        Ok(("Authorization".to_owned(), format!("Bearer {token}")))
+    }
+}
+
+/// Authenticates `request` for a provider that needs no I/O: the body
+/// limit, then `auth`, then `parse` over the body; a ready future, as
+/// [`EmailProvider::receive`] returns.
+pub(crate) fn receive_ready<A: crate::scheme::Authenticate + ?Sized>(
+    auth: &A,
+    limits: &crate::Limits,
+    request: &Request<'_>,
+    parse: impl FnOnce(&[u8], &crate::Limits) -> Result<Received, crate::ParseError>,
+) -> std::future::Ready<Result<Received, Error>> {
+    std::future::ready((|| {
+        limits.check_body(request.body())?;
+        let proof = auth.authenticate(request)?;
+        Ok(parse(request.body(), limits)?.with_proof(proof))
+    })())
 }
 
 /// Why a provider could not be set up or simulated from [`Settings`].

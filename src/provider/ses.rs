@@ -290,6 +290,13 @@ pub struct SesComplaint {
     pub complained_recipients: Vec<SesRecipient>,
     /// `abuse`, `fraud`, …
     pub complaint_feedback_type: Option<String>,
+    /// The user agent of the feedback report (the reporting ISP's
+    /// feedback loop), where the report names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// SES's id for the feedback report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_id: Option<String>,
 }
 
 /// `delivery`.
@@ -403,6 +410,7 @@ fn plan(native: &SesEvent) -> Plan {
             plan.kind = EventKind::Complained;
             plan.reason = Some(RejectReason::Spam);
             plan.description = complaint.complaint_feedback_type;
+            plan.user_agent = complaint.user_agent;
             plan.recipients = listed(&complaint.complained_recipients);
         }
         "Delivery" => {

@@ -1,6 +1,6 @@
 //! A shared token in `Authorization: Bearer …`, for providers that send one
-//! instead of signing (SparkPost's OAuth-fetched token, Brevo's webhook
-//! token).
+//! instead of signing (a token set on the webhook, or one the provider
+//! fetched from your OAuth2 token endpoint).
 //!
 //! Tokens are kept only as SHA-256 digests (zeroized on drop) and compared
 //! as digests in constant time against every configured token (rotation).
@@ -44,19 +44,26 @@ impl BearerToken {
 
 impl Authenticate for BearerToken {
     fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
-        let value = headers::optional(request.headers(), &AUTHORIZATION, &crate::Limits::default())
-            .ok()
-            .flatten()
-            .ok_or(VerifyError::Unauthorized)?;
-        let (scheme, token) = value.split_once(' ').ok_or(VerifyError::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(VerifyError::Unauthorized);
-        }
+        let token = bearer_token(request)?;
         self.digests
-            .position(token.trim().as_bytes())
+            .position(token.as_bytes())
             .map(|index| Verified::new(None, None, index))
             .ok_or(VerifyError::Unauthorized)
     }
+}
+
+/// The token of the request's one `Authorization: Bearer …` header;
+/// [`VerifyError::Unauthorized`] without one.
+pub(crate) fn bearer_token<'r>(request: &Request<'r>) -> Result<&'r str, VerifyError> {
+    let value = headers::optional(request.headers(), &AUTHORIZATION, &crate::Limits::default())
+        .ok()
+        .flatten()
+        .ok_or(VerifyError::Unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or(VerifyError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(VerifyError::Unauthorized);
+    }
+    Ok(token.trim())
 }
 
 impl fmt::Debug for BearerToken {

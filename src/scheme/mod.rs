@@ -7,11 +7,13 @@
 //! - [`stripe`] and [`twilio`]: HMAC schemes with their own header grammar or
 //!   signed content.
 //! - [`bearer`] and [`url_secret`]: shared tokens, in a header or in the
-//!   webhook URL, for providers that sign nothing.
+//!   webhook URL, for providers that sign nothing; [`credentials`]: basic
+//!   auth or a bearer token, whichever the webhook is set up with.
 //!
 //! Each is an [`Authenticate`] mechanism over the one [`Request`] type.
 
 pub mod bearer;
+pub mod credentials;
 pub mod github;
 pub mod hmac;
 pub mod shopify;

@@ -130,7 +130,7 @@ impl TwilioVerifier {
 
 /// The MAC over what Twilio signs: the URL, then each sorted parameter's
 /// decoded name and value, streamed into the MAC without a copy.
-fn signed_mac(key: &MacKey, url: &str, sorted: &[Pair<'_>]) -> MacOutput {
+pub(crate) fn signed_mac(key: &MacKey, url: &str, sorted: &[Pair<'_>]) -> MacOutput {
     key.compute_streamed(&mut |update| {
         update(url.as_bytes());
         for pair in sorted {

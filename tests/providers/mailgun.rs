@@ -342,3 +342,23 @@ fn reasons_and_unknown_events_map() {
         );
     }
 }
+
+/// A legacy form's metadata is the sender's variables: Mailgun's own fields
+/// (`X-Mailgun-Sid`, `domain`, the signature) stay out, and a variable named
+/// like one of Mailgun's fields is kept with the sender's value.
+#[test]
+fn legacy_metadata_keeps_the_senders_variables_and_none_of_mailguns_fields() {
+    let body = "event=delivered&recipient=a%40example.com&domain=mg.example.com\
+        &X-Mailgun-Sid=WyI1ZjE0IiwgImFAZXhhbXBsZS5jb20iXQ%3D%3D&Message-Id=%3Cm1%40example.com%3E\
+        &event=my-event&recipient=my-recipient&order=42\
+        &timestamp=111&token=my-token&timestamp=1765000000&token=t0k&signature=abc";
+    let events = mailgun::parse_form(body.as_bytes()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(events[0].recipient.as_deref(), Some("a@example.com"));
+    assert_eq!(
+        serde_json::Value::Object(events[0].metadata.clone()),
+        json!({"event": "my-event", "recipient": "my-recipient", "order": "42",
+               "timestamp": "111", "token": "my-token"})
+    );
+}

@@ -20,11 +20,14 @@ mod common;
 // The matrix every registered provider runs, and each provider's own
 // behaviours beyond its samples (vectors, credentials, formats).
 mod mailgun;
+mod mailjet;
+mod mandrill;
 mod matrix;
 mod postmark;
 mod resend;
 mod sendgrid;
 mod ses;
+mod sparkpost;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -290,6 +293,8 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::resend::ResendVerifier>();
     send_sync::<email_webhooks::provider::mailjet::MailjetVerifier>();
     send_sync::<email_webhooks::provider::getresponse::GetresponseVerifier>();
+    send_sync::<email_webhooks::provider::mandrill::MandrillVerifier>();
+    send_sync::<email_webhooks::provider::sparkpost::SparkpostVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -317,7 +322,7 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     files(&root.join("src"), &mut all);
-    for name in ["mailjet", "getresponse"] {
+    for name in ["mailjet", "getresponse", "mandrill", "sparkpost"] {
         let mut naming: Vec<String> = all
             .iter()
             .filter(|p| {
@@ -354,8 +359,8 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        getresponse, mailgun as mg, mailjet, postmark as pm, resend as rs, sendgrid as sg,
-        ses as ses_,
+        getresponse, mailgun as mg, mailjet, mandrill, postmark as pm, resend as rs,
+        sendgrid as sg, ses as ses_, sparkpost,
     };
     let mut checked = 0;
     for path in sample_files() {
@@ -381,6 +386,8 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Resend => round_trips::<rs::ResendEvent>(raw),
                 Provider::Mailjet => round_trips::<mailjet::MailjetEvent>(raw),
                 Provider::Getresponse => round_trips::<getresponse::GetresponseEvent>(raw),
+                Provider::Mandrill => round_trips::<mandrill::MandrillEvent>(raw),
+                Provider::Sparkpost => round_trips::<sparkpost::SparkpostEvent>(raw),
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

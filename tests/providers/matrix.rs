@@ -97,7 +97,7 @@ fn fixture(provider: Provider) -> Fixture {
                 other: secret("whsec_dGhpcyBpcyBhbm90aGVyIGtleSAxMjM0NTY3OA=="),
             }
         }
-        Provider::Postmark | Provider::Mailjet => Fixture {
+        Provider::Postmark | Provider::Mailjet | Provider::Sparkpost => Fixture {
             sender: settings(|s| {
                 s.basic_auth.push("hook:pass-word".into());
             }),
@@ -108,6 +108,19 @@ fn fixture(provider: Provider) -> Fixture {
                 s.basic_auth.push("hook:other-pass".into());
             }),
         },
+        Provider::Mandrill => {
+            let key = |k: &'static str| {
+                settings(|s| {
+                    s.secrets.push(k.into());
+                    s.url = Some(PUBLIC_URL.into());
+                })
+            };
+            Fixture {
+                sender: key("mandrill-webhook-key"),
+                receiver: key("mandrill-webhook-key"),
+                other: key("another-webhook-key"),
+            }
+        }
         other => panic!("no fixture for {other}: add one here"),
     }
 }

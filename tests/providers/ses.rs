@@ -448,3 +448,27 @@ fn a_rate_limited_ses_delivery_is_answered_503_so_sns_retries() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
 }
+
+/// A complaint keeps the user agent of the feedback report (the ISP's
+/// feedback loop), as SES's complaint object carries it.
+#[test]
+fn a_complaint_keeps_the_feedback_reports_user_agent() {
+    let message = serde_json::json!({"notificationType": "Complaint",
+        "mail": {"messageId": "m-1", "timestamp": "2025-12-06T10:00:00.000Z", "source": "s@example.com",
+                 "destination": ["a@example.com"]},
+        "complaint": {"complainedRecipients": [{"emailAddress": "a@example.com"}],
+                      "timestamp": "2025-12-06T10:05:00.000Z", "feedbackId": "f-1",
+                      "userAgent": "Comcast Feedback Loop (V0.01)", "complaintFeedbackType": "abuse"}});
+    let envelope = serde_json::json!({"Type": "Notification", "MessageId": "n-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Message": message.to_string(),
+        "Timestamp": "2025-12-06T10:05:01.000Z", "SignatureVersion": "1", "Signature": "x",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/x.pem"});
+    let events = email_webhooks::provider::ses::parse(envelope.to_string().as_bytes()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Complained);
+    assert_eq!(
+        events[0].user_agent.as_deref(),
+        Some("Comcast Feedback Loop (V0.01)")
+    );
+    assert_eq!(events[0].description.as_deref(), Some("abuse"));
+}

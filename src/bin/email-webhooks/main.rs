@@ -446,6 +446,7 @@ fn run_verify_provider(args: &VerifyArgs, provider: Provider) -> Result<(Value, 
     settings.basic_auth.clone_from(&args.basic_auth);
     settings.topics.clone_from(&args.topics);
     settings.url_param.clone_from(&args.url_param);
+    settings.url.clone_from(&args.url);
     settings.limits = input.limits;
     settings.replay = input.replay;
     let built = match (info.build)(&settings) {
@@ -610,6 +611,7 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     settings.basic_auth.extend(args.basic_auth.clone());
     settings.topics.extend(args.topic.clone());
     settings.url_param.clone_from(&args.url_param);
+    settings.url = Some(args.to.clone());
     let kind: EventKind = args.event.parse().map_err(|_| {
         // The kinds the provider simulates: every kind it does not refuse.
         let sends: Vec<&str> = EventKind::ALL

@@ -1,0 +1,503 @@
+//! Mandrill (Mailchimp Transactional) message-event webhooks.
+//!
+//! - Authenticated by: `X-Mandrill-Signature`, the base64 HMAC-SHA1, keyed
+//!   with the webhook's own key (shown per webhook; not the API key), of
+//!   the webhook URL **exactly as configured in Mandrill** followed by
+//!   every POST parameter sorted by name, each name then its value, with
+//!   no separators. The URL is configuration ([`MandrillVerifier::new`]),
+//!   never rebuilt from the request: a proxy that changes the scheme, host
+//!   or port would otherwise break every signature, and credentials written
+//!   into the configured URL (`https://user:pass@host/path`) are part of
+//!   what Mandrill signs. Several keys for rotation.
+//! - Signed: the URL and the form (so the whole `mandrill_events` JSON). No
+//!   time is signed, so there is no replay window: a captured delivery can
+//!   be replayed; the idempotency keys make a replay a duplicate.
+//! - Body: `application/x-www-form-urlencoded` with one field,
+//!   `mandrill_events`, a JSON array of up to 1,000 events (bounded by
+//!   [`Limits::max_events_per_delivery`] before anything is allocated per
+//!   event).
+//! - Events: `send` → [`EventKind::Sent`], `delivered`, `deferral` →
+//!   [`EventKind::Deferred`], `hard_bounce` and `soft_bounce` →
+//!   [`EventKind::Bounced`] (a soft bounce is marked soft: Mandrill has
+//!   stopped retrying, but the address may recover), `open`, `click`,
+//!   `spam` → [`EventKind::Complained`], `unsub`, `reject` →
+//!   [`EventKind::Rejected`], `inbound` → [`EventKind::Inbound`]. Sync
+//!   events (a `type` of `whitelist`, `blacklist`, `allowlist`,
+//!   `denylist`, with an `action`) and unknown events are
+//!   [`EventKind::Unknown`] with their JSON kept; an element that is not an
+//!   event object is kept the same way and never loses its neighbours.
+//! - Fields: the message is `_id` (also `msg._id`), the recipient
+//!   `msg.email`, the time `ts` (Unix seconds), tags `msg.tags`, metadata
+//!   `msg.metadata`, the bounce text `msg.bounce_description` and the
+//!   receiving server's answer `msg.diag` (or the last `msg.smtp_events`
+//!   entry of a deferral), the click `url`, the client `user_agent`.
+//! - Event id: none (`_id` is the message's). The idempotency key digests
+//!   what tells two events apart (message, event, time, recipient, URL,
+//!   client address and agent, and a sync event's type, action and
+//!   address); Mandrill resends a failed batch with the same events, so a
+//!   redelivery gets the same keys.
+//! - Setup: Mandrill checks the URL with a `HEAD` request when a webhook
+//!   is added or changed: answered 200 ([`EmailProvider::probe`]).
+//! - Retries: Mandrill retries a batch that is not answered 2xx, with
+//!   backoff, for a limited time, and may disable a webhook that keeps
+//!   failing.
+//!
+//! Sources: Mailchimp Transactional, "Webhooks"
+//! <https://mailchimp.com/developer/transactional/docs/webhooks/> and
+//! "Track and respond to activity with webhooks" (authenticating webhook
+//! requests)
+//! <https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/>.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, ParseError, VerifyError};
+use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::form::{self, Pair};
+use crate::headers::{self, Name};
+use crate::limits::Limits;
+use crate::mac::{self, Algorithm, Encoding, MacKey};
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch::{self, Shape};
+use crate::provider::{
+    DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
+    Simulation, Timestamp,
+};
+use crate::request::Request;
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+static SIGNATURE: Name = Name::from_static("x-mandrill-signature");
+
+/// The most events Mandrill puts in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Checks Mandrill's signature and parses its events.
+#[derive(Debug)]
+pub struct MandrillVerifier {
+    keys: Vec<MacKey>,
+    url: String,
+    policy: Policy,
+}
+
+impl MandrillVerifier {
+    /// A verifier with the webhook's key and its URL exactly as entered in
+    /// Mandrill (scheme, host, port, path, query, and any credentials).
+    #[must_use]
+    pub fn new(webhook_key: Secret, url: impl Into<String>) -> Self {
+        Self {
+            keys: vec![MacKey::new(Algorithm::Sha1, webhook_key)],
+            url: url.into(),
+            policy: Policy::default(),
+        }
+    }
+
+    /// Also accepts `webhook_key` (rotation), tried after the others.
+    #[must_use]
+    pub fn with_key(mut self, webhook_key: Secret) -> Self {
+        self.keys.push(MacKey::new(Algorithm::Sha1, webhook_key));
+        self
+    }
+
+    /// The configured URL that signatures cover.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The `X-Mandrill-Signature` Mandrill would send for `form_body`,
+    /// with the first key.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] when the body is not a form within the limits.
+    pub fn sign(&self, form_body: &[u8]) -> Result<String, VerifyError> {
+        let key = self.keys.first().ok_or(crate::SecretError::Empty)?;
+        let params = sorted_params(form_body, &self.policy.limits)?;
+        let mac = crate::scheme::twilio::signed_mac(key, &self.url, &params);
+        Ok(crate::encoding::base64(mac.as_bytes()))
+    }
+}
+
+fn sorted_params<'b>(body: &'b [u8], limits: &Limits) -> Result<Vec<Pair<'b>>, VerifyError> {
+    let mut params = form::pairs(body, limits)?;
+    params.sort_by(Pair::cmp_decoded);
+    Ok(params)
+}
+
+impl crate::scheme::Authenticate for MandrillVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        self.policy.limits.check_body(request.body())?;
+        let signature = headers::required(request.headers(), &SIGNATURE, &self.policy.limits)?;
+        let params = sorted_params(request.body(), &self.policy.limits)?;
+        let index = mac::find_key_with(
+            self.keys.iter().enumerate(),
+            Encoding::Base64,
+            &std::iter::once(signature.as_bytes()),
+            |key| crate::scheme::twilio::signed_mac(key, &self.url, &params),
+        )?;
+        Ok(Verified::new(None, None, index))
+    }
+}
+
+crate::scheme::verify_methods!(MandrillVerifier);
+configure_via_field!(MandrillVerifier);
+
+impl EmailProvider for MandrillVerifier {
+    fn id(&self) -> Provider {
+        Provider::Mandrill
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        crate::provider::receive_ready(self, &self.policy.limits, request, |body, limits| {
+            Ok(Received::events(parse_within(body, limits)?))
+        })
+    }
+
+    /// Mandrill checks a webhook's URL with `HEAD` when it is saved.
+    fn probe(&self, method: &http::Method) -> Option<Reply> {
+        (method == http::Method::HEAD).then_some(Reply::status(http::StatusCode::OK))
+    }
+}
+
+/// One element of `mandrill_events`: a message event (`event`), or a sync
+/// event (`type` and `action`). Field names follow Mandrill's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MandrillEvent {
+    /// `send`, `deferral`, `hard_bounce`, `soft_bounce`, `open`, `click`,
+    /// `spam`, `unsub`, `reject`, `delivered`, `inbound`; absent on sync
+    /// events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// A sync event's list: `whitelist`, `blacklist` (or `allowlist`,
+    /// `denylist`).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub sync_type: Option<String>,
+    /// A sync event's change: `add`, `remove`, `change`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The message id.
+    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When the event happened (Unix seconds).
+    #[serde(default)]
+    pub ts: Timestamp,
+    /// `click`: the clicked URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `open`, `click`: the client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// `open`, `click`: the client's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `open`, `click`: where the client was, as Mandrill guesses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Value>,
+    /// `open`, `click`: the parsed user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent_parsed: Option<Value>,
+    /// The message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg: Option<MandrillMessage>,
+    /// A sync event's denylist entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject: Option<MandrillListEntry>,
+    /// A sync event's allowlist entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<MandrillListEntry>,
+}
+
+/// `msg`: the message an event is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MandrillMessage {
+    /// The message id.
+    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When it was sent (Unix seconds).
+    #[serde(default)]
+    pub ts: Timestamp,
+    /// The recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `sent`, `bounced`, `soft-bounced`, `rejected`, `spam`, `unsub`,
+    /// `deferred`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The sender's tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The sender's metadata.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+    /// Bounces: Mandrill's classification (`bad_mailbox`,
+    /// `invalid_domain`, `mailbox_full`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_description: Option<String>,
+    /// Bounces: the bounce code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgtools_code: Option<Value>,
+    /// Bounces: the receiving server's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diag: Option<String>,
+    /// The delivery attempts (`ts`, `type`, `diag`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smtp_events: Vec<MandrillSmtpEvent>,
+    /// Rejections: why (`{"reason": …, "detail": …}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject: Option<Value>,
+    /// Opens (a count, or the list of opens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens: Option<Value>,
+    /// Clicks (a count, or the list of clicks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicks: Option<Value>,
+    /// The subaccount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subaccount: Option<String>,
+    /// The template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// One delivery attempt of a message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MandrillSmtpEvent {
+    /// When (Unix seconds).
+    #[serde(default)]
+    pub ts: Timestamp,
+    /// `sent`, `deferred`, …
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The receiving server's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diag: Option<String>,
+}
+
+/// A sync event's list entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MandrillListEntry {
+    /// The address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Why it is listed (`hard-bounce`, `spam`, `unsub`, `custom`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Parses a Mandrill form body (`mandrill_events=[…]`) without checking
+/// its signature.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a form with one `mandrill_events`
+/// field holding a JSON array, or has more events than
+/// [`Limits::max_events_per_delivery`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    parse_within(body, &Limits::default())
+}
+
+fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let not_form = |_| ParseError::new("the body is not a form");
+    let pairs = form::pairs(body, limits).map_err(not_form)?;
+    let mut fields = pairs.iter().filter(|p| p.is(b"mandrill_events"));
+    let (Some(field), None) = (fields.next(), fields.next()) else {
+        return Err(ParseError::new("the form has no single `mandrill_events` field"));
+    };
+    let json = form::decode(field.value);
+    let max = limits.max_events_per_delivery.min(MAX_BATCH);
+    let raws = batch::elements(json.as_bytes(), Shape::Array, max)?;
+    Ok(raws.into_iter().map(event_from).collect())
+}
+
+fn event_from(raw: &RawValue) -> EmailEvent {
+    if let Ok(native) = serde_json::from_str::<MandrillEvent>(raw.get()) {
+        return normalize(native, raw.to_owned());
+    }
+    // Not an event object: kept as unknown, keyed by its bytes.
+    let mut event = EmailEvent::new(Provider::Mandrill, EventKind::Unknown, raw.to_owned());
+    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    event
+}
+
+/// The reject reason of a `reject` event's `msg.reject.reason`.
+fn rejected_because(reason: &str) -> RejectReason {
+    match reason {
+        "hard-bounce" | "soft-bounce" => RejectReason::Bounced,
+        "spam" => RejectReason::Spam,
+        "unsub" => RejectReason::Unsubscribed,
+        "invalid" | "invalid-sender" => RejectReason::Invalid,
+        "custom" | "rule" => RejectReason::Blocked,
+        _ => RejectReason::Other,
+    }
+}
+
+fn normalize(native: MandrillEvent, raw: Box<RawValue>) -> EmailEvent {
+    let msg = native.msg.clone().unwrap_or_default();
+    let reject_text = |key: &str| {
+        msg.reject
+            .as_ref()
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let (kind, reason) = match native.event.as_deref() {
+        Some("send") => (EventKind::Sent, None),
+        Some("delivered") => (EventKind::Delivered, None),
+        Some("deferral") => (EventKind::Deferred, None),
+        Some("hard_bounce" | "soft_bounce") => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        Some("open") => (EventKind::Opened, None),
+        Some("click") => (EventKind::Clicked, None),
+        Some("spam") => (EventKind::Complained, Some(RejectReason::Spam)),
+        Some("unsub") => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        Some("reject") => (
+            EventKind::Rejected,
+            Some(reject_text("reason").as_deref().map_or(RejectReason::Other, rejected_because)),
+        ),
+        Some("inbound") => (EventKind::Inbound, None),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Mandrill, kind, raw);
+    event.set_fingerprint(&fingerprint(&native));
+    event.soft_bounce = native.event.as_deref() == Some("soft_bounce");
+    event.timestamp = native.ts.0;
+    event.reject_reason = reason;
+    event.message_id = native.id.clone().or_else(|| msg.id.clone());
+    let list_entry = native.reject.as_ref().or(native.entry.as_ref());
+    event.recipient = msg
+        .email
+        .as_deref()
+        .or_else(|| list_entry.and_then(|e| e.email.as_deref()))
+        .and_then(bare_address);
+    event.description = match kind {
+        EventKind::Bounced => msg.bounce_description.clone(),
+        EventKind::Rejected => reject_text("detail").or_else(|| reject_text("reason")),
+        _ => None,
+    };
+    event.mta_response = msg.diag.clone().filter(|d| !d.is_empty()).or_else(|| {
+        msg.smtp_events
+            .iter()
+            .rev()
+            .find_map(|e| e.diag.clone())
+            .filter(|_| kind == EventKind::Deferred)
+    });
+    event.click_url = native.url;
+    event.user_agent = native.user_agent;
+    event.tags = msg.tags;
+    event.metadata = msg.metadata;
+    event
+}
+
+/// A digest of what tells one Mandrill event from another: nothing in it
+/// changes when Mandrill resends the batch.
+fn fingerprint(native: &MandrillEvent) -> [u8; 32] {
+    let msg = native.msg.as_ref();
+    let time = native.ts.0.map(|t| t.unix_timestamp_nanos().to_string());
+    let entry = native.reject.as_ref().or(native.entry.as_ref());
+    event::fingerprint([
+        native.id.as_deref(),
+        native.event.as_deref(),
+        native.sync_type.as_deref(),
+        native.action.as_deref(),
+        time.as_deref(),
+        msg.and_then(|m| m.email.as_deref()),
+        entry.and_then(|e| e.email.as_deref()),
+        native.url.as_deref(),
+        native.ip.as_deref(),
+        native.user_agent.as_deref(),
+    ])
+}
+
+const NEEDS: &str = "--secret WEBHOOK_KEY and --url (the webhook URL as configured in Mandrill)";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let url = settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
+    let mut keys = settings.secrets.iter();
+    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
+    let mut verifier = MandrillVerifier::new(Secret::from_bytes(first.as_str())?, url);
+    for key in keys {
+        verifier = verifier.with_key(Secret::from_bytes(key.as_str())?);
+    }
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A batch of one Mandrill event of `kind`, signed for the configured URL;
+/// tampered: a letter of the recipient changed after signing.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (event, state, extra) = match sim.kind {
+        EventKind::Sent => ("send", "sent", serde_json::json!({})),
+        EventKind::Delivered => ("delivered", "sent", serde_json::json!({})),
+        EventKind::Deferred => ("deferral", "deferred", serde_json::json!({"smtp_events": [{"ts": sim.now, "type": "deferred", "diag": "451 4.7.1 Please try again later"}]})),
+        EventKind::Bounced => ("hard_bounce", "bounced", serde_json::json!({"bounce_description": "bad_mailbox", "bgtools_code": 10, "diag": "smtp;550 5.1.1 user unknown"})),
+        EventKind::Rejected => ("reject", "rejected", serde_json::json!({"reject": {"reason": "hard-bounce", "detail": "the address bounced before"}})),
+        EventKind::Opened | EventKind::Clicked => ("open", "sent", serde_json::json!({})),
+        EventKind::Complained => ("spam", "spam", serde_json::json!({})),
+        EventKind::Unsubscribed => ("unsub", "unsub", serde_json::json!({})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let id = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
+    let mut msg = serde_json::json!({"_id": id, "ts": sim.now, "email": sim.recipient,
+        "sender": "sender@example.com", "subject": "Hello", "state": state,
+        "tags": ["simulated"], "metadata": {"user_id": "42"}});
+    if let (Some(msg), Value::Object(extra)) = (msg.as_object_mut(), extra) {
+        msg.extend(extra);
+    }
+    let mut element = serde_json::json!({"event": event, "_id": id, "ts": sim.now, "msg": msg});
+    if sim.kind == EventKind::Clicked {
+        element["event"] = "click".into();
+        element["url"] = "https://example.com/".into();
+    }
+    if matches!(sim.kind, EventKind::Opened | EventKind::Clicked) {
+        element["ip"] = "192.0.2.1".into();
+        element["user_agent"] = "Mozilla/5.0".into();
+    }
+    let events = Value::Array(vec![element]).to_string();
+    let body = format!("mandrill_events={}", form::encode(&events)).into_bytes();
+    let key = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
+    let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
+    let mut delivery = Simulated {
+        headers: vec![
+            ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            ("X-Mandrill-Signature".to_owned(), signature),
+        ],
+        body,
+        query: None,
+    };
+    if sim.tamper {
+        let recipient = form::encode(sim.recipient);
+        delivery.alter_body(recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
+}
+
+/// Mandrill's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "Mandrill (Mailchimp Transactional)",
+    authenticated_by: "`X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key",
+    event_id: "none: a digest of message id, event, time, recipient and click details",
+    signed: "the configured URL and the sorted form (`mandrill_events`)",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};

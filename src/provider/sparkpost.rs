@@ -1,0 +1,342 @@
+//! SparkPost (Bird) event webhooks: no signature.
+//!
+//! - Authenticated by: [`Credentials`]: the basic-auth credentials set on
+//!   the webhook (`auth_type: basic`), or the OAuth2 bearer token SparkPost
+//!   fetches from your token endpoint with client credentials (`auth_type:
+//!   oauth2`; check it with [`Credentials::Issued`], or, for tokens you
+//!   hand out yourself, [`Credentials::Bearer`]). The legacy
+//!   `X-MessageSystems-Webhook-Token` is deprecated by SparkPost and not
+//!   accepted. SparkPost publishes its sending addresses as the A records
+//!   of `wh.egress.sparkpost.com`: give them to the source allowlist.
+//! - Signed: nothing; no time is signed, so there is no replay window.
+//! - Body: a JSON array, each element `{"msys": {"<class>": {…event…}}}`
+//!   with a class of `message_event`, `track_event`, `gen_event`,
+//!   `unsubscribe_event`, `relay_event`, `ab_test_event`; several hundred
+//!   events per batch, bounded by [`Limits::max_events_per_delivery`].
+//!   The batch SparkPost posts when a webhook is created or tested,
+//!   `[{"msys":{}}]`, must be answered 200 or the webhook is not created:
+//!   it is a [`Control::Ping`] with no event.
+//! - Numbers arrive as strings (`timestamp`, `bounce_class`,
+//!   `error_code`, `num_retries`, ids): both spellings are read.
+//! - Events: `injection` → [`EventKind::Queued`], `delivery`, `delay` →
+//!   [`EventKind::Deferred`], `bounce` and `out_of_band` →
+//!   [`EventKind::Bounced`], `policy_rejection` and `generation_rejection`
+//!   → [`EventKind::Rejected`], `generation_failure` →
+//!   [`EventKind::Failed`], `spam_complaint` → [`EventKind::Complained`],
+//!   `open` and `amp_open` → [`EventKind::Opened`], `click` and
+//!   `amp_click` → [`EventKind::Clicked`], `list_unsubscribe` and
+//!   `link_unsubscribe` → [`EventKind::Unsubscribed`]. `initial_open` (the
+//!   pixel at the top of the message, sent besides `open`), relay (inbound)
+//!   and SMS events and anything else are [`EventKind::Unknown`] with
+//!   their JSON kept.
+//! - `bounce_class` gives the reject reason, and whether the bounce is
+//!   soft: SparkPost's classification calls 10 (invalid recipient), 30
+//!   (no RCPT) and 90 (unsubscribe) hard, 25 and 80 admin, and the rest
+//!   (soft, block, undetermined) usually temporary; only hard and admin
+//!   bounces stop the address.
+//! - Event id: `event_id` (unique per event). The message is
+//!   `transmission_id` (what the send API returned), else `message_id`;
+//!   the recipient `raw_rcpt_to` (as sent), else `rcpt_to`; `rcpt_tags`
+//!   are the tags and `rcpt_meta` the metadata; `reason` the description
+//!   and `raw_reason` the receiving server's answer.
+//! - Retries: any answer but 200 is retried for 8 hours (12 attempts); a
+//!   400 or 401 also makes SparkPost fetch a new OAuth2 token; 10 s
+//!   timeout.
+//!
+//! Sources: SparkPost API, "Webhooks" (`SparkPost/developers.sparkpost.com`
+//! `content/api/webhooks.apib`, and `events-ingest.apib` for the event
+//! classes); SparkPost support, "Webhook Authentication"
+//! (`tech-resources/webhook-authentication.md`), "Event Definitions" and
+//! "Bounce Classification Codes"
+//! (`deliverability/bounce-classification-codes.md`).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, ParseError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::limits::Limits;
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch::{self, Shape};
+use crate::provider::{
+    Control, DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Simulation, Timestamp,
+};
+use crate::request::Request;
+use crate::scheme::credentials::Credentials;
+
+/// Checks SparkPost's credentials and parses its batches.
+#[derive(Debug)]
+pub struct SparkpostVerifier {
+    credentials: Credentials,
+    policy: Policy,
+}
+
+impl SparkpostVerifier {
+    /// A verifier requiring the webhook's basic-auth credentials or bearer
+    /// token.
+    #[must_use]
+    pub fn new(credentials: impl Into<Credentials>) -> Self {
+        Self {
+            credentials: credentials.into(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+configure_via_field!(SparkpostVerifier);
+
+impl EmailProvider for SparkpostVerifier {
+    fn id(&self) -> Provider {
+        Provider::Sparkpost
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        crate::provider::receive_ready(
+            &self.credentials,
+            &self.policy.limits,
+            request,
+            receive_body,
+        )
+    }
+}
+
+/// One element of a SparkPost batch: the event under its class. The
+/// creation ping's element has no class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SparkpostEvent {
+    /// The class (`message_event`, `track_event`, …) and its event.
+    #[serde(default)]
+    pub msys: std::collections::BTreeMap<String, SparkpostEventData>,
+}
+
+/// An event's fields, as SparkPost names them; numbers sent as strings
+/// are kept as strings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SparkpostEventData {
+    /// `injection`, `delivery`, `bounce`, `click`, …
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The event's unique id.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// When it happened (Unix seconds, as a string).
+    #[serde(default)]
+    pub timestamp: Timestamp,
+    /// The message's id.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The transmission's id (what the send API returned).
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub transmission_id: Option<String>,
+    /// The recipient, lowercased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcpt_to: Option<String>,
+    /// The recipient as on the envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_rcpt_to: Option<String>,
+    /// The campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// The recipient's tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rcpt_tags: Vec<String>,
+    /// The recipient's metadata.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub rcpt_meta: Map<String, Value>,
+    /// Bounces, delays, rejections: SparkPost's classification code.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub bounce_class: Option<String>,
+    /// The canonical text of the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The receiving server's answer as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_reason: Option<String>,
+    /// The SMTP status code.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Delays: how many attempts so far.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub num_retries: Option<String>,
+    /// Clicks and link unsubscriptions: the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_link_url: Option<String>,
+    /// Opens and clicks: the client's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Opens and clicks: the client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Spam complaints: the feedback type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fbtype: Option<String>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// A string, or a number read as its decimal text (SparkPost sends most
+/// numbers as strings, and some as numbers).
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// Parses a SparkPost batch without checking credentials; the creation
+/// ping gives no event.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a JSON array, or has more elements
+/// than [`Limits::max_events_per_delivery`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    Ok(receive_body(body, &Limits::default())?.events)
+}
+
+fn receive_body(body: &[u8], limits: &Limits) -> Result<Received, ParseError> {
+    let raws = batch::elements(body, Shape::Array, limits.max_events_per_delivery)?;
+    let mut events = Vec::with_capacity(raws.len());
+    for raw in &raws {
+        match serde_json::from_str::<SparkpostEvent>(raw.get()) {
+            // The creation and test ping: `{"msys":{}}`.
+            Ok(native) if native.msys.is_empty() => {}
+            Ok(native) => events.extend(native.msys.into_values().map(|d| normalize(d, raw))),
+            Err(_) => {
+                // Not an event: kept as unknown, keyed by its bytes.
+                let mut event =
+                    EmailEvent::new(Provider::Sparkpost, EventKind::Unknown, (*raw).to_owned());
+                event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+                events.push(event);
+            }
+        }
+    }
+    if events.is_empty() && !raws.is_empty() {
+        return Ok(Received::control(Control::Ping));
+    }
+    Ok(Received::events(events))
+}
+
+/// Whether a bounce of `class` is hard or admin (stop the address), per
+/// SparkPost's bounce classification.
+fn stops_the_address(class: u32) -> bool {
+    matches!(class, 10 | 25 | 30 | 80 | 90)
+}
+
+fn reason_of_class(class: u32) -> RejectReason {
+    match class {
+        10 => RejectReason::Invalid,
+        20..=23 | 30 | 40 | 60 | 70 | 100 => RejectReason::Bounced,
+        24 => RejectReason::TimedOut,
+        25 | 50 | 54 => RejectReason::Blocked,
+        51 | 52 => RejectReason::Spam,
+        90 => RejectReason::Unsubscribed,
+        _ => RejectReason::Other,
+    }
+}
+
+fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
+    let class: Option<u32> = native.bounce_class.as_deref().and_then(|c| c.trim().parse().ok());
+    let kind = match native.kind.as_str() {
+        "injection" => EventKind::Queued,
+        "delivery" => EventKind::Delivered,
+        "delay" => EventKind::Deferred,
+        "bounce" | "out_of_band" => EventKind::Bounced,
+        "policy_rejection" | "generation_rejection" => EventKind::Rejected,
+        "generation_failure" => EventKind::Failed,
+        "spam_complaint" => EventKind::Complained,
+        "open" | "amp_open" => EventKind::Opened,
+        "click" | "amp_click" => EventKind::Clicked,
+        "list_unsubscribe" | "link_unsubscribe" => EventKind::Unsubscribed,
+        _ => EventKind::Unknown,
+    };
+    let mut event = EmailEvent::new(Provider::Sparkpost, kind, raw.to_owned());
+    event.reject_reason = match kind {
+        EventKind::Bounced | EventKind::Deferred | EventKind::Rejected => {
+            Some(class.map_or(RejectReason::Other, reason_of_class))
+        }
+        EventKind::Complained => Some(RejectReason::Spam),
+        EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
+        _ => None,
+    };
+    event.soft_bounce = kind == EventKind::Bounced && !class.is_some_and(stops_the_address);
+    event.event_id = native.event_id.filter(|id| !id.is_empty());
+    if event.event_id.is_none() {
+        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    }
+    event.timestamp = native.timestamp.0;
+    event.message_id = native.transmission_id.or(native.message_id);
+    event.recipient = native
+        .raw_rcpt_to
+        .or(native.rcpt_to)
+        .as_deref()
+        .and_then(bare_address);
+    event.description = native.reason.or(native.fbtype);
+    event.mta_response = native.raw_reason;
+    event.click_url = native.target_link_url;
+    event.user_agent = native.user_agent;
+    event.tags = native.rcpt_tags;
+    event.metadata = native.rcpt_meta;
+    event
+}
+
+const NEEDS: &str = "--basic-auth USER:PASS or --secret BEARER_TOKEN (as set on the webhook)";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let verifier = SparkpostVerifier::new(settings.credentials(NEEDS)?);
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A batch of one SparkPost event of `kind` with the configured
+/// credentials; tampered: wrong credentials.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (class, kind, extra) = match sim.kind {
+        EventKind::Queued => ("message_event", "injection", serde_json::json!({})),
+        EventKind::Delivered => ("message_event", "delivery", serde_json::json!({"queue_time": "1200"})),
+        EventKind::Deferred => ("message_event", "delay", serde_json::json!({"bounce_class": "22", "num_retries": "1", "reason": "452 4.2.2 Mailbox full", "raw_reason": "452 4.2.2 Mailbox full", "error_code": "452"})),
+        EventKind::Bounced => ("message_event", "bounce", serde_json::json!({"bounce_class": "10", "reason": "550 5.1.1 unknown user", "raw_reason": "550 5.1.1 <jane@example.com>: unknown user", "error_code": "550"})),
+        EventKind::Rejected => ("message_event", "policy_rejection", serde_json::json!({"bounce_class": "25", "reason": "550 5.7.1 recipient suppressed", "error_code": "550"})),
+        EventKind::Complained => ("message_event", "spam_complaint", serde_json::json!({"fbtype": "abuse"})),
+        EventKind::Opened => ("track_event", "open", serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1"})),
+        EventKind::Clicked => ("track_event", "click", serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "target_link_url": "https://example.com/"})),
+        EventKind::Unsubscribed => ("unsubscribe_event", "list_unsubscribe", serde_json::json!({})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let digest = Sha256::digest(sim.event_id.as_bytes());
+    let number = |at: usize| u64::from_be_bytes([0, 0, 0, digest[at], digest[at + 1], digest[at + 2], digest[at + 3], digest[at + 4]]).to_string();
+    let mut data = serde_json::json!({"type": kind, "event_id": number(0), "timestamp": sim.now.to_string(),
+        "message_id": crate::encoding::hex(&digest[..10]), "transmission_id": number(8),
+        "rcpt_to": sim.recipient.to_lowercase(), "raw_rcpt_to": sim.recipient, "customer_id": "1",
+        "campaign_id": "simulated", "rcpt_tags": ["simulated"], "rcpt_meta": {"order": "42"},
+        "subject": "Hello", "friendly_from": "sender@example.com"});
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    let body = serde_json::json!([{"msys": {class: data}}]).to_string();
+    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
+    let batch_id = ("X-MessageSystems-Batch-ID".to_owned(), crate::encoding::hex(&digest[16..24]));
+    Ok(Simulated::json(body.into_bytes(), vec![auth, batch_id]))
+}
+
+/// SparkPost's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "SparkPost",
+    authenticated_by: "basic auth, or an OAuth2 bearer token you issued",
+    event_id: "`event_id`",
+    signed: "nothing",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};

@@ -1,0 +1,66 @@
+//! Basic-auth credentials or a bearer token: how the providers that sign
+//! nothing let you authenticate their deliveries (see each provider's
+//! module). Each provider lets you set one
+//! or the other on the webhook; a [`Credentials`] accepts the kind you
+//! configured, never a request with neither.
+
+use crate::basic_auth::BasicAuth;
+use crate::error::VerifyError;
+use crate::request::Request;
+use crate::scheme::Authenticate;
+use crate::scheme::bearer::BearerToken;
+use crate::verified::Verified;
+
+/// What an unsigned provider's deliveries must carry: the basic-auth
+/// credentials of the webhook URL, or an `Authorization: Bearer` token.
+/// Both compare in constant time and take several values for rotation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// `Authorization: Basic …` with one of these pairs.
+    Basic(BasicAuth),
+    /// `Authorization: Bearer …` with one of these tokens.
+    Bearer(BearerToken),
+    /// `Authorization: Bearer …` with a token your own check accepts: the
+    /// tokens an OAuth2 token endpoint of yours issued (a provider that
+    /// uses OAuth2 client credentials fetches one before it posts). The
+    /// crate does not run the token endpoint.
+    Issued(Box<dyn IssuedTokens>),
+}
+
+/// Your check of a bearer token you issued (an OAuth2 access token from
+/// your token endpoint): [`Credentials::Issued`].
+pub trait IssuedTokens: Send + Sync + std::fmt::Debug {
+    /// Whether `token` is one you issued and is still valid. Compare in
+    /// constant time (for example digests with `subtle`), and never log it.
+    fn accepts(&self, token: &str) -> bool;
+}
+
+impl From<BasicAuth> for Credentials {
+    fn from(auth: BasicAuth) -> Self {
+        Self::Basic(auth)
+    }
+}
+
+impl From<BearerToken> for Credentials {
+    fn from(token: BearerToken) -> Self {
+        Self::Bearer(token)
+    }
+}
+
+impl Authenticate for Credentials {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        match self {
+            Self::Basic(auth) => auth.authenticate(request),
+            Self::Bearer(token) => token.authenticate(request),
+            Self::Issued(check) => {
+                let token = crate::scheme::bearer::bearer_token(request)?;
+                if check.accepts(token) {
+                    Ok(Verified::new(None, None, 0))
+                } else {
+                    Err(VerifyError::Unauthorized)
+                }
+            }
+        }
+    }
+}

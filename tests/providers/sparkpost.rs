@@ -1,0 +1,129 @@
+//! SparkPost: the creation ping, credentials of either kind (and tokens
+//! you issued), numbers as strings, and the batch bound.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use email_webhooks::provider::sparkpost::{self, SparkpostVerifier};
+use email_webhooks::provider::{Control, EmailProvider as _, Received};
+use email_webhooks::scheme::bearer::BearerToken;
+use email_webhooks::scheme::credentials::{Credentials, IssuedTokens};
+use email_webhooks::{BasicAuth, Configure as _, Error, EventKind, Limits, Request, Secret};
+use futures_util::FutureExt as _;
+use serde_json::json;
+
+fn receive(
+    verifier: &SparkpostVerifier,
+    authorization: &str,
+    body: &str,
+) -> Result<Received, Error> {
+    let headers = [
+        ("Authorization", authorization),
+        ("Content-Type", "application/json"),
+    ];
+    verifier
+        .receive(&Request::new(&headers, body.as_bytes()))
+        .now_or_never()
+        .unwrap()
+}
+
+const BASIC: &str = "Basic aG9vazpwYXNz"; // hook:pass
+
+fn event(id: &str) -> serde_json::Value {
+    json!({"msys": {"message_event": {"type": "delivery", "event_id": id, "timestamp": "1765000000",
+        "rcpt_to": "a@example.com"}}})
+}
+
+#[test]
+fn the_creation_ping_is_a_ping_with_no_event() {
+    let verifier = SparkpostVerifier::new(BasicAuth::new("hook", "pass").unwrap());
+    let received = receive(&verifier, BASIC, r#"[{"msys":{}}]"#).unwrap();
+    assert!(received.events.is_empty());
+    assert_eq!(received.control, Some(Control::Ping));
+    // A ping beside an event: the event, no ping.
+    let mixed = json!([{"msys": {}}, event("1")]).to_string();
+    let received = receive(&verifier, BASIC, &mixed).unwrap();
+    assert_eq!(received.events.len(), 1);
+    assert_eq!(received.control, None);
+    // Even the ping needs the credentials.
+    assert_eq!(
+        receive(&verifier, "Basic d3Jvbmc6d3Jvbmc=", r#"[{"msys":{}}]"#)
+            .unwrap_err()
+            .code(),
+        "unauthorized"
+    );
+}
+
+#[derive(Debug)]
+struct Issued;
+
+impl IssuedTokens for Issued {
+    fn accepts(&self, token: &str) -> bool {
+        token == "issued-by-my-token-endpoint"
+    }
+}
+
+#[test]
+fn bearer_tokens_static_or_issued_and_nothing_else() {
+    let body = json!([event("1")]).to_string();
+    let fixed = SparkpostVerifier::new(BearerToken::new(&Secret::from_bytes("t0ken").unwrap()));
+    assert!(receive(&fixed, "Bearer t0ken", &body).is_ok());
+    assert!(receive(&fixed, "Bearer other", &body).is_err());
+    assert!(receive(&fixed, BASIC, &body).is_err());
+
+    let issued = SparkpostVerifier::new(Credentials::Issued(Box::new(Issued)));
+    assert!(receive(&issued, "Bearer issued-by-my-token-endpoint", &body).is_ok());
+    for wrong in [
+        "Bearer t0ken",
+        "Basic aXNzdWVkOng=",
+        "issued-by-my-token-endpoint",
+        "",
+    ] {
+        let err = receive(&issued, wrong, &body).unwrap_err();
+        assert_eq!(err.code(), "unauthorized", "{wrong}");
+    }
+}
+
+#[test]
+fn numbers_are_read_as_strings_or_numbers() {
+    let body = json!([{"msys": {"message_event": {"type": "bounce", "event_id": 92_356_927_693_813_856_u64,
+        "timestamp": 1_765_000_000, "bounce_class": 10, "error_code": 550, "rcpt_to": "a@example.com"}}}]);
+    let events = sparkpost::parse(body.to_string().as_bytes()).unwrap();
+    assert_eq!(events[0].event_id.as_deref(), Some("92356927693813856"));
+    assert_eq!(events[0].kind, EventKind::Bounced);
+    assert!(!events[0].soft_bounce);
+    assert_eq!(events[0].timestamp.unwrap().unix_timestamp(), 1_765_000_000);
+}
+
+#[test]
+fn a_batch_over_the_limit_is_refused_and_bad_elements_keep_their_neighbours() {
+    let verifier = SparkpostVerifier::new(BasicAuth::new("hook", "pass").unwrap())
+        .with_limits(Limits::default().with_max_events_per_delivery(3));
+    let batch =
+        |n: usize| json!((0..n).map(|i| event(&i.to_string())).collect::<Vec<_>>()).to_string();
+    assert_eq!(
+        receive(&verifier, BASIC, &batch(3)).unwrap().events.len(),
+        3
+    );
+    assert_eq!(
+        receive(&verifier, BASIC, &batch(4)).unwrap_err().code(),
+        "invalid_payload"
+    );
+
+    let events = sparkpost::parse(
+        json!([event("1"), 5, {"msys": "x"}, event("2")])
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Delivered,
+            EventKind::Unknown,
+            EventKind::Unknown,
+            EventKind::Delivered
+        ]
+    );
+}
