@@ -192,6 +192,14 @@ fn app(
         .with(GetresponseVerifier::new(UrlSecret::new(
             &Secret::from_bytes(GETRESPONSE_SECRET)?,
         )));
+    // The providers added since, built from their settings through the
+    // registry, as the CLI builds them.
+    let mut providers = providers;
+    for &provider in REGISTRY_PROVIDERS {
+        if let Some(info) = provider.info() {
+            providers = providers.with((info.build)(&registry_settings(provider, &public_url))?);
+        }
+    }
     let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
     let notes = Arc::clone(seen);
     let observed = Arc::clone(seen);
@@ -266,7 +274,7 @@ const fn acknowledged(new: usize, duplicates: usize) -> Expect {
 }
 
 struct Case {
-    name: &'static str,
+    name: String,
     path: String,
     headers: Headers,
     body: Vec<u8>,
@@ -490,188 +498,256 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
 
     Ok(vec![
         Case {
-            name: "sendgrid batch (p-256)",
+            name: s("sendgrid batch (p-256)"),
             path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers.clone(),
             body: sendgrid_batch.clone(),
             expect: events(3, 0),
         },
         Case {
-            name: "sendgrid, same batch redelivered",
+            name: s("sendgrid, same batch redelivered"),
             path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers.clone(),
             body: sendgrid_batch.clone(),
             expect: events(0, 3),
         },
         Case {
-            name: "sendgrid, retry with one new event",
+            name: s("sendgrid, retry with one new event"),
             path: s("/webhooks/sendgrid"),
             headers: sendgrid.headers(now, &sendgrid_retry)?,
             body: sendgrid_retry,
             expect: events(1, 1),
         },
         Case {
-            name: "sendgrid, tampered batch",
+            name: s("sendgrid, tampered batch"),
             path: s("/webhooks/sendgrid"),
             headers: sendgrid_headers,
             body: sendgrid_batch[1..].to_vec(),
             expect: expect(401),
         },
         Case {
-            name: "mailgun",
+            name: s("mailgun"),
             path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_body.to_string().into_bytes(),
             expect: events(1, 0),
         },
         Case {
-            name: "mailgun, retried (fresh token)",
+            name: s("mailgun, retried (fresh token)"),
             path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_retry.to_string().into_bytes(),
             expect: events(0, 1),
         },
         Case {
-            name: "mailgun, signature reused on a forgery",
+            name: s("mailgun, signature reused on a forgery"),
             path: s("/webhooks/mailgun"),
             headers: json_type(),
             body: mailgun_forged.to_string().into_bytes(),
             expect: expect(401),
         },
         Case {
-            name: "postmark (basic auth)",
+            name: s("postmark (basic auth)"),
             path: s("/webhooks/postmark"),
             headers: basic(POSTMARK_USER, POSTMARK_PASS),
             body: postmark_body.clone(),
             expect: events(1, 0),
         },
         Case {
-            name: "postmark, wrong credentials",
+            name: s("postmark, wrong credentials"),
             path: s("/webhooks/postmark"),
             headers: basic(POSTMARK_USER, "guess"),
             body: postmark_body,
             expect: expect(401),
         },
         Case {
-            name: "resend",
+            name: s("resend"),
             path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_resend", now, &resend_body)?),
             body: resend_body.clone(),
             expect: events(1, 0),
         },
         Case {
-            name: "resend, stale (signed 10 min ago)",
+            name: s("resend, stale (signed 10 min ago)"),
             path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_old", now - 600, &resend_body)?),
             body: resend_body.clone(),
             expect: expect(401),
         },
         Case {
-            name: "resend, signed but not an event",
+            name: s("resend, signed but not an event"),
             path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_html", now, &not_json)?),
             body: not_json,
             expect: expect(400),
         },
         Case {
-            name: "resend, body over the limit",
+            name: s("resend, body over the limit"),
             path: s("/webhooks/resend"),
             headers: svix(whsec.headers("msg_big", now, b"")?),
             body: vec![b' '; MAX_BODY + 1],
             expect: expect(413),
         },
         Case {
-            name: "amazon ses via sns (2 recipients)",
+            name: s("amazon ses via sns (2 recipients)"),
             path: s("/webhooks/ses"),
             headers: sns(),
             body: ses_body.clone(),
             expect: events(2, 0),
         },
         Case {
-            name: "amazon ses, redelivered",
+            name: s("amazon ses, redelivered"),
             path: s("/webhooks/ses"),
             headers: sns(),
             body: ses_body,
             expect: events(0, 2),
         },
         Case {
-            name: "sns subscription confirmation",
+            name: s("sns subscription confirmation"),
             path: s("/webhooks/ses"),
             headers: Headers::new(),
             body: ses_subscription,
             expect: expect(200),
         },
         Case {
-            name: "sns, untrusted certificate url",
+            name: s("sns, untrusted certificate url"),
             path: s("/webhooks/ses"),
             headers: sns(),
             body: untrusted,
             expect: expect(401),
         },
         Case {
-            name: "sns, signed but from another account's topic",
+            name: s("sns, signed but from another account's topic"),
             path: s("/webhooks/ses"),
             headers: sns(),
             body: other_topic,
             expect: expect(401),
         },
         Case {
-            name: "sns, published hours before the replay window",
+            name: s("sns, published hours before the replay window"),
             path: s("/webhooks/ses"),
             headers: sns(),
             body: stale,
             expect: expect(401),
         },
         Case {
-            name: "mailjet, one event (basic auth)",
+            name: s("mailjet, one event (basic auth)"),
             path: s("/webhooks/mailjet"),
             headers: basic(MAILJET_USER, MAILJET_PASS),
             body: mailjet_one.clone(),
             expect: events(1, 0),
         },
         Case {
-            name: "mailjet, grouped: that event + a new one",
+            name: s("mailjet, grouped: that event + a new one"),
             path: s("/webhooks/mailjet"),
             headers: basic(MAILJET_USER, MAILJET_PASS),
             body: mailjet_grouped,
             expect: events(1, 1),
         },
         Case {
-            name: "mailjet, wrong credentials",
+            name: s("mailjet, wrong credentials"),
             path: s("/webhooks/mailjet"),
             headers: basic(MAILJET_USER, "guess"),
             body: mailjet_one,
             expect: expect(401),
         },
         Case {
-            name: "getresponse (secret in the url)",
+            name: s("getresponse (secret in the url)"),
             path: format!("/webhooks/getresponse?secret={GETRESPONSE_SECRET}"),
             headers: getresponse_headers.clone(),
             body: getresponse_body.clone(),
             expect: acknowledged(1, 0),
         },
         Case {
-            name: "getresponse, retried (same X-Webhook-ID)",
+            name: s("getresponse, retried (same X-Webhook-ID)"),
             path: format!("/webhooks/getresponse?secret={GETRESPONSE_SECRET}"),
             headers: getresponse_headers.clone(),
             body: getresponse_body.clone(),
             expect: acknowledged(0, 1),
         },
         Case {
-            name: "getresponse, wrong secret",
+            name: s("getresponse, wrong secret"),
             path: s("/webhooks/getresponse?secret=guess"),
             headers: getresponse_headers,
             body: getresponse_body,
             expect: expect(401),
         },
         Case {
-            name: "a provider not configured here",
-            path: s("/webhooks/brevo"),
+            name: s("a provider not configured here"),
+            path: s("/webhooks/not-a-provider"),
             headers: json_type(),
             body: b"{}".to_vec(),
             expect: expect(404),
         },
     ])
+}
+
+/// Providers the tour configures through the registry (their settings as
+/// the CLI's flags give them) and sends their own simulated deliveries.
+const REGISTRY_PROVIDERS: &[Provider] = &[Provider::Mandrill, Provider::Sparkpost];
+
+/// What each of [`REGISTRY_PROVIDERS`] is configured with: test secrets,
+/// never for real use.
+fn registry_settings(provider: Provider, public_url: &str) -> Settings {
+    let mut settings = Settings::new();
+    match provider {
+        // Mandrill signs the webhook URL exactly as configured.
+        Provider::Mandrill => {
+            settings.secrets.push("tour-mandrill-webhook-key".into());
+            settings.url = Some(format!("{public_url}/webhooks/{provider}"));
+        }
+        _ => settings
+            .basic_auth
+            .push("tour:tour-provider-password".into()),
+    }
+    settings
+}
+
+/// For each registry provider: a genuine delivery from its simulator, the
+/// same delivery again (a duplicate), and one tampered with after signing.
+fn registry_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut cases = Vec::new();
+    for &provider in REGISTRY_PROVIDERS {
+        let Some(info) = provider.info() else {
+            continue;
+        };
+        let settings = registry_settings(provider, public_url);
+        let kind = [EventKind::Bounced, EventKind::Delivered, EventKind::Opened]
+            .into_iter()
+            .find(|&kind| {
+                (info.simulate)(&Simulation::new(kind, "t@example.com", "e", now, &settings))
+                    .is_ok()
+            })
+            .ok_or("no simulated kind")?;
+        let sim = Simulation::new(kind, "reg@example.com", "tour-registry-1", now, &settings);
+        let genuine = (info.simulate)(&sim)?;
+        let tampered = (info.simulate)(&sim.tampered())?;
+        let path = format!("/webhooks/{provider}");
+        let case = |name: String, delivery: &email_webhooks::provider::Simulated, expect| Case {
+            name,
+            path: path.clone(),
+            headers: delivery.headers.clone(),
+            body: delivery.body.clone(),
+            expect,
+        };
+        cases.push(case(
+            format!("{provider}, one {kind} event"),
+            &genuine,
+            events(1, 0),
+        ));
+        cases.push(case(
+            format!("{provider}, redelivered"),
+            &genuine,
+            events(0, 1),
+        ));
+        cases.push(case(
+            format!("{provider}, tampered"),
+            &tampered,
+            expect(401),
+        ));
+    }
+    Ok(cases)
 }
 
 /// The generic schemes' requests.
@@ -705,84 +781,84 @@ fn scheme_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error
     };
     Ok(vec![
         Case {
-            name: "standard webhooks v1 (hmac)",
+            name: s("standard webhooks v1 (hmac)"),
             path: s("/schemes/standard-webhooks"),
             headers: owned(whsec.headers("msg_1", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "standard webhooks v1a (ed25519)",
+            name: s("standard webhooks v1a (ed25519)"),
             path: s("/schemes/standard-webhooks"),
             headers: owned(ed.headers("msg_2", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "svix-* headers",
+            name: s("svix-* headers"),
             path: s("/schemes/standard-webhooks"),
             headers: svix(whsec.headers("msg_svix", now, &json)?),
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "standard webhooks, stale (10 min)",
+            name: s("standard webhooks, stale (10 min)"),
             path: s("/schemes/standard-webhooks"),
             headers: owned(whsec.headers("msg_3", now - 600, &json)?),
             body: json.clone(),
             expect: expect(401),
         },
         Case {
-            name: "stripe",
+            name: s("stripe"),
             path: s("/schemes/stripe"),
             headers: stripe_headers()?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "stripe, tampered body",
+            name: s("stripe, tampered body"),
             path: s("/schemes/stripe"),
             headers: stripe_headers()?,
             body: br#"{"type":"email.bounced"}"#.to_vec(),
             expect: expect(401),
         },
         Case {
-            name: "github",
+            name: s("github"),
             path: s("/schemes/github"),
             headers: github.sign(&json)?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "github, wrong secret",
+            name: s("github, wrong secret"),
             path: s("/schemes/github"),
             headers: wrong_github.sign(&json)?,
             body: json.clone(),
             expect: expect(401),
         },
         Case {
-            name: "slack",
+            name: s("slack"),
             path: s("/schemes/slack"),
             headers: slack.sign(Some(now), &form)?,
             body: form.clone(),
             expect: expect(204),
         },
         Case {
-            name: "shopify",
+            name: s("shopify"),
             path: s("/schemes/shopify"),
             headers: shopify.sign(None, &json)?,
             body: json.clone(),
             expect: expect(204),
         },
         Case {
-            name: "shopify, unsigned",
+            name: s("shopify, unsigned"),
             path: s("/schemes/shopify"),
             headers: Headers::new(),
             body: json,
             expect: expect(401),
         },
         Case {
-            name: "twilio (form parameters)",
+            name: s("twilio (form parameters)"),
             path: s("/schemes/twilio"),
             headers: twilio_headers,
             body: form,
@@ -825,6 +901,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     )));
 
     let mut cases = provider_cases(&sendgrid_signer)?;
+    cases.extend(registry_cases(&public_url)?);
     cases.extend(scheme_cases(&public_url)?);
     println!("email-webhooks tour: axum receiver on {public_url}, in-memory idempotency store\n");
     println!(
@@ -930,7 +1007,7 @@ fn simulated(
         None => format!("/webhooks/{provider}"),
     };
     Ok(Case {
-        name: "handoff",
+        name: s("handoff"),
         path,
         headers: delivery.headers,
         body: delivery.body,
