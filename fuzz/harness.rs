@@ -350,10 +350,15 @@ fn registry_settings(provider: email_webhooks::Provider) -> Option<(Settings, Se
             with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
             with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
         ),
-        _ => (
-            with(&|s| s.secrets.push("fuzz-key".to_owned())),
-            with(&|s| s.secrets.push("fuzz-key".to_owned())),
-        ),
+        // A shared secret, and the configured URL for providers that sign
+        // it (Mandrill).
+        _ => {
+            let secret = |s: &mut Settings| {
+                s.secrets.push("fuzz-key".to_owned());
+                s.url = Some("https://fuzz.example/webhooks/provider".to_owned());
+            };
+            (with(&secret), with(&secret))
+        }
     })
 }
 

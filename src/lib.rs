@@ -81,6 +81,7 @@
 //! | GetResponse | [`provider::getresponse`] | a secret query parameter in the webhook URL (default `secret`) | the `X-Webhook-ID` header | nothing | none |
 //! | Mandrill (Mailchimp Transactional) | [`provider::mandrill`] | `X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key | none: a digest of message id, event, time, recipient and click details | the configured URL and the sorted form (`mandrill_events`) | none |
 //! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
+//! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` | the body | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};

@@ -139,6 +139,8 @@ registry! {
     Mandrill => "mandrill", mandrill;
     /// SparkPost (Bird).
     Sparkpost => "sparkpost", sparkpost;
+    /// MailerSend.
+    Mailersend => "mailersend", mailersend;
 }
 
 impl fmt::Display for Provider {

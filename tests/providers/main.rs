@@ -295,6 +295,7 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::getresponse::GetresponseVerifier>();
     send_sync::<email_webhooks::provider::mandrill::MandrillVerifier>();
     send_sync::<email_webhooks::provider::sparkpost::SparkpostVerifier>();
+    send_sync::<email_webhooks::provider::mailersend::MailersendVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -322,7 +323,13 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     files(&root.join("src"), &mut all);
-    for name in ["mailjet", "getresponse", "mandrill", "sparkpost"] {
+    for name in [
+        "mailjet",
+        "getresponse",
+        "mandrill",
+        "sparkpost",
+        "mailersend",
+    ] {
         let mut naming: Vec<String> = all
             .iter()
             .filter(|p| {
@@ -359,7 +366,7 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        getresponse, mailgun as mg, mailjet, mandrill, postmark as pm, resend as rs,
+        getresponse, mailersend, mailgun as mg, mailjet, mandrill, postmark as pm, resend as rs,
         sendgrid as sg, ses as ses_, sparkpost,
     };
     let mut checked = 0;
@@ -388,6 +395,7 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Getresponse => round_trips::<getresponse::GetresponseEvent>(raw),
                 Provider::Mandrill => round_trips::<mandrill::MandrillEvent>(raw),
                 Provider::Sparkpost => round_trips::<sparkpost::SparkpostEvent>(raw),
+                Provider::Mailersend => round_trips::<mailersend::MailersendEvent>(raw),
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

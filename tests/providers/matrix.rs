@@ -78,7 +78,7 @@ fn fixture(provider: Provider) -> Fixture {
                 }),
             }
         }
-        Provider::Mailgun | Provider::Getresponse => Fixture {
+        Provider::Mailgun | Provider::Getresponse | Provider::Mailersend => Fixture {
             sender: settings(|s| {
                 s.secrets.push("s3cret-key".into());
             }),
@@ -485,4 +485,48 @@ fn a_missing_public_url_is_the_receivers_fault_and_retried() {
         .unwrap_err();
     assert_eq!((error.code(), error.http_status()), ("no_public_url", 500));
     assert!(error.is_retryable());
+}
+
+/// MailerSend signs the raw body, in which it escapes `/` as `\/`: the same
+/// JSON re-serialized (slashes unescaped) no longer verifies, and a
+/// webhook's secret among several (one per domain) does.
+#[test]
+fn mailersend_verifies_raw_bytes_only_and_takes_a_secret_per_webhook() {
+    let mut sender = Settings::new();
+    sender.secrets.push("domain-b-secret".into());
+    let sim = Simulation::new(
+        EventKind::Clicked,
+        "jane@example.com",
+        "evt-1",
+        now(),
+        &sender,
+    );
+    let genuine = (Provider::Mailersend.info().unwrap().simulate)(&sim).unwrap();
+    let mut receiver = Settings::new();
+    receiver
+        .secrets
+        .extend(["domain-a-secret".into(), "domain-b-secret".into()]);
+    let provider = build(Provider::Mailersend, &receiver);
+    let received = receive(&*provider, &header_map(&genuine.headers), &genuine).unwrap();
+    assert_eq!(received.proof.unwrap().key_index, 1);
+
+    let text = String::from_utf8(genuine.body.clone()).unwrap();
+    assert!(
+        text.contains("\\/"),
+        "the simulator escapes slashes as MailerSend does"
+    );
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut reserialized = genuine.clone();
+    reserialized.body = value.to_string().into_bytes();
+    let result = receive(&*provider, &header_map(&genuine.headers), &reserialized);
+    assert!(refused(&result), "{result:?}");
+}
+
+#[test]
+fn mailersend_test_delivery_is_a_ping() {
+    let events = email_webhooks::provider::mailersend::parse(
+        br#"{"type":"webhook.test","created_at":"2025-12-06T10:00:00.000000Z","data":{"id":"x"}}"#,
+    )
+    .unwrap();
+    assert!(events.is_empty());
 }
