@@ -502,11 +502,11 @@ fn mailersend_verifies_raw_bytes_only_and_takes_a_secret_per_webhook() {
         &sender,
     );
     let genuine = (Provider::Mailersend.info().unwrap().simulate)(&sim).unwrap();
-    let mut receiver = Settings::new();
-    receiver
+    let mut settings = Settings::new();
+    settings
         .secrets
         .extend(["domain-a-secret".into(), "domain-b-secret".into()]);
-    let provider = build(Provider::Mailersend, &receiver);
+    let provider = build(Provider::Mailersend, &settings);
     let received = receive(&*provider, &header_map(&genuine.headers), &genuine).unwrap();
     assert_eq!(received.proof.unwrap().key_index, 1);
 
