@@ -212,6 +212,9 @@
 //! | Resend (Svix) | any non-2xx: 8 attempts over about 28 hours, each signed anew | nothing by status | <https://resend.com/docs/webhooks/retries-and-replays> |
 //! | Mailjet | anything but 200 (every 30 s for 24 hours in its help centre; 10 times, 10 minutes apart, in its API guide) | nothing by status | <https://dev.mailjet.com/email/guides/webhooks/> |
 //! | GetResponse | 429, 5xx, a timeout (5 s), or a 2xx without `{"status":"OK"}`: 3 more times at increasing intervals | every other 4xx | <https://apidocs.getresponse.com/v3/webhooks> |
+//! | Mandrill | a batch not answered 2xx, with backoff for a limited time (schedule undocumented); a webhook failing for long is disabled | nothing documented by status | <https://mailchimp.com/developer/transactional/docs/webhooks/> |
+//! | SparkPost | anything but 200: 12 attempts over 8 hours, 10 s timeout; a 400 or 401 also makes it fetch a new OAuth2 token | nothing by status | SparkPost API "Webhooks" (`webhooks.apib`); support "Webhook Data Streams" |
+//! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`
 //! (503), never a refusal: a 4xx would lose the SES notification for good.

@@ -22,12 +22,15 @@
 //!   receiving server's text.
 //! - `MessageID` exceeds 2^53 (JavaScript's safe integers): it is read as an
 //!   exact `u64` (or a numeric string), never through a float.
-//! - Event id: none. The idempotency key is a digest of the fields that
-//!   identify the event (message, type, time, recipient, and the click URL,
-//!   error and source), so a redelivery gets the same key whatever its
-//!   grouping.
-//! - `CustomID` and `Payload` (set when sending) go to
-//!   [`EmailEvent::metadata`]; `customcampaign` to [`EmailEvent::tags`].
+//! - Event id: none. The idempotency key digests every field that can
+//!   tell two events apart (message, type, time, recipient, click URL,
+//!   client address and agent, bounce flags, error and its category, the
+//!   feedback source, the list) and none that changes between redeliveries,
+//!   so a redelivery gets the same key whatever its grouping.
+//! - `CustomID` goes to [`EmailEvent::metadata`], and so does `Payload`
+//!   (the sender's `EventPayload`): when it holds a JSON object, its fields
+//!   are the metadata; other text is kept under `Payload`.
+//!   `customcampaign` goes to [`EmailEvent::tags`].
 //! - Retries: Mailjet takes only 200 as success and retries anything else
 //!   (every 30 s for up to 24 hours in its help centre; 10 times, 10
 //!   minutes apart, in its API guide).
