@@ -684,7 +684,12 @@ fn provider_cases(sendgrid: &SendgridSigner) -> Result<Vec<Case>, Box<dyn std::e
 
 /// Providers the tour configures through the registry (their settings as
 /// the CLI's flags give them) and sends their own simulated deliveries.
-const REGISTRY_PROVIDERS: &[Provider] = &[Provider::Mandrill, Provider::Sparkpost];
+const REGISTRY_PROVIDERS: &[Provider] = &[
+    Provider::Mandrill,
+    Provider::Sparkpost,
+    Provider::Mailersend,
+    Provider::Mailtrap,
+];
 
 /// What each of [`REGISTRY_PROVIDERS`] is configured with: test secrets,
 /// never for real use.
@@ -695,6 +700,12 @@ fn registry_settings(provider: Provider, public_url: &str) -> Settings {
         Provider::Mandrill => {
             settings.secrets.push("tour-mandrill-webhook-key".into());
             settings.url = Some(format!("{public_url}/webhooks/{provider}"));
+        }
+        // Signed with a shared secret.
+        Provider::Mailersend | Provider::Mailtrap => {
+            settings
+                .secrets
+                .push(format!("tour-{provider}-signing-secret"));
         }
         _ => settings
             .basic_auth

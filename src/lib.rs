@@ -82,6 +82,7 @@
 //! | Mandrill (Mailchimp Transactional) | [`provider::mandrill`] | `X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key | none: a digest of message id, event, time, recipient and click details | the configured URL and the sorted form (`mandrill_events`) | none |
 //! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
 //! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` | the body | none |
+//! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -214,6 +215,7 @@
 //! | GetResponse | 429, 5xx, a timeout (5 s), or a 2xx without `{"status":"OK"}`: 3 more times at increasing intervals | every other 4xx | <https://apidocs.getresponse.com/v3/webhooks> |
 //! | Mandrill | a batch not answered 2xx, with backoff for a limited time (schedule undocumented); a webhook failing for long is disabled | nothing documented by status | <https://mailchimp.com/developer/transactional/docs/webhooks/> |
 //! | SparkPost | anything but 200: 12 attempts over 8 hours, 10 s timeout; a 400 or 401 also makes it fetch a new OAuth2 token | nothing by status | SparkPost API "Webhooks" (`webhooks.apib`); support "Webhook Data Streams" |
+//! | Mailtrap | anything but 200 within 30 s: 40 times, 5 minutes apart, then the webhook is paused | nothing by status | <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

@@ -141,6 +141,8 @@ registry! {
     Sparkpost => "sparkpost", sparkpost;
     /// MailerSend.
     Mailersend => "mailersend", mailersend;
+    /// Mailtrap.
+    Mailtrap => "mailtrap", mailtrap;
 }
 
 impl fmt::Display for Provider {

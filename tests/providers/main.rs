@@ -296,6 +296,7 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::mandrill::MandrillVerifier>();
     send_sync::<email_webhooks::provider::sparkpost::SparkpostVerifier>();
     send_sync::<email_webhooks::provider::mailersend::MailersendVerifier>();
+    send_sync::<email_webhooks::provider::mailtrap::MailtrapVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -329,6 +330,7 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
         "mandrill",
         "sparkpost",
         "mailersend",
+        "mailtrap",
     ] {
         let mut naming: Vec<String> = all
             .iter()
@@ -366,8 +368,8 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        getresponse, mailersend, mailgun as mg, mailjet, mandrill, postmark as pm, resend as rs,
-        sendgrid as sg, ses as ses_, sparkpost,
+        getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postmark as pm,
+        resend as rs, sendgrid as sg, ses as ses_, sparkpost,
     };
     let mut checked = 0;
     for path in sample_files() {
@@ -396,6 +398,7 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Mandrill => round_trips::<mandrill::MandrillEvent>(raw),
                 Provider::Sparkpost => round_trips::<sparkpost::SparkpostEvent>(raw),
                 Provider::Mailersend => round_trips::<mailersend::MailersendEvent>(raw),
+                Provider::Mailtrap => round_trips::<mailtrap::MailtrapEvent>(raw),
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -78,17 +78,19 @@ fn fixture(provider: Provider) -> Fixture {
                 }),
             }
         }
-        Provider::Mailgun | Provider::Getresponse | Provider::Mailersend => Fixture {
-            sender: settings(|s| {
-                s.secrets.push("s3cret-key".into());
-            }),
-            receiver: settings(|s| {
-                s.secrets.push("s3cret-key".into());
-            }),
-            other: settings(|s| {
-                s.secrets.push("another-key".into());
-            }),
-        },
+        Provider::Mailgun | Provider::Getresponse | Provider::Mailersend | Provider::Mailtrap => {
+            Fixture {
+                sender: settings(|s| {
+                    s.secrets.push("s3cret-key".into());
+                }),
+                receiver: settings(|s| {
+                    s.secrets.push("s3cret-key".into());
+                }),
+                other: settings(|s| {
+                    s.secrets.push("another-key".into());
+                }),
+            }
+        }
         Provider::Resend => {
             let secret = |key: &'static str| settings(|s| s.secrets.push(key.into()));
             Fixture {
@@ -529,4 +531,26 @@ fn mailersend_test_delivery_is_a_ping() {
     )
     .unwrap();
     assert!(events.is_empty());
+}
+
+/// Mailtrap without a signing secret: the webhook URL's basic-auth
+/// credentials, and nothing else, let a delivery in.
+#[test]
+fn mailtrap_accepts_credentials_where_no_signing_secret_is_used() {
+    let creds = |pair: &str| settings(|s| s.basic_auth.push(pair.into()));
+    let sender = creds("hook:pass-word");
+    let genuine = simulate(Provider::Mailtrap, &sender, now(), false);
+    let provider = build(Provider::Mailtrap, &creds("hook:pass-word"));
+    let received = receive(&*provider, &header_map(&genuine.headers), &genuine).unwrap();
+    assert_eq!(received.events.len(), 1);
+    let tampered = simulate(Provider::Mailtrap, &sender, now(), true);
+    let result = receive(&*provider, &header_map(&tampered.headers), &tampered);
+    assert!(refused(&result), "{result:?}");
+    // A signature verifier does not take credentials instead.
+    let signed = build(
+        Provider::Mailtrap,
+        &settings(|s| s.secrets.push("k".into())),
+    );
+    let result = receive(&*signed, &header_map(&genuine.headers), &genuine);
+    assert!(refused(&result), "{result:?}");
 }

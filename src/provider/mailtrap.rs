@@ -1,0 +1,378 @@
+//! Mailtrap email-sending webhooks.
+//!
+//! - Authenticated by: `Mailtrap-Signature`, the lowercase hex
+//!   HMAC-SHA256 of the raw body keyed with the webhook's signing secret
+//!   (its characters as bytes; Mailtrap makes one per webhook and shows it
+//!   in the webhook's details) — [`MailtrapVerifier::new`]. Where you do
+//!   not use the signature, the basic-auth credentials of the webhook URL
+//!   ([`MailtrapVerifier::with_credentials`]). Mailtrap sends webhooks
+//!   from 45.158.83.129 and 45.158.83.130 (its sending ranges are
+//!   45.158.83.0/24 and 5.181.200.0/24): give them to the source
+//!   allowlist.
+//! - Signed: the body; no time is signed, so there is no replay window.
+//! - Body: `{"events":[…]}` (format `json`, the default), or one event
+//!   object per line (format `jsonlines`, `application/jsonl`); both are
+//!   read. Up to 500 events per delivery (bounded by
+//!   [`Limits::max_events_per_delivery`] too).
+//! - Events: `delivery` → [`EventKind::Delivered`], `open`, `click`,
+//!   `unsubscribe`, `spam` → [`EventKind::Complained`], `bounce` →
+//!   [`EventKind::Bounced`], `soft bounce` (with a space) and
+//!   `suspension` → [`EventKind::Deferred`], `reject` →
+//!   [`EventKind::Rejected`]; anything else is [`EventKind::Unknown`] with
+//!   its JSON kept, and an element that is not an event object keeps its
+//!   neighbours. `bounce_category` gives the reject reason.
+//! - Fields: `event_id` (the event id), `message_id`, `email`,
+//!   `timestamp` (Unix seconds), `category` (a tag), `custom_variables`
+//!   (the metadata), `response` (the receiving server's answer), `reason`,
+//!   `url`, `user_agent`.
+//! - Retries: anything but 200 within 30 s is retried 40 times, 5 minutes
+//!   apart; then the webhook is paused until someone resumes it.
+//!
+//! Sources: Mailtrap, "Webhooks"
+//! <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> (signature,
+//! payload formats, events, retries, IP addresses) and "Bounce
+//! categorization"; the official SDKs' signature checks
+//! (`mailtrap/mailtrap-ruby` `lib/mailtrap/webhooks.rb`,
+//! `mailtrap/mailtrap-dotnet` `WebhookSignature`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, ParseError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::limits::Limits;
+use crate::mac::Encoding;
+use crate::policy::Policy;
+use crate::provider::batch::{self, Shape};
+use crate::provider::{
+    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Simulation, Timestamp,
+};
+use crate::request::Request;
+use crate::scheme::credentials::Credentials;
+use crate::scheme::hmac::{Algorithm, HmacVerifier};
+use crate::secret::Secret;
+
+/// The header Mailtrap signs in.
+pub const SIGNATURE_HEADER: &str = "Mailtrap-Signature";
+
+/// The most events Mailtrap puts in one delivery.
+pub const MAX_BATCH: usize = 500;
+
+/// Checks Mailtrap's signature (or credentials) and parses its events.
+#[derive(Debug)]
+pub struct MailtrapVerifier {
+    check: Check,
+    policy: Policy,
+}
+
+#[derive(Debug)]
+enum Check {
+    Signature(Box<HmacVerifier>),
+    Credentials(Credentials),
+}
+
+impl MailtrapVerifier {
+    /// A verifier with the webhook's signing secret.
+    #[must_use]
+    pub fn new(signing_secret: Secret) -> Self {
+        let hmac = HmacVerifier::new(signing_secret, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
+        Self {
+            check: Check::Signature(Box::new(hmac)),
+            policy: Policy::default(),
+        }
+    }
+
+    /// A verifier requiring the webhook URL's basic-auth credentials (or a
+    /// bearer token) instead of the signature.
+    #[must_use]
+    pub fn with_credentials(credentials: impl Into<Credentials>) -> Self {
+        Self {
+            check: Check::Credentials(credentials.into()),
+            policy: Policy::default(),
+        }
+    }
+
+    /// Also accepts `signing_secret` (after a reset, or another webhook's);
+    /// a credentials verifier becomes a signature verifier.
+    #[must_use]
+    pub fn with_secret(self, signing_secret: Secret) -> Self {
+        match self.check {
+            Check::Signature(hmac) => Self {
+                check: Check::Signature(Box::new(hmac.with_secret(signing_secret))),
+                policy: self.policy,
+            },
+            Check::Credentials(_) => Self::new(signing_secret),
+        }
+    }
+}
+
+impl crate::scheme::Authenticate for MailtrapVerifier {
+    fn authenticate<'r>(
+        &self,
+        request: &Request<'r>,
+    ) -> Result<crate::Verified<'r>, crate::VerifyError> {
+        match &self.check {
+            Check::Signature(hmac) => hmac.authenticate(request),
+            Check::Credentials(credentials) => {
+                self.policy.limits.check_body(request.body())?;
+                credentials.authenticate(request)
+            }
+        }
+    }
+}
+
+crate::scheme::verify_methods!(MailtrapVerifier);
+/// The limits and replay window: the signature check's when the verifier
+/// checks the signature (no time is signed), else the verifier's own.
+impl crate::policy::Configure for MailtrapVerifier {
+    fn policy(&self) -> &Policy {
+        match &self.check {
+            Check::Signature(hmac) => crate::policy::Configure::policy(&**hmac),
+            Check::Credentials(_) => &self.policy,
+        }
+    }
+    fn policy_mut(&mut self) -> &mut Policy {
+        match &mut self.check {
+            Check::Signature(hmac) => crate::policy::Configure::policy_mut(&mut **hmac),
+            Check::Credentials(_) => &mut self.policy,
+        }
+    }
+}
+
+impl EmailProvider for MailtrapVerifier {
+    fn id(&self) -> Provider {
+        Provider::Mailtrap
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        let limits = crate::policy::Configure::policy(self).limits;
+        crate::provider::receive_ready(self, &limits, request, |body, limits| {
+            Ok(Received::events(parse_within(body, limits)?))
+        })
+    }
+}
+
+/// One Mailtrap sending event. Field names follow Mailtrap's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MailtrapEvent {
+    /// `delivery`, `open`, `click`, `unsubscribe`, `spam`, `soft bounce`,
+    /// `bounce`, `suspension`, `reject`.
+    pub event: String,
+    /// The event's unique id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The message's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// When it happened (Unix seconds).
+    #[serde(default)]
+    pub timestamp: Timestamp,
+    /// `transactional` or `bulk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_stream: Option<String>,
+    /// The sending domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_domain_name: Option<String>,
+    /// The sender's category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The sender's custom variables.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub custom_variables: Map<String, Value>,
+    /// `suspension`, `reject`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Bounces: the receiving server's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// Bounces: the SMTP code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<Value>,
+    /// Bounces: Mailtrap's classification (`badrecipient`, `greylisting`,
+    /// `block`, `spam`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_category: Option<String>,
+    /// Opens, clicks, unsubscriptions: the client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Opens, clicks, unsubscriptions: the client's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Clicks: the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    events: &'a RawValue,
+}
+
+/// Parses a Mailtrap delivery (`{"events":[…]}`, or JSON Lines) without
+/// checking its signature.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is neither, or has more events than 500
+/// or [`Limits::max_events_per_delivery`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    parse_within(body, &Limits::default())
+}
+
+fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let max = limits.max_events_per_delivery.min(MAX_BATCH);
+    let raws: Vec<&RawValue> = if let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) {
+        batch::elements(envelope.events.get().as_bytes(), Shape::Array, max)?
+    } else {
+        json_lines(body, max)?
+    };
+    Ok(raws.into_iter().map(event_from).collect())
+}
+
+/// The objects of a JSON Lines body, one per non-blank line.
+fn json_lines(body: &[u8], max: usize) -> Result<Vec<&RawValue>, ParseError> {
+    let mut out = Vec::new();
+    for line in body.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+        if out.len() == max {
+            return Err(ParseError::new("the delivery has more events than the limit"));
+        }
+        let raw: &RawValue = serde_json::from_slice(line.trim_ascii())
+            .map_err(|e| ParseError::json("the body is neither {\"events\":[…]} nor JSON Lines", &e))?;
+        out.push(raw);
+    }
+    if out.is_empty() {
+        return Err(ParseError::new("the body is neither {\"events\":[…]} nor JSON Lines"));
+    }
+    Ok(out)
+}
+
+fn event_from(raw: &RawValue) -> EmailEvent {
+    if let Ok(native) = serde_json::from_str::<MailtrapEvent>(raw.get()) {
+        return normalize(native, raw.to_owned());
+    }
+    let mut event = EmailEvent::new(Provider::Mailtrap, EventKind::Unknown, raw.to_owned());
+    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    event
+}
+
+fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReason {
+    match category.unwrap_or_default() {
+        "badrecipient" => RejectReason::Invalid,
+        "spam" | "spam_gmail" | "content" => RejectReason::Spam,
+        "block" | "badsender" | "serverpolicy" => RejectReason::Blocked,
+        "timeout" => RejectReason::TimedOut,
+        _ => otherwise,
+    }
+}
+
+fn normalize(native: MailtrapEvent, raw: Box<RawValue>) -> EmailEvent {
+    let category = native.bounce_category.as_deref();
+    let (kind, reason) = match native.event.as_str() {
+        "delivery" => (EventKind::Delivered, None),
+        "open" => (EventKind::Opened, None),
+        "click" => (EventKind::Clicked, None),
+        "unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "spam" => (EventKind::Complained, Some(RejectReason::Spam)),
+        "bounce" => (EventKind::Bounced, Some(bounce_reason(category, RejectReason::Bounced))),
+        "soft bounce" => (EventKind::Deferred, Some(bounce_reason(category, RejectReason::Other))),
+        "suspension" => (EventKind::Deferred, Some(RejectReason::Other)),
+        "reject" => (EventKind::Rejected, Some(RejectReason::Blocked)),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Mailtrap, kind, raw);
+    event.event_id = native.event_id.filter(|id| !id.is_empty());
+    if event.event_id.is_none() {
+        event.set_fingerprint(&Sha256::digest(event.raw.get().as_bytes()));
+    }
+    event.reject_reason = reason;
+    event.timestamp = native.timestamp.0;
+    event.message_id = native.message_id;
+    event.recipient = native.email.as_deref().and_then(bare_address);
+    event.description = native.reason.or(native.bounce_category);
+    event.mta_response = native.response;
+    event.click_url = native.url;
+    event.user_agent = native.user_agent;
+    event.tags = native.category.into_iter().collect();
+    event.metadata = native.custom_variables;
+    event
+}
+
+const NEEDS: &str = "--secret SIGNING_SECRET, or --basic-auth USER:PASS (as in the webhook URL)";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let mut secrets = settings.secrets.iter();
+    let verifier = match secrets.next() {
+        Some(first) => {
+            let mut verifier = MailtrapVerifier::new(Secret::from_bytes(first.as_str())?);
+            for secret in secrets {
+                verifier = verifier.with_secret(Secret::from_bytes(secret.as_str())?);
+            }
+            verifier
+        }
+        None => MailtrapVerifier::with_credentials(settings.credentials(NEEDS)?),
+    };
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A delivery of one Mailtrap event of `kind`, signed with the first
+/// secret (or with the credentials when there is none); tampered: a letter
+/// of the recipient changed after signing, or wrong credentials.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (event, extra) = match sim.kind {
+        EventKind::Delivered => ("delivery", serde_json::json!({})),
+        EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        EventKind::Clicked => ("click", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0", "url": "https://example.com/"})),
+        EventKind::Unsubscribed => ("unsubscribe", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        EventKind::Complained => ("spam", serde_json::json!({})),
+        EventKind::Bounced => ("bounce", serde_json::json!({"response": "550 5.1.1 User unknown", "response_code": 550, "bounce_category": "badrecipient"})),
+        EventKind::Deferred => ("soft bounce", serde_json::json!({"response": "4.7.1 Temporary error, please retry", "response_code": 451, "bounce_category": "greylisting"})),
+        EventKind::Rejected => ("reject", serde_json::json!({"reason": "unsubscribed"})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
+    let mut element = serde_json::json!({"event": event, "timestamp": sim.now, "sending_stream": "transactional",
+        "message_id": format!("m-{digest}"), "email": sim.recipient, "event_id": digest,
+        "sending_domain_name": "example.com", "category": "simulated", "custom_variables": {"order": "42"}});
+    if let (Some(element), Value::Object(extra)) = (element.as_object_mut(), extra) {
+        element.extend(extra);
+    }
+    let body = serde_json::json!({"events": [element]}).to_string();
+    let mut delivery = if let Some(secret) = sim.settings.secrets.first() {
+        let hmac = HmacVerifier::new(Secret::from_bytes(secret.as_str())?, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
+        let headers = hmac.sign(None, body.as_bytes())?;
+        let mut delivery = Simulated::json(body.into_bytes(), headers);
+        if sim.tamper {
+            delivery.alter_body(sim.recipient.as_bytes(), 0);
+        }
+        delivery
+    } else {
+        let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
+        Simulated::json(body.into_bytes(), vec![auth])
+    };
+    delivery.headers.push(("User-Agent".to_owned(), "Mailtrap-Webhooks".to_owned()));
+    Ok(delivery)
+}
+
+/// Mailtrap's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "Mailtrap",
+    authenticated_by: "`Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth",
+    event_id: "`event_id`",
+    signed: "the body (nothing with basic auth)",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};
