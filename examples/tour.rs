@@ -689,6 +689,7 @@ const REGISTRY_PROVIDERS: &[Provider] = &[
     Provider::Sparkpost,
     Provider::Mailersend,
     Provider::Mailtrap,
+    Provider::Brevo,
 ];
 
 /// What each of [`REGISTRY_PROVIDERS`] is configured with: test secrets,

@@ -7,8 +7,9 @@
 //! configured as trusted ([`SourceAllowlist::with_trusted_proxies`]), never
 //! by default: anyone can send the header.
 //!
-//! Where a provider publishes fixed ranges they ship as data in
-//! [`published`], each naming its source and when it was read; where it
+//! Where a provider publishes fixed ranges they ship as data, each naming
+//! its source and when it was read: in [`published`], or as the provider
+//! module's `published_sources()`; where it
 //! publishes only a DNS name (the provider's module says which) or nothing
 //! (SendGrid, Mailgun and most others), resolve or supply the ranges
 //! yourself. Amazon SNS sends from all of AWS's ranges
@@ -191,7 +192,8 @@ impl SourceAllowlist {
 pub mod published {
     use super::{SourceAllowlist, parse_net};
 
-    fn list(networks: &[&str]) -> SourceAllowlist {
+    /// The networks of `networks` (each known good) as an allowlist.
+    pub(crate) fn list(networks: &[&str]) -> SourceAllowlist {
         SourceAllowlist::new(networks.iter().filter_map(|n| parse_net(n).ok()))
     }
 
@@ -209,15 +211,6 @@ pub mod published {
             "54.148.139.208/32",
             "2600:1f24:64:8000::/52",
         ])
-    }
-
-    /// Brevo's webhooks, read 2026-12-03 from "Brevo IP ranges"
-    /// (<https://help.brevo.com/hc/en-us/articles/15127404548498>), linked
-    /// from Brevo's webhook authentication docs. The ranges have changed
-    /// before (185.107.232.0/24 earlier).
-    #[must_use]
-    pub fn brevo() -> SourceAllowlist {
-        list(&["1.179.112.0/20", "172.246.240.0/20"])
     }
 }
 
@@ -336,9 +329,7 @@ mod tests {
     #[test]
     fn published_lists_parse_completely() {
         assert_eq!(published::resend().networks().len(), 5);
-        assert_eq!(published::brevo().networks().len(), 2);
         assert!(published::resend().allows(ip("44.228.126.217")));
         assert!(published::resend().allows(ip("2600:1f24:64:8000::1")));
-        assert!(published::brevo().allows(ip("172.246.240.1")));
     }
 }

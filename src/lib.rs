@@ -83,6 +83,7 @@
 //! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
 //! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` | the body | none |
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
+//! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -216,6 +217,7 @@
 //! | Mandrill | a batch not answered 2xx, with backoff for a limited time (schedule undocumented); a webhook failing for long is disabled | nothing documented by status | <https://mailchimp.com/developer/transactional/docs/webhooks/> |
 //! | SparkPost | anything but 200: 12 attempts over 8 hours, 10 s timeout; a 400 or 401 also makes it fetch a new OAuth2 token | nothing by status | SparkPost API "Webhooks" (`webhooks.apib`); support "Webhook Data Streams" |
 //! | Mailtrap | anything but 200 within 30 s: 40 times, 5 minutes apart, then the webhook is paused | nothing by status | <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> |
+//! | Brevo | 429 and timeouts: 4 more times, after 10 min, 1, 2 and 8 h (a transient failure is answered 429 with `Retry-After` for Brevo) | every other 4xx, and (current wording) any 5xx | <https://developers.brevo.com/docs/retry-mechanism> |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

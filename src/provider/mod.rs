@@ -143,6 +143,8 @@ registry! {
     Mailersend => "mailersend", mailersend;
     /// Mailtrap.
     Mailtrap => "mailtrap", mailtrap;
+    /// Brevo (formerly Sendinblue).
+    Brevo => "brevo", brevo;
 }
 
 impl fmt::Display for Provider {

@@ -26,8 +26,15 @@ fn representable(t: OffsetDateTime) -> Option<OffsetDateTime> {
     (0..=9999).contains(&utc.year()).then_some(utc)
 }
 
-fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
+pub(crate) fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(representable)
+}
+
+/// Milliseconds since the epoch, exactly.
+pub(crate) fn from_unix_millis(millis: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(representable)
 }

@@ -19,6 +19,7 @@ mod common;
 
 // The matrix every registered provider runs, and each provider's own
 // behaviours beyond its samples (vectors, credentials, formats).
+mod brevo;
 mod mailgun;
 mod mailjet;
 mod mandrill;
@@ -297,6 +298,7 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::sparkpost::SparkpostVerifier>();
     send_sync::<email_webhooks::provider::mailersend::MailersendVerifier>();
     send_sync::<email_webhooks::provider::mailtrap::MailtrapVerifier>();
+    send_sync::<email_webhooks::provider::brevo::BrevoVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -331,6 +333,7 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
         "sparkpost",
         "mailersend",
         "mailtrap",
+        "brevo",
     ] {
         let mut naming: Vec<String> = all
             .iter()
@@ -368,7 +371,7 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postmark as pm,
+        brevo, getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postmark as pm,
         resend as rs, sendgrid as sg, ses as ses_, sparkpost,
     };
     let mut checked = 0;
@@ -399,6 +402,7 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Sparkpost => round_trips::<sparkpost::SparkpostEvent>(raw),
                 Provider::Mailersend => round_trips::<mailersend::MailersendEvent>(raw),
                 Provider::Mailtrap => round_trips::<mailtrap::MailtrapEvent>(raw),
+                Provider::Brevo => round_trips::<brevo::BrevoEvent>(raw),
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

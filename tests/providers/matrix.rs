@@ -99,7 +99,7 @@ fn fixture(provider: Provider) -> Fixture {
                 other: secret("whsec_dGhpcyBpcyBhbm90aGVyIGtleSAxMjM0NTY3OA=="),
             }
         }
-        Provider::Postmark | Provider::Mailjet | Provider::Sparkpost => Fixture {
+        Provider::Postmark | Provider::Mailjet | Provider::Sparkpost | Provider::Brevo => Fixture {
             sender: settings(|s| {
                 s.basic_auth.push("hook:pass-word".into());
             }),
@@ -392,7 +392,8 @@ fn a_redelivery_keeps_every_idempotency_key() {
 }
 
 /// What each provider answers decides whether it resends: success is 2xx,
-/// a transient failure 5xx (every provider retries it), a refusal 4xx; and
+/// a transient failure 5xx (every provider retries it; Brevo 429), a
+/// refusal 4xx; and
 /// the answers a provider needs beyond a status are there (GetResponse's
 /// acknowledgement body, Mailgun's 406 for a body that will never parse).
 #[test]
@@ -408,7 +409,15 @@ fn every_provider_answers_success_2xx_retry_5xx_refusal_4xx() {
             StatusCode::SERVICE_UNAVAILABLE,
         ] {
             let reply = receiver.reply(Answer::RetryLater(status));
-            assert_eq!(reply.status, status, "{provider}");
+            if provider == Provider::Brevo {
+                // Brevo's retry page ends retries on any 5xx (current
+                // wording) and on every 4xx but 429: 429 is the one answer
+                // it retries under every reading.
+                assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{provider}");
+                assert!(reply.retry_after.is_some(), "{provider}");
+            } else {
+                assert_eq!(reply.status, status, "{provider}");
+            }
             assert!(reply.body.is_empty(), "{provider}");
         }
         for (status, code) in [

@@ -1,0 +1,337 @@
+//! Brevo (formerly Sendinblue) transactional webhooks: no signature.
+//!
+//! - Authenticated by: [`Credentials`]: the basic-auth credentials in the
+//!   webhook URL (`https://user:pass@host/path`), or the bearer token set
+//!   on the webhook (`auth: {type: bearer, token}`). Brevo sends from
+//!   published ranges: [`published_sources`] for the source allowlist.
+//! - Signed: nothing; no time is signed, so there is no replay window.
+//! - Body: one JSON object per event, or, for a webhook created with
+//!   `batched: true`, a JSON array of the events of a 5-minute window (500
+//!   by default); both are read, bounded by
+//!   [`Limits::max_events_per_delivery`].
+//! - Events: the payload's names differ from the configuration's
+//!   (`hardBounce` is configured, `hard_bounce` arrives). `request` →
+//!   [`EventKind::Queued`], `delivered`, `hard_bounce` and `soft_bounce` →
+//!   [`EventKind::Bounced`] (the soft one marked soft), `invalid_email` →
+//!   [`EventKind::Bounced`] (invalid), `blocked` → [`EventKind::Rejected`],
+//!   `spam` and `complaint` → [`EventKind::Complained`], `deferred`,
+//!   `opened`, `unique_opened`, `proxy_open`, `unique_proxy_open` →
+//!   [`EventKind::Opened`] (Brevo reports a first open under both
+//!   `opened` and `unique_opened` where both are subscribed: two events),
+//!   `click`, `unsubscribed` (or `unsubscribe`), `error` →
+//!   [`EventKind::Failed`], `list_addition` → [`EventKind::Subscribed`];
+//!   anything else is [`EventKind::Unknown`] with its JSON kept.
+//! - Fields: the recipient `email`, the message `message-id`, the time
+//!   `ts_epoch` (milliseconds, UTC: the reliable one; else `ts_event`, UTC
+//!   seconds; `date` is local time and never read), `reason` (the
+//!   receiving server's answer), `link` (the click), `tags` or `tag`, and
+//!   `X-Mailin-custom` (the sender's header: a JSON object becomes the
+//!   metadata).
+//! - Event id: none (`id` is the webhook's). The idempotency key digests
+//!   every field that can tell two events apart (event, recipient,
+//!   message, both times, link, reason, tags, the sender's data) and none
+//!   that changes between redeliveries: Brevo resends the same event.
+//! - Retries: 4 more times, after 10 minutes, 1, 2 and 8 hours. Brevo's
+//!   retry page says a 4xx other than 429 ends the retries, and (in its
+//!   current wording) so does any 5xx; only 429 and timeouts are retried
+//!   under every reading. So a transient failure (store, queue, handler)
+//!   is answered **429** with `Retry-After`, not 5xx, and only a refusal
+//!   is a 4xx that ends them.
+//!
+//! Sources: Brevo developers, "Transactional webhooks"
+//! <https://developers.brevo.com/docs/transactional-webhooks>, "Secured
+//! webhooks" <https://developers.brevo.com/docs/secured-webhooks>, "Batch
+//! webhooks" <https://developers.brevo.com/docs/batch-webhooks>, "Retry
+//! mechanism" <https://developers.brevo.com/docs/retry-mechanism>; Brevo
+//! help, "Brevo IP ranges"
+//! <https://help.brevo.com/hc/en-us/articles/15127404548498>; the official
+//! `brevo-node` SDK for the configuration's event names.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::allowlist::SourceAllowlist;
+use crate::error::{Error, ParseError};
+use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::limits::Limits;
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch::{self, Shape};
+use crate::provider::{
+    Answer, DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings,
+    Simulated, Simulation, timestamp,
+};
+use crate::request::Request;
+use crate::scheme::credentials::Credentials;
+
+/// The ranges Brevo sends webhooks from, read 2026-12-03 from "Brevo IP
+/// ranges" (<https://help.brevo.com/hc/en-us/articles/15127404548498>),
+/// linked from Brevo's webhook security docs. They have changed before
+/// (185.107.232.0/24 earlier): check the source when you deploy.
+#[must_use]
+pub fn published_sources() -> SourceAllowlist {
+    crate::allowlist::published::list(&["1.179.112.0/20", "172.246.240.0/20"])
+}
+
+/// How long Brevo is asked to wait before its retry of a transient
+/// failure (its own schedule decides; the first retry is 10 minutes on).
+const RETRY_AFTER_SECONDS: u64 = 600;
+
+/// Checks Brevo's credentials and parses its events.
+#[derive(Debug)]
+pub struct BrevoVerifier {
+    credentials: Credentials,
+    policy: Policy,
+}
+
+impl BrevoVerifier {
+    /// A verifier requiring the webhook URL's basic-auth credentials or
+    /// the webhook's bearer token.
+    #[must_use]
+    pub fn new(credentials: impl Into<Credentials>) -> Self {
+        Self {
+            credentials: credentials.into(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+configure_via_field!(BrevoVerifier);
+
+impl EmailProvider for BrevoVerifier {
+    fn id(&self) -> Provider {
+        Provider::Brevo
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        crate::provider::receive_ready(
+            &self.credentials,
+            &self.policy.limits,
+            request,
+            |body, limits| Ok(Received::events(parse_within(body, limits)?)),
+        )
+    }
+
+    /// A transient failure is 429: the one status Brevo retries under
+    /// every reading of its retry rules.
+    fn reply(&self, answer: Answer) -> Reply {
+        match answer {
+            Answer::RetryLater(_) => Reply {
+                retry_after: Some(RETRY_AFTER_SECONDS),
+                ..Reply::status(http::StatusCode::TOO_MANY_REQUESTS)
+            },
+            other => Reply::standard(other),
+        }
+    }
+}
+
+/// One Brevo transactional event. Field names follow Brevo's (with their
+/// hyphens).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BrevoEvent {
+    /// `request`, `delivered`, `hard_bounce`, `click`, …
+    pub event: String,
+    /// The recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The webhook's id (not the event's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// The message id.
+    #[serde(rename = "message-id", default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// When it happened, milliseconds since the epoch, UTC.
+    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    pub ts_epoch: Option<i64>,
+    /// When it happened, seconds since the epoch, UTC.
+    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    pub ts_event: Option<i64>,
+    /// Seconds since the epoch.
+    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Local date and time (not read: no zone is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The sender's `X-Mailin-custom` header.
+    #[serde(rename = "X-Mailin-custom", default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<String>,
+    /// The sending server's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_ip: Option<String>,
+    /// The template used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<Value>,
+    /// Bounces, deferrals, blocks: the reason (the receiving server's
+    /// answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Clicks: the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The contact's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<Value>,
+}
+
+/// A whole number, or one written as a string; anything else is none (a
+/// bad time does not make the event unreadable).
+fn whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Parses a Brevo body (one event object, or an array of them) without
+/// checking credentials.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is neither, or has more events than
+/// [`Limits::max_events_per_delivery`].
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    parse_within(body, &Limits::default())
+}
+
+fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
+    Ok(raws.into_iter().map(event_from).collect())
+}
+
+fn event_from(raw: &RawValue) -> EmailEvent {
+    if let Ok(native) = serde_json::from_str::<BrevoEvent>(raw.get()) {
+        return normalize(native, raw.to_owned());
+    }
+    let mut event = EmailEvent::new(Provider::Brevo, EventKind::Unknown, raw.to_owned());
+    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    event
+}
+
+fn normalize(native: BrevoEvent, raw: Box<RawValue>) -> EmailEvent {
+    let (kind, reason) = match native.event.as_str() {
+        "request" | "sent" => (EventKind::Queued, None),
+        "delivered" => (EventKind::Delivered, None),
+        "hard_bounce" | "soft_bounce" => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        "invalid_email" | "invalid" => (EventKind::Bounced, Some(RejectReason::Invalid)),
+        "blocked" => (EventKind::Rejected, Some(RejectReason::Blocked)),
+        "spam" | "complaint" => (EventKind::Complained, Some(RejectReason::Spam)),
+        "deferred" => (EventKind::Deferred, None),
+        "opened" | "unique_opened" | "proxy_open" | "unique_proxy_open" => (EventKind::Opened, None),
+        "click" => (EventKind::Clicked, None),
+        "unsubscribed" | "unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "error" => (EventKind::Failed, None),
+        "list_addition" => (EventKind::Subscribed, None),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Brevo, kind, raw);
+    event.set_fingerprint(&fingerprint(&native));
+    event.soft_bounce = native.event == "soft_bounce";
+    event.reject_reason = reason;
+    event.timestamp = native
+        .ts_epoch
+        .and_then(timestamp::from_unix_millis)
+        .or_else(|| timestamp::from_unix(native.ts_event.or(native.ts)?));
+    event.recipient = native.email.as_deref().and_then(bare_address);
+    event.message_id = native.message_id;
+    event.mta_response = native.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    event.click_url = native.link;
+    // `tags` is a list; `tag` one tag, or a list written as JSON text.
+    event.tags = if native.tags.is_empty() {
+        match native.tag.as_deref().map(serde_json::from_str::<Vec<String>>) {
+            Some(Ok(list)) => list,
+            _ => native.tag.into_iter().filter(|t| !t.is_empty()).collect(),
+        }
+    } else {
+        native.tags
+    };
+    if let Some(custom) = native.custom.filter(|c| !c.is_empty()) {
+        event.metadata = match serde_json::from_str::<Value>(&custom) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::from_iter([("X-Mailin-custom".to_owned(), Value::String(custom))]),
+        };
+    }
+    event
+}
+
+/// A digest of what tells one Brevo event from another.
+fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
+    let number = |n: Option<i64>| n.map(|n| n.to_string());
+    let (epoch, seconds, ts) = (number(native.ts_epoch), number(native.ts_event), number(native.ts));
+    let tags = native.tags.join("\u{0}");
+    event::fingerprint([
+        Some(native.event.as_str()),
+        native.email.as_deref(),
+        native.message_id.as_deref(),
+        epoch.as_deref(),
+        seconds.as_deref(),
+        ts.as_deref(),
+        native.link.as_deref(),
+        native.reason.as_deref(),
+        native.tag.as_deref(),
+        Some(tags.as_str()),
+        native.custom.as_deref(),
+    ])
+}
+
+const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL) or --secret BEARER_TOKEN";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?);
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// One Brevo event of `kind` with the configured credentials; tampered:
+/// wrong credentials.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (event, extra) = match sim.kind {
+        EventKind::Queued => ("request", serde_json::json!({})),
+        EventKind::Delivered => ("delivered", serde_json::json!({})),
+        EventKind::Bounced => ("hard_bounce", serde_json::json!({"reason": "550 5.1.1 user unknown"})),
+        EventKind::Deferred => ("deferred", serde_json::json!({"reason": "451 4.7.1 try again later"})),
+        EventKind::Rejected => ("blocked", serde_json::json!({"reason": "blocked: the address is on the blocklist"})),
+        EventKind::Complained => ("spam", serde_json::json!({})),
+        EventKind::Opened => ("opened", serde_json::json!({})),
+        EventKind::Clicked => ("click", serde_json::json!({"link": "https://example.com/"})),
+        EventKind::Unsubscribed => ("unsubscribed", serde_json::json!({})),
+        EventKind::Failed => ("error", serde_json::json!({})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12]);
+    let mut body = serde_json::json!({"event": event, "email": sim.recipient, "id": 1,
+        "message-id": format!("<{digest}@smtp-relay.mailin.fr>"), "ts": sim.now, "ts_event": sim.now,
+        "ts_epoch": sim.now.saturating_mul(1000), "subject": "Hello", "tags": ["simulated"],
+        "X-Mailin-custom": "{\"order\":\"42\"}", "sending_ip": "198.51.100.10"});
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
+    Ok(Simulated::json(body.to_string().into_bytes(), vec![auth]))
+}
+
+/// Brevo's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "Brevo",
+    authenticated_by: "basic auth in the webhook URL, or a bearer token",
+    event_id: "none: a digest of every field that tells two events apart",
+    signed: "nothing",
+    replay_window: "none",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};

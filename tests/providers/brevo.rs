@@ -1,0 +1,76 @@
+//! Brevo: derived keys that tell every pair of events apart, its
+//! published ranges, and a transient failure answered 429.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use email_webhooks::BasicAuth;
+use email_webhooks::provider::brevo::{self, BrevoVerifier};
+use email_webhooks::provider::{Answer, EmailProvider as _};
+use serde_json::{Value, json};
+
+fn key(event: &Value) -> String {
+    brevo::parse(event.to_string().as_bytes()).unwrap()[0].idempotency_key()
+}
+
+#[test]
+fn derived_keys_differ_in_every_field_that_tells_events_apart() {
+    let base = json!({"event": "click", "email": "a@example.com", "id": 1, "message-id": "<m1@x>",
+        "ts_epoch": 1_765_000_000_123_i64, "ts_event": 1_765_000_000, "ts": 1_765_000_000,
+        "link": "https://example.com/a", "reason": "r", "tag": "t", "tags": ["x"],
+        "X-Mailin-custom": "{\"a\":1}"});
+    let original = key(&base);
+    let changes: [(&str, Value); 10] = [
+        ("event", json!("opened")),
+        ("email", json!("b@example.com")),
+        ("message-id", json!("<m2@x>")),
+        ("ts_epoch", json!(1_765_000_000_124_i64)),
+        ("ts_event", json!(1_765_000_001)),
+        ("link", json!("https://example.com/b")),
+        ("reason", json!("s")),
+        ("tag", json!("u")),
+        ("tags", json!(["y"])),
+        ("X-Mailin-custom", json!("{\"a\":2}")),
+    ];
+    for (field, value) in changes {
+        let mut variant = base.clone();
+        variant[field] = value;
+        assert_ne!(key(&variant), original, "{field}");
+    }
+    // The webhook's id and the local date are not the event's: a
+    // redelivery through another webhook is the same event.
+    let mut other_webhook = base.clone();
+    other_webhook["id"] = json!(2);
+    other_webhook["date"] = json!("2025-12-06 10:00:00");
+    assert_eq!(key(&other_webhook), original);
+    // Batched or not, the same key.
+    let batched = brevo::parse(json!([base]).to_string().as_bytes()).unwrap();
+    assert_eq!(batched[0].idempotency_key(), original);
+}
+
+#[test]
+fn times_come_from_ts_epoch_in_milliseconds_then_ts_event() {
+    let time = |event: &Value| brevo::parse(event.to_string().as_bytes()).unwrap()[0].timestamp;
+    let ms = time(&json!({"event": "delivered", "ts_epoch": 1_765_000_000_123_i64, "ts_event": 1}));
+    assert_eq!(
+        ms.unwrap().unix_timestamp_nanos(),
+        1_765_000_000_123_000_000
+    );
+    let seconds = time(&json!({"event": "delivered", "ts_event": "1765000000"}));
+    assert_eq!(seconds.unwrap().unix_timestamp(), 1_765_000_000);
+    assert!(time(&json!({"event": "delivered", "date": "2025-12-06 10:00:00"})).is_none());
+}
+
+#[test]
+fn the_published_ranges_parse_and_a_transient_failure_is_429() {
+    let sources = brevo::published_sources();
+    assert_eq!(sources.networks().len(), 2);
+    assert!(sources.allows("172.246.240.1".parse().unwrap()));
+    assert!(sources.allows("1.179.127.255".parse().unwrap()));
+    assert!(!sources.allows("1.179.128.0".parse().unwrap()));
+
+    let verifier = BrevoVerifier::new(BasicAuth::new("u", "p").unwrap());
+    let reply = verifier.reply(Answer::RetryLater(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(reply.status, http::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.retry_after, Some(600));
+}
