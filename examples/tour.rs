@@ -87,6 +87,9 @@ const SES_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-events";
 // tests/data/README.md); the receiver gets it from its certificate source.
 const SNS_CERT: &[u8] = include_bytes!("../tests/data/sns-test-cert.pem");
 const SNS_KEY: &[u8] = include_bytes!("../tests/data/sns-test-key.pk8");
+// A test RSA-2048 key pair standing in for a Postal server's signing key.
+const POSTAL_KEY: &[u8] = include_bytes!("../tests/data/postal-test-key-2048.pk8");
+const POSTAL_PUBLIC: &[u8] = include_bytes!("../tests/data/postal-test-key-2048.pub.pem");
 const SNS_CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-tour.pem";
 /// The tour's body limit, small so that the oversized request is cheap.
 const MAX_BODY: usize = 64 * 1024;
@@ -197,7 +200,7 @@ fn app(
     let mut providers = providers;
     for &provider in REGISTRY_PROVIDERS {
         if let Some(info) = provider.info() {
-            providers = providers.with((info.build)(&registry_settings(provider, &public_url))?);
+            providers = providers.with((info.build)(&registry_settings(provider, &public_url).0)?);
         }
     }
     let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
@@ -690,11 +693,13 @@ const REGISTRY_PROVIDERS: &[Provider] = &[
     Provider::Mailersend,
     Provider::Mailtrap,
     Provider::Brevo,
+    Provider::Postal,
 ];
 
-/// What each of [`REGISTRY_PROVIDERS`] is configured with: test secrets,
-/// never for real use.
-fn registry_settings(provider: Provider, public_url: &str) -> Settings {
+/// What each of [`REGISTRY_PROVIDERS`] is configured with (the receiver's
+/// settings) and signs with (the sender's): test secrets, never for real
+/// use.
+fn registry_settings(provider: Provider, public_url: &str) -> (Settings, Settings) {
     let mut settings = Settings::new();
     match provider {
         // Mandrill signs the webhook URL exactly as configured.
@@ -708,11 +713,23 @@ fn registry_settings(provider: Provider, public_url: &str) -> Settings {
                 .secrets
                 .push(format!("tour-{provider}-signing-secret"));
         }
+        // Signed with the server's RSA key: the receiver holds the public
+        // half, the sender the private one.
+        Provider::Postal => {
+            let mut sender = Settings::new();
+            sender
+                .keys
+                .push(base64::engine::general_purpose::STANDARD.encode(POSTAL_KEY));
+            settings
+                .keys
+                .push(String::from_utf8_lossy(POSTAL_PUBLIC).into_owned());
+            return (settings, sender);
+        }
         _ => settings
             .basic_auth
             .push("tour:tour-provider-password".into()),
     }
-    settings
+    (settings.clone(), settings)
 }
 
 /// For each registry provider: a genuine delivery from its simulator, the
@@ -724,7 +741,7 @@ fn registry_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Err
         let Some(info) = provider.info() else {
             continue;
         };
-        let settings = registry_settings(provider, public_url);
+        let (_, settings) = registry_settings(provider, public_url);
         let kind = [EventKind::Bounced, EventKind::Delivered, EventKind::Opened]
             .into_iter()
             .find(|&kind| {

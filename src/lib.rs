@@ -84,6 +84,7 @@
 //! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` | the body | none |
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
+//! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -218,6 +219,7 @@
 //! | SparkPost | anything but 200: 12 attempts over 8 hours, 10 s timeout; a 400 or 401 also makes it fetch a new OAuth2 token | nothing by status | SparkPost API "Webhooks" (`webhooks.apib`); support "Webhook Data Streams" |
 //! | Mailtrap | anything but 200 within 30 s: 40 times, 5 minutes apart, then the webhook is paused | nothing by status | <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> |
 //! | Brevo | 429 and timeouts: 4 more times, after 10 min, 1, 2 and 8 h (a transient failure is answered 429 with `Retry-After` for Brevo) | every other 4xx, and (current wording) any 5xx | <https://developers.brevo.com/docs/retry-mechanism> |
+//! | Postal | anything but 2xx (3xx too) or no answer within 5 s: at +2, 3, 6, 10 and 15 minutes | nothing by status | `postalserver/postal` `app/services/webhook_delivery_service.rb` |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

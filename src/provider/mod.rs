@@ -145,6 +145,8 @@ registry! {
     Mailtrap => "mailtrap", mailtrap;
     /// Brevo (formerly Sendinblue).
     Brevo => "brevo", brevo;
+    /// Postal (self-hosted).
+    Postal => "postal", postal;
 }
 
 impl fmt::Display for Provider {

@@ -24,6 +24,7 @@ mod mailgun;
 mod mailjet;
 mod mandrill;
 mod matrix;
+mod postal;
 mod postmark;
 mod resend;
 mod sendgrid;
@@ -299,6 +300,7 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::mailersend::MailersendVerifier>();
     send_sync::<email_webhooks::provider::mailtrap::MailtrapVerifier>();
     send_sync::<email_webhooks::provider::brevo::BrevoVerifier>();
+    send_sync::<email_webhooks::provider::postal::PostalVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -334,6 +336,7 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
         "mailersend",
         "mailtrap",
         "brevo",
+        "postal",
     ] {
         let mut naming: Vec<String> = all
             .iter()
@@ -371,8 +374,8 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        brevo, getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postmark as pm,
-        resend as rs, sendgrid as sg, ses as ses_, sparkpost,
+        brevo, getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postal,
+        postmark as pm, resend as rs, sendgrid as sg, ses as ses_, sparkpost,
     };
     let mut checked = 0;
     for path in sample_files() {
@@ -403,6 +406,7 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Mailersend => round_trips::<mailersend::MailersendEvent>(raw),
                 Provider::Mailtrap => round_trips::<mailtrap::MailtrapEvent>(raw),
                 Provider::Brevo => round_trips::<brevo::BrevoEvent>(raw),
+                Provider::Postal => round_trips::<postal::PostalEvent>(raw),
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

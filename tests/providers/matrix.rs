@@ -123,6 +123,15 @@ fn fixture(provider: Provider) -> Fixture {
                 other: key("another-webhook-key"),
             }
         }
+        Provider::Postal => {
+            let public = String::from_utf8(data("postal-test-key-2048.pub.pem")).unwrap();
+            let other = String::from_utf8(data("postal-test-key-1024.pub.pem")).unwrap();
+            Fixture {
+                sender: settings(|s| s.keys.push(b64(&data("postal-test-key-2048.pk8")))),
+                receiver: settings(|s| s.keys.push(public.clone())),
+                other: settings(|s| s.keys.push(other.clone())),
+            }
+        }
         other => panic!("no fixture for {other}: add one here"),
     }
 }

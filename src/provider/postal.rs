@@ -1,0 +1,513 @@
+//! Postal (self-hosted mail server) HTTP webhooks.
+//!
+//! - Authenticated by: an RSA PKCS#1 v1.5 signature of the raw body with
+//!   the server's signing key: `X-Postal-Signature-256` (SHA-256, Postal
+//!   since 2024) is checked when present, and only then; a delivery from
+//!   an older Postal carrying only `X-Postal-Signature` (SHA-1) is
+//!   accepted unless [`PostalVerifier::require_sha256`]. Both are base64.
+//!   `X-Postal-Signature-KID` (the lowercase hex SHA-256 of the key's
+//!   PKCS#1 DER) says which key signed: it orders the configured keys, all
+//!   of which you trust, and never admits a key you did not configure.
+//! - Keys: the public key as Postal publishes it: the `p=` value of its
+//!   DKIM-style record (`v=DKIM1; t=s; h=sha256; p=…`, base64 SPKI), the
+//!   whole record, or PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
+//!   Many servers have 1024-bit keys: they are verified by `ring`, the
+//!   crate's RSA backend, through its parameter sets for 1024 to 8192 bits
+//!   (ring's `*_FOR_LEGACY_USE_ONLY`: it refuses such keys only in its
+//!   2048-bit-minimum sets), so no second RSA implementation is needed.
+//!   Keys under 1024 bits are refused when the verifier is built.
+//! - Signed: the body, with `timestamp` (the time Postal made the request,
+//!   the same on every retry) inside it. Default replay window: a day past,
+//!   5 minutes ahead; Postal retries for about 36 minutes (5 retries, 2 to
+//!   15 minutes apart), so the day leaves room for a Postal whose queue
+//!   was held up, while a captured request stops verifying after it.
+//! - Body: `{"event","timestamp","payload","uuid"}`, one event per request.
+//! - Events: `MessageSent` → [`EventKind::Delivered`], `MessageDelayed` →
+//!   [`EventKind::Deferred`], `MessageDeliveryFailed` (a permanent
+//!   rejection by the receiving server) → [`EventKind::Bounced`],
+//!   `MessageHeld` → [`EventKind::Queued`], `MessageBounced` (a bounce
+//!   message received later) → [`EventKind::Bounced`],
+//!   `MessageLinkClicked` → [`EventKind::Clicked`], `MessageLoaded` (an
+//!   open) → [`EventKind::Opened`]; `DomainDNSError`, the send-limit events
+//!   and anything else are [`EventKind::Unknown`] with their JSON kept.
+//! - Fields: the event id is `uuid` (the request's: the same on every
+//!   retry); the message `payload.message.id` (Postal's id; for bounces
+//!   `original_message`), the recipient its `to`, the tag its `tag`,
+//!   `details` the description, `output` the receiving server's answer,
+//!   `url`, `user_agent`.
+//! - Retries: only 2xx counts; anything else (3xx included) or no answer
+//!   within 5 s is retried at +2, 3, 6, 10 and 15 minutes.
+//!
+//! Sources: Postal's source (`postalserver/postal`: `lib/postal/signer.rb`,
+//! `app/services/webhook_delivery_service.rb`, `app/models/webhook_request.rb`)
+//! and documentation (`postalserver/docs`, "Webhooks",
+//! <https://docs.postalserver.io/developer/webhooks>).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::encoding;
+use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
+use crate::headers::{self, Name};
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::{
+    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Simulation, Timestamp,
+};
+use crate::replay::ReplayWindow;
+use crate::request::Request;
+use crate::verified::Verified;
+
+static SIGNATURE_256: Name = Name::from_static("x-postal-signature-256");
+static SIGNATURE_SHA1: Name = Name::from_static("x-postal-signature");
+static KID: Name = Name::from_static("x-postal-signature-kid");
+
+/// The default replay window: a day past, 5 minutes ahead.
+pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
+    std::time::Duration::from_secs(24 * 3600),
+    std::time::Duration::from_secs(300),
+);
+
+/// A Postal server's public signing key.
+#[derive(Clone)]
+pub struct PostalPublicKey {
+    /// PKCS#1 `RSAPublicKey` DER, as ring takes it.
+    pkcs1: Vec<u8>,
+    /// `X-Postal-Signature-KID` for this key.
+    kid: String,
+}
+
+impl std::fmt::Debug for PostalPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostalPublicKey(kid {})", self.kid)
+    }
+}
+
+impl PostalPublicKey {
+    /// Reads a key in any form Postal shows it: base64 SPKI (a DKIM record's
+    /// `p=`), a whole DKIM-style record, or PEM.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when it is none of these, not RSA, or under 1024
+    /// bits.
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
+        let text = text.trim();
+        let der = if text.starts_with("-----BEGIN") {
+            pem_body(text)?
+        } else {
+            let b64 = text
+                .split(';')
+                .map(str::trim)
+                .find_map(|part| part.strip_prefix("p="))
+                .unwrap_or(text);
+            let compact: String = b64.split_whitespace().collect();
+            encoding::base64_key(&compact).ok().ok_or(SecretError::Rejected("base64 SPKI, a DKIM record or PEM"))?
+        };
+        let pkcs1 = match spki::SubjectPublicKeyInfoRef::try_from(der.as_slice()) {
+            Ok(info) => {
+                if info.algorithm.oid != RSA_ENCRYPTION {
+                    return Err(SecretError::Rejected("an RSA key"));
+                }
+                info.subject_public_key.raw_bytes().to_vec()
+            }
+            // `BEGIN RSA PUBLIC KEY`: already PKCS#1.
+            Err(_) => der,
+        };
+        let bits = modulus_bits(&pkcs1).ok_or(SecretError::Rejected("an RSA public key"))?;
+        if bits < 1024 {
+            return Err(SecretError::Rejected("an RSA key of at least 1024 bits"));
+        }
+        let kid = encoding::hex(&Sha256::digest(&pkcs1));
+        Ok(Self { pkcs1, kid })
+    }
+
+    /// The key's id as Postal sends it in `X-Postal-Signature-KID`.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn verifies(&self, sha256: bool, message: &[u8], signature: &[u8]) -> bool {
+        let algorithm: &dyn ring::signature::VerificationAlgorithm = if sha256 {
+            &ring::signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
+        } else {
+            &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY
+        };
+        ring::signature::UnparsedPublicKey::new(algorithm, &self.pkcs1)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
+const RSA_ENCRYPTION: spki::ObjectIdentifier =
+    spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+fn pem_body(text: &str) -> Result<Vec<u8>, SecretError> {
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    encoding::base64_key(&body).ok().ok_or(SecretError::Rejected("PEM"))
+}
+
+/// The modulus size of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER n,
+/// INTEGER e }`, DER).
+fn modulus_bits(pkcs1: &[u8]) -> Option<usize> {
+    /// The tag's content and what follows it, for a DER tag-length-value.
+    fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = input.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (len, rest) = if len < 0x80 {
+            (usize::from(len), rest)
+        } else {
+            let count = usize::from(len & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let (bytes, rest) = rest.split_at(count);
+            (bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)), rest)
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (sequence, _) = tlv(pkcs1, 0x30)?;
+    let (modulus, rest) = tlv(sequence, 0x02)?;
+    tlv(rest, 0x02)?;
+    let modulus = match modulus.split_first()? {
+        (0, rest) => rest,
+        _ => modulus,
+    };
+    let lead = *modulus.first()?;
+    Some((modulus.len() - 1) * 8 + (8 - lead.leading_zeros() as usize))
+}
+
+/// Checks Postal's signature and parses its events.
+#[derive(Debug)]
+pub struct PostalVerifier {
+    keys: Vec<PostalPublicKey>,
+    require_sha256: bool,
+    policy: Policy,
+}
+
+impl PostalVerifier {
+    /// A verifier with the server's public signing key.
+    #[must_use]
+    pub fn new(key: PostalPublicKey) -> Self {
+        Self {
+            keys: vec![key],
+            require_sha256: false,
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
+        }
+    }
+
+    /// Also accepts `key` (another server, or a new key).
+    #[must_use]
+    pub fn with_key(mut self, key: PostalPublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Refuses deliveries signed only with SHA-1 (`X-Postal-Signature`):
+    /// for servers that all run a Postal recent enough to send
+    /// `X-Postal-Signature-256`.
+    #[must_use]
+    pub fn require_sha256(mut self) -> Self {
+        self.require_sha256 = true;
+        self
+    }
+}
+
+impl crate::scheme::Authenticate for PostalVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (headers, body, limits) = (request.headers(), request.body(), &self.policy.limits);
+        limits.check_body(body)?;
+        // The SHA-256 signature when present, never a fallback from it.
+        let (sha256, signature) = match headers::optional(headers, &SIGNATURE_256, limits)? {
+            Some(signature) => (true, signature),
+            None if self.require_sha256 => {
+                return Err(VerifyError::MissingHeader {
+                    name: std::borrow::Cow::Borrowed("X-Postal-Signature-256"),
+                });
+            }
+            None => (false, headers::required(headers, &SIGNATURE_SHA1, limits)?),
+        };
+        // Room for an RSA-8192 signature (1,024 bytes), decoded on the stack.
+        let mut buf = [0u8; 1024];
+        let signature = base64::Engine::decode_slice(
+            &base64::engine::general_purpose::STANDARD,
+            signature.trim().as_bytes(),
+            &mut buf,
+        )
+        .ok()
+        .and_then(|len| buf.get(..len))
+        .ok_or(VerifyError::InvalidSignature)?;
+        // The key id only orders the keys you configured.
+        let kid = headers::optional(headers, &KID, limits).ok().flatten();
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_by_key(|&i| kid != Some(self.keys[i].kid.as_str()));
+        let index = order
+            .into_iter()
+            .find(|&i| self.keys[i].verifies(sha256, body, signature))
+            .ok_or(VerifyError::InvalidSignature)?;
+        // The signed time inside the body.
+        let timestamp = signed_time(body).ok_or(VerifyError::Unauthorized)?;
+        self.policy.check_timestamp(timestamp.unix_timestamp(), request.now())?;
+        Ok(Verified::new(None, Some(timestamp.unix_timestamp()), index))
+    }
+}
+
+/// The body's `timestamp`, read after the signature checked out.
+fn signed_time(body: &[u8]) -> Option<OffsetDateTime> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        timestamp: Timestamp,
+    }
+    serde_json::from_slice::<Head>(body).ok()?.timestamp.0
+}
+
+crate::scheme::verify_methods!(PostalVerifier);
+configure_via_field!(PostalVerifier);
+
+impl EmailProvider for PostalVerifier {
+    fn id(&self) -> Provider {
+        Provider::Postal
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
+            Ok(Received::events(parse(body)?))
+        })
+    }
+}
+
+/// A Postal webhook request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PostalEvent {
+    /// `MessageSent`, `MessageBounced`, `MessageLinkClicked`, …
+    pub event: String,
+    /// When Postal made the request (Unix seconds, fractional).
+    #[serde(default)]
+    pub timestamp: Timestamp,
+    /// The request's id (the same on every retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PostalPayload>,
+}
+
+/// A Postal event's payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PostalPayload {
+    /// The message (delivery, click and open events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<PostalMessage>,
+    /// `MessageBounced`: the message that bounced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_message: Option<PostalMessage>,
+    /// `MessageBounced`: the bounce message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<PostalMessage>,
+    /// `Sent`, `SoftFail`, `HardFail`, `Held`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// What happened, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// The receiving server's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Whether the delivery used TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_with_ssl: Option<bool>,
+    /// When the delivery attempt happened.
+    #[serde(default)]
+    pub timestamp: Timestamp,
+    /// Clicks: the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Clicks and opens: the client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Clicks and opens: the client's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// A message in a Postal payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PostalMessage {
+    /// Postal's id for the message (a number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// The message's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `incoming` or `outgoing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The `Message-ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The message's tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The spam check's verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_status: Option<String>,
+}
+
+/// Parses a Postal webhook body without checking its signature.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a JSON object.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::new("the body is not a JSON object"));
+    }
+    let Ok(native) = serde_json::from_str::<PostalEvent>(raw.get()) else {
+        let mut event = EmailEvent::new(Provider::Postal, EventKind::Unknown, raw.to_owned());
+        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+        return Ok(vec![event]);
+    };
+    Ok(vec![normalize(native, raw)])
+}
+
+fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
+    let payload = native.payload.unwrap_or_default();
+    let (kind, reason) = match native.event.as_str() {
+        "MessageSent" => (EventKind::Delivered, None),
+        "MessageDelayed" => (EventKind::Deferred, None),
+        "MessageDeliveryFailed" | "MessageBounced" => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        "MessageHeld" => (EventKind::Queued, None),
+        "MessageLinkClicked" => (EventKind::Clicked, None),
+        "MessageLoaded" => (EventKind::Opened, None),
+        _ => (EventKind::Unknown, None),
+    };
+    let mut event = EmailEvent::new(Provider::Postal, kind, raw.to_owned());
+    event.event_id = native.uuid.filter(|u| !u.is_empty());
+    if event.event_id.is_none() {
+        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    }
+    event.reject_reason = reason;
+    event.timestamp = payload.timestamp.0.or(native.timestamp.0);
+    let message = payload.message.or(payload.original_message).unwrap_or_default();
+    event.message_id = message.id.map(|id| match id {
+        Value::String(s) => s,
+        other => other.to_string(),
+    });
+    event.recipient = message.to.as_deref().and_then(bare_address);
+    event.tags = message.tag.into_iter().filter(|t| !t.is_empty()).collect();
+    event.description = payload.details;
+    event.mta_response = payload.output.filter(|o| !o.is_empty());
+    event.click_url = payload.url;
+    event.user_agent = payload.user_agent;
+    event
+}
+
+const NEEDS: &str = "--key PUBLIC_KEY (the server's signing key: DKIM p= value, record or PEM)";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let mut keys = settings.keys.iter();
+    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
+    let mut verifier = PostalVerifier::new(PostalPublicKey::parse(first)?);
+    for key in keys {
+        verifier = verifier.with_key(PostalPublicKey::parse(key)?);
+    }
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A Postal request of `kind`, signed (SHA-256, with the key id)
+/// with the private key in `--key` (base64 PKCS#8, RSA of at least 2048
+/// bits); tampered: a letter of the recipient changed after signing.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let (event, status, extra) = match sim.kind {
+        EventKind::Delivered => ("MessageSent", Some("Sent"), serde_json::json!({"output": "250 2.0.0 OK", "details": "Message accepted"})),
+        EventKind::Deferred => ("MessageDelayed", Some("SoftFail"), serde_json::json!({"output": "451 4.7.1 Try again later", "details": "Delivery delayed"})),
+        EventKind::Bounced => ("MessageDeliveryFailed", Some("HardFail"), serde_json::json!({"output": "550 5.1.1 User unknown", "details": "Permanent failure"})),
+        EventKind::Queued => ("MessageHeld", Some("Held"), serde_json::json!({"details": "Held for review"})),
+        EventKind::Clicked => ("MessageLinkClicked", None, serde_json::json!({"url": "https://example.com/", "ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        EventKind::Opened => ("MessageLoaded", None, serde_json::json!({"ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let digest = Sha256::digest(sim.event_id.as_bytes());
+    let id = u64::from_be_bytes([0, 0, 0, 0, digest[0], digest[1], digest[2], digest[3]]);
+    let mut payload = serde_json::json!({"message": {"id": id, "token": encoding::hex(&digest[4..10]),
+        "direction": "outgoing", "message_id": format!("{}@postal.example.com", encoding::hex(&digest[..8])),
+        "to": sim.recipient, "from": "sender@example.com", "subject": "Hello", "timestamp": sim.now,
+        "spam_status": "NotChecked", "tag": "simulated"}, "timestamp": sim.now});
+    if let Some(status) = status {
+        payload["status"] = status.into();
+    }
+    if let (Some(payload), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+        payload.extend(extra);
+    }
+    let uuid = encoding::hex(&digest[..16]);
+    let body = serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
+        .to_string()
+        .into_bytes();
+    let key = Settings::first(&sim.settings.keys, NEEDS)?;
+    let pkcs8 = encoding::base64_key(key.trim())
+        .ok()
+        .ok_or(SecretError::Rejected("a base64 PKCS#8 RSA private key"))?;
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&pkcs8)
+        .map_err(|_| SecretError::Rejected("a PKCS#8 RSA private key of at least 2048 bits"))?;
+    let sign = |padding: &'static dyn ring::signature::RsaEncoding| -> Result<String, SetupError> {
+        let mut signature = vec![0; pair.public().modulus_len()];
+        pair.sign(padding, &ring::rand::SystemRandom::new(), &body, &mut signature)
+            .map_err(|_| SecretError::Rejected("a usable RSA key"))?;
+        Ok(encoding::base64(&signature))
+    };
+    // ring signs no SHA-1: the simulated request carries the SHA-256
+    // signature a current Postal sends (and the key id), not the legacy one.
+    let sig256 = sign(&ring::signature::RSA_PKCS1_SHA256)?;
+    let kid = encoding::hex(&Sha256::digest(pair.public().as_ref()));
+    let mut delivery = Simulated::json(body, vec![
+        ("X-Postal-Signature-KID".to_owned(), kid),
+        ("X-Postal-Signature-256".to_owned(), sig256),
+    ]);
+    if sim.tamper {
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
+}
+
+/// Postal's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "Postal",
+    authenticated_by: "RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers)",
+    event_id: "`uuid`",
+    signed: "the body (with its `timestamp`)",
+    replay_window: "1 day past, 5 min ahead (Postal retries for about 36 minutes)",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};
