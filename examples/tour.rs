@@ -694,6 +694,7 @@ const REGISTRY_PROVIDERS: &[Provider] = &[
     Provider::Mailtrap,
     Provider::Brevo,
     Provider::Postal,
+    Provider::UnisenderGo,
 ];
 
 /// What each of [`REGISTRY_PROVIDERS`] is configured with (the receiver's
@@ -708,7 +709,7 @@ fn registry_settings(provider: Provider, public_url: &str) -> (Settings, Setting
             settings.url = Some(format!("{public_url}/webhooks/{provider}"));
         }
         // Signed with a shared secret.
-        Provider::Mailersend | Provider::Mailtrap => {
+        Provider::Mailersend | Provider::Mailtrap | Provider::UnisenderGo => {
             settings
                 .secrets
                 .push(format!("tour-{provider}-signing-secret"));

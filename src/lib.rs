@@ -85,6 +85,7 @@
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |
+//! | Unisender Go | [`provider::unisender-go`] | the body's `auth`: MD5 of the body with it replaced by the API key | none: a digest of every field that tells two events apart | the body (a weak keyed MD5) | none |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -220,6 +221,7 @@
 //! | Mailtrap | anything but 200 within 30 s: 40 times, 5 minutes apart, then the webhook is paused | nothing by status | <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> |
 //! | Brevo | 429 and timeouts: 4 more times, after 10 min, 1, 2 and 8 h (a transient failure is answered 429 with `Retry-After` for Brevo) | every other 4xx, and (current wording) any 5xx | <https://developers.brevo.com/docs/retry-mechanism> |
 //! | Postal | anything but 2xx (3xx too) or no answer within 5 s: at +2, 3, 6, 10 and 15 minutes | nothing by status | `postalserver/postal` `app/services/webhook_delivery_service.rb` |
+//! | Unisender Go | anything but 200 within 3 s: every 10 minutes for 24 hours, then the webhook is stopped | nothing by status | <https://godocs.unisender.ru/web-api-ref#callback-format> |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

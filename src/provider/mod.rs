@@ -147,6 +147,8 @@ registry! {
     Brevo => "brevo", brevo;
     /// Postal (self-hosted).
     Postal => "postal", postal;
+    /// Unisender Go (UniOne).
+    UnisenderGo => "unisender-go", unisender_go;
 }
 
 impl fmt::Display for Provider {

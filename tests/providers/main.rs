@@ -30,6 +30,7 @@ mod resend;
 mod sendgrid;
 mod ses;
 mod sparkpost;
+mod unisender_go;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -301,6 +302,7 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::mailtrap::MailtrapVerifier>();
     send_sync::<email_webhooks::provider::brevo::BrevoVerifier>();
     send_sync::<email_webhooks::provider::postal::PostalVerifier>();
+    send_sync::<email_webhooks::provider::unisender_go::UnisenderGoVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -337,6 +339,7 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
         "mailtrap",
         "brevo",
         "postal",
+        "unisender",
     ] {
         let mut naming: Vec<String> = all
             .iter()
@@ -375,7 +378,7 @@ where
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
         brevo, getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postal,
-        postmark as pm, resend as rs, sendgrid as sg, ses as ses_, sparkpost,
+        postmark as pm, resend as rs, sendgrid as sg, ses as ses_, sparkpost, unisender_go,
     };
     let mut checked = 0;
     for path in sample_files() {
@@ -407,6 +410,13 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Mailtrap => round_trips::<mailtrap::MailtrapEvent>(raw),
                 Provider::Brevo => round_trips::<brevo::BrevoEvent>(raw),
                 Provider::Postal => round_trips::<postal::PostalEvent>(raw),
+                Provider::UnisenderGo => match serde_json::from_str::<serde_json::Value>(raw) {
+                    // Single-event mode: the event's data beside its name.
+                    Ok(v) if v.get("event_data").is_none() => {
+                        round_trips::<unisender_go::UnisenderGoEventData>(raw)
+                    }
+                    _ => round_trips::<unisender_go::UnisenderGoEvent>(raw),
+                },
                 other => panic!("{other}: name its native type here"),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

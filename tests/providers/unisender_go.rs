@@ -1,0 +1,150 @@
+//! Unisender Go: the `auth` MD5 over the raw body, whatever its formatting,
+//! found by the parser (never a look-alike elsewhere), and derived keys.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use email_webhooks::Secret;
+use email_webhooks::provider::unisender_go::{self, UnisenderGoVerifier};
+use serde_json::{Value, json};
+
+use crate::common::Sample;
+
+const KEY: &str = "test-api-key-unisender-go";
+
+fn verifier() -> UnisenderGoVerifier {
+    UnisenderGoVerifier::new(Secret::from_bytes(KEY).unwrap())
+}
+
+fn check(verifier: &UnisenderGoVerifier, body: &str) -> Result<usize, String> {
+    let headers = [("Content-Type", "application/json")];
+    verifier
+        .verify(&headers, body.as_bytes())
+        .map(|v| v.key_index())
+        .map_err(|e| e.code().to_owned())
+}
+
+/// `body` (with `"auth":""`) with its auth made for `key`.
+fn signed(body: &str, key: &str) -> String {
+    let auth = UnisenderGoVerifier::new(Secret::from_bytes(key).unwrap())
+        .sign(body.as_bytes())
+        .unwrap();
+    body.replacen(r#""auth":"""#, &format!(r#""auth":"{auth}""#), 1)
+}
+
+#[test]
+fn the_samples_verify_with_their_key_and_not_with_another() {
+    for name in ["unisender-go-events.json", "unisender-go-single-event.json"] {
+        let body = Sample::load(name).body;
+        assert_eq!(check(&verifier(), &body), Ok(0), "{name}");
+        let other = UnisenderGoVerifier::new(Secret::from_bytes("other").unwrap());
+        assert_eq!(check(&other, &body).unwrap_err(), "invalid_signature");
+        let rotated = other.with_key(Secret::from_bytes(KEY).unwrap());
+        assert_eq!(check(&rotated, &body), Ok(1));
+        // Any changed byte outside `auth` is refused, escaped slashes too.
+        let tampered = body.replacen("\\/", "/", 1);
+        assert_eq!(
+            check(&verifier(), &tampered).unwrap_err(),
+            "invalid_signature"
+        );
+    }
+}
+
+#[test]
+fn any_formatting_verifies_as_sent() {
+    let data = json!({"auth": "", "events_by_user": [{"user_id": 1, "events": [
+        {"event_name": "transactional_email_status",
+         "event_data": {"job_id": "j", "email": "a@example.com", "status": "clicked",
+                        "event_time": "2025-12-06 09:00:00", "url": "https://e.example/x"}}]}]});
+    let compact = data.to_string();
+    let pretty =
+        serde_json::to_string_pretty(&data)
+            .unwrap()
+            .replacen(r#""auth": """#, r#""auth":"""#, 1);
+    let escaped = compact.replace('/', "\\/");
+    let spaced = compact.replacen(r#""auth":"""#, "\"auth\" :\t\"\"", 1);
+    for body in [compact, pretty, escaped] {
+        assert_eq!(check(&verifier(), &signed(&body, KEY)), Ok(0), "{body}");
+    }
+    // Whitespace around the colon: the parser finds the value anyway.
+    let auth = verifier().sign(spaced.as_bytes()).unwrap();
+    let spaced = spaced.replacen("\"auth\" :\t\"\"", &format!("\"auth\" :\t\"{auth}\""), 1);
+    assert_eq!(check(&verifier(), &spaced), Ok(0));
+}
+
+#[test]
+fn only_the_top_level_auth_is_replaced() {
+    // A sender's metadata holding the same 32 hex digits, or its own
+    // `auth` field, changes nothing: the top-level value is the one.
+    let body = r#"{"events_by_user":[{"user_id":1,"events":[{"event_name":"transactional_email_status","event_data":{"job_id":"j","email":"a@example.com","status":"sent","event_time":"2025-12-06 09:00:00","metadata":{"auth":"","copy":"AUTH"}}}]}],"auth":""}"#;
+    // The top-level `auth` is the last one here.
+    let auth = verifier().sign(body.as_bytes()).unwrap();
+    let at = body.rfind(r#""auth":"""#).unwrap();
+    let good = format!(r#"{}"auth":"{auth}"{}"#, &body[..at], &body[at + 9..]);
+    assert_eq!(check(&verifier(), &good), Ok(0));
+    let auth = good.rsplit(r#""auth":""#).next().unwrap()[..32].to_owned();
+    let copied = good.replacen("AUTH", &auth, 1);
+    assert_eq!(
+        check(&verifier(), &copied).unwrap_err(),
+        "invalid_signature"
+    );
+    for bad in [
+        r#"{"auth":5}"#,
+        r#"{"auth":"\u0030"}"#,
+        r#"{"x":1}"#,
+        "not json",
+        r#"{"auth":"zz"}"#,
+    ] {
+        assert!(check(&verifier(), bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn derived_keys_differ_in_every_field_that_tells_events_apart() {
+    let base = json!({"event_name": "transactional_email_status", "event_data": {"job_id": "j1",
+        "email": "a@example.com", "status": "clicked", "event_time": "2025-12-06 09:00:00",
+        "url": "https://e.example/a", "comment": "c",
+        "delivery_info": {"delivery_status": "s", "destination_response": "r", "user_agent": "u", "ip": "192.0.2.1"}}});
+    let key = |event: &Value| {
+        let body = json!({"auth": "x", "events_by_user": [{"user_id": 1, "events": [event]}]});
+        unisender_go::parse(body.to_string().as_bytes()).unwrap()[0].idempotency_key()
+    };
+    let original = key(&base);
+    for pointer in [
+        "/event_data/job_id",
+        "/event_data/email",
+        "/event_data/status",
+        "/event_data/event_time",
+        "/event_data/url",
+        "/event_data/comment",
+        "/event_data/delivery_info/delivery_status",
+        "/event_data/delivery_info/destination_response",
+        "/event_data/delivery_info/user_agent",
+        "/event_data/delivery_info/ip",
+    ] {
+        let mut variant = base.clone();
+        *variant.pointer_mut(pointer).unwrap() = json!("other");
+        assert_ne!(key(&variant), original, "{pointer}");
+    }
+    // Another call's user or auth is not the event's.
+    let other_call = json!({"auth": "y", "events_by_user": [{"user_id": 2, "events": [base]}]});
+    let events = unisender_go::parse(other_call.to_string().as_bytes()).unwrap();
+    assert_eq!(events[0].idempotency_key(), original);
+}
+
+#[test]
+fn the_event_count_is_bounded_across_users() {
+    let event =
+        json!({"event_name": "transactional_email_status", "event_data": {"status": "sent"}});
+    let user = |n: usize| json!({"user_id": 1, "events": vec![event.clone(); n]});
+    let body = |users: Vec<Value>| json!({"auth": "", "events_by_user": users}).to_string();
+    let limit = email_webhooks::Limits::default().max_events_per_delivery;
+    assert_eq!(
+        unisender_go::parse(body(vec![user(limit)]).as_bytes())
+            .unwrap()
+            .len(),
+        limit
+    );
+    let err = unisender_go::parse(body(vec![user(limit - 1), user(2)]).as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "invalid_payload");
+}
