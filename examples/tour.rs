@@ -695,6 +695,10 @@ const REGISTRY_PROVIDERS: &[Provider] = &[
     Provider::Brevo,
     Provider::Postal,
     Provider::UnisenderGo,
+    Provider::Smtp2go,
+    Provider::Mailpace,
+    Provider::Sweego,
+    Provider::Mailkite,
 ];
 
 /// What each of [`REGISTRY_PROVIDERS`] is configured with (the receiver's
@@ -709,10 +713,30 @@ fn registry_settings(provider: Provider, public_url: &str) -> (Settings, Setting
             settings.url = Some(format!("{public_url}/webhooks/{provider}"));
         }
         // Signed with a shared secret.
-        Provider::Mailersend | Provider::Mailtrap | Provider::UnisenderGo => {
+        Provider::Mailersend | Provider::Mailtrap | Provider::UnisenderGo | Provider::Mailkite => {
             settings
                 .secrets
                 .push(format!("tour-{provider}-signing-secret"));
+        }
+        // Sweego shows its secret as base64.
+        Provider::Sweego => settings.secrets.push(
+            base64::engine::general_purpose::STANDARD.encode("tour-sweego-webhook-secret-bytes"),
+        ),
+        // Signed with Ed25519: the receiver holds the public key, the
+        // sender the seed.
+        Provider::Mailpace => {
+            let seed = [9u8; 32];
+            let public = Ed25519SigningKey::from_seed(seed)
+                .map(|k| {
+                    base64::engine::general_purpose::STANDARD.encode(k.public_key().as_bytes())
+                })
+                .unwrap_or_default();
+            let mut sender = Settings::new();
+            sender
+                .keys
+                .push(base64::engine::general_purpose::STANDARD.encode(seed));
+            settings.keys.push(public);
+            return (settings, sender);
         }
         // Signed with the server's RSA key: the receiver holds the public
         // half, the sender the private one.
@@ -743,13 +767,17 @@ fn registry_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Err
             continue;
         };
         let (_, settings) = registry_settings(provider, public_url);
-        let kind = [EventKind::Bounced, EventKind::Delivered, EventKind::Opened]
-            .into_iter()
-            .find(|&kind| {
-                (info.simulate)(&Simulation::new(kind, "t@example.com", "e", now, &settings))
-                    .is_ok()
-            })
-            .ok_or("no simulated kind")?;
+        let kind = [
+            EventKind::Bounced,
+            EventKind::Delivered,
+            EventKind::Opened,
+            EventKind::Inbound,
+        ]
+        .into_iter()
+        .find(|&kind| {
+            (info.simulate)(&Simulation::new(kind, "t@example.com", "e", now, &settings)).is_ok()
+        })
+        .ok_or("no simulated kind")?;
         let sim = Simulation::new(kind, "reg@example.com", "tour-registry-1", now, &settings);
         let genuine = (info.simulate)(&sim)?;
         let tampered = (info.simulate)(&sim.tampered())?;

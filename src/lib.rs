@@ -86,6 +86,10 @@
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |
 //! | Unisender Go | [`provider::unisender-go`] | the body's `auth`: MD5 of the body with it replaced by the API key | none: a digest of every field that tells two events apart | the body (a weak keyed MD5) | none |
+//! | SMTP2GO | [`provider::smtp2go`] | an `Authorization` header set on the webhook (basic or bearer) | none: a digest of every field that tells two events apart | nothing | none |
+//! | MailPace | [`provider::mailpace`] | `X-MailPace-Signature`: Ed25519 (base64) with the domain's key | none: a digest of the event, message, status, recipients and time | the body | none |
+//! | Sweego | [`provider::sweego`] | `webhook-signature`: HMAC-SHA256 (base64) of id, timestamp and body with the base64 secret | `event_id` | id, timestamp and body | 5 minutes each way (Standard Webhooks' tolerance) |
+//! | MailKite (inbound mail) | [`provider::mailkite`] | `x-mailkite-signature`: `t=` (ms) and HMAC-SHA256 (hex) of `t.body` with the `whsec_` secret as written | `id` (the message's) | timestamp and body | 5 minutes each way (MailKite's SDKs) |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};
@@ -222,6 +226,10 @@
 //! | Brevo | 429 and timeouts: 4 more times, after 10 min, 1, 2 and 8 h (a transient failure is answered 429 with `Retry-After` for Brevo) | every other 4xx, and (current wording) any 5xx | <https://developers.brevo.com/docs/retry-mechanism> |
 //! | Postal | anything but 2xx (3xx too) or no answer within 5 s: at +2, 3, 6, 10 and 15 minutes | nothing by status | `postalserver/postal` `app/services/webhook_delivery_service.rb` |
 //! | Unisender Go | anything but 200 within 3 s: every 10 minutes for 24 hours, then the webhook is stopped | nothing by status | <https://godocs.unisender.ru/web-api-ref#callback-format> |
+//! | SMTP2GO | anything but 2xx within 10 s: 5 times in the first 30 minutes, then less often for up to 48 hours | nothing by status | <https://developers.smtp2go.com/docs/webhooks-overview> |
+//! | MailPace | timeouts and TLS errors: up to 10 times | a connection or HTTP error disables the webhook (so configure the key before pointing MailPace here) | <https://docs.mailpace.com/guide/webhooks> |
+//! | Sweego | not documented | not documented | <https://learn.sweego.io/docs/webhooks/webhook_signature> |
+//! | MailKite | anything but 2xx (redirects too) within 15 s, on a backoff, kept for replay | nothing by status | <https://mailkite.dev/docs/webhook-delivery> |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

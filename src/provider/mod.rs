@@ -149,6 +149,14 @@ registry! {
     Postal => "postal", postal;
     /// Unisender Go (UniOne).
     UnisenderGo => "unisender-go", unisender_go;
+    /// SMTP2GO.
+    Smtp2go => "smtp2go", smtp2go;
+    /// MailPace.
+    Mailpace => "mailpace", mailpace;
+    /// Sweego.
+    Sweego => "sweego", sweego;
+    /// MailKite (inbound mail).
+    Mailkite => "mailkite", mailkite;
 }
 
 impl fmt::Display for Provider {

@@ -22,6 +22,8 @@ mod common;
 mod brevo;
 mod mailgun;
 mod mailjet;
+mod mailkite;
+mod mailpace;
 mod mandrill;
 mod matrix;
 mod postal;
@@ -29,7 +31,9 @@ mod postmark;
 mod resend;
 mod sendgrid;
 mod ses;
+mod smtp2go;
 mod sparkpost;
+mod sweego;
 mod unisender_go;
 
 use std::fmt::Write as _;
@@ -303,6 +307,10 @@ fn providers_are_send_and_sync() {
     send_sync::<email_webhooks::provider::brevo::BrevoVerifier>();
     send_sync::<email_webhooks::provider::postal::PostalVerifier>();
     send_sync::<email_webhooks::provider::unisender_go::UnisenderGoVerifier>();
+    send_sync::<email_webhooks::provider::smtp2go::Smtp2goVerifier>();
+    send_sync::<email_webhooks::provider::mailpace::MailpaceVerifier>();
+    send_sync::<email_webhooks::provider::sweego::SweegoVerifier>();
+    send_sync::<email_webhooks::provider::mailkite::MailkiteVerifier>();
     send_sync::<
         email_webhooks::provider::ses::SesVerifier<
             email_webhooks::provider::sns::StaticCertificates,
@@ -340,6 +348,10 @@ fn a_new_provider_is_named_only_in_its_module_the_registry_and_the_docs_table() 
         "brevo",
         "postal",
         "unisender",
+        "smtp2go",
+        "mailpace",
+        "sweego",
+        "mailkite",
     ] {
         let mut naming: Vec<String> = all
             .iter()
@@ -377,8 +389,9 @@ where
 #[test]
 fn native_payloads_round_trip_through_serde() {
     use email_webhooks::provider::{
-        brevo, getresponse, mailersend, mailgun as mg, mailjet, mailtrap, mandrill, postal,
-        postmark as pm, resend as rs, sendgrid as sg, ses as ses_, sparkpost, unisender_go,
+        brevo, getresponse, mailersend, mailgun as mg, mailjet, mailkite, mailpace, mailtrap,
+        mandrill, postal, postmark as pm, resend as rs, sendgrid as sg, ses as ses_, smtp2go,
+        sparkpost, sweego, unisender_go,
     };
     let mut checked = 0;
     for path in sample_files() {
@@ -410,6 +423,10 @@ fn native_payloads_round_trip_through_serde() {
                 Provider::Mailtrap => round_trips::<mailtrap::MailtrapEvent>(raw),
                 Provider::Brevo => round_trips::<brevo::BrevoEvent>(raw),
                 Provider::Postal => round_trips::<postal::PostalEvent>(raw),
+                Provider::Smtp2go => round_trips::<smtp2go::Smtp2goEvent>(raw),
+                Provider::Mailpace => round_trips::<mailpace::MailpaceEvent>(raw),
+                Provider::Sweego => round_trips::<sweego::SweegoEvent>(raw),
+                Provider::Mailkite => round_trips::<mailkite::MailkiteMessage>(raw),
                 Provider::UnisenderGo => match serde_json::from_str::<serde_json::Value>(raw) {
                     // Single-event mode: the event's data beside its name.
                     Ok(v) if v.get("event_data").is_none() => {

@@ -42,6 +42,8 @@ fn settings(f: impl FnOnce(&mut Settings)) -> Settings {
     s
 }
 
+// One table of fixtures, a row per provider.
+#[allow(clippy::too_many_lines)]
 fn fixture(provider: Provider) -> Fixture {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     match provider {
@@ -101,7 +103,11 @@ fn fixture(provider: Provider) -> Fixture {
                 other: secret("whsec_dGhpcyBpcyBhbm90aGVyIGtleSAxMjM0NTY3OA=="),
             }
         }
-        Provider::Postmark | Provider::Mailjet | Provider::Sparkpost | Provider::Brevo => Fixture {
+        Provider::Postmark
+        | Provider::Mailjet
+        | Provider::Sparkpost
+        | Provider::Brevo
+        | Provider::Smtp2go => Fixture {
             sender: settings(|s| {
                 s.basic_auth.push("hook:pass-word".into());
             }),
@@ -134,6 +140,34 @@ fn fixture(provider: Provider) -> Fixture {
                 other: settings(|s| s.keys.push(other.clone())),
             }
         }
+        Provider::Mailpace => {
+            let seed = |byte: u8| email_webhooks::Ed25519SigningKey::from_seed([byte; 32]).unwrap();
+            let public = |byte: u8| b64(seed(byte).public_key().as_bytes());
+            Fixture {
+                sender: settings(|s| s.keys.push(b64(&[7; 32]))),
+                receiver: settings(|s| s.keys.push(public(7))),
+                other: settings(|s| s.keys.push(public(8))),
+            }
+        }
+        Provider::Sweego => {
+            let secret = |key: &[u8]| {
+                let key = b64(key);
+                settings(move |s| s.secrets.push(key.clone()))
+            };
+            Fixture {
+                sender: secret(b"sweego-test-secret-0123456789abcdef"),
+                receiver: secret(b"sweego-test-secret-0123456789abcdef"),
+                other: secret(b"another-sweego-secret"),
+            }
+        }
+        Provider::Mailkite => {
+            let secret = |key: &'static str| settings(|s| s.secrets.push(key.into()));
+            Fixture {
+                sender: secret("whsec_mailkite_matrix"),
+                receiver: secret("whsec_mailkite_matrix"),
+                other: secret("whsec_another"),
+            }
+        }
         other => panic!("no fixture for {other}: add one here"),
     }
 }
@@ -142,12 +176,15 @@ fn fixture(provider: Provider) -> Fixture {
 /// provider does not send).
 fn kind_for(provider: Provider, sender: &Settings) -> EventKind {
     let info = provider.info().unwrap();
-    [EventKind::Bounced, EventKind::Opened, EventKind::Delivered]
-        .into_iter()
-        .find(|&kind| {
-            (info.simulate)(&Simulation::new(kind, "a@example.com", "e1", 0, sender)).is_ok()
-        })
-        .unwrap()
+    [
+        EventKind::Bounced,
+        EventKind::Opened,
+        EventKind::Delivered,
+        EventKind::Inbound,
+    ]
+    .into_iter()
+    .find(|&kind| (info.simulate)(&Simulation::new(kind, "a@example.com", "e1", 0, sender)).is_ok())
+    .unwrap()
 }
 
 fn now() -> i64 {

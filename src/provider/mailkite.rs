@@ -1,0 +1,246 @@
+//! MailKite: webhooks for the mail it receives for your domains.
+//!
+//! MailKite is an inbound-mail service: its one webhook event,
+//! `email.received`, posts each message it receives. It reports no
+//! delivery, bounce, open or click events. Each delivery is an
+//! [`EventKind::Inbound`] event here, with the message in its raw JSON.
+//!
+//! - Authenticated by: `x-mailkite-signature: t=<ms>,v1=<hex>`, the hex
+//!   HMAC-SHA256 of `{t}.{body}` keyed with the webhook's signing secret
+//!   **as it is written** (its `whsec_…` characters are the key; it is not
+//!   decoded). `t` is in **milliseconds**. Unknown parts are skipped;
+//!   several `v1` values and several secrets are tried (rotation).
+//! - Signed: the time and the raw body. Default replay window: 5 minutes
+//!   each way, MailKite's own (its SDKs check `|now - t| ≤ 300 000 ms`);
+//!   every retry is signed anew.
+//! - Body: one message: `{"id", "type": "email.received", "from", "to",
+//!   "subject", "text", "html", "threadId", "auth", "attachments"}`.
+//! - Event id: `id`, the message's stable id (MailKite's advice for
+//!   idempotency); the sender is `from.address`, the recipient the first
+//!   of `to`.
+//! - Retries: only 2xx counts (redirects are failures), 15 s per attempt,
+//!   retried on a backoff and kept for replay.
+//!
+//! Sources: MailKite docs, "Webhook security"
+//! <https://mailkite.dev/docs/webhook-security>, "Webhook delivery"
+//! <https://mailkite.dev/docs/webhook-delivery> and "Receiving"
+//! <https://mailkite.dev/docs/receiving>; the official SDKs'
+//! `verifyWebhook` (`mailkite/mailkite-node`, `mailkite/mailkite-python`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, HeaderProblem, ParseError, VerifyError};
+use crate::event::{EmailEvent, EventKind, Provider, bare_address};
+use crate::headers::{self, Name};
+use crate::mac::{self, Algorithm, Encoding, MacKey};
+use crate::policy::{Policy, configure_via_field};
+use crate::provider::{
+    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Simulation,
+};
+use crate::replay::ReplayWindow;
+use crate::request::Request;
+use crate::secret::Secret;
+use crate::verified::Verified;
+
+static SIGNATURE: Name = Name::from_static("x-mailkite-signature");
+
+/// Checks MailKite's signature and reads its messages.
+#[derive(Debug)]
+pub struct MailkiteVerifier {
+    keys: Vec<MacKey>,
+    policy: Policy,
+}
+
+impl MailkiteVerifier {
+    /// A verifier with the webhook's signing secret, as MailKite shows it
+    /// (`whsec_…`, used as it is written).
+    #[must_use]
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            keys: vec![MacKey::new(Algorithm::Sha256, secret)],
+            policy: Policy::with_window(ReplayWindow::default()),
+        }
+    }
+
+    /// Also accepts `secret` (rotation).
+    #[must_use]
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.keys.push(MacKey::new(Algorithm::Sha256, secret));
+        self
+    }
+
+    /// The `x-mailkite-signature` value MailKite would send for `body` at
+    /// `millis` (Unix milliseconds), with the first secret.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::SecretError`] when there is no secret.
+    pub fn sign(&self, millis: i64, body: &[u8]) -> Result<String, crate::SecretError> {
+        let key = self.keys.first().ok_or(crate::SecretError::Empty)?;
+        let t = millis.to_string();
+        let tag = key.compute(&[t.as_bytes(), b".", body]);
+        Ok(format!("t={t},v1={}", crate::encoding::hex(tag.as_bytes())))
+    }
+}
+
+impl crate::scheme::Authenticate for MailkiteVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let (body, limits) = (request.body(), &self.policy.limits);
+        limits.check_body(body)?;
+        let header = headers::required(request.headers(), &SIGNATURE, limits)?;
+        let malformed = |problem| VerifyError::malformed(SIGNATURE.error_name(), problem);
+        let parts = || header.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim()));
+        if parts().count() > limits.max_signature_entries {
+            return Err(malformed(HeaderProblem::TooManyEntries {
+                limit: limits.max_signature_entries,
+            }));
+        }
+        let mut times = parts().filter(|(k, _)| *k == "t").map(|(_, v)| v);
+        let (Some(t), None) = (times.next(), times.next()) else {
+            return Err(malformed(HeaderProblem::Syntax("expected exactly one `t=` part")));
+        };
+        let millis: i64 = t
+            .parse()
+            .map_err(|_| malformed(HeaderProblem::Syntax("`t` is not whole milliseconds")))?;
+        let seconds = millis.div_euclid(1000);
+        let signatures = parts().filter(|(k, _)| *k == "v1").map(|(_, v)| v.as_bytes());
+        if signatures.clone().next().is_none() {
+            return Err(VerifyError::UnsupportedScheme { detail: "no `v1` signature" });
+        }
+        self.policy.check_timestamp(seconds, request.now())?;
+        let index = mac::find_key(self.keys.iter().enumerate(), Encoding::Hex, &[t.as_bytes(), b".", body], &signatures)?;
+        Ok(Verified::new(None, Some(seconds), index))
+    }
+}
+
+crate::scheme::verify_methods!(MailkiteVerifier);
+configure_via_field!(MailkiteVerifier);
+
+impl EmailProvider for MailkiteVerifier {
+    fn id(&self) -> Provider {
+        Provider::Mailkite
+    }
+
+    fn receive<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
+        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
+            Ok(Received::events(parse(body)?))
+        })
+    }
+}
+
+/// A MailKite webhook: one received message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MailkiteMessage {
+    /// The message's stable id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `email.received`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The sender (`{"address"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Value>,
+    /// The recipients (`[{"address"}]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Value>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The text body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The HTML body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// `In-Reply-To`, else `Message-ID`.
+    #[serde(rename = "threadId", default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// SPF, DKIM, DMARC and spam verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Value>,
+    /// The attachments (links to fetch them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Value>,
+}
+
+/// Parses a MailKite webhook body without checking its signature: one
+/// [`EventKind::Inbound`] event.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a JSON object.
+pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::new("the body is not a JSON object"));
+    }
+    let native = serde_json::from_str::<MailkiteMessage>(raw.get()).unwrap_or_default();
+    let kind = if native.kind == "email.received" { EventKind::Inbound } else { EventKind::Unknown };
+    let mut event = EmailEvent::new(Provider::Mailkite, kind, raw.to_owned());
+    event.event_id = native.id.clone().filter(|id| !id.is_empty());
+    if event.event_id.is_none() {
+        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    }
+    event.message_id = native.thread_id.or(native.id);
+    let first_to = native.to.as_ref().and_then(|to| to.pointer("/0/address")).and_then(Value::as_str);
+    event.recipient = first_to.and_then(bare_address);
+    event.description = native.subject;
+    Ok(vec![event])
+}
+
+const NEEDS: &str = "--secret SIGNING_SECRET (whsec_…, as MailKite shows it)";
+
+fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+    let mut secrets = settings.secrets.iter();
+    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
+    let mut verifier = MailkiteVerifier::new(Secret::from_bytes(first.as_str())?);
+    for secret in secrets {
+        verifier = verifier.with_secret(Secret::from_bytes(secret.as_str())?);
+    }
+    Ok(Box::new(settings.configure(verifier)))
+}
+
+/// A received message, signed with the first secret at the simulation's
+/// time; tampered: a letter of the recipient changed after signing.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    if sim.kind != EventKind::Inbound {
+        return Err(SetupError::Unsupported(sim.kind));
+    }
+    let id = format!("msg_{}", crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12]));
+    let body = serde_json::json!({"id": id, "type": "email.received",
+        "from": {"address": "customer@example.net"}, "to": [{"address": sim.recipient}],
+        "subject": "Re: your order", "text": "Thanks!", "html": "<p>Thanks!</p>",
+        "threadId": "<order-42@example.com>",
+        "auth": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "spam": "ham"}, "attachments": []})
+    .to_string()
+    .into_bytes();
+    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let header = MailkiteVerifier::new(Secret::from_bytes(secret)?).sign(sim.now.saturating_mul(1000), &body)?;
+    let mut delivery = Simulated::json(body, vec![("x-mailkite-signature".to_owned(), header)]);
+    if sim.tamper {
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
+}
+
+/// MailKite's registry entry.
+pub(crate) static INFO: ProviderInfo = ProviderInfo {
+    title: "MailKite (inbound mail)",
+    authenticated_by: "`x-mailkite-signature`: `t=` (ms) and HMAC-SHA256 (hex) of `t.body` with the `whsec_` secret as written",
+    event_id: "`id` (the message's)",
+    signed: "timestamp and body",
+    replay_window: "5 minutes each way (MailKite's SDKs)",
+    parse: |request| parse(request.body()),
+    needs: NEEDS,
+    build,
+    simulate,
+};

@@ -1,0 +1,102 @@
+//! MailPace: every form a key reaches users in, told apart, and the
+//! Ed25519 signature over the raw body.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use email_webhooks::Ed25519SigningKey;
+use email_webhooks::provider::mailpace::{KeyForm, MailpacePublicKey, MailpaceVerifier};
+
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn each_key_form_is_read_and_named() {
+    let raw = *Ed25519SigningKey::from_seed([3; 32])
+        .unwrap()
+        .public_key()
+        .as_bytes();
+    let spki = [&SPKI_PREFIX[..], &raw[..]].concat();
+    let hex: String = raw
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .concat();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64(&spki)
+    );
+    for (text, form) in [
+        (b64(&raw), KeyForm::Raw),
+        (format!("  {}\n", b64(&raw)), KeyForm::Raw),
+        (hex.clone(), KeyForm::Hex),
+        (hex.to_uppercase(), KeyForm::Hex),
+        (b64(&spki), KeyForm::Spki),
+        (pem, KeyForm::Pem),
+    ] {
+        let key = MailpacePublicKey::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(key.form(), form, "{text}");
+    }
+    let other_spki = [
+        &[
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x21, 0x00,
+        ][..],
+        &raw[..],
+    ]
+    .concat();
+    for bad in [
+        String::new(),
+        "whsec_abc".into(),
+        b64(&raw[..31]),
+        b64(&other_spki),
+        hex[..62].to_owned(),
+    ] {
+        assert!(MailpacePublicKey::parse(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn the_signature_covers_the_raw_body_and_any_configured_key() {
+    let key = |seed: u8| {
+        let raw = *Ed25519SigningKey::from_seed([seed; 32])
+            .unwrap()
+            .public_key()
+            .as_bytes();
+        MailpacePublicKey::parse(&b64(&raw)).unwrap()
+    };
+    // A delivery signed by the registry's simulator with seed 5.
+    let mut settings = email_webhooks::provider::Settings::new();
+    settings.keys.push(b64(&[5; 32]));
+    let sim = email_webhooks::provider::Simulation::new(
+        email_webhooks::EventKind::Delivered,
+        "a@example.com",
+        "e",
+        0,
+        &settings,
+    );
+    let delivery = (email_webhooks::Provider::Mailpace.info().unwrap().simulate)(&sim).unwrap();
+    let headers = delivery.headers.clone();
+    let verifier = MailpaceVerifier::new(key(6)).with_key(key(5));
+    assert_eq!(
+        verifier
+            .verify(&headers, &delivery.body)
+            .unwrap()
+            .key_index(),
+        1
+    );
+    assert!(
+        MailpaceVerifier::new(key(6))
+            .verify(&headers, &delivery.body)
+            .is_err()
+    );
+    let mut changed = delivery.body.clone();
+    let last = changed.len() - 2;
+    changed[last] ^= 1;
+    assert!(verifier.verify(&headers, &changed).is_err());
+}

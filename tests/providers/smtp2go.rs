@@ -1,0 +1,61 @@
+//! SMTP2GO: JSON or form bodies, both event spellings.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use email_webhooks::provider::smtp2go;
+use email_webhooks::{EventKind, Limits, Request};
+
+#[test]
+fn a_form_body_is_read_as_json_is() {
+    let form = "event=bounce&time=2025-12-06T10%3A00%3A05Z&email_id=1vBq&rcpt=gone%40example.com\
+        &recipients=gone%40example.com&recipients=other%40example.com&bounce=soft&message=452+Mailbox+full";
+    for content_type in [Some("application/x-www-form-urlencoded"), None] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("Content-Type", t))
+            .into_iter()
+            .collect();
+        let events =
+            smtp2go::parse_request(&Request::new(&headers, form.as_bytes()), &Limits::default())
+                .unwrap();
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(event.kind, EventKind::Bounced);
+        assert!(event.soft_bounce);
+        assert_eq!(event.recipient.as_deref(), Some("gone@example.com"));
+        assert_eq!(event.mta_response.as_deref(), Some("452 Mailbox full"));
+        assert_eq!(event.timestamp.unwrap().unix_timestamp(), 1_765_015_205);
+        // The raw JSON holds every field, a repeated one as a list.
+        let raw: serde_json::Value = serde_json::from_str(event.raw.get()).unwrap();
+        assert_eq!(
+            raw["recipients"],
+            serde_json::json!(["gone@example.com", "other@example.com"])
+        );
+    }
+    let json_headers = [("Content-Type", "application/json")];
+    assert!(
+        smtp2go::parse_request(
+            &Request::new(&json_headers, form.as_bytes()),
+            &Limits::default()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn both_spellings_of_each_event_are_read() {
+    for (documented, live, kind) in [
+        ("open", "opened", EventKind::Opened),
+        ("click", "clicked", EventKind::Clicked),
+        ("unsubscribe", "unsubscribed", EventKind::Unsubscribed),
+        ("spam", "spam_complaint", EventKind::Complained),
+    ] {
+        for name in [documented, live] {
+            let body =
+                serde_json::json!({"event": name, "time": 1_765_000_000, "rcpt": "a@example.com"});
+            let events = smtp2go::parse(body.to_string().as_bytes()).unwrap();
+            assert_eq!(events[0].kind, kind, "{name}");
+            assert_eq!(events[0].timestamp.unwrap().unix_timestamp(), 1_765_000_000);
+        }
+    }
+}
