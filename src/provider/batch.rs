@@ -1,5 +1,6 @@
 //! The events of a JSON delivery: one object, or an array of them, split
-//! into each event's raw JSON with the count bounded while reading.
+//! into each event's raw JSON with the count bounded while reading; and
+//! each element read as its provider's native type, or kept as unknown.
 
 use std::fmt;
 
@@ -78,6 +79,44 @@ pub(crate) fn elements(
             }
         })?;
     Ok(elements)
+}
+
+/// The one JSON object a provider sends per request (an array or a scalar
+/// is not one).
+pub(crate) fn object(body: &[u8]) -> Result<&RawValue, ParseError> {
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::new("the body is not a JSON object"));
+    }
+    Ok(raw)
+}
+
+/// The event of one element: its provider's native type `T` normalized,
+/// or, when the element is not one (a number, another shape), an
+/// [`EventKind::Unknown`](crate::EventKind::Unknown) event keyed by the
+/// element's bytes, so that it never costs its neighbours.
+pub(crate) fn native_or_unknown<T: serde::de::DeserializeOwned>(
+    provider: crate::Provider,
+    raw: &RawValue,
+    normalize: impl FnOnce(T, &RawValue) -> crate::EmailEvent,
+) -> crate::EmailEvent {
+    use sha2::Digest as _;
+    if let Ok(native) = serde_json::from_str::<T>(raw.get()) {
+        return normalize(native, raw);
+    }
+    let mut event = crate::EmailEvent::new(provider, crate::EventKind::Unknown, raw.to_owned());
+    event.set_fingerprint(&sha2::Sha256::digest(raw.get().as_bytes()));
+    event
+}
+
+/// The events of a body that holds one event object of type `T`.
+pub(crate) fn one<T: serde::de::DeserializeOwned>(
+    provider: crate::Provider,
+    body: &[u8],
+    normalize: impl FnOnce(T, &RawValue) -> crate::EmailEvent,
+) -> Result<Vec<crate::EmailEvent>, ParseError> {
+    Ok(vec![native_or_unknown(provider, object(body)?, normalize)])
 }
 
 #[cfg(test)]

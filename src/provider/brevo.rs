@@ -53,15 +53,16 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::allowlist::SourceAllowlist;
-use crate::error::{Error, ParseError};
+use crate::error::{ParseError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    Answer, DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings,
+    Answer, DynProvider, ProviderInfo, Received, Reply, SetupError, Settings,
     Simulated, Simulation, timestamp,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 
@@ -99,21 +100,19 @@ impl BrevoVerifier {
 
 configure_via_field!(BrevoVerifier);
 
-impl EmailProvider for BrevoVerifier {
-    fn id(&self) -> Provider {
-        Provider::Brevo
+impl crate::scheme::Authenticate for BrevoVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
+        self.credentials.authenticate(request)
     }
+}
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(
-            &self.credentials,
-            &self.policy.limits,
-            request,
-            |body, limits| Ok(Received::events(parse_within(body, limits)?)),
-        )
+crate::scheme::verify_methods!(BrevoVerifier);
+
+impl SyncProvider for BrevoVerifier {
+    const ID: Provider = Provider::Brevo;
+
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 
     /// A transient failure is 429: the one status Brevo retries under
@@ -128,6 +127,8 @@ impl EmailProvider for BrevoVerifier {
         }
     }
 }
+
+sync_provider!(BrevoVerifier);
 
 /// One Brevo transactional event. Field names follow Brevo's (with their
 /// hyphens).
@@ -210,19 +211,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
     let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
-    Ok(raws.into_iter().map(event_from).collect())
+    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Brevo, raw, normalize)).collect())
 }
 
-fn event_from(raw: &RawValue) -> EmailEvent {
-    if let Ok(native) = serde_json::from_str::<BrevoEvent>(raw.get()) {
-        return normalize(native, raw.to_owned());
-    }
-    let mut event = EmailEvent::new(Provider::Brevo, EventKind::Unknown, raw.to_owned());
-    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-    event
-}
-
-fn normalize(native: BrevoEvent, raw: Box<RawValue>) -> EmailEvent {
+fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
     let (kind, reason) = match native.event.as_str() {
         "request" | "sent" => (EventKind::Queued, None),
         "delivered" => (EventKind::Delivered, None),
@@ -238,7 +230,7 @@ fn normalize(native: BrevoEvent, raw: Box<RawValue>) -> EmailEvent {
         "list_addition" => (EventKind::Subscribed, None),
         _ => (EventKind::Unknown, None),
     };
-    let mut event = EmailEvent::new(Provider::Brevo, kind, raw);
+    let mut event = EmailEvent::new(Provider::Brevo, kind, raw.to_owned());
     event.set_fingerprint(&fingerprint(&native));
     event.soft_bounce = native.event == "soft_bounce";
     event.reject_reason = reason;
@@ -312,13 +304,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12]);
-    let mut body = serde_json::json!({"event": event, "email": sim.recipient, "id": 1,
+    let body = serde_json::json!({"event": event, "email": sim.recipient, "id": 1,
         "message-id": format!("<{digest}@smtp-relay.mailin.fr>"), "ts": sim.now, "ts_event": sim.now,
         "ts_epoch": sim.now.saturating_mul(1000), "subject": "Hello", "tags": ["simulated"],
         "X-Mailin-custom": "{\"order\":\"42\"}", "sending_ip": "198.51.100.10"});
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
+    let body = crate::provider::with_fields(body, extra);
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
     Ok(Simulated::json(body.to_string().into_bytes(), vec![auth]))
 }

@@ -42,13 +42,16 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError};
+use crate::error::{ParseError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::mac::Encoding;
 use crate::provider::{
-    Control, DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Control, DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::limits::Limits;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::batch;
 use crate::request::Request;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
 use crate::secret::Secret;
@@ -102,19 +105,15 @@ impl crate::policy::Configure for MailersendVerifier {
     }
 }
 
-impl EmailProvider for MailersendVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mailersend
-    }
+impl SyncProvider for MailersendVerifier {
+    const ID: Provider = Provider::Mailersend;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        let limits = crate::policy::Configure::policy(&self.inner).limits;
-        crate::provider::receive_ready(self, &limits, request, |body, _| receive_body(body))
+    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
+        receive_body(request.body())
     }
 }
+
+sync_provider!(MailersendVerifier);
 
 /// A MailerSend webhook delivery, either format.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -182,20 +181,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn receive_body(body: &[u8]) -> Result<Received, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    let Ok(native) = serde_json::from_str::<MailersendEvent>(raw.get()) else {
-        let mut event = EmailEvent::new(Provider::Mailersend, EventKind::Unknown, raw.to_owned());
-        event.set_fingerprint(&Sha256::digest(raw.get()));
-        return Ok(Received::events(vec![event]));
-    };
-    if native.kind == "webhook.test" {
+    let raw = batch::object(body)?;
+    let ping = serde_json::from_str::<MailersendEvent>(raw.get()).is_ok_and(|e| e.kind == "webhook.test");
+    if ping {
         return Ok(Received::control(Control::Ping));
     }
-    Ok(Received::events(vec![normalize(native, raw)]))
+    Ok(Received::events(vec![batch::native_or_unknown(Provider::Mailersend, raw, normalize)]))
 }
 
 /// A text at `pointer` of `value`.
@@ -273,12 +264,12 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
 const NEEDS: &str = "--secret SIGNING_SECRET (one per webhook)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = MailersendVerifier::new(Secret::from_bytes(first.as_str())?);
-    for secret in secrets {
-        verifier = verifier.with_secret(Secret::from_bytes(secret.as_str())?);
-    }
+    let verifier = Settings::chain(
+        &settings.secrets,
+        NEEDS,
+        |secret| Ok(MailersendVerifier::new(Secret::from_bytes(secret)?)),
+        |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -307,11 +298,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     .replace('/', "\\/");
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, body.as_bytes())?;
-    let mut delivery = Simulated::json(body.into_bytes(), signed);
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    Ok(Simulated::json(body.into_bytes(), signed).tampered_if(sim))
 }
 
 /// MailerSend's registry entry.

@@ -351,12 +351,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     // Mailjet's message ids exceed 2^53: so do the simulated ones.
     let digest = Sha256::digest(sim.event_id.as_bytes());
     let message_id = (1u64 << 54) + u64::from_be_bytes([0, 0, digest[0], digest[1], digest[2], digest[3], digest[4], digest[5]]);
-    let mut body = serde_json::json!({"event": event, "time": sim.now, "MessageID": message_id,
+    let body = serde_json::json!({"event": event, "time": sim.now, "MessageID": message_id,
         "Message_GUID": sim.event_id, "email": sim.recipient, "mj_campaign_id": 1, "mj_contact_id": 1,
         "customcampaign": "", "CustomID": "", "Payload": ""});
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
+    let body = crate::provider::with_fields(body, extra);
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
     Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header_for(pair, sim.tamper)]))
 }

@@ -32,16 +32,19 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, HeaderProblem, ParseError, VerifyError};
+use crate::error::{HeaderProblem, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, bare_address};
 use crate::headers::{self, Name};
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation,
 };
 use crate::replay::ReplayWindow;
+use crate::limits::Limits;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::batch;
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -120,20 +123,15 @@ impl crate::scheme::Authenticate for MailkiteVerifier {
 crate::scheme::verify_methods!(MailkiteVerifier);
 configure_via_field!(MailkiteVerifier);
 
-impl EmailProvider for MailkiteVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mailkite
-    }
+impl SyncProvider for MailkiteVerifier {
+    const ID: Provider = Provider::Mailkite;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
-            Ok(Received::events(parse(body)?))
-        })
+    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse(request.body())?))
     }
 }
+
+sync_provider!(MailkiteVerifier);
 
 /// A MailKite webhook: one received message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -178,12 +176,10 @@ pub struct MailkiteMessage {
 ///
 /// [`ParseError`] when the body is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    let native = serde_json::from_str::<MailkiteMessage>(raw.get()).unwrap_or_default();
+    batch::one(Provider::Mailkite, body, normalize)
+}
+
+fn normalize(native: MailkiteMessage, raw: &RawValue) -> EmailEvent {
     let kind = if native.kind == "email.received" { EventKind::Inbound } else { EventKind::Unknown };
     let mut event = EmailEvent::new(Provider::Mailkite, kind, raw.to_owned());
     event.event_id = native.id.clone().filter(|id| !id.is_empty());
@@ -194,18 +190,18 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let first_to = native.to.as_ref().and_then(|to| to.pointer("/0/address")).and_then(Value::as_str);
     event.recipient = first_to.and_then(bare_address);
     event.description = native.subject;
-    Ok(vec![event])
+    event
 }
 
 const NEEDS: &str = "--secret SIGNING_SECRET (whsec_…, as MailKite shows it)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = MailkiteVerifier::new(Secret::from_bytes(first.as_str())?);
-    for secret in secrets {
-        verifier = verifier.with_secret(Secret::from_bytes(secret.as_str())?);
-    }
+    let verifier = Settings::chain(
+        &settings.secrets,
+        NEEDS,
+        |secret| Ok(MailkiteVerifier::new(Secret::from_bytes(secret)?)),
+        |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -225,11 +221,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     .into_bytes();
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let header = MailkiteVerifier::new(Secret::from_bytes(secret)?).sign(sim.now.saturating_mul(1000), &body)?;
-    let mut delivery = Simulated::json(body, vec![("x-mailkite-signature".to_owned(), header)]);
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    Ok(Simulated::json(body, vec![("x-mailkite-signature".to_owned(), header)]).tampered_if(sim))
 }
 
 /// MailKite's registry entry.

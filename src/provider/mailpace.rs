@@ -39,14 +39,17 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::limits::Limits;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::batch;
 use crate::request::Request;
 use crate::secret::{Ed25519PublicKey, Ed25519SigningKey};
 use crate::verified::Verified;
@@ -166,20 +169,15 @@ impl crate::scheme::Authenticate for MailpaceVerifier {
 crate::scheme::verify_methods!(MailpaceVerifier);
 configure_via_field!(MailpaceVerifier);
 
-impl EmailProvider for MailpaceVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mailpace
-    }
+impl SyncProvider for MailpaceVerifier {
+    const ID: Provider = Provider::Mailpace;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
-            Ok(Received::events(parse(body)?))
-        })
+    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse(request.body())?))
     }
 }
+
+sync_provider!(MailpaceVerifier);
 
 /// A MailPace webhook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -235,17 +233,7 @@ pub struct MailpacePayload {
 ///
 /// [`ParseError`] when the body is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    let Ok(native) = serde_json::from_str::<MailpaceEvent>(raw.get()) else {
-        let mut event = EmailEvent::new(Provider::Mailpace, EventKind::Unknown, raw.to_owned());
-        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-        return Ok(vec![event]);
-    };
-    Ok(vec![normalize(native, raw)])
+    batch::one(Provider::Mailpace, body, normalize)
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -287,12 +275,12 @@ fn normalize(native: MailpaceEvent, raw: &RawValue) -> EmailEvent {
 const NEEDS: &str = "--key PUBLIC_KEY (the domain's, from the dashboard)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut keys = settings.keys.iter();
-    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = MailpaceVerifier::new(MailpacePublicKey::parse(first)?);
-    for key in keys {
-        verifier = verifier.with_key(MailpacePublicKey::parse(key)?);
-    }
+    let verifier = Settings::chain(
+        &settings.keys,
+        NEEDS,
+        |key| Ok(MailpaceVerifier::new(MailpacePublicKey::parse(key)?)),
+        |v, key| Ok(v.with_key(MailpacePublicKey::parse(key)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -324,14 +312,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         .try_into()
         .map_err(|_| SecretError::Rejected("a base64 32-byte Ed25519 seed"))?;
     let signature = Ed25519SigningKey::from_seed(seed)?.sign(&body)?;
-    let mut delivery = Simulated::json(body, vec![(
+    Ok(Simulated::json(body, vec![(
         "X-MailPace-Signature".to_owned(),
         crate::encoding::base64(&signature),
-    )]);
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    )]).tampered_if(sim))
 }
 
 /// MailPace's registry entry.

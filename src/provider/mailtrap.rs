@@ -40,16 +40,17 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError};
+use crate::error::{ParseError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::mac::Encoding;
 use crate::policy::Policy;
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
@@ -142,21 +143,15 @@ impl crate::policy::Configure for MailtrapVerifier {
     }
 }
 
-impl EmailProvider for MailtrapVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mailtrap
-    }
+impl SyncProvider for MailtrapVerifier {
+    const ID: Provider = Provider::Mailtrap;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        let limits = crate::policy::Configure::policy(self).limits;
-        crate::provider::receive_ready(self, &limits, request, |body, limits| {
-            Ok(Received::events(parse_within(body, limits)?))
-        })
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 }
+
+sync_provider!(MailtrapVerifier);
 
 /// One Mailtrap sending event. Field names follow Mailtrap's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -237,7 +232,7 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     } else {
         json_lines(body, max)?
     };
-    Ok(raws.into_iter().map(event_from).collect())
+    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Mailtrap, raw, normalize)).collect())
 }
 
 /// The objects of a JSON Lines body, one per non-blank line.
@@ -257,15 +252,6 @@ fn json_lines(body: &[u8], max: usize) -> Result<Vec<&RawValue>, ParseError> {
     Ok(out)
 }
 
-fn event_from(raw: &RawValue) -> EmailEvent {
-    if let Ok(native) = serde_json::from_str::<MailtrapEvent>(raw.get()) {
-        return normalize(native, raw.to_owned());
-    }
-    let mut event = EmailEvent::new(Provider::Mailtrap, EventKind::Unknown, raw.to_owned());
-    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-    event
-}
-
 fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReason {
     match category.unwrap_or_default() {
         "badrecipient" => RejectReason::Invalid,
@@ -276,7 +262,7 @@ fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReaso
     }
 }
 
-fn normalize(native: MailtrapEvent, raw: Box<RawValue>) -> EmailEvent {
+fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
     let category = native.bounce_category.as_deref();
     let (kind, reason) = match native.event.as_str() {
         "delivery" => (EventKind::Delivered, None),
@@ -290,7 +276,7 @@ fn normalize(native: MailtrapEvent, raw: Box<RawValue>) -> EmailEvent {
         "reject" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         _ => (EventKind::Unknown, None),
     };
-    let mut event = EmailEvent::new(Provider::Mailtrap, kind, raw);
+    let mut event = EmailEvent::new(Provider::Mailtrap, kind, raw.to_owned());
     event.event_id = native.event_id.filter(|id| !id.is_empty());
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(event.raw.get().as_bytes()));
@@ -311,16 +297,15 @@ fn normalize(native: MailtrapEvent, raw: Box<RawValue>) -> EmailEvent {
 const NEEDS: &str = "--secret SIGNING_SECRET, or --basic-auth USER:PASS (as in the webhook URL)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut secrets = settings.secrets.iter();
-    let verifier = match secrets.next() {
-        Some(first) => {
-            let mut verifier = MailtrapVerifier::new(Secret::from_bytes(first.as_str())?);
-            for secret in secrets {
-                verifier = verifier.with_secret(Secret::from_bytes(secret.as_str())?);
-            }
-            verifier
-        }
-        None => MailtrapVerifier::with_credentials(settings.credentials(NEEDS)?),
+    let verifier = if settings.secrets.is_empty() {
+        MailtrapVerifier::with_credentials(settings.credentials(NEEDS)?)
+    } else {
+        Settings::chain(
+            &settings.secrets,
+            NEEDS,
+            |secret| Ok(MailtrapVerifier::new(Secret::from_bytes(secret)?)),
+            |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
+        )?
     };
     Ok(Box::new(settings.configure(verifier)))
 }
@@ -341,12 +326,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
-    let mut element = serde_json::json!({"event": event, "timestamp": sim.now, "sending_stream": "transactional",
+    let element = serde_json::json!({"event": event, "timestamp": sim.now, "sending_stream": "transactional",
         "message_id": format!("m-{digest}"), "email": sim.recipient, "event_id": digest,
         "sending_domain_name": "example.com", "category": "simulated", "custom_variables": {"order": "42"}});
-    if let (Some(element), Value::Object(extra)) = (element.as_object_mut(), extra) {
-        element.extend(extra);
-    }
+    let element = crate::provider::with_fields(element, extra);
     let body = serde_json::json!({"events": [element]}).to_string();
     let mut delivery = if let Some(secret) = sim.settings.secrets.first() {
         let hmac = HmacVerifier::new(Secret::from_bytes(secret.as_str())?, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);

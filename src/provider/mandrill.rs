@@ -53,7 +53,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError, VerifyError};
+use crate::error::{ParseError, VerifyError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::form::{self, Pair};
 use crate::headers::{self, Name};
@@ -62,9 +62,10 @@ use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -145,18 +146,11 @@ impl crate::scheme::Authenticate for MandrillVerifier {
 crate::scheme::verify_methods!(MandrillVerifier);
 configure_via_field!(MandrillVerifier);
 
-impl EmailProvider for MandrillVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mandrill
-    }
+impl SyncProvider for MandrillVerifier {
+    const ID: Provider = Provider::Mandrill;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, limits| {
-            Ok(Received::events(parse_within(body, limits)?))
-        })
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 
     /// Mandrill checks a webhook's URL with `HEAD` when it is saved.
@@ -164,6 +158,8 @@ impl EmailProvider for MandrillVerifier {
         (method == http::Method::HEAD).then_some(Reply::status(http::StatusCode::OK))
     }
 }
+
+sync_provider!(MandrillVerifier);
 
 /// One element of `mandrill_events`: a message event (`event`), or a sync
 /// event (`type` and `action`). Field names follow Mandrill's.
@@ -325,17 +321,7 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     let json = form::decode(field.value);
     let max = limits.max_events_per_delivery.min(MAX_BATCH);
     let raws = batch::elements(json.as_bytes(), Shape::Array, max)?;
-    Ok(raws.into_iter().map(event_from).collect())
-}
-
-fn event_from(raw: &RawValue) -> EmailEvent {
-    if let Ok(native) = serde_json::from_str::<MandrillEvent>(raw.get()) {
-        return normalize(native, raw.to_owned());
-    }
-    // Not an event object: kept as unknown, keyed by its bytes.
-    let mut event = EmailEvent::new(Provider::Mandrill, EventKind::Unknown, raw.to_owned());
-    event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-    event
+    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Mandrill, raw, normalize)).collect())
 }
 
 /// The reject reason of a `reject` event's `msg.reject.reason`.
@@ -350,7 +336,7 @@ fn rejected_because(reason: &str) -> RejectReason {
     }
 }
 
-fn normalize(native: MandrillEvent, raw: Box<RawValue>) -> EmailEvent {
+fn normalize(native: MandrillEvent, raw: &RawValue) -> EmailEvent {
     let msg = native.msg.clone().unwrap_or_default();
     let reject_text = |key: &str| {
         msg.reject
@@ -375,7 +361,7 @@ fn normalize(native: MandrillEvent, raw: Box<RawValue>) -> EmailEvent {
         Some("inbound") => (EventKind::Inbound, None),
         _ => (EventKind::Unknown, None),
     };
-    let mut event = EmailEvent::new(Provider::Mandrill, kind, raw);
+    let mut event = EmailEvent::new(Provider::Mandrill, kind, raw.to_owned());
     event.set_fingerprint(&fingerprint(&native));
     event.soft_bounce = native.event.as_deref() == Some("soft_bounce");
     event.timestamp = native.ts.0;
@@ -430,12 +416,12 @@ const NEEDS: &str = "--secret WEBHOOK_KEY and --url (the webhook URL as configur
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
     let url = settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
-    let mut keys = settings.secrets.iter();
-    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = MandrillVerifier::new(Secret::from_bytes(first.as_str())?, url);
-    for key in keys {
-        verifier = verifier.with_key(Secret::from_bytes(key.as_str())?);
-    }
+    let verifier = Settings::chain(
+        &settings.secrets,
+        NEEDS,
+        |key| Ok(MandrillVerifier::new(Secret::from_bytes(key)?, url)),
+        |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -454,12 +440,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         other => return Err(SetupError::Unsupported(other)),
     };
     let id = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
-    let mut msg = serde_json::json!({"_id": id, "ts": sim.now, "email": sim.recipient,
+    let msg = serde_json::json!({"_id": id, "ts": sim.now, "email": sim.recipient,
         "sender": "sender@example.com", "subject": "Hello", "state": state,
         "tags": ["simulated"], "metadata": {"user_id": "42"}});
-    if let (Some(msg), Value::Object(extra)) = (msg.as_object_mut(), extra) {
-        msg.extend(extra);
-    }
+    let msg = crate::provider::with_fields(msg, extra);
     let mut element = serde_json::json!({"event": event, "_id": id, "ts": sim.now, "msg": msg});
     if sim.kind == EventKind::Clicked {
         element["event"] = "click".into();

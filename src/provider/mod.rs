@@ -56,6 +56,7 @@ use crate::request::Request;
 
 pub(crate) mod batch;
 pub mod sns;
+pub(crate) mod sync;
 pub(crate) mod timestamp;
 
 pub use timestamp::Timestamp;
@@ -331,6 +332,19 @@ impl Settings {
         Ok(token.into())
     }
 
+    /// A verifier built from the first of `values` and extended with each
+    /// of the others (rotation), or [`SetupError::Missing`] naming `what`.
+    pub(crate) fn chain<T>(
+        values: &[String],
+        what: &'static str,
+        first: impl FnOnce(&str) -> Result<T, SetupError>,
+        next: impl Fn(T, &str) -> Result<T, SetupError>,
+    ) -> Result<T, SetupError> {
+        let (head, rest) = values.split_first().ok_or(SetupError::Missing(what))?;
+        rest.iter()
+            .try_fold(first(head)?, |built, value| next(built, value))
+    }
+
     /// The `Authorization` header an unsigned provider sends with the
     /// credentials of [`credentials`](Self::credentials) (a wrong password
     /// or token when `wrong`).
@@ -346,22 +360,6 @@ impl Settings {
         let token = if wrong { "not-the-token" } else { token };
         Ok(("Authorization".to_owned(), format!("Bearer {token}")))
     }
-}
-
-/// Authenticates `request` for a provider that needs no I/O: the body
-/// limit, then `auth`, then `parse` over the body; a ready future, as
-/// [`EmailProvider::receive`] returns.
-pub(crate) fn receive_ready<A: crate::scheme::Authenticate + ?Sized>(
-    auth: &A,
-    limits: &crate::Limits,
-    request: &Request<'_>,
-    parse: impl FnOnce(&[u8], &crate::Limits) -> Result<Received, crate::ParseError>,
-) -> std::future::Ready<Result<Received, Error>> {
-    std::future::ready((|| {
-        limits.check_body(request.body())?;
-        let proof = auth.authenticate(request)?;
-        Ok(parse(request.body(), limits)?.with_proof(proof))
-    })())
 }
 
 /// Why a provider could not be set up or simulated from [`Settings`].
@@ -491,6 +489,16 @@ impl Simulated {
         }
     }
 
+    /// The delivery, with a letter of the recipient changed when the
+    /// simulation asks for a tampered one (after signing: a receiver must
+    /// refuse it).
+    pub(crate) fn tampered_if(mut self, sim: &Simulation<'_>) -> Self {
+        if sim.tamper {
+            self.alter_body(sim.recipient.as_bytes(), 0);
+        }
+        self
+    }
+
     /// Changes one letter of the first `needle` in the body (`offset` bytes
     /// into it); `false` when absent.
     pub(crate) fn alter_body(&mut self, needle: &[u8], offset: usize) -> bool {
@@ -508,6 +516,18 @@ impl Simulated {
             None => false,
         }
     }
+}
+
+/// `fields` (an object) added to `object`, for the fields a simulated
+/// event of one kind carries.
+pub(crate) fn with_fields(
+    mut object: serde_json::Value,
+    fields: serde_json::Value,
+) -> serde_json::Value {
+    if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields) {
+        object.extend(fields);
+    }
+    object
 }
 
 /// `Authorization: Basic …` for `pair` (`USER:PASS`), or, when `wrong`, for

@@ -50,15 +50,18 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::encoding;
-use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
 use crate::replay::ReplayWindow;
+use crate::limits::Limits;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::batch;
 use crate::request::Request;
 use crate::verified::Verified;
 
@@ -277,20 +280,15 @@ fn signed_time(body: &[u8]) -> Option<OffsetDateTime> {
 crate::scheme::verify_methods!(PostalVerifier);
 configure_via_field!(PostalVerifier);
 
-impl EmailProvider for PostalVerifier {
-    fn id(&self) -> Provider {
-        Provider::Postal
-    }
+impl SyncProvider for PostalVerifier {
+    const ID: Provider = Provider::Postal;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
-            Ok(Received::events(parse(body)?))
-        })
+    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse(request.body())?))
     }
 }
+
+sync_provider!(PostalVerifier);
 
 /// A Postal webhook request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -387,17 +385,7 @@ pub struct PostalMessage {
 ///
 /// [`ParseError`] when the body is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    let Ok(native) = serde_json::from_str::<PostalEvent>(raw.get()) else {
-        let mut event = EmailEvent::new(Provider::Postal, EventKind::Unknown, raw.to_owned());
-        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-        return Ok(vec![event]);
-    };
-    Ok(vec![normalize(native, raw)])
+    batch::one(Provider::Postal, body, normalize)
 }
 
 fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
@@ -435,12 +423,12 @@ fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
 const NEEDS: &str = "--key PUBLIC_KEY (the server's signing key: DKIM p= value, record or PEM)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut keys = settings.keys.iter();
-    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = PostalVerifier::new(PostalPublicKey::parse(first)?);
-    for key in keys {
-        verifier = verifier.with_key(PostalPublicKey::parse(key)?);
-    }
+    let verifier = Settings::chain(
+        &settings.keys,
+        NEEDS,
+        |key| Ok(PostalVerifier::new(PostalPublicKey::parse(key)?)),
+        |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -466,9 +454,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     if let Some(status) = status {
         payload["status"] = status.into();
     }
-    if let (Some(payload), Value::Object(extra)) = (payload.as_object_mut(), extra) {
-        payload.extend(extra);
-    }
+    let payload = crate::provider::with_fields(payload, extra);
     let uuid = encoding::hex(&digest[..16]);
     let body = serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
         .to_string()
@@ -489,14 +475,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     // signature a current Postal sends (and the key id), not the legacy one.
     let sig256 = sign(&ring::signature::RSA_PKCS1_SHA256)?;
     let kid = encoding::hex(&Sha256::digest(pair.public().as_ref()));
-    let mut delivery = Simulated::json(body, vec![
+    Ok(Simulated::json(body, vec![
         ("X-Postal-Signature-KID".to_owned(), kid),
         ("X-Postal-Signature-256".to_owned(), sig256),
-    ]);
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    ]).tampered_if(sim))
 }
 
 /// Postal's registry entry.

@@ -38,15 +38,17 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError};
+use crate::error::{ParseError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::form;
+use crate::provider::batch;
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 
@@ -73,20 +75,23 @@ impl Smtp2goVerifier {
 
 configure_via_field!(Smtp2goVerifier);
 
-impl EmailProvider for Smtp2goVerifier {
-    fn id(&self) -> Provider {
-        Provider::Smtp2go
-    }
-
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(&self.credentials, &self.policy.limits, request, |_, limits| {
-            Ok(Received::events(parse_request(request, limits)?))
-        })
+impl crate::scheme::Authenticate for Smtp2goVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
+        self.credentials.authenticate(request)
     }
 }
+
+crate::scheme::verify_methods!(Smtp2goVerifier);
+
+impl SyncProvider for Smtp2goVerifier {
+    const ID: Provider = Provider::Smtp2go;
+
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_request(request, limits)?))
+    }
+}
+
+sync_provider!(Smtp2goVerifier);
 
 /// One SMTP2GO event. Field names follow SMTP2GO's (with their hyphens).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -169,12 +174,7 @@ pub fn parse_request(request: &Request<'_>, limits: &Limits) -> Result<Vec<Email
 ///
 /// [`ParseError`] when the body is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    Ok(vec![event_from(raw)])
+    batch::one(Provider::Smtp2go, body, normalize)
 }
 
 /// A form body's fields as a JSON object (a repeated field as a list),
@@ -195,16 +195,7 @@ fn parse_form(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseErro
     let text = Value::Object(fields).to_string();
     let raw: Box<RawValue> = RawValue::from_string(text)
         .map_err(|e| ParseError::json("the form cannot be written as JSON", &e))?;
-    Ok(vec![event_from(&raw)])
-}
-
-fn event_from(raw: &RawValue) -> EmailEvent {
-    let Ok(native) = serde_json::from_str::<Smtp2goEvent>(raw.get()) else {
-        let mut event = EmailEvent::new(Provider::Smtp2go, EventKind::Unknown, raw.to_owned());
-        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-        return event;
-    };
-    normalize(native, raw)
+    Ok(vec![batch::native_or_unknown(Provider::Smtp2go, &raw, normalize)])
 }
 
 fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
@@ -270,12 +261,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..10]);
-    let mut body = serde_json::json!({"event": event, "time": sim.rfc3339(), "sendtime": sim.rfc3339(),
+    let body = serde_json::json!({"event": event, "time": sim.rfc3339(), "sendtime": sim.rfc3339(),
         "email_id": format!("1{digest}"), "rcpt": sim.recipient, "recipients": [sim.recipient],
         "sender": "sender@example.com", "from": "sender@example.com", "subject": "Hello"});
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
+    let body = crate::provider::with_fields(body, extra);
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
     Ok(Simulated::json(body.to_string().into_bytes(), vec![auth]))
 }

@@ -55,15 +55,16 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError};
+use crate::error::{ParseError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    Control, DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    Control, DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 
@@ -88,23 +89,23 @@ impl SparkpostVerifier {
 
 configure_via_field!(SparkpostVerifier);
 
-impl EmailProvider for SparkpostVerifier {
-    fn id(&self) -> Provider {
-        Provider::Sparkpost
-    }
-
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(
-            &self.credentials,
-            &self.policy.limits,
-            request,
-            receive_body,
-        )
+impl crate::scheme::Authenticate for SparkpostVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
+        self.credentials.authenticate(request)
     }
 }
+
+crate::scheme::verify_methods!(SparkpostVerifier);
+
+impl SyncProvider for SparkpostVerifier {
+    const ID: Provider = Provider::Sparkpost;
+
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        receive_body(request.body(), limits)
+    }
+}
+
+sync_provider!(SparkpostVerifier);
 
 /// One element of a SparkPost batch: the event under its class. The
 /// creation ping's element has no class.
@@ -314,14 +315,12 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     };
     let digest = Sha256::digest(sim.event_id.as_bytes());
     let number = |at: usize| u64::from_be_bytes([0, 0, 0, digest[at], digest[at + 1], digest[at + 2], digest[at + 3], digest[at + 4]]).to_string();
-    let mut data = serde_json::json!({"type": kind, "event_id": number(0), "timestamp": sim.now.to_string(),
+    let data = serde_json::json!({"type": kind, "event_id": number(0), "timestamp": sim.now.to_string(),
         "message_id": crate::encoding::hex(&digest[..10]), "transmission_id": number(8),
         "rcpt_to": sim.recipient.to_lowercase(), "raw_rcpt_to": sim.recipient, "customer_id": "1",
         "campaign_id": "simulated", "rcpt_tags": ["simulated"], "rcpt_meta": {"order": "42"},
         "subject": "Hello", "friendly_from": "sender@example.com"});
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
+    let data = crate::provider::with_fields(data, extra);
     let body = serde_json::json!([{"msys": {class: data}}]).to_string();
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
     let batch_id = ("X-MessageSystems-Batch-ID".to_owned(), crate::encoding::hex(&digest[16..24]));

@@ -35,16 +35,19 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation,
 };
 use crate::replay::ReplayWindow;
+use crate::limits::Limits;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::batch;
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -124,20 +127,15 @@ impl crate::scheme::Authenticate for SweegoVerifier {
 crate::scheme::verify_methods!(SweegoVerifier);
 configure_via_field!(SweegoVerifier);
 
-impl EmailProvider for SweegoVerifier {
-    fn id(&self) -> Provider {
-        Provider::Sweego
-    }
+impl SyncProvider for SweegoVerifier {
+    const ID: Provider = Provider::Sweego;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, _| {
-            Ok(Received::events(parse(body)?))
-        })
+    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse(request.body())?))
     }
 }
+
+sync_provider!(SweegoVerifier);
 
 /// One Sweego event. Field names follow Sweego's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -193,17 +191,7 @@ pub struct SweegoEvent {
 ///
 /// [`ParseError`] when the body is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a JSON object", &e))?;
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a JSON object"));
-    }
-    let Ok(native) = serde_json::from_str::<SweegoEvent>(raw.get()) else {
-        let mut event = EmailEvent::new(Provider::Sweego, EventKind::Unknown, raw.to_owned());
-        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-        return Ok(vec![event]);
-    };
-    Ok(vec![normalize(native, raw)])
+    batch::one(Provider::Sweego, body, normalize)
 }
 
 /// An RFC 3339 time, or one without an offset (read as UTC).
@@ -258,12 +246,12 @@ fn normalize(native: SweegoEvent, raw: &RawValue) -> EmailEvent {
 const NEEDS: &str = "--secret WEBHOOK_SECRET (base64, as Sweego shows it)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = SweegoVerifier::new(first)?;
-    for secret in secrets {
-        verifier = verifier.with_secret(secret)?;
-    }
+    let verifier = Settings::chain(
+        &settings.secrets,
+        NEEDS,
+        |secret| Ok(SweegoVerifier::new(secret)?),
+        |v, secret| Ok(v.with_secret(secret)?),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -283,27 +271,21 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
-    let mut body = serde_json::json!({"event_type": event_type, "timestamp": sim.rfc3339(),
+    let body = serde_json::json!({"event_type": event_type, "timestamp": sim.rfc3339(),
         "swg_uid": format!("02-{digest}"), "event_id": digest, "channel": "email",
         "transaction_id": digest, "headers": {"x-mailer": "Sweego", "x-campaign-id": "simulated"},
         "campaign_tags": ["simulated"], "campaign_type": "default", "campaign_id": "simulated",
         "recipient": sim.recipient, "domain_from": "example.com"});
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
+    let body = crate::provider::with_fields(body, extra);
     let body = body.to_string().into_bytes();
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let id = crate::encoding::hex(&Sha256::digest(sim.attempt.as_bytes())[..16]);
     let signature = SweegoVerifier::new(secret)?.sign(&id, sim.now, &body)?;
-    let mut delivery = Simulated::json(body, vec![
+    Ok(Simulated::json(body, vec![
         ("webhook-id".to_owned(), id),
         ("webhook-timestamp".to_owned(), sim.now.to_string()),
         ("webhook-signature".to_owned(), signature),
-    ]);
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    ]).tampered_if(sim))
 }
 
 /// Sweego's registry entry.

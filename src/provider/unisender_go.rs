@@ -57,15 +57,16 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::error::{Error, ParseError, SecretError, VerifyError};
+use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
+    DynProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
     Simulation,
 };
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -162,18 +163,11 @@ impl crate::scheme::Authenticate for UnisenderGoVerifier {
 crate::scheme::verify_methods!(UnisenderGoVerifier);
 configure_via_field!(UnisenderGoVerifier);
 
-impl EmailProvider for UnisenderGoVerifier {
-    fn id(&self) -> Provider {
-        Provider::UnisenderGo
-    }
+impl SyncProvider for UnisenderGoVerifier {
+    const ID: Provider = Provider::UnisenderGo;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        crate::provider::receive_ready(self, &self.policy.limits, request, |body, limits| {
-            Ok(Received::events(parse_within(body, limits)?))
-        })
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 
     /// Unisender Go checks a webhook's URL with `GET` when it is set.
@@ -182,6 +176,8 @@ impl EmailProvider for UnisenderGoVerifier {
             .then_some(Reply::status(http::StatusCode::OK))
     }
 }
+
+sync_provider!(UnisenderGoVerifier);
 
 /// One Unisender Go event: `event_name` and its `event_data` (in
 /// single-event mode the data's fields sit beside `event_name`).
@@ -310,13 +306,9 @@ fn unknown(raw: &RawValue) -> EmailEvent {
 }
 
 fn event_from(raw: &RawValue) -> EmailEvent {
-    match serde_json::from_str::<UnisenderGoEvent>(raw.get()) {
-        Ok(native) => {
-            let data = native.event_data.unwrap_or_default();
-            normalize(&native.event_name, data, raw)
-        }
-        Err(_) => unknown(raw),
-    }
+    batch::native_or_unknown(Provider::UnisenderGo, raw, |native: UnisenderGoEvent, raw| {
+        normalize(&native.event_name, native.event_data.unwrap_or_default(), raw)
+    })
 }
 
 /// A single-event body: `event_name` beside the data's fields.
@@ -425,12 +417,12 @@ fn fingerprint(name: &str, data: &UnisenderGoEventData) -> [u8; 32] {
 const NEEDS: &str = "--secret API_KEY (the user's, or the project's)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut keys = settings.secrets.iter();
-    let first = keys.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut verifier = UnisenderGoVerifier::new(Secret::from_bytes(first.as_str())?);
-    for key in keys {
-        verifier = verifier.with_key(Secret::from_bytes(key.as_str())?);
-    }
+    let verifier = Settings::chain(
+        &settings.secrets,
+        NEEDS,
+        |key| Ok(UnisenderGoVerifier::new(Secret::from_bytes(key)?)),
+        |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
+    )?;
     Ok(Box::new(settings.configure(verifier)))
 }
 
@@ -453,11 +445,9 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let job = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..10]);
     // RFC 3339's `YYYY-MM-DDThh:mm:ssZ`, written as Unisender Go does.
     let when = sim.rfc3339().replace('T', " ").trim_end_matches('Z').to_owned();
-    let mut data = serde_json::json!({"job_id": job, "email": sim.recipient, "status": status,
+    let data = serde_json::json!({"job_id": job, "email": sim.recipient, "status": status,
         "event_time": when, "metadata": {"order": "42"}});
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
+    let data = crate::provider::with_fields(data, extra);
     let body = serde_json::json!({"auth": "", "events_by_user": [{"user_id": 1, "events": [
         {"event_name": "transactional_email_status", "event_data": data}]}]})
     .to_string()
@@ -465,11 +455,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let key = Settings::first(&sim.settings.secrets, NEEDS)?;
     let auth = UnisenderGoVerifier::new(Secret::from_bytes(key)?).sign(body.as_bytes())?;
     let body = body.replacen("\"auth\":\"\"", &format!("\"auth\":\"{auth}\""), 1);
-    let mut delivery = Simulated::json(body.into_bytes(), Vec::new());
-    if sim.tamper {
-        delivery.alter_body(sim.recipient.as_bytes(), 0);
-    }
-    Ok(delivery)
+    Ok(Simulated::json(body.into_bytes(), Vec::new()).tampered_if(sim))
 }
 
 /// Unisender Go's registry entry.
