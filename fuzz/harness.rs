@@ -346,6 +346,26 @@ fn registry_settings(provider: email_webhooks::Provider) -> Option<(Settings, Se
                 with(&|s| s.secrets.push(whsec.to_owned())),
             )
         }
+        P::Postal => (
+            with(&|s| {
+                s.keys
+                    .push(String::from_utf8_lossy(POSTAL_PUBLIC).into_owned())
+            }),
+            with(&|s| s.keys.push(b64(POSTAL_KEY))),
+        ),
+        P::Mailpace => {
+            let public = email_webhooks::Ed25519SigningKey::from_seed([7; 32])
+                .ok()
+                .map(|k| b64(k.public_key().as_bytes()))?;
+            (
+                with(&|s| s.keys.push(public.clone())),
+                with(&|s| s.keys.push(b64(&[7; 32]))),
+            )
+        }
+        P::Sweego => (
+            with(&|s| s.secrets.push(b64(b"fuzz-key"))),
+            with(&|s| s.secrets.push(b64(b"fuzz-key"))),
+        ),
         P::Postmark | P::Mailjet => (
             with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
             with(&|s| s.basic_auth.push("fuzz:pass".to_owned())),
@@ -362,6 +382,8 @@ fn registry_settings(provider: email_webhooks::Provider) -> Option<(Settings, Se
     })
 }
 
+const POSTAL_PUBLIC: &[u8] = include_bytes!("../tests/data/postal-test-key-2048.pub.pem");
+const POSTAL_KEY: &[u8] = include_bytes!("../tests/data/postal-test-key-2048.pk8");
 const SNS_TEST_CERT: &[u8] = include_bytes!("../tests/data/sns-test-cert.pem");
 const SNS_TEST_KEY: &[u8] = include_bytes!("../tests/data/sns-test-key.pk8");
 const SNS_TEST_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:fuzz";
@@ -386,7 +408,13 @@ pub(crate) fn providers(data: &[u8]) {
         return;
     };
     let all = email_webhooks::Provider::ALL;
-    let provider = all[usize::from(selector) % all.len()];
+    // EMAIL_WEBHOOKS_FUZZ_PROVIDER=<name> holds a run to one provider (to
+    // give a new provider its own fuzzing time); otherwise the first byte
+    // picks one.
+    let provider = match focus() {
+        Some(provider) => provider,
+        None => all[usize::from(selector) % all.len()],
+    };
     let Some(info) = provider.info() else {
         return;
     };
@@ -438,7 +466,12 @@ pub(crate) fn providers(data: &[u8]) {
     if recipient.is_empty() || recipient.len() > 200 || recipient.chars().any(char::is_control) {
         return;
     }
-    for kind in [EventKind::Bounced, EventKind::Opened, EventKind::Delivered] {
+    for kind in [
+        EventKind::Bounced,
+        EventKind::Opened,
+        EventKind::Delivered,
+        EventKind::Inbound,
+    ] {
         let simulation = Simulation::new(
             kind,
             recipient,
@@ -463,6 +496,17 @@ pub(crate) fn providers(data: &[u8]) {
         );
         break;
     }
+}
+
+/// The provider named by `EMAIL_WEBHOOKS_FUZZ_PROVIDER`, read once.
+fn focus() -> Option<email_webhooks::Provider> {
+    static FOCUS: std::sync::OnceLock<Option<email_webhooks::Provider>> =
+        std::sync::OnceLock::new();
+    *FOCUS.get_or_init(|| {
+        std::env::var("EMAIL_WEBHOOKS_FUZZ_PROVIDER")
+            .ok()
+            .and_then(|name| name.parse().ok())
+    })
 }
 
 /// The handoff's parsers: a queued payload read back by a worker (a
