@@ -349,7 +349,7 @@ fn registry_settings(provider: email_webhooks::Provider) -> Option<(Settings, Se
         P::Postal => (
             with(&|s| {
                 s.keys
-                    .push(String::from_utf8_lossy(POSTAL_PUBLIC).into_owned())
+                    .push(String::from_utf8_lossy(POSTAL_PUBLIC).into_owned());
             }),
             with(&|s| s.keys.push(b64(POSTAL_KEY))),
         ),
