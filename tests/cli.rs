@@ -1340,6 +1340,8 @@ async fn dead_letters_are_listed_and_requeued_on_sqlite_and_redis() {
 /// (with its events), `parse --provider` reads it, and the same delivery
 /// tampered with is refused with exit 1.
 #[test]
+// One table of providers and one loop over it.
+#[allow(clippy::too_many_lines)]
 fn every_newer_provider_sends_verifies_and_parses_through_the_cli() {
     use base64::Engine as _;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
