@@ -5,6 +5,11 @@
 //!   `EmailEvent`s; `serde_typed_floor` deserializes the same bytes into a
 //!   borrowed struct with just the fields normalization reads;
 //!   `serde_value` deserializes them into `serde_json::Value`.
+//! - `sparkpost_batch`, `mandrill_batch`: a 1,000-event batch parsed and
+//!   normalized, against `serde_typed_floor`, the same bytes deserialized
+//!   into borrowed structs of the fields normalization reads (for Mandrill
+//!   after the least form decoding: the `mandrill_events` value
+//!   percent-decoded into one string).
 //! - `sendgrid_verify`: `email-webhooks` verifies a signed batch; `ring_floor` is
 //!   ring's P-256 verification of the same signed bytes.
 //! - `sns_verify`: `email-webhooks` verifies an SNS envelope with its certificate
@@ -104,6 +109,213 @@ fn sendgrid_batch(c: &mut Criterion) {
             b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap());
         });
     }
+    group.finish();
+}
+
+/// A SparkPost batch: message, track and unsubscribe events in turn,
+/// numbers as strings as SparkPost sends them.
+fn sparkpost_batch_body(events: usize) -> Vec<u8> {
+    let kinds = [
+        ("message_event", "delivery"),
+        ("track_event", "open"),
+        ("track_event", "click"),
+        ("message_event", "bounce"),
+        ("unsubscribe_event", "list_unsubscribe"),
+    ];
+    let items: Vec<String> = (0..events)
+        .map(|i| {
+            let (class, kind) = kinds[i % kinds.len()];
+            format!(
+                r#"{{"msys":{{"{class}":{{"type":"{kind}","event_id":"{id}","timestamp":"{ts}","message_id":"0e0d94b7e35b4e5e8a{i:04}","transmission_id":"7063582473912540{i:03}","rcpt_to":"user{i}@example.com","raw_rcpt_to":"User{i}@example.com","campaign_id":"winter","rcpt_tags":["winter","vip"],"rcpt_meta":{{"order_id":"{i}"}},"bounce_class":"10","reason":"550 5.1.1 unknown user","raw_reason":"550 5.1.1 <user{i}@example.com>: unknown user","error_code":"550","target_link_url":"https://example.com/l?i={i}","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","ip_address":"192.0.2.1","subject":"Winter deals","customer_id":"1","friendly_from":"shop@example.com"}}}}}}"#,
+                id = 92_356_927_693_813_856_u64 + i as u64,
+                ts = 1_765_000_000 + i,
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(",")).into_bytes()
+}
+
+/// The fields SparkPost normalization reads, borrowed.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct SparkpostFloor<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    transmission_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rcpt_to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    raw_rcpt_to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rcpt_tags: Option<&'a RawValue>,
+    #[serde(borrow)]
+    rcpt_meta: Option<&'a RawValue>,
+    #[serde(borrow)]
+    bounce_class: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    raw_reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    target_link_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct SparkpostFloorElement<'a> {
+    #[serde(borrow)]
+    msys: std::collections::BTreeMap<&'a str, SparkpostFloor<'a>>,
+}
+
+/// A Mandrill batch as it is posted: `mandrill_events=` and the
+/// form-encoded JSON array.
+fn mandrill_batch_body(events: usize) -> Vec<u8> {
+    let kinds = ["send", "delivered", "open", "click", "hard_bounce"];
+    let items: Vec<String> = (0..events)
+        .map(|i| {
+            format!(
+                r#"{{"event":"{kind}","_id":"a1b2c3d4e5f60718293a4b5c6d7e{i:04}","ts":{ts},"url":"https://example.com/l?i={i}","ip":"192.0.2.1","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","msg":{{"_id":"a1b2c3d4e5f60718293a4b5c6d7e{i:04}","ts":1765000000,"email":"user{i}@example.com","sender":"shop@example.com","subject":"Winter deals","state":"sent","tags":["winter"],"metadata":{{"order_id":"{i}"}},"bounce_description":"bad_mailbox","diag":"smtp;550 5.1.1 unknown user"}}}}"#,
+                kind = kinds[i % kinds.len()],
+                ts = 1_765_000_000 + i,
+            )
+        })
+        .collect();
+    let json = format!("[{}]", items.join(","));
+    let mut body = String::from("mandrill_events=");
+    for b in json.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) {
+            body.push(char::from(b));
+        } else if b == b' ' {
+            body.push('+');
+        } else {
+            let _ = std::fmt::Write::write_fmt(&mut body, format_args!("%{b:02X}"));
+        }
+    }
+    body.into_bytes()
+}
+
+/// The least form decoding: the one field's value, percent-decoded.
+fn decode_form_value(body: &[u8]) -> String {
+    let value = &body[body.iter().position(|&b| b == b'=').unwrap() + 1..];
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c - b'A' + 10,
+    };
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        match value[i] {
+            b'%' => {
+                out.push((hex(value[i + 1]) << 4) | hex(value[i + 2]));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The fields Mandrill normalization reads, borrowed.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct MandrillFloor<'a> {
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "_id")]
+    id: Option<Cow<'a, str>>,
+    ts: Option<i64>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    msg: Option<MandrillFloorMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct MandrillFloorMessage<'a> {
+    #[serde(borrow)]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tags: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    bounce_description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    diag: Option<Cow<'a, str>>,
+}
+
+fn sparkpost_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sparkpost_batch");
+    let events = 1000usize;
+    let body = sparkpost_batch_body(events);
+    assert_eq!(
+        email_webhooks::provider::sparkpost::parse(&body)
+            .unwrap()
+            .len(),
+        events
+    );
+    group.throughput(Throughput::Elements(events as u64));
+    group.bench_function("email-webhooks", |b| {
+        b.iter(|| email_webhooks::provider::sparkpost::parse(black_box(&body)).unwrap());
+    });
+    group.bench_function("serde_typed_floor", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<Vec<SparkpostFloorElement<'_>>>(black_box(&body)).unwrap()
+        });
+    });
+    group.finish();
+}
+
+fn mandrill_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mandrill_batch");
+    let events = 1000usize;
+    let body = mandrill_batch_body(events);
+    assert_eq!(
+        email_webhooks::provider::mandrill::parse(&body)
+            .unwrap()
+            .len(),
+        events
+    );
+    assert_eq!(
+        serde_json::from_str::<Vec<MandrillFloor<'_>>>(&decode_form_value(&body))
+            .unwrap()
+            .len(),
+        events
+    );
+    group.throughput(Throughput::Elements(events as u64));
+    group.bench_function("email-webhooks", |b| {
+        b.iter(|| email_webhooks::provider::mandrill::parse(black_box(&body)).unwrap());
+    });
+    group.bench_function("serde_typed_floor", |b| {
+        b.iter(|| {
+            let json = decode_form_value(black_box(&body));
+            serde_json::from_str::<Vec<MandrillFloor<'_>>>(&json)
+                .unwrap()
+                .len()
+        });
+    });
     group.finish();
 }
 
@@ -226,6 +438,6 @@ fn sns_verify(c: &mut Criterion) {
 criterion_group!(
     name = benches;
     config = Criterion::default();
-    targets = sendgrid_batch, sendgrid_verify, sns_verify
+    targets = sendgrid_batch, sparkpost_batch, mandrill_batch, sendgrid_verify, sns_verify
 );
 criterion_main!(benches);

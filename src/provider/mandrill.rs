@@ -336,8 +336,9 @@ fn rejected_because(reason: &str) -> RejectReason {
     }
 }
 
-fn normalize(native: MandrillEvent, raw: &RawValue) -> EmailEvent {
-    let msg = native.msg.clone().unwrap_or_default();
+fn normalize(mut native: MandrillEvent, raw: &RawValue) -> EmailEvent {
+    let digest = fingerprint(&native);
+    let msg = native.msg.take().unwrap_or_default();
     let reject_text = |key: &str| {
         msg.reject
             .as_ref()
@@ -362,11 +363,11 @@ fn normalize(native: MandrillEvent, raw: &RawValue) -> EmailEvent {
         _ => (EventKind::Unknown, None),
     };
     let mut event = EmailEvent::new(Provider::Mandrill, kind, raw.to_owned());
-    event.set_fingerprint(&fingerprint(&native));
+    event.set_fingerprint(&digest);
     event.soft_bounce = native.event.as_deref() == Some("soft_bounce");
     event.timestamp = native.ts.0;
     event.reject_reason = reason;
-    event.message_id = native.id.clone().or_else(|| msg.id.clone());
+    event.message_id = native.id.take().or(msg.id);
     let list_entry = native.reject.as_ref().or(native.entry.as_ref());
     event.recipient = msg
         .email
@@ -374,11 +375,11 @@ fn normalize(native: MandrillEvent, raw: &RawValue) -> EmailEvent {
         .or_else(|| list_entry.and_then(|e| e.email.as_deref()))
         .and_then(bare_address);
     event.description = match kind {
-        EventKind::Bounced => msg.bounce_description.clone(),
+        EventKind::Bounced => msg.bounce_description,
         EventKind::Rejected => reject_text("detail").or_else(|| reject_text("reason")),
         _ => None,
     };
-    event.mta_response = msg.diag.clone().filter(|d| !d.is_empty()).or_else(|| {
+    event.mta_response = msg.diag.filter(|d| !d.is_empty()).or_else(|| {
         msg.smtp_events
             .iter()
             .rev()
