@@ -85,7 +85,7 @@
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |
-//! | Unisender Go | [`provider::unisender-go`] | the body's `auth`: MD5 of the body with it replaced by the API key | none: a digest of every field that tells two events apart | the body (a weak keyed MD5) | none |
+//! | Unisender Go | [`provider::unisender_go`] | the body's `auth`: MD5 of the body with it replaced by the API key | none: a digest of every field that tells two events apart | the body (a weak keyed MD5) | none |
 //! | SMTP2GO | [`provider::smtp2go`] | an `Authorization` header set on the webhook (basic or bearer) | none: a digest of every field that tells two events apart | nothing | none |
 //! | MailPace | [`provider::mailpace`] | `X-MailPace-Signature`: Ed25519 (base64) with the domain's key | none: a digest of the event, message, status, recipients and time | the body | none |
 //! | Sweego | [`provider::sweego`] | `webhook-signature`: HMAC-SHA256 (base64) of id, timestamp and body with the base64 secret | `event_id` | id, timestamp and body | 5 minutes each way (Standard Webhooks' tolerance) |

@@ -1,6 +1,6 @@
 //! Brevo (formerly Sendinblue) transactional webhooks: no signature.
 //!
-//! - Authenticated by: [`Credentials`]: the basic-auth credentials in the
+//! - Authenticated by: [`Credentials`](crate::scheme::credentials::Credentials): the basic-auth credentials in the
 //!   webhook URL (`https://user:pass@host/path`), or the bearer token set
 //!   on the webhook (`auth: {type: bearer, token}`). Brevo sends from
 //!   published ranges: [`published_sources`] for the source allowlist.
@@ -56,7 +56,6 @@ use crate::allowlist::SourceAllowlist;
 use crate::error::{ParseError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
-use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
     Answer, DynProvider, ProviderInfo, Received, Reply, SetupError, Settings,
@@ -64,7 +63,6 @@ use crate::provider::{
 };
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
-use crate::scheme::credentials::Credentials;
 
 /// The ranges Brevo sends webhooks from, read 2026-12-03 from "Brevo IP
 /// ranges" (<https://help.brevo.com/hc/en-us/articles/15127404548498>),
@@ -79,34 +77,10 @@ pub fn published_sources() -> SourceAllowlist {
 /// failure (its own schedule decides; the first retry is 10 minutes on).
 const RETRY_AFTER_SECONDS: u64 = 600;
 
-/// Checks Brevo's credentials and parses its events.
-#[derive(Debug)]
-pub struct BrevoVerifier {
-    credentials: Credentials,
-    policy: Policy,
-}
-
-impl BrevoVerifier {
-    /// A verifier requiring the webhook URL's basic-auth credentials or
-    /// the webhook's bearer token.
-    #[must_use]
-    pub fn new(credentials: impl Into<Credentials>) -> Self {
-        Self {
-            credentials: credentials.into(),
-            policy: Policy::default(),
-        }
-    }
-}
-
-configure_via_field!(BrevoVerifier);
-
-impl crate::scheme::Authenticate for BrevoVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
-        self.credentials.authenticate(request)
-    }
-}
-
-crate::scheme::verify_methods!(BrevoVerifier);
+crate::scheme::credentials::credentials_verifier!(
+    /// Checks Brevo's credentials and parses its events.
+    BrevoVerifier
+);
 
 impl SyncProvider for BrevoVerifier {
     const ID: Provider = Provider::Brevo;

@@ -37,7 +37,7 @@
 //!   address); Mandrill resends a failed batch with the same events, so a
 //!   redelivery gets the same keys.
 //! - Setup: Mandrill checks the URL with a `HEAD` request when a webhook
-//!   is added or changed: answered 200 ([`EmailProvider::probe`]).
+//!   is added or changed: answered 200 ([`EmailProvider::probe`](crate::provider::EmailProvider::probe)).
 //! - Retries: Mandrill retries a batch that is not answered 2xx, with
 //!   backoff, for a limited time, and may disable a webhook that keeps
 //!   failing.

@@ -1,6 +1,6 @@
 //! SMTP2GO webhooks: no signature.
 //!
-//! - Authenticated by: [`Credentials`]: the `Authorization` header
+//! - Authenticated by: [`Credentials`](crate::scheme::credentials::Credentials): the `Authorization` header
 //!   SMTP2GO can add to each webhook (basic, or a bearer token), or the
 //!   basic-auth credentials of the webhook URL.
 //! - Signed: nothing; no time is signed, so there is no replay window.
@@ -43,45 +43,19 @@ use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_add
 use crate::form;
 use crate::provider::batch;
 use crate::limits::Limits;
-use crate::policy::{Policy, configure_via_field};
 use crate::provider::{
     DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
     Simulation, Timestamp,
 };
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
-use crate::scheme::credentials::Credentials;
 
 static CONTENT_TYPE: crate::headers::Name = crate::headers::Name::from_static("content-type");
 
-/// Checks SMTP2GO's credentials and parses its events.
-#[derive(Debug)]
-pub struct Smtp2goVerifier {
-    credentials: Credentials,
-    policy: Policy,
-}
-
-impl Smtp2goVerifier {
-    /// A verifier requiring the webhook's `Authorization` (basic or
-    /// bearer).
-    #[must_use]
-    pub fn new(credentials: impl Into<Credentials>) -> Self {
-        Self {
-            credentials: credentials.into(),
-            policy: Policy::default(),
-        }
-    }
-}
-
-configure_via_field!(Smtp2goVerifier);
-
-impl crate::scheme::Authenticate for Smtp2goVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
-        self.credentials.authenticate(request)
-    }
-}
-
-crate::scheme::verify_methods!(Smtp2goVerifier);
+crate::scheme::credentials::credentials_verifier!(
+    /// Checks SMTP2GO's credentials and parses its events.
+    Smtp2goVerifier
+);
 
 impl SyncProvider for Smtp2goVerifier {
     const ID: Provider = Provider::Smtp2go;

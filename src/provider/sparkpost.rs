@@ -1,10 +1,10 @@
 //! SparkPost (Bird) event webhooks: no signature.
 //!
-//! - Authenticated by: [`Credentials`]: the basic-auth credentials set on
+//! - Authenticated by: [`Credentials`](crate::scheme::credentials::Credentials): the basic-auth credentials set on
 //!   the webhook (`auth_type: basic`), or the OAuth2 bearer token SparkPost
 //!   fetches from your token endpoint with client credentials (`auth_type:
-//!   oauth2`; check it with [`Credentials::Issued`], or, for tokens you
-//!   hand out yourself, [`Credentials::Bearer`]). The legacy
+//!   oauth2`; check it with [`Credentials::Issued`](crate::scheme::credentials::Credentials::Issued), or, for tokens you
+//!   hand out yourself, [`Credentials::Bearer`](crate::scheme::credentials::Credentials::Bearer)). The legacy
 //!   `X-MessageSystems-Webhook-Token` is deprecated by SparkPost and not
 //!   accepted. SparkPost publishes its sending addresses as the A records
 //!   of `wh.egress.sparkpost.com`: give them to the source allowlist.
@@ -58,7 +58,6 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{ParseError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
-use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
     Control, DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
@@ -66,36 +65,11 @@ use crate::provider::{
 };
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::request::Request;
-use crate::scheme::credentials::Credentials;
 
-/// Checks SparkPost's credentials and parses its batches.
-#[derive(Debug)]
-pub struct SparkpostVerifier {
-    credentials: Credentials,
-    policy: Policy,
-}
-
-impl SparkpostVerifier {
-    /// A verifier requiring the webhook's basic-auth credentials or bearer
-    /// token.
-    #[must_use]
-    pub fn new(credentials: impl Into<Credentials>) -> Self {
-        Self {
-            credentials: credentials.into(),
-            policy: Policy::default(),
-        }
-    }
-}
-
-configure_via_field!(SparkpostVerifier);
-
-impl crate::scheme::Authenticate for SparkpostVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<crate::Verified<'r>, crate::VerifyError> {
-        self.credentials.authenticate(request)
-    }
-}
-
-crate::scheme::verify_methods!(SparkpostVerifier);
+crate::scheme::credentials::credentials_verifier!(
+    /// Checks SparkPost's credentials and parses its batches.
+    SparkpostVerifier
+);
 
 impl SyncProvider for SparkpostVerifier {
     const ID: Provider = Provider::Sparkpost;

@@ -38,7 +38,7 @@
 //!   (message, recipient, status, time, URL, delivery status and answer,
 //!   client) and none that changes between calls.
 //! - Setup: Unisender Go checks the URL with a `GET` when the webhook is
-//!   set or made active: answered 200 ([`EmailProvider::probe`]).
+//!   set or made active: answered 200 ([`EmailProvider::probe`](crate::provider::EmailProvider::probe)).
 //! - Retries: a call not answered 200 within 3 seconds is made again,
 //!   every 10 minutes for 24 hours; a webhook failing for 24 hours (10
 //!   distinct events at least) is stopped.
@@ -117,7 +117,9 @@ fn auth_span(body: &[u8]) -> Result<(usize, usize), VerifyError> {
         #[serde(borrow)]
         auth: Option<&'a RawValue>,
     }
-    let malformed = || VerifyError::MissingBody;
+    let malformed = || VerifyError::InvalidPayload {
+        detail: "the body is not a JSON object",
+    };
     let head: Head<'_> = serde_json::from_slice(body).map_err(|_| malformed())?;
     let raw = head.auth.ok_or(VerifyError::Unauthorized)?.get();
     // A borrowed RawValue is a slice of `body`: its offset is exact.

@@ -64,3 +64,43 @@ impl Authenticate for Credentials {
         }
     }
 }
+
+/// A provider verifier whose check is [`Credentials`]: the struct, its
+/// `new`, its limits, its [`Authenticate`] and its `verify` methods, for
+/// every unsigned provider at once.
+macro_rules! credentials_verifier {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            credentials: $crate::scheme::credentials::Credentials,
+            policy: $crate::policy::Policy,
+        }
+
+        impl $name {
+            /// A verifier requiring the webhook's credentials: basic auth,
+            /// or a bearer token.
+            #[must_use]
+            pub fn new(credentials: impl Into<$crate::scheme::credentials::Credentials>) -> Self {
+                Self {
+                    credentials: credentials.into(),
+                    policy: $crate::policy::Policy::default(),
+                }
+            }
+        }
+
+        $crate::policy::configure_via_field!($name);
+
+        impl $crate::scheme::Authenticate for $name {
+            fn authenticate<'r>(
+                &self,
+                request: &$crate::Request<'r>,
+            ) -> Result<$crate::Verified<'r>, $crate::VerifyError> {
+                self.credentials.authenticate(request)
+            }
+        }
+
+        $crate::scheme::verify_methods!($name);
+    };
+}
+pub(crate) use credentials_verifier;

@@ -261,7 +261,7 @@ fn docs_table(prefix: &str, module: fn(&str) -> String) -> String {
             table,
             "{prefix}| {} | {} | {} | {} | {} | {} |",
             info.title,
-            module(provider.as_str()),
+            module(&provider.as_str().replace('-', "_")),
             info.authenticated_by,
             info.event_id,
             info.signed,
