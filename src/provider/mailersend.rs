@@ -217,7 +217,7 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
     let meta = data.meta.as_ref().filter(|m| m.is_object());
     let morph = data.morph.as_ref().filter(|m| m.is_object());
     let mut event = EmailEvent::new(Provider::Mailersend, kind, raw.to_owned());
-    event.event_id.clone_from(&data.id);
+    event.event_id = data.id.clone().filter(|id| !id.is_empty());
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(raw.get()));
     }

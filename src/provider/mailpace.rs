@@ -13,8 +13,9 @@
 //! - Body: `{"event": "email.<status>", "payload": {…}}`, one per request.
 //! - Events: `email.queued` → [`EventKind::Queued`], `email.delivered`,
 //!   `email.deferred`, `email.bounced` → [`EventKind::Bounced`],
-//!   `email.spam` (MailPace judged the message spam and did not send it) →
-//!   [`EventKind::Rejected`] (spam); anything else is
+//!   `email.spam` (MailPace's outbound filter judged the message spam and
+//!   did not send it) → [`EventKind::Rejected`] (blocked: no complaint, the
+//!   address is kept); anything else is
 //!   [`EventKind::Unknown`] with its JSON kept. MailPace tracks no opens or
 //!   clicks.
 //! - Fields: the message is `payload.message_id` (else `payload.id`), the
@@ -25,8 +26,11 @@
 //!   retries.
 //! - Retries: timeouts and TLS errors are retried up to 10 times; a
 //!   connection error or an HTTP error disables the webhook until someone
-//!   enables it again. A refusal here therefore stops the webhook:
-//!   configure the key before you point MailPace at the endpoint.
+//!   enables it again. Any failure answer, a refusal or a transient 5xx,
+//!   therefore stops the webhook: configure the key before you point
+//!   MailPace at the endpoint, and receive it with the durable handoff
+//!   (`Pipeline::hand_off`), which answers as soon as the events are
+//!   queued, so a failing handler never fails the delivery.
 //!
 //! Sources: MailPace docs, "Webhooks"
 //! <https://docs.mailpace.com/guide/webhooks> (events, payload, signature,
@@ -250,11 +254,18 @@ fn normalize(native: MailpaceEvent, raw: &RawValue) -> EmailEvent {
         "email.delivered" => (EventKind::Delivered, None),
         "email.deferred" => (EventKind::Deferred, None),
         "email.bounced" => (EventKind::Bounced, Some(RejectReason::Bounced)),
-        "email.spam" => (EventKind::Rejected, Some(RejectReason::Spam)),
+        // MailPace's own filter judged the message spam: a block, not the
+        // recipient's complaint.
+        "email.spam" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         _ => (EventKind::Unknown, None),
     };
     let id = text(payload.id.as_ref());
-    let updated = payload.updated_at.0.map(|t| t.unix_timestamp_nanos().to_string());
+    // An unreadable time must not merge distinct events: then the whole
+    // element is the key.
+    let updated = match payload.updated_at.0 {
+        Some(t) => t.unix_timestamp_nanos().to_string(),
+        None => crate::encoding::hex(&Sha256::digest(raw.get().as_bytes())),
+    };
     let mut event = EmailEvent::new(Provider::Mailpace, kind, raw.to_owned());
     event.set_fingerprint(&event::fingerprint([
         Some(native.event.as_str()),
@@ -262,7 +273,7 @@ fn normalize(native: MailpaceEvent, raw: &RawValue) -> EmailEvent {
         payload.message_id.as_deref(),
         payload.status.as_deref(),
         payload.to.as_deref(),
-        updated.as_deref(),
+        Some(updated.as_str()),
     ]));
     event.reject_reason = reason;
     event.timestamp = payload.updated_at.0.or(payload.created_at.0);

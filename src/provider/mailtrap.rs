@@ -20,7 +20,10 @@
 //!   `suspension` → [`EventKind::Deferred`], `reject` →
 //!   [`EventKind::Rejected`]; anything else is [`EventKind::Unknown`] with
 //!   its JSON kept, and an element that is not an event object keeps its
-//!   neighbours. `bounce_category` gives the reject reason.
+//!   neighbours. `bounce_category` gives the reject reason; a bounce whose
+//!   category is a block of the sender or its content (`block`,
+//!   `badsender`, `serverpolicy`, `spam`, `spam_gmail`, `content`) is a soft
+//!   bounce: the address did not fail.
 //! - Fields: `event_id` (the event id), `message_id`, `email`,
 //!   `timestamp` (Unix seconds), `category` (a tag), `custom_variables`
 //!   (the metadata), `response` (the receiving server's answer), `reason`,
@@ -105,7 +108,11 @@ impl MailtrapVerifier {
                 check: Check::Signature(Box::new(hmac.with_secret(signing_secret))),
                 policy: self.policy,
             },
-            Check::Credentials(_) => Self::new(signing_secret),
+            // The limits set so far carry over to the signature check.
+            Check::Credentials(_) => {
+                let limits = self.policy.limits;
+                crate::Configure::with_limits(Self::new(signing_secret), limits)
+            }
         }
     }
 }
@@ -252,11 +259,14 @@ fn json_lines(body: &[u8], max: usize) -> Result<Vec<&RawValue>, ParseError> {
     Ok(out)
 }
 
+/// Categories of a block by the receiving side (the sender, its content,
+/// its reputation): not the recipient's address, so not a hard bounce.
+const BLOCKS: &[&str] = &["block", "badsender", "serverpolicy", "spam", "spam_gmail", "content"];
+
 fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReason {
     match category.unwrap_or_default() {
         "badrecipient" => RejectReason::Invalid,
-        "spam" | "spam_gmail" | "content" => RejectReason::Spam,
-        "block" | "badsender" | "serverpolicy" => RejectReason::Blocked,
+        c if BLOCKS.contains(&c) => RejectReason::Blocked,
         "timeout" => RejectReason::TimedOut,
         _ => otherwise,
     }
@@ -281,6 +291,7 @@ fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(event.raw.get().as_bytes()));
     }
+    event.soft_bounce = kind == EventKind::Bounced && category.is_some_and(|c| BLOCKS.contains(&c));
     event.reject_reason = reason;
     event.timestamp = native.timestamp.0;
     event.message_id = native.message_id;

@@ -75,8 +75,8 @@ static SIGNATURE: Name = Name::from_static("x-mandrill-signature");
 /// The most events Mandrill puts in one batch.
 pub const MAX_BATCH: usize = 1000;
 
-/// Checks Mandrill's signature and parses its events.
-#[derive(Debug)]
+/// Checks Mandrill's signature and parses its events. `Debug` shows the
+/// URL's scheme and host only: the configured URL may hold credentials.
 pub struct MandrillVerifier {
     keys: Vec<MacKey>,
     url: String,
@@ -119,6 +119,18 @@ impl MandrillVerifier {
         let params = sorted_params(form_body, &self.policy.limits)?;
         let mac = crate::scheme::twilio::signed_mac(key, &self.url, &params);
         Ok(crate::encoding::base64(mac.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for MandrillVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.url.split(['/', '?', '#']).take(3).collect::<Vec<_>>().join("/");
+        let shown = shown.rsplit_once('@').map_or(shown.as_str(), |(_, host)| host);
+        f.debug_struct("MandrillVerifier")
+            .field("keys", &self.keys.len())
+            .field("url", &shown)
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -337,7 +349,7 @@ fn rejected_because(reason: &str) -> RejectReason {
 }
 
 fn normalize(mut native: MandrillEvent, raw: &RawValue) -> EmailEvent {
-    let digest = fingerprint(&native);
+    let digest = fingerprint(&native, raw);
     let msg = native.msg.take().unwrap_or_default();
     let reject_text = |key: &str| {
         msg.reject
@@ -395,12 +407,18 @@ fn normalize(mut native: MandrillEvent, raw: &RawValue) -> EmailEvent {
 
 /// A digest of what tells one Mandrill event from another: nothing in it
 /// changes when Mandrill resends the batch.
-fn fingerprint(native: &MandrillEvent) -> [u8; 32] {
+fn fingerprint(native: &MandrillEvent, raw: &RawValue) -> [u8; 32] {
+    // An inbound message has no `_id` of its own: the message is the key
+    // (Mandrill resends it unchanged).
+    if native.event.as_deref() == Some("inbound") {
+        return Sha256::digest(raw.get().as_bytes()).into();
+    }
     let msg = native.msg.as_ref();
     let time = native.ts.0.map(|t| t.unix_timestamp_nanos().to_string());
     let entry = native.reject.as_ref().or(native.entry.as_ref());
     event::fingerprint([
         native.id.as_deref(),
+        msg.and_then(|m| m.id.as_deref()),
         native.event.as_deref(),
         native.sync_type.as_deref(),
         native.action.as_deref(),

@@ -29,7 +29,9 @@
 //!   message received later) → [`EventKind::Bounced`],
 //!   `MessageLinkClicked` → [`EventKind::Clicked`], `MessageLoaded` (an
 //!   open) → [`EventKind::Opened`]; `DomainDNSError`, the send-limit events
-//!   and anything else are [`EventKind::Unknown`] with their JSON kept.
+//!   and anything else are [`EventKind::Unknown`] with their JSON kept, as
+//!   are the delivery events of mail Postal received and handed to your own
+//!   routes (`direction: incoming`): they are not about mail you sent.
 //! - Fields: the event id is `uuid` (the request's: the same on every
 //!   retry); the message `payload.message.id` (Postal's id; for bounces
 //!   `original_message`), the recipient its `to`, the tag its `tag`,
@@ -390,7 +392,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 
 fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
     let payload = native.payload.unwrap_or_default();
+    // Postal also reports handing mail it received to your own routes: not
+    // mail you sent, so never a delivery or a bounce of yours.
+    let incoming = payload
+        .message
+        .as_ref()
+        .is_some_and(|m| m.direction.as_deref() == Some("incoming"));
     let (kind, reason) = match native.event.as_str() {
+        _ if incoming => (EventKind::Unknown, None),
         "MessageSent" => (EventKind::Delivered, None),
         "MessageDelayed" => (EventKind::Deferred, None),
         "MessageDeliveryFailed" | "MessageBounced" => (EventKind::Bounced, Some(RejectReason::Bounced)),

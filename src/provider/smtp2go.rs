@@ -186,13 +186,18 @@ fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
         _ => (EventKind::Unknown, None),
     };
     let link = native.click_url.clone().or_else(|| native.link.clone()).or_else(|| native.url.clone());
-    let time = native.time.0.map(|t| t.unix_timestamp_nanos().to_string());
+    // An unreadable time must not merge distinct events: then the whole
+    // event is the key.
+    let time = match native.time.0 {
+        Some(t) => t.unix_timestamp_nanos().to_string(),
+        None => crate::encoding::hex(&Sha256::digest(raw.get().as_bytes())),
+    };
     let mut event = EmailEvent::new(Provider::Smtp2go, kind, raw.to_owned());
     event.set_fingerprint(&event::fingerprint([
         Some(native.event.as_str()),
         native.email_id.as_deref(),
         native.rcpt.as_deref(),
-        time.as_deref(),
+        Some(time.as_str()),
         link.as_deref(),
         native.bounce.as_deref(),
         native.message.as_deref(),

@@ -29,7 +29,8 @@
 //!   pixel at the top of the message, sent besides `open`), relay (inbound)
 //!   and SMS events and anything else are [`EventKind::Unknown`] with
 //!   their JSON kept.
-//! - `bounce_class` gives the reject reason, and whether the bounce is
+//! - `bounce_class` gives the reject reason (spam blocks, 50 to 54, are
+//!   [`RejectReason::Blocked`], not complaints), and whether the bounce is
 //!   soft: SparkPost's classification calls 10 (invalid recipient), 30
 //!   (no RCPT) and 90 (unsubscribe) hard, 25 and 80 admin, and the rest
 //!   (soft, block, undetermined) usually temporary; only hard and admin
@@ -186,8 +187,13 @@ fn receive_body(body: &[u8], limits: &Limits) -> Result<Received, ParseError> {
         match serde_json::from_str::<SparkpostEvent>(raw.get()) {
             // The creation and test ping: `{"msys":{}}`.
             Ok(native) if native.msys.is_empty() => {}
-            Ok(native) => events.extend(native.msys.into_values().map(|d| normalize(d, raw))),
-            Err(_) => {
+            // SparkPost puts one event in each element; an element with
+            // several classes is not one (and must not multiply the
+            // events past the count limit).
+            Ok(native) if native.msys.len() == 1 => {
+                events.extend(native.msys.into_values().map(|d| normalize(d, raw)));
+            }
+            Ok(_) | Err(_) => {
                 // Not an event: kept as unknown, keyed by its bytes.
                 let mut event =
                     EmailEvent::new(Provider::Sparkpost, EventKind::Unknown, (*raw).to_owned());
@@ -213,8 +219,9 @@ fn reason_of_class(class: u32) -> RejectReason {
         10 => RejectReason::Invalid,
         20..=23 | 30 | 40 | 60 | 70 | 100 => RejectReason::Bounced,
         24 => RejectReason::TimedOut,
-        25 | 50 | 54 => RejectReason::Blocked,
-        51 | 52 => RejectReason::Spam,
+        // Blocks by the receiving side (spam blocks included), never the
+        // recipient's complaint.
+        25 | 50..=54 => RejectReason::Blocked,
         90 => RejectReason::Unsubscribed,
         _ => RejectReason::Other,
     }

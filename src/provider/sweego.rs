@@ -6,9 +6,12 @@
 //!   string, without a prefix). Headers as Standard Webhooks names them,
 //!   but the signature is one bare base64 value, with no `v1,` version and
 //!   no list. Several secrets for rotation.
-//! - Signed: the id, the time and the raw body. Default replay window: 5
-//!   minutes each way, Standard Webhooks' tolerance, which Sweego's headers
-//!   follow (Sweego documents none).
+//! - Signed: the id, the time and the raw body. Default replay window: a
+//!   day past, 5 minutes ahead. Sweego documents no tolerance and no retry
+//!   schedule; should its retries keep the first attempt's time, a
+//!   Standard-Webhooks-like 5 minutes would refuse every retry after it and
+//!   lose the event, while within a day a captured request is only a
+//!   duplicate for the idempotency store.
 //! - Body: one flat JSON object per event.
 //! - Events (`event_type`): `email_sent` → [`EventKind::Sent`],
 //!   `delivered`, `soft-bounce` (with a hyphen) → [`EventKind::Deferred`],
@@ -56,6 +59,12 @@ static ID: Name = Name::from_static("webhook-id");
 static TIMESTAMP: Name = Name::from_static("webhook-timestamp");
 static SIGNATURE: Name = Name::from_static("webhook-signature");
 
+/// The default replay window: a day past, 5 minutes ahead.
+pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
+    std::time::Duration::from_secs(24 * 3600),
+    std::time::Duration::from_secs(300),
+);
+
 /// Checks Sweego's signature and parses its events.
 #[derive(Debug)]
 pub struct SweegoVerifier {
@@ -72,7 +81,7 @@ impl SweegoVerifier {
     pub fn new(secret: &str) -> Result<Self, SecretError> {
         Ok(Self {
             keys: vec![key(secret)?],
-            policy: Policy::with_window(ReplayWindow::default()),
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         })
     }
 
@@ -294,7 +303,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     authenticated_by: "`webhook-signature`: HMAC-SHA256 (base64) of id, timestamp and body with the base64 secret",
     event_id: "`event_id`",
     signed: "id, timestamp and body",
-    replay_window: "5 minutes each way (Standard Webhooks' tolerance)",
+    replay_window: "1 day past, 5 min ahead (Sweego documents no retry schedule)",
     parse: |request| parse(request.body()),
     needs: NEEDS,
     build,

@@ -31,7 +31,9 @@
 //! - Fields: `job_id` (the message), `email`, `event_time` (`YYYY-MM-DD
 //!   hh:mm:ss`, UTC), `url`, `metadata`, and, where the webhook asks for
 //!   `delivery_info`, `delivery_status` (an `err_…` code gives the reject
-//!   reason), `destination_response` (the receiving server's answer),
+//!   reason; a hard bounce for a spam rejection or a blocklist is a soft
+//!   bounce, the address having not failed), `destination_response` (the
+//!   receiving server's answer),
 //!   `user_agent`.
 //! - Event id: none (the `ID` header changes with every call). The
 //!   idempotency key digests every field that tells two events apart
@@ -336,8 +338,7 @@ fn rejected_because(status: &str) -> Option<RejectReason> {
         | "unreachable" | "skip_letter" | "domain_inactive" | "destination_misconfigured" => {
             RejectReason::Bounced
         }
-        "spam_rejected" | "spam_skipped" => RejectReason::Spam,
-        "blacklisted" => RejectReason::Blocked,
+        "spam_rejected" | "spam_skipped" | "blacklisted" => RejectReason::Blocked,
         "unsubscribed" => RejectReason::Unsubscribed,
         "will_retry" => return None,
         _ => RejectReason::Other,
@@ -363,6 +364,11 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
     let info = data.delivery_info.clone().unwrap_or_default();
     let mut event = EmailEvent::new(Provider::UnisenderGo, kind, raw.to_owned());
     event.set_fingerprint(&fingerprint(name, &data));
+    // A spam block or a blocklist is the receiving side refusing the
+    // sender, not the address failing.
+    let status = info.delivery_status.as_deref().unwrap_or_default();
+    event.soft_bounce = kind == EventKind::Bounced
+        && matches!(status, "err_spam_rejected" | "err_spam_skipped" | "err_blacklisted");
     event.reject_reason = match kind {
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),

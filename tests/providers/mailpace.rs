@@ -100,3 +100,16 @@ fn the_signature_covers_the_raw_body_and_any_configured_key() {
     changed[last] ^= 1;
     assert!(verifier.verify(&headers, &changed).is_err());
 }
+
+/// `email.spam` is MailPace's own filter: the address is kept.
+#[test]
+fn mailpace_spam_is_a_block_that_keeps_the_address() {
+    let body = br#"{"event":"email.spam","payload":{"status":"spam","id":1,"to":"a@example.com","updated_at":"2025-12-06T10:00:00Z"}}"#;
+    let event = &email_webhooks::provider::mailpace::parse(body).unwrap()[0];
+    assert_eq!(event.kind, email_webhooks::EventKind::Rejected);
+    assert_eq!(
+        event.reject_reason,
+        Some(email_webhooks::RejectReason::Blocked)
+    );
+    assert_eq!(event.suppression(), email_webhooks::Suppression::Keep);
+}

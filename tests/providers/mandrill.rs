@@ -213,3 +213,34 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     let sync = |email: &str| json!({"type": "blacklist", "action": "add", "reject": {"email": email, "reason": "hard-bounce"}});
     assert_ne!(key(&sync("a@example.com")), key(&sync("b@example.com")));
 }
+
+/// Inbound messages have no `_id`: two messages to one address in the same
+/// second are two keys (the message is the key), and a resent one the same.
+#[test]
+fn inbound_messages_in_the_same_second_have_their_own_keys() {
+    let inbound = |subject: &str| {
+        json!({"event": "inbound", "ts": 1_765_000_000,
+               "msg": {"email": "support@example.com", "subject": subject, "raw_msg": format!("Subject: {subject}")}})
+    };
+    let keys: Vec<String> =
+        mandrill::parse(form(&json!([inbound("a"), inbound("b"), inbound("a")])).as_bytes())
+            .unwrap()
+            .iter()
+            .map(email_webhooks::EmailEvent::idempotency_key)
+            .collect();
+    assert_ne!(keys[0], keys[1]);
+    assert_eq!(keys[0], keys[2]);
+}
+
+#[test]
+fn debug_hides_credentials_and_paths_of_the_configured_url() {
+    let verifier = MandrillVerifier::new(
+        Secret::from_bytes("k").unwrap(),
+        "https://hook-user:hunter2@hooks.example.com/secret-path?token=abc",
+    );
+    let shown = format!("{verifier:?}");
+    for hidden in ["hunter2", "hook-user", "secret-path", "token=abc"] {
+        assert!(!shown.contains(hidden), "{shown}");
+    }
+    assert!(shown.contains("hooks.example.com"), "{shown}");
+}

@@ -614,3 +614,50 @@ fn mailtrap_accepts_credentials_where_no_signing_secret_is_used() {
     let result = receive(&*signed, &header_map(&genuine.headers), &genuine);
     assert!(refused(&result), "{result:?}");
 }
+
+/// An empty `data.id` is no event id: such events get derived keys of their
+/// own instead of sharing `mailersend:`.
+#[test]
+fn mailersend_empty_event_ids_do_not_share_a_key() {
+    let key = |recipient: &str| {
+        let body = serde_json::json!({"type": "activity.sent", "data": {"id": "", "type": "sent",
+            "recipient": recipient, "created_at": "2025-12-06T10:00:00Z"}});
+        email_webhooks::provider::mailersend::parse(body.to_string().as_bytes()).unwrap()[0]
+            .idempotency_key()
+    };
+    assert_ne!(key("a@example.com"), key("b@example.com"));
+}
+
+/// Mailtrap: a block by the receiving side (its bounce categories for the
+/// sender and content) is a soft bounce; a credentials verifier given a
+/// signing secret keeps the limits it was set up with.
+#[test]
+fn mailtrap_blocks_are_soft_and_limits_survive_a_secret() {
+    use email_webhooks::Configure as _;
+    let bounce = |category: &str| {
+        let body = serde_json::json!({"events": [{"event": "bounce", "event_id": "e", "email": "a@example.com",
+            "timestamp": 1, "bounce_category": category}]});
+        email_webhooks::provider::mailtrap::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    for category in ["block", "spam", "content", "badsender"] {
+        assert_eq!(
+            bounce(category).suppression(),
+            email_webhooks::Suppression::SoftBounce,
+            "{category}"
+        );
+    }
+    assert_ne!(
+        bounce("badrecipient").suppression(),
+        email_webhooks::Suppression::SoftBounce
+    );
+
+    let limits = Limits::default().with_max_body_bytes(1234);
+    let verifier = email_webhooks::provider::mailtrap::MailtrapVerifier::with_credentials(
+        email_webhooks::BasicAuth::new("u", "p").unwrap(),
+    )
+    .with_limits(limits)
+    .with_secret(email_webhooks::Secret::from_bytes("s").unwrap());
+    assert_eq!(verifier.policy().limits().max_body_bytes, 1234);
+}

@@ -190,3 +190,18 @@ fn the_signed_time_has_a_day_long_window() {
     let early = check(&verifier, &[sha256()], SIGNED_AT - 3600).unwrap_err();
     assert_eq!(early.code(), "timestamp_too_new");
 }
+
+/// Postal's delivery webhooks for mail it received and handed to your own
+/// route are not about mail you sent: never a delivery or a bounce.
+#[test]
+fn deliveries_of_incoming_mail_are_not_yours() {
+    let body = |direction: &str| {
+        format!(
+            r#"{{"event":"MessageDeliveryFailed","timestamp":1765012345,"uuid":"u-{direction}","payload":{{"message":{{"id":1,"direction":"{direction}","to":"support@example.com"}},"status":"HardFail"}}}}"#
+        )
+    };
+    let kind =
+        |d: &str| email_webhooks::provider::postal::parse(body(d).as_bytes()).unwrap()[0].kind;
+    assert_eq!(kind("outgoing"), email_webhooks::EventKind::Bounced);
+    assert_eq!(kind("incoming"), email_webhooks::EventKind::Unknown);
+}

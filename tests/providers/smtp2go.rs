@@ -59,3 +59,22 @@ fn both_spellings_of_each_event_are_read() {
         }
     }
 }
+
+/// A time SMTP2GO writes in a form this crate cannot read does not merge
+/// distinct events into one key.
+#[test]
+fn an_unreadable_time_keeps_events_apart() {
+    let key = |time: &str, rcpt: &str| {
+        let body =
+            serde_json::json!({"event": "delivered", "time": time, "email_id": "e", "rcpt": rcpt});
+        smtp2go::parse(body.to_string().as_bytes()).unwrap()[0].idempotency_key()
+    };
+    assert_ne!(
+        key("6 Dec 2025 10:00", "a@example.com"),
+        key("6 Dec 2025 10:01", "a@example.com")
+    );
+    assert_eq!(
+        key("6 Dec 2025 10:00", "a@example.com"),
+        key("6 Dec 2025 10:00", "a@example.com")
+    );
+}

@@ -127,3 +127,43 @@ fn a_batch_over_the_limit_is_refused_and_bad_elements_keep_their_neighbours() {
         ]
     );
 }
+
+/// An element holding many classes is not SparkPost's (one event per
+/// element): one unknown event, never one per class past the count limit.
+#[test]
+fn an_element_with_many_classes_is_one_unknown_event() {
+    let classes: serde_json::Map<String, serde_json::Value> = (0..1000)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                json!({"type": "delivery", "event_id": i.to_string()}),
+            )
+        })
+        .collect();
+    let body = json!([{"msys": classes}]).to_string();
+    let events = sparkpost::parse(body.as_bytes()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Unknown);
+}
+
+/// A spam block by the receiving side is a block, and a bounce of it soft:
+/// never the recipient's complaint.
+#[test]
+fn spam_blocks_are_blocks_not_complaints() {
+    use email_webhooks::{RejectReason, Suppression};
+    for (kind, class) in [
+        ("bounce", "51"),
+        ("policy_rejection", "52"),
+        ("out_of_band", "50"),
+    ] {
+        let body = json!([{"msys": {"message_event": {"type": kind, "event_id": "1", "bounce_class": class,
+            "rcpt_to": "a@example.com"}}}]);
+        let event = &sparkpost::parse(body.to_string().as_bytes()).unwrap()[0];
+        assert_eq!(event.reject_reason, Some(RejectReason::Blocked), "{kind}");
+        assert_ne!(
+            event.suppression(),
+            Suppression::Stop(email_webhooks::StopReason::Complaint),
+            "{kind}"
+        );
+    }
+}

@@ -56,8 +56,14 @@ fn the_signature_is_bare_base64_of_id_time_and_body_with_the_decoded_secret() {
             .verify_at(&ok, &body[..body.len() - 1], at(t))
             .is_err()
     );
-    let stale = verifier.verify_at(&ok, body, at(t + 301)).unwrap_err();
+    // A day of retries keeps verifying; after it, stale; 5 minutes ahead.
+    assert!(verifier.verify_at(&ok, body, at(t + 23 * 3600)).is_ok());
+    let stale = verifier
+        .verify_at(&ok, body, at(t + 24 * 3600 + 1))
+        .unwrap_err();
     assert_eq!(stale.code(), "timestamp_too_old");
+    let early = verifier.verify_at(&ok, body, at(t - 301)).unwrap_err();
+    assert_eq!(early.code(), "timestamp_too_new");
     // The secret's text as the key (not decoded) signs something else.
     let raw_text =
         SweegoVerifier::new(&base64::engine::general_purpose::STANDARD.encode(secret())).unwrap();

@@ -148,3 +148,28 @@ fn the_event_count_is_bounded_across_users() {
     let err = unisender_go::parse(body(vec![user(limit - 1), user(2)]).as_bytes()).unwrap_err();
     assert_eq!(err.code(), "invalid_payload");
 }
+
+/// A blocklist or spam rejection by the receiving side is a soft bounce:
+/// the address itself did not fail.
+#[test]
+fn blocks_by_the_receiving_side_are_soft() {
+    let bounce = |status: &str| {
+        let body = json!({"auth": "x", "events_by_user": [{"user_id": 1, "events": [
+            {"event_name": "transactional_email_status", "event_data": {"email": "a@example.com",
+             "status": "hard_bounced", "delivery_info": {"delivery_status": status}}}]}]});
+        unisender_go::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    for status in ["err_blacklisted", "err_spam_rejected"] {
+        assert_eq!(
+            bounce(status).suppression(),
+            email_webhooks::Suppression::SoftBounce,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        bounce("err_user_unknown").suppression(),
+        email_webhooks::Suppression::Stop(email_webhooks::StopReason::HardBounce)
+    );
+}
