@@ -264,6 +264,7 @@ mod digests;
 mod encoding;
 mod error;
 mod event;
+pub mod explain;
 mod form;
 mod headers;
 pub mod idempotency;

@@ -6,6 +6,7 @@
 //!                 [--header 'Name: value']... [--url URL] [--url-param NAME] [--topic ARN]...
 //!                 [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
+//! email-webhooks explain [--json] (the same arguments as verify: says why a request does not verify)
 //! email-webhooks sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
 //! email-webhooks parse  --provider NAME [--header 'Name: value']... [--body FILE]
 //! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
@@ -64,6 +65,12 @@ enum Command {
     /// Verify a request: prints {"valid":true,...} (exit 0) or
     /// {"valid":false,"error":{...}} (exit 1).
     Verify(VerifyArgs),
+    /// Say why a request does not verify (the same arguments as verify):
+    /// tries the known mistakes (re-serialized body, newlines, secret
+    /// encoding, URL variants, clock skew, another key given, joined
+    /// headers, header family) and names the one that explains it. Exit 0
+    /// when it verifies or a cause is found, 1 when none is.
+    Explain(ExplainArgs),
     /// Sign a body as the sender would: prints {"headers":{...}}.
     Sign(SignArgs),
     /// Parse a provider's body into events without verifying it: prints
@@ -79,6 +86,16 @@ enum Command {
     /// {"dead_letters":[...]}, `requeue --key KEY | --all` prints
     /// {"requeued":N} (exit 1 with an error object if the queue fails).
     DeadLetters(dead_letters::DeadLettersArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    #[command(flatten)]
+    verify: VerifyArgs,
+    /// Print one JSON object: {"verified":true}, or {"verified":false,
+    /// "cause":CODE|null,"hint":…,"signed":{…}}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -230,7 +247,7 @@ enum SignScheme {
     Resend,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 struct VerifyArgs {
     /// The signature scheme or email provider.
     #[arg(long, value_parser = verify_names())]
@@ -315,6 +332,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Verify(args) => run_verify(&args),
+        Command::Explain(args) => run_explain(&args),
         Command::Sign(args) => run_sign(&args),
         Command::Parse(args) => run_parse(&args),
         Command::Send(args) => run_send(&args),
@@ -324,7 +342,12 @@ fn main() -> ExitCode {
     match outcome {
         Ok((value, code)) => {
             let mut out = io::stdout().lock();
-            if writeln!(out, "{value}").is_err() {
+            // Plain text (explain without --json) prints as it is.
+            let written = match &value {
+                Value::String(text) => writeln!(out, "{text}"),
+                other => writeln!(out, "{other}"),
+            };
+            if written.is_err() {
                 return ExitCode::from(1);
             }
             ExitCode::from(code)
@@ -384,15 +407,101 @@ fn invalid(error: &VerifyError) -> (Value, u8) {
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
+    let input = input(args)?;
+    verify_with(args, input)
+}
+
+/// `verify` for a request already read.
+fn verify_with(args: &VerifyArgs, input: Input) -> Result<(Value, u8), Usage> {
     if let Ok(provider) = args.scheme.parse::<Provider>() {
-        return run_verify_provider(args, provider);
+        return run_verify_provider(args, provider, input);
     }
     let scheme = SchemeName::from_str(&args.scheme, false)
         .map_err(|_| Usage(format!("unknown scheme {}", args.scheme)))?;
-    run_verify_scheme(args, scheme)
+    run_verify_scheme(args, scheme, &input)
+}
+
+/// `explain`: the request as given, then each hypothesis of
+/// [`email_webhooks::explain`], through the same verification as `verify`.
+fn run_explain(explain: &ExplainArgs) -> Result<(Value, u8), Usage> {
+    use email_webhooks::explain::{Parts, diagnose, signed_parts};
+    let args = &explain.verify;
+    let input = input(args)?;
+    let mut parts =
+        Parts::new(input.headers.clone(), input.body.clone()).at(input.now.unix_timestamp());
+    if let Some(url) = &args.url {
+        parts = parts.with_url(url.clone());
+    }
+    let mut settings = Settings::new();
+    settings.secrets.clone_from(&args.secrets);
+    settings.keys.clone_from(&input.key_texts);
+    settings.basic_auth.clone_from(&args.basic_auth);
+    settings.topics.clone_from(&args.topics);
+    settings.replay = input.replay;
+    // A usage error (a missing flag) is the user's to fix first.
+    verify_with(args, input.clone())?;
+    let mut usage = None;
+    let diagnosis = diagnose(&parts, &settings, |candidate| {
+        let mut args = args.clone();
+        args.secrets.clone_from(&candidate.settings.secrets);
+        args.basic_auth.clone_from(&candidate.settings.basic_auth);
+        args.url.clone_from(&candidate.url);
+        let mut input = input.clone();
+        input.key_texts.clone_from(&candidate.settings.keys);
+        input.headers.clone_from(&candidate.headers);
+        input.body.clone_from(&candidate.body);
+        input.replay = candidate.settings.replay;
+        if input.replay == ReplayChoice::DangerousDisabled {
+            args.no_replay_check = true;
+            args.tolerance = None;
+        }
+        match verify_with(&args, input) {
+            Ok((_, code)) => code == 0,
+            Err(e) => {
+                usage.get_or_insert(e);
+                false
+            }
+        }
+    });
+    let mut out = json!({"verified": diagnosis.verified});
+    if !diagnosis.verified {
+        let cause = diagnosis.cause;
+        out["cause"] = cause.map_or(Value::Null, |c| json!(c.code()));
+        out["hint"] = json!(cause.map_or_else(
+            || "none of the known mistakes explains it: check that the key is the sender's for this endpoint, and that the request is the one the provider sent".to_owned(),
+            |c| c.hint(),
+        ));
+        match cause {
+            Some(email_webhooks::explain::Cause::ClockSkew { seconds }) => {
+                out["skew_seconds"] = json!(seconds);
+            }
+            Some(email_webhooks::explain::Cause::WrongKey { index }) => {
+                out["key_index"] = json!(index);
+            }
+            _ => {}
+        }
+        out["signed"] = signed_parts(&parts);
+        out["attempts"] = json!(diagnosis.attempts);
+    }
+    let code = u8::from(!diagnosis.verified && diagnosis.cause.is_none());
+    if explain.json {
+        return Ok((out, code));
+    }
+    let text = if diagnosis.verified {
+        "the request verifies as given".to_owned()
+    } else {
+        format!(
+            "does not verify: {}\ncause: {}\nsigned: {}",
+            out["hint"].as_str().unwrap_or_default(),
+            out["cause"].as_str().unwrap_or("unknown"),
+            out["signed"]
+        )
+    };
+    Ok((Value::String(text), code))
 }
 
 /// What every `verify` reads: the limits, headers, body, time and keys.
+#[derive(Clone)]
 struct Input {
     limits: Limits,
     headers: Vec<(String, String)>,
@@ -435,11 +544,14 @@ fn input(args: &VerifyArgs) -> Result<Input, Usage> {
 }
 
 /// `verify` for an email provider, through the registry.
-fn run_verify_provider(args: &VerifyArgs, provider: Provider) -> Result<(Value, u8), Usage> {
+fn run_verify_provider(
+    args: &VerifyArgs,
+    provider: Provider,
+    input: Input,
+) -> Result<(Value, u8), Usage> {
     let info = provider
         .info()
         .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
-    let input = input(args)?;
     let mut settings = Settings::new();
     settings.secrets.clone_from(&args.secrets);
     settings.keys = input.key_texts;
@@ -520,7 +632,11 @@ fn received_json(received: &Received) -> Value {
 }
 
 /// `verify` for a signature scheme that is not an email provider.
-fn run_verify_scheme(args: &VerifyArgs, scheme: SchemeName) -> Result<(Value, u8), Usage> {
+fn run_verify_scheme(
+    args: &VerifyArgs,
+    scheme: SchemeName,
+    input: &Input,
+) -> Result<(Value, u8), Usage> {
     if args.secrets.is_empty() && args.key.is_empty() {
         return Err(Usage("give at least one --secret or --key".into()));
     }
@@ -539,8 +655,7 @@ fn run_verify_scheme(args: &VerifyArgs, scheme: SchemeName) -> Result<(Value, u8
     if scheme == SchemeName::Twilio && args.url.is_none() {
         return Err(Usage("the twilio scheme needs --url".into()));
     }
-    let input = input(args)?;
-    let verifier = match Verifier::build(args, scheme, &input) {
+    let verifier = match Verifier::build(args, scheme, input) {
         Ok(v) => v,
         Err(e) => return Ok(invalid(&e)),
     };

@@ -1,0 +1,655 @@
+//! Why a signature does not match: the known mistakes tried as hypotheses.
+//!
+//! When a request fails to verify, the cause is almost always one of a
+//! handful: the framework re-serialized the JSON body, a trailing newline
+//! was added or stripped, line endings changed, the secret was used in the
+//! wrong encoding (`whsec_` kept or dropped, base64 decoded or not), the URL
+//! differs from the one the provider signed, the clock is skewed, another
+//! environment's key is configured, a proxy joined repeated headers, or the
+//! headers carry the other family's names (`svix-*` for `webhook-*`).
+//! [`diagnose`] makes each of those changes to the request and asks a
+//! check of yours whether the changed request verifies; the first that does
+//! is the [`Cause`].
+//!
+//! It costs one verification per hypothesis, at most [`MAX_ATTEMPTS`]: use
+//! it while developing, or from the CLI's `email-webhooks explain`, never on
+//! every refusal in production (an attacker could make a receiver do the
+//! work, and the answer must not help anyone forge a request: [`Diagnosis`]
+//! holds no secret, no expected signature and no body).
+//!
+//! ```
+//! use email_webhooks::explain::{Cause, Parts, diagnose};
+//! use email_webhooks::provider::{Provider, Settings};
+//!
+//! // A Mailjet-style check: here, the body must be exactly `{"a":1}`.
+//! let parts = Parts::new(vec![], b"{\"a\": 1}".to_vec());
+//! let diagnosis = diagnose(&parts, &Settings::new(), |candidate| candidate.body == b"{\"a\":1}");
+//! assert!(!diagnosis.verified);
+//! assert_eq!(diagnosis.cause, Some(Cause::BodyReserialized));
+//! ```
+
+use std::fmt;
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::provider::{ReplayChoice, Settings};
+
+/// The most verifications one diagnosis runs.
+pub const MAX_ATTEMPTS: usize = 64;
+
+/// A request as received: headers, raw body, the URL the receiver knows
+/// itself by, and the time it arrived (Unix seconds).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Parts {
+    /// The headers, in order, repeated ones repeated.
+    pub headers: Vec<(String, String)>,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+    /// The public URL, for URL-signed schemes.
+    pub url: Option<String>,
+    /// When the request arrived, Unix seconds (default: now).
+    pub now: Option<i64>,
+}
+
+impl fmt::Debug for Parts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parts")
+            .field(
+                "header_names",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .field("has_url", &self.url.is_some())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl Parts {
+    /// A request of `headers` and `body`.
+    #[must_use]
+    pub fn new(headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Self {
+            headers,
+            body,
+            url: None,
+            now: None,
+        }
+    }
+
+    /// Sets the arrival time (Unix seconds).
+    #[must_use]
+    pub fn at(mut self, now: i64) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Sets the public URL.
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+}
+
+/// The mistake that, undone, makes the request verify. Stable codes
+/// ([`Cause::code`]); new hypotheses add variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The body was parsed and serialized again (spacing, key order or
+    /// escaping changed). Code `body_reserialized`.
+    BodyReserialized,
+    /// A trailing newline was added or removed. Code
+    /// `body_trailing_newline`.
+    BodyTrailingNewline,
+    /// Line endings were changed (CRLF and LF). Code `body_line_endings`.
+    BodyLineEndings,
+    /// The secret is in the wrong encoding (`whsec_` prefix, base64).
+    /// Code `secret_encoding`.
+    SecretEncoding,
+    /// The URL differs from the one the provider signed (scheme, port,
+    /// trailing slash, query). Code `url_variant`.
+    UrlVariant,
+    /// The signature is good but its time is outside the replay window:
+    /// the signed time minus the receiver's clock, in seconds (negative:
+    /// the request is older). Code `clock_skew`.
+    ClockSkew {
+        /// Signed time minus the receiver's time, seconds.
+        seconds: i64,
+    },
+    /// A proxy joined repeated headers into one. Code `headers_joined`.
+    HeadersJoined,
+    /// The headers carry the other family's names (`svix-*`, `webhook-*`).
+    /// Code `header_family`.
+    HeaderFamily,
+    /// Another of the keys given verifies: the one configured is not the
+    /// sender's (another environment's, or an old one). Code `wrong_key`.
+    WrongKey {
+        /// Which of the keys given (0 is the configured one).
+        index: usize,
+    },
+}
+
+impl Cause {
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BodyReserialized => "body_reserialized",
+            Self::BodyTrailingNewline => "body_trailing_newline",
+            Self::BodyLineEndings => "body_line_endings",
+            Self::SecretEncoding => "secret_encoding",
+            Self::UrlVariant => "url_variant",
+            Self::ClockSkew { .. } => "clock_skew",
+            Self::HeadersJoined => "headers_joined",
+            Self::HeaderFamily => "header_family",
+            Self::WrongKey { .. } => "wrong_key",
+        }
+    }
+
+    /// What to do about it, in plain words.
+    #[must_use]
+    pub fn hint(&self) -> String {
+        match self {
+            Self::BodyReserialized => "your framework parsed and re-serialized the JSON body: verify the raw bytes as received (in axum take `Bytes`, not `Json<T>`; in actix-web `web::Bytes`)".into(),
+            Self::BodyTrailingNewline => "a trailing newline was added or stripped: verify the body exactly as received, without trimming".into(),
+            Self::BodyLineEndings => "line endings were converted (CRLF/LF): read the body as bytes, never as text lines".into(),
+            Self::SecretEncoding => "the secret is used in the wrong encoding: a `whsec_…` secret is base64 after its prefix (Standard Webhooks), other providers use the text as given; check the prefix and the decoding".into(),
+            Self::UrlVariant => "the URL differs from the one the provider signed: configure the public URL exactly as registered with the provider (scheme, host, port, path, query), not the one a proxy forwards to".into(),
+            Self::ClockSkew { seconds } if *seconds < 0 => format!("the signature is good but {} s old, outside the replay window: check the receiver's clock (NTP), or whether the request is a replay", -seconds),
+            Self::ClockSkew { seconds } => format!("the signature is good but signed {seconds} s in the future: the receiver's clock is behind; sync it (NTP)"),
+            Self::HeadersJoined => "a proxy joined repeated headers into one comma-separated value: pass them through unchanged".into(),
+            Self::HeaderFamily => "the signature headers mix the `svix-*` and `webhook-*` names: keep the names the sender used".into(),
+            Self::WrongKey { index } => format!("the key configured does not match, but key #{index} of those given does: configure that one (another environment's key is in use)"),
+        }
+    }
+}
+
+/// A changed request for the check to try.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Candidate {
+    /// The headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The URL.
+    pub url: Option<String>,
+    /// The settings (the secrets and keys to use, the replay choice).
+    pub settings: Settings,
+}
+
+impl fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`diagnose`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Diagnosis {
+    /// Whether the request verifies as given.
+    pub verified: bool,
+    /// The mistake that explains the refusal, if one of the known ones does.
+    pub cause: Option<Cause>,
+    /// How many verifications it took.
+    pub attempts: usize,
+}
+
+/// What was signed: each part's length and SHA-256, never its content.
+#[must_use]
+pub fn signed_parts(parts: &Parts) -> serde_json::Value {
+    let digest = |bytes: &[u8]| crate::encoding::hex(&Sha256::digest(bytes));
+    let headers: Vec<serde_json::Value> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
+        .map(|(name, value)| serde_json::json!({"name": name, "bytes": value.len(), "sha256": digest(value.as_bytes())}))
+        .collect();
+    let mut signed = serde_json::json!({
+        "body": {"bytes": parts.body.len(), "sha256": digest(&parts.body),
+                 "ends_with_newline": parts.body.ends_with(b"\n"), "has_crlf": parts.body.windows(2).any(|w| w == b"\r\n")},
+        "headers": headers,
+    });
+    if let Some(url) = &parts.url {
+        // The URL without its query: a query can hold a secret.
+        let base = url.split(['?', '#']).next().unwrap_or_default();
+        signed["url"] = serde_json::json!({"without_query": base, "bytes": url.len(), "sha256": digest(url.as_bytes())});
+    }
+    signed
+}
+
+/// Checks the request as given, then each hypothesis in turn (at most
+/// [`MAX_ATTEMPTS`] checks in all), with `verifies` saying whether a
+/// candidate verifies. The settings' first secret and first key are the
+/// configured ones; any others are other keys you hold, tried one at a time
+/// for [`Cause::WrongKey`].
+pub fn diagnose(
+    parts: &Parts,
+    settings: &Settings,
+    mut verifies: impl FnMut(&Candidate) -> bool,
+) -> Diagnosis {
+    let configured = only_first(settings);
+    let base = Candidate {
+        headers: parts.headers.clone(),
+        body: parts.body.clone(),
+        url: parts.url.clone(),
+        settings: configured.clone(),
+    };
+    let mut attempts = 1;
+    if verifies(&base) {
+        return Diagnosis {
+            verified: true,
+            cause: None,
+            attempts,
+        };
+    }
+    for (cause, candidate) in hypotheses(&base, settings) {
+        if attempts == MAX_ATTEMPTS {
+            break;
+        }
+        attempts += 1;
+        if verifies(&candidate) {
+            let cause = match cause {
+                Cause::ClockSkew { .. } => Cause::ClockSkew {
+                    seconds: skew(parts).unwrap_or_default(),
+                },
+                other => other,
+            };
+            return Diagnosis {
+                verified: false,
+                cause: Some(cause),
+                attempts,
+            };
+        }
+    }
+    Diagnosis {
+        verified: false,
+        cause: None,
+        attempts,
+    }
+}
+
+/// The settings with only the first secret and the first key.
+fn only_first(settings: &Settings) -> Settings {
+    let mut s = settings.clone();
+    s.secrets.truncate(1);
+    s.keys.truncate(1);
+    s.basic_auth.truncate(1);
+    s
+}
+
+/// The signed time minus the arrival time, from the usual timestamp
+/// headers, or else the body's top-level `timestamp` (Postal) or
+/// `Timestamp` (SNS), when the request has one.
+fn skew(parts: &Parts) -> Option<i64> {
+    let now = parts
+        .now
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    let from_headers =
+        parts
+            .headers
+            .iter()
+            .find_map(|(name, value)| match name.to_ascii_lowercase().as_str() {
+                "webhook-timestamp"
+                | "svix-timestamp"
+                | "x-slack-request-timestamp"
+                | "x-twilio-email-event-webhook-timestamp" => value.trim().parse().ok(),
+                "stripe-signature" => value
+                    .split(',')
+                    .find_map(|p| p.trim().strip_prefix("t=")?.parse().ok()),
+                "x-mailkite-signature" => value
+                    .split(',')
+                    .find_map(|p| p.trim().strip_prefix("t=")?.parse::<i64>().ok())
+                    .map(|ms| ms.div_euclid(1000)),
+                _ => None,
+            });
+    let from_body = || {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(default, alias = "Timestamp")]
+            timestamp: crate::provider::Timestamp,
+        }
+        let head: Head = serde_json::from_slice(&parts.body).ok()?;
+        head.timestamp.0.map(time::OffsetDateTime::unix_timestamp)
+    };
+    Some(from_headers.or_else(from_body)? - now)
+}
+
+/// Every hypothesis for `base`, in the order they are tried.
+fn hypotheses(base: &Candidate, all: &Settings) -> Vec<(Cause, Candidate)> {
+    let mut out = Vec::new();
+    // The clock first: with the replay check off, a good signature shows.
+    let mut relaxed = base.clone();
+    relaxed.settings.replay = ReplayChoice::DangerousDisabled;
+    out.push((Cause::ClockSkew { seconds: 0 }, relaxed));
+    // Other keys given.
+    for (index, secret) in all.secrets.iter().enumerate().skip(1) {
+        let mut c = base.clone();
+        c.settings.secrets = vec![secret.clone()];
+        out.push((Cause::WrongKey { index }, c));
+    }
+    for (index, key) in all.keys.iter().enumerate().skip(1) {
+        let mut c = base.clone();
+        c.settings.keys = vec![key.clone()];
+        out.push((Cause::WrongKey { index }, c));
+    }
+    out.extend(body_hypotheses(base));
+    // The secret's encoding.
+    if let Some(secret) = base.settings.secrets.first() {
+        for variant in secret_variants(secret) {
+            let mut c = base.clone();
+            c.settings.secrets = vec![variant];
+            out.push((Cause::SecretEncoding, c));
+        }
+    }
+    // The URL.
+    if let Some(url) = &base.url {
+        for variant in url_variants(url) {
+            out.push((
+                Cause::UrlVariant,
+                Candidate {
+                    url: Some(variant),
+                    ..base.clone()
+                },
+            ));
+        }
+    }
+    // Joined headers: each part of a comma-joined value alone.
+    for (i, (_, value)) in base.headers.iter().enumerate() {
+        if value.contains(", ") {
+            for part in value.split(", ").take(4) {
+                let mut c = base.clone();
+                part.trim().clone_into(&mut c.headers[i].1);
+                out.push((Cause::HeadersJoined, c));
+            }
+        }
+    }
+    // The header family.
+    for (from, to) in [("svix-", "webhook-"), ("webhook-", "svix-")] {
+        if base
+            .headers
+            .iter()
+            .any(|(k, _)| k.to_ascii_lowercase().starts_with(from))
+        {
+            let mut c = base.clone();
+            for (k, _) in &mut c.headers {
+                if k.to_ascii_lowercase().starts_with(from) {
+                    *k = format!("{to}{}", &k[from.len()..]);
+                }
+            }
+            out.push((Cause::HeaderFamily, c));
+        }
+    }
+    out
+}
+
+/// The body's hypotheses: the newline and line-ending mistakes first
+/// (smaller and more specific), then a re-serialization.
+fn body_hypotheses(base: &Candidate) -> Vec<(Cause, Candidate)> {
+    let mut out = Vec::new();
+    let with_body = |body: Vec<u8>| Candidate {
+        body,
+        ..base.clone()
+    };
+    let body = &base.body;
+    let trimmed = body
+        .strip_suffix(b"\r\n")
+        .or_else(|| body.strip_suffix(b"\n"));
+    if let Some(trimmed) = trimmed {
+        out.push((Cause::BodyTrailingNewline, with_body(trimmed.to_vec())));
+    }
+    for ending in [&b"\n"[..], b"\r\n"] {
+        out.push((
+            Cause::BodyTrailingNewline,
+            with_body([body.as_slice(), ending].concat()),
+        ));
+    }
+    if body.windows(2).any(|w| w == b"\r\n") {
+        out.push((
+            Cause::BodyLineEndings,
+            with_body(replace(body, b"\r\n", b"\n")),
+        ));
+    } else if body.contains(&b'\n') {
+        out.push((
+            Cause::BodyLineEndings,
+            with_body(replace(body, b"\n", b"\r\n")),
+        ));
+    }
+    if let Ok(text) = std::str::from_utf8(body) {
+        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            let compact = minify(text);
+            let pretty2 = pretty(&compact, 2);
+            let pretty4 = pretty(&compact, 4);
+            let sorted = serde_json::from_str::<serde_json::Value>(text)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            // As sent: compact or pretty, keys sorted, slashes escaped as
+            // PHP writes them, or unescaped.
+            for variant in [
+                compact.replace('/', "\\/"),
+                compact.replace("\\/", "/"),
+                compact,
+                pretty2,
+                pretty4,
+                sorted,
+            ] {
+                for ending in ["", "\n"] {
+                    let candidate = format!("{variant}{ending}").into_bytes();
+                    if &candidate != body {
+                        out.push((Cause::BodyReserialized, with_body(candidate)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 16);
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The secret as the other encodings would have it: with `whsec_` added or
+/// removed, base64-decoded (as text, where it decodes to text) or encoded.
+fn secret_variants(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::new();
+    if let Some(rest) = secret.strip_prefix("whsec_") {
+        out.push(rest.to_owned());
+        if let Ok(text) = b64.decode(rest).map(String::from_utf8) {
+            out.extend(text.ok());
+        }
+    } else {
+        out.push(format!("whsec_{secret}"));
+        out.push(format!("whsec_{}", b64.encode(secret)));
+        out.push(b64.encode(secret));
+        if let Ok(text) = b64.decode(secret).map(String::from_utf8) {
+            out.extend(text.ok());
+        }
+    }
+    out.retain(|v| !v.is_empty() && v != secret);
+    out
+}
+
+/// The URL with the scheme swapped, the default port added or removed, a
+/// trailing slash toggled, and its query sorted or dropped.
+fn url_variants(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(rest) = url.strip_prefix("https://") {
+        out.push(format!("http://{rest}"));
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        out.push(format!("https://{rest}"));
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let port = if scheme == "https" { ":443" } else { ":80" };
+        if let Some(host) = authority.strip_suffix(port) {
+            out.push(format!("{scheme}://{host}{tail}"));
+        } else if !authority.contains(':') {
+            out.push(format!("{scheme}://{authority}{port}{tail}"));
+        }
+    }
+    let (path, query) = url
+        .split_once('?')
+        .map_or((url, None), |(p, q)| (p, Some(q)));
+    let toggled = match path.strip_suffix('/') {
+        Some(p) => p.to_owned(),
+        None => format!("{path}/"),
+    };
+    out.push(match query {
+        Some(q) => format!("{toggled}?{q}"),
+        None => toggled,
+    });
+    if let Some(q) = query {
+        let mut params: Vec<&str> = q.split('&').collect();
+        params.sort_unstable();
+        out.push(format!("{path}?{}", params.join("&")));
+        out.push(path.to_owned());
+    }
+    out.retain(|v| v != url);
+    out
+}
+
+/// JSON text with insignificant whitespace removed, key order kept.
+fn minify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Minified JSON indented by `width` spaces, as pretty-printers write it.
+fn pretty(compact: &str, width: usize) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', depth * width));
+    };
+    let chars: Vec<char> = compact.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on its line.
+                if matches!(chars.get(i + 1), Some('}' | ']')) {
+                    continue;
+                }
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                if !matches!(chars.get(i.wrapping_sub(1)), Some('{' | '[')) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_and_pretty_round_trip_and_keep_key_order() {
+        let text =
+            "{\n  \"b\": [\n    1,\n    2,\n    {}\n  ],\n  \"a\": \"x, y: z\",\n  \"e\": []\n}";
+        let compact = minify(text);
+        assert_eq!(compact, r#"{"b":[1,2,{}],"a":"x, y: z","e":[]}"#);
+        assert_eq!(pretty(&compact, 2), text);
+        // As serde_json's own pretty printer writes it.
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(
+            pretty(
+                &minify(&serde_json::to_string(&value).unwrap_or_default()),
+                2
+            ),
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        assert_eq!(minify(&pretty(&compact, 4)), compact);
+    }
+
+    #[test]
+    fn url_and_secret_variants_cover_the_usual_mistakes() {
+        let v = url_variants("https://h.example/hook?b=2&a=1");
+        for expected in [
+            "http://h.example/hook?b=2&a=1",
+            "https://h.example:443/hook?b=2&a=1",
+            "https://h.example/hook/?b=2&a=1",
+            "https://h.example/hook?a=1&b=2",
+            "https://h.example/hook",
+        ] {
+            assert!(v.iter().any(|u| u == expected), "{expected}: {v:?}");
+        }
+        let s = secret_variants("whsec_c2VjcmV0");
+        assert!(
+            s.contains(&"c2VjcmV0".to_owned()) && s.contains(&"secret".to_owned()),
+            "{s:?}"
+        );
+        let s = secret_variants("secret");
+        assert!(
+            s.contains(&"whsec_c2VjcmV0".to_owned()) && s.contains(&"c2VjcmV0".to_owned()),
+            "{s:?}"
+        );
+    }
+}
