@@ -278,6 +278,34 @@ pub fn diagnose(
     }
 }
 
+/// [`diagnose`] for a registered provider, built from `settings` through
+/// the registry as the CLI builds it; `None` for a custom provider. A
+/// provider that would wait on the network (SES fetching a certificate)
+/// counts as not verifying.
+#[must_use]
+pub fn diagnose_provider(
+    provider: crate::Provider,
+    parts: &Parts,
+    settings: &Settings,
+) -> Option<Diagnosis> {
+    use futures_util::FutureExt as _;
+    let info = provider.info()?;
+    let now = parts
+        .now
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    Some(diagnose(parts, settings, |candidate| {
+        let Ok(built) = (info.build)(&candidate.settings) else {
+            return false;
+        };
+        let mut request = crate::Request::new(&candidate.headers, &candidate.body).at(now);
+        if let Some(url) = &candidate.url {
+            request = request.with_url(url);
+        }
+        matches!(built.receive_boxed(&request).now_or_never(), Some(Ok(_)))
+    }))
+}
+
 /// The settings with only the first secret and the first key.
 fn only_first(settings: &Settings) -> Settings {
     let mut s = settings.clone();

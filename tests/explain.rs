@@ -304,3 +304,35 @@ fn a_provider_is_explained_through_the_registry() {
         "{text}"
     );
 }
+
+/// The library's own diagnosis of a registry provider, as a receiver would
+/// run it while developing.
+#[test]
+fn diagnose_provider_names_a_reserialized_mailersend_body() {
+    use email_webhooks::explain::{Cause, Parts, diagnose_provider};
+    use email_webhooks::provider::{Settings, Simulation};
+    use email_webhooks::{EventKind, Provider};
+    let mut settings = Settings::new();
+    settings.secrets.push("signing-secret".into());
+    let sim = Simulation::new(
+        EventKind::Clicked,
+        "a@example.com",
+        "e1",
+        1_765_000_000,
+        &settings,
+    );
+    let delivery = (Provider::Mailersend.info().unwrap().simulate)(&sim).unwrap();
+    // A framework parsed the JSON and wrote it back: MailerSend's escaped
+    // slashes are gone.
+    let value: Value = serde_json::from_slice(&delivery.body).unwrap();
+    let parts = Parts::new(delivery.headers.clone(), value.to_string().into_bytes());
+    let diagnosis = diagnose_provider(Provider::Mailersend, &parts, &settings).unwrap();
+    assert!(!diagnosis.verified);
+    assert_eq!(diagnosis.cause, Some(Cause::BodyReserialized));
+    let genuine = Parts::new(delivery.headers, delivery.body);
+    assert!(
+        diagnose_provider(Provider::Mailersend, &genuine, &settings)
+            .unwrap()
+            .verified
+    );
+}
