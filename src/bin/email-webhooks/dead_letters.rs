@@ -134,6 +134,7 @@ fn queue_prefix(action: &Action) -> Option<String> {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[allow(clippy::needless_pass_by_value)] // Used as `map_err(usage)`.
 fn usage(error: StoreError) -> Usage {
     Usage(error.to_string())
