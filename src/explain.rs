@@ -21,7 +21,7 @@
 //! use email_webhooks::explain::{Cause, Parts, diagnose};
 //! use email_webhooks::provider::{Provider, Settings};
 //!
-//! // A Mailjet-style check: here, the body must be exactly `{"a":1}`.
+//! // A check of your own: here, the body must be exactly `{"a":1}`.
 //! let parts = Parts::new(vec![], b"{\"a\": 1}".to_vec());
 //! let diagnosis = diagnose(&parts, &Settings::new(), |candidate| candidate.body == b"{\"a\":1}");
 //! assert!(!diagnosis.verified);
@@ -168,6 +168,31 @@ impl Cause {
     }
 }
 
+/// What a check says of a candidate: refused, or verified (with the time
+/// its signature carries, Unix seconds, where one is signed). A `bool`
+/// converts: `true` is verified with no time known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It does not verify.
+    Refused,
+    /// It verifies.
+    Verified {
+        /// The signed time, where the scheme signs one.
+        signed_at: Option<i64>,
+    },
+}
+
+impl From<bool> for Outcome {
+    fn from(verified: bool) -> Self {
+        if verified {
+            Self::Verified { signed_at: None }
+        } else {
+            Self::Refused
+        }
+    }
+}
+
 /// A changed request for the check to try.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -232,10 +257,10 @@ pub fn signed_parts(parts: &Parts) -> serde_json::Value {
 /// candidate verifies. The settings' first secret and first key are the
 /// configured ones; any others are other keys you hold, tried one at a time
 /// for [`Cause::WrongKey`].
-pub fn diagnose(
+pub fn diagnose<R: Into<Outcome>>(
     parts: &Parts,
     settings: &Settings,
-    mut verifies: impl FnMut(&Candidate) -> bool,
+    mut check: impl FnMut(&Candidate) -> R,
 ) -> Diagnosis {
     let configured = only_first(settings);
     let base = Candidate {
@@ -245,7 +270,7 @@ pub fn diagnose(
         settings: configured.clone(),
     };
     let mut attempts = 1;
-    if verifies(&base) {
+    if check(&base).into() != Outcome::Refused {
         return Diagnosis {
             verified: true,
             cause: None,
@@ -257,19 +282,26 @@ pub fn diagnose(
             break;
         }
         attempts += 1;
-        if verifies(&candidate) {
-            let cause = match cause {
-                Cause::ClockSkew { .. } => Cause::ClockSkew {
-                    seconds: skew(parts).unwrap_or_default(),
-                },
-                other => other,
-            };
-            return Diagnosis {
-                verified: false,
-                cause: Some(cause),
-                attempts,
-            };
-        }
+        let Outcome::Verified { signed_at } = check(&candidate).into() else {
+            continue;
+        };
+        let cause = match cause {
+            // How far the signed time is from the arrival time.
+            Cause::ClockSkew { .. } => {
+                let now = parts
+                    .now
+                    .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+                Cause::ClockSkew {
+                    seconds: signed_at.map_or(0, |t| t - now),
+                }
+            }
+            other => other,
+        };
+        return Diagnosis {
+            verified: false,
+            cause: Some(cause),
+            attempts,
+        };
     }
     Diagnosis {
         verified: false,
@@ -296,13 +328,18 @@ pub fn diagnose_provider(
         .unwrap_or_else(time::OffsetDateTime::now_utc);
     Some(diagnose(parts, settings, |candidate| {
         let Ok(built) = (info.build)(&candidate.settings) else {
-            return false;
+            return Outcome::Refused;
         };
         let mut request = crate::Request::new(&candidate.headers, &candidate.body).at(now);
         if let Some(url) = &candidate.url {
             request = request.with_url(url);
         }
-        matches!(built.receive_boxed(&request).now_or_never(), Some(Ok(_)))
+        match built.receive_boxed(&request).now_or_never() {
+            Some(Ok(received)) => Outcome::Verified {
+                signed_at: received.proof.and_then(|p| p.unix_timestamp),
+            },
+            _ => Outcome::Refused,
+        }
     }))
 }
 
@@ -313,43 +350,6 @@ fn only_first(settings: &Settings) -> Settings {
     s.keys.truncate(1);
     s.basic_auth.truncate(1);
     s
-}
-
-/// The signed time minus the arrival time, from the usual timestamp
-/// headers, or else the body's top-level `timestamp` (Postal) or
-/// `Timestamp` (SNS), when the request has one.
-fn skew(parts: &Parts) -> Option<i64> {
-    let now = parts
-        .now
-        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
-    let from_headers =
-        parts
-            .headers
-            .iter()
-            .find_map(|(name, value)| match name.to_ascii_lowercase().as_str() {
-                "webhook-timestamp"
-                | "svix-timestamp"
-                | "x-slack-request-timestamp"
-                | "x-twilio-email-event-webhook-timestamp" => value.trim().parse().ok(),
-                "stripe-signature" => value
-                    .split(',')
-                    .find_map(|p| p.trim().strip_prefix("t=")?.parse().ok()),
-                "x-mailkite-signature" => value
-                    .split(',')
-                    .find_map(|p| p.trim().strip_prefix("t=")?.parse::<i64>().ok())
-                    .map(|ms| ms.div_euclid(1000)),
-                _ => None,
-            });
-    let from_body = || {
-        #[derive(serde::Deserialize)]
-        struct Head {
-            #[serde(default, alias = "Timestamp")]
-            timestamp: crate::provider::Timestamp,
-        }
-        let head: Head = serde_json::from_slice(&parts.body).ok()?;
-        head.timestamp.0.map(time::OffsetDateTime::unix_timestamp)
-    };
-    Some(from_headers.or_else(from_body)? - now)
 }
 
 /// Every hypothesis for `base`, in the order they are tried.

@@ -6,8 +6,7 @@
 //!   in the webhook's details) — [`MailtrapVerifier::new`]. Where you do
 //!   not use the signature, the basic-auth credentials of the webhook URL
 //!   ([`MailtrapVerifier::with_credentials`]). Mailtrap sends webhooks
-//!   from 45.158.83.129 and 45.158.83.130 (its sending ranges are
-//!   45.158.83.0/24 and 5.181.200.0/24): give them to the source
+//!   from two published addresses: [`published_sources`] for the source
 //!   allowlist.
 //! - Signed: the body; no time is signed, so there is no replay window.
 //! - Body: `{"events":[…]}` (format `json`, the default), or one event
@@ -58,6 +57,16 @@ use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
 use crate::secret::Secret;
+
+/// The addresses Mailtrap sends webhooks from, 45.158.83.129 and
+/// 45.158.83.130, read 2026-12-06 from Mailtrap's webhook docs
+/// (<https://docs.mailtrap.io/email-api-smtp/advanced/webhooks>, "IP
+/// addresses"; its sending ranges are 45.158.83.0/24 and 5.181.200.0/24).
+/// Check the source when you deploy.
+#[must_use]
+pub fn published_sources() -> crate::allowlist::SourceAllowlist {
+    crate::allowlist::published::list(&["45.158.83.129/32", "45.158.83.130/32"])
+}
 
 /// The header Mailtrap signs in.
 pub const SIGNATURE_HEADER: &str = "Mailtrap-Signature";

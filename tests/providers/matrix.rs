@@ -661,3 +661,12 @@ fn mailtrap_blocks_are_soft_and_limits_survive_a_secret() {
     .with_secret(email_webhooks::Secret::from_bytes("s").unwrap());
     assert_eq!(verifier.policy().limits().max_body_bytes, 1234);
 }
+
+#[test]
+fn mailtrap_published_sources_are_its_two_webhook_addresses() {
+    let sources = email_webhooks::provider::mailtrap::published_sources();
+    assert_eq!(sources.networks().len(), 2);
+    assert!(sources.allows("45.158.83.129".parse().unwrap()));
+    assert!(sources.allows("45.158.83.130".parse().unwrap()));
+    assert!(!sources.allows("45.158.83.131".parse().unwrap()));
+}

@@ -424,7 +424,7 @@ fn verify_with(args: &VerifyArgs, input: Input) -> Result<(Value, u8), Usage> {
 /// `explain`: the request as given, then each hypothesis of
 /// [`email_webhooks::explain`], through the same verification as `verify`.
 fn run_explain(explain: &ExplainArgs) -> Result<(Value, u8), Usage> {
-    use email_webhooks::explain::{Parts, diagnose, signed_parts};
+    use email_webhooks::explain::{Outcome, Parts, diagnose, signed_parts};
     let args = &explain.verify;
     let input = input(args)?;
     let mut parts =
@@ -456,10 +456,13 @@ fn run_explain(explain: &ExplainArgs) -> Result<(Value, u8), Usage> {
             args.tolerance = None;
         }
         match verify_with(&args, input) {
-            Ok((_, code)) => code == 0,
+            Ok((out, 0)) => Outcome::Verified {
+                signed_at: out["unix_timestamp"].as_i64(),
+            },
+            Ok(_) => Outcome::Refused,
             Err(e) => {
                 usage.get_or_insert(e);
-                false
+                Outcome::Refused
             }
         }
     });
