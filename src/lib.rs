@@ -242,10 +242,10 @@
 //! | `cli` | off | the `email-webhooks` binary (`verify`, `parse`, `sign`, `send`, `keygen`, `dead-letters`), driven by the registry, for debugging webhooks | clap, rsa, `sqlite` |
 //! | `worker` | off | `worker::Worker`: runs a handler over a [`queue::Queue`] with a concurrency limit, backoff with jitter, dead letters, graceful shutdown | tokio |
 //! | `sqlite` | off | `queue::SqliteQueue`: an embedded durable queue (WAL, group commit), and the worker | rusqlite (bundled SQLite), tokio |
-//! | `redis` | off | [`idempotency::RedisStore`] and `queue::RedisQueue` (Streams), shared by replicas (Redis 7+), reconnecting, and the worker | redis, tokio |
-//! | `actix-web` | off | [`adapters::actix`]: the single `/webhooks/{provider}` route with each provider's answers, a body-limited extractor with the public URL, bare-status rejections | actix-web |
-//! | `axum` | off | [`adapters::axum`]: the same for axum | axum |
-//! | `postgres` | off | [`idempotency::PostgresStore`] and `queue::PostgresQueue` (outbox, `SKIP LOCKED`), shared by replicas, reconnecting, completion inside your transaction, and the worker | tokio-postgres, deadpool-postgres, tokio |
+//! | `redis` | off | `idempotency::RedisStore` and `queue::RedisQueue` (Streams), shared by replicas (Redis 7+), reconnecting, and the worker | redis, tokio |
+//! | `actix-web` | off | `adapters::actix`: the single `/webhooks/{provider}` route with each provider's answers, a body-limited extractor with the public URL, bare-status rejections | actix-web |
+//! | `axum` | off | `adapters::axum`: the same for axum | axum |
+//! | `postgres` | off | `idempotency::PostgresStore` and `queue::PostgresQueue` (outbox, `SKIP LOCKED`), shared by replicas, reconnecting, completion inside your transaction, and the worker | tokio-postgres, deadpool-postgres, tokio |
 //! | `tracing` | off | a span and a summary event per delivery and per worker job (provider, outcome code, counts, latency; never secrets, bodies or addresses) | tracing |
 //! | `metrics` | off | counters and histograms: verified, refused by code, duplicates, enqueued, jobs by outcome, queue lag, latencies | metrics |
 //!

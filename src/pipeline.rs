@@ -17,7 +17,7 @@
 //!
 //! Or hand off: [`Pipeline::hand_off`] enqueues a delivery's new events on a
 //! durable [`Queue`] and answers at once; a
-//! [`Worker`](crate::worker::Worker) handles them (see [`crate::queue`]).
+//! `Worker` (feature `worker`) handles them (see [`crate::queue`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -423,7 +423,7 @@ impl<P: EmailProvider, S: IdempotencyStore> Pipeline<P, S> {
     /// its new events on `queue` in one atomic, idempotent call (a
     /// redelivered batch enqueues nothing new; a key repeated within the
     /// delivery counts as a duplicate). Answer 2xx only on `Ok`: the events
-    /// are then durable, and a [`Worker`](crate::worker::Worker) handles
+    /// are then durable, and a `Worker` (feature `worker`) handles
     /// them. The pipeline's store still spends single-use tokens (Mailgun).
     ///
     /// # Errors

@@ -250,7 +250,7 @@ where
 /// The single dynamic route in handoff mode: like [`webhooks_resource`],
 /// but each delivery's new events are durably enqueued on `queue` (one
 /// atomic, idempotent call) and answered at once; a
-/// [`Worker`](crate::worker::Worker) handles them. A queue failure answers
+/// `Worker` (feature `worker`) handles them. A queue failure answers
 /// 503 (the provider retries; nothing was enqueued).
 pub fn webhooks_handoff_resource<S, Q, O>(
     pipeline: std::sync::Arc<crate::pipeline::Pipeline<crate::provider::Providers, S>>,

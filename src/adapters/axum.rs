@@ -243,7 +243,7 @@ where
 /// The single dynamic route in handoff mode: like [`webhooks_router`], but
 /// each delivery's new events are durably enqueued on `queue` (one atomic,
 /// idempotent call) and answered at once; a
-/// [`Worker`](crate::worker::Worker) handles them. A queue failure answers
+/// `Worker` (feature `worker`) handles them. A queue failure answers
 /// 503 (the provider retries; nothing was enqueued). `observe` sees each
 /// delivery's [`Handled`] with `enqueued` counted.
 pub fn webhooks_handoff_router<S, Q, O>(

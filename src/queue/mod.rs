@@ -1,5 +1,5 @@
 //! Durable handoff: answer the provider as soon as a delivery's new events
-//! are safely stored, and handle them in a [`Worker`](crate::worker::Worker)
+//! are safely stored, and handle them in a `Worker` (feature `worker`)
 //! that retries, dead-letters and survives crashes.
 //!
 //! [`Pipeline::hand_off`](crate::pipeline::Pipeline::hand_off) verifies and
@@ -29,12 +29,12 @@
 //!
 //! Engines (each uses the engine's own durability and locking):
 //!
-//! - [`SqliteQueue`] (feature `sqlite`): embedded, a file in WAL mode with
+//! - `SqliteQueue` (feature `sqlite`): embedded, a file in WAL mode with
 //!   `synchronous=FULL`; the single-machine default, shared by processes on
 //!   one machine.
-//! - [`PostgresQueue`] (feature `postgres`): an outbox table claimed with
+//! - `PostgresQueue` (feature `postgres`): an outbox table claimed with
 //!   `FOR UPDATE SKIP LOCKED`, for many replicas.
-//! - [`RedisQueue`] (feature `redis`): a Redis Stream with a consumer group;
+//! - `RedisQueue` (feature `redis`): a Redis Stream with a consumer group;
 //!   `XCLAIM` takes over a crashed consumer's entries when their lease ends. As durable as the
 //!   server's persistence (use `appendonly yes`).
 //! - [`MemoryQueue`]: for tests and demos only. **It loses every event on a
@@ -133,7 +133,7 @@ pub struct ClaimedJob {
     pub enqueued_at: SystemTime,
 }
 
-/// A job that failed [`Worker::with_max_attempts`](crate::worker::Worker::with_max_attempts) times.
+/// A job that failed `Worker::with_max_attempts` times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// The event's idempotency key (pass it to [`Queue::requeue`]).
