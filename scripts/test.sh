@@ -58,6 +58,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 step "benches and examples compile"
 cargo build --all-features --benches --examples
 
+step "the use-case examples run"
+cargo run --quiet --example suppression --features sqlite
+cargo run --quiet --example crm_on_click --features sqlite
+
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
 
