@@ -61,6 +61,7 @@ cargo build --all-features --benches --examples
 step "the use-case examples run"
 cargo run --quiet --example suppression --features sqlite
 cargo run --quiet --example crm_on_click --features sqlite
+cargo run --quiet --example follow_up_on_open --features sqlite
 
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
