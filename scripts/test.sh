@@ -59,9 +59,9 @@ step "benches and examples compile"
 cargo build --all-features --benches --examples
 
 step "the use-case examples run"
-cargo run --quiet --example suppression --features sqlite
-cargo run --quiet --example crm_on_click --features sqlite
-cargo run --quiet --example follow_up_on_open --features sqlite
+cargo run --quiet --all-features --example suppression
+cargo run --quiet --all-features --example crm_on_click
+cargo run --quiet --all-features --example follow_up_on_open
 
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
