@@ -65,6 +65,7 @@ step "the use-case examples run"
 cargo run --quiet --all-features --example suppression
 cargo run --quiet --all-features --example crm_on_click
 cargo run --quiet --all-features --example follow_up_on_open
+cargo run --quiet --all-features --example replicas_postgres   # on the PostgreSQL started above
 
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
