@@ -8,8 +8,9 @@
 //! too, since the queue is keyed by the events' idempotency keys. Every
 //! event is handled exactly once, by one of the two workers.
 //!
-//! Both tables are created at start-up (`create_table`, idempotent): run it
-//! once per database before the replicas serve.
+//! The queue's table is created at start-up (`create_table`, idempotent):
+//! run it once per database before the replicas serve (a `PostgresStore`,
+//! for the handler-in-request mode, has its own `create_table`).
 //!
 //! Run with a database you can write to:
 //! `EMAIL_WEBHOOKS_TEST_POSTGRES_URL="host=127.0.0.1 user=postgres" cargo run --example replicas_postgres --features postgres`
