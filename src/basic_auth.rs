@@ -50,7 +50,7 @@ impl BasicAuth {
     pub fn parse(pair: &str) -> Result<Self, SecretError> {
         let (user, password) = pair
             .split_once(':')
-            .ok_or(SecretError::Rejected("user:password"))?;
+            .ok_or(SecretError::Malformed("USER:PASSWORD, with a colon"))?;
         Self::new(user, password)
     }
 

@@ -270,6 +270,10 @@ pub enum SecretError {
     /// failed; the text names what was refused.
     #[error("the key was refused: {0}")]
     Rejected(&'static str),
+    /// The text does not have the form the setting takes (for example
+    /// basic-auth credentials without a `:`); the text names the form.
+    #[error("expected {0}")]
+    Malformed(&'static str),
 }
 
 /// Why a provider's payload could not be parsed. Code `invalid_payload`.

@@ -1492,3 +1492,34 @@ fn every_newer_provider_sends_verifies_and_parses_through_the_cli() {
         );
     }
 }
+
+/// A refused key or credential says why, with its cause, not only
+/// `invalid secret`; and never echoes what was given.
+#[test]
+fn refused_keys_and_credentials_say_why() {
+    let private = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg";
+    let (code, out, _) = run(
+        &[
+            "verify", "--scheme", "sendgrid", "--key", private, "--header", "a: b",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1);
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(message.contains("P-256 public key"), "{message}");
+    assert!(!message.contains(private), "{message}");
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--scheme",
+            "postmark",
+            "--basic-auth",
+            "nocolon-secret",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1);
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(message.contains("USER:PASSWORD"), "{message}");
+    assert!(!message.contains("nocolon-secret"), "{message}");
+}

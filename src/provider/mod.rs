@@ -304,7 +304,7 @@ impl Settings {
         for pair in pairs {
             let (user, pass) = pair
                 .split_once(':')
-                .ok_or(crate::SecretError::Rejected("user:password"))?;
+                .ok_or(crate::SecretError::Malformed("USER:PASSWORD, with a colon"))?;
             auth = auth.with_credentials(user, pass)?;
         }
         Ok(auth)

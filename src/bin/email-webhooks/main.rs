@@ -401,9 +401,25 @@ fn key_text(key: &str) -> Result<String, Usage> {
 
 fn invalid(error: &VerifyError) -> (Value, u8) {
     (
-        json!({"valid": false, "error": {"code": error.code(), "message": error.to_string()}}),
+        json!({"valid": false, "error": {"code": error.code(), "message": message(error)}}),
         1,
     )
+}
+
+/// An error's text with its causes (`invalid secret: the key was refused:
+/// a P-256 public key`): never a secret, as no error text holds one.
+fn message(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
@@ -710,7 +726,7 @@ fn events_json(events: &[EmailEvent]) -> Value {
 
 fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
     (
-        json!({"valid": false, "error": {"code": error.code(), "message": error.to_string()}}),
+        json!({"valid": false, "error": {"code": error.code(), "message": message(error)}}),
         1,
     )
 }
