@@ -90,7 +90,7 @@ impl BasicAuth {
         let value = headers::optional(headers, &AUTHORIZATION, limits)
             .ok()
             .flatten()
-            .ok_or(VerifyError::Unauthorized)?;
+            .ok_or(VerifyError::MissingCredentials)?;
         let (scheme, encoded) = value.split_once(' ').ok_or(VerifyError::Unauthorized)?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(VerifyError::Unauthorized);
@@ -144,8 +144,12 @@ mod tests {
     fn everything_else_is_unauthorized() -> Result<(), SecretError> {
         let guard = BasicAuth::parse("hook:s3cret")?;
         let limits = Limits::default();
+        let none: Vec<(&str, String)> = vec![];
+        assert_eq!(
+            guard.check(&none, &limits),
+            Err(VerifyError::MissingCredentials)
+        );
         let cases: Vec<Vec<(&str, String)>> = vec![
-            vec![],
             header("hook:wrong").to_vec(),
             header("other:s3cret").to_vec(),
             header("hook").to_vec(),

@@ -86,10 +86,15 @@ pub enum VerifyError {
         /// The configured limit.
         limit: usize,
     },
-    /// Basic-auth credentials or a shared token are missing or wrong. Code
-    /// `unauthorized`.
-    #[error("unauthorized")]
+    /// Basic-auth credentials or a shared token are wrong (or of another
+    /// scheme than the one configured). Code `unauthorized`.
+    #[error("unauthorized: the credentials do not match")]
     Unauthorized,
+    /// The request carries no credentials at all (no `Authorization`
+    /// header). Code `unauthorized`, as [`VerifyError::Unauthorized`]: the
+    /// text alone tells them apart.
+    #[error("unauthorized: the request has no `Authorization` header")]
+    MissingCredentials,
     /// A signing-certificate URL is not one the provider uses. Code
     /// `untrusted_certificate_url`.
     #[error("untrusted certificate url")]
@@ -161,7 +166,7 @@ impl VerifyError {
             Self::MissingBody => "missing_body",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::TooManyParameters { .. } => "too_many_parameters",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::MissingCredentials => "unauthorized",
             Self::UntrustedCertificateUrl => "untrusted_certificate_url",
             Self::InvalidCertificate => "invalid_certificate",
             Self::CertificateUnavailable => "certificate_unavailable",

@@ -58,7 +58,7 @@ pub(crate) fn bearer_token<'r>(request: &Request<'r>) -> Result<&'r str, VerifyE
     let value = headers::optional(request.headers(), &AUTHORIZATION, &crate::Limits::default())
         .ok()
         .flatten()
-        .ok_or(VerifyError::Unauthorized)?;
+        .ok_or(VerifyError::MissingCredentials)?;
     let (scheme, token) = value.split_once(' ').ok_or(VerifyError::Unauthorized)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(VerifyError::Unauthorized);
@@ -89,8 +89,10 @@ mod tests {
             .with_token(&Secret::from_bytes("new-token")?);
         assert_eq!(check(&guard, Some("Bearer old-token")), Ok(0));
         assert_eq!(check(&guard, Some("bearer new-token")), Ok(1));
+        // No header: missing, told apart from wrong; both `unauthorized`.
+        assert_eq!(check(&guard, None), Err(VerifyError::MissingCredentials));
+        assert_eq!(VerifyError::MissingCredentials.code(), "unauthorized");
         for refused in [
-            None,
             Some("Bearer wrong"),
             Some("Bearer"),
             Some("Basic b2xkLXRva2Vu"),
