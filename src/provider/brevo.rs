@@ -121,13 +121,13 @@ pub struct BrevoEvent {
     #[serde(rename = "message-id", default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// When it happened, milliseconds since the epoch, UTC.
-    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub ts_epoch: Option<i64>,
     /// When it happened, seconds since the epoch, UTC.
-    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub ts_event: Option<i64>,
     /// Seconds since the epoch.
-    #[serde(default, deserialize_with = "whole", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
     /// Local date and time (not read: no zone is given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,16 +160,6 @@ pub struct BrevoEvent {
     /// The contact's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Value>,
-}
-
-/// A whole number, or one written as a string; anything else is none (a
-/// bad time does not make the event unreadable).
-fn whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
 }
 
 /// Parses a Brevo body (one event object, or an array of them) without

@@ -40,7 +40,7 @@
 //! `mailjet/api-documentation` `guides/_event-api.md`; Mailjet's help
 //! centre, "Event Tracking API".
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -124,7 +124,7 @@ pub struct MailjetEvent {
     #[serde(
         rename = "MessageID",
         default,
-        deserialize_with = "exact_id",
+        deserialize_with = "crate::provider::lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub message_id: Option<u64>,
@@ -135,10 +135,10 @@ pub struct MailjetEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The campaign id.
-    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub mj_campaign_id: Option<u64>,
     /// The contact id.
-    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub mj_contact_id: Option<u64>,
     /// The `X-Mailjet-Campaign` value of the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,19 +184,8 @@ pub struct MailjetEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// `unsub`: the contact list.
-    #[serde(default, deserialize_with = "exact_id", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub mj_list_id: Option<u64>,
-}
-
-/// An id Mailjet sends as a JSON integer (or a numeric string), read
-/// exactly: never through a float, so ids above 2^53 keep every digit. A
-/// float or anything else is no id.
-fn exact_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
 }
 
 /// Parses a Mailjet body (one event object, or an array of them) without

@@ -518,6 +518,24 @@ impl Simulated {
     }
 }
 
+/// A number a provider sends as a JSON number or as a string of one, read
+/// as `T` from its exact text (never through a float, so integer ids above
+/// 2^53 keep every digit); anything else, or a value `T` does not parse
+/// (a fraction for an integer), is `None`, so that one odd field never
+/// makes the whole event unreadable. For `deserialize_with`.
+pub(crate) fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromStr,
+{
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.to_string().parse().ok(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
 /// `fields` (an object) added to `object`, for the fields a simulated
 /// event of one kind carries.
 pub(crate) fn with_fields(

@@ -51,7 +51,7 @@
 //! "Bounce Classification Codes"
 //! (`deliverability/bounce-classification-codes.md`).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -101,16 +101,16 @@ pub struct SparkpostEventData {
     #[serde(rename = "type", default)]
     pub kind: String,
     /// The event's unique id.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// When it happened (Unix seconds, as a string).
     #[serde(default)]
     pub timestamp: Timestamp,
     /// The message's id.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// The transmission's id (what the send API returned).
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub transmission_id: Option<String>,
     /// The recipient, lowercased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +128,7 @@ pub struct SparkpostEventData {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub rcpt_meta: Map<String, Value>,
     /// Bounces, delays, rejections: SparkPost's classification code.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub bounce_class: Option<String>,
     /// The canonical text of the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,10 +137,10 @@ pub struct SparkpostEventData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_reason: Option<String>,
     /// The SMTP status code.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     /// Delays: how many attempts so far.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
     pub num_retries: Option<String>,
     /// Clicks and link unsubscriptions: the link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,16 +157,6 @@ pub struct SparkpostEventData {
     /// The subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-}
-
-/// A string, or a number read as its decimal text (SparkPost sends most
-/// numbers as strings, and some as numbers).
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 /// Parses a SparkPost batch without checking credentials; the creation
