@@ -1177,26 +1177,119 @@ fn send_print_shows_the_request_instead_of_posting_it() {
 }
 
 #[test]
-fn sign_help_lists_only_what_it_can_sign() {
+fn sign_help_lists_the_schemes_and_every_provider() {
     let output = Command::new(env!("CARGO_BIN_EXE_email-webhooks"))
         .args(["sign", "--help"])
         .output()
         .expect("runs");
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("stripe") && help.contains("resend"), "{help}");
-    for provider in [
-        "mailgun",
-        "sendgrid",
-        "postmark",
-        "mailjet",
-        "getresponse",
-        "ses",
-    ] {
+    for provider in email_webhooks::Provider::ALL {
         assert!(
-            !help.contains(provider),
-            "sign --help lists {provider}:\n{help}"
+            help.contains(provider.as_str()),
+            "sign --help does not list {provider}:\n{help}"
         );
     }
+}
+
+/// `send --body` delivers a saved (here edited) delivery, signed again each
+/// time, to several receivers in turn: the replicas see the same event.
+/// An endpoint that cannot be reached is a failed send (exit 1), not a
+/// usage error.
+#[test]
+fn send_redelivers_a_saved_body_to_several_receivers() {
+    let (_, keys, _) = run(&["keygen", "--provider", "sendgrid"], b"");
+    let (_, ses_keys, _) = run(&["keygen", "--provider", "ses"], b"");
+    let key = |v: &Value, k: &str| v[k].as_str().expect("key").to_owned();
+    let (first, one) = receiver(
+        key(&keys, "public_key"),
+        key(&ses_keys, "certificate_pem"),
+        2,
+    );
+    let (second, two) = receiver(
+        key(&keys, "public_key"),
+        key(&ses_keys, "certificate_pem"),
+        1,
+    );
+    let (_, sample, _) = run(
+        &[
+            "send",
+            "--provider",
+            "mailgun",
+            "--secret",
+            "mg-key",
+            "--event",
+            "bounced",
+            "--to",
+            "http://127.0.0.1:9/mailgun",
+            "--print",
+        ],
+        b"",
+    );
+    let saved: Value = serde_json::from_str(sample["body"].as_str().expect("body")).expect("json");
+    let mut edited = saved["event-data"].clone();
+    edited["recipient"] = "saved@example.com".into();
+    let dir = std::env::temp_dir().join(format!("email-webhooks-send-body-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("saved.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"signature": saved["signature"], "event-data": edited}).to_string(),
+    )
+    .expect("write");
+    let (a, b) = (
+        format!("http://{first}/mailgun"),
+        format!("http://{second}/mailgun"),
+    );
+    let file = file.display().to_string();
+    let (code, out, err) = run(
+        &[
+            "send",
+            "--provider",
+            "mailgun",
+            "--secret",
+            "mg-key",
+            "--body",
+            &file,
+            "--to",
+            &a,
+            "--to",
+            &b,
+            "--repeat",
+            "3",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(out["statuses"], serde_json::json!([200, 200, 200]));
+    assert_eq!(out["to"], serde_json::json!([a, b, a]));
+    let (_, first_keys) = one.join().expect("first");
+    let (_, second_keys) = two.join().expect("second");
+    assert_eq!(first_keys.len(), 2);
+    assert_eq!(second_keys, vec![first_keys[0].clone()]);
+    assert_eq!(first_keys[0], first_keys[1]);
+    assert_eq!(
+        first_keys[0],
+        format!("mailgun:{}", saved["event-data"]["id"].as_str().unwrap())
+    );
+
+    // Nothing listens on port 9: exit 1 with an error object.
+    let (code, out, err) = run(
+        &[
+            "send",
+            "--provider",
+            "mailgun",
+            "--secret",
+            "mg-key",
+            "--to",
+            "http://127.0.0.1:9/mailgun",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1, "{out} {err}");
+    assert_eq!(out["sent"], false);
+    assert_eq!(out["error"]["code"], "unreachable");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(feature = "redis")]
@@ -1292,9 +1385,12 @@ fn dead_letters_round_trip(queue: &[&str]) {
     assert_eq!(out["dead_letters"], Value::Array(Vec::new()));
 }
 
+/// The installed CLI (feature `cli` alone) reads every queue engine, with
+/// the connection strings the library takes: SQLite, Redis, and
+/// PostgreSQL as libpq settings and as a URL.
 #[cfg(feature = "redis")]
-#[tokio::test]
-async fn dead_letters_are_listed_and_requeued_on_sqlite_and_redis() {
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_and_requeued_on_sqlite_redis_and_postgres() {
     let dir = std::env::temp_dir().join(format!(
         "email-webhooks-cli-dl-{}-{}",
         std::process::id(),
@@ -1323,6 +1419,49 @@ async fn dead_letters_are_listed_and_requeued_on_sqlite_and_redis() {
     with_a_dead_letter(&queue).await;
     tokio::task::spawn_blocking(move || {
         dead_letters_round_trip(&["--queue", &redis_url, "--prefix", &prefix]);
+    })
+    .await
+    .unwrap();
+
+    // PostgreSQL, in a database of its own: libpq settings, then a URL.
+    let settings = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").expect(
+        "EMAIL_WEBHOOKS_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh",
+    );
+    let (client, connection) = tokio_postgres::connect(&settings, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let database = format!(
+        "cli_dl_{}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .unwrap();
+    let libpq = format!("{settings} dbname={database}");
+    let queue = email_webhooks::queue::PostgresQueue::connect(&libpq).unwrap();
+    queue.create_table().await.unwrap();
+    with_a_dead_letter(&queue).await;
+    let setting = |key: &str| {
+        settings
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .unwrap()
+            .to_owned()
+    };
+    let url = format!(
+        "postgres://{}@{}:{}/{database}",
+        setting("user"),
+        setting("host"),
+        setting("port")
+    );
+    tokio::task::spawn_blocking(move || {
+        dead_letters_round_trip(&["--queue", &libpq]);
+        // The round trip requeued it: bury it again through the URL form.
+        let (code, out, _) = run(&["dead-letters", "list", "--queue", &url], b"");
+        assert_eq!(code, 0, "{out}");
+        assert!(out["dead_letters"].is_array(), "{out}");
     })
     .await
     .unwrap();
@@ -1522,4 +1661,234 @@ fn refused_keys_and_credentials_say_why() {
     let message = out["error"]["message"].as_str().unwrap();
     assert!(message.contains("USER:PASSWORD"), "{message}");
     assert!(!message.contains("nocolon-secret"), "{message}");
+}
+
+/// Every provider's flags: (provider, the sender's, the receiver's, the
+/// URL the receiver was called at).
+#[allow(clippy::too_many_lines)] // A table: one row per provider.
+fn every_provider_flags() -> Vec<(&'static str, Vec<String>, Vec<String>, String)> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let data = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let (code, sendgrid, _) = run(&["keygen", "--provider", "sendgrid"], b"");
+    assert_eq!(code, 0);
+    let text = |v: &Value| v.as_str().expect("text").to_owned();
+    let postal_private = b64(&std::fs::read(data("postal-test-key-2048.pk8")).expect("key"));
+    let ses_private = b64(include_bytes!("data/sns-test-key.pk8"));
+    let mailpace_public = b64(email_webhooks::Ed25519SigningKey::from_seed([4; 32])
+        .expect("seed")
+        .public_key()
+        .as_bytes());
+    let sweego = b64(b"cli-sweego-secret");
+    let topic = "arn:aws:sns:us-east-1:123456789012:email-webhooks-test";
+    let flags = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let url = |provider: &str| format!("http://127.0.0.1:9/webhooks/{provider}");
+    vec![
+        (
+            "sendgrid",
+            flags(&["--key", &text(&sendgrid["private_key_pkcs8"])]),
+            flags(&["--key", &text(&sendgrid["public_key"])]),
+            url("sendgrid"),
+        ),
+        (
+            "mailgun",
+            flags(&["--secret", "mg-key"]),
+            flags(&["--secret", "mg-key"]),
+            url("mailgun"),
+        ),
+        (
+            "ses",
+            flags(&["--key", &ses_private, "--topic", topic]),
+            flags(&["--key", &data("sns-test-cert.pem"), "--topic", topic]),
+            url("ses"),
+        ),
+        (
+            "postmark",
+            flags(&["--basic-auth", "pm:pw"]),
+            flags(&["--basic-auth", "pm:pw"]),
+            url("postmark"),
+        ),
+        (
+            "resend",
+            flags(&["--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]),
+            flags(&["--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]),
+            url("resend"),
+        ),
+        (
+            "mailjet",
+            flags(&["--basic-auth", "mj:pw"]),
+            flags(&["--basic-auth", "mj:pw"]),
+            url("mailjet"),
+        ),
+        (
+            "getresponse",
+            flags(&["--secret", "gr-secret"]),
+            flags(&["--secret", "gr-secret"]),
+            format!("{}?secret=gr-secret", url("getresponse")),
+        ),
+        (
+            "mandrill",
+            flags(&["--secret", "k"]),
+            flags(&["--secret", "k", "--url", &url("mandrill")]),
+            url("mandrill"),
+        ),
+        (
+            "sparkpost",
+            flags(&["--basic-auth", "u:p"]),
+            flags(&["--basic-auth", "u:p"]),
+            url("sparkpost"),
+        ),
+        (
+            "mailersend",
+            flags(&["--secret", "s"]),
+            flags(&["--secret", "s"]),
+            url("mailersend"),
+        ),
+        (
+            "mailtrap",
+            flags(&["--secret", "s"]),
+            flags(&["--secret", "s"]),
+            url("mailtrap"),
+        ),
+        (
+            "brevo",
+            flags(&["--secret", "token"]),
+            flags(&["--secret", "token"]),
+            url("brevo"),
+        ),
+        (
+            "postal",
+            flags(&["--key", &postal_private]),
+            flags(&["--key", &data("postal-test-key-2048.pub.pem")]),
+            url("postal"),
+        ),
+        (
+            "unisender-go",
+            flags(&["--secret", "api-key"]),
+            flags(&["--secret", "api-key"]),
+            url("unisender-go"),
+        ),
+        (
+            "smtp2go",
+            flags(&["--basic-auth", "u:p"]),
+            flags(&["--basic-auth", "u:p"]),
+            url("smtp2go"),
+        ),
+        (
+            "mailpace",
+            flags(&["--key", &b64(&[4; 32])]),
+            flags(&["--key", &mailpace_public]),
+            url("mailpace"),
+        ),
+        (
+            "sweego",
+            flags(&["--secret", &sweego]),
+            flags(&["--secret", &sweego]),
+            url("sweego"),
+        ),
+        (
+            "mailkite",
+            flags(&["--secret", "whsec_cli"]),
+            flags(&["--secret", "whsec_cli"]),
+            url("mailkite"),
+        ),
+    ]
+}
+
+/// `sign --scheme PROVIDER` signs a saved delivery, edited, as the provider
+/// would (inside the body where the provider signs there): the receiver
+/// verifies it and reads the edit. Every registered provider is covered.
+#[test]
+fn every_provider_signs_an_edited_saved_delivery_that_verifies() {
+    let dir = std::env::temp_dir().join(format!("email-webhooks-sign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cases = every_provider_flags();
+    let names: Vec<&str> = cases.iter().map(|(p, ..)| *p).collect();
+    for provider in email_webhooks::Provider::ALL {
+        assert!(
+            names.contains(&provider.as_str()),
+            "{provider} is not covered"
+        );
+    }
+    for (provider, sender, receiver, url) in &cases {
+        let event = if *provider == "mailkite" {
+            "inbound"
+        } else if *provider == "mailpace" {
+            "delivered"
+        } else {
+            "bounced"
+        };
+        let mut args = vec![
+            "send",
+            "--provider",
+            provider,
+            "--event",
+            event,
+            "--to",
+            url,
+            "--print",
+        ];
+        args.extend(sender.iter().map(String::as_str));
+        let (code, sample, err) = run(&args, b"");
+        assert_eq!(code, 0, "{provider}: {err}");
+        // The edit: another recipient (form-encoded in Mandrill's body).
+        let edited = sample["body"]
+            .as_str()
+            .expect("body")
+            .replace("recipient@example.com", "edited@example.com")
+            .replace("recipient%40example.com", "edited%40example.com");
+        assert_ne!(
+            edited,
+            sample["body"].as_str().unwrap(),
+            "{provider}: nothing edited"
+        );
+        let file = dir.join(format!("{provider}.body"));
+        std::fs::write(&file, &edited).expect("write");
+        let file = file.display().to_string();
+        let mut args = vec!["sign", "--scheme", provider, "--body", &file];
+        args.extend(sender.iter().map(String::as_str));
+        if *provider == "mandrill" {
+            args.extend(["--url", url.as_str()]);
+        }
+        let (code, signed, err) = run(&args, b"");
+        assert_eq!(code, 0, "{provider}: {err}");
+        let body = signed["body"].as_str().unwrap_or(&edited).to_owned();
+        let mut args = vec!["verify", "--scheme", provider];
+        args.extend(receiver.iter().map(String::as_str));
+        let called = match signed["query"].as_str() {
+            Some(query) => format!("{}?{query}", url.split('?').next().unwrap_or_default()),
+            None => url.clone(),
+        };
+        if signed["query"].is_string() || *provider == "getresponse" {
+            args.extend(["--url", called.as_str()]);
+        }
+        let headers: Vec<String> = signed["headers"]
+            .as_object()
+            .expect("headers")
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().expect("value")))
+            .collect();
+        for header in &headers {
+            args.extend(["--header", header.as_str()]);
+        }
+        let (code, out, err) = run(&args, body.as_bytes());
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{provider}: {out} {err}"
+        );
+        let text = out["events"].to_string();
+        assert!(text.contains("edited@example.com"), "{provider}: {text}");
+        assert!(
+            !text.contains("recipient@example.com"),
+            "{provider}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

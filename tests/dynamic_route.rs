@@ -860,3 +860,50 @@ async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
         }
     }
 }
+
+/// `email-webhooks send` to a provider the receiver is not configured for
+/// names the route it called and the providers the receiver serves there
+/// (asked as any caller could: `GET` on each sibling route), for axum and
+/// actix-web alike; a path where no provider answers says so.
+#[cfg(feature = "cli")]
+#[tokio::test(flavor = "multi_thread")]
+async fn send_to_an_unconfigured_provider_names_the_route_and_the_configured_ones() {
+    let (axum_addr, _) = start_axum().await;
+    let (actix_addr, _) = start_actix();
+    for addr in [axum_addr, actix_addr] {
+        let send = move |path: String| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_email-webhooks"))
+                .args([
+                    "send",
+                    "--provider",
+                    "postmark",
+                    "--basic-auth",
+                    "pm:pw",
+                    "--to",
+                ])
+                .arg(format!("http://{addr}{path}"))
+                .output()
+                .unwrap()
+        };
+        let output = tokio::task::spawn_blocking({
+            let send = send.clone();
+            move || send("/webhooks/postmark".to_owned())
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("HTTP 404"), "{stderr}");
+        assert!(stderr.contains("POST /webhooks/postmark"), "{stderr}");
+        assert!(stderr.contains("serves mailjet, getresponse"), "{stderr}");
+        let output = tokio::task::spawn_blocking(move || send("/hooks/postmark".to_owned()))
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("no provider answers under /hooks/"),
+            "{stderr}"
+        );
+    }
+}

@@ -253,7 +253,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// One Brevo event of `kind` with the configured credentials; tampered:
 /// wrong credentials.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Queued => ("request", serde_json::json!({})),
         EventKind::Delivered => ("delivered", serde_json::json!({})),
@@ -272,9 +273,13 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "message-id": format!("<{digest}@smtp-relay.mailin.fr>"), "ts": sim.now, "ts_event": sim.now,
         "ts_epoch": sim.now.saturating_mul(1000), "subject": "Hello", "tags": ["simulated"],
         "X-Mailin-custom": "{\"order\":\"42\"}", "sending_ip": "198.51.100.10"});
-    let body = crate::provider::with_fields(body, extra);
+    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![auth]))
+    Ok(Simulated::json(body, vec![auth]))
 }
 
 /// Brevo's registry entry.

@@ -348,7 +348,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A GetResponse webhook of `kind` with its headers and the URL secret in
 /// the query; tampered: a wrong secret.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let event_type = match sim.kind {
         EventKind::Opened => "contact_opened_message",
         EventKind::Clicked => "contact_clicked_message_link",
@@ -371,13 +372,23 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     if sim.kind == EventKind::Clicked {
         body["clickTrack"] = serde_json::json!({"clickTrackId": "t1", "name": "link", "url": "https://example.com/"});
     }
+    Ok(body.to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
+    // The `X-Webhook-Type` header repeats the body's `type`.
+    let event_type = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let secret = if sim.tamper { "not-the-secret" } else { secret };
     let param = sim.settings.url_param.as_deref().unwrap_or(crate::scheme::url_secret::DEFAULT_PARAM);
     let mut delivery = Simulated::json(
-        body.to_string().into_bytes(),
+        body,
         vec![
-            ("X-Webhook-Type".to_owned(), event_type.to_owned()),
+            ("X-Webhook-Type".to_owned(), event_type),
             ("X-Webhook-ID".to_owned(), sim.event_id.to_owned()),
             ("X-Request-ID".to_owned(), sim.attempt.to_owned()),
         ],

@@ -275,7 +275,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A format 2.0 MailerSend event of `kind`, signed with the first secret;
 /// tampered: a letter of the recipient changed after signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (short, meta) = match sim.kind {
         EventKind::Sent => ("sent", serde_json::json!([])),
         EventKind::Delivered => ("delivered", serde_json::json!([])),
@@ -296,9 +297,14 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
                  "recipient": sim.recipient, "tags": ["simulated"], "meta": meta}})
     .to_string()
     .replace('/', "\\/");
+    Ok(body.into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, body.as_bytes())?;
-    Ok(Simulated::json(body.into_bytes(), signed).tampered_if(sim))
+    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, &body)?;
+    Ok(Simulated::json(body, signed).tampered_if(sim))
 }
 
 /// MailerSend's registry entry.

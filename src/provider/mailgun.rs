@@ -848,12 +848,10 @@ fn build(
 /// A Mailgun JSON envelope for `kind`, signed with a fresh token per
 /// attempt; tampered: a letter of the signed token (Mailgun signs only its
 /// timestamp and token).
-fn simulate(
-    sim: &crate::provider::Simulation<'_>,
-) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use crate::provider::{SetupError, Settings, Simulated};
+/// The sample event's `event-data` for `sim.kind`.
+fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
     use serde_json::json;
-    use sha2::Digest as _;
     let (event, extra) = match sim.kind {
         EventKind::Delivered => ("delivered", json!({})),
         EventKind::Opened => ("opened", json!({})),
@@ -868,6 +866,23 @@ fn simulate(
         "message": {"headers": {"message-id": format!("{}@example.com", sim.event_id)}}, "url": "https://example.com/"});
     if let (Some(d), Value::Object(extra)) = (data.as_object_mut(), extra) {
         d.extend(extra);
+    }
+    Ok(data.to_string().into_bytes())
+}
+
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated};
+    use sha2::Digest as _;
+    // Mailgun signs a token and a time, not the body: a given delivery
+    // (a whole JSON webhook body, or its `event-data`) is signed again by
+    // replacing its `signature` object.
+    let mut data: Value = serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| VerifyError::InvalidPayload {
+        detail: "Mailgun's JSON webhooks are a JSON object",
+    })?;
+    if let Some(inner) = data.get_mut("event-data") {
+        data = inner.take();
     }
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);

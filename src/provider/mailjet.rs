@@ -325,7 +325,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A Mailjet event of `kind`, one object per request (wrap it in an array
 /// for the grouped mode), with basic auth; tampered: a wrong password.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Delivered => ("sent", serde_json::json!({"smtp_reply": "sent (250 2.0.0 OK)"})),
         EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
@@ -343,9 +344,13 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = serde_json::json!({"event": event, "time": sim.now, "MessageID": message_id,
         "Message_GUID": sim.event_id, "email": sim.recipient, "mj_campaign_id": 1, "mj_contact_id": 1,
         "customcampaign": "", "CustomID": "", "Payload": ""});
-    let body = crate::provider::with_fields(body, extra);
+    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header_for(pair, sim.tamper)]))
+    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
 }
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";

@@ -207,7 +207,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A received message, signed with the first secret at the simulation's
 /// time; tampered: a letter of the recipient changed after signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     if sim.kind != EventKind::Inbound {
         return Err(SetupError::Unsupported(sim.kind));
     }
@@ -219,6 +220,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "auth": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "spam": "ham"}, "attachments": []})
     .to_string()
     .into_bytes();
+    Ok(body)
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let header = MailkiteVerifier::new(Secret::from_bytes(secret)?).sign(sim.now.saturating_mul(1000), &body)?;
     Ok(Simulated::json(body, vec![("x-mailkite-signature".to_owned(), header)]).tampered_if(sim))

@@ -298,7 +298,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// A MailPace webhook of `kind`, signed with the private seed in `--key`
 /// (base64 of 32 bytes); tampered: a letter of the recipient changed
 /// after signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let status = match sim.kind {
         EventKind::Queued => "queued",
         EventKind::Delivered => "delivered",
@@ -317,6 +318,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "list_unsubscribe": null, "tags": ["simulated"]}})
     .to_string()
     .into_bytes();
+    Ok(body)
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let seed = Settings::first(&sim.settings.keys, NEEDS)?;
     let seed: [u8; 32] = crate::encoding::base64_key(seed.trim())
         .map_err(SecretError::Base64)?

@@ -333,7 +333,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// A delivery of one Mailtrap event of `kind`, signed with the first
 /// secret (or with the credentials when there is none); tampered: a letter
 /// of the recipient changed after signing, or wrong credentials.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Delivered => ("delivery", serde_json::json!({})),
         EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
@@ -350,18 +351,22 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "message_id": format!("m-{digest}"), "email": sim.recipient, "event_id": digest,
         "sending_domain_name": "example.com", "category": "simulated", "custom_variables": {"order": "42"}});
     let element = crate::provider::with_fields(element, extra);
-    let body = serde_json::json!({"events": [element]}).to_string();
+    Ok(serde_json::json!({"events": [element]}).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let mut delivery = if let Some(secret) = sim.settings.secrets.first() {
         let hmac = HmacVerifier::new(Secret::from_bytes(secret.as_str())?, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
-        let headers = hmac.sign(None, body.as_bytes())?;
-        let mut delivery = Simulated::json(body.into_bytes(), headers);
+        let headers = hmac.sign(None, &body)?;
+        let mut delivery = Simulated::json(body, headers);
         if sim.tamper {
             delivery.alter_body(sim.recipient.as_bytes(), 0);
         }
         delivery
     } else {
         let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-        Simulated::json(body.into_bytes(), vec![auth])
+        Simulated::json(body, vec![auth])
     };
     delivery.headers.push(("User-Agent".to_owned(), "Mailtrap-Webhooks".to_owned()));
     Ok(delivery)

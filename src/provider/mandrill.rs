@@ -446,7 +446,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A batch of one Mandrill event of `kind`, signed for the configured URL;
 /// tampered: a letter of the recipient changed after signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, state, extra) = match sim.kind {
         EventKind::Sent => ("send", "sent", serde_json::json!({})),
         EventKind::Delivered => ("delivered", "sent", serde_json::json!({})),
@@ -473,7 +474,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         element["user_agent"] = "Mozilla/5.0".into();
     }
     let events = Value::Array(vec![element]).to_string();
-    let body = format!("mandrill_events={}", form::encode(&events)).into_bytes();
+    Ok(format!("mandrill_events={}", form::encode(&events)).into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let key = Settings::first(&sim.settings.secrets, NEEDS)?;
     let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
     let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;

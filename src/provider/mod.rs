@@ -401,6 +401,12 @@ pub struct Simulation<'a> {
     /// Alter the delivery after signing, as an attacker would: a receiver
     /// must refuse it.
     pub tamper: bool,
+    /// A body to sign instead of the sample (a captured or edited
+    /// delivery, the CLI's `sign --scheme PROVIDER` and `send --body`):
+    /// `kind` and `recipient` are then unused. Providers that sign inside
+    /// the body (Mailgun's `signature` object, Amazon SNS's envelope,
+    /// Unisender Go's `auth`) replace their signature in it.
+    pub body: Option<&'a [u8]>,
 }
 
 impl<'a> Simulation<'a> {
@@ -421,6 +427,26 @@ impl<'a> Simulation<'a> {
             attempt: event_id,
             settings,
             tamper: false,
+            body: None,
+        }
+    }
+
+    /// Signs `body` instead of a sample delivery.
+    #[must_use]
+    pub fn with_body(mut self, body: &'a [u8]) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// The body to sign: the one given, or the sample `make` builds (the
+    /// sample alone depends on `kind`).
+    pub(crate) fn body_or(
+        &self,
+        make: impl FnOnce(&Self) -> Result<Vec<u8>, SetupError>,
+    ) -> Result<Vec<u8>, SetupError> {
+        match self.body {
+            Some(body) => Ok(body.to_vec()),
+            None => make(self),
         }
     }
 

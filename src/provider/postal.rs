@@ -444,7 +444,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// A Postal request of `kind`, signed (SHA-256, with the key id)
 /// with the private key in `--key` (base64 PKCS#8, RSA of at least 2048
 /// bits); tampered: a letter of the recipient changed after signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, status, extra) = match sim.kind {
         EventKind::Delivered => ("MessageSent", Some("Sent"), serde_json::json!({"output": "250 2.0.0 OK", "details": "Message accepted"})),
         EventKind::Deferred => ("MessageDelayed", Some("SoftFail"), serde_json::json!({"output": "451 4.7.1 Try again later", "details": "Delivery delayed"})),
@@ -465,9 +466,13 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     }
     let payload = crate::provider::with_fields(payload, extra);
     let uuid = encoding::hex(&digest[..16]);
-    let body = serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
+    Ok(serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
         .to_string()
-        .into_bytes();
+        .into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let key = Settings::first(&sim.settings.keys, NEEDS)?;
     let pkcs8 = encoding::base64_key(key.trim())
         .ok()

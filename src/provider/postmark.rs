@@ -283,10 +283,9 @@ fn build(
 }
 
 /// A Postmark record of `kind` with basic auth; tampered: a wrong password.
-fn simulate(
-    sim: &crate::provider::Simulation<'_>,
-) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use crate::provider::{SetupError, Settings, Simulated, basic_header_for};
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
     use serde_json::json;
     let (to, at) = (sim.recipient, sim.rfc3339());
     // Postmark numbers each bounce and complaint: one per event.
@@ -307,8 +306,16 @@ fn simulate(
     if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
         b.extend(extra);
     }
+    Ok(body.to_string().into_bytes())
+}
+
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated, basic_header_for};
+    let body = sim.body_or(sample)?;
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![basic_header_for(pair, sim.tamper)]))
+    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
 }
 
 /// Postmark's registry entry.

@@ -273,10 +273,9 @@ fn build(
 
 /// A Resend event of `kind` with `svix-*` headers; tampered: a letter of the
 /// recipient.
-fn simulate(
-    sim: &crate::provider::Simulation<'_>,
-) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use crate::provider::{SetupError, Settings, Simulated};
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
     let kind = match sim.kind {
         EventKind::Delivered => "delivered",
         EventKind::Bounced => "bounced",
@@ -287,12 +286,19 @@ fn simulate(
         EventKind::Sent => "sent",
         other => return Err(SetupError::Unsupported(other)),
     };
-    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let signer = crate::scheme::standard::StandardWebhooksSigner::new(Secret::from_standard_webhooks(secret)?);
-    let body = serde_json::json!({"type": format!("email.{kind}"), "created_at": sim.rfc3339(),
+    Ok(serde_json::json!({"type": format!("email.{kind}"), "created_at": sim.rfc3339(),
         "data": {"email_id": sim.event_id, "to": [sim.recipient], "click": {"link": "https://example.com/"}}})
     .to_string()
-    .into_bytes();
+    .into_bytes())
+}
+
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated};
+    let body = sim.body_or(sample)?;
+    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let signer = crate::scheme::standard::StandardWebhooksSigner::new(Secret::from_standard_webhooks(secret)?);
     let headers = signer
         .headers(&format!("msg_{}", sim.event_id), sim.now, &body)?
         .into_iter()

@@ -9,8 +9,11 @@
 //! - Signed: the timestamp and the whole body.
 //! - Or, for accounts that never enabled signing, basic auth in the webhook
 //!   URL ([`SendgridVerifier::basic_auth`]); or both at once
-//!   ([`SendgridVerifier::with_basic_auth`]: both must pass). A verifier
-//!   always has at least one of them.
+//!   ([`SendgridVerifier::with_basic_auth`]: both must pass); or, while
+//!   moving from one to the other, either
+//!   ([`SendgridVerifier::or_basic_auth`]: a delivery passes with a valid
+//!   signature or with the credentials). A verifier always has at least one
+//!   of them.
 //! - Event id: `sg_event_id`, stable across SendGrid's retries.
 //! - Replay window: [`DEFAULT_REPLAY_WINDOW`], 73 hours into the past and 5
 //!   minutes into the future. SendGrid documents no tolerance; it retries a
@@ -159,6 +162,9 @@ pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
 pub struct SendgridVerifier {
     keys: Vec<SendgridPublicKey>,
     basic: Option<crate::BasicAuth>,
+    /// With both a key and credentials: either suffices (a migration),
+    /// rather than both being required.
+    either: bool,
     policy: Policy,
 }
 
@@ -169,6 +175,7 @@ impl SendgridVerifier {
         Self {
             keys: vec![key],
             basic: None,
+            either: false,
             policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
     }
@@ -182,6 +189,7 @@ impl SendgridVerifier {
         Self {
             keys: Vec::new(),
             basic: Some(auth),
+            either: false,
             policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
     }
@@ -191,6 +199,35 @@ impl SendgridVerifier {
     #[must_use]
     pub fn with_basic_auth(mut self, auth: crate::BasicAuth) -> Self {
         self.basic = Some(auth);
+        self.either = false;
+        self
+    }
+
+    /// Also accepts a delivery that carries the basic-auth credentials of
+    /// the webhook URL instead of a valid signature: either check passes
+    /// it. For the weeks of a migration from basic auth to the signed
+    /// webhook (or back), while SendGrid may send either; then drop the
+    /// credentials ([`new`](Self::new)) or require both
+    /// ([`with_basic_auth`](Self::with_basic_auth)).
+    ///
+    /// The verifier is then only as strong as the credentials: a delivery
+    /// with them is accepted unsigned, with no replay bound (deduplicate).
+    /// A wrong password never falls back to the signature's absence: a
+    /// delivery passes only when one check succeeds.
+    ///
+    /// ```
+    /// use email_webhooks::BasicAuth;
+    /// use email_webhooks::provider::sendgrid::{SendgridPublicKey, SendgridSigner, SendgridVerifier};
+    /// # let key = SendgridSigner::generate()?.0.public_key()?.to_base64_der();
+    /// let verifier = SendgridVerifier::new(SendgridPublicKey::parse(&key)?)
+    ///     .or_basic_auth(BasicAuth::parse("sendgrid:a-long-random-password")?);
+    /// # let _ = verifier;
+    /// # Ok::<(), email_webhooks::SecretError>(())
+    /// ```
+    #[must_use]
+    pub fn or_basic_auth(mut self, auth: crate::BasicAuth) -> Self {
+        self.basic = Some(auth);
+        self.either = true;
         self
     }
 
@@ -640,11 +677,9 @@ fn build(
 /// A one-event SendGrid batch, signed with the private key (base64
 /// PKCS#8) and/or with basic auth; tampered: a letter of the recipient (or,
 /// with basic auth alone, the password).
-fn simulate(
-    sim: &crate::provider::Simulation<'_>,
-) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use base64::Engine as _;
-    use crate::provider::{SetupError, Simulated, basic_header_for};
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
     let event = match sim.kind {
         EventKind::Delivered => "delivered",
         EventKind::Bounced => "bounce",
@@ -656,14 +691,22 @@ fn simulate(
         EventKind::Rejected => "dropped",
         other => return Err(SetupError::Unsupported(other)),
     };
-    let body = format!(
+    Ok(format!(
         "{}\r\n",
         serde_json::json!([{ "email": sim.recipient, "timestamp": sim.now, "event": event,
             "sg_event_id": sim.event_id, "sg_message_id": format!("{}.filter0001", sim.event_id),
             "url": "https://example.com/", "useragent": "Mozilla/5.0",
             "reason": "550 5.1.1 user unknown", "type": "bounce" }])
     )
-    .into_bytes();
+    .into_bytes())
+}
+
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use base64::Engine as _;
+    use crate::provider::{SetupError, Simulated, basic_header_for};
+    let body = sim.body_or(sample)?;
     let mut headers = Vec::new();
     if let Some(pair) = sim.settings.basic_auth.first() {
         // Tampered with basic auth alone: the password (nothing is signed).
@@ -701,6 +744,9 @@ impl crate::scheme::Authenticate for SendgridVerifier {
     fn authenticate<'r>(&self, request: &crate::Request<'r>) -> Result<Verified<'r>, VerifyError> {
         let (headers, body, now) = (request.headers(), request.body(), request.now());
         self.policy.limits.check_body(body)?;
+        if self.either {
+            return self.either_check(headers, body, now);
+        }
         let basic = match &self.basic {
             Some(auth) => Some(auth.check(headers, &self.policy.limits)?),
             None => None,
@@ -709,6 +755,18 @@ impl crate::scheme::Authenticate for SendgridVerifier {
             // Built with `basic_auth` alone: the credentials were the check.
             return Ok(Verified::new(None, None, basic.unwrap_or_default()));
         }
+        self.check_signature(headers, body, now)
+    }
+}
+
+impl SendgridVerifier {
+    /// The signature check alone.
+    fn check_signature<'r>(
+        &self,
+        headers: &(dyn Headers + Sync),
+        body: &[u8],
+        now: time::OffsetDateTime,
+    ) -> Result<Verified<'r>, VerifyError> {
         let signature = headers::required(headers, &SIGNATURE, &self.policy.limits)?;
         let timestamp_text = headers::required(headers, &TIMESTAMP, &self.policy.limits)?;
         let timestamp = headers::parse_timestamp(timestamp_text, || TIMESTAMP.error_name())?;
@@ -727,6 +785,31 @@ impl crate::scheme::Authenticate for SendgridVerifier {
             .position(|key| key.verifies(&message, signature))
             .ok_or(VerifyError::InvalidSignature)?;
         Ok(Verified::new(None, Some(timestamp), index))
+    }
+
+    /// [`or_basic_auth`](Self::or_basic_auth): the signature when it
+    /// verifies, else the credentials. When both fail, the error is the
+    /// signature's if the delivery carries one, else the credentials'.
+    fn either_check<'r>(
+        &self,
+        headers: &(dyn Headers + Sync),
+        body: &[u8],
+        now: time::OffsetDateTime,
+    ) -> Result<Verified<'r>, VerifyError> {
+        let signed = self.check_signature(headers, body, now);
+        let Err(signature_error) = signed else {
+            return signed;
+        };
+        let Some(auth) = &self.basic else {
+            return Err(signature_error);
+        };
+        match auth.check(headers, &self.policy.limits) {
+            Ok(index) => Ok(Verified::new(None, None, index)),
+            Err(credentials_error) => {
+                let carries_signature = headers::present(headers, &SIGNATURE);
+                Err(if carries_signature { signature_error } else { credentials_error })
+            }
+        }
     }
 }
 

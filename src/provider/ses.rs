@@ -600,11 +600,9 @@ fn build(
 
 /// An SES event of `kind` in a signed SNS notification; tampered: a letter
 /// of the recipient.
-fn simulate(
-    sim: &crate::provider::Simulation<'_>,
-) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use base64::Engine as _;
-    use crate::provider::{SetupError, Settings, Simulated};
+/// The sample SES event (the SNS message) for `sim.kind`.
+fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
+    use crate::provider::SetupError;
     use serde_json::json;
     let (to, at) = (sim.recipient, sim.rfc3339());
     let (event_type, detail_key, detail) = match sim.kind {
@@ -626,6 +624,20 @@ fn simulate(
         "mail": {"timestamp": at, "messageId": format!("{}-000000", sim.event_id), "source": "sender@example.com", "destination": [to]},
         detail_key: detail,
     });
+    Ok(message.to_string().into_bytes())
+}
+
+fn simulate(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use base64::Engine as _;
+    use crate::provider::{SetupError, Settings, Simulated};
+    use serde_json::json;
+    // A given body is a whole SNS envelope (a captured delivery, signed
+    // again with its fields kept) or an SES event to publish.
+    let given: Value = serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| crate::VerifyError::InvalidPayload {
+        detail: "an SES delivery is a JSON object",
+    })?;
     let key = Settings::first(&sim.settings.keys, NEEDS)?;
     let der = base64::engine::general_purpose::STANDARD
         .decode(key.trim())
@@ -633,27 +645,33 @@ fn simulate(
     let url = crate::provider::sns::SigningCertUrl::parse(SIMULATED_CERT_URL)?;
     let signer = crate::provider::sns::SnsSigner::from_pkcs8(&der, url)?;
     let topic = sim.settings.topics.first().map_or(SIMULATED_TOPIC, String::as_str);
-    let message_id = format!("sns-{}", sim.event_id);
-    let body = signer.sign(json!({
-        "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": topic,
-        "Message": message.to_string(),
-        "Timestamp": at,
-        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-    }))?;
+    let envelope = if given.get("Type").is_some() && given.get("Message").is_some() {
+        given
+    } else {
+        json!({
+            "Type": "Notification",
+            "MessageId": format!("sns-{}", sim.event_id),
+            "TopicArn": topic,
+            "Message": given.to_string(),
+            "Timestamp": sim.rfc3339(),
+            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+        })
+    };
+    let field = |name: &str| envelope.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (message_type, message_id, topic) = (field("Type"), field("MessageId"), field("TopicArn"));
+    let body = signer.sign(envelope)?;
     let mut delivery = Simulated {
         headers: vec![
-            ("x-amz-sns-message-type".into(), "Notification".into()),
+            ("x-amz-sns-message-type".into(), message_type),
             ("x-amz-sns-message-id".into(), message_id),
-            ("x-amz-sns-topic-arn".into(), topic.into()),
+            ("x-amz-sns-topic-arn".into(), topic),
             ("Content-Type".into(), "text/plain; charset=UTF-8".into()),
         ],
         body,
         query: None,
     };
     if sim.tamper {
-        delivery.alter_body(to.as_bytes(), 0);
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
     }
     Ok(delivery)
 }

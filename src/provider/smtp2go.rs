@@ -226,7 +226,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// One SMTP2GO event of `kind` as JSON with the configured credentials;
 /// tampered: wrong credentials.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Queued => ("processed", serde_json::json!({})),
         EventKind::Delivered => ("delivered", serde_json::json!({"message": "250 2.0.0 OK"})),
@@ -243,9 +244,13 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = serde_json::json!({"event": event, "time": sim.rfc3339(), "sendtime": sim.rfc3339(),
         "email_id": format!("1{digest}"), "rcpt": sim.recipient, "recipients": [sim.recipient],
         "sender": "sender@example.com", "from": "sender@example.com", "subject": "Hello"});
-    let body = crate::provider::with_fields(body, extra);
+    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-    Ok(Simulated::json(body.to_string().into_bytes(), vec![auth]))
+    Ok(Simulated::json(body, vec![auth]))
 }
 
 /// SMTP2GO's registry entry.

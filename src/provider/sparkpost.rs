@@ -271,7 +271,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 
 /// A batch of one SparkPost event of `kind` with the configured
 /// credentials; tampered: wrong credentials.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (class, kind, extra) = match sim.kind {
         EventKind::Queued => ("message_event", "injection", serde_json::json!({})),
         EventKind::Delivered => ("message_event", "delivery", serde_json::json!({"queue_time": "1200"})),
@@ -292,10 +293,15 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "campaign_id": "simulated", "rcpt_tags": ["simulated"], "rcpt_meta": {"order": "42"},
         "subject": "Hello", "friendly_from": "sender@example.com"});
     let data = crate::provider::with_fields(data, extra);
-    let body = serde_json::json!([{"msys": {class: data}}]).to_string();
+    Ok(serde_json::json!([{"msys": {class: data}}]).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-    let batch_id = ("X-MessageSystems-Batch-ID".to_owned(), crate::encoding::hex(&digest[16..24]));
-    Ok(Simulated::json(body.into_bytes(), vec![auth, batch_id]))
+    // A batch id per delivery attempt (SparkPost sends it again on retries).
+    let batch_id = ("X-MessageSystems-Batch-ID".to_owned(), crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[16..24]));
+    Ok(Simulated::json(body, vec![auth, batch_id]))
 }
 
 /// SparkPost's registry entry.

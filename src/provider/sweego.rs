@@ -267,7 +267,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// A Sweego event of `kind`, signed with the first secret at the
 /// simulation's time; tampered: a letter of the recipient changed after
 /// signing.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event_type, extra) = match sim.kind {
         EventKind::Sent => ("email_sent", serde_json::json!({"details": "queued"})),
         EventKind::Delivered => ("delivered", serde_json::json!({"details": "250 2.0.0 OK", "response_code": 250})),
@@ -285,8 +286,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "transaction_id": digest, "headers": {"x-mailer": "Sweego", "x-campaign-id": "simulated"},
         "campaign_tags": ["simulated"], "campaign_type": "default", "campaign_id": "simulated",
         "recipient": sim.recipient, "domain_from": "example.com"});
-    let body = crate::provider::with_fields(body, extra);
-    let body = body.to_string().into_bytes();
+    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+}
+
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let id = crate::encoding::hex(&Sha256::digest(sim.attempt.as_bytes())[..16]);
     let signature = SweegoVerifier::new(secret)?.sign(&id, sim.now, &body)?;

@@ -437,7 +437,8 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// A batch of one Unisender Go event of `kind`, its `auth` made with the
 /// first key (slashes escaped as Unisender Go writes them); tampered: a
 /// letter of the recipient changed afterwards.
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+/// The sample delivery's body for `sim.kind`.
+fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (status, extra) = match sim.kind {
         EventKind::Sent => ("sent", serde_json::json!({})),
         EventKind::Delivered => ("delivered", serde_json::json!({"delivery_info": {"delivery_status": "success", "destination_response": "250 2.0.0 OK"}})),
@@ -460,10 +461,18 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         {"event_name": "transactional_email_status", "event_data": data}]}]})
     .to_string()
     .replace('/', "\\/");
+    Ok(body.into_bytes())
+}
+
+/// Signs the sample, or a given delivery in place: its top-level `auth`
+/// value is replaced by the MD5 Unisender Go would send.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let mut body = sim.body_or(sample)?;
     let key = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let auth = UnisenderGoVerifier::new(Secret::from_bytes(key)?).sign(body.as_bytes())?;
-    let body = body.replacen("\"auth\":\"\"", &format!("\"auth\":\"{auth}\""), 1);
-    Ok(Simulated::json(body.into_bytes(), Vec::new()).tampered_if(sim))
+    let auth = UnisenderGoVerifier::new(Secret::from_bytes(key)?).sign(&body)?;
+    let (start, end) = auth_span(&body)?;
+    body.splice(start..end, auth.into_bytes());
+    Ok(Simulated::json(body, Vec::new()).tampered_if(sim))
 }
 
 /// Unisender Go's registry entry.

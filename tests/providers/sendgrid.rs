@@ -493,3 +493,85 @@ fn elements_without_an_event_id_keep_distinct_keys_that_survive_redelivery() {
         ["sendgrid:e-1"]
     );
 }
+
+/// `or_basic_auth` (a migration): a delivery passes with a valid signature
+/// or with the credentials, never with neither; `with_basic_auth` still
+/// requires both. Every combination of signature (valid, tampered, absent)
+/// and credentials (right, wrong, absent) is checked in both modes.
+#[test]
+fn either_the_signature_or_the_credentials_during_a_migration() {
+    use base64::Engine as _;
+    use email_webhooks::{BasicAuth, VerifyError};
+    let (signer, _) = SendgridSigner::generate().unwrap();
+    let key = || signer.public_key().unwrap();
+    let auth = || BasicAuth::parse("sendgrid:a-long-random-password").unwrap();
+    let either = SendgridVerifier::new(key()).or_basic_auth(auth());
+    let both = SendgridVerifier::new(key())
+        .or_basic_auth(auth())
+        .with_basic_auth(auth());
+    let body = b"[{\"event\":\"delivered\",\"email\":\"a@b.c\",\"sg_event_id\":\"e1\"}]\r\n";
+    let basic = |pair: &str| {
+        (
+            "Authorization".to_owned(),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ),
+        )
+    };
+    let genuine = signer.headers(SIGNED, body).unwrap();
+    let other = SendgridSigner::generate()
+        .unwrap()
+        .0
+        .headers(SIGNED, body)
+        .unwrap();
+    for (signature, signature_name) in [
+        (Some(&genuine), "valid"),
+        (Some(&other), "other key"),
+        (None, "absent"),
+    ] {
+        for (credentials, credentials_name) in [
+            (Some(basic("sendgrid:a-long-random-password")), "right"),
+            (Some(basic("sendgrid:wrong")), "wrong"),
+            (None, "absent"),
+        ] {
+            let mut headers: Vec<(String, String)> = signature.cloned().unwrap_or_default();
+            headers.extend(credentials.clone());
+            let valid_signature = signature_name == "valid";
+            let right_credentials = credentials_name == "right";
+            let case = format!("signature {signature_name}, credentials {credentials_name}");
+            assert_eq!(
+                either.verify_at(&headers, body, at(SIGNED)).is_ok(),
+                valid_signature || right_credentials,
+                "either: {case}"
+            );
+            assert_eq!(
+                both.verify_at(&headers, body, at(SIGNED)).is_ok(),
+                valid_signature && right_credentials,
+                "both: {case}"
+            );
+        }
+    }
+    // When both fail, the error names what the delivery tried.
+    let bad_signature = either.verify_at(&other, body, at(SIGNED)).unwrap_err();
+    assert!(
+        matches!(bad_signature, VerifyError::InvalidSignature),
+        "{bad_signature:?}"
+    );
+    let nothing = either
+        .verify_at(&Vec::<(String, String)>::new(), body, at(SIGNED))
+        .unwrap_err();
+    assert!(
+        matches!(nothing, VerifyError::MissingCredentials),
+        "{nothing:?}"
+    );
+    // The credentials do not widen the signature's replay window: a stale
+    // signed delivery without them is refused.
+    let stale = either
+        .verify_at(&genuine, body, at(SIGNED + 80 * 3600))
+        .unwrap_err();
+    assert!(
+        matches!(stale, VerifyError::TimestampTooOld { .. }),
+        "{stale:?}"
+    );
+}

@@ -40,7 +40,10 @@ enum Action {
 
 #[derive(Args, Debug)]
 struct QueueArgs {
-    /// The queue: sqlite:PATH, postgres://… (or postgresql://…), redis://….
+    /// The queue, as the library opens it: sqlite:PATH; a PostgreSQL URL
+    /// (postgres://…, postgresql://…) or libpq settings ('host=… user=…
+    /// dbname=…'); a Redis URL (redis://…, rediss://…, redis+unix://…,
+    /// unix://…).
     #[arg(long, value_name = "URL")]
     queue: String,
     /// The Redis key prefix (default `email-webhooks:queue:`).
@@ -78,7 +81,7 @@ pub(crate) fn run(args: &DeadLettersArgs) -> Result<(Value, u8), Usage> {
                 Err(error) => failed(&error),
             });
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if is_postgres(url) {
             #[cfg(feature = "postgres")]
             {
                 let queue = email_webhooks::queue::PostgresQueue::connect(url).map_err(usage)?;
@@ -89,7 +92,10 @@ pub(crate) fn run(args: &DeadLettersArgs) -> Result<(Value, u8), Usage> {
                 "this build has no PostgreSQL support (feature `postgres`)".into(),
             ));
         }
-        if url.starts_with("redis://") || url.starts_with("rediss://") {
+        if ["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
             #[cfg(feature = "redis")]
             {
                 let client = redis::Client::open(url).map_err(|e| Usage(e.to_string()))?;
@@ -120,11 +126,38 @@ pub(crate) fn run(args: &DeadLettersArgs) -> Result<(Value, u8), Usage> {
             });
         Err(Usage(match scheme {
             Some(scheme) => {
-                format!("--queue is sqlite:PATH, postgres://… or redis://…, not a {scheme}: URL")
+                format!("--queue is sqlite:PATH, postgres://… (or libpq 'host=… dbname=…') or redis://…, not a {scheme}: URL")
             }
-            None => "--queue is sqlite:PATH, postgres://… or redis://…".to_owned(),
+            None => "--queue is sqlite:PATH, postgres://… (or libpq 'host=… dbname=…') or redis://…".to_owned(),
         }))
     })
+}
+
+/// A PostgreSQL URL, or libpq `key=value` settings (`host=127.0.0.1
+/// dbname=app`), as `tokio-postgres` reads them.
+fn is_postgres(config: &str) -> bool {
+    const KEYS: [&str; 12] = [
+        "host",
+        "hostaddr",
+        "port",
+        "user",
+        "password",
+        "dbname",
+        "options",
+        "application_name",
+        "sslmode",
+        "connect_timeout",
+        "keepalives",
+        "target_session_attrs",
+    ];
+    config.starts_with("postgres://")
+        || config.starts_with("postgresql://")
+        || (!config.contains("://")
+            && config.split_whitespace().next().is_some_and(|first| {
+                first
+                    .split_once('=')
+                    .is_some_and(|(key, _)| KEYS.contains(&key.trim()))
+            }))
 }
 
 #[cfg(feature = "redis")]

@@ -7,18 +7,20 @@
 //!                 [--now UNIX_SECONDS] [--tolerance SECONDS | --no-replay-check]
 //!                 [--max-body BYTES] [--body FILE]        (body from stdin when no --body)
 //! email-webhooks explain [--json] (the same arguments as verify: says why a request does not verify)
-//! email-webhooks sign   --scheme NAME [--secret S | --key K] [--id ID] [--timestamp UNIX] [--body FILE]
+//! email-webhooks sign   --scheme NAME [--secret S | --key K | --basic-auth USER:PASS] [--url URL]
+//!                 [--id ID] [--timestamp UNIX] [--body FILE]   (NAME: a scheme or an email provider)
 //! email-webhooks parse  --provider NAME [--header 'Name: value']... [--body FILE]
-//! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH [--event KIND] [--recipient ADDR]
-//!                 [--secret S | --key K | --basic-auth USER:PASS] [--url-param NAME] [--topic ARN]
-//!                 [--repeat N] [--tamper] [--print]
+//! email-webhooks send   --provider NAME --to http://HOST:PORT/PATH... [--event KIND | --body FILE]
+//!                 [--recipient ADDR] [--secret S | --key K | --basic-auth USER:PASS]
+//!                 [--url-param NAME] [--topic ARN] [--repeat N] [--tamper] [--print]
 //! email-webhooks keygen --provider sendgrid|ses [--cert-out FILE]
 //! ```
 //!
 //! Every command prints one JSON object. `verify` exits 0 when valid, 1 when
 //! not; `send` exits 0 when the endpoint answered as it should (2xx, or
-//! 400/401/403 with `--tamper`), 1 otherwise; usage errors exit 2 with a message on
-//! stderr that says what to fix.
+//! 400/401/403 with `--tamper`), 1 otherwise (an endpoint that cannot be
+//! reached included); usage errors exit 2 with a message on stderr that
+//! says what to fix.
 
 mod dead_letters;
 mod simulate;
@@ -71,13 +73,18 @@ enum Command {
     /// headers, header family) and names the one that explains it. Exit 0
     /// when it verifies or a cause is found, 1 when none is.
     Explain(ExplainArgs),
-    /// Sign a body as the sender would: prints {"headers":{...}}.
+    /// Sign a body as the sender would, with a signature scheme or as an
+    /// email provider signs (a captured or edited delivery): prints
+    /// {"headers":{...}}, with "query" (a URL secret) and "body" (when the
+    /// provider signs inside it, as Mailgun and SES do) as needed.
     Sign(SignArgs),
     /// Parse a provider's body into events without verifying it: prints
     /// {"events":[...]} (exit 0) or an error object (exit 1).
     Parse(ParseArgs),
-    /// Post a realistic signed sample event of a provider to your endpoint:
-    /// prints {"sent":true,"status":...} (exit 0 on 2xx, 1 otherwise).
+    /// Post a realistic signed sample event of a provider (or a saved
+    /// delivery, `--body`) to your endpoint: prints {"sent":true,
+    /// "status":...} (exit 0 when every answer is 2xx, or a refusal with
+    /// `--tamper`; 1 otherwise, an unreachable endpoint included).
     Send(SendArgs),
     /// Make the test keys a receiver is configured with: a P-256 key pair
     /// (sendgrid), or an RSA key and a self-signed certificate (ses).
@@ -108,8 +115,16 @@ struct SendArgs {
     #[arg(long, default_value = "delivered")]
     event: String,
     /// Your endpoint, for example http://127.0.0.1:3000/webhooks/resend.
-    #[arg(long)]
-    to: String,
+    /// Repeat for several receivers (replicas): delivery N goes to the
+    /// Nth, in turn, the same event each time.
+    #[arg(long, required = true, value_name = "URL")]
+    to: Vec<String>,
+    /// Send this body (a captured or edited delivery) instead of a sample,
+    /// signed as the provider signs (a signature inside the body, such as
+    /// Mailgun's `signature` object or an SNS envelope's, is replaced);
+    /// `--event` and `--recipient` are then unused.
+    #[arg(long, value_name = "FILE", conflicts_with = "tamper")]
+    body: Option<PathBuf>,
     /// The recipient address in the sample.
     #[arg(long, default_value = "recipient@example.com")]
     recipient: String,
@@ -130,11 +145,11 @@ struct SendArgs {
     /// The SNS topic to publish to (ses).
     #[arg(long = "topic", value_name = "ARN")]
     topic: Option<String>,
-    /// Deliver the event this many times, signed again each time as a
-    /// provider's retries are: the endpoint should acknowledge the copies
-    /// (2xx) without processing them again.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    repeat: u32,
+    /// Deliver the event this many times (default: once to each `--to`),
+    /// signed again each time as a provider's retries are: the endpoint
+    /// should acknowledge the copies (2xx) without processing them again.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: Option<u32>,
     /// Alter the request after signing (a letter of the recipient; for
     /// basic-auth providers the password, for URL secrets the secret,
     /// for mailgun the signed token): the endpoint should refuse it, and
@@ -226,6 +241,19 @@ impl SchemeName {
     }
 }
 
+/// `sign --scheme`: these schemes, and the email providers of the
+/// registry (Resend is both: the scheme form signs with the `--id` given).
+fn sign_names() -> PossibleValuesParser {
+    let schemes = SignScheme::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value);
+    let providers = Provider::ALL
+        .iter()
+        .filter(|p| **p != Provider::Resend)
+        .map(|p| clap::builder::PossibleValue::new(p.as_str()));
+    PossibleValuesParser::new(schemes.chain(providers))
+}
+
 /// The schemes `sign` signs with: the signature schemes, and Resend (whose
 /// signature is Standard Webhooks with `svix-*` headers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -297,27 +325,36 @@ struct VerifyArgs {
 
 #[derive(Args, Debug)]
 struct SignArgs {
-    /// The signature scheme.
-    #[arg(long, value_enum)]
-    scheme: SignScheme,
-    /// The shared secret.
-    #[arg(
-        long,
-        value_name = "S",
-        conflicts_with = "key",
-        required_unless_present = "key"
-    )]
+    /// The signature scheme or email provider.
+    #[arg(long, value_parser = sign_names())]
+    scheme: String,
+    /// The shared secret (a scheme's, or a provider's signing key, URL
+    /// secret or API key).
+    #[arg(long, value_name = "S")]
     secret: Option<String>,
-    /// A signing key (Standard Webhooks `whsk_…`), or a file holding one.
-    #[arg(long, value_name = "K")]
+    /// A signing key (Standard Webhooks `whsk_…`; a provider's private key,
+    /// base64 PKCS#8 as `keygen` makes, or the base64 seed of an Ed25519
+    /// signer), or a file holding one.
+    #[arg(long, value_name = "K", allow_hyphen_values = true)]
     key: Option<String>,
-    /// The delivery id (Standard Webhooks; default `msg_<timestamp>`).
+    /// Basic-auth credentials, USER:PASS (providers authenticated by the
+    /// credentials in their webhook URL).
+    #[arg(long = "basic-auth", value_name = "USER:PASS")]
+    basic_auth: Option<String>,
+    /// The query parameter carrying the URL secret (default `secret`).
+    #[arg(long = "url-param", value_name = "NAME")]
+    url_param: Option<String>,
+    /// The SNS topic (ses, when the body is an SES event to publish).
+    #[arg(long = "topic", value_name = "ARN")]
+    topic: Option<String>,
+    /// The delivery id (Standard Webhooks; default `msg_<timestamp>`; for a
+    /// provider, the value its per-delivery ids derive from).
     #[arg(long)]
     id: Option<String>,
     /// The Unix time to sign (default now).
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     timestamp: Option<i64>,
-    /// The public URL (Twilio).
+    /// The public URL (Twilio, and providers that sign it).
     #[arg(long)]
     url: Option<String>,
     /// Read the body from this file instead of standard input.
@@ -731,6 +768,67 @@ fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
     )
 }
 
+/// The settings `send` and `sign --scheme PROVIDER` sign with.
+fn signing_settings(
+    secret: Option<&String>,
+    key: Option<&String>,
+    basic_auth: Option<&String>,
+    topic: Option<&String>,
+    url_param: Option<&String>,
+) -> Result<Settings, Usage> {
+    let mut settings = Settings::new();
+    settings.secrets.extend(secret.cloned());
+    settings.keys.extend(key.map(|k| key_text(k)).transpose()?);
+    settings.basic_auth.extend(basic_auth.cloned());
+    settings.topics.extend(topic.cloned());
+    settings.url_param = url_param.cloned();
+    Ok(settings)
+}
+
+/// A provider's setup error as a usage error (a missing flag, an unusable
+/// key or body).
+fn setup_usage(provider: Provider, error: SetupError) -> Usage {
+    match error {
+        SetupError::Missing(what) => Usage(format!("the {provider} provider needs {what}")),
+        SetupError::Unsupported(kind) => {
+            Usage(format!("the {provider} provider sends no {kind} event"))
+        }
+        other => Usage(format!("cannot sign for {provider}: {}", message(&other))),
+    }
+}
+
+/// The event kind `send` simulates; unused with a given body.
+fn send_kind(
+    args: &SendArgs,
+    provider: Provider,
+    settings: &Settings,
+    given: bool,
+) -> Result<EventKind, Usage> {
+    if given {
+        // A given body carries its own events.
+        return Ok(EventKind::Delivered);
+    }
+    if let Ok(kind) = args.event.parse() {
+        return Ok(kind);
+    }
+    // The kinds the provider simulates: every kind it does not refuse.
+    let sends: Vec<&str> = EventKind::ALL
+        .iter()
+        .filter(|&&kind| {
+            let sim = Simulation::new(kind, "a@example.com", "0", 0, settings);
+            provider.info().is_some_and(|info| {
+                !matches!((info.simulate)(&sim), Err(SetupError::Unsupported(_)))
+            })
+        })
+        .map(|kind| kind.as_str())
+        .collect();
+    Err(Usage(format!(
+        "--event {} is not an event of {provider}; it sends {}",
+        args.event,
+        sends.join(", ")
+    )))
+}
+
 fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     let provider: Provider = args
         .provider
@@ -739,39 +837,33 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     let info = provider
         .info()
         .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
-    let mut settings = Settings::new();
-    settings.secrets.extend(args.secret.clone());
-    settings.keys.extend(args.key.clone());
-    settings.basic_auth.extend(args.basic_auth.clone());
-    settings.topics.extend(args.topic.clone());
-    settings.url_param.clone_from(&args.url_param);
-    settings.url = Some(args.to.clone());
-    let kind: EventKind = args.event.parse().map_err(|_| {
-        // The kinds the provider simulates: every kind it does not refuse.
-        let sends: Vec<&str> = EventKind::ALL
-            .iter()
-            .filter(|&&kind| {
-                let sim = Simulation::new(kind, "a@example.com", "0", 0, &settings);
-                !matches!((info.simulate)(&sim), Err(SetupError::Unsupported(_)))
-            })
-            .map(|kind| kind.as_str())
-            .collect();
-        Usage(format!(
-            "--event {} is not an event of {provider}; it sends {}",
-            args.event,
-            sends.join(", ")
-        ))
-    })?;
+    // `--print` only shows the request: any URL will do (some providers sign it).
+    if let Some(other) = args
+        .to
+        .iter()
+        .find(|to| !args.print && !to.starts_with("http://"))
+    {
+        return Err(Usage(format!(
+            "`send` posts to plain http:// URLs (your local endpoint), not {}; put a TLS proxy in front for https",
+            other.split(['?', '#']).next().unwrap_or_default()
+        )));
+    }
+    let mut settings = signing_settings(
+        args.secret.as_ref(),
+        args.key.as_ref(),
+        args.basic_auth.as_ref(),
+        args.topic.as_ref(),
+        args.url_param.as_ref(),
+    )?;
+    let given = args
+        .body
+        .as_ref()
+        .map(|path| read_body(Some(path), Limits::default().max_body_bytes))
+        .transpose()?;
+    let kind = send_kind(args, provider, &settings, given.is_some())?;
     // Redeliveries repeat the event (same id and time); each is signed
     // again, as providers do (Mailgun with a fresh token every time).
     let delivery = simulate::Delivery::new();
-    let setup = |e: SetupError| match e {
-        SetupError::Missing(what) => Usage(format!("the {provider} provider needs {what}")),
-        SetupError::Unsupported(kind) => {
-            Usage(format!("the {provider} provider sends no {kind} event"))
-        }
-        other => Usage(format!("the key cannot be used: {other}")),
-    };
     // What a well-behaved endpoint answers.
     let wanted = |status: &u16| {
         if args.tamper {
@@ -781,62 +873,137 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
             (200..300).contains(status)
         }
     };
+    let what = if given.is_some() {
+        "saved delivery"
+    } else {
+        args.event.as_str()
+    };
+    let repeat = args
+        .repeat
+        .unwrap_or_else(|| u32::try_from(args.to.len()).unwrap_or(u32::MAX));
     let mut statuses = Vec::new();
-    for attempt in 1..=args.repeat {
+    let mut sent_to = Vec::new();
+    for (attempt, target) in (1..=repeat).zip(args.to.iter().cycle()) {
+        // Providers that sign the URL sign the one called.
+        settings.url = Some(target.clone());
         let attempt_id = simulate::random_id();
         let mut simulation =
             Simulation::new(kind, &args.recipient, &delivery.id, delivery.now, &settings)
                 .attempt(&attempt_id);
+        if let Some(body) = &given {
+            simulation = simulation.with_body(body);
+        }
         if args.tamper {
             simulation = simulation.tampered();
         }
-        let signed = (info.simulate)(&simulation).map_err(setup)?;
-        // The query goes before any fragment of `--to`.
-        let (to, fragment) = args.to.split_once('#').unwrap_or((&args.to, ""));
-        let fragment = if fragment.is_empty() {
-            String::new()
-        } else {
-            format!("#{fragment}")
-        };
-        let url = match &signed.query {
-            Some(query) if to.contains('?') => format!("{to}&{query}{fragment}"),
-            Some(query) => format!("{to}?{query}{fragment}"),
-            None => args.to.clone(),
-        };
+        let signed = (info.simulate)(&simulation).map_err(|e| setup_usage(provider, e))?;
+        let url = with_query(target, signed.query.as_deref());
         if args.print {
-            let headers: serde_json::Map<String, Value> = signed
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            return Ok((
-                json!({"url": url, "headers": headers,
-                       "body": String::from_utf8_lossy(&signed.body)}),
-                0,
-            ));
+            return Ok((printed_request(&url, &signed), 0));
         }
-        let status = simulate::post(&url, &signed.headers, &signed.body).map_err(Usage)?;
-        let hint = match (wanted(&status), args.tamper) {
-            (true, _) => "",
-            (false, false) => " (the endpoint refused it: check its keys and logs)",
-            (false, true) => " (the endpoint accepted a tampered request!)",
+        let status = match simulate::post(&url, &signed.headers, &signed.body) {
+            Ok(status) => status,
+            // The endpoint is down or not HTTP: a failed send, not a usage
+            // error (exit 1, as the help says).
+            Err(error) => {
+                eprintln!("email-webhooks: {error}");
+                return Ok((
+                    json!({"sent": false, "provider": args.provider, "to": target,
+                           "statuses": statuses,
+                           "error": {"code": "unreachable", "message": error}}),
+                    1,
+                ));
+            }
         };
+        let hint = send_hint(wanted(&status), args.tamper, status, target, provider);
         eprintln!(
-            "email-webhooks: {}{} {} event to {} (delivery {attempt} of {}) -> HTTP {status}{hint}",
+            "email-webhooks: {}{} {what} to {target} (delivery {attempt} of {repeat}) -> HTTP {status}{hint}",
             if args.tamper { "tampered " } else { "" },
             args.provider,
-            args.event,
-            args.to,
-            args.repeat,
         );
         statuses.push(status);
+        sent_to.push(target.clone());
     }
     let all_expected = statuses.iter().all(wanted);
     Ok((
-        json!({"sent": true, "provider": args.provider, "event": args.event, "to": args.to,
+        json!({"sent": true, "provider": args.provider, "event": what, "to": sent_to,
                "tampered": args.tamper, "status": statuses.last(), "statuses": statuses}),
         u8::from(!all_expected),
     ))
+}
+
+/// `send --print`: the request instead of posting it.
+fn printed_request(url: &str, signed: &email_webhooks::provider::Simulated) -> Value {
+    let headers: serde_json::Map<String, Value> = signed
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({"url": url, "headers": headers, "body": String::from_utf8_lossy(&signed.body)})
+}
+
+/// What `send` adds to an answer it did not want.
+fn send_hint(wanted: bool, tamper: bool, status: u16, target: &str, provider: Provider) -> String {
+    match (wanted, tamper, status) {
+        (true, _, _) => String::new(),
+        (false, _, 404) => not_found_hint(target, provider),
+        (false, false, _) => {
+            " (the endpoint refused it: check its keys and logs, or `email-webhooks explain` with the same request)".to_owned()
+        }
+        (false, true, _) => " (the endpoint accepted a tampered request!)".to_owned(),
+    }
+}
+
+/// `target` with the signed query appended (before any fragment).
+fn with_query(target: &str, query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return target.to_owned();
+    };
+    let (to, fragment) = target.split_once('#').unwrap_or((target, ""));
+    let fragment = if fragment.is_empty() {
+        String::new()
+    } else {
+        format!("#{fragment}")
+    };
+    let joiner = if to.contains('?') { '&' } else { '?' };
+    format!("{to}{joiner}{query}{fragment}")
+}
+
+/// Why a receiver answered 404, named: the route called, and which
+/// providers the receiver serves beside it. The adapters answer `GET` on a
+/// configured provider's route (a probe answer or 405) and 404 on any
+/// other, so asking each registered provider's sibling route tells which
+/// are configured, as any caller could.
+fn not_found_hint(target: &str, provider: Provider) -> String {
+    let path_start = target
+        .strip_prefix("http://")
+        .and_then(|rest| rest.find('/').map(|i| i + "http://".len()));
+    let (base, path) = path_start.map_or((target, "/"), |i| target.split_at(i));
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let route = format!("POST {path}");
+    let Some(parent) = path.strip_suffix(provider.as_str()) else {
+        return format!(
+            " (nothing answers {route}: the adapters' route is POST /webhooks/{{provider}}, here /webhooks/{provider})"
+        );
+    };
+    let configured: Vec<&str> = Provider::ALL
+        .iter()
+        .filter(|p| {
+            let sibling = format!("{base}{parent}{}", p.as_str());
+            simulate::request("GET", &sibling, &[], &[]).is_ok_and(|status| status != 404)
+        })
+        .map(|p| p.as_str())
+        .collect();
+    if configured.is_empty() {
+        format!(
+            " (nothing answers {route}: no provider answers under {parent}; the adapters' route is POST /webhooks/{{provider}})"
+        )
+    } else {
+        format!(
+            " (the receiver is not configured for {provider} at {route}; under {parent} it serves {}: add {provider} to its providers, or send to one of those)",
+            configured.join(", ")
+        )
+    }
 }
 
 fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
@@ -1003,7 +1170,10 @@ fn run_sign(args: &SignArgs) -> Result<(Value, u8), Usage> {
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
-    match sign(args, &body, timestamp) {
+    let Ok(scheme) = SignScheme::from_str(&args.scheme, false) else {
+        return sign_as_provider(args, &body, timestamp);
+    };
+    match sign(args, scheme, &body, timestamp) {
         Ok(headers) => {
             let map: serde_json::Map<String, Value> = headers
                 .into_iter()
@@ -1030,21 +1200,71 @@ impl<E: Into<VerifyError>> From<E> for SignError {
     }
 }
 
-fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, String)>, SignError> {
+/// `sign --scheme PROVIDER`: the body signed as the provider signs it.
+fn sign_as_provider(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<(Value, u8), Usage> {
+    let provider: Provider = args
+        .scheme
+        .parse()
+        .map_err(|_| Usage(format!("unknown scheme or provider {}", args.scheme)))?;
+    let info = provider
+        .info()
+        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    let mut settings = signing_settings(
+        args.secret.as_ref(),
+        args.key.as_ref(),
+        args.basic_auth.as_ref(),
+        args.topic.as_ref(),
+        args.url_param.as_ref(),
+    )?;
+    settings.url.clone_from(&args.url);
+    let id = args.id.clone().unwrap_or_else(simulate::random_id);
+    let simulation =
+        Simulation::new(EventKind::Delivered, "", &id, timestamp, &settings).with_body(body);
+    let signed = (info.simulate)(&simulation).map_err(|e| setup_usage(provider, e))?;
+    let headers: serde_json::Map<String, Value> = signed
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let mut out = json!({ "headers": headers });
+    if let Some(query) = signed.query {
+        out["query"] = json!(query);
+    }
+    if signed.body != body {
+        out["body"] = json!(String::from_utf8_lossy(&signed.body));
+    }
+    Ok((out, 0))
+}
+
+fn sign(
+    args: &SignArgs,
+    scheme: SignScheme,
+    body: &[u8],
+    timestamp: i64,
+) -> Result<Vec<(String, String)>, SignError> {
     let usage = |m: String| SignError::Usage(Usage(m));
-    if args.scheme != SignScheme::StandardWebhooks && args.key.is_some() {
+    if scheme != SignScheme::StandardWebhooks && args.key.is_some() {
         return Err(usage(format!(
             "--key is not used by the {} scheme; give --secret",
-            args.scheme
+            scheme
                 .to_possible_value()
                 .map_or_else(String::new, |v| v.get_name().to_owned())
         )));
+    }
+    if scheme != SignScheme::StandardWebhooks && args.secret.is_none() {
+        return Err(usage("give --secret".into()));
+    }
+    if args.basic_auth.is_some() || args.topic.is_some() || args.url_param.is_some() {
+        return Err(usage(
+            "--basic-auth, --topic and --url-param are for email providers, not signature schemes"
+                .into(),
+        ));
     }
     let secret = || -> Result<Secret, SignError> {
         let s = args.secret.as_deref().unwrap_or_default();
         Ok(Secret::from_bytes(s.as_bytes())?)
     };
-    Ok(match args.scheme {
+    Ok(match scheme {
         SignScheme::StandardWebhooks | SignScheme::Resend => {
             let key = match (&args.secret, &args.key) {
                 (Some(s), _) => SigningKey::parse(s)?,
@@ -1056,7 +1276,7 @@ fn sign(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<Vec<(String, Str
                 .clone()
                 .unwrap_or_else(|| format!("msg_{timestamp}"));
             // Resend sends the Standard Webhooks headers as `svix-*`.
-            let prefix = if args.scheme == SignScheme::Resend {
+            let prefix = if scheme == SignScheme::Resend {
                 "svix-"
             } else {
                 "webhook-"

@@ -48,6 +48,17 @@ impl Delivery {
 /// Posts `body` with `headers` to `url` (plain `http://`, as a local
 /// endpoint is); returns the status code.
 pub(crate) fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Result<u16, String> {
+    request("POST", url, headers, body)
+}
+
+/// Sends one `method` request to `url` (plain `http://`); returns the
+/// status code.
+pub(crate) fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<u16, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or("`send` posts to plain http:// URLs (your local endpoint); put a TLS proxy in front for https")?;
@@ -62,7 +73,7 @@ pub(crate) fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Resu
         TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
