@@ -197,7 +197,7 @@ static FLOOR_KEY: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 /// The Standard Webhooks check with nothing around it (the `verify` floor).
 fn floor_verify(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
     use base64::Engine as _;
-    use hmac::Mac as _;
+    use hmac::{KeyInit as _, Mac as _};
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(id), Some(timestamp), Some(signatures)) = (
         header("svix-id"),

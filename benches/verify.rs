@@ -27,7 +27,7 @@ use email_webhooks::Secret;
 use email_webhooks::scheme::github::GitHubVerifier;
 use email_webhooks::scheme::standard::{StandardWebhooks, StandardWebhooksSigner};
 use email_webhooks::scheme::stripe::StripeVerifier;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
@@ -73,7 +73,7 @@ fn header_map(pairs: impl IntoIterator<Item = (String, String)>) -> HeaderMap {
 /// One streamed HMAC-SHA256 over `parts`, the expected signature decoded
 /// into a stack buffer, one constant-time compare.
 fn floor(key: &[u8], parts: &[&[u8]], decode: impl Fn(&mut [u8; 64]) -> usize) -> bool {
-    let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
     floor_prekeyed(mac, parts, decode)
 }
 
@@ -163,7 +163,7 @@ fn standard_webhooks(c: &mut Criterion) {
                 });
             },
         );
-        let prekeyed = <Hmac<Sha256> as Mac>::new_from_slice(&key_bytes).expect("key");
+        let prekeyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&key_bytes).expect("key");
         group.bench_with_input(
             BenchmarkId::new("floor_hmac_sha256_prekeyed", size),
             &body,
@@ -204,7 +204,7 @@ fn stripe(c: &mut Criterion) {
     let verifier = StripeVerifier::new(Secret::from_bytes(RAW_SECRET).expect("secret"));
     let ts = 1_700_000_000;
     let now = OffsetDateTime::from_unix_timestamp(ts).expect("now");
-    let prekeyed = <Hmac<Sha256> as Mac>::new_from_slice(RAW_SECRET).expect("key");
+    let prekeyed = <Hmac<Sha256> as KeyInit>::new_from_slice(RAW_SECRET).expect("key");
     for size in SIZES {
         let body = body(size);
         let value = verifier.sign(ts, &body).expect("sign");
@@ -254,7 +254,7 @@ fn stripe(c: &mut Criterion) {
 fn github(c: &mut Criterion) {
     let mut group = c.benchmark_group("github_verify");
     let verifier = GitHubVerifier::new(Secret::from_bytes(RAW_SECRET).expect("secret"));
-    let prekeyed = <Hmac<Sha256> as Mac>::new_from_slice(RAW_SECRET).expect("key");
+    let prekeyed = <Hmac<Sha256> as KeyInit>::new_from_slice(RAW_SECRET).expect("key");
     for size in SIZES {
         let body = body(size);
         let pairs = verifier.sign(&body).expect("sign");

@@ -18,9 +18,9 @@ use email_webhooks::pipeline::Pipeline;
 use email_webhooks::provider::postmark::PostmarkVerifier;
 use email_webhooks::provider::{Provider, Settings, Simulation};
 use email_webhooks::queue::SqliteQueue;
+use email_webhooks::rusqlite::{Connection, params};
 use email_webhooks::worker::Worker;
 use email_webhooks::{BasicAuth, EmailEvent, EventKind, Request};
-use rusqlite::{Connection, params};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS delivered (message TEXT PRIMARY KEY, at INTEGER NOT NULL);
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS follow_ups (message TEXT PRIMARY KEY, recipient TEXT 
 /// A day, in seconds: the window for an open to start a follow-up.
 const WINDOW: i64 = 24 * 3600;
 
-fn apply(db: &Connection, event: &EmailEvent) -> rusqlite::Result<()> {
+fn apply(db: &Connection, event: &EmailEvent) -> email_webhooks::rusqlite::Result<()> {
     let (Some(message), Some(at)) = (&event.message_id, event.timestamp) else {
         return Ok(());
     };

@@ -1,4 +1,4 @@
-//! The brief's first use case: keep a suppression list from webhooks.
+//! Keep a suppression list from webhooks: bounces, complaints and unsubscribes.
 //!
 //! Deliveries are handed off to a durable SQLite queue (answered at once);
 //! a worker reads each event's [`EmailEvent::suppression`] and keeps a
@@ -21,9 +21,9 @@ use email_webhooks::pipeline::Pipeline;
 use email_webhooks::provider::mailjet::MailjetVerifier;
 use email_webhooks::provider::{Provider, Settings, Simulation};
 use email_webhooks::queue::SqliteQueue;
+use email_webhooks::rusqlite::{Connection, OptionalExtension as _, params};
 use email_webhooks::worker::Worker;
 use email_webhooks::{BasicAuth, EmailEvent, EventKind, Request, SoftBouncePolicy, Suppression};
-use rusqlite::{Connection, OptionalExtension as _, params};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -43,7 +43,7 @@ fn apply(
     db: &mut Connection,
     event: &EmailEvent,
     policy: SoftBouncePolicy,
-) -> rusqlite::Result<()> {
+) -> email_webhooks::rusqlite::Result<()> {
     let Some(address) = event.recipient.as_deref().map(str::to_lowercase) else {
         return Ok(());
     };

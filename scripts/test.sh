@@ -15,6 +15,15 @@ cargo fmt --all -- --check
 step "MSRV: dependencies, resolver and README (scripts/msrv.py)"
 python3 scripts/msrv.py
 
+step "cargo deny: licenses, duplicate versions, sources (deny.toml)"
+if command -v cargo-deny >/dev/null 2>&1; then
+  # Advisories are not checked: their database is on GitHub, out of CI's reach.
+  cargo deny --log-level error check licenses bans sources
+else
+  echo "cargo-deny is not installed: cargo install --locked cargo-deny@0.20.2 (.ci/run does)" >&2
+  exit 1
+fi
+
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --all-targets --all-features -- -D warnings
 
@@ -66,6 +75,23 @@ cargo run --quiet --all-features --example suppression
 cargo run --quiet --all-features --example crm_on_click
 cargo run --quiet --all-features --example follow_up_on_open
 cargo run --quiet --all-features --example replicas_postgres   # on the PostgreSQL started above
+
+step "minimal versions of the direct dependencies (scripts/minimal-versions.sh)"
+bash scripts/minimal-versions.sh
+
+step "cargo package: the published crate builds from its own tarball"
+# Cargo notes each test and bench it leaves out (they are not published).
+packaged=$(cargo package --quiet --allow-dirty --all-features 2>&1) || { printf '%s\n' "$packaged"; exit 1; }
+printf '%s\n' "$packaged" | grep -v '^warning: ignoring \(test\|benchmark\)' || true
+crate=$(ls "${CARGO_TARGET_DIR:-target}"/package/email-webhooks-*.crate)
+if tar -tzf "$crate" | grep -E '/(tests|fuzz|benches|\.ci|scripts)/'; then
+  echo "the package holds files it should not" >&2
+  exit 1
+fi
+for file in README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE; do
+  tar -tzf "$crate" | grep -qx "email-webhooks-[^/]*/$file" || { echo "the package lacks $file" >&2; exit 1; }
+done
+echo "  $(basename "$crate"): $(tar -tzf "$crate" | wc -l) files, $(du -k "$crate" | cut -f1) KiB"
 
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins

@@ -300,6 +300,16 @@ pub use secret::{Ed25519PublicKey, Ed25519SigningKey, Secret};
 pub use suppression::{SoftBouncePolicy, StopReason, Suppression};
 pub use verified::Verified;
 
+/// The `rusqlite` this crate's SQLite queue is built with (feature
+/// `sqlite`). A handler that writes to SQLite should use this one, as the
+/// examples do (`use email_webhooks::rusqlite::Connection;`): a second
+/// `rusqlite` of another version links another `libsqlite3-sys`, which
+/// Cargo refuses. Its major version follows this crate's: a `rusqlite`
+/// upgrade here is a breaking release.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use rusqlite;
+
 /// The README's Rust examples, compiled and run as doc tests so they cannot
 /// rot (with the `axum` and `sqlite` features, which they show).
 #[cfg(all(doctest, feature = "axum", feature = "sqlite"))]
