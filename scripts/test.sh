@@ -84,14 +84,15 @@ step "cargo package: the published crate builds from its own tarball"
 packaged=$(cargo package --quiet --allow-dirty --all-features 2>&1) || { printf '%s\n' "$packaged"; exit 1; }
 printf '%s\n' "$packaged" | grep -v '^warning: ignoring \(test\|benchmark\)' || true
 crate=$(ls "${CARGO_TARGET_DIR:-target}"/package/email-webhooks-*.crate)
-if tar -tzf "$crate" | grep -E '/(tests|fuzz|benches|\.ci|scripts)/'; then
+listing=$(tar -tzf "$crate")
+if grep -E '/(tests|fuzz|benches|\.ci|scripts)/' <<<"$listing"; then
   echo "the package holds files it should not" >&2
   exit 1
 fi
-for file in README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE; do
-  tar -tzf "$crate" | grep -qx "email-webhooks-[^/]*/$file" || { echo "the package lacks $file" >&2; exit 1; }
+for file in README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE src/lib.rs; do
+  grep -qx "email-webhooks-[^/]*/$file" <<<"$listing" || { echo "the package lacks $file" >&2; exit 1; }
 done
-echo "  $(basename "$crate"): $(tar -tzf "$crate" | wc -l) files, $(du -k "$crate" | cut -f1) KiB"
+echo "  $(basename "$crate"): $(wc -l <<<"$listing") files, $(du -k "$crate" | cut -f1) KiB"
 
 step "fuzz targets compile (stable check of the cargo-fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
