@@ -24,6 +24,11 @@
 //! idempotent call and answers at once, and a `worker::Worker` (feature
 //! `worker`) handles them with retries, backoff and a dead-letter set.
 //!
+//! How to use it for one task at a time (choosing a receive mode, running
+//! replicas, rotating keys, what to answer, debugging a signature, moving
+//! to the worker) is [the manual](guide/index.html), the `guide` module
+//! (built with every feature, as on docs.rs).
+//!
 //! ## Quick start
 //!
 //! Verify a [Standard Webhooks](https://www.standardwebhooks.com/) request
@@ -266,6 +271,15 @@ mod error;
 mod event;
 pub mod explain;
 mod form;
+// The manual's pages link to every feature's types and compile examples of
+// each: built with all of them, as docs.rs builds the crate.
+#[cfg(all(
+    feature = "axum",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis"
+))]
+pub mod guide;
 mod headers;
 pub mod idempotency;
 mod limits;
