@@ -454,27 +454,13 @@ fn body_hypotheses(base: &Candidate) -> Vec<(Cause, Candidate)> {
     }
     if let Ok(text) = std::str::from_utf8(body) {
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-            let compact = minify(text);
-            let pretty2 = pretty(&compact, 2);
-            let pretty4 = pretty(&compact, 4);
-            let sorted = serde_json::from_str::<serde_json::Value>(text)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            // As sent: compact or pretty, keys sorted, slashes escaped as
-            // PHP writes them, or unescaped.
-            for variant in [
-                compact.replace('/', "\\/"),
-                compact.replace("\\/", "/"),
-                compact,
-                pretty2,
-                pretty4,
-                sorted,
-            ] {
-                for ending in ["", "\n"] {
-                    let candidate = format!("{variant}{ending}").into_bytes();
-                    if &candidate != body {
-                        out.push((Cause::BodyReserialized, with_body(candidate)));
-                    }
+            for candidate in json_variants(text) {
+                let candidate = candidate.into_bytes();
+                let known = out
+                    .iter()
+                    .any(|(_, c): &(Cause, Candidate)| c.body == candidate);
+                if &candidate != body && !known {
+                    out.push((Cause::BodyReserialized, with_body(candidate)));
                 }
             }
         }
@@ -550,12 +536,152 @@ fn url_variants(url: &str) -> Vec<String> {
         None => toggled,
     });
     if let Some(q) = query {
-        let mut params: Vec<&str> = q.split('&').collect();
-        params.sort_unstable();
-        out.push(format!("{path}?{}", params.join("&")));
+        let params: Vec<&str> = q.split('&').collect();
+        // Every order of a short query (a proxy or framework may rebuild
+        // it in any order); a longer one sorted.
+        if params.len() <= 3 {
+            for order in permutations(params.len()) {
+                let reordered: Vec<&str> = order.iter().map(|&i| params[i]).collect();
+                out.push(format!("{path}?{}", reordered.join("&")));
+            }
+        } else {
+            let mut sorted = params.clone();
+            sorted.sort_unstable();
+            out.push(format!("{path}?{}", sorted.join("&")));
+        }
         out.push(path.to_owned());
     }
     out.retain(|v| v != url);
+    out
+}
+
+/// The JSON text as other serializers write it, likeliest first: compact
+/// (JavaScript, Go, serde), spaced `", "` and `": "` (Python's default),
+/// pretty with 2 or 4 spaces, keys sorted (compact and spaced), each with
+/// non-ASCII characters escaped as `\uXXXX` or written raw; slashes escaped
+/// as PHP writes them, or not; compact and pretty with a trailing newline.
+fn json_variants(text: &str) -> Vec<String> {
+    let compact = minify(text);
+    let sorted = serde_json::from_str::<serde_json::Value>(text)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let forms = [
+        compact.clone(),
+        spaced(&compact),
+        pretty(&compact, 2),
+        pretty(&compact, 4),
+        spaced(&sorted),
+        sorted,
+    ];
+    let mut out = Vec::new();
+    for form in &forms {
+        out.push(form.clone());
+        out.push(ascii_escaped(form));
+        out.push(unescaped(form));
+    }
+    out.push(compact.replace('/', "\\/"));
+    out.push(compact.replace("\\/", "/"));
+    for form in &forms[..3] {
+        out.push(format!("{form}\n"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|v| seen.insert(v.clone()));
+    out
+}
+
+/// Compact JSON with a space after each `,` and `:` outside strings.
+fn spaced(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() + compact.len() / 8);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in compact.chars() {
+        out.push(c);
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == ',' || c == ':' {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// Non-ASCII characters written as `\uXXXX` escapes (surrogate pairs
+/// beyond the BMP), as Python's `json.dumps` and PHP write them. Outside
+/// strings JSON has no non-ASCII characters, so every one is in a string.
+fn ascii_escaped(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
+/// `\uXXXX` escapes of characters that need none written raw, as
+/// JavaScript and serde write them (control characters, `"` and `\` stay
+/// escaped).
+fn unescaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let unit = |s: &str| s.get(2..6).and_then(|h| u16::from_str_radix(h, 16).ok());
+        let decoded = if tail.starts_with("\\u") {
+            match unit(tail) {
+                Some(high @ 0xd800..=0xdbff) => tail
+                    .get(6..)
+                    .filter(|t| t.starts_with("\\u"))
+                    .and_then(unit)
+                    .and_then(|low| char::decode_utf16([high, low]).next()?.ok())
+                    .map(|c| (c, 12)),
+                Some(code) => char::from_u32(u32::from(code)).map(|c| (c, 6)),
+                None => None,
+            }
+            .filter(|(c, _)| !c.is_control() && *c != '"' && *c != '\\')
+        } else {
+            None
+        };
+        if let Some((c, len)) = decoded {
+            out.push(c);
+            rest = &tail[len..];
+        } else {
+            // Another escape (`\n`, `\"`, `\\`): kept whole.
+            let len = tail.chars().nth(1).map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&tail[..len]);
+            rest = &tail[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every order of `0..n` (n at most 3 where called: 6 orders).
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n <= 1 {
+        return vec![(0..n).collect()];
+    }
+    let mut out = Vec::new();
+    for order in permutations(n - 1) {
+        for at in 0..=order.len() {
+            let mut next = order.clone();
+            next.insert(at, n - 1);
+            out.push(next);
+        }
+    }
     out
 }
 
@@ -637,6 +763,34 @@ fn pretty(compact: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_rewrites_are_inverse_and_never_panic_on_broken_escapes() {
+        let raw = "{\"n\":\"Zoë 😀 \\\" \\n\"}";
+        let escaped = ascii_escaped(raw);
+        assert!(escaped.is_ascii(), "{escaped}");
+        assert_eq!(unescaped(&escaped), raw);
+        // A quote or a control character stays escaped.
+        assert_eq!(unescaped("\\u0022\\u000a\\u00e9"), "\\u0022\\u000aé");
+        for broken in [
+            "\\",
+            "\\u",
+            "\\u12",
+            "\\ud83d",
+            "\\ud83d\\u00",
+            "é\\",
+            "\\é",
+            "\\udc00x",
+        ] {
+            let _ = unescaped(broken);
+            let _ = spaced(broken);
+            let _ = json_variants(broken);
+        }
+        assert_eq!(
+            spaced("{\"a\":[1,2],\"b\":\"x,y:z\"}"),
+            "{\"a\": [1, 2], \"b\": \"x,y:z\"}"
+        );
+    }
 
     #[test]
     fn minify_and_pretty_round_trip_and_keep_key_order() {

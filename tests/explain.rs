@@ -336,3 +336,65 @@ fn diagnose_provider_names_a_reserialized_mailersend_body() {
             .verified
     );
 }
+
+/// Re-serializations other than compact and pretty: signed with Python's
+/// spaced separators and received compact (or pretty), signed with raw
+/// UTF-8 and received with `\uXXXX` escapes (or the reverse, a surrogate
+/// pair among them); and a URL whose query a proxy rebuilt in another
+/// order. Each was missed before (`cause: null`).
+#[test]
+fn spaced_json_unicode_escapes_and_query_order_are_named() {
+    let spaced = r#"{"type": "email.delivered", "data": {"to": ["a@example.com"], "n": 1}}"#;
+    let compact = r#"{"type":"email.delivered","data":{"to":["a@example.com"],"n":1}}"#;
+    let pretty = "{\n  \"type\": \"email.delivered\",\n  \"data\": {\n    \"to\": [\n      \"a@example.com\"\n    ],\n    \"n\": 1\n  }\n}";
+    let raw = r#"{"name":"Zoë 😀","to":"a@example.com"}"#;
+    let escaped = r#"{"name":"Zo\u00eb \ud83d\ude00","to":"a@example.com"}"#;
+    let cases = [
+        ("github", spaced, compact),
+        ("stripe", spaced, pretty),
+        ("slack", spaced, compact),
+        ("github", raw, escaped),
+        ("standard-webhooks", escaped, raw),
+    ];
+    for (scheme, signed_body, given) in cases {
+        let secret = if scheme == "standard-webhooks" {
+            WHSEC
+        } else {
+            "s3cret"
+        };
+        let headers = signed(scheme, secret, signed_body, None);
+        let (code, out) = explain(scheme, &["--secret", secret], &headers, given.as_bytes(), T);
+        assert_eq!(
+            (code, cause(&out)),
+            (0, Some("body_reserialized")),
+            "{scheme}: signed {signed_body}, given {given}: {out}"
+        );
+    }
+    // Twilio signed `?b=2&a=1`; the receiver rebuilt `?a=1&b=2`.
+    let form = "Body=hi";
+    for (signed_url, given_url) in [
+        (
+            "https://hooks.example.com/sms?b=2&a=1",
+            "https://hooks.example.com/sms?a=1&b=2",
+        ),
+        (
+            "https://hooks.example.com/sms?c=3&a=1&b=2",
+            "https://hooks.example.com/sms?a=1&b=2&c=3",
+        ),
+    ] {
+        let headers = signed("twilio", "tw-token", form, Some(signed_url));
+        let (code, out) = explain(
+            "twilio",
+            &["--secret", "tw-token", "--url", given_url],
+            &headers,
+            form.as_bytes(),
+            T,
+        );
+        assert_eq!(
+            (code, cause(&out)),
+            (0, Some("url_variant")),
+            "{given_url}: {out}"
+        );
+        assert!(out["attempts"].as_u64().unwrap() <= 64, "{out}");
+    }
+}
