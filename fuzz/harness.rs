@@ -547,3 +547,48 @@ pub(crate) fn handoff(data: &[u8]) {
         assert_eq!(list.check(peer, &headers[..]).is_ok(), list.allows(client));
     }
 }
+
+/// Inbound mail: the MIME layer, Postmark's inbound JSON, SendGrid's
+/// Inbound Parse form (its boundary taken from the input's first line), and
+/// every registry provider's inbound parser. Whatever parses must serialize
+/// and give a key; attachment sizes must match their bytes.
+pub(crate) fn inbound(data: &[u8]) {
+    use email_webhooks::{InboundLimits, InboundMessage, Provider};
+    let limits = InboundLimits::default();
+    let check = |message: &InboundMessage| {
+        let _ = serde_json::to_string(message).expect("an inbound message serializes");
+        let _ = message.idempotency_key();
+        for attachment in &message.attachments {
+            assert_eq!(attachment.size, attachment.content.len());
+            let _ = attachment.safe_filename();
+        }
+    };
+    if let Ok(message) = InboundMessage::from_mime(Provider::Sendgrid, data, &limits) {
+        check(&message);
+    }
+    if let Ok(message) = postmark::parse_inbound_within(data, &limits) {
+        check(&message);
+    }
+    let boundary = data
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|line| std::str::from_utf8(line).ok())
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .trim_start_matches('-')
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    if let Ok(message) = sendgrid::parse_inbound(&content_type, data, &limits) {
+        check(&message);
+    }
+    let headers = [("Content-Type", content_type.as_str())];
+    for provider in Provider::ALL {
+        if let Some(inbound) = provider.info().and_then(|info| info.inbound) {
+            if let Ok(messages) = (inbound.parse)(&Request::new(&headers, data), &limits) {
+                messages.iter().for_each(check);
+            }
+        }
+    }
+}

@@ -24,6 +24,12 @@
 //! idempotent call and answers at once, and a `worker::Worker` (feature
 //! `worker`) handles them with retries, backoff and a dead-letter set.
 //!
+//! Received mail has its own model, [`InboundMessage`]: the messages a
+//! provider received for your domains and posted to you, parsed from the
+//! provider's fields or from raw MIME ([`inbound`]), with their
+//! attachments decoded and bounded by [`InboundLimits`] (Postmark and
+//! SendGrid so far: the registry's [`ProviderInfo::inbound`](provider::ProviderInfo::inbound)).
+//!
 //! How to use it for one task at a time (choosing a receive mode, running
 //! replicas, rotating keys, what to answer, debugging a signature, moving
 //! to the worker) is [the manual](guide/index.html), the `guide` module
@@ -282,6 +288,7 @@ mod form;
 pub mod guide;
 mod headers;
 pub mod idempotency;
+pub mod inbound;
 mod limits;
 mod mac;
 pub mod pipeline;
@@ -306,6 +313,7 @@ pub use basic_auth::BasicAuth;
 pub use error::{Error, HeaderProblem, JsonPosition, ParseError, SecretError, VerifyError};
 pub use event::{EmailEvent, EventKind, Provider, RawJson, RejectReason};
 pub use headers::{Headers, Lookup};
+pub use inbound::{InboundLimits, InboundMessage};
 pub use limits::Limits;
 pub use policy::{Configure, Policy};
 pub use replay::{Clock, FixedClock, ReplayWindow, SystemClock};

@@ -54,4 +54,5 @@ corpus_tests! {
     sns,
     providers,
     handoff,
+    inbound,
 }

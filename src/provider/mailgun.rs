@@ -907,4 +907,5 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
+    inbound: None,
 };

@@ -366,4 +366,5 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
+    inbound: None,
 };

@@ -202,6 +202,38 @@ pub struct ProviderInfo {
     /// Makes a delivery as the provider sends it (the CLI's `send`, the
     /// tour, the tests).
     pub simulate: fn(&Simulation<'_>) -> Result<Simulated, SetupError>,
+    /// The provider's inbound-mail webhook, where the crate reads it
+    /// (`None`: not yet, or the provider posts no received mail).
+    pub inbound: Option<&'static InboundInfo>,
+}
+
+/// What verifying an inbound delivery gives: its messages, or why it was
+/// refused.
+pub type InboundResult = Result<Vec<crate::InboundMessage>, Error>;
+
+/// A provider's inbound-mail webhook in the registry: how it is
+/// authenticated (not always as the provider's event webhooks), and how a
+/// delivery is verified, parsed and simulated (the CLI's `--inbound`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct InboundInfo {
+    /// How an inbound delivery is authenticated.
+    pub authenticated_by: &'static str,
+    /// What a delivery is: its content type and shape.
+    pub shape: &'static str,
+    /// Parses a delivery's messages without authenticating it.
+    pub parse: fn(
+        &Request<'_>,
+        &crate::InboundLimits,
+    ) -> Result<Vec<crate::InboundMessage>, crate::ParseError>,
+    /// Builds the provider from [`Settings`] for inbound (a [`SetupError`]
+    /// when a setting is missing or unusable), authenticates the delivery,
+    /// then parses it.
+    pub verify:
+        fn(&Settings, &Request<'_>, &crate::InboundLimits) -> Result<InboundResult, SetupError>,
+    /// Makes an inbound delivery as the provider sends it (`recipient` is
+    /// the envelope recipient, `event_id` the message's id).
+    pub simulate: fn(&Simulation<'_>) -> Result<Simulated, SetupError>,
 }
 
 /// A provider's configuration in text form, as the CLI's flags carry it.

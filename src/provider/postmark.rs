@@ -329,7 +329,56 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
+    inbound: Some(&INBOUND),
 };
+
+/// Postmark's inbound webhook in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "basic auth in the inbound webhook URL, as the event webhooks",
+    shape: "JSON with the message's fields parsed, attachments in base64, the raw message optionally",
+    parse: |request, limits| Ok(vec![parse_inbound_within(request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        use crate::Configure as _;
+        let auth = settings.basic_auth(NEEDS)?;
+        let verifier = PostmarkVerifier::new(auth)
+            .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
+            .map_err(Error::from)
+            .and_then(|_| Ok(vec![parse_inbound_within(request.body(), limits)?])))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A Postmark inbound delivery: a reply to `sim.recipient` (the inbound
+/// address), with an attachment; tampered: a wrong password.
+fn simulate_inbound(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated, basic_header_for};
+    let body = match sim.body {
+        Some(body) => body.to_vec(),
+        None => serde_json::json!({
+            "From": "customer@example.net", "FromName": "A Customer",
+            "FromFull": {"Email": "customer@example.net", "Name": "A Customer", "MailboxHash": ""},
+            "To": sim.recipient, "ToFull": [{"Email": sim.recipient, "Name": "", "MailboxHash": ""}],
+            "Cc": "", "CcFull": [], "Bcc": "", "BccFull": [],
+            "OriginalRecipient": sim.recipient, "ReplyTo": "", "MailboxHash": "",
+            "Subject": "Re: your order", "MessageID": sim.event_id, "MessageStream": "inbound",
+            "Date": time::OffsetDateTime::from_unix_timestamp(sim.now).ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok()),
+            "TextBody": "Thanks!\n\n> your order shipped", "HtmlBody": "<p>Thanks!</p>",
+            "StrippedTextReply": "Thanks!", "Tag": "",
+            "Headers": [{"Name": "Message-ID", "Value": format!("<{}@example.net>", sim.event_id)},
+                        {"Name": "X-Spam-Status", "Value": "No"}, {"Name": "X-Spam-Score", "Value": "0.1"}],
+            "Attachments": [{"Name": "receipt.txt", "Content": crate::encoding::base64(b"order 42"),
+                             "ContentType": "text/plain", "ContentLength": 8, "ContentID": ""}],
+        })
+        .to_string()
+        .into_bytes(),
+    };
+    let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
+    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
+}
 
 /// Checks the request's credentials (and body size). The result's
 /// [`key_index`](Verified::key_index) is the matching basic-auth pair;
@@ -354,3 +403,182 @@ impl crate::scheme::Authenticate for PostmarkVerifier {
 }
 
 crate::scheme::verify_methods!(PostmarkVerifier);
+
+/// Postmark's inbound webhook: a message Postmark received for your
+/// inbound address or domain, posted as JSON with its fields parsed.
+/// Authenticated as the event webhooks are (the credentials in the URL).
+/// Source: <https://postmarkapp.com/developer/webhooks/inbound-webhook>,
+/// <https://postmarkapp.com/developer/user-guide/inbound/parse-an-email>.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PostmarkInbound {
+    /// `From` as sent.
+    pub from: Option<String>,
+    /// `From`, parsed.
+    pub from_full: Option<PostmarkRecipient>,
+    /// `To`, parsed.
+    pub to_full: Vec<PostmarkRecipient>,
+    /// `Cc`, parsed.
+    pub cc_full: Vec<PostmarkRecipient>,
+    /// The address Postmark received the message for (the envelope
+    /// recipient).
+    pub original_recipient: Option<String>,
+    /// `Subject`.
+    pub subject: Option<String>,
+    /// Postmark's id for the message (stable across its retries).
+    #[serde(rename = "MessageID")]
+    pub message_id: Option<String>,
+    /// `Date` as the sending server wrote it.
+    pub date: Option<String>,
+    /// The plain-text body.
+    pub text_body: Option<String>,
+    /// The HTML body.
+    pub html_body: Option<String>,
+    /// The reply without its quoted part.
+    pub stripped_text_reply: Option<String>,
+    /// The plus-address part of the recipient (`user+HASH@…`).
+    pub mailbox_hash: Option<String>,
+    /// Every header but the parsed ones, in order (SpamAssassin's among
+    /// them).
+    pub headers: Vec<PostmarkHeader>,
+    /// The attachments, base64.
+    pub attachments: Vec<PostmarkAttachment>,
+    /// The whole message, when "include raw email content" is on.
+    pub raw_email: Option<String>,
+}
+
+/// An address as Postmark parses it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PostmarkRecipient {
+    /// The address.
+    pub email: Option<String>,
+    /// The display name.
+    pub name: Option<String>,
+    /// The plus-address part.
+    pub mailbox_hash: Option<String>,
+}
+
+/// A header as Postmark lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PostmarkHeader {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// An attachment as Postmark posts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PostmarkAttachment {
+    /// The filename (untrusted).
+    pub name: Option<String>,
+    /// The content, base64.
+    pub content: String,
+    /// The MIME type.
+    pub content_type: Option<String>,
+    /// The decoded length Postmark states.
+    pub content_length: Option<u64>,
+    /// The `Content-ID` (inline images), or empty.
+    #[serde(rename = "ContentID")]
+    pub content_id: Option<String>,
+}
+
+/// Parses Postmark's inbound JSON without checking credentials, within
+/// the default [`InboundLimits`](crate::InboundLimits).
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not Postmark's inbound JSON or is over a
+/// limit.
+pub fn parse_inbound(body: &[u8]) -> Result<crate::InboundMessage, ParseError> {
+    parse_inbound_within(body, &crate::InboundLimits::default())
+}
+
+/// [`parse_inbound`] within `limits`.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not Postmark's inbound JSON or is over a
+/// limit (the body, the attachments' count or decoded size).
+pub fn parse_inbound_within(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Address, Attachment};
+    limits.check_body(body)?;
+    let native: PostmarkInbound = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
+    if native.message_id.is_none() && native.from.is_none() && native.original_recipient.is_none() {
+        return Err(ParseError::new("the body is not Postmark's inbound JSON"));
+    }
+    if native.attachments.len() > limits.max_attachments {
+        return Err(ParseError::new("the message has more attachments than the limit"));
+    }
+    if native.headers.len() > limits.max_headers {
+        return Err(ParseError::new("the message has more header fields than the limit"));
+    }
+    let mut message = crate::InboundMessage::new(Provider::Postmark);
+    let address = |r: &PostmarkRecipient| Address::new(r.email.as_deref(), r.name.as_deref());
+    message.event_id.clone_from(&native.message_id);
+    message.envelope_recipient.clone_from(&native.original_recipient);
+    message.from = native.from_full.as_ref().map(address);
+    message.to = native.to_full.iter().map(address).collect();
+    message.cc = native.cc_full.iter().map(address).collect();
+    message.subject.clone_from(&native.subject);
+    message.date = native.date.as_deref().and_then(crate::inbound::rfc5322_date);
+    message.text = native.text_body.clone().filter(|t| !t.is_empty());
+    message.html = native.html_body.clone().filter(|t| !t.is_empty());
+    message.stripped_text = native.stripped_text_reply.clone().filter(|t| !t.is_empty());
+    message.headers = native.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
+    message.message_id = message.header("Message-ID").map(|id| id.trim().trim_matches(['<', '>']).to_owned());
+    message.envelope_sender = message.header("Return-Path").map(|p| p.trim().trim_matches(['<', '>']).to_owned()).filter(|p| !p.is_empty());
+    let mut decoded_total = 0usize;
+    for attachment in &native.attachments {
+        // Bounded before decoding: base64 decodes to at most 3/4 of its length.
+        decoded_total = decoded_total.saturating_add(attachment.content.len() / 4 * 3);
+        if decoded_total > limits.max_decoded_bytes {
+            return Err(ParseError::new("the attachments are over the decoded size limit"));
+        }
+        let content = crate::inbound::base64_content(&attachment.content)?;
+        let content_id = attachment.content_id.as_deref().map(|id| id.trim().trim_matches(['<', '>'])).filter(|id| !id.is_empty());
+        message.attachments.push(Attachment {
+            filename: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: content.len(),
+            content_id: content_id.map(str::to_owned),
+            // Postmark lists inline images with their Content-ID.
+            inline: content_id.is_some(),
+            content,
+        });
+    }
+    message.raw = native.raw_email.map(String::into_bytes);
+    message.spam_from_headers();
+    Ok(message)
+}
+
+impl PostmarkVerifier {
+    /// Checks the credentials, then parses Postmark's inbound JSON within
+    /// `limits`. The verifier's own body limit applies first: raise it for
+    /// inbound (`with_limits(Limits::default().with_max_body_bytes(…))`),
+    /// Postmark posts messages of up to 35 MB.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] or [`Error::Parse`].
+    pub fn verify_and_parse_inbound<H: Headers + Sync>(
+        &self,
+        headers: &H,
+        body: &[u8],
+        limits: &crate::InboundLimits,
+    ) -> Result<crate::InboundMessage, Error> {
+        self.verify(headers, body)?;
+        Ok(parse_inbound_within(body, limits)?)
+    }
+}

@@ -322,6 +322,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
+    inbound: None,
 };
 
 impl crate::scheme::Authenticate for ResendVerifier {

@@ -738,6 +738,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
+    inbound: Some(&INBOUND),
 };
 
 impl crate::scheme::Authenticate for SendgridVerifier {
@@ -814,3 +815,160 @@ impl SendgridVerifier {
 }
 
 crate::scheme::verify_methods!(SendgridVerifier);
+
+/// SendGrid's Inbound Parse webhook: mail SendGrid received for your
+/// parse hostname, posted as `multipart/form-data` (RFC 7578), either with
+/// the message parsed into fields (`headers`, `from`, `to`, `cc`,
+/// `subject`, `text`, `html`, `envelope` as JSON, `spam_score`,
+/// `spam_report`, `attachment-info` as JSON, one file field per
+/// attachment) or, with "POST the raw, full MIME message" on, the whole
+/// message in the `email` field. Inbound Parse signs nothing: authenticate
+/// it with basic auth in its URL. SendGrid retries any non-2xx for three
+/// days, then drops the message.
+/// Source: <https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook>.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not such a form or is over a limit.
+pub fn parse_inbound(
+    content_type: &str,
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Attachment, InboundMessage, form_data};
+    let fields = form_data(content_type, body, limits)?;
+    let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
+    let mut message = if let Some(raw) = field("email") {
+        InboundMessage::from_mime(Provider::Sendgrid, &raw.content, limits)?
+    } else {
+        let mut message = InboundMessage::new(Provider::Sendgrid);
+        if field("headers").is_none() && field("from").is_none() && field("text").is_none() {
+            return Err(ParseError::new("the form is not SendGrid's Inbound Parse"));
+        }
+        if let Some(headers) = field("headers") {
+            message.fill_headers(&headers.text(), limits)?;
+        }
+        message.text = field("text").map(crate::inbound::FormPart::text);
+        message.html = field("html").map(crate::inbound::FormPart::text);
+        if message.subject.is_none() {
+            message.subject = field("subject").map(crate::inbound::FormPart::text);
+        }
+        // `attachment-info`: {"attachment1": {"filename", "type", "content-id"}}.
+        let info: serde_json::Map<String, serde_json::Value> = field("attachment-info")
+            .and_then(|f| serde_json::from_slice(&f.content).ok())
+            .unwrap_or_default();
+        for file in fields.iter().filter(|f| f.filename.is_some()) {
+            let described = info.get(&file.name);
+            let content_id = described
+                .and_then(|d| d.get("content-id"))
+                .and_then(serde_json::Value::as_str)
+                .map(|id| id.trim_matches(['<', '>']).to_owned())
+                .filter(|id| !id.is_empty());
+            message.attachments.push(Attachment {
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                size: file.content.len(),
+                inline: content_id.is_some(),
+                content_id,
+                content: file.content.clone(),
+            });
+        }
+        message
+    };
+    // The SMTP envelope: {"to": ["…"], "from": "…"}.
+    if let Some(envelope) = field("envelope").and_then(|f| serde_json::from_slice::<serde_json::Value>(&f.content).ok()) {
+        message.envelope_sender = envelope.get("from").and_then(serde_json::Value::as_str).map(str::to_owned);
+        message.envelope_recipient = envelope
+            .get("to")
+            .and_then(|to| to.as_array().and_then(|a| a.first()).or(Some(to)))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+    }
+    if let Some(score) = field("spam_score").and_then(|f| f.text().trim().parse::<f64>().ok()).filter(|s| s.is_finite()) {
+        message.spam_score = Some(score);
+    }
+    Ok(message)
+}
+
+/// The request's `Content-Type`, or empty.
+fn content_type<'r>(request: &crate::Request<'r>) -> std::borrow::Cow<'r, str> {
+    match request.headers().lookup("content-type") {
+        crate::headers::Lookup::One(value) => String::from_utf8_lossy(value).into_owned().into(),
+        _ => std::borrow::Cow::Borrowed(""),
+    }
+}
+
+/// SendGrid's Inbound Parse in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "basic auth in the Inbound Parse URL (Inbound Parse signs nothing)",
+    shape: "multipart/form-data: parsed fields and files, or the raw message in `email`",
+    parse: |request, limits| Ok(vec![parse_inbound(&content_type(request), request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        let auth = settings.basic_auth("--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
+        let header_limits = crate::Limits::default();
+        Ok(auth
+            .check(request.headers(), &header_limits)
+            .map_err(Error::from)
+            .and_then(|_| Ok(vec![parse_inbound(&content_type(request), request.body(), limits)?])))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A SendGrid Inbound Parse delivery (parsed fields, an attachment);
+/// tampered: a wrong password.
+fn simulate_inbound(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated, basic_header_for};
+    // A given (captured) form keeps its own boundary: its first line.
+    let given_boundary = sim.body.and_then(|body| {
+        let first = body.split(|&b| b == b'\n').next()?;
+        let line = std::str::from_utf8(first).ok()?.trim_end_matches('\r');
+        line.strip_prefix("--").map(str::to_owned)
+    });
+    let boundary = given_boundary.unwrap_or_else(|| {
+        format!("xYzZY{}", crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..8]))
+    });
+    let body = if let Some(body) = sim.body {
+        body.to_vec()
+    } else {
+        {
+            use std::fmt::Write as _;
+            let headers = format!(
+                "Received: from mail.example.net\nMessage-ID: <{}@example.net>\nFrom: A Customer <customer@example.net>\nTo: {}\nSubject: Re: your order\nDate: Sun, 6 Dec 2026 10:00:00 +0000\nMIME-Version: 1.0\n",
+                sim.event_id, sim.recipient
+            );
+            let envelope = serde_json::json!({"to": [sim.recipient], "from": "customer@example.net"}).to_string();
+            let info = r#"{"attachment1":{"filename":"receipt.txt","name":"receipt.txt","type":"text/plain"}}"#;
+            let mut form = String::new();
+            for (name, value) in [
+                ("headers", headers.as_str()),
+                ("from", "A Customer <customer@example.net>"),
+                ("to", sim.recipient),
+                ("subject", "Re: your order"),
+                ("text", "Thanks!\n"),
+                ("html", "<p>Thanks!</p>"),
+                ("envelope", envelope.as_str()),
+                ("spam_score", "0.1"),
+                ("attachments", "1"),
+                ("attachment-info", info),
+            ] {
+                let _ = write!(form, "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+            }
+            let _ = write!(
+                form,
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"attachment1\"; filename=\"receipt.txt\"\r\nContent-Type: text/plain\r\n\r\norder 42\r\n--{boundary}--\r\n"
+            );
+            form.into_bytes()
+        }
+    };
+    let pair = Settings::first(&sim.settings.basic_auth, "--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
+    Ok(Simulated {
+        headers: vec![
+            ("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}")),
+            basic_header_for(pair, sim.tamper),
+        ],
+        body,
+        query: None,
+    })
+}

@@ -687,4 +687,5 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
+    inbound: None,
 };

@@ -125,6 +125,10 @@ struct SendArgs {
     /// `--event` and `--recipient` are then unused.
     #[arg(long, value_name = "FILE", conflicts_with = "tamper")]
     body: Option<PathBuf>,
+    /// Send an inbound-mail delivery (a message the provider received for
+    /// `--recipient`) instead of an event.
+    #[arg(long)]
+    inbound: bool,
     /// The recipient address in the sample.
     #[arg(long, default_value = "recipient@example.com")]
     recipient: String,
@@ -199,6 +203,9 @@ struct ParseArgs {
     /// Read the body from this file instead of standard input.
     #[arg(long, value_name = "FILE")]
     body: Option<PathBuf>,
+    /// Read an inbound-mail delivery: prints {"messages":[…]}.
+    #[arg(long)]
+    inbound: bool,
 }
 
 /// The signature schemes that are not email providers (the providers come
@@ -321,6 +328,11 @@ struct VerifyArgs {
     /// Read the body from this file instead of standard input.
     #[arg(long, value_name = "FILE")]
     body: Option<PathBuf>,
+    /// Read the provider's inbound-mail delivery (a message it received
+    /// for you) instead of an event webhook: prints {"valid":true,…,
+    /// "messages":[…]}. The body limit is then 40 MiB unless --max-body.
+    #[arg(long)]
+    inbound: bool,
 }
 
 #[derive(Args, Debug)]
@@ -467,7 +479,16 @@ fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
 /// `verify` for a request already read.
 fn verify_with(args: &VerifyArgs, input: Input) -> Result<(Value, u8), Usage> {
     if let Ok(provider) = args.scheme.parse::<Provider>() {
+        if args.inbound {
+            return run_verify_inbound(args, provider, &input);
+        }
         return run_verify_provider(args, provider, input);
+    }
+    if args.inbound {
+        return Err(Usage(format!(
+            "--inbound reads an email provider's inbound mail, not the {} scheme",
+            args.scheme
+        )));
     }
     let scheme = SchemeName::from_str(&args.scheme, false)
         .map_err(|_| Usage(format!("unknown scheme {}", args.scheme)))?;
@@ -568,9 +589,11 @@ struct Input {
 }
 
 fn input(args: &VerifyArgs) -> Result<Input, Usage> {
-    let limits = match args.max_body {
-        Some(bytes) => Limits::default().with_max_body_bytes(bytes),
-        None => Limits::default(),
+    let limits = match (args.max_body, args.inbound) {
+        (Some(bytes), _) => Limits::default().with_max_body_bytes(bytes),
+        (None, true) => Limits::default()
+            .with_max_body_bytes(email_webhooks::InboundLimits::default().max_body_bytes),
+        (None, false) => Limits::default(),
     };
     let headers = parse_headers(&args.headers)?;
     let body = read_body(args.body.as_ref(), limits.max_body_bytes)?;
@@ -597,6 +620,74 @@ fn input(args: &VerifyArgs) -> Result<Input, Usage> {
         key_texts,
         replay,
     })
+}
+
+/// The provider's inbound entry, or a usage error naming the providers
+/// that have one.
+fn inbound_info(
+    provider: Provider,
+) -> Result<&'static email_webhooks::provider::InboundInfo, Usage> {
+    provider
+        .info()
+        .and_then(|info| info.inbound)
+        .ok_or_else(|| {
+            let with: Vec<&str> = Provider::ALL
+                .iter()
+                .filter(|p| p.info().is_some_and(|info| info.inbound.is_some()))
+                .map(|p| p.as_str())
+                .collect();
+            Usage(format!(
+                "this build reads no inbound mail of {provider}; it reads that of {}",
+                with.join(", ")
+            ))
+        })
+}
+
+/// Inbound messages as the CLI prints them: the message fields plus
+/// `idempotency_key`.
+fn messages_json(messages: &[email_webhooks::InboundMessage]) -> Value {
+    Value::Array(
+        messages
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+                v["idempotency_key"] = json!(m.idempotency_key());
+                v
+            })
+            .collect(),
+    )
+}
+
+/// `verify --inbound`: the provider's inbound authentication, then its
+/// messages.
+fn run_verify_inbound(
+    args: &VerifyArgs,
+    provider: Provider,
+    input: &Input,
+) -> Result<(Value, u8), Usage> {
+    let inbound = inbound_info(provider)?;
+    let mut settings = Settings::new();
+    settings.secrets.clone_from(&args.secrets);
+    settings.keys.clone_from(&input.key_texts);
+    settings.basic_auth.clone_from(&args.basic_auth);
+    settings.topics.clone_from(&args.topics);
+    settings.url_param.clone_from(&args.url_param);
+    settings.url.clone_from(&args.url);
+    settings.replay = input.replay;
+    let limits =
+        email_webhooks::InboundLimits::default().with_max_body_bytes(input.limits.max_body_bytes);
+    let mut request = Request::new(&input.headers, &input.body).at(input.now);
+    if let Some(url) = &args.url {
+        request = request.with_url(url);
+    }
+    match (inbound.verify)(&settings, &request, &limits) {
+        Ok(Ok(messages)) => Ok((
+            json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)}),
+            0,
+        )),
+        Ok(Err(error)) => Ok(invalid_any(&error)),
+        Err(error) => Err(setup_usage(provider, error)),
+    }
 }
 
 /// `verify` for an email provider, through the registry.
@@ -860,7 +951,7 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
         .as_ref()
         .map(|path| read_body(Some(path), Limits::default().max_body_bytes))
         .transpose()?;
-    let kind = send_kind(args, provider, &settings, given.is_some())?;
+    let kind = send_kind(args, provider, &settings, given.is_some() || args.inbound)?;
     // Redeliveries repeat the event (same id and time); each is signed
     // again, as providers do (Mailgun with a fresh token every time).
     let delivery = simulate::Delivery::new();
@@ -873,10 +964,10 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
             (200..300).contains(status)
         }
     };
-    let what = if given.is_some() {
-        "saved delivery"
-    } else {
-        args.event.as_str()
+    let what = match (given.is_some(), args.inbound) {
+        (true, _) => "saved delivery",
+        (false, true) => "inbound message",
+        (false, false) => args.event.as_str(),
     };
     let repeat = args
         .repeat
@@ -896,7 +987,12 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
         if args.tamper {
             simulation = simulation.tampered();
         }
-        let signed = (info.simulate)(&simulation).map_err(|e| setup_usage(provider, e))?;
+        let simulate = if args.inbound {
+            inbound_info(provider)?.simulate
+        } else {
+            info.simulate
+        };
+        let signed = simulate(&simulation).map_err(|e| setup_usage(provider, e))?;
         let url = with_query(target, signed.query.as_deref());
         if args.print {
             return Ok((printed_request(&url, &signed), 0));
@@ -1036,6 +1132,20 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
         .info()
         .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
     let headers = parse_headers(&args.headers)?;
+    if args.inbound {
+        let inbound = inbound_info(provider)?;
+        let limits = email_webhooks::InboundLimits::default();
+        let body = read_body(args.body.as_ref(), limits.max_body_bytes)?;
+        return Ok(
+            match (inbound.parse)(&Request::new(&headers, &body), &limits) {
+                Ok(messages) => (json!({ "messages": messages_json(&messages) }), 0),
+                Err(e) => (
+                    json!({"error": {"code": e.code(), "message": e.to_string()}}),
+                    1,
+                ),
+            },
+        );
+    }
     let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
     Ok(match (info.parse)(&Request::new(&headers, &body)) {
         Ok(events) => (json!({ "events": events_json(&events) }), 0),

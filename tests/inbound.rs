@@ -1,0 +1,519 @@
+//! Inbound mail: messages written for these tests (tests/inbound/, see its
+//! README) through the MIME layer, Postmark's inbound JSON and SendGrid's
+//! Inbound Parse form (parsed fields and raw), each provider's negative
+//! matrix (no credentials, wrong credentials, oversized, truncated, over
+//! the attachment limits), the redelivery key, and the CLI's `--inbound`.
+
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use email_webhooks::inbound::{Address, InboundLimits, InboundMessage};
+use email_webhooks::provider::{Settings, Simulation};
+use email_webhooks::{Error, EventKind, Provider, Request, VerifyError};
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/inbound")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn mime(name: &str) -> InboundMessage {
+    InboundMessage::from_mime(Provider::Sendgrid, &data(name), &InboundLimits::default()).unwrap()
+}
+
+fn addr(address: &str, name: Option<&str>) -> Address {
+    Address::new(Some(address), name)
+}
+
+#[test]
+fn plain_text_with_spamassassin_headers() {
+    let m = mime("plain.eml");
+    assert_eq!(m.from, Some(addr("ada@example.com", Some("Ada Lovelace"))));
+    assert_eq!(m.to, vec![addr("support@example.org", None)]);
+    assert_eq!(m.subject.as_deref(), Some("Plain question"));
+    assert_eq!(m.message_id.as_deref(), Some("plain-1@example.com"));
+    assert_eq!(m.date.unwrap().unix_timestamp(), 1_796_551_200);
+    assert_eq!(
+        m.text.as_deref().map(str::trim_end),
+        Some("Hello,\r\nis the order shipped?")
+    );
+    assert_eq!(m.html, None);
+    assert_eq!((m.spam_detected, m.spam_score), (Some(false), Some(-0.1)));
+    assert_eq!(
+        m.headers[0],
+        (
+            "From".to_owned(),
+            "Ada Lovelace <ada@example.com>".to_owned()
+        )
+    );
+    assert_eq!(m.header("return-path"), Some("<bounces@example.com>"));
+    assert!(m.attachments.is_empty());
+    assert_eq!(m.raw.as_deref(), Some(&data("plain.eml")[..]));
+}
+
+#[test]
+fn html_only_and_multipart_alternative() {
+    let m = mime("html-only.eml");
+    assert_eq!(
+        m.html.as_deref().map(str::trim_end),
+        Some("<p>Only <b>HTML</b></p>")
+    );
+    let m = mime("alternative.eml");
+    assert_eq!(m.text.as_deref().map(str::trim_end), Some("Plain part"));
+    assert_eq!(
+        m.html.as_deref().map(str::trim_end),
+        Some("<p>HTML part</p>")
+    );
+    assert_eq!(
+        m.from,
+        Some(addr("grace@example.com", Some("Grace Hopper")))
+    );
+    assert_eq!(
+        m.to,
+        vec![
+            addr("a@example.org", None),
+            addr("b@example.org", Some("B"))
+        ]
+    );
+    assert_eq!(m.cc, vec![addr("c@example.org", None)]);
+    assert!(m.attachments.is_empty());
+}
+
+#[test]
+fn attachments_inline_images_and_hostile_filenames() {
+    let m = mime("attachments.eml");
+    assert_eq!(m.attachments.len(), 2, "{:?}", m.attachments);
+    let logo = &m.attachments[0];
+    assert_eq!(logo.filename.as_deref(), Some("logo.png"));
+    assert_eq!(logo.content_type.as_deref(), Some("image/png"));
+    assert_eq!(logo.content_id.as_deref(), Some("logo@example"));
+    assert!(logo.inline);
+    assert_eq!(logo.content, b"\x89PNG\r\n\x1a\nfake-image-bytes");
+    assert_eq!(logo.size, logo.content.len());
+    let pdf = &m.attachments[1];
+    assert!(!pdf.inline);
+    assert_eq!(pdf.content, b"%PDF-1.4 fake pdf");
+    // The sender's name kept as sent; the safe one has no path.
+    assert_eq!(pdf.filename.as_deref(), Some("../../etc/invoice.pdf"));
+    assert_eq!(pdf.safe_filename().as_deref(), Some("invoice.pdf"));
+    assert!(m.html.unwrap().contains("cid:logo@example"));
+}
+
+#[test]
+fn a_forwarded_message_is_an_attachment() {
+    let m = mime("forwarded.eml");
+    assert_eq!(m.text.as_deref().map(str::trim_end), Some("See below."));
+    assert_eq!(m.attachments.len(), 1);
+    let forwarded = &m.attachments[0];
+    assert_eq!(forwarded.content_type.as_deref(), Some("message/rfc822"));
+    assert_eq!(forwarded.filename.as_deref(), Some("original.eml"));
+    let inner = InboundMessage::from_mime(
+        Provider::Sendgrid,
+        &forwarded.content,
+        &InboundLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(inner.subject.as_deref(), Some("Broken"));
+    assert_eq!(inner.message_id.as_deref(), Some("orig-1@example.net"));
+}
+
+#[test]
+fn legacy_charsets_and_encoded_words_are_decoded() {
+    let m = mime("latin1.eml");
+    assert_eq!(
+        m.from,
+        Some(addr("francois@example.fr", Some("François Dupré")))
+    );
+    assert_eq!(m.subject.as_deref(), Some("Ça marche ✓"));
+    assert_eq!(
+        m.text.as_deref().map(str::trim_end),
+        Some("Merci, ça marche très bien.")
+    );
+}
+
+#[test]
+fn mime_limits_refuse_before_the_work() {
+    let raw = data("attachments.eml");
+    let small = InboundLimits::default().with_max_body_bytes(raw.len() - 1);
+    assert!(InboundMessage::from_mime(Provider::Sendgrid, &raw, &small).is_err());
+    let few = InboundLimits::default().with_max_decoded_bytes(20);
+    assert!(InboundMessage::from_mime(Provider::Sendgrid, &raw, &few).is_err());
+    assert!(InboundMessage::from_mime(Provider::Sendgrid, &raw, &InboundLimits::default()).is_ok());
+    for hostile in [
+        &b""[..],
+        b"\xff\xfe\x00",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n",
+    ] {
+        // A typed error or a message, never a panic.
+        let _ = InboundMessage::from_mime(Provider::Sendgrid, hostile, &InboundLimits::default());
+    }
+}
+
+/// The same message delivered again has the same key; a different message
+/// has another, even when a sender reuses its `Message-ID`.
+#[test]
+fn the_key_is_stable_across_redeliveries_and_never_the_message_id_alone() {
+    let first = mime("plain.eml");
+    assert_eq!(first.idempotency_key(), mime("plain.eml").idempotency_key());
+    assert!(
+        first
+            .idempotency_key()
+            .starts_with("sendgrid:inbound:sha256:")
+    );
+    let spoof = String::from_utf8(data("plain.eml"))
+        .unwrap()
+        .replace("is the order shipped?", "cancel my order");
+    let spoof = InboundMessage::from_mime(
+        Provider::Sendgrid,
+        spoof.as_bytes(),
+        &InboundLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(spoof.message_id, first.message_id);
+    assert_ne!(spoof.idempotency_key(), first.idempotency_key());
+}
+
+fn basic(pair: &str) -> (String, String) {
+    use base64::Engine as _;
+    (
+        "Authorization".to_owned(),
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ),
+    )
+}
+
+#[test]
+fn postmark_inbound_sample_is_read_field_by_field() {
+    let m =
+        email_webhooks::provider::postmark::parse_inbound(&data("postmark-inbound.json")).unwrap();
+    assert_eq!(
+        m.idempotency_key(),
+        "postmark:inbound:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+    );
+    assert_eq!(
+        m.envelope_recipient.as_deref(),
+        Some("yourhash+ticket-42@inbound.postmarkapp.com")
+    );
+    assert_eq!(m.envelope_sender.as_deref(), Some("ada@example.com"));
+    assert_eq!(m.from, Some(addr("ada@example.com", Some("Ada Lovelace"))));
+    assert_eq!(
+        m.to,
+        vec![addr(
+            "yourhash+ticket-42@inbound.postmarkapp.com",
+            Some("Support")
+        )]
+    );
+    assert_eq!(m.cc, vec![addr("grace@example.com", None)]);
+    assert_eq!(m.subject.as_deref(), Some("Re: Ticket 42"));
+    assert_eq!(m.date.unwrap().unix_timestamp(), 1_796_544_900);
+    assert_eq!(
+        m.message_id.as_deref(),
+        Some("CAB-reply-42@mail.example.com")
+    );
+    assert_eq!(m.stripped_text.as_deref(), Some("Thanks, that fixed it."));
+    assert!(m.text.unwrap().contains("> Try again"));
+    assert_eq!((m.spam_detected, m.spam_score), (Some(false), Some(-0.2)));
+    assert_eq!(m.attachments.len(), 2);
+    assert_eq!(m.attachments[0].content, b"\x89PNG fake screenshot");
+    assert!(!m.attachments[0].inline);
+    assert_eq!(
+        m.attachments[1].content_id.as_deref(),
+        Some("logo@example.com")
+    );
+    assert!(m.attachments[1].inline);
+}
+
+#[test]
+fn postmark_inbound_refusals() {
+    let body = data("postmark-inbound.json");
+    let verifier = email_webhooks::provider::postmark::PostmarkVerifier::new(
+        email_webhooks::BasicAuth::parse("pm:pass-phrase").unwrap(),
+    );
+    let limits = InboundLimits::default();
+    let ok = verifier
+        .verify_and_parse_inbound(&[basic("pm:pass-phrase")], &body, &limits)
+        .unwrap();
+    assert_eq!(ok.subject.as_deref(), Some("Re: Ticket 42"));
+    let none: [(String, String); 0] = [];
+    assert!(matches!(
+        verifier.verify_and_parse_inbound(&none, &body, &limits),
+        Err(Error::Verify(VerifyError::MissingCredentials))
+    ));
+    assert!(matches!(
+        verifier.verify_and_parse_inbound(&[basic("pm:wrong")], &body, &limits),
+        Err(Error::Verify(VerifyError::Unauthorized))
+    ));
+    // Not inbound JSON, cut short, over the limits.
+    let parse = email_webhooks::provider::postmark::parse_inbound_within;
+    assert!(parse(b"[1,2]", &limits).is_err());
+    assert!(parse(br#"{"RecordType":"Delivery"}"#, &limits).is_err());
+    assert!(parse(&body[..body.len() / 2], &limits).is_err());
+    assert!(parse(&body, &limits.with_max_body_bytes(body.len() - 1)).is_err());
+    assert!(parse(&body, &InboundLimits::default().with_max_decoded_bytes(10)).is_err());
+    let bad = String::from_utf8(body)
+        .unwrap()
+        .replace("VGhpcyBpcyBhdHRhY2htZW50", "!!!");
+    let _ = parse(bad.as_bytes(), &limits);
+}
+
+/// A registry provider's inbound delivery, simulated as the provider sends
+/// it, verified through the registry with `flags` settings.
+fn simulated(
+    provider: Provider,
+    settings: &Settings,
+    tamper: bool,
+) -> email_webhooks::provider::Simulated {
+    let inbound = provider.info().unwrap().inbound.unwrap();
+    let mut sim = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "m-1",
+        1_796_551_200,
+        settings,
+    );
+    if tamper {
+        sim = sim.tampered();
+    }
+    (inbound.simulate)(&sim).unwrap()
+}
+
+#[test]
+fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
+    let mut settings = Settings::new();
+    settings.basic_auth.push("user:pass-phrase".to_owned());
+    let mut wrong = Settings::new();
+    wrong.basic_auth.push("user:another-pass".to_owned());
+    let limits = InboundLimits::default();
+    let with_inbound: Vec<Provider> = Provider::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.info().is_some_and(|i| i.inbound.is_some()))
+        .collect();
+    assert!(
+        with_inbound.contains(&Provider::Postmark) && with_inbound.contains(&Provider::Sendgrid)
+    );
+    for provider in with_inbound {
+        let inbound = provider.info().unwrap().inbound.unwrap();
+        let delivery = simulated(provider, &settings, false);
+        let request = Request::new(&delivery.headers, &delivery.body);
+        let messages = (inbound.verify)(&settings, &request, &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(messages.len(), 1, "{provider}");
+        let m = &messages[0];
+        assert_eq!(
+            m.envelope_recipient.as_deref(),
+            Some("support@example.org"),
+            "{provider}"
+        );
+        assert_eq!(m.subject.as_deref(), Some("Re: your order"), "{provider}");
+        assert_eq!(m.attachments.len(), 1, "{provider}");
+        assert_eq!(m.attachments[0].content, b"order 42", "{provider}");
+        // The unverified parser reads the same.
+        assert_eq!(
+            (inbound.parse)(&request, &limits).unwrap()[0],
+            *m,
+            "{provider}"
+        );
+        // Redelivered: the same key.
+        let again = simulated(provider, &settings, false);
+        let again = (inbound.parse)(&Request::new(&again.headers, &again.body), &limits).unwrap();
+        assert_eq!(
+            again[0].idempotency_key(),
+            m.idempotency_key(),
+            "{provider}"
+        );
+        // Wrong credentials, tampered, none at all.
+        for (name, settings_used, delivery) in [
+            (
+                "other credentials",
+                &wrong,
+                simulated(provider, &settings, false),
+            ),
+            ("tampered", &settings, simulated(provider, &settings, true)),
+        ] {
+            let result = (inbound.verify)(
+                settings_used,
+                &Request::new(&delivery.headers, &delivery.body),
+                &limits,
+            );
+            assert!(
+                matches!(result, Ok(Err(Error::Verify(_)))),
+                "{provider} {name}: {result:?}"
+            );
+        }
+        let bare: Vec<(String, String)> = delivery
+            .headers
+            .iter()
+            .filter(|(k, _)| k != "Authorization")
+            .cloned()
+            .collect();
+        let result = (inbound.verify)(&settings, &Request::new(&bare, &delivery.body), &limits);
+        assert!(
+            matches!(
+                result,
+                Ok(Err(Error::Verify(VerifyError::MissingCredentials)))
+            ),
+            "{provider}"
+        );
+        // Oversized, truncated: refused.
+        let small = InboundLimits::default().with_max_body_bytes(delivery.body.len() - 1);
+        assert!(
+            matches!((inbound.verify)(&settings, &request, &small), Ok(Err(_))),
+            "{provider}"
+        );
+        let cut = &delivery.body[..delivery.body.len() - 20];
+        assert!(
+            (inbound.parse)(&Request::new(&delivery.headers, cut), &limits).is_err(),
+            "{provider}"
+        );
+        // Missing settings are a setup error, not a refusal.
+        assert!(
+            (inbound.verify)(&Settings::new(), &request, &limits).is_err(),
+            "{provider}"
+        );
+    }
+}
+
+/// SendGrid's raw mode: the whole message in the `email` field.
+#[test]
+fn sendgrid_inbound_raw_mode_parses_the_mime() {
+    let raw = String::from_utf8(data("attachments.eml")).unwrap();
+    let body = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"envelope\"\r\n\r\n{{\"to\":[\"in@parse.example.org\"],\"from\":\"ada@example.com\"}}\r\n--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n{raw}\r\n--b--\r\n"
+    );
+    let m = email_webhooks::provider::sendgrid::parse_inbound(
+        "multipart/form-data; boundary=b",
+        body.as_bytes(),
+        &InboundLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        m.envelope_recipient.as_deref(),
+        Some("in@parse.example.org")
+    );
+    assert_eq!(m.subject.as_deref(), Some("Files"));
+    assert_eq!(m.attachments.len(), 2);
+    assert!(m.raw.is_some());
+    // Too many files for the limits; a body that is no form.
+    let parse = |ct: &str, body: &[u8]| {
+        email_webhooks::provider::sendgrid::parse_inbound(ct, body, &InboundLimits::default())
+    };
+    assert!(parse("application/json", b"{}").is_err());
+    assert!(parse("multipart/form-data; boundary=b", b"--b--\r\n").is_err());
+    assert!(parse("multipart/form-data", body.as_bytes()).is_err());
+}
+
+#[cfg(feature = "cli")]
+#[test]
+#[allow(clippy::too_many_lines)] // One walk through parse, send and verify.
+fn the_cli_parses_and_verifies_inbound_mail() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_email-webhooks");
+    let dir = std::env::temp_dir().join(format!("email-webhooks-inbound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/inbound/postmark-inbound.json");
+    let out = Command::new(bin)
+        .args(["parse", "--provider", "postmark", "--inbound", "--body"])
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let parsed = json(&out);
+    assert_eq!(
+        parsed["messages"][0]["idempotency_key"],
+        "postmark:inbound:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+    );
+    assert_eq!(
+        parsed["messages"][0]["attachments"][1]["content_id"],
+        "logo@example.com"
+    );
+    for provider in ["postmark", "sendgrid"] {
+        let out = Command::new(bin)
+            .args([
+                "send",
+                "--provider",
+                provider,
+                "--inbound",
+                "--basic-auth",
+                "u:pass-phrase",
+                "--recipient",
+                "in@example.org",
+            ])
+            .args(["--to", "http://127.0.0.1:9/webhooks/x/inbound", "--print"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let request = json(&out);
+        let file = dir.join(format!("{provider}.body"));
+        std::fs::write(&file, request["body"].as_str().unwrap()).unwrap();
+        let headers: Vec<String> = request["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap()))
+            .collect();
+        let verify = |pair: &str| {
+            let mut command = Command::new(bin);
+            command
+                .args([
+                    "verify",
+                    "--scheme",
+                    provider,
+                    "--inbound",
+                    "--basic-auth",
+                    pair,
+                    "--body",
+                ])
+                .arg(&file);
+            for header in &headers {
+                command.args(["--header", header]);
+            }
+            command.output().unwrap()
+        };
+        let out = verify("u:pass-phrase");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{provider}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let verified = json(&out);
+        assert_eq!(verified["valid"], true);
+        assert_eq!(
+            verified["messages"][0]["envelope_recipient"], "in@example.org",
+            "{provider}"
+        );
+        assert!(
+            verified["messages"][0]["idempotency_key"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{provider}:inbound:"))
+        );
+        let out = verify("u:another-pass");
+        assert_eq!(out.status.code(), Some(1), "{provider}");
+        assert_eq!(json(&out)["error"]["code"], "unauthorized");
+    }
+    // A provider without an inbound parser says which have one.
+    let out = Command::new(bin)
+        .args(["parse", "--provider", "mailjet", "--inbound"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postmark"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
