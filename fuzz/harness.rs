@@ -583,11 +583,13 @@ pub(crate) fn inbound(data: &[u8]) {
     if let Ok(message) = sendgrid::parse_inbound(&content_type, data, &limits) {
         check(&message);
     }
-    let headers = [("Content-Type", content_type.as_str())];
-    for provider in Provider::ALL {
-        if let Some(inbound) = provider.info().and_then(|info| info.inbound) {
-            if let Ok(messages) = (inbound.parse)(&Request::new(&headers, data), &limits) {
-                messages.iter().for_each(check);
+    for content_type in [content_type.as_str(), "application/x-www-form-urlencoded"] {
+        let headers = [("Content-Type", content_type)];
+        for provider in Provider::ALL {
+            if let Some(inbound) = provider.info().and_then(|info| info.inbound) {
+                if let Ok(messages) = (inbound.parse)(&Request::new(&headers, data), &limits) {
+                    messages.iter().for_each(check);
+                }
             }
         }
     }

@@ -627,6 +627,73 @@ fn parse_mime(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
         .flatten()
 }
 
+/// The fields of a form body, URL-encoded or `multipart/form-data`, as
+/// `Content-Type` says: the same [`FormPart`]s either way (a URL-encoded
+/// form has no files). Within `limits`, and [`crate::Limits::max_form_params`]
+/// for a URL-encoded one.
+pub(crate) fn form_fields(
+    content_type: &str,
+    body: &[u8],
+    limits: &InboundLimits,
+) -> Result<Vec<FormPart>, ParseError> {
+    if crate::form::is_form(Some(content_type)) {
+        limits.check_body(body)?;
+        let pairs = crate::form::pairs(
+            body,
+            &crate::Limits::default().with_max_body_bytes(limits.max_body_bytes),
+        )
+        .map_err(|_| ParseError::new("the form has more fields than the limit"))?;
+        return Ok(pairs
+            .iter()
+            .map(|pair| FormPart {
+                name: crate::form::decode(pair.name),
+                filename: None,
+                content_type: None,
+                content: crate::form::decoded(pair.value).collect(),
+            })
+            .collect());
+    }
+    form_data(content_type, body, limits)
+}
+
+/// A `multipart/form-data` body of `fields` and then `files` (name,
+/// filename, content type, content), for simulated deliveries.
+pub(crate) fn multipart_form(
+    boundary: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> Vec<u8> {
+    let mut form = Vec::new();
+    for (name, value) in fields {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, filename, content_type, content) in files {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        form.extend_from_slice(content);
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    form
+}
+
+/// The request's `Content-Type`, or empty.
+pub(crate) fn request_content_type<'r>(request: &crate::Request<'r>) -> Cow<'r, str> {
+    match request.headers().lookup("content-type") {
+        crate::headers::Lookup::One(value) => String::from_utf8_lossy(value).into_owned().into(),
+        _ => Cow::Borrowed(""),
+    }
+}
+
 /// An RFC 5322 `Date` (as providers pass it on), or RFC 3339.
 pub(crate) fn rfc5322_date(text: &str) -> Option<OffsetDateTime> {
     let parsed = mail_parser::DateTime::parse_rfc822(text.trim())

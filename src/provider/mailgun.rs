@@ -907,5 +907,210 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// Mailgun's inbound routes: a route's `forward()` posts each message it
+/// received, as a form (`application/x-www-form-urlencoded`, or
+/// `multipart/form-data` when the message has attachments), either parsed
+/// (`sender` and `recipient` from the SMTP envelope, `message-headers` as a
+/// JSON list of `[name, value]` in order, `body-plain`, `body-html`,
+/// `stripped-text`, `attachment-count` and `attachment-1`… files,
+/// `content-id-map`) or, for a URL ending in `mime`, raw (`body-mime`).
+/// Signed as the event webhooks: `signature` is HMAC-SHA256 of `timestamp`
+/// and `token` with the signing key, in the form. Mailgun stops retrying on
+/// 406 and retries anything else but 200 for 8 hours.
+/// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http>.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not such a form or is over a limit.
+pub fn parse_inbound(
+    content_type: &str,
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    let fields = crate::inbound::form_fields(content_type, body, limits)?;
+    inbound_from_fields(&fields, limits)
+}
+
+fn inbound_from_fields(
+    fields: &[crate::inbound::FormPart],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Attachment, FormPart, InboundMessage};
+    let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
+    let text = |name: &str| field(name).map(FormPart::text).filter(|t| !t.is_empty());
+    let mut message = if let Some(raw) = field("body-mime") {
+        InboundMessage::from_mime(Provider::Mailgun, &raw.content, limits)?
+    } else {
+        if field("recipient").is_none() && field("message-headers").is_none() && field("body-plain").is_none() {
+            return Err(ParseError::new("the form is not a Mailgun route's message"));
+        }
+        let mut message = InboundMessage::new(Provider::Mailgun);
+        // `message-headers`: [["Received", "…"], ["From", "…"], …], in order.
+        let headers: Vec<(String, String)> = field("message-headers")
+            .and_then(|f| serde_json::from_slice(&f.content).ok())
+            .unwrap_or_default();
+        if headers.len() > limits.max_headers {
+            return Err(ParseError::new("the message has more header fields than the limit"));
+        }
+        let block = headers.iter().fold(String::new(), |mut block, (name, value)| {
+            block.push_str(name);
+            block.push_str(": ");
+            block.push_str(value);
+            block.push_str("\r\n");
+            block
+        });
+        message.fill_headers(&block, limits)?;
+        // The list as Mailgun gave it, unfolded as it sent it.
+        message.headers = headers;
+        message.text = text("body-plain");
+        message.html = text("body-html");
+        message.stripped_text = text("stripped-text");
+        if message.subject.is_none() {
+            message.subject = text("subject");
+        }
+        // `content-id-map`: {"<cid>": "attachment-1"}.
+        let content_ids: serde_json::Map<String, Value> = field("content-id-map")
+            .and_then(|f| serde_json::from_slice(&f.content).ok())
+            .unwrap_or_default();
+        for file in fields.iter().filter(|f| f.filename.is_some()) {
+            let content_id = content_ids
+                .iter()
+                .find(|(_, v)| v.as_str() == Some(file.name.as_str()))
+                .map(|(cid, _)| cid.trim_matches(['<', '>']).to_owned());
+            message.attachments.push(Attachment {
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                size: file.content.len(),
+                inline: content_id.is_some(),
+                content_id,
+                content: file.content.clone(),
+            });
+        }
+        message
+    };
+    message.envelope_sender = text("sender").or(message.envelope_sender);
+    message.envelope_recipient = text("recipient").or(message.envelope_recipient);
+    // Mailgun's spam filter: X-Mailgun-Sflag (Yes/No), X-Mailgun-Sscore.
+    if let Some(flag) = message.header("X-Mailgun-Sflag") {
+        message.spam_detected = Some(flag.trim().eq_ignore_ascii_case("yes"));
+    }
+    if let Some(score) = message.header("X-Mailgun-Sscore").and_then(|s| s.trim().parse::<f64>().ok()) {
+        message.spam_score = Some(score).filter(|s| s.is_finite());
+    }
+    message.spam_from_headers();
+    Ok(message)
+}
+
+impl MailgunVerifier {
+    /// Checks a route's signature (the form's `timestamp`, `token` and
+    /// `signature`), then parses the message within `limits`. The verifier's
+    /// replay window applies; a reused token is refused only where a store
+    /// remembers tokens (the pipeline's), so deduplicate on
+    /// [`InboundMessage::idempotency_key`](crate::InboundMessage::idempotency_key).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verify`] (unsigned, forged, stale) or [`Error::Parse`].
+    pub fn verify_and_parse_inbound_at(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        limits: &crate::InboundLimits,
+        now: OffsetDateTime,
+    ) -> Result<crate::InboundMessage, Error> {
+        let fields = crate::inbound::form_fields(content_type, body, limits)?;
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|f| f.name == name && f.filename.is_none())
+                .map(crate::inbound::FormPart::text)
+        };
+        let (Some(timestamp), Some(token), Some(signature)) = (value("timestamp"), value("token"), value("signature"))
+        else {
+            return Err(VerifyError::InvalidSignature.into());
+        };
+        self.check(&SignatureFields { timestamp, token, signature }, now)?;
+        Ok(inbound_from_fields(&fields, limits)?)
+    }
+}
+
+/// Mailgun's inbound routes in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "the form's `signature`: HMAC-SHA256 of `timestamp` + `token` with the signing key, as the event webhooks",
+    shape: "a form (URL-encoded, or multipart with attachments): parsed fields, or the raw message in `body-mime`",
+    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        let secret = crate::provider::Settings::first(&settings.secrets, NEEDS)?;
+        let mut verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
+        for more in settings.secrets.iter().skip(1) {
+            verifier = verifier.with_secret(Secret::from_bytes(more.as_bytes())?);
+        }
+        let verifier = settings.configure(verifier);
+        Ok(verifier.verify_and_parse_inbound_at(&crate::inbound::request_content_type(request), request.body(), limits, request.now()).map(|m| vec![m]))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A Mailgun route's parsed message, signed with the first secret;
+/// tampered: the signed token altered.
+fn simulate_inbound(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, Simulated};
+    use sha2::Digest as _;
+    let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
+    let token = crate::encoding::hex(&sha2::Sha256::digest(sim.attempt.as_bytes())[..25]);
+    let signed = verifier.sign(sim.now, &token, &Value::Null)?;
+    let signature = signed["signature"]["signature"].as_str().unwrap_or_default().to_owned();
+    let boundary = format!("mg{}", crate::encoding::hex(&sha2::Sha256::digest(sim.event_id.as_bytes())[..8]));
+    let headers = serde_json::json!([
+        ["Received", "from mail.example.net by mxa.mailgun.org"],
+        ["Message-Id", format!("<{}@example.net>", sim.event_id)],
+        ["From", "A Customer <customer@example.net>"],
+        ["To", sim.recipient],
+        ["Subject", "Re: your order"],
+        ["Date", "Sun, 6 Dec 2026 10:00:00 +0000"],
+        ["X-Mailgun-Sflag", "No"],
+        ["X-Mailgun-Sscore", "0.1"],
+    ])
+    .to_string();
+    let token_field = if sim.tamper { format!("{token}x") } else { token };
+    let now = sim.now.to_string();
+    let token_field = token_field.as_str();
+    let form = crate::inbound::multipart_form(
+        &boundary,
+        &[
+            ("timestamp", now.as_str()),
+            ("token", token_field),
+            ("signature", signature.as_str()),
+            ("recipient", sim.recipient),
+            ("sender", "customer@example.net"),
+            ("from", "A Customer <customer@example.net>"),
+            ("subject", "Re: your order"),
+            ("message-headers", headers.as_str()),
+            ("body-plain", "Thanks!\n\n> your order shipped"),
+            ("body-html", "<p>Thanks!</p>"),
+            ("stripped-text", "Thanks!"),
+            ("attachment-count", "1"),
+        ],
+        &[("attachment-1", "receipt.txt", "text/plain", b"order 42")],
+    );
+    if sim.body.is_some() {
+        // The signature is inside the form: a saved route post is sent as
+        // it was captured, with its own fields, or not at all.
+        return Err(VerifyError::InvalidPayload {
+            detail: "a saved Mailgun route post carries its own signature fields: it is not signed again",
+        }
+        .into());
+    }
+    let body = form;
+    Ok(Simulated {
+        headers: vec![("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}"))],
+        body,
+        query: None,
+    })
+}

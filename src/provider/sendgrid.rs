@@ -890,26 +890,18 @@ pub fn parse_inbound(
     Ok(message)
 }
 
-/// The request's `Content-Type`, or empty.
-fn content_type<'r>(request: &crate::Request<'r>) -> std::borrow::Cow<'r, str> {
-    match request.headers().lookup("content-type") {
-        crate::headers::Lookup::One(value) => String::from_utf8_lossy(value).into_owned().into(),
-        _ => std::borrow::Cow::Borrowed(""),
-    }
-}
-
 /// SendGrid's Inbound Parse in the registry.
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the Inbound Parse URL (Inbound Parse signs nothing)",
     shape: "multipart/form-data: parsed fields and files, or the raw message in `email`",
-    parse: |request, limits| Ok(vec![parse_inbound(&content_type(request), request.body(), limits)?]),
+    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
     verify: |settings, request, limits| {
         let auth = settings.basic_auth("--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
         let header_limits = crate::Limits::default();
         Ok(auth
             .check(request.headers(), &header_limits)
             .map_err(Error::from)
-            .and_then(|_| Ok(vec![parse_inbound(&content_type(request), request.body(), limits)?])))
+            .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
     },
     simulate: simulate_inbound,
 };
@@ -932,16 +924,15 @@ fn simulate_inbound(
     let body = if let Some(body) = sim.body {
         body.to_vec()
     } else {
-        {
-            use std::fmt::Write as _;
-            let headers = format!(
-                "Received: from mail.example.net\nMessage-ID: <{}@example.net>\nFrom: A Customer <customer@example.net>\nTo: {}\nSubject: Re: your order\nDate: Sun, 6 Dec 2026 10:00:00 +0000\nMIME-Version: 1.0\n",
-                sim.event_id, sim.recipient
-            );
-            let envelope = serde_json::json!({"to": [sim.recipient], "from": "customer@example.net"}).to_string();
-            let info = r#"{"attachment1":{"filename":"receipt.txt","name":"receipt.txt","type":"text/plain"}}"#;
-            let mut form = String::new();
-            for (name, value) in [
+        let headers = format!(
+            "Received: from mail.example.net\nMessage-ID: <{}@example.net>\nFrom: A Customer <customer@example.net>\nTo: {}\nSubject: Re: your order\nDate: Sun, 6 Dec 2026 10:00:00 +0000\nMIME-Version: 1.0\n",
+            sim.event_id, sim.recipient
+        );
+        let envelope = serde_json::json!({"to": [sim.recipient], "from": "customer@example.net"}).to_string();
+        let info = r#"{"attachment1":{"filename":"receipt.txt","name":"receipt.txt","type":"text/plain"}}"#;
+        crate::inbound::multipart_form(
+            &boundary,
+            &[
                 ("headers", headers.as_str()),
                 ("from", "A Customer <customer@example.net>"),
                 ("to", sim.recipient),
@@ -952,15 +943,9 @@ fn simulate_inbound(
                 ("spam_score", "0.1"),
                 ("attachments", "1"),
                 ("attachment-info", info),
-            ] {
-                let _ = write!(form, "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
-            }
-            let _ = write!(
-                form,
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"attachment1\"; filename=\"receipt.txt\"\r\nContent-Type: text/plain\r\n\r\norder 42\r\n--{boundary}--\r\n"
-            );
-            form.into_bytes()
-        }
+            ],
+            &[("attachment1", "receipt.txt", "text/plain", b"order 42")],
+        )
     };
     let pair = Settings::first(&sim.settings.basic_auth, "--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
     Ok(Simulated {
