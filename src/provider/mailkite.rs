@@ -241,5 +241,70 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
+};
+
+/// MailKite's `email.received` body as an [`InboundMessage`](crate::InboundMessage):
+/// `id` (the message's stable id), `from`, `to`, `subject`, `text`, `html`,
+/// and the spam verdict of `auth.spam` (`spam` or `ham`). MailKite posts no
+/// headers and no raw message, and its attachments are links to fetch,
+/// which this does not follow: read them from the event's raw JSON.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not MailKite's `email.received` object
+/// or is over the limit.
+pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Address, InboundMessage};
+    limits.check_body(body)?;
+    let native: MailkiteMessage =
+        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not a MailKite message", &e))?;
+    if native.kind != "email.received" {
+        return Err(ParseError::new("the body is not MailKite's email.received"));
+    }
+    let address = |v: &Value| {
+        Address::new(v.get("address").and_then(Value::as_str), v.get("name").and_then(Value::as_str))
+    };
+    let mut message = InboundMessage::new(Provider::Mailkite);
+    message.event_id.clone_from(&native.id);
+    message.from = native.from.as_ref().map(address);
+    message.to = native.to.as_ref().and_then(Value::as_array).map(|to| to.iter().map(address).collect()).unwrap_or_default();
+    if message.to.len() > limits.max_headers {
+        return Err(ParseError::new("the message has more recipients than the limit"));
+    }
+    message.envelope_recipient = message.to.first().and_then(|a| a.address.clone());
+    message.envelope_sender = message.from.as_ref().and_then(|a| a.address.clone());
+    message.subject = native.subject;
+    message.text = native.text;
+    message.html = native.html;
+    message.spam_detected = native
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.get("spam"))
+        .and_then(Value::as_str)
+        .and_then(|verdict| match verdict {
+            "spam" => Some(true),
+            "ham" => Some(false),
+            _ => None,
+        });
+    Ok(message)
+}
+
+/// MailKite in the registry's inbound entries: its one webhook is inbound
+/// mail, authenticated as its events are.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "`x-mailkite-signature`, as its `email.received` events",
+    shape: "JSON: one message's fields, attachments as links",
+    parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        use futures_util::FutureExt as _;
+        let built = build(settings)?;
+        let verified = built.receive_boxed(request);
+        Ok(match verified.now_or_never() {
+            Some(Ok(_)) => parse_inbound(request.body(), limits).map(|m| vec![m]).map_err(crate::Error::from),
+            Some(Err(error)) => Err(error),
+            None => Err(VerifyError::CertificateUnavailable.into()),
+        })
+    },
+    simulate: |sim| simulate(&Simulation { kind: EventKind::Inbound, ..*sim }),
 };
