@@ -297,6 +297,8 @@ fn credentials(pair: &str, key: &str) -> Settings {
     let mut settings = Settings::new();
     settings.basic_auth.push(pair.to_owned());
     settings.secrets.push(key.to_owned());
+    // Where the provider signs the URL it calls.
+    settings.url = Some("https://hooks.example.com/webhooks/inbound".to_owned());
     settings
 }
 
@@ -310,7 +312,13 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         .copied()
         .filter(|p| p.info().is_some_and(|i| i.inbound.is_some()))
         .collect();
-    for wanted in [Provider::Postmark, Provider::Sendgrid, Provider::Mailgun] {
+    for wanted in [
+        Provider::Postmark,
+        Provider::Sendgrid,
+        Provider::Mailgun,
+        Provider::Mandrill,
+        Provider::Mailkite,
+    ] {
         assert!(with_inbound.contains(&wanted), "{wanted}");
     }
     for provider in with_inbound {

@@ -508,5 +508,111 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// Mandrill's inbound webhook: the messages an inbound route received,
+/// posted and signed as the event webhooks are (`mandrill_events`, a JSON
+/// array; `X-Mandrill-Signature` over the URL and the form), each an
+/// `inbound` event whose `msg.raw_msg` is the whole message; `msg.email`
+/// is the address it was received for, `msg.spam_report.score`
+/// SpamAssassin's score. Events of other kinds are skipped.
+/// Source: <https://mailchimp.com/developer/transactional/docs/webhooks/#inbound-messages>.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not such a form, an inbound event has no
+/// raw message, or a limit is passed.
+pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<crate::InboundMessage>, ParseError> {
+    limits.check_body(body)?;
+    let form_limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
+    let not_form = |_| ParseError::new("the body is not a form");
+    let pairs = form::pairs(body, &form_limits).map_err(not_form)?;
+    let mut fields = pairs.iter().filter(|p| p.is(b"mandrill_events"));
+    let (Some(field), None) = (fields.next(), fields.next()) else {
+        return Err(ParseError::new("the form has no single `mandrill_events` field"));
+    };
+    let json = form::decode(field.value);
+    let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
+    let mut messages = Vec::new();
+    for raw in raws {
+        let event: Value =
+            serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an event is not JSON", &e))?;
+        if event.get("event").and_then(Value::as_str) != Some("inbound") {
+            continue;
+        }
+        let msg = event.get("msg").unwrap_or(&Value::Null);
+        let raw_msg = msg
+            .get("raw_msg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ParseError::new("an inbound event has no msg.raw_msg"))?;
+        let mut message = crate::InboundMessage::from_mime(Provider::Mandrill, raw_msg.as_bytes(), limits)?;
+        message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
+        message.timestamp = event
+            .get("ts")
+            .and_then(Value::as_i64)
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
+        if let Some(score) = msg.pointer("/spam_report/score").and_then(Value::as_f64) {
+            message.spam_score = Some(score);
+        }
+        messages.push(message);
+    }
+    if messages.is_empty() {
+        return Err(ParseError::new("the batch has no inbound message"));
+    }
+    Ok(messages)
+}
+
+/// Mandrill's inbound webhook in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "`X-Mandrill-Signature` with the inbound route's webhook key, over the URL and the form, as the event webhooks",
+    shape: "a form: `mandrill_events`, a JSON array of `inbound` events with the raw message",
+    parse: |request, limits| parse_inbound(request.body(), limits),
+    verify: |settings, request, limits| {
+        use crate::Configure as _;
+        let url = settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
+        let verifier = Settings::chain(
+            &settings.secrets,
+            NEEDS,
+            |key| Ok(MandrillVerifier::new(Secret::from_bytes(key)?, url)),
+            |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
+        )?
+        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
+            .map_err(crate::Error::from)
+            .and_then(|_| Ok(parse_inbound(request.body(), limits)?)))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A Mandrill inbound batch of one message for `sim.recipient`, signed for
+/// the configured URL; tampered: a letter of the recipient changed.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let raw_msg = format!(
+        "Message-ID: <{}@example.net>\r\nFrom: A Customer <customer@example.net>\r\nTo: {}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nThanks!\r\n--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--m--\r\n",
+        sim.event_id, sim.recipient
+    );
+    let events = serde_json::json!([{"event": "inbound", "ts": sim.now, "msg": {
+        "raw_msg": raw_msg, "email": sim.recipient, "from_email": "customer@example.net",
+        "from_name": "A Customer", "subject": "Re: your order", "text": "Thanks!",
+        "spam_report": {"score": 0.1, "matched_rules": []}}}])
+    .to_string();
+    let body = sim
+        .body
+        .map_or_else(|| format!("mandrill_events={}", form::encode(&events)).into_bytes(), <[u8]>::to_vec);
+    let key = Settings::first(&sim.settings.secrets, NEEDS)?;
+    let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
+    let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
+    let mut delivery = Simulated {
+        headers: vec![
+            ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            ("X-Mandrill-Signature".to_owned(), signature),
+        ],
+        body,
+        query: None,
+    };
+    if sim.tamper {
+        delivery.alter_body(form::encode(sim.recipient).as_bytes(), 0);
+    }
+    Ok(delivery)
+}
