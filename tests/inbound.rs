@@ -318,6 +318,7 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         Provider::Mailgun,
         Provider::Mandrill,
         Provider::Mailkite,
+        Provider::Sparkpost,
     ] {
         assert!(with_inbound.contains(&wanted), "{wanted}");
     }
@@ -413,7 +414,10 @@ fn refusals(
     let bare: Vec<(String, String)> = delivery
         .headers
         .iter()
-        .filter(|(k, _)| k != "Authorization" && !k.to_ascii_lowercase().contains("signature"))
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k != "authorization" && !k.contains("signature") && !k.contains("token")
+        })
         .cloned()
         .collect();
     let unsigned_body =
@@ -683,4 +687,36 @@ fn the_cli_parses_and_verifies_inbound_mail() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("postmark"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SparkPost's relay token: an empty header never matches, and an empty
+/// configured token is a setup error, not a key that accepts anything.
+#[test]
+fn sparkpost_relay_tokens_are_never_empty() {
+    let inbound = Provider::Sparkpost.info().unwrap().inbound.unwrap();
+    let mut settings = Settings::new();
+    settings.secrets.push("relay-token".to_owned());
+    let delivery = simulated(Provider::Sparkpost, &settings, false);
+    let limits = InboundLimits::default();
+    let mut empty = delivery.headers.clone();
+    for (name, value) in &mut empty {
+        if name.eq_ignore_ascii_case("X-MessageSystems-Webhook-Token") {
+            value.clear();
+        }
+    }
+    let result = (inbound.verify)(&settings, &at(&empty, &delivery.body), &limits);
+    assert!(
+        matches!(result, Ok(Err(Error::Verify(VerifyError::Unauthorized)))),
+        "{result:?}"
+    );
+    let mut blank = Settings::new();
+    blank.secrets.push(String::new());
+    assert!((inbound.verify)(&blank, &at(&empty, &delivery.body), &limits).is_err());
+    let ok = (inbound.verify)(&settings, &at(&delivery.headers, &delivery.body), &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ok[0].envelope_sender.as_deref(),
+        Some("customer@example.net")
+    );
 }

@@ -315,5 +315,109 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// SparkPost's relay webhooks (inbound mail): a JSON array of
+/// `{"msys": {"relay_message": {…}}}`, each with `rcpt_to` and `msg_from`
+/// (the SMTP envelope), `webhook_id`, and `content` holding the whole
+/// message (`email_rfc822`, base64 when `email_rfc822_is_base64`).
+/// Authenticated not as the event webhooks but by the relay webhook's
+/// `auth_token`, sent in `X-MessageSystems-Webhook-Token`.
+/// Source: <https://developers.sparkpost.com/api/relay-webhooks/>.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not such a batch, a message is missing,
+/// or a limit is passed.
+pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<crate::InboundMessage>, ParseError> {
+    limits.check_body(body)?;
+    let raws = batch::elements(body, Shape::Array, Limits::default().max_events_per_delivery)?;
+    let mut messages = Vec::new();
+    for raw in raws {
+        let element: Value =
+            serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an element is not JSON", &e))?;
+        let Some(relay) = element.pointer("/msys/relay_message") else {
+            continue;
+        };
+        let content = relay.get("content").unwrap_or(&Value::Null);
+        let rfc822 = content
+            .get("email_rfc822")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ParseError::new("a relay message has no content.email_rfc822"))?;
+        let raw_message = if content.get("email_rfc822_is_base64").and_then(Value::as_bool) == Some(true) {
+            crate::inbound::base64_content(rfc822)?
+        } else {
+            rfc822.as_bytes().to_vec()
+        };
+        let mut message = crate::InboundMessage::from_mime(Provider::Sparkpost, &raw_message, limits)?;
+        let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
+        message.envelope_recipient = text("rcpt_to");
+        message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
+        messages.push(message);
+    }
+    if messages.is_empty() {
+        return Err(ParseError::new("the batch has no relay message"));
+    }
+    Ok(messages)
+}
+
+/// The relay webhook's token header.
+const RELAY_TOKEN: &str = "x-messagesystems-webhook-token";
+
+/// The tokens' digests, compared in constant time to the header.
+fn relay_token_check(tokens: &[String], request: &Request<'_>) -> Result<(), crate::VerifyError> {
+    // Only non-empty tokens: an empty one would accept an empty header.
+    let mut tokens = tokens.iter().filter(|t| !t.is_empty());
+    let first = tokens.next().ok_or(crate::VerifyError::Unauthorized)?;
+    let mut digests = crate::digests::SecretDigests::new(&[first.as_bytes()]);
+    for token in tokens {
+        digests.push(&[token.as_bytes()]);
+    }
+    match request.headers().lookup(RELAY_TOKEN) {
+        crate::headers::Lookup::One(value) if digests.position(value).is_some() => Ok(()),
+        crate::headers::Lookup::Absent => Err(crate::VerifyError::MissingCredentials),
+        _ => Err(crate::VerifyError::Unauthorized),
+    }
+}
+
+/// SparkPost's relay webhooks in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "the relay webhook's `auth_token` in `X-MessageSystems-Webhook-Token` (not the event webhooks' credentials)",
+    shape: "JSON: an array of `msys.relay_message`, each with the raw message",
+    parse: |request, limits| parse_inbound(request.body(), limits),
+    verify: |settings, request, limits| {
+        const NEEDS_TOKEN: &str = "--secret AUTH_TOKEN (the relay webhook's)";
+        if Settings::first(&settings.secrets, NEEDS_TOKEN)?.is_empty() {
+            return Err(crate::SecretError::Empty.into());
+        }
+        Ok(relay_token_check(&settings.secrets, request)
+            .map_err(crate::Error::from)
+            .and_then(|()| Ok(parse_inbound(request.body(), limits)?)))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A relay batch of one message for `sim.recipient`, with the first
+/// secret as the token; tampered: another token.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let token = Settings::first(&sim.settings.secrets, "--secret AUTH_TOKEN (the relay webhook's)")?;
+    let token = if sim.tamper { "not-the-token" } else { token };
+    let rfc822 = format!(
+        "Message-ID: <{}@example.net>\r\nFrom: A Customer <customer@example.net>\r\nTo: {}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nThanks!\r\n--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--m--\r\n",
+        sim.event_id, sim.recipient
+    );
+    let body = sim.body.map_or_else(
+        || {
+            serde_json::json!([{"msys": {"relay_message": {
+                "content": {"email_rfc822": crate::encoding::base64(rfc822.as_bytes()), "email_rfc822_is_base64": true,
+                            "subject": "Re: your order", "text": "Thanks!", "to": [sim.recipient]},
+                "customer_id": "1", "friendly_from": "customer@example.net", "msg_from": "customer@example.net",
+                "rcpt_to": sim.recipient, "webhook_id": "relay-1", "protocol": "smtp"}}}])
+            .to_string()
+            .into_bytes()
+        },
+        <[u8]>::to_vec,
+    );
+    Ok(Simulated::json(body, vec![("X-MessageSystems-Webhook-Token".to_owned(), token.to_owned())]))
+}
