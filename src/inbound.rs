@@ -528,6 +528,16 @@ impl FormPart {
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.content).into_owned()
     }
+
+    /// The content as text in `charset` (UTF-8 when unknown or absent).
+    pub(crate) fn text_in(&self, charset: Option<&str>) -> String {
+        match charset.and_then(|c| {
+            mail_parser::decoders::charsets::map::charset_decoder(c.trim().as_bytes())
+        }) {
+            Some(decode) => decode(&self.content),
+            None => self.text(),
+        }
+    }
 }
 
 /// The fields of a `multipart/form-data` body, within `limits`: parsed as
@@ -584,7 +594,21 @@ pub(crate) fn form_data(
             continue;
         };
         let filename = part.attachment_name().map(str::to_owned);
-        let content = part.contents();
+        // A field's bytes as sent (a provider may post a field in another
+        // charset and say so elsewhere); a file's decoded content.
+        let raw_field;
+        let content = if filename.is_none() {
+            let start = part.raw_body_offset() as usize;
+            let end = part.raw_end_offset() as usize;
+            let bytes = message.get(start..end.max(start)).unwrap_or_default();
+            raw_field = bytes
+                .strip_suffix(b"\r\n")
+                .or_else(|| bytes.strip_suffix(b"\n"))
+                .unwrap_or(bytes);
+            raw_field
+        } else {
+            part.contents()
+        };
         if filename.is_some() {
             files += 1;
             decoded = decoded.saturating_add(content.len());

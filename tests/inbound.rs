@@ -720,3 +720,27 @@ fn sparkpost_relay_tokens_are_never_empty() {
         Some("customer@example.net")
     );
 }
+
+/// SendGrid posts each parsed field in the message's own charset and says
+/// which in `charsets`: a Latin-1 text body is decoded as Latin-1.
+#[test]
+fn sendgrid_fields_are_decoded_in_the_charsets_it_declares() {
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"headers\"\r\n\r\nFrom: a@example.com\nSubject: x\n\r\n");
+    body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nMerci, \xe7a marche tr\xe8s bien.\r\n");
+    body.extend_from_slice(
+        b"--b\r\nContent-Disposition: form-data; name=\"subject\"\r\n\r\nR\xe9ponse\r\n",
+    );
+    body.extend_from_slice(
+        b"--b\r\nContent-Disposition: form-data; name=\"charsets\"\r\n\r\n{\"text\":\"iso-8859-1\",\"subject\":\"iso-8859-1\",\"from\":\"UTF-8\"}\r\n--b--\r\n",
+    );
+    let m = email_webhooks::provider::sendgrid::parse_inbound(
+        "multipart/form-data; boundary=b",
+        &body,
+        &InboundLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(m.text.as_deref(), Some("Merci, ça marche très bien."));
+    // The subject from the headers field wins; the field is decoded too.
+    assert_eq!(m.subject.as_deref(), Some("x"));
+}

@@ -848,10 +848,18 @@ pub fn parse_inbound(
         if let Some(headers) = field("headers") {
             message.fill_headers(&headers.text(), limits)?;
         }
-        message.text = field("text").map(crate::inbound::FormPart::text);
-        message.html = field("html").map(crate::inbound::FormPart::text);
+        // `charsets`: {"text": "iso-8859-1", …}: each field's charset.
+        let charsets: serde_json::Map<String, serde_json::Value> = field("charsets")
+            .and_then(|f| serde_json::from_slice(&f.content).ok())
+            .unwrap_or_default();
+        let decoded = |name: &str| {
+            let charset = charsets.get(name).and_then(serde_json::Value::as_str);
+            field(name).map(|f| f.text_in(charset))
+        };
+        message.text = decoded("text");
+        message.html = decoded("html");
         if message.subject.is_none() {
-            message.subject = field("subject").map(crate::inbound::FormPart::text);
+            message.subject = decoded("subject");
         }
         // `attachment-info`: {"attachment1": {"filename", "type", "content-id"}}.
         let info: serde_json::Map<String, serde_json::Value> = field("attachment-info")
