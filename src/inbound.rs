@@ -10,9 +10,11 @@
 //! over `mailparse`, for its completeness and its bounded nesting).
 //!
 //! Inbound bodies are large and hostile: every size and count is bounded
-//! by [`InboundLimits`] before the work it bounds (the body before it is
-//! parsed, each attachment's encoded size before it is decoded, the total
-//! decoded size, the number of parts, headers and attachments).
+//! by [`InboundLimits`]. The body size is checked before anything is
+//! parsed, and a form without its closing boundary is refused at once;
+//! the counts of parts, headers and attachments and the decoded size are
+//! checked once the parser has read the message (mail-parser reads it in
+//! one pass, within the body limit), before anything is copied out of it.
 //!
 //! The provider modules own their inbound shapes: see
 //! [`provider::postmark::parse_inbound`](crate::provider::postmark::parse_inbound).
@@ -143,16 +145,55 @@ impl fmt::Debug for Attachment {
 }
 
 impl Attachment {
-    /// The filename's last path component, without control characters, or
-    /// `None` when nothing usable is left (`..`, empty): a name that is
-    /// safe to join to a directory of yours.
+    /// The filename's last path component made safe to join to a directory
+    /// of yours on any system, or `None` when nothing usable is left: no
+    /// control or invisible formatting characters (bidirectional overrides
+    /// that make `exe.pdf` of `fdp.exe`), no `:` (drive prefixes, alternate
+    /// data streams), no leading or trailing dots and spaces, not a Windows
+    /// device name (`CON`, `NUL.txt`), at most 255 bytes.
     #[must_use]
     pub fn safe_filename(&self) -> Option<String> {
         let name = self.filename.as_deref()?;
         let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-        let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-        let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
-        (!cleaned.is_empty()).then_some(cleaned)
+        let invisible = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+        };
+        let cleaned: String = last
+            .chars()
+            .filter(|&c| !invisible(c))
+            .map(|c| {
+                if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+        let stem = cleaned
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .to_ascii_uppercase();
+        let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+            || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+                && stem.len() == 4
+                && stem.as_bytes()[3].is_ascii_digit());
+        let mut safe = if reserved {
+            format!("_{cleaned}")
+        } else {
+            cleaned.to_owned()
+        };
+        if safe.len() > 255 {
+            let mut end = 255;
+            while !safe.is_char_boundary(end) {
+                end -= 1;
+            }
+            safe.truncate(end);
+        }
+        (!safe.is_empty()).then_some(safe)
     }
 }
 
@@ -205,6 +246,15 @@ pub struct InboundMessage {
     /// The whole message as received, where the provider sends it.
     #[serde(skip)]
     pub raw: Option<Vec<u8>>,
+    /// A value the provider signed for this delivery alone, to claim once
+    /// before handling the message, where the provider's signature does not
+    /// cover the message (Mailgun signs a timestamp and a token): a second
+    /// delivery carrying it is a replay, whatever its content. Claim it in
+    /// an [`IdempotencyStore`](crate::idempotency::IdempotencyStore) and
+    /// refuse the delivery when it was claimed before; `None` where the
+    /// signature covers the message or nothing is signed.
+    #[serde(skip)]
+    pub replay_token: Option<String>,
 }
 
 impl fmt::Debug for InboundMessage {
@@ -257,10 +307,11 @@ impl InboundMessage {
             headers: Vec::new(),
             attachments: Vec::new(),
             raw: None,
+            replay_token: None,
         }
     }
 
-    /// The key to process this message once: `{provider}:inbound:{id}`
+    /// The key to process this message once: `{provider}:inbound:id:{id}`
     /// with the id the provider gave the message where it gives one, else
     /// `{provider}:inbound:sha256:…`, a digest of the whole message as
     /// posted (headers in order, envelope, bodies, attachments; or the raw
@@ -273,9 +324,11 @@ impl InboundMessage {
     #[must_use]
     pub fn idempotency_key(&self) -> String {
         if let Some(id) = self.event_id.as_deref().filter(|id| !id.is_empty()) {
-            return format!("{}:inbound:{id}", self.provider);
+            return format!("{}:inbound:id:{id}", self.provider);
         }
         let mut hash = Sha256::new();
+        // Each section tagged and counted, so that no two messages hash
+        // alike by moving fields between sections.
         let mut field = |bytes: &[u8]| {
             // Length-prefixed, so that no two messages hash alike by moving
             // bytes from one field to the next.
@@ -283,8 +336,11 @@ impl InboundMessage {
             hash.update(bytes);
         };
         if let Some(raw) = &self.raw {
+            field(b"raw");
             field(raw);
         } else {
+            field(b"headers");
+            field(&(self.headers.len() as u64).to_be_bytes());
             for (name, value) in &self.headers {
                 field(name.as_bytes());
                 field(value.as_bytes());
@@ -292,6 +348,8 @@ impl InboundMessage {
             for part in [&self.envelope_sender, &self.subject, &self.text, &self.html] {
                 field(part.as_deref().unwrap_or_default().as_bytes());
             }
+            field(b"attachments");
+            field(&(self.attachments.len() as u64).to_be_bytes());
             for attachment in &self.attachments {
                 field(
                     attachment
@@ -329,7 +387,8 @@ impl InboundMessage {
 
     /// Fills the spam verdict and score from SpamAssassin's `X-Spam-Status`
     /// (`Yes, score=5.2 …`), `X-Spam-Flag` and `X-Spam-Score` headers, where
-    /// the provider gave none of its own.
+    /// the provider gave none of its own. Only for providers that add these
+    /// headers themselves (Postmark): elsewhere the sender wrote them.
     pub(crate) fn spam_from_headers(&mut self) {
         if self.spam_detected.is_none() {
             self.spam_detected = self
@@ -505,7 +564,6 @@ impl InboundMessage {
                 content: content.to_vec(),
             });
         }
-        self.spam_from_headers();
         Ok(())
     }
 }

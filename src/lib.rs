@@ -27,8 +27,9 @@
 //! Received mail has its own model, [`InboundMessage`]: the messages a
 //! provider received for your domains and posted to you, parsed from the
 //! provider's fields or from raw MIME ([`inbound`]), with their
-//! attachments decoded and bounded by [`InboundLimits`] (Postmark and
-//! SendGrid so far: the registry's [`ProviderInfo::inbound`](provider::ProviderInfo::inbound)).
+//! attachments decoded and bounded by [`InboundLimits`] (the providers with
+//! an entry in the registry's [`ProviderInfo::inbound`](provider::ProviderInfo::inbound):
+//! Postmark, SendGrid, Mailgun, Mandrill, SparkPost and MailKite so far).
 //!
 //! How to use it for one task at a time (choosing a receive mode, running
 //! replicas, rotating keys, what to answer, debugging a signature, moving

@@ -41,7 +41,9 @@ fn plain_text_with_spamassassin_headers() {
         Some("Hello,\r\nis the order shipped?")
     );
     assert_eq!(m.html, None);
-    assert_eq!((m.spam_detected, m.spam_score), (Some(false), Some(-0.1)));
+    // SpamAssassin headers in a raw message are the sender's to write: not
+    // a verdict (Postmark's inbound, which adds its own, reads them).
+    assert_eq!((m.spam_detected, m.spam_score), (None, None));
     assert_eq!(
         m.headers[0],
         (
@@ -193,7 +195,7 @@ fn postmark_inbound_sample_is_read_field_by_field() {
         email_webhooks::provider::postmark::parse_inbound(&data("postmark-inbound.json")).unwrap();
     assert_eq!(
         m.idempotency_key(),
-        "postmark:inbound:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+        "postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
     );
     assert_eq!(
         m.envelope_recipient.as_deref(),
@@ -257,8 +259,9 @@ fn postmark_inbound_refusals() {
     assert!(parse(&body, &InboundLimits::default().with_max_decoded_bytes(10)).is_err());
     let bad = String::from_utf8(body)
         .unwrap()
-        .replace("VGhpcyBpcyBhdHRhY2htZW50", "!!!");
-    let _ = parse(bad.as_bytes(), &limits);
+        .replacen("\"Content\": \"", "\"Content\": \"!!!", 1);
+    assert_ne!(bad.as_bytes(), &data("postmark-inbound.json")[..]);
+    assert!(parse(bad.as_bytes(), &limits).is_err());
 }
 
 /// When the simulated deliveries are made and checked.
@@ -271,14 +274,27 @@ fn simulated(
     settings: &Settings,
     tamper: bool,
 ) -> email_webhooks::provider::Simulated {
+    simulated_attempt(provider, settings, tamper, "attempt-1", AT)
+}
+
+/// One delivery attempt of the same message: `attempt` and `now` change
+/// what each provider signs anew on a retry (Mailgun's token, the times).
+fn simulated_attempt(
+    provider: Provider,
+    settings: &Settings,
+    tamper: bool,
+    attempt: &str,
+    now: i64,
+) -> email_webhooks::provider::Simulated {
     let inbound = provider.info().unwrap().inbound.unwrap();
     let mut sim = Simulation::new(
         EventKind::Inbound,
         "support@example.org",
         "m-1",
-        AT,
+        now,
         settings,
-    );
+    )
+    .attempt(attempt);
     if tamper {
         sim = sim.tampered();
     }
@@ -362,8 +378,8 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
             *m,
             "{provider}"
         );
-        // Redelivered: the same key.
-        let again = simulated(provider, &settings, false);
+        // Redelivered a minute later, signed anew: the same key.
+        let again = simulated_attempt(provider, &settings, false, "attempt-2", AT + 60);
         let again = (inbound.parse)(&at(&again.headers, &again.body), &limits).unwrap();
         assert_eq!(
             again[0].idempotency_key(),
@@ -581,7 +597,7 @@ fn the_cli_parses_and_verifies_inbound_mail() {
     let parsed = json(&out);
     assert_eq!(
         parsed["messages"][0]["idempotency_key"],
-        "postmark:inbound:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+        "postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
     );
     assert_eq!(
         parsed["messages"][0]["attachments"][1]["content_id"],
@@ -743,4 +759,95 @@ fn sendgrid_fields_are_decoded_in_the_charsets_it_declares() {
     assert_eq!(m.text.as_deref(), Some("Merci, ça marche très bien."));
     // The subject from the headers field wins; the field is decoded too.
     assert_eq!(m.subject.as_deref(), Some("x"));
+}
+
+/// Mailgun signs a token, not the message: a captured signature sent with
+/// other content verifies within the window, so the message carries the
+/// token to claim, and a store refuses its second use.
+#[test]
+fn a_reused_mailgun_signature_is_caught_by_its_replay_token() {
+    use email_webhooks::idempotency::{Claim, IdempotencyStore as _, MemoryStore};
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    use futures_util::FutureExt as _;
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let signed = verifier
+        .sign(AT, "captured-token", &serde_json::Value::Null)
+        .unwrap();
+    let signature = signed["signature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = time::OffsetDateTime::from_unix_timestamp(AT + 10).unwrap();
+    let post = |text: &str| {
+        format!(
+            "timestamp={AT}&token=captured-token&signature={signature}&recipient=in%40example.org&body-plain={text}"
+        )
+    };
+    let limits = InboundLimits::default();
+    let genuine = verifier
+        .verify_and_parse_inbound_at(
+            "application/x-www-form-urlencoded",
+            post("hello").as_bytes(),
+            &limits,
+            now,
+        )
+        .unwrap();
+    let forged = verifier
+        .verify_and_parse_inbound_at(
+            "application/x-www-form-urlencoded",
+            post("wire+money").as_bytes(),
+            &limits,
+            now,
+        )
+        .unwrap();
+    // Different content, so different message keys; one token.
+    assert_ne!(genuine.idempotency_key(), forged.idempotency_key());
+    assert_eq!(
+        genuine.replay_token.as_deref(),
+        Some("mailgun-token:captured-token")
+    );
+    assert_eq!(genuine.replay_token, forged.replay_token);
+    let store = MemoryStore::new();
+    let claim = |key: &str| {
+        store
+            .begin(key, std::time::Duration::from_secs(60))
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+    };
+    let token = genuine.replay_token.unwrap();
+    assert!(matches!(claim(&token), Claim::Acquired(_)));
+    assert!(!matches!(
+        claim(&forged.replay_token.unwrap()),
+        Claim::Acquired(_)
+    ));
+    // Providers that sign the message itself carry no token.
+    let postmark =
+        email_webhooks::provider::postmark::parse_inbound(&data("postmark-inbound.json")).unwrap();
+    assert_eq!(postmark.replay_token, None);
+}
+
+/// Filenames a sender chose, made safe to join to a directory anywhere.
+#[test]
+fn safe_filenames_refuse_paths_devices_streams_and_bidi_tricks() {
+    let safe = |name: &str| {
+        let mut attachment = email_webhooks::inbound::Attachment::default();
+        attachment.filename = Some(name.to_owned());
+        attachment.safe_filename()
+    };
+    assert_eq!(safe("../../etc/passwd").as_deref(), Some("passwd"));
+    assert_eq!(safe("C:evil.exe").as_deref(), Some("C_evil.exe"));
+    assert_eq!(safe("a.pdf:stream").as_deref(), Some("a.pdf_stream"));
+    assert_eq!(
+        safe("invoice\u{202e}fdp.exe").as_deref(),
+        Some("invoicefdp.exe")
+    );
+    assert_eq!(safe("NUL.txt").as_deref(), Some("_NUL.txt"));
+    assert_eq!(safe("com1").as_deref(), Some("_com1"));
+    assert_eq!(safe("report. . ").as_deref(), Some("report"));
+    assert_eq!(safe("..").as_deref(), None);
+    assert_eq!(safe("dir\\").as_deref(), None);
+    let long = safe(&"é".repeat(300)).unwrap();
+    assert!(long.len() <= 255 && long.chars().all(|c| c == 'é'));
+    assert_eq!(safe("résumé 2026.pdf").as_deref(), Some("résumé 2026.pdf"));
 }

@@ -991,6 +991,9 @@ fn inbound_from_fields(
         }
         message
     };
+    // The signature covers this token, not the message: the token is what
+    // a replay reuses (see `verify_and_parse_inbound_at`).
+    message.replay_token = text("token").map(|token| format!("mailgun-token:{token}"));
     message.envelope_sender = text("sender").or(message.envelope_sender);
     message.envelope_recipient = text("recipient").or(message.envelope_recipient);
     // Mailgun's spam filter: X-Mailgun-Sflag (Yes/No), X-Mailgun-Sscore.
@@ -1000,16 +1003,19 @@ fn inbound_from_fields(
     if let Some(score) = message.header("X-Mailgun-Sscore").and_then(|s| s.trim().parse::<f64>().ok()) {
         message.spam_score = Some(score).filter(|s| s.is_finite());
     }
-    message.spam_from_headers();
     Ok(message)
 }
 
 impl MailgunVerifier {
     /// Checks a route's signature (the form's `timestamp`, `token` and
     /// `signature`), then parses the message within `limits`. The verifier's
-    /// replay window applies; a reused token is refused only where a store
-    /// remembers tokens (the pipeline's), so deduplicate on
-    /// [`InboundMessage::idempotency_key`](crate::InboundMessage::idempotency_key).
+    /// replay window applies.
+    ///
+    /// **Claim [`replay_token`](crate::InboundMessage::replay_token) once**
+    /// before handling the message, and refuse the delivery when it was
+    /// claimed before: Mailgun signs the token, not the message, so whoever
+    /// captures one signed post can send other content with its three
+    /// signature fields within the window.
     ///
     /// # Errors
     ///

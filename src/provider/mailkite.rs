@@ -298,7 +298,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
     verify: |settings, request, limits| {
         use futures_util::FutureExt as _;
-        let built = build(settings)?;
+        // The inbound body limit, not the events' default.
+        let mut settings = settings.clone();
+        settings.limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
+        let built = build(&settings)?;
         let verified = built.receive_boxed(request);
         Ok(match verified.now_or_never() {
             Some(Ok(_)) => parse_inbound(request.body(), limits).map(|m| vec![m]).map_err(crate::Error::from),
