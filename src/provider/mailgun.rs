@@ -975,11 +975,15 @@ fn inbound_from_fields(
         let content_ids: serde_json::Map<String, Value> = field("content-id-map")
             .and_then(|f| serde_json::from_slice(&f.content).ok())
             .unwrap_or_default();
+        // Inverted once: field name → content id.
+        let by_field: std::collections::HashMap<&str, &str> = content_ids
+            .iter()
+            .filter_map(|(cid, name)| Some((name.as_str()?, cid.as_str())))
+            .collect();
         for file in fields.iter().filter(|f| f.filename.is_some()) {
-            let content_id = content_ids
-                .iter()
-                .find(|(_, v)| v.as_str() == Some(file.name.as_str()))
-                .map(|(cid, _)| cid.trim_matches(['<', '>']).to_owned());
+            let content_id = by_field
+                .get(file.name.as_str())
+                .map(|cid| cid.trim_matches(['<', '>']).to_owned());
             message.attachments.push(Attachment {
                 filename: file.filename.clone(),
                 content_type: file.content_type.clone(),

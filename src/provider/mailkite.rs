@@ -246,7 +246,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 
 /// MailKite's `email.received` body as an [`InboundMessage`](crate::InboundMessage):
 /// `id` (the message's stable id), `from`, `to`, `subject`, `text`, `html`,
-/// and the spam verdict of `auth.spam` (`spam` or `ham`). MailKite posts no
+/// and the spam verdict of `auth.spam` (`spam` or `ham`); no envelope. MailKite posts no
 /// headers and no raw message, and its attachments are links to fetch,
 /// which this does not follow: read them from the event's raw JSON.
 ///
@@ -272,8 +272,8 @@ pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<crate
     if message.to.len() > limits.max_headers {
         return Err(ParseError::new("the message has more recipients than the limit"));
     }
-    message.envelope_recipient = message.to.first().and_then(|a| a.address.clone());
-    message.envelope_sender = message.from.as_ref().and_then(|a| a.address.clone());
+    // MailKite posts no SMTP envelope: the envelope fields stay empty
+    // rather than repeat the headers a sender wrote.
     message.subject = native.subject;
     message.text = native.text;
     message.html = native.html;
