@@ -12,9 +12,10 @@
 //! Inbound bodies are large and hostile: every size and count is bounded
 //! by [`InboundLimits`]. The body size is checked before anything is
 //! parsed, and a form without its closing boundary is refused at once;
-//! the counts of parts, headers and attachments and the decoded size are
-//! checked once the parser has read the message (mail-parser reads it in
-//! one pass, within the body limit), before anything is copied out of it.
+//! so is a message of more lines than [`InboundLimits::max_lines`], which
+//! bounds the parser's work; the counts of parts, headers and attachments
+//! and the decoded size are checked once the parser has read the message,
+//! before anything is copied out of it.
 //!
 //! The provider modules own their inbound shapes: see
 //! [`provider::postmark::parse_inbound`](crate::provider::postmark::parse_inbound).
@@ -46,6 +47,12 @@ pub struct InboundLimits {
     /// The most decoded attachment bytes in one message, all attachments
     /// together (default 40 MiB).
     pub max_decoded_bytes: usize,
+    /// The most lines in one message or form, counted before the MIME
+    /// parser reads it (default 1,000,000: a 40 MiB message of base64 has
+    /// about 540,000). The parser's work per line is bounded, so this
+    /// bounds its work on a message of tiny lines (a header bomb) before it
+    /// starts.
+    pub max_lines: usize,
 }
 
 impl Default for InboundLimits {
@@ -56,6 +63,7 @@ impl Default for InboundLimits {
             max_headers: 1_000,
             max_attachments: 250,
             max_decoded_bytes: 40 << 20,
+            max_lines: 1_000_000,
         }
     }
 }
@@ -81,6 +89,18 @@ impl InboundLimits {
             return Err(ParseError::new(
                 "the inbound delivery is over the size limit",
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses MIME over the size or line limit, before it is parsed.
+    pub(crate) fn check_mime(&self, raw: &[u8]) -> Result<(), ParseError> {
+        self.check_body(raw)?;
+        // One linear pass per message: not worth a dependency (bytecount).
+        #[allow(clippy::naive_bytecount)]
+        let lines = raw.iter().filter(|&&b| b == b'\n').count();
+        if lines > self.max_lines {
+            return Err(ParseError::new("the message has more lines than the limit"));
         }
         Ok(())
     }
@@ -439,7 +459,7 @@ impl InboundMessage {
         raw: &[u8],
         limits: &InboundLimits,
     ) -> Result<Self, ParseError> {
-        limits.check_body(raw)?;
+        limits.check_mime(raw)?;
         let parsed =
             parse_mime(raw).ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
         if parsed.parts.len() > limits.max_parts {
@@ -608,7 +628,7 @@ pub(crate) fn form_data(
     limits: &InboundLimits,
 ) -> Result<Vec<FormPart>, ParseError> {
     use mail_parser::MimeHeaders as _;
-    limits.check_body(body)?;
+    limits.check_mime(body)?;
     let lower = content_type.to_ascii_lowercase();
     if !lower.trim_start().starts_with("multipart/form-data") || !lower.contains("boundary=") {
         return Err(ParseError::new(

@@ -853,3 +853,25 @@ fn safe_filenames_refuse_paths_devices_streams_and_bidi_tricks() {
     assert!(long.len() <= 255 && long.chars().all(|c| c == 'é'));
     assert_eq!(safe("résumé 2026.pdf").as_deref(), Some("résumé 2026.pdf"));
 }
+
+/// A header bomb (millions of tiny lines) is refused by counting lines
+/// before the MIME parser reads it, in a raw message and in a form.
+#[test]
+fn a_message_of_tiny_lines_is_refused_before_it_is_parsed() {
+    let mut bomb = b"From: a@example.com\r\nTo: b@example.org\r\n".to_vec();
+    bomb.extend(std::iter::repeat_n(&b"a:\n"[..], 1_000_001).flatten());
+    bomb.extend_from_slice(b"\r\nbody\r\n");
+    let error = InboundMessage::from_mime(Provider::Sendgrid, &bomb, &InboundLimits::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("lines"), "{error}");
+    let mut form = b"--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n".to_vec();
+    form.extend_from_slice(&bomb);
+    form.extend_from_slice(b"\r\n--b--\r\n");
+    let error = email_webhooks::provider::sendgrid::parse_inbound(
+        "multipart/form-data; boundary=b",
+        &form,
+        &InboundLimits::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("lines"), "{error}");
+}
