@@ -875,3 +875,17 @@ fn a_message_of_tiny_lines_is_refused_before_it_is_parsed() {
     .unwrap_err();
     assert!(error.to_string().contains("lines"), "{error}");
 }
+
+/// Postmark's lists are counted before they are read: a body of empty
+/// attachment objects over the limit is refused for its count.
+#[test]
+fn postmark_attachment_lists_are_counted_before_they_are_read() {
+    let many = vec!["{}"; 251].join(",");
+    let body = format!(r#"{{"MessageID":"m","From":"a@example.com","Attachments":[{many}]}}"#);
+    let error = email_webhooks::provider::postmark::parse_inbound(body.as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("attachments"), "{error}");
+    let headers = vec![r#"{"Name":"X","Value":"y"}"#; 1_001].join(",");
+    let body = format!(r#"{{"MessageID":"m","From":"a@example.com","Headers":[{headers}]}}"#);
+    let error = email_webhooks::provider::postmark::parse_inbound(body.as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("header"), "{error}");
+}

@@ -490,6 +490,39 @@ pub struct PostmarkAttachment {
     pub content_id: Option<String>,
 }
 
+/// How many elements Postmark's inbound lists hold, counted without
+/// keeping them.
+#[derive(Deserialize)]
+struct ListCounts {
+    #[serde(rename = "Attachments", default)]
+    attachments: Option<Count>,
+    #[serde(rename = "Headers", default)]
+    headers: Option<Count>,
+}
+
+/// The length of a JSON array, its elements skipped.
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut count = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                Ok(Count(count))
+            }
+        }
+        deserializer.deserialize_seq(Counter)
+    }
+}
+
 /// Parses Postmark's inbound JSON without checking credentials, within
 /// the default [`InboundLimits`](crate::InboundLimits).
 ///
@@ -513,6 +546,16 @@ pub fn parse_inbound_within(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, Attachment};
     limits.check_body(body)?;
+    // The lists counted before they are read into memory: a body of
+    // `"Attachments":[{},{},…]` would otherwise cost far more than itself.
+    let counts: ListCounts = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
+    if counts.attachments.map_or(0, |c| c.0) > limits.max_attachments {
+        return Err(ParseError::new("the message has more attachments than the limit"));
+    }
+    if counts.headers.map_or(0, |c| c.0) > limits.max_headers {
+        return Err(ParseError::new("the message has more header fields than the limit"));
+    }
     let native: PostmarkInbound = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
     if native.message_id.is_none() && native.from.is_none() && native.original_recipient.is_none() {
