@@ -607,6 +607,18 @@ impl FormPart {
         String::from_utf8_lossy(&self.content).into_owned()
     }
 
+    /// The file as an attachment, shown inline when it has a `Content-ID`.
+    pub(crate) fn attachment(&self, content_id: Option<String>) -> Attachment {
+        Attachment {
+            filename: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            size: self.content.len(),
+            inline: content_id.is_some(),
+            content_id,
+            content: self.content.clone(),
+        }
+    }
+
     /// The content as text in `charset` (UTF-8 when unknown or absent).
     pub(crate) fn text_in(&self, charset: Option<&str>) -> String {
         match charset.and_then(|c| {

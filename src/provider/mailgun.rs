@@ -938,7 +938,7 @@ fn inbound_from_fields(
     fields: &[crate::inbound::FormPart],
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    use crate::inbound::{Attachment, FormPart, InboundMessage};
+    use crate::inbound::{FormPart, InboundMessage};
     let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
     let text = |name: &str| field(name).map(FormPart::text).filter(|t| !t.is_empty());
     let mut message = if let Some(raw) = field("body-mime") {
@@ -984,14 +984,7 @@ fn inbound_from_fields(
             let content_id = by_field
                 .get(file.name.as_str())
                 .map(|cid| cid.trim_matches(['<', '>']).to_owned());
-            message.attachments.push(Attachment {
-                filename: file.filename.clone(),
-                content_type: file.content_type.clone(),
-                size: file.content.len(),
-                inline: content_id.is_some(),
-                content_id,
-                content: file.content.clone(),
-            });
+            message.attachments.push(file.attachment(content_id));
         }
         message
     };

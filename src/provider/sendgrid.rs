@@ -835,7 +835,7 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    use crate::inbound::{Attachment, InboundMessage, form_data};
+    use crate::inbound::{InboundMessage, form_data};
     let fields = form_data(content_type, body, limits)?;
     let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
     let mut message = if let Some(raw) = field("email") {
@@ -872,14 +872,7 @@ pub fn parse_inbound(
                 .and_then(serde_json::Value::as_str)
                 .map(|id| id.trim_matches(['<', '>']).to_owned())
                 .filter(|id| !id.is_empty());
-            message.attachments.push(Attachment {
-                filename: file.filename.clone(),
-                content_type: file.content_type.clone(),
-                size: file.content.len(),
-                inline: content_id.is_some(),
-                content_id,
-                content: file.content.clone(),
-            });
+            message.attachments.push(file.attachment(content_id));
         }
         message
     };

@@ -646,12 +646,17 @@ fn inbound_info(
 /// Inbound messages as the CLI prints them: the message fields plus
 /// `idempotency_key`.
 fn messages_json(messages: &[email_webhooks::InboundMessage]) -> Value {
+    keyed_json(messages, email_webhooks::InboundMessage::idempotency_key)
+}
+
+/// Each item's fields plus its `idempotency_key`.
+fn keyed_json<T: serde::Serialize>(items: &[T], key: fn(&T) -> String) -> Value {
     Value::Array(
-        messages
+        items
             .iter()
-            .map(|m| {
-                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-                v["idempotency_key"] = json!(m.idempotency_key());
+            .map(|item| {
+                let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
+                v["idempotency_key"] = json!(key(item));
                 v
             })
             .collect(),
@@ -840,16 +845,7 @@ fn proof_json(proof: &Verified<'_>) -> Value {
 
 /// Events as the CLI prints them: the event fields plus `idempotency_key`.
 fn events_json(events: &[EmailEvent]) -> Value {
-    Value::Array(
-        events
-            .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-                v["idempotency_key"] = json!(e.idempotency_key());
-                v
-            })
-            .collect(),
-    )
+    keyed_json(events, EmailEvent::idempotency_key)
 }
 
 fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
