@@ -396,6 +396,9 @@ pub enum Error {
     /// The idempotency store failed.
     #[error(transparent)]
     Store(#[from] crate::idempotency::StoreError),
+    /// Content an inbound delivery refers to could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] crate::inbound::FetchError),
 }
 
 impl From<SecretError> for Error {
@@ -416,7 +419,8 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Verify(VerifyError::CertificateUnavailable | VerifyError::BodyUnreadable)
-            | Self::Store(_) => 503,
+            | Self::Store(_)
+            | Self::Fetch(_) => 503,
             Self::Verify(VerifyError::NoPublicUrl | VerifyError::NoPeerAddress) => 500,
             Self::Verify(VerifyError::SourceNotAllowed) => 403,
             Self::Verify(
@@ -445,6 +449,7 @@ impl Error {
             Self::Verify(e) => e.code(),
             Self::Parse(e) => e.code(),
             Self::Store(e) => e.code(),
+            Self::Fetch(e) => e.code(),
         }
     }
 }

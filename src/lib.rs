@@ -215,6 +215,8 @@
 //! | `no_public_url` | a URL-signed or URL-secret provider, and the receiver has no public URL configured | 500 | transient (fix the configuration; the provider retries meanwhile) |
 //! | `no_peer_address` | a source allowlist or a rate limit, and the server does not report the client's address | 500 | transient (fix the configuration) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
+//! | `job_too_large` | an inbound message over [`InboundLimits::max_queued_bytes`] in handoff: the provider keeps it and retries | 503 | transient |
+//! | `content_unavailable`, `content_too_large`, `content_invalid` | content an inbound delivery refers to could not be fetched, is over its limit, or is unreadable ([`inbound::FetchError`]): the provider keeps the message and delivers it again | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
 //! | (route) `rate_limited` | a source over its rate limit (`Providers::with_rate_limit`) | 429 with `Retry-After`; 503 for SES | transient |

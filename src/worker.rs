@@ -43,8 +43,26 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
-use crate::EmailEvent;
-use crate::queue::{ClaimedJob, Queue, StoreError, decode_event};
+use crate::{EmailEvent, InboundMessage};
+
+/// What a queue's payloads decode to: events, or inbound messages (each
+/// kind has its own queue).
+trait Job: Sized {
+    fn decode(payload: &str, custom: &[&'static str]) -> Result<Self, UndecodablePayload>;
+}
+
+impl Job for EmailEvent {
+    fn decode(payload: &str, custom: &[&'static str]) -> Result<Self, UndecodablePayload> {
+        decode_event(payload, custom)
+    }
+}
+
+impl Job for InboundMessage {
+    fn decode(payload: &str, _custom: &[&'static str]) -> Result<Self, UndecodablePayload> {
+        crate::queue::decode_inbound(payload)
+    }
+}
+use crate::queue::{ClaimedJob, Queue, StoreError, UndecodablePayload, decode_event};
 
 /// Exponential backoff with jitter between a failed event's attempts: the
 /// n-th retry waits a random time between half and all of
@@ -240,14 +258,42 @@ impl<Q: Queue> Worker<Q> {
         self.drive(&handler, std::future::pending(), true).await
     }
 
-    async fn drive<H, Fut, E>(
+    /// [`run`](Self::run) for a queue of inbound messages (filled by the
+    /// adapters' inbound handoff route): runs `handler` on each
+    /// [`InboundMessage`] until `shutdown` resolves.
+    pub async fn run_inbound<H, Fut, E>(
+        &self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> WorkerReport
+    where
+        H: Fn(InboundMessage) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        self.drive(&handler, shutdown, false).await
+    }
+
+    /// [`run_until_idle`](Self::run_until_idle) for a queue of inbound
+    /// messages.
+    pub async fn run_inbound_until_idle<H, Fut, E>(&self, handler: H) -> WorkerReport
+    where
+        H: Fn(InboundMessage) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        self.drive(&handler, std::future::pending(), true).await
+    }
+
+    async fn drive<T, H, Fut, E>(
         &self,
         handler: &H,
         shutdown: impl Future<Output = ()>,
         until_idle: bool,
     ) -> WorkerReport
     where
-        H: Fn(EmailEvent) -> Fut,
+        T: Job,
+        H: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
@@ -347,14 +393,15 @@ impl<Q: Queue> Worker<Q> {
         matches!(self.queue.counts().await, Ok(c) if c.ready == 0 && c.running == 0)
     }
 
-    async fn one<H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> ((String, u64), Settled)
+    async fn one<T, H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> ((String, u64), Settled)
     where
-        H: Fn(EmailEvent) -> Fut,
+        T: Job,
+        H: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
         let started = Instant::now();
-        let result = match decode_event(&job.payload, &self.custom) {
+        let result = match T::decode(&job.payload, &self.custom) {
             // Nothing will ever read it: straight to the dead-letter set.
             Err(error) => Err((error.to_string(), true)),
             // Its earlier claims lapsed (each counted an attempt) until none

@@ -287,12 +287,13 @@ fn simulated_attempt(
     now: i64,
 ) -> email_webhooks::provider::Simulated {
     let inbound = provider.info().unwrap().inbound.unwrap();
+    let settings = sending(provider, settings);
     let mut sim = Simulation::new(
         EventKind::Inbound,
         "support@example.org",
         "m-1",
         now,
-        settings,
+        &settings,
     )
     .attempt(attempt);
     if tamper {
@@ -307,12 +308,32 @@ fn at<'a>(headers: &'a Vec<(String, String)>, body: &'a [u8]) -> Request<'a> {
     Request::new(headers, body).at(time::OffsetDateTime::from_unix_timestamp(AT).unwrap())
 }
 
+/// The SNS test certificate and its private key (`tests/data/README.md`).
+const SNS_CERT: &str = include_str!("data/sns-test-cert.pem");
+const SNS_KEY: &[u8] = include_bytes!("data/sns-test-key.pk8");
+
+/// The settings to send with: the same, except that SES signs with the
+/// private key of the certificate it is verified with.
+fn sending(provider: Provider, settings: &Settings) -> Settings {
+    use base64::Engine as _;
+    let mut settings = settings.clone();
+    if provider == Provider::Ses {
+        settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(SNS_KEY)];
+    }
+    settings
+}
+
 /// Each provider's credentials: basic auth for those that use it, a
-/// signing key for those that sign.
+/// signing key for those that sign, SES's certificate and a topic (`key`
+/// names it, so that other credentials are another topic).
 fn credentials(pair: &str, key: &str) -> Settings {
     let mut settings = Settings::new();
     settings.basic_auth.push(pair.to_owned());
     settings.secrets.push(key.to_owned());
+    settings.keys.push(SNS_CERT.to_owned());
+    settings
+        .topics
+        .push(format!("arn:aws:sns:us-east-1:123456789012:{key}"));
     // Where the provider signs the URL it calls.
     settings.url = Some("https://hooks.example.com/webhooks/inbound".to_owned());
     settings
@@ -329,6 +350,7 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         .filter(|p| p.info().is_some_and(|i| i.inbound.is_some()))
         .collect();
     for wanted in [
+        Provider::Ses,
         Provider::Postmark,
         Provider::Sendgrid,
         Provider::Mailgun,
@@ -438,8 +460,9 @@ fn refusals(
         })
         .cloned()
         .collect();
-    let unsigned_body =
-        String::from_utf8_lossy(&delivery.body).replace("name=\"signature\"", "name=\"unsigned\"");
+    let unsigned_body = String::from_utf8_lossy(&delivery.body)
+        .replace("name=\"signature\"", "name=\"unsigned\"")
+        .replace("\"Signature\"", "\"Unsigned\"");
     let result = (inbound.verify)(settings, &at(&bare, unsigned_body.as_bytes()), &limits);
     assert!(
         matches!(result, Ok(Err(Error::Verify(_)))),
@@ -888,4 +911,166 @@ fn postmark_attachment_lists_are_counted_before_they_are_read() {
     let body = format!(r#"{{"MessageID":"m","From":"a@example.com","Headers":[{headers}]}}"#);
     let error = email_webhooks::provider::postmark::parse_inbound(body.as_bytes()).unwrap_err();
     assert!(error.to_string().contains("header"), "{error}");
+}
+
+/// An SES `Received` notification (the SNS message), published and signed
+/// as SNS does for the receipt rule's topic.
+fn ses_delivery(
+    message: &serde_json::Value,
+    settings: &Settings,
+) -> email_webhooks::provider::Simulated {
+    let body = message.to_string();
+    let settings = sending(Provider::Ses, settings);
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "recipient@example.com",
+        "ses-1",
+        AT,
+        &settings,
+    )
+    .with_body(body.as_bytes());
+    (Provider::Ses.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap()
+}
+
+fn ses_fixture(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&data(name)).unwrap()
+}
+
+#[test]
+fn ses_documented_sns_action_is_read_and_base64_content_too() {
+    let settings = credentials("user:pass", "ses-topic");
+    let inbound = Provider::Ses.info().unwrap().inbound.unwrap();
+    let limits = InboundLimits::default();
+    let mut doc = ses_fixture("ses-sns-action.json");
+    let raw = doc["content"].as_str().unwrap().to_owned();
+    for encoding in [None, Some("BASE64")] {
+        if let Some(encoding) = encoding {
+            use base64::Engine as _;
+            doc["content"] = base64::engine::general_purpose::STANDARD
+                .encode(&raw)
+                .into();
+            doc["receipt"]["action"]["encoding"] = encoding.into();
+        }
+        let d = ses_delivery(&doc, &settings);
+        let messages = (inbound.verify)(&settings, &at(&d.headers, &d.body), &limits)
+            .unwrap()
+            .unwrap();
+        let m = &messages[0];
+        assert_eq!(m.provider, Provider::Ses);
+        assert_eq!(m.event_id.as_deref(), Some("d6iitobk75ur44p8kdnnp7g2n800"));
+        assert_eq!(
+            m.idempotency_key(),
+            "ses:inbound:id:d6iitobk75ur44p8kdnnp7g2n800"
+        );
+        assert_eq!(
+            m.envelope_recipient.as_deref(),
+            Some("recipient@example.com")
+        );
+        assert_eq!(
+            m.envelope_sender.as_deref(),
+            Some("61967230-7A45-4A9D-BEC9-87CBCF2211C9@example.com")
+        );
+        assert_eq!(m.subject.as_deref(), Some("Example subject"));
+        assert_eq!(m.text.as_deref(), Some("Example content\r\n"));
+        assert_eq!(m.spam_detected, Some(false));
+        assert_eq!(m.header("X-SES-Outgoing"), Some("2015.09.11-54.240.9.183"));
+        assert_eq!(m.raw.as_deref(), Some(raw.as_bytes()));
+        assert_eq!(m.pending().count(), 0);
+    }
+    // Another topic's notification: refused, whatever it carries.
+    let other = credentials("user:pass", "someone-elses-topic");
+    let d = ses_delivery(&doc, &settings);
+    assert!(matches!(
+        (inbound.verify)(&other, &at(&d.headers, &d.body), &limits),
+        Ok(Err(Error::Verify(_)))
+    ));
+    // An event notification on the inbound URL: not inbound mail.
+    let event = serde_json::json!({"eventType": "Delivery", "mail": {"messageId": "x"}});
+    let d = ses_delivery(&event, &settings);
+    assert!(matches!(
+        (inbound.verify)(&settings, &at(&d.headers, &d.body), &limits),
+        Ok(Err(Error::Parse(_)))
+    ));
+    // A verdict of FAIL is spam; GRAY says nothing.
+    for (status, spam) in [
+        ("FAIL", Some(true)),
+        ("GRAY", None),
+        ("PROCESSING_FAILED", None),
+    ] {
+        let mut doc = ses_fixture("ses-sns-action.json");
+        doc["receipt"]["spamVerdict"]["status"] = status.into();
+        let d = ses_delivery(&doc, &settings);
+        let m = &(inbound.parse)(&at(&d.headers, &d.body), &limits).unwrap()[0];
+        assert_eq!(m.spam_detected, spam, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn ses_s3_action_fetches_the_object_through_the_callers_source() {
+    use email_webhooks::inbound::{ContentKind, InboundProviders, StaticContent};
+    let settings = credentials("user:pass", "ses-topic");
+    let limits = InboundLimits::default();
+    let d = ses_delivery(&ses_fixture("ses-s3-action.json"), &settings);
+    let request = at(&d.headers, &d.body);
+    // Parsed alone: the listed headers, and the object still to fetch.
+    let parsed = (Provider::Ses.info().unwrap().inbound.unwrap().parse)(&request, &limits).unwrap();
+    let pending: Vec<_> = parsed[0].pending().collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0].url,
+        "s3://my-S3-bucket/email/d6iitobk75ur44p8kdnnp7g2n800"
+    );
+    assert_eq!(pending[0].kind, ContentKind::Message);
+    assert_eq!(parsed[0].subject.as_deref(), Some("Example subject"));
+    assert!(parsed[0].text.is_none());
+    let raw = ses_fixture("ses-sns-action.json")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = "s3://my-S3-bucket/email/d6iitobk75ur44p8kdnnp7g2n800";
+
+    // With the object served: the whole message, SES's envelope kept.
+    let receiver = InboundProviders::new()
+        .with(Provider::Ses, settings.clone())
+        .unwrap()
+        .with_content_source(StaticContent::new().with(url, raw.clone()));
+    let messages = receiver.receive("ses", &request).await.unwrap().unwrap();
+    let m = &messages[0];
+    assert_eq!(m.text.as_deref(), Some("Example content\r\n"));
+    assert_eq!(m.event_id.as_deref(), Some("d6iitobk75ur44p8kdnnp7g2n800"));
+    assert_eq!(
+        m.envelope_recipient.as_deref(),
+        Some("recipient@example.com")
+    );
+    assert_eq!(
+        m.envelope_sender.as_deref(),
+        Some("0000014fbe1c09cf-7cb9f704-7531-4e53-89a1-5fa9744f5eb6-000000@amazonses.com")
+    );
+    assert_eq!(m.pending().count(), 0);
+    assert_eq!(m.idempotency_key(), parsed[0].idempotency_key());
+
+    // No source, a source without it, an object over the limit: 503, so
+    // SNS delivers the notification again.
+    let cases = [
+        (InboundProviders::new(), "content_unavailable"),
+        (
+            InboundProviders::new().with_content_source(StaticContent::new()),
+            "content_unavailable",
+        ),
+        (
+            InboundProviders::new()
+                .with_limits(InboundLimits::default().with_max_body_bytes(d.body.len() + 10))
+                .with_content_source(StaticContent::new().with(url, vec![b'x'; d.body.len() + 11])),
+            "content_too_large",
+        ),
+    ];
+    for (receiver, code) in cases {
+        let receiver = receiver.with(Provider::Ses, settings.clone()).unwrap();
+        let error = receiver
+            .receive("ses", &request)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!((error.code(), error.http_status()), (code, 503));
+    }
 }

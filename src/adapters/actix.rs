@@ -336,3 +336,94 @@ fn probe_method(method: &actix_web::http::Method) -> Option<http::Method> {
         _ => None,
     }
 }
+
+/// The inbound route, `POST /webhooks/{provider}/inbound`, for the
+/// providers in `inbound`: each delivery authenticated as its provider's
+/// inbound webhook requires, what it refers to fetched, and `handler` run
+/// once per new message, each claimed in `store` under its
+/// [`idempotency_key`](crate::InboundMessage::idempotency_key) (see
+/// [`InboundProviders::run`](crate::inbound::InboundProviders::run)). The
+/// body is read within the inbound limit
+/// ([`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes)),
+/// not the events' [`Limits`]. An unconfigured provider is 404. Register
+/// it with `App::service` beside [`webhooks_resource`].
+pub fn inbound_resource<S, H, Fut, E, O>(
+    inbound: std::sync::Arc<crate::inbound::InboundProviders>,
+    store: std::sync::Arc<S>,
+    handler: H,
+    observe: O,
+) -> actix_web::Resource
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    H: Fn(crate::InboundMessage) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<(), E>> + 'static,
+    E: 'static,
+    O: Fn(&Handled) + Clone + 'static,
+{
+    let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    actix_web::web::resource("/webhooks/{provider}/inbound")
+        .app_data(limits)
+        .route(actix_web::web::post().to(
+            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+                let (inbound, store) = (inbound.clone(), store.clone());
+                let (handler, observe) = (handler.clone(), observe.clone());
+                async move {
+                    let mode = super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(
+                        &*store, handler,
+                    );
+                    let reply = match hook {
+                        Ok(hook) => {
+                            super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe)
+                                .await
+                        }
+                        Err(Rejection(error)) => {
+                            super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                        }
+                    };
+                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+                }
+            },
+        ))
+}
+
+/// The inbound route in handoff mode: like [`inbound_resource`], but each
+/// delivery's messages are durably enqueued on `queue` (a message over
+/// [`InboundLimits::max_queued_bytes`](crate::InboundLimits::max_queued_bytes)
+/// answers 503, so the provider keeps it) and answered at once; a
+/// `Worker`'s `run_inbound` handles them. Use a queue of its own for
+/// inbound messages.
+pub fn inbound_handoff_resource<S, Q, O>(
+    inbound: std::sync::Arc<crate::inbound::InboundProviders>,
+    store: std::sync::Arc<S>,
+    queue: Q,
+    observe: O,
+) -> actix_web::Resource
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    Q: crate::queue::Queue + Clone + 'static,
+    O: Fn(&Handled) + Clone + 'static,
+{
+    let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    actix_web::web::resource("/webhooks/{provider}/inbound")
+        .app_data(limits)
+        .route(actix_web::web::post().to(
+            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+                let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
+                let observe = observe.clone();
+                async move {
+                    let mode =
+                        super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
+                    let reply = match hook {
+                        Ok(hook) => {
+                            super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe)
+                                .await
+                        }
+                        Err(Rejection(error)) => {
+                            super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                        }
+                    };
+                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+                }
+            },
+        ))
+}

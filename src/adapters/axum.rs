@@ -312,3 +312,94 @@ fn probe<S: crate::idempotency::IdempotencyStore + 'static>(
         })
     }
 }
+
+/// The inbound route, `POST /webhooks/{provider}/inbound`, for the
+/// providers in `inbound`: authenticates each delivery as its provider's
+/// inbound webhook requires, fetches what it refers to, and runs
+/// `handler` once per new message, each claimed in `store` under its
+/// [`idempotency_key`](crate::InboundMessage::idempotency_key) (see
+/// [`InboundProviders::run`](crate::inbound::InboundProviders::run)). The
+/// body is read within the inbound limit
+/// ([`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes),
+/// 40 MiB by default), not the events' [`Limits`]. An unconfigured provider
+/// is 404. Merge it beside [`webhooks_router`].
+pub fn inbound_router<S, H, Fut, E, O>(
+    inbound: std::sync::Arc<crate::inbound::InboundProviders>,
+    store: std::sync::Arc<S>,
+    handler: H,
+    observe: O,
+) -> axum::Router
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    H: Fn(crate::InboundMessage) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: Send + 'static,
+    O: Fn(&Handled) + Clone + Send + Sync + 'static,
+{
+    use axum::extract::Path;
+    use axum::routing::post;
+
+    let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+        let (inbound, store) = (inbound.clone(), store.clone());
+        let (handler, observe) = (handler.clone(), observe.clone());
+        async move {
+            let mode = super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
+            let reply = match hook {
+                Ok(hook) => {
+                    super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
+                }
+                Err(Rejection(error)) => {
+                    super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                }
+            };
+            respond(reply)
+        }
+    };
+    axum::Router::new()
+        .route("/webhooks/{provider}/inbound", post(receive))
+        .route_layer(axum::Extension(limits))
+}
+
+/// The inbound route in handoff mode: like [`inbound_router`], but each
+/// delivery's messages are durably enqueued on `queue` (one atomic,
+/// idempotent call; a message over
+/// [`InboundLimits::max_queued_bytes`](crate::InboundLimits::max_queued_bytes)
+/// answers 503, so the provider keeps it) and answered at once; a
+/// `Worker`'s `run_inbound` handles them. Use a queue of its own for
+/// inbound messages, apart from the events' queue.
+pub fn inbound_handoff_router<S, Q, O>(
+    inbound: std::sync::Arc<crate::inbound::InboundProviders>,
+    store: std::sync::Arc<S>,
+    queue: Q,
+    observe: O,
+) -> axum::Router
+where
+    S: crate::idempotency::IdempotencyStore + 'static,
+    Q: crate::queue::Queue + Clone + 'static,
+    O: Fn(&Handled) + Clone + Send + Sync + 'static,
+{
+    use axum::extract::Path;
+    use axum::routing::post;
+
+    let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+        let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
+        let observe = observe.clone();
+        async move {
+            let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
+            let reply = match hook {
+                Ok(hook) => {
+                    super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
+                }
+                Err(Rejection(error)) => {
+                    super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                }
+            };
+            respond(reply)
+        }
+    };
+    axum::Router::new()
+        .route("/webhooks/{provider}/inbound", post(receive))
+        .route_layer(axum::Extension(limits))
+}

@@ -333,3 +333,74 @@ fn handled<E>(
         control,
     }
 }
+
+/// The inbound route's work for one delivery, by mode.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+pub(crate) enum InboundMode<'q, S, H, Q> {
+    /// Handler in the request.
+    Run(&'q S, H),
+    /// Handoff to a queue.
+    HandOff(&'q S, &'q Q),
+}
+
+/// The handoff mode's handler type: none runs.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+pub(crate) type NoHandler =
+    fn(crate::InboundMessage) -> std::future::Ready<Result<(), std::convert::Infallible>>;
+
+/// `POST /webhooks/{provider}/inbound`: receives an inbound delivery and
+/// runs or enqueues its messages. `None` for a provider not configured
+/// for inbound (answer 404).
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+pub(crate) async fn inbound<S, H, Fut, E, Q, O>(
+    inbound: &crate::inbound::InboundProviders,
+    name: &str,
+    hook: Result<crate::Request<'_>, crate::Error>,
+    mode: InboundMode<'_, S, H, Q>,
+    observe: &O,
+) -> Option<crate::provider::Reply>
+where
+    S: crate::idempotency::IdempotencyStore,
+    H: FnMut(crate::InboundMessage) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    Q: crate::queue::Queue,
+    O: Fn(&Handled),
+{
+    use crate::provider::{Answer, Reply};
+    let started = std::time::Instant::now();
+    inbound.get(name)?;
+    let result = match hook {
+        Err(error) => Err(error),
+        Ok(request) => {
+            let work = async {
+                match mode {
+                    InboundMode::Run(store, handler) => {
+                        inbound.run(name, &request, store, handler).await
+                    }
+                    InboundMode::HandOff(store, queue) => {
+                        inbound.hand_off(name, &request, store, queue).await
+                    }
+                }
+            };
+            let (done, _span) = traced(name, work).await;
+            done?
+        }
+    };
+    let reply = Reply::standard(match &result {
+        Ok(outcome) => outcome.answer(),
+        Err(error) => Answer::from_error(error),
+    });
+    let mut summary = refused(name, "", &reply);
+    match &result {
+        Ok(outcome) => {
+            summary.error_code = None;
+            summary.handled = outcome.handled;
+            summary.enqueued = outcome.enqueued;
+            summary.duplicates = outcome.duplicates;
+            summary.failed = outcome.failed;
+        }
+        Err(error) => summary.error_code = Some(error.code()),
+    }
+    finish(observe, &summary, started);
+    Some(reply)
+}

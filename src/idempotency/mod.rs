@@ -190,6 +190,17 @@ pub enum StoreError {
         /// The configured capacity.
         capacity: usize,
     },
+    /// A job is over the queue's size bound (an inbound message over
+    /// [`InboundLimits::max_queued_bytes`](crate::InboundLimits::max_queued_bytes)):
+    /// refused, answered 503 so the provider keeps it. Code
+    /// `job_too_large`.
+    #[error("the job is {bytes} bytes, over the queue's limit of {limit}")]
+    TooLarge {
+        /// The job's encoded size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The backend failed. Code `store_unavailable`.
     #[error("the idempotency store failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -202,6 +213,7 @@ impl StoreError {
         match self {
             Self::StaleToken => "stale_token",
             Self::Full { .. } => "store_full",
+            Self::TooLarge { .. } => "job_too_large",
             Self::Backend(_) => "store_unavailable",
         }
     }

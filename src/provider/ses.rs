@@ -17,6 +17,24 @@
 //!
 //! Source: <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>
 //! and <https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html>.
+//!
+//! **Inbound mail** (receipt rules): [`parse_inbound`]. A receipt rule's
+//! SNS action publishes a `Received` notification with the whole message
+//! in `content` (UTF-8, or base64 where the action's encoding says so;
+//! SES bounces messages over 150 KB for this action); its S3 action
+//! stores the message in a bucket and publishes the notification without
+//! `content`, and the message is fetched from `s3://bucket/key` through
+//! the caller's [`ContentSource`](crate::inbound::ContentSource). Both are
+//! authenticated by the SNS signature and topic allowlist, as the events.
+//! The id is the SES `mail.messageId`. One notification covers every
+//! recipient of yours (`receipt.recipients`): `envelope_recipient` is the
+//! first. The spam verdict is SES's `receipt.spamVerdict` (`FAIL` is
+//! spam, `PASS` is not, `GRAY` and `PROCESSING_FAILED` say nothing).
+//! An SNS subscription confirmation posted to the inbound URL yields no
+//! message: confirm the subscription from the SNS console.
+//! Source: <https://docs.aws.amazon.com/ses/latest/dg/receiving-email-notifications-contents.html>,
+//! <https://docs.aws.amazon.com/ses/latest/dg/receiving-email-action-sns.html>,
+//! <https://docs.aws.amazon.com/ses/latest/dg/receiving-email-action-s3.html>.
 
 use std::sync::Arc;
 
@@ -687,5 +705,291 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// A `Received` notification (email receiving), as SES publishes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesReceived {
+    /// `Received`.
+    pub notification_type: Option<String>,
+    /// The message.
+    #[serde(default)]
+    pub mail: SesReceivedMail,
+    /// The delivery: recipients, verdicts, the action.
+    #[serde(default)]
+    pub receipt: SesReceipt,
+    /// The raw message (SNS action only).
+    pub content: Option<String>,
+}
+
+/// `mail` of a `Received` notification.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesReceivedMail {
+    /// When SES received it.
+    pub timestamp: Option<String>,
+    /// The envelope sender (`MAIL FROM`).
+    pub source: Option<String>,
+    /// SES's id for the message (the S3 object's key, too).
+    pub message_id: Option<String>,
+    /// Whether `headers` was cut short (over 10 KB).
+    #[serde(default)]
+    pub headers_truncated: bool,
+    /// The header fields, in order.
+    #[serde(default)]
+    pub headers: Vec<SesHeader>,
+}
+
+/// One header field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct SesHeader {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// `receipt` of a `Received` notification.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesReceipt {
+    /// The recipients of yours the message was for (`RCPT TO`).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// SES's spam scan.
+    pub spam_verdict: Option<SesVerdict>,
+    /// The receipt rule's action that published this.
+    #[serde(default)]
+    pub action: SesAction,
+}
+
+/// A verdict: `PASS`, `FAIL`, `GRAY` or `PROCESSING_FAILED`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct SesVerdict {
+    /// The status.
+    pub status: Option<String>,
+}
+
+/// The receipt rule's action.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesAction {
+    /// `SNS` or `S3` (the others publish no message).
+    #[serde(rename = "type")]
+    pub action_type: Option<String>,
+    /// The SNS action's encoding of `content`: `UTF-8` or `BASE64`.
+    pub encoding: Option<String>,
+    /// The S3 action's bucket.
+    pub bucket_name: Option<String>,
+    /// The S3 action's object key.
+    pub object_key: Option<String>,
+}
+
+/// Parses an SNS-delivered `Received` notification without verifying it,
+/// within `limits`: the message from `content`, or, for an S3 action, the
+/// headers SES lists and the S3 object to fetch
+/// ([`InboundMessage::pending`](crate::InboundMessage::pending)). A
+/// subscription message yields none.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not an SNS envelope carrying a
+/// `Received` notification, or the message is over a limit.
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<Vec<crate::InboundMessage>, ParseError> {
+    limits.check_body(body)?;
+    let envelope: LooseEnvelope = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
+    match envelope.message_type.as_deref() {
+        None | Some("Notification") => {}
+        Some(_) => return Ok(Vec::new()),
+    }
+    let message = envelope
+        .message
+        .ok_or_else(|| ParseError::new("the SNS envelope has no Message"))?;
+    Ok(vec![received(&message, limits)?])
+}
+
+/// The message in a `Received` notification's JSON.
+fn received(
+    message: &str,
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use base64::Engine as _;
+    use crate::inbound::{ContentKind, ContentRef, InboundMessage};
+    let SesReceived {
+        notification_type,
+        mail,
+        receipt,
+        content,
+    } = serde_json::from_str(message)
+        .map_err(|e| ParseError::json("Message is not an SES notification", &e))?;
+    if notification_type.as_deref() != Some("Received") {
+        return Err(ParseError::new(
+            "Message is not an SES Received notification (an event notification on the inbound URL?)",
+        ));
+    }
+    let mut inbound = if let Some(content) = content.as_deref() {
+            let base64 = receipt
+                .action
+                .encoding
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
+            let raw = if base64 {
+                limits.check_body(content.as_bytes())?;
+                let compact: Vec<u8> = content.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+                std::borrow::Cow::Owned(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .map_err(|_| ParseError::new("content is not base64"))?,
+                )
+            } else {
+                std::borrow::Cow::Borrowed(content.as_bytes())
+            };
+            InboundMessage::from_mime(Provider::Ses, &raw, limits)?
+    } else {
+            let mut inbound = InboundMessage::new(Provider::Ses);
+            if mail.headers.len() > limits.max_headers {
+                return Err(ParseError::new(
+                    "the message has more header fields than the limit",
+                ));
+            }
+            let mut block = String::new();
+            for header in &mail.headers {
+                block.push_str(&header.name);
+                block.push_str(": ");
+                block.push_str(&header.value);
+                block.push_str("\r\n");
+            }
+            inbound.fill_headers(&block, limits)?;
+            let action = &receipt.action;
+            match (&action.bucket_name, &action.object_key) {
+                (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
+                    inbound.needs(
+                        ContentRef {
+                            provider: Provider::Ses,
+                            url: format!("s3://{bucket}/{key}"),
+                            kind: ContentKind::Message,
+                            max_bytes: limits.max_body_bytes,
+                        },
+                        read_s3_message,
+                    );
+                }
+                _ => {
+                    return Err(ParseError::new(
+                        "the Received notification has neither content nor an S3 object",
+                    ));
+                }
+            }
+            inbound
+    };
+    inbound.timestamp = mail.timestamp.as_deref().and_then(timestamp::parse_text);
+    inbound.event_id = mail.message_id;
+    inbound.envelope_sender = mail.source;
+    inbound.envelope_recipient = receipt.recipients.into_iter().next();
+    inbound.spam_detected = receipt
+        .spam_verdict
+        .as_ref()
+        .and_then(|v| match v.status.as_deref() {
+            Some("FAIL") => Some(true),
+            Some("PASS") => Some(false),
+            _ => None,
+        });
+    Ok(inbound)
+}
+
+/// Reads the S3 object (the raw message) into a message parsed from the
+/// notification: the MIME's content replaces the listed headers, SES's
+/// envelope, ids and verdicts stay.
+fn read_s3_message(
+    message: &mut crate::InboundMessage,
+    _content: &crate::inbound::ContentRef,
+    bytes: Vec<u8>,
+    limits: &crate::InboundLimits,
+) -> Result<(), ParseError> {
+    let mut full = crate::InboundMessage::from_mime_owned(Provider::Ses, bytes, limits)?;
+    full.event_id = message.event_id.take();
+    full.timestamp = message.timestamp;
+    full.envelope_sender = message.envelope_sender.take();
+    full.envelope_recipient = message.envelope_recipient.take();
+    full.spam_detected = message.spam_detected;
+    full.spam_score = message.spam_score;
+    let pending = message.take_pending();
+    *message = full;
+    message.restore_pending(pending);
+    Ok(())
+}
+
+/// SES's inbound mail in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "the SNS signature from a listed topic, as the events (the receipt rule's SNS or S3 action)",
+    shape: "an SNS envelope whose Message is a Received notification: the message in `content`, or an S3 object to fetch",
+    parse: |request, limits| parse_inbound(request.body(), limits),
+    verify: |settings, request, limits| {
+        use futures_util::FutureExt as _;
+        let mut settings = settings.clone();
+        settings.limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
+        let built = build(&settings)?;
+        Ok(match built.receive_boxed(request).now_or_never() {
+            Some(Ok(_)) => parse_inbound(request.body(), limits).map_err(Error::from),
+            Some(Err(error)) => Err(error),
+            // A fixed certificate is never waited for.
+            None => Err(crate::VerifyError::CertificateUnavailable.into()),
+        })
+    },
+    simulate: simulate_inbound,
+};
+
+/// A receipt rule's SNS action publishing a reply to `sim.recipient`
+/// (UTF-8 content, an attachment), signed as SNS signs; tampered: a letter
+/// of the recipient changed.
+fn simulate_inbound(
+    sim: &crate::provider::Simulation<'_>,
+) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use serde_json::json;
+    if sim.body.is_some() {
+        return simulate(sim);
+    }
+    let at = sim.rfc3339();
+    let mime = format!(
+        "Return-Path: <customer@example.net>\r\nFrom: A Customer <customer@example.net>\r\nTo: {to}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{id}@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks!\r\n--b1\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--b1--\r\n",
+        to = sim.recipient,
+        id = sim.event_id,
+    );
+    let topic = sim.settings.topics.first().map_or(SIMULATED_TOPIC, String::as_str);
+    let notification = json!({
+        "notificationType": "Received",
+        "mail": {
+            "timestamp": at, "source": "customer@example.net", "messageId": sim.event_id,
+            "destination": [sim.recipient], "headersTruncated": false,
+            "headers": [
+                {"name": "From", "value": "A Customer <customer@example.net>"},
+                {"name": "To", "value": sim.recipient},
+                {"name": "Subject", "value": "Re: your order"},
+            ],
+            "commonHeaders": {"from": ["A Customer <customer@example.net>"], "to": [sim.recipient], "subject": "Re: your order"},
+        },
+        "receipt": {
+            "timestamp": at, "processingTimeMillis": 420, "recipients": [sim.recipient],
+            "spamVerdict": {"status": "PASS"}, "virusVerdict": {"status": "PASS"},
+            "spfVerdict": {"status": "PASS"}, "dkimVerdict": {"status": "GRAY"},
+            "action": {"type": "SNS", "topicArn": topic, "encoding": "UTF-8"},
+        },
+        "content": mime,
+    })
+    .to_string();
+    simulate(&crate::provider::Simulation {
+        body: Some(notification.as_bytes()),
+        ..*sim
+    })
+}

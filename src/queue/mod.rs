@@ -57,6 +57,7 @@ mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use crate::inbound::{decode_inbound, encode_inbound};
 pub use memory::MemoryQueue;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -424,6 +425,12 @@ pub fn encode_event(event: &EmailEvent) -> Result<String, StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the queued payload cannot be decoded: {0}")]
 pub struct UndecodablePayload(String);
+
+impl UndecodablePayload {
+    pub(crate) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
 
 /// Decodes what [`encode_event`] wrote. A custom provider's name comes back
 /// as one of `custom` (the names of your own providers; a stored name that

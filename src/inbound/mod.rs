@@ -30,6 +30,14 @@ use time::OffsetDateTime;
 use crate::error::ParseError;
 use crate::event::Provider;
 
+mod fetch;
+mod receive;
+mod stored;
+
+pub use fetch::{ContentKind, ContentRef, ContentSource, FetchError, StaticContent};
+pub use receive::{InboundOutcome, InboundProviders};
+pub use stored::{decode_inbound, encode_inbound};
+
 /// Bounds on one inbound delivery, each checked before the work it bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -53,6 +61,14 @@ pub struct InboundLimits {
     /// bounds its work on a message of tiny lines (a header bomb) before it
     /// starts.
     pub max_lines: usize,
+    /// The largest message a queue takes in handoff, encoded (default 64
+    /// MiB: a 40 MiB delivery with its attachments and raw message in
+    /// base64). Above it the delivery is answered 503 with
+    /// `job_too_large`: the provider keeps the message and retries, it is
+    /// never accepted and dropped. Raise it with the engine's own limit in
+    /// mind (PostgreSQL `text` takes 1 GiB, a Redis string 512 MiB, SQLite
+    /// 1 GB by default).
+    pub max_queued_bytes: usize,
 }
 
 impl Default for InboundLimits {
@@ -64,6 +80,7 @@ impl Default for InboundLimits {
             max_attachments: 250,
             max_decoded_bytes: 40 << 20,
             max_lines: 1_000_000,
+            max_queued_bytes: 64 << 20,
         }
     }
 }
@@ -80,6 +97,13 @@ impl InboundLimits {
     #[must_use]
     pub fn with_max_decoded_bytes(mut self, bytes: usize) -> Self {
         self.max_decoded_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest message a queue takes.
+    #[must_use]
+    pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
         self
     }
 
@@ -275,6 +299,9 @@ pub struct InboundMessage {
     /// signature covers the message or nothing is signed.
     #[serde(skip)]
     pub replay_token: Option<String>,
+    /// Content still to fetch: [`pending`](Self::pending).
+    #[serde(skip)]
+    pending: Vec<fetch::Pending>,
 }
 
 impl fmt::Debug for InboundMessage {
@@ -287,6 +314,7 @@ impl fmt::Debug for InboundMessage {
             .field("headers", &self.headers.len())
             .field("attachments", &self.attachments.len())
             .field("raw_len", &self.raw.as_ref().map(Vec::len))
+            .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +356,7 @@ impl InboundMessage {
             attachments: Vec::new(),
             raw: None,
             replay_token: None,
+            pending: Vec::new(),
         }
     }
 
@@ -470,6 +499,28 @@ impl InboundMessage {
         let mut message = Self::new(provider);
         message.fill_from(&parsed, raw, limits)?;
         message.raw = Some(raw.to_vec());
+        Ok(message)
+    }
+
+    /// [`from_mime`](Self::from_mime) keeping `raw` without a copy.
+    pub(crate) fn from_mime_owned(
+        provider: Provider,
+        raw: Vec<u8>,
+        limits: &InboundLimits,
+    ) -> Result<Self, ParseError> {
+        limits.check_mime(&raw)?;
+        let mut message = Self::new(provider);
+        {
+            let parsed = parse_mime(&raw)
+                .ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
+            if parsed.parts.len() > limits.max_parts {
+                return Err(ParseError::new(
+                    "the message has more MIME parts than the limit",
+                ));
+            }
+            message.fill_from(&parsed, &raw, limits)?;
+        }
+        message.raw = Some(raw);
         Ok(message)
     }
 

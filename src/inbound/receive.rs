@@ -1,0 +1,380 @@
+//! The inbound route's providers: which providers' inbound mail a receiver
+//! takes, with their credentials, limits and content source.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::{ContentRef, ContentSource, FetchError, InboundLimits, InboundMessage};
+use crate::error::Error;
+use crate::provider::{InboundInfo, Provider, Settings, SetupError};
+use crate::request::Request;
+
+/// [`ContentSource`] behind a pointer.
+trait DynSource: Send + Sync {
+    fn fetch_boxed(&self, content: ContentRef) -> BoxFuture<'_, Result<Vec<u8>, FetchError>>;
+}
+
+impl<C: ContentSource> DynSource for C {
+    fn fetch_boxed(&self, content: ContentRef) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {
+        Box::pin(async move { self.fetch(&content).await })
+    }
+}
+
+/// The configured source, as a [`ContentSource`] again.
+#[derive(Clone)]
+struct Shared(Arc<dyn DynSource>);
+
+impl ContentSource for Shared {
+    fn fetch(
+        &self,
+        content: &ContentRef,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, FetchError>> + Send {
+        self.0.fetch_boxed(content.clone())
+    }
+}
+
+struct Configured {
+    provider: Provider,
+    info: &'static InboundInfo,
+    settings: Settings,
+}
+
+/// The providers whose inbound mail a receiver takes, each with the
+/// [`Settings`] its inbound webhook is authenticated by (checked when
+/// added), the [`InboundLimits`], and the [`ContentSource`] for providers
+/// that post a reference to fetch. The adapters serve it at
+/// `POST /webhooks/{provider}/inbound`.
+///
+/// ```
+/// use email_webhooks::inbound::InboundProviders;
+/// use email_webhooks::provider::{Provider, Settings};
+///
+/// let mut postmark = Settings::new();
+/// postmark.basic_auth.push("inbound:s3cret".into());
+/// let inbound = InboundProviders::new().with(Provider::Postmark, postmark)?;
+/// assert!(inbound.get("postmark").is_some());
+/// # Ok::<(), email_webhooks::provider::SetupError>(())
+/// ```
+#[derive(Default)]
+pub struct InboundProviders {
+    providers: Vec<Configured>,
+    limits: InboundLimits,
+    source: Option<Shared>,
+}
+
+impl std::fmt::Debug for InboundProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.providers.iter().map(|c| c.provider.as_str()).collect();
+        f.debug_struct("InboundProviders")
+            .field("providers", &names)
+            .field("limits", &self.limits)
+            .field("content_source", &self.source.is_some())
+            .finish()
+    }
+}
+
+impl InboundProviders {
+    /// No provider yet; [`InboundLimits::default`]; no content source.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes `provider`'s inbound mail, authenticated by `settings` (as the
+    /// CLI's `verify --inbound` flags name them: see each provider's
+    /// [`InboundInfo::authenticated_by`]). A provider added twice keeps
+    /// its first settings.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError`] when the provider reads no inbound mail in this
+    /// build, or a setting is missing or unusable (checked now, not at the
+    /// first delivery).
+    pub fn with(mut self, provider: Provider, settings: Settings) -> Result<Self, SetupError> {
+        let info = provider
+            .info()
+            .and_then(|info| info.inbound)
+            .ok_or(SetupError::Missing("a provider that posts inbound mail"))?;
+        // The settings build the provider's verifier here: an empty
+        // request is then refused, never a setup error.
+        let (headers, body) = (http::HeaderMap::new(), &b""[..]);
+        let _refused = (info.verify)(&settings, &Request::new(&headers, body), &self.limits)?;
+        self.providers.push(Configured {
+            provider,
+            info,
+            settings,
+        });
+        Ok(self)
+    }
+
+    /// Sets the limits (default [`InboundLimits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: InboundLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Fetches what providers post by reference (SES's S3 objects,
+    /// received emails' details, attachments by token) from `source`. Without one,
+    /// such a delivery is answered 503 (`content_unavailable`): the
+    /// provider keeps the message.
+    #[must_use]
+    pub fn with_content_source(mut self, source: impl ContentSource + 'static) -> Self {
+        self.source = Some(Shared(Arc::new(source)));
+        self
+    }
+
+    /// The limits.
+    #[must_use]
+    pub fn limits(&self) -> &InboundLimits {
+        &self.limits
+    }
+
+    /// The provider named `name` (its [`Provider::as_str`]), if configured.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Provider> {
+        self.find(name).map(|c| c.provider)
+    }
+
+    fn find(&self, name: &str) -> Option<&Configured> {
+        self.providers.iter().find(|c| c.provider.as_str() == name)
+    }
+
+    /// Authenticates and parses a delivery to provider `name`, then fetches
+    /// what its messages refer to. `None` when `name` is not configured.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's [`Error`]: refused (4xx) when not the provider's or
+    /// over a limit, transient (503) when content could not be fetched.
+    pub async fn receive(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+    ) -> Option<Result<Vec<InboundMessage>, Error>> {
+        let configured = self.find(name)?;
+        Some(self.receive_with(configured, request).await)
+    }
+
+    async fn receive_with(
+        &self,
+        configured: &Configured,
+        request: &Request<'_>,
+    ) -> Result<Vec<InboundMessage>, Error> {
+        let mut messages = (configured.info.verify)(&configured.settings, request, &self.limits)
+            // Checked by `with`: a setting that fails now is unusable at
+            // run time (a key the backend stopped accepting). Retried, so
+            // the provider keeps the message while it is fixed.
+            .map_err(|setup| match setup {
+                SetupError::Verify(verify) => Error::Verify(verify),
+                other => Error::Fetch(FetchError::Unavailable(format!(
+                    "the inbound settings are unusable: {other}"
+                ))),
+            })??;
+        for message in &mut messages {
+            if message.pending().next().is_none() {
+                continue;
+            }
+            let source = self.source.as_ref().ok_or_else(|| {
+                FetchError::Unavailable("no content source is configured".to_owned())
+            })?;
+            message.fetch(source, &self.limits).await?;
+        }
+        Ok(messages)
+    }
+
+    /// The names configured, for a 404's hint.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.providers.iter().map(|c| c.provider.as_str())
+    }
+}
+
+/// What one inbound delivery came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboundOutcome {
+    /// Messages handled now (handler in the request).
+    pub handled: usize,
+    /// Messages durably enqueued now (handoff).
+    pub enqueued: usize,
+    /// Messages handled or queued before: the provider's redelivery.
+    pub duplicates: usize,
+    /// Messages whose handler failed (claims released; answered 500 so the
+    /// provider sends them again).
+    pub failed: usize,
+    /// Messages another worker holds now (answered 503).
+    pub in_progress: usize,
+}
+
+impl InboundOutcome {
+    /// The answer: accepted when every message was handled, queued or a
+    /// duplicate; 500 when a handler failed; 503 when one is held
+    /// elsewhere. Both make the provider send the delivery again.
+    #[must_use]
+    pub fn answer(&self) -> crate::provider::Answer {
+        use crate::provider::Answer;
+        if self.failed > 0 {
+            Answer::RetryLater(http::StatusCode::INTERNAL_SERVER_ERROR)
+        } else if self.in_progress > 0 {
+            Answer::RetryLater(http::StatusCode::SERVICE_UNAVAILABLE)
+        } else {
+            Answer::Accepted
+        }
+    }
+}
+
+/// How long a handled message's key is remembered (as the queues'
+/// [`DEFAULT_RETENTION`](crate::queue::DEFAULT_RETENTION): longer than any
+/// provider's retries).
+const RETENTION: std::time::Duration = crate::queue::DEFAULT_RETENTION;
+
+/// How long a handler may hold a message's claim.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl InboundProviders {
+    /// Handler in the request: receives a delivery to provider `name`,
+    /// then runs `handler` once per new message, each claimed in `store`
+    /// under its [`InboundMessage::idempotency_key`] (a redelivery is a
+    /// duplicate) and completed when the handler succeeds, released when
+    /// it fails. A provider's single-use token
+    /// ([`InboundMessage::replay_token`]) is spent in `store` first: a
+    /// second delivery carrying it is refused as replayed. `None` when
+    /// `name` is not configured.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's [`Error`] (refused, or a transient store or fetch
+    /// failure).
+    pub async fn run<S, F, Fut, E>(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+        store: &S,
+        mut handler: F,
+    ) -> Option<Result<InboundOutcome, Error>>
+    where
+        S: crate::idempotency::IdempotencyStore,
+        F: FnMut(InboundMessage) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+    {
+        use crate::idempotency::Claim;
+        let messages = match self.receive_spent(name, request, store).await? {
+            Ok(messages) => messages,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut outcome = InboundOutcome::default();
+        for message in messages {
+            let key = message.idempotency_key();
+            let claim = match store.begin(&key, LEASE).await {
+                Ok(Claim::Acquired(claim)) => claim,
+                Ok(Claim::Completed) => {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                Ok(Claim::InProgress) => {
+                    outcome.in_progress += 1;
+                    continue;
+                }
+                Err(error) => return Some(Err(error.into())),
+            };
+            if handler(message).await.is_ok() {
+                if let Err(error) = store.complete(&claim, RETENTION).await {
+                    return Some(Err(error.into()));
+                }
+                outcome.handled += 1;
+            } else {
+                // The claim given back: the provider's redelivery runs it
+                // again. A failed release expires with its lease.
+                let _ = store.release(&claim).await;
+                outcome.failed += 1;
+            }
+        }
+        Some(Ok(outcome))
+    }
+
+    /// Handoff: receives a delivery to provider `name` and enqueues each
+    /// message on `queue` (one atomic, idempotent call, keyed by
+    /// [`InboundMessage::idempotency_key`]); a `Worker`'s `run_inbound`
+    /// handles them. A message over [`InboundLimits::max_queued_bytes`]
+    /// encoded refuses the whole delivery with
+    /// [`StoreError::TooLarge`](crate::queue::StoreError::TooLarge)
+    /// (503: the provider keeps it), never enqueued in part. Single-use
+    /// tokens are spent in `store` as in [`run`](Self::run). `None` when
+    /// `name` is not configured.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's [`Error`] (refused, or a transient store, queue or
+    /// fetch failure).
+    pub async fn hand_off<S, Q>(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+        store: &S,
+        queue: &Q,
+    ) -> Option<Result<InboundOutcome, Error>>
+    where
+        S: crate::idempotency::IdempotencyStore,
+        Q: crate::queue::Queue,
+    {
+        let messages = match self.receive_spent(name, request, store).await? {
+            Ok(messages) => messages,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(self.enqueue(&messages, queue).await)
+    }
+
+    async fn enqueue<Q: crate::queue::Queue>(
+        &self,
+        messages: &[InboundMessage],
+        queue: &Q,
+    ) -> Result<InboundOutcome, Error> {
+        let jobs = messages
+            .iter()
+            .map(|m| crate::queue::NewJob::for_inbound(m, self.limits.max_queued_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let answers = queue.enqueue(&jobs).await?;
+        if answers.len() != jobs.len() {
+            return Err(crate::idempotency::StoreError::Backend(
+                "the queue answered fewer results than jobs".into(),
+            )
+            .into());
+        }
+        let enqueued = answers.iter().filter(|new| **new).count();
+        Ok(InboundOutcome {
+            enqueued,
+            duplicates: answers.len() - enqueued,
+            ..InboundOutcome::default()
+        })
+    }
+
+    /// [`receive`](Self::receive), then spends each message's single-use
+    /// token in `store`.
+    async fn receive_spent<S: crate::idempotency::IdempotencyStore>(
+        &self,
+        name: &str,
+        request: &Request<'_>,
+        store: &S,
+    ) -> Option<Result<Vec<InboundMessage>, Error>> {
+        use crate::idempotency::Claim;
+        let messages = match self.receive(name, request).await? {
+            Ok(messages) => messages,
+            Err(error) => return Some(Err(error)),
+        };
+        for token in messages.iter().filter_map(|m| m.replay_token.as_deref()) {
+            match store.begin(token, RETENTION).await {
+                Ok(Claim::Acquired(claim)) => {
+                    if let Err(error) = store.complete(&claim, RETENTION).await {
+                        return Some(Err(error.into()));
+                    }
+                }
+                Ok(Claim::InProgress | Claim::Completed) => {
+                    return Some(Err(crate::VerifyError::Replayed.into()));
+                }
+                Err(error) => return Some(Err(error.into())),
+            }
+        }
+        Some(Ok(messages))
+    }
+}

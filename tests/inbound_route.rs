@@ -1,0 +1,443 @@
+//! The adapters' inbound route, `/webhooks/{provider}/inbound`, over real
+//! HTTP on 127.0.0.1, for axum and actix-web alike, in both modes: every
+//! inbound provider's simulated delivery handled once (a redelivery is a
+//! duplicate), the negative answers (forged 401, unconfigured 404, over the
+//! inbound body limit 413, a failed handler 500 then handled on the
+//! redelivery), and the handoff to a real SQLite queue read back by a
+//! worker, with a message over the queue bound answered 503 and nothing
+//! queued.
+#![cfg(all(
+    feature = "axum",
+    feature = "actix-web",
+    feature = "sqlite",
+    feature = "worker"
+))]
+// Tests panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use email_webhooks::adapters::Handled;
+use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::inbound::{InboundLimits, InboundMessage, InboundProviders};
+use email_webhooks::provider::{Settings, Simulated, Simulation};
+use email_webhooks::queue::{Queue as _, SqliteQueue};
+use email_webhooks::worker::Worker;
+use email_webhooks::{EventKind, Provider};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Each provider's inbound credentials: basic auth where it uses it, a
+/// signing key or token where it signs, the URL where it signs the URL.
+fn settings() -> Settings {
+    let mut settings = Settings::new();
+    settings.basic_auth.push("user:pass-phrase".to_owned());
+    settings.secrets.push("signing-key".to_owned());
+    settings.url = Some("https://hooks.example.com/webhooks/inbound".to_owned());
+    settings
+        .keys
+        .push(include_str!("data/sns-test-cert.pem").to_owned());
+    settings
+        .topics
+        .push("arn:aws:sns:us-east-1:123456789012:inbound".to_owned());
+    settings
+}
+
+/// The settings to send with: SES signs with the private key of the
+/// certificate it is verified with.
+fn sending(provider: Provider) -> Settings {
+    use base64::Engine as _;
+    let mut settings = settings();
+    if provider == Provider::Ses {
+        let key = include_bytes!("data/sns-test-key.pk8");
+        settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(key)];
+    }
+    settings
+}
+
+/// Every provider whose inbound mail this build reads.
+fn inbound_providers() -> Vec<Provider> {
+    Provider::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.info().is_some_and(|i| i.inbound.is_some()))
+        .collect()
+}
+
+/// Small limits, so the over-limit cases are cheap: the body bound above
+/// the events' default 5 MiB would make no difference here, so the test
+/// of "the inbound limit, not the events'" uses its own receiver.
+fn configured(limits: InboundLimits) -> Arc<InboundProviders> {
+    let mut inbound = InboundProviders::new().with_limits(limits);
+    for provider in inbound_providers() {
+        inbound = inbound.with(provider, settings()).unwrap();
+    }
+    Arc::new(inbound)
+}
+
+fn simulated(provider: Provider, attempt: &str, tamper: bool) -> Simulated {
+    let settings = sending(provider);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut sim = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "m-1",
+        now,
+        &settings,
+    )
+    .attempt(attempt);
+    if tamper {
+        sim = sim.tampered();
+    }
+    (provider.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap()
+}
+
+type Seen = Arc<Mutex<Vec<InboundMessage>>>;
+type Log = Arc<Mutex<Vec<Handled>>>;
+
+/// A handler that records each message, failing while `fail` is set.
+fn recorder(
+    seen: &Seen,
+    fail: &Arc<AtomicBool>,
+) -> impl Fn(InboundMessage) -> std::future::Ready<Result<(), String>> + Clone + Send + Sync + 'static
+{
+    let (seen, fail) = (Arc::clone(seen), Arc::clone(fail));
+    move |message| {
+        if fail.load(Ordering::SeqCst) {
+            return std::future::ready(Err("the handler failed".to_owned()));
+        }
+        seen.lock().unwrap().push(message);
+        std::future::ready(Ok(()))
+    }
+}
+
+async fn start_axum(
+    inbound: Arc<InboundProviders>,
+    seen: &Seen,
+    fail: &Arc<AtomicBool>,
+) -> (String, Log) {
+    let log: Log = Arc::default();
+    let observed = Arc::clone(&log);
+    let router = email_webhooks::adapters::axum::inbound_router(
+        inbound,
+        Arc::new(MemoryStore::new()),
+        recorder(seen, fail),
+        move |handled: &Handled| observed.lock().unwrap().push(handled.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (addr, log)
+}
+
+fn start_actix(
+    inbound: Arc<InboundProviders>,
+    seen: &Seen,
+    fail: &Arc<AtomicBool>,
+) -> (String, Log) {
+    let log: Log = Arc::default();
+    let observed = Arc::clone(&log);
+    let store = Arc::new(MemoryStore::new());
+    let handler = recorder(seen, fail);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = actix_web::HttpServer::new(move || {
+        let observed = Arc::clone(&observed);
+        actix_web::App::new().service(email_webhooks::adapters::actix::inbound_resource(
+            Arc::clone(&inbound),
+            Arc::clone(&store),
+            handler.clone(),
+            move |handled: &Handled| observed.lock().unwrap().push(handled.clone()),
+        ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    (addr, log)
+}
+
+/// One HTTP/1.1 POST on a fresh connection: the status.
+async fn post(addr: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A server may answer (413) before it reads all of a large body.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn target(provider: Provider, delivery: &Simulated) -> String {
+    match &delivery.query {
+        Some(q) => format!("/webhooks/{provider}/inbound?{q}"),
+        None => format!("/webhooks/{provider}/inbound"),
+    }
+}
+
+async fn exercise(addr: &str, log: &Log, seen: &Seen, fail: &AtomicBool) {
+    for provider in inbound_providers() {
+        seen.lock().unwrap().clear();
+        let first = simulated(provider, "attempt-1", false);
+        let status = post(addr, &target(provider, &first), &first.headers, &first.body).await;
+        assert_eq!(status, 200, "{provider}");
+        // Redelivered, signed anew: acknowledged, not handled again.
+        let again = simulated(provider, "attempt-2", false);
+        let status = post(addr, &target(provider, &again), &again.headers, &again.body).await;
+        assert_eq!(status, 200, "{provider}");
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 1, "{provider}");
+            assert_eq!(seen[0].provider, provider);
+            assert_eq!(
+                seen[0].subject.as_deref(),
+                Some("Re: your order"),
+                "{provider}"
+            );
+        }
+        let last = log.lock().unwrap().last().cloned().unwrap();
+        assert_eq!((last.handled, last.duplicates), (0, 1), "{provider}");
+        // Forged: refused, nothing handled.
+        let forged = simulated(provider, "attempt-3", true);
+        let status = post(
+            addr,
+            &target(provider, &forged),
+            &forged.headers,
+            &forged.body,
+        )
+        .await;
+        assert!(matches!(status, 400 | 401), "{provider}: {status}");
+        assert_eq!(seen.lock().unwrap().len(), 1, "{provider}");
+    }
+    // A provider not configured, or not one at all: 404.
+    let d = simulated(Provider::Postmark, "attempt-1", false);
+    assert_eq!(
+        post(addr, "/webhooks/nobody/inbound", &d.headers, &d.body).await,
+        404
+    );
+    // A failing handler: 500 (the provider sends again), then handled on
+    // the redelivery.
+    let fresh = |attempt: &str| {
+        let settings = settings();
+        let sim = Simulation::new(
+            EventKind::Inbound,
+            "sales@example.org",
+            "m-2",
+            1_800_000_000,
+            &settings,
+        )
+        .attempt(attempt);
+        (Provider::Postmark.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap()
+    };
+    seen.lock().unwrap().clear();
+    fail.store(true, Ordering::SeqCst);
+    let d = fresh("attempt-1");
+    assert_eq!(
+        post(addr, &target(Provider::Postmark, &d), &d.headers, &d.body).await,
+        500
+    );
+    assert_eq!(log.lock().unwrap().last().unwrap().failed, 1);
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        post(addr, &target(Provider::Postmark, &d), &d.headers, &d.body).await,
+        200
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Over the inbound body limit: 413 before anything is read.
+    let big = vec![b'x'; 300 * 1024];
+    assert_eq!(
+        post(addr, &target(Provider::Postmark, &d), &d.headers, &big).await,
+        413
+    );
+}
+
+fn limits() -> InboundLimits {
+    InboundLimits::default().with_max_body_bytes(256 * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_inbound_route_handles_each_message_once() {
+    let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let (addr, log) = start_axum(configured(limits()), &seen, &fail).await;
+    exercise(&addr, &log, &seen, &fail).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_inbound_route_handles_each_message_once() {
+    let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let (addr, log) = start_actix(configured(limits()), &seen, &fail);
+    exercise(&addr, &log, &seen, &fail).await;
+}
+
+/// The inbound body limit, not the events' 5 MiB default: a 6 MiB message
+/// is received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbound_limit_is_the_routes_not_the_events() {
+    let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let inbound = configured(InboundLimits::default());
+    let (axum_addr, _) = start_axum(Arc::clone(&inbound), &seen, &fail).await;
+    let (actix_addr, _) = start_actix(inbound, &seen, &fail);
+    let settings = settings();
+    let text = "x".repeat(6 << 20);
+    for (addr, id) in [(axum_addr, "big-1"), (actix_addr, "big-2")] {
+        let body = serde_json::json!({
+            "From": "customer@example.net", "To": "support@example.org",
+            "OriginalRecipient": "support@example.org", "Subject": "big",
+            "MessageID": id, "TextBody": text, "Headers": [], "Attachments": [],
+        })
+        .to_string();
+        let sim = Simulation::new(
+            EventKind::Inbound,
+            "support@example.org",
+            id,
+            1_800_000_000,
+            &settings,
+        )
+        .with_body(body.as_bytes());
+        let d = (Provider::Postmark.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+        assert_eq!(
+            post(&addr, &target(Provider::Postmark, &d), &d.headers, &d.body).await,
+            200
+        );
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// The handoff route on axum and actix-web, onto one queue: their
+/// addresses, and the axum route's observations.
+async fn start_handoff(
+    inbound: Arc<InboundProviders>,
+    queue: &SqliteQueue,
+) -> (String, String, Log) {
+    let store = Arc::new(MemoryStore::new());
+    let log: Log = Arc::default();
+    let observed = Arc::clone(&log);
+    let axum = email_webhooks::adapters::axum::inbound_handoff_router(
+        Arc::clone(&inbound),
+        Arc::clone(&store),
+        queue.clone(),
+        move |handled: &Handled| observed.lock().unwrap().push(handled.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let axum_addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, axum).await.unwrap() });
+    let actix_queue = queue.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let actix_addr = listener.local_addr().unwrap().to_string();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().service(email_webhooks::adapters::actix::inbound_handoff_resource(
+            Arc::clone(&inbound),
+            Arc::clone(&store),
+            actix_queue.clone(),
+            |_: &Handled| {},
+        ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    (axum_addr, actix_addr, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_queues_each_message_once_and_refuses_what_it_cannot_hold() {
+    let dir = std::env::temp_dir().join(format!(
+        "email-webhooks-inbound-route-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("inbound.db");
+    let _ = std::fs::remove_file(&path);
+    let queue = SqliteQueue::open(&path).unwrap();
+    // Room for the simulated messages, not for a 100 KiB one.
+    let inbound = configured(limits().with_max_queued_bytes(64 * 1024));
+    let (axum_addr, actix_addr, log) = start_handoff(inbound, &queue).await;
+
+    // Each provider's message, to both servers, twice: queued once.
+    for provider in inbound_providers() {
+        for (addr, attempt) in [(&axum_addr, "attempt-1"), (&actix_addr, "attempt-2")] {
+            let d = simulated(provider, attempt, false);
+            assert_eq!(
+                post(addr, &target(provider, &d), &d.headers, &d.body).await,
+                200,
+                "{provider}"
+            );
+        }
+    }
+    let counts = queue.counts().await.unwrap();
+    assert_eq!(counts.ready, inbound_providers().len() as u64);
+    // Over the queue bound: 503 (the provider keeps it), nothing queued.
+    let settings = settings();
+    let body = serde_json::json!({
+        "From": "customer@example.net", "OriginalRecipient": "support@example.org",
+        "Subject": "big", "MessageID": "too-big", "TextBody": "y".repeat(100 * 1024),
+        "Headers": [], "Attachments": [],
+    })
+    .to_string();
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "too-big",
+        1_800_000_000,
+        &settings,
+    )
+    .with_body(body.as_bytes());
+    let d = (Provider::Postmark.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    assert_eq!(
+        post(
+            &axum_addr,
+            &target(Provider::Postmark, &d),
+            &d.headers,
+            &d.body
+        )
+        .await,
+        503
+    );
+    assert_eq!(
+        log.lock().unwrap().last().unwrap().error_code,
+        Some("job_too_large")
+    );
+    assert_eq!(
+        queue.counts().await.unwrap().ready,
+        inbound_providers().len() as u64
+    );
+
+    // A worker reads back what the receiver parsed.
+    let got: Seen = Seen::default();
+    let into = Arc::clone(&got);
+    let report = Worker::new(queue.clone())
+        .run_inbound_until_idle(move |message| {
+            into.lock().unwrap().push(message);
+            std::future::ready(Ok::<(), String>(()))
+        })
+        .await;
+    assert_eq!(report.handled, inbound_providers().len() as u64);
+    let got = got.lock().unwrap();
+    for provider in inbound_providers() {
+        let d = simulated(provider, "attempt-1", false);
+        let request = email_webhooks::Request::new(&d.headers, &d.body);
+        let mut parsed =
+            (provider.info().unwrap().inbound.unwrap().parse)(&request, &limits()).unwrap();
+        // The single-use token is spent by the receiver, not queued.
+        parsed[0].replay_token = None;
+        let worked = got.iter().find(|m| m.provider == provider).unwrap();
+        assert_eq!(worked, &parsed[0], "{provider}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
