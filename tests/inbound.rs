@@ -1074,3 +1074,59 @@ async fn ses_s3_action_fetches_the_object_through_the_callers_source() {
         assert_eq!((error.code(), error.http_status()), (code, 503));
     }
 }
+
+#[test]
+fn mailersend_inbound_fields_raw_and_refusals() {
+    use email_webhooks::provider::mailersend::parse_inbound;
+    let limits = InboundLimits::default();
+    let body = data("mailersend-inbound.json");
+    let m = parse_inbound(&body, &limits).unwrap();
+    assert_eq!(m.event_id.as_deref(), Some("6752c8e1f79d39d7e10f2b01"));
+    assert_eq!(
+        m.idempotency_key(),
+        "mailersend:inbound:id:6752c8e1f79d39d7e10f2b01"
+    );
+    assert_eq!(m.envelope_recipient.as_deref(), Some("support@example.org"));
+    assert_eq!(m.envelope_sender.as_deref(), Some("bounces@example.net"));
+    assert_eq!(
+        m.from,
+        Some(addr("customer@example.net", Some("A Customer")))
+    );
+    assert_eq!(m.to, [addr("support@example.org", Some("Support"))]);
+    assert_eq!(m.subject.as_deref(), Some("Café order 🌎"));
+    assert!(m.html.as_deref().unwrap().contains("</b>"));
+    assert_eq!(m.attachments.len(), 2);
+    assert!(m.attachments[0].inline);
+    assert_eq!(m.attachments[0].content_id.as_deref(), Some("logo-1"));
+    assert_eq!(m.attachments[1].content, b"Product,Price\nWidget,33.20");
+    assert_eq!(
+        m.attachments[1].safe_filename().as_deref(),
+        Some("list.csv")
+    );
+    assert!(m.timestamp.is_some());
+    // With the whole message in `raw`: read from it, headers in order.
+    let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    doc["data"]["raw"] = String::from_utf8(data("attachments.eml")).unwrap().into();
+    let m = parse_inbound(doc.to_string().as_bytes(), &limits).unwrap();
+    let from_mime = mime("attachments.eml");
+    assert_eq!(
+        (m.subject.clone(), m.text.clone()),
+        (from_mime.subject.clone(), from_mime.text.clone())
+    );
+    assert_eq!(m.headers, from_mime.headers);
+    assert_eq!(m.attachments, from_mime.attachments);
+    assert_eq!(m.envelope_recipient.as_deref(), Some("support@example.org"));
+    // An activity event on the inbound URL, and lists past the cap: refused.
+    let activity = br#"{"type":"activity.delivered","data":{"id":"x"}}"#;
+    assert!(parse_inbound(activity, &limits).is_err());
+    let many = format!(
+        r#"{{"type":"inbound.message","data":{{"recipients":{{"rcptTo":[{}{{}}]}}}}}}"#,
+        "{},".repeat(10_000)
+    );
+    assert!(parse_inbound(many.as_bytes(), &limits).is_err());
+    let mut too_many = doc.clone();
+    too_many["data"]["raw"] = serde_json::Value::Null;
+    too_many["data"]["attachments"] =
+        serde_json::json!(vec![serde_json::json!({"content": ""}); 251]);
+    assert!(parse_inbound(too_many.to_string().as_bytes(), &limits).is_err());
+}

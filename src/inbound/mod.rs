@@ -902,3 +902,82 @@ mod tests {
         assert_eq!(unfold("x"), "x");
     }
 }
+
+/// The most elements of any one list in a provider's inbound JSON
+/// (addresses, attachments, headers): past it the body is refused before
+/// more is allocated. A body of `[{},{},…]` costs a parsed element far
+/// more than its two bytes; this bounds that at a few MiB whatever the
+/// body size. [`InboundLimits`] then bound what is kept.
+pub(crate) const MAX_LIST: usize = 10_000;
+
+/// A JSON array read into memory at most [`MAX_LIST`] elements deep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Capped<T>(pub(crate) Vec<T>);
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Capped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seq<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
+            type Value = Capped<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an array of at most {MAX_LIST} elements")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(element) = seq.next_element()? {
+                    if out.len() == MAX_LIST {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "an array of more than {MAX_LIST} elements"
+                        )));
+                    }
+                    out.push(element);
+                }
+                Ok(Capped(out))
+            }
+        }
+        deserializer.deserialize_seq(Seq(std::marker::PhantomData))
+    }
+}
+
+/// One attachment posted as base64 in JSON, decoded within `limits`
+/// (`decoded` is the running total of the message's attachments).
+pub(crate) fn json_attachment(
+    filename: Option<&str>,
+    content_type: Option<&str>,
+    content_id: Option<&str>,
+    inline: bool,
+    base64: &str,
+    decoded: &mut usize,
+    limits: &InboundLimits,
+) -> Result<Attachment, ParseError> {
+    // Bounded before decoding: base64 decodes to at most 3/4 of its length.
+    *decoded = decoded.saturating_add(base64.len() / 4 * 3);
+    if *decoded > limits.max_decoded_bytes {
+        return Err(ParseError::new(
+            "the attachments are over the decoded size limit",
+        ));
+    }
+    let content = base64_content(base64)?;
+    let present = |s: Option<&str>| {
+        s.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(Attachment {
+        filename: present(filename),
+        content_type: present(content_type),
+        size: content.len(),
+        content_id: present(content_id.map(|id| id.trim().trim_matches(['<', '>']))),
+        inline,
+        content,
+    })
+}

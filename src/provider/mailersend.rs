@@ -29,6 +29,21 @@
 //!   fast (the handoff mode) and keep refusals for what is not
 //!   MailerSend's.
 //!
+//! **Inbound routes** ([`parse_inbound`]): a route forwarding to a webhook
+//! posts each received message as JSON (`"type":"inbound.message"`), its
+//! fields parsed and the whole message in `data.raw`, signed as the
+//! activity webhooks (`Signature`, hex HMAC-SHA256 of the body) but with
+//! the *route's* secret, shown under its "Route to" URL. The message is
+//! read from `data.raw` where present (headers in order, bodies,
+//! attachments), else from the parsed fields; the envelope from
+//! `data.sender.email` and `data.recipients.rcptTo`; the id is `data.id`.
+//! MailerSend sends no spam verdict. It allows 3 seconds and, for inbound,
+//! is reported not to retry: use the handoff mode, and watch the
+//! `inbound_forward.failed` activity event. MailerSend documents the
+//! route API (<https://developers.mailersend.com/api/v1/inbound.html>),
+//! not the forwarded payload; its fields here follow django-anymail's
+//! description of a captured delivery (the fixtures are our own).
+//!
 //! Sources: MailerSend API, "Webhooks"
 //! <https://developers.mailersend.com/api/v1/webhooks.html> (signing,
 //! events, the 1.0 payload); MailerSend help, "Webhooks"
@@ -318,5 +333,174 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// An inbound route's delivery: the fields read (the rest, such as the
+/// parsed `headers` map, is skipped unread: `raw` has them in order).
+#[derive(Debug, Deserialize)]
+struct InboundDelivery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    data: Option<InboundData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundData {
+    id: Option<String>,
+    created_at: Option<String>,
+    recipients: InboundRecipients,
+    from: Option<InboundAddress>,
+    sender: Option<InboundAddress>,
+    subject: Option<String>,
+    date: Option<String>,
+    text: Option<String>,
+    html: Option<String>,
+    raw: Option<String>,
+    attachments: crate::inbound::Capped<InboundAttachment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundRecipients {
+    #[serde(rename = "rcptTo")]
+    rcpt_to: crate::inbound::Capped<InboundAddress>,
+    to: Option<InboundTo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundTo {
+    data: crate::inbound::Capped<InboundAddress>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundAddress {
+    email: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundAttachment {
+    file_name: Option<String>,
+    content_type: Option<String>,
+    content_disposition: Option<String>,
+    content_id: Option<String>,
+    content: String,
+}
+
+/// Parses an inbound route's delivery without checking its signature,
+/// within `limits`.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not an `inbound.message` delivery, or
+/// the message is over a limit.
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Address, InboundMessage};
+    limits.check_body(body)?;
+    let delivery: InboundDelivery = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a MailerSend inbound delivery", &e))?;
+    let (Some("inbound.message"), Some(data)) = (delivery.kind.as_deref(), delivery.data) else {
+        return Err(ParseError::new(
+            "the body is not a MailerSend inbound.message (an activity webhook on the inbound URL?)",
+        ));
+    };
+    let address = |a: &InboundAddress| Address::new(a.email.as_deref(), a.name.as_deref());
+    let mut message = if let Some(raw) = data.raw {
+        InboundMessage::from_mime_owned(Provider::Mailersend, raw.into_bytes(), limits)?
+    } else {
+        let mut message = InboundMessage::new(Provider::Mailersend);
+        message.from = data.from.as_ref().map(address);
+        message.to = data.recipients.to.iter().flat_map(|to| to.data.0.iter()).map(address).collect();
+        message.subject = data.subject;
+        message.date = data.date.as_deref().and_then(crate::inbound::rfc5322_date);
+        message.text = data.text;
+        message.html = data.html;
+        if data.attachments.0.len() > limits.max_attachments {
+            return Err(ParseError::new("the message has more attachments than the limit"));
+        }
+        let mut decoded = 0;
+        for a in &data.attachments.0 {
+            message.attachments.push(crate::inbound::json_attachment(
+                a.file_name.as_deref(),
+                a.content_type.as_deref(),
+                a.content_id.as_deref(),
+                a.content_disposition.as_deref() == Some("inline"),
+                &a.content,
+                &mut decoded,
+                limits,
+            )?);
+        }
+        message
+    };
+    message.event_id = data.id;
+    message.timestamp = data.created_at.as_deref().and_then(crate::provider::timestamp::parse_text);
+    message.envelope_sender = data.sender.and_then(|s| s.email);
+    message.envelope_recipient = data.recipients.rcpt_to.0.into_iter().find_map(|r| r.email);
+    Ok(message)
+}
+
+/// MailerSend's inbound routes in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "`Signature`: HMAC-SHA256 (hex) of the body with the inbound route's secret (not the activity webhooks')",
+    shape: "JSON `inbound.message`: the parsed fields, attachments in base64, the whole message in `data.raw`",
+    parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        use crate::Configure as _;
+        let verifier = Settings::chain(
+            &settings.secrets,
+            "--secret ROUTE_SECRET (the inbound route's)",
+            |secret| Ok(MailersendVerifier::new(Secret::from_bytes(secret)?)),
+            |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
+        )?
+        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
+            .map_err(crate::Error::from)
+            .and_then(|_| Ok(vec![parse_inbound(request.body(), limits)?])))
+    },
+    simulate: simulate_inbound,
+};
+
+/// An inbound route's delivery of a reply to `sim.recipient` (the raw
+/// message with an attachment, and its parsed fields), signed with the
+/// first secret; tampered: a letter of the recipient changed.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = if let Some(body) = sim.body {
+        body.to_vec()
+    } else {
+            let raw = format!(
+                "From: A Customer <customer@example.net>\r\nTo: {to}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{id}@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"ms\"\r\n\r\n--ms\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks!\r\n--ms\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--ms--\r\n",
+                to = sim.recipient,
+                id = sim.event_id,
+            );
+            let id = crate::encoding::hex(&Sha256::digest(sim.event_id)[..12]);
+            serde_json::json!({
+                "type": "inbound.message", "inbound_id": "route-sim", "url": "https://hooks.example.com/webhooks/mailersend/inbound",
+                "created_at": sim.rfc3339(),
+                "data": {
+                    "object": "message", "id": id, "created_at": sim.rfc3339(),
+                    "recipients": {"rcptTo": [{"email": sim.recipient}], "to": {"raw": sim.recipient, "data": [{"email": sim.recipient, "name": null}]}},
+                    "from": {"email": "customer@example.net", "name": "A Customer", "raw": "A Customer <customer@example.net>"},
+                    "sender": {"email": "customer@example.net"},
+                    "subject": "Re: your order", "date": "Sun, 6 Dec 2026 10:00:00 +0000",
+                    "headers": {"Subject": "Re: your order"},
+                    "text": "Thanks!\r\n", "html": null, "raw": raw,
+                    "attachments": [{"file_name": "receipt.txt", "content_type": "text/plain", "content_disposition": "attachment", "size": 8, "content": "b3JkZXIgNDI="}],
+                    "spf_check": {"code": "+", "value": null}, "dkim_check": false,
+                },
+            })
+            .to_string()
+            .replace('/', "\\/")
+            .into_bytes()
+    };
+    let secret = Settings::first(&sim.settings.secrets, "--secret ROUTE_SECRET (the inbound route's)")?;
+    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, &body)?;
+    Ok(Simulated::json(body, signed).tampered_if(sim))
+}
