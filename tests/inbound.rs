@@ -317,8 +317,35 @@ const SNS_KEY: &[u8] = include_bytes!("data/sns-test-key.pk8");
 fn sending(provider: Provider, settings: &Settings) -> Settings {
     use base64::Engine as _;
     let mut settings = settings.clone();
-    if provider == Provider::Ses {
-        settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(SNS_KEY)];
+    let private = match provider {
+        Provider::Ses => SNS_KEY,
+        Provider::Postal => POSTAL_KEY,
+        _ => return settings,
+    };
+    settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(private)];
+    settings
+}
+
+/// A Postal server's key pair, and another server's public key.
+const POSTAL_KEY: &[u8] = include_bytes!("data/postal-test-key-2048.pk8");
+const POSTAL_PUBLIC: &str = include_str!("data/postal-test-key-2048.pub.pem");
+const OTHER_POSTAL_PUBLIC: &str = include_str!("data/postal-test-key-1024.pub.pem");
+
+/// `settings` for `provider`: Postal is verified with its server's public
+/// key (another server's for the other credentials, signing-key
+/// `another-key`), SES with the SNS certificate.
+fn keyed(provider: Provider, settings: &Settings) -> Settings {
+    let mut settings = settings.clone();
+    if provider == Provider::Postal {
+        let other = settings.secrets.first().is_some_and(|s| s == "another-key");
+        settings.keys = vec![
+            if other {
+                OTHER_POSTAL_PUBLIC
+            } else {
+                POSTAL_PUBLIC
+            }
+            .to_owned(),
+        ];
     }
     settings
 }
@@ -341,8 +368,10 @@ fn credentials(pair: &str, key: &str) -> Settings {
 
 #[test]
 fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
-    let settings = credentials("user:pass-phrase", "signing-key");
-    let wrong = credentials("user:another-pass", "another-key");
+    let (base, wrong_base) = (
+        credentials("user:pass-phrase", "signing-key"),
+        credentials("user:another-pass", "another-key"),
+    );
     let limits = InboundLimits::default();
     let with_inbound: Vec<Provider> = Provider::ALL
         .iter()
@@ -357,10 +386,13 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         Provider::Mandrill,
         Provider::Mailkite,
         Provider::Sparkpost,
+        Provider::Mailersend,
+        Provider::Postal,
     ] {
         assert!(with_inbound.contains(&wanted), "{wanted}");
     }
     for provider in with_inbound {
+        let (settings, wrong) = (keyed(provider, &base), keyed(provider, &wrong_base));
         let inbound = provider.info().unwrap().inbound.unwrap();
         let delivery = simulated(provider, &settings, false);
         let request = at(&delivery.headers, &delivery.body);
@@ -1129,4 +1161,101 @@ fn mailersend_inbound_fields_raw_and_refusals() {
     too_many["data"]["attachments"] =
         serde_json::json!(vec![serde_json::json!({"content": ""}); 251]);
     assert!(parse_inbound(too_many.to_string().as_bytes(), &limits).is_err());
+}
+
+/// Postal's two formats, in both encodings, from its HTTP sender's source
+/// (`app/senders/http_sender.rb`): Ruby's base64 with a line break every
+/// 60 characters, sizes as strings in the hash, decoded header values.
+#[test]
+fn postal_raw_and_hash_formats_in_json_and_forms() {
+    use base64::Engine as _;
+    use email_webhooks::provider::postal::parse_inbound;
+    let limits = InboundLimits::default();
+    let raw = data("attachments.eml");
+    let mut ruby_base64 = String::new();
+    for line in base64::engine::general_purpose::STANDARD
+        .encode(&raw)
+        .as_bytes()
+        .chunks(60)
+    {
+        ruby_base64.push_str(std::str::from_utf8(line).unwrap());
+        ruby_base64.push('\n');
+    }
+    // The raw message, JSON: read from the MIME, keyed by its content.
+    let body = serde_json::json!({"id": 4021, "rcpt_to": "support@example.org",
+        "mail_from": "customer@example.net", "message": ruby_base64, "base64": true, "size": raw.len()});
+    let m = parse_inbound("application/json", body.to_string().as_bytes(), &limits).unwrap();
+    let from_mime = mime("attachments.eml");
+    assert_eq!(m.attachments, from_mime.attachments);
+    assert_eq!(m.headers, from_mime.headers);
+    assert_eq!(m.envelope_recipient.as_deref(), Some("support@example.org"));
+    assert!(m.idempotency_key().starts_with("postal:inbound:sha256:"));
+    // The same, form-encoded: the same message.
+    let form = format!(
+        "id=4021&rcpt_to=support%40example.org&mail_from=customer%40example.net&message={}&base64=true&size={}",
+        ruby_base64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+            .replace('\n', "%0A"),
+        raw.len()
+    );
+    let f = parse_inbound(
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(f, m);
+    // The hash, with replies stripped and a decoded value holding a line
+    // break (which must not start a header field of its own).
+    let hash = serde_json::json!({"id": 4022, "rcpt_to": "support@example.org", "mail_from": "",
+        "token": "q8Zr2mPx7LbN4tVw", "subject": "Caf\u{e9}", "message_id": "abc@example.net",
+        "timestamp": 1_796_551_200.25, "size": "1035", "spam_status": "Spam", "bounce": false,
+        "received_with_ssl": null, "to": "support@example.org",
+        "cc": "Other <other@example.org>", "from": "Fran\u{e7}ois <f@example.fr>\r\nBcc: injected@example.com",
+        "date": "Sun, 06 Dec 2026 10:00:00 +0000", "in_reply_to": null, "references": null,
+        "reply_to": ["Desk <desk@example.fr>"], "auto_submitted": null,
+        "plain_body": "Yes please.", "replies_from_plain_body": "> Shall we?", "html_body": null,
+        "attachment_quantity": 1,
+        "attachments": [{"filename": "../notes.txt", "content_type": "text/plain", "size": 8, "data": "b3JkZXIg\nNDI=\n"}]});
+    let h = parse_inbound("application/json", hash.to_string().as_bytes(), &limits).unwrap();
+    assert_eq!(h.event_id.as_deref(), Some("4022:q8Zr2mPx7LbN4tVw"));
+    assert_eq!(h.envelope_sender, None);
+    assert_eq!(h.subject.as_deref(), Some("Café"));
+    assert_eq!(h.message_id.as_deref(), Some("abc@example.net"));
+    assert_eq!(h.spam_detected, Some(true));
+    assert_eq!(h.stripped_text.as_deref(), Some("Yes please."));
+    assert_eq!(h.cc, [addr("other@example.org", Some("Other"))]);
+    // The sender wrote that From (as any From): it stays one field.
+    assert!(
+        h.header("Bcc").is_none(),
+        "a line break in a value started a field"
+    );
+    assert!(h.header("From").is_some_and(|f| f.contains("Bcc:")));
+    assert_eq!(h.header("Reply-To"), Some("Desk <desk@example.fr>"));
+    assert_eq!(h.timestamp.unwrap().unix_timestamp(), 1_796_551_200);
+    assert_eq!(h.attachments[0].content, b"order 42");
+    assert_eq!(
+        h.attachments[0].safe_filename().as_deref(),
+        Some("notes.txt")
+    );
+    // The hash, form-encoded: attachments by index, strings everywhere.
+    let form = "id=4023&rcpt_to=support%40example.org&mail_from=a%40example.net&token=t0k3n&subject=Hi&timestamp=1796551200.5&size=99&spam_status=NotSpam&plain_body=Hello&reply_to=a%40example.net&reply_to=b%40example.net&attachments%5B0%5D%5Bfilename%5D=a.txt&attachments%5B0%5D%5Bcontent_type%5D=text%2Fplain%3B+name%3Da.txt&attachments%5B0%5D%5Bsize%5D=8&attachments%5B0%5D%5Bdata%5D=b3JkZXIgNDI%3D%0A";
+    let f = parse_inbound(
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(f.event_id.as_deref(), Some("4023:t0k3n"));
+    assert_eq!(f.spam_detected, Some(false));
+    assert_eq!(f.text.as_deref(), Some("Hello"));
+    assert_eq!(f.stripped_text, None);
+    assert_eq!(f.attachments[0].content_type.as_deref(), Some("text/plain"));
+    assert_eq!(f.attachments[0].content, b"order 42");
+    assert_eq!(f.headers.iter().filter(|(n, _)| n == "Reply-To").count(), 2);
+    // Not Postal's: a webhook event on the inbound URL.
+    let event = br#"{"event":"MessageSent","timestamp":1,"payload":{},"uuid":"u"}"#;
+    assert!(parse_inbound("application/json", event, &limits).is_err());
 }

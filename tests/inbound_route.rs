@@ -50,9 +50,21 @@ fn settings() -> Settings {
 fn sending(provider: Provider) -> Settings {
     use base64::Engine as _;
     let mut settings = settings();
-    if provider == Provider::Ses {
-        let key = include_bytes!("data/sns-test-key.pk8");
-        settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(key)];
+    let private: &[u8] = match provider {
+        Provider::Ses => include_bytes!("data/sns-test-key.pk8"),
+        Provider::Postal => include_bytes!("data/postal-test-key-2048.pk8"),
+        _ => return settings,
+    };
+    settings.keys = vec![base64::engine::general_purpose::STANDARD.encode(private)];
+    settings
+}
+
+/// The settings `provider` verifies with: Postal with its server's public
+/// key, SES with the SNS certificate.
+fn verifying(provider: Provider) -> Settings {
+    let mut settings = settings();
+    if provider == Provider::Postal {
+        settings.keys = vec![include_str!("data/postal-test-key-2048.pub.pem").to_owned()];
     }
     settings
 }
@@ -72,7 +84,7 @@ fn inbound_providers() -> Vec<Provider> {
 fn configured(limits: InboundLimits) -> Arc<InboundProviders> {
     let mut inbound = InboundProviders::new().with_limits(limits);
     for provider in inbound_providers() {
-        inbound = inbound.with(provider, settings()).unwrap();
+        inbound = inbound.with(provider, verifying(provider)).unwrap();
     }
     Arc::new(inbound)
 }

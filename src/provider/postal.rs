@@ -40,6 +40,25 @@
 //! - Retries: only 2xx counts; anything else (3xx included) or no answer
 //!   within 5 s is retried at +2, 3, 6, 10 and 15 minutes.
 //!
+//! **Inbound mail** ([`parse_inbound`]): a route's HTTP endpoint posts each
+//! message Postal received, once per envelope recipient, signed with the
+//! same key and headers as the webhooks. Both of Postal's formats are
+//! read, in either encoding (JSON, or a URL-encoded form): the raw message
+//! (`message`, base64) and the "hash" of parsed fields (`plain_body`,
+//! `html_body`, the header fields Postal passes on, `spam_status`, and
+//! `attachments` with base64 `data` where the endpoint includes them).
+//! No time is signed in either (the hash's `timestamp` is when Postal
+//! received the message, and Postal retries for over a day), so there is
+//! no replay window: a replayed request is the same message, a duplicate
+//! by its key. The id is `id:token` for the hash (Postal's message id is
+//! per mail server; its random token makes it unique); the raw format
+//! carries no token and is keyed by its content. `spam_status` `Spam` is
+//! spam and `NotSpam` is not. Postal retries only 5xx answers and
+//! timeouts (a 4xx fails the message and bounces it to the sender).
+//! Sources: `app/senders/http_sender.rb`, `lib/postal/http.rb`,
+//! `app/models/http_endpoint.rb`; "HTTP payloads",
+//! <https://docs.postalserver.io/developer/http-payloads>.
+//!
 //! Sources: Postal's source (`postalserver/postal`: `lib/postal/signer.rb`,
 //! `app/services/webhook_delivery_service.rb`, `app/models/webhook_request.rb`)
 //! and documentation (`postalserver/docs`, "Webhooks",
@@ -230,8 +249,9 @@ impl PostalVerifier {
     }
 }
 
-impl crate::scheme::Authenticate for PostalVerifier {
-    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+impl PostalVerifier {
+    /// The signature alone: which configured key signed the body.
+    fn check_signature(&self, request: &Request<'_>) -> Result<usize, VerifyError> {
         let (headers, body, limits) = (request.headers(), request.body(), &self.policy.limits);
         limits.check_body(body)?;
         // The SHA-256 signature when present, never a fallback from it.
@@ -258,12 +278,18 @@ impl crate::scheme::Authenticate for PostalVerifier {
         let kid = headers::optional(headers, &KID, limits).ok().flatten();
         let mut order: Vec<usize> = (0..self.keys.len()).collect();
         order.sort_by_key(|&i| kid != Some(self.keys[i].kid.as_str()));
-        let index = order
+        order
             .into_iter()
             .find(|&i| self.keys[i].verifies(sha256, body, signature))
-            .ok_or(VerifyError::InvalidSignature)?;
+            .ok_or(VerifyError::InvalidSignature)
+    }
+}
+
+impl crate::scheme::Authenticate for PostalVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        let index = self.check_signature(request)?;
         // The signed time inside the body.
-        let timestamp = signed_time(body).ok_or(VerifyError::Unauthorized)?;
+        let timestamp = signed_time(request.body()).ok_or(VerifyError::Unauthorized)?;
         self.policy.check_timestamp(timestamp.unix_timestamp(), request.now())?;
         Ok(Verified::new(None, Some(timestamp.unix_timestamp()), index))
     }
@@ -506,5 +532,267 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// The fields of an inbound request Postal posts, either format.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundFields {
+    id: Option<Value>,
+    rcpt_to: Option<String>,
+    mail_from: Option<String>,
+    token: Option<String>,
+    // The raw format.
+    message: Option<String>,
+    // The hash format.
+    subject: Option<String>,
+    timestamp: Option<Value>,
+    spam_status: Option<String>,
+    to: Option<String>,
+    cc: Option<String>,
+    from: Option<String>,
+    date: Option<String>,
+    message_id: Option<String>,
+    in_reply_to: Option<String>,
+    references: Option<String>,
+    reply_to: Option<Value>,
+    plain_body: Option<String>,
+    html_body: Option<String>,
+    /// `replies_from_plain_body` is there (as `null` too): the endpoint
+    /// strips replies.
+    #[serde(rename = "replies_from_plain_body", deserialize_with = "present")]
+    strips_replies: bool,
+    attachments: crate::inbound::Capped<InboundAttachment>,
+}
+
+/// A field that is there, even as `null` (one that is not is `false`, by
+/// `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InboundAttachment {
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: String,
+}
+
+/// A URL-encoded request as the JSON it encodes: every value a string,
+/// `attachments[i][field]` as a list of objects.
+fn form_as_json(
+    content_type: &str,
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<Value, ParseError> {
+    let mut object = serde_json::Map::new();
+    let mut attachments: std::collections::BTreeMap<usize, serde_json::Map<String, Value>> =
+        std::collections::BTreeMap::new();
+    for part in crate::inbound::form_fields(content_type, body, limits)? {
+        let value = Value::String(part.text());
+        let indexed = part
+            .name
+            .strip_prefix("attachments[")
+            .and_then(|rest| rest.split_once("]["))
+            .and_then(|(i, field)| Some((i.parse::<usize>().ok()?, field.strip_suffix(']')?)));
+        if let Some((i, field)) = indexed {
+            attachments.entry(i).or_default().insert(field.to_owned(), value);
+        } else if part.name == "reply_to" {
+            // Repeated once per value.
+            let list = object.entry("reply_to").or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = list {
+                list.push(value);
+            }
+        } else {
+            object.insert(part.name, value);
+        }
+    }
+    if !attachments.is_empty() {
+        object.insert(
+            "attachments".to_owned(),
+            Value::Array(attachments.into_values().map(Value::Object).collect()),
+        );
+    }
+    Ok(Value::Object(object))
+}
+
+/// Parses a request to a Postal HTTP endpoint without checking its
+/// signature, within `limits`: the raw message or the hash of fields, JSON
+/// or URL-encoded as `content_type` says.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is neither of Postal's inbound formats, or
+/// the message is over a limit.
+pub fn parse_inbound(
+    content_type: &str,
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::InboundMessage;
+    limits.check_body(body)?;
+    let not = |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
+    let fields: InboundFields = if crate::form::is_form(Some(content_type)) {
+        serde_json::from_value(form_as_json(content_type, body, limits)?).map_err(|e| not(&e))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| not(&e))?
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let id = fields.id.as_ref().and_then(text);
+    if id.is_none() || fields.rcpt_to.is_none() && fields.message.is_none() && fields.plain_body.is_none() && fields.html_body.is_none() {
+        return Err(ParseError::new("the body is not a Postal inbound request"));
+    }
+    let mut message = if let Some(raw) = &fields.message {
+        let mut message = InboundMessage::from_mime_owned(
+            Provider::Postal,
+            crate::inbound::base64_content(raw)
+                .map_err(|_| ParseError::new("the raw message is not base64"))?,
+            limits,
+        )?;
+        // Keyed by its content: the raw format has no token.
+        message.event_id = None;
+        message
+    } else {
+        hash_message(&fields, limits)?
+    };
+    if fields.message.is_none() {
+        message.event_id = match (&id, &fields.token) {
+            (Some(id), Some(token)) => Some(format!("{id}:{token}")),
+            _ => None,
+        };
+    }
+    message.envelope_recipient = fields.rcpt_to;
+    message.envelope_sender = fields.mail_from.filter(|f| !f.is_empty());
+    Ok(message)
+}
+
+/// The message of the hash format.
+fn hash_message(
+    fields: &InboundFields,
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use std::fmt::Write as _;
+    let mut message = crate::InboundMessage::new(Provider::Postal);
+    // The header fields Postal passes on, decoded: each on one line (a
+    // decoded value may hold a line break, which must not start a field).
+    let mut block = String::new();
+    let one_line = |v: &str| v.replace(['\r', '\n'], " ");
+    let reply_to: Vec<String> = match &fields.reply_to {
+        Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    for (name, value) in [
+        ("From", fields.from.as_deref()),
+        ("To", fields.to.as_deref()),
+        ("Cc", fields.cc.as_deref()),
+        ("Date", fields.date.as_deref()),
+        ("Message-ID", fields.message_id.as_deref().map(|id| format!("<{id}>")).as_deref()),
+        ("In-Reply-To", fields.in_reply_to.as_deref()),
+        ("References", fields.references.as_deref()),
+    ]
+    .into_iter()
+    .chain(reply_to.iter().map(|r| ("Reply-To", Some(r.as_str()))))
+    {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            let _ = write!(block, "{name}: {}\r\n", one_line(value));
+        }
+    }
+    message.fill_headers(&block, limits)?;
+    message.subject = fields.subject.clone().filter(|s| !s.is_empty());
+    message.timestamp = fields.timestamp.as_ref().and_then(|t| match t {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+    .filter(|t| t.is_finite())
+    .and_then(|t| {
+        #[allow(clippy::cast_possible_truncation)] // Seconds since 1970 fit.
+        let nanos = (t * 1e9) as i128;
+        OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+    });
+    message.spam_detected = match fields.spam_status.as_deref() {
+        Some("Spam") => Some(true),
+        Some("NotSpam") => Some(false),
+        _ => None,
+    };
+    message.text.clone_from(&fields.plain_body);
+    message.html.clone_from(&fields.html_body);
+    if fields.strips_replies {
+        // The endpoint strips replies: the plain body is the reply alone.
+        message.stripped_text.clone_from(&fields.plain_body);
+    }
+    if fields.attachments.0.len() > limits.max_attachments {
+        return Err(ParseError::new("the message has more attachments than the limit"));
+    }
+    let mut decoded = 0;
+    for a in &fields.attachments.0 {
+        // A form's content type may carry parameters (`; name=…`).
+        let content_type = a.content_type.as_deref().map(|t| t.split(';').next().unwrap_or_default());
+        message.attachments.push(crate::inbound::json_attachment(
+            a.filename.as_deref(),
+            content_type,
+            None,
+            false,
+            &a.data,
+            &mut decoded,
+            limits,
+        )?);
+    }
+    Ok(message)
+}
+
+/// Postal's HTTP endpoints in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "RSA signature of the body, as the webhooks (`X-Postal-Signature-256`; SHA-1 from older servers); no time is signed",
+    shape: "JSON or a URL-encoded form: the raw message (`message`, base64) or the parsed fields",
+    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        use crate::Configure as _;
+        let verifier = Settings::chain(
+            &settings.keys,
+            NEEDS,
+            |key| Ok(PostalVerifier::new(PostalPublicKey::parse(key)?)),
+            |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
+        )?
+        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        Ok(verifier
+            .check_signature(request)
+            .map_err(crate::Error::from)
+            .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A hash-format request (JSON) for a reply to `sim.recipient`, with an
+/// attachment, signed as [`simulate`] signs; tampered: a letter of the
+/// recipient changed.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    if sim.body.is_some() {
+        return simulate(sim);
+    }
+    let digest = Sha256::digest(sim.event_id.as_bytes());
+    let id = u32::from_be_bytes([0, digest[0], digest[1], digest[2]]);
+    let body = serde_json::json!({
+        "id": id, "rcpt_to": sim.recipient, "mail_from": "customer@example.net",
+        "token": encoding::hex(&digest[4..12]), "subject": "Re: your order",
+        "message_id": format!("{}@example.net", sim.event_id), "timestamp": sim.now,
+        "size": "412", "spam_status": "NotSpam", "bounce": false, "received_with_ssl": true,
+        "to": sim.recipient, "cc": null, "from": "A Customer <customer@example.net>",
+        "date": "Sun, 06 Dec 2026 10:00:00 +0000", "in_reply_to": null, "references": null,
+        "html_body": null, "plain_body": "Thanks!\n", "reply_to": null, "auto_submitted": null,
+        "attachment_quantity": 1,
+        "attachments": [{"filename": "receipt.txt", "content_type": "text/plain", "size": 8, "data": "b3JkZXIg\nNDI=\n"}],
+    })
+    .to_string();
+    simulate(&Simulation {
+        body: Some(body.as_bytes()),
+        ..*sim
+    })
+}
