@@ -754,7 +754,7 @@ fn the_cli_parses_and_verifies_inbound_mail() {
     }
     // A provider without an inbound parser says which have one.
     let out = Command::new(bin)
-        .args(["parse", "--provider", "mailjet", "--inbound"])
+        .args(["parse", "--provider", "getresponse", "--inbound"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -1258,4 +1258,73 @@ fn postal_raw_and_hash_formats_in_json_and_forms() {
     // Not Postal's: a webhook event on the inbound URL.
     let event = br#"{"event":"MessageSent","timestamp":1,"payload":{},"uuid":"u"}"#;
     assert!(parse_inbound("application/json", event, &limits).is_err());
+}
+
+#[test]
+fn mailjet_parse_api_fields_attachments_and_bounds() {
+    use email_webhooks::provider::mailjet::parse_inbound;
+    let limits = InboundLimits::default();
+    let body = data("mailjet-parse.json");
+    let m = parse_inbound(&body, &limits).unwrap();
+    assert_eq!(m.envelope_sender.as_deref(), Some("pilot@example.com"));
+    assert_eq!(
+        m.envelope_recipient.as_deref(),
+        Some("passenger@parse-in1.mailjet.com")
+    );
+    assert_eq!(m.from, Some(addr("pilot@example.com", Some("Pilot"))));
+    assert_eq!(m.cc, [addr("crew@example.com", Some("Crew"))]);
+    assert_eq!(m.subject.as_deref(), Some("Hey! It's Friday!"));
+    assert_eq!(
+        m.message_id.as_deref(),
+        Some("CAE5Zh0Z-friday@mail.example.com")
+    );
+    assert_eq!(m.date.unwrap().unix_timestamp(), 1_796_547_998);
+    assert_eq!(m.spam_score, Some(0.602));
+    assert!(m.text.as_deref().unwrap().starts_with("Hi,"));
+    assert!(m.html.as_deref().unwrap().contains("Friday"));
+    // Every header value, a list's in order.
+    let received: Vec<&str> = m
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "Received")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(received.len(), 2);
+    assert_eq!(m.attachments.len(), 3);
+    assert_eq!(m.attachments[0].filename.as_deref(), Some("helloworld.txt"));
+    assert_eq!(m.attachments[0].content_type.as_deref(), Some("text/plain"));
+    assert_eq!(m.attachments[0].content, b"Hello World!");
+    assert!(!m.attachments[0].inline);
+    assert!(m.attachments[1].inline);
+    assert_eq!(
+        m.attachments[1].content_id.as_deref(),
+        Some("logo@example.com")
+    );
+    assert_eq!(m.attachments[1].content, b"\x89PNG\r\n\x1a\n");
+    assert_eq!(m.attachments[2].filename.as_deref(), Some("../prévu.bin"));
+    assert_eq!(
+        m.attachments[2].safe_filename().as_deref(),
+        Some("prévu.bin")
+    );
+    // No id: keyed by content, the same for the same delivery.
+    assert!(m.idempotency_key().starts_with("mailjet:inbound:sha256:"));
+    assert_eq!(
+        parse_inbound(&body, &limits).unwrap().idempotency_key(),
+        m.idempotency_key()
+    );
+    // Without a Date header, the compact UTC `Date`.
+    let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    doc["Headers"].as_object_mut().unwrap().remove("Date");
+    let m = parse_inbound(doc.to_string().as_bytes(), &limits).unwrap();
+    assert_eq!(m.date.unwrap().unix_timestamp(), 1_796_547_998);
+    // Bounds: a header list past the cap, more attachments than the limit.
+    let many = format!(
+        r#"{{"Recipient":"a@example.com","Headers":{{"Received":[{}""]}}}}"#,
+        "\"\",".repeat(10_000)
+    );
+    assert!(parse_inbound(many.as_bytes(), &limits).is_err());
+    let few = InboundLimits::default().with_max_attachments(2);
+    assert!(parse_inbound(&body, &few).is_err());
+    // An Event API event on the inbound URL is not a message.
+    assert!(parse_inbound(br#"{"event":"sent","email":"a@example.com"}"#, &limits).is_err());
 }

@@ -93,6 +93,13 @@ impl InboundLimits {
         self
     }
 
+    /// Sets the most attachments per message.
+    #[must_use]
+    pub fn with_max_attachments(mut self, count: usize) -> Self {
+        self.max_attachments = count;
+        self
+    }
+
     /// Sets the most decoded attachment bytes per message.
     #[must_use]
     pub fn with_max_decoded_bytes(mut self, bytes: usize) -> Self {
@@ -980,4 +987,133 @@ pub(crate) fn json_attachment(
         inline,
         content,
     })
+}
+
+/// A JSON object of header fields, each value one string or a list of
+/// them (one per occurrence), read in the object's order into name and
+/// value pairs, at most [`MAX_LIST`] in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct JsonHeaders(pub(crate) Vec<(String, String)>);
+
+impl JsonHeaders {
+    /// The fields as one header block, each value on one line (a line
+    /// break inside a value must not start a field of its own).
+    pub(crate) fn block(&self) -> String {
+        let mut block = String::new();
+        for (name, value) in &self.0 {
+            if name.is_empty() || name.contains([':', '\r', '\n']) {
+                continue;
+            }
+            block.push_str(name);
+            block.push_str(": ");
+            block.push_str(&value.replace(['\r', '\n'], " "));
+            block.push_str("\r\n");
+        }
+        block
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonHeaders {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// One value or a list (not `#[serde(untagged)]`, which would
+        /// buffer a list whole before the cap could refuse it).
+        enum OneOrMany {
+            One(String),
+            Many(Capped<String>),
+        }
+        impl<'de> serde::Deserialize<'de> for OneOrMany {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Either;
+                impl<'de> serde::de::Visitor<'de> for Either {
+                    type Value = OneOrMany;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string or a list of strings")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                        Ok(OneOrMany::One(v.to_owned()))
+                    }
+                    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                        Ok(OneOrMany::One(v))
+                    }
+                    fn visit_unit<E: serde::de::Error>(self) -> Result<OneOrMany, E> {
+                        Ok(OneOrMany::Many(Capped::default()))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        seq: A,
+                    ) -> Result<OneOrMany, A::Error> {
+                        let many = serde::Deserialize::deserialize(
+                            serde::de::value::SeqAccessDeserializer::new(seq),
+                        )?;
+                        Ok(OneOrMany::Many(many))
+                    }
+                }
+                deserializer.deserialize_any(Either)
+            }
+        }
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = JsonHeaders;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of header fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, OneOrMany>()? {
+                    let values = match value {
+                        OneOrMany::One(one) => vec![one],
+                        OneOrMany::Many(many) => many.0,
+                    };
+                    for value in values {
+                        if out.len() == MAX_LIST {
+                            return Err(serde::de::Error::custom(format_args!(
+                                "more than {MAX_LIST} header fields"
+                            )));
+                        }
+                        out.push((name.clone(), value));
+                    }
+                }
+                Ok(JsonHeaders(out))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// The filename, type and `Content-ID` a part's header fields give (as
+/// the MIME parser reads them: RFC 2231 and encoded words included), and
+/// whether its disposition is inline.
+pub(crate) struct PartHeaders {
+    pub(crate) filename: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) content_id: Option<String>,
+    pub(crate) inline: bool,
+}
+
+/// Reads a part's header fields (`Content-Type`, `Content-Disposition`,
+/// `Content-ID`) from `block`.
+pub(crate) fn part_headers(block: &str) -> PartHeaders {
+    use mail_parser::MimeHeaders as _;
+    let mut raw = block.to_owned();
+    raw.push_str("\r\n");
+    let parsed = parse_mime(raw.as_bytes());
+    let part = parsed.as_ref().and_then(|m| m.parts.first());
+    PartHeaders {
+        filename: part.and_then(|p| p.attachment_name()).map(str::to_owned),
+        content_type: part
+            .and_then(|p| p.content_type())
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{sub}", ct.ctype()),
+                None => ct.ctype().to_owned(),
+            }),
+        content_id: part
+            .and_then(|p| p.content_id())
+            .map(|id| id.trim_matches(['<', '>']).to_owned()),
+        inline: part
+            .and_then(|p| p.content_disposition())
+            .is_some_and(mail_parser::ContentType::is_inline),
+    }
 }

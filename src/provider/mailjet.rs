@@ -35,6 +35,18 @@
 //!   (every 30 s for up to 24 hours in its help centre; 10 times, 10
 //!   minutes apart, in its API guide).
 //!
+//! **Parse API** (inbound, [`parse_inbound`]): each message received for
+//! the parse route's address is posted as one JSON object with its fields
+//! parsed: the envelope (`Sender`, `Recipient`), `Headers` (a list per
+//! field, one string for the single ones), `Text-part` and `Html-part`,
+//! `SpamAssassinScore` (a decimal string), and each attachment in base64
+//! under the key its entry in `Parts` names (`Attachment1`, …,
+//! `InlineAttachment1`, …), its filename, type and Content-ID in that
+//! part's headers. Not signed: authenticated by basic auth in the route's
+//! URL, as the events. No id: keyed by a digest of the message. Sources:
+//! <https://dev.mailjet.com/email/guides/parse-api/> (`mailjet/api-documentation`
+//! `guides/_parse-api.md`).
+//!
 //! Sources: Mailjet's Event API guide,
 //! <https://dev.mailjet.com/email/guides/webhooks/> and
 //! `mailjet/api-documentation` `guides/_event-api.md`; Mailjet's help
@@ -366,5 +378,223 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// A Parse API delivery: the fields read (the rest is skipped unread).
+#[derive(Debug, Default)]
+struct ParseDelivery {
+    sender: Option<String>,
+    recipient: Option<String>,
+    date: Option<String>,
+    subject: Option<String>,
+    headers: crate::inbound::JsonHeaders,
+    parts: crate::inbound::Capped<ParsePart>,
+    text: Option<String>,
+    html: Option<String>,
+    spam_score: Option<String>,
+    /// `Attachment1`, `InlineAttachment1`, …: the key and its base64.
+    contents: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ParsePart {
+    #[serde(rename = "Headers")]
+    headers: crate::inbound::JsonHeaders,
+    #[serde(rename = "ContentRef")]
+    content_ref: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ParseDelivery {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ParseDelivery;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Parse API object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParseDelivery, A::Error> {
+                let mut out = ParseDelivery::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "Sender" => out.sender = map.next_value()?,
+                        "Recipient" => out.recipient = map.next_value()?,
+                        "Date" => out.date = map.next_value()?,
+                        "Subject" => out.subject = map.next_value()?,
+                        "Headers" => out.headers = map.next_value()?,
+                        "Parts" => out.parts = map.next_value()?,
+                        "Text-part" => out.text = map.next_value()?,
+                        "Html-part" => out.html = map.next_value()?,
+                        "SpamAssassinScore" => out.spam_score = map.next_value()?,
+                        name if name.contains("Attachment") => {
+                            if out.contents.len() == crate::inbound::MAX_LIST {
+                                return Err(serde::de::Error::custom("too many attachments"));
+                            }
+                            let content: String = map.next_value()?;
+                            out.contents.push((name.to_owned(), content));
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// Parses a Parse API delivery without checking credentials, within
+/// `limits`.
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not a Parse API object, or the message
+/// is over a limit.
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    limits.check_body(body)?;
+    let delivery: ParseDelivery = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a Mailjet Parse API object", &e))?;
+    if delivery.recipient.is_none() && delivery.headers.0.is_empty() {
+        return Err(ParseError::new("the body is not a Mailjet Parse API object"));
+    }
+    if delivery.headers.0.len() > limits.max_headers {
+        return Err(ParseError::new("the message has more header fields than the limit"));
+    }
+    if delivery.parts.0.len() > limits.max_parts {
+        return Err(ParseError::new("the message has more MIME parts than the limit"));
+    }
+    let mut message = crate::InboundMessage::new(Provider::Mailjet);
+    message.fill_headers(&delivery.headers.block(), limits)?;
+    // The fields in Mailjet's order, values as sent.
+    message.headers = delivery.headers.0;
+    if message.subject.is_none() {
+        message.subject = delivery.subject;
+    }
+    if message.date.is_none() {
+        // `20150410T160638`: the Date header in UTC.
+        message.date = delivery.date.as_deref().and_then(compact_utc);
+    }
+    message.envelope_sender = delivery.sender;
+    message.envelope_recipient = delivery.recipient;
+    message.text = delivery.text;
+    message.html = delivery.html;
+    message.spam_score = delivery
+        .spam_score
+        .as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|s: &f64| s.is_finite());
+    let mut contents = delivery.contents;
+    let mut decoded = 0;
+    for part in &delivery.parts.0 {
+        let Some(reference) = part.content_ref.as_deref().filter(|r| r.contains("Attachment")) else {
+            continue;
+        };
+        let Some(at) = contents.iter().position(|(key, _)| key == reference) else {
+            continue;
+        };
+        if message.attachments.len() == limits.max_attachments {
+            return Err(ParseError::new("the message has more attachments than the limit"));
+        }
+        let (_, content) = contents.swap_remove(at);
+        let found = crate::inbound::part_headers(&part.headers.block());
+        message.attachments.push(crate::inbound::json_attachment(
+            found.filename.as_deref(),
+            found.content_type.as_deref(),
+            found.content_id.as_deref(),
+            found.inline || reference.starts_with("Inline"),
+            &content,
+            &mut decoded,
+            limits,
+        )?);
+    }
+    Ok(message)
+}
+
+/// `20150410T160638` (the Parse API's `Date`), as UTC.
+fn compact_utc(text: &str) -> Option<time::OffsetDateTime> {
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(range)?;
+        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+    };
+    if text.len() != 15 || text.as_bytes()[8] != b'T' {
+        return None;
+    }
+    let month = time::Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(digits(0..4)?).ok()?, month, u8::try_from(digits(6..8)?).ok()?).ok()?;
+    let time = time::Time::from_hms(
+        u8::try_from(digits(9..11)?).ok()?,
+        u8::try_from(digits(11..13)?).ok()?,
+        u8::try_from(digits(13..15)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// Mailjet's Parse API in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "basic auth in the parse route's URL (the Parse API signs nothing)",
+    shape: "JSON: one message, its fields parsed, attachments in base64 under `AttachmentN`",
+    parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
+    verify: |settings, request, limits| {
+        let auth = settings.basic_auth("--basic-auth USER:PASS (as in the parse route's URL)")?;
+        let header_limits = Limits::default();
+        Ok(auth
+            .check(request.headers(), &header_limits)
+            .map_err(Error::from)
+            .and_then(|_| Ok(vec![parse_inbound(request.body(), limits)?])))
+    },
+    simulate: simulate_inbound,
+};
+
+/// A Parse API delivery of a reply to `sim.recipient` with an attachment;
+/// tampered: a wrong password.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let pair = sim
+        .settings
+        .basic_auth
+        .first()
+        .ok_or(SetupError::Missing("--basic-auth USER:PASS (as in the parse route's URL)"))?;
+    let body = match sim.body {
+        Some(body) => body.to_vec(),
+        None => serde_json::json!({
+            "Sender": "customer@example.net",
+            "Recipient": sim.recipient,
+            "Date": "20261206T100000",
+            "From": "A Customer <customer@example.net>",
+            "Subject": "Re: your order",
+            "Headers": {
+                "Received": ["from mx.example.net by parse.mailjet.com; Sun, 6 Dec 2026 10:00:01 +0000"],
+                "MIME-Version": ["1.0"],
+                "Content-Type": ["multipart/mixed; boundary=\"mj\""],
+                "Date": "Sun, 06 Dec 2026 10:00:00 +0000",
+                "Message-ID": format!("<{}@example.net>", sim.event_id),
+                "Subject": "Re: your order",
+                "From": "A Customer <customer@example.net>",
+                "To": sim.recipient,
+            },
+            "Parts": [
+                {"Headers": {"Content-Type": "multipart/mixed; boundary=\"mj\""}},
+                {"Headers": {"Content-Type": "text/plain; charset=utf-8"}, "ContentRef": "Text-part"},
+                {"Headers": {"Content-Type": "text/plain; name=receipt.txt", "Content-Transfer-Encoding": "7bit",
+                             "Content-Disposition": "attachment; filename=receipt.txt"}, "ContentRef": "Attachment1"},
+            ],
+            "Text-part": "Thanks!\n",
+            "SpamAssassinScore": "0.4",
+            "Attachment1": "b3JkZXIgNDI=",
+        })
+        .to_string()
+        .into_bytes(),
+    };
+    let header = basic_header_for(pair, sim.tamper);
+    Ok(Simulated {
+        headers: vec![header, ("Content-Type".to_owned(), "application/json".to_owned())],
+        body,
+        query: None,
+    })
+}
