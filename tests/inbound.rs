@@ -388,6 +388,8 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         Provider::Sparkpost,
         Provider::Mailersend,
         Provider::Postal,
+        Provider::Mailjet,
+        Provider::Brevo,
     ] {
         assert!(with_inbound.contains(&wanted), "{wanted}");
     }
@@ -401,8 +403,8 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
             .unwrap();
         assert_eq!(messages.len(), 1, "{provider}");
         let m = &messages[0];
-        // MailKite posts no envelope: its recipient is in `to`.
-        let recipient = if provider == Provider::Mailkite {
+        // MailKite and Brevo post no envelope: the recipient is in `to`.
+        let recipient = if matches!(provider, Provider::Mailkite | Provider::Brevo) {
             m.to.first().and_then(|a| a.address.as_deref())
         } else {
             m.envelope_recipient.as_deref()
@@ -418,8 +420,9 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
             m.text.as_deref().is_some_and(|t| t.starts_with("Thanks!")),
             "{provider}"
         );
-        // MailKite posts links to its attachments, not their content.
-        if provider != Provider::Mailkite {
+        // MailKite posts links to its attachments, Brevo tokens to fetch
+        // them by (`brevo_inbound_items_and_attachments_by_token`).
+        if !matches!(provider, Provider::Mailkite | Provider::Brevo) {
             assert_eq!(m.attachments.len(), 1, "{provider}");
             assert_eq!(m.attachments[0].content, b"order 42", "{provider}");
             assert_eq!(
@@ -1327,4 +1330,105 @@ fn mailjet_parse_api_fields_attachments_and_bounds() {
     assert!(parse_inbound(&body, &few).is_err());
     // An Event API event on the inbound URL is not a message.
     assert!(parse_inbound(br#"{"event":"sent","email":"a@example.com"}"#, &limits).is_err());
+}
+
+#[tokio::test]
+async fn brevo_inbound_items_and_attachments_by_token() {
+    use email_webhooks::inbound::{ContentKind, InboundProviders, StaticContent};
+    use email_webhooks::provider::Answer;
+    let limits = InboundLimits::default();
+    let body = data("brevo-inbound.json");
+    let messages = email_webhooks::provider::brevo::parse_inbound(&body, &limits).unwrap();
+    assert_eq!(messages.len(), 2);
+    let m = &messages[0];
+    assert_eq!(
+        m.idempotency_key(),
+        "brevo:inbound:id:a9b1c2d3-0001-4e5f-8a9b-0c1d2e3f4a5b"
+    );
+    assert_eq!(
+        m.from,
+        Some(addr("customer@example.net", Some("A Customer")))
+    );
+    assert_eq!(m.to, [addr("support@in.example.org", None)]);
+    assert_eq!(m.cc, [addr("sales@example.org", Some("Sales"))]);
+    assert_eq!(
+        m.message_id.as_deref(),
+        Some("CAB-reply-1@mail.example.net")
+    );
+    assert_eq!(m.stripped_text.as_deref(), Some("Yes please."));
+    assert_eq!(m.spam_score, Some(1.2));
+    assert_eq!(m.headers.iter().filter(|(n, _)| n == "Received").count(), 2);
+    // The attachments' bytes are still to fetch, by token, from Brevo.
+    let pending: Vec<_> = m.pending().collect();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        pending[0].url,
+        "https://api.brevo.com/v3/inbound/attachments/eyJmaWxlIjoicmVjZWlwdCJ9.aBc-_1"
+    );
+    assert_eq!(
+        (pending[0].kind, pending[0].max_bytes),
+        (ContentKind::Attachment(0), 8)
+    );
+    assert!(m.attachments[1].inline);
+
+    // Received through the caller's source: the bytes in place.
+    let mut settings = Settings::new();
+    settings.secrets.push("brevo-bearer-token".into());
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@in.example.org",
+        "b-1",
+        AT,
+        &settings,
+    )
+    .with_body(&body);
+    let d = (Provider::Brevo.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    let request = at(&d.headers, &d.body);
+    let source = StaticContent::new()
+        .with(pending[0].url.clone(), b"%PDF-1.7".to_vec())
+        .with(pending[1].url.clone(), b"\x89PNG".to_vec());
+    let receiver = InboundProviders::new()
+        .with(Provider::Brevo, settings.clone())
+        .unwrap()
+        .with_content_source(source);
+    let got = receiver.receive("brevo", &request).await.unwrap().unwrap();
+    assert_eq!(got[0].attachments[0].content, b"%PDF-1.7");
+    assert_eq!(got[0].attachments[1].content, b"\x89PNG");
+    assert_eq!(got[1].attachments.len(), 0);
+    // More bytes than Brevo announced: refused, retryable.
+    let liar = InboundProviders::new()
+        .with(Provider::Brevo, settings.clone())
+        .unwrap()
+        .with_content_source(
+            StaticContent::new()
+                .with(pending[0].url.clone(), vec![0u8; 9])
+                .with(pending[1].url.clone(), b"\x89PNG".to_vec()),
+        );
+    let error = liar.receive("brevo", &request).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), "content_too_large");
+    // No source: retryable, answered as Brevo retries (429).
+    let bare = InboundProviders::new()
+        .with(Provider::Brevo, settings)
+        .unwrap();
+    let error = bare.receive("brevo", &request).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), "content_unavailable");
+    assert_eq!(bare.reply("brevo", Answer::from_error(&error)).status, 429);
+    // A token that is not one (a path, a query) is refused, not fetched.
+    for token in ["../../v3/account", "a?b=c", "a/b", ""] {
+        let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        doc["items"][0]["Attachments"][0]["DownloadToken"] = token.into();
+        assert!(
+            email_webhooks::provider::brevo::parse_inbound(doc.to_string().as_bytes(), &limits)
+                .is_err(),
+            "{token}"
+        );
+    }
+    // Announced sizes over the decoded limit: refused before any fetch.
+    let small = InboundLimits::default().with_max_decoded_bytes(11);
+    assert!(email_webhooks::provider::brevo::parse_inbound(&body, &small).is_err());
+    // Not inbound: a transactional event on the inbound URL.
+    assert!(
+        email_webhooks::provider::brevo::parse_inbound(br#"{"event":"delivered"}"#, &limits)
+            .is_err()
+    );
 }

@@ -366,7 +366,7 @@ where
     Q: crate::queue::Queue,
     O: Fn(&Handled),
 {
-    use crate::provider::{Answer, Reply};
+    use crate::provider::Answer;
     let started = std::time::Instant::now();
     inbound.get(name)?;
     let result = match hook {
@@ -386,10 +386,13 @@ where
             done?
         }
     };
-    let reply = Reply::standard(match &result {
-        Ok(outcome) => outcome.answer(),
-        Err(error) => Answer::from_error(error),
-    });
+    let reply = inbound.reply(
+        name,
+        match &result {
+            Ok(outcome) => outcome.answer(),
+            Err(error) => Answer::from_error(error),
+        },
+    );
     let mut summary = refused(name, "", &reply);
     match &result {
         Ok(outcome) => {

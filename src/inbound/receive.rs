@@ -184,6 +184,17 @@ impl InboundProviders {
         Ok(messages)
     }
 
+    /// The answer provider `name` needs for `answer` (its
+    /// [`InboundInfo::reply`]; the standard one for a name not
+    /// configured).
+    #[must_use]
+    pub fn reply(&self, name: &str, answer: crate::provider::Answer) -> crate::provider::Reply {
+        self.find(name).map_or_else(
+            || crate::provider::Reply::standard(answer),
+            |c| (c.info.reply)(answer),
+        )
+    }
+
     /// The names configured, for a 404's hint.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.providers.iter().map(|c| c.provider.as_str())

@@ -38,6 +38,24 @@
 //!   is answered **429** with `Retry-After`, not 5xx, and only a refusal
 //!   is a 4xx that ends them.
 //!
+//! **Inbound parsing** ([`parse_inbound`]): Brevo posts the messages it
+//! received for your inbound domain as `{"items":[…]}`, one or more per
+//! request, each with its fields parsed (`From`, `To`, `Cc`, `ReplyTo`,
+//! `Subject`, `SentAtDate`, `MessageId`, `Headers`, `RawTextBody`,
+//! `RawHtmlBody`, `ExtractedMarkdownMessage` for the reply alone,
+//! `SpamScore`) and its attachments listed with a `DownloadToken`: their
+//! bytes are fetched from
+//! `https://api.brevo.com/v3/inbound/attachments/{token}` (with your API
+//! key, by your [`ContentSource`](crate::inbound::ContentSource)), so a
+//! message with attachments needs one configured (else 503-class: 429
+//! here, which Brevo retries). Authenticated as the webhooks (basic auth
+//! or a bearer token). The id is `Uuid`'s first element. No envelope is
+//! sent. Sources: Brevo developers, "Inbound parsing webhooks"
+//! <https://developers.brevo.com/docs/inbound-parse-webhooks>, "Get an
+//! inbound email attachment"
+//! <https://developers.brevo.com/reference/getinboundemailattachment>; the
+//! item fields as django-anymail documents a captured delivery.
+//!
 //! Sources: Brevo developers, "Transactional webhooks"
 //! <https://developers.brevo.com/docs/transactional-webhooks>, "Secured
 //! webhooks" <https://developers.brevo.com/docs/secured-webhooks>, "Batch
@@ -92,13 +110,7 @@ impl SyncProvider for BrevoVerifier {
     /// A transient failure is 429: the one status Brevo retries under
     /// every reading of its retry rules.
     fn reply(&self, answer: Answer) -> Reply {
-        match answer {
-            Answer::RetryLater(_) => Reply {
-                retry_after: Some(RETRY_AFTER_SECONDS),
-                ..Reply::status(http::StatusCode::TOO_MANY_REQUESTS)
-            },
-            other => Reply::standard(other),
-        }
+        reply(answer)
     }
 }
 
@@ -293,5 +305,284 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     needs: NEEDS,
     build,
     simulate,
-    inbound: None,
+    inbound: Some(&INBOUND),
 };
+
+/// Brevo's answers, for webhooks and inbound alike: a transient failure is
+/// 429, the one status Brevo retries under every reading of its rules.
+fn reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::RetryLater(_) => Reply {
+            retry_after: Some(RETRY_AFTER_SECONDS),
+            ..Reply::status(http::StatusCode::TOO_MANY_REQUESTS)
+        },
+        other => Reply::standard(other),
+    }
+}
+
+/// An inbound parsing delivery: its items.
+#[derive(Debug, Default, Deserialize)]
+struct InboundDelivery {
+    items: Option<crate::inbound::Capped<InboundItem>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InboundItem {
+    uuid: crate::inbound::Capped<String>,
+    message_id: Option<String>,
+    from: Option<InboundAddress>,
+    to: crate::inbound::Capped<InboundAddress>,
+    cc: crate::inbound::Capped<InboundAddress>,
+    sent_at_date: Option<String>,
+    subject: Option<String>,
+    headers: crate::inbound::JsonHeaders,
+    raw_text_body: Option<String>,
+    raw_html_body: Option<String>,
+    extracted_markdown_message: Option<String>,
+    #[serde(deserialize_with = "number_or_none")]
+    spam_score: Option<f64>,
+    attachments: crate::inbound::Capped<InboundAttachment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InboundAddress {
+    name: Option<String>,
+    address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InboundAttachment {
+    name: Option<String>,
+    content_type: Option<String>,
+    #[serde(rename = "ContentID")]
+    content_id: Option<String>,
+    content_length: Option<u64>,
+    download_token: Option<String>,
+}
+
+/// A number (or a numeric string); anything else is `None`, skipped
+/// without being kept.
+fn number_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct Number;
+    impl<'de> serde::de::Visitor<'de> for Number {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        #[allow(clippy::cast_precision_loss)] // A score.
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        #[allow(clippy::cast_precision_loss)] // A score.
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v).filter(|v| v.is_finite()))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.trim().parse().ok().filter(|v: &f64| v.is_finite()))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // The documented `Spam: {Score}` shape.
+            let mut score = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "Score" {
+                    score = map.next_value_seed(Seed)?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(score)
+        }
+    }
+    /// The score inside `{Score}`.
+    struct Seed;
+    impl<'de> serde::de::DeserializeSeed<'de> for Seed {
+        type Value = Option<f64>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<f64>, D::Error> {
+            d.deserialize_any(Number)
+        }
+    }
+    d.deserialize_any(Number)
+}
+
+/// Where Brevo serves an inbound attachment.
+const ATTACHMENTS_URL: &str = "https://api.brevo.com/v3/inbound/attachments/";
+
+/// Parses an inbound parsing delivery without checking credentials, within
+/// `limits`: one message per item, their attachments listed with the
+/// content still to fetch ([`InboundMessage::pending`](crate::InboundMessage::pending)).
+///
+/// # Errors
+///
+/// [`ParseError`] when the body is not Brevo's inbound JSON, an item or
+/// an attachment is over a limit, or a download token is not one.
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<Vec<crate::InboundMessage>, ParseError> {
+    limits.check_body(body)?;
+    let delivery: InboundDelivery = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not Brevo's inbound JSON", &e))?;
+    let items = delivery
+        .items
+        .ok_or_else(|| ParseError::new("the body is not Brevo's inbound JSON (no items)"))?;
+    items.0.into_iter().map(|item| inbound_message(item, limits)).collect()
+}
+
+fn inbound_message(
+    item: InboundItem,
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
+    use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
+    if item.headers.0.len() > limits.max_headers {
+        return Err(ParseError::new("the message has more header fields than the limit"));
+    }
+    if item.attachments.0.len() > limits.max_attachments {
+        return Err(ParseError::new("the message has more attachments than the limit"));
+    }
+    let mut message = InboundMessage::new(Provider::Brevo);
+    message.fill_headers(&item.headers.block(), limits)?;
+    message.headers = item.headers.0;
+    let address = |a: &InboundAddress| Address::new(a.address.as_deref(), a.name.as_deref());
+    message.event_id = item.uuid.0.into_iter().next();
+    if let Some(from) = &item.from {
+        message.from = Some(address(from));
+    }
+    if !item.to.0.is_empty() {
+        message.to = item.to.0.iter().map(address).collect();
+    }
+    if !item.cc.0.is_empty() {
+        message.cc = item.cc.0.iter().map(address).collect();
+    }
+    if item.subject.is_some() {
+        message.subject = item.subject;
+    }
+    if let Some(date) = item.sent_at_date.as_deref().and_then(crate::inbound::rfc5322_date) {
+        message.date = Some(date);
+    }
+    if let Some(id) = item.message_id {
+        message.message_id = Some(id.trim().trim_matches(['<', '>']).to_owned());
+    }
+    message.text = item.raw_text_body;
+    message.html = item.raw_html_body;
+    message.stripped_text = item.extracted_markdown_message;
+    message.spam_score = item.spam_score;
+    let mut announced = 0u64;
+    for attachment in item.attachments.0 {
+        let token = attachment
+            .download_token
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')))
+            .ok_or_else(|| ParseError::new("an attachment has no usable DownloadToken"))?;
+        // Brevo says how large it is: the fetch takes no more, and the
+        // message's attachments no more than the limit together.
+        let length = attachment.content_length.unwrap_or(0);
+        announced = announced.saturating_add(length);
+        if announced > limits.max_decoded_bytes as u64 {
+            return Err(ParseError::new("the attachments are over the decoded size limit"));
+        }
+        let index = message.attachments.len();
+        message.attachments.push(Attachment {
+            filename: attachment.name,
+            content_type: attachment.content_type,
+            size: usize::try_from(length).unwrap_or(usize::MAX),
+            content_id: attachment.content_id.map(|id| id.trim_matches(['<', '>']).to_owned()),
+            inline: false,
+            content: Vec::new(),
+        });
+        message.attachments[index].inline = message.attachments[index].content_id.is_some();
+        message.needs(
+            ContentRef {
+                provider: Provider::Brevo,
+                url: format!("{ATTACHMENTS_URL}{token}"),
+                kind: ContentKind::Attachment(index),
+                max_bytes: if length > 0 {
+                    usize::try_from(length).unwrap_or(usize::MAX)
+                } else {
+                    limits.max_decoded_bytes
+                },
+            },
+            read_attachment,
+        );
+    }
+    Ok(message)
+}
+
+/// Reads a fetched attachment into its place.
+fn read_attachment(
+    message: &mut crate::InboundMessage,
+    content: &crate::inbound::ContentRef,
+    bytes: Vec<u8>,
+    _limits: &crate::InboundLimits,
+) -> Result<(), ParseError> {
+    let crate::inbound::ContentKind::Attachment(index) = content.kind else {
+        return Err(ParseError::new("not an attachment"));
+    };
+    let attachment = message
+        .attachments
+        .get_mut(index)
+        .ok_or_else(|| ParseError::new("no such attachment"))?;
+    attachment.size = bytes.len();
+    attachment.content = bytes;
+    Ok(())
+}
+
+/// Brevo's inbound parsing in the registry.
+static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
+    authenticated_by: "basic auth in the webhook URL, or a bearer token, as the webhooks",
+    shape: "JSON `{\"items\":[…]}`: each message's fields parsed, attachments by download token (fetched)",
+    parse: |request, limits| parse_inbound(request.body(), limits),
+    verify: |settings, request, limits| {
+        use crate::Configure as _;
+        let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?)
+            .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
+            .map_err(crate::Error::from)
+            .and_then(|_| Ok(parse_inbound(request.body(), limits)?)))
+    },
+    simulate: simulate_inbound,
+    reply,
+};
+
+/// One message for `sim.recipient` with an attachment to download, with
+/// the configured credentials; tampered: wrong credentials.
+fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let body = match sim.body {
+        Some(body) => body.to_vec(),
+        None => serde_json::json!({"items": [{
+            "Uuid": [format!("{}-uuid", sim.event_id)],
+            "MessageId": format!("<{}@example.net>", sim.event_id),
+            "InReplyTo": null,
+            "From": {"Name": "A Customer", "Address": "customer@example.net"},
+            "To": [{"Name": null, "Address": sim.recipient}],
+            "Cc": [], "ReplyTo": null,
+            "SentAtDate": "Sun, 6 Dec 2026 10:00:00 +0000",
+            "Subject": "Re: your order",
+            "Attachments": [],
+            "Headers": {"Message-ID": format!("<{}@example.net>", sim.event_id), "Subject": "Re: your order"},
+            "RawHtmlBody": null,
+            "RawTextBody": "Thanks!\n",
+            "ExtractedMarkdownMessage": "Thanks!",
+            "ExtractedMarkdownSignature": null,
+            "SpamScore": 0.4,
+        }]})
+        .to_string()
+        .into_bytes(),
+    };
+    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
+    Ok(Simulated::json(body, vec![auth]))
+}

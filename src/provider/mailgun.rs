@@ -813,13 +813,7 @@ impl crate::provider::EmailProvider for MailgunVerifier {
     /// malformed signature fields) keeps its 4xx, and a misconfigured key
     /// leaves Mailgun retrying (8 hours) while you fix it.
     fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
-        match answer {
-            crate::provider::Answer::Refused {
-                authenticated: true,
-                ..
-            } => crate::provider::Reply::status(http::StatusCode::NOT_ACCEPTABLE),
-            other => crate::provider::Reply::standard(other),
-        }
+        reply(answer)
     }
 
     /// Mailgun signs a timestamp and a single-use token, not the event
@@ -1055,6 +1049,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         Ok(verifier.verify_and_parse_inbound_at(&crate::inbound::request_content_type(request), request.body(), limits, request.now()).map(|m| vec![m]))
     },
     simulate: simulate_inbound,
+    reply,
 };
 
 /// A Mailgun route's parsed message, signed with the first secret;
@@ -1116,4 +1111,15 @@ fn simulate_inbound(
         body,
         query: None,
     })
+}
+
+/// Mailgun's answers, for events and routes alike (see the events' `reply`).
+fn reply(answer: crate::provider::Answer) -> crate::provider::Reply {
+    match answer {
+        crate::provider::Answer::Refused {
+            authenticated: true,
+            ..
+        } => crate::provider::Reply::status(http::StatusCode::NOT_ACCEPTABLE),
+        other => crate::provider::Reply::standard(other),
+    }
 }

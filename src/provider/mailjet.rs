@@ -550,6 +550,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             .and_then(|_| Ok(vec![parse_inbound(request.body(), limits)?])))
     },
     simulate: simulate_inbound,
+    reply: crate::provider::Reply::standard,
 };
 
 /// A Parse API delivery of a reply to `sim.recipient` with an attachment;

@@ -310,4 +310,5 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         })
     },
     simulate: |sim| simulate(&Simulation { kind: EventKind::Inbound, ..*sim }),
+    reply: crate::provider::Reply::standard,
 };

@@ -583,6 +583,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             .and_then(|_| Ok(parse_inbound(request.body(), limits)?)))
     },
     simulate: simulate_inbound,
+    reply: crate::provider::Reply::standard,
 };
 
 /// A Mandrill inbound batch of one message for `sim.recipient`, signed for

@@ -234,6 +234,9 @@ pub struct InboundInfo {
     /// Makes an inbound delivery as the provider sends it (`recipient` is
     /// the envelope recipient, `event_id` the message's id).
     pub simulate: fn(&Simulation<'_>) -> Result<Simulated, SetupError>,
+    /// The HTTP answer the provider needs (as its event webhooks': Brevo
+    /// retries only 429, SNS only 5xx).
+    pub reply: fn(Answer) -> Reply,
 }
 
 /// A provider's configuration in text form, as the CLI's flags carry it.

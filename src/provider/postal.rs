@@ -768,6 +768,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
     },
     simulate: simulate_inbound,
+    reply: crate::provider::Reply::standard,
 };
 
 /// A hash-format request (JSON) for a reply to `sim.recipient`, with an

@@ -250,14 +250,7 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
     /// source outside an allowlist, which may only be out of date) is
     /// answered 401 here, so Postmark keeps retrying while you fix it.
     fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
-        match answer {
-            crate::provider::Answer::Refused { status, .. }
-                if status == http::StatusCode::FORBIDDEN =>
-            {
-                crate::provider::Reply::status(http::StatusCode::UNAUTHORIZED)
-            }
-            other => crate::provider::Reply::standard(other),
-        }
+        reply(answer)
     }
 
     fn receive<'a>(
@@ -347,6 +340,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             .and_then(|_| Ok(vec![parse_inbound_within(request.body(), limits)?])))
     },
     simulate: simulate_inbound,
+    reply,
 };
 
 /// A Postmark inbound delivery: a reply to `sim.recipient` (the inbound
@@ -623,5 +617,17 @@ impl PostmarkVerifier {
     ) -> Result<crate::InboundMessage, Error> {
         self.verify(headers, body)?;
         Ok(parse_inbound_within(body, limits)?)
+    }
+}
+
+/// Postmark's answers, for events and inbound alike: never 403.
+fn reply(answer: crate::provider::Answer) -> crate::provider::Reply {
+    match answer {
+        crate::provider::Answer::Refused { status, .. }
+            if status == http::StatusCode::FORBIDDEN =>
+        {
+            crate::provider::Reply::status(http::StatusCode::UNAUTHORIZED)
+        }
+        other => crate::provider::Reply::standard(other),
     }
 }

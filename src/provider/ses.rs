@@ -551,13 +551,7 @@ impl<S: CertificateSource> crate::provider::EmailProvider for SesVerifier<S> {
     /// Amazon SNS retries only 5xx answers (a 4xx drops the delivery), so a
     /// rate-limited delivery is answered 503.
     fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
-        use crate::provider::{Answer, Reply};
-        match answer {
-            Answer::RetryLater(status) if status.is_client_error() => {
-                Reply::status(http::StatusCode::SERVICE_UNAVAILABLE)
-            }
-            other => Reply::standard(other),
-        }
+        reply(answer)
     }
 
     async fn receive(
@@ -948,6 +942,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         })
     },
     simulate: simulate_inbound,
+    reply,
 };
 
 /// A receipt rule's SNS action publishing a reply to `sim.recipient`
@@ -992,4 +987,15 @@ fn simulate_inbound(
         body: Some(notification.as_bytes()),
         ..*sim
     })
+}
+
+/// SNS's answers, for events and inbound alike: a retry is 5xx.
+fn reply(answer: crate::provider::Answer) -> crate::provider::Reply {
+    use crate::provider::{Answer, Reply};
+    match answer {
+        Answer::RetryLater(status) if status.is_client_error() => {
+            Reply::status(http::StatusCode::SERVICE_UNAVAILABLE)
+        }
+        other => Reply::standard(other),
+    }
 }

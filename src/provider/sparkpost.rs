@@ -396,6 +396,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             .and_then(|()| Ok(parse_inbound(request.body(), limits)?)))
     },
     simulate: simulate_inbound,
+    reply: crate::provider::Reply::standard,
 };
 
 /// A relay batch of one message for `sim.recipient`, with the first
