@@ -326,6 +326,18 @@ fn sending(provider: Provider, settings: &Settings) -> Settings {
     settings
 }
 
+/// What providers that post references serve for the simulated message
+/// (`m-1` for `support@example.org`).
+fn served_content() -> email_webhooks::inbound::StaticContent {
+    let mut served = email_webhooks::inbound::StaticContent::new();
+    for (url, bytes) in
+        email_webhooks::provider::resend::simulated_content("m-1", "support@example.org")
+    {
+        served = served.with(url, bytes);
+    }
+    served
+}
+
 /// A Postal server's key pair, and another server's public key.
 const POSTAL_KEY: &[u8] = include_bytes!("data/postal-test-key-2048.pk8");
 const POSTAL_PUBLIC: &str = include_str!("data/postal-test-key-2048.pub.pem");
@@ -335,7 +347,21 @@ const OTHER_POSTAL_PUBLIC: &str = include_str!("data/postal-test-key-1024.pub.pe
 /// key (another server's for the other credentials, signing-key
 /// `another-key`), SES with the SNS certificate.
 fn keyed(provider: Provider, settings: &Settings) -> Settings {
+    use base64::Engine as _;
     let mut settings = settings.clone();
+    if provider == Provider::Resend {
+        // A `whsec_` secret of the signing key's bytes.
+        settings.secrets = settings
+            .secrets
+            .iter()
+            .map(|s| {
+                format!(
+                    "whsec_{}",
+                    base64::engine::general_purpose::STANDARD.encode(s)
+                )
+            })
+            .collect();
+    }
     if provider == Provider::Postal {
         let other = settings.secrets.first().is_some_and(|s| s == "another-key");
         settings.keys = vec![
@@ -390,6 +416,7 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         Provider::Postal,
         Provider::Mailjet,
         Provider::Brevo,
+        Provider::Resend,
     ] {
         assert!(with_inbound.contains(&wanted), "{wanted}");
     }
@@ -398,10 +425,20 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         let inbound = provider.info().unwrap().inbound.unwrap();
         let delivery = simulated(provider, &settings, false);
         let request = at(&delivery.headers, &delivery.body);
-        let messages = (inbound.verify)(&settings, &request, &limits)
+        let mut messages = (inbound.verify)(&settings, &request, &limits)
             .unwrap()
             .unwrap();
         assert_eq!(messages.len(), 1, "{provider}");
+        // Resend's content is fetched from its API: served here as its API
+        // would serve it.
+        let served = served_content();
+        let fetched = (inbound.parse)(&request, &limits).unwrap();
+        for message in &mut messages {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(message.fetch(&served, &limits))
+                .unwrap();
+        }
         let m = &messages[0];
         // MailKite and Brevo post no envelope: the recipient is in `to`.
         let recipient = if matches!(provider, Provider::Mailkite | Provider::Brevo) {
@@ -431,12 +468,13 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
                 "{provider}"
             );
         }
-        // The unverified parser reads the same.
-        assert_eq!(
-            (inbound.parse)(&request, &limits).unwrap()[0],
-            *m,
-            "{provider}"
-        );
+        // The unverified parser reads the same (what to fetch included).
+        let mut unverified = fetched;
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(unverified[0].fetch(&served, &limits))
+            .unwrap();
+        assert_eq!(unverified[0], *m, "{provider}");
         // Redelivered a minute later, signed anew: the same key.
         let again = simulated_attempt(provider, &settings, false, "attempt-2", AT + 60);
         let again = (inbound.parse)(&at(&again.headers, &again.body), &limits).unwrap();
@@ -1430,5 +1468,89 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     assert!(
         email_webhooks::provider::brevo::parse_inbound(br#"{"event":"delivered"}"#, &limits)
             .is_err()
+    );
+}
+
+#[tokio::test]
+async fn resend_content_is_fetched_from_its_api_raw_or_per_attachment() {
+    use email_webhooks::inbound::{ContentKind, StaticContent};
+    use email_webhooks::provider::resend::parse_inbound;
+    let limits = InboundLimits::default();
+    let body = data("resend-email-received.json");
+    let id = "4ef9a417-02e9-4d39-ad75-9611e0fcc33c";
+    let api = format!("https://api.resend.com/emails/receiving/{id}");
+    let m = parse_inbound(&body, &limits).unwrap();
+    assert_eq!(m.idempotency_key(), format!("resend:inbound:id:{id}"));
+    assert_eq!(
+        m.from,
+        Some(addr("customer@example.net", Some("A Customer")))
+    );
+    assert_eq!(m.cc, [addr("sales@example.org", None)]);
+    assert_eq!(m.message_id.as_deref(), Some("inv-77@mail.example.net"));
+    assert!(m.attachments[1].inline);
+    let pending: Vec<_> = m.pending().cloned().collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].url.as_str(), pending[0].kind),
+        (api.as_str(), ContentKind::Details)
+    );
+
+    // The API without a raw link: the bodies and headers from it, and each
+    // attachment by its own description and pre-signed link.
+    let details = serde_json::json!({"object": "email", "id": id, "text": "See attached.",
+        "html": "<p>See attached.</p>", "headers": {"x-mailer": "Example", "received": ["a", "b"]},
+        "attachments": [{"id": "2a0c9ce0-3112-4728-976e-47ddcd16a318"}, {"id": "7d7e3d5c-1b6f-4b0e-9a4c-5d1c2e3f4a5b"}],
+        "raw": null});
+    let link = |n: u8| serde_json::json!({"object": "attachment", "download_url": format!("https://cdn.example.invalid/a{n}?sig=x")});
+    let source = StaticContent::new()
+        .with(api.clone(), details.to_string())
+        .with(
+            format!("{api}/attachments/2a0c9ce0-3112-4728-976e-47ddcd16a318"),
+            link(1).to_string(),
+        )
+        .with(
+            format!("{api}/attachments/7d7e3d5c-1b6f-4b0e-9a4c-5d1c2e3f4a5b"),
+            link(2).to_string(),
+        )
+        .with("https://cdn.example.invalid/a1?sig=x", b"%PDF".to_vec())
+        .with("https://cdn.example.invalid/a2?sig=x", b"\x89PNG".to_vec());
+    let mut fetched = m.clone();
+    fetched.fetch(&source, &limits).await.unwrap();
+    assert_eq!(fetched.text.as_deref(), Some("See attached."));
+    assert_eq!(
+        fetched
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "received")
+            .count(),
+        2
+    );
+    assert_eq!(fetched.attachments[0].content, b"%PDF");
+    assert_eq!(fetched.attachments[1].content, b"\x89PNG");
+    assert_eq!(fetched.pending().count(), 0);
+    assert_eq!(fetched.idempotency_key(), m.idempotency_key());
+    // A link that is not https is refused, not fetched.
+    let bad = StaticContent::new().with(
+        api.clone(),
+        serde_json::json!({"raw": {"download_url": "file:///etc/passwd"}}).to_string(),
+    );
+    let error = m.clone().fetch(&bad, &limits).await.unwrap_err();
+    assert_eq!(error.code(), "content_invalid");
+    // Ids that are not Resend's never reach a URL.
+    for evil in ["../../domains", "a/b", "a?b", ""] {
+        let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        doc["data"]["email_id"] = evil.into();
+        assert!(
+            parse_inbound(doc.to_string().as_bytes(), &limits).is_err(),
+            "{evil}"
+        );
+    }
+    // An email event on the inbound URL is not a received email.
+    assert!(
+        parse_inbound(
+            br#"{"type":"email.delivered","data":{"email_id":"x"}}"#,
+            &limits
+        )
+        .is_err()
     );
 }

@@ -27,8 +27,8 @@ pub enum ContentKind {
     /// The provider's description of the message, JSON (Resend's received
     /// email: bodies, headers, attachment list).
     Details,
-    /// One attachment's bytes; the index is into
-    /// [`InboundMessage::attachments`].
+    /// One attachment: its bytes, or the provider's description of where
+    /// they are; the index is into [`InboundMessage::attachments`].
     Attachment(usize),
 }
 
@@ -87,7 +87,9 @@ impl FetchError {
 
 /// Where referenced content comes from. Implement it with your HTTP client
 /// (and the provider's API key: the crate holds none) or your S3 client:
-/// fetch `content.url`, stop past `content.max_bytes`.
+/// fetch `content.url`, stop past `content.max_bytes`. Send an API key only
+/// to that provider's API host (the host of the `https://api.…` URL the crate builds): some
+/// URLs are pre-signed download links on other hosts, which need none.
 ///
 /// `examples/inbound_fetch.rs` implements it over `reqwest`.
 pub trait ContentSource: Send + Sync {
@@ -184,7 +186,7 @@ impl InboundMessage {
     /// Fetches every [`pending`](Self::pending) content from `source` and
     /// reads it into the message. Content read in may name more (Resend's
     /// details list the attachments): at most
-    /// [`InboundLimits::max_attachments`] + 2 fetches and
+    /// twice [`InboundLimits::max_attachments`] + 2 fetches and
     /// [`InboundLimits::max_decoded_bytes`] in all, each within its
     /// [`ContentRef::max_bytes`] (checked again here, whatever the source
     /// does).
@@ -200,7 +202,7 @@ impl InboundMessage {
         source: &C,
         limits: &InboundLimits,
     ) -> Result<(), FetchError> {
-        let mut budget = limits.max_attachments.saturating_add(2);
+        let mut budget = limits.max_attachments.saturating_mul(2).saturating_add(2);
         let mut total = 0usize;
         while !self.pending.is_empty() {
             let next = self.pending.remove(0);
