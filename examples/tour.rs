@@ -13,6 +13,13 @@
 //! restarted with nothing lost, and a worker then handles the events
 //! (a slow handler, which the provider never waits for).
 //!
+//! Mail the providers receive for you (inbound) arrives on a route of its
+//! own, `POST /webhooks/{provider}/inbound` ([`inbound_router`]): one
+//! message per provider that posts received mail, each authenticated as
+//! that provider's inbound webhook is, redelivered and tampered with; what
+//! a provider posts by reference (Resend's content) comes from a content
+//! source, here a fixed one.
+//!
 //! The email providers share one route, `POST /webhooks/{provider}`, which is
 //! what `examples/axum_receiver.rs` runs: [`webhooks_router`] over the
 //! configured providers (verify → parse → claim → your handler → complete),
@@ -36,9 +43,11 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use email_webhooks::EventKind;
 use email_webhooks::adapters::axum::{
-    Handled, PublicUrl, Rejection, Webhook, webhooks_handoff_router, webhooks_router,
+    Handled, PublicUrl, Rejection, Webhook, inbound_router, webhooks_handoff_router,
+    webhooks_router,
 };
 use email_webhooks::idempotency::MemoryStore;
+use email_webhooks::inbound::{InboundProviders, StaticContent};
 use email_webhooks::pipeline::Pipeline;
 use email_webhooks::provider::getresponse::GetresponseVerifier;
 use email_webhooks::provider::mailgun::MailgunVerifier;
@@ -808,6 +817,147 @@ fn registry_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Err
     Ok(cases)
 }
 
+// --- Inbound mail ---
+
+/// Every provider whose inbound mail the crate reads.
+fn inbound_providers() -> Vec<Provider> {
+    Provider::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.info().is_some_and(|info| info.inbound.is_some()))
+        .collect()
+}
+
+/// What each provider's inbound webhook is configured with (the
+/// receiver's settings) and signs with (the sender's): test secrets, never
+/// for real use.
+fn inbound_settings(provider: Provider, public_url: &str) -> (Settings, Settings) {
+    let mut settings = Settings::new();
+    settings
+        .basic_auth
+        .push("tour:tour-inbound-password".into());
+    settings.secrets.push(match provider {
+        Provider::Resend => WHSEC.to_owned(),
+        _ => format!("tour-{provider}-inbound-secret"),
+    });
+    // Mandrill signs the inbound route's URL exactly as configured.
+    settings.url = Some(format!("{public_url}/webhooks/{provider}/inbound"));
+    settings.topics.push(SES_TOPIC.into());
+    let mut sender = settings.clone();
+    match provider {
+        // SNS signs with the certificate's key; Postal with its server's.
+        Provider::Ses => {
+            settings
+                .keys
+                .push(String::from_utf8_lossy(SNS_CERT).into_owned());
+            sender
+                .keys
+                .push(base64::engine::general_purpose::STANDARD.encode(SNS_KEY));
+        }
+        Provider::Postal => {
+            settings
+                .keys
+                .push(String::from_utf8_lossy(POSTAL_PUBLIC).into_owned());
+            sender
+                .keys
+                .push(base64::engine::general_purpose::STANDARD.encode(POSTAL_KEY));
+        }
+        _ => {}
+    }
+    (settings, sender)
+}
+
+/// The inbound route for every such provider; Resend's content (which its
+/// API serves) from a fixed source standing in for an HTTP client.
+fn inbound_app(
+    public_url: &str,
+    seen: &Arc<Mutex<Seen>>,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    let mut content = StaticContent::new();
+    for (url, bytes) in
+        email_webhooks::provider::resend::simulated_content("tour-inbound-1", "help@in.example.org")
+    {
+        content = content.with(url, bytes);
+    }
+    let mut inbound = InboundProviders::new().with_content_source(content);
+    for provider in inbound_providers() {
+        inbound = inbound.with(provider, inbound_settings(provider, public_url).0)?;
+    }
+    let (notes, observed) = (Arc::clone(seen), Arc::clone(seen));
+    Ok(inbound_router(
+        Arc::new(inbound),
+        Arc::new(MemoryStore::new()),
+        move |message| {
+            // Your handler: open a ticket, thread the reply...
+            let note = format!(
+                "a message for {}, {:?}, {} attachment(s)",
+                message
+                    .envelope_recipient
+                    .as_deref()
+                    .or_else(|| message.to.first().and_then(|a| a.address.as_deref()))
+                    .unwrap_or("-"),
+                message.subject.as_deref().unwrap_or_default(),
+                message.attachments.len()
+            );
+            notes.lock().map(|mut s| s.notes.push(note)).ok();
+            std::future::ready(Ok::<(), Infallible>(()))
+        },
+        move |handled| {
+            observed
+                .lock()
+                .map(|mut s| s.handled = Some(handled.clone()))
+                .ok();
+        },
+    ))
+}
+
+/// For each inbound provider: a received message, its redelivery (signed
+/// anew, as a provider's retry is), and one tampered with after signing.
+fn inbound_cases(public_url: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut cases = Vec::new();
+    for provider in inbound_providers() {
+        let Some(inbound) = provider.info().and_then(|info| info.inbound) else {
+            continue;
+        };
+        let (_, sender) = inbound_settings(provider, public_url);
+        let sim = Simulation::new(
+            EventKind::Inbound,
+            "help@in.example.org",
+            "tour-inbound-1",
+            now,
+            &sender,
+        );
+        let first = (inbound.simulate)(&sim)?;
+        let again = (inbound.simulate)(&sim.attempt("retry-1"))?;
+        let tampered = (inbound.simulate)(&sim.tampered())?;
+        let path = format!("/webhooks/{provider}/inbound");
+        let case = |name: String, delivery: &email_webhooks::provider::Simulated, expect| Case {
+            name,
+            path: path.clone(),
+            headers: delivery.headers.clone(),
+            body: delivery.body.clone(),
+            expect,
+        };
+        cases.push(case(
+            format!("{provider} inbound, a message"),
+            &first,
+            events(1, 0),
+        ));
+        cases.push(case(
+            format!("{provider} inbound, redelivered"),
+            &again,
+            events(0, 1),
+        ));
+        cases.push(case(
+            format!("{provider} inbound, tampered"),
+            &tampered,
+            expect(401),
+        ));
+    }
+    Ok(cases)
+}
+
 /// The generic schemes' requests.
 // One table of requests, as above.
 #[allow(clippy::too_many_lines)]
@@ -953,13 +1103,15 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         SendgridVerifier::new(sendgrid_signer.public_key()?),
         certificates,
         &seen,
-    )?;
+    )?
+    .merge(inbound_app(&public_url, &seen)?);
     let server = runtime.spawn(std::future::IntoFuture::into_future(axum::serve(
         listener, router,
     )));
 
     let mut cases = provider_cases(&sendgrid_signer)?;
     cases.extend(registry_cases(&public_url)?);
+    cases.extend(inbound_cases(&public_url)?);
     cases.extend(scheme_cases(&public_url)?);
     println!("email-webhooks tour: axum receiver on {public_url}, in-memory idempotency store\n");
     println!(
