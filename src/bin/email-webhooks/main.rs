@@ -206,6 +206,12 @@ struct ParseArgs {
     /// Read an inbound-mail delivery: prints {"messages":[…]}.
     #[arg(long)]
     inbound: bool,
+    /// With --inbound: the content the provider serves at URL (an S3
+    /// object, Resend's received email, an attachment), read from FILE;
+    /// repeat for each. Content a delivery needs and is not given is
+    /// `content_unavailable`, naming its URL.
+    #[arg(long = "fetched", value_name = "URL=FILE")]
+    fetched: Vec<String>,
 }
 
 /// The signature schemes that are not email providers (the providers come
@@ -333,6 +339,10 @@ struct VerifyArgs {
     /// "messages":[…]}. The body limit is then 40 MiB unless --max-body.
     #[arg(long)]
     inbound: bool,
+    /// With --inbound: the content the provider serves at URL, read from
+    /// FILE; repeat for each (see `parse --fetched`).
+    #[arg(long = "fetched", value_name = "URL=FILE")]
+    fetched: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -478,6 +488,9 @@ fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
 
 /// `verify` for a request already read.
 fn verify_with(args: &VerifyArgs, input: Input) -> Result<(Value, u8), Usage> {
+    if !args.inbound && !args.fetched.is_empty() {
+        return Err(Usage("--fetched is for --inbound deliveries".into()));
+    }
     if let Ok(provider) = args.scheme.parse::<Provider>() {
         if args.inbound {
             return run_verify_inbound(args, provider, &input);
@@ -663,6 +676,44 @@ fn keyed_json<T: serde::Serialize>(items: &[T], key: fn(&T) -> String) -> Value 
     )
 }
 
+/// The `--fetched URL=FILE` contents (the last `=` ends the URL, which
+/// may hold its own).
+fn fetched_content(
+    pairs: &[String],
+    limits: &email_webhooks::InboundLimits,
+) -> Result<email_webhooks::inbound::StaticContent, Usage> {
+    let mut source = email_webhooks::inbound::StaticContent::new();
+    for pair in pairs {
+        let (url, file) = pair
+            .rsplit_once('=')
+            .filter(|(url, file)| !url.is_empty() && !file.is_empty())
+            .ok_or_else(|| Usage(format!("--fetched takes URL=FILE, not {pair:?}")))?;
+        let bytes = read_body(Some(&PathBuf::from(file)), limits.max_body_bytes)?;
+        source = source.with(url, bytes);
+    }
+    Ok(source)
+}
+
+/// Fills each message's pending content from `source` (which never waits).
+fn fetch_all(
+    messages: &mut [email_webhooks::InboundMessage],
+    source: &email_webhooks::inbound::StaticContent,
+    limits: &email_webhooks::InboundLimits,
+) -> Result<(), email_webhooks::Error> {
+    use futures_util::FutureExt as _;
+    for message in messages {
+        message
+            .fetch(source, limits)
+            .now_or_never()
+            .unwrap_or_else(|| {
+                Err(email_webhooks::inbound::FetchError::Unavailable(
+                    "the content source waited".into(),
+                ))
+            })?;
+    }
+    Ok(())
+}
+
 /// `verify --inbound`: the provider's inbound authentication, then its
 /// messages.
 fn run_verify_inbound(
@@ -685,11 +736,15 @@ fn run_verify_inbound(
     if let Some(url) = &args.url {
         request = request.with_url(url);
     }
+    let source = fetched_content(&args.fetched, &limits)?;
     match (inbound.verify)(&settings, &request, &limits) {
-        Ok(Ok(messages)) => Ok((
-            json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)}),
-            0,
-        )),
+        Ok(Ok(mut messages)) => match fetch_all(&mut messages, &source, &limits) {
+            Ok(()) => Ok((
+                json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)}),
+                0,
+            )),
+            Err(error) => Ok(invalid_any(&error)),
+        },
         Ok(Err(error)) => Ok(invalid_any(&error)),
         Err(error) => Err(setup_usage(provider, error)),
     }
@@ -1128,19 +1183,24 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
         .info()
         .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
     let headers = parse_headers(&args.headers)?;
+    if !args.inbound && !args.fetched.is_empty() {
+        return Err(Usage("--fetched is for --inbound deliveries".into()));
+    }
     if args.inbound {
         let inbound = inbound_info(provider)?;
         let limits = email_webhooks::InboundLimits::default();
         let body = read_body(args.body.as_ref(), limits.max_body_bytes)?;
-        return Ok(
-            match (inbound.parse)(&Request::new(&headers, &body), &limits) {
-                Ok(messages) => (json!({ "messages": messages_json(&messages) }), 0),
-                Err(e) => (
-                    json!({"error": {"code": e.code(), "message": e.to_string()}}),
-                    1,
-                ),
-            },
-        );
+        let source = fetched_content(&args.fetched, &limits)?;
+        let parsed = (inbound.parse)(&Request::new(&headers, &body), &limits)
+            .map_err(email_webhooks::Error::from)
+            .and_then(|mut messages| fetch_all(&mut messages, &source, &limits).map(|()| messages));
+        return Ok(match parsed {
+            Ok(messages) => (json!({ "messages": messages_json(&messages) }), 0),
+            Err(e) => (
+                json!({"error": {"code": e.code(), "message": message(&e)}}),
+                1,
+            ),
+        });
     }
     let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
     Ok(match (info.parse)(&Request::new(&headers, &body)) {
