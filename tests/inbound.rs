@@ -1555,29 +1555,16 @@ async fn resend_content_is_fetched_from_its_api_raw_or_per_attachment() {
     );
 }
 
-/// `send --inbound` makes each provider's delivery; `verify --inbound`
-/// accepts it with the right credentials and refuses it with others; both
-/// `verify` and `parse` take what the provider serves by reference from
-/// `--fetched URL=FILE`, and fail with `content_unavailable` naming the
-/// URL without it (DESIGN.md section 6).
-#[test]
-fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
+/// For the CLI test: what `send` signs `provider`'s inbound delivery with,
+/// what `verify` accepts it with, and other credentials.
+fn cli_credentials(provider: Provider, to: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
     use base64::Engine as _;
-    use std::process::Command;
-    let bin = env!("CARGO_BIN_EXE_email-webhooks");
-    let dir =
-        std::env::temp_dir().join(format!("email-webhooks-inbound-all-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let data_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let file = |name: &str| data_dir.join(name).display().to_string();
     let b64 = |name: &str| {
         base64::engine::general_purpose::STANDARD
             .encode(std::fs::read(data_dir.join(name)).unwrap())
     };
-    let json = |out: &std::process::Output| -> serde_json::Value {
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-    };
-    let to = "http://127.0.0.1:9/webhooks/x/inbound";
     let topic = "arn:aws:sns:us-east-1:123456789012:inbound";
     let whsec = |s: &str| {
         format!(
@@ -1586,6 +1573,161 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
         )
     };
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    match provider {
+        Provider::Postmark | Provider::Sendgrid | Provider::Mailjet | Provider::Brevo => (
+            strings(&["--basic-auth", "u:pass-phrase"]),
+            strings(&["--basic-auth", "u:pass-phrase"]),
+            strings(&["--basic-auth", "u:another-pass"]),
+        ),
+        Provider::Resend => (
+            vec!["--secret".into(), whsec("signing-key")],
+            vec!["--secret".into(), whsec("signing-key")],
+            vec!["--secret".into(), whsec("another-key")],
+        ),
+        Provider::Mandrill => (
+            strings(&["--secret", "signing-key"]),
+            strings(&["--secret", "signing-key", "--url", to]),
+            strings(&["--secret", "another-key", "--url", to]),
+        ),
+        Provider::Ses => (
+            vec![
+                "--key".into(),
+                b64("sns-test-key.pk8"),
+                "--topic".into(),
+                topic.into(),
+            ],
+            vec![
+                "--key".into(),
+                file("sns-test-cert.pem"),
+                "--topic".into(),
+                topic.into(),
+            ],
+            vec![
+                "--key".into(),
+                file("sns-test-cert.pem"),
+                "--topic".into(),
+                format!("{topic}-other"),
+            ],
+        ),
+        Provider::Postal => (
+            vec!["--key".into(), b64("postal-test-key-2048.pk8")],
+            vec!["--key".into(), file("postal-test-key-2048.pub.pem")],
+            vec!["--key".into(), file("postal-test-key-1024.pub.pem")],
+        ),
+        _ => (
+            strings(&["--secret", "signing-key"]),
+            strings(&["--secret", "signing-key"]),
+            strings(&["--secret", "another-key"]),
+        ),
+    }
+}
+
+/// One provider's inbound delivery as `send --inbound --print` makes it:
+/// the body, in a file under `dir`, and the headers as `--header` takes
+/// them.
+fn cli_sent(
+    bin: &str,
+    provider: Provider,
+    send: &[String],
+    to: &str,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, String, Vec<String>) {
+    let name = provider.as_str();
+    let out = std::process::Command::new(bin)
+        .args([
+            "send",
+            "--provider",
+            name,
+            "--inbound",
+            "--recipient",
+            "in@example.org",
+            "--to",
+            to,
+            "--print",
+        ])
+        .args(send)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let body = request["body"].as_str().unwrap().to_owned();
+    let body_file = dir.join(format!("{name}.body"));
+    std::fs::write(&body_file, &body).unwrap();
+    let headers = request["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap()))
+        .collect();
+    (body_file, body, headers)
+}
+
+/// Resend's content for a sent `email.received` body, as its API would
+/// serve it, in files under `dir`: the `--fetched` arguments.
+fn cli_resend_content(body: &str, dir: &std::path::Path) -> Vec<String> {
+    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+    let id = event["data"]["email_id"].as_str().unwrap();
+    let mut fetched = Vec::new();
+    for (i, (url, bytes)) in
+        email_webhooks::provider::resend::simulated_content(id, "in@example.org")
+            .into_iter()
+            .enumerate()
+    {
+        let path = dir.join(format!("resend-{i}"));
+        std::fs::write(&path, bytes).unwrap();
+        fetched.push(format!("{url}={}", path.display()));
+    }
+    fetched
+}
+
+/// `verify --inbound` (with `flags`) or `parse --inbound` of a sent
+/// delivery: its JSON and exit code.
+fn cli_read(
+    bin: &str,
+    command: &str,
+    provider: Provider,
+    flags: &[String],
+    (body_file, headers): (&std::path::Path, &[String]),
+    fetched: &[String],
+) -> (serde_json::Value, Option<i32>) {
+    let mut c = std::process::Command::new(bin);
+    if command == "verify" {
+        c.args(["verify", "--scheme", provider.as_str(), "--inbound"])
+            .args(flags);
+    } else {
+        c.args(["parse", "--provider", provider.as_str(), "--inbound"]);
+    }
+    c.arg("--body").arg(body_file);
+    for header in headers {
+        c.args(["--header", header]);
+    }
+    for pair in fetched {
+        c.args(["--fetched", pair]);
+    }
+    let out = c.output().unwrap();
+    (
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        out.status.code(),
+    )
+}
+
+/// `send --inbound` makes each provider's delivery; `verify --inbound`
+/// accepts it with the right credentials and refuses it with others; both
+/// `verify` and `parse` take what the provider serves by reference from
+/// `--fetched URL=FILE`, and fail with `content_unavailable` naming the
+/// URL without it (DESIGN.md section 6).
+#[test]
+fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
+    let bin = env!("CARGO_BIN_EXE_email-webhooks");
+    let dir =
+        std::env::temp_dir().join(format!("email-webhooks-inbound-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let to = "http://127.0.0.1:9/webhooks/x/inbound";
     let with_inbound: Vec<Provider> = Provider::ALL
         .iter()
         .copied()
@@ -1593,127 +1735,19 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
         .collect();
     assert!(with_inbound.len() >= 12);
     for provider in with_inbound {
-        // What `send` signs with, what `verify` accepts, and other credentials.
-        let (send, good, bad): (Vec<String>, Vec<String>, Vec<String>) = match provider {
-            Provider::Postmark | Provider::Sendgrid | Provider::Mailjet | Provider::Brevo => (
-                strings(&["--basic-auth", "u:pass-phrase"]),
-                strings(&["--basic-auth", "u:pass-phrase"]),
-                strings(&["--basic-auth", "u:another-pass"]),
-            ),
-            Provider::Resend => (
-                vec!["--secret".into(), whsec("signing-key")],
-                vec!["--secret".into(), whsec("signing-key")],
-                vec!["--secret".into(), whsec("another-key")],
-            ),
-            Provider::Mandrill => (
-                strings(&["--secret", "signing-key"]),
-                strings(&["--secret", "signing-key", "--url", to]),
-                strings(&["--secret", "another-key", "--url", to]),
-            ),
-            Provider::Ses => (
-                vec![
-                    "--key".into(),
-                    b64("sns-test-key.pk8"),
-                    "--topic".into(),
-                    topic.into(),
-                ],
-                vec![
-                    "--key".into(),
-                    file("sns-test-cert.pem"),
-                    "--topic".into(),
-                    topic.into(),
-                ],
-                vec![
-                    "--key".into(),
-                    file("sns-test-cert.pem"),
-                    "--topic".into(),
-                    format!("{topic}-other"),
-                ],
-            ),
-            Provider::Postal => (
-                vec!["--key".into(), b64("postal-test-key-2048.pk8")],
-                vec!["--key".into(), file("postal-test-key-2048.pub.pem")],
-                vec!["--key".into(), file("postal-test-key-1024.pub.pem")],
-            ),
-            _ => (
-                strings(&["--secret", "signing-key"]),
-                strings(&["--secret", "signing-key"]),
-                strings(&["--secret", "another-key"]),
-            ),
-        };
+        let (send, good, bad) = cli_credentials(provider, to);
         let name = provider.as_str();
-        let out = Command::new(bin)
-            .args([
-                "send",
-                "--provider",
-                name,
-                "--inbound",
-                "--recipient",
-                "in@example.org",
-                "--to",
-                to,
-                "--print",
-            ])
-            .args(&send)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let request = json(&out);
-        let body = request["body"].as_str().unwrap().to_owned();
-        let body_file = dir.join(format!("{name}.body"));
-        std::fs::write(&body_file, &body).unwrap();
-        let headers: Vec<String> = request["headers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap()))
-            .collect();
-        // Resend's content, as its API would serve it, in files.
-        let mut fetched = Vec::new();
-        if provider == Provider::Resend {
-            let event: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let id = event["data"]["email_id"].as_str().unwrap();
-            for (i, (url, bytes)) in
-                email_webhooks::provider::resend::simulated_content(id, "in@example.org")
-                    .into_iter()
-                    .enumerate()
-            {
-                let path = dir.join(format!("resend-{i}"));
-                std::fs::write(&path, bytes).unwrap();
-                fetched.push(format!("{url}={}", path.display()));
-            }
-        }
-        let run = |command: &str, flags: &[String], fetched: &[String]| {
-            let mut c = Command::new(bin);
-            if command == "verify" {
-                c.args(["verify", "--scheme", name, "--inbound"])
-                    .args(flags);
-            } else {
-                c.args(["parse", "--provider", name, "--inbound"]);
-            }
-            c.arg("--body").arg(&body_file);
-            for header in &headers {
-                c.args(["--header", header]);
-            }
-            for pair in fetched {
-                c.args(["--fetched", pair]);
-            }
-            c.output().unwrap()
+        let (body_file, body, headers) = cli_sent(bin, provider, &send, to, &dir);
+        let fetched = if provider == Provider::Resend {
+            cli_resend_content(&body, &dir)
+        } else {
+            Vec::new()
         };
+        let delivery = (body_file.as_path(), headers.as_slice());
         for command in ["verify", "parse"] {
-            let out = run(command, &good, &fetched);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{name} {command}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-            let m = &json(&out)["messages"][0];
+            let (out, code) = cli_read(bin, command, provider, &good, delivery, &fetched);
+            assert_eq!(code, Some(0), "{name} {command}: {out}");
+            let m = &out["messages"][0];
             let recipient = m["envelope_recipient"]
                 .as_str()
                 .or_else(|| m["to"][0]["address"].as_str());
@@ -1728,14 +1762,22 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
             if provider == Provider::Resend {
                 assert_eq!(m["attachments"][0]["size"], 8, "{name} {command}");
                 assert!(m["text"].as_str().unwrap().starts_with("Thanks!"));
+                // Without the content: content_unavailable, naming the URL.
+                let (out, code) = cli_read(bin, command, provider, &good, delivery, &[]);
+                assert_eq!(
+                    (code, &out["error"]["code"]),
+                    (Some(1), &serde_json::json!("content_unavailable"))
+                );
+                let message = out["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains("https://api.resend.com/emails/receiving/"),
+                    "{message}"
+                );
             }
         }
-        let out = run("verify", &bad, &fetched);
-        assert_eq!(out.status.code(), Some(1), "{name}");
-        let code = json(&out)["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let (out, code) = cli_read(bin, "verify", provider, &bad, delivery, &fetched);
+        assert_eq!(code, Some(1), "{name}");
+        let code = out["error"]["code"].as_str().unwrap_or_default().to_owned();
         assert!(
             [
                 "unauthorized",
@@ -1745,21 +1787,6 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
             .contains(&code.as_str()),
             "{name}: {code}"
         );
-        if provider == Provider::Resend {
-            // Without the content: content_unavailable, naming the URL.
-            for command in ["verify", "parse"] {
-                let out = run(command, &good, &[]);
-                assert_eq!(out.status.code(), Some(1), "{command}");
-                let error = &json(&out)["error"];
-                assert_eq!(error["code"], "content_unavailable");
-                assert!(
-                    error["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("https://api.resend.com/emails/receiving/")
-                );
-            }
-        }
     }
     // --fetched is for --inbound, and takes URL=FILE.
     for args in [
@@ -1779,7 +1806,7 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
             "no-equals-sign",
         ][..],
     ] {
-        let out = Command::new(bin).args(args).output().unwrap();
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
