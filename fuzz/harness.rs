@@ -609,7 +609,11 @@ pub(crate) fn inbound_mime(data: &[u8]) {
         .split(|&b| b == b'\n')
         .next()
         .and_then(|line| std::str::from_utf8(line).ok())
-        .map(|line| line.trim_end_matches('\r').trim_start_matches('-').to_owned())
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .trim_start_matches('-')
+                .to_owned()
+        })
         .unwrap_or_default();
     let content_type = format!("multipart/form-data; boundary={boundary}");
     if let Ok(message) = sendgrid::parse_inbound(&content_type, data, &limits) {
@@ -640,7 +644,10 @@ impl email_webhooks::inbound::ContentSource for AnyContent<'_> {
         content: &email_webhooks::inbound::ContentRef,
     ) -> impl std::future::Future<Output = Result<Vec<u8>, email_webhooks::inbound::FetchError>> + Send
     {
-        let bytes = self.0.get(..content.max_bytes.min(self.0.len())).unwrap_or_default();
+        let bytes = self
+            .0
+            .get(..content.max_bytes.min(self.0.len()))
+            .unwrap_or_default();
         std::future::ready(Ok(bytes.to_vec()))
     }
 }
@@ -665,10 +672,18 @@ pub(crate) fn inbound_provider(provider: email_webhooks::Provider, data: &[u8]) 
         .split(|&b| b == b'\n')
         .next()
         .and_then(|line| std::str::from_utf8(line).ok())
-        .map(|line| line.trim_end_matches('\r').trim_start_matches('-').to_owned())
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .trim_start_matches('-')
+                .to_owned()
+        })
         .unwrap_or_default();
     let multipart = format!("multipart/form-data; boundary={boundary}");
-    for content_type in ["application/json", "application/x-www-form-urlencoded", multipart.as_str()] {
+    for content_type in [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        multipart.as_str(),
+    ] {
         let headers = [("Content-Type", content_type)];
         let Ok(messages) = (inbound.parse)(&Request::new(&headers, body), &limits) else {
             continue;
