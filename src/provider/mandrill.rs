@@ -536,17 +536,17 @@ pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<c
     let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
     let mut messages = Vec::new();
     for raw in raws {
-        let event: Value =
+        let mut event: Value =
             serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an event is not JSON", &e))?;
         if event.get("event").and_then(Value::as_str) != Some("inbound") {
             continue;
         }
+        // The message moved out of the JSON, not copied: it is most of it.
+        let Value::String(raw_msg) = event.pointer_mut("/msg/raw_msg").map(Value::take).unwrap_or_default() else {
+            return Err(ParseError::new("an inbound event has no msg.raw_msg"));
+        };
         let msg = event.get("msg").unwrap_or(&Value::Null);
-        let raw_msg = msg
-            .get("raw_msg")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ParseError::new("an inbound event has no msg.raw_msg"))?;
-        let mut message = crate::InboundMessage::from_mime(Provider::Mandrill, raw_msg.as_bytes(), limits)?;
+        let mut message = crate::InboundMessage::from_mime_owned(Provider::Mandrill, raw_msg.into_bytes(), limits)?;
         message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
         message.timestamp = event
             .get("ts")

@@ -634,7 +634,7 @@ pub fn parse_inbound(
     use crate::inbound::InboundMessage;
     limits.check_body(body)?;
     let not = |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
-    let fields: InboundFields = if crate::form::is_form(Some(content_type)) {
+    let mut fields: InboundFields = if crate::form::is_form(Some(content_type)) {
         serde_json::from_value(form_as_json(content_type, body, limits)?).map_err(|e| not(&e))?
     } else {
         serde_json::from_slice(body).map_err(|e| not(&e))?
@@ -648,25 +648,21 @@ pub fn parse_inbound(
     if id.is_none() || fields.rcpt_to.is_none() && fields.message.is_none() && fields.plain_body.is_none() && fields.html_body.is_none() {
         return Err(ParseError::new("the body is not a Postal inbound request"));
     }
-    let mut message = if let Some(raw) = &fields.message {
-        let mut message = InboundMessage::from_mime_owned(
-            Provider::Postal,
-            crate::inbound::base64_content(raw)
-                .map_err(|_| ParseError::new("the raw message is not base64"))?,
-            limits,
-        )?;
+    let mut message = if let Some(raw) = fields.message.take() {
+        // Decoded, then the encoded text freed before the MIME is read.
+        let decoded = crate::inbound::base64_content(&raw)
+            .map_err(|_| ParseError::new("the raw message is not base64"))?;
+        drop(raw);
         // Keyed by its content: the raw format has no token.
-        message.event_id = None;
-        message
+        InboundMessage::from_mime_owned(Provider::Postal, decoded, limits)?
     } else {
-        hash_message(&fields, limits)?
-    };
-    if fields.message.is_none() {
+        let mut message = hash_message(&fields, limits)?;
         message.event_id = match (&id, &fields.token) {
             (Some(id), Some(token)) => Some(format!("{id}:{token}")),
             _ => None,
         };
-    }
+        message
+    };
     message.envelope_recipient = fields.rcpt_to;
     message.envelope_sender = fields.mail_from.filter(|f| !f.is_empty());
     Ok(message)

@@ -833,7 +833,7 @@ fn received(
             "Message is not an SES Received notification (an event notification on the inbound URL?)",
         ));
     }
-    let mut inbound = if let Some(content) = content.as_deref() {
+    let mut inbound = if let Some(content) = content {
             let base64 = receipt
                 .action
                 .encoding
@@ -842,15 +842,13 @@ fn received(
             let raw = if base64 {
                 limits.check_body(content.as_bytes())?;
                 let compact: Vec<u8> = content.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-                std::borrow::Cow::Owned(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(compact)
-                        .map_err(|_| ParseError::new("content is not base64"))?,
-                )
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map_err(|_| ParseError::new("content is not base64"))?
             } else {
-                std::borrow::Cow::Borrowed(content.as_bytes())
+                content.into_bytes()
             };
-            InboundMessage::from_mime(Provider::Ses, &raw, limits)?
+            InboundMessage::from_mime_owned(Provider::Ses, raw, limits)?
     } else {
             let mut inbound = InboundMessage::new(Provider::Ses);
             if mail.headers.len() > limits.max_headers {

@@ -335,22 +335,27 @@ pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<c
     let raws = batch::elements(body, Shape::Array, Limits::default().max_events_per_delivery)?;
     let mut messages = Vec::new();
     for raw in raws {
-        let element: Value =
+        let mut element: Value =
             serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an element is not JSON", &e))?;
-        let Some(relay) = element.pointer("/msys/relay_message") else {
-            continue;
+        // The message moved out of the JSON, not copied: it is most of it.
+        let Value::String(rfc822) = element
+            .pointer_mut("/msys/relay_message/content/email_rfc822")
+            .map(Value::take)
+            .unwrap_or_default()
+        else {
+            if element.pointer("/msys/relay_message").is_none() {
+                continue;
+            }
+            return Err(ParseError::new("a relay message has no content.email_rfc822"));
         };
+        let relay = element.pointer("/msys/relay_message").unwrap_or(&Value::Null);
         let content = relay.get("content").unwrap_or(&Value::Null);
-        let rfc822 = content
-            .get("email_rfc822")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ParseError::new("a relay message has no content.email_rfc822"))?;
         let raw_message = if content.get("email_rfc822_is_base64").and_then(Value::as_bool) == Some(true) {
-            crate::inbound::base64_content(rfc822)?
+            crate::inbound::base64_content(&rfc822)?
         } else {
-            rfc822.as_bytes().to_vec()
+            rfc822.into_bytes()
         };
-        let mut message = crate::InboundMessage::from_mime(Provider::Sparkpost, &raw_message, limits)?;
+        let mut message = crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
         let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
         message.envelope_recipient = text("rcpt_to");
         message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
