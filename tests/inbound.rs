@@ -349,6 +349,10 @@ const OTHER_POSTAL_PUBLIC: &str = include_str!("data/postal-test-key-1024.pub.pe
 fn keyed(provider: Provider, settings: &Settings) -> Settings {
     use base64::Engine as _;
     let mut settings = settings.clone();
+    if provider != Provider::Ses {
+        // SendGrid with keys is the signed security policy, not basic auth.
+        settings.keys.clear();
+    }
     if provider == Provider::Resend {
         // A `whsec_` secret of the signing key's bytes.
         settings.secrets = settings
@@ -1810,4 +1814,131 @@ fn the_cli_reads_every_providers_inbound_mail_and_fetched_content() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JSON body of a hundred thousand tiny values costs a parsed value far
+/// more than its bytes: every provider's inbound JSON is counted first and
+/// refused before it is read into memory.
+#[test]
+fn json_floods_are_refused_before_they_are_parsed() {
+    let limits = InboundLimits::default();
+    let flood = |key: &str| format!(r#"{{"{key}":[{}{{}}]}}"#, "{},".repeat(100_000));
+    for provider in Provider::ALL.iter().copied() {
+        let Some(inbound) = provider.info().and_then(|i| i.inbound) else {
+            continue;
+        };
+        let (content_type, body) = match provider {
+            // Multipart or URL-encoded forms of fields: no JSON to flood
+            // but Mailgun's `message-headers`, capped in its own test.
+            Provider::Sendgrid | Provider::Mailgun => continue,
+            Provider::Mandrill => (
+                "application/x-www-form-urlencoded",
+                format!(
+                    "mandrill_events=%5B%7B%22msg%22%3A%5B{}%7B%7D%5D%7D%5D",
+                    "%7B%7D%2C".repeat(100_000)
+                ),
+            ),
+            Provider::Ses => {
+                let envelope =
+                    serde_json::json!({"Type": "Notification", "Message": flood("mail")});
+                ("text/plain", envelope.to_string())
+            }
+            _ => ("application/json", flood("items")),
+        };
+        let headers = [("Content-Type", content_type)];
+        let error = (inbound.parse)(&Request::new(&headers, body.as_bytes()), &limits).unwrap_err();
+        assert!(
+            error.to_string().contains("more values"),
+            "{provider}: {error}"
+        );
+    }
+}
+
+/// SendGrid's Inbound Parse security policy signs as the Event Webhook
+/// does (ECDSA P-256 over the timestamp and the raw multipart body): with
+/// the policy's public key the signature is checked, alone or with basic
+/// auth; a tampered attachment, another key, a stale timestamp and a
+/// missing signature are refused.
+#[test]
+fn sendgrid_inbound_parse_signed_by_a_security_policy() {
+    use base64::Engine as _;
+    use email_webhooks::provider::sendgrid::SendgridSigner;
+    let inbound = Provider::Sendgrid.info().unwrap().inbound.unwrap();
+    let limits = InboundLimits::default();
+    let (signer, pkcs8) = SendgridSigner::generate().unwrap();
+    let (other, _) = SendgridSigner::generate().unwrap();
+    let public = signer.public_key().unwrap().to_base64_der();
+    let mut sending = Settings::new();
+    sending
+        .keys
+        .push(base64::engine::general_purpose::STANDARD.encode(&pkcs8));
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "sg-1",
+        AT,
+        &sending,
+    );
+    let delivery = (inbound.simulate)(&sim).unwrap();
+    assert!(
+        delivery
+            .headers
+            .iter()
+            .any(|(k, _)| k == "X-Twilio-Email-Event-Webhook-Signature")
+    );
+    let mut policy = Settings::new();
+    policy.keys.push(public.clone());
+    let request = at(&delivery.headers, &delivery.body);
+    let messages = (inbound.verify)(&policy, &request, &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(messages[0].attachments[0].content, b"order 42");
+    // The signature and basic auth together: both must hold.
+    let mut both = policy.clone();
+    both.basic_auth.push("u:pass-phrase".into());
+    assert!(matches!(
+        (inbound.verify)(&both, &request, &limits),
+        Ok(Err(Error::Verify(_)))
+    ));
+    let mut sending_both = sending.clone();
+    sending_both.basic_auth.push("u:pass-phrase".into());
+    let sim_both = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "sg-1",
+        AT,
+        &sending_both,
+    );
+    let d = (inbound.simulate)(&sim_both).unwrap();
+    assert!(
+        (inbound.verify)(&both, &at(&d.headers, &d.body), &limits)
+            .unwrap()
+            .is_ok()
+    );
+    // Tampered, another key, stale, unsigned: refused.
+    let tampered = (inbound.simulate)(&sim.tampered()).unwrap();
+    let mut wrong = Settings::new();
+    wrong.keys.push(other.public_key().unwrap().to_base64_der());
+    let stale = Request::new(&delivery.headers, &delivery.body)
+        .at(time::OffsetDateTime::from_unix_timestamp(AT + 80 * 3600).unwrap());
+    let bare: Vec<(String, String)> = delivery
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with("X-Twilio"))
+        .cloned()
+        .collect();
+    for (name, settings, request) in [
+        ("tampered", &policy, at(&tampered.headers, &tampered.body)),
+        ("other key", &wrong, at(&delivery.headers, &delivery.body)),
+        ("stale", &policy, stale),
+        ("unsigned", &policy, at(&bare, &delivery.body)),
+    ] {
+        assert!(
+            matches!(
+                (inbound.verify)(settings, &request, &limits),
+                Ok(Err(Error::Verify(_)))
+            ),
+            "{name}"
+        );
+    }
 }

@@ -50,6 +50,7 @@ fn settings() -> Settings {
 fn sending(provider: Provider) -> Settings {
     use base64::Engine as _;
     let mut settings = settings();
+    settings.keys.clear();
     if provider == Provider::Resend {
         settings.secrets = vec![resend_secret()];
     }
@@ -66,6 +67,10 @@ fn sending(provider: Provider) -> Settings {
 /// key, SES with the SNS certificate.
 fn verifying(provider: Provider) -> Settings {
     let mut settings = settings();
+    if provider != Provider::Ses {
+        // SendGrid with keys is the signed security policy, not basic auth.
+        settings.keys.clear();
+    }
     if provider == Provider::Resend {
         settings.secrets = vec![resend_secret()];
     }

@@ -1117,3 +1117,95 @@ pub(crate) fn part_headers(block: &str) -> PartHeaders {
             .is_some_and(mail_parser::ContentType::is_inline),
     }
 }
+
+/// The most JSON values (each scalar, array and object, nested ones
+/// included) a provider's inbound JSON may hold, counted before it is
+/// parsed into memory: a legitimate delivery holds a few thousand; a body
+/// of `[{},{},…]` would cost a parsed value far more than its bytes.
+pub(crate) const MAX_JSON_VALUES: usize = 100_000;
+
+/// Refuses JSON of more than [`MAX_JSON_VALUES`] values, counted without
+/// keeping any (serde's recursion limit bounds the nesting). Malformed
+/// JSON passes: the parser that follows reports it.
+pub(crate) fn check_json_values(json: &[u8]) -> Result<(), ParseError> {
+    use std::cell::Cell;
+    struct Counter<'a>(&'a Cell<usize>);
+    impl Counter<'_> {
+        fn bump<E: serde::de::Error>(&self) -> Result<(), E> {
+            let n = self.0.get() + 1;
+            self.0.set(n);
+            if n > MAX_JSON_VALUES {
+                return Err(E::custom("too many JSON values"));
+            }
+            Ok(())
+        }
+    }
+    impl<'de> serde::de::DeserializeSeed<'de> for Counter<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Counter<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+            self.bump()
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.bump()?;
+            while seq.next_element_seed(Counter(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.bump()?;
+            while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                map.next_value_seed(Counter(self.0))?;
+            }
+            Ok(())
+        }
+    }
+    let count = Cell::new(0);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    match serde::de::DeserializeSeed::deserialize(Counter(&count), &mut de) {
+        Err(_) if count.get() > MAX_JSON_VALUES => {
+            Err(ParseError::new("the JSON holds more values than the limit"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod json_value_tests {
+    use super::*;
+
+    #[test]
+    fn json_values_are_counted_before_they_are_parsed() {
+        assert!(check_json_values(br#"{"a":[1,2,{"b":null}],"c":"d"}"#).is_ok());
+        // Malformed JSON is the parser's to report.
+        assert!(check_json_values(b"{not json").is_ok());
+        let flood = format!("[{}0]", "{},".repeat(MAX_JSON_VALUES));
+        assert!(check_json_values(flood.as_bytes()).is_err());
+        let nested = format!(r#"{{"a":{{"b":[{}0]}}}}"#, "[],".repeat(MAX_JSON_VALUES));
+        assert!(check_json_values(nested.as_bytes()).is_err());
+        let just = format!("[{}0]", "0,".repeat(MAX_JSON_VALUES - 2));
+        assert!(check_json_values(just.as_bytes()).is_ok());
+    }
+}

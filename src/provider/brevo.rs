@@ -436,6 +436,7 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let delivery: InboundDelivery = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Brevo's inbound JSON", &e))?;
     let items = delivery

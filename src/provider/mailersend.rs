@@ -405,6 +405,7 @@ pub fn parse_inbound(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, InboundMessage};
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let delivery: InboundDelivery = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not a MailerSend inbound delivery", &e))?;
     let (Some("inbound.message"), Some(data)) = (delivery.kind.as_deref(), delivery.data) else {

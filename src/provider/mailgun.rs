@@ -944,21 +944,16 @@ fn inbound_from_fields(
         let mut message = InboundMessage::new(Provider::Mailgun);
         // `message-headers`: [["Received", "…"], ["From", "…"], …], in order.
         let headers: Vec<(String, String)> = field("message-headers")
-            .and_then(|f| serde_json::from_slice(&f.content).ok())
+            .and_then(|f| serde_json::from_slice::<crate::inbound::Capped<(String, String)>>(&f.content).ok())
+            .map(|capped| capped.0)
             .unwrap_or_default();
         if headers.len() > limits.max_headers {
             return Err(ParseError::new("the message has more header fields than the limit"));
         }
-        let block = headers.iter().fold(String::new(), |mut block, (name, value)| {
-            block.push_str(name);
-            block.push_str(": ");
-            block.push_str(value);
-            block.push_str("\r\n");
-            block
-        });
-        message.fill_headers(&block, limits)?;
+        let headers = crate::inbound::JsonHeaders(headers);
+        message.fill_headers(&headers.block(), limits)?;
         // The list as Mailgun gave it, unfolded as it sent it.
-        message.headers = headers;
+        message.headers = headers.0;
         message.text = text("body-plain");
         message.html = text("body-html");
         message.stripped_text = text("stripped-text");
@@ -967,6 +962,7 @@ fn inbound_from_fields(
         }
         // `content-id-map`: {"<cid>": "attachment-1"}.
         let content_ids: serde_json::Map<String, Value> = field("content-id-map")
+            .filter(|f| crate::inbound::check_json_values(&f.content).is_ok())
             .and_then(|f| serde_json::from_slice(&f.content).ok())
             .unwrap_or_default();
         // Inverted once: field name → content id.

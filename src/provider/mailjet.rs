@@ -458,6 +458,7 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let delivery: ParseDelivery = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not a Mailjet Parse API object", &e))?;
     if delivery.recipient.is_none() && delivery.headers.0.is_empty() {

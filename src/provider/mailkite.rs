@@ -257,6 +257,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, InboundMessage};
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let native: MailkiteMessage =
         serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not a MailKite message", &e))?;
     if native.kind != "email.received" {

@@ -533,6 +533,7 @@ pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<c
         return Err(ParseError::new("the form has no single `mandrill_events` field"));
     };
     let json = form::decode(field.value);
+    crate::inbound::check_json_values(json.as_bytes())?;
     let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
     let mut messages = Vec::new();
     for raw in raws {

@@ -633,6 +633,7 @@ pub fn parse_inbound(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::InboundMessage;
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let not = |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
     let mut fields: InboundFields = if crate::form::is_form(Some(content_type)) {
         serde_json::from_value(form_as_json(content_type, body, limits)?).map_err(|e| not(&e))?

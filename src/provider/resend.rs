@@ -437,6 +437,7 @@ pub fn parse_inbound(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let event: ReceivedEvent = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not a Resend event", &e))?;
     if event.event_type != "email.received" {
@@ -495,6 +496,7 @@ fn read_details(
     limits: &crate::InboundLimits,
 ) -> Result<(), ParseError> {
     use crate::inbound::{ContentKind, ContentRef};
+    crate::inbound::check_json_values(&bytes)?;
     let email: ReceivedEmail = serde_json::from_slice(&bytes)
         .map_err(|e| ParseError::json("Resend's received email is not its JSON", &e))?;
     message.text = email.text;

@@ -658,6 +658,12 @@ const NEEDS: &str = "--key K (the verification key; to send, the PKCS#8 private 
 fn build(
     settings: &crate::provider::Settings,
 ) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
+    Ok(Box::new(settings.configure(verifier(settings)?)))
+}
+
+/// The verifier the settings describe: the signature (`keys`), basic auth,
+/// or both.
+fn verifier(settings: &crate::provider::Settings) -> Result<SendgridVerifier, crate::provider::SetupError> {
     use crate::provider::SetupError;
     let mut keys = settings.keys.iter();
     let verifier = match (keys.next(), settings.basic_auth.is_empty()) {
@@ -671,7 +677,7 @@ fn build(
         (None, false) => SendgridVerifier::basic_auth(settings.basic_auth(NEEDS)?),
         (None, true) => return Err(SetupError::Missing(NEEDS)),
     };
-    Ok(Box::new(settings.configure(verifier)))
+    Ok(verifier)
 }
 
 /// A one-event SendGrid batch, signed with the private key (base64
@@ -893,14 +899,14 @@ pub fn parse_inbound(
 
 /// SendGrid's Inbound Parse in the registry.
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
-    authenticated_by: "basic auth in the Inbound Parse URL (Inbound Parse signs nothing)",
+    authenticated_by: "basic auth in the Inbound Parse URL, and/or a security policy's ECDSA signature (as the Event Webhook's: P-256 over timestamp + body)",
     shape: "multipart/form-data: parsed fields and files, or the raw message in `email`",
     parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
     verify: |settings, request, limits| {
-        let auth = settings.basic_auth("--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
-        let header_limits = crate::Limits::default();
-        Ok(auth
-            .check(request.headers(), &header_limits)
+        let mut settings = settings.clone();
+        settings.limits = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
+        let verifier = settings.configure(verifier(&settings)?);
+        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
             .map_err(Error::from)
             .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
     },
@@ -949,13 +955,24 @@ fn simulate_inbound(
             &[("attachment1", "receipt.txt", "text/plain", b"order 42")],
         )
     };
-    let pair = Settings::first(&sim.settings.basic_auth, "--basic-auth USER:PASS (as in the Inbound Parse URL)")?;
-    Ok(Simulated {
-        headers: vec![
-            ("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}")),
-            basic_header_for(pair, sim.tamper),
-        ],
-        body,
-        query: None,
-    })
+    let mut headers = vec![("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}"))];
+    if let Some(pair) = sim.settings.basic_auth.first() {
+        // Tampered with basic auth alone: the password.
+        headers.push(basic_header_for(pair, sim.tamper && sim.settings.keys.is_empty()));
+    }
+    if let Some(key) = sim.settings.keys.first() {
+        // A security policy's signature: as the Event Webhook's.
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| crate::provider::SetupError::Secret(SecretError::Rejected("base64 PKCS#8 private key")))?;
+        headers.extend(SendgridSigner::from_pkcs8(&der)?.headers(sim.now, &body)?);
+    } else if sim.settings.basic_auth.is_empty() {
+        Settings::first(&sim.settings.basic_auth, "--basic-auth USER:PASS (as in the Inbound Parse URL), or --key K (a security policy's)")?;
+    }
+    let mut delivery = Simulated { headers, body, query: None };
+    if sim.tamper && !sim.settings.keys.is_empty() {
+        delivery.alter_body(sim.recipient.as_bytes(), 0);
+    }
+    Ok(delivery)
 }

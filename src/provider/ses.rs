@@ -802,6 +802,7 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let envelope: LooseEnvelope = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
     match envelope.message_type.as_deref() {
@@ -821,6 +822,7 @@ fn received(
 ) -> Result<crate::InboundMessage, ParseError> {
     use base64::Engine as _;
     use crate::inbound::{ContentKind, ContentRef, InboundMessage};
+    crate::inbound::check_json_values(message.as_bytes())?;
     let SesReceived {
         notification_type,
         mail,

@@ -332,6 +332,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 /// or a limit is passed.
 pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
+    crate::inbound::check_json_values(body)?;
     let raws = batch::elements(body, Shape::Array, Limits::default().max_events_per_delivery)?;
     let mut messages = Vec::new();
     for raw in raws {
