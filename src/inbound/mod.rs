@@ -748,11 +748,10 @@ pub(crate) fn form_data(
         let content = if filename.is_none() {
             let start = part.raw_body_offset() as usize;
             let end = part.raw_end_offset() as usize;
-            let bytes = message.get(start..end.max(start)).unwrap_or_default();
-            raw_field = bytes
-                .strip_suffix(b"\r\n")
-                .or_else(|| bytes.strip_suffix(b"\n"))
-                .unwrap_or(bytes);
+            // The parser's end already stops before the line break that
+            // belongs to the next delimiter: the field's own last line
+            // break is content.
+            raw_field = message.get(start..end.max(start)).unwrap_or_default();
             raw_field
         } else {
             part.contents()
@@ -901,6 +900,26 @@ fn unfold(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A field's own last line break is content (SendGrid's `email`, a
+    /// raw message, ends with one); only the one before the delimiter is
+    /// not. Regression: it was stripped, so a raw message lost it.
+    #[test]
+    fn form_fields_keep_their_own_last_line_break() {
+        for eol in ["\r\n", "\n"] {
+            let body = format!(
+                "--B{eol}Content-Disposition: form-data; name=\"x\"{eol}{eol}abc{eol}{eol}--B{eol}Content-Disposition: form-data; name=\"y\"{eol}{eol}def{eol}--B--{eol}"
+            );
+            let fields = form_data(
+                "multipart/form-data; boundary=B",
+                body.as_bytes(),
+                &InboundLimits::default(),
+            )
+            .unwrap();
+            assert_eq!(fields[0].content, format!("abc{eol}").as_bytes());
+            assert_eq!(fields[1].content, b"def");
+        }
+    }
+
     use super::*;
 
     #[test]
