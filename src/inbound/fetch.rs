@@ -172,17 +172,6 @@ impl InboundMessage {
         self.pending.push(Pending { content, apply });
     }
 
-    /// Takes the pending content out (a message replaced by the fetched
-    /// one keeps what it still needs).
-    pub(crate) fn take_pending(&mut self) -> Vec<Pending> {
-        std::mem::take(&mut self.pending)
-    }
-
-    /// Puts back what [`take_pending`](Self::take_pending) took.
-    pub(crate) fn restore_pending(&mut self, pending: Vec<Pending>) {
-        self.pending.extend(pending);
-    }
-
     /// Fetches every [`pending`](Self::pending) content from `source` and
     /// reads it into the message. Content read in may name more (Resend's
     /// details list the attachments): at most
@@ -225,4 +214,52 @@ impl InboundMessage {
         }
         Ok(())
     }
+}
+
+/// Reads a fetched attachment's bytes into its place
+/// ([`ContentKind::Attachment`]'s index).
+pub(crate) fn read_attachment(
+    message: &mut InboundMessage,
+    content: &ContentRef,
+    bytes: Vec<u8>,
+    _limits: &InboundLimits,
+) -> Result<(), ParseError> {
+    let ContentKind::Attachment(index) = content.kind else {
+        return Err(ParseError::new("not an attachment"));
+    };
+    let attachment = message
+        .attachments
+        .get_mut(index)
+        .ok_or_else(|| ParseError::new("no such attachment"))?;
+    attachment.size = bytes.len();
+    attachment.content = bytes;
+    Ok(())
+}
+
+/// Reads the whole message, fetched: what its MIME holds replaces what the
+/// provider listed of it, while the provider's own facts stay (its id and
+/// time, the envelope, its spam verdict, and the bodies it decoded where
+/// the MIME has none), and so does what is still to fetch.
+pub(crate) fn read_raw_message(
+    message: &mut InboundMessage,
+    _content: &ContentRef,
+    bytes: Vec<u8>,
+    limits: &InboundLimits,
+) -> Result<(), ParseError> {
+    let mut full = InboundMessage::from_mime_owned(message.provider, bytes, limits)?;
+    full.event_id = message.event_id.take();
+    full.timestamp = message.timestamp;
+    full.envelope_sender = message.envelope_sender.take();
+    full.envelope_recipient = message.envelope_recipient.take();
+    full.spam_detected = message.spam_detected;
+    full.spam_score = message.spam_score;
+    if full.text.is_none() {
+        full.text = message.text.take();
+    }
+    if full.html.is_none() {
+        full.html = message.html.take();
+    }
+    full.pending = std::mem::take(&mut message.pending);
+    *message = full;
+    Ok(())
 }

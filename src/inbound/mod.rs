@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use crate::error::ParseError;
 use crate::event::Provider;
 
-mod fetch;
+pub(crate) mod fetch;
 mod receive;
 mod stored;
 

@@ -517,29 +517,10 @@ fn inbound_message(
                     limits.max_decoded_bytes
                 },
             },
-            read_attachment,
+            crate::inbound::fetch::read_attachment,
         );
     }
     Ok(message)
-}
-
-/// Reads a fetched attachment into its place.
-fn read_attachment(
-    message: &mut crate::InboundMessage,
-    content: &crate::inbound::ContentRef,
-    bytes: Vec<u8>,
-    _limits: &crate::InboundLimits,
-) -> Result<(), ParseError> {
-    let crate::inbound::ContentKind::Attachment(index) = content.kind else {
-        return Err(ParseError::new("not an attachment"));
-    };
-    let attachment = message
-        .attachments
-        .get_mut(index)
-        .ok_or_else(|| ParseError::new("no such attachment"))?;
-    attachment.size = bytes.len();
-    attachment.content = bytes;
-    Ok(())
 }
 
 /// Brevo's inbound parsing in the registry.
@@ -551,9 +532,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         use crate::Configure as _;
         let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?)
             .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
-            .map_err(crate::Error::from)
-            .and_then(|_| Ok(parse_inbound(request.body(), limits)?)))
+        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply,

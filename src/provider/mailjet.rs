@@ -545,10 +545,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     verify: |settings, request, limits| {
         let auth = settings.basic_auth("--basic-auth USER:PASS (as in the parse route's URL)")?;
         let header_limits = Limits::default();
-        Ok(auth
-            .check(request.headers(), &header_limits)
-            .map_err(Error::from)
-            .and_then(|_| Ok(vec![parse_inbound(request.body(), limits)?])))
+        Ok(crate::provider::inbound_checked(auth.check(request.headers(), &header_limits), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

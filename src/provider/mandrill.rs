@@ -579,9 +579,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
         )?
         .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
-            .map_err(crate::Error::from)
-            .and_then(|_| Ok(parse_inbound(request.body(), limits)?)))
+        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -211,6 +211,15 @@ pub struct ProviderInfo {
 /// refused.
 pub type InboundResult = Result<Vec<crate::InboundMessage>, Error>;
 
+/// An inbound delivery's result once its credentials were `checked`: the
+/// refusal, or the messages `parse` reads (never read before the check).
+pub(crate) fn inbound_checked<T, E: Into<Error>>(
+    checked: Result<T, E>,
+    parse: impl FnOnce() -> Result<Vec<crate::InboundMessage>, crate::ParseError>,
+) -> InboundResult {
+    checked.map_err(Into::into).and_then(|_| Ok(parse()?))
+}
+
 /// A provider's inbound-mail webhook in the registry: how it is
 /// authenticated (not always as the provider's event webhooks), and how a
 /// delivery is verified, parsed and simulated (the CLI's `--inbound`).

@@ -759,10 +759,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
         )?
         .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(verifier
-            .check_signature(request)
-            .map_err(crate::Error::from)
-            .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
+        Ok(crate::provider::inbound_checked(verifier.check_signature(request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

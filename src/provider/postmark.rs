@@ -335,9 +335,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let auth = settings.basic_auth(NEEDS)?;
         let verifier = PostmarkVerifier::new(auth)
             .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
-            .map_err(Error::from)
-            .and_then(|_| Ok(vec![parse_inbound_within(request.body(), limits)?])))
+        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply,

@@ -515,7 +515,7 @@ fn read_details(
                 kind: ContentKind::Message,
                 max_bytes: limits.max_body_bytes,
             },
-            read_raw,
+            crate::inbound::fetch::read_raw_message,
         );
         return Ok(());
     }
@@ -532,31 +532,6 @@ fn read_details(
             read_attachment_link,
         );
     }
-    Ok(())
-}
-
-/// Reads the original message: everything it holds replaces the
-/// metadata, Resend's ids stay.
-fn read_raw(
-    message: &mut crate::InboundMessage,
-    _content: &crate::inbound::ContentRef,
-    bytes: Vec<u8>,
-    limits: &crate::InboundLimits,
-) -> Result<(), ParseError> {
-    let mut full = crate::InboundMessage::from_mime_owned(Provider::Resend, bytes, limits)?;
-    full.event_id = message.event_id.take();
-    full.timestamp = message.timestamp;
-    full.envelope_recipient = message.envelope_recipient.take();
-    // Resend's decoded bodies where the MIME has none of its own.
-    if full.text.is_none() {
-        full.text = message.text.take();
-    }
-    if full.html.is_none() {
-        full.html = message.html.take();
-    }
-    let pending = message.take_pending();
-    *message = full;
-    message.restore_pending(pending);
     Ok(())
 }
 
@@ -577,27 +552,8 @@ fn read_attachment_link(
             kind: content.kind,
             max_bytes: limits.max_decoded_bytes,
         },
-        read_attachment,
+        crate::inbound::fetch::read_attachment,
     );
-    Ok(())
-}
-
-/// Reads an attachment's bytes into its place.
-fn read_attachment(
-    message: &mut crate::InboundMessage,
-    content: &crate::inbound::ContentRef,
-    bytes: Vec<u8>,
-    _limits: &crate::InboundLimits,
-) -> Result<(), ParseError> {
-    let crate::inbound::ContentKind::Attachment(index) = content.kind else {
-        return Err(ParseError::new("not an attachment"));
-    };
-    let attachment = message
-        .attachments
-        .get_mut(index)
-        .ok_or_else(|| ParseError::new("no such attachment"))?;
-    attachment.size = bytes.len();
-    attachment.content = bytes;
     Ok(())
 }
 
@@ -617,10 +573,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let verifier = settings
             .configure(verifier)
             .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(verifier
-            .authenticate(request)
-            .map_err(Error::from)
-            .and_then(|_| Ok(vec![parse_inbound(request.body(), limits)?])))
+        Ok(crate::provider::inbound_checked(verifier.authenticate(request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -906,9 +906,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let mut settings = settings.clone();
         settings.limits = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
         let verifier = settings.configure(verifier(&settings)?);
-        Ok(crate::scheme::Authenticate::authenticate(&verifier, request)
-            .map_err(Error::from)
-            .and_then(|_| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?])))
+        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -876,7 +876,7 @@ fn received(
                             kind: ContentKind::Message,
                             max_bytes: limits.max_body_bytes,
                         },
-                        read_s3_message,
+                        crate::inbound::fetch::read_raw_message,
                     );
                 }
                 _ => {
@@ -900,28 +900,6 @@ fn received(
             _ => None,
         });
     Ok(inbound)
-}
-
-/// Reads the S3 object (the raw message) into a message parsed from the
-/// notification: the MIME's content replaces the listed headers, SES's
-/// envelope, ids and verdicts stay.
-fn read_s3_message(
-    message: &mut crate::InboundMessage,
-    _content: &crate::inbound::ContentRef,
-    bytes: Vec<u8>,
-    limits: &crate::InboundLimits,
-) -> Result<(), ParseError> {
-    let mut full = crate::InboundMessage::from_mime_owned(Provider::Ses, bytes, limits)?;
-    full.event_id = message.event_id.take();
-    full.timestamp = message.timestamp;
-    full.envelope_sender = message.envelope_sender.take();
-    full.envelope_recipient = message.envelope_recipient.take();
-    full.spam_detected = message.spam_detected;
-    full.spam_score = message.spam_score;
-    let pending = message.take_pending();
-    *message = full;
-    message.restore_pending(pending);
-    Ok(())
 }
 
 /// SES's inbound mail in the registry.

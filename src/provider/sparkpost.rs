@@ -397,9 +397,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         if Settings::first(&settings.secrets, NEEDS_TOKEN)?.is_empty() {
             return Err(crate::SecretError::Empty.into());
         }
-        Ok(relay_token_check(&settings.secrets, request)
-            .map_err(crate::Error::from)
-            .and_then(|()| Ok(parse_inbound(request.body(), limits)?)))
+        Ok(crate::provider::inbound_checked(relay_token_check(&settings.secrets, request), || (INBOUND.parse)(request, limits)))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
