@@ -569,16 +569,7 @@ pub(crate) fn inbound(data: &[u8]) {
     if let Ok(message) = postmark::parse_inbound_within(data, &limits) {
         check(&message);
     }
-    let boundary = data
-        .split(|&b| b == b'\n')
-        .next()
-        .and_then(|line| std::str::from_utf8(line).ok())
-        .map(|line| {
-            line.trim_end_matches('\r')
-                .trim_start_matches('-')
-                .to_owned()
-        })
-        .unwrap_or_default();
+    let boundary = first_line_boundary(data);
     let content_type = format!("multipart/form-data; boundary={boundary}");
     if let Ok(message) = sendgrid::parse_inbound(&content_type, data, &limits) {
         check(&message);
@@ -605,16 +596,7 @@ pub(crate) fn inbound_mime(data: &[u8]) {
         check_inbound(&message);
         assert_eq!(message.raw.as_deref(), Some(data));
     }
-    let boundary = data
-        .split(|&b| b == b'\n')
-        .next()
-        .and_then(|line| std::str::from_utf8(line).ok())
-        .map(|line| {
-            line.trim_end_matches('\r')
-                .trim_start_matches('-')
-                .to_owned()
-        })
-        .unwrap_or_default();
+    let boundary = first_line_boundary(data);
     let content_type = format!("multipart/form-data; boundary={boundary}");
     if let Ok(message) = sendgrid::parse_inbound(&content_type, data, &limits) {
         check_inbound(&message);
@@ -668,16 +650,7 @@ pub(crate) fn inbound_provider(provider: email_webhooks::Provider, data: &[u8]) 
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &[][..]),
     };
-    let boundary = body
-        .split(|&b| b == b'\n')
-        .next()
-        .and_then(|line| std::str::from_utf8(line).ok())
-        .map(|line| {
-            line.trim_end_matches('\r')
-                .trim_start_matches('-')
-                .to_owned()
-        })
-        .unwrap_or_default();
+    let boundary = first_line_boundary(body);
     let multipart = format!("multipart/form-data; boundary={boundary}");
     for content_type in [
         "application/json",
@@ -723,4 +696,18 @@ inbound_targets! {
     inbound_mailersend => Mailersend,
     inbound_postal => Postal,
     inbound_mailkite => Mailkite,
+}
+
+/// The boundary a form would have if the input's first line were its
+/// first delimiter.
+fn first_line_boundary(data: &[u8]) -> String {
+    data.split(|&b| b == b'\n')
+        .next()
+        .and_then(|line| std::str::from_utf8(line).ok())
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .trim_start_matches('-')
+                .to_owned()
+        })
+        .unwrap_or_default()
 }
