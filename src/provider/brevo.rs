@@ -483,6 +483,10 @@ fn inbound_message(
     message.html = item.raw_html_body;
     message.stripped_text = item.extracted_markdown_message;
     message.spam_score = item.spam_score;
+    if message.event_id.as_deref().is_none_or(str::is_empty) && !item.attachments.0.is_empty() {
+        // The key must not depend on what is fetched.
+        return Err(ParseError::new("a message with attachments has no Uuid"));
+    }
     let mut announced = 0u64;
     for attachment in item.attachments.0 {
         let token = attachment

@@ -867,6 +867,12 @@ fn received(
             }
             inbound.fill_headers(&block, limits)?;
             let action = &receipt.action;
+            if mail.message_id.as_deref().is_none_or(str::is_empty) {
+                // The key must not depend on what is fetched.
+                return Err(ParseError::new(
+                    "the Received notification has no mail.messageId",
+                ));
+            }
             match (&action.bucket_name, &action.object_key) {
                 (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
                     inbound.needs(
