@@ -17,8 +17,16 @@
 //! and the decoded size are checked once the parser has read the message,
 //! before anything is copied out of it.
 //!
-//! The provider modules own their inbound shapes: see
-//! [`provider::postmark::parse_inbound`](crate::provider::postmark::parse_inbound).
+//! The provider modules own their inbound shapes (each provider's
+//! `parse_inbound`, and its entry in the registry,
+//! [`ProviderInfo::inbound`](crate::provider::ProviderInfo::inbound)).
+//! [`InboundProviders`] puts the ones you receive together, with their
+//! credentials and a [`ContentSource`] for what providers post only a
+//! reference to; the adapters serve it at `POST /webhooks/{provider}/inbound`
+//! (`adapters::axum::inbound_router`, `adapters::actix::inbound_resource`,
+//! and their handoff forms, whose queue a `Worker`'s `run_inbound` reads).
+//! Each message is processed once under
+//! [`InboundMessage::idempotency_key`].
 
 use std::borrow::Cow;
 use std::fmt;
