@@ -141,9 +141,11 @@ impl SourceAllowlist {
     ///
     /// # Errors
     ///
-    /// [`VerifyError::SourceNotAllowed`] when a trusted proxy sent no
-    /// usable header (absent, repeated, malformed, or only proxies): the
-    /// client cannot be known.
+    /// [`VerifyError::NoPeerAddress`] when a trusted proxy sent no usable
+    /// header (absent, repeated, malformed, or only proxies): the client
+    /// cannot be known. That is the proxy's configuration to fix, answered
+    /// 500 so that the provider retries meanwhile, not a refusal of the
+    /// provider (SNS and others give up on a 403).
     pub fn client<H: Headers + ?Sized>(
         &self,
         peer: IpAddr,
@@ -156,15 +158,15 @@ impl SourceAllowlist {
         let value = headers::optional(headers, &FORWARDED_FOR, &Limits::default())
             .ok()
             .flatten()
-            .ok_or(VerifyError::SourceNotAllowed)?;
+            .ok_or(VerifyError::NoPeerAddress)?;
         for entry in value.rsplit(',').take(MAX_HOPS) {
-            let ip = forwarded_address(entry.trim()).ok_or(VerifyError::SourceNotAllowed)?;
+            let ip = forwarded_address(entry.trim()).ok_or(VerifyError::NoPeerAddress)?;
             let ip = canonical(ip);
             if !self.trusted(ip) {
                 return Ok(ip);
             }
         }
-        Err(VerifyError::SourceNotAllowed)
+        Err(VerifyError::NoPeerAddress)
     }
 
     /// Checks a delivery's source: its client address ([`client`](Self::client))
@@ -278,17 +280,18 @@ mod tests {
         );
         let chain = xff("203.0.113.5, 192.0.2.10, 10.9.9.9");
         assert_eq!(behind.check(ip("10.1.2.3"), &chain), Ok(ip("192.0.2.10")));
-        // A trusted proxy with no usable header: the client is unknown.
         let none: [(&str, &str); 0] = [];
+        // A trusted proxy with no usable header: the client is unknown, a
+        // configuration to fix (500), not a refusal of the provider (403).
         for headers in [xff(""), xff("not-an-ip"), xff("10.0.0.1, 10.0.0.2")] {
             assert_eq!(
                 behind.check(ip("10.1.2.3"), &headers),
-                Err(VerifyError::SourceNotAllowed)
+                Err(VerifyError::NoPeerAddress)
             );
         }
         assert_eq!(
             behind.check(ip("10.1.2.3"), &none),
-            Err(VerifyError::SourceNotAllowed)
+            Err(VerifyError::NoPeerAddress)
         );
         Ok(())
     }

@@ -124,11 +124,12 @@ pub enum VerifyError {
     /// `no_public_url`.
     #[error("the receiver is not configured with its public url")]
     NoPublicUrl,
-    /// A source allowlist is configured and the server does not report the
-    /// client's address (axum: serve with
-    /// `into_make_service_with_connect_info::<SocketAddr>()`). A mistake of
-    /// the receiver, answered 500 so the provider retries while it is
-    /// fixed. Code `no_peer_address`.
+    /// A source allowlist or a rate limit is configured and the server does
+    /// not report the client's address (axum: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`), or a trusted
+    /// proxy names no usable client. A mistake of the receiver, answered
+    /// 500 so the provider retries while it is fixed. Code
+    /// `no_peer_address`.
     #[error("the server does not report the client's address")]
     NoPeerAddress,
     /// The delivery comes from an address outside the configured allowlist

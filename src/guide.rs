@@ -151,7 +151,7 @@ pub mod replicas {
     //! # Ok(()) }
     //! ```
     //!
-    //! The per-source rate limit (`Providers::with_rate_limit`) counts per
+    //! The rate limit on refusals (`Providers::with_rate_limit`) counts per
     //! replica: with N replicas a source gets up to N times the limit.
     //! Dead letters are shared: `email-webhooks dead-letters list --queue
     //! "$DATABASE_URL"` from any host.

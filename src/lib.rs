@@ -213,13 +213,13 @@
 //! | `certificate_unavailable` | the SNS signing certificate could not be fetched now | 503 | transient |
 //! | `body_unreadable` | the body could not be read to its end (the connection broke, or a server body timeout fired) | 503 | transient |
 //! | `no_public_url` | a URL-signed or URL-secret provider, and the receiver has no public URL configured | 500 | transient (fix the configuration; the provider retries meanwhile) |
-//! | `no_peer_address` | a source allowlist or a rate limit, and the server does not report the client's address | 500 | transient (fix the configuration) |
+//! | `no_peer_address` | a source allowlist or a rate limit, and the server does not report the client's address, or a trusted proxy names no usable client | 500 | transient (fix the configuration) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
 //! | `job_too_large` | an inbound message over [`InboundLimits::max_queued_bytes`] in handoff: the provider keeps it and retries | 503 | transient |
 //! | `content_unavailable`, `content_too_large`, `content_invalid` | content an inbound delivery refers to could not be fetched, is over its limit, or is unreadable ([`inbound::FetchError`]): the provider keeps the message and delivers it again | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
-//! | (route) `rate_limited` | a source over its rate limit (`Providers::with_rate_limit`) | 429 with `Retry-After`; 503 for SES | transient |
+//! | (route) `rate_limited` | a source whose refusals are over their rate limit (`Providers::with_rate_limit`; authenticated deliveries are never charged) | 429 with `Retry-After`; 503 for SES | transient |
 //!
 //! Checked against each provider's documented retry rules (none of them
 //! retries a request this crate refuses into validity, and every transient

@@ -1,79 +1,105 @@
-//! Per-source rate limits for the adapters' route (features `axum` or
-//! `actix-web`), on [`governor`]'s GCRA limiter keyed by the client address.
+//! A rate limit on refusals for the adapters' route (features `axum` or
+//! `actix-web`): [`governor`]'s GCRA limiter, one per provider and source,
+//! in a table of bounded size.
 //!
 //! Set one with [`Providers::with_rate_limit`](crate::provider::Providers::with_rate_limit).
-//! A delivery over the limit is answered 429 with `Retry-After` through the
-//! provider's reply (Amazon SNS drops a delivery answered 4xx, so SES is
-//! answered 503 instead; both are retried later). The limiter never drops a
-//! delivery by failing: when it tracks more sources than its bound, it lets
-//! the delivery through (fails open). A delivery from a trusted proxy that
-//! names no usable client (`X-Forwarded-For` absent, repeated, oversized or
-//! malformed) counts against the proxy's own address, so breaking the
-//! header never escapes the limit.
+//!
+//! **Only refusals are charged.** A delivery that proves itself (its
+//! signature or credentials check out) is never throttled: the provider
+//! paces its own retries, and a limit on its genuine deliveries would only
+//! delay them or, for providers that give up after a few tries (SNS
+//! among them), lose them. Providers send from shared egress pools (all of
+//! Resend from four addresses, SNS and Postmark from common ranges): were
+//! refusals and genuine deliveries charged together, any
+//! other customer of the provider could point a webhook at your URL, fail
+//! it, and have your own deliveries answered 429. So each request is
+//! verified first; one that is refused (not authenticated: forged,
+//! unsigned, from outside an allowlist, oversized) is charged to its
+//! provider and source, and once that budget is spent further refusals are
+//! answered 429 with `Retry-After` (503 for SES, whose SNS drops a 4xx)
+//! instead of 401: a prober is told to back off, and your logs and
+//! metrics see one `rate_limited` in place of each refusal.
+//!
+//! **Sources.** The client is the socket's peer, or behind a trusted proxy
+//! the address it names; a proxy that names no usable client is charged as
+//! itself. An IPv4 address is its own key; an IPv6 address is keyed by its
+//! /48, the smallest block a site is commonly given (one attacker holding
+//! a /48 has 65,536 /64s, and per-/64 keys would let it walk past the
+//! limit and fill the table); IPv4 addresses reported on a dual-stack
+//! socket (`::ffff:a.b.c.d`) are IPv4.
+//!
+//! **Memory.** At most [`with_max_sources`](RateLimit::with_max_sources)
+//! keys are tracked (100,000 by default); past it the least recently
+//! charged one is forgotten. The limit never fails open: a flood of
+//! distinct sources evicts only sources quieter than the ones still
+//! sending, and whoever keeps sending keeps its count.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::allowlist::SourceAllowlist;
 use crate::headers::Headers;
 
-/// A per-source limit: a sustained rate and a burst, per client address.
+/// A provider's name and a source's key.
+type Key = (Box<str>, IpAddr);
+
+/// A limit on refused requests per provider and source: a sustained rate
+/// and a burst. See the [module docs](self).
 pub struct RateLimit {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
     quota: Quota,
     clock: DefaultClock,
     proxies: SourceAllowlist,
     max_sources: usize,
-    /// When idle sources were last forgotten (milliseconds since `epoch`).
-    pruned: std::sync::atomic::AtomicU64,
-    epoch: std::time::Instant,
+    table: Mutex<hashlink::LruCache<Key, DefaultDirectRateLimiter>>,
 }
 
 impl std::fmt::Debug for RateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimit")
-            .field("sources", &self.limiter.len())
+            .field("sources", &self.sources())
             .field("max_sources", &self.max_sources)
             .finish_non_exhaustive()
     }
 }
 
 impl RateLimit {
-    /// `rate` deliveries per second per source, with bursts of as many.
+    /// `rate` refusals per second per provider and source, with bursts of
+    /// as many.
     #[must_use]
     pub fn per_second(rate: NonZeroU32) -> Self {
         Self::with_quota(Quota::per_second(rate))
     }
 
-    /// `rate` deliveries per minute per source, with bursts of as many.
+    /// `rate` refusals per minute per provider and source, with bursts of
+    /// as many.
     #[must_use]
     pub fn per_minute(rate: NonZeroU32) -> Self {
         Self::with_quota(Quota::per_minute(rate))
     }
 
     fn with_quota(quota: Quota) -> Self {
+        let max_sources = 100_000;
         Self {
-            limiter: RateLimiter::keyed(quota),
             quota,
             clock: DefaultClock::default(),
             proxies: SourceAllowlist::new([]),
-            max_sources: 100_000,
-            pruned: std::sync::atomic::AtomicU64::new(0),
-            epoch: std::time::Instant::now(),
+            max_sources,
+            table: Mutex::new(hashlink::LruCache::new(max_sources)),
         }
     }
 
-    /// Replaces the burst: up to `burst` deliveries at once from a source
+    /// Replaces the burst: up to `burst` refusals at once from a source
     /// that was quiet, at the same sustained rate.
     #[must_use]
     pub fn with_burst(mut self, burst: NonZeroU32) -> Self {
         self.quota = self.quota.allow_burst(burst);
-        self.limiter = RateLimiter::keyed(self.quota);
+        self.table = Mutex::new(hashlink::LruCache::new(self.max_sources));
         self
     }
 
@@ -86,60 +112,63 @@ impl RateLimit {
         self
     }
 
-    /// At most `max` sources are tracked (100,000 by default; an IPv6
-    /// client counts as its /64): past it, idle ones are forgotten (at most
-    /// once a second), and while all are recent, deliveries pass unlimited
-    /// (memory stays bounded, nothing is dropped: the limit fails open).
+    /// At most `max` provider and source keys are tracked (100,000 by
+    /// default, at least 1): past it, the least recently charged one is
+    /// forgotten.
     #[must_use]
     pub fn with_max_sources(mut self, max: usize) -> Self {
-        self.max_sources = max;
+        self.max_sources = max.max(1);
+        self.table = Mutex::new(hashlink::LruCache::new(self.max_sources));
         self
     }
 
-    /// Checks a delivery from `peer`: `Err` carries how long to wait.
-    pub(crate) fn check<H: Headers + ?Sized>(
-        &self,
-        peer: IpAddr,
-        headers: &H,
-    ) -> Result<(), Duration> {
+    /// How many keys are tracked now.
+    fn sources(&self) -> usize {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The key a request from `peer` is charged to.
+    fn key<H: Headers + ?Sized>(&self, provider: &str, peer: IpAddr, headers: &H) -> Key {
         // A trusted proxy that names no usable client (its header absent,
-        // repeated, oversized or malformed): the proxy's own address is the
-        // bucket, so a client cannot escape its limit by breaking the
-        // header.
-        let client = self.proxies.client(peer, headers).unwrap_or(peer);
-        // An IPv6 client is its /64: one subscriber holds a whole /64, so
-        // per-address keys would let it walk past the limit.
+        // repeated, oversized or malformed) is charged as itself, so a
+        // client cannot escape its limit by breaking the header.
+        let client = self
+            .proxies
+            .client(peer, headers)
+            .unwrap_or(peer)
+            .to_canonical();
         let client = match client {
             IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !u128::from(u64::MAX),
+                u128::from(v6) & !(u128::MAX >> 48),
             )),
             v4 @ IpAddr::V4(_) => v4,
         };
-        if self.limiter.len() >= self.max_sources {
-            // Forget idle sources, at most once a second (it walks the map).
-            let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let last = self.pruned.load(std::sync::atomic::Ordering::Relaxed);
-            if now.saturating_sub(last) >= 1_000
-                && self
-                    .pruned
-                    .compare_exchange(
-                        last,
-                        now,
-                        std::sync::atomic::Ordering::Relaxed,
-                        std::sync::atomic::Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                self.limiter.retain_recent();
-                self.limiter.shrink_to_fit();
-            }
-            if self.limiter.len() >= self.max_sources {
-                return Ok(());
-            }
-        }
-        self.limiter
-            .check_key(&client)
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        (provider.into(), client)
+    }
+
+    /// Charges a refused request to `provider` from `peer`: `Err` once the
+    /// budget is spent, with how long to wait.
+    pub(crate) fn refused<H: Headers + ?Sized>(
+        &self,
+        provider: &str,
+        peer: IpAddr,
+        headers: &H,
+    ) -> Result<(), Duration> {
+        let key = self.key(provider, peer, headers);
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let decision = if let Some(limiter) = table.get(&key) {
+            limiter.check()
+        } else {
+            let limiter = RateLimiter::direct(self.quota);
+            let decision = limiter.check();
+            // Past the bound, the least recently charged key goes.
+            table.insert(key, limiter);
+            decision
+        };
+        decision.map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -151,44 +180,59 @@ mod tests {
         text.parse().unwrap_or_else(|_| unreachable!())
     }
 
+    const NONE: [(&str, &str); 0] = [];
+
     #[test]
-    fn each_source_has_its_own_budget_and_is_told_how_long_to_wait() {
+    fn each_provider_and_source_has_its_own_budget_and_is_told_how_long_to_wait() {
         let limit = RateLimit::per_minute(NonZeroU32::MIN);
-        let none: [(&str, &str); 0] = [];
-        assert!(limit.check(ip("192.0.2.1"), &none[..]).is_ok());
-        let wait = limit.check(ip("192.0.2.1"), &none[..]).err();
+        assert!(
+            limit
+                .refused("postmark", ip("192.0.2.1"), &NONE[..])
+                .is_ok()
+        );
+        let wait = limit.refused("postmark", ip("192.0.2.1"), &NONE[..]).err();
         assert!(wait.is_some_and(|w| w > Duration::from_secs(50) && w <= Duration::from_secs(60)));
-        assert!(limit.check(ip("192.0.2.2"), &none[..]).is_ok());
+        assert!(
+            limit
+                .refused("postmark", ip("192.0.2.2"), &NONE[..])
+                .is_ok()
+        );
+        // Another provider from the same address: its own budget.
+        assert!(limit.refused("resend", ip("192.0.2.1"), &NONE[..]).is_ok());
     }
 
     #[test]
-    fn an_ipv6_client_is_limited_by_its_64() {
+    fn an_ipv6_client_is_limited_by_its_48() {
         let limit = RateLimit::per_minute(NonZeroU32::MIN);
-        let none: [(&str, &str); 0] = [];
-        assert!(limit.check(ip("2001:db8:1:2::1"), &none[..]).is_ok());
-        assert!(limit.check(ip("2001:db8:1:2:ffff::9"), &none[..]).is_err());
-        assert!(limit.check(ip("2001:db8:1:3::1"), &none[..]).is_ok());
+        assert!(limit.refused("p", ip("2001:db8:1:2::1"), &NONE[..]).is_ok());
+        // Another /64 of the same /48: the same budget.
+        assert!(
+            limit
+                .refused("p", ip("2001:db8:1:ffff::9"), &NONE[..])
+                .is_err()
+        );
+        assert!(limit.refused("p", ip("2001:db8:2::1"), &NONE[..]).is_ok());
     }
 
     #[test]
-    fn it_fails_open_past_its_bound() {
-        let limit = RateLimit::per_minute(NonZeroU32::MIN).with_max_sources(2);
-        let none: [(&str, &str); 0] = [];
-        assert!(limit.check(ip("192.0.2.1"), &none[..]).is_ok());
-        assert!(limit.check(ip("192.0.2.2"), &none[..]).is_ok());
-        // Two recent sources tracked: a third is let through, untracked,
-        // as often as it comes (so is everyone while the bound is full).
-        for _ in 0..3 {
-            assert!(limit.check(ip("192.0.2.3"), &none[..]).is_ok());
+    fn past_its_bound_it_forgets_the_quietest_and_keeps_limiting() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN).with_max_sources(3);
+        let tracked = ip("192.0.2.1");
+        assert!(limit.refused("p", tracked, &NONE[..]).is_ok());
+        // A flood of distinct sources, the tracked one still sending: it
+        // stays over its budget, and memory stays bounded.
+        for n in 0..200u8 {
+            let stranger = IpAddr::from([198, 51, 100, n]);
+            assert!(limit.refused("p", stranger, &NONE[..]).is_ok());
+            assert!(limit.refused("p", tracked, &NONE[..]).is_err(), "after {n}");
+            assert!(limit.sources() <= 3);
         }
-        assert_eq!(limit.limiter.len(), 2, "memory stays bounded");
     }
 
     #[test]
     fn behind_a_trusted_proxy_a_broken_header_counts_against_the_proxy() {
         let limit = RateLimit::per_minute(NonZeroU32::MIN)
             .with_trusted_proxies(["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())]);
-        let none: [(&str, &str); 0] = [];
         let oversized = format!("{}, 203.0.113.5", "1".repeat(9 * 1024));
         let repeated = [
             ("x-forwarded-for", "198.51.100.1"),
@@ -196,27 +240,50 @@ mod tests {
         ];
         // The first unusable header takes the proxy's budget; every later
         // one, however it is broken, is over it.
-        assert!(limit.check(ip("10.0.0.1"), &none[..]).is_ok());
-        assert!(limit.check(ip("10.0.0.1"), &none[..]).is_err());
+        assert!(limit.refused("p", ip("10.0.0.1"), &NONE[..]).is_ok());
+        assert!(limit.refused("p", ip("10.0.0.1"), &NONE[..]).is_err());
         assert!(
             limit
-                .check(ip("10.0.0.1"), &[("x-forwarded-for", "junk")][..])
+                .refused("p", ip("10.0.0.1"), &[("x-forwarded-for", "junk")][..])
                 .is_err()
         );
         assert!(
             limit
-                .check(
+                .refused(
+                    "p",
                     ip("10.0.0.1"),
                     &[("x-forwarded-for", oversized.as_str())][..]
                 )
                 .is_err()
         );
-        assert!(limit.check(ip("10.0.0.1"), &repeated[..]).is_err());
+        assert!(limit.refused("p", ip("10.0.0.1"), &repeated[..]).is_err());
         // A client the proxy does name keeps its own budget.
         assert!(
             limit
-                .check(ip("10.0.0.1"), &[("x-forwarded-for", "203.0.113.5")][..])
+                .refused(
+                    "p",
+                    ip("10.0.0.1"),
+                    &[("x-forwarded-for", "203.0.113.5")][..]
+                )
                 .is_ok()
         );
+    }
+
+    /// Regression: on a dual-stack socket IPv4 proxies are reported as
+    /// `::ffff:a.b.c.d`, whose /64 was `::`: every proxy with an unusable
+    /// header shared one budget.
+    #[test]
+    fn ipv4_proxies_on_a_dual_stack_socket_keep_their_own_budgets() {
+        let limit = RateLimit::per_minute(NonZeroU32::MIN)
+            .with_trusted_proxies(["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())]);
+        assert!(limit.refused("p", ip("::ffff:10.0.0.1"), &NONE[..]).is_ok());
+        assert!(limit.refused("p", ip("::ffff:10.0.0.2"), &NONE[..]).is_ok());
+        assert!(
+            limit
+                .refused("p", ip("::ffff:10.0.0.1"), &NONE[..])
+                .is_err()
+        );
+        // The same proxy reported either way is one source.
+        assert!(limit.refused("p", ip("10.0.0.2"), &NONE[..]).is_err());
     }
 }

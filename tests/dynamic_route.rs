@@ -493,6 +493,15 @@ async fn exercise_allowlists(addr: &str, log: &Log) {
     .await;
     assert_eq!(status, 403);
     assert_eq!(last_code(), Some("source_not_allowed"));
+    // A trusted proxy that names no usable client: a configuration to fix,
+    // 500 (retried), never the 403 that SNS, Brevo and MailerSend treat as
+    // final.
+    let junk = vec![("X-Forwarded-For".to_owned(), "junk".to_owned())];
+    for headers in [Vec::new(), junk] {
+        let (status, _) = send(addr, "POST", "/webhooks/probed", &headers, b"{}").await;
+        assert_eq!(status, 500);
+        assert_eq!(last_code(), Some("no_peer_address"));
+    }
 }
 
 #[tokio::test]
@@ -792,21 +801,24 @@ async fn a_rate_limit_without_peer_addresses_answers_500() {
     }
 }
 
+/// Refused requests are charged to their provider and source: past the
+/// budget they are answered 429 with `Retry-After`; a header naming another
+/// client is ignored unless the peer is a trusted proxy; a genuine delivery
+/// is never throttled.
 #[tokio::test]
-async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
+async fn both_adapters_rate_limit_refusals_per_source_and_ignore_spoofed_forwarding() {
     use email_webhooks::ratelimit::RateLimit;
     use std::num::NonZeroU32;
     let two = NonZeroU32::new(2).unwrap();
     let mut mailjet = Settings::new();
     mailjet.basic_auth.push("mj:pw".into());
-    let delivery = |id: &str, forwarded: Option<&str>| {
-        let mut d = simulated(Provider::Mailjet, EventKind::Opened, id, &mailjet, false);
+    let delivery = |id: &str, forwarded: Option<&str>, forged: bool| {
+        let mut d = simulated(Provider::Mailjet, EventKind::Opened, id, &mailjet, forged);
         if let Some(ip) = forwarded {
             d.headers.push(("X-Forwarded-For".into(), ip.into()));
         }
         d
     };
-
     // No trusted proxy: every request is 127.0.0.1's, whatever it claims.
     for which in 0..2 {
         let log: Log = Arc::default();
@@ -818,13 +830,13 @@ async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
         .await;
         let addr = &addrs[which];
         for (i, forwarded) in [None, Some("192.0.2.1")].into_iter().enumerate() {
-            let d = delivery(&format!("r-{addr}-{i}"), forwarded);
+            let d = delivery(&format!("f-{addr}-{i}"), forwarded, true);
             let (status, retry_after) =
                 send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
-            assert_eq!((status, retry_after), (200, None));
+            assert_eq!((status, retry_after), (401, None));
         }
         for forwarded in [None, Some("192.0.2.2"), Some("198.51.100.7")] {
-            let d = delivery(&format!("r-{addr}-over"), forwarded);
+            let d = delivery(&format!("f-{addr}-over"), forwarded, true);
             let (status, retry_after) =
                 send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
             assert_eq!(status, 429);
@@ -835,8 +847,14 @@ async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
                 Some("rate_limited")
             );
         }
+        // Genuine deliveries from the same address: never throttled.
+        for n in 0..3 {
+            let d = delivery(&format!("g-{addr}-{n}"), None, false);
+            let (status, _) =
+                send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
+            assert_eq!(status, 200, "genuine #{n}");
+        }
     }
-
     // Behind a trusted proxy (loopback), each forwarded client has its own
     // budget.
     for which in 0..2 {
@@ -852,11 +870,158 @@ async fn both_adapters_rate_limit_per_source_and_ignore_spoofed_forwarding() {
         let addr = &addrs[which];
         for client in ["192.0.2.10", "192.0.2.11"] {
             for n in 0..3 {
-                let d = delivery(&format!("p-{addr}-{client}-{n}"), Some(client));
+                let d = delivery(&format!("p-{addr}-{client}-{n}"), Some(client), true);
                 let (status, _) =
                     send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
-                assert_eq!(status, if n < 2 { 200 } else { 429 }, "{client} #{n}");
+                assert_eq!(status, if n < 2 { 401 } else { 429 }, "{client} #{n}");
             }
+        }
+    }
+}
+
+/// Providers deliver from shared addresses: other customers of the same
+/// provider can send failing requests from the address your genuine
+/// deliveries come from. Their refusals spend their own budget (per
+/// provider and source), never a genuine delivery's: three wrong
+/// GetResponse secrets, then a genuine GetResponse and a genuine Mailjet
+/// delivery from the same address, both accepted.
+#[tokio::test]
+async fn strangers_refusals_from_a_shared_address_never_cost_a_genuine_delivery_a_429() {
+    use email_webhooks::ratelimit::RateLimit;
+    let three = std::num::NonZeroU32::new(3).unwrap();
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let mut getresponse = Settings::new();
+    getresponse.secrets.push("gr-secret".into());
+    let mut stranger = Settings::new();
+    stranger.secrets.push("another-customers-secret".into());
+    for which in 0..2 {
+        // Each adapter with its own limit (they would share one budget).
+        let providers = Providers::new()
+            .with(MailjetVerifier::new(BasicAuth::parse("mj:pw").unwrap()))
+            .with(GetresponseVerifier::new(UrlSecret::new(
+                &Secret::from_bytes("gr-secret").unwrap(),
+            )))
+            .with_rate_limit(RateLimit::per_minute(three));
+        let pipeline = Arc::new(Pipeline::new(providers, MemoryStore::new()));
+        let log: Log = Arc::default();
+        let addrs = start_handoff(
+            &pipeline,
+            Arc::new(email_webhooks::queue::MemoryQueue::new()),
+            &log,
+        )
+        .await;
+        let addr = &addrs[which];
+        for n in 0..4 {
+            let d = simulated(
+                Provider::Getresponse,
+                EventKind::Opened,
+                &format!("s-{addr}-{n}"),
+                &stranger,
+                false,
+            );
+            let (status, _) = send(
+                addr,
+                "POST",
+                &target("getresponse", &d),
+                &d.headers,
+                &d.body,
+            )
+            .await;
+            assert_eq!(status, if n < 3 { 401 } else { 429 }, "stranger #{n}");
+        }
+        let d = simulated(
+            Provider::Getresponse,
+            EventKind::Opened,
+            &format!("gr-{addr}"),
+            &getresponse,
+            false,
+        );
+        let (status, _) = send(
+            addr,
+            "POST",
+            &target("getresponse", &d),
+            &d.headers,
+            &d.body,
+        )
+        .await;
+        assert_eq!(status, 200, "the genuine GetResponse delivery");
+        let d = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            &format!("mj-{addr}"),
+            &mailjet,
+            false,
+        );
+        let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+        assert_eq!(status, 200, "the genuine Mailjet delivery");
+        // Mailjet's refusals have a budget of their own.
+        let d = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            &format!("mjf-{addr}"),
+            &mailjet,
+            true,
+        );
+        let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+        assert_eq!(status, 401);
+    }
+}
+
+/// A flood of distinct sources (named by a trusted proxy) cannot switch
+/// the limit off for a source it tracks: the table forgets the quietest,
+/// and a source that keeps sending stays over its budget.
+#[tokio::test]
+async fn a_flood_of_sources_cannot_switch_the_limit_off() {
+    use email_webhooks::ratelimit::RateLimit;
+    let limit = RateLimit::per_minute(std::num::NonZeroU32::MIN)
+        .with_max_sources(8)
+        .with_trusted_proxies(["127.0.0.1/32".parse().unwrap()]);
+    let log: Log = Arc::default();
+    let addrs = start_handoff(
+        &rate_limited(limit),
+        Arc::new(email_webhooks::queue::MemoryQueue::new()),
+        &log,
+    )
+    .await;
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let forged = |client: String| {
+        let mut d = simulated(
+            Provider::Mailjet,
+            EventKind::Opened,
+            "flood",
+            &mailjet,
+            true,
+        );
+        d.headers.push(("X-Forwarded-For".into(), client));
+        d
+    };
+    let addr = &addrs[0];
+    let tracked = forged("192.0.2.77".into());
+    let (status, _) = send(
+        addr,
+        "POST",
+        "/webhooks/mailjet",
+        &tracked.headers,
+        &tracked.body,
+    )
+    .await;
+    assert_eq!(status, 401);
+    for n in 0..60u16 {
+        let d = forged(format!("198.51.{}.{}", n / 250, n % 250));
+        let (status, _) = send(addr, "POST", "/webhooks/mailjet", &d.headers, &d.body).await;
+        assert_eq!(status, 401, "stranger #{n}");
+        if n % 4 == 0 {
+            let (status, _) = send(
+                addr,
+                "POST",
+                "/webhooks/mailjet",
+                &tracked.headers,
+                &tracked.body,
+            )
+            .await;
+            assert_eq!(status, 429, "the tracked source after {n} strangers");
         }
     }
 }

@@ -149,7 +149,7 @@ pub struct Handled {
 type Hook<'a> = Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::Error>;
 
 /// The route's checks before the pipeline: the provider exists, the body
-/// was read, the source is allowed, the source is within its rate limit.
+/// was read, the source is allowed (and, with a rate limit, known).
 /// `None` for an unknown provider; `Err` carries the refusal's reply.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 fn admit<'a, O: Fn(&Handled)>(
@@ -158,44 +158,77 @@ fn admit<'a, O: Fn(&Handled)>(
     hook: Hook<'a>,
     observe: &O,
     started: std::time::Instant,
-) -> Option<Result<crate::Request<'a>, crate::provider::Reply>> {
+) -> Option<Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::provider::Reply>> {
     let provider = providers.get(name)?;
-    let refuse = |error: crate::Error| {
-        let reply = provider.reply(crate::provider::Answer::from_error(&error));
-        finish(observe, &refused(name, error.code(), &reply), started);
+    let refuse = |error: crate::Error,
+                  peer: Option<std::net::IpAddr>,
+                  headers: &(dyn crate::Headers + Sync)| {
+        let (reply, code) = charged(providers, name, peer, headers, &error).unwrap_or_else(|| {
+            (
+                provider.reply(crate::provider::Answer::from_error(&error)),
+                error.code(),
+            )
+        });
+        finish(observe, &refused(name, code, &reply), started);
         reply
     };
     let (request, peer) = match hook {
         Ok(hook) => hook,
-        // Refused while reading (over the body limit).
-        Err(error) => return Some(Err(refuse(error))),
+        // Refused while reading (over the body limit): no headers to read
+        // a proxied client from, so charged to the peer.
+        Err(error) => return Some(Err(refuse(error, None, &http::HeaderMap::new()))),
     };
     if let Some(sources) = providers.sources(name) {
         let checked = peer
             .ok_or(crate::VerifyError::NoPeerAddress)
             .and_then(|peer| sources.check(peer, request.headers()));
         if let Err(error) = checked {
-            return Some(Err(refuse(error.into())));
+            return Some(Err(refuse(error.into(), peer, request.headers())));
         }
     }
-    if let Some(limit) = providers.rate_limit() {
-        // A limit the server gives no peer address for would silently
-        // limit nothing: a configuration to fix, answered as the
-        // allowlist answers it (500, retried meanwhile).
-        let Some(peer) = peer else {
-            return Some(Err(refuse(crate::VerifyError::NoPeerAddress.into())));
-        };
-        if let Err(wait) = limit.check(peer, request.headers()) {
-            let mut reply = provider.reply(crate::provider::Answer::RetryLater(
-                http::StatusCode::TOO_MANY_REQUESTS,
-            ));
-            // Whole seconds, rounded up: never "retry now".
-            reply.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
-            finish(observe, &refused(name, "rate_limited", &reply), started);
-            return Some(Err(reply));
-        }
+    // A limit the server gives no peer address for would silently limit
+    // nothing: a configuration to fix, answered as the allowlist answers
+    // it (500, retried meanwhile).
+    if providers.rate_limit().is_some() && peer.is_none() {
+        return Some(Err(refuse(
+            crate::VerifyError::NoPeerAddress.into(),
+            None,
+            request.headers(),
+        )));
     }
-    Some(Ok(request))
+    Some(Ok((request, peer)))
+}
+
+/// With a rate limit, charges a refusal of a request that was not
+/// authenticated to its provider and source; once that budget is spent,
+/// the reply is 429 (the provider's form of "retry later") with
+/// `Retry-After`, and the code `rate_limited`. Authenticated deliveries,
+/// and transient failures, are never charged.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn charged(
+    providers: &crate::provider::Providers,
+    name: &str,
+    peer: Option<std::net::IpAddr>,
+    headers: &(dyn crate::Headers + Sync),
+    error: &crate::Error,
+) -> Option<(crate::provider::Reply, &'static str)> {
+    let limit = providers.rate_limit()?;
+    let peer = peer?;
+    let crate::provider::Answer::Refused {
+        authenticated: false,
+        ..
+    } = crate::provider::Answer::from_error(error)
+    else {
+        return None;
+    };
+    let wait = limit.refused(name, peer, headers).err()?;
+    let provider = providers.get(name)?;
+    let mut reply = provider.reply(crate::provider::Answer::RetryLater(
+        http::StatusCode::TOO_MANY_REQUESTS,
+    ));
+    // Whole seconds, rounded up: never "retry now".
+    reply.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+    Some((reply, "rate_limited"))
 }
 
 /// Handler in the request: the pipeline runs `handler` on each new event.
@@ -214,13 +247,22 @@ where
     O: Fn(&Handled),
 {
     let started = std::time::Instant::now();
-    let request = match admit(pipeline.provider(), name, hook, observe, started)? {
-        Ok(request) => request,
+    let (request, peer) = match admit(pipeline.provider(), name, hook, observe, started)? {
+        Ok(admitted) => admitted,
         Err(reply) => return Some(reply),
     };
     let (done, _span) = traced(name, pipeline.run_for(name, &request, handler)).await;
-    let (result, reply) = done?;
-    finish(observe, &handled(name, &result, &reply), started);
+    let (result, mut reply) = done?;
+    let mut summary = handled(name, &result, &reply);
+    if let Err(error) = &result {
+        if let Some((throttled, code)) =
+            charged(pipeline.provider(), name, peer, request.headers(), error)
+        {
+            (reply, summary.status, summary.error_code) =
+                (throttled, throttled.status.as_u16(), Some(code));
+        }
+    }
+    finish(observe, &summary, started);
     Some(reply)
 }
 
@@ -239,12 +281,12 @@ where
     O: Fn(&Handled),
 {
     let started = std::time::Instant::now();
-    let request = match admit(pipeline.provider(), name, hook, observe, started)? {
-        Ok(request) => request,
+    let (request, peer) = match admit(pipeline.provider(), name, hook, observe, started)? {
+        Ok(admitted) => admitted,
         Err(reply) => return Some(reply),
     };
     let (done, _span) = traced(name, pipeline.hand_off_for(name, &request, queue)).await;
-    let (result, reply) = done?;
+    let (result, mut reply) = done?;
     let mut summary = refused(name, "", &reply);
     match &result {
         Ok(enqueued) => {
@@ -254,7 +296,15 @@ where
             summary.control.clone_from(&enqueued.control);
             crate::telemetry::enqueued(name, enqueued.enqueued);
         }
-        Err(error) => summary.error_code = Some(error.code()),
+        Err(error) => {
+            summary.error_code = Some(error.code());
+            if let Some((throttled, code)) =
+                charged(pipeline.provider(), name, peer, request.headers(), error)
+            {
+                (reply, summary.status, summary.error_code) =
+                    (throttled, throttled.status.as_u16(), Some(code));
+            }
+        }
     }
     finish(observe, &summary, started);
     Some(reply)

@@ -1037,8 +1037,9 @@ impl Providers {
             .map(|(_, list)| list)
     }
 
-    /// Limits deliveries per source on the adapters' route (see
-    /// [`RateLimit`](crate::ratelimit::RateLimit)): over it, the answer is
+    /// Limits refused requests per provider and source on the adapters'
+    /// route (see [`RateLimit`](crate::ratelimit::RateLimit): deliveries
+    /// that authenticate are never charged): over it, a refusal is answered
     /// 429 with `Retry-After` (503 for SES, whose SNS drops a 4xx). Like a
     /// source allowlist it needs the client's address: serve axum with
     /// `into_make_service_with_connect_info::<SocketAddr>()`; without it
