@@ -574,3 +574,31 @@ mod tests {
         assert_eq!(zero.delay(3, 5), Duration::ZERO);
     }
 }
+
+/// Resolves when the process is asked to stop: Ctrl-C, or on Unix the
+/// `SIGTERM` that systemd, Docker and Kubernetes send. Pass it to
+/// [`Worker::run`] so that a stop is a graceful shutdown (running handlers
+/// finish within the grace period, the others' events are given back), not
+/// a crash that leaves events to wait out their lease.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                // No handler could be installed: Ctrl-C still works.
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

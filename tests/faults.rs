@@ -53,6 +53,11 @@ fn main() {
             .await;
         }
         report(
+            "a worker stopped by SIGTERM (sqlite)",
+            worker_stopped_by_sigterm(),
+        )
+        .await;
+        report(
             "a receiver killed after the enqueue, before its answer",
             receiver_killed_before_answering(),
         )
@@ -275,6 +280,12 @@ async fn run_worker<Q: Queue>(queue: Q) {
     if std::env::var("FAULT_DRAIN").is_ok() {
         let report = worker.run_until_idle(handler).await;
         println!("DRAINED {} {}", report.handled, report.stale);
+    } else if std::env::var("FAULT_SIGNAL").is_ok() {
+        // As a service runs it: until Ctrl-C or SIGTERM.
+        let report = worker
+            .run(handler, email_webhooks::worker::shutdown_signal())
+            .await;
+        println!("STOPPED {} {}", report.handled, report.released);
     } else {
         worker.run(handler, std::future::pending()).await;
     }
@@ -440,6 +451,57 @@ async fn worker_killed_mid_batch(engine: &'static str) {
         "    {engine}: killed after {at_kill} of {EVENTS} with {held} claimed; the second worker (handled, stale: {drained}) took those over when their lease ended; {} re-run",
         twice.len()
     );
+}
+
+/// A worker sent SIGTERM mid-batch (as systemd, Docker and Kubernetes
+/// stop a service) stops gracefully: it exits 0, the events it held are
+/// given back at once (none left running to wait out a lease), and the
+/// next worker handles the rest, each event once.
+async fn worker_stopped_by_sigterm() {
+    let place = Place::new("sqlite", "").await;
+    let run = engines::unique("term");
+    let jobs: Vec<NewJob> = (0..EVENTS)
+        .map(|i| NewJob::for_event(&event(&run, i)).unwrap())
+        .collect();
+    with_queue!(place, |q| assert!(
+        q.enqueue(&jobs).await.unwrap().iter().all(|new| *new)
+    ));
+    let log = std::env::temp_dir().join(format!("{run}.log"));
+    let log_env = log.to_string_lossy().into_owned();
+    let (mut first, lines) = spawn(
+        "worker",
+        &place,
+        &[("FAULT_LOG", &log_env), ("FAULT_SIGNAL", "1")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines_of(&log).len() < EVENTS / 3 || counts(&place).await.running == 0 {
+        assert!(Instant::now() < deadline, "the worker made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = expect_line(&lines, "STOPPED").await;
+    assert!(first.wait().unwrap().success(), "a graceful exit");
+    assert_eq!(counts(&place).await.running, 0, "nothing left claimed");
+    let (mut second, lines) = spawn(
+        "worker",
+        &place,
+        &[("FAULT_LOG", &log_env), ("FAULT_DRAIN", "1")],
+    );
+    expect_line(&lines, "DRAINED").await;
+    assert!(second.wait().unwrap().success());
+    let handled = lines_of(&log);
+    let unique: HashSet<&String> = handled.iter().collect();
+    assert_eq!(unique.len(), EVENTS, "every event handled");
+    assert_eq!(
+        handled.len(),
+        EVENTS,
+        "each once: none was left to run again"
+    );
+    println!("    stopped with (handled, released) {stopped}; the next worker handled the rest");
 }
 
 /// The Mailjet "Version 2" grouped delivery of `n` opens.
