@@ -548,33 +548,6 @@ fn stored_error(mut error: String) -> String {
     error
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_caps() {
-        let backoff = Backoff {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        };
-        for attempt in 1..=40u32 {
-            let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(backoff.max);
-            for random in [0, 1, u64::MAX / 3, u64::MAX] {
-                let d = backoff.delay(attempt, random);
-                assert!(d >= full / 2 && d <= full, "{attempt} {random} {d:?}");
-            }
-        }
-        let last = backoff.delay(u32::MAX, u64::MAX);
-        assert!(last >= Duration::from_secs(30) && last <= Duration::from_secs(60));
-        let zero = Backoff {
-            base: Duration::ZERO,
-            max: Duration::ZERO,
-        };
-        assert_eq!(zero.delay(3, 5), Duration::ZERO);
-    }
-}
-
 /// Resolves when the process is asked to stop: Ctrl-C, or on Unix the
 /// `SIGTERM` that systemd, Docker and Kubernetes send. Pass it to
 /// [`Worker::run`] so that a stop is a graceful shutdown (running handlers
@@ -600,5 +573,32 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        for attempt in 1..=40u32 {
+            let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(backoff.max);
+            for random in [0, 1, u64::MAX / 3, u64::MAX] {
+                let d = backoff.delay(attempt, random);
+                assert!(d >= full / 2 && d <= full, "{attempt} {random} {d:?}");
+            }
+        }
+        let last = backoff.delay(u32::MAX, u64::MAX);
+        assert!(last >= Duration::from_secs(30) && last <= Duration::from_secs(60));
+        let zero = Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        assert_eq!(zero.delay(3, 5), Duration::ZERO);
     }
 }
