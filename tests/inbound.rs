@@ -1942,3 +1942,82 @@ fn sendgrid_inbound_parse_signed_by_a_security_policy() {
         );
     }
 }
+
+/// Mailgun's `store(notify=…)` notification: the stored message is fetched
+/// from its `message-url`, only on Mailgun's storage API, and keyed by its
+/// storage key whatever the fetch brings.
+#[tokio::test]
+async fn mailgun_stored_messages_are_fetched_from_mailgun_storage_only() {
+    use email_webhooks::inbound::{ContentKind, StaticContent};
+    use email_webhooks::provider::mailgun::parse_inbound;
+    let limits = InboundLimits::default();
+    let url =
+        "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.org/messages/BAABAQ-key_1=";
+    let form = |url: &str| {
+        format!(
+            "recipient=support%40mg.example.org&sender=customer%40example.net&subject=Re%3A+order&body-plain=Thanks%21&timestamp=1796551200&token=t0k3n&signature=00&message-url={}",
+            url.replace(':', "%3A")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        )
+    };
+    let m = parse_inbound(
+        "application/x-www-form-urlencoded",
+        form(url).as_bytes(),
+        &limits,
+    )
+    .unwrap();
+    let pending: Vec<_> = m.pending().cloned().collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].url.as_str(), pending[0].kind),
+        (url, ContentKind::Message)
+    );
+    assert_eq!(m.idempotency_key(), "mailgun:inbound:id:BAABAQ-key_1=");
+    assert_eq!(m.text.as_deref(), Some("Thanks!"));
+    let mut fetched = m.clone();
+    fetched
+        .fetch(
+            &StaticContent::new().with(url, data("attachments.eml")),
+            &limits,
+        )
+        .await
+        .unwrap();
+    let from_mime = mime("attachments.eml");
+    assert_eq!(fetched.attachments, from_mime.attachments);
+    assert_eq!(fetched.headers, from_mime.headers);
+    assert_eq!(
+        fetched.envelope_recipient.as_deref(),
+        Some("support@mg.example.org")
+    );
+    assert_eq!(fetched.idempotency_key(), m.idempotency_key());
+    // Anywhere else: refused, never fetched with the API key.
+    for evil in [
+        "http://storage-us-east4.api.mailgun.net/v3/domains/d/messages/k",
+        "https://api.mailgun.net.evil.example/v3/domains/d/messages/k",
+        "https://evil.example/api.mailgun.net/messages/k",
+        "https://xapi.mailgun.net/v3/domains/d/messages/k",
+        "https://api.mailgun.net/v3/domains/../messages/k",
+        "https://api.mailgun.net/v3/domains/d/messages/",
+    ] {
+        assert!(
+            parse_inbound(
+                "application/x-www-form-urlencoded",
+                form(evil).as_bytes(),
+                &limits
+            )
+            .is_err(),
+            "{evil}"
+        );
+    }
+    // The EU region's storage is Mailgun's too.
+    let eu = "https://storage-europe-west1.api.eu.mailgun.net/v3/domains/d/messages/k2";
+    assert!(
+        parse_inbound(
+            "application/x-www-form-urlencoded",
+            form(eu).as_bytes(),
+            &limits
+        )
+        .is_ok()
+    );
+}

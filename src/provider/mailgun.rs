@@ -913,8 +913,14 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
 /// `content-id-map`) or, for a URL ending in `mime`, raw (`body-mime`).
 /// Signed as the event webhooks: `signature` is HMAC-SHA256 of `timestamp`
 /// and `token` with the signing key, in the form. Mailgun stops retrying on
-/// 406 and retries anything else but 200 for 8 hours.
-/// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http>.
+/// 406 and retries anything else but 200 for 8 hours. A `store(notify=…)`
+/// action's notification carries the same fields and the stored message's
+/// `message-url`: the message is then fetched from it (your
+/// [`ContentSource`](crate::inbound::ContentSource), with your API key and
+/// `Accept: message/rfc2822` for the MIME), only from Mailgun's storage
+/// API, and keyed by its storage key.
+/// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http>,
+/// <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/storing-and-recieveing-messages>.
 ///
 /// # Errors
 ///
@@ -978,6 +984,23 @@ fn inbound_from_fields(
         }
         message
     };
+    // A stored message's notification (`store(notify=…)`): the message is
+    // fetched from Mailgun's storage, and keyed by its storage key.
+    if field("body-mime").is_none() {
+        if let Some(url) = text("message-url") {
+            let key = stored_message_key(&url)?.to_owned();
+            message.needs(
+                crate::inbound::ContentRef {
+                    provider: Provider::Mailgun,
+                    url,
+                    kind: crate::inbound::ContentKind::Message,
+                    max_bytes: limits.max_body_bytes,
+                },
+                crate::inbound::fetch::read_raw_message,
+            );
+            message.event_id = Some(key);
+        }
+    }
     // The signature covers this token, not the message: the token is what
     // a replay reuses (see `verify_and_parse_inbound_at`).
     message.replay_token = text("token").map(|token| format!("mailgun-token:{token}"));
@@ -991,6 +1014,25 @@ fn inbound_from_fields(
         message.spam_score = Some(score).filter(|s| s.is_finite());
     }
     Ok(message)
+}
+
+/// The storage key of a stored message's `message-url`, which must be
+/// Mailgun's storage API over HTTPS (`https://…api.mailgun.net/…` or the
+/// EU's `…api.eu.mailgun.net`): the form's fields are not signed (only the
+/// token is), and your API key goes with the fetch.
+fn stored_message_key(url: &str) -> Result<&str, ParseError> {
+    let not = || ParseError::new("message-url is not a stored message on Mailgun's storage API");
+    let rest = url.strip_prefix("https://").ok_or_else(not)?;
+    let (host, path) = rest.split_once('/').ok_or_else(not)?;
+    let mailgun = ["api.mailgun.net", "api.eu.mailgun.net"]
+        .iter()
+        .any(|base| host == *base || host.strip_suffix(base).is_some_and(|sub| sub.ends_with('.') && sub.len() > 1));
+    let key = path.rsplit('/').next().unwrap_or_default();
+    let fits = |text: &str| text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'/' | b'.'));
+    if !mailgun || key.is_empty() || !fits(path) || path.contains("..") || !fits(key) {
+        return Err(not());
+    }
+    Ok(key)
 }
 
 impl MailgunVerifier {
