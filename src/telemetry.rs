@@ -82,7 +82,10 @@ pub(crate) fn settled(job: &crate::queue::ClaimedJob, outcome: &'static str, lat
     tracing::info!(
         target: "email_webhooks::worker",
         outcome,
-        attempts = job.attempts,
+        provider = job_provider(&job.key),
+        key = %key_digest(&job.key),
+        // Counted from 1: the first run is attempt 1.
+        attempt = job.attempts.saturating_add(1),
         latency_ms = latency.as_secs_f64() * 1000.0,
         "job settled"
     );
@@ -101,4 +104,19 @@ pub(crate) fn queue_error(operation: &'static str, error: &crate::idempotency::S
     tracing::warn!(target: "email_webhooks::worker", operation, code = error.code(), "queue call failed");
     #[cfg(feature = "metrics")]
     metrics::counter!("email_webhooks_queue_errors_total", "operation" => operation).increment(1);
+}
+
+/// The provider a job's key names (keys start `{provider}:`).
+#[cfg(all(feature = "worker", feature = "tracing"))]
+fn job_provider(key: &str) -> &str {
+    key.split(':').next().unwrap_or_default()
+}
+
+/// A job's key as logs carry it: a short digest, the same in every line of
+/// the job's life, so one event can be followed from its delivery to its
+/// settlement without its key (which may hold an address) in the logs.
+#[cfg(all(feature = "worker", feature = "tracing"))]
+fn key_digest(key: &str) -> String {
+    use sha2::Digest as _;
+    crate::encoding::hex(&sha2::Sha256::digest(key.as_bytes())[..6])
 }

@@ -115,11 +115,16 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
     assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
     assert_eq!(post(&addr, &bad.headers, &bad.body).await, 401);
+    let key = std::sync::Mutex::new(String::new());
     let report = Worker::new(queue.clone())
         .with_poll_interval(Duration::from_millis(10))
-        .run_until_idle(|_| async { Ok::<(), String>(()) })
+        .run_until_idle(|event| {
+            *key.lock().unwrap() = event.idempotency_key();
+            async { Ok::<(), String>(()) }
+        })
         .await;
     assert_eq!(report.handled, 1);
+    let key = key.into_inner().unwrap();
 
     // Metrics.
     let snapshot = snapshotter.snapshot().into_vec();
@@ -196,8 +201,36 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
         text.contains("outcome=\"handled\"") || text.contains("outcome=handled"),
         "{text}"
     );
+    // The settled job: its provider, its first attempt counted as 1, and
+    // its key as a digest (the key itself holds the recipient).
+    let settled = text
+        .lines()
+        .find(|line| line.contains("job settled"))
+        .unwrap_or_else(|| panic!("no settled job in:\n{text}"));
+    assert!(
+        settled.contains("provider=\"mailjet\"") || settled.contains("provider=mailjet"),
+        "{settled}"
+    );
+    assert!(settled.contains("attempt=1"), "{settled}");
+    let digest = {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        let hash = sha2::Sha256::digest(key.as_bytes());
+        hash[..6].iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+    };
+    assert!(settled.contains(&format!("key={digest}")), "{settled}");
     let body = String::from_utf8_lossy(&good.body);
-    for secret in [PASSWORD, RECIPIENT, "127.0.0.1", "Basic ", body.as_ref()] {
+    for secret in [
+        PASSWORD,
+        RECIPIENT,
+        "127.0.0.1",
+        "Basic ",
+        body.as_ref(),
+        key.as_str(),
+    ] {
         assert!(!text.contains(secret), "{secret:?} in the logs:\n{text}");
     }
 }
