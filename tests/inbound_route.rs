@@ -228,6 +228,20 @@ async fn post(addr: &str, target: &str, headers: &[(String, String)], body: &[u8
         .unwrap_or(0)
 }
 
+/// One HTTP/1.1 HEAD on a fresh connection: the status.
+async fn head(addr: &str, target: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("HEAD {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 fn target(provider: Provider, delivery: &Simulated) -> String {
     match &delivery.query {
         Some(q) => format!("/webhooks/{provider}/inbound?{q}"),
@@ -269,6 +283,10 @@ async fn exercise(addr: &str, log: &Log, seen: &Seen, fail: &AtomicBool) {
         assert!(matches!(status, 400 | 401), "{provider}: {status}");
         assert_eq!(seen.lock().unwrap().len(), 1, "{provider}");
     }
+    // The URL check before a provider accepts a route (Mandrill's HEAD):
+    // 200 for a configured provider, 404 otherwise.
+    assert_eq!(head(addr, "/webhooks/mandrill/inbound").await, 200);
+    assert_eq!(head(addr, "/webhooks/nobody/inbound").await, 404);
     // A provider not configured, or not one at all: 404.
     let d = simulated(Provider::Postmark, "attempt-1", false);
     assert_eq!(

@@ -361,29 +361,30 @@ where
     O: Fn(&Handled) + Clone + 'static,
 {
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
-    actix_web::web::resource("/webhooks/{provider}/inbound")
-        .app_data(limits)
-        .route(actix_web::web::post().to(
-            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
-                let (inbound, store) = (inbound.clone(), store.clone());
-                let (handler, observe) = (handler.clone(), observe.clone());
-                async move {
-                    let mode = super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(
-                        &*store, handler,
-                    );
-                    let reply = match hook {
-                        Ok(hook) => {
-                            super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe)
-                                .await
-                        }
-                        Err(Rejection(error)) => {
-                            super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                        }
-                    };
-                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
-                }
-            },
-        ))
+    with_inbound_probe(
+        actix_web::web::resource("/webhooks/{provider}/inbound"),
+        &inbound,
+    )
+    .app_data(limits)
+    .route(actix_web::web::post().to(
+        move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+            let (inbound, store) = (inbound.clone(), store.clone());
+            let (handler, observe) = (handler.clone(), observe.clone());
+            async move {
+                let mode =
+                    super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
+                let reply = match hook {
+                    Ok(hook) => {
+                        super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
+                    }
+                    Err(Rejection(error)) => {
+                        super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                    }
+                };
+                reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+            }
+        },
+    ))
 }
 
 /// The inbound route in handoff mode: like [`inbound_resource`], but each
@@ -404,26 +405,48 @@ where
     O: Fn(&Handled) + Clone + 'static,
 {
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
-    actix_web::web::resource("/webhooks/{provider}/inbound")
-        .app_data(limits)
-        .route(actix_web::web::post().to(
-            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
-                let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
-                let observe = observe.clone();
-                async move {
-                    let mode =
-                        super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
-                    let reply = match hook {
-                        Ok(hook) => {
-                            super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe)
-                                .await
-                        }
-                        Err(Rejection(error)) => {
-                            super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                        }
-                    };
-                    reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+    with_inbound_probe(
+        actix_web::web::resource("/webhooks/{provider}/inbound"),
+        &inbound,
+    )
+    .app_data(limits)
+    .route(actix_web::web::post().to(
+        move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+            let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
+            let observe = observe.clone();
+            async move {
+                let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
+                let reply = match hook {
+                    Ok(hook) => {
+                        super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
+                    }
+                    Err(Rejection(error)) => {
+                        super::inbound(&inbound, &name, Err(error), mode, &observe).await
+                    }
+                };
+                reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
+            }
+        },
+    ))
+}
+
+/// `HEAD` on the inbound route: 200 for a configured provider (Mandrill
+/// checks a route's URL so before it accepts it), else 404.
+fn with_inbound_probe(
+    resource: actix_web::Resource,
+    inbound: &std::sync::Arc<crate::inbound::InboundProviders>,
+) -> actix_web::Resource {
+    let inbound = std::sync::Arc::clone(inbound);
+    resource.route(
+        actix_web::web::head().to(move |name: actix_web::web::Path<String>| {
+            let found = inbound.get(&name).is_some();
+            async move {
+                if found {
+                    HttpResponse::Ok().finish()
+                } else {
+                    HttpResponse::NotFound().finish()
                 }
-            },
-        ))
+            }
+        }),
+    )
 }

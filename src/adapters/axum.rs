@@ -340,6 +340,7 @@ where
     use axum::routing::post;
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    let head = inbound_probe(inbound.clone());
     let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
         let (inbound, store) = (inbound.clone(), store.clone());
         let (handler, observe) = (handler.clone(), observe.clone());
@@ -357,7 +358,7 @@ where
         }
     };
     axum::Router::new()
-        .route("/webhooks/{provider}/inbound", post(receive))
+        .route("/webhooks/{provider}/inbound", post(receive).head(head))
         .route_layer(axum::Extension(limits))
 }
 
@@ -383,6 +384,7 @@ where
     use axum::routing::post;
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
+    let head = inbound_probe(inbound.clone());
     let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
         let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
         let observe = observe.clone();
@@ -400,6 +402,21 @@ where
         }
     };
     axum::Router::new()
-        .route("/webhooks/{provider}/inbound", post(receive))
+        .route("/webhooks/{provider}/inbound", post(receive).head(head))
         .route_layer(axum::Extension(limits))
+}
+
+/// `HEAD` on the inbound route: 200 for a configured provider (Mandrill
+/// checks a route's URL so before it accepts it), else 404.
+fn inbound_probe(
+    inbound: std::sync::Arc<crate::inbound::InboundProviders>,
+) -> impl Fn(axum::extract::Path<String>) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
+{
+    move |axum::extract::Path(name)| {
+        std::future::ready(if inbound.get(&name).is_some() {
+            StatusCode::OK.into_response()
+        } else {
+            StatusCode::NOT_FOUND.into_response()
+        })
+    }
 }
