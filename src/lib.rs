@@ -27,9 +27,13 @@
 //! Received mail has its own model, [`InboundMessage`]: the messages a
 //! provider received for your domains and posted to you, parsed from the
 //! provider's fields or from raw MIME ([`inbound`]), with their
-//! attachments decoded and bounded by [`InboundLimits`] (the providers with
-//! an entry in the registry's [`ProviderInfo::inbound`](provider::ProviderInfo::inbound):
-//! Postmark, SendGrid, Mailgun, Mandrill, SparkPost and MailKite so far).
+//! attachments decoded and bounded by [`InboundLimits`] (the twelve
+//! providers with an entry in the registry's
+//! [`ProviderInfo::inbound`](provider::ProviderInfo::inbound)). The
+//! adapters serve them at `POST /webhooks/{provider}/inbound`
+//! ([`inbound::InboundProviders`]), handled in the request or handed off
+//! to a queue, with what a provider only refers to fetched through your
+//! [`inbound::ContentSource`].
 //!
 //! How to use it for one task at a time (choosing a receive mode, running
 //! replicas, rotating keys, what to answer, debugging a signature, moving
