@@ -96,14 +96,133 @@ pub(crate) fn settled(job: &crate::queue::ClaimedJob, outcome: &'static str, lat
     }
 }
 
-/// A queue call failed (the worker waits and goes on).
+/// A queue call failed (the worker waits and goes on): logged at WARN
+/// with its cause, at most once a second (a worker retrying every poll
+/// must not flood the log), and counted every time.
 #[cfg(feature = "worker")]
 #[allow(unused_variables)]
 pub(crate) fn queue_error(operation: &'static str, error: &crate::idempotency::StoreError) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(target: "email_webhooks::worker", operation, code = error.code(), "queue call failed");
+    {
+        static LAST: Throttle = Throttle::new();
+        if let Some(suppressed) = LAST.pass() {
+            tracing::warn!(
+                target: "email_webhooks::worker",
+                operation,
+                code = error.code(),
+                cause = %causes(error),
+                suppressed,
+                "queue call failed"
+            );
+        }
+    }
     #[cfg(feature = "metrics")]
     metrics::counter!("email_webhooks_queue_errors_total", "operation" => operation).increment(1);
+}
+
+/// A delivery answered 5xx: its cause (the error and its sources, never a
+/// secret, body or address: errors of this crate hold none) at WARN, at
+/// most once a second, so that the operator sees why a provider is being
+/// told to retry.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[allow(unused_variables)]
+pub(crate) fn failure(provider: &str, status: u16, error: &crate::Error) {
+    #[cfg(feature = "tracing")]
+    {
+        static LAST: Throttle = Throttle::new();
+        if let Some(suppressed) = LAST.pass() {
+            tracing::warn!(
+                target: "email_webhooks::delivery",
+                provider,
+                status,
+                code = error.code(),
+                cause = %causes(error),
+                suppressed,
+                "webhook delivery failed"
+            );
+        }
+    }
+}
+
+/// An error and its sources, `: `-separated, within 1,000 characters.
+#[cfg(all(
+    feature = "tracing",
+    any(feature = "axum", feature = "actix-web", feature = "worker")
+))]
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // A wrapper often repeats its source's text.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    if text.len() > 1_000 {
+        let mut end = 1_000;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// Lets one log line through per second; says how many it held back.
+#[cfg(all(
+    feature = "tracing",
+    any(feature = "axum", feature = "actix-web", feature = "worker")
+))]
+struct Throttle {
+    /// Milliseconds since the process's first throttled line, plus one (0:
+    /// never).
+    last: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(all(
+    feature = "tracing",
+    any(feature = "axum", feature = "actix-web", feature = "worker")
+))]
+impl Throttle {
+    const fn new() -> Self {
+        Self {
+            last: std::sync::atomic::AtomicU64::new(0),
+            held: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines held back since the last)` when a line may pass.
+    fn pass(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = u64::try_from(
+            START
+                .get_or_init(std::time::Instant::now)
+                .elapsed()
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+        let last = self.last.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1_000 {
+            self.held.fetch_add(1, Relaxed);
+            return None;
+        }
+        if self
+            .last
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+        {
+            self.held.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.held.swap(0, Relaxed))
+    }
 }
 
 /// The provider a job's key names (keys start `{provider}:`).

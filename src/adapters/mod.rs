@@ -255,6 +255,9 @@ where
     let (result, mut reply) = done?;
     let mut summary = handled(name, &result, &reply);
     if let Err(error) = &result {
+        if error.is_retryable() {
+            crate::telemetry::failure(name, reply.status.as_u16(), error);
+        }
         if let Some((throttled, code)) =
             charged(pipeline.provider(), name, peer, request.headers(), error)
         {
@@ -298,6 +301,9 @@ where
         }
         Err(error) => {
             summary.error_code = Some(error.code());
+            if error.is_retryable() {
+                crate::telemetry::failure(name, reply.status.as_u16(), error);
+            }
             if let Some((throttled, code)) =
                 charged(pipeline.provider(), name, peer, request.headers(), error)
             {
@@ -452,7 +458,12 @@ where
             summary.duplicates = outcome.duplicates;
             summary.failed = outcome.failed;
         }
-        Err(error) => summary.error_code = Some(error.code()),
+        Err(error) => {
+            summary.error_code = Some(error.code());
+            if error.is_retryable() {
+                crate::telemetry::failure(name, reply.status.as_u16(), error);
+            }
+        }
     }
     finish(observe, &summary, started);
     Some(reply)

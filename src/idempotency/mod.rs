@@ -203,7 +203,7 @@ pub enum StoreError {
     },
     /// The backend failed. Code `store_unavailable`.
     #[error("the idempotency store failed: {0}")]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
