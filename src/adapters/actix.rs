@@ -430,8 +430,8 @@ where
     ))
 }
 
-/// `HEAD` on the inbound route: 200 for a configured provider (Mandrill
-/// checks a route's URL so before it accepts it), else 404.
+/// `HEAD` on the inbound route: 200 for a configured provider (a provider
+/// may check a route's URL so before it accepts it), else 404.
 fn with_inbound_probe(
     resource: actix_web::Resource,
     inbound: &std::sync::Arc<crate::inbound::InboundProviders>,

@@ -406,8 +406,8 @@ where
         .route_layer(axum::Extension(limits))
 }
 
-/// `HEAD` on the inbound route: 200 for a configured provider (Mandrill
-/// checks a route's URL so before it accepts it), else 404.
+/// `HEAD` on the inbound route: 200 for a configured provider (a provider
+/// may check a route's URL so before it accepts it), else 404.
 fn inbound_probe(
     inbound: std::sync::Arc<crate::inbound::InboundProviders>,
 ) -> impl Fn(axum::extract::Path<String>) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
