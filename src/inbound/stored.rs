@@ -165,12 +165,7 @@ impl NewJob {
                 limit: max_bytes,
             });
         }
-        let key = message.idempotency_key();
-        let key = match crate::idempotency::storage_key(&key) {
-            std::borrow::Cow::Borrowed(_) => key,
-            std::borrow::Cow::Owned(short) => short,
-        };
-        Ok(Self { key, payload })
+        Ok(Self::stored(message.idempotency_key(), payload))
     }
 }
 

@@ -536,7 +536,7 @@ pub fn parse_inbound_within(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    use crate::inbound::{Address, Attachment};
+    use crate::inbound::Address;
     limits.check_body(body)?;
     crate::inbound::check_json_values(body)?;
     // The lists counted before they are read into memory: a body of
@@ -575,24 +575,19 @@ pub fn parse_inbound_within(
     message.headers = native.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
     message.message_id = message.header("Message-ID").map(|id| id.trim().trim_matches(['<', '>']).to_owned());
     message.envelope_sender = message.header("Return-Path").map(|p| p.trim().trim_matches(['<', '>']).to_owned()).filter(|p| !p.is_empty());
-    let mut decoded_total = 0usize;
+    let mut decoded = 0usize;
     for attachment in &native.attachments {
-        // Bounded before decoding: base64 decodes to at most 3/4 of its length.
-        decoded_total = decoded_total.saturating_add(attachment.content.len() / 4 * 3);
-        if decoded_total > limits.max_decoded_bytes {
-            return Err(ParseError::new("the attachments are over the decoded size limit"));
-        }
-        let content = crate::inbound::base64_content(&attachment.content)?;
-        let content_id = attachment.content_id.as_deref().map(|id| id.trim().trim_matches(['<', '>'])).filter(|id| !id.is_empty());
-        message.attachments.push(Attachment {
-            filename: attachment.name.clone(),
-            content_type: attachment.content_type.clone(),
-            size: content.len(),
-            content_id: content_id.map(str::to_owned),
+        let content_id = attachment.content_id.as_deref().map(str::trim).filter(|id| !id.is_empty());
+        message.attachments.push(crate::inbound::json_attachment(
+            attachment.name.as_deref(),
+            attachment.content_type.as_deref(),
+            content_id,
             // Postmark lists inline images with their Content-ID.
-            inline: content_id.is_some(),
-            content,
-        });
+            content_id.is_some_and(|id| !id.trim_matches(['<', '>']).is_empty()),
+            &attachment.content,
+            &mut decoded,
+            limits,
+        )?);
     }
     message.raw = native.raw_email.map(String::into_bytes);
     message.spam_from_headers();

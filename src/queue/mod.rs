@@ -101,14 +101,17 @@ impl NewJob {
     /// The job for `event` under `key`, its idempotency key computed
     /// already (moved in, not copied, unless it must be shortened).
     pub(crate) fn keyed(event: &EmailEvent, key: String) -> Result<Self, StoreError> {
+        Ok(Self::stored(key, encode_event(event)?))
+    }
+
+    /// A job of `payload` under `key` in its stored form (moved in, not
+    /// copied, unless it must be shortened).
+    pub(crate) fn stored(key: String, payload: String) -> Self {
         let key = match crate::idempotency::storage_key(&key) {
             std::borrow::Cow::Borrowed(_) => key,
             std::borrow::Cow::Owned(short) => short,
         };
-        Ok(Self {
-            key,
-            payload: encode_event(event)?,
-        })
+        Self { key, payload }
     }
 }
 
