@@ -64,6 +64,18 @@ pub(crate) fn enqueue_latency(latency: Duration) {
 #[cfg(feature = "worker")]
 #[allow(unused_variables)]
 pub(crate) fn claimed(job: &crate::queue::ClaimedJob) {
+    if job.taken_over {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "email_webhooks::worker",
+            provider = job_provider(&job.key),
+            key = %key_digest(&job.key),
+            attempt = job.attempts.saturating_add(1),
+            "job taken over: its earlier claim's lease ended unsettled (a worker crashed, was killed or stalled)"
+        );
+        #[cfg(feature = "metrics")]
+        metrics::counter!("email_webhooks_takeovers_total").increment(1);
+    }
     #[cfg(feature = "metrics")]
     {
         let lag = std::time::SystemTime::now()

@@ -31,9 +31,16 @@
 //! whose worker dies after it returned but before the completion was
 //! recorded runs again when the lease ends; key its effects by
 //! [`EmailEvent::idempotency_key`] (the job's key) to make that harmless.
-//! A handler still running when its lease ends is cancelled and counts as
-//! a failed attempt: one that hangs ends in the dead-letter set instead of
-//! holding a slot.
+//!
+//! Leases are short (30 seconds by default) and kept alive: while a handler
+//! runs, the worker renews its claim every third of the lease (a
+//! heartbeat), so a slow handler keeps its event for as long as it runs,
+//! while the events of a worker that crashed or was killed are taken over
+//! by another within the lease plus one poll. A handler that runs past
+//! [`Worker::with_handler_timeout`] (5 minutes by default) is cancelled and
+//! counts as a failed attempt: one that hangs ends in the dead-letter set
+//! instead of holding a slot. A worker whose claim was taken over (its
+//! heartbeats failed for a whole lease) cancels its handler.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -114,18 +121,35 @@ pub struct WorkerReport {
     pub retried: u64,
     /// Events moved to the dead-letter set.
     pub dead_lettered: u64,
-    /// Settlements refused because another worker had taken the job over
-    /// (this one outlived its lease).
+    /// Jobs this worker lost to another (its lease ended before it could
+    /// renew or settle it): the handler was cancelled, or its settlement
+    /// refused.
     pub stale: u64,
+    /// Jobs this worker took over from a claim whose lease had ended (a
+    /// worker that crashed, was killed or stalled).
+    pub taken_over: u64,
     /// Events given back unfinished at shutdown.
     pub released: u64,
-    /// Queue calls that failed (the worker waits and goes on).
+    /// Queue calls that failed (the worker waits and goes on): each failed
+    /// claim, renewal and release, and each settlement given up after
+    /// retrying for a lease. The metric `email_webhooks_queue_errors_total`
+    /// counts every failed call, each retry of a settlement included.
     pub queue_errors: u64,
 }
 
 /// A claim in flight.
 type Claiming<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send + 'a>>;
+
+/// How a job's run ended, before its settlement.
+enum Ran {
+    /// The handler succeeded.
+    Done,
+    /// It failed (or the job cannot be run); `true`: never try it again.
+    Failed(String, bool),
+    /// The claim was lost to another worker while the handler ran.
+    Lost,
+}
 
 enum Settled {
     Handled,
@@ -141,6 +165,7 @@ pub struct Worker<Q> {
     queue: Q,
     concurrency: usize,
     lease: Duration,
+    handler_timeout: Duration,
     max_attempts: u32,
     backoff: Backoff,
     poll: Duration,
@@ -150,14 +175,17 @@ pub struct Worker<Q> {
 
 impl<Q: Queue> Worker<Q> {
     /// A worker over `queue` (share one with the receiver by cloning it, or
-    /// through an `Arc`): 8 events at a time, a 5-minute lease, 8 attempts
-    /// before the dead-letter set, [`Backoff::default`], polling every 200
-    /// ms when idle, 30 seconds' grace at shutdown.
+    /// through an `Arc`): 8 events at a time, a 30-second lease renewed
+    /// while the handler runs, handlers cancelled after 5 minutes, 8
+    /// attempts before the dead-letter set, [`Backoff::default`], polling
+    /// every 200 ms when idle (or woken at once by engines that can be),
+    /// 30 seconds' grace at shutdown.
     pub fn new(queue: Q) -> Self {
         Self {
             queue,
             concurrency: 8,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            handler_timeout: Duration::from_secs(300),
             max_attempts: 8,
             backoff: Backoff::default(),
             poll: Duration::from_millis(200),
@@ -173,15 +201,27 @@ impl<Q: Queue> Worker<Q> {
         self
     }
 
-    /// How long a claimed event is this worker's: past it, another worker
-    /// takes it over (this one crashed). A handler still running when its
-    /// lease ends is cancelled (its future dropped) and counted as a failed
-    /// attempt, so a handler that hangs neither holds a slot for ever nor
-    /// escapes the dead-letter set. Make it longer than your handler's
-    /// slowest run. Capped at [`MAX_TTL`](crate::idempotency::MAX_TTL).
+    /// How long a claimed event stays this worker's without a heartbeat:
+    /// the worker renews the lease every third of it while the handler
+    /// runs, so this bounds how long the events of a worker that crashed
+    /// (or lost its engine) wait before another takes them over, not how
+    /// long a handler may run ([`with_handler_timeout`](Self::with_handler_timeout)).
+    /// Keep it well above the engine's worst round trip. At least 30 ms,
+    /// capped at [`MAX_TTL`](crate::idempotency::MAX_TTL).
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = crate::idempotency::capped(lease);
+        self.lease = crate::idempotency::capped(lease).max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long a handler may run: past it, it is cancelled (its future
+    /// dropped) and counted as a failed attempt, so a handler that hangs
+    /// neither holds a slot for ever nor escapes the dead-letter set. Make
+    /// it longer than your handler's slowest run. Capped at
+    /// [`MAX_TTL`](crate::idempotency::MAX_TTL).
+    #[must_use]
+    pub fn with_handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = crate::idempotency::capped(timeout);
         self
     }
 
@@ -340,6 +380,9 @@ impl<Q: Queue> Worker<Q> {
                             }
                             for job in jobs {
                                 crate::telemetry::claimed(&job);
+                                if job.taken_over {
+                                    report.taken_over += 1;
+                                }
                                 held.insert((job.key.clone(), job.fence), job.clone());
                                 running.push(self.one(job, handler));
                             }
@@ -356,6 +399,10 @@ impl<Q: Queue> Worker<Q> {
                     count(&mut report, &settled);
                 }
                 () = tokio::time::sleep_until(next_claim), if waiting => {}
+                // An engine that can tell of new jobs: claim at once.
+                () = self.queue.wait_for_jobs(), if waiting => {
+                    next_claim = tokio::time::Instant::now();
+                }
             }
         }
         // A claim in flight at shutdown: take its jobs, to give them back.
@@ -403,17 +450,17 @@ impl<Q: Queue> Worker<Q> {
         let started = Instant::now();
         let result = match T::decode(&job.payload, &self.custom) {
             // Nothing will ever read it: straight to the dead-letter set.
-            Err(error) => Err((error.to_string(), true)),
+            Err(error) => Ran::Failed(error.to_string(), true),
             // Its earlier claims lapsed (each counted an attempt) until none
             // is left: the worker stopped while handling it, every time.
             // Running it again could take this worker down too.
-            Ok(_) if job.attempts >= self.max_attempts => Err((
+            Ok(_) if job.attempts >= self.max_attempts => Ran::Failed(
                 format!(
                     "{} attempts failed, the last ones by a claim that lapsed (the worker stopped or stalled while handling it)",
                     job.attempts
                 ),
                 true,
-            )),
+            ),
             Ok(event) => {
                 // A handler may panic building its future, or running it.
                 let run =
@@ -434,25 +481,36 @@ impl<Q: Queue> Worker<Q> {
                         attempt = job.attempts.saturating_add(1)
                     ),
                 );
-                // Past its lease the job may be another worker's: stop
-                // this run (a hung handler would hold its slot for ever).
-                match tokio::time::timeout(self.lease, run).await {
-                    Ok(Ok(Ok(()))) => Ok(()),
-                    Ok(Ok(Err(error))) => Err((error.to_string(), false)),
-                    Ok(Err(_)) => Err(("the handler panicked".to_owned(), false)),
-                    Err(_) => Err((
+                // A hung handler would hold its slot for ever: bounded.
+                let run = tokio::time::timeout(self.handler_timeout, run);
+                // Run while the heartbeat keeps the claim; a lost claim
+                // drops (cancels) the handler.
+                let ran = tokio::select! {
+                    output = run => Some(output),
+                    () = self.heartbeat(&job) => None,
+                };
+                match ran {
+                    None => Ran::Lost,
+                    Some(Ok(Ok(Ok(())))) => Ran::Done,
+                    Some(Ok(Ok(Err(error)))) => Ran::Failed(error.to_string(), false),
+                    Some(Ok(Err(_))) => Ran::Failed("the handler panicked".to_owned(), false),
+                    Some(Err(_)) => Ran::Failed(
                         format!(
-                            "the handler did not finish within the lease ({} ms) and was cancelled",
-                            self.lease.as_millis()
+                            "the handler did not finish within {} ms and was cancelled",
+                            self.handler_timeout.as_millis()
                         ),
                         false,
-                    )),
+                    ),
                 }
             }
         };
+        // The handler's own time, without the settlement's retries.
+        let handler_time = started.elapsed();
         let settled = match result {
-            Ok(()) => self.settle(&job, Queue::complete, Settled::Handled).await,
-            Err((error, fatal)) => {
+            Ran::Done => self.settle(&job, Queue::complete, Settled::Handled).await,
+            // Another worker has the job now: this one settles nothing.
+            Ran::Lost => Settled::Stale,
+            Ran::Failed(error, fatal) => {
                 let error = stored_error(error);
                 let attempt = job.attempts.saturating_add(1);
                 if fatal || attempt >= self.max_attempts {
@@ -465,8 +523,31 @@ impl<Q: Queue> Worker<Q> {
                 }
             }
         };
-        crate::telemetry::settled(&job, settled_code(&settled), started.elapsed());
+        crate::telemetry::settled(&job, settled_code(&settled), handler_time);
         ((job.key, job.fence), settled)
+    }
+
+    /// Renews `job`'s lease every third of it, for as long as it is
+    /// polled; resolves when the claim was lost (another worker took the
+    /// job over while this one could not renew). A renewal that fails
+    /// otherwise (the engine restarting) is logged and tried again at the
+    /// next beat. Boxed: the worker's future stays `Send` whatever the
+    /// queue's futures borrow.
+    fn heartbeat<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let every = self.lease / 3;
+        Box::pin(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match self.queue.renew(job, self.lease).await {
+                    Ok(()) => {}
+                    Err(StoreError::StaleToken) => return,
+                    Err(error) => crate::telemetry::queue_error("renew", &error),
+                }
+            }
+        })
     }
 
     /// Settles a job, retrying the queue call for up to a lease from when

@@ -579,6 +579,13 @@ impl email_webhooks::queue::Queue for Down {
     {
         Err(down())
     }
+    async fn renew(
+        &self,
+        _: &email_webhooks::queue::ClaimedJob,
+        _: Duration,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        Err(down())
+    }
     async fn complete(
         &self,
         _: &email_webhooks::queue::ClaimedJob,

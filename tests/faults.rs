@@ -32,6 +32,8 @@ use email_webhooks::{EmailEvent, EventKind, Provider};
 const ROLE: &str = "EMAIL_WEBHOOKS_FAULT_ROLE";
 const EVENTS: usize = 60;
 const CONCURRENCY: usize = 4;
+/// The children's poll interval.
+const POLL_MS: u64 = 50;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -49,6 +51,13 @@ fn main() {
             report(
                 &format!("a worker killed mid-batch ({engine})"),
                 worker_killed_mid_batch(engine),
+            )
+            .await;
+        }
+        for engine in ["sqlite", "postgres", "redis"] {
+            report(
+                &format!("a worker killed mid-handler, its lease kept alive until then ({engine})"),
+                worker_killed_mid_handler(engine),
             )
             .await;
         }
@@ -263,13 +272,23 @@ async fn run_worker<Q: Queue>(queue: Q) {
             .open(&log)
             .unwrap(),
     );
+    let lease = std::env::var("FAULT_LEASE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_millis);
+    let hang = std::env::var("FAULT_HANG").is_ok();
     let worker = Worker::new(queue)
         .with_concurrency(CONCURRENCY)
-        .with_lease(Duration::from_secs(3))
-        .with_poll_interval(Duration::from_millis(50));
+        .with_lease(lease)
+        .with_poll_interval(Duration::from_millis(POLL_MS));
     let handler = |event: EmailEvent| {
         let file = &file;
         async move {
+            if hang {
+                // Running until killed, its lease kept alive meanwhile.
+                println!("HANDLING {}", event.idempotency_key());
+                std::future::pending::<()>().await;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
             let line = format!("{}\n", event.idempotency_key());
             file.lock().unwrap().write_all(line.as_bytes()).unwrap();
@@ -329,6 +348,13 @@ impl<Q: Queue> Queue for PauseAfterEnqueue<Q> {
         error: &str,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         self.0.retry(job, delay, error).await
+    }
+    async fn renew(
+        &self,
+        job: &email_webhooks::queue::ClaimedJob,
+        lease: Duration,
+    ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        self.0.renew(job, lease).await
     }
     async fn release(
         &self,
@@ -450,6 +476,84 @@ async fn worker_killed_mid_batch(engine: &'static str) {
     println!(
         "    {engine}: killed after {at_kill} of {EVENTS} with {held} claimed; the second worker (handled, stale: {drained}) took those over when their lease ended; {} re-run",
         twice.len()
+    );
+}
+
+/// A worker whose handler runs for three leases keeps its event (the
+/// heartbeat renews the lease; a second worker polling all along never
+/// takes it over), then is killed with SIGKILL mid-handler: the second
+/// worker takes the event over within the lease plus one poll and handles
+/// it, once.
+async fn worker_killed_mid_handler(engine: &'static str) {
+    const LEASE_MS: u64 = 1_500;
+    let place = Place::new(engine, "").await;
+    let run = engines::unique("hang");
+    let job = NewJob::for_event(&event(&run, 0)).unwrap();
+    let key = job.key.clone();
+    with_queue!(place, |q| assert_eq!(
+        q.enqueue(std::slice::from_ref(&job)).await.unwrap(),
+        [true]
+    ));
+    let log = std::env::temp_dir().join(format!("{run}.log"));
+    let log_env = log.to_string_lossy().into_owned();
+    let lease = LEASE_MS.to_string();
+
+    let (mut first, first_lines) = spawn(
+        "worker",
+        &place,
+        &[
+            ("FAULT_LOG", &log_env),
+            ("FAULT_HANG", "1"),
+            ("FAULT_LEASE_MS", &lease),
+        ],
+    );
+    assert_eq!(expect_line(&first_lines, "HANDLING").await, key);
+    let (mut second, second_lines) = spawn(
+        "worker",
+        &place,
+        &[
+            ("FAULT_LOG", &log_env),
+            ("FAULT_DRAIN", "1"),
+            ("FAULT_LEASE_MS", &lease),
+        ],
+    );
+    expect_line(&second_lines, "WORKING").await;
+    // Three leases long, the handler keeps its claim.
+    tokio::time::sleep(Duration::from_millis(3 * LEASE_MS)).await;
+    assert!(
+        lines_of(&log).is_empty(),
+        "taken over while its worker lived"
+    );
+    assert_eq!(counts(&place).await.running, 1);
+
+    first.kill().unwrap(); // SIGKILL, mid-handler
+    first.wait().unwrap();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(30);
+    while lines_of(&log).is_empty() {
+        assert!(Instant::now() < deadline, "never taken over");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let resumed = killed.elapsed();
+    let drained = expect_line(&second_lines, "DRAINED").await;
+    assert!(second.wait().unwrap().success());
+    assert_eq!(lines_of(&log), [key], "handled once, by the second worker");
+    let counts = counts(&place).await;
+    assert_eq!((counts.ready, counts.running, counts.done), (0, 0, 1));
+    // The bound the lease promises: it ends at most a lease after the last
+    // renewal, the next poll claims it, the handler takes 20 ms (plus the
+    // child's scheduling, given a second).
+    let bound = Duration::from_millis(LEASE_MS + POLL_MS + 20 + 1_000);
+    assert!(
+        resumed <= bound,
+        "resumed {} ms after the kill (bound {} ms)",
+        resumed.as_millis(),
+        bound.as_millis()
+    );
+    println!(
+        "    {engine}: a {LEASE_MS} ms lease held through {} ms of handler; handled by the next worker {} ms after the kill (handled, stale: {drained})",
+        3 * LEASE_MS,
+        resumed.as_millis()
     );
 }
 

@@ -9,11 +9,13 @@
 mod engines;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use email_webhooks::queue::{NewJob, Queue, StoreError, decode_event};
+use email_webhooks::queue::{
+    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, decode_event,
+};
 use email_webhooks::worker::{Backoff, Worker};
 use email_webhooks::{EmailEvent, EventKind, Provider};
 
@@ -48,6 +50,63 @@ fn quick(worker: Worker<impl Queue>) -> Worker<impl Queue> {
             max: Duration::from_millis(100),
         })
         .with_poll_interval(Duration::from_millis(20))
+}
+
+/// A queue whose renewals fail while `failing` is set (the engine
+/// unreachable from this worker alone).
+struct FailingRenewals<'a, Q> {
+    queue: &'a Q,
+    failing: &'a AtomicBool,
+}
+
+impl<Q: Queue> Queue for FailingRenewals<'_, Q> {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        self.queue.enqueue(jobs).await
+    }
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.queue.claim(max, lease).await
+    }
+    async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("unreachable".into()));
+        }
+        self.queue.renew(job, lease).await
+    }
+    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.queue.complete(job).await
+    }
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.queue.retry(job, delay, error).await
+    }
+    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.queue.release(job).await
+    }
+    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
+        self.queue.bury(job, error).await
+    }
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.queue.dead_letters(limit).await
+    }
+    async fn requeue(&self, keys: Option<&[String]>) -> Result<usize, StoreError> {
+        self.queue.requeue(keys).await
+    }
+    async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        self.queue.counts().await
+    }
+}
+
+/// Sets its flag when dropped: a handler's future cancelled.
+struct Cancelled<'a>(&'a AtomicBool);
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 macro_rules! contract {
@@ -154,6 +213,113 @@ macro_rules! contract {
                     q.complete(&old).await,
                     Err(StoreError::StaleToken)
                 ));
+                assert_eq!(q.counts().await.unwrap().done, 1);
+            }
+
+            #[tokio::test]
+            async fn a_renewed_claim_outlives_its_first_lease_and_a_stale_one_cannot_renew() {
+                let q = $make;
+                q.enqueue(&jobs(&["beat"])).await.unwrap();
+                let short = Duration::from_millis(400);
+                let job = q.claim(1, short).await.unwrap().pop().unwrap();
+                assert!(!job.taken_over, "a first claim takes nothing over");
+                for _ in 0..4 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    q.renew(&job, short).await.unwrap();
+                }
+                // 800 ms past a 400 ms lease: still held.
+                assert!(
+                    q.claim(1, LEASE).await.unwrap().is_empty(),
+                    "renewed, still held"
+                );
+                assert_eq!(q.counts().await.unwrap().running, 1);
+                // Unrenewed, it lapses and is taken over; the old claim can
+                // renew no more.
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let new = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                assert_eq!(new.key, job.key);
+                assert!(new.taken_over, "a lapsed claim's job is taken over");
+                assert!(matches!(
+                    q.renew(&job, LEASE).await,
+                    Err(StoreError::StaleToken)
+                ));
+                q.renew(&new, LEASE).await.unwrap();
+                q.complete(&new).await.unwrap();
+                assert!(
+                    matches!(q.renew(&new, LEASE).await, Err(StoreError::StaleToken)),
+                    "a settled job cannot be renewed"
+                );
+            }
+
+            #[tokio::test]
+            async fn a_slow_handler_keeps_its_claim_through_heartbeats() {
+                let q = $make;
+                q.enqueue(&jobs(&["slow"])).await.unwrap();
+                let runs = AtomicUsize::new(0);
+                let handler = |_: EmailEvent| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        // Four leases long.
+                        tokio::time::sleep(Duration::from_millis(1_200)).await;
+                        Ok::<(), String>(())
+                    }
+                };
+                let worker = |q| quick(Worker::new(q)).with_lease(Duration::from_millis(300));
+                // Two workers on the queue: the second, polling all along,
+                // never finds the first one's claim lapsed.
+                let (first, second) = (worker(&q), worker(&q));
+                let (a, b) = tokio::join!(
+                    first.run_until_idle(handler),
+                    second.run_until_idle(handler)
+                );
+                assert_eq!(runs.load(Ordering::SeqCst), 1, "run once");
+                assert_eq!(a.handled + b.handled, 1);
+                assert_eq!((a.taken_over, b.taken_over, a.stale, b.stale), (0, 0, 0, 0));
+            }
+
+            #[tokio::test]
+            async fn a_worker_that_loses_its_claim_cancels_its_handler() {
+                let q = $make;
+                q.enqueue(&jobs(&["lost"])).await.unwrap();
+                // Its renewals fail (the engine unreachable from it) until
+                // another claim has taken the job over.
+                let failing = AtomicBool::new(true);
+                let flaky = FailingRenewals {
+                    queue: &q,
+                    failing: &failing,
+                };
+                let cancelled = AtomicBool::new(false);
+                let started = tokio::sync::Notify::new();
+                let worker = quick(Worker::new(&flaky))
+                    .with_lease(Duration::from_millis(300))
+                    // No room to take its own lapsed job over.
+                    .with_concurrency(1);
+                let run = worker.run_until_idle(|_: EmailEvent| {
+                    started.notify_one();
+                    let guard = Cancelled(&cancelled);
+                    async move {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        std::mem::forget(guard);
+                        Ok::<(), String>(())
+                    }
+                });
+                let take_over = async {
+                    started.notified().await;
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    let new = q.claim(1, LEASE).await.unwrap().pop().unwrap();
+                    assert!(new.taken_over);
+                    failing.store(false, Ordering::SeqCst);
+                    // The first worker's next renewal finds the claim lost.
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    assert!(cancelled.load(Ordering::SeqCst), "the handler runs on");
+                    q.complete(&new).await.unwrap();
+                };
+                let (report, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+                    tokio::join!(run, take_over)
+                })
+                .await
+                .expect("the worker never gave the lost job up");
+                assert_eq!((report.handled, report.stale, report.retried), (0, 1, 0));
                 assert_eq!(q.counts().await.unwrap().done, 1);
             }
 
@@ -335,7 +501,7 @@ macro_rules! contract {
             }
 
             #[tokio::test]
-            async fn a_handler_that_hangs_is_cancelled_at_its_lease_and_dead_lettered() {
+            async fn a_handler_that_hangs_is_cancelled_at_its_timeout_and_dead_lettered() {
                 let q = $make;
                 q.enqueue(&jobs(&["hang", "fine"])).await.unwrap();
                 // One slot: a hung handler that kept it would stop the
@@ -343,6 +509,7 @@ macro_rules! contract {
                 let worker = quick(Worker::new(&q))
                     .with_concurrency(1)
                     .with_lease(Duration::from_millis(300))
+                    .with_handler_timeout(Duration::from_millis(700))
                     .with_max_attempts(2);
                 let run = worker.run_until_idle(|event: EmailEvent| {
                     let hangs = event.event_id.as_deref() == Some("hang");
@@ -367,7 +534,7 @@ macro_rules! contract {
                     ("sendgrid:hang", 2)
                 );
                 assert!(
-                    dead[0].error.contains("did not finish within the lease"),
+                    dead[0].error.contains("did not finish within 700 ms"),
                     "{}",
                     dead[0].error
                 );

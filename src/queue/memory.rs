@@ -213,9 +213,11 @@ impl Queue for MemoryQueue {
         let mut claimed = Vec::with_capacity(keys.len());
         for key in keys {
             // A running job whose lease ended: its claim lapsed, an attempt.
+            let mut taken_over = false;
             if let Some(row) = inner.rows.get_mut(&key) {
                 if row.state == State::Running {
                     row.attempts = row.attempts.saturating_add(1);
+                    taken_over = true;
                 }
             }
             inner.set(&key, State::Running, later(now, lease));
@@ -228,10 +230,15 @@ impl Queue for MemoryQueue {
                     fence: row.fence,
                     enqueued_at: row.enqueued_at,
                     key,
+                    taken_over,
                 });
             }
         }
         Ok(claimed)
+    }
+
+    async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        self.settle(job, State::Running, later(SystemTime::now(), lease), |_| {})
     }
 
     async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {

@@ -135,6 +135,9 @@ pub struct ClaimedJob {
     pub fence: u64,
     /// When the provider's delivery was enqueued.
     pub enqueued_at: SystemTime,
+    /// This claim took the job over from an earlier one whose lease ended
+    /// unsettled (its worker crashed, was killed or stalled).
+    pub taken_over: bool,
 }
 
 /// A job that failed `Worker::with_max_attempts` times.
@@ -203,6 +206,26 @@ pub trait Queue: Send + Sync {
         lease: Duration,
     ) -> impl Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send;
 
+    /// Renews a claim's lease: the job stays this claim's for `lease` from
+    /// now. A worker calls it while its handler runs (a heartbeat), so that
+    /// a short lease bounds how long a crashed worker's job waits without
+    /// cutting a slow handler short. [`StoreError::StaleToken`] if the job
+    /// was claimed again or settled since.
+    fn renew<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        lease: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+
+    /// Resolves when a job may have become ready: an idle worker waits
+    /// for it or for its poll interval, whichever comes first. The default
+    /// never resolves (the worker polls); an engine that can be told of new
+    /// jobs (PostgreSQL's `LISTEN`, an enqueue in the same process) wakes
+    /// its workers within milliseconds. A spurious wake-up costs one claim.
+    fn wait_for_jobs(&self) -> impl Future<Output = ()> + Send + '_ {
+        std::future::pending()
+    }
+
     /// Marks a claimed job done. Idempotent for the same claim (a retry
     /// after a lost answer succeeds); [`StoreError::StaleToken`] if the job
     /// was claimed again since.
@@ -268,6 +291,16 @@ macro_rules! forward_queue {
         lease: Duration,
     ) -> impl Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send {
         (**self).claim(max, lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        lease: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        (**self).renew(job, lease)
+    }
+    fn wait_for_jobs(&self) -> impl Future<Output = ()> + Send + '_ {
+        (**self).wait_for_jobs()
     }
     fn complete<'a>(
         &'a self,

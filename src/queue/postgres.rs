@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
+use tokio::sync::Notify;
 
 use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
 use crate::idempotency::postgres::{backend, pool_error, seconds};
@@ -38,16 +41,20 @@ WITH input AS (
     SELECT key, payload FROM firsts ORDER BY key
     ON CONFLICT (key) DO NOTHING
     RETURNING key
+), notified AS (
+    -- Wakes the workers listening (sent when the statement commits).
+    SELECT pg_notify('email_webhooks_jobs', '') WHERE EXISTS (SELECT 1 FROM added)
 )
 SELECT added.key IS NOT NULL AND firsts.ord = input.ord
   FROM input
   JOIN firsts USING (key)
   LEFT JOIN added USING (key)
+  LEFT JOIN notified ON TRUE
  ORDER BY input.ord";
 
 const CLAIM: &str = "
 WITH due AS (
-    SELECT key FROM email_webhooks_jobs
+    SELECT key, attempts FROM email_webhooks_jobs
      WHERE state IN (0, 1) AND at <= now()
      ORDER BY at, seq LIMIT $1
      FOR UPDATE SKIP LOCKED
@@ -57,7 +64,8 @@ UPDATE email_webhooks_jobs j
        at = now() + make_interval(secs => $2)
   FROM due WHERE j.key = due.key
 RETURNING j.key, j.payload, j.attempts, j.fence,
-          (extract(epoch FROM j.enqueued_at) * 1000)::bigint";
+          (extract(epoch FROM j.enqueued_at) * 1000)::bigint,
+          j.attempts > due.attempts";
 
 const PURGE: &str = "
 DELETE FROM email_webhooks_jobs WHERE key IN (
@@ -68,8 +76,13 @@ DELETE FROM email_webhooks_jobs WHERE key IN (
 /// A durable queue in a PostgreSQL outbox table (feature `postgres`),
 /// shared by every replica: claims take rows with `FOR UPDATE SKIP
 /// LOCKED`, so workers never wait for each other; an enqueue is one
-/// statement (atomic, one round trip per delivery). Workers find new rows
-/// by polling ([`Worker::with_poll_interval`](crate::worker::Worker::with_poll_interval)).
+/// statement (atomic, one round trip per delivery). An enqueue that adds
+/// jobs sends `NOTIFY email_webhooks_jobs`; a queue made with
+/// [`connect`](Self::connect) (or given [`with_listener`](Self::with_listener))
+/// keeps one connection that `LISTEN`s and wakes its idle workers within
+/// milliseconds. Polling ([`Worker::with_poll_interval`](crate::worker::Worker::with_poll_interval))
+/// stays the fallback: for jobs whose retry delay ends, for a listener
+/// reconnecting, and for queues without one.
 ///
 /// With [`connect`](Self::connect), every statement gives up after 5
 /// seconds, like [`PostgresStore`](crate::idempotency::PostgresStore)'s;
@@ -78,6 +91,62 @@ DELETE FROM email_webhooks_jobs WHERE key IN (
 pub struct PostgresQueue {
     pool: Pool,
     retention: Duration,
+    listener: Option<Arc<Listener>>,
+}
+
+/// The `LISTEN` connection shared by a queue's clones, started by the
+/// first worker that waits, stopped with the last clone.
+struct Listener {
+    config: tokio_postgres::Config,
+    wake: Arc<Notify>,
+    task: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get() {
+            task.abort();
+        }
+    }
+}
+
+/// The channel an enqueue notifies.
+const CHANNEL: &str = "LISTEN email_webhooks_jobs";
+
+/// Keeps a connection listening, reconnecting after a second when it
+/// fails; wakes every waiting worker on each notification, and once each
+/// time it starts listening (jobs may have come while it was not).
+async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>) {
+    use futures_util::StreamExt as _;
+    use tokio_postgres::AsyncMessage;
+    loop {
+        if let Ok((client, mut connection)) = config.connect(tokio_postgres::NoTls).await {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            let listening = {
+                let subscribe = client.batch_execute(CHANNEL);
+                let mut subscribe = std::pin::pin!(subscribe);
+                loop {
+                    tokio::select! {
+                        done = &mut subscribe => break done.is_ok(),
+                        message = messages.next() => match message {
+                            Some(Ok(_)) => {}
+                            _ => break false,
+                        },
+                    }
+                }
+            };
+            if listening {
+                wake.notify_waiters();
+                while let Some(Ok(message)) = messages.next().await {
+                    if matches!(message, AsyncMessage::Notification(_)) {
+                        wake.notify_waiters();
+                    }
+                }
+            }
+            drop(client);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 impl std::fmt::Debug for PostgresQueue {
@@ -114,16 +183,37 @@ impl PostgresQueue {
     /// [`StoreError::Backend`] for a malformed configuration.
     pub fn connect(config: &str) -> Result<Self, StoreError> {
         let store = crate::idempotency::PostgresStore::connect(config)?;
-        Ok(Self::from_pool(store.pool().clone()))
+        Self::from_pool(store.pool().clone()).with_listener(config)
     }
 
-    /// Uses your pool.
+    /// Uses your pool. Its workers poll, unless you add a listener
+    /// ([`with_listener`](Self::with_listener)).
     #[must_use]
     pub fn from_pool(pool: Pool) -> Self {
         Self {
             pool,
             retention: super::DEFAULT_RETENTION,
+            listener: None,
         }
+    }
+
+    /// Wakes idle workers when jobs are enqueued, through one more
+    /// connection (made from `config`, libpq-style, without TLS) that
+    /// `LISTEN`s for the enqueues' `NOTIFY`. Made when a worker first
+    /// waits; remade a second after it fails (polling covers the gap).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if `config` does not parse.
+    pub fn with_listener(mut self, config: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = config.parse().map_err(backend)?;
+        config.keepalives(true);
+        self.listener = Some(Arc::new(Listener {
+            config,
+            wake: Arc::new(Notify::new()),
+            task: std::sync::OnceLock::new(),
+        }));
+        Ok(self)
     }
 
     /// Handled keys are remembered (redeliveries are duplicates) for
@@ -207,9 +297,31 @@ impl Queue for PostgresQueue {
                         .unwrap_or(0),
                     fence: u64::try_from(row.try_get::<_, i64>(3).map_err(backend)?).unwrap_or(0),
                     enqueued_at: super::from_millis(row.try_get(4).map_err(backend)?),
+                    taken_over: row.try_get(5).map_err(backend)?,
                 })
             })
             .collect()
+    }
+
+    async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        self.settle(
+            "UPDATE email_webhooks_jobs SET at = now() + make_interval(secs => $3)
+              WHERE key = $1 AND fence = $2 AND state = 1",
+            job,
+            &[&seconds(lease)],
+        )
+        .await
+    }
+
+    async fn wait_for_jobs(&self) {
+        let Some(listener) = &self.listener else {
+            return std::future::pending().await;
+        };
+        let wake = listener.wake.notified();
+        listener.task.get_or_init(|| {
+            tokio::spawn(listen(listener.config.clone(), Arc::clone(&listener.wake))).abort_handle()
+        });
+        wake.await;
     }
 
     async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {

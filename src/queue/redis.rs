@@ -55,11 +55,21 @@ end
 return out
 ";
 
-// ARGV: prefix, consumer, lease ms, max, retention ms.
+// ARGV: prefix, consumer, lease ms, max, retention ms, idle bound ms.
 const CLAIM: &str = "
 local consumer, lease, max, retention = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local idle_bound = tonumber(ARGV[6])
 -- The group, made again if the server lost it (a restart without persistence).
 redis.pcall('XGROUP', 'CREATE', stream, 'workers', '0', 'MKSTREAM')
+-- Consumers of stopped processes: idle past the bound and owning nothing.
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream, 'workers')) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] ~= consumer and tonumber(info['pending']) == 0
+     and tonumber(info['idle']) > idle_bound then
+    redis.call('XGROUP', 'DELCONSUMER', stream, 'workers', info['name'])
+  end
+end
 redis.call('ZREMRANGEBYSCORE', done, '-inf', now - retention)
 for _, k in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', delayed, k)
@@ -98,10 +108,18 @@ for _, e in ipairs(entries) do
     end
     local p = redis.call('XPENDING', stream, 'workers', id, id, 1)
     redis.call('ZADD', leases, now + lease, id)
-    table.insert(out, {id, k, job[1], job[2], p[1][4], job[3]})
+    table.insert(out, {id, k, job[1], job[2], p[1][4], job[3], lapsed[id] and 1 or 0})
   end
 end
 return out
+";
+
+// ARGV: prefix, consumer, id, key, fence, lease ms.
+const RENEW: &str = "
+local consumer, id, fence, lease = ARGV[2], ARGV[3], ARGV[5], tonumber(ARGV[6])
+if not holds(id, consumer, fence) then return 0 end
+redis.call('ZADD', leases, 'XX', now + lease, id)
+return 1
 ";
 
 // ARGV: prefix, consumer, id, key, fence, retention ms.
@@ -199,15 +217,18 @@ return {ready, pending, redis.call('ZCARD', done), redis.call('ZCARD', dead)}
 /// `maxmemory-policy noeviction` (an evicting policy can drop queued
 /// jobs), or an enqueue answered 2xx can be lost with the server. One
 /// server (or a primary with replicas), not Redis Cluster. Each
-/// `RedisQueue` is a consumer of its own in the group; consumers of
-/// stopped processes stay listed (`XINFO CONSUMERS`) until you remove them
-/// with `XGROUP DELCONSUMER`.
+/// `RedisQueue` is a consumer of its own in the group, named after its
+/// host and process (`XPENDING` and `XINFO CONSUMERS` say which replica
+/// holds an entry; see [`with_consumer_name`](Self::with_consumer_name));
+/// a consumer idle for 10 minutes and owning no entry (a stopped process's)
+/// is removed from the group by the next claim ([`with_idle_consumer_bound`](Self::with_idle_consumer_bound)).
 #[derive(Clone)]
 pub struct RedisQueue {
     connection: ConnectionManager,
     prefix: String,
     consumer: String,
     retention: Duration,
+    idle_consumers: Duration,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -227,6 +248,37 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(crate::idempotency::capped(d).as_millis()).unwrap_or(u64::MAX)
 }
 
+/// `name` as a consumer name: at most 100 characters, each outside
+/// `A-Z a-z 0-9 . _ - :` replaced by `_`.
+fn consumer_name(name: &str) -> String {
+    name.chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// This host's name: `HOSTNAME` (set in containers), else the kernel's,
+/// else `host`.
+fn host_name() -> String {
+    let name = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    let name = consumer_name(name.trim());
+    if name.is_empty() {
+        "host".to_owned()
+    } else {
+        name.chars().take(60).collect()
+    }
+}
+
 fn script(body: &str) -> redis::Script {
     redis::Script::new(&format!("{PRELUDE}{body}"))
 }
@@ -241,8 +293,9 @@ fn settled(answer: i64) -> Result<(), StoreError> {
 
 impl RedisQueue {
     /// Connects through a [`ConnectionManager`] (it reconnects after a
-    /// server restart), with 5-second timeouts. The consumer name is random
-    /// per `RedisQueue` (clones share it).
+    /// server restart), with 5-second timeouts. The consumer name is
+    /// `{host}-{process id}-{random}` per `RedisQueue` (clones share it),
+    /// the host from `HOSTNAME` or the system's host name.
     ///
     /// # Errors
     ///
@@ -260,9 +313,42 @@ impl RedisQueue {
         Ok(Self {
             connection,
             prefix: "email-webhooks:queue:".to_owned(),
-            consumer: crate::encoding::hex(nonce.nonce()),
+            consumer: format!(
+                "{}-{}-{}",
+                host_name(),
+                std::process::id(),
+                &crate::encoding::hex(nonce.nonce())[..8]
+            ),
             retention: super::DEFAULT_RETENTION,
+            idle_consumers: Duration::from_secs(600),
         })
+    }
+
+    /// Names this queue's consumer in the group (say, your pod's name):
+    /// kept to 100 characters of `A-Z a-z 0-9 . _ - :`, the others
+    /// replaced by `_`. Two processes must not share a name (each would
+    /// settle the other's entries). The default names the host and the
+    /// process.
+    #[must_use]
+    pub fn with_consumer_name(mut self, name: &str) -> Self {
+        self.consumer = consumer_name(name);
+        self
+    }
+
+    /// The consumer's name in the group.
+    #[must_use]
+    pub fn consumer_name(&self) -> &str {
+        &self.consumer
+    }
+
+    /// Consumers idle for longer than `bound` that own no entry (those of
+    /// processes that stopped) are removed from the group by the next
+    /// claim (10 minutes by default). Keep it well above your workers'
+    /// poll interval.
+    #[must_use]
+    pub fn with_idle_consumer_bound(mut self, bound: Duration) -> Self {
+        self.idle_consumers = bound;
+        self
     }
 
     /// Sets the key prefix (default `email-webhooks:queue:`).
@@ -338,26 +424,38 @@ impl Queue for RedisQueue {
     }
 
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
-        type Row = (String, String, String, u32, u64, i64);
+        type Row = (String, String, String, u32, u64, i64, i64);
         let rows: Vec<Row> = self
             .run(CLAIM, |i| {
                 i.arg(&self.consumer)
                     .arg(millis(lease).max(1))
                     .arg(batch(max))
-                    .arg(millis(self.retention).max(1));
+                    .arg(millis(self.retention).max(1))
+                    .arg(millis(self.idle_consumers).max(1));
             })
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, key, payload, attempts, fence, enqueued)| ClaimedJob {
-                id,
-                key,
-                payload,
-                attempts,
-                fence,
-                enqueued_at: super::from_millis(enqueued),
-            })
+            .map(
+                |(id, key, payload, attempts, fence, enqueued, lapsed)| ClaimedJob {
+                    id,
+                    key,
+                    payload,
+                    attempts,
+                    fence,
+                    enqueued_at: super::from_millis(enqueued),
+                    taken_over: lapsed == 1,
+                },
+            )
             .collect())
+    }
+
+    async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        let lease = millis(lease).max(1);
+        self.settle(RENEW, job, move |i| {
+            i.arg(lease);
+        })
+        .await
     }
 
     async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {

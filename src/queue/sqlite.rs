@@ -38,6 +38,14 @@ UPDATE email_webhooks_jobs
                 ORDER BY at, rowid LIMIT ?3)
 RETURNING key, payload, attempts, fence, enqueued_at";
 
+// The running jobs whose lease ended that CLAIM (same parameters, in the
+// same transaction) takes over: a running job among CLAIM's first rows is
+// among these.
+const LAPSED: &str = "
+SELECT key FROM email_webhooks_jobs
+ WHERE state = 1 AND at <= ?1
+ ORDER BY at, rowid LIMIT ?2";
+
 /// A durable queue in a SQLite file (feature `sqlite`): WAL mode with
 /// `synchronous=FULL`, so an enqueue that returned survives a process
 /// crash and a power loss, and several processes on one machine (a
@@ -54,6 +62,8 @@ pub struct SqliteQueue {
     /// The group-commit writer's inbox (a file queue; `None` in memory).
     writer: Option<std::sync::mpsc::SyncSender<Pending>>,
     retention: Duration,
+    /// Wakes this process's idle workers when an enqueue adds jobs.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// A write waiting for the writer's next group commit.
@@ -330,6 +340,7 @@ impl SqliteQueue {
             connection: Arc::new(Mutex::new(connection)),
             writer: None,
             retention: super::DEFAULT_RETENTION,
+            wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -387,19 +398,30 @@ impl Queue for SqliteQueue {
             return Ok(Vec::new());
         }
         let jobs = jobs.to_vec();
-        if let Some(writer) = &self.writer {
-            return through(writer, |answer| Pending::Enqueue { jobs, answer }).await;
+        let answers = if let Some(writer) = &self.writer {
+            through(writer, |answer| Pending::Enqueue { jobs, answer }).await
+        } else {
+            self.call(move |c| {
+                let now = millis(SystemTime::now());
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(backend)?;
+                let answers = insert(&tx, &jobs, now)?;
+                tx.commit().map_err(backend)?;
+                Ok(answers)
+            })
+            .await
+        }?;
+        if answers.contains(&true) {
+            self.wake.notify_waiters();
         }
-        self.call(move |c| {
-            let now = millis(SystemTime::now());
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let answers = insert(&tx, &jobs, now)?;
-            tx.commit().map_err(backend)?;
-            Ok(answers)
-        })
-        .await
+        Ok(answers)
+    }
+
+    /// Wakes when an enqueue through this queue (or a clone) adds jobs;
+    /// another process's enqueues are found by polling.
+    async fn wait_for_jobs(&self) {
+        self.wake.notified().await;
     }
 
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
@@ -420,6 +442,14 @@ impl Queue for SqliteQueue {
             )
             .map_err(backend)?;
             let limit = i64::try_from(batch(max)).unwrap_or(1);
+            let lapsed = tx
+                .prepare_cached(LAPSED)
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(params![now, limit], |row| row.get::<_, String>(0))?
+                        .collect::<Result<std::collections::HashSet<_>, _>>()
+                })
+                .map_err(backend)?;
             let claimed = {
                 let mut claim = tx.prepare_cached(CLAIM).map_err(backend)?;
                 let rows = claim
@@ -431,14 +461,30 @@ impl Queue for SqliteQueue {
                             attempts: as_u32(row.get(2)?),
                             fence: as_u64(row.get(3)?),
                             enqueued_at: from_millis(row.get(4)?),
+                            taken_over: false,
                         })
                     })
                     .map_err(backend)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+                let mut claimed = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+                for job in &mut claimed {
+                    job.taken_over = lapsed.contains(&job.key);
+                }
+                claimed
             };
             tx.commit().map_err(backend)?;
             Ok(claimed)
         })
+        .await
+    }
+
+    async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        self.settle(
+            job,
+            "UPDATE email_webhooks_jobs SET at = ?3, error = error || ?4
+              WHERE key = ?1 AND fence = ?2 AND state = 1",
+            duration_ms(lease),
+            None,
+        )
         .await
     }
 
