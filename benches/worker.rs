@@ -2,10 +2,17 @@
 //! handler and completes per second, with the in-memory queue as the floor
 //! measured in the same run; and the enqueue rate in deliveries of 100.
 //!
+//! Then the enqueue-to-handler latency per engine (p50, p99, max): single
+//! events enqueued one at a time, 10-32 ms apart, to a worker idle with the
+//! default 200 ms poll interval; from the enqueue's return (when a receiver
+//! answers 2xx) to the handler's start. Engines that wake their workers
+//! (PostgreSQL's `LISTEN`, SQLite in one process) against those that poll
+//! (the in-memory queue, Redis).
+//!
 //! ```sh
 //! source scripts/services.sh
 //! cargo bench --bench worker --features sqlite,redis,postgres
-//! # BENCH_EVENTS=20000 (per engine)
+//! # BENCH_EVENTS=20000 (per engine), BENCH_LATENCY_SAMPLES=300
 //! ```
 //!
 //! PostgreSQL and Redis need `EMAIL_WEBHOOKS_TEST_POSTGRES_URL` /
@@ -13,6 +20,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use email_webhooks::queue::{MemoryQueue, NewJob, Queue};
@@ -58,6 +67,54 @@ async fn measure<Q: Queue>(queue: Q, events: usize) -> (f64, f64) {
         .await;
     assert_eq!(report.handled, events as u64);
     (enqueue, events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Enqueue-to-handler latencies of `samples` single events, sorted.
+async fn latencies<Q: Queue>(queue: Q, samples: usize) -> Vec<Duration> {
+    let run = format!("l{}", std::process::id());
+    let enqueued: Mutex<HashMap<String, Instant>> = Mutex::default();
+    let seen: Mutex<Vec<Duration>> = Mutex::default();
+    let stop = tokio::sync::Notify::new();
+    let worker = Worker::new(&queue).with_concurrency(8);
+    let handler = |event: EmailEvent| {
+        let at = Instant::now();
+        if let Some(start) = enqueued.lock().unwrap().get(&event.idempotency_key()) {
+            seen.lock().unwrap().push(at - *start);
+        }
+        async { Ok::<(), std::convert::Infallible>(()) }
+    };
+    let feed = async {
+        // Idle first (a listener connected, nothing to claim).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for delivery in jobs(&run, samples).into_iter().flatten() {
+            let key = delivery.key.clone();
+            queue
+                .enqueue(std::slice::from_ref(&delivery))
+                .await
+                .unwrap();
+            enqueued.lock().unwrap().insert(key, Instant::now());
+            let gap = 10 + (enqueued.lock().unwrap().len() * 7) % 23;
+            tokio::time::sleep(Duration::from_millis(gap as u64)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().len() < samples && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.notify_one();
+    };
+    tokio::join!(worker.run(handler, stop.notified()), feed);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    seen
+}
+
+/// The `per_mille`-th value of `sorted`, in milliseconds (nearest rank).
+fn percentile(sorted: &[Duration], per_mille: usize) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((sorted.len() - 1) * per_mille + 500) / 1000;
+    sorted[at].as_secs_f64() * 1000.0
 }
 
 fn main() {
@@ -136,5 +193,78 @@ fn main() {
             work / floor
         );
     }
+    latency_table(&runtime, &engines, &dir, benching);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn latency_table(
+    runtime: &tokio::runtime::Runtime,
+    engines: &str,
+    dir: &std::path::Path,
+    benching: bool,
+) {
+    let samples: usize = std::env::var("BENCH_LATENCY_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if benching { 300 } else { 20 });
+    println!(
+        "\nenqueue-to-handler latency, {samples} single events 10-32 ms apart, worker idle with the default 200 ms poll"
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}  wake-up",
+        "engine", "p50 ms", "p99 ms", "max ms"
+    );
+    for engine in engines.split(',') {
+        let result = runtime.block_on(async {
+            match engine {
+                "memory" => Some((latencies(MemoryQueue::new(), samples).await, "polls")),
+                "sqlite" => Some((
+                    latencies(
+                        email_webhooks::queue::SqliteQueue::open(dir.join("latency.db")).unwrap(),
+                        samples,
+                    )
+                    .await,
+                    "in-process notify",
+                )),
+                "postgres" => {
+                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").ok()?;
+                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                    tokio::spawn(connection);
+                    let name = format!("latency_{}", std::process::id());
+                    client
+                        .batch_execute(&format!("CREATE DATABASE {name}"))
+                        .await
+                        .unwrap();
+                    let queue = email_webhooks::queue::PostgresQueue::connect(&format!(
+                        "{url} dbname={name}"
+                    ))
+                    .unwrap();
+                    queue.create_table().await.unwrap();
+                    Some((latencies(queue, samples).await, "LISTEN/NOTIFY"))
+                }
+                _ => {
+                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL").ok()?;
+                    let client = redis::Client::open(url).unwrap();
+                    let queue = email_webhooks::queue::RedisQueue::connect(&client)
+                        .await
+                        .unwrap()
+                        .with_prefix(format!("latency-bench-{}:", std::process::id()));
+                    Some((latencies(queue, samples).await, "polls"))
+                }
+            }
+        });
+        let Some((sorted, wake)) = result else {
+            println!("{engine:<10} skipped (no server URL in the environment)");
+            continue;
+        };
+        assert_eq!(sorted.len(), samples, "{engine}: events not handled");
+        println!(
+            "{engine:<10} {:>10.1} {:>10.1} {:>10.1}  {wake}",
+            percentile(&sorted, 500),
+            percentile(&sorted, 990),
+            percentile(&sorted, 1000)
+        );
+    }
 }

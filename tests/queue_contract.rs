@@ -786,3 +786,138 @@ async fn a_worker_with_more_handlers_than_pooled_connections_never_stalls() {
     .expect("the worker finished");
     assert_eq!((report.handled, report.queue_errors), (300, 0));
 }
+
+/// An idle worker polling only every 10 s handles an event within 2 s of
+/// its enqueue: it was woken (PostgreSQL's `LISTEN`, SQLite's in-process
+/// wake-up), not polled. A claim past the 10 s poll fails the test.
+async fn woken_within_a_poll(queue: impl Queue) {
+    let done = tokio::sync::Notify::new();
+    let worker = Worker::new(&queue).with_poll_interval(Duration::from_secs(10));
+    let handled = AtomicUsize::new(0);
+    let feed = async {
+        // The worker is idle: its first claim found nothing.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        queue.enqueue(&jobs(&["wake"])).await.unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(2), async {
+            while handled.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        done.notify_one();
+        woken.expect("the idle worker was not woken by the enqueue");
+    };
+    let (report, ()) = tokio::join!(
+        worker.run(
+            |_: EmailEvent| {
+                handled.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), String>(()) }
+            },
+            done.notified()
+        ),
+        feed
+    );
+    assert_eq!(report.handled, 1);
+}
+
+#[tokio::test]
+async fn postgres_wakes_idle_workers_on_enqueue() {
+    woken_within_a_poll(engines::postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_wakes_the_workers_of_another_queue_value_on_the_same_table() {
+    // Receiver and worker in different processes share only the table:
+    // here, two queues connected separately.
+    let config = engines::postgres_database("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").await;
+    let receiver = engines::postgres_at(&config).await;
+    let worker_side = engines::postgres_at(&config).await;
+    let done = tokio::sync::Notify::new();
+    let handled = AtomicUsize::new(0);
+    let worker = Worker::new(&worker_side).with_poll_interval(Duration::from_secs(10));
+    let feed = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        receiver.enqueue(&jobs(&["elsewhere"])).await.unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(2), async {
+            while handled.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        done.notify_one();
+        woken.expect("the other queue's worker was not woken");
+    };
+    tokio::join!(
+        worker.run(
+            |_: EmailEvent| {
+                handled.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), String>(()) }
+            },
+            done.notified()
+        ),
+        feed
+    );
+}
+
+#[tokio::test]
+async fn sqlite_wakes_idle_workers_of_its_process_on_enqueue() {
+    woken_within_a_poll(engines::sqlite().0).await;
+}
+
+#[tokio::test]
+async fn redis_consumers_name_their_process_and_idle_ones_are_removed() {
+    let prefix = engines::unique("consumers");
+    let gone = engines::redis_at("EMAIL_WEBHOOKS_TEST_REDIS_URL", &prefix)
+        .await
+        .with_consumer_name("replica a/1");
+    assert_eq!(gone.consumer_name(), "replica_a_1");
+    let live = engines::redis_at("EMAIL_WEBHOOKS_TEST_REDIS_URL", &prefix)
+        .await
+        .with_idle_consumer_bound(Duration::from_millis(300));
+    assert!(
+        live.consumer_name()
+            .contains(&format!("-{}-", std::process::id())),
+        "{}",
+        live.consumer_name()
+    );
+    // A consumer holding an entry is kept however long it is idle.
+    let holder = engines::redis_at("EMAIL_WEBHOOKS_TEST_REDIS_URL", &prefix)
+        .await
+        .with_consumer_name("holder");
+    // The stopped replica had handled an event: a consumer owning nothing.
+    gone.enqueue(&jobs(&["handled"])).await.unwrap();
+    let handled = gone.claim(1, LEASE).await.unwrap().pop().unwrap();
+    gone.complete(&handled).await.unwrap();
+    holder.enqueue(&jobs(&["held"])).await.unwrap();
+    assert_eq!(holder.claim(1, LEASE).await.unwrap().len(), 1);
+
+    let client = ::redis::Client::open(engines::env("EMAIL_WEBHOOKS_TEST_REDIS_URL")).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{prefix}stream");
+    let names = |connection: &::redis::aio::MultiplexedConnection| {
+        let stream = stream.clone();
+        let mut connection = connection.clone();
+        async move {
+            let info: Vec<std::collections::HashMap<String, ::redis::Value>> =
+                ::redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(&stream)
+                    .arg("workers")
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+            let mut names: Vec<String> = info
+                .iter()
+                .map(|c| ::redis::from_redis_value(&c["name"]).unwrap())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(names(&connection).await, ["holder", "replica_a_1"]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(live.claim(1, LEASE).await.unwrap().is_empty());
+    let after = names(&connection).await;
+    assert!(!after.contains(&"replica_a_1".to_owned()), "{after:?}");
+    assert!(after.contains(&"holder".to_owned()), "{after:?}");
+}
