@@ -126,6 +126,30 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     assert_eq!(report.handled, 1);
     let key = key.into_inner().unwrap();
 
+    // A worker that crashed holding a job: its claim lapses, and the next
+    // worker's takeover is logged and counted.
+    let mut crashed = email_webhooks::EmailEvent::new(
+        email_webhooks::Provider::Mailjet,
+        EventKind::Delivered,
+        serde_json::value::RawValue::from_string("{}".to_owned()).unwrap(),
+    );
+    crashed.event_id = Some("crashed-worker".to_owned());
+    let crashed_key = crashed.idempotency_key();
+    let job = email_webhooks::queue::NewJob::for_event(&crashed).unwrap();
+    email_webhooks::queue::Queue::enqueue(&queue, &[job])
+        .await
+        .unwrap();
+    let claimed = email_webhooks::queue::Queue::claim(&queue, 1, Duration::from_millis(30))
+        .await
+        .unwrap();
+    assert!(!claimed[0].taken_over);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = Worker::new(queue.clone())
+        .with_poll_interval(Duration::from_millis(10))
+        .run_until_idle(|_| async { Ok::<(), String>(()) })
+        .await;
+    assert_eq!((report.handled, report.taken_over), (1, 1));
+
     // Metrics.
     let snapshot = snapshotter.snapshot().into_vec();
     let counter = |name: &str, labels: &[(&str, &str)]| -> u64 {
@@ -167,8 +191,9 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     );
     assert_eq!(
         counter("email_webhooks_jobs_total", &[("outcome", "handled")]),
-        1
+        2
     );
+    assert_eq!(counter("email_webhooks_takeovers_total", &[]), 1);
     let histograms: Vec<String> = snapshot
         .iter()
         .filter(|(_, _, _, value)| matches!(value, DebugValue::Histogram(v) if !v.is_empty()))
@@ -212,7 +237,7 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
         "{settled}"
     );
     assert!(settled.contains("attempt=1"), "{settled}");
-    let digest = {
+    let digest_of = |key: &str| {
         use sha2::Digest as _;
         use std::fmt::Write as _;
         let hash = sha2::Sha256::digest(key.as_bytes());
@@ -221,7 +246,20 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
             hex
         })
     };
+    let digest = digest_of(&key);
     assert!(settled.contains(&format!("key={digest}")), "{settled}");
+    // The takeover: at WARN, with the job's provider, key digest and
+    // attempt (the lapsed claim counted as the first).
+    let takeover = text
+        .lines()
+        .find(|line| line.contains("job taken over"))
+        .unwrap_or_else(|| panic!("no takeover in:\n{text}"));
+    assert!(takeover.contains("WARN"), "{takeover}");
+    assert!(takeover.contains("attempt=2"), "{takeover}");
+    assert!(
+        takeover.contains(&format!("key={}", digest_of(&crashed_key))),
+        "{takeover}"
+    );
     let body = String::from_utf8_lossy(&good.body);
     for secret in [
         PASSWORD,
