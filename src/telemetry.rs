@@ -85,6 +85,26 @@ pub(crate) fn claimed(job: &crate::queue::ClaimedJob) {
     }
 }
 
+/// A queue's state as gauges: jobs ready, running and dead, and the age of
+/// the oldest ready job (0 when none waits).
+#[cfg(all(feature = "worker", feature = "metrics"))]
+pub(crate) fn queue_gauges(counts: &crate::queue::QueueCounts) {
+    #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+    {
+        metrics::gauge!("email_webhooks_queue_jobs", "state" => "ready").set(counts.ready as f64);
+        metrics::gauge!("email_webhooks_queue_jobs", "state" => "running")
+            .set(counts.running as f64);
+        metrics::gauge!("email_webhooks_queue_jobs", "state" => "dead").set(counts.dead as f64);
+    }
+    let age = counts.oldest_ready.map_or(0.0, |at| {
+        std::time::SystemTime::now()
+            .duration_since(at)
+            .unwrap_or_default()
+            .as_secs_f64()
+    });
+    metrics::gauge!("email_webhooks_queue_oldest_ready_seconds").set(age);
+}
+
 /// A worker settled a job (`handled`, `retried`, `dead_lettered`, `stale`,
 /// `queue_error`).
 #[cfg(feature = "worker")]

@@ -137,6 +137,64 @@ pub struct WorkerReport {
     pub queue_errors: u64,
 }
 
+/// How often a worker records its queue's gauges (feature `metrics`).
+#[cfg(feature = "metrics")]
+const GAUGE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A count of the queue's jobs in flight, for the gauges.
+#[cfg(feature = "metrics")]
+type Counting<'a> = std::pin::Pin<
+    Box<dyn Future<Output = Result<crate::queue::QueueCounts, StoreError>> + Send + 'a>,
+>;
+
+/// A worker's queue gauges (feature `metrics`): every
+/// [`GAUGE_INTERVAL`] the queue's jobs are counted, beside the handlers (a
+/// slow count holds nothing up), and recorded. Without the feature,
+/// nothing is counted.
+struct Gauges<'a> {
+    #[cfg(feature = "metrics")]
+    every: tokio::time::Interval,
+    #[cfg(feature = "metrics")]
+    counting: Option<Counting<'a>>,
+    #[cfg(not(feature = "metrics"))]
+    none: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Gauges<'a> {
+    fn new() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            every: tokio::time::interval(GAUGE_INTERVAL),
+            #[cfg(feature = "metrics")]
+            counting: None,
+            #[cfg(not(feature = "metrics"))]
+            none: std::marker::PhantomData,
+        }
+    }
+
+    /// Never resolves; cancel-safe (a count in flight is kept).
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_async))]
+    async fn run<Q: Queue>(&mut self, queue: &'a Q) {
+        #[cfg(feature = "metrics")]
+        loop {
+            if let Some(count) = self.counting.as_mut() {
+                if let Ok(counts) = count.await {
+                    crate::telemetry::queue_gauges(&counts);
+                }
+                self.counting = None;
+            } else {
+                self.every.tick().await;
+                self.counting = Some(Box::pin(queue.counts()));
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = queue;
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// A claim in flight.
 type Claiming<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send + 'a>>;
@@ -348,6 +406,7 @@ impl<Q: Queue> Worker<Q> {
         let mut claiming: Option<Claiming<'_>> = None;
         let mut next_claim = tokio::time::Instant::now();
         let mut found_none = false;
+        let mut gauges = Gauges::new();
         loop {
             let room = self.concurrency.saturating_sub(running.len());
             let now = tokio::time::Instant::now();
@@ -399,7 +458,8 @@ impl<Q: Queue> Worker<Q> {
                     count(&mut report, &settled);
                 }
                 () = tokio::time::sleep_until(next_claim), if waiting => {}
-                // An engine that can tell of new jobs: claim at once.
+                () = gauges.run(&self.queue) => {}
+                // Woken by the engine: claim at once.
                 () = self.queue.wait_for_jobs(), if waiting => {
                     next_claim = tokio::time::Instant::now();
                 }
@@ -437,7 +497,12 @@ impl<Q: Queue> Worker<Q> {
     }
 
     async fn idle(&self) -> bool {
-        matches!(self.queue.counts().await, Ok(c) if c.ready == 0 && c.running == 0)
+        let counts = self.queue.counts().await;
+        #[cfg(feature = "metrics")]
+        if let Ok(counts) = &counts {
+            crate::telemetry::queue_gauges(counts);
+        }
+        matches!(counts, Ok(c) if c.ready == 0 && c.running == 0)
     }
 
     async fn one<T, H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> ((String, u64), Settled)

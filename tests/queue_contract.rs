@@ -324,6 +324,27 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn counts_tell_when_the_oldest_ready_job_became_due() {
+                let q = $make;
+                assert_eq!(q.counts().await.unwrap().oldest_ready, None);
+                let before = std::time::SystemTime::now() - Duration::from_secs(1);
+                q.enqueue(&jobs(&["old"])).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                q.enqueue(&jobs(&["new"])).await.unwrap();
+                let oldest = q.counts().await.unwrap().oldest_ready.unwrap();
+                let after = std::time::SystemTime::now() + Duration::from_secs(1);
+                assert!(oldest >= before && oldest <= after, "{oldest:?}");
+                // Claimed, then waiting out a retry delay: not ready and due.
+                for job in q.claim(10, LEASE).await.unwrap() {
+                    q.retry(&job, Duration::from_secs(60), "later")
+                        .await
+                        .unwrap();
+                }
+                let counts = q.counts().await.unwrap();
+                assert_eq!((counts.ready, counts.oldest_ready), (2, None));
+            }
+
+            #[tokio::test]
             async fn a_retry_waits_its_delay_and_counts_the_attempt() {
                 let q = $make;
                 q.enqueue(&jobs(&["flaky"])).await.unwrap();

@@ -194,6 +194,31 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
         2
     );
     assert_eq!(counter("email_webhooks_takeovers_total", &[]), 1);
+    // The queue's gauges, recorded by the workers as they started.
+    let gauge = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let matches = key.key().name() == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v));
+            match value {
+                DebugValue::Gauge(g) if matches => Some(g.into_inner()),
+                _ => None,
+            }
+        })
+    };
+    for state in ["ready", "running"] {
+        assert!(
+            gauge("email_webhooks_queue_jobs", &[("state", state)]).is_some(),
+            "no {state} gauge"
+        );
+    }
+    assert_eq!(
+        gauge("email_webhooks_queue_jobs", &[("state", "dead")]),
+        Some(0.0)
+    );
+    let oldest = gauge("email_webhooks_queue_oldest_ready_seconds", &[]).unwrap();
+    assert!((0.0..60.0).contains(&oldest), "{oldest}");
     let histograms: Vec<String> = snapshot
         .iter()
         .filter(|(_, _, _, value)| matches!(value, DebugValue::Histogram(v) if !v.is_empty()))

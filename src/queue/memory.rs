@@ -324,11 +324,17 @@ impl Queue for MemoryQueue {
     }
 
     async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        let now = SystemTime::now();
         let inner = self.lock();
         let mut counts = QueueCounts::default();
         for row in inner.rows.values() {
             match row.state {
-                State::Ready => counts.ready += 1,
+                State::Ready => {
+                    counts.ready += 1;
+                    if row.at <= now && counts.oldest_ready.is_none_or(|oldest| row.at < oldest) {
+                        counts.oldest_ready = Some(row.at);
+                    }
+                }
                 State::Running => counts.running += 1,
                 State::Done => counts.done += 1,
                 State::Dead => counts.dead += 1,

@@ -165,6 +165,10 @@ pub struct QueueCounts {
     pub done: u64,
     /// In the dead-letter set.
     pub dead: u64,
+    /// When the job that has waited longest among those ready and due
+    /// became due (enqueued, or its retry delay ended); `None` when no job
+    /// waits. Its age is how far the workers are behind.
+    pub oldest_ready: Option<SystemTime>,
 }
 
 /// What one [`Pipeline::hand_off`](crate::pipeline::Pipeline::hand_off)

@@ -435,6 +435,16 @@ impl Queue for PostgresQueue {
                 _ => counts.dead = n,
             }
         }
+        let oldest: Option<i64> = client
+            .query_one(
+                "SELECT (extract(epoch FROM min(at)) * 1000)::bigint
+                   FROM email_webhooks_jobs WHERE state = 0 AND at <= now()",
+                &[],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(backend)?;
+        counts.oldest_ready = oldest.map(super::from_millis);
         Ok(counts)
     }
 }

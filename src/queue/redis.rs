@@ -198,11 +198,25 @@ end
 return moved
 ";
 
+// The oldest ready job: the stream's first entry not yet delivered to the
+// group (its id's time is when it was added: enqueued, or due again), or a
+// delayed job already due; -1 for none.
 const COUNTS: &str = "
 redis.pcall('XGROUP', 'CREATE', stream, 'workers', '0', 'MKSTREAM')
 local pending = redis.call('XPENDING', stream, 'workers')[1]
 local ready = redis.call('XLEN', stream) - pending + redis.call('ZCARD', delayed)
-return {ready, pending, redis.call('ZCARD', done), redis.call('ZCARD', dead)}
+local oldest = -1
+local last = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['name'] == 'workers' then last = info['last-delivered-id'] end
+end
+local next = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)
+if next[1] then oldest = tonumber(string.match(next[1][1], '^(%d+)')) end
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+if due[2] and (oldest < 0 or tonumber(due[2]) < oldest) then oldest = tonumber(due[2]) end
+return {ready, pending, redis.call('ZCARD', done), redis.call('ZCARD', dead), oldest}
 ";
 
 /// A durable queue on a Redis Stream (feature `redis`), shared by every
@@ -522,12 +536,14 @@ impl Queue for RedisQueue {
     }
 
     async fn counts(&self) -> Result<QueueCounts, StoreError> {
-        let (ready, running, done, dead): (u64, u64, u64, u64) = self.run(COUNTS, |_| {}).await?;
+        let (ready, running, done, dead, oldest): (u64, u64, u64, u64, i64) =
+            self.run(COUNTS, |_| {}).await?;
         Ok(QueueCounts {
             ready,
             running,
             done,
             dead,
+            oldest_ready: (oldest >= 0).then(|| super::from_millis(oldest)),
         })
     }
 }

@@ -614,6 +614,13 @@ impl Queue for SqliteQueue {
                     _ => counts.dead = n,
                 }
             }
+            let oldest: Option<i64> = c
+                .prepare_cached(
+                    "SELECT min(at) FROM email_webhooks_jobs WHERE state = 0 AND at <= ?1",
+                )
+                .and_then(|mut s| s.query_row(params![millis(SystemTime::now())], |r| r.get(0)))
+                .map_err(backend)?;
+            counts.oldest_ready = oldest.map(from_millis);
             Ok(counts)
         })
         .await
