@@ -246,12 +246,13 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
             )
             .into());
         }
-        for new in answers {
+        for (new, job) in answers.into_iter().zip(&jobs) {
             if new {
                 enqueued.enqueued += 1;
             } else {
                 enqueued.duplicates += 1;
             }
+            crate::telemetry::event(&job.key, if new { "enqueued" } else { "duplicate" });
         }
         Ok(enqueued)
     }
@@ -271,7 +272,18 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         // first (claiming it again would find it held and answer 503). The
         // other keys are claimed together: one round trip on a server store.
         let (keys, firsts) = first_keys(&received.events);
-        let mut claims = self.store.begin_many(&keys, self.lease).await?.into_iter();
+        let claimed = self.store.begin_many(&keys, self.lease).await?;
+        for (key, claim) in keys.iter().zip(&claimed) {
+            crate::telemetry::event(
+                key,
+                match claim {
+                    Claim::Acquired(_) => "claimed",
+                    Claim::Completed => "duplicate",
+                    Claim::InProgress => "in_progress",
+                },
+            );
+        }
+        let mut claims = claimed.into_iter();
         let mut out: Vec<Incoming> = Vec::with_capacity(received.events.len());
         for (event, first) in received.events.into_iter().zip(firsts) {
             if !first {

@@ -85,6 +85,20 @@ pub(crate) fn claimed(job: &crate::queue::ClaimedJob) {
     }
 }
 
+/// One event of a delivery, at DEBUG under the delivery's span (provider
+/// and delivery id): its key's digest (as the worker's lines carry it) and
+/// what became of it (`enqueued`, `claimed`, `duplicate`, `in_progress`).
+#[allow(unused_variables)]
+pub(crate) fn event(key: &str, outcome: &'static str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "email_webhooks::event",
+        key = %key_digest(key),
+        outcome,
+        "event received"
+    );
+}
+
 /// A queue's state as gauges: jobs ready, running and dead, and the age of
 /// the oldest ready job (0 when none waits).
 #[cfg(all(feature = "worker", feature = "metrics"))]
@@ -266,7 +280,7 @@ fn job_provider(key: &str) -> &str {
 /// A job's key as logs carry it: a short digest, the same in every line of
 /// the job's life, so one event can be followed from its delivery to its
 /// settlement without its key (which may hold an address) in the logs.
-#[cfg(all(feature = "worker", feature = "tracing"))]
+#[cfg(feature = "tracing")]
 fn key_digest(key: &str) -> String {
     use sha2::Digest as _;
     crate::encoding::hex(&sha2::Sha256::digest(key.as_bytes())[..6])

@@ -70,11 +70,22 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     recorder.install().unwrap();
     let logs = Buffer::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        // INFO, and the per-event lines (DEBUG) of this crate.
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("email_webhooks::event", tracing::Level::DEBUG);
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone()),
+            )
+            .with(filter)
+            .init();
+    }
 
     let queue = Arc::new(MemoryQueue::new());
     let providers = Providers::new().with(MailjetVerifier::new(
@@ -273,6 +284,42 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     };
     let digest = digest_of(&key);
     assert!(settled.contains(&format!("key={digest}")), "{settled}");
+    // The same key's digest in the delivery that brought it, under the
+    // delivery's span (its provider and delivery id); the redelivery is a
+    // duplicate in a delivery of another id.
+    let received: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("event received") && line.contains(&digest))
+        .collect();
+    assert_eq!(received.len(), 2, "{text}");
+    assert!(
+        received[0].contains("outcome=\"enqueued\"") || received[0].contains("outcome=enqueued"),
+        "{}",
+        received[0]
+    );
+    assert!(
+        received[1].contains("outcome=\"duplicate\"") || received[1].contains("outcome=duplicate"),
+        "{}",
+        received[1]
+    );
+    let delivery_of = |line: &str| -> String {
+        let at = line
+            .find("delivery=")
+            .unwrap_or_else(|| panic!("no delivery id: {line}"));
+        line[at + 9..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect()
+    };
+    let (first, second) = (delivery_of(received[0]), delivery_of(received[1]));
+    assert_eq!(first.len(), 12, "{first}");
+    assert_ne!(first, second, "each delivery has its own id");
+    assert!(
+        text.lines()
+            .any(|line| line.contains("webhook delivery")
+                && line.contains(&format!("delivery={first}"))),
+        "the delivery's summary line carries its id:\n{text}"
+    );
     // The takeover: at WARN, with the job's provider, key digest and
     // attempt (the lapsed claim counted as the first).
     let takeover = text

@@ -324,12 +324,18 @@ type Entered = tracing::span::EnteredSpan;
 type Entered = ();
 
 /// Runs a delivery's verification, parsing and claims or enqueue in a span
-/// naming the provider only (never a header, a body or an address).
+/// naming the provider and a delivery id of this receiver's own (random,
+/// to tie the delivery's lines together; never a header, a body or an
+/// address).
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 async fn traced<F: std::future::Future>(provider: &str, work: F) -> (F::Output, Entered) {
     #[cfg(feature = "tracing")]
     {
-        let span = tracing::info_span!("email_webhooks.delivery", provider);
+        let span = tracing::info_span!(
+            "email_webhooks.delivery",
+            provider,
+            delivery = %delivery_id()
+        );
         let done = tracing::Instrument::instrument(work, span.clone()).await;
         (done, span.entered())
     }
@@ -338,6 +344,26 @@ async fn traced<F: std::future::Future>(provider: &str, work: F) -> (F::Output, 
         let _ = provider;
         (work.await, ())
     }
+}
+
+/// A delivery's id in the logs: 12 hex digits, drawn from a counter
+/// started at a random value (distinct within a process, unlikely to repeat
+/// across replicas, and without a system call per request).
+#[cfg(all(feature = "tracing", any(feature = "axum", feature = "actix-web")))]
+fn delivery_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        use ring::rand::SecureRandom as _;
+        let mut seed = [0u8; 8];
+        let _ = ring::rand::SystemRandom::new().fill(&mut seed);
+        AtomicU64::new(u64::from_le_bytes(seed))
+    });
+    // Spread consecutive ids apart (an odd multiplier is a bijection).
+    let id = next
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:012x}", id >> 16)
 }
 
 /// Reports a delivery to the observer and the telemetry facades.
