@@ -45,7 +45,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 /// The pool [`PostgresStore`] runs on, for building one with TLS or sizes of
 /// your own ([`PostgresStore::from_pool`]).

@@ -81,7 +81,7 @@ impl RedisStore {
                  if v == 'done' then return 'done' end \
                  local t = redis.call('TIME') \
                  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
-                 if v then \
+                 if v and string.sub(v, 1, string.len(ARGV[1])) ~= ARGV[1] then \
                    local deadline = tonumber(string.match(v, ':(%d+)$')) \
                    if deadline and deadline > now then return 'held' end \
                  end \
@@ -102,7 +102,8 @@ impl RedisStore {
                  for i, key in ipairs(KEYS) do \
                    local v = redis.call('GET', key) \
                    if v == 'done' then out[i] = 'done' else \
-                     local deadline = v and tonumber(string.match(v, ':(%d+)$')) \
+                     local mine = v and string.sub(v, 1, string.len(ARGV[i + 2])) == ARGV[i + 2] \
+                     local deadline = v and not mine and tonumber(string.match(v, ':(%d+)$')) \
                      if deadline and deadline > now then out[i] = 'held' else \
                        redis.call('SET', key, ARGV[i + 2] .. string.format('%d', now + lease), \
                                   'PX', lease + grace) \
@@ -139,6 +140,25 @@ impl RedisStore {
     }
 }
 
+/// Runs a script, and once more if the connection had dropped (the server
+/// restarted since the last call: the manager reconnects, and the retry runs
+/// on the new connection). The first request after a restart succeeds
+/// instead of answering 503. Every script of this crate is safe to run
+/// twice: a claim retried with its own token is acquired again, a
+/// settlement is fenced.
+pub(crate) async fn invoke<T: redis::FromRedisValue>(
+    invocation: &redis::ScriptInvocation<'_>,
+    connection: &ConnectionManager,
+) -> Result<T, redis::RedisError> {
+    let mut connection = connection.clone();
+    match invocation.invoke_async(&mut connection).await {
+        Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+            invocation.invoke_async(&mut connection).await
+        }
+        answered => answered,
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(capped(d).as_millis())
         .unwrap_or(u64::MAX)
@@ -152,7 +172,7 @@ impl IdempotencyStore for RedisStore {
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         let prefix = self.prefix.clone();
         let begin = self.begin.clone();
         async move {
@@ -162,10 +182,7 @@ impl IdempotencyStore for RedisStore {
                 .arg(held(&token))
                 .arg(millis(lease))
                 .arg(millis(LEASE_GRACE));
-            let answer: String = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(backend)?;
+            let answer: String = invoke(&invocation, &connection).await.map_err(backend)?;
             Ok(match answer.as_str() {
                 "acquired" => Claim::Acquired(token),
                 "done" => Claim::Completed,
@@ -181,12 +198,9 @@ impl IdempotencyStore for RedisStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let mut invocation = self.complete.key(self.key(&token.key));
         invocation.arg(held(token)).arg(millis(retention));
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         async move {
-            let done: i64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(backend)?;
+            let done: i64 = invoke(&invocation, &connection).await.map_err(backend)?;
             if done == 1 {
                 Ok(())
             } else {
@@ -212,9 +226,7 @@ impl IdempotencyStore for RedisStore {
         for token in &tokens {
             invocation.arg(held(token));
         }
-        let mut connection = self.connection.clone();
-        let answers: Vec<String> = invocation
-            .invoke_async(&mut connection)
+        let answers: Vec<String> = invoke(&invocation, &self.connection)
             .await
             .map_err(backend)?;
         if answers.len() != tokens.len() {
@@ -236,12 +248,9 @@ impl IdempotencyStore for RedisStore {
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
         let mut invocation = self.release.key(self.key(&token.key));
         invocation.arg(held(token));
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         async move {
-            let done: i64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(backend)?;
+            let done: i64 = invoke(&invocation, &connection).await.map_err(backend)?;
             if done == 1 {
                 Ok(())
             } else {

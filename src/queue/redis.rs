@@ -390,9 +390,7 @@ impl RedisQueue {
         let mut invocation = script.prepare_invoke();
         invocation.arg(&self.prefix);
         args(&mut invocation);
-        let mut connection = self.connection.clone();
-        invocation
-            .invoke_async(&mut connection)
+        crate::idempotency::redis::invoke(&invocation, &self.connection)
             .await
             .map_err(backend)
     }
