@@ -45,6 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "email-webhooks actix-web receiver listening on http://{}",
         support::addr()
     );
+    // actix-web stops gracefully on Ctrl-C and on SIGTERM (systemd, Docker,
+    // Kubernetes) by itself: requests in flight finish first.
     server.run().await?;
     Ok(())
 }

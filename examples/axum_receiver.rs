@@ -43,6 +43,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "email-webhooks axum receiver listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, app).await?;
+    // Ctrl-C or SIGTERM (systemd, Docker, Kubernetes): stop taking
+    // connections, finish the requests in flight, then exit.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stopped())
+        .await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C, or on Unix on `SIGTERM`.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                // No handler could be installed: Ctrl-C still works.
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -18,7 +18,8 @@
 //!             println!("{} {:?}", event.kind, event.recipient);
 //!             Ok::<(), std::io::Error>(())
 //!         },
-//!         async { tokio::signal::ctrl_c().await.ok(); },
+//!         // Ctrl-C or SIGTERM: a graceful stop.
+//!         email_webhooks::worker::shutdown_signal(),
 //!     )
 //!     .await;
 //! println!("{report:?}");
@@ -131,9 +132,10 @@ pub struct WorkerReport {
     /// Events given back unfinished at shutdown.
     pub released: u64,
     /// Queue calls that failed (the worker waits and goes on): each failed
-    /// claim, renewal and release, and each settlement given up after
-    /// retrying for a lease. The metric `email_webhooks_queue_errors_total`
-    /// counts every failed call, each retry of a settlement included.
+    /// claim and release, and each settlement given up after retrying for
+    /// a lease. The metric `email_webhooks_queue_errors_total{operation}`
+    /// counts every failed call instead: each failed renewal and each
+    /// failed try of a settlement too.
     pub queue_errors: u64,
 }
 
@@ -487,10 +489,12 @@ impl<Q: Queue> Worker<Q> {
         }
         drop(running);
         for job in held.values() {
-            if self.queue.release(job).await.is_ok() {
-                report.released += 1;
-            } else {
-                report.queue_errors += 1;
+            match self.queue.release(job).await {
+                Ok(()) => report.released += 1,
+                Err(error) => {
+                    report.queue_errors += 1;
+                    crate::telemetry::queue_error("release", &error);
+                }
             }
         }
         report
