@@ -3,8 +3,9 @@
 //! handler that reads the body and answers 200).
 //!
 //! Modes: `bare`; the floors `verify`, `verify-parse` and `sqlite-floor`
-//! (the least any correct receiver adds, see `router`); `pipeline` (handler
-//! in the request, in-memory store),
+//! (the least any correct receiver adds, see `router`); `run`
+//! (`Pipeline::run` in a bare handler, in-memory store); `pipeline` (the
+//! `/webhooks/{provider}` route, handler in the request, in-memory store),
 //! `sqlite`, `postgres`, `redis` (durable handoff; the last two need
 //! `EMAIL_WEBHOOKS_TEST_POSTGRES_URL` / `EMAIL_WEBHOOKS_TEST_REDIS_URL`, as
 //! `source scripts/services.sh` exports, and are skipped without them).
@@ -111,6 +112,32 @@ async fn router(mode: &str, dir: &std::path::Path) -> Option<axum::Router> {
                         let (answer, committed) = tokio::sync::oneshot::channel();
                         writer.send((key, body, answer)).unwrap();
                         floor_status(committed.await.unwrap_or(false))
+                    }
+                }),
+            )
+        }
+        // `Pipeline::run` on its own, with the memory store: the typed
+        // verification, replay window, parsing, claim and completion,
+        // without the route's bookkeeping (provider lookup by name, rate
+        // limit, summary).
+        "run" => {
+            let pipeline = Arc::new(Pipeline::new(
+                ResendVerifier::new(Secret::from_standard_webhooks(SECRET).unwrap()),
+                MemoryStore::new(),
+            ));
+            axum::Router::new().route(
+                "/webhooks/{provider}",
+                post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                    let pipeline = pipeline.clone();
+                    async move {
+                        let request = email_webhooks::Request::new(&headers, &body);
+                        let result = pipeline
+                            .run(&request, |event| async move {
+                                std::hint::black_box(event);
+                                Ok::<(), std::convert::Infallible>(())
+                            })
+                            .await;
+                        pipeline.reply(&result).status
                     }
                 }),
             )
@@ -298,10 +325,30 @@ async fn connection(
 struct Run {
     mode: String,
     rps: f64,
+    /// The server thread's CPU time per request, in µs (NaN where the
+    /// system does not say).
+    cpu_us: f64,
     p50: u32,
     p99: u32,
     max: u32,
     failures: u64,
+}
+
+/// The CPU time (ns) of the runtime's one worker thread so far, read on
+/// that thread (`/proc/thread-self/schedstat`; Linux only).
+async fn server_rt_cpu(handle: &tokio::runtime::Handle) -> Option<u64> {
+    handle
+        .spawn(async {
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten()
 }
 
 fn run(mode: &str, seconds: u64, connections: u64, dir: &std::path::Path) -> Option<Run> {
@@ -340,12 +387,14 @@ fn run(mode: &str, seconds: u64, connections: u64, dir: &std::path::Path) -> Opt
         .collect();
     // Warm up, then measure.
     std::thread::sleep(Duration::from_secs(2));
+    let cpu_before = server_rt.block_on(server_rt_cpu(server_rt.handle()));
     recording.store(true, Ordering::SeqCst);
     failures.store(0, Ordering::SeqCst);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
     recording.store(false, Ordering::SeqCst);
     let elapsed = started.elapsed();
+    let cpu_after = server_rt.block_on(server_rt_cpu(server_rt.handle()));
     stop.store(true, Ordering::SeqCst);
     let mut latencies: Vec<u32> = client_rt.block_on(async {
         let mut all = Vec::new();
@@ -357,9 +406,14 @@ fn run(mode: &str, seconds: u64, connections: u64, dir: &std::path::Path) -> Opt
     server.abort();
     latencies.sort_unstable();
     let at = |per_mille: usize| latencies[(latencies.len() - 1) * per_mille / 1000];
+    let cpu_us = match (cpu_before, cpu_after) {
+        (Some(before), Some(after)) => (after - before) as f64 / 1000.0 / latencies.len() as f64,
+        _ => f64::NAN,
+    };
     Some(Run {
         mode: mode.to_owned(),
         rps: latencies.len() as f64 / elapsed.as_secs_f64(),
+        cpu_us,
         p50: at(500),
         p99: at(990),
         max: *latencies.last().unwrap(),
@@ -371,42 +425,88 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no
     // flag: then only check that it starts, briefly.
     let benching = std::env::args().any(|a| a == "--bench");
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if benching { 30 } else { 1 });
-    let connections: u64 = std::env::var("BENCH_CONNECTIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(32);
+    let number = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = number("BENCH_SECONDS", if benching { 30 } else { 1 });
+    let connections = number("BENCH_CONNECTIONS", 32);
+    let rounds = number("BENCH_ROUNDS", 1).max(1);
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| {
-        "bare,verify,verify-parse,pipeline,sqlite-floor,sqlite,postgres,redis".to_owned()
+        "bare,verify,verify-parse,run,pipeline,sqlite-floor,sqlite,postgres,redis".to_owned()
     });
     let dir = std::env::temp_dir().join(format!("email-webhooks-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "receive throughput, {seconds} s per mode after 2 s of warm-up, {connections} keep-alive connections, distinct signed Resend events"
+        "receive throughput, {seconds} s per mode after 2 s of warm-up, {connections} keep-alive connections, distinct signed Resend events, {rounds} round(s)"
     );
     println!(
-        "{:<10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9}",
-        "mode", "req/s", "× bare", "p50 µs", "p99 µs", "max µs", "max×bare", "non-200"
+        "{:<12} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>10}",
+        "mode", "req/s", "× bare", "p50 µs", "p99 µs", "max µs", "max×bare", "non-200", "server µs"
     );
-    let mut bare: Option<(f64, u32)> = None;
-    for mode in modes.split(',') {
-        let Some(run) = run(mode, seconds, connections, &dir) else {
-            println!("{mode:<10} skipped (no server URL in the environment)");
-            continue;
-        };
-        if run.mode == "bare" {
-            bare = Some((run.rps, run.max));
+    // Per round, each mode's run.
+    let mut table: Vec<std::collections::HashMap<String, Run>> = Vec::new();
+    for _ in 0..rounds {
+        let mut round = std::collections::HashMap::new();
+        let mut bare: Option<(f64, u32)> = None;
+        for mode in modes.split(',') {
+            let Some(run) = run(mode, seconds, connections, &dir) else {
+                println!("{mode:<12} skipped (no server URL in the environment)");
+                continue;
+            };
+            if run.mode == "bare" {
+                bare = Some((run.rps, run.max));
+            }
+            let (ratio, max_ratio) = bare.map_or((f64::NAN, f64::NAN), |(rps, max)| {
+                (run.rps / rps, f64::from(run.max) / f64::from(max))
+            });
+            println!(
+                "{:<12} {:>10.0} {:>8.2} {:>9} {:>9} {:>9} {:>8.2} {:>9} {:>10.2}",
+                run.mode,
+                run.rps,
+                ratio,
+                run.p50,
+                run.p99,
+                run.max,
+                max_ratio,
+                run.failures,
+                run.cpu_us
+            );
+            round.insert(run.mode.clone(), run);
         }
-        let (ratio, max_ratio) = bare.map_or((f64::NAN, f64::NAN), |(rps, max)| {
-            (run.rps / rps, f64::from(run.max) / f64::from(max))
-        });
-        println!(
-            "{:<10} {:>10.0} {:>8.2} {:>9} {:>9} {:>9} {:>8.2} {:>9}",
-            run.mode, run.rps, ratio, run.p50, run.p99, run.max, max_ratio, run.failures
-        );
+        table.push(round);
+    }
+    // Each path against its floor, measured in the same round: the
+    // throughput ratio and the server's CPU per request ratio (floor ÷
+    // path, so 1.00 is on the floor), median over the rounds.
+    println!(
+        "\nagainst the floors (median of {rounds} round(s); throughput, then server CPU per request)"
+    );
+    for (path, floor) in [
+        ("run", "verify-parse"),
+        ("pipeline", "verify-parse"),
+        ("sqlite", "sqlite-floor"),
+    ] {
+        let ratios = |of: fn(&Run) -> f64, inverse: bool| -> Option<f64> {
+            let mut all: Vec<f64> = table
+                .iter()
+                .filter_map(|round| {
+                    let (p, f) = (round.get(path)?, round.get(floor)?);
+                    Some(if inverse {
+                        of(f) / of(p)
+                    } else {
+                        of(p) / of(f)
+                    })
+                })
+                .collect();
+            all.sort_by(f64::total_cmp);
+            all.get(all.len() / 2).copied()
+        };
+        if let (Some(rps), Some(cpu)) = (ratios(|r| r.rps, false), ratios(|r| r.cpu_us, true)) {
+            println!("{path:<12} ÷ {floor:<13} {rps:>6.2}x throughput {cpu:>6.2}x CPU");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -378,13 +378,17 @@ impl MemoryStore {
         let id = self.ids.of(&token.key);
         let mut entries = self.lock()?;
         entries.sweep(now, SWEEP_PER_CALL);
-        match entries.live(id, now) {
-            Some(State::Held { .. }) => return Ok(Claim::InProgress),
-            Some(State::Completed) => return Ok(Claim::Completed),
+        match entries.map.get(&id) {
+            Some(entry) if entry.until > now => {
+                return Ok(match entry.state {
+                    State::Held { .. } => Claim::InProgress,
+                    State::Completed => Claim::Completed,
+                });
+            }
+            // Its lease or retention ended: take it over.
+            Some(_) => entries.remove(id),
             None => {}
         }
-        // Absent, or its lease or retention ended: take it over.
-        entries.remove(id);
         entries.make_room(self.capacity, now)?;
         entries.insert(id, State::Held { nonce: token.nonce }, until);
         drop(entries);
