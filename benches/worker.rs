@@ -46,6 +46,53 @@ fn jobs(run: &str, events: usize) -> Vec<Vec<NewJob>> {
         .collect()
 }
 
+/// `$body` with `$queue` bound to a fresh queue of `$engine` (a new SQLite
+/// file, PostgreSQL database or Redis prefix named after `$name`); `None`
+/// for a server engine without its URL in the environment.
+macro_rules! with_engine {
+    ($engine:expr, $dir:expr, $name:expr, |$queue:ident| $body:expr) => {{
+        let unique = format!("{}_{}", $name, std::process::id());
+        match $engine {
+            "memory" => {
+                let $queue = MemoryQueue::new();
+                Some($body)
+            }
+            "sqlite" => {
+                let $queue =
+                    email_webhooks::queue::SqliteQueue::open($dir.join(format!("{unique}.db")))
+                        .unwrap();
+                Some($body)
+            }
+            "postgres" => {
+                let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").ok()?;
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("CREATE DATABASE {unique}"))
+                    .await
+                    .unwrap();
+                let $queue = email_webhooks::queue::PostgresQueue::connect(&format!(
+                    "{url} dbname={unique}"
+                ))
+                .unwrap();
+                $queue.create_table().await.unwrap();
+                Some($body)
+            }
+            _ => {
+                let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL").ok()?;
+                let client = redis::Client::open(url).unwrap();
+                let $queue = email_webhooks::queue::RedisQueue::connect(&client)
+                    .await
+                    .unwrap()
+                    .with_prefix(format!("{unique}:"));
+                Some($body)
+            }
+        }
+    }};
+}
+
 /// Enqueues then drains; events per second for each.
 async fn measure<Q: Queue>(queue: Q, events: usize) -> (f64, f64) {
     let run = format!("w{}", std::process::id());
@@ -145,43 +192,8 @@ fn main() {
         .unwrap_or_else(|_| "memory,sqlite,postgres,redis".to_owned());
     for engine in engines.split(',') {
         let result = runtime.block_on(async {
-            match engine {
-                "memory" => Some(measure(MemoryQueue::new(), events).await),
-                "sqlite" => Some(
-                    measure(
-                        email_webhooks::queue::SqliteQueue::open(dir.join("queue.db")).unwrap(),
-                        events,
-                    )
-                    .await,
-                ),
-                "postgres" => {
-                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").ok()?;
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .unwrap();
-                    tokio::spawn(connection);
-                    let name = format!("bench_{}", std::process::id());
-                    client
-                        .batch_execute(&format!("CREATE DATABASE {name}"))
-                        .await
-                        .unwrap();
-                    let queue = email_webhooks::queue::PostgresQueue::connect(&format!(
-                        "{url} dbname={name}"
-                    ))
-                    .unwrap();
-                    queue.create_table().await.unwrap();
-                    Some(measure(queue, events).await)
-                }
-                _ => {
-                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL").ok()?;
-                    let client = redis::Client::open(url).unwrap();
-                    let queue = email_webhooks::queue::RedisQueue::connect(&client)
-                        .await
-                        .unwrap()
-                        .with_prefix(format!("worker-bench-{}:", std::process::id()));
-                    Some(measure(queue, events).await)
-                }
-            }
+            with_engine!(engine, dir, "throughput", |queue| measure(queue, events)
+                .await)
         });
         let Some((enqueue, work)) = result else {
             println!("{engine:<10} skipped (no server URL in the environment)");
@@ -216,44 +228,15 @@ fn latency_table(
     );
     for engine in engines.split(',') {
         let result = runtime.block_on(async {
-            match engine {
-                "memory" => Some((latencies(MemoryQueue::new(), samples).await, "polls")),
-                "sqlite" => Some((
-                    latencies(
-                        email_webhooks::queue::SqliteQueue::open(dir.join("latency.db")).unwrap(),
-                        samples,
-                    )
-                    .await,
-                    "in-process notify",
-                )),
-                "postgres" => {
-                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").ok()?;
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .unwrap();
-                    tokio::spawn(connection);
-                    let name = format!("latency_{}", std::process::id());
-                    client
-                        .batch_execute(&format!("CREATE DATABASE {name}"))
-                        .await
-                        .unwrap();
-                    let queue = email_webhooks::queue::PostgresQueue::connect(&format!(
-                        "{url} dbname={name}"
-                    ))
-                    .unwrap();
-                    queue.create_table().await.unwrap();
-                    Some((latencies(queue, samples).await, "LISTEN/NOTIFY"))
-                }
-                _ => {
-                    let url = std::env::var("EMAIL_WEBHOOKS_TEST_REDIS_URL").ok()?;
-                    let client = redis::Client::open(url).unwrap();
-                    let queue = email_webhooks::queue::RedisQueue::connect(&client)
-                        .await
-                        .unwrap()
-                        .with_prefix(format!("latency-bench-{}:", std::process::id()));
-                    Some((latencies(queue, samples).await, "polls"))
-                }
-            }
+            let wake = match engine {
+                "sqlite" => "in-process notify",
+                "postgres" => "LISTEN/NOTIFY",
+                _ => "polls",
+            };
+            with_engine!(engine, dir, "latency", |queue| (
+                latencies(queue, samples).await,
+                wake
+            ))
         });
         let Some((sorted, wake)) = result else {
             println!("{engine:<10} skipped (no server URL in the environment)");

@@ -54,21 +54,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Resolves on Ctrl-C, or on Unix on `SIGTERM`.
 async fn stopped() {
     #[cfg(unix)]
+    if let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                // No handler could be installed: Ctrl-C still works.
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
+            _ = terminate.recv() => {}
         }
+        return;
     }
-    #[cfg(not(unix))]
+    // No SIGTERM handler (or not Unix): Ctrl-C alone.
     let _ = tokio::signal::ctrl_c().await;
 }

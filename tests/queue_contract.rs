@@ -808,17 +808,18 @@ async fn a_worker_with_more_handlers_than_pooled_connections_never_stalls() {
     assert_eq!((report.handled, report.queue_errors), (300, 0));
 }
 
-/// An idle worker polling only every 10 s handles an event within 2 s of
-/// its enqueue: it was woken (PostgreSQL's `LISTEN`, SQLite's in-process
-/// wake-up), not polled. A claim past the 10 s poll fails the test.
-async fn woken_within_a_poll(queue: impl Queue) {
+/// An idle worker (on `worker_side`) polling only every 10 s handles an
+/// event enqueued (through `receiver`) within 2 s: it was woken
+/// (PostgreSQL's `LISTEN`, SQLite's in-process wake-up), not polled. A claim
+/// past the 10 s poll fails the test.
+async fn woken_within_a_poll(receiver: &impl Queue, worker_side: &impl Queue) {
     let done = tokio::sync::Notify::new();
-    let worker = Worker::new(&queue).with_poll_interval(Duration::from_secs(10));
+    let worker = Worker::new(worker_side).with_poll_interval(Duration::from_secs(10));
     let handled = AtomicUsize::new(0);
     let feed = async {
         // The worker is idle: its first claim found nothing.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        queue.enqueue(&jobs(&["wake"])).await.unwrap();
+        receiver.enqueue(&jobs(&["wake"])).await.unwrap();
         let woken = tokio::time::timeout(Duration::from_secs(2), async {
             while handled.load(Ordering::SeqCst) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -843,7 +844,8 @@ async fn woken_within_a_poll(queue: impl Queue) {
 
 #[tokio::test]
 async fn postgres_wakes_idle_workers_on_enqueue() {
-    woken_within_a_poll(engines::postgres().await).await;
+    let queue = engines::postgres().await;
+    woken_within_a_poll(&queue, &queue).await;
 }
 
 #[tokio::test]
@@ -852,37 +854,13 @@ async fn postgres_wakes_the_workers_of_another_queue_value_on_the_same_table() {
     // here, two queues connected separately.
     let config = engines::postgres_database("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").await;
     let receiver = engines::postgres_at(&config).await;
-    let worker_side = engines::postgres_at(&config).await;
-    let done = tokio::sync::Notify::new();
-    let handled = AtomicUsize::new(0);
-    let worker = Worker::new(&worker_side).with_poll_interval(Duration::from_secs(10));
-    let feed = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        receiver.enqueue(&jobs(&["elsewhere"])).await.unwrap();
-        let woken = tokio::time::timeout(Duration::from_secs(2), async {
-            while handled.load(Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        done.notify_one();
-        woken.expect("the other queue's worker was not woken");
-    };
-    tokio::join!(
-        worker.run(
-            |_: EmailEvent| {
-                handled.fetch_add(1, Ordering::SeqCst);
-                async { Ok::<(), String>(()) }
-            },
-            done.notified()
-        ),
-        feed
-    );
+    woken_within_a_poll(&receiver, &engines::postgres_at(&config).await).await;
 }
 
 #[tokio::test]
 async fn sqlite_wakes_idle_workers_of_its_process_on_enqueue() {
-    woken_within_a_poll(engines::sqlite().0).await;
+    let queue = engines::sqlite().0;
+    woken_within_a_poll(&queue, &queue).await;
 }
 
 #[tokio::test]
