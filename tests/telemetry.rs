@@ -161,6 +161,52 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
         .await;
     assert_eq!((report.handled, report.taken_over), (1, 1));
 
+    // Inbound mail: each message's key digest and fate, under the
+    // delivery's span, as for events.
+    let inbound_key = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut postmark = Settings::new();
+    postmark.basic_auth.push(format!("pm:{PASSWORD}"));
+    let inbound = email_webhooks::inbound::InboundProviders::new()
+        .with(Provider::Postmark, postmark.clone())
+        .unwrap();
+    let on_message = inbound_key.clone();
+    let inbound_router = email_webhooks::adapters::axum::inbound_router(
+        Arc::new(inbound),
+        Arc::new(MemoryStore::new()),
+        move |message: email_webhooks::InboundMessage| {
+            *on_message.lock().unwrap() = message.idempotency_key();
+            async { Ok::<(), String>(()) }
+        },
+        |_| {},
+    )
+    .layer(axum::Extension(
+        PublicUrl::new("https://hooks.example.com").unwrap(),
+    ));
+    let inbound_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inbound_url = format!(
+        "http://{}/webhooks/postmark/inbound",
+        inbound_listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(inbound_listener, inbound_router).await.unwrap() });
+    let mail = (Provider::Postmark.info().unwrap().inbound.unwrap().simulate)(&Simulation::new(
+        EventKind::Inbound,
+        RECIPIENT,
+        "m-1",
+        1_800_000_000,
+        &postmark,
+    ))
+    .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let mut request = client.post(&inbound_url).body(mail.body.clone());
+        for (name, value) in &mail.headers {
+            request = request.header(name, value);
+        }
+        assert_eq!(request.send().await.unwrap().status().as_u16(), 200);
+    }
+    let inbound_key = inbound_key.lock().unwrap().clone();
+    assert!(!inbound_key.is_empty());
+
     // Metrics.
     let snapshot = snapshotter.snapshot().into_vec();
     let counter = |name: &str, labels: &[(&str, &str)]| -> u64 {
@@ -312,6 +358,21 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
             .collect()
     };
     let (first, second) = (delivery_of(received[0]), delivery_of(received[1]));
+    let mail_lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("event received") && line.contains(&digest_of(&inbound_key)))
+        .collect();
+    assert_eq!(mail_lines.len(), 2, "{text}");
+    assert!(
+        mail_lines[0].contains("claimed") && mail_lines[1].contains("duplicate"),
+        "{mail_lines:?}"
+    );
+    assert!(
+        mail_lines.iter().all(
+            |line| line.contains("provider=postmark") || line.contains("provider=\"postmark\"")
+        ),
+        "{mail_lines:?}"
+    );
     assert_eq!(first.len(), 12, "{first}");
     assert_ne!(first, second, "each delivery has its own id");
     assert!(

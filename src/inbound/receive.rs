@@ -195,7 +195,9 @@ impl InboundProviders {
         )
     }
 
-    /// The names configured, for a 404's hint.
+    /// The names of the providers configured, in the order they were added
+    /// (to list them in your own diagnostics; the routes answer an unknown
+    /// name 404 without a body).
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.providers.iter().map(|c| c.provider.as_str())
     }
@@ -280,15 +282,18 @@ impl InboundProviders {
             let claim = match store.begin(&key, LEASE).await {
                 Ok(Claim::Acquired(claim)) => claim,
                 Ok(Claim::Completed) => {
+                    crate::telemetry::event(&key, "duplicate");
                     outcome.duplicates += 1;
                     continue;
                 }
                 Ok(Claim::InProgress) => {
+                    crate::telemetry::event(&key, "in_progress");
                     outcome.in_progress += 1;
                     continue;
                 }
                 Err(error) => return Some(Err(error.into())),
             };
+            crate::telemetry::event(&key, "claimed");
             if handler(message).await.is_ok() {
                 if let Err(error) = store.complete(&claim, RETENTION).await {
                     return Some(Err(error.into()));
@@ -351,6 +356,9 @@ impl InboundProviders {
                 "the queue answered fewer results than jobs".into(),
             )
             .into());
+        }
+        for (job, new) in jobs.iter().zip(&answers) {
+            crate::telemetry::event(&job.key, if *new { "enqueued" } else { "duplicate" });
         }
         let enqueued = answers.iter().filter(|new| **new).count();
         Ok(InboundOutcome {
