@@ -18,8 +18,10 @@
 #[path = "queues/engines.rs"]
 mod engines;
 
+#[path = "support/http.rs"]
+mod http;
+
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use email_webhooks::queue::{NewJob, Queue, QueueCounts};
 use email_webhooks::worker::Worker;
 use email_webhooks::{EmailEvent, EventKind, Provider};
+use http::post;
 
 const ROLE: &str = "EMAIL_WEBHOOKS_FAULT_ROLE";
 const EVENTS: usize = 60;
@@ -630,32 +633,6 @@ fn mailjet_batch(run: &str, n: usize) -> (Vec<(String, String)>, Vec<u8>) {
     )
 }
 
-/// One POST; the status, or 0 when the connection ended without an answer.
-async fn post(addr: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return 0;
-    };
-    let mut head = format!(
-        "POST /webhooks/mailjet HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    head.push_str("\r\n");
-    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(body).await.is_err() {
-        return 0;
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    String::from_utf8_lossy(&response)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn receiver_killed_before_answering() {
     let place = Place::new("sqlite", "").await;
     let run = engines::unique("recv");
@@ -665,7 +642,7 @@ async fn receiver_killed_before_answering() {
     let addr = expect_line(&lines, "LISTENING").await;
     let in_flight = {
         let (addr, headers, body) = (addr.clone(), headers.clone(), body.clone());
-        tokio::spawn(async move { post(&addr, &headers, &body).await })
+        tokio::spawn(async move { post(&addr, "/webhooks/mailjet", &headers, &body).await })
     };
     assert_eq!(expect_line(&lines, "ENQUEUED").await, "10");
     first.kill().unwrap(); // SIGKILL, between the enqueue and the answer
@@ -680,7 +657,7 @@ async fn receiver_killed_before_answering() {
     // The provider redelivers to the restarted receiver.
     let (mut second, lines) = spawn("receiver", &place, &[]);
     let addr = expect_line(&lines, "LISTENING").await;
-    assert_eq!(post(&addr, &headers, &body).await, 200);
+    assert_eq!(post(&addr, "/webhooks/mailjet", &headers, &body).await, 200);
     assert_eq!(
         expect_line(&lines, "ANSWERED").await,
         "200 enqueued=0 duplicates=10"

@@ -15,7 +15,9 @@
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt::Write as _;
+#[path = "support/http.rs"]
+mod http;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +29,7 @@ use email_webhooks::provider::{Settings, Simulated, Simulation};
 use email_webhooks::queue::{Queue as _, SqliteQueue};
 use email_webhooks::worker::Worker;
 use email_webhooks::{EventKind, Provider};
+use http::post;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Each provider's inbound credentials: basic auth where it uses it, a
@@ -203,29 +206,6 @@ fn start_actix(
     .run();
     std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
     (addr, log)
-}
-
-/// One HTTP/1.1 POST on a fresh connection: the status.
-async fn post(addr: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // A server may answer (413) before it reads all of a large body.
-    let _ = stream.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 /// One HTTP/1.1 HEAD on a fresh connection: the status.

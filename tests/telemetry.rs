@@ -6,8 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/http.rs"]
+mod http;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use email_webhooks::adapters::PublicUrl;
@@ -19,48 +21,11 @@ use email_webhooks::provider::{Provider, Providers, Settings, Simulation};
 use email_webhooks::queue::MemoryQueue;
 use email_webhooks::worker::Worker;
 use email_webhooks::{BasicAuth, EventKind};
+use http::{Buffer, post};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const PASSWORD: &str = "telemetry-password-xyzzy";
 const RECIPIENT: &str = "very-private-recipient@example.com";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn post(addr: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST /webhooks/mailjet HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(k);
-        head.push_str(": ");
-        head.push_str(v);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)] // One scenario, then everything it emitted read back.
@@ -123,9 +88,18 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
         .tampered(),
     )
     .unwrap();
-    assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
-    assert_eq!(post(&addr, &good.headers, &good.body).await, 200);
-    assert_eq!(post(&addr, &bad.headers, &bad.body).await, 401);
+    assert_eq!(
+        post(&addr, "/webhooks/mailjet", &good.headers, &good.body).await,
+        200
+    );
+    assert_eq!(
+        post(&addr, "/webhooks/mailjet", &good.headers, &good.body).await,
+        200
+    );
+    assert_eq!(
+        post(&addr, "/webhooks/mailjet", &bad.headers, &bad.body).await,
+        401
+    );
     let key = std::sync::Mutex::new(String::new());
     let report = Worker::new(queue.clone())
         .with_poll_interval(Duration::from_millis(10))

@@ -8,8 +8,10 @@
 #[path = "queues/engines.rs"]
 mod engines;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/http.rs"]
+mod http;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use email_webhooks::adapters::PublicUrl;
@@ -21,42 +23,7 @@ use email_webhooks::provider::{Provider, Providers, Settings, Simulation};
 use email_webhooks::queue::PostgresQueue;
 use email_webhooks::worker::Worker;
 use email_webhooks::{BasicAuth, EventKind};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn post(addr: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST /webhooks/mailjet HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        use std::fmt::Write as _;
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
+use http::{Buffer, post};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_without_tables_is_logged_with_its_cause_once_a_second() {
@@ -92,7 +59,10 @@ async fn postgres_without_tables_is_logged_with_its_cause_once_a_second() {
             &settings,
         ))
         .unwrap();
-        assert_eq!(post(&addr, &d.headers, &d.body).await, 503);
+        assert_eq!(
+            post(&addr, "/webhooks/mailjet", &d.headers, &d.body).await,
+            503
+        );
     }
     // A worker polling the same queue for a second.
     let worker = Worker::new(queue).with_poll_interval(Duration::from_millis(20));
