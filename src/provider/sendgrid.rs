@@ -35,7 +35,7 @@ use ring::signature::{
     ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
 };
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -436,12 +436,107 @@ const RESERVED: &[&str] = &[
     "url_offset",
 ];
 
-/// A string SendGrid may send as a number.
-fn lenient_string(value: Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// A string SendGrid may send as a number; any other value reads as
+/// absent. Read straight from the parser (no `Value` in between): a batch
+/// holds a thousand events of a dozen such fields.
+struct Lenient(Option<String>);
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor)
+    }
+}
+
+struct LenientVisitor;
+
+impl<'de> Visitor<'de> for LenientVisitor {
+    type Value = Lenient;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Lenient, E> {
+        Ok(Lenient(Some(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Lenient, E> {
+        Ok(Lenient(Some(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Lenient, E> {
+        Ok(Lenient(Some(v.to_string())))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Lenient, E> {
+        Ok(Lenient(Some(v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Lenient, E> {
+        // As `serde_json` writes the number (`1.0`, not `1`).
+        Ok(Lenient(serde_json::Number::from_f64(v).map(|n| n.to_string())))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+}
+
+/// `category`: one string, or an array of them (numbers read as strings,
+/// anything else left out); any other value reads as none.
+struct Categories(Vec<String>);
+
+impl<'de> Deserialize<'de> for Categories {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Categories;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a category or a list of them")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Categories, A::Error> {
+                let mut list = Vec::new();
+                while let Some(Lenient(item)) = seq.next_element()? {
+                    list.extend(item);
+                }
+                Ok(Categories(list))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Categories, E> {
+                Ok(Categories(vec![v.to_owned()]))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Categories, E> {
+                Ok(Categories(vec![v]))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Categories, E> {
+                Ok(Categories(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Categories, E> {
+                Ok(Categories(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Categories, E> {
+                Ok(Categories(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Categories, E> {
+                Ok(Categories(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Categories, E> {
+                Ok(Categories(Vec::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Categories, A::Error> {
+                LenientVisitor.visit_map(map).map(|_| Categories(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -483,26 +578,20 @@ impl<'de> Deserialize<'de> for SendgridEvent {
                     match &*key {
                         "event" => {
                             // A non-string event type is an unknown event.
-                            e.event = lenient_string(map.next_value()?).unwrap_or_default();
+                            e.event = map.next_value::<Lenient>()?.0.unwrap_or_default();
                             saw_event = true;
                         }
-                        "email" => e.email = lenient_string(map.next_value()?),
+                        "email" => e.email = map.next_value::<Lenient>()?.0,
                         "timestamp" => e.timestamp = map.next_value()?,
-                        "sg_event_id" => e.sg_event_id = lenient_string(map.next_value()?),
-                        "sg_message_id" => e.sg_message_id = lenient_string(map.next_value()?),
-                        "response" => e.response = lenient_string(map.next_value()?),
-                        "reason" => e.reason = lenient_string(map.next_value()?),
-                        "type" => e.bounce_type = lenient_string(map.next_value()?),
-                        "useragent" => e.useragent = lenient_string(map.next_value()?),
-                        "url" => e.url = lenient_string(map.next_value()?),
+                        "sg_event_id" => e.sg_event_id = map.next_value::<Lenient>()?.0,
+                        "sg_message_id" => e.sg_message_id = map.next_value::<Lenient>()?.0,
+                        "response" => e.response = map.next_value::<Lenient>()?.0,
+                        "reason" => e.reason = map.next_value::<Lenient>()?.0,
+                        "type" => e.bounce_type = map.next_value::<Lenient>()?.0,
+                        "useragent" => e.useragent = map.next_value::<Lenient>()?.0,
+                        "url" => e.url = map.next_value::<Lenient>()?.0,
                         "category" => {
-                            e.category = match map.next_value::<Value>()? {
-                                Value::String(s) => vec![s],
-                                Value::Array(items) => {
-                                    items.into_iter().filter_map(lenient_string).collect()
-                                }
-                                _ => Vec::new(),
-                            };
+                            e.category = map.next_value::<Categories>()?.0;
                         }
                         k if RESERVED.contains(&k) => {
                             map.next_value::<IgnoredAny>()?;

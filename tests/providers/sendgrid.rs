@@ -450,6 +450,28 @@ fn one_unreadable_element_never_costs_its_neighbours() {
 }
 
 #[test]
+fn strings_sent_as_numbers_read_as_their_json_text_and_other_values_as_absent() {
+    let body = br#"[{"event":"bounce","email":-7,"sg_event_id":1.5e3,"sg_message_id":18446744073709551615,"reason":null,"response":true,"useragent":{"a":[1]},"url":[{"b":2}],"type":"blocked","category":["one",2,-3,4.25,null,{"x":1},["y"],false]},
+        {"event":"open","email":"a@b.c","category":"solo"},
+        {"event":"open","email":"a@b.c","category":7}]"#;
+    let events = sendgrid::parse(body).unwrap();
+    assert_eq!(events[0].kind, EventKind::Bounced);
+    assert_eq!(events[0].recipient.as_deref(), Some("-7"));
+    assert_eq!(events[0].event_id.as_deref(), Some("1500.0"));
+    assert_eq!(
+        events[0].message_id.as_deref(),
+        Some("18446744073709551615")
+    );
+    assert_eq!(events[0].mta_response, None);
+    assert_eq!(events[0].user_agent, None);
+    assert_eq!(events[0].click_url, None);
+    assert_eq!(events[0].reject_reason, Some(RejectReason::Blocked));
+    assert_eq!(events[0].tags, ["one", "2", "-3", "4.25"]);
+    assert_eq!(events[1].tags, ["solo"]);
+    assert!(events[2].tags.is_empty());
+}
+
+#[test]
 fn a_dropped_events_reason_is_a_description_not_an_mta_response() {
     let events = sendgrid::parse(
         br#"[{"event":"dropped","email":"a@b.c","reason":"Bounced Address","sg_event_id":"d1"}]"#,
