@@ -201,6 +201,12 @@ impl<'a> Gauges<'a> {
 type Claiming<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send + 'a>>;
 
+/// A job's settlement under way.
+type Settling<'a> = std::pin::Pin<Box<dyn Future<Output = Settled> + Send + 'a>>;
+
+/// An engine's wake-up ([`Queue::wait_for_jobs`]).
+type Wake<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// How a job's run ended, before its settlement.
 enum Ran {
     /// The handler succeeded.
@@ -300,10 +306,11 @@ impl<Q: Queue> Worker<Q> {
         self
     }
 
-    /// How often an idle worker looks for new events.
+    /// How often an idle worker looks for new events (at least 1 ms: a
+    /// worker never claims in a busy loop).
     #[must_use]
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = crate::idempotency::capped(poll);
+        self.poll = crate::idempotency::capped(poll).max(Duration::from_millis(1));
         self
     }
 
@@ -398,27 +405,45 @@ impl<Q: Queue> Worker<Q> {
         E: Display,
     {
         let mut report = WorkerReport::default();
+        // Jobs whose handler runs (or is about to), to give back at
+        // shutdown; keyed by the engine's handle and the fence, which
+        // together name one claim (a key alone may be claimed again).
         let mut held: HashMap<(String, u64), ClaimedJob> = HashMap::new();
+        // Handlers, then settlements: a settlement under way is never
+        // cancelled by the end of the grace period (its handler's work
+        // would run again).
         let mut running = FuturesUnordered::new();
+        let mut settling: FuturesUnordered<Settling<'_>> = FuturesUnordered::new();
         let shutdown = shutdown.fuse();
         let mut shutdown = std::pin::pin!(shutdown);
         // The claim in flight, polled together with the running handlers:
         // a claim waiting for a pooled connection must not stop the
         // handlers that hold the others from settling.
         let mut claiming: Option<Claiming<'_>> = None;
+        let mut claimed_at = Instant::now();
         let mut next_claim = tokio::time::Instant::now();
         let mut found_none = false;
+        // The engine's wake-up, kept across claims: one that comes while a
+        // claim is in flight is not lost (the claim may have missed the
+        // job), it makes the next claim start at once.
+        let mut wake: Wake<'_> = Box::pin(self.queue.wait_for_jobs());
+        let mut woken = false;
         let mut gauges = Gauges::new();
         loop {
-            let room = self.concurrency.saturating_sub(running.len());
+            let room = self
+                .concurrency
+                .saturating_sub(running.len() + settling.len());
             let now = tokio::time::Instant::now();
             if claiming.is_none() && room > 0 && now >= next_claim {
+                woken = false;
+                claimed_at = Instant::now();
                 claiming = Some(Box::pin(self.queue.claim(room, self.lease)));
             }
             if until_idle
                 && found_none
                 && claiming.is_none()
                 && running.is_empty()
+                && settling.is_empty()
                 && self.idle().await
             {
                 return report;
@@ -436,7 +461,7 @@ impl<Q: Queue> Worker<Q> {
                     match claimed {
                         Ok(jobs) => {
                             found_none = jobs.is_empty();
-                            if found_none {
+                            if found_none && !woken {
                                 next_claim = tokio::time::Instant::now() + self.poll;
                             }
                             for job in jobs {
@@ -444,8 +469,8 @@ impl<Q: Queue> Worker<Q> {
                                 if job.taken_over {
                                     report.taken_over += 1;
                                 }
-                                held.insert((job.key.clone(), job.fence), job.clone());
-                                running.push(self.one(job, handler));
+                                held.insert((job.id.clone(), job.fence), job.clone());
+                                running.push(self.run_job(job, claimed_at, handler));
                             }
                         }
                         Err(error) => {
@@ -455,49 +480,98 @@ impl<Q: Queue> Worker<Q> {
                         }
                     }
                 }
-                Some((key, settled)) = running.next(), if !running.is_empty() => {
-                    held.remove(&key);
+                Some((job, ran, handler_time)) = running.next(), if !running.is_empty() => {
+                    held.remove(&(job.id.clone(), job.fence));
+                    settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
+                }
+                Some(settled) = settling.next(), if !settling.is_empty() => {
                     count(&mut report, &settled);
                 }
                 () = tokio::time::sleep_until(next_claim), if waiting => {}
                 () = gauges.run(&self.queue) => {}
-                // Woken by the engine: claim at once.
-                () = self.queue.wait_for_jobs(), if waiting => {
+                // Woken by the engine: claim at once (after the claim in
+                // flight, if any).
+                () = &mut wake => {
+                    wake = Box::pin(self.queue.wait_for_jobs());
+                    woken = true;
                     next_claim = tokio::time::Instant::now();
                 }
             }
         }
-        // A claim in flight at shutdown: take its jobs, to give them back.
-        if let Some(claim) = claiming {
-            if let Ok(jobs) = claim.await {
-                for job in jobs {
-                    held.insert((job.key.clone(), job.fence), job);
-                }
-            }
-        }
-        // Shutdown: finish what runs, within the grace period.
+        self.wind_down(claiming, running, settling, held, &mut report)
+            .await;
+        report
+    }
+
+    /// Shutdown: no new claims. Jobs of a claim still in flight never
+    /// started: they go back at once (their leases would otherwise run out
+    /// during the grace period, unrenewed). Running handlers get the grace
+    /// period; past it they are cancelled and their jobs given back.
+    /// Settlements under way always finish (each is bounded by a lease).
+    async fn wind_down<'a, R>(
+        &'a self,
+        mut claiming: Option<Claiming<'a>>,
+        mut running: FuturesUnordered<R>,
+        mut settling: FuturesUnordered<Settling<'a>>,
+        mut held: HashMap<(String, u64), ClaimedJob>,
+        report: &mut WorkerReport,
+    ) where
+        R: Future<Output = (ClaimedJob, Ran, Duration)>,
+    {
         let deadline = tokio::time::sleep(self.grace);
         let mut deadline = std::pin::pin!(deadline);
-        while !running.is_empty() {
+        while claiming.is_some() || !running.is_empty() {
             tokio::select! {
                 () = &mut deadline => break,
-                Some((key, settled)) = running.next() => {
-                    held.remove(&key);
-                    count(&mut report, &settled);
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                }, if claiming.is_some() => {
+                    claiming = None;
+                    for job in claimed.unwrap_or_default() {
+                        self.give_back(&job, report).await;
+                    }
+                }
+                Some((job, ran, handler_time)) = running.next(), if !running.is_empty() => {
+                    held.remove(&(job.id.clone(), job.fence));
+                    settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
+                }
+                Some(settled) = settling.next(), if !settling.is_empty() => {
+                    count(report, &settled);
                 }
             }
         }
+        // Past the grace period: cancel the handlers still running and give
+        // their jobs back (with a claim still in flight, bounded by a lease:
+        // its jobs would lapse by then anyway).
         drop(running);
-        for job in held.values() {
-            match self.queue.release(job).await {
-                Ok(()) => report.released += 1,
-                Err(error) => {
-                    report.queue_errors += 1;
-                    crate::telemetry::queue_error("release", &error);
+        if let Some(claim) = claiming {
+            if let Ok(Ok(jobs)) = tokio::time::timeout(self.lease, claim).await {
+                for job in jobs {
+                    self.give_back(&job, report).await;
                 }
             }
         }
-        report
+        for job in held.values() {
+            self.give_back(job, report).await;
+        }
+        // Settlements under way finish (each is bounded by a lease).
+        while let Some(settled) = settling.next().await {
+            count(report, &settled);
+        }
+    }
+
+    /// Gives a job back to the queue at shutdown.
+    async fn give_back(&self, job: &ClaimedJob, report: &mut WorkerReport) {
+        match self.queue.release(job).await {
+            Ok(()) => report.released += 1,
+            Err(error) => {
+                report.queue_errors += 1;
+                crate::telemetry::queue_error("release", &error);
+            }
+        }
     }
 
     async fn idle(&self) -> bool {
@@ -509,7 +583,15 @@ impl<Q: Queue> Worker<Q> {
         matches!(counts, Ok(c) if c.ready == 0 && c.running == 0)
     }
 
-    async fn one<T, H, Fut, E>(&self, job: ClaimedJob, handler: &H) -> ((String, u64), Settled)
+    /// Runs the handler on `job` (claimed at `claimed_at`) while the
+    /// heartbeat keeps its claim; returns the job, how the run ended and
+    /// the handler's own time.
+    async fn run_job<T, H, Fut, E>(
+        &self,
+        job: ClaimedJob,
+        claimed_at: Instant,
+        handler: &H,
+    ) -> (ClaimedJob, Ran, Duration)
     where
         T: Job,
         H: Fn(T) -> Fut,
@@ -556,7 +638,7 @@ impl<Q: Queue> Worker<Q> {
                 // drops (cancels) the handler.
                 let ran = tokio::select! {
                     output = run => Some(output),
-                    () = self.heartbeat(&job) => None,
+                    () = self.heartbeat(&job, claimed_at) => None,
                 };
                 match ran {
                     None => Ran::Lost,
@@ -574,7 +656,12 @@ impl<Q: Queue> Worker<Q> {
             }
         };
         // The handler's own time, without the settlement's retries.
-        let handler_time = started.elapsed();
+        (job, result, started.elapsed())
+    }
+
+    /// Settles `job` as its run ended: completed, retried after a delay,
+    /// buried, or nothing (the claim was lost).
+    async fn settle_job(&self, job: ClaimedJob, result: Ran, handler_time: Duration) -> Settled {
         let settled = match result {
             Ran::Done => self.settle(&job, Queue::complete, Settled::Handled).await,
             // Another worker has the job now: this one settles nothing.
@@ -593,27 +680,41 @@ impl<Q: Queue> Worker<Q> {
             }
         };
         crate::telemetry::settled(&job, settled_code(&settled), handler_time);
-        ((job.key, job.fence), settled)
+        settled
     }
 
     /// Renews `job`'s lease every third of it, for as long as it is
-    /// polled; resolves when the claim was lost (another worker took the
-    /// job over while this one could not renew). A renewal that fails
-    /// otherwise (the engine restarting) is logged and tried again at the
-    /// next beat. Boxed: the worker's future stays `Send` whatever the
-    /// queue's futures borrow.
+    /// polled; resolves when the claim is lost: the engine says another
+    /// worker took the job over, or no renewal has succeeded for a whole
+    /// lease (the engine unreachable from here, though maybe not from the
+    /// other workers, which may take the job over by then). A renewal that
+    /// fails otherwise is logged and tried again at the next beat; each
+    /// waits at most a beat. The lease is counted from `claimed_at` (when
+    /// the claim was sent) and from when each successful renewal was
+    /// sent: never later than the engine counts it. Boxed: the worker's
+    /// future stays `Send` whatever the queue's futures borrow.
     fn heartbeat<'a>(
         &'a self,
         job: &'a ClaimedJob,
+        claimed_at: Instant,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         let every = self.lease / 3;
         Box::pin(async move {
+            let mut held_since = claimed_at;
             loop {
                 tokio::time::sleep(every).await;
-                match self.queue.renew(job, self.lease).await {
-                    Ok(()) => {}
-                    Err(StoreError::StaleToken) => return,
-                    Err(error) => crate::telemetry::queue_error("renew", &error),
+                let sent = Instant::now();
+                match tokio::time::timeout(every, self.queue.renew(job, self.lease)).await {
+                    Ok(Ok(())) => held_since = sent,
+                    Ok(Err(StoreError::StaleToken)) => return,
+                    Ok(Err(error)) => crate::telemetry::queue_error("renew", &error),
+                    Err(_) => crate::telemetry::queue_error(
+                        "renew",
+                        &StoreError::Backend("the renewal did not answer within a beat".into()),
+                    ),
+                }
+                if held_since.elapsed() >= self.lease {
+                    return;
                 }
             }
         })

@@ -52,27 +52,69 @@ fn quick(worker: Worker<impl Queue>) -> Worker<impl Queue> {
         .with_poll_interval(Duration::from_millis(20))
 }
 
-/// A queue whose renewals fail while `failing` is set (the engine
-/// unreachable from this worker alone).
-struct FailingRenewals<'a, Q> {
-    queue: &'a Q,
-    failing: &'a AtomicBool,
+/// The faults a [`Faulty`] queue injects.
+#[derive(Default)]
+struct Faults {
+    /// Renewals fail while set (the engine unreachable from this worker
+    /// alone).
+    failing_renewals: AtomicBool,
+    /// Claims after this many answer `slow` late (their query runs at
+    /// once: what is enqueued while the answer is on its way is not in it).
+    slow_claims_after: Option<usize>,
+    /// Completions wait `slow` first (for a connection, say).
+    slow_completions: bool,
+    slow: Duration,
+    /// Each claim takes at most this many jobs.
+    claim_at_most: Option<usize>,
 }
 
-impl<Q: Queue> Queue for FailingRenewals<'_, Q> {
+/// A real engine with [`Faults`] injected; wake-ups are the engine's.
+struct Faulty<'a, Q> {
+    queue: &'a Q,
+    faults: &'a Faults,
+    claims: AtomicUsize,
+}
+
+impl<'a, Q> Faulty<'a, Q> {
+    fn new(queue: &'a Q, faults: &'a Faults) -> Self {
+        Self {
+            queue,
+            faults,
+            claims: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<Q: Queue> Queue for Faulty<'_, Q> {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
         self.queue.enqueue(jobs).await
     }
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
-        self.queue.claim(max, lease).await
+        let max = self.faults.claim_at_most.map_or(max, |most| max.min(most));
+        let claimed = self.queue.claim(max, lease).await;
+        let before = self.claims.fetch_add(1, Ordering::SeqCst);
+        if self
+            .faults
+            .slow_claims_after
+            .is_some_and(|after| before >= after)
+        {
+            tokio::time::sleep(self.faults.slow).await;
+        }
+        claimed
     }
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
+        if self.faults.failing_renewals.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("unreachable".into()));
         }
         self.queue.renew(job, lease).await
     }
+    fn wait_for_jobs(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.queue.wait_for_jobs()
+    }
     async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        if self.faults.slow_completions {
+            tokio::time::sleep(self.faults.slow).await;
+        }
         self.queue.complete(job).await
     }
     async fn retry(
@@ -278,49 +320,129 @@ macro_rules! contract {
             }
 
             #[tokio::test]
-            async fn a_worker_that_loses_its_claim_cancels_its_handler() {
+            async fn a_worker_that_cannot_renew_for_a_lease_cancels_its_handler() {
                 let q = $make;
                 q.enqueue(&jobs(&["lost"])).await.unwrap();
-                // Its renewals fail (the engine unreachable from it) until
-                // another claim has taken the job over.
-                let failing = AtomicBool::new(true);
-                let flaky = FailingRenewals {
-                    queue: &q,
-                    failing: &failing,
+                // Its renewals fail: the engine is unreachable from this
+                // worker, though maybe not from another, which may take the
+                // job over once the lease ends.
+                let faults = Faults {
+                    failing_renewals: AtomicBool::new(true),
+                    ..Faults::default()
                 };
+                let flaky = Faulty::new(&q, &faults);
                 let cancelled = AtomicBool::new(false);
-                let started = tokio::sync::Notify::new();
+                let runs = AtomicUsize::new(0);
                 let worker = quick(Worker::new(&flaky))
                     .with_lease(Duration::from_millis(300))
-                    // No room to take its own lapsed job over.
                     .with_concurrency(1);
-                let run = worker.run_until_idle(|_: EmailEvent| {
-                    started.notify_one();
-                    let guard = Cancelled(&cancelled);
-                    async move {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        std::mem::forget(guard);
-                        Ok::<(), String>(())
-                    }
-                });
-                let take_over = async {
-                    started.notified().await;
-                    tokio::time::sleep(Duration::from_millis(600)).await;
-                    let new = q.claim(1, LEASE).await.unwrap().pop().unwrap();
-                    assert!(new.taken_over);
-                    failing.store(false, Ordering::SeqCst);
-                    // The first worker's next renewal finds the claim lost.
-                    tokio::time::sleep(Duration::from_millis(400)).await;
-                    assert!(cancelled.load(Ordering::SeqCst), "the handler runs on");
-                    q.complete(&new).await.unwrap();
-                };
-                let (report, ()) = tokio::time::timeout(Duration::from_secs(20), async {
-                    tokio::join!(run, take_over)
-                })
+                let report = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    worker.run_until_idle(|_: EmailEvent| {
+                        let first = runs.fetch_add(1, Ordering::SeqCst) == 0;
+                        let guard = Cancelled(&cancelled);
+                        async move {
+                            if first {
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                            }
+                            std::mem::forget(guard);
+                            Ok::<(), String>(())
+                        }
+                    }),
+                )
                 .await
-                .expect("the worker never gave the lost job up");
-                assert_eq!((report.handled, report.stale, report.retried), (0, 1, 0));
+                .expect("the worker kept running a job it could not renew");
+                assert!(cancelled.load(Ordering::SeqCst), "the handler ran on");
+                // Then its own next claim took the lapsed job over, and that
+                // run (too short to need a renewal) completed it.
+                assert_eq!(runs.load(Ordering::SeqCst), 2);
+                assert_eq!(
+                    (
+                        report.handled,
+                        report.stale,
+                        report.taken_over,
+                        report.retried
+                    ),
+                    (1, 1, 1, 0)
+                );
                 assert_eq!(q.counts().await.unwrap().done, 1);
+            }
+
+            #[tokio::test]
+            async fn shutdown_lets_a_settlement_under_way_finish() {
+                let q = $make;
+                q.enqueue(&jobs(&["settling"])).await.unwrap();
+                // The completion takes longer than the whole grace period.
+                let faults = Faults {
+                    slow_completions: true,
+                    slow: Duration::from_millis(600),
+                    ..Faults::default()
+                };
+                let slow = Faulty::new(&q, &faults);
+                let handled = tokio::sync::Notify::new();
+                let worker =
+                    quick(Worker::new(&slow)).with_shutdown_grace(Duration::from_millis(100));
+                let report = worker
+                    .run(
+                        |_: EmailEvent| {
+                            handled.notify_one();
+                            async { Ok::<(), String>(()) }
+                        },
+                        async {
+                            handled.notified().await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        },
+                    )
+                    .await;
+                // Not given back (its handler would run again): completed.
+                assert_eq!((report.handled, report.released), (1, 0));
+                let counts = q.counts().await.unwrap();
+                assert_eq!((counts.done, counts.ready, counts.running), (1, 0, 0));
+            }
+
+            #[tokio::test]
+            async fn shutdown_gives_back_at_once_what_a_claim_in_flight_took() {
+                let q = $make;
+                q.enqueue(&jobs(&["long", "late"])).await.unwrap();
+                // The first claim takes "long" alone; the next, "late", but
+                // answers 400 ms later: shutdown comes while it is on its
+                // way.
+                let faults = Faults {
+                    claim_at_most: Some(1),
+                    slow_claims_after: Some(1),
+                    slow: Duration::from_millis(400),
+                    ..Faults::default()
+                };
+                let faulty = Faulty::new(&q, &faults);
+                let started = tokio::sync::Notify::new();
+                let stop = tokio::sync::Notify::new();
+                let worker = quick(Worker::new(&faulty))
+                    .with_concurrency(2)
+                    .with_shutdown_grace(Duration::from_secs(10));
+                let run = worker.run(
+                    |_: EmailEvent| {
+                        started.notify_one();
+                        async {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                            Ok::<(), String>(())
+                        }
+                    },
+                    stop.notified(),
+                );
+                let check = async {
+                    started.notified().await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    stop.notify_one();
+                    // "late" never started: back to ready as soon as the
+                    // claim answered, not after the running handler.
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    let counts = q.counts().await.unwrap();
+                    assert_eq!((counts.ready, counts.running), (1, 1), "{counts:?}");
+                };
+                let (report, ()) = tokio::join!(run, check);
+                assert_eq!((report.handled, report.released), (1, 1));
+                let counts = q.counts().await.unwrap();
+                assert_eq!((counts.done, counts.ready, counts.running), (1, 1, 0));
             }
 
             #[tokio::test]
@@ -840,6 +962,61 @@ async fn woken_within_a_poll(receiver: &impl Queue, worker_side: &impl Queue) {
         feed
     );
     assert_eq!(report.handled, 1);
+}
+
+/// An enqueue whose wake-up comes while the worker's claim is on its way
+/// (its query ran before the job was there) is handled at once, not a
+/// poll later: the wake-up is kept for the next claim.
+async fn a_wake_up_during_a_claim_is_kept(queue: &impl Queue) {
+    // Every claim after the first answers 400 ms after its query ran.
+    let faults = Faults {
+        slow_claims_after: Some(1),
+        slow: Duration::from_millis(400),
+        ..Faults::default()
+    };
+    let slow_claims = Faulty::new(queue, &faults);
+    let done = tokio::sync::Notify::new();
+    let worker = Worker::new(&slow_claims).with_poll_interval(Duration::from_secs(10));
+    let handled = AtomicUsize::new(0);
+    let feed = async {
+        // Idle (its first claim found nothing): woken by "first" at 300 ms,
+        // its claim answers at about 700 ms; having found a job it claims
+        // again at once, a query that finds nothing and answers at about
+        // 1,100 ms. "second" comes in between.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        queue.enqueue(&jobs(&["first"])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        queue.enqueue(&jobs(&["second"])).await.unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(3), async {
+            while handled.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        done.notify_one();
+        woken.expect("the wake-up that came during a claim was lost");
+    };
+    let (report, ()) = tokio::join!(
+        worker.run(
+            |_: EmailEvent| {
+                handled.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), String>(()) }
+            },
+            done.notified()
+        ),
+        feed
+    );
+    assert_eq!(report.handled, 2);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_a_wake_up_that_came_during_a_claim() {
+    a_wake_up_during_a_claim_is_kept(&engines::sqlite().0).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_a_wake_up_that_came_during_a_claim() {
+    a_wake_up_during_a_claim_is_kept(&engines::postgres().await).await;
 }
 
 #[tokio::test]
