@@ -143,16 +143,22 @@ impl RedisStore {
 /// Runs a script, and once more if the connection had dropped (the server
 /// restarted since the last call: the manager reconnects, and the retry runs
 /// on the new connection). The first request after a restart succeeds
-/// instead of answering 503. Every script of this crate is safe to run
-/// twice: a claim retried with its own token is acquired again, a
-/// settlement is fenced.
+/// instead of answering 503. Never after a timeout: the first run may still
+/// be queued on a live connection and run after all (a claim would then
+/// hand entries out twice and count their attempts twice). No script of
+/// this crate does harm run twice: a claim retried with its own token is
+/// acquired again, a settlement is fenced (one whose first run did land
+/// answers stale: the delivery is answered 5xx, and the provider's
+/// redelivery is acknowledged as a duplicate).
 pub(crate) async fn invoke<T: redis::FromRedisValue>(
     invocation: &redis::ScriptInvocation<'_>,
     connection: &ConnectionManager,
 ) -> Result<T, redis::RedisError> {
     let mut connection = connection.clone();
     match invocation.invoke_async(&mut connection).await {
-        Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+        Err(error)
+            if (error.is_connection_dropped() || error.is_io_error()) && !error.is_timeout() =>
+        {
             invocation.invoke_async(&mut connection).await
         }
         answered => answered,

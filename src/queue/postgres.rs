@@ -120,7 +120,12 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>) {
     use futures_util::StreamExt as _;
     use tokio_postgres::AsyncMessage;
     loop {
-        if let Ok((client, mut connection)) = config.connect(tokio_postgres::NoTls).await {
+        let connected = config.connect(tokio_postgres::NoTls).await;
+        if let Err(error) = &connected {
+            // Polling covers the gap; the cause is logged (rate-limited).
+            crate::telemetry::queue_error("listen", &StoreError::Backend(error.to_string().into()));
+        }
+        if let Ok((client, mut connection)) = connected {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             let listening = {
                 let subscribe = client.batch_execute(CHANNEL);
@@ -208,6 +213,16 @@ impl PostgresQueue {
     pub fn with_listener(mut self, config: &str) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = config.parse().map_err(backend)?;
         config.keepalives(true);
+        // The connection only ever reads: one that died silently (a NAT or
+        // load balancer dropping idle flows, a failover without a reset)
+        // would go unnoticed for the system's default two hours of idle
+        // before the first probe. Unless the configuration says otherwise,
+        // probe after 30 s idle, then every 10 s, 3 times.
+        if config.get_keepalives_idle() >= Duration::from_secs(2 * 3600) {
+            config.keepalives_idle(Duration::from_secs(30));
+            config.keepalives_interval(Duration::from_secs(10));
+            config.keepalives_retries(3);
+        }
         self.listener = Some(Arc::new(Listener {
             config,
             wake: Arc::new(Notify::new()),
