@@ -1014,6 +1014,33 @@ async fn sqlite_keeps_a_wake_up_that_came_during_a_claim() {
     a_wake_up_during_a_claim_is_kept(&engines::sqlite().0).await;
 }
 
+/// A queue that outlives the runtime its listener ran on (a queue shared
+/// across runtimes, a `block_on` per job) still wakes its workers: the next
+/// worker that waits starts the listener again.
+#[test]
+fn postgres_restarts_its_listener_after_its_runtime_ended() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let config = runtime().block_on(engines::postgres_database(
+        "EMAIL_WEBHOOKS_TEST_POSTGRES_URL",
+    ));
+    let queue = runtime().block_on(engines::postgres_at(&config));
+    // A worker waits (the listener starts), then its runtime ends.
+    runtime().block_on(async {
+        // Woken once the listener listens, or not within 300 ms: either way
+        // it has started.
+        let _ = tokio::time::timeout(Duration::from_millis(300), queue.wait_for_jobs()).await;
+    });
+    runtime().block_on(async {
+        let receiver = engines::postgres_at(&config).await;
+        woken_within_a_poll(&receiver, &queue).await;
+    });
+}
+
 #[tokio::test]
 async fn postgres_keeps_a_wake_up_that_came_during_a_claim() {
     a_wake_up_during_a_claim_is_kept(&engines::postgres().await).await;

@@ -99,12 +99,19 @@ pub struct PostgresQueue {
 struct Listener {
     config: tokio_postgres::Config,
     wake: Arc<Notify>,
-    task: std::sync::OnceLock<tokio::task::AbortHandle>,
+    /// The listening task, started by the first worker that waits, and
+    /// started again by the next if it ended (the runtime it ran on was
+    /// shut down while the queue lives on).
+    task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(task) = self.task.get() {
+        let task = match self.task.get_mut() {
+            Ok(task) => task,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(task) = task.take() {
             task.abort();
         }
     }
@@ -226,7 +233,7 @@ impl PostgresQueue {
         self.listener = Some(Arc::new(Listener {
             config,
             wake: Arc::new(Notify::new()),
-            task: std::sync::OnceLock::new(),
+            task: std::sync::Mutex::new(None),
         }));
         Ok(self)
     }
@@ -333,9 +340,19 @@ impl Queue for PostgresQueue {
             return std::future::pending().await;
         };
         let wake = listener.wake.notified();
-        listener.task.get_or_init(|| {
-            tokio::spawn(listen(listener.config.clone(), Arc::clone(&listener.wake))).abort_handle()
-        });
+        {
+            let mut task = match listener.task.lock() {
+                Ok(task) => task,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if task
+                .as_ref()
+                .is_none_or(tokio::task::AbortHandle::is_finished)
+            {
+                let listening = listen(listener.config.clone(), Arc::clone(&listener.wake));
+                *task = Some(tokio::spawn(listening).abort_handle());
+            }
+        }
         wake.await;
     }
 
