@@ -21,8 +21,7 @@ use std::net::IpAddr;
 pub use ipnet::IpNet;
 
 use crate::error::VerifyError;
-use crate::headers::{self, Headers, Name};
-use crate::limits::Limits;
+use crate::headers::{Headers, Name};
 
 static FORWARDED_FOR: Name = Name::from_static("x-forwarded-for");
 
@@ -142,7 +141,8 @@ impl SourceAllowlist {
     /// # Errors
     ///
     /// [`VerifyError::NoPeerAddress`] when a trusted proxy sent no usable
-    /// header (absent, repeated, malformed, or only proxies): the client
+    /// header (absent, malformed right of the client, or only proxies; the
+    /// values of several lines are read as one list): the client
     /// cannot be known. That is the proxy's configuration to fix, answered
     /// 500 so that the provider retries meanwhile, not a refusal of the
     /// provider (SNS and others give up on a 403).
@@ -155,12 +155,24 @@ impl SourceAllowlist {
         if !self.trusted(peer) {
             return Ok(peer);
         }
-        let value = headers::optional(headers, &FORWARDED_FOR, &Limits::default())
-            .ok()
-            .flatten()
+        // Every line of the header as one list, read from the right: each
+        // trusted proxy appended its peer there, while everything further
+        // left came from the client. So reading stops at the first address
+        // that is not a trusted proxy, and nothing left of it (its size,
+        // its encoding, a line the client sent of its own) is ever looked
+        // at.
+        let lines = headers
+            .lookup_all(FORWARDED_FOR.as_str())
             .ok_or(VerifyError::NoPeerAddress)?;
-        for entry in value.rsplit(',').take(MAX_HOPS) {
-            let ip = forwarded_address(entry.trim()).ok_or(VerifyError::NoPeerAddress)?;
+        let entries = lines
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|byte| *byte == b','));
+        for entry in entries.take(MAX_HOPS) {
+            let ip = std::str::from_utf8(entry.trim_ascii())
+                .ok()
+                .and_then(forwarded_address)
+                .ok_or(VerifyError::NoPeerAddress)?;
             let ip = canonical(ip);
             if !self.trusted(ip) {
                 return Ok(ip);
@@ -291,6 +303,54 @@ mod tests {
         }
         assert_eq!(
             behind.check(ip("10.1.2.3"), &none),
+            Err(VerifyError::NoPeerAddress)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn what_the_client_wrote_left_of_its_address_never_hides_it() -> Result<(), InvalidNetwork> {
+        let behind = SourceAllowlist::parse(["192.0.2.0/24"])?
+            .with_trusted_proxies([parse_net("10.0.0.0/8")?]);
+        let proxy = ip("10.1.2.3");
+        // An appending proxy passes on what the client sent, then adds the
+        // client's address: bytes that are not UTF-8, an oversized prefix,
+        // garbage entries. Only what lies right of the client is read.
+        let mut junk = b"\xff\xfe, not-an-ip, ".to_vec();
+        junk.extend(std::iter::repeat_n(b'x', 20_000));
+        junk.extend_from_slice(b", 192.0.2.10");
+        let headers = vec![("X-Forwarded-For", junk)];
+        assert_eq!(behind.check(proxy, &headers), Ok(ip("192.0.2.10")));
+        // A proxy that adds a line of its own instead of appending: the
+        // lines are one list, the last line's entries rightmost.
+        let lines = [
+            ("X-Forwarded-For", "192.0.2.99, forged"),
+            ("X-Forwarded-For", "203.0.113.5, 10.9.9.9"),
+        ];
+        assert_eq!(
+            behind.check(proxy, &lines),
+            Err(VerifyError::SourceNotAllowed)
+        );
+        let lines = [
+            ("X-Forwarded-For", "203.0.113.5"),
+            ("X-Forwarded-For", "192.0.2.10"),
+        ];
+        assert_eq!(behind.check(proxy, &lines), Ok(ip("192.0.2.10")));
+        // The same through `http::HeaderMap`, as the adapters pass it.
+        let mut map = http::HeaderMap::new();
+        map.append(
+            "x-forwarded-for",
+            http::HeaderValue::from_static("198.51.100.1"),
+        );
+        map.append(
+            "x-forwarded-for",
+            http::HeaderValue::from_static("192.0.2.10, 10.0.0.7"),
+        );
+        assert_eq!(behind.check(proxy, &map), Ok(ip("192.0.2.10")));
+        // Garbage right of the client is still no client.
+        let headers = [("X-Forwarded-For", "192.0.2.10, not-an-ip")];
+        assert_eq!(
+            behind.check(proxy, &headers),
             Err(VerifyError::NoPeerAddress)
         );
         Ok(())

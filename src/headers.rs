@@ -43,6 +43,19 @@ pub trait Headers {
     fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
         self.lookup(name.as_str())
     }
+
+    /// Every value of the header `name`, in order (ignoring ASCII case):
+    /// for a list a proxy may spread over several lines, such as
+    /// `X-Forwarded-For`. `None` when this implementation cannot list the
+    /// values of a repeated header; the default lists a single one
+    /// ([`lookup`](Self::lookup)) and no more.
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        match self.lookup(name) {
+            Lookup::Absent => Some(Vec::new()),
+            Lookup::One(value) => Some(vec![value]),
+            Lookup::Repeated => None,
+        }
+    }
 }
 
 impl<T: Headers + ?Sized> Headers for &T {
@@ -53,6 +66,10 @@ impl<T: Headers + ?Sized> Headers for &T {
     fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
         (**self).lookup_http(name)
     }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        (**self).lookup_all(name)
+    }
 }
 
 impl Headers for http::HeaderMap {
@@ -62,6 +79,15 @@ impl Headers for http::HeaderMap {
 
     fn lookup_http(&self, name: &HeaderName) -> Lookup<'_> {
         one_of(self.get_all(name).iter())
+    }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        Some(
+            self.get_all(name)
+                .iter()
+                .map(http::HeaderValue::as_bytes)
+                .collect(),
+        )
     }
 }
 
@@ -85,17 +111,34 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for [(K, V)] {
             (Some(_), Some(_)) => Lookup::Repeated,
         }
     }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        Some(
+            self.iter()
+                .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_ref())
+                .collect(),
+        )
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> Headers for [(K, V); N] {
     fn lookup(&self, name: &str) -> Lookup<'_> {
         self.as_slice().lookup(name)
     }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        self.as_slice().lookup_all(name)
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for Vec<(K, V)> {
     fn lookup(&self, name: &str) -> Lookup<'_> {
         self.as_slice().lookup(name)
+    }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        self.as_slice().lookup_all(name)
     }
 }
 

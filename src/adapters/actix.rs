@@ -63,6 +63,14 @@ impl Headers for HeaderMap {
             (Some(_), Some(_)) => Lookup::Repeated,
         }
     }
+
+    fn lookup_all(&self, name: &str) -> Option<Vec<&[u8]>> {
+        Some(
+            self.get_all(name)
+                .map(actix_web::http::header::HeaderValue::as_bytes)
+                .collect(),
+        )
+    }
 }
 
 /// A webhook request: headers and raw body, read within the body limit.
