@@ -489,3 +489,65 @@ async fn handoff_queues_each_message_once_and_refuses_what_it_cannot_hold() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SES's inbound mail authenticated by a verifier that fetches SNS
+/// certificates by URL (`with_verifier`): a delivery signed with another
+/// certificate (after a rotation, or from a topic in another region) is
+/// verified. Settings pin the one certificate they name and refuse it, and
+/// SNS drops a refused delivery.
+#[tokio::test]
+async fn ses_inbound_through_a_verifier_follows_the_certificate_url() {
+    use base64::Engine as _;
+    use email_webhooks::provider::ses::SesVerifier;
+    use email_webhooks::provider::sns::{SnsVerifier, StaticCertificates};
+    let topic = "arn:aws:sns:us-east-1:123456789012:inbound";
+    // Signed with the second certificate's key, at the URL SES's
+    // simulator names.
+    let mut signer = Settings::new();
+    signer.keys = vec![
+        base64::engine::general_purpose::STANDARD.encode(include_bytes!("data/sns-test-key-2.pk8")),
+    ];
+    signer.topics = vec![topic.to_owned()];
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@example.org",
+        "m-2",
+        now,
+        &signer,
+    );
+    let delivery = (Provider::Ses.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    let request = email_webhooks::Request::new(&delivery.headers, &delivery.body);
+    let url: serde_json::Value = serde_json::from_slice(&delivery.body).unwrap();
+    let url = url["SigningCertURL"].as_str().unwrap().to_owned();
+
+    // The first certificate pinned by settings: refused.
+    let pinned = InboundProviders::new()
+        .with(Provider::Ses, verifying(Provider::Ses))
+        .unwrap();
+    let refused = pinned.receive("ses", &request).await.unwrap().unwrap_err();
+    assert_eq!(refused.http_status(), 401, "{refused:?}");
+
+    // Certificates by URL (here a fixed set; in production fetched over
+    // HTTPS): verified, and read as inbound mail.
+    let certificates = StaticCertificates::new()
+        .with(
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-first.pem",
+            include_bytes!("data/sns-test-cert.pem").to_vec(),
+        )
+        .with(&url, include_bytes!("data/sns-test-cert-2.pem").to_vec());
+    let by_url = InboundProviders::new()
+        .with_verifier(SesVerifier::new(SnsVerifier::new(certificates, [topic])))
+        .unwrap();
+    let messages = by_url.receive("ses", &request).await.unwrap().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].envelope_recipient.as_deref(),
+        Some("support@example.org")
+    );
+    // Still a signature check: tampered, refused.
+    let forged =
+        (Provider::Ses.info().unwrap().inbound.unwrap().simulate)(&sim.tampered()).unwrap();
+    let forged = email_webhooks::Request::new(&forged.headers, &forged.body);
+    assert!(by_url.receive("ses", &forged).await.unwrap().is_err());
+}

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 
 use super::{ContentRef, ContentSource, FetchError, InboundLimits, InboundMessage};
 use crate::error::Error;
-use crate::provider::{InboundInfo, Provider, Settings, SetupError};
+use crate::provider::{DynProvider, EmailProvider, InboundInfo, Provider, Settings, SetupError};
 use crate::request::Request;
 
 /// [`ContentSource`] behind a pointer.
@@ -37,7 +37,14 @@ impl ContentSource for Shared {
 struct Configured {
     provider: Provider,
     info: &'static InboundInfo,
-    settings: Settings,
+    /// How deliveries are authenticated: a verifier given as such, or the
+    /// settings the provider's own inbound verification builds one from.
+    auth: Auth,
+}
+
+enum Auth {
+    Settings(Box<Settings>),
+    Verifier(Box<dyn DynProvider>),
 }
 
 /// The providers whose inbound mail a receiver takes, each with the
@@ -84,7 +91,8 @@ impl InboundProviders {
     /// Takes `provider`'s inbound mail, authenticated by `settings` (as the
     /// CLI's `verify --inbound` flags name them: see each provider's
     /// [`InboundInfo::authenticated_by`]). A provider added twice keeps
-    /// its first settings.
+    /// its first settings. For Amazon SES, whose settings pin one SNS
+    /// certificate, prefer [`with_verifier`](Self::with_verifier).
     ///
     /// # Errors
     ///
@@ -103,8 +111,44 @@ impl InboundProviders {
         self.providers.push(Configured {
             provider,
             info,
-            settings,
+            auth: Auth::Settings(Box::new(settings)),
         });
+        Ok(self)
+    }
+
+    /// Takes the inbound mail of `verifier`'s provider, authenticated by
+    /// `verifier`: one of the crate's verifiers, built as for the
+    /// provider's events. For Amazon SES this is the way to fetch SNS
+    /// certificates by URL (an [`SesVerifier`](crate::provider::ses::SesVerifier)
+    /// over an [`SnsVerifier`](crate::provider::sns::SnsVerifier) with your
+    /// [`CertificateSource`](crate::provider::sns::CertificateSource)):
+    /// [`with`](Self::with) pins the one certificate of its settings, which
+    /// stops verifying when AWS signs with another (a rotation, a topic in
+    /// another region), and SNS drops what is refused. The verifier's own
+    /// body limit applies first: set it at least as high as the inbound one
+    /// ([`Configure::with_limits`](crate::Configure::with_limits)). A
+    /// provider added twice keeps its first configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError`] when the provider reads no inbound mail in this
+    /// build.
+    pub fn with_verifier(
+        mut self,
+        verifier: impl EmailProvider + 'static,
+    ) -> Result<Self, SetupError> {
+        let provider = EmailProvider::id(&verifier);
+        let info = provider
+            .info()
+            .and_then(|info| info.inbound)
+            .ok_or(SetupError::Missing("a provider that posts inbound mail"))?;
+        if self.find(provider.as_str()).is_none() {
+            self.providers.push(Configured {
+                provider,
+                info,
+                auth: Auth::Verifier(Box::new(verifier)),
+            });
+        }
         Ok(self)
     }
 
@@ -162,16 +206,24 @@ impl InboundProviders {
         configured: &Configured,
         request: &Request<'_>,
     ) -> Result<Vec<InboundMessage>, Error> {
-        let mut messages = (configured.info.verify)(&configured.settings, request, &self.limits)
-            // Checked by `with`: a setting that fails now is unusable at
-            // run time (a key the backend stopped accepting). Retried, so
-            // the provider keeps the message while it is fixed.
-            .map_err(|setup| match setup {
-                SetupError::Verify(verify) => Error::Verify(verify),
-                other => Error::Fetch(FetchError::Unavailable(format!(
-                    "the inbound settings are unusable: {other}"
-                ))),
-            })??;
+        let mut messages = match &configured.auth {
+            Auth::Settings(settings) => (configured.info.verify)(settings, request, &self.limits)
+                // Checked by `with`: a setting that fails now is unusable at
+                // run time (a key the backend stopped accepting). Retried, so
+                // the provider keeps the message while it is fixed.
+                .map_err(|setup| match setup {
+                    SetupError::Verify(verify) => Error::Verify(verify),
+                    other => Error::Fetch(FetchError::Unavailable(format!(
+                        "the inbound settings are unusable: {other}"
+                    ))),
+                })??,
+            Auth::Verifier(verifier) => {
+                // Authenticated (what it reads as events is not used), then
+                // read as inbound mail.
+                verifier.receive_boxed(request).await?;
+                (configured.info.parse)(request, &self.limits)?
+            }
+        };
         for message in &mut messages {
             if message.pending().next().is_none() {
                 continue;

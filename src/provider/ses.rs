@@ -25,7 +25,11 @@
 //! stores the message in a bucket and publishes the notification without
 //! `content`, and the message is fetched from `s3://bucket/key` through
 //! the caller's [`ContentSource`](crate::inbound::ContentSource). Both are
-//! authenticated by the SNS signature and topic allowlist, as the events.
+//! authenticated by the SNS signature and topic allowlist, as the events:
+//! give the inbound route an [`SesVerifier`] that fetches certificates by
+//! URL ([`InboundProviders::with_verifier`](crate::inbound::InboundProviders::with_verifier));
+//! settings (`InboundProviders::with`) pin one certificate, which fails
+//! once AWS signs with another, and SNS drops what is refused.
 //! The id is the SES `mail.messageId`. One notification covers every
 //! recipient of yours (`receipt.recipients`): `envelope_recipient` is the
 //! first. The spam verdict is SES's `receipt.spamVerdict` (`FAIL` is
