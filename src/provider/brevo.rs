@@ -172,6 +172,12 @@ pub struct BrevoEvent {
     /// The contact's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Value>,
+    /// Marketing list events (`list_addition`): the lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<Value>,
+    /// Marketing events: the campaign's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camp_id: Option<Value>,
 }
 
 /// Parses a Brevo body (one event object, or an array of them) without
@@ -241,6 +247,12 @@ fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
     let number = |n: Option<i64>| n.map(|n| n.to_string());
     let (epoch, seconds, ts) = (number(native.ts_epoch), number(native.ts_event), number(native.ts));
     let tags = native.tags.join("\u{0}");
+    // Marketing events' list and campaign, digested only where present, so
+    // that the keys of transactional events stay as they were.
+    let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+    let (lists, campaign) = (json(&native.list_id), json(&native.camp_id));
+    let marketing = (lists.is_some() || campaign.is_some())
+        .then_some([lists.as_deref(), campaign.as_deref()]);
     event::fingerprint([
         Some(native.event.as_str()),
         native.email.as_deref(),
@@ -253,7 +265,9 @@ fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
         native.tag.as_deref(),
         Some(tags.as_str()),
         native.custom.as_deref(),
-    ])
+    ]
+    .into_iter()
+    .chain(marketing.into_iter().flatten()))
 }
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL) or --secret BEARER_TOKEN";

@@ -309,6 +309,13 @@ pub struct MandrillListEntry {
     /// The details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The subaccount the entry belongs to (Mandrill keeps deny-list
+    /// entries per subaccount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subaccount: Option<String>,
+    /// The sender the entry is for, when it is sender-specific.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
 }
 
 /// Parses a Mandrill form body (`mandrill_events=[…]`) without checking
@@ -416,19 +423,27 @@ fn fingerprint(native: &MandrillEvent, raw: &RawValue) -> [u8; 32] {
     let msg = native.msg.as_ref();
     let time = native.ts.0.map(|t| t.unix_timestamp_nanos().to_string());
     let entry = native.reject.as_ref().or(native.entry.as_ref());
-    event::fingerprint([
-        native.id.as_deref(),
-        msg.and_then(|m| m.id.as_deref()),
-        native.event.as_deref(),
-        native.sync_type.as_deref(),
-        native.action.as_deref(),
-        time.as_deref(),
-        msg.and_then(|m| m.email.as_deref()),
-        entry.and_then(|e| e.email.as_deref()),
-        native.url.as_deref(),
-        native.ip.as_deref(),
-        native.user_agent.as_deref(),
-    ])
+    // A sync event's entry: why it is listed, and for which subaccount and
+    // sender (Mandrill keeps entries per subaccount). Digested only where
+    // there is one, so that the keys of all other events stay as they were.
+    let listed = entry.map(|e| [e.reason.as_deref(), e.subaccount.as_deref(), e.sender.as_deref()]);
+    event::fingerprint(
+        [
+            native.id.as_deref(),
+            msg.and_then(|m| m.id.as_deref()),
+            native.event.as_deref(),
+            native.sync_type.as_deref(),
+            native.action.as_deref(),
+            time.as_deref(),
+            msg.and_then(|m| m.email.as_deref()),
+            entry.and_then(|e| e.email.as_deref()),
+            native.url.as_deref(),
+            native.ip.as_deref(),
+            native.user_agent.as_deref(),
+        ]
+        .into_iter()
+        .chain(listed.into_iter().flatten()),
+    )
 }
 
 const NEEDS: &str = "--secret WEBHOOK_KEY and --url (the webhook URL as configured in Mandrill)";

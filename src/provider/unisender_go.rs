@@ -363,7 +363,14 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
     };
     let info = data.delivery_info.clone().unwrap_or_default();
     let mut event = EmailEvent::new(Provider::UnisenderGo, kind, raw.to_owned());
-    event.set_fingerprint(&fingerprint(name, &data));
+    // Every field of the model is optional, so an event it does not read
+    // (an unknown name or status, no time) is told apart by too little of
+    // it: then the whole element, resent unchanged, is the key.
+    if kind == EventKind::Unknown || (data.event_time.is_none() && data.block_time.is_none()) {
+        event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    } else {
+        event.set_fingerprint(&fingerprint(name, &data));
+    }
     // A spam block or a blocklist is the receiving side refusing the
     // sender, not the address failing.
     let status = info.delivery_status.as_deref().unwrap_or_default();

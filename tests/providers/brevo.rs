@@ -37,6 +37,15 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
         variant[field] = value;
         assert_ne!(key(&variant), original, "{field}");
     }
+    // Marketing events told apart only by their list or campaign.
+    let listed = json!({"event": "list_addition", "email": "a@example.com", "list_id": [3],
+        "camp_id": 9, "ts_event": 1_765_000_000});
+    let mut other_list = listed.clone();
+    other_list["list_id"] = json!([7]);
+    let mut other_campaign = listed.clone();
+    other_campaign["camp_id"] = json!(10);
+    assert_ne!(key(&other_list), key(&listed));
+    assert_ne!(key(&other_campaign), key(&listed));
     // The webhook's id and the local date are not the event's: a
     // redelivery through another webhook is the same event.
     let mut other_webhook = base.clone();

@@ -209,9 +209,23 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     )
     .unwrap();
     assert_eq!(key(&reordered), original);
-    // Two sync events for different addresses differ.
-    let sync = |email: &str| json!({"type": "blacklist", "action": "add", "reject": {"email": email, "reason": "hard-bounce"}});
-    assert_ne!(key(&sync("a@example.com")), key(&sync("b@example.com")));
+    // Two sync events that differ in one field of the entry differ: the
+    // address, why it is listed, and the subaccount or sender it is
+    // listed for (Mandrill keeps deny-list entries per subaccount).
+    let sync = json!({"type": "blacklist", "action": "add", "ts": 1_765_000_000,
+        "reject": {"email": "a@example.com", "reason": "hard-bounce", "subaccount": "s1", "sender": "x@example.org"}});
+    for (pointer, value) in [
+        ("/reject/email", json!("b@example.com")),
+        ("/reject/reason", json!("spam")),
+        ("/reject/subaccount", json!("s2")),
+        ("/reject/sender", json!("y@example.org")),
+        ("/action", json!("remove")),
+    ] {
+        let mut variant = sync.clone();
+        *variant.pointer_mut(pointer).unwrap() = value;
+        assert_ne!(key(&variant), key(&sync), "{pointer}");
+    }
+    assert_eq!(key(&sync.clone()), key(&sync));
 }
 
 /// Inbound messages have no `_id`: two messages to one address in the same
