@@ -78,6 +78,52 @@ fn reject_other_prefixes(key: &str, expected: &'static str) -> Result<(), Secret
     Ok(())
 }
 
+/// The encodings of Ed25519's points of small order (their y coordinate,
+/// the sign bit of x cleared), as libsodium's `ge25519_has_small_order`
+/// lists them: with such a public key, a signature can be forged for any
+/// message without a private key (with the identity, `R` the identity and
+/// `s` zero verify everywhere), and ring accepts them.
+const SMALL_ORDER_Y: [[u8; 32]; 7] = {
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut p = p_minus_1;
+    p[0] = 0xed;
+    let mut p_plus_1 = p_minus_1;
+    p_plus_1[0] = 0xee;
+    let mut one = [0; 32];
+    one[0] = 1;
+    [
+        // 0 (order 4), 1 (order 1)
+        [0; 32],
+        one,
+        // The two y coordinates of the points of order 8.
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        // p - 1 (order 2); p and p + 1, non-canonical 0 and 1.
+        p_minus_1,
+        p,
+        p_plus_1,
+    ]
+};
+
+/// Whether `key` is an encoding no genuine key has: a point of small order
+/// (see [`SMALL_ORDER_Y`]), or a non-canonical y (at least p = 2^255 - 19).
+fn weak_ed25519(key: &[u8; 32]) -> bool {
+    let mut y = *key;
+    y[31] &= 0x7f;
+    let non_canonical = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    non_canonical || SMALL_ORDER_Y.contains(&y)
+}
+
 /// An Ed25519 public key, as used by Standard Webhooks `v1a` signatures.
 ///
 /// Public keys are not secret, so this type is `Clone`, comparable and its
@@ -86,17 +132,31 @@ fn reject_other_prefixes(key: &str, expected: &'static str) -> Result<(), Secret
 pub struct Ed25519PublicKey([u8; 32]);
 
 impl Ed25519PublicKey {
-    /// Wraps a raw 32-byte public key.
+    /// Wraps a raw 32-byte public key. A weak one (a point of small order,
+    /// or a non-canonical encoding: no genuine key is one, and with one a
+    /// signature can be forged) verifies nothing; the parsing constructors
+    /// refuse it.
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
+    }
+
+    /// `bytes` as a key, unless weak (see [`from_bytes`](Self::from_bytes)).
+    pub(crate) fn checked(bytes: [u8; 32]) -> Result<Self, SecretError> {
+        if weak_ed25519(&bytes) {
+            return Err(SecretError::Rejected(
+                "a weak Ed25519 public key (a point of small order, or not canonical)",
+            ));
+        }
+        Ok(Self(bytes))
     }
 
     /// Parses the Standard Webhooks `whpk_<base64>` form (prefix optional).
     ///
     /// # Errors
     ///
-    /// [`SecretError`] for another prefix, bad base64, or a length other than 32.
+    /// [`SecretError`] for another prefix, bad base64, a length other than
+    /// 32, or a weak key.
     pub fn from_standard_webhooks(key: &str) -> Result<Self, SecretError> {
         reject_other_prefixes(key, WHPK_PREFIX)?;
         let b64 = key.strip_prefix(WHPK_PREFIX).unwrap_or(key);
@@ -109,7 +169,7 @@ impl Ed25519PublicKey {
                     expected: "32",
                     actual: bytes.len(),
                 })?;
-        Ok(Self(array))
+        Self::checked(array)
     }
 
     /// The raw 32 bytes.
@@ -126,6 +186,9 @@ impl Ed25519PublicKey {
 
     /// Whether `signature` is this key's Ed25519 signature of `message`.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        if weak_ed25519(&self.0) {
+            return false;
+        }
         UnparsedPublicKey::new(&ED25519, &self.0)
             .verify(message, signature)
             .is_ok()
@@ -226,6 +289,42 @@ impl fmt::Debug for Ed25519SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_ed25519_keys_are_refused_and_verify_nothing() {
+        // The identity as a key: R = identity and s = 0 verify for any
+        // message under plain Ed25519 (ring accepts it).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        let key = Ed25519PublicKey::from_bytes(identity);
+        assert!(!key.verifies(b"any body at all", &forged));
+        // Every small-order encoding, either sign of x, and the
+        // non-canonical ones, are refused when parsed.
+        let mut weak: Vec<[u8; 32]> = Vec::new();
+        for y in SMALL_ORDER_Y {
+            let mut negative = y;
+            negative[31] |= 0x80;
+            weak.extend([y, negative]);
+        }
+        let mut high = [0xff; 32];
+        high[31] = 0x7f;
+        weak.push(high);
+        for bytes in weak {
+            let text = crate::encoding::base64(&bytes);
+            assert!(
+                matches!(
+                    Ed25519PublicKey::from_standard_webhooks(&text),
+                    Err(SecretError::Rejected(_))
+                ),
+                "{text}"
+            );
+        }
+        // A genuine key is taken (RFC 8032, test 1).
+        let genuine = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+        assert!(Ed25519PublicKey::from_standard_webhooks(genuine).is_ok());
+    }
 
     #[test]
     fn empty_secret_is_rejected() {

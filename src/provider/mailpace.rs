@@ -115,7 +115,7 @@ impl MailpacePublicKey {
         };
         let raw: [u8; 32] = raw.try_into().map_err(|_| SecretError::Rejected("ed25519"))?;
         Ok(Self {
-            key: Ed25519PublicKey::from_bytes(raw),
+            key: Ed25519PublicKey::checked(raw)?,
             form,
         })
     }

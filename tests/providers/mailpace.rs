@@ -56,6 +56,11 @@ fn each_key_form_is_read_and_named() {
         b64(&raw[..31]),
         b64(&other_spki),
         hex[..62].to_owned(),
+        // Weak keys, with which a signature can be forged for any body: the
+        // identity, the all-zero point (order 4), a non-canonical encoding.
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        b64(&[0xff; 32]),
     ] {
         assert!(MailpacePublicKey::parse(&bad).is_err(), "{bad}");
     }
