@@ -341,3 +341,21 @@ fn ses_fan_out_beyond_the_limits_is_refused_early() {
     assert_eq!(result.unwrap_err().code(), "invalid_payload");
     assert!(peak < 8 * body.len(), "{peak} bytes for {}", body.len());
 }
+
+/// A SparkPost element of many empty classes (after authentication, or
+/// through `parse`) is read up to a few classes, not a model per class:
+/// 400,000 classes once cost about 200 MB.
+#[test]
+fn sparkpost_classes_per_element_are_bounded() {
+    let classes: Vec<String> = (0..400_000).map(|i| format!(r#""c{i}":{{}}"#)).collect();
+    let body = format!(r#"[{{"msys":{{{}}}}}]"#, classes.join(","));
+    let (events, peak) =
+        peak_bytes_during(|| email_webhooks::provider::sparkpost::parse(body.as_bytes()).unwrap());
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, email_webhooks::EventKind::Unknown);
+    assert!(
+        peak < 4 * body.len(),
+        "peak {peak} bytes for a {} byte body",
+        body.len()
+    );
+}

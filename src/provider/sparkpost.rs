@@ -88,8 +88,38 @@ sync_provider!(SparkpostVerifier);
 #[non_exhaustive]
 pub struct SparkpostEvent {
     /// The class (`message_event`, `track_event`, …) and its event.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "classes")]
     pub msys: std::collections::BTreeMap<String, SparkpostEventData>,
+}
+
+/// The most classes read from one element (SparkPost puts one there): a
+/// body of many empty classes must not cost a model each.
+const MAX_CLASSES: usize = 8;
+
+/// `msys`, an object of at most [`MAX_CLASSES`] classes; more is an error
+/// (the element is then kept as unknown).
+fn classes<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, SparkpostEventData>, D::Error> {
+    struct Classes;
+    impl<'de> serde::de::Visitor<'de> for Classes {
+        type Value = std::collections::BTreeMap<String, SparkpostEventData>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of event classes")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut classes = std::collections::BTreeMap::new();
+            while let Some(class) = map.next_key::<String>()? {
+                if classes.len() == MAX_CLASSES {
+                    return Err(serde::de::Error::custom("too many event classes"));
+                }
+                let data = map.next_value()?;
+                classes.insert(class, data);
+            }
+            Ok(classes)
+        }
+    }
+    deserializer.deserialize_map(Classes)
 }
 
 /// An event's fields, as SparkPost names them; numbers sent as strings
