@@ -124,8 +124,12 @@ impl MandrillVerifier {
 
 impl std::fmt::Debug for MandrillVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = self.url.split(['/', '?', '#']).take(3).collect::<Vec<_>>().join("/");
-        let shown = shown.rsplit_once('@').map_or(shown.as_str(), |(_, host)| host);
+        // The host alone: credentials (which precede the last `@` before
+        // the query, even in a malformed URL) and the path never shown.
+        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let shown = rest.split('/').next().unwrap_or_default();
         f.debug_struct("MandrillVerifier")
             .field("keys", &self.keys.len())
             .field("url", &shown)

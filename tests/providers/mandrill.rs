@@ -258,3 +258,19 @@ fn debug_hides_credentials_and_paths_of_the_configured_url() {
     }
     assert!(shown.contains("hooks.example.com"), "{shown}");
 }
+
+/// `Debug` shows the configured URL's host, never credentials or the path,
+/// even when the URL is malformed.
+#[test]
+fn debug_shows_the_host_alone() {
+    for url in [
+        "https://user:secret-pass@hooks.example.com/mandrill?k=secret-q",
+        "https://user:secret/pass@hooks.example.com/mandrill",
+        "hooks.example.com/secret-path#secret-fragment",
+    ] {
+        let verifier = MandrillVerifier::new(Secret::from_bytes("k").unwrap(), url);
+        let shown = format!("{verifier:?}");
+        assert!(shown.contains("hooks.example.com"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
