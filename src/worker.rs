@@ -530,8 +530,16 @@ impl<Q: Queue> Worker<Q> {
                     }
                 }, if claiming.is_some() => {
                     claiming = None;
-                    for job in claimed.unwrap_or_default() {
-                        self.give_back(&job, report).await;
+                    match claimed {
+                        Ok(jobs) => {
+                            for job in jobs {
+                                self.give_back_unstarted(&job, report).await;
+                            }
+                        }
+                        Err(error) => {
+                            report.queue_errors += 1;
+                            crate::telemetry::queue_error("claim", &error);
+                        }
                     }
                 }
                 Some((job, ran, handler_time)) = running.next(), if !running.is_empty() => {
@@ -543,24 +551,59 @@ impl<Q: Queue> Worker<Q> {
                 }
             }
         }
-        // Past the grace period: cancel the handlers still running and give
-        // their jobs back (with a claim still in flight, bounded by a lease:
-        // its jobs would lapse by then anyway).
-        drop(running);
-        if let Some(claim) = claiming {
-            if let Ok(Ok(jobs)) = tokio::time::timeout(self.lease, claim).await {
-                for job in jobs {
-                    self.give_back(&job, report).await;
-                }
-            }
+        // Past the grace period. Handlers that finished meanwhile are
+        // settled, not given back; the others are cancelled and their jobs
+        // given back at once, before their leases run out.
+        while let Some(Some((job, ran, handler_time))) = running.next().now_or_never() {
+            held.remove(&(job.id.clone(), job.fence));
+            settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
         }
+        drop(running);
         for job in held.values() {
             self.give_back(job, report).await;
         }
-        // Settlements under way finish (each is bounded by a lease).
-        while let Some(settled) = settling.next().await {
-            count(report, &settled);
+        // Then, together: settlements under way finish (each bounded by a
+        // lease), and a claim still in flight is waited for (bounded by a
+        // lease: its jobs would lapse by then anyway) to give its jobs back.
+        let claimed = async {
+            match claiming {
+                Some(claim) => tokio::time::timeout(self.lease, claim).await.ok(),
+                None => None,
+            }
+        };
+        let settled = async {
+            let mut all = Vec::new();
+            while let Some(settled) = settling.next().await {
+                all.push(settled);
+            }
+            all
+        };
+        let (claimed, settled) = tokio::join!(claimed, settled);
+        for settled in &settled {
+            count(report, settled);
         }
+        match claimed {
+            Some(Ok(jobs)) => {
+                for job in jobs {
+                    self.give_back_unstarted(&job, report).await;
+                }
+            }
+            Some(Err(error)) => {
+                report.queue_errors += 1;
+                crate::telemetry::queue_error("claim", &error);
+            }
+            None => {}
+        }
+    }
+
+    /// Gives back a job claimed at shutdown, which never started (counted
+    /// and logged as claimed, a takeover included).
+    async fn give_back_unstarted(&self, job: &ClaimedJob, report: &mut WorkerReport) {
+        crate::telemetry::claimed(job);
+        if job.taken_over {
+            report.taken_over += 1;
+        }
+        self.give_back(job, report).await;
     }
 
     /// Gives a job back to the queue at shutdown.
@@ -688,8 +731,8 @@ impl<Q: Queue> Worker<Q> {
     /// worker took the job over, or no renewal has succeeded for a whole
     /// lease (the engine unreachable from here, though maybe not from the
     /// other workers, which may take the job over by then). A renewal that
-    /// fails otherwise is logged and tried again at the next beat; each
-    /// waits at most a beat. The lease is counted from `claimed_at` (when
+    /// fails otherwise is logged and tried again at the next beat; one may
+    /// take as long as the lease has left. The lease is counted from `claimed_at` (when
     /// the claim was sent) and from when each successful renewal was
     /// sent: never later than the engine counts it. Boxed: the worker's
     /// future stays `Send` whatever the queue's futures borrow.
@@ -701,20 +744,27 @@ impl<Q: Queue> Worker<Q> {
         let every = self.lease / 3;
         Box::pin(async move {
             let mut held_since = claimed_at;
+            let mut last_sent = claimed_at;
             loop {
-                tokio::time::sleep(every).await;
+                // A beat after the last renewal was sent (at once when a
+                // slow one took longer than a beat to answer).
+                let next = last_sent.checked_add(every).unwrap_or(last_sent);
+                tokio::time::sleep_until(next.into()).await;
                 let sent = Instant::now();
-                match tokio::time::timeout(every, self.queue.renew(job, self.lease)).await {
-                    Ok(Ok(())) => held_since = sent,
-                    Ok(Err(StoreError::StaleToken)) => return,
-                    Ok(Err(error)) => crate::telemetry::queue_error("renew", &error),
-                    Err(_) => crate::telemetry::queue_error(
-                        "renew",
-                        &StoreError::Backend("the renewal did not answer within a beat".into()),
-                    ),
-                }
-                if held_since.elapsed() >= self.lease {
+                last_sent = sent;
+                // What is left of the lease: a renewal may take up to that
+                // (a slow one that lands still keeps the claim); none can
+                // once it is over.
+                let left = held_since
+                    .checked_add(self.lease)
+                    .map_or(Duration::MAX, |end| end.saturating_duration_since(sent));
+                if left.is_zero() {
                     return;
+                }
+                match tokio::time::timeout(left, self.queue.renew(job, self.lease)).await {
+                    Ok(Ok(())) => held_since = sent,
+                    Ok(Err(StoreError::StaleToken)) | Err(_) => return,
+                    Ok(Err(error)) => crate::telemetry::queue_error("renew", &error),
                 }
             }
         })

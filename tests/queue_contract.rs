@@ -63,6 +63,8 @@ struct Faults {
     slow_claims_after: Option<usize>,
     /// Completions wait `slow` first (for a connection, say).
     slow_completions: bool,
+    /// Renewals wait `slow` first, then renew.
+    slow_renewals: bool,
     slow: Duration,
     /// Each claim takes at most this many jobs.
     claim_at_most: Option<usize>,
@@ -105,6 +107,9 @@ impl<Q: Queue> Queue for Faulty<'_, Q> {
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
         if self.faults.failing_renewals.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("unreachable".into()));
+        }
+        if self.faults.slow_renewals {
+            tokio::time::sleep(self.faults.slow).await;
         }
         self.queue.renew(job, lease).await
     }
@@ -365,6 +370,40 @@ macro_rules! contract {
                     ),
                     (1, 1, 1, 0)
                 );
+                assert_eq!(q.counts().await.unwrap().done, 1);
+            }
+
+            #[tokio::test]
+            async fn a_slow_renewal_that_lands_keeps_the_claim() {
+                let q = $make;
+                q.enqueue(&jobs(&["slow-renewals"])).await.unwrap();
+                // Each renewal takes longer than a beat (200 ms of a 600 ms
+                // lease), yet lands within the lease.
+                let faults = Faults {
+                    slow_renewals: true,
+                    slow: Duration::from_millis(250),
+                    ..Faults::default()
+                };
+                let slow = Faulty::new(&q, &faults);
+                let cancelled = AtomicBool::new(false);
+                let worker = quick(Worker::new(&slow))
+                    .with_lease(Duration::from_millis(600))
+                    .with_concurrency(1);
+                let report = worker
+                    .run_until_idle(|_: EmailEvent| {
+                        let guard = Cancelled(&cancelled);
+                        async move {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                            std::mem::forget(guard);
+                            Ok::<(), String>(())
+                        }
+                    })
+                    .await;
+                assert!(
+                    !cancelled.load(Ordering::SeqCst),
+                    "a healthy handler was cancelled"
+                );
+                assert_eq!((report.handled, report.stale, report.taken_over), (1, 0, 0));
                 assert_eq!(q.counts().await.unwrap().done, 1);
             }
 
