@@ -201,6 +201,15 @@ impl<'a> Gauges<'a> {
 type Claiming<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send + 'a>>;
 
+/// The claim in flight, or never (a `select!` branch enabled only while
+/// there is one).
+async fn in_flight(claiming: &mut Option<Claiming<'_>>) -> Result<Vec<ClaimedJob>, StoreError> {
+    match claiming.as_mut() {
+        Some(claim) => claim.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A job's settlement under way.
 type Settling<'a> = std::pin::Pin<Box<dyn Future<Output = Settled> + Send + 'a>>;
 
@@ -451,12 +460,7 @@ impl<Q: Queue> Worker<Q> {
             let waiting = claiming.is_none() && room > 0;
             tokio::select! {
                 () = &mut shutdown => break,
-                claimed = async {
-                    match claiming.as_mut() {
-                        Some(claim) => claim.await,
-                        None => std::future::pending().await,
-                    }
-                }, if claiming.is_some() => {
+                claimed = in_flight(&mut claiming), if claiming.is_some() => {
                     claiming = None;
                     match claimed {
                         Ok(jobs) => {
@@ -481,8 +485,7 @@ impl<Q: Queue> Worker<Q> {
                     }
                 }
                 Some((job, ran, handler_time)) = running.next(), if !running.is_empty() => {
-                    held.remove(&(job.id.clone(), job.fence));
-                    settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
+                    settling.push(self.settle_finished(&mut held, job, ran, handler_time));
                 }
                 Some(settled) = settling.next(), if !settling.is_empty() => {
                     count(&mut report, &settled);
@@ -523,28 +526,12 @@ impl<Q: Queue> Worker<Q> {
         while claiming.is_some() || !running.is_empty() {
             tokio::select! {
                 () = &mut deadline => break,
-                claimed = async {
-                    match claiming.as_mut() {
-                        Some(claim) => claim.await,
-                        None => std::future::pending().await,
-                    }
-                }, if claiming.is_some() => {
+                claimed = in_flight(&mut claiming), if claiming.is_some() => {
                     claiming = None;
-                    match claimed {
-                        Ok(jobs) => {
-                            for job in jobs {
-                                self.give_back_unstarted(&job, report).await;
-                            }
-                        }
-                        Err(error) => {
-                            report.queue_errors += 1;
-                            crate::telemetry::queue_error("claim", &error);
-                        }
-                    }
+                    self.give_back_unstarted(claimed, report).await;
                 }
                 Some((job, ran, handler_time)) = running.next(), if !running.is_empty() => {
-                    held.remove(&(job.id.clone(), job.fence));
-                    settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
+                    settling.push(self.settle_finished(&mut held, job, ran, handler_time));
                 }
                 Some(settled) = settling.next(), if !settling.is_empty() => {
                     count(report, &settled);
@@ -555,8 +542,7 @@ impl<Q: Queue> Worker<Q> {
         // settled, not given back; the others are cancelled and their jobs
         // given back at once, before their leases run out.
         while let Some(Some((job, ran, handler_time))) = running.next().now_or_never() {
-            held.remove(&(job.id.clone(), job.fence));
-            settling.push(Box::pin(self.settle_job(job, ran, handler_time)));
+            settling.push(self.settle_finished(&mut held, job, ran, handler_time));
         }
         drop(running);
         for job in held.values() {
@@ -582,28 +568,47 @@ impl<Q: Queue> Worker<Q> {
         for settled in &settled {
             count(report, settled);
         }
-        match claimed {
-            Some(Ok(jobs)) => {
-                for job in jobs {
-                    self.give_back_unstarted(&job, report).await;
-                }
-            }
-            Some(Err(error)) => {
-                report.queue_errors += 1;
-                crate::telemetry::queue_error("claim", &error);
-            }
-            None => {}
+        if let Some(claimed) = claimed {
+            self.give_back_unstarted(claimed, report).await;
         }
     }
 
-    /// Gives back a job claimed at shutdown, which never started (counted
-    /// and logged as claimed, a takeover included).
-    async fn give_back_unstarted(&self, job: &ClaimedJob, report: &mut WorkerReport) {
-        crate::telemetry::claimed(job);
-        if job.taken_over {
-            report.taken_over += 1;
+    /// Gives back the jobs of a claim that answered at shutdown, which
+    /// never started (counted and logged as claimed, a takeover included);
+    /// a failed claim is counted as such.
+    async fn give_back_unstarted(
+        &self,
+        claimed: Result<Vec<ClaimedJob>, StoreError>,
+        report: &mut WorkerReport,
+    ) {
+        match claimed {
+            Ok(jobs) => {
+                for job in &jobs {
+                    crate::telemetry::claimed(job);
+                    if job.taken_over {
+                        report.taken_over += 1;
+                    }
+                    self.give_back(job, report).await;
+                }
+            }
+            Err(error) => {
+                report.queue_errors += 1;
+                crate::telemetry::queue_error("claim", &error);
+            }
         }
-        self.give_back(job, report).await;
+    }
+
+    /// The settlement of a job whose handler finished (or was never run):
+    /// no longer held, so shutdown will not give it back.
+    fn settle_finished<'a>(
+        &'a self,
+        held: &mut HashMap<(String, u64), ClaimedJob>,
+        job: ClaimedJob,
+        ran: Ran,
+        handler_time: Duration,
+    ) -> Settling<'a> {
+        held.remove(&(job.id.clone(), job.fence));
+        Box::pin(self.settle_job(job, ran, handler_time))
     }
 
     /// Gives a job back to the queue at shutdown.
