@@ -71,15 +71,15 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::allowlist::SourceAllowlist;
-use crate::error::{ParseError};
+use crate::error::ParseError;
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::provider::batch::{self, Shape};
-use crate::provider::{
-    Answer, DynProvider, ProviderInfo, Received, Reply, SetupError, Settings,
-    Simulated, Simulation, timestamp,
-};
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    Answer, DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated,
+    Simulation, timestamp,
+};
 use crate::request::Request;
 
 /// The ranges Brevo sends webhooks from, read 2026-12-03 from "Brevo IP
@@ -130,16 +130,32 @@ pub struct BrevoEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
     /// The message id.
-    #[serde(rename = "message-id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "message-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     /// When it happened, milliseconds since the epoch, UTC.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts_epoch: Option<i64>,
     /// When it happened, seconds since the epoch, UTC.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts_event: Option<i64>,
     /// Seconds since the epoch.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts: Option<i64>,
     /// Local date and time (not read: no zone is given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +170,11 @@ pub struct BrevoEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// The sender's `X-Mailin-custom` header.
-    #[serde(rename = "X-Mailin-custom", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "X-Mailin-custom",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub custom: Option<String>,
     /// The sending server's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,7 +213,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
     let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
-    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Brevo, raw, normalize)).collect())
+    Ok(raws
+        .into_iter()
+        .map(|raw| batch::native_or_unknown(Provider::Brevo, raw, normalize))
+        .collect())
 }
 
 fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
@@ -205,9 +228,13 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
         "blocked" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         "spam" | "complaint" => (EventKind::Complained, Some(RejectReason::Spam)),
         "deferred" => (EventKind::Deferred, None),
-        "opened" | "unique_opened" | "proxy_open" | "unique_proxy_open" => (EventKind::Opened, None),
+        "opened" | "unique_opened" | "proxy_open" | "unique_proxy_open" => {
+            (EventKind::Opened, None)
+        }
         "click" => (EventKind::Clicked, None),
-        "unsubscribed" | "unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "unsubscribed" | "unsubscribe" => {
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed))
+        }
         "error" => (EventKind::Failed, None),
         "list_addition" => (EventKind::Subscribed, None),
         _ => (EventKind::Unknown, None),
@@ -222,11 +249,18 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
         .or_else(|| timestamp::from_unix(native.ts_event.or(native.ts)?));
     event.recipient = native.email.as_deref().and_then(bare_address);
     event.message_id = native.message_id;
-    event.mta_response = native.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    event.mta_response = native
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     event.click_url = native.link;
     // `tags` is a list; `tag` one tag, or a list written as JSON text.
     event.tags = if native.tags.is_empty() {
-        match native.tag.as_deref().map(serde_json::from_str::<Vec<String>>) {
+        match native
+            .tag
+            .as_deref()
+            .map(serde_json::from_str::<Vec<String>>)
+        {
             Some(Ok(list)) => list,
             _ => native.tag.into_iter().filter(|t| !t.is_empty()).collect(),
         }
@@ -245,29 +279,35 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
 /// A digest of what tells one Brevo event from another.
 fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
     let number = |n: Option<i64>| n.map(|n| n.to_string());
-    let (epoch, seconds, ts) = (number(native.ts_epoch), number(native.ts_event), number(native.ts));
+    let (epoch, seconds, ts) = (
+        number(native.ts_epoch),
+        number(native.ts_event),
+        number(native.ts),
+    );
     let tags = native.tags.join("\u{0}");
     // Marketing events' list and campaign, digested only where present, so
     // that the keys of transactional events stay as they were.
     let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
     let (lists, campaign) = (json(&native.list_id), json(&native.camp_id));
-    let marketing = (lists.is_some() || campaign.is_some())
-        .then_some([lists.as_deref(), campaign.as_deref()]);
-    event::fingerprint([
-        Some(native.event.as_str()),
-        native.email.as_deref(),
-        native.message_id.as_deref(),
-        epoch.as_deref(),
-        seconds.as_deref(),
-        ts.as_deref(),
-        native.link.as_deref(),
-        native.reason.as_deref(),
-        native.tag.as_deref(),
-        Some(tags.as_str()),
-        native.custom.as_deref(),
-    ]
-    .into_iter()
-    .chain(marketing.into_iter().flatten()))
+    let marketing =
+        (lists.is_some() || campaign.is_some()).then_some([lists.as_deref(), campaign.as_deref()]);
+    event::fingerprint(
+        [
+            Some(native.event.as_str()),
+            native.email.as_deref(),
+            native.message_id.as_deref(),
+            epoch.as_deref(),
+            seconds.as_deref(),
+            ts.as_deref(),
+            native.link.as_deref(),
+            native.reason.as_deref(),
+            native.tag.as_deref(),
+            Some(tags.as_str()),
+            native.custom.as_deref(),
+        ]
+        .into_iter()
+        .chain(marketing.into_iter().flatten()),
+    )
 }
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL) or --secret BEARER_TOKEN";
@@ -284,9 +324,18 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Queued => ("request", serde_json::json!({})),
         EventKind::Delivered => ("delivered", serde_json::json!({})),
-        EventKind::Bounced => ("hard_bounce", serde_json::json!({"reason": "550 5.1.1 user unknown"})),
-        EventKind::Deferred => ("deferred", serde_json::json!({"reason": "451 4.7.1 try again later"})),
-        EventKind::Rejected => ("blocked", serde_json::json!({"reason": "blocked: the address is on the blocklist"})),
+        EventKind::Bounced => (
+            "hard_bounce",
+            serde_json::json!({"reason": "550 5.1.1 user unknown"}),
+        ),
+        EventKind::Deferred => (
+            "deferred",
+            serde_json::json!({"reason": "451 4.7.1 try again later"}),
+        ),
+        EventKind::Rejected => (
+            "blocked",
+            serde_json::json!({"reason": "blocked: the address is on the blocklist"}),
+        ),
         EventKind::Complained => ("spam", serde_json::json!({})),
         EventKind::Opened => ("opened", serde_json::json!({})),
         EventKind::Clicked => ("click", serde_json::json!({"link": "https://example.com/"})),
@@ -299,7 +348,9 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         "message-id": format!("<{digest}@smtp-relay.mailin.fr>"), "ts": sim.now, "ts_event": sim.now,
         "ts_epoch": sim.now.saturating_mul(1000), "subject": "Hello", "tags": ["simulated"],
         "X-Mailin-custom": "{\"order\":\"42\"}", "sending_ip": "198.51.100.10"});
-    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+    Ok(crate::provider::with_fields(body, extra)
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
@@ -406,11 +457,17 @@ fn number_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>,
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
             while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
             Ok(None)
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
             // The documented `Spam: {Score}` shape.
             let mut score = None;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -456,7 +513,11 @@ pub fn parse_inbound(
     let items = delivery
         .items
         .ok_or_else(|| ParseError::new("the body is not Brevo's inbound JSON (no items)"))?;
-    items.0.into_iter().map(|item| inbound_message(item, limits)).collect()
+    items
+        .0
+        .into_iter()
+        .map(|item| inbound_message(item, limits))
+        .collect()
 }
 
 fn inbound_message(
@@ -465,10 +526,14 @@ fn inbound_message(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
     if item.headers.0.len() > limits.max_headers {
-        return Err(ParseError::new("the message has more header fields than the limit"));
+        return Err(ParseError::new(
+            "the message has more header fields than the limit",
+        ));
     }
     if item.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new("the message has more attachments than the limit"));
+        return Err(ParseError::new(
+            "the message has more attachments than the limit",
+        ));
     }
     let mut message = InboundMessage::new(Provider::Brevo);
     message.fill_headers(&item.headers.block(), limits)?;
@@ -487,7 +552,11 @@ fn inbound_message(
     if item.subject.is_some() {
         message.subject = item.subject;
     }
-    if let Some(date) = item.sent_at_date.as_deref().and_then(crate::inbound::rfc5322_date) {
+    if let Some(date) = item
+        .sent_at_date
+        .as_deref()
+        .and_then(crate::inbound::rfc5322_date)
+    {
         message.date = Some(date);
     }
     if let Some(id) = item.message_id {
@@ -505,21 +574,30 @@ fn inbound_message(
     for attachment in item.attachments.0 {
         let token = attachment
             .download_token
-            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')))
+            .filter(|t| {
+                !t.is_empty()
+                    && t.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+                    })
+            })
             .ok_or_else(|| ParseError::new("an attachment has no usable DownloadToken"))?;
         // Brevo says how large it is: the fetch takes no more, and the
         // message's attachments no more than the limit together.
         let length = attachment.content_length.unwrap_or(0);
         announced = announced.saturating_add(length);
         if announced > limits.max_decoded_bytes as u64 {
-            return Err(ParseError::new("the attachments are over the decoded size limit"));
+            return Err(ParseError::new(
+                "the attachments are over the decoded size limit",
+            ));
         }
         let index = message.attachments.len();
         message.attachments.push(Attachment {
             filename: attachment.name,
             content_type: attachment.content_type,
             size: usize::try_from(length).unwrap_or(usize::MAX),
-            content_id: attachment.content_id.map(|id| id.trim_matches(['<', '>']).to_owned()),
+            content_id: attachment
+                .content_id
+                .map(|id| id.trim_matches(['<', '>']).to_owned()),
             inline: false,
             content: Vec::new(),
         });
@@ -550,7 +628,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         use crate::Configure as _;
         let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?)
             .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            crate::scheme::Authenticate::authenticate(&verifier, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply,

@@ -49,13 +49,13 @@ use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    Answer, DynProvider, EmailProvider, ProviderInfo, Received, Reply, SetupError, Settings,
+    Answer, DynProvider, EmailProvider, ProviderInfo, Received, Reply, Settings, SetupError,
     Simulated, Simulation, Timestamp,
 };
-use crate::secret::Secret;
 use crate::request::Request;
 use crate::scheme::Authenticate as _;
 use crate::scheme::url_secret::UrlSecret;
+use crate::secret::Secret;
 use crate::verified::Verified;
 
 static WEBHOOK_ID: Name = Name::from_static("x-webhook-id");
@@ -276,7 +276,9 @@ fn parse_within<H: Headers + ?Sized>(
         .map(|raw| {
             let mut event = match serde_json::from_str::<GetresponseEvent>(raw.get()) {
                 Ok(native) => normalize(native, raw.to_owned()),
-                Err(_) => EmailEvent::new(Provider::Getresponse, EventKind::Unknown, raw.to_owned()),
+                Err(_) => {
+                    EmailEvent::new(Provider::Getresponse, EventKind::Unknown, raw.to_owned())
+                }
             };
             match webhook_id {
                 Some(id) if single => event.event_id = Some(id.to_owned()),
@@ -343,7 +345,9 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
     if let Some(name) = &settings.url_param {
         guard = guard.with_param_name(name.clone());
     }
-    Ok(Box::new(settings.configure(GetresponseVerifier::new(guard))))
+    Ok(Box::new(
+        settings.configure(GetresponseVerifier::new(guard)),
+    ))
 }
 
 /// A GetResponse webhook of `kind` with its headers and the URL secret in
@@ -384,7 +388,11 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         .unwrap_or_default();
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let secret = if sim.tamper { "not-the-secret" } else { secret };
-    let param = sim.settings.url_param.as_deref().unwrap_or(crate::scheme::url_secret::DEFAULT_PARAM);
+    let param = sim
+        .settings
+        .url_param
+        .as_deref()
+        .unwrap_or(crate::scheme::url_secret::DEFAULT_PARAM);
     let mut delivery = Simulated::json(
         body,
         vec![

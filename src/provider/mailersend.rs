@@ -53,20 +53,20 @@
 //! body).
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{ParseError};
+use crate::error::ParseError;
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
-use crate::mac::Encoding;
-use crate::provider::{
-    Control, DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
 use crate::limits::Limits;
-use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::mac::Encoding;
 use crate::provider::batch;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    Control, DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
+    Timestamp,
+};
 use crate::request::Request;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
 use crate::secret::Secret;
@@ -85,7 +85,12 @@ impl MailersendVerifier {
     /// used as raw bytes).
     #[must_use]
     pub fn new(signing_secret: Secret) -> Self {
-        let inner = HmacVerifier::new(signing_secret, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
+        let inner = HmacVerifier::new(
+            signing_secret,
+            SIGNATURE_HEADER,
+            Algorithm::Sha256,
+            Encoding::Hex,
+        );
         Self { inner }
     }
 
@@ -105,7 +110,8 @@ impl crate::scheme::Authenticate for MailersendVerifier {
         request: &Request<'r>,
     ) -> Result<crate::Verified<'r>, crate::VerifyError> {
         // No time is signed: the request's time is never read.
-        self.inner.authenticate(&request.at(time::OffsetDateTime::UNIX_EPOCH))
+        self.inner
+            .authenticate(&request.at(time::OffsetDateTime::UNIX_EPOCH))
     }
 }
 
@@ -197,11 +203,16 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 
 fn receive_body(body: &[u8]) -> Result<Received, ParseError> {
     let raw = batch::object(body)?;
-    let ping = serde_json::from_str::<MailersendEvent>(raw.get()).is_ok_and(|e| e.kind == "webhook.test");
+    let ping =
+        serde_json::from_str::<MailersendEvent>(raw.get()).is_ok_and(|e| e.kind == "webhook.test");
     if ping {
         return Ok(Received::control(Control::Ping));
     }
-    Ok(Received::events(vec![batch::native_or_unknown(Provider::Mailersend, raw, normalize)]))
+    Ok(Received::events(vec![batch::native_or_unknown(
+        Provider::Mailersend,
+        raw,
+        normalize,
+    )]))
 }
 
 /// A text at `pointer` of `value`.
@@ -258,11 +269,16 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
         },
     };
     event.recipient = recipient.as_deref().and_then(bare_address);
-    event.description = ["/bounce_reason", "/reject_reason", "/suppression_reason", "/unsubscribe_reason"]
-        .iter()
-        .find_map(|p| text_at(meta, p))
-        .or_else(|| text_at(morph, "/readable_reason"))
-        .or_else(|| text_at(morph, "/reason"));
+    event.description = [
+        "/bounce_reason",
+        "/reject_reason",
+        "/suppression_reason",
+        "/unsubscribe_reason",
+    ]
+    .iter()
+    .find_map(|p| text_at(meta, p))
+    .or_else(|| text_at(morph, "/readable_reason"))
+    .or_else(|| text_at(morph, "/reason"));
     event.click_url = text_at(meta, "/url").or_else(|| text_at(morph, "/url"));
     event.user_agent = text_at(meta, "/user_agent").or_else(|| text_at(morph, "/user_agent"));
     let tags = data
@@ -271,7 +287,12 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
         .or_else(|| data.email.as_ref().and_then(|e| e.get("tags")));
     event.tags = tags
         .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     event
 }
@@ -295,13 +316,31 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (short, meta) = match sim.kind {
         EventKind::Sent => ("sent", serde_json::json!([])),
         EventKind::Delivered => ("delivered", serde_json::json!([])),
-        EventKind::Deferred => ("deferred", serde_json::json!({"bounce_reason": "451 4.7.1 Try again later"})),
-        EventKind::Bounced => ("hard_bounced", serde_json::json!({"bounce_reason": "550 5.1.1 User unknown", "bounce_code": "550"})),
-        EventKind::Opened => ("opened", serde_json::json!({"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"})),
-        EventKind::Clicked => ("clicked", serde_json::json!({"url": "https://example.com/", "user_agent": "Mozilla/5.0", "ip": "192.0.2.1"})),
-        EventKind::Unsubscribed => ("unsubscribed", serde_json::json!({"unsubscribe_reason": "NO_LONGER_WANT"})),
+        EventKind::Deferred => (
+            "deferred",
+            serde_json::json!({"bounce_reason": "451 4.7.1 Try again later"}),
+        ),
+        EventKind::Bounced => (
+            "hard_bounced",
+            serde_json::json!({"bounce_reason": "550 5.1.1 User unknown", "bounce_code": "550"}),
+        ),
+        EventKind::Opened => (
+            "opened",
+            serde_json::json!({"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}),
+        ),
+        EventKind::Clicked => (
+            "clicked",
+            serde_json::json!({"url": "https://example.com/", "user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}),
+        ),
+        EventKind::Unsubscribed => (
+            "unsubscribed",
+            serde_json::json!({"unsubscribe_reason": "NO_LONGER_WANT"}),
+        ),
         EventKind::Complained => ("spam_complaints", serde_json::json!([])),
-        EventKind::Rejected => ("suppressed", serde_json::json!({"suppression_reason": "hard_bounced"})),
+        EventKind::Rejected => (
+            "suppressed",
+            serde_json::json!({"suppression_reason": "hard_bounced"}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id)[..12]);
@@ -318,7 +357,9 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, &body)?;
+    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?)
+        .inner
+        .sign(None, &body)?;
     Ok(Simulated::json(body, signed).tampered_if(sim))
 }
 
@@ -419,13 +460,21 @@ pub fn parse_inbound(
     } else {
         let mut message = InboundMessage::new(Provider::Mailersend);
         message.from = data.from.as_ref().map(address);
-        message.to = data.recipients.to.iter().flat_map(|to| to.data.0.iter()).map(address).collect();
+        message.to = data
+            .recipients
+            .to
+            .iter()
+            .flat_map(|to| to.data.0.iter())
+            .map(address)
+            .collect();
         message.subject = data.subject;
         message.date = data.date.as_deref().and_then(crate::inbound::rfc5322_date);
         message.text = data.text;
         message.html = data.html;
         if data.attachments.0.len() > limits.max_attachments {
-            return Err(ParseError::new("the message has more attachments than the limit"));
+            return Err(ParseError::new(
+                "the message has more attachments than the limit",
+            ));
         }
         let mut decoded = 0;
         for a in &data.attachments.0 {
@@ -442,7 +491,10 @@ pub fn parse_inbound(
         message
     };
     message.event_id = data.id;
-    message.timestamp = data.created_at.as_deref().and_then(crate::provider::timestamp::parse_text);
+    message.timestamp = data
+        .created_at
+        .as_deref()
+        .and_then(crate::provider::timestamp::parse_text);
     message.envelope_sender = data.sender.and_then(|s| s.email);
     message.envelope_recipient = data.recipients.rcpt_to.0.into_iter().find_map(|r| r.email);
     Ok(message)
@@ -462,7 +514,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
         )?
         .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            crate::scheme::Authenticate::authenticate(&verifier, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -475,13 +530,13 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = if let Some(body) = sim.body {
         body.to_vec()
     } else {
-            let raw = format!(
-                "From: A Customer <customer@example.net>\r\nTo: {to}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{id}@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"ms\"\r\n\r\n--ms\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks!\r\n--ms\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--ms--\r\n",
-                to = sim.recipient,
-                id = sim.event_id,
-            );
-            let id = crate::encoding::hex(&Sha256::digest(sim.event_id)[..12]);
-            serde_json::json!({
+        let raw = format!(
+            "From: A Customer <customer@example.net>\r\nTo: {to}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{id}@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"ms\"\r\n\r\n--ms\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks!\r\n--ms\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--ms--\r\n",
+            to = sim.recipient,
+            id = sim.event_id,
+        );
+        let id = crate::encoding::hex(&Sha256::digest(sim.event_id)[..12]);
+        serde_json::json!({
                 "type": "inbound.message", "inbound_id": "route-sim", "url": "https://hooks.example.com/webhooks/mailersend/inbound",
                 "created_at": sim.rfc3339(),
                 "data": {
@@ -500,7 +555,12 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
             .replace('/', "\\/")
             .into_bytes()
     };
-    let secret = Settings::first(&sim.settings.secrets, "--secret ROUTE_SECRET (the inbound route's)")?;
-    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?).inner.sign(None, &body)?;
+    let secret = Settings::first(
+        &sim.settings.secrets,
+        "--secret ROUTE_SECRET (the inbound route's)",
+    )?;
+    let signed = MailersendVerifier::new(Secret::from_bytes(secret)?)
+        .inner
+        .sign(None, &body)?;
     Ok(Simulated::json(body, signed).tampered_if(sim))
 }

@@ -852,8 +852,14 @@ fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provi
         EventKind::Clicked => ("clicked", json!({})),
         EventKind::Complained => ("complained", json!({})),
         EventKind::Unsubscribed => ("unsubscribed", json!({})),
-        EventKind::Bounced => ("failed", json!({"severity": "permanent", "reason": "bounce"})),
-        EventKind::Deferred => ("failed", json!({"severity": "temporary", "reason": "generic"})),
+        EventKind::Bounced => (
+            "failed",
+            json!({"severity": "permanent", "reason": "bounce"}),
+        ),
+        EventKind::Deferred => (
+            "failed",
+            json!({"severity": "temporary", "reason": "generic"}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let mut data = json!({"event": event, "id": sim.event_id, "timestamp": sim.now, "recipient": sim.recipient,
@@ -872,16 +878,20 @@ fn simulate(
     // Mailgun signs a token and a time, not the body: a given delivery
     // (a whole JSON webhook body, or its `event-data`) is signed again by
     // replacing its `signature` object.
-    let mut data: Value = serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| VerifyError::InvalidPayload {
-        detail: "Mailgun's JSON webhooks are a JSON object",
-    })?;
+    let mut data: Value =
+        serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| VerifyError::InvalidPayload {
+            detail: "Mailgun's JSON webhooks are a JSON object",
+        })?;
     if let Some(inner) = data.get_mut("event-data") {
         data = inner.take();
     }
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
     let token = crate::encoding::hex(&sha2::Sha256::digest(sim.attempt.as_bytes())[..25]);
-    let body = verifier.sign(sim.now, &token, &data)?.to_string().into_bytes();
+    let body = verifier
+        .sign(sim.now, &token, &data)?
+        .to_string()
+        .into_bytes();
     let mut delivery = Simulated::json(body, Vec::new());
     if sim.tamper {
         let marker = b"\"token\":\"";
@@ -939,22 +949,33 @@ fn inbound_from_fields(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{FormPart, InboundMessage};
-    let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name == name && f.filename.is_none())
+    };
     let text = |name: &str| field(name).map(FormPart::text).filter(|t| !t.is_empty());
     let mut message = if let Some(raw) = field("body-mime") {
         InboundMessage::from_mime(Provider::Mailgun, &raw.content, limits)?
     } else {
-        if field("recipient").is_none() && field("message-headers").is_none() && field("body-plain").is_none() {
+        if field("recipient").is_none()
+            && field("message-headers").is_none()
+            && field("body-plain").is_none()
+        {
             return Err(ParseError::new("the form is not a Mailgun route's message"));
         }
         let mut message = InboundMessage::new(Provider::Mailgun);
         // `message-headers`: [["Received", "…"], ["From", "…"], …], in order.
         let headers: Vec<(String, String)> = field("message-headers")
-            .and_then(|f| serde_json::from_slice::<crate::inbound::Capped<(String, String)>>(&f.content).ok())
+            .and_then(|f| {
+                serde_json::from_slice::<crate::inbound::Capped<(String, String)>>(&f.content).ok()
+            })
             .map(|capped| capped.0)
             .unwrap_or_default();
         if headers.len() > limits.max_headers {
-            return Err(ParseError::new("the message has more header fields than the limit"));
+            return Err(ParseError::new(
+                "the message has more header fields than the limit",
+            ));
         }
         let headers = crate::inbound::JsonHeaders(headers);
         message.fill_headers(&headers.block(), limits)?;
@@ -1010,7 +1031,10 @@ fn inbound_from_fields(
     if let Some(flag) = message.header("X-Mailgun-Sflag") {
         message.spam_detected = Some(flag.trim().eq_ignore_ascii_case("yes"));
     }
-    if let Some(score) = message.header("X-Mailgun-Sscore").and_then(|s| s.trim().parse::<f64>().ok()) {
+    if let Some(score) = message
+        .header("X-Mailgun-Sscore")
+        .and_then(|s| s.trim().parse::<f64>().ok())
+    {
         message.spam_score = Some(score).filter(|s| s.is_finite());
     }
     Ok(message)
@@ -1026,9 +1050,17 @@ fn stored_message_key(url: &str) -> Result<&str, ParseError> {
     let (host, path) = rest.split_once('/').ok_or_else(not)?;
     let mailgun = ["api.mailgun.net", "api.eu.mailgun.net"]
         .iter()
-        .any(|base| host == *base || host.strip_suffix(base).is_some_and(|sub| sub.ends_with('.') && sub.len() > 1));
+        .any(|base| {
+            host == *base
+                || host
+                    .strip_suffix(base)
+                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
+        });
     let key = path.rsplit('/').next().unwrap_or_default();
-    let fits = |text: &str| text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'/' | b'.'));
+    let fits = |text: &str| {
+        text.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'/' | b'.'))
+    };
     if !mailgun || key.is_empty() || !fits(path) || path.contains("..") || !fits(key) {
         return Err(not());
     }
@@ -1063,11 +1095,19 @@ impl MailgunVerifier {
                 .find(|f| f.name == name && f.filename.is_none())
                 .map(crate::inbound::FormPart::text)
         };
-        let (Some(timestamp), Some(token), Some(signature)) = (value("timestamp"), value("token"), value("signature"))
+        let (Some(timestamp), Some(token), Some(signature)) =
+            (value("timestamp"), value("token"), value("signature"))
         else {
             return Err(VerifyError::InvalidSignature.into());
         };
-        self.check(&SignatureFields { timestamp, token, signature }, now)?;
+        self.check(
+            &SignatureFields {
+                timestamp,
+                token,
+                signature,
+            },
+            now,
+        )?;
         Ok(inbound_from_fields(&fields, limits)?)
     }
 }
@@ -1076,7 +1116,13 @@ impl MailgunVerifier {
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "the form's `signature`: HMAC-SHA256 of `timestamp` + `token` with the signing key, as the event webhooks",
     shape: "a form (URL-encoded, or multipart with attachments): parsed fields, or the raw message in `body-mime`",
-    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
+    parse: |request, limits| {
+        Ok(vec![parse_inbound(
+            &crate::inbound::request_content_type(request),
+            request.body(),
+            limits,
+        )?])
+    },
     verify: |settings, request, limits| {
         let secret = crate::provider::Settings::first(&settings.secrets, NEEDS)?;
         let mut verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
@@ -1084,7 +1130,14 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             verifier = verifier.with_secret(Secret::from_bytes(more.as_bytes())?);
         }
         let verifier = settings.configure(verifier);
-        Ok(verifier.verify_and_parse_inbound_at(&crate::inbound::request_content_type(request), request.body(), limits, request.now()).map(|m| vec![m]))
+        Ok(verifier
+            .verify_and_parse_inbound_at(
+                &crate::inbound::request_content_type(request),
+                request.body(),
+                limits,
+                request.now(),
+            )
+            .map(|m| vec![m]))
     },
     simulate: simulate_inbound,
     reply,
@@ -1101,8 +1154,14 @@ fn simulate_inbound(
     let verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
     let token = crate::encoding::hex(&sha2::Sha256::digest(sim.attempt.as_bytes())[..25]);
     let signed = verifier.sign(sim.now, &token, &Value::Null)?;
-    let signature = signed["signature"]["signature"].as_str().unwrap_or_default().to_owned();
-    let boundary = format!("mg{}", crate::encoding::hex(&sha2::Sha256::digest(sim.event_id.as_bytes())[..8]));
+    let signature = signed["signature"]["signature"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let boundary = format!(
+        "mg{}",
+        crate::encoding::hex(&sha2::Sha256::digest(sim.event_id.as_bytes())[..8])
+    );
     let headers = serde_json::json!([
         ["Received", "from mail.example.net by mxa.mailgun.org"],
         ["Message-Id", format!("<{}@example.net>", sim.event_id)],
@@ -1114,7 +1173,11 @@ fn simulate_inbound(
         ["X-Mailgun-Sscore", "0.1"],
     ])
     .to_string();
-    let token_field = if sim.tamper { format!("{token}x") } else { token };
+    let token_field = if sim.tamper {
+        format!("{token}x")
+    } else {
+        token
+    };
     let now = sim.now.to_string();
     let token_field = token_field.as_str();
     let form = crate::inbound::multipart_form(
@@ -1145,7 +1208,10 @@ fn simulate_inbound(
     }
     let body = form;
     Ok(Simulated {
-        headers: vec![("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}"))],
+        headers: vec![(
+            "Content-Type".to_owned(),
+            format!("multipart/form-data; boundary={boundary}"),
+        )],
         body,
         query: None,
     })

@@ -53,8 +53,8 @@
 //! centre, "Event Tracking API".
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::basic_auth::BasicAuth;
@@ -64,8 +64,8 @@ use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, SetupError, Settings, Simulated, Simulation,
-    Timestamp, basic_header_for,
+    DynProvider, EmailProvider, ProviderInfo, Received, Settings, SetupError, Simulated,
+    Simulation, Timestamp, basic_header_for,
 };
 use crate::request::Request;
 use crate::scheme::Authenticate as _;
@@ -141,16 +141,28 @@ pub struct MailjetEvent {
     )]
     pub message_id: Option<u64>,
     /// The message's GUID.
-    #[serde(rename = "Message_GUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Message_GUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_guid: Option<String>,
     /// The recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The campaign id.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mj_campaign_id: Option<u64>,
     /// The contact id.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mj_contact_id: Option<u64>,
     /// The `X-Mailjet-Campaign` value of the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,7 +208,11 @@ pub struct MailjetEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// `unsub`: the contact list.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mj_list_id: Option<u64>,
 }
 
@@ -280,10 +296,16 @@ fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
         .filter(|t| !t.is_empty());
     event.click_url = native.url;
     event.user_agent = native.agent;
-    event.tags = native.customcampaign.into_iter().filter(|c| !c.is_empty()).collect();
+    event.tags = native
+        .customcampaign
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
     let nonempty = |value: Option<String>| value.filter(|v| !v.is_empty());
     if let Some(id) = nonempty(native.custom_id) {
-        event.metadata.insert("CustomID".to_owned(), Value::String(id));
+        event
+            .metadata
+            .insert("CustomID".to_owned(), Value::String(id));
     }
     // `Payload` is the sender's `EventPayload`, a string that is usually
     // JSON: an object becomes the metadata itself, anything else stays a
@@ -296,7 +318,9 @@ fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
                 }
             }
             _ => {
-                event.metadata.insert("Payload".to_owned(), Value::String(payload));
+                event
+                    .metadata
+                    .insert("Payload".to_owned(), Value::String(payload));
             }
         }
     }
@@ -340,29 +364,58 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// The sample delivery's body for `sim.kind`.
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
-        EventKind::Delivered => ("sent", serde_json::json!({"smtp_reply": "sent (250 2.0.0 OK)"})),
-        EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
-        EventKind::Clicked => ("click", serde_json::json!({"url": "https://example.com/", "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
-        EventKind::Bounced => ("bounce", serde_json::json!({"blocked": false, "hard_bounce": true, "error_related_to": "recipient", "error": "user unknown", "comment": "550 5.1.1 user unknown"})),
-        EventKind::Deferred => ("bounce", serde_json::json!({"blocked": false, "hard_bounce": false, "error_related_to": "domain", "error": "greylisted"})),
-        EventKind::Rejected => ("blocked", serde_json::json!({"error_related_to": "mailjet", "error": "preblocked"})),
+        EventKind::Delivered => (
+            "sent",
+            serde_json::json!({"smtp_reply": "sent (250 2.0.0 OK)"}),
+        ),
+        EventKind::Opened => (
+            "open",
+            serde_json::json!({"ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"}),
+        ),
+        EventKind::Clicked => (
+            "click",
+            serde_json::json!({"url": "https://example.com/", "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"}),
+        ),
+        EventKind::Bounced => (
+            "bounce",
+            serde_json::json!({"blocked": false, "hard_bounce": true, "error_related_to": "recipient", "error": "user unknown", "comment": "550 5.1.1 user unknown"}),
+        ),
+        EventKind::Deferred => (
+            "bounce",
+            serde_json::json!({"blocked": false, "hard_bounce": false, "error_related_to": "domain", "error": "greylisted"}),
+        ),
+        EventKind::Rejected => (
+            "blocked",
+            serde_json::json!({"error_related_to": "mailjet", "error": "preblocked"}),
+        ),
         EventKind::Complained => ("spam", serde_json::json!({"source": "JMRPP"})),
-        EventKind::Unsubscribed => ("unsub", serde_json::json!({"mj_list_id": 1, "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"})),
+        EventKind::Unsubscribed => (
+            "unsub",
+            serde_json::json!({"mj_list_id": 1, "ip": "192.0.2.1", "geo": "US", "agent": "Mozilla/5.0"}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     // Mailjet's message ids exceed 2^53: so do the simulated ones.
     let digest = Sha256::digest(sim.event_id.as_bytes());
-    let message_id = (1u64 << 54) + u64::from_be_bytes([0, 0, digest[0], digest[1], digest[2], digest[3], digest[4], digest[5]]);
+    let message_id = (1u64 << 54)
+        + u64::from_be_bytes([
+            0, 0, digest[0], digest[1], digest[2], digest[3], digest[4], digest[5],
+        ]);
     let body = serde_json::json!({"event": event, "time": sim.now, "MessageID": message_id,
         "Message_GUID": sim.event_id, "email": sim.recipient, "mj_campaign_id": 1, "mj_contact_id": 1,
         "customcampaign": "", "CustomID": "", "Payload": ""});
-    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+    Ok(crate::provider::with_fields(body, extra)
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = sim.body_or(sample)?;
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
+    Ok(Simulated::json(
+        body,
+        vec![basic_header_for(pair, sim.tamper)],
+    ))
 }
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";
@@ -414,7 +467,10 @@ impl<'de> Deserialize<'de> for ParseDelivery {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a Parse API object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParseDelivery, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ParseDelivery, A::Error> {
                 let mut out = ParseDelivery::default();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match &*key {
@@ -462,13 +518,19 @@ pub fn parse_inbound(
     let delivery: ParseDelivery = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not a Mailjet Parse API object", &e))?;
     if delivery.recipient.is_none() && delivery.headers.0.is_empty() {
-        return Err(ParseError::new("the body is not a Mailjet Parse API object"));
+        return Err(ParseError::new(
+            "the body is not a Mailjet Parse API object",
+        ));
     }
     if delivery.headers.0.len() > limits.max_headers {
-        return Err(ParseError::new("the message has more header fields than the limit"));
+        return Err(ParseError::new(
+            "the message has more header fields than the limit",
+        ));
     }
     if delivery.parts.0.len() > limits.max_parts {
-        return Err(ParseError::new("the message has more MIME parts than the limit"));
+        return Err(ParseError::new(
+            "the message has more MIME parts than the limit",
+        ));
     }
     let mut message = crate::InboundMessage::new(Provider::Mailjet);
     message.fill_headers(&delivery.headers.block(), limits)?;
@@ -493,14 +555,20 @@ pub fn parse_inbound(
     let mut contents = delivery.contents;
     let mut decoded = 0;
     for part in &delivery.parts.0 {
-        let Some(reference) = part.content_ref.as_deref().filter(|r| r.contains("Attachment")) else {
+        let Some(reference) = part
+            .content_ref
+            .as_deref()
+            .filter(|r| r.contains("Attachment"))
+        else {
             continue;
         };
         let Some(at) = contents.iter().position(|(key, _)| key == reference) else {
             continue;
         };
         if message.attachments.len() == limits.max_attachments {
-            return Err(ParseError::new("the message has more attachments than the limit"));
+            return Err(ParseError::new(
+                "the message has more attachments than the limit",
+            ));
         }
         let (_, content) = contents.swap_remove(at);
         let found = crate::inbound::part_headers(&part.headers.block());
@@ -521,13 +589,20 @@ pub fn parse_inbound(
 fn compact_utc(text: &str) -> Option<time::OffsetDateTime> {
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = text.get(range)?;
-        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     if text.len() != 15 || text.as_bytes()[8] != b'T' {
         return None;
     }
     let month = time::Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(digits(0..4)?).ok()?, month, u8::try_from(digits(6..8)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(digits(0..4)?).ok()?,
+        month,
+        u8::try_from(digits(6..8)?).ok()?,
+    )
+    .ok()?;
     let time = time::Time::from_hms(
         u8::try_from(digits(9..11)?).ok()?,
         u8::try_from(digits(11..13)?).ok()?,
@@ -545,7 +620,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     verify: |settings, request, limits| {
         let auth = settings.basic_auth("--basic-auth USER:PASS (as in the parse route's URL)")?;
         let header_limits = Limits::default();
-        Ok(crate::provider::inbound_checked(auth.check(request.headers(), &header_limits), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            auth.check(request.headers(), &header_limits),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -554,11 +632,9 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
 /// A Parse API delivery of a reply to `sim.recipient` with an attachment;
 /// tampered: a wrong password.
 fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let pair = sim
-        .settings
-        .basic_auth
-        .first()
-        .ok_or(SetupError::Missing("--basic-auth USER:PASS (as in the parse route's URL)"))?;
+    let pair = sim.settings.basic_auth.first().ok_or(SetupError::Missing(
+        "--basic-auth USER:PASS (as in the parse route's URL)",
+    ))?;
     let body = match sim.body {
         Some(body) => body.to_vec(),
         None => serde_json::json!({
@@ -592,7 +668,10 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     };
     let header = basic_header_for(pair, sim.tamper);
     Ok(Simulated {
-        headers: vec![header, ("Content-Type".to_owned(), "application/json".to_owned())],
+        headers: vec![
+            header,
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+        ],
         body,
         query: None,
     })

@@ -28,23 +28,22 @@
 //! `verifyWebhook` (`mailkite/mailkite-node`, `mailkite/mailkite-python`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{HeaderProblem, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, bare_address};
 use crate::headers::{self, Name};
+use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch;
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation,
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
 };
 use crate::replay::ReplayWindow;
-use crate::limits::Limits;
-use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::batch;
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -96,7 +95,12 @@ impl crate::scheme::Authenticate for MailkiteVerifier {
         limits.check_body(body)?;
         let header = headers::required(request.headers(), &SIGNATURE, limits)?;
         let malformed = |problem| VerifyError::malformed(SIGNATURE.error_name(), problem);
-        let parts = || header.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim()));
+        let parts = || {
+            header
+                .split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim(), v.trim()))
+        };
         if parts().count() > limits.max_signature_entries {
             return Err(malformed(HeaderProblem::TooManyEntries {
                 limit: limits.max_signature_entries,
@@ -104,18 +108,29 @@ impl crate::scheme::Authenticate for MailkiteVerifier {
         }
         let mut times = parts().filter(|(k, _)| *k == "t").map(|(_, v)| v);
         let (Some(t), None) = (times.next(), times.next()) else {
-            return Err(malformed(HeaderProblem::Syntax("expected exactly one `t=` part")));
+            return Err(malformed(HeaderProblem::Syntax(
+                "expected exactly one `t=` part",
+            )));
         };
         let millis: i64 = t
             .parse()
             .map_err(|_| malformed(HeaderProblem::Syntax("`t` is not whole milliseconds")))?;
         let seconds = millis.div_euclid(1000);
-        let signatures = parts().filter(|(k, _)| *k == "v1").map(|(_, v)| v.as_bytes());
+        let signatures = parts()
+            .filter(|(k, _)| *k == "v1")
+            .map(|(_, v)| v.as_bytes());
         if signatures.clone().next().is_none() {
-            return Err(VerifyError::UnsupportedScheme { detail: "no `v1` signature" });
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "no `v1` signature",
+            });
         }
         self.policy.check_timestamp(seconds, request.now())?;
-        let index = mac::find_key(self.keys.iter().enumerate(), Encoding::Hex, &[t.as_bytes(), b".", body], &signatures)?;
+        let index = mac::find_key(
+            self.keys.iter().enumerate(),
+            Encoding::Hex,
+            &[t.as_bytes(), b".", body],
+            &signatures,
+        )?;
         Ok(Verified::new(None, Some(seconds), index))
     }
 }
@@ -180,14 +195,22 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn normalize(native: MailkiteMessage, raw: &RawValue) -> EmailEvent {
-    let kind = if native.kind == "email.received" { EventKind::Inbound } else { EventKind::Unknown };
+    let kind = if native.kind == "email.received" {
+        EventKind::Inbound
+    } else {
+        EventKind::Unknown
+    };
     let mut event = EmailEvent::new(Provider::Mailkite, kind, raw.to_owned());
     event.event_id = native.id.clone().filter(|id| !id.is_empty());
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
     }
     event.message_id = native.thread_id.or(native.id);
-    let first_to = native.to.as_ref().and_then(|to| to.pointer("/0/address")).and_then(Value::as_str);
+    let first_to = native
+        .to
+        .as_ref()
+        .and_then(|to| to.pointer("/0/address"))
+        .and_then(Value::as_str);
     event.recipient = first_to.and_then(bare_address);
     event.description = native.subject;
     event
@@ -212,7 +235,10 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     if sim.kind != EventKind::Inbound {
         return Err(SetupError::Unsupported(sim.kind));
     }
-    let id = format!("msg_{}", crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12]));
+    let id = format!(
+        "msg_{}",
+        crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12])
+    );
     let body = serde_json::json!({"id": id, "type": "email.received",
         "from": {"address": "customer@example.net"}, "to": [{"address": sim.recipient}],
         "subject": "Re: your order", "text": "Thanks!", "html": "<p>Thanks!</p>",
@@ -226,7 +252,8 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let header = MailkiteVerifier::new(Secret::from_bytes(secret)?).sign(sim.now.saturating_mul(1000), &body)?;
+    let header = MailkiteVerifier::new(Secret::from_bytes(secret)?)
+        .sign(sim.now.saturating_mul(1000), &body)?;
     Ok(Simulated::json(body, vec![("x-mailkite-signature".to_owned(), header)]).tampered_if(sim))
 }
 
@@ -254,24 +281,37 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 ///
 /// [`ParseError`] when the body is not MailKite's `email.received` object
 /// or is over the limit.
-pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<crate::InboundMessage, ParseError> {
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, InboundMessage};
     limits.check_body(body)?;
     crate::inbound::check_json_values(body)?;
-    let native: MailkiteMessage =
-        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not a MailKite message", &e))?;
+    let native: MailkiteMessage = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not a MailKite message", &e))?;
     if native.kind != "email.received" {
         return Err(ParseError::new("the body is not MailKite's email.received"));
     }
     let address = |v: &Value| {
-        Address::new(v.get("address").and_then(Value::as_str), v.get("name").and_then(Value::as_str))
+        Address::new(
+            v.get("address").and_then(Value::as_str),
+            v.get("name").and_then(Value::as_str),
+        )
     };
     let mut message = InboundMessage::new(Provider::Mailkite);
     message.event_id.clone_from(&native.id);
     message.from = native.from.as_ref().map(address);
-    message.to = native.to.as_ref().and_then(Value::as_array).map(|to| to.iter().map(address).collect()).unwrap_or_default();
+    message.to = native
+        .to
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(|to| to.iter().map(address).collect())
+        .unwrap_or_default();
     if message.to.len() > limits.max_headers {
-        return Err(ParseError::new("the message has more recipients than the limit"));
+        return Err(ParseError::new(
+            "the message has more recipients than the limit",
+        ));
     }
     // MailKite posts no SMTP envelope: the envelope fields stay empty
     // rather than repeat the headers a sender wrote.
@@ -305,11 +345,18 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let built = build(&settings)?;
         let verified = built.receive_boxed(request);
         Ok(match verified.now_or_never() {
-            Some(Ok(_)) => parse_inbound(request.body(), limits).map(|m| vec![m]).map_err(crate::Error::from),
+            Some(Ok(_)) => parse_inbound(request.body(), limits)
+                .map(|m| vec![m])
+                .map_err(crate::Error::from),
             Some(Err(error)) => Err(error),
             None => Err(VerifyError::CertificateUnavailable.into()),
         })
     },
-    simulate: |sim| simulate(&Simulation { kind: EventKind::Inbound, ..*sim }),
+    simulate: |sim| {
+        simulate(&Simulation {
+            kind: EventKind::Inbound,
+            ..*sim
+        })
+    },
     reply: crate::provider::Reply::standard,
 };

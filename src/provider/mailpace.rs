@@ -39,21 +39,20 @@
 //! <https://blog.mailpace.com/blog/how-to-verify-webhooks-with-elliptic-key-cryptography-ed25519/>.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
-use crate::policy::{Policy, configure_via_field};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
 use crate::limits::Limits;
-use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch;
+use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+};
 use crate::request::Request;
 use crate::secret::{Ed25519PublicKey, Ed25519SigningKey};
 use crate::verified::Verified;
@@ -61,7 +60,9 @@ use crate::verified::Verified;
 static SIGNATURE: Name = Name::from_static("x-mailpace-signature");
 
 /// The DER prefix of an Ed25519 SPKI (RFC 8410): the key follows it.
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// The form a MailPace key was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,18 +95,36 @@ impl MailpacePublicKey {
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         let text = text.trim();
         let (bytes, form) = if text.starts_with("-----BEGIN") {
-            let body: String = text.lines().map(str::trim).filter(|l| !l.starts_with("-----")).collect();
-            (crate::encoding::base64_key(&body).map_err(SecretError::Base64)?, KeyForm::Pem)
+            let body: String = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            (
+                crate::encoding::base64_key(&body).map_err(SecretError::Base64)?,
+                KeyForm::Pem,
+            )
         } else if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut buf = [0u8; crate::encoding::SIGNATURE_BUF];
-            let raw = crate::encoding::hex_into(text.as_bytes(), &mut buf).ok_or(SecretError::Rejected("hex"))?;
+            let raw = crate::encoding::hex_into(text.as_bytes(), &mut buf)
+                .ok_or(SecretError::Rejected("hex"))?;
             (raw.to_vec(), KeyForm::Hex)
         } else {
-            (crate::encoding::base64_key(text).map_err(SecretError::Base64)?, KeyForm::Raw)
+            (
+                crate::encoding::base64_key(text).map_err(SecretError::Base64)?,
+                KeyForm::Raw,
+            )
         };
         let (raw, form) = match (bytes.len(), bytes.strip_prefix(&SPKI_PREFIX[..])) {
             (32, _) => (bytes.as_slice(), form),
-            (44, Some(key)) => (key, if form == KeyForm::Pem { KeyForm::Pem } else { KeyForm::Spki }),
+            (44, Some(key)) => (
+                key,
+                if form == KeyForm::Pem {
+                    KeyForm::Pem
+                } else {
+                    KeyForm::Spki
+                },
+            ),
             (actual, _) => {
                 return Err(SecretError::WrongLength {
                     expected: "32 bytes, or an Ed25519 SPKI",
@@ -113,7 +132,9 @@ impl MailpacePublicKey {
                 });
             }
         };
-        let raw: [u8; 32] = raw.try_into().map_err(|_| SecretError::Rejected("ed25519"))?;
+        let raw: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| SecretError::Rejected("ed25519"))?;
         Ok(Self {
             key: Ed25519PublicKey::checked(raw)?,
             form,
@@ -329,10 +350,14 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         .try_into()
         .map_err(|_| SecretError::Rejected("a base64 32-byte Ed25519 seed"))?;
     let signature = Ed25519SigningKey::from_seed(seed)?.sign(&body)?;
-    Ok(Simulated::json(body, vec![(
-        "X-MailPace-Signature".to_owned(),
-        crate::encoding::base64(&signature),
-    )]).tampered_if(sim))
+    Ok(Simulated::json(
+        body,
+        vec![(
+            "X-MailPace-Signature".to_owned(),
+            crate::encoding::base64(&signature),
+        )],
+    )
+    .tampered_if(sim))
 }
 
 /// MailPace's registry entry.

@@ -42,17 +42,16 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{ParseError};
+use crate::error::ParseError;
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::mac::Encoding;
 use crate::policy::Policy;
 use crate::provider::batch::{self, Shape};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+};
 use crate::request::Request;
 use crate::scheme::credentials::Credentials;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
@@ -91,7 +90,12 @@ impl MailtrapVerifier {
     /// A verifier with the webhook's signing secret.
     #[must_use]
     pub fn new(signing_secret: Secret) -> Self {
-        let hmac = HmacVerifier::new(signing_secret, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
+        let hmac = HmacVerifier::new(
+            signing_secret,
+            SIGNATURE_HEADER,
+            Algorithm::Sha256,
+            Encoding::Hex,
+        );
         Self {
             check: Check::Signature(Box::new(hmac)),
             policy: Policy::default(),
@@ -248,29 +252,47 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     } else {
         json_lines(body, max)?
     };
-    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Mailtrap, raw, normalize)).collect())
+    Ok(raws
+        .into_iter()
+        .map(|raw| batch::native_or_unknown(Provider::Mailtrap, raw, normalize))
+        .collect())
 }
 
 /// The objects of a JSON Lines body, one per non-blank line.
 fn json_lines(body: &[u8], max: usize) -> Result<Vec<&RawValue>, ParseError> {
     let mut out = Vec::new();
-    for line in body.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+    for line in body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
         if out.len() == max {
-            return Err(ParseError::new("the delivery has more events than the limit"));
+            return Err(ParseError::new(
+                "the delivery has more events than the limit",
+            ));
         }
-        let raw: &RawValue = serde_json::from_slice(line.trim_ascii())
-            .map_err(|e| ParseError::json("the body is neither {\"events\":[…]} nor JSON Lines", &e))?;
+        let raw: &RawValue = serde_json::from_slice(line.trim_ascii()).map_err(|e| {
+            ParseError::json("the body is neither {\"events\":[…]} nor JSON Lines", &e)
+        })?;
         out.push(raw);
     }
     if out.is_empty() {
-        return Err(ParseError::new("the body is neither {\"events\":[…]} nor JSON Lines"));
+        return Err(ParseError::new(
+            "the body is neither {\"events\":[…]} nor JSON Lines",
+        ));
     }
     Ok(out)
 }
 
 /// Categories of a block by the receiving side (the sender, its content,
 /// its reputation): not the recipient's address, so not a hard bounce.
-const BLOCKS: &[&str] = &["block", "badsender", "serverpolicy", "spam", "spam_gmail", "content"];
+const BLOCKS: &[&str] = &[
+    "block",
+    "badsender",
+    "serverpolicy",
+    "spam",
+    "spam_gmail",
+    "content",
+];
 
 fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReason {
     match category.unwrap_or_default() {
@@ -289,8 +311,14 @@ fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
         "click" => (EventKind::Clicked, None),
         "unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
         "spam" => (EventKind::Complained, Some(RejectReason::Spam)),
-        "bounce" => (EventKind::Bounced, Some(bounce_reason(category, RejectReason::Bounced))),
-        "soft bounce" => (EventKind::Deferred, Some(bounce_reason(category, RejectReason::Other))),
+        "bounce" => (
+            EventKind::Bounced,
+            Some(bounce_reason(category, RejectReason::Bounced)),
+        ),
+        "soft bounce" => (
+            EventKind::Deferred,
+            Some(bounce_reason(category, RejectReason::Other)),
+        ),
         "suspension" => (EventKind::Deferred, Some(RejectReason::Other)),
         "reject" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         _ => (EventKind::Unknown, None),
@@ -337,12 +365,27 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Delivered => ("delivery", serde_json::json!({})),
-        EventKind::Opened => ("open", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
-        EventKind::Clicked => ("click", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0", "url": "https://example.com/"})),
-        EventKind::Unsubscribed => ("unsubscribe", serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        EventKind::Opened => (
+            "open",
+            serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"}),
+        ),
+        EventKind::Clicked => (
+            "click",
+            serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0", "url": "https://example.com/"}),
+        ),
+        EventKind::Unsubscribed => (
+            "unsubscribe",
+            serde_json::json!({"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"}),
+        ),
         EventKind::Complained => ("spam", serde_json::json!({})),
-        EventKind::Bounced => ("bounce", serde_json::json!({"response": "550 5.1.1 User unknown", "response_code": 550, "bounce_category": "badrecipient"})),
-        EventKind::Deferred => ("soft bounce", serde_json::json!({"response": "4.7.1 Temporary error, please retry", "response_code": 451, "bounce_category": "greylisting"})),
+        EventKind::Bounced => (
+            "bounce",
+            serde_json::json!({"response": "550 5.1.1 User unknown", "response_code": 550, "bounce_category": "badrecipient"}),
+        ),
+        EventKind::Deferred => (
+            "soft bounce",
+            serde_json::json!({"response": "4.7.1 Temporary error, please retry", "response_code": 451, "bounce_category": "greylisting"}),
+        ),
         EventKind::Rejected => ("reject", serde_json::json!({"reason": "unsubscribed"})),
         other => return Err(SetupError::Unsupported(other)),
     };
@@ -351,13 +394,20 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         "message_id": format!("m-{digest}"), "email": sim.recipient, "event_id": digest,
         "sending_domain_name": "example.com", "category": "simulated", "custom_variables": {"order": "42"}});
     let element = crate::provider::with_fields(element, extra);
-    Ok(serde_json::json!({"events": [element]}).to_string().into_bytes())
+    Ok(serde_json::json!({"events": [element]})
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = sim.body_or(sample)?;
     let mut delivery = if let Some(secret) = sim.settings.secrets.first() {
-        let hmac = HmacVerifier::new(Secret::from_bytes(secret.as_str())?, SIGNATURE_HEADER, Algorithm::Sha256, Encoding::Hex);
+        let hmac = HmacVerifier::new(
+            Secret::from_bytes(secret.as_str())?,
+            SIGNATURE_HEADER,
+            Algorithm::Sha256,
+            Encoding::Hex,
+        );
         let headers = hmac.sign(None, &body)?;
         let mut delivery = Simulated::json(body, headers);
         if sim.tamper {
@@ -368,7 +418,9 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
         Simulated::json(body, vec![auth])
     };
-    delivery.headers.push(("User-Agent".to_owned(), "Mailtrap-Webhooks".to_owned()));
+    delivery
+        .headers
+        .push(("User-Agent".to_owned(), "Mailtrap-Webhooks".to_owned()));
     Ok(delivery)
 }
 

@@ -61,11 +61,11 @@ use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation,
+    Timestamp,
+};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -126,7 +126,10 @@ impl std::fmt::Debug for MandrillVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The host alone: credentials (which precede the last `@` before
         // the query, even in a malformed URL) and the path never shown.
-        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest);
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
         let shown = rest.split('/').next().unwrap_or_default();
@@ -339,12 +342,17 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     let pairs = form::pairs(body, limits).map_err(not_form)?;
     let mut fields = pairs.iter().filter(|p| p.is(b"mandrill_events"));
     let (Some(field), None) = (fields.next(), fields.next()) else {
-        return Err(ParseError::new("the form has no single `mandrill_events` field"));
+        return Err(ParseError::new(
+            "the form has no single `mandrill_events` field",
+        ));
     };
     let json = form::decode(field.value);
     let max = limits.max_events_per_delivery.min(MAX_BATCH);
     let raws = batch::elements(json.as_bytes(), Shape::Array, max)?;
-    Ok(raws.into_iter().map(|raw| batch::native_or_unknown(Provider::Mandrill, raw, normalize)).collect())
+    Ok(raws
+        .into_iter()
+        .map(|raw| batch::native_or_unknown(Provider::Mandrill, raw, normalize))
+        .collect())
 }
 
 /// The reject reason of a `reject` event's `msg.reject.reason`.
@@ -380,7 +388,11 @@ fn normalize(mut native: MandrillEvent, raw: &RawValue) -> EmailEvent {
         Some("unsub") => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
         Some("reject") => (
             EventKind::Rejected,
-            Some(reject_text("reason").as_deref().map_or(RejectReason::Other, rejected_because)),
+            Some(
+                reject_text("reason")
+                    .as_deref()
+                    .map_or(RejectReason::Other, rejected_because),
+            ),
         ),
         Some("inbound") => (EventKind::Inbound, None),
         _ => (EventKind::Unknown, None),
@@ -430,7 +442,13 @@ fn fingerprint(native: &MandrillEvent, raw: &RawValue) -> [u8; 32] {
     // A sync event's entry: why it is listed, and for which subaccount and
     // sender (Mandrill keeps entries per subaccount). Digested only where
     // there is one, so that the keys of all other events stay as they were.
-    let listed = entry.map(|e| [e.reason.as_deref(), e.subaccount.as_deref(), e.sender.as_deref()]);
+    let listed = entry.map(|e| {
+        [
+            e.reason.as_deref(),
+            e.subaccount.as_deref(),
+            e.sender.as_deref(),
+        ]
+    });
     event::fingerprint(
         [
             native.id.as_deref(),
@@ -470,9 +488,21 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, state, extra) = match sim.kind {
         EventKind::Sent => ("send", "sent", serde_json::json!({})),
         EventKind::Delivered => ("delivered", "sent", serde_json::json!({})),
-        EventKind::Deferred => ("deferral", "deferred", serde_json::json!({"smtp_events": [{"ts": sim.now, "type": "deferred", "diag": "451 4.7.1 Please try again later"}]})),
-        EventKind::Bounced => ("hard_bounce", "bounced", serde_json::json!({"bounce_description": "bad_mailbox", "bgtools_code": 10, "diag": "smtp;550 5.1.1 user unknown"})),
-        EventKind::Rejected => ("reject", "rejected", serde_json::json!({"reject": {"reason": "hard-bounce", "detail": "the address bounced before"}})),
+        EventKind::Deferred => (
+            "deferral",
+            "deferred",
+            serde_json::json!({"smtp_events": [{"ts": sim.now, "type": "deferred", "diag": "451 4.7.1 Please try again later"}]}),
+        ),
+        EventKind::Bounced => (
+            "hard_bounce",
+            "bounced",
+            serde_json::json!({"bounce_description": "bad_mailbox", "bgtools_code": 10, "diag": "smtp;550 5.1.1 user unknown"}),
+        ),
+        EventKind::Rejected => (
+            "reject",
+            "rejected",
+            serde_json::json!({"reject": {"reason": "hard-bounce", "detail": "the address bounced before"}}),
+        ),
         EventKind::Opened | EventKind::Clicked => ("open", "sent", serde_json::json!({})),
         EventKind::Complained => ("spam", "spam", serde_json::json!({})),
         EventKind::Unsubscribed => ("unsub", "unsub", serde_json::json!({})),
@@ -503,7 +533,10 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
     let mut delivery = Simulated {
         headers: vec![
-            ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            (
+                "Content-Type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
             ("X-Mandrill-Signature".to_owned(), signature),
         ],
         body,
@@ -542,31 +575,44 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 ///
 /// [`ParseError`] when the body is not such a form, an inbound event has no
 /// raw message, or a limit is passed.
-pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<crate::InboundMessage>, ParseError> {
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
     let form_limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
     let not_form = |_| ParseError::new("the body is not a form");
     let pairs = form::pairs(body, &form_limits).map_err(not_form)?;
     let mut fields = pairs.iter().filter(|p| p.is(b"mandrill_events"));
     let (Some(field), None) = (fields.next(), fields.next()) else {
-        return Err(ParseError::new("the form has no single `mandrill_events` field"));
+        return Err(ParseError::new(
+            "the form has no single `mandrill_events` field",
+        ));
     };
     let json = form::decode(field.value);
     crate::inbound::check_json_values(json.as_bytes())?;
     let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
     let mut messages = Vec::new();
     for raw in raws {
-        let mut event: Value =
-            serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an event is not JSON", &e))?;
+        let mut event: Value = serde_json::from_str(raw.get())
+            .map_err(|e| ParseError::json("an event is not JSON", &e))?;
         if event.get("event").and_then(Value::as_str) != Some("inbound") {
             continue;
         }
         // The message moved out of the JSON, not copied: it is most of it.
-        let Value::String(raw_msg) = event.pointer_mut("/msg/raw_msg").map(Value::take).unwrap_or_default() else {
+        let Value::String(raw_msg) = event
+            .pointer_mut("/msg/raw_msg")
+            .map(Value::take)
+            .unwrap_or_default()
+        else {
             return Err(ParseError::new("an inbound event has no msg.raw_msg"));
         };
         let msg = event.get("msg").unwrap_or(&Value::Null);
-        let mut message = crate::InboundMessage::from_mime_owned(Provider::Mandrill, raw_msg.into_bytes(), limits)?;
+        let mut message = crate::InboundMessage::from_mime_owned(
+            Provider::Mandrill,
+            raw_msg.into_bytes(),
+            limits,
+        )?;
         message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
         message.timestamp = event
             .get("ts")
@@ -598,7 +644,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
         )?
         .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            crate::scheme::Authenticate::authenticate(&verifier, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -616,15 +665,19 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         "from_name": "A Customer", "subject": "Re: your order", "text": "Thanks!",
         "spam_report": {"score": 0.1, "matched_rules": []}}}])
     .to_string();
-    let body = sim
-        .body
-        .map_or_else(|| format!("mandrill_events={}", form::encode(&events)).into_bytes(), <[u8]>::to_vec);
+    let body = sim.body.map_or_else(
+        || format!("mandrill_events={}", form::encode(&events)).into_bytes(),
+        <[u8]>::to_vec,
+    );
     let key = Settings::first(&sim.settings.secrets, NEEDS)?;
     let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
     let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
     let mut delivery = Simulated {
         headers: vec![
-            ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            (
+                "Content-Type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
             ("X-Mandrill-Signature".to_owned(), signature),
         ],
         body,

@@ -65,8 +65,8 @@
 //! <https://docs.postalserver.io/developer/webhooks>).
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
@@ -74,15 +74,14 @@ use crate::encoding;
 use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
+use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch;
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::replay::ReplayWindow;
-use crate::limits::Limits;
-use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::batch;
 use crate::request::Request;
 use crate::verified::Verified;
 
@@ -130,7 +129,9 @@ impl PostalPublicKey {
                 .find_map(|part| part.strip_prefix("p="))
                 .unwrap_or(text);
             let compact: String = b64.split_whitespace().collect();
-            encoding::base64_key(&compact).ok().ok_or(SecretError::Rejected("base64 SPKI, a DKIM record or PEM"))?
+            encoding::base64_key(&compact)
+                .ok()
+                .ok_or(SecretError::Rejected("base64 SPKI, a DKIM record or PEM"))?
         };
         let pkcs1 = match spki::SubjectPublicKeyInfoRef::try_from(der.as_slice()) {
             Ok(info) => {
@@ -177,7 +178,9 @@ fn pem_body(text: &str) -> Result<Vec<u8>, SecretError> {
         .map(str::trim)
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    encoding::base64_key(&body).ok().ok_or(SecretError::Rejected("PEM"))
+    encoding::base64_key(&body)
+        .ok()
+        .ok_or(SecretError::Rejected("PEM"))
 }
 
 /// The modulus size of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER n,
@@ -198,7 +201,10 @@ fn modulus_bits(pkcs1: &[u8]) -> Option<usize> {
                 return None;
             }
             let (bytes, rest) = rest.split_at(count);
-            (bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)), rest)
+            (
+                bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)),
+                rest,
+            )
         };
         (rest.len() >= len).then(|| rest.split_at(len))
     }
@@ -290,7 +296,8 @@ impl crate::scheme::Authenticate for PostalVerifier {
         let index = self.check_signature(request)?;
         // The signed time inside the body.
         let timestamp = signed_time(request.body()).ok_or(VerifyError::Unauthorized)?;
-        self.policy.check_timestamp(timestamp.unix_timestamp(), request.now())?;
+        self.policy
+            .check_timestamp(timestamp.unix_timestamp(), request.now())?;
         Ok(Verified::new(None, Some(timestamp.unix_timestamp()), index))
     }
 }
@@ -428,7 +435,9 @@ fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
         _ if incoming => (EventKind::Unknown, None),
         "MessageSent" => (EventKind::Delivered, None),
         "MessageDelayed" => (EventKind::Deferred, None),
-        "MessageDeliveryFailed" | "MessageBounced" => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        "MessageDeliveryFailed" | "MessageBounced" => {
+            (EventKind::Bounced, Some(RejectReason::Bounced))
+        }
         "MessageHeld" => (EventKind::Queued, None),
         "MessageLinkClicked" => (EventKind::Clicked, None),
         "MessageLoaded" => (EventKind::Opened, None),
@@ -441,7 +450,10 @@ fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
     }
     event.reject_reason = reason;
     event.timestamp = payload.timestamp.0.or(native.timestamp.0);
-    let message = payload.message.or(payload.original_message).unwrap_or_default();
+    let message = payload
+        .message
+        .or(payload.original_message)
+        .unwrap_or_default();
     event.message_id = message.id.map(|id| match id {
         Value::String(s) => s,
         other => other.to_string(),
@@ -473,12 +485,36 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 /// The sample delivery's body for `sim.kind`.
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, status, extra) = match sim.kind {
-        EventKind::Delivered => ("MessageSent", Some("Sent"), serde_json::json!({"output": "250 2.0.0 OK", "details": "Message accepted"})),
-        EventKind::Deferred => ("MessageDelayed", Some("SoftFail"), serde_json::json!({"output": "451 4.7.1 Try again later", "details": "Delivery delayed"})),
-        EventKind::Bounced => ("MessageDeliveryFailed", Some("HardFail"), serde_json::json!({"output": "550 5.1.1 User unknown", "details": "Permanent failure"})),
-        EventKind::Queued => ("MessageHeld", Some("Held"), serde_json::json!({"details": "Held for review"})),
-        EventKind::Clicked => ("MessageLinkClicked", None, serde_json::json!({"url": "https://example.com/", "ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
-        EventKind::Opened => ("MessageLoaded", None, serde_json::json!({"ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"})),
+        EventKind::Delivered => (
+            "MessageSent",
+            Some("Sent"),
+            serde_json::json!({"output": "250 2.0.0 OK", "details": "Message accepted"}),
+        ),
+        EventKind::Deferred => (
+            "MessageDelayed",
+            Some("SoftFail"),
+            serde_json::json!({"output": "451 4.7.1 Try again later", "details": "Delivery delayed"}),
+        ),
+        EventKind::Bounced => (
+            "MessageDeliveryFailed",
+            Some("HardFail"),
+            serde_json::json!({"output": "550 5.1.1 User unknown", "details": "Permanent failure"}),
+        ),
+        EventKind::Queued => (
+            "MessageHeld",
+            Some("Held"),
+            serde_json::json!({"details": "Held for review"}),
+        ),
+        EventKind::Clicked => (
+            "MessageLinkClicked",
+            None,
+            serde_json::json!({"url": "https://example.com/", "ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"}),
+        ),
+        EventKind::Opened => (
+            "MessageLoaded",
+            None,
+            serde_json::json!({"ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = Sha256::digest(sim.event_id.as_bytes());
@@ -492,9 +528,11 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     }
     let payload = crate::provider::with_fields(payload, extra);
     let uuid = encoding::hex(&digest[..16]);
-    Ok(serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
-        .to_string()
-        .into_bytes())
+    Ok(
+        serde_json::json!({"event": event, "timestamp": sim.now, "payload": payload, "uuid": uuid})
+            .to_string()
+            .into_bytes(),
+    )
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
@@ -507,18 +545,27 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         .map_err(|_| SecretError::Rejected("a PKCS#8 RSA private key of at least 2048 bits"))?;
     let sign = |padding: &'static dyn ring::signature::RsaEncoding| -> Result<String, SetupError> {
         let mut signature = vec![0; pair.public().modulus_len()];
-        pair.sign(padding, &ring::rand::SystemRandom::new(), &body, &mut signature)
-            .map_err(|_| SecretError::Rejected("a usable RSA key"))?;
+        pair.sign(
+            padding,
+            &ring::rand::SystemRandom::new(),
+            &body,
+            &mut signature,
+        )
+        .map_err(|_| SecretError::Rejected("a usable RSA key"))?;
         Ok(encoding::base64(&signature))
     };
     // ring signs no SHA-1: the simulated request carries the SHA-256
     // signature a current Postal sends (and the key id), not the legacy one.
     let sig256 = sign(&ring::signature::RSA_PKCS1_SHA256)?;
     let kid = encoding::hex(&Sha256::digest(pair.public().as_ref()));
-    Ok(Simulated::json(body, vec![
-        ("X-Postal-Signature-KID".to_owned(), kid),
-        ("X-Postal-Signature-256".to_owned(), sig256),
-    ]).tampered_if(sim))
+    Ok(Simulated::json(
+        body,
+        vec![
+            ("X-Postal-Signature-KID".to_owned(), kid),
+            ("X-Postal-Signature-256".to_owned(), sig256),
+        ],
+    )
+    .tampered_if(sim))
 }
 
 /// Postal's registry entry.
@@ -598,10 +645,15 @@ fn form_as_json(
             .and_then(|rest| rest.split_once("]["))
             .and_then(|(i, field)| Some((i.parse::<usize>().ok()?, field.strip_suffix(']')?)));
         if let Some((i, field)) = indexed {
-            attachments.entry(i).or_default().insert(field.to_owned(), value);
+            attachments
+                .entry(i)
+                .or_default()
+                .insert(field.to_owned(), value);
         } else if part.name == "reply_to" {
             // Repeated once per value.
-            let list = object.entry("reply_to").or_insert_with(|| Value::Array(Vec::new()));
+            let list = object
+                .entry("reply_to")
+                .or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(list) = list {
                 list.push(value);
             }
@@ -634,7 +686,8 @@ pub fn parse_inbound(
     use crate::inbound::InboundMessage;
     limits.check_body(body)?;
     crate::inbound::check_json_values(body)?;
-    let not = |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
+    let not =
+        |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
     let mut fields: InboundFields = if crate::form::is_form(Some(content_type)) {
         serde_json::from_value(form_as_json(content_type, body, limits)?).map_err(|e| not(&e))?
     } else {
@@ -646,7 +699,12 @@ pub fn parse_inbound(
         _ => None,
     };
     let id = fields.id.as_ref().and_then(text);
-    if id.is_none() || fields.rcpt_to.is_none() && fields.message.is_none() && fields.plain_body.is_none() && fields.html_body.is_none() {
+    if id.is_none()
+        || fields.rcpt_to.is_none()
+            && fields.message.is_none()
+            && fields.plain_body.is_none()
+            && fields.html_body.is_none()
+    {
         return Err(ParseError::new("the body is not a Postal inbound request"));
     }
     let mut message = if let Some(raw) = fields.message.take() {
@@ -681,7 +739,10 @@ fn hash_message(
     let mut block = String::new();
     let one_line = |v: &str| v.replace(['\r', '\n'], " ");
     let reply_to: Vec<String> = match &fields.reply_to {
-        Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         Some(Value::String(one)) => vec![one.clone()],
         _ => Vec::new(),
     };
@@ -690,7 +751,14 @@ fn hash_message(
         ("To", fields.to.as_deref()),
         ("Cc", fields.cc.as_deref()),
         ("Date", fields.date.as_deref()),
-        ("Message-ID", fields.message_id.as_deref().map(|id| format!("<{id}>")).as_deref()),
+        (
+            "Message-ID",
+            fields
+                .message_id
+                .as_deref()
+                .map(|id| format!("<{id}>"))
+                .as_deref(),
+        ),
         ("In-Reply-To", fields.in_reply_to.as_deref()),
         ("References", fields.references.as_deref()),
     ]
@@ -703,17 +771,20 @@ fn hash_message(
     }
     message.fill_headers(&block, limits)?;
     message.subject = fields.subject.clone().filter(|s| !s.is_empty());
-    message.timestamp = fields.timestamp.as_ref().and_then(|t| match t {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-    .filter(|t| t.is_finite())
-    .and_then(|t| {
-        #[allow(clippy::cast_possible_truncation)] // Seconds since 1970 fit.
-        let nanos = (t * 1e9) as i128;
-        OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
-    });
+    message.timestamp = fields
+        .timestamp
+        .as_ref()
+        .and_then(|t| match t {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .filter(|t| t.is_finite())
+        .and_then(|t| {
+            #[allow(clippy::cast_possible_truncation)] // Seconds since 1970 fit.
+            let nanos = (t * 1e9) as i128;
+            OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+        });
     message.spam_detected = match fields.spam_status.as_deref() {
         Some("Spam") => Some(true),
         Some("NotSpam") => Some(false),
@@ -726,12 +797,17 @@ fn hash_message(
         message.stripped_text.clone_from(&fields.plain_body);
     }
     if fields.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new("the message has more attachments than the limit"));
+        return Err(ParseError::new(
+            "the message has more attachments than the limit",
+        ));
     }
     let mut decoded = 0;
     for a in &fields.attachments.0 {
         // A form's content type may carry parameters (`; name=…`).
-        let content_type = a.content_type.as_deref().map(|t| t.split(';').next().unwrap_or_default());
+        let content_type = a
+            .content_type
+            .as_deref()
+            .map(|t| t.split(';').next().unwrap_or_default());
         message.attachments.push(crate::inbound::json_attachment(
             a.filename.as_deref(),
             content_type,
@@ -749,7 +825,13 @@ fn hash_message(
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "RSA signature of the body, as the webhooks (`X-Postal-Signature-256`; SHA-1 from older servers); no time is signed",
     shape: "JSON or a URL-encoded form: the raw message (`message`, base64) or the parsed fields",
-    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
+    parse: |request, limits| {
+        Ok(vec![parse_inbound(
+            &crate::inbound::request_content_type(request),
+            request.body(),
+            limits,
+        )?])
+    },
     verify: |settings, request, limits| {
         use crate::Configure as _;
         let verifier = Settings::chain(
@@ -759,7 +841,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
         )?
         .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(verifier.check_signature(request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            verifier.check_signature(request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

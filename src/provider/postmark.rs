@@ -288,11 +288,23 @@ fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provi
             .unwrap_or_default(),
     ) >> 12;
     let (record, extra) = match sim.kind {
-        EventKind::Delivered => ("Delivery", json!({"Recipient": to, "DeliveredAt": at, "Details": "250 OK"})),
-        EventKind::Bounced => ("Bounce", json!({"Email": to, "Type": "HardBounce", "ID": bounce_id, "BouncedAt": at})),
+        EventKind::Delivered => (
+            "Delivery",
+            json!({"Recipient": to, "DeliveredAt": at, "Details": "250 OK"}),
+        ),
+        EventKind::Bounced => (
+            "Bounce",
+            json!({"Email": to, "Type": "HardBounce", "ID": bounce_id, "BouncedAt": at}),
+        ),
         EventKind::Opened => ("Open", json!({"Recipient": to, "ReceivedAt": at})),
-        EventKind::Clicked => ("Click", json!({"Recipient": to, "OriginalLink": "https://example.com/", "ReceivedAt": at})),
-        EventKind::Complained => ("SpamComplaint", json!({"Email": to, "Type": "SpamComplaint", "ID": bounce_id, "BouncedAt": at})),
+        EventKind::Clicked => (
+            "Click",
+            json!({"Recipient": to, "OriginalLink": "https://example.com/", "ReceivedAt": at}),
+        ),
+        EventKind::Complained => (
+            "SpamComplaint",
+            json!({"Email": to, "Type": "SpamComplaint", "ID": bounce_id, "BouncedAt": at}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let mut body = json!({"RecordType": record, "MessageID": sim.event_id});
@@ -308,7 +320,10 @@ fn simulate(
     use crate::provider::{Settings, Simulated, basic_header_for};
     let body = sim.body_or(sample)?;
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
+    Ok(Simulated::json(
+        body,
+        vec![basic_header_for(pair, sim.tamper)],
+    ))
 }
 
 /// Postmark's registry entry.
@@ -335,7 +350,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let auth = settings.basic_auth(NEEDS)?;
         let verifier = PostmarkVerifier::new(auth)
             .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            crate::scheme::Authenticate::authenticate(&verifier, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply,
@@ -369,7 +387,10 @@ fn simulate_inbound(
         .into_bytes(),
     };
     let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(body, vec![basic_header_for(pair, sim.tamper)]))
+    Ok(Simulated::json(
+        body,
+        vec![basic_header_for(pair, sim.tamper)],
+    ))
 }
 
 /// Checks the request's credentials (and body size). The result's
@@ -503,7 +524,10 @@ impl<'de> Deserialize<'de> for Count {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an array")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Count, A::Error> {
                 let mut count = 0;
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     count += 1;
@@ -544,10 +568,14 @@ pub fn parse_inbound_within(
     let counts: ListCounts = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
     if counts.attachments.map_or(0, |c| c.0) > limits.max_attachments {
-        return Err(ParseError::new("the message has more attachments than the limit"));
+        return Err(ParseError::new(
+            "the message has more attachments than the limit",
+        ));
     }
     if counts.headers.map_or(0, |c| c.0) > limits.max_headers {
-        return Err(ParseError::new("the message has more header fields than the limit"));
+        return Err(ParseError::new(
+            "the message has more header fields than the limit",
+        ));
     }
     let native: PostmarkInbound = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
@@ -555,29 +583,51 @@ pub fn parse_inbound_within(
         return Err(ParseError::new("the body is not Postmark's inbound JSON"));
     }
     if native.attachments.len() > limits.max_attachments {
-        return Err(ParseError::new("the message has more attachments than the limit"));
+        return Err(ParseError::new(
+            "the message has more attachments than the limit",
+        ));
     }
     if native.headers.len() > limits.max_headers {
-        return Err(ParseError::new("the message has more header fields than the limit"));
+        return Err(ParseError::new(
+            "the message has more header fields than the limit",
+        ));
     }
     let mut message = crate::InboundMessage::new(Provider::Postmark);
     let address = |r: &PostmarkRecipient| Address::new(r.email.as_deref(), r.name.as_deref());
     message.event_id.clone_from(&native.message_id);
-    message.envelope_recipient.clone_from(&native.original_recipient);
+    message
+        .envelope_recipient
+        .clone_from(&native.original_recipient);
     message.from = native.from_full.as_ref().map(address);
     message.to = native.to_full.iter().map(address).collect();
     message.cc = native.cc_full.iter().map(address).collect();
     message.subject.clone_from(&native.subject);
-    message.date = native.date.as_deref().and_then(crate::inbound::rfc5322_date);
+    message.date = native
+        .date
+        .as_deref()
+        .and_then(crate::inbound::rfc5322_date);
     message.text = native.text_body.clone().filter(|t| !t.is_empty());
     message.html = native.html_body.clone().filter(|t| !t.is_empty());
     message.stripped_text = native.stripped_text_reply.clone().filter(|t| !t.is_empty());
-    message.headers = native.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
-    message.message_id = message.header("Message-ID").map(|id| id.trim().trim_matches(['<', '>']).to_owned());
-    message.envelope_sender = message.header("Return-Path").map(|p| p.trim().trim_matches(['<', '>']).to_owned()).filter(|p| !p.is_empty());
+    message.headers = native
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect();
+    message.message_id = message
+        .header("Message-ID")
+        .map(|id| id.trim().trim_matches(['<', '>']).to_owned());
+    message.envelope_sender = message
+        .header("Return-Path")
+        .map(|p| p.trim().trim_matches(['<', '>']).to_owned())
+        .filter(|p| !p.is_empty());
     let mut decoded = 0usize;
     for attachment in &native.attachments {
-        let content_id = attachment.content_id.as_deref().map(str::trim).filter(|id| !id.is_empty());
+        let content_id = attachment
+            .content_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty());
         message.attachments.push(crate::inbound::json_attachment(
             attachment.name.as_deref(),
             attachment.content_type.as_deref(),

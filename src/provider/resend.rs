@@ -314,7 +314,9 @@ fn simulate(
     use crate::provider::{Settings, Simulated};
     let body = sim.body_or(sample)?;
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let signer = crate::scheme::standard::StandardWebhooksSigner::new(Secret::from_standard_webhooks(secret)?);
+    let signer = crate::scheme::standard::StandardWebhooksSigner::new(
+        Secret::from_standard_webhooks(secret)?,
+    );
     let headers = signer
         .headers(&format!("msg_{}", sim.event_id), sim.now, &body)?
         .into_iter()
@@ -412,15 +414,23 @@ struct AttachmentLink {
 /// An id Resend gives (a UUID), fit for a URL path: nothing else is put
 /// into one.
 fn path_id(id: Option<&str>) -> Result<&str, ParseError> {
-    id.filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .ok_or_else(|| ParseError::new("an id of the received email is not one"))
+    id.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+    .ok_or_else(|| ParseError::new("an id of the received email is not one"))
 }
 
 /// A download link from Resend's API: `https://` and nothing odd.
 fn download_link(url: Option<&str>) -> Result<String, ParseError> {
-    url.filter(|u| u.starts_with("https://") && !u.chars().any(|c| c.is_whitespace() || c.is_control()))
-        .map(str::to_owned)
-        .ok_or_else(|| ParseError::new("Resend's API gave no usable download link"))
+    url.filter(|u| {
+        u.starts_with("https://") && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+    .map(str::to_owned)
+    .ok_or_else(|| ParseError::new("Resend's API gave no usable download link"))
 }
 
 /// Parses an `email.received` event without verifying it, within `limits`:
@@ -448,12 +458,17 @@ pub fn parse_inbound(
     let data = event.data;
     let email_id = path_id(data.email_id.as_deref())?.to_owned();
     if data.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new("the message has more attachments than the limit"));
+        return Err(ParseError::new(
+            "the message has more attachments than the limit",
+        ));
     }
     let mut message = InboundMessage::new(Provider::Resend);
     let address = |text: &str| {
         let bare = crate::event::bare_address(text);
-        let name = text.split_once('<').map(|(name, _)| name.trim().trim_matches('"')).filter(|n| !n.is_empty());
+        let name = text
+            .split_once('<')
+            .map(|(name, _)| name.trim().trim_matches('"'))
+            .filter(|n| !n.is_empty());
         Address::new(bare.as_deref().or(Some(text)), name)
     };
     message.from = data.from.as_deref().map(address);
@@ -461,14 +476,21 @@ pub fn parse_inbound(
     message.cc = data.cc.0.iter().map(|t| address(t)).collect();
     message.envelope_recipient = message.to.first().and_then(|a| a.address.clone());
     message.subject = data.subject;
-    message.message_id = data.message_id.map(|id| id.trim().trim_matches(['<', '>']).to_owned());
-    message.timestamp = event.created_at.as_deref().and_then(crate::provider::timestamp::parse_text);
+    message.message_id = data
+        .message_id
+        .map(|id| id.trim().trim_matches(['<', '>']).to_owned());
+    message.timestamp = event
+        .created_at
+        .as_deref()
+        .and_then(crate::provider::timestamp::parse_text);
     for a in data.attachments.0 {
         message.attachments.push(Attachment {
             filename: a.filename,
             content_type: a.content_type,
             size: a.size.and_then(|s| usize::try_from(s).ok()).unwrap_or(0),
-            content_id: a.content_id.map(|id| id.trim_matches(['<', '>']).to_owned()),
+            content_id: a
+                .content_id
+                .map(|id| id.trim_matches(['<', '>']).to_owned()),
             inline: a.content_disposition.as_deref() == Some("inline"),
             content: Vec::new(),
         });
@@ -503,7 +525,9 @@ fn read_details(
     message.html = email.html;
     if let Some(headers) = email.headers {
         if headers.0.len() > limits.max_headers {
-            return Err(ParseError::new("the message has more header fields than the limit"));
+            return Err(ParseError::new(
+                "the message has more header fields than the limit",
+            ));
         }
         message.headers = headers.0;
     }
@@ -565,7 +589,9 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     verify: |settings, request, limits| {
         use crate::Configure as _;
         let mut secrets = settings.secrets.iter();
-        let first = secrets.next().ok_or(crate::provider::SetupError::Missing(NEEDS))?;
+        let first = secrets
+            .next()
+            .ok_or(crate::provider::SetupError::Missing(NEEDS))?;
         let mut verifier = ResendVerifier::new(Secret::from_standard_webhooks(first)?);
         for secret in secrets {
             verifier = verifier.with_secret(Secret::from_standard_webhooks(secret)?);
@@ -573,7 +599,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let verifier = settings
             .configure(verifier)
             .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(verifier.authenticate(request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            verifier.authenticate(request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -629,7 +658,10 @@ pub fn simulated_content(email_id: &str, recipient: &str) -> Vec<(String, Vec<u8
         "raw": {"download_url": raw_url, "expires_at": "2026-12-06T11:00:00Z"},
     });
     vec![
-        (format!("{RECEIVING_URL}{email_id}"), details.to_string().into_bytes()),
+        (
+            format!("{RECEIVING_URL}{email_id}"),
+            details.to_string().into_bytes(),
+        ),
         (raw_url, raw.into_bytes()),
     ]
 }

@@ -43,12 +43,12 @@ use spki::der::Decode as _;
 use time::OffsetDateTime;
 
 use crate::encoding::{self, SIGNATURE_BUF};
-use crate::provider::batch::{self, Shape};
 use crate::error::{Error, ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
+use crate::provider::batch::{self, Shape};
 use crate::replay::ReplayWindow;
 use crate::verified::Verified;
 
@@ -237,7 +237,6 @@ impl SendgridVerifier {
         self.keys.push(key);
         self
     }
-
 
     /// Verifies a request, then parses its batch.
     ///
@@ -468,7 +467,9 @@ impl<'de> Visitor<'de> for LenientVisitor {
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Lenient, E> {
         // As `serde_json` writes the number (`1.0`, not `1`).
-        Ok(Lenient(serde_json::Number::from_f64(v).map(|n| n.to_string())))
+        Ok(Lenient(
+            serde_json::Number::from_f64(v).map(|n| n.to_string()),
+        ))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient, E> {
         Ok(Lenient(None))
@@ -533,7 +534,9 @@ impl<'de> Deserialize<'de> for Categories {
                 Ok(Categories(Vec::new()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Categories, A::Error> {
-                LenientVisitor.visit_map(map).map(|_| Categories(Vec::new()))
+                LenientVisitor
+                    .visit_map(map)
+                    .map(|_| Categories(Vec::new()))
             }
         }
         deserializer.deserialize_any(V)
@@ -752,7 +755,9 @@ fn build(
 
 /// The verifier the settings describe: the signature (`keys`), basic auth,
 /// or both.
-fn verifier(settings: &crate::provider::Settings) -> Result<SendgridVerifier, crate::provider::SetupError> {
+fn verifier(
+    settings: &crate::provider::Settings,
+) -> Result<SendgridVerifier, crate::provider::SetupError> {
     use crate::provider::SetupError;
     let mut keys = settings.keys.iter();
     let verifier = match (keys.next(), settings.basic_auth.is_empty()) {
@@ -761,7 +766,11 @@ fn verifier(settings: &crate::provider::Settings) -> Result<SendgridVerifier, cr
             for key in keys {
                 v = v.with_key(SendgridPublicKey::parse(key)?);
             }
-            if basic_empty { v } else { v.with_basic_auth(settings.basic_auth(NEEDS)?) }
+            if basic_empty {
+                v
+            } else {
+                v.with_basic_auth(settings.basic_auth(NEEDS)?)
+            }
         }
         (None, false) => SendgridVerifier::basic_auth(settings.basic_auth(NEEDS)?),
         (None, true) => return Err(SetupError::Missing(NEEDS)),
@@ -799,13 +808,16 @@ fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provi
 fn simulate(
     sim: &crate::provider::Simulation<'_>,
 ) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
-    use base64::Engine as _;
     use crate::provider::{SetupError, Simulated, basic_header_for};
+    use base64::Engine as _;
     let body = sim.body_or(sample)?;
     let mut headers = Vec::new();
     if let Some(pair) = sim.settings.basic_auth.first() {
         // Tampered with basic auth alone: the password (nothing is signed).
-        headers.push(basic_header_for(pair, sim.tamper && sim.settings.keys.is_empty()));
+        headers.push(basic_header_for(
+            pair,
+            sim.tamper && sim.settings.keys.is_empty(),
+        ));
     }
     if let Some(key) = sim.settings.keys.first() {
         let der = base64::engine::general_purpose::STANDARD
@@ -903,7 +915,11 @@ impl SendgridVerifier {
             Ok(index) => Ok(Verified::new(None, None, index)),
             Err(credentials_error) => {
                 let carries_signature = headers::present(headers, &SIGNATURE);
-                Err(if carries_signature { signature_error } else { credentials_error })
+                Err(if carries_signature {
+                    signature_error
+                } else {
+                    credentials_error
+                })
             }
         }
     }
@@ -932,7 +948,11 @@ pub fn parse_inbound(
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{InboundMessage, form_data};
     let fields = form_data(content_type, body, limits)?;
-    let field = |name: &str| fields.iter().find(|f| f.name == name && f.filename.is_none());
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name == name && f.filename.is_none())
+    };
     let mut message = if let Some(raw) = field("email") {
         InboundMessage::from_mime(Provider::Sendgrid, &raw.content, limits)?
     } else {
@@ -972,15 +992,23 @@ pub fn parse_inbound(
         message
     };
     // The SMTP envelope: {"to": ["…"], "from": "…"}.
-    if let Some(envelope) = field("envelope").and_then(|f| serde_json::from_slice::<serde_json::Value>(&f.content).ok()) {
-        message.envelope_sender = envelope.get("from").and_then(serde_json::Value::as_str).map(str::to_owned);
+    if let Some(envelope) =
+        field("envelope").and_then(|f| serde_json::from_slice::<serde_json::Value>(&f.content).ok())
+    {
+        message.envelope_sender = envelope
+            .get("from")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
         message.envelope_recipient = envelope
             .get("to")
             .and_then(|to| to.as_array().and_then(|a| a.first()).or(Some(to)))
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
     }
-    if let Some(score) = field("spam_score").and_then(|f| f.text().trim().parse::<f64>().ok()).filter(|s| s.is_finite()) {
+    if let Some(score) = field("spam_score")
+        .and_then(|f| f.text().trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+    {
         message.spam_score = Some(score);
     }
     Ok(message)
@@ -990,12 +1018,21 @@ pub fn parse_inbound(
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the Inbound Parse URL, and/or a security policy's ECDSA signature (as the Event Webhook's: P-256 over timestamp + body)",
     shape: "multipart/form-data: parsed fields and files, or the raw message in `email`",
-    parse: |request, limits| Ok(vec![parse_inbound(&crate::inbound::request_content_type(request), request.body(), limits)?]),
+    parse: |request, limits| {
+        Ok(vec![parse_inbound(
+            &crate::inbound::request_content_type(request),
+            request.body(),
+            limits,
+        )?])
+    },
     verify: |settings, request, limits| {
         let mut settings = settings.clone();
         settings.limits = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
         let verifier = settings.configure(verifier(&settings)?);
-        Ok(crate::provider::inbound_checked(crate::scheme::Authenticate::authenticate(&verifier, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            crate::scheme::Authenticate::authenticate(&verifier, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -1014,7 +1051,10 @@ fn simulate_inbound(
         line.strip_prefix("--").map(str::to_owned)
     });
     let boundary = given_boundary.unwrap_or_else(|| {
-        format!("xYzZY{}", crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..8]))
+        format!(
+            "xYzZY{}",
+            crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..8])
+        )
     });
     let body = if let Some(body) = sim.body {
         body.to_vec()
@@ -1023,7 +1063,8 @@ fn simulate_inbound(
             "Received: from mail.example.net\nMessage-ID: <{}@example.net>\nFrom: A Customer <customer@example.net>\nTo: {}\nSubject: Re: your order\nDate: Sun, 6 Dec 2026 10:00:00 +0000\nMIME-Version: 1.0\n",
             sim.event_id, sim.recipient
         );
-        let envelope = serde_json::json!({"to": [sim.recipient], "from": "customer@example.net"}).to_string();
+        let envelope =
+            serde_json::json!({"to": [sim.recipient], "from": "customer@example.net"}).to_string();
         let info = r#"{"attachment1":{"filename":"receipt.txt","name":"receipt.txt","type":"text/plain"}}"#;
         crate::inbound::multipart_form(
             &boundary,
@@ -1042,22 +1083,39 @@ fn simulate_inbound(
             &[("attachment1", "receipt.txt", "text/plain", b"order 42")],
         )
     };
-    let mut headers = vec![("Content-Type".to_owned(), format!("multipart/form-data; boundary={boundary}"))];
+    let mut headers = vec![(
+        "Content-Type".to_owned(),
+        format!("multipart/form-data; boundary={boundary}"),
+    )];
     if let Some(pair) = sim.settings.basic_auth.first() {
         // Tampered with basic auth alone: the password.
-        headers.push(basic_header_for(pair, sim.tamper && sim.settings.keys.is_empty()));
+        headers.push(basic_header_for(
+            pair,
+            sim.tamper && sim.settings.keys.is_empty(),
+        ));
     }
     if let Some(key) = sim.settings.keys.first() {
         // A security policy's signature: as the Event Webhook's.
         use base64::Engine as _;
         let der = base64::engine::general_purpose::STANDARD
             .decode(key.trim())
-            .map_err(|_| crate::provider::SetupError::Secret(SecretError::Rejected("base64 PKCS#8 private key")))?;
+            .map_err(|_| {
+                crate::provider::SetupError::Secret(SecretError::Rejected(
+                    "base64 PKCS#8 private key",
+                ))
+            })?;
         headers.extend(SendgridSigner::from_pkcs8(&der)?.headers(sim.now, &body)?);
     } else if sim.settings.basic_auth.is_empty() {
-        Settings::first(&sim.settings.basic_auth, "--basic-auth USER:PASS (as in the Inbound Parse URL), or --key K (a security policy's)")?;
+        Settings::first(
+            &sim.settings.basic_auth,
+            "--basic-auth USER:PASS (as in the Inbound Parse URL), or --key K (a security policy's)",
+        )?;
     }
-    let mut delivery = Simulated { headers, body, query: None };
+    let mut delivery = Simulated {
+        headers,
+        body,
+        query: None,
+    };
     if sim.tamper && !sim.settings.keys.is_empty() {
         delivery.alter_body(sim.recipient.as_bytes(), 0);
     }

@@ -597,7 +597,7 @@ pub(crate) const SIMULATED_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ema
 fn build(
     settings: &crate::provider::Settings,
 ) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
-    use crate::provider::{SetupError, Settings};
+    use crate::provider::{Settings, SetupError};
     let pem = Settings::first(&settings.keys, NEEDS)?;
     // Fail at setup, not per request, on a certificate that is no PEM.
     crate::provider::sns::SnsCertificate::parse(pem.as_bytes())?;
@@ -622,17 +622,32 @@ fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provi
     use serde_json::json;
     let (to, at) = (sim.recipient, sim.rfc3339());
     let (event_type, detail_key, detail) = match sim.kind {
-        EventKind::Delivered => ("Delivery", "delivery",
-            json!({"timestamp": at, "recipients": [to], "smtpResponse": "250 2.6.0 Message received"})),
-        EventKind::Bounced => ("Bounce", "bounce",
+        EventKind::Delivered => (
+            "Delivery",
+            "delivery",
+            json!({"timestamp": at, "recipients": [to], "smtpResponse": "250 2.6.0 Message received"}),
+        ),
+        EventKind::Bounced => (
+            "Bounce",
+            "bounce",
             json!({"bounceType": "Permanent", "bounceSubType": "General", "timestamp": at,
-                   "bouncedRecipients": [{"emailAddress": to, "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]})),
-        EventKind::Opened => ("Open", "open",
-            json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"})),
-        EventKind::Clicked => ("Click", "click",
-            json!({"timestamp": at, "ipAddress": "192.0.2.1", "link": "https://example.com/", "userAgent": "Mozilla/5.0"})),
-        EventKind::Complained => ("Complaint", "complaint",
-            json!({"timestamp": at, "complaintFeedbackType": "abuse", "complainedRecipients": [{"emailAddress": to}]})),
+                   "bouncedRecipients": [{"emailAddress": to, "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}),
+        ),
+        EventKind::Opened => (
+            "Open",
+            "open",
+            json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"}),
+        ),
+        EventKind::Clicked => (
+            "Click",
+            "click",
+            json!({"timestamp": at, "ipAddress": "192.0.2.1", "link": "https://example.com/", "userAgent": "Mozilla/5.0"}),
+        ),
+        EventKind::Complained => (
+            "Complaint",
+            "complaint",
+            json!({"timestamp": at, "complaintFeedbackType": "abuse", "complainedRecipients": [{"emailAddress": to}]}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let message = json!({
@@ -646,21 +661,29 @@ fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provi
 fn simulate(
     sim: &crate::provider::Simulation<'_>,
 ) -> Result<crate::provider::Simulated, crate::provider::SetupError> {
+    use crate::provider::{Settings, SetupError, Simulated};
     use base64::Engine as _;
-    use crate::provider::{SetupError, Settings, Simulated};
     use serde_json::json;
     // A given body is a whole SNS envelope (a captured delivery, signed
     // again with its fields kept) or an SES event to publish.
-    let given: Value = serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| crate::VerifyError::InvalidPayload {
-        detail: "an SES delivery is a JSON object",
+    let given: Value = serde_json::from_slice(&sim.body_or(sample)?).map_err(|_| {
+        crate::VerifyError::InvalidPayload {
+            detail: "an SES delivery is a JSON object",
+        }
     })?;
     let key = Settings::first(&sim.settings.keys, NEEDS)?;
     let der = base64::engine::general_purpose::STANDARD
         .decode(key.trim())
-        .map_err(|_| SetupError::Secret(crate::SecretError::Rejected("base64 PKCS#8 private key")))?;
+        .map_err(|_| {
+            SetupError::Secret(crate::SecretError::Rejected("base64 PKCS#8 private key"))
+        })?;
     let url = crate::provider::sns::SigningCertUrl::parse(SIMULATED_CERT_URL)?;
     let signer = crate::provider::sns::SnsSigner::from_pkcs8(&der, url)?;
-    let topic = sim.settings.topics.first().map_or(SIMULATED_TOPIC, String::as_str);
+    let topic = sim
+        .settings
+        .topics
+        .first()
+        .map_or(SIMULATED_TOPIC, String::as_str);
     let envelope = if given.get("Type").is_some() && given.get("Message").is_some() {
         given
     } else {
@@ -673,7 +696,13 @@ fn simulate(
             "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
         })
     };
-    let field = |name: &str| envelope.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let field = |name: &str| {
+        envelope
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let (message_type, message_id, topic) = (field("Type"), field("MessageId"), field("TopicArn"));
     let body = signer.sign(envelope)?;
     let mut delivery = Simulated {
@@ -824,8 +853,8 @@ fn received(
     message: &str,
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    use base64::Engine as _;
     use crate::inbound::{ContentKind, ContentRef, InboundMessage};
+    use base64::Engine as _;
     crate::inbound::check_json_values(message.as_bytes())?;
     let SesReceived {
         notification_type,
@@ -840,62 +869,65 @@ fn received(
         ));
     }
     let mut inbound = if let Some(content) = content {
-            let base64 = receipt
-                .action
-                .encoding
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
-            let raw = if base64 {
-                limits.check_body(content.as_bytes())?;
-                let compact: Vec<u8> = content.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-                base64::engine::general_purpose::STANDARD
-                    .decode(compact)
-                    .map_err(|_| ParseError::new("content is not base64"))?
-            } else {
-                content.into_bytes()
-            };
-            InboundMessage::from_mime_owned(Provider::Ses, raw, limits)?
+        let base64 = receipt
+            .action
+            .encoding
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
+        let raw = if base64 {
+            limits.check_body(content.as_bytes())?;
+            let compact: Vec<u8> = content
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map_err(|_| ParseError::new("content is not base64"))?
+        } else {
+            content.into_bytes()
+        };
+        InboundMessage::from_mime_owned(Provider::Ses, raw, limits)?
     } else {
-            let mut inbound = InboundMessage::new(Provider::Ses);
-            if mail.headers.len() > limits.max_headers {
+        let mut inbound = InboundMessage::new(Provider::Ses);
+        if mail.headers.len() > limits.max_headers {
+            return Err(ParseError::new(
+                "the message has more header fields than the limit",
+            ));
+        }
+        let mut block = String::new();
+        for header in &mail.headers {
+            block.push_str(&header.name);
+            block.push_str(": ");
+            block.push_str(&header.value);
+            block.push_str("\r\n");
+        }
+        inbound.fill_headers(&block, limits)?;
+        let action = &receipt.action;
+        if mail.message_id.as_deref().is_none_or(str::is_empty) {
+            // The key must not depend on what is fetched.
+            return Err(ParseError::new(
+                "the Received notification has no mail.messageId",
+            ));
+        }
+        match (&action.bucket_name, &action.object_key) {
+            (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
+                inbound.needs(
+                    ContentRef {
+                        provider: Provider::Ses,
+                        url: format!("s3://{bucket}/{key}"),
+                        kind: ContentKind::Message,
+                        max_bytes: limits.max_body_bytes,
+                    },
+                    crate::inbound::fetch::read_raw_message,
+                );
+            }
+            _ => {
                 return Err(ParseError::new(
-                    "the message has more header fields than the limit",
+                    "the Received notification has neither content nor an S3 object",
                 ));
             }
-            let mut block = String::new();
-            for header in &mail.headers {
-                block.push_str(&header.name);
-                block.push_str(": ");
-                block.push_str(&header.value);
-                block.push_str("\r\n");
-            }
-            inbound.fill_headers(&block, limits)?;
-            let action = &receipt.action;
-            if mail.message_id.as_deref().is_none_or(str::is_empty) {
-                // The key must not depend on what is fetched.
-                return Err(ParseError::new(
-                    "the Received notification has no mail.messageId",
-                ));
-            }
-            match (&action.bucket_name, &action.object_key) {
-                (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
-                    inbound.needs(
-                        ContentRef {
-                            provider: Provider::Ses,
-                            url: format!("s3://{bucket}/{key}"),
-                            kind: ContentKind::Message,
-                            max_bytes: limits.max_body_bytes,
-                        },
-                        crate::inbound::fetch::read_raw_message,
-                    );
-                }
-                _ => {
-                    return Err(ParseError::new(
-                        "the Received notification has neither content nor an S3 object",
-                    ));
-                }
-            }
-            inbound
+        }
+        inbound
     };
     inbound.timestamp = mail.timestamp.as_deref().and_then(timestamp::parse_text);
     inbound.event_id = mail.message_id;
@@ -949,7 +981,11 @@ fn simulate_inbound(
         to = sim.recipient,
         id = sim.event_id,
     );
-    let topic = sim.settings.topics.first().map_or(SIMULATED_TOPIC, String::as_str);
+    let topic = sim
+        .settings
+        .topics
+        .first()
+        .map_or(SIMULATED_TOPIC, String::as_str);
     let notification = json!({
         "notificationType": "Received",
         "mail": {

@@ -38,16 +38,15 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{ParseError};
+use crate::error::ParseError;
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::form;
-use crate::provider::batch;
 use crate::limits::Limits;
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
+use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+};
 use crate::request::Request;
 
 static CONTENT_TYPE: crate::headers::Name = crate::headers::Name::from_static("content-type");
@@ -105,7 +104,11 @@ pub struct Smtp2goEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// Opens and clicks: the client's user agent.
-    #[serde(rename = "user-agent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "user-agent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
     /// Clicks: the original link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +130,10 @@ pub struct Smtp2goEvent {
 /// # Errors
 ///
 /// [`ParseError`] when the body is neither.
-pub fn parse_request(request: &Request<'_>, limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+pub fn parse_request(
+    request: &Request<'_>,
+    limits: &Limits,
+) -> Result<Vec<EmailEvent>, ParseError> {
     let content_type = crate::headers::optional(request.headers(), &CONTENT_TYPE, limits)
         .ok()
         .flatten();
@@ -154,10 +160,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 /// A form body's fields as a JSON object (a repeated field as a list),
 /// then parsed as JSON is.
 fn parse_form(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
-    let pairs = form::pairs(body, limits).map_err(|_| ParseError::new("malformed form encoding or too many parameters"))?;
+    let pairs = form::pairs(body, limits)
+        .map_err(|_| ParseError::new("malformed form encoding or too many parameters"))?;
     let mut fields = Map::new();
     for pair in &pairs {
-        let (name, value) = (form::decode(pair.name), Value::String(form::decode(pair.value)));
+        let (name, value) = (
+            form::decode(pair.name),
+            Value::String(form::decode(pair.value)),
+        );
         match fields.get_mut(&name) {
             Some(Value::Array(list)) => list.push(value),
             Some(first) => *first = Value::Array(vec![first.take(), value]),
@@ -169,7 +179,11 @@ fn parse_form(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseErro
     let text = Value::Object(fields).to_string();
     let raw: Box<RawValue> = RawValue::from_string(text)
         .map_err(|e| ParseError::json("the form cannot be written as JSON", &e))?;
-    Ok(vec![batch::native_or_unknown(Provider::Smtp2go, &raw, normalize)])
+    Ok(vec![batch::native_or_unknown(
+        Provider::Smtp2go,
+        &raw,
+        normalize,
+    )])
 }
 
 fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
@@ -180,12 +194,18 @@ fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
         "click" | "clicked" => (EventKind::Clicked, None),
         "bounce" | "bounced" => (EventKind::Bounced, Some(RejectReason::Bounced)),
         "spam" | "spam_complaint" => (EventKind::Complained, Some(RejectReason::Spam)),
-        "unsubscribe" | "unsubscribed" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "unsubscribe" | "unsubscribed" => {
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed))
+        }
         "resubscribe" | "resubscribed" => (EventKind::Subscribed, None),
         "reject" | "rejected" => (EventKind::Rejected, Some(RejectReason::Other)),
         _ => (EventKind::Unknown, None),
     };
-    let link = native.click_url.clone().or_else(|| native.link.clone()).or_else(|| native.url.clone());
+    let link = native
+        .click_url
+        .clone()
+        .or_else(|| native.link.clone())
+        .or_else(|| native.url.clone());
     // An unreadable time must not merge distinct events: then the whole
     // event is the key.
     let time = match native.time.0 {
@@ -231,20 +251,34 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event, extra) = match sim.kind {
         EventKind::Queued => ("processed", serde_json::json!({})),
         EventKind::Delivered => ("delivered", serde_json::json!({"message": "250 2.0.0 OK"})),
-        EventKind::Opened => ("open", serde_json::json!({"user-agent": "Mozilla/5.0", "srchost": "192.0.2.1"})),
-        EventKind::Clicked => ("click", serde_json::json!({"user-agent": "Mozilla/5.0", "srchost": "192.0.2.1", "click_url": "https://example.com/"})),
-        EventKind::Bounced => ("bounce", serde_json::json!({"bounce": "hard", "host": "mx.example.com", "message": "550 5.1.1 user unknown"})),
+        EventKind::Opened => (
+            "open",
+            serde_json::json!({"user-agent": "Mozilla/5.0", "srchost": "192.0.2.1"}),
+        ),
+        EventKind::Clicked => (
+            "click",
+            serde_json::json!({"user-agent": "Mozilla/5.0", "srchost": "192.0.2.1", "click_url": "https://example.com/"}),
+        ),
+        EventKind::Bounced => (
+            "bounce",
+            serde_json::json!({"bounce": "hard", "host": "mx.example.com", "message": "550 5.1.1 user unknown"}),
+        ),
         EventKind::Complained => ("spam", serde_json::json!({})),
         EventKind::Unsubscribed => ("unsubscribe", serde_json::json!({})),
         EventKind::Subscribed => ("resubscribe", serde_json::json!({})),
-        EventKind::Rejected => ("reject", serde_json::json!({"message": "the address is on the suppression list"})),
+        EventKind::Rejected => (
+            "reject",
+            serde_json::json!({"message": "the address is on the suppression list"}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..10]);
     let body = serde_json::json!({"event": event, "time": sim.rfc3339(), "sendtime": sim.rfc3339(),
         "email_id": format!("1{digest}"), "rcpt": sim.recipient, "recipients": [sim.recipient],
         "sender": "sender@example.com", "from": "sender@example.com", "subject": "Hello"});
-    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+    Ok(crate::provider::with_fields(body, extra)
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {

@@ -56,15 +56,15 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{ParseError};
+use crate::error::ParseError;
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
 use crate::provider::batch::{self, Shape};
-use crate::provider::{
-    Control, DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation, Timestamp,
-};
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    Control, DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
+    Timestamp,
+};
 use crate::request::Request;
 
 crate::scheme::credentials::credentials_verifier!(
@@ -107,7 +107,10 @@ fn classes<'de, D: serde::Deserializer<'de>>(
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("an object of event classes")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut classes = std::collections::BTreeMap::new();
             while let Some(class) = map.next_key::<String>()? {
                 if classes.len() == MAX_CLASSES {
@@ -131,16 +134,28 @@ pub struct SparkpostEventData {
     #[serde(rename = "type", default)]
     pub kind: String,
     /// The event's unique id.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_id: Option<String>,
     /// When it happened (Unix seconds, as a string).
     #[serde(default)]
     pub timestamp: Timestamp,
     /// The message's id.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     /// The transmission's id (what the send API returned).
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub transmission_id: Option<String>,
     /// The recipient, lowercased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,7 +173,11 @@ pub struct SparkpostEventData {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub rcpt_meta: Map<String, Value>,
     /// Bounces, delays, rejections: SparkPost's classification code.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bounce_class: Option<String>,
     /// The canonical text of the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,10 +186,18 @@ pub struct SparkpostEventData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_reason: Option<String>,
     /// The SMTP status code.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_code: Option<String>,
     /// Delays: how many attempts so far.
-    #[serde(default, deserialize_with = "crate::provider::lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub num_retries: Option<String>,
     /// Clicks and link unsubscriptions: the link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +275,10 @@ fn reason_of_class(class: u32) -> RejectReason {
 }
 
 fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
-    let class: Option<u32> = native.bounce_class.as_deref().and_then(|c| c.trim().parse().ok());
+    let class: Option<u32> = native
+        .bounce_class
+        .as_deref()
+        .and_then(|c| c.trim().parse().ok());
     let kind = match native.kind.as_str() {
         "injection" => EventKind::Queued,
         "delivery" => EventKind::Delivered,
@@ -305,32 +335,81 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (class, kind, extra) = match sim.kind {
         EventKind::Queued => ("message_event", "injection", serde_json::json!({})),
-        EventKind::Delivered => ("message_event", "delivery", serde_json::json!({"queue_time": "1200"})),
-        EventKind::Deferred => ("message_event", "delay", serde_json::json!({"bounce_class": "22", "num_retries": "1", "reason": "452 4.2.2 Mailbox full", "raw_reason": "452 4.2.2 Mailbox full", "error_code": "452"})),
-        EventKind::Bounced => ("message_event", "bounce", serde_json::json!({"bounce_class": "10", "reason": "550 5.1.1 unknown user", "raw_reason": "550 5.1.1 <jane@example.com>: unknown user", "error_code": "550"})),
-        EventKind::Rejected => ("message_event", "policy_rejection", serde_json::json!({"bounce_class": "25", "reason": "550 5.7.1 recipient suppressed", "error_code": "550"})),
-        EventKind::Complained => ("message_event", "spam_complaint", serde_json::json!({"fbtype": "abuse"})),
-        EventKind::Opened => ("track_event", "open", serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1"})),
-        EventKind::Clicked => ("track_event", "click", serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "target_link_url": "https://example.com/"})),
-        EventKind::Unsubscribed => ("unsubscribe_event", "list_unsubscribe", serde_json::json!({})),
+        EventKind::Delivered => (
+            "message_event",
+            "delivery",
+            serde_json::json!({"queue_time": "1200"}),
+        ),
+        EventKind::Deferred => (
+            "message_event",
+            "delay",
+            serde_json::json!({"bounce_class": "22", "num_retries": "1", "reason": "452 4.2.2 Mailbox full", "raw_reason": "452 4.2.2 Mailbox full", "error_code": "452"}),
+        ),
+        EventKind::Bounced => (
+            "message_event",
+            "bounce",
+            serde_json::json!({"bounce_class": "10", "reason": "550 5.1.1 unknown user", "raw_reason": "550 5.1.1 <jane@example.com>: unknown user", "error_code": "550"}),
+        ),
+        EventKind::Rejected => (
+            "message_event",
+            "policy_rejection",
+            serde_json::json!({"bounce_class": "25", "reason": "550 5.7.1 recipient suppressed", "error_code": "550"}),
+        ),
+        EventKind::Complained => (
+            "message_event",
+            "spam_complaint",
+            serde_json::json!({"fbtype": "abuse"}),
+        ),
+        EventKind::Opened => (
+            "track_event",
+            "open",
+            serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1"}),
+        ),
+        EventKind::Clicked => (
+            "track_event",
+            "click",
+            serde_json::json!({"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "target_link_url": "https://example.com/"}),
+        ),
+        EventKind::Unsubscribed => (
+            "unsubscribe_event",
+            "list_unsubscribe",
+            serde_json::json!({}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = Sha256::digest(sim.event_id.as_bytes());
-    let number = |at: usize| u64::from_be_bytes([0, 0, 0, digest[at], digest[at + 1], digest[at + 2], digest[at + 3], digest[at + 4]]).to_string();
+    let number = |at: usize| {
+        u64::from_be_bytes([
+            0,
+            0,
+            0,
+            digest[at],
+            digest[at + 1],
+            digest[at + 2],
+            digest[at + 3],
+            digest[at + 4],
+        ])
+        .to_string()
+    };
     let data = serde_json::json!({"type": kind, "event_id": number(0), "timestamp": sim.now.to_string(),
         "message_id": crate::encoding::hex(&digest[..10]), "transmission_id": number(8),
         "rcpt_to": sim.recipient.to_lowercase(), "raw_rcpt_to": sim.recipient, "customer_id": "1",
         "campaign_id": "simulated", "rcpt_tags": ["simulated"], "rcpt_meta": {"order": "42"},
         "subject": "Hello", "friendly_from": "sender@example.com"});
     let data = crate::provider::with_fields(data, extra);
-    Ok(serde_json::json!([{"msys": {class: data}}]).to_string().into_bytes())
+    Ok(serde_json::json!([{"msys": {class: data}}])
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let body = sim.body_or(sample)?;
     let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
     // A batch id per delivery attempt (SparkPost sends it again on retries).
-    let batch_id = ("X-MessageSystems-Batch-ID".to_owned(), crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[16..24]));
+    let batch_id = (
+        "X-MessageSystems-Batch-ID".to_owned(),
+        crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[16..24]),
+    );
     Ok(Simulated::json(body, vec![auth, batch_id]))
 }
 
@@ -360,14 +439,21 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 ///
 /// [`ParseError`] when the body is not such a batch, a message is missing,
 /// or a limit is passed.
-pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<crate::InboundMessage>, ParseError> {
+pub fn parse_inbound(
+    body: &[u8],
+    limits: &crate::InboundLimits,
+) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
     crate::inbound::check_json_values(body)?;
-    let raws = batch::elements(body, Shape::Array, Limits::default().max_events_per_delivery)?;
+    let raws = batch::elements(
+        body,
+        Shape::Array,
+        Limits::default().max_events_per_delivery,
+    )?;
     let mut messages = Vec::new();
     for raw in raws {
-        let mut element: Value =
-            serde_json::from_str(raw.get()).map_err(|e| ParseError::json("an element is not JSON", &e))?;
+        let mut element: Value = serde_json::from_str(raw.get())
+            .map_err(|e| ParseError::json("an element is not JSON", &e))?;
         // The message moved out of the JSON, not copied: it is most of it.
         let Value::String(rfc822) = element
             .pointer_mut("/msys/relay_message/content/email_rfc822")
@@ -377,16 +463,25 @@ pub fn parse_inbound(body: &[u8], limits: &crate::InboundLimits) -> Result<Vec<c
             if element.pointer("/msys/relay_message").is_none() {
                 continue;
             }
-            return Err(ParseError::new("a relay message has no content.email_rfc822"));
+            return Err(ParseError::new(
+                "a relay message has no content.email_rfc822",
+            ));
         };
-        let relay = element.pointer("/msys/relay_message").unwrap_or(&Value::Null);
+        let relay = element
+            .pointer("/msys/relay_message")
+            .unwrap_or(&Value::Null);
         let content = relay.get("content").unwrap_or(&Value::Null);
-        let raw_message = if content.get("email_rfc822_is_base64").and_then(Value::as_bool) == Some(true) {
+        let raw_message = if content
+            .get("email_rfc822_is_base64")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
             crate::inbound::base64_content(&rfc822)?
         } else {
             rfc822.into_bytes()
         };
-        let mut message = crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
+        let mut message =
+            crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
         let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
         message.envelope_recipient = text("rcpt_to");
         message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
@@ -427,7 +522,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         if Settings::first(&settings.secrets, NEEDS_TOKEN)?.is_empty() {
             return Err(crate::SecretError::Empty.into());
         }
-        Ok(crate::provider::inbound_checked(relay_token_check(&settings.secrets, request), || (INBOUND.parse)(request, limits)))
+        Ok(crate::provider::inbound_checked(
+            relay_token_check(&settings.secrets, request),
+            || (INBOUND.parse)(request, limits),
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
@@ -436,7 +534,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
 /// A relay batch of one message for `sim.recipient`, with the first
 /// secret as the token; tampered: another token.
 fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let token = Settings::first(&sim.settings.secrets, "--secret AUTH_TOKEN (the relay webhook's)")?;
+    let token = Settings::first(
+        &sim.settings.secrets,
+        "--secret AUTH_TOKEN (the relay webhook's)",
+    )?;
     let token = if sim.tamper { "not-the-token" } else { token };
     let rfc822 = format!(
         "Message-ID: <{}@example.net>\r\nFrom: A Customer <customer@example.net>\r\nTo: {}\r\nSubject: Re: your order\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nThanks!\r\n--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\norder 42\r\n--m--\r\n",
@@ -454,5 +555,11 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         },
         <[u8]>::to_vec,
     );
-    Ok(Simulated::json(body, vec![("X-MessageSystems-Webhook-Token".to_owned(), token.to_owned())]))
+    Ok(Simulated::json(
+        body,
+        vec![(
+            "X-MessageSystems-Webhook-Token".to_owned(),
+            token.to_owned(),
+        )],
+    ))
 }

@@ -41,16 +41,15 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{ParseError, SecretError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
+use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
+use crate::provider::batch;
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, SetupError, Settings, Simulated,
-    Simulation,
+    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
 };
 use crate::replay::ReplayWindow;
-use crate::limits::Limits;
-use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::batch;
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -207,7 +206,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 fn time_of(text: &str) -> Option<time::OffsetDateTime> {
     crate::provider::timestamp::parse_text(text).or_else(|| {
         let text = text.trim();
-        let has_offset = text.ends_with('Z') || text.get(19..).is_some_and(|t| t.contains(['+', '-']));
+        let has_offset =
+            text.ends_with('Z') || text.get(19..).is_some_and(|t| t.contains(['+', '-']));
         if has_offset {
             return None;
         }
@@ -242,10 +242,14 @@ fn normalize(native: SweegoEvent, raw: &RawValue) -> EmailEvent {
     event.recipient = native.recipient.as_deref().and_then(bare_address);
     event.mta_response = native.details;
     event.click_url = text_in(native.click.as_ref(), "url");
-    event.user_agent = text_in(native.click.as_ref(), "user_agent").or_else(|| text_in(native.open.as_ref(), "user_agent"));
+    event.user_agent = text_in(native.click.as_ref(), "user_agent")
+        .or_else(|| text_in(native.open.as_ref(), "user_agent"));
     event.tags = match native.campaign_tags {
         Some(Value::String(tag)) if !tag.is_empty() => vec![tag],
-        Some(Value::Array(tags)) => tags.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(tags)) => tags
+            .into_iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
     event.metadata = native.headers;
@@ -271,13 +275,28 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (event_type, extra) = match sim.kind {
         EventKind::Sent => ("email_sent", serde_json::json!({"details": "queued"})),
-        EventKind::Delivered => ("delivered", serde_json::json!({"details": "250 2.0.0 OK", "response_code": 250})),
-        EventKind::Deferred => ("soft-bounce", serde_json::json!({"details": "452 4.2.2 Mailbox full", "response_code": 452})),
-        EventKind::Bounced => ("hard_bounce", serde_json::json!({"details": "550 5.1.1 Invalid Recipient", "response_code": 550})),
+        EventKind::Delivered => (
+            "delivered",
+            serde_json::json!({"details": "250 2.0.0 OK", "response_code": 250}),
+        ),
+        EventKind::Deferred => (
+            "soft-bounce",
+            serde_json::json!({"details": "452 4.2.2 Mailbox full", "response_code": 452}),
+        ),
+        EventKind::Bounced => (
+            "hard_bounce",
+            serde_json::json!({"details": "550 5.1.1 Invalid Recipient", "response_code": 550}),
+        ),
         EventKind::Unsubscribed => ("list_unsub", serde_json::json!({"one_click": true})),
         EventKind::Complained => ("complaint", serde_json::json!({})),
-        EventKind::Clicked => ("email_clicked", serde_json::json!({"click": {"url": "https://example.com/", "user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "proxy": false}})),
-        EventKind::Opened => ("email_opened", serde_json::json!({"open": {"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "proxy": false}})),
+        EventKind::Clicked => (
+            "email_clicked",
+            serde_json::json!({"click": {"url": "https://example.com/", "user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "proxy": false}}),
+        ),
+        EventKind::Opened => (
+            "email_opened",
+            serde_json::json!({"open": {"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "proxy": false}}),
+        ),
         other => return Err(SetupError::Unsupported(other)),
     };
     let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..16]);
@@ -286,7 +305,9 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         "transaction_id": digest, "headers": {"x-mailer": "Sweego", "x-campaign-id": "simulated"},
         "campaign_tags": ["simulated"], "campaign_type": "default", "campaign_id": "simulated",
         "recipient": sim.recipient, "domain_from": "example.com"});
-    Ok(crate::provider::with_fields(body, extra).to_string().into_bytes())
+    Ok(crate::provider::with_fields(body, extra)
+        .to_string()
+        .into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
@@ -294,11 +315,15 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
     let secret = Settings::first(&sim.settings.secrets, NEEDS)?;
     let id = crate::encoding::hex(&Sha256::digest(sim.attempt.as_bytes())[..16]);
     let signature = SweegoVerifier::new(secret)?.sign(&id, sim.now, &body)?;
-    Ok(Simulated::json(body, vec![
-        ("webhook-id".to_owned(), id),
-        ("webhook-timestamp".to_owned(), sim.now.to_string()),
-        ("webhook-signature".to_owned(), signature),
-    ]).tampered_if(sim))
+    Ok(Simulated::json(
+        body,
+        vec![
+            ("webhook-id".to_owned(), id),
+            ("webhook-timestamp".to_owned(), sim.now.to_string()),
+            ("webhook-signature".to_owned(), signature),
+        ],
+    )
+    .tampered_if(sim))
 }
 
 /// Sweego's registry entry.

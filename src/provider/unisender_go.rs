@@ -64,11 +64,10 @@ use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_add
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, Reply, SetupError, Settings, Simulated,
-    Simulation,
-};
 use crate::provider::sync::{SyncProvider, sync_provider};
+use crate::provider::{
+    DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation,
+};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -107,7 +106,12 @@ impl UnisenderGoVerifier {
     pub fn sign(&self, body: &[u8]) -> Result<String, VerifyError> {
         let key = self.keys.first().ok_or(SecretError::Empty)?;
         let (start, end) = auth_span(body)?;
-        Ok(crate::encoding::hex(&digest_with(body, start, end, key.expose())))
+        Ok(crate::encoding::hex(&digest_with(
+            body,
+            start,
+            end,
+            key.expose(),
+        )))
     }
 }
 
@@ -125,9 +129,14 @@ fn auth_span(body: &[u8]) -> Result<(usize, usize), VerifyError> {
     let head: Head<'_> = serde_json::from_slice(body).map_err(|_| malformed())?;
     let raw = head.auth.ok_or(VerifyError::Unauthorized)?.get();
     // A borrowed RawValue is a slice of `body`: its offset is exact.
-    let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize).ok_or_else(malformed)?;
+    let start = (raw.as_ptr() as usize)
+        .checked_sub(body.as_ptr() as usize)
+        .ok_or_else(malformed)?;
     let end = start + raw.len();
-    let text = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or(VerifyError::Unauthorized)?;
+    let text = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or(VerifyError::Unauthorized)?;
     if text.contains('\\') || end > body.len() {
         return Err(VerifyError::Unauthorized);
     }
@@ -310,9 +319,17 @@ fn unknown(raw: &RawValue) -> EmailEvent {
 }
 
 fn event_from(raw: &RawValue) -> EmailEvent {
-    batch::native_or_unknown(Provider::UnisenderGo, raw, |native: UnisenderGoEvent, raw| {
-        normalize(&native.event_name, native.event_data.unwrap_or_default(), raw)
-    })
+    batch::native_or_unknown(
+        Provider::UnisenderGo,
+        raw,
+        |native: UnisenderGoEvent, raw| {
+            normalize(
+                &native.event_name,
+                native.event_data.unwrap_or_default(),
+                raw,
+            )
+        },
+    )
 }
 
 /// A single-event body: `event_name` beside the data's fields.
@@ -334,10 +351,15 @@ fn single(raw: &RawValue) -> EmailEvent {
 /// The reject reason of an `err_…` delivery status.
 fn rejected_because(status: &str) -> Option<RejectReason> {
     Some(match status.strip_prefix("err_")? {
-        "user_unknown" | "user_inactive" | "mailbox_discarded" | "mailbox_full" | "too_large"
-        | "unreachable" | "skip_letter" | "domain_inactive" | "destination_misconfigured" => {
-            RejectReason::Bounced
-        }
+        "user_unknown"
+        | "user_inactive"
+        | "mailbox_discarded"
+        | "mailbox_full"
+        | "too_large"
+        | "unreachable"
+        | "skip_letter"
+        | "domain_inactive"
+        | "destination_misconfigured" => RejectReason::Bounced,
         "spam_rejected" | "spam_skipped" | "blacklisted" => RejectReason::Blocked,
         "unsubscribed" => RejectReason::Unsubscribed,
         "will_retry" => return None,
@@ -375,7 +397,10 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
     // sender, not the address failing.
     let status = info.delivery_status.as_deref().unwrap_or_default();
     event.soft_bounce = kind == EventKind::Bounced
-        && matches!(status, "err_spam_rejected" | "err_spam_skipped" | "err_blacklisted");
+        && matches!(
+            status,
+            "err_spam_rejected" | "err_spam_skipped" | "err_blacklisted"
+        );
     event.reject_reason = match kind {
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
@@ -387,7 +412,11 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
         ),
         _ => None,
     };
-    event.timestamp = data.event_time.as_deref().or(data.block_time.as_deref()).and_then(utc_time);
+    event.timestamp = data
+        .event_time
+        .as_deref()
+        .or(data.block_time.as_deref())
+        .and_then(utc_time);
     event.message_id = data.job_id;
     event.recipient = data.email.as_deref().and_then(bare_address);
     event.description = info.delivery_status.clone().or(data.comment);
@@ -448,19 +477,38 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
     let (status, extra) = match sim.kind {
         EventKind::Sent => ("sent", serde_json::json!({})),
-        EventKind::Delivered => ("delivered", serde_json::json!({"delivery_info": {"delivery_status": "success", "destination_response": "250 2.0.0 OK"}})),
-        EventKind::Opened => ("opened", serde_json::json!({"delivery_info": {"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}})),
-        EventKind::Clicked => ("clicked", serde_json::json!({"url": "https://example.com/", "delivery_info": {"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}})),
+        EventKind::Delivered => (
+            "delivered",
+            serde_json::json!({"delivery_info": {"delivery_status": "success", "destination_response": "250 2.0.0 OK"}}),
+        ),
+        EventKind::Opened => (
+            "opened",
+            serde_json::json!({"delivery_info": {"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}}),
+        ),
+        EventKind::Clicked => (
+            "clicked",
+            serde_json::json!({"url": "https://example.com/", "delivery_info": {"user_agent": "Mozilla/5.0", "ip": "192.0.2.1"}}),
+        ),
         EventKind::Unsubscribed => ("unsubscribed", serde_json::json!({})),
         EventKind::Subscribed => ("subscribed", serde_json::json!({})),
-        EventKind::Deferred => ("soft_bounced", serde_json::json!({"delivery_info": {"delivery_status": "err_will_retry", "destination_response": "451 4.7.1 try later"}})),
-        EventKind::Bounced => ("hard_bounced", serde_json::json!({"delivery_info": {"delivery_status": "err_user_unknown", "destination_response": "550 5.1.1 user unknown"}})),
+        EventKind::Deferred => (
+            "soft_bounced",
+            serde_json::json!({"delivery_info": {"delivery_status": "err_will_retry", "destination_response": "451 4.7.1 try later"}}),
+        ),
+        EventKind::Bounced => (
+            "hard_bounced",
+            serde_json::json!({"delivery_info": {"delivery_status": "err_user_unknown", "destination_response": "550 5.1.1 user unknown"}}),
+        ),
         EventKind::Complained => ("spam", serde_json::json!({})),
         other => return Err(SetupError::Unsupported(other)),
     };
     let job = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..10]);
     // RFC 3339's `YYYY-MM-DDThh:mm:ssZ`, written as Unisender Go does.
-    let when = sim.rfc3339().replace('T', " ").trim_end_matches('Z').to_owned();
+    let when = sim
+        .rfc3339()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned();
     let data = serde_json::json!({"job_id": job, "email": sim.recipient, "status": status,
         "event_time": when, "metadata": {"order": "42"}});
     let data = crate::provider::with_fields(data, extra);
