@@ -77,8 +77,7 @@ use crate::limits::Limits;
 use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    Answer, DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated,
-    Simulation, timestamp,
+    Answer, ProviderInfo, Received, Reply, SetupError, Simulated, Simulation, timestamp,
 };
 use crate::request::Request;
 
@@ -312,11 +311,6 @@ fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL) or --secret BEARER_TOKEN";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?);
-    Ok(Box::new(settings.configure(verifier)))
-}
-
 /// One Brevo event of `kind` with the configured credentials; tampered:
 /// wrong credentials.
 /// The sample delivery's body for `sim.kind`.
@@ -368,7 +362,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(BrevoVerifier::new(s.credentials(NEEDS)?))),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -625,12 +619,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     shape: "JSON `{\"items\":[…]}`: each message's fields parsed, attachments by download token (fetched)",
     parse: |request, limits| parse_inbound(request.body(), limits),
     verify: |settings, request, limits| {
-        use crate::Configure as _;
-        let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?)
-            .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            crate::scheme::Authenticate::authenticate(&verifier, request),
-            || (INBOUND.parse)(request, limits),
+        let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?);
+        let parse = INBOUND.parse;
+        Ok(crate::provider::inbound_verified(
+            settings, verifier, request, limits, parse,
         ))
     },
     simulate: simulate_inbound,

@@ -336,18 +336,15 @@ fn normalize(native: GetresponseEvent, raw: Box<RawValue>) -> EmailEvent {
 }
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut guard = UrlSecret::new(&Secret::from_bytes(first.as_bytes())?);
-    for secret in secrets {
-        guard = guard.with_secret(&Secret::from_bytes(secret.as_bytes())?);
-    }
+    let read = |s: &str| Secret::from_bytes(s);
+    let new = |secret: Secret| UrlSecret::new(&secret);
+    let mut guard = Settings::rotating(&settings.secrets, NEEDS, read, new, |guard, secret| {
+        guard.with_secret(&secret)
+    })?;
     if let Some(name) = &settings.url_param {
         guard = guard.with_param_name(name.clone());
     }
-    Ok(Box::new(
-        settings.configure(GetresponseVerifier::new(guard)),
-    ))
+    Ok(settings.boxed(GetresponseVerifier::new(guard)))
 }
 
 /// A GetResponse webhook of `kind` with its headers and the URL secret in

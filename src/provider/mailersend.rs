@@ -64,8 +64,7 @@ use crate::mac::Encoding;
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    Control, DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
-    Timestamp,
+    Control, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::request::Request;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
@@ -299,14 +298,15 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--secret SIGNING_SECRET (one per webhook)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
+/// The verifier with every secret given (one per domain, or a rotation).
+fn verifier(settings: &Settings, needs: &'static str) -> Result<MailersendVerifier, SetupError> {
+    Settings::rotating(
         &settings.secrets,
-        NEEDS,
-        |secret| Ok(MailersendVerifier::new(Secret::from_bytes(secret)?)),
-        |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        needs,
+        |s| Secret::from_bytes(s),
+        MailersendVerifier::new,
+        MailersendVerifier::with_secret,
+    )
 }
 
 /// A format 2.0 MailerSend event of `kind`, signed with the first secret;
@@ -372,7 +372,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s, NEEDS)?)),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -506,17 +506,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     shape: "JSON `inbound.message`: the parsed fields, attachments in base64, the whole message in `data.raw`",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
     verify: |settings, request, limits| {
-        use crate::Configure as _;
-        let verifier = Settings::chain(
-            &settings.secrets,
-            "--secret ROUTE_SECRET (the inbound route's)",
-            |secret| Ok(MailersendVerifier::new(Secret::from_bytes(secret)?)),
-            |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
-        )?
-        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            crate::scheme::Authenticate::authenticate(&verifier, request),
-            || (INBOUND.parse)(request, limits),
+        let verifier = verifier(settings, "--secret ROUTE_SECRET (the inbound route's)")?;
+        let parse = INBOUND.parse;
+        Ok(crate::provider::inbound_verified(
+            settings, verifier, request, limits, parse,
         ))
     },
     simulate: simulate_inbound,

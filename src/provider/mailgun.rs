@@ -38,6 +38,7 @@ use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
+use crate::provider::{Settings, SetupError};
 use crate::replay::ReplayWindow;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -826,17 +827,15 @@ impl crate::provider::EmailProvider for MailgunVerifier {
 
 const NEEDS: &str = "--secret S (the webhook signing key)";
 
-fn build(
-    settings: &crate::provider::Settings,
-) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
-    use crate::provider::SetupError;
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut v = MailgunVerifier::new(Secret::from_bytes(first.as_bytes())?);
-    for secret in secrets {
-        v = v.with_secret(Secret::from_bytes(secret.as_bytes())?);
-    }
-    Ok(Box::new(settings.configure(v)))
+/// The verifier with every signing key given (rotation).
+fn verifier(settings: &Settings) -> Result<MailgunVerifier, SetupError> {
+    Settings::rotating(
+        &settings.secrets,
+        NEEDS,
+        |s| Secret::from_bytes(s),
+        MailgunVerifier::new,
+        MailgunVerifier::with_secret,
+    )
 }
 
 /// A Mailgun JSON envelope for `kind`, signed with a fresh token per
@@ -909,7 +908,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     replay_window: "5 minutes each way",
     parse: |request| parse_request(request.headers(), request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -1124,12 +1123,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         )?])
     },
     verify: |settings, request, limits| {
-        let secret = crate::provider::Settings::first(&settings.secrets, NEEDS)?;
-        let mut verifier = MailgunVerifier::new(Secret::from_bytes(secret.as_bytes())?);
-        for more in settings.secrets.iter().skip(1) {
-            verifier = verifier.with_secret(Secret::from_bytes(more.as_bytes())?);
-        }
-        let verifier = settings.configure(verifier);
+        let verifier = settings.configure(verifier(settings)?);
         Ok(verifier
             .verify_and_parse_inbound_at(
                 &crate::inbound::request_content_type(request),

@@ -64,8 +64,8 @@ use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::{
-    DynProvider, EmailProvider, ProviderInfo, Received, Settings, SetupError, Simulated,
-    Simulation, Timestamp, basic_header_for,
+    EmailProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+    basic_header_for,
 };
 use crate::request::Request;
 use crate::scheme::Authenticate as _;
@@ -354,11 +354,6 @@ fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
     ])
 }
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let auth = settings.basic_auth(NEEDS)?;
-    Ok(Box::new(settings.configure(MailjetVerifier::new(auth))))
-}
-
 /// A Mailjet event of `kind`, one object per request (wrap it in an array
 /// for the grouped mode), with basic auth; tampered: a wrong password.
 /// The sample delivery's body for `sim.kind`.
@@ -429,7 +424,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(MailjetVerifier::new(s.basic_auth(NEEDS)?))),
     simulate,
     inbound: Some(&INBOUND),
 };

@@ -40,9 +40,7 @@ use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
-};
+use crate::provider::{ProviderInfo, Received, Settings, SetupError, Simulated, Simulation};
 use crate::replay::ReplayWindow;
 use crate::request::Request;
 use crate::secret::Secret;
@@ -218,14 +216,15 @@ fn normalize(native: MailkiteMessage, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--secret SIGNING_SECRET (whsec_…, as MailKite shows it)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
+/// The verifier with every secret given (rotation).
+fn verifier(settings: &Settings) -> Result<MailkiteVerifier, SetupError> {
+    Settings::rotating(
         &settings.secrets,
         NEEDS,
-        |secret| Ok(MailkiteVerifier::new(Secret::from_bytes(secret)?)),
-        |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        |s| Secret::from_bytes(s),
+        MailkiteVerifier::new,
+        MailkiteVerifier::with_secret,
+    )
 }
 
 /// A received message, signed with the first secret at the simulation's
@@ -266,7 +265,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "5 minutes each way (MailKite's SDKs)",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -338,19 +337,14 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     shape: "JSON: one message's fields, attachments as links",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
     verify: |settings, request, limits| {
-        use futures_util::FutureExt as _;
-        // The inbound body limit, not the events' default.
-        let mut settings = settings.clone();
-        settings.limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
-        let built = build(&settings)?;
-        let verified = built.receive_boxed(request);
-        Ok(match verified.now_or_never() {
-            Some(Ok(_)) => parse_inbound(request.body(), limits)
-                .map(|m| vec![m])
-                .map_err(crate::Error::from),
-            Some(Err(error)) => Err(error),
-            None => Err(VerifyError::CertificateUnavailable.into()),
-        })
+        let parse = INBOUND.parse;
+        Ok(crate::provider::inbound_verified(
+            settings,
+            verifier(settings)?,
+            request,
+            limits,
+            parse,
+        ))
     },
     simulate: |sim| {
         simulate(&Simulation {

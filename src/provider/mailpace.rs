@@ -51,7 +51,7 @@ use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+    ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::request::Request;
 use crate::secret::{Ed25519PublicKey, Ed25519SigningKey};
@@ -306,14 +306,15 @@ fn normalize(native: MailpaceEvent, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--key PUBLIC_KEY (the domain's, from the dashboard)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
+/// The verifier with every key given (rotation).
+fn verifier(settings: &Settings) -> Result<MailpaceVerifier, SetupError> {
+    Settings::rotating(
         &settings.keys,
         NEEDS,
-        |key| Ok(MailpaceVerifier::new(MailpacePublicKey::parse(key)?)),
-        |v, key| Ok(v.with_key(MailpacePublicKey::parse(key)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        MailpacePublicKey::parse,
+        MailpaceVerifier::new,
+        MailpaceVerifier::with_key,
+    )
 }
 
 /// A MailPace webhook of `kind`, signed with the private seed in `--key`
@@ -369,7 +370,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: None,
 };

@@ -348,14 +348,16 @@ fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
     let verifier = if settings.secrets.is_empty() {
         MailtrapVerifier::with_credentials(settings.credentials(NEEDS)?)
     } else {
-        Settings::chain(
+        let (new, add) = (MailtrapVerifier::new, MailtrapVerifier::with_secret);
+        Settings::rotating(
             &settings.secrets,
             NEEDS,
-            |secret| Ok(MailtrapVerifier::new(Secret::from_bytes(secret)?)),
-            |v, secret| Ok(v.with_secret(Secret::from_bytes(secret)?)),
+            |s| Secret::from_bytes(s),
+            new,
+            add,
         )?
     };
-    Ok(Box::new(settings.configure(verifier)))
+    Ok(settings.boxed(verifier))
 }
 
 /// A delivery of one Mailtrap event of `kind`, signed with the first

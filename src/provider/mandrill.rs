@@ -63,8 +63,7 @@ use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation,
-    Timestamp,
+    ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::request::Request;
 use crate::secret::Secret;
@@ -470,15 +469,16 @@ fn fingerprint(native: &MandrillEvent, raw: &RawValue) -> [u8; 32] {
 
 const NEEDS: &str = "--secret WEBHOOK_KEY and --url (the webhook URL as configured in Mandrill)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
+/// The verifier for the configured URL with every webhook key given (one per webhook, or a rotation).
+fn verifier(settings: &Settings) -> Result<MandrillVerifier, SetupError> {
     let url = settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
-    let verifier = Settings::chain(
+    Settings::rotating(
         &settings.secrets,
         NEEDS,
-        |key| Ok(MandrillVerifier::new(Secret::from_bytes(key)?, url)),
-        |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        |s| Secret::from_bytes(s),
+        |key| MandrillVerifier::new(key, url),
+        MandrillVerifier::with_key,
+    )
 }
 
 /// A batch of one Mandrill event of `kind`, signed for the configured URL;
@@ -558,7 +558,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -635,18 +635,13 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     shape: "a form: `mandrill_events`, a JSON array of `inbound` events with the raw message",
     parse: |request, limits| parse_inbound(request.body(), limits),
     verify: |settings, request, limits| {
-        use crate::Configure as _;
-        let url = settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
-        let verifier = Settings::chain(
-            &settings.secrets,
-            NEEDS,
-            |key| Ok(MandrillVerifier::new(Secret::from_bytes(key)?, url)),
-            |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
-        )?
-        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            crate::scheme::Authenticate::authenticate(&verifier, request),
-            || (INBOUND.parse)(request, limits),
+        let parse = INBOUND.parse;
+        Ok(crate::provider::inbound_verified(
+            settings,
+            verifier(settings)?,
+            request,
+            limits,
+            parse,
         ))
     },
     simulate: simulate_inbound,

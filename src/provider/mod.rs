@@ -230,6 +230,20 @@ pub struct ProviderInfo {
 /// refused.
 pub type InboundResult = Result<Vec<crate::InboundMessage>, Error>;
 
+/// An inbound delivery checked by `verifier`, held to the inbound body
+/// limit and to the replay choice of `settings`, then read by `parse`.
+pub(crate) fn inbound_verified<V: crate::scheme::Authenticate + crate::Configure>(
+    settings: &Settings,
+    verifier: V,
+    request: &Request<'_>,
+    limits: &crate::InboundLimits,
+    parse: InboundParse,
+) -> InboundResult {
+    let body_limit = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
+    let verifier = settings.replay.apply(verifier.with_limits(body_limit));
+    inbound_checked(verifier.authenticate(request), || parse(request, limits))
+}
+
 /// An inbound delivery's result once its credentials were `checked`: the
 /// refusal, or the messages `parse` reads (never read before the check).
 pub(crate) fn inbound_checked<T, E: Into<Error>>(
@@ -238,6 +252,12 @@ pub(crate) fn inbound_checked<T, E: Into<Error>>(
 ) -> InboundResult {
     checked.map_err(Into::into).and_then(|_| Ok(parse()?))
 }
+
+/// Parses an inbound delivery's messages without authenticating it.
+pub type InboundParse = fn(
+    &Request<'_>,
+    &crate::InboundLimits,
+) -> Result<Vec<crate::InboundMessage>, crate::ParseError>;
 
 /// A provider's inbound-mail webhook in the registry: how it is
 /// authenticated (not always as the provider's event webhooks), and how a
@@ -250,10 +270,7 @@ pub struct InboundInfo {
     /// What a delivery is: its content type and shape.
     pub shape: &'static str,
     /// Parses a delivery's messages without authenticating it.
-    pub parse: fn(
-        &Request<'_>,
-        &crate::InboundLimits,
-    ) -> Result<Vec<crate::InboundMessage>, crate::ParseError>,
+    pub parse: InboundParse,
     /// Builds the provider from [`Settings`] for inbound (a [`SetupError`]
     /// when a setting is missing or unusable), authenticates the delivery,
     /// then parses it.
@@ -393,6 +410,34 @@ impl Settings {
             token = token.with_token(&crate::Secret::from_bytes(secret.as_str())?);
         }
         Ok(token.into())
+    }
+
+    /// A verifier made by `new` from the first of `values` and given each
+    /// of the others by `add` (rotation), every value read by `read`; or
+    /// [`SetupError::Missing`] naming `what` when there is none.
+    pub(crate) fn rotating<K, E, V>(
+        values: &[String],
+        what: &'static str,
+        read: impl Fn(&str) -> Result<K, E>,
+        new: impl FnOnce(K) -> V,
+        add: impl Fn(V, K) -> V,
+    ) -> Result<V, SetupError>
+    where
+        SetupError: From<E>,
+    {
+        let (head, rest) = values.split_first().ok_or(SetupError::Missing(what))?;
+        rest.iter().try_fold(new(read(head)?), |built, value| {
+            Ok(add(built, read(value)?))
+        })
+    }
+
+    /// `verifier` with these settings' limits and replay choice, as the
+    /// registry holds it.
+    pub(crate) fn boxed<V: crate::Configure + EmailProvider + 'static>(
+        &self,
+        verifier: V,
+    ) -> Box<dyn DynProvider> {
+        Box::new(self.configure(verifier))
     }
 
     /// A verifier built from the first of `values` and extended with each

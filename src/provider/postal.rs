@@ -79,7 +79,7 @@ use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+    ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::replay::ReplayWindow;
 use crate::request::Request;
@@ -469,14 +469,15 @@ fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--key PUBLIC_KEY (the server's signing key: DKIM p= value, record or PEM)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
+/// The verifier with every key given (rotation).
+fn verifier(settings: &Settings) -> Result<PostalVerifier, SetupError> {
+    Settings::rotating(
         &settings.keys,
         NEEDS,
-        |key| Ok(PostalVerifier::new(PostalPublicKey::parse(key)?)),
-        |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        PostalPublicKey::parse,
+        PostalVerifier::new,
+        PostalVerifier::with_key,
+    )
 }
 
 /// A Postal request of `kind`, signed (SHA-256, with the key id)
@@ -577,7 +578,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "1 day past, 5 min ahead (Postal retries for about 36 minutes)",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -834,13 +835,8 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     verify: |settings, request, limits| {
         use crate::Configure as _;
-        let verifier = Settings::chain(
-            &settings.keys,
-            NEEDS,
-            |key| Ok(PostalVerifier::new(PostalPublicKey::parse(key)?)),
-            |v, key| Ok(v.with_key(PostalPublicKey::parse(key)?)),
-        )?
-        .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
+        let verifier = verifier(settings)?
+            .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
         Ok(crate::provider::inbound_checked(
             verifier.check_signature(request),
             || (INBOUND.parse)(request, limits),

@@ -268,13 +268,6 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL)";
 
-fn build(
-    settings: &crate::provider::Settings,
-) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
-    let auth = settings.basic_auth(NEEDS)?;
-    Ok(Box::new(settings.configure(PostmarkVerifier::new(auth))))
-}
-
 /// A Postmark record of `kind` with basic auth; tampered: a wrong password.
 /// The sample delivery's body for `sim.kind`.
 fn sample(sim: &crate::provider::Simulation<'_>) -> Result<Vec<u8>, crate::provider::SetupError> {
@@ -335,7 +328,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(PostmarkVerifier::new(s.basic_auth(NEEDS)?))),
     simulate,
     inbound: Some(&INBOUND),
 };
@@ -346,13 +339,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     shape: "JSON with the message's fields parsed, attachments in base64, the raw message optionally",
     parse: |request, limits| Ok(vec![parse_inbound_within(request.body(), limits)?]),
     verify: |settings, request, limits| {
-        use crate::Configure as _;
-        let auth = settings.basic_auth(NEEDS)?;
-        let verifier = PostmarkVerifier::new(auth)
-            .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            crate::scheme::Authenticate::authenticate(&verifier, request),
-            || (INBOUND.parse)(request, limits),
+        let verifier = PostmarkVerifier::new(settings.basic_auth(NEEDS)?);
+        let parse = INBOUND.parse;
+        Ok(crate::provider::inbound_verified(
+            settings, verifier, request, limits, parse,
         ))
     },
     simulate: simulate_inbound,

@@ -40,6 +40,7 @@ use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::Headers;
 use crate::provider::Timestamp;
+use crate::provider::{Settings, SetupError};
 use crate::scheme::Authenticate as _;
 use crate::scheme::standard::{self, StandardWebhooks};
 use crate::secret::Secret;
@@ -274,17 +275,15 @@ impl crate::provider::EmailProvider for ResendVerifier {
 
 const NEEDS: &str = "--secret S (the endpoint's whsec_ signing secret)";
 
-fn build(
-    settings: &crate::provider::Settings,
-) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
-    use crate::provider::SetupError;
-    let mut secrets = settings.secrets.iter();
-    let first = secrets.next().ok_or(SetupError::Missing(NEEDS))?;
-    let mut v = ResendVerifier::new(Secret::from_standard_webhooks(first)?);
-    for secret in secrets {
-        v = v.with_secret(Secret::from_standard_webhooks(secret)?);
-    }
-    Ok(Box::new(settings.configure(v)))
+/// The verifier with every signing secret given (rotation).
+fn verifier(settings: &Settings) -> Result<ResendVerifier, SetupError> {
+    Settings::rotating(
+        &settings.secrets,
+        NEEDS,
+        Secret::from_standard_webhooks,
+        ResendVerifier::new,
+        ResendVerifier::with_secret,
+    )
 }
 
 /// A Resend event of `kind` with `svix-*` headers; tampered: a letter of the
@@ -338,7 +337,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     replay_window: "5 minutes each way",
     parse: |request| parse(request.headers(), request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: Some(&INBOUND),
 };

@@ -44,9 +44,7 @@ use crate::form;
 use crate::limits::Limits;
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
-};
+use crate::provider::{ProviderInfo, Received, SetupError, Simulated, Simulation, Timestamp};
 use crate::request::Request;
 
 static CONTENT_TYPE: crate::headers::Name = crate::headers::Name::from_static("content-type");
@@ -239,11 +237,6 @@ fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--basic-auth USER:PASS or --secret BEARER_TOKEN (as set on the webhook)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Smtp2goVerifier::new(settings.credentials(NEEDS)?);
-    Ok(Box::new(settings.configure(verifier)))
-}
-
 /// One SMTP2GO event of `kind` as JSON with the configured credentials;
 /// tampered: wrong credentials.
 /// The sample delivery's body for `sim.kind`.
@@ -296,7 +289,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse_request(request, &Limits::default()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(Smtp2goVerifier::new(s.credentials(NEEDS)?))),
     simulate,
     inbound: None,
 };

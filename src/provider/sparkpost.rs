@@ -62,8 +62,7 @@ use crate::limits::Limits;
 use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    Control, DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
-    Timestamp,
+    Control, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
 };
 use crate::request::Request;
 
@@ -324,11 +323,6 @@ fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
 
 const NEEDS: &str = "--basic-auth USER:PASS or --secret BEARER_TOKEN (as set on the webhook)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = SparkpostVerifier::new(settings.credentials(NEEDS)?);
-    Ok(Box::new(settings.configure(verifier)))
-}
-
 /// A batch of one SparkPost event of `kind` with the configured
 /// credentials; tampered: wrong credentials.
 /// The sample delivery's body for `sim.kind`.
@@ -422,7 +416,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(SparkpostVerifier::new(s.credentials(NEEDS)?))),
     simulate,
     inbound: Some(&INBOUND),
 };

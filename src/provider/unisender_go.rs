@@ -65,9 +65,7 @@ use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::{
-    DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation,
-};
+use crate::provider::{ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::verified::Verified;
@@ -460,14 +458,15 @@ fn fingerprint(name: &str, data: &UnisenderGoEventData) -> [u8; 32] {
 
 const NEEDS: &str = "--secret API_KEY (the user's, or the project's)";
 
-fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
+/// The verifier with every API key given (rotation).
+fn verifier(settings: &Settings) -> Result<UnisenderGoVerifier, SetupError> {
+    Settings::rotating(
         &settings.secrets,
         NEEDS,
-        |key| Ok(UnisenderGoVerifier::new(Secret::from_bytes(key)?)),
-        |v, key| Ok(v.with_key(Secret::from_bytes(key)?)),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+        |s| Secret::from_bytes(s),
+        UnisenderGoVerifier::new,
+        UnisenderGoVerifier::with_key,
+    )
 }
 
 /// A batch of one Unisender Go event of `kind`, its `auth` made with the
@@ -539,7 +538,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     replay_window: "none",
     parse: |request| parse(request.body()),
     needs: NEEDS,
-    build,
+    build: |s| Ok(s.boxed(verifier(s)?)),
     simulate,
     inbound: None,
 };
