@@ -1455,19 +1455,23 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     let error = bare.receive("brevo", &request).await.unwrap().unwrap_err();
     assert_eq!(error.code(), "content_unavailable");
     assert_eq!(bare.reply("brevo", Answer::from_error(&error)).status, 429);
-    // A token that is not one (a path, a query) is refused, not fetched.
+    // A token that is not one (a path, a query) is refused, not fetched:
+    // its item is an unreadable message, the other item is read.
     for token in ["../../v3/account", "a?b=c", "a/b", ""] {
         let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         doc["items"][0]["Attachments"][0]["DownloadToken"] = token.into();
-        assert!(
+        let messages =
             email_webhooks::provider::brevo::parse_inbound(doc.to_string().as_bytes(), &limits)
-                .is_err(),
-            "{token}"
-        );
+                .unwrap();
+        assert!(messages[0].unreadable.is_some(), "{token}");
+        assert_eq!(messages[0].pending().count(), 0, "{token}");
+        assert_eq!(messages[1].unreadable, None, "{token}");
     }
     // Announced sizes over the decoded limit: refused before any fetch.
     let small = InboundLimits::default().with_max_decoded_bytes(11);
-    assert!(email_webhooks::provider::brevo::parse_inbound(&body, &small).is_err());
+    let messages = email_webhooks::provider::brevo::parse_inbound(&body, &small).unwrap();
+    assert!(messages[0].unreadable.is_some());
+    assert_eq!(messages[0].pending().count(), 0);
     // Not inbound: a transactional event on the inbound URL.
     assert!(
         email_webhooks::provider::brevo::parse_inbound(br#"{"event":"delivered"}"#, &limits)
@@ -2020,4 +2024,142 @@ async fn mailgun_stored_messages_are_fetched_from_mailgun_storage_only() {
         )
         .is_ok()
     );
+}
+
+/// Percent-encodes every byte but letters and digits (a form value).
+fn form_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A batch of inbound messages with one element that cannot be read, of
+/// each class (not the provider's shape, a field of the wrong type, a
+/// message missing, content that is not what it says): the element is an
+/// unreadable message keeping its JSON as sent, and its neighbours, before
+/// and after it, are read, through the registry's signed path. (Before,
+/// the whole delivery was refused, and Brevo takes a 4xx as final: the
+/// readable messages were lost with it.)
+#[test]
+fn an_unreadable_message_in_a_batch_never_loses_its_neighbours() {
+    let limits = InboundLimits::default();
+    let cases: [(Provider, &[&str]); 3] = [
+        (
+            Provider::Brevo,
+            &[
+                r#""not an item""#,
+                r#"{"Uuid":["u-2"],"Headers":5}"#,
+                r#"{"Uuid":["u-3"],"Attachments":[{"Name":"a.pdf","ContentLength":3,"DownloadToken":"../../v3/account"}]}"#,
+            ],
+        ),
+        (
+            Provider::Mandrill,
+            &[
+                r#"{"event":"inbound","msg":{"email":"support@example.org"}}"#,
+                r#"{"event":"inbound","msg":{"raw_msg":5}}"#,
+            ],
+        ),
+        (
+            Provider::Sparkpost,
+            &[
+                r#"{"msys":{"relay_message":{"rcpt_to":"support@example.org"}}}"#,
+                r#"{"msys":{"relay_message":{"content":{"email_rfc822":"%%%","email_rfc822_is_base64":true}}}}"#,
+            ],
+        ),
+    ];
+    for (provider, bad_elements) in cases {
+        let mut settings = Settings::new();
+        settings.secrets.push("batch-secret".to_owned());
+        settings.url = Some("https://example.org/hooks/inbound".to_owned());
+        let inbound = provider.info().unwrap().inbound.unwrap();
+        // The provider's own delivery of one message: its element.
+        let sim = Simulation::new(
+            EventKind::Inbound,
+            "support@example.org",
+            "m-1",
+            AT,
+            &settings,
+        );
+        let one = (inbound.simulate)(&sim).unwrap().body;
+        let good = match provider {
+            Provider::Brevo => {
+                let doc: serde_json::Value = serde_json::from_slice(&one).unwrap();
+                doc["items"][0].to_string()
+            }
+            Provider::Mandrill => {
+                let text = String::from_utf8(one).unwrap();
+                let encoded = text.strip_prefix("mandrill_events=").unwrap();
+                let decoded = form_decode(encoded);
+                let doc: serde_json::Value = serde_json::from_str(&decoded).unwrap();
+                doc[0].to_string()
+            }
+            _ => {
+                let doc: serde_json::Value = serde_json::from_slice(&one).unwrap();
+                doc[0].to_string()
+            }
+        };
+        for bad in bad_elements {
+            let list = format!("[{good},{bad},{good}]");
+            let body = match provider {
+                Provider::Brevo => format!(r#"{{"items":{list}}}"#),
+                Provider::Mandrill => format!("mandrill_events={}", form_value(&list)),
+                _ => list,
+            };
+            let delivery = (inbound.simulate)(&sim.with_body(body.as_bytes())).unwrap();
+            let request = at(&delivery.headers, &delivery.body);
+            let messages = (inbound.verify)(&settings, &request, &limits)
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{provider} {bad}: {e}"));
+            assert_eq!(messages.len(), 3, "{provider} {bad}");
+            for read in [&messages[0], &messages[2]] {
+                assert_eq!(read.unreadable, None, "{provider} {bad}");
+                assert!(read.message_id.is_some(), "{provider} {bad}");
+            }
+            let skipped = &messages[1];
+            assert!(skipped.unreadable.is_some(), "{provider} {bad}");
+            assert_eq!(
+                skipped.raw.as_deref(),
+                Some(bad.as_bytes()),
+                "{provider} {bad}"
+            );
+            assert_eq!(skipped.message_id, None);
+            assert_eq!(
+                skipped.pending().count(),
+                0,
+                "never fetched: {provider} {bad}"
+            );
+            // Its key is its element's, unlike its neighbours'.
+            assert_ne!(skipped.idempotency_key(), messages[0].idempotency_key());
+        }
+    }
+}
+
+/// Decodes a percent-encoded form value.
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
 }

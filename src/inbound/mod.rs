@@ -314,6 +314,15 @@ pub struct InboundMessage {
     /// signature covers the message or nothing is signed.
     #[serde(skip)]
     pub replay_token: Option<String>,
+    /// Why this message could not be read, when it came in a batch
+    /// (Brevo's `items`, Mandrill's events, SparkPost's relay batch): its
+    /// element is in [`raw`](Self::raw) as the provider sent it (JSON) and
+    /// no other field is read. The other messages of the delivery are read
+    /// as usual, and the delivery is acknowledged: sending it again would
+    /// not make the element readable, and the provider would send the good
+    /// messages again with it. `None` for a message that was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
     /// Content still to fetch: [`pending`](Self::pending).
     #[serde(skip)]
     pending: Vec<fetch::Pending>,
@@ -329,6 +338,7 @@ impl fmt::Debug for InboundMessage {
             .field("headers", &self.headers.len())
             .field("attachments", &self.attachments.len())
             .field("raw_len", &self.raw.as_ref().map(Vec::len))
+            .field("unreadable", &self.unreadable)
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
@@ -371,8 +381,18 @@ impl InboundMessage {
             attachments: Vec::new(),
             raw: None,
             replay_token: None,
+            unreadable: None,
             pending: Vec::new(),
         }
+    }
+
+    /// A message of a batch that could not be read: `element`, the
+    /// provider's JSON for it, kept in [`raw`](Self::raw), and why.
+    pub(crate) fn unreadable(provider: Provider, why: &crate::ParseError, element: &str) -> Self {
+        let mut message = Self::new(provider);
+        message.unreadable = Some(why.to_string());
+        message.raw = Some(element.as_bytes().to_vec());
+        message
     }
 
     /// The key to process this message once: `{provider}:inbound:id:{id}`
@@ -400,7 +420,11 @@ impl InboundMessage {
             hash.update(bytes);
         };
         if let Some(raw) = &self.raw {
-            field(b"raw");
+            field(if self.unreadable.is_some() {
+                b"unreadable"
+            } else {
+                b"raw"
+            });
             field(raw);
         } else {
             field(b"headers");

@@ -31,6 +31,8 @@ struct Stored<S> {
     headers: Vec<(S, S)>,
     attachments: Vec<StoredAttachment<S>>,
     raw: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unreadable: Option<S>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +90,7 @@ pub fn encode_inbound(message: &InboundMessage) -> Result<String, StoreError> {
             })
             .collect(),
         raw: message.raw.as_deref().map(|raw| STANDARD.encode(raw)),
+        unreadable: message.unreadable.as_deref(),
     };
     serde_json::to_string(&stored).map_err(|e| StoreError::Backend(Box::new(e)))
 }
@@ -145,6 +148,7 @@ pub fn decode_inbound(payload: &str) -> Result<InboundMessage, UndecodablePayloa
         });
     }
     message.raw = stored.raw.as_deref().map(bytes).transpose()?;
+    message.unreadable = stored.unreadable;
     Ok(message)
 }
 
@@ -193,6 +197,17 @@ mod tests {
         assert_eq!(back, message);
         assert_eq!(back.attachments[0].content, [0, 1, 2, 255]);
         assert_eq!(back.subject.as_deref(), Some("café"));
+    }
+
+    #[test]
+    fn an_unreadable_message_survives_the_queue() {
+        let why = crate::ParseError::new("an inbound event has no msg.raw_msg");
+        let message = InboundMessage::unreadable(crate::Provider::Mandrill, &why, r#"{"a":1}"#);
+        let job = NewJob::for_inbound(&message, usize::MAX).unwrap();
+        let back = decode_inbound(&job.payload).unwrap();
+        assert_eq!(back, message);
+        assert_eq!(back.unreadable.as_deref(), Some(why.to_string().as_str()));
+        assert_eq!(back.raw.as_deref(), Some(&br#"{"a":1}"#[..]));
     }
 
     #[test]

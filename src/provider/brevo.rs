@@ -381,8 +381,11 @@ fn reply(answer: Answer) -> Reply {
 
 /// An inbound parsing delivery: its items.
 #[derive(Debug, Default, Deserialize)]
-struct InboundDelivery {
-    items: Option<crate::inbound::Capped<InboundItem>>,
+struct InboundDelivery<'a> {
+    /// Each item read on its own, so that one unreadable item does not
+    /// lose the others.
+    #[serde(borrow)]
+    items: Option<crate::inbound::Capped<&'a RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -491,11 +494,14 @@ const ATTACHMENTS_URL: &str = "https://api.brevo.com/v3/inbound/attachments/";
 /// Parses an inbound parsing delivery without checking credentials, within
 /// `limits`: one message per item, their attachments listed with the
 /// content still to fetch ([`InboundMessage::pending`](crate::InboundMessage::pending)).
+/// An item that cannot be read (not Brevo's shape, over a limit, a
+/// download token that is not one) is an
+/// [`unreadable`](crate::InboundMessage::unreadable) message, and the
+/// others are read.
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not Brevo's inbound JSON, an item or
-/// an attachment is over a limit, or a download token is not one.
+/// [`ParseError`] when the body is not Brevo's inbound JSON with `items`.
 pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
@@ -507,11 +513,20 @@ pub fn parse_inbound(
     let items = delivery
         .items
         .ok_or_else(|| ParseError::new("the body is not Brevo's inbound JSON (no items)"))?;
-    items
+    let read = |raw: &RawValue| {
+        let item = serde_json::from_str(raw.get())
+            .map_err(|e| ParseError::json("the item is not Brevo's inbound JSON", &e))?;
+        inbound_message(item, limits)
+    };
+    Ok(items
         .0
         .into_iter()
-        .map(|item| inbound_message(item, limits))
-        .collect()
+        .map(|raw| {
+            read(raw).unwrap_or_else(|why| {
+                crate::InboundMessage::unreadable(Provider::Brevo, &why, raw.get())
+            })
+        })
+        .collect())
 }
 
 fn inbound_message(

@@ -573,8 +573,10 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not such a form, an inbound event has no
-/// raw message, or a limit is passed.
+/// [`ParseError`] when the body is not such a form or holds no inbound
+/// event. An event that cannot be read (no raw message, over a limit) is
+/// an [`unreadable`](crate::InboundMessage::unreadable) message, and the
+/// others are read.
 pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
@@ -594,39 +596,53 @@ pub fn parse_inbound(
     let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
     let mut messages = Vec::new();
     for raw in raws {
-        let mut event: Value = serde_json::from_str(raw.get())
-            .map_err(|e| ParseError::json("an event is not JSON", &e))?;
-        if event.get("event").and_then(Value::as_str) != Some("inbound") {
-            continue;
+        match inbound_event(raw.get(), limits) {
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => {}
+            Err(why) => messages.push(crate::InboundMessage::unreadable(
+                Provider::Mandrill,
+                &why,
+                raw.get(),
+            )),
         }
-        // The message moved out of the JSON, not copied: it is most of it.
-        let Value::String(raw_msg) = event
-            .pointer_mut("/msg/raw_msg")
-            .map(Value::take)
-            .unwrap_or_default()
-        else {
-            return Err(ParseError::new("an inbound event has no msg.raw_msg"));
-        };
-        let msg = event.get("msg").unwrap_or(&Value::Null);
-        let mut message = crate::InboundMessage::from_mime_owned(
-            Provider::Mandrill,
-            raw_msg.into_bytes(),
-            limits,
-        )?;
-        message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
-        message.timestamp = event
-            .get("ts")
-            .and_then(Value::as_i64)
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
-        if let Some(score) = msg.pointer("/spam_report/score").and_then(Value::as_f64) {
-            message.spam_score = Some(score);
-        }
-        messages.push(message);
     }
     if messages.is_empty() {
         return Err(ParseError::new("the batch has no inbound message"));
     }
     Ok(messages)
+}
+
+/// One element of an inbound batch: its message, or `None` for an event
+/// of another kind.
+fn inbound_event(
+    raw: &str,
+    limits: &crate::InboundLimits,
+) -> Result<Option<crate::InboundMessage>, ParseError> {
+    let mut event: Value =
+        serde_json::from_str(raw).map_err(|e| ParseError::json("an event is not JSON", &e))?;
+    if event.get("event").and_then(Value::as_str) != Some("inbound") {
+        return Ok(None);
+    }
+    // The message moved out of the JSON, not copied: it is most of it.
+    let Value::String(raw_msg) = event
+        .pointer_mut("/msg/raw_msg")
+        .map(Value::take)
+        .unwrap_or_default()
+    else {
+        return Err(ParseError::new("an inbound event has no msg.raw_msg"));
+    };
+    let msg = event.get("msg").unwrap_or(&Value::Null);
+    let mut message =
+        crate::InboundMessage::from_mime_owned(Provider::Mandrill, raw_msg.into_bytes(), limits)?;
+    message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
+    message.timestamp = event
+        .get("ts")
+        .and_then(Value::as_i64)
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
+    if let Some(score) = msg.pointer("/spam_report/score").and_then(Value::as_f64) {
+        message.spam_score = Some(score);
+    }
+    Ok(Some(message))
 }
 
 /// Mandrill's inbound webhook in the registry.

@@ -431,8 +431,10 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not such a batch, a message is missing,
-/// or a limit is passed.
+/// [`ParseError`] when the body is not such a batch or holds no relay
+/// message. A relay message that cannot be read (no content, over a
+/// limit) is an [`unreadable`](crate::InboundMessage::unreadable) message,
+/// and the others are read.
 pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
@@ -446,45 +448,62 @@ pub fn parse_inbound(
     )?;
     let mut messages = Vec::new();
     for raw in raws {
-        let mut element: Value = serde_json::from_str(raw.get())
-            .map_err(|e| ParseError::json("an element is not JSON", &e))?;
-        // The message moved out of the JSON, not copied: it is most of it.
-        let Value::String(rfc822) = element
-            .pointer_mut("/msys/relay_message/content/email_rfc822")
-            .map(Value::take)
-            .unwrap_or_default()
-        else {
-            if element.pointer("/msys/relay_message").is_none() {
-                continue;
-            }
-            return Err(ParseError::new(
-                "a relay message has no content.email_rfc822",
-            ));
-        };
-        let relay = element
-            .pointer("/msys/relay_message")
-            .unwrap_or(&Value::Null);
-        let content = relay.get("content").unwrap_or(&Value::Null);
-        let raw_message = if content
-            .get("email_rfc822_is_base64")
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
-            crate::inbound::base64_content(&rfc822)?
-        } else {
-            rfc822.into_bytes()
-        };
-        let mut message =
-            crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
-        let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
-        message.envelope_recipient = text("rcpt_to");
-        message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
-        messages.push(message);
+        match relay_message(raw.get(), limits) {
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => {}
+            Err(why) => messages.push(crate::InboundMessage::unreadable(
+                Provider::Sparkpost,
+                &why,
+                raw.get(),
+            )),
+        }
     }
     if messages.is_empty() {
         return Err(ParseError::new("the batch has no relay message"));
     }
     Ok(messages)
+}
+
+/// One element of a relay batch: its message, or `None` for an element
+/// that is no relay message.
+fn relay_message(
+    raw: &str,
+    limits: &crate::InboundLimits,
+) -> Result<Option<crate::InboundMessage>, ParseError> {
+    let mut element: Value =
+        serde_json::from_str(raw).map_err(|e| ParseError::json("an element is not JSON", &e))?;
+    // The message moved out of the JSON, not copied: it is most of it.
+    let Value::String(rfc822) = element
+        .pointer_mut("/msys/relay_message/content/email_rfc822")
+        .map(Value::take)
+        .unwrap_or_default()
+    else {
+        if element.pointer("/msys/relay_message").is_none() {
+            return Ok(None);
+        }
+        return Err(ParseError::new(
+            "a relay message has no content.email_rfc822",
+        ));
+    };
+    let relay = element
+        .pointer("/msys/relay_message")
+        .unwrap_or(&Value::Null);
+    let content = relay.get("content").unwrap_or(&Value::Null);
+    let raw_message = if content
+        .get("email_rfc822_is_base64")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        crate::inbound::base64_content(&rfc822)?
+    } else {
+        rfc822.into_bytes()
+    };
+    let mut message =
+        crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
+    let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
+    message.envelope_recipient = text("rcpt_to");
+    message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
+    Ok(Some(message))
 }
 
 /// The relay webhook's token header.
