@@ -314,8 +314,8 @@ pub struct InboundMessage {
     /// signature covers the message or nothing is signed.
     #[serde(skip)]
     pub replay_token: Option<String>,
-    /// Why this message could not be read, when it came in a batch
-    /// (Brevo's `items`, Mandrill's events, SparkPost's relay batch): its
+    /// Why this message could not be read, when it came in a batch (the
+    /// providers that post several messages in one delivery): its
     /// element is in [`raw`](Self::raw) as the provider sent it (JSON) and
     /// no other field is read. The other messages of the delivery are read
     /// as usual, and the delivery is acknowledged: sending it again would
