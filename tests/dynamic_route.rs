@@ -61,17 +61,23 @@ fn pipeline() -> Arc<Pipeline<Providers, MemoryStore>> {
 }
 
 async fn start_axum() -> (String, Log) {
+    start_axum_with(pipeline()).await
+}
+
+/// The axum route for `pipeline`, within [`limits`], with peer addresses.
+async fn start_axum_with(pipeline: Arc<Pipeline<Providers, MemoryStore>>) -> (String, Log) {
     let log: Log = Arc::default();
     let seen = Arc::clone(&log);
     let router = email_webhooks::adapters::axum::webhooks_router(
-        pipeline(),
+        pipeline,
         |_event| async { Ok::<(), std::io::Error>(()) },
         move |handled| seen.lock().unwrap().push(handled.clone()),
     )
     .layer(axum::Extension(
         email_webhooks::adapters::PublicUrl::new(BASE).unwrap(),
     ))
-    .layer(axum::Extension(limits()));
+    .layer(axum::Extension(limits()))
+    .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -79,9 +85,13 @@ async fn start_axum() -> (String, Log) {
 }
 
 fn start_actix() -> (String, Log) {
+    start_actix_with(pipeline())
+}
+
+/// The actix-web route for `pipeline`, within [`limits`].
+fn start_actix_with(pipeline: Arc<Pipeline<Providers, MemoryStore>>) -> (String, Log) {
     let log: Log = Arc::default();
     let seen = Arc::clone(&log);
-    let pipeline = pipeline();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = actix_web::HttpServer::new(move || {
@@ -882,6 +892,66 @@ async fn both_adapters_rate_limit_refusals_per_source_and_ignore_spoofed_forward
                     send_retry_after(addr, "/webhooks/mailjet", &d.headers, &d.body).await;
                 assert_eq!(status, if n < 2 { 401 } else { 429 }, "{client} #{n}");
             }
+        }
+    }
+}
+
+/// A body over the limit is a refusal like any other: charged to its
+/// source, so a source sending oversized bodies is answered 429 once its
+/// budget is spent (it was never charged: unlimited 413s), on both
+/// adapters; behind a trusted proxy, to the forwarded client; a genuine
+/// delivery from the same address still goes through.
+#[tokio::test]
+async fn oversized_bodies_are_charged_to_their_source() {
+    use email_webhooks::ratelimit::RateLimit;
+    let two = std::num::NonZeroU32::new(2).unwrap();
+    let mut mailjet = Settings::new();
+    mailjet.basic_auth.push("mj:pw".into());
+    let big = vec![b' '; 70 * 1024];
+    for proxied in [false, true] {
+        let limit = || {
+            let limit = RateLimit::per_minute(two);
+            if proxied {
+                limit.with_trusted_proxies(["127.0.0.1/32".parse().unwrap()])
+            } else {
+                limit
+            }
+        };
+        let (axum_addr, axum_log) = start_axum_with(rate_limited(limit())).await;
+        let (actix_addr, actix_log) = start_actix_with(rate_limited(limit()));
+        for (addr, log) in [(&axum_addr, &axum_log), (&actix_addr, &actix_log)] {
+            let mut d = simulated(Provider::Mailjet, EventKind::Opened, "big", &mailjet, false);
+            if proxied {
+                d.headers
+                    .push(("X-Forwarded-For".into(), "192.0.2.20".into()));
+            }
+            for n in 0..3 {
+                let (status, retry_after) =
+                    send_retry_after(addr, "/webhooks/mailjet", &d.headers, &big).await;
+                let code = log.lock().unwrap().last().unwrap().error_code;
+                if n < 2 {
+                    assert_eq!((status, code), (413, Some("body_too_large")), "{addr} #{n}");
+                } else {
+                    assert_eq!((status, code), (429, Some("rate_limited")), "{addr} #{n}");
+                    assert!(retry_after.is_some_and(|wait| wait >= 1), "{addr}");
+                }
+            }
+            if proxied {
+                // Another client behind the proxy has its own budget.
+                let mut other = d.clone();
+                other.headers.pop();
+                other
+                    .headers
+                    .push(("X-Forwarded-For".into(), "192.0.2.21".into()));
+                let (status, _) =
+                    send_retry_after(addr, "/webhooks/mailjet", &other.headers, &big).await;
+                assert_eq!(status, 413, "{addr}");
+            }
+            // A genuine delivery from the same source goes through.
+            let genuine = simulated(Provider::Mailjet, EventKind::Opened, "ok", &mailjet, false);
+            let (status, _) =
+                send_retry_after(addr, "/webhooks/mailjet", &genuine.headers, &genuine.body).await;
+            assert_eq!(status, 200, "{addr}");
         }
     }
 }

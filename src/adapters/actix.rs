@@ -171,6 +171,15 @@ impl FromRequest for Webhook {
     }
 }
 
+/// A route's view of a delivery: the webhook, or why its body could not
+/// be read with the request's headers and peer (to charge the refusal to).
+fn hook<'a>(read: &'a Result<Webhook, Rejection>, request: &'a HttpRequest) -> super::Hook<'a> {
+    match read {
+        Ok(webhook) => super::Hook::read(webhook.request(), webhook.peer),
+        Err(Rejection(error)) => super::Hook::unread(error, request.headers(), request.peer_addr()),
+    }
+}
+
 /// An error as an actix-web response: the status only (413, 400, 401 or
 /// 503), with no detail that would help an attacker.
 #[derive(Debug)]
@@ -232,21 +241,16 @@ where
     let probe_pipeline = pipeline.clone();
     with_probe(
         actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
-            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+            move |name: actix_web::web::Path<String>,
+                  request: HttpRequest,
+                  read: Result<Webhook, Rejection>| {
                 let pipeline = pipeline.clone();
                 let handler = handler.clone();
                 let observe = observe.clone();
                 async move {
-                    let reply = match hook {
-                        Ok(hook) => {
-                            let peer = hook.peer.map(|p| p.ip());
-                            let hook = Ok((hook.request(), peer));
-                            super::deliver(&pipeline, &name, hook, handler, &observe).await
-                        }
-                        Err(Rejection(error)) => {
-                            super::deliver(&pipeline, &name, Err(error), handler, &observe).await
-                        }
-                    };
+                    let reply =
+                        super::deliver(&pipeline, &name, hook(&read, &request), handler, &observe)
+                            .await;
                     reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
                 }
             },
@@ -273,21 +277,16 @@ where
     let probe_pipeline = pipeline.clone();
     with_probe(
         actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
-            move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+            move |name: actix_web::web::Path<String>,
+                  request: HttpRequest,
+                  read: Result<Webhook, Rejection>| {
                 let pipeline = pipeline.clone();
                 let queue = queue.clone();
                 let observe = observe.clone();
                 async move {
-                    let reply = match hook {
-                        Ok(hook) => {
-                            let peer = hook.peer.map(|p| p.ip());
-                            let hook = Ok((hook.request(), peer));
-                            super::hand_off(&pipeline, &name, hook, &queue, &observe).await
-                        }
-                        Err(Rejection(error)) => {
-                            super::hand_off(&pipeline, &name, Err(error), &queue, &observe).await
-                        }
-                    };
+                    let reply =
+                        super::hand_off(&pipeline, &name, hook(&read, &request), &queue, &observe)
+                            .await;
                     reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
                 }
             },
@@ -375,20 +374,16 @@ where
     )
     .app_data(limits)
     .route(actix_web::web::post().to(
-        move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+        move |name: actix_web::web::Path<String>,
+              request: HttpRequest,
+              read: Result<Webhook, Rejection>| {
             let (inbound, store) = (inbound.clone(), store.clone());
             let (handler, observe) = (handler.clone(), observe.clone());
             async move {
                 let mode =
                     super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
-                let reply = match hook {
-                    Ok(hook) => {
-                        super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
-                    }
-                    Err(Rejection(error)) => {
-                        super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                    }
-                };
+                let reply =
+                    super::inbound(&inbound, &name, hook(&read, &request), mode, &observe).await;
                 reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
             }
         },
@@ -419,19 +414,15 @@ where
     )
     .app_data(limits)
     .route(actix_web::web::post().to(
-        move |name: actix_web::web::Path<String>, hook: Result<Webhook, Rejection>| {
+        move |name: actix_web::web::Path<String>,
+              request: HttpRequest,
+              read: Result<Webhook, Rejection>| {
             let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
             let observe = observe.clone();
             async move {
                 let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
-                let reply = match hook {
-                    Ok(hook) => {
-                        super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
-                    }
-                    Err(Rejection(error)) => {
-                        super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                    }
-                };
+                let reply =
+                    super::inbound(&inbound, &name, hook(&read, &request), mode, &observe).await;
                 reply.map_or_else(|| HttpResponse::NotFound().finish(), reply_response)
             }
         },

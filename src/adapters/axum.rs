@@ -98,49 +98,94 @@ impl<S: Send + Sync> FromRequest<S> for Webhook {
     type Rejection = Rejection;
 
     async fn from_request(request: AxumRequest, _state: &S) -> Result<Self, Self::Rejection> {
-        let received_at = OffsetDateTime::now_utc();
-        let (parts, body) = request.into_parts();
-        let limit = parts
-            .extensions
-            .get::<Limits>()
-            .copied()
-            .unwrap_or_default()
-            .max_body_bytes;
-        // The URI as the client sent it: under `Router::nest` the request's
-        // own URI has the prefix stripped.
-        let uri = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or(&parts.uri, |original| &original.0);
-        let url = parts
-            .extensions
-            .get::<PublicUrl>()
-            .map(|base| base.join(uri.path_and_query().map_or("/", |p| p.as_str())));
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0);
-        let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
-            if error.into_inner().is::<http_body_util::LengthLimitError>() {
+        read(request)
+            .await
+            .map_err(|unread| Rejection(unread.error))
+    }
+}
+
+/// What the routes extract: the webhook, or why its body could not be
+/// read, with the request's headers and peer (to charge the refusal to).
+struct Arrival(Result<Webhook, Unread>);
+
+/// A request whose body could not be read.
+struct Unread {
+    error: Error,
+    headers: HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl Arrival {
+    /// The delivery as the routes' shared work takes it.
+    fn hook(&self) -> super::Hook<'_> {
+        match &self.0 {
+            Ok(webhook) => super::Hook::read(webhook.request(), webhook.peer),
+            Err(unread) => super::Hook::unread(&unread.error, &unread.headers, unread.peer),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Arrival {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: AxumRequest, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(read(request).await))
+    }
+}
+
+/// Reads a webhook request: headers, the body within the limit, the URL
+/// and the peer.
+async fn read(request: AxumRequest) -> Result<Webhook, Unread> {
+    let received_at = OffsetDateTime::now_utc();
+    let (parts, body) = request.into_parts();
+    let limit = parts
+        .extensions
+        .get::<Limits>()
+        .copied()
+        .unwrap_or_default()
+        .max_body_bytes;
+    // The URI as the client sent it: under `Router::nest` the request's
+    // own URI has the prefix stripped.
+    let uri = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0);
+    let url = parts
+        .extensions
+        .get::<PublicUrl>()
+        .map(|base| base.join(uri.path_and_query().map_or("/", |p| p.as_str())));
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(error) => {
+            let error = if error.into_inner().is::<http_body_util::LengthLimitError>() {
                 // Over the limit: refused before hashing.
-                Rejection(Error::Verify(VerifyError::BodyTooLarge {
+                VerifyError::BodyTooLarge {
                     len: limit.saturating_add(1),
                     limit,
-                }))
+                }
             } else {
                 // A broken stream or a body timeout: not a refusal, the
                 // provider must send it again.
-                Rejection(Error::Verify(VerifyError::BodyUnreadable))
-            }
-        })?;
-        Ok(Self {
-            headers: parts.headers,
-            body,
-            received_at,
-            url,
-            peer,
-        })
-    }
+                VerifyError::BodyUnreadable
+            };
+            return Err(Unread {
+                error: Error::Verify(error),
+                headers: parts.headers,
+                peer,
+            });
+        }
+    };
+    Ok(Webhook {
+        headers: parts.headers,
+        body,
+        received_at,
+        url,
+        peer,
+    })
 }
 
 /// An error as an axum response: the status only (413, 400, 401 or 503),
@@ -213,27 +258,12 @@ where
     use axum::routing::post;
 
     let probe = probe(pipeline.clone());
-    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+    let receive = move |Path(name): Path<String>, arrival: Arrival| {
         let pipeline = pipeline.clone();
         let handler = handler.clone();
         let observe = observe.clone();
         async move {
-            let reply = match hook {
-                Ok(hook) => {
-                    let peer = hook.peer.map(|p| p.ip());
-                    super::deliver(
-                        &pipeline,
-                        &name,
-                        Ok((hook.request(), peer)),
-                        handler,
-                        &observe,
-                    )
-                    .await
-                }
-                Err(Rejection(error)) => {
-                    super::deliver(&pipeline, &name, Err(error), handler, &observe).await
-                }
-            };
+            let reply = super::deliver(&pipeline, &name, arrival.hook(), handler, &observe).await;
             respond(reply)
         }
     };
@@ -260,27 +290,12 @@ where
     use axum::routing::post;
 
     let probe = probe(pipeline.clone());
-    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+    let receive = move |Path(name): Path<String>, arrival: Arrival| {
         let pipeline = pipeline.clone();
         let queue = queue.clone();
         let observe = observe.clone();
         async move {
-            let reply = match hook {
-                Ok(hook) => {
-                    let peer = hook.peer.map(|p| p.ip());
-                    super::hand_off(
-                        &pipeline,
-                        &name,
-                        Ok((hook.request(), peer)),
-                        &queue,
-                        &observe,
-                    )
-                    .await
-                }
-                Err(Rejection(error)) => {
-                    super::hand_off(&pipeline, &name, Err(error), &queue, &observe).await
-                }
-            };
+            let reply = super::hand_off(&pipeline, &name, arrival.hook(), &queue, &observe).await;
             respond(reply)
         }
     };
@@ -341,19 +356,12 @@ where
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
     let head = inbound_probe(inbound.clone());
-    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+    let receive = move |Path(name): Path<String>, arrival: Arrival| {
         let (inbound, store) = (inbound.clone(), store.clone());
         let (handler, observe) = (handler.clone(), observe.clone());
         async move {
             let mode = super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
-            let reply = match hook {
-                Ok(hook) => {
-                    super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
-                }
-                Err(Rejection(error)) => {
-                    super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                }
-            };
+            let reply = super::inbound(&inbound, &name, arrival.hook(), mode, &observe).await;
             respond(reply)
         }
     };
@@ -385,19 +393,12 @@ where
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
     let head = inbound_probe(inbound.clone());
-    let receive = move |Path(name): Path<String>, hook: Result<Webhook, Rejection>| {
+    let receive = move |Path(name): Path<String>, arrival: Arrival| {
         let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
         let observe = observe.clone();
         async move {
             let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
-            let reply = match hook {
-                Ok(hook) => {
-                    super::inbound(&inbound, &name, Ok(hook.request()), mode, &observe).await
-                }
-                Err(Rejection(error)) => {
-                    super::inbound(&inbound, &name, Err(error), mode, &observe).await
-                }
-            };
+            let reply = super::inbound(&inbound, &name, arrival.hook(), mode, &observe).await;
             respond(reply)
         }
     };

@@ -140,13 +140,45 @@ pub struct Handled {
     pub control: Option<crate::provider::Control>,
 }
 
-/// The single route's work for one delivery, whatever the framework:
-/// the request (and the peer's address) or why reading it failed. An
-/// unknown provider is `None` (answer 404). Every refusal, before the
+/// What a route got for one delivery, whatever the framework: the
+/// request, or why reading it failed (over the body limit, a broken
+/// stream); the headers and the peer's address either way, so that a
+/// refusal while reading is charged to its source as any other refusal.
+/// An unknown provider is `None` (answer 404). Every refusal, before the
 /// pipeline or in it, is answered as the provider needs and reported to
 /// the observer (`rate_limited` for a source over its limit).
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-type Hook<'a> = Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::Error>;
+#[derive(Clone, Copy)]
+pub(crate) struct Hook<'a> {
+    read: Result<crate::Request<'a>, &'a crate::Error>,
+    headers: &'a (dyn crate::Headers + Sync),
+    peer: Option<std::net::IpAddr>,
+}
+
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+impl<'a> Hook<'a> {
+    /// A request read whole, from `peer`.
+    pub(crate) fn read(request: crate::Request<'a>, peer: Option<std::net::SocketAddr>) -> Self {
+        Self {
+            headers: request.headers(),
+            read: Ok(request),
+            peer: peer.map(|p| p.ip()),
+        }
+    }
+
+    /// A request whose body could not be read, with its headers.
+    pub(crate) fn unread(
+        error: &'a crate::Error,
+        headers: &'a (dyn crate::Headers + Sync),
+        peer: Option<std::net::SocketAddr>,
+    ) -> Self {
+        Self {
+            read: Err(error),
+            headers,
+            peer: peer.map(|p| p.ip()),
+        }
+    }
+}
 
 /// The route's checks before the pipeline: the provider exists, the body
 /// was read, the source is allowed (and, with a rate limit, known).
@@ -160,41 +192,40 @@ fn admit<'a, O: Fn(&Handled)>(
     started: std::time::Instant,
 ) -> Option<Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::provider::Reply>> {
     let provider = providers.get(name)?;
-    let refuse = |error: crate::Error,
-                  peer: Option<std::net::IpAddr>,
-                  headers: &(dyn crate::Headers + Sync)| {
-        let (reply, code) = charged(providers, name, peer, headers, &error).unwrap_or_else(|| {
+    let Hook {
+        read,
+        headers,
+        peer,
+    } = hook;
+    let refuse = |error: &crate::Error| {
+        let (reply, code) = charged(providers, name, peer, headers, error).unwrap_or_else(|| {
             (
-                provider.reply(crate::provider::Answer::from_error(&error)),
+                provider.reply(crate::provider::Answer::from_error(error)),
                 error.code(),
             )
         });
         finish(observe, &refused(name, code, &reply), started);
         reply
     };
-    let (request, peer) = match hook {
-        Ok(hook) => hook,
-        // Refused while reading (over the body limit): no headers to read
-        // a proxied client from, so charged to the peer.
-        Err(error) => return Some(Err(refuse(error, None, &http::HeaderMap::new()))),
+    // Refused while reading (over the body limit): charged to its source
+    // as a refusal after reading is.
+    let request = match read {
+        Ok(request) => request,
+        Err(error) => return Some(Err(refuse(error))),
     };
     if let Some(sources) = providers.sources(name) {
         let checked = peer
             .ok_or(crate::VerifyError::NoPeerAddress)
-            .and_then(|peer| sources.check(peer, request.headers()));
+            .and_then(|peer| sources.check(peer, headers));
         if let Err(error) = checked {
-            return Some(Err(refuse(error.into(), peer, request.headers())));
+            return Some(Err(refuse(&error.into())));
         }
     }
     // A limit the server gives no peer address for would silently limit
     // nothing: a configuration to fix, answered as the allowlist answers
     // it (500, retried meanwhile).
     if providers.rate_limit().is_some() && peer.is_none() {
-        return Some(Err(refuse(
-            crate::VerifyError::NoPeerAddress.into(),
-            None,
-            request.headers(),
-        )));
+        return Some(Err(refuse(&crate::VerifyError::NoPeerAddress.into())));
     }
     Some(Ok((request, peer)))
 }
@@ -231,6 +262,28 @@ fn charged(
     Some((reply, "rate_limited"))
 }
 
+/// A delivery the pipeline failed: reported when the provider will send
+/// it again, and charged to its source when it was refused unauthenticated
+/// (the reply and summary then say `rate_limited` once over the limit).
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn failed(
+    providers: &crate::provider::Providers,
+    name: &str,
+    (peer, request): (Option<std::net::IpAddr>, &crate::Request<'_>),
+    error: &crate::Error,
+    reply: &mut crate::provider::Reply,
+    summary: &mut Handled,
+) {
+    if error.is_retryable() {
+        crate::telemetry::failure(name, reply.status.as_u16(), error);
+    }
+    if let Some((throttled, code)) = charged(providers, name, peer, request.headers(), error) {
+        summary.status = throttled.status.as_u16();
+        summary.error_code = Some(code);
+        *reply = throttled;
+    }
+}
+
 /// Handler in the request: the pipeline runs `handler` on each new event.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 async fn deliver<S, F, Fut, E, O>(
@@ -255,15 +308,14 @@ where
     let (result, mut reply) = done?;
     let mut summary = handled(name, &result, &reply);
     if let Err(error) = &result {
-        if error.is_retryable() {
-            crate::telemetry::failure(name, reply.status.as_u16(), error);
-        }
-        if let Some((throttled, code)) =
-            charged(pipeline.provider(), name, peer, request.headers(), error)
-        {
-            (reply, summary.status, summary.error_code) =
-                (throttled, throttled.status.as_u16(), Some(code));
-        }
+        failed(
+            pipeline.provider(),
+            name,
+            (peer, &request),
+            error,
+            &mut reply,
+            &mut summary,
+        );
     }
     finish(observe, &summary, started);
     Some(reply)
@@ -301,15 +353,14 @@ where
         }
         Err(error) => {
             summary.error_code = Some(error.code());
-            if error.is_retryable() {
-                crate::telemetry::failure(name, reply.status.as_u16(), error);
-            }
-            if let Some((throttled, code)) =
-                charged(pipeline.provider(), name, peer, request.headers(), error)
-            {
-                (reply, summary.status, summary.error_code) =
-                    (throttled, throttled.status.as_u16(), Some(code));
-            }
+            failed(
+                pipeline.provider(),
+                name,
+                (peer, &request),
+                error,
+                &mut reply,
+                &mut summary,
+            );
         }
     }
     finish(observe, &summary, started);
@@ -437,7 +488,7 @@ pub(crate) type NoHandler =
 pub(crate) async fn inbound<S, H, Fut, E, Q, O>(
     inbound: &crate::inbound::InboundProviders,
     name: &str,
-    hook: Result<crate::Request<'_>, crate::Error>,
+    hook: Hook<'_>,
     mode: InboundMode<'_, S, H, Q>,
     observe: &O,
 ) -> Option<crate::provider::Reply>
@@ -449,10 +500,17 @@ where
     O: Fn(&Handled),
 {
     use crate::provider::Answer;
+    /// Why a delivery was not handled: its body was not read, or the
+    /// inbound receiver failed.
+    enum Why<'e> {
+        Unread(&'e crate::Error),
+        Failed(crate::Error),
+    }
+    use Why::{Failed, Unread};
     let started = std::time::Instant::now();
     inbound.get(name)?;
-    let result = match hook {
-        Err(error) => Err(error),
+    let result = match hook.read {
+        Err(error) => Err(Unread(error)),
         Ok(request) => {
             let work = async {
                 match mode {
@@ -465,18 +523,22 @@ where
                 }
             };
             let (done, _span) = traced(name, work).await;
-            done?
+            done?.map_err(Failed)
         }
     };
+    let result = result.as_ref().map_err(|error| match error {
+        Unread(error) => *error,
+        Failed(error) => error,
+    });
     let reply = inbound.reply(
         name,
-        match &result {
+        match result {
             Ok(outcome) => outcome.answer(),
             Err(error) => Answer::from_error(error),
         },
     );
     let mut summary = refused(name, "", &reply);
-    match &result {
+    match result {
         Ok(outcome) => {
             summary.error_code = None;
             summary.handled = outcome.handled;
