@@ -551,3 +551,77 @@ async fn ses_inbound_through_a_verifier_follows_the_certificate_url() {
     let forged = email_webhooks::Request::new(&forged.headers, &forged.body);
     assert!(by_url.receive("ses", &forged).await.unwrap().is_err());
 }
+
+/// The inbound routes of both adapters, with peer addresses, for `inbound`.
+async fn start_both_with_peers(inbound: &Arc<InboundProviders>) -> [(String, Log); 2] {
+    let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let log: Log = Arc::default();
+    let observed = Arc::clone(&log);
+    let router = email_webhooks::adapters::axum::inbound_router(
+        Arc::clone(inbound),
+        Arc::new(MemoryStore::new()),
+        recorder(&seen, &fail),
+        move |handled: &Handled| observed.lock().unwrap().push(handled.clone()),
+    )
+    .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    [(addr, log), start_actix(Arc::clone(inbound), &seen, &fail)]
+}
+
+/// The inbound route applies a provider's source allowlist and the
+/// route's rate limit as the events route does (it applied neither): a
+/// source outside the list is refused `source_not_allowed` and nothing is
+/// handled; refusals are charged to their source, 429 past the budget,
+/// and a genuine delivery from the same source still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_routes_apply_allowlists_and_rate_limits() {
+    use email_webhooks::allowlist::SourceAllowlist;
+    use email_webhooks::ratelimit::RateLimit;
+    let postmark = || {
+        InboundProviders::new()
+            .with(Provider::Postmark, verifying(Provider::Postmark))
+            .unwrap()
+    };
+    let path = "/webhooks/postmark/inbound";
+    // Loopback is not on the list: refused, whoever authenticates.
+    let elsewhere = SourceAllowlist::parse(["192.0.2.0/24"]).unwrap();
+    let inbound = Arc::new(postmark().with_sources(Provider::Postmark, elsewhere));
+    for (addr, log) in start_both_with_peers(&inbound).await {
+        let d = simulated(Provider::Postmark, "attempt-1", false);
+        let status = post(&addr, path, &d.headers, &d.body).await;
+        let last = log.lock().unwrap().last().cloned().unwrap();
+        assert_ne!(status, 200, "{addr}");
+        assert_eq!(last.error_code, Some("source_not_allowed"), "{addr}");
+        assert_eq!(last.handled, 0, "{addr}");
+    }
+    // Loopback listed: accepted.
+    let here = SourceAllowlist::parse(["127.0.0.1/32"]).unwrap();
+    let inbound = Arc::new(postmark().with_sources(Provider::Postmark, here));
+    for (addr, _) in start_both_with_peers(&inbound).await {
+        let d = simulated(Provider::Postmark, "attempt-1", false);
+        assert_eq!(post(&addr, path, &d.headers, &d.body).await, 200, "{addr}");
+    }
+    // Two refusals a minute: the third is 429, a genuine delivery is not.
+    // Each adapter with a limit of its own (one limit is one budget).
+    let two = std::num::NonZeroU32::new(2).unwrap();
+    for which in 0..2 {
+        let inbound = Arc::new(postmark().with_rate_limit(RateLimit::per_minute(two)));
+        let [axum, actix] = start_both_with_peers(&inbound).await;
+        let (addr, log) = if which == 0 { axum } else { actix };
+        let forged = simulated(Provider::Postmark, "attempt-1", true);
+        for n in 0..3 {
+            let status = post(&addr, path, &forged.headers, &forged.body).await;
+            let code = log.lock().unwrap().last().unwrap().error_code;
+            if n < 2 {
+                assert_eq!((status, code), (401, Some("unauthorized")), "{addr} #{n}");
+            } else {
+                assert_eq!((status, code), (429, Some("rate_limited")), "{addr} #{n}");
+            }
+        }
+        let genuine = simulated(Provider::Postmark, "attempt-2", false);
+        let status = post(&addr, path, &genuine.headers, &genuine.body).await;
+        assert_eq!(status, 200, "{addr}");
+    }
+}

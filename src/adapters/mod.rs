@@ -180,29 +180,78 @@ impl<'a> Hook<'a> {
     }
 }
 
-/// The route's checks before the pipeline: the provider exists, the body
-/// was read, the source is allowed (and, with a rate limit, known).
-/// `None` for an unknown provider; `Err` carries the refusal's reply.
+/// What the routes' checks read from their configuration: the events'
+/// [`Providers`](crate::provider::Providers) or the
+/// [`InboundProviders`](crate::inbound::InboundProviders).
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-fn admit<'a, O: Fn(&Handled)>(
-    providers: &crate::provider::Providers,
+trait Gate {
+    /// The answer provider `name` needs; `None` when it is not configured.
+    fn answer(&self, name: &str, answer: crate::provider::Answer)
+    -> Option<crate::provider::Reply>;
+    /// The provider's source allowlist, if it has one.
+    fn allowlist(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist>;
+    /// The route's rate limit, if set.
+    fn limit(&self) -> Option<&crate::ratelimit::RateLimit>;
+}
+
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+impl Gate for crate::provider::Providers {
+    fn answer(
+        &self,
+        name: &str,
+        answer: crate::provider::Answer,
+    ) -> Option<crate::provider::Reply> {
+        self.get(name).map(|provider| provider.reply(answer))
+    }
+    fn allowlist(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
+        self.sources(name)
+    }
+    fn limit(&self) -> Option<&crate::ratelimit::RateLimit> {
+        self.rate_limit()
+    }
+}
+
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+impl Gate for crate::inbound::InboundProviders {
+    fn answer(
+        &self,
+        name: &str,
+        answer: crate::provider::Answer,
+    ) -> Option<crate::provider::Reply> {
+        self.get(name).map(|_| self.reply(name, answer))
+    }
+    fn allowlist(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
+        self.sources(name)
+    }
+    fn limit(&self) -> Option<&crate::ratelimit::RateLimit> {
+        self.rate_limit()
+    }
+}
+
+/// The route's checks before the work: the provider exists, the body was
+/// read, the source is allowed (and, with a rate limit, known). `None`
+/// for an unknown provider; `Err` carries the refusal's reply.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn admit<'a, G: Gate, O: Fn(&Handled)>(
+    gate: &G,
     name: &str,
     hook: Hook<'a>,
     observe: &O,
     started: std::time::Instant,
 ) -> Option<Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::provider::Reply>> {
-    let provider = providers.get(name)?;
+    gate.answer(name, crate::provider::Answer::Accepted)?;
     let Hook {
         read,
         headers,
         peer,
     } = hook;
     let refuse = |error: &crate::Error| {
-        let (reply, code) = charged(providers, name, peer, headers, error).unwrap_or_else(|| {
-            (
-                provider.reply(crate::provider::Answer::from_error(error)),
-                error.code(),
-            )
+        let (reply, code) = charged(gate, name, peer, headers, error).unwrap_or_else(|| {
+            let answer = crate::provider::Answer::from_error(error);
+            let reply = gate
+                .answer(name, answer)
+                .unwrap_or_else(|| crate::provider::Reply::standard(answer));
+            (reply, error.code())
         });
         finish(observe, &refused(name, code, &reply), started);
         reply
@@ -213,7 +262,7 @@ fn admit<'a, O: Fn(&Handled)>(
         Ok(request) => request,
         Err(error) => return Some(Err(refuse(error))),
     };
-    if let Some(sources) = providers.sources(name) {
+    if let Some(sources) = gate.allowlist(name) {
         let checked = peer
             .ok_or(crate::VerifyError::NoPeerAddress)
             .and_then(|peer| sources.check(peer, headers));
@@ -224,7 +273,7 @@ fn admit<'a, O: Fn(&Handled)>(
     // A limit the server gives no peer address for would silently limit
     // nothing: a configuration to fix, answered as the allowlist answers
     // it (500, retried meanwhile).
-    if providers.rate_limit().is_some() && peer.is_none() {
+    if gate.limit().is_some() && peer.is_none() {
         return Some(Err(refuse(&crate::VerifyError::NoPeerAddress.into())));
     }
     Some(Ok((request, peer)))
@@ -236,14 +285,14 @@ fn admit<'a, O: Fn(&Handled)>(
 /// `Retry-After`, and the code `rate_limited`. Authenticated deliveries,
 /// and transient failures, are never charged.
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-fn charged(
-    providers: &crate::provider::Providers,
+fn charged<G: Gate>(
+    gate: &G,
     name: &str,
     peer: Option<std::net::IpAddr>,
     headers: &(dyn crate::Headers + Sync),
     error: &crate::Error,
 ) -> Option<(crate::provider::Reply, &'static str)> {
-    let limit = providers.rate_limit()?;
+    let limit = gate.limit()?;
     let peer = peer?;
     let crate::provider::Answer::Refused {
         authenticated: false,
@@ -253,10 +302,10 @@ fn charged(
         return None;
     };
     let wait = limit.refused(name, peer, headers).err()?;
-    let provider = providers.get(name)?;
-    let mut reply = provider.reply(crate::provider::Answer::RetryLater(
-        http::StatusCode::TOO_MANY_REQUESTS,
-    ));
+    let mut reply = gate.answer(
+        name,
+        crate::provider::Answer::RetryLater(http::StatusCode::TOO_MANY_REQUESTS),
+    )?;
     // Whole seconds, rounded up: never "retry now".
     reply.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
     Some((reply, "rate_limited"))
@@ -266,8 +315,8 @@ fn charged(
 /// it again, and charged to its source when it was refused unauthenticated
 /// (the reply and summary then say `rate_limited` once over the limit).
 #[cfg(any(feature = "axum", feature = "actix-web"))]
-fn failed(
-    providers: &crate::provider::Providers,
+fn failed<G: Gate>(
+    gate: &G,
     name: &str,
     (peer, request): (Option<std::net::IpAddr>, &crate::Request<'_>),
     error: &crate::Error,
@@ -277,7 +326,7 @@ fn failed(
     if error.is_retryable() {
         crate::telemetry::failure(name, reply.status.as_u16(), error);
     }
-    if let Some((throttled, code)) = charged(providers, name, peer, request.headers(), error) {
+    if let Some((throttled, code)) = charged(gate, name, peer, request.headers(), error) {
         summary.status = throttled.status.as_u16();
         summary.error_code = Some(code);
         *reply = throttled;
@@ -499,46 +548,28 @@ where
     Q: crate::queue::Queue,
     O: Fn(&Handled),
 {
-    use crate::provider::Answer;
-    /// Why a delivery was not handled: its body was not read, or the
-    /// inbound receiver failed.
-    enum Why<'e> {
-        Unread(&'e crate::Error),
-        Failed(crate::Error),
-    }
-    use Why::{Failed, Unread};
     let started = std::time::Instant::now();
-    inbound.get(name)?;
-    let result = match hook.read {
-        Err(error) => Err(Unread(error)),
-        Ok(request) => {
-            let work = async {
-                match mode {
-                    InboundMode::Run(store, handler) => {
-                        inbound.run(name, &request, store, handler).await
-                    }
-                    InboundMode::HandOff(store, queue) => {
-                        inbound.hand_off(name, &request, store, queue).await
-                    }
-                }
-            };
-            let (done, _span) = traced(name, work).await;
-            done?.map_err(Failed)
+    let (request, peer) = match admit(inbound, name, hook, observe, started)? {
+        Ok(admitted) => admitted,
+        Err(reply) => return Some(reply),
+    };
+    let work = async {
+        match mode {
+            InboundMode::Run(store, handler) => inbound.run(name, &request, store, handler).await,
+            InboundMode::HandOff(store, queue) => {
+                inbound.hand_off(name, &request, store, queue).await
+            }
         }
     };
-    let result = result.as_ref().map_err(|error| match error {
-        Unread(error) => *error,
-        Failed(error) => error,
-    });
-    let reply = inbound.reply(
-        name,
-        match result {
-            Ok(outcome) => outcome.answer(),
-            Err(error) => Answer::from_error(error),
-        },
-    );
+    let (done, _span) = traced(name, work).await;
+    let result = done?;
+    let answer = match &result {
+        Ok(outcome) => outcome.answer(),
+        Err(error) => crate::provider::Answer::from_error(error),
+    };
+    let mut reply = inbound.reply(name, answer);
     let mut summary = refused(name, "", &reply);
-    match result {
+    match &result {
         Ok(outcome) => {
             summary.error_code = None;
             summary.handled = outcome.handled;
@@ -548,9 +579,14 @@ where
         }
         Err(error) => {
             summary.error_code = Some(error.code());
-            if error.is_retryable() {
-                crate::telemetry::failure(name, reply.status.as_u16(), error);
-            }
+            failed(
+                inbound,
+                name,
+                (peer, &request),
+                error,
+                &mut reply,
+                &mut summary,
+            );
         }
     }
     finish(observe, &summary, started);

@@ -388,7 +388,11 @@ impl InboundMessage {
 
     /// A message of a batch that could not be read: `element`, the
     /// provider's JSON for it, kept in [`raw`](Self::raw), and why.
-    pub(crate) fn unreadable(provider: Provider, why: &crate::ParseError, element: &str) -> Self {
+    pub(crate) fn from_unreadable(
+        provider: Provider,
+        why: &crate::ParseError,
+        element: &str,
+    ) -> Self {
         let mut message = Self::new(provider);
         message.unreadable = Some(why.to_string());
         message.raw = Some(element.as_bytes().to_vec());

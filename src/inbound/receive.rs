@@ -68,6 +68,11 @@ pub struct InboundProviders {
     providers: Vec<Configured>,
     limits: InboundLimits,
     source: Option<Shared>,
+    /// Source allowlists by provider name.
+    sources: Vec<(&'static str, crate::allowlist::SourceAllowlist)>,
+    /// The inbound route's per-source rate limit.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl std::fmt::Debug for InboundProviders {
@@ -77,7 +82,8 @@ impl std::fmt::Debug for InboundProviders {
             .field("providers", &names)
             .field("limits", &self.limits)
             .field("content_source", &self.source.is_some())
-            .finish()
+            .field("sources", &self.sources.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,6 +173,54 @@ impl InboundProviders {
     pub fn with_content_source(mut self, source: impl ContentSource + 'static) -> Self {
         self.source = Some(Shared(Arc::new(source)));
         self
+    }
+
+    /// Accepts `provider`'s inbound deliveries only from `sources` (see
+    /// [`allowlist`](crate::allowlist)), as
+    /// [`Providers::with_sources`](crate::provider::Providers::with_sources)
+    /// does for events: the inbound routes refuse others with
+    /// `source_not_allowed`. Providers that relay inbound mail from the
+    /// addresses they deliver events from can share one list.
+    #[must_use]
+    pub fn with_sources(
+        mut self,
+        provider: Provider,
+        sources: crate::allowlist::SourceAllowlist,
+    ) -> Self {
+        let name = provider.as_str();
+        self.sources.retain(|(n, _)| *n != name);
+        self.sources.push((name, sources));
+        self
+    }
+
+    /// The source allowlist of the provider named `name`, if it has one.
+    #[must_use]
+    pub fn sources(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
+        self.sources
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, list)| list)
+    }
+
+    /// Limits refused requests per provider and source on the inbound
+    /// routes, as
+    /// [`Providers::with_rate_limit`](crate::provider::Providers::with_rate_limit)
+    /// does on the events route (deliveries that authenticate are never
+    /// charged). Use a limit of its own: the two routes' budgets are apart.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: crate::ratelimit::RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// The inbound routes' rate limit, if set.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<&crate::ratelimit::RateLimit> {
+        self.rate_limit.as_ref()
     }
 
     /// The limits.

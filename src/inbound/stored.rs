@@ -202,7 +202,8 @@ mod tests {
     #[test]
     fn an_unreadable_message_survives_the_queue() {
         let why = crate::ParseError::new("an element is not JSON");
-        let message = InboundMessage::unreadable(crate::Provider::Postmark, &why, r#"{"a":1}"#);
+        let message =
+            InboundMessage::from_unreadable(crate::Provider::Postmark, &why, r#"{"a":1}"#);
         let job = NewJob::for_inbound(&message, usize::MAX).unwrap();
         let back = decode_inbound(&job.payload).unwrap();
         assert_eq!(back, message);

@@ -523,7 +523,7 @@ pub fn parse_inbound(
         .into_iter()
         .map(|raw| {
             read(raw).unwrap_or_else(|why| {
-                crate::InboundMessage::unreadable(Provider::Brevo, &why, raw.get())
+                crate::InboundMessage::from_unreadable(Provider::Brevo, &why, raw.get())
             })
         })
         .collect())

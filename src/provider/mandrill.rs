@@ -599,7 +599,7 @@ pub fn parse_inbound(
         match inbound_event(raw.get(), limits) {
             Ok(Some(message)) => messages.push(message),
             Ok(None) => {}
-            Err(why) => messages.push(crate::InboundMessage::unreadable(
+            Err(why) => messages.push(crate::InboundMessage::from_unreadable(
                 Provider::Mandrill,
                 &why,
                 raw.get(),

@@ -451,7 +451,7 @@ pub fn parse_inbound(
         match relay_message(raw.get(), limits) {
             Ok(Some(message)) => messages.push(message),
             Ok(None) => {}
-            Err(why) => messages.push(crate::InboundMessage::unreadable(
+            Err(why) => messages.push(crate::InboundMessage::from_unreadable(
                 Provider::Sparkpost,
                 &why,
                 raw.get(),
