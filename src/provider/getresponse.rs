@@ -42,15 +42,16 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, ParseError, VerifyError};
+use crate::error::{ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Headers, Name};
 use crate::limits::Limits;
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    Answer, DynProvider, EmailProvider, ProviderInfo, Received, Reply, Settings, SetupError,
-    Simulated, Simulation, Timestamp,
+    Answer, DynProvider, ProviderInfo, Received, Reply, Settings, SetupError, Simulated,
+    Simulation, Timestamp,
 };
 use crate::request::Request;
 use crate::scheme::Authenticate as _;
@@ -80,45 +81,44 @@ impl GetresponseVerifier {
         }
     }
 
-    /// Checks the URL secret and the body size. The result's
-    /// [`key_index`](Verified::key_index) is the matching secret.
+    /// Checks the body size, the URL secret and the event id header. The
+    /// result's [`key_index`](Verified::key_index) is the matching secret.
     ///
     /// # Errors
     ///
     /// [`VerifyError::Unauthorized`] without the URL or with a missing or
-    /// wrong secret, [`VerifyError::BodyTooLarge`] over the limit.
+    /// wrong secret, [`VerifyError::BodyTooLarge`] over the limit,
+    /// [`VerifyError::MissingHeader`] without one clean `X-Webhook-Id`.
     pub fn verify<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
+        self.authenticate(request)
+    }
+}
+
+impl crate::scheme::Authenticate for GetresponseVerifier {
+    fn authenticate<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
         self.policy.limits.check_body(request.body())?;
-        self.secret.authenticate(request)
+        let proof = self.secret.authenticate(request)?;
+        // GetResponse always sends the event id; without it a retry could
+        // not be recognized, so the delivery is refused. A single event's
+        // id must be one clean header.
+        let id = headers::required(request.headers(), &WEBHOOK_ID, &self.policy.limits)?;
+        if id.trim().is_empty() {
+            return Err(VerifyError::MissingHeader {
+                name: WEBHOOK_ID.error_name(),
+            });
+        }
+        Ok(proof)
     }
 }
 
 configure_via_field!(GetresponseVerifier);
 
-impl EmailProvider for GetresponseVerifier {
-    fn id(&self) -> Provider {
-        Provider::Getresponse
-    }
+impl SyncProvider for GetresponseVerifier {
+    const ID: Provider = Provider::Getresponse;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready((|| {
-            let proof = self.verify(request)?;
-            // GetResponse always sends the event id; without it a retry
-            // could not be recognized, so the delivery is refused. A
-            // single event's id must be one clean header.
-            let id = headers::required(request.headers(), &WEBHOOK_ID, &self.policy.limits)?;
-            if id.trim().is_empty() {
-                return Err(VerifyError::MissingHeader {
-                    name: WEBHOOK_ID.error_name(),
-                }
-                .into());
-            }
-            let events = parse_within(request.headers(), request.body(), &self.policy.limits)?;
-            Ok(Received::events(events).with_proof(proof))
-        })())
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        let events = parse_within(request.headers(), request.body(), limits)?;
+        Ok(Received::events(events))
     }
 
     /// 200 with `{"status":"OK"}` once the delivery is handled (a bare 2xx
@@ -131,6 +131,8 @@ impl EmailProvider for GetresponseVerifier {
         }
     }
 }
+
+sync_provider!(GetresponseVerifier);
 
 /// A GetResponse webhook payload. Field names follow GetResponse's
 /// (camelCase); what a type does not carry is `None`.

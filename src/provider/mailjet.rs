@@ -57,68 +57,32 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
-use crate::basic_auth::BasicAuth;
-use crate::error::{Error, ParseError, VerifyError};
+use crate::error::ParseError;
 use crate::event::{self, EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::limits::Limits;
-use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch::{self, Shape};
+use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    EmailProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
+    ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
     basic_header_for,
 };
 use crate::request::Request;
-use crate::scheme::Authenticate as _;
-use crate::verified::Verified;
 
-/// Checks Mailjet's credentials and parses its events.
-#[derive(Debug)]
-pub struct MailjetVerifier {
-    auth: BasicAuth,
-    policy: Policy,
-}
+crate::scheme::credentials::credentials_verifier!(
+    /// Checks Mailjet's credentials (the basic-auth pair of the callback
+    /// URL) and parses its events.
+    MailjetVerifier
+);
 
-impl MailjetVerifier {
-    /// A verifier requiring the basic-auth credentials of the callback URL.
-    #[must_use]
-    pub fn new(auth: BasicAuth) -> Self {
-        Self {
-            auth,
-            policy: Policy::default(),
-        }
-    }
+impl SyncProvider for MailjetVerifier {
+    const ID: Provider = Provider::Mailjet;
 
-    /// Checks the request's credentials and body size. The result's
-    /// [`key_index`](Verified::key_index) is the matching basic-auth pair.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Unauthorized`] for missing or wrong credentials,
-    /// [`VerifyError::BodyTooLarge`] over the limit.
-    pub fn verify<'r>(&self, request: &Request<'r>) -> Result<Verified<'r>, VerifyError> {
-        self.policy.limits.check_body(request.body())?;
-        self.auth.authenticate(request)
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 }
 
-configure_via_field!(MailjetVerifier);
-
-impl EmailProvider for MailjetVerifier {
-    fn id(&self) -> Provider {
-        Provider::Mailjet
-    }
-
-    fn receive<'a>(
-        &'a self,
-        request: &'a Request<'a>,
-    ) -> impl std::future::Future<Output = Result<Received, Error>> + Send + 'a {
-        std::future::ready((|| {
-            let proof = self.verify(request)?;
-            let events = parse_within(request.body(), &self.policy.limits)?;
-            Ok(Received::events(events).with_proof(proof))
-        })())
-    }
-}
+sync_provider!(MailjetVerifier);
 
 /// One Mailjet event, as the Event API sends it. Field names follow
 /// Mailjet's (note the capitalized `MessageID`, `CustomID` and `Payload`);

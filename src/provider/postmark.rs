@@ -27,7 +27,6 @@ use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::{self, Headers, Name};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::Timestamp;
-use crate::scheme::Authenticate as _;
 use crate::secret::Secret;
 use crate::verified::Verified;
 
@@ -241,9 +240,14 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
 
 configure_via_field!(PostmarkVerifier);
 
-impl crate::provider::EmailProvider for PostmarkVerifier {
-    fn id(&self) -> Provider {
-        Provider::Postmark
+impl crate::provider::sync::SyncProvider for PostmarkVerifier {
+    const ID: Provider = Provider::Postmark;
+
+    fn parse(
+        request: &crate::Request<'_>,
+        _: &crate::Limits,
+    ) -> Result<crate::provider::Received, ParseError> {
+        Ok(crate::provider::Received::events(parse(request.body())?))
     }
 
     /// Postmark stops retrying on 403: a refusal that is 403 elsewhere (a
@@ -252,19 +256,9 @@ impl crate::provider::EmailProvider for PostmarkVerifier {
     fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
         reply(answer)
     }
-
-    fn receive<'a>(
-        &'a self,
-        request: &'a crate::Request<'a>,
-    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
-    {
-        std::future::ready((|| {
-            let proof = self.authenticate(request)?;
-            let events = parse(request.body())?;
-            Ok(crate::provider::Received::events(events).with_proof(proof))
-        })())
-    }
 }
+
+crate::provider::sync::sync_provider!(PostmarkVerifier);
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the webhook URL)";
 

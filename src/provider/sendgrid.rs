@@ -727,23 +727,21 @@ fn normalize(native: SendgridEvent, raw: Box<RawValue>) -> EmailEvent {
 
 configure_via_field!(SendgridVerifier);
 
-impl crate::provider::EmailProvider for SendgridVerifier {
-    fn id(&self) -> crate::Provider {
-        crate::Provider::Sendgrid
-    }
+impl crate::provider::sync::SyncProvider for SendgridVerifier {
+    const ID: crate::Provider = crate::Provider::Sendgrid;
 
-    fn receive<'a>(
-        &'a self,
-        request: &'a crate::Request<'a>,
-    ) -> impl std::future::Future<Output = Result<crate::provider::Received, Error>> + Send + 'a
-    {
-        std::future::ready((|| {
-            let proof = crate::scheme::Authenticate::authenticate(self, request)?;
-            let events = parse_within(request.body(), &self.policy.limits)?;
-            Ok(crate::provider::Received::events(events).with_proof(proof))
-        })())
+    fn parse(
+        request: &crate::Request<'_>,
+        limits: &crate::Limits,
+    ) -> Result<crate::provider::Received, ParseError> {
+        Ok(crate::provider::Received::events(parse_within(
+            request.body(),
+            limits,
+        )?))
     }
 }
+
+crate::provider::sync::sync_provider!(SendgridVerifier);
 
 const NEEDS: &str = "--key K (the verification key; to send, the PKCS#8 private key from `keygen`) and/or --basic-auth USER:PASS";
 
