@@ -132,23 +132,8 @@ struct SendArgs {
     /// The recipient address in the sample.
     #[arg(long, default_value = "recipient@example.com")]
     recipient: String,
-    /// The shared secret (a signing key such as mailgun's or resend's
-    /// whsec_…, or a URL secret).
-    #[arg(long)]
-    secret: Option<String>,
-    /// The private key (sendgrid, ses: PKCS#8 base64 from `keygen`).
-    #[arg(long, allow_hyphen_values = true)]
-    key: Option<String>,
-    /// Basic-auth credentials, USER:PASS (providers authenticated by the
-    /// credentials in their webhook URL).
-    #[arg(long = "basic-auth", value_name = "USER:PASS")]
-    basic_auth: Option<String>,
-    /// The query parameter carrying the URL secret (default `secret`).
-    #[arg(long = "url-param", value_name = "NAME")]
-    url_param: Option<String>,
-    /// The SNS topic to publish to (ses).
-    #[arg(long = "topic", value_name = "ARN")]
-    topic: Option<String>,
+    #[command(flatten)]
+    signer: Signer,
     /// Deliver the event this many times (default: once to each `--to`),
     /// signed again each time as a provider's retries are: the endpoint
     /// should acknowledge the copies (2xx) without processing them again.
@@ -181,17 +166,6 @@ fn provider_names() -> PossibleValuesParser {
     PossibleValuesParser::new(Provider::ALL.iter().map(|p| p.as_str()))
 }
 
-/// The signature schemes' and the providers' names, for `verify --scheme`.
-fn verify_names() -> PossibleValuesParser {
-    let schemes = SchemeName::value_variants()
-        .iter()
-        .filter_map(ValueEnum::to_possible_value);
-    let providers = Provider::ALL
-        .iter()
-        .map(|p| clap::builder::PossibleValue::new(p.as_str()));
-    PossibleValuesParser::new(schemes.chain(providers))
-}
-
 #[derive(Args, Debug)]
 struct ParseArgs {
     /// The provider.
@@ -200,24 +174,14 @@ struct ParseArgs {
     /// A request header, `Name: value`; repeat for each.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Read the body from this file instead of standard input.
-    #[arg(long, value_name = "FILE")]
-    body: Option<PathBuf>,
-    /// Read an inbound-mail delivery: prints {"messages":[…]}.
-    #[arg(long)]
-    inbound: bool,
-    /// With --inbound: the content the provider serves at URL (an S3
-    /// object, Resend's received email, an attachment), read from FILE;
-    /// repeat for each. Content a delivery needs and is not given is
-    /// `content_unavailable`, naming its URL.
-    #[arg(long = "fetched", value_name = "URL=FILE")]
-    fetched: Vec<String>,
+    #[command(flatten)]
+    delivery: Delivery,
 }
 
 /// The signature schemes that are not email providers (the providers come
-/// from the registry).
+/// from the registry), as `verify --scheme` and `sign --scheme` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SchemeName {
+enum Scheme {
     /// Standard Webhooks v1 (whsec_) and v1a (whpk_/whsk_).
     #[value(name = "standard-webhooks", alias = "svix")]
     StandardWebhooks,
@@ -231,11 +195,15 @@ enum SchemeName {
     Shopify,
     /// X-Twilio-Signature (needs --url).
     Twilio,
-    /// Any Amazon SNS delivery, envelope only (--key: the certificate PEM).
+    /// Any Amazon SNS delivery, envelope only (--key: the certificate PEM);
+    /// `verify` only.
     Sns,
+    /// Resend: Standard Webhooks as `svix-*` headers; `sign` only (`verify`
+    /// takes Resend as the provider).
+    Resend,
 }
 
-impl SchemeName {
+impl Scheme {
     fn as_str(self) -> &'static str {
         match self {
             Self::StandardWebhooks => "standard-webhooks",
@@ -245,6 +213,7 @@ impl SchemeName {
             Self::Shopify => "shopify",
             Self::Twilio => "twilio",
             Self::Sns => "sns",
+            Self::Resend => "resend",
         }
     }
 
@@ -252,46 +221,37 @@ impl SchemeName {
     fn takes_key(self) -> bool {
         matches!(self, Self::StandardWebhooks | Self::Sns)
     }
-}
 
-/// `sign --scheme`: these schemes, and the email providers of the
-/// registry (Resend is both: the scheme form signs with the `--id` given).
-fn sign_names() -> PossibleValuesParser {
-    let schemes = SignScheme::value_variants()
-        .iter()
-        .filter_map(ValueEnum::to_possible_value);
-    let providers = Provider::ALL
-        .iter()
-        .filter(|p| **p != Provider::Resend)
-        .map(|p| clap::builder::PossibleValue::new(p.as_str()));
-    PossibleValuesParser::new(schemes.chain(providers))
-}
+    /// The scheme `verify` (or, with `sign`, `sign`) reads `name` as:
+    /// `None` for a provider's name, or a scheme the command lacks.
+    fn named(name: &str, sign: bool) -> Option<Self> {
+        let scheme = Self::from_str(name, false).ok()?;
+        match scheme {
+            Self::Sns if sign => None,
+            Self::Resend if !sign => None,
+            other => Some(other),
+        }
+    }
 
-/// The schemes `sign` signs with: the signature schemes, and Resend (whose
-/// signature is Standard Webhooks with `svix-*` headers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SignScheme {
-    /// Standard Webhooks v1 (whsec_) and v1a (whsk_).
-    #[value(name = "standard-webhooks", alias = "svix")]
-    StandardWebhooks,
-    /// Stripe-Signature.
-    Stripe,
-    /// X-Hub-Signature-256.
-    Github,
-    /// X-Slack-Signature.
-    Slack,
-    /// X-Shopify-Hmac-Sha256.
-    Shopify,
-    /// X-Twilio-Signature (needs --url).
-    Twilio,
-    /// Resend: Standard Webhooks as `svix-*` headers.
-    Resend,
+    /// The names `--scheme` takes: these schemes, and the registry's
+    /// providers (Resend signed as the scheme: with the `--id` given).
+    fn names(sign: bool) -> PossibleValuesParser {
+        let schemes = Self::value_variants()
+            .iter()
+            .filter(|s| Self::named(s.as_str(), sign).is_some())
+            .filter_map(ValueEnum::to_possible_value);
+        let providers = Provider::ALL
+            .iter()
+            .filter(|p| !(sign && **p == Provider::Resend))
+            .map(|p| clap::builder::PossibleValue::new(p.as_str()));
+        PossibleValuesParser::new(schemes.chain(providers))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
 struct VerifyArgs {
     /// The signature scheme or email provider.
-    #[arg(long, value_parser = verify_names())]
+    #[arg(long, value_parser = Scheme::names(false))]
     scheme: String,
     /// A shared secret; repeat for key rotation.
     #[arg(long = "secret", value_name = "S")]
@@ -331,27 +291,37 @@ struct VerifyArgs {
     /// Largest body accepted, in bytes (default 5 MiB).
     #[arg(long, value_name = "BYTES")]
     max_body: Option<usize>,
+    #[command(flatten)]
+    delivery: Delivery,
+}
+
+/// The delivery `parse` and `verify` read: its body, and whether it is
+/// inbound mail.
+#[derive(Args, Debug, Clone)]
+struct Delivery {
     /// Read the body from this file instead of standard input.
     #[arg(long, value_name = "FILE")]
     body: Option<PathBuf>,
     /// Read the provider's inbound-mail delivery (a message it received
-    /// for you) instead of an event webhook: prints {"valid":true,…,
-    /// "messages":[…]}. The body limit is then 40 MiB unless --max-body.
+    /// for you) instead of an event webhook: the output lists its
+    /// "messages". For `verify` the body limit is then 40 MiB unless
+    /// --max-body.
     #[arg(long)]
     inbound: bool,
-    /// With --inbound: the content the provider serves at URL, read from
-    /// FILE; repeat for each (see `parse --fetched`).
+    /// With --inbound: the content the provider serves at URL (an S3
+    /// object, Resend's received email, an attachment), read from FILE;
+    /// repeat for each. Content a delivery needs and is not given is
+    /// `content_unavailable`, naming its URL.
     #[arg(long = "fetched", value_name = "URL=FILE")]
     fetched: Vec<String>,
 }
 
+/// How `send` and `sign` sign as a provider or scheme: its secret or key,
+/// and the settings some providers need.
 #[derive(Args, Debug)]
-struct SignArgs {
-    /// The signature scheme or email provider.
-    #[arg(long, value_parser = sign_names())]
-    scheme: String,
-    /// The shared secret (a scheme's, or a provider's signing key, URL
-    /// secret or API key).
+struct Signer {
+    /// The shared secret (a scheme's, or a provider's signing key such as
+    /// mailgun's or resend's whsec_…, URL secret or API key).
     #[arg(long, value_name = "S")]
     secret: Option<String>,
     /// A signing key (Standard Webhooks `whsk_…`; a provider's private key,
@@ -366,9 +336,33 @@ struct SignArgs {
     /// The query parameter carrying the URL secret (default `secret`).
     #[arg(long = "url-param", value_name = "NAME")]
     url_param: Option<String>,
-    /// The SNS topic (ses, when the body is an SES event to publish).
+    /// The SNS topic the delivery is published to (ses).
     #[arg(long = "topic", value_name = "ARN")]
     topic: Option<String>,
+}
+
+impl Signer {
+    /// The provider settings to sign with.
+    fn settings(&self) -> Result<Settings, Usage> {
+        let mut settings = Settings::new();
+        settings.secrets.extend(self.secret.clone());
+        settings
+            .keys
+            .extend(self.key.as_deref().map(key_text).transpose()?);
+        settings.basic_auth.extend(self.basic_auth.clone());
+        settings.topics.extend(self.topic.clone());
+        settings.url_param.clone_from(&self.url_param);
+        Ok(settings)
+    }
+}
+
+#[derive(Args, Debug)]
+struct SignArgs {
+    /// The signature scheme or email provider.
+    #[arg(long, value_parser = Scheme::names(true))]
+    scheme: String,
+    #[command(flatten)]
+    signer: Signer,
     /// The delivery id (Standard Webhooks; default `msg_<timestamp>`; for a
     /// provider, the value its per-delivery ids derive from).
     #[arg(long)]
@@ -488,23 +482,23 @@ fn run_verify(args: &VerifyArgs) -> Result<(Value, u8), Usage> {
 
 /// `verify` for a request already read.
 fn verify_with(args: &VerifyArgs, input: Input) -> Result<(Value, u8), Usage> {
-    if !args.inbound && !args.fetched.is_empty() {
+    if !args.delivery.inbound && !args.delivery.fetched.is_empty() {
         return Err(Usage("--fetched is for --inbound deliveries".into()));
     }
     if let Ok(provider) = args.scheme.parse::<Provider>() {
-        if args.inbound {
+        if args.delivery.inbound {
             return run_verify_inbound(args, provider, &input);
         }
         return run_verify_provider(args, provider, input);
     }
-    if args.inbound {
+    if args.delivery.inbound {
         return Err(Usage(format!(
             "--inbound reads an email provider's inbound mail, not the {} scheme",
             args.scheme
         )));
     }
-    let scheme = SchemeName::from_str(&args.scheme, false)
-        .map_err(|_| Usage(format!("unknown scheme {}", args.scheme)))?;
+    let scheme = Scheme::named(&args.scheme, false)
+        .ok_or_else(|| Usage(format!("unknown scheme {}", args.scheme)))?;
     run_verify_scheme(args, scheme, &input)
 }
 
@@ -602,14 +596,14 @@ struct Input {
 }
 
 fn input(args: &VerifyArgs) -> Result<Input, Usage> {
-    let limits = match (args.max_body, args.inbound) {
+    let limits = match (args.max_body, args.delivery.inbound) {
         (Some(bytes), _) => Limits::default().with_max_body_bytes(bytes),
         (None, true) => Limits::default()
             .with_max_body_bytes(email_webhooks::InboundLimits::default().max_body_bytes),
         (None, false) => Limits::default(),
     };
     let headers = parse_headers(&args.headers)?;
-    let body = read_body(args.body.as_ref(), limits.max_body_bytes)?;
+    let body = read_body(args.delivery.body.as_ref(), limits.max_body_bytes)?;
     let now = match args.now {
         Some(t) => OffsetDateTime::from_unix_timestamp(t)
             .map_err(|_| Usage(format!("--now {t} is out of range")))?,
@@ -736,7 +730,7 @@ fn run_verify_inbound(
     if let Some(url) = &args.url {
         request = request.with_url(url);
     }
-    let source = fetched_content(&args.fetched, &limits)?;
+    let source = fetched_content(&args.delivery.fetched, &limits)?;
     match (inbound.verify)(&settings, &request, &limits) {
         Ok(Ok(mut messages)) => match fetch_all(&mut messages, &source, &limits) {
             Ok(()) => Ok((
@@ -841,7 +835,7 @@ fn received_json(received: &Received) -> Value {
 /// `verify` for a signature scheme that is not an email provider.
 fn run_verify_scheme(
     args: &VerifyArgs,
-    scheme: SchemeName,
+    scheme: Scheme,
     input: &Input,
 ) -> Result<(Value, u8), Usage> {
     if args.secrets.is_empty() && args.key.is_empty() {
@@ -853,13 +847,13 @@ fn run_verify_scheme(
             scheme.as_str()
         )));
     }
-    if scheme == SchemeName::Sns && args.key.is_empty() {
+    if scheme == Scheme::Sns && args.key.is_empty() {
         return Err(Usage("the sns scheme needs --key".into()));
     }
-    if scheme == SchemeName::Sns && args.topics.is_empty() {
+    if scheme == Scheme::Sns && args.topics.is_empty() {
         return Err(Usage(format!("the sns scheme needs {TOPIC_WHY}")));
     }
-    if scheme == SchemeName::Twilio && args.url.is_none() {
+    if scheme == Scheme::Twilio && args.url.is_none() {
         return Err(Usage("the twilio scheme needs --url".into()));
     }
     let verifier = match Verifier::build(args, scheme, input) {
@@ -911,20 +905,17 @@ fn invalid_any(error: &email_webhooks::Error) -> (Value, u8) {
 }
 
 /// The settings `send` and `sign --scheme PROVIDER` sign with.
-fn signing_settings(
-    secret: Option<&String>,
-    key: Option<&String>,
-    basic_auth: Option<&String>,
-    topic: Option<&String>,
-    url_param: Option<&String>,
-) -> Result<Settings, Usage> {
-    let mut settings = Settings::new();
-    settings.secrets.extend(secret.cloned());
-    settings.keys.extend(key.map(|k| key_text(k)).transpose()?);
-    settings.basic_auth.extend(basic_auth.cloned());
-    settings.topics.extend(topic.cloned());
-    settings.url_param = url_param.cloned();
-    Ok(settings)
+/// The registered provider named `name` and its registry entry; a usage
+/// error naming `what` was expected otherwise.
+fn registered(
+    name: &str,
+    what: &str,
+) -> Result<(Provider, &'static email_webhooks::provider::ProviderInfo), Usage> {
+    let provider: Provider = name.parse().map_err(|_| Usage(format!("{what} {name}")))?;
+    let info = provider
+        .info()
+        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    Ok((provider, info))
 }
 
 /// A provider's setup error as a usage error (a missing flag, an unusable
@@ -972,13 +963,7 @@ fn send_kind(
 }
 
 fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
-    let provider: Provider = args
-        .provider
-        .parse()
-        .map_err(|_| Usage(format!("unknown provider {}", args.provider)))?;
-    let info = provider
-        .info()
-        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    let (provider, info) = registered(&args.provider, "unknown provider")?;
     // `--print` only shows the request: any URL will do (some providers sign it).
     if let Some(other) = args
         .to
@@ -990,13 +975,7 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
             other.split(['?', '#']).next().unwrap_or_default()
         )));
     }
-    let mut settings = signing_settings(
-        args.secret.as_ref(),
-        args.key.as_ref(),
-        args.basic_auth.as_ref(),
-        args.topic.as_ref(),
-        args.url_param.as_ref(),
-    )?;
+    let mut settings = args.signer.settings()?;
     let given = args
         .body
         .as_ref()
@@ -1175,22 +1154,16 @@ fn run_keygen(args: &KeygenArgs) -> Result<(Value, u8), Usage> {
 }
 
 fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
-    let provider: Provider = args
-        .provider
-        .parse()
-        .map_err(|_| Usage(format!("unknown provider {}", args.provider)))?;
-    let info = provider
-        .info()
-        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
+    let (provider, info) = registered(&args.provider, "unknown provider")?;
     let headers = parse_headers(&args.headers)?;
-    if !args.inbound && !args.fetched.is_empty() {
+    if !args.delivery.inbound && !args.delivery.fetched.is_empty() {
         return Err(Usage("--fetched is for --inbound deliveries".into()));
     }
-    if args.inbound {
+    if args.delivery.inbound {
         let inbound = inbound_info(provider)?;
         let limits = email_webhooks::InboundLimits::default();
-        let body = read_body(args.body.as_ref(), limits.max_body_bytes)?;
-        let source = fetched_content(&args.fetched, &limits)?;
+        let body = read_body(args.delivery.body.as_ref(), limits.max_body_bytes)?;
+        let source = fetched_content(&args.delivery.fetched, &limits)?;
         let parsed = (inbound.parse)(&Request::new(&headers, &body), &limits)
             .map_err(email_webhooks::Error::from)
             .and_then(|mut messages| fetch_all(&mut messages, &source, &limits).map(|()| messages));
@@ -1202,7 +1175,10 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
             ),
         });
     }
-    let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
+    let body = read_body(
+        args.delivery.body.as_ref(),
+        Limits::default().max_body_bytes,
+    )?;
     Ok(match (info.parse)(&Request::new(&headers, &body)) {
         Ok(events) => (json!({ "events": events_json(&events) }), 0),
         Err(e) => (
@@ -1228,7 +1204,7 @@ fn configured<C: email_webhooks::Configure>(verifier: C, input: &Input) -> C {
 }
 
 impl Verifier {
-    fn build(args: &VerifyArgs, scheme: SchemeName, input: &Input) -> Result<Self, VerifyError> {
+    fn build(args: &VerifyArgs, scheme: Scheme, input: &Input) -> Result<Self, VerifyError> {
         let raw = |s: &String| Secret::from_bytes(s.as_bytes());
         let mut secrets = args
             .secrets
@@ -1238,7 +1214,8 @@ impl Verifier {
             .into_iter();
         let mut first = || secrets.next().ok_or(email_webhooks::SecretError::Empty);
         Ok(match scheme {
-            SchemeName::StandardWebhooks => {
+            // Resend's is Standard Webhooks (as `svix-*` headers).
+            Scheme::StandardWebhooks | Scheme::Resend => {
                 let mut keys = Vec::new();
                 for s in &args.secrets {
                     keys.push(VerifyingKey::parse(s)?);
@@ -1248,22 +1225,22 @@ impl Verifier {
                 }
                 Self::Standard(configured(StandardWebhooks::from_keys(keys)?, input))
             }
-            SchemeName::Stripe => {
+            Scheme::Stripe => {
                 let v = StripeVerifier::new(first()?);
                 Self::Stripe(configured(
                     secrets.fold(v, StripeVerifier::with_secret),
                     input,
                 ))
             }
-            SchemeName::Github => {
+            Scheme::Github => {
                 let v = GitHubVerifier::new(first()?);
                 Self::GitHub(configured(
                     secrets.fold(v, GitHubVerifier::with_secret),
                     input,
                 ))
             }
-            SchemeName::Slack | SchemeName::Shopify => {
-                let preset = if scheme == SchemeName::Slack {
+            Scheme::Slack | Scheme::Shopify => {
+                let preset = if scheme == Scheme::Slack {
                     slack::verifier(first()?)
                 } else {
                     shopify::verifier(first()?)
@@ -1273,14 +1250,14 @@ impl Verifier {
                     input,
                 ))
             }
-            SchemeName::Twilio => {
+            Scheme::Twilio => {
                 let v = TwilioVerifier::new(first()?);
                 Self::Twilio(configured(
                     secrets.fold(v, TwilioVerifier::with_secret),
                     input,
                 ))
             }
-            SchemeName::Sns => {
+            Scheme::Sns => {
                 let pem = input
                     .key_texts
                     .first()
@@ -1336,7 +1313,7 @@ fn run_sign(args: &SignArgs) -> Result<(Value, u8), Usage> {
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
-    let Ok(scheme) = SignScheme::from_str(&args.scheme, false) else {
+    let Some(scheme) = Scheme::named(&args.scheme, true) else {
         return sign_as_provider(args, &body, timestamp);
     };
     match sign(args, scheme, &body, timestamp) {
@@ -1368,20 +1345,8 @@ impl<E: Into<VerifyError>> From<E> for SignError {
 
 /// `sign --scheme PROVIDER`: the body signed as the provider signs it.
 fn sign_as_provider(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<(Value, u8), Usage> {
-    let provider: Provider = args
-        .scheme
-        .parse()
-        .map_err(|_| Usage(format!("unknown scheme or provider {}", args.scheme)))?;
-    let info = provider
-        .info()
-        .ok_or_else(|| Usage(format!("{provider} is not registered")))?;
-    let mut settings = signing_settings(
-        args.secret.as_ref(),
-        args.key.as_ref(),
-        args.basic_auth.as_ref(),
-        args.topic.as_ref(),
-        args.url_param.as_ref(),
-    )?;
+    let (provider, info) = registered(&args.scheme, "unknown scheme or provider")?;
+    let mut settings = args.signer.settings()?;
     settings.url.clone_from(&args.url);
     let id = args.id.clone().unwrap_or_else(simulate::random_id);
     let simulation =
@@ -1404,12 +1369,12 @@ fn sign_as_provider(args: &SignArgs, body: &[u8], timestamp: i64) -> Result<(Val
 
 fn sign(
     args: &SignArgs,
-    scheme: SignScheme,
+    scheme: Scheme,
     body: &[u8],
     timestamp: i64,
 ) -> Result<Vec<(String, String)>, SignError> {
     let usage = |m: String| SignError::Usage(Usage(m));
-    if scheme != SignScheme::StandardWebhooks && args.key.is_some() {
+    if scheme != Scheme::StandardWebhooks && args.signer.key.is_some() {
         return Err(usage(format!(
             "--key is not used by the {} scheme; give --secret",
             scheme
@@ -1417,22 +1382,25 @@ fn sign(
                 .map_or_else(String::new, |v| v.get_name().to_owned())
         )));
     }
-    if scheme != SignScheme::StandardWebhooks && args.secret.is_none() {
+    if scheme != Scheme::StandardWebhooks && args.signer.secret.is_none() {
         return Err(usage("give --secret".into()));
     }
-    if args.basic_auth.is_some() || args.topic.is_some() || args.url_param.is_some() {
+    if args.signer.basic_auth.is_some()
+        || args.signer.topic.is_some()
+        || args.signer.url_param.is_some()
+    {
         return Err(usage(
             "--basic-auth, --topic and --url-param are for email providers, not signature schemes"
                 .into(),
         ));
     }
     let secret = || -> Result<Secret, SignError> {
-        let s = args.secret.as_deref().unwrap_or_default();
+        let s = args.signer.secret.as_deref().unwrap_or_default();
         Ok(Secret::from_bytes(s.as_bytes())?)
     };
     Ok(match scheme {
-        SignScheme::StandardWebhooks | SignScheme::Resend => {
-            let key = match (&args.secret, &args.key) {
+        Scheme::StandardWebhooks | Scheme::Resend => {
+            let key = match (&args.signer.secret, &args.signer.key) {
                 (Some(s), _) => SigningKey::parse(s)?,
                 (None, Some(k)) => SigningKey::parse(&key_text(k).map_err(SignError::Usage)?)?,
                 (None, None) => return Err(usage("give --secret or --key".into())),
@@ -1442,7 +1410,7 @@ fn sign(
                 .clone()
                 .unwrap_or_else(|| format!("msg_{timestamp}"));
             // Resend sends the Standard Webhooks headers as `svix-*`.
-            let prefix = if scheme == SignScheme::Resend {
+            let prefix = if scheme == Scheme::Resend {
                 "svix-"
             } else {
                 "webhook-"
@@ -1453,14 +1421,15 @@ fn sign(
                 .map(|(k, v)| (k.replacen("webhook-", prefix, 1), v))
                 .collect()
         }
-        SignScheme::Stripe => vec![(
+        Scheme::Sns => return Err(usage("the sns scheme only verifies; sign as ses".into())),
+        Scheme::Stripe => vec![(
             email_webhooks::scheme::stripe::SIGNATURE_HEADER.to_owned(),
             StripeVerifier::new(secret()?).sign(timestamp, body)?,
         )],
-        SignScheme::Github => GitHubVerifier::new(secret()?).sign(body)?,
-        SignScheme::Slack => slack::verifier(secret()?).sign(Some(timestamp), body)?,
-        SignScheme::Shopify => shopify::verifier(secret()?).sign(None, body)?,
-        SignScheme::Twilio => {
+        Scheme::Github => GitHubVerifier::new(secret()?).sign(body)?,
+        Scheme::Slack => slack::verifier(secret()?).sign(Some(timestamp), body)?,
+        Scheme::Shopify => shopify::verifier(secret()?).sign(None, body)?,
+        Scheme::Twilio => {
             let url = args
                 .url
                 .as_deref()
