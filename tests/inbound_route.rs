@@ -625,3 +625,72 @@ async fn inbound_routes_apply_allowlists_and_rate_limits() {
         assert_eq!(status, 200, "{addr}");
     }
 }
+
+/// SNS asks the inbound route to confirm the receipt rule's topic
+/// subscription: answered 200, nothing handled, and the confirmation
+/// reported to the observer as the events route reports it (it was
+/// acknowledged silently: the subscription stayed pending, and no mail
+/// ever arrived). Never confirmed automatically; a forged one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
+    use email_webhooks::provider::Control;
+    use email_webhooks::provider::sns::{SigningCertUrl, SnsSigner};
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound";
+    const CONFIRM: &str = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=inbound&Token=tok";
+    let cert_url = SigningCertUrl::parse(
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem",
+    )
+    .unwrap();
+    let signer = SnsSigner::from_pkcs8(include_bytes!("data/sns-test-key.pk8"), cert_url).unwrap();
+    let body = signer
+        .sign(serde_json::json!({
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "m-confirm",
+            "Token": "tok",
+            "TopicArn": TOPIC,
+            "Message": "You have chosen to subscribe to the topic.",
+            "SubscribeURL": CONFIRM,
+            "Timestamp": time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+            "SignatureVersion": "2",
+        }))
+        .unwrap();
+    let headers = vec![
+        (
+            "Content-Type".to_owned(),
+            "text/plain; charset=UTF-8".to_owned(),
+        ),
+        (
+            "x-amz-sns-message-type".to_owned(),
+            "SubscriptionConfirmation".to_owned(),
+        ),
+    ];
+    let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let axum = start_axum(configured(limits()), &seen, &fail).await;
+    let actix = start_actix(configured(limits()), &seen, &fail);
+    for (addr, log) in [axum, actix] {
+        let status = post(&addr, "/webhooks/ses/inbound", &headers, &body).await;
+        assert_eq!(status, 200, "{addr}");
+        let last = log.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(last.handled, 0, "{addr}");
+        match &last.control {
+            Some(Control::SubscriptionConfirmation {
+                topic_arn,
+                subscribe_url,
+            }) => {
+                assert_eq!(topic_arn, TOPIC);
+                assert_eq!(subscribe_url.as_str(), CONFIRM);
+            }
+            other => panic!("{addr}: {other:?}"),
+        }
+        // Forged (the URL changed after signing): refused, not reported.
+        let forged = String::from_utf8(body.clone())
+            .unwrap()
+            .replace("Token=tok", "Token=other");
+        let status = post(&addr, "/webhooks/ses/inbound", &headers, forged.as_bytes()).await;
+        assert_ne!(status, 200, "{addr}");
+        assert_eq!(log.lock().unwrap().last().unwrap().control, None, "{addr}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
+}

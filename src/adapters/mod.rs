@@ -576,6 +576,7 @@ where
             summary.enqueued = outcome.enqueued;
             summary.duplicates = outcome.duplicates;
             summary.failed = outcome.failed;
+            summary.control.clone_from(&outcome.control);
         }
         Err(error) => {
             summary.error_code = Some(error.code());

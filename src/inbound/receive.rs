@@ -252,14 +252,21 @@ impl InboundProviders {
         request: &Request<'_>,
     ) -> Option<Result<Vec<InboundMessage>, Error>> {
         let configured = self.find(name)?;
-        Some(self.receive_with(configured, request).await)
+        Some(
+            self.receive_with(configured, request)
+                .await
+                .map(|(messages, _)| messages),
+        )
     }
 
+    /// The messages of a delivery, and what it says about the webhook
+    /// itself when it holds none.
     async fn receive_with(
         &self,
         configured: &Configured,
         request: &Request<'_>,
-    ) -> Result<Vec<InboundMessage>, Error> {
+    ) -> Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error> {
+        let mut control = None;
         let mut messages = match &configured.auth {
             Auth::Settings(settings) => (configured.info.verify)(settings, request, &self.limits)
                 // Checked by `with`: a setting that fails now is unusable at
@@ -274,10 +281,17 @@ impl InboundProviders {
             Auth::Verifier(verifier) => {
                 // Authenticated (what it reads as events is not used), then
                 // read as inbound mail.
-                verifier.receive_boxed(request).await?;
+                control = verifier.receive_boxed(request).await?.control;
                 (configured.info.parse)(request, &self.limits)?
             }
         };
+        if messages.is_empty() && control.is_none() {
+            // Authenticated above: what it says is the provider's.
+            control = configured
+                .info
+                .control
+                .and_then(|read| read(request.body()));
+        }
         for message in &mut messages {
             if message.pending().next().is_none() {
                 continue;
@@ -287,7 +301,7 @@ impl InboundProviders {
             })?;
             message.fetch(source, &self.limits).await?;
         }
-        Ok(messages)
+        Ok((messages, control))
     }
 
     /// The answer provider `name` needs for `answer` (its
@@ -324,6 +338,11 @@ pub struct InboundOutcome {
     pub failed: usize,
     /// Messages another worker holds now (answered 503).
     pub in_progress: usize,
+    /// What a delivery without messages said about the webhook itself:
+    /// SNS asking to confirm the subscription of the inbound route's topic
+    /// (never confirmed automatically; the adapters report it to the
+    /// observer as the events route's: `Handled::control`).
+    pub control: Option<crate::provider::Control>,
 }
 
 impl InboundOutcome {
@@ -378,11 +397,14 @@ impl InboundProviders {
         Fut: std::future::Future<Output = Result<(), E>>,
     {
         use crate::idempotency::Claim;
-        let messages = match self.receive_spent(name, request, store).await? {
-            Ok(messages) => messages,
+        let (messages, control) = match self.receive_spent(name, request, store).await? {
+            Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
-        let mut outcome = InboundOutcome::default();
+        let mut outcome = InboundOutcome {
+            control,
+            ..InboundOutcome::default()
+        };
         for message in messages {
             let key = message.idempotency_key();
             let claim = match store.begin(&key, LEASE).await {
@@ -440,11 +462,15 @@ impl InboundProviders {
         S: crate::idempotency::IdempotencyStore,
         Q: crate::queue::Queue,
     {
-        let messages = match self.receive_spent(name, request, store).await? {
-            Ok(messages) => messages,
+        let (messages, control) = match self.receive_spent(name, request, store).await? {
+            Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
-        Some(self.enqueue(&messages, queue).await)
+        Some(
+            self.enqueue(&messages, queue)
+                .await
+                .map(|outcome| InboundOutcome { control, ..outcome }),
+        )
     }
 
     async fn enqueue<Q: crate::queue::Queue>(
@@ -481,10 +507,11 @@ impl InboundProviders {
         name: &str,
         request: &Request<'_>,
         store: &S,
-    ) -> Option<Result<Vec<InboundMessage>, Error>> {
+    ) -> Option<Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error>> {
         use crate::idempotency::Claim;
-        let messages = match self.receive(name, request).await? {
-            Ok(messages) => messages,
+        let configured = self.find(name)?;
+        let (messages, control) = match self.receive_with(configured, request).await {
+            Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
         for token in messages.iter().filter_map(|m| m.replay_token.as_deref()) {
@@ -500,6 +527,6 @@ impl InboundProviders {
                 Err(error) => return Some(Err(error.into())),
             }
         }
-        Some(Ok(messages))
+        Some(Ok((messages, control)))
     }
 }

@@ -642,6 +642,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply,
+    control: None,
 };
 
 /// One message for `sim.recipient` with an attachment to download, with

@@ -17,7 +17,7 @@
 //!   is 2xx **with the body `{"status":"OK"}`** within 5 seconds; a 2xx
 //!   without it is retried. It retries 429, 5xx and timeouts (3 more times
 //!   at increasing intervals) and gives up on other 4xx, so a refusal is
-//!   final and a transient failure answers 5xx. [`EmailProvider::reply`]
+//!   final and a transient failure answers 5xx. [`EmailProvider::reply`](crate::provider::EmailProvider::reply)
 //!   answers exactly that.
 //! - Events: `contact_opened_message` → [`EventKind::Opened`],
 //!   `contact_clicked_message_link` → [`EventKind::Clicked`] (the link in

@@ -1135,6 +1135,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply,
+    control: None,
 };
 
 /// A Mailgun route's parsed message, signed with the first secret;

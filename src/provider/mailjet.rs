@@ -2,7 +2,7 @@
 //! with the basic-auth credentials you put in the callback URL
 //! (`https://user:pass@host/path`).
 //!
-//! - Authenticated by: [`BasicAuth`] (constant time, several pairs for
+//! - Authenticated by: [`BasicAuth`](crate::BasicAuth) (constant time, several pairs for
 //!   rotation).
 //! - Signed: nothing. Anyone who learns the credentials can forge events, and
 //!   a captured request can be replayed; keep the credentials secret, use
@@ -586,6 +586,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// A Parse API delivery of a reply to `sim.recipient` with an attachment;

@@ -353,4 +353,5 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         })
     },
     reply: crate::provider::Reply::standard,
+    control: None,
 };

@@ -662,6 +662,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// A Mandrill inbound batch of one message for `sim.recipient`, signed for

@@ -253,6 +253,9 @@ pub(crate) fn inbound_checked<T, E: Into<Error>>(
     checked.map_err(Into::into).and_then(|_| Ok(parse()?))
 }
 
+/// Reads the control message of an authenticated delivery's body.
+pub type ReadControl = fn(&[u8]) -> Option<Control>;
+
 /// Parses an inbound delivery's messages without authenticating it.
 pub type InboundParse = fn(
     &Request<'_>,
@@ -282,6 +285,11 @@ pub struct InboundInfo {
     /// The HTTP answer the provider needs (as its event webhooks': Brevo
     /// retries only 429, SNS only 5xx).
     pub reply: fn(Answer) -> Reply,
+    /// Reads what a delivery that authenticated and holds no message says
+    /// about the webhook itself (SNS's subscription confirmation, which the
+    /// inbound route reports as the events route does); `None` for a
+    /// provider that sends no such delivery.
+    pub control: Option<ReadControl>,
 }
 
 /// A provider's configuration in text form, as the CLI's flags carry it.

@@ -844,6 +844,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// A hash-format request (JSON) for a reply to `sim.recipient`, with an

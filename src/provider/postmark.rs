@@ -341,6 +341,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply,
+    control: None,
 };
 
 /// A Postmark inbound delivery: a reply to `sim.recipient` (the inbound

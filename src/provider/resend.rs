@@ -605,6 +605,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// An `email.received` event for `sim.recipient` (`email_id` is

@@ -1034,6 +1034,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// A SendGrid Inbound Parse delivery (parsed fields, an attachment);

@@ -963,7 +963,29 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply,
+    control: Some(inbound_control),
 };
+
+/// What an inbound delivery without a message says about the
+/// subscription, read once its signature checked out: SNS asks to confirm
+/// the receipt rule's topic subscription on the inbound URL too.
+fn inbound_control(body: &[u8]) -> Option<crate::provider::Control> {
+    use crate::provider::Control;
+    let envelope = crate::provider::sns::SnsEnvelope::parse(body).ok()?;
+    match envelope.message_type.as_str() {
+        "SubscriptionConfirmation" => Some(Control::SubscriptionConfirmation {
+            subscribe_url: crate::provider::sns::SubscribeUrl::parse(
+                envelope.subscribe_url.as_deref().unwrap_or_default(),
+            )
+            .ok()?,
+            topic_arn: envelope.topic_arn,
+        }),
+        "UnsubscribeConfirmation" => Some(Control::UnsubscribeConfirmation {
+            topic_arn: envelope.topic_arn,
+        }),
+        _ => None,
+    }
+}
 
 /// A receipt rule's SNS action publishing a reply to `sim.recipient`
 /// (UTF-8 content, an attachment), signed as SNS signs; tampered: a letter

@@ -121,7 +121,7 @@ impl SigningCertUrl {
 pub struct SubscribeUrl(String);
 
 impl SubscribeUrl {
-    fn parse(url: &str) -> Result<Self, VerifyError> {
+    pub(crate) fn parse(url: &str) -> Result<Self, VerifyError> {
         match https_parts(url) {
             Some((host, _)) if is_sns_host(host) => Ok(Self(url.to_owned())),
             _ => Err(VerifyError::InvalidPayload {

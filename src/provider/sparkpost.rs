@@ -542,6 +542,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
+    control: None,
 };
 
 /// A relay batch of one message for `sim.recipient`, with the first
