@@ -223,7 +223,7 @@
 //! | `content_unavailable`, `content_too_large`, `content_invalid` | content an inbound delivery refers to could not be fetched, is over its limit, or is unreadable ([`inbound::FetchError`]): the provider keeps the message and delivers it again | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
-//! | (route) `rate_limited` | a source whose refusals are over their rate limit (`Providers::with_rate_limit`; authenticated deliveries are never charged) | 429 with `Retry-After`; 503 for SES | transient |
+//! | (route) `rate_limited` | a source whose refusals (a body over the limit among them) are over their rate limit (`Providers::with_rate_limit`, and `InboundProviders::with_rate_limit` on the inbound route; authenticated deliveries are never charged) | 429 with `Retry-After`; 503 for SES | transient |
 //!
 //! Checked against each provider's documented retry rules (none of them
 //! retries a request this crate refuses into validity, and every transient

@@ -253,6 +253,11 @@ fn admit<'a, G: Gate, O: Fn(&Handled)>(
                 .unwrap_or_else(|| crate::provider::Reply::standard(answer));
             (reply, error.code())
         });
+        if error.is_retryable() {
+            // The provider sends it again; the operator must see why (a
+            // broken stream, a server that gives no peer address).
+            crate::telemetry::failure(name, reply.status.as_u16(), error);
+        }
         finish(observe, &refused(name, code, &reply), started);
         reply
     };

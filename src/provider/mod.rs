@@ -448,19 +448,6 @@ impl Settings {
         Box::new(self.configure(verifier))
     }
 
-    /// A verifier built from the first of `values` and extended with each
-    /// of the others (rotation), or [`SetupError::Missing`] naming `what`.
-    pub(crate) fn chain<T>(
-        values: &[String],
-        what: &'static str,
-        first: impl FnOnce(&str) -> Result<T, SetupError>,
-        next: impl Fn(T, &str) -> Result<T, SetupError>,
-    ) -> Result<T, SetupError> {
-        let (head, rest) = values.split_first().ok_or(SetupError::Missing(what))?;
-        rest.iter()
-            .try_fold(first(head)?, |built, value| next(built, value))
-    }
-
     /// The `Authorization` header an unsigned provider sends with the
     /// credentials of [`credentials`](Self::credentials) (a wrong password
     /// or token when `wrong`).

@@ -748,7 +748,7 @@ const NEEDS: &str = "--key K (the verification key; to send, the PKCS#8 private 
 fn build(
     settings: &crate::provider::Settings,
 ) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
-    Ok(Box::new(settings.configure(verifier(settings)?)))
+    Ok(settings.boxed(verifier(settings)?))
 }
 
 /// The verifier the settings describe: the signature (`keys`), basic auth,

@@ -78,10 +78,19 @@ impl SweegoVerifier {
     ///
     /// [`SecretError`] when the secret is not base64.
     pub fn new(secret: &str) -> Result<Self, SecretError> {
-        Ok(Self {
-            keys: vec![key(secret)?],
+        Ok(Self::with_mac_key(key(secret)?))
+    }
+
+    fn with_mac_key(key: MacKey) -> Self {
+        Self {
+            keys: vec![key],
             policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
-        })
+        }
+    }
+
+    fn and_mac_key(mut self, key: MacKey) -> Self {
+        self.keys.push(key);
+        self
     }
 
     /// Also accepts `secret` (rotation).
@@ -89,9 +98,8 @@ impl SweegoVerifier {
     /// # Errors
     ///
     /// [`SecretError`] when the secret is not base64.
-    pub fn with_secret(mut self, secret: &str) -> Result<Self, SecretError> {
-        self.keys.push(key(secret)?);
-        Ok(self)
+    pub fn with_secret(self, secret: &str) -> Result<Self, SecretError> {
+        Ok(self.and_mac_key(key(secret)?))
     }
 
     /// The `webhook-signature` Sweego would send, with the first secret.
@@ -259,13 +267,8 @@ fn normalize(native: SweegoEvent, raw: &RawValue) -> EmailEvent {
 const NEEDS: &str = "--secret WEBHOOK_SECRET (base64, as Sweego shows it)";
 
 fn build(settings: &Settings) -> Result<Box<dyn DynProvider>, SetupError> {
-    let verifier = Settings::chain(
-        &settings.secrets,
-        NEEDS,
-        |secret| Ok(SweegoVerifier::new(secret)?),
-        |v, secret| Ok(v.with_secret(secret)?),
-    )?;
-    Ok(Box::new(settings.configure(verifier)))
+    let (new, add) = (SweegoVerifier::with_mac_key, SweegoVerifier::and_mac_key);
+    Ok(settings.boxed(Settings::rotating(&settings.secrets, NEEDS, key, new, add)?))
 }
 
 /// A Sweego event of `kind`, signed with the first secret at the

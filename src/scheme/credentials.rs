@@ -96,6 +96,7 @@ macro_rules! credentials_verifier {
                 &self,
                 request: &$crate::Request<'r>,
             ) -> Result<$crate::Verified<'r>, $crate::VerifyError> {
+                self.policy.limits.check_body(request.body())?;
                 self.credentials.authenticate(request)
             }
         }

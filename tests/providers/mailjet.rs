@@ -79,3 +79,29 @@ fn a_json_payload_becomes_the_metadata_and_other_text_stays_a_string() {
         json!({"CustomID": "c-1"})
     );
 }
+
+/// The credentials verifiers' own `verify` holds the body to the limit
+/// before the credentials, as the signed providers' does (the route always
+/// did; a direct call did not).
+#[test]
+fn verify_refuses_a_body_over_the_limit_before_the_credentials() {
+    use email_webhooks::{BasicAuth, Configure as _, Limits, VerifyError};
+    let verifier = mailjet::MailjetVerifier::new(BasicAuth::parse("mj:pw").unwrap())
+        .with_limits(Limits::default().with_max_body_bytes(8));
+    let headers = [("Authorization", "Basic bWo6cHc=")];
+    assert!(verifier.verify(&headers, b"[]").is_ok());
+    let error = verifier
+        .verify(&headers, b"[{\"event\":\"open\"}]")
+        .unwrap_err();
+    assert!(
+        matches!(error, VerifyError::BodyTooLarge { .. }),
+        "{error:?}"
+    );
+    let error = verifier
+        .verify(&[("Authorization", "Basic eDp5")], &[b' '; 9])
+        .unwrap_err();
+    assert!(
+        matches!(error, VerifyError::BodyTooLarge { .. }),
+        "{error:?}"
+    );
+}

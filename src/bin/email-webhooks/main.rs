@@ -324,9 +324,9 @@ struct Signer {
     /// mailgun's or resend's whsec_…, URL secret or API key).
     #[arg(long, value_name = "S")]
     secret: Option<String>,
-    /// A signing key (Standard Webhooks `whsk_…`; a provider's private key,
-    /// base64 PKCS#8 as `keygen` makes, or the base64 seed of an Ed25519
-    /// signer), or a file holding one.
+    /// A signing key: a provider's private key (base64 PKCS#8 as `keygen`
+    /// makes, or the base64 seed of an Ed25519 signer), or for `sign
+    /// --scheme standard-webhooks` a `whsk_…` key; or a file holding one.
     #[arg(long, value_name = "K", allow_hyphen_values = true)]
     key: Option<String>,
     /// Basic-auth credentials, USER:PASS (providers authenticated by the
