@@ -122,6 +122,28 @@ impl InboundLimits {
         self
     }
 
+    /// Refuses a message with more header fields than
+    /// [`max_headers`](Self::max_headers), before they are read.
+    pub(crate) fn check_headers(&self, count: usize) -> Result<(), ParseError> {
+        if count > self.max_headers {
+            return Err(ParseError::new(
+                "the message has more header fields than the limit",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a message with more attachments than
+    /// [`max_attachments`](Self::max_attachments), before they are read.
+    pub(crate) fn check_attachments(&self, count: usize) -> Result<(), ParseError> {
+        if count > self.max_attachments {
+            return Err(ParseError::new(
+                "the message has more attachments than the limit",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a body over [`max_body_bytes`](Self::max_body_bytes).
     pub(crate) fn check_body(&self, body: &[u8]) -> Result<(), ParseError> {
         if body.len() > self.max_body_bytes {
@@ -604,11 +626,7 @@ impl InboundMessage {
     ) -> Result<(), ParseError> {
         use mail_parser::MimeHeaders as _;
         let headers = parsed.headers();
-        if headers.len() > limits.max_headers {
-            return Err(ParseError::new(
-                "the message has more header fields than the limit",
-            ));
-        }
+        limits.check_headers(headers.len())?;
         self.headers = headers
             .iter()
             .map(|h| {
@@ -646,11 +664,7 @@ impl InboundMessage {
         };
         self.text = body(&parsed.text_body, false);
         self.html = body(&parsed.html_body, true);
-        if parsed.attachment_count() > limits.max_attachments {
-            return Err(ParseError::new(
-                "the message has more attachments than the limit",
-            ));
-        }
+        limits.check_attachments(parsed.attachment_count())?;
         let mut decoded = 0usize;
         for part in parsed.attachments() {
             let content = part.contents();
@@ -795,11 +809,7 @@ pub(crate) fn form_data(
         if filename.is_some() {
             files += 1;
             decoded = decoded.saturating_add(content.len());
-            if files > limits.max_attachments {
-                return Err(ParseError::new(
-                    "the message has more attachments than the limit",
-                ));
-            }
+            limits.check_attachments(files)?;
             if decoded > limits.max_decoded_bytes {
                 return Err(ParseError::new(
                     "the attachments are over the decoded size limit",
@@ -971,6 +981,24 @@ mod tests {
 /// more than its two bytes; this bounds that at a few MiB whatever the
 /// body size. [`InboundLimits`] then bound what is kept.
 pub(crate) const MAX_LIST: usize = 10_000;
+
+/// The messages of a batch, each element read on its own by `read`: an
+/// element it cannot read is an unreadable message keeping the element
+/// ([`InboundMessage::unreadable`]), and its neighbours are read; an
+/// element it skips (`Ok(None)`, not a message) gives none.
+pub(crate) fn batch<'e>(
+    provider: Provider,
+    elements: impl IntoIterator<Item = &'e str>,
+    read: impl Fn(&str) -> Result<Option<InboundMessage>, ParseError>,
+) -> Vec<InboundMessage> {
+    elements
+        .into_iter()
+        .filter_map(|element| match read(element) {
+            Ok(message) => message,
+            Err(why) => Some(InboundMessage::from_unreadable(provider, &why, element)),
+        })
+        .collect()
+}
 
 /// A JSON array read into memory at most [`MAX_LIST`] elements deep.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -347,12 +347,6 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         .into_bytes())
 }
 
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let body = sim.body_or(sample)?;
-    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-    Ok(Simulated::json(body, vec![auth]))
-}
-
 /// Brevo's registry entry.
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
     title: "Brevo",
@@ -363,7 +357,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     parse: |request| parse(request.body()),
     needs: NEEDS,
     build: |s| Ok(s.boxed(BrevoVerifier::new(s.credentials(NEEDS)?))),
-    simulate,
+    simulate: |sim| sim.with_credentials(sample, NEEDS),
     inbound: Some(&INBOUND),
 };
 
@@ -513,20 +507,12 @@ pub fn parse_inbound(
     let items = delivery
         .items
         .ok_or_else(|| ParseError::new("the body is not Brevo's inbound JSON (no items)"))?;
-    let read = |raw: &RawValue| {
-        let item = serde_json::from_str(raw.get())
+    let elements = items.0.iter().map(|raw| raw.get());
+    Ok(crate::inbound::batch(Provider::Brevo, elements, |raw| {
+        let item = serde_json::from_str(raw)
             .map_err(|e| ParseError::json("the item is not Brevo's inbound JSON", &e))?;
-        inbound_message(item, limits)
-    };
-    Ok(items
-        .0
-        .into_iter()
-        .map(|raw| {
-            read(raw).unwrap_or_else(|why| {
-                crate::InboundMessage::from_unreadable(Provider::Brevo, &why, raw.get())
-            })
-        })
-        .collect())
+        inbound_message(item, limits).map(Some)
+    }))
 }
 
 fn inbound_message(
@@ -534,16 +520,8 @@ fn inbound_message(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
-    if item.headers.0.len() > limits.max_headers {
-        return Err(ParseError::new(
-            "the message has more header fields than the limit",
-        ));
-    }
-    if item.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new(
-            "the message has more attachments than the limit",
-        ));
-    }
+    limits.check_headers(item.headers.0.len())?;
+    limits.check_attachments(item.attachments.0.len())?;
     let mut message = InboundMessage::new(Provider::Brevo);
     message.fill_headers(&item.headers.block(), limits)?;
     message.headers = item.headers.0;

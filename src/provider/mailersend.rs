@@ -471,11 +471,7 @@ pub fn parse_inbound(
         message.date = data.date.as_deref().and_then(crate::inbound::rfc5322_date);
         message.text = data.text;
         message.html = data.html;
-        if data.attachments.0.len() > limits.max_attachments {
-            return Err(ParseError::new(
-                "the message has more attachments than the limit",
-            ));
-        }
+        limits.check_attachments(data.attachments.0.len())?;
         let mut decoded = 0;
         for a in &data.attachments.0 {
             message.attachments.push(crate::inbound::json_attachment(

@@ -971,11 +971,7 @@ fn inbound_from_fields(
             })
             .map(|capped| capped.0)
             .unwrap_or_default();
-        if headers.len() > limits.max_headers {
-            return Err(ParseError::new(
-                "the message has more header fields than the limit",
-            ));
-        }
+        limits.check_headers(headers.len())?;
         let headers = crate::inbound::JsonHeaders(headers);
         message.fill_headers(&headers.block(), limits)?;
         // The list as Mailgun gave it, unfolded as it sent it.

@@ -63,8 +63,7 @@ use crate::limits::Limits;
 use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
-    ProviderInfo, Received, Settings, SetupError, Simulated, Simulation, Timestamp,
-    basic_header_for,
+    ProviderInfo, Received, SetupError, Simulated, Simulation, Timestamp, basic_header_for,
 };
 use crate::request::Request;
 
@@ -368,15 +367,6 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         .into_bytes())
 }
 
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let body = sim.body_or(sample)?;
-    let pair = Settings::first(&sim.settings.basic_auth, NEEDS)?;
-    Ok(Simulated::json(
-        body,
-        vec![basic_header_for(pair, sim.tamper)],
-    ))
-}
-
 const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";
 
 /// Mailjet's registry entry.
@@ -389,7 +379,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     parse: |request| parse(request.body()),
     needs: NEEDS,
     build: |s| Ok(s.boxed(MailjetVerifier::new(s.basic_auth(NEEDS)?))),
-    simulate,
+    simulate: |sim| sim.with_credentials(sample, NEEDS),
     inbound: Some(&INBOUND),
 };
 
@@ -481,11 +471,7 @@ pub fn parse_inbound(
             "the body is not a Mailjet Parse API object",
         ));
     }
-    if delivery.headers.0.len() > limits.max_headers {
-        return Err(ParseError::new(
-            "the message has more header fields than the limit",
-        ));
-    }
+    limits.check_headers(delivery.headers.0.len())?;
     if delivery.parts.0.len() > limits.max_parts {
         return Err(ParseError::new(
             "the message has more MIME parts than the limit",

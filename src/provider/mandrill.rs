@@ -527,10 +527,14 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let body = sim.body_or(sample)?;
-    let key = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
-    let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
+    signed(sim, sim.body_or(sample)?)
+}
+
+/// `body` posted as Mandrill posts it, signed with the first key for the
+/// configured URL; tampered: a letter of the recipient changed after
+/// signing.
+fn signed(sim: &Simulation<'_>, body: Vec<u8>) -> Result<Simulated, SetupError> {
+    let signature = verifier(sim.settings)?.sign(&body)?;
     let mut delivery = Simulated {
         headers: vec![
             (
@@ -543,8 +547,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         query: None,
     };
     if sim.tamper {
-        let recipient = form::encode(sim.recipient);
-        delivery.alter_body(recipient.as_bytes(), 0);
+        delivery.alter_body(form::encode(sim.recipient).as_bytes(), 0);
     }
     Ok(delivery)
 }
@@ -594,18 +597,10 @@ pub fn parse_inbound(
     let json = form::decode(field.value);
     crate::inbound::check_json_values(json.as_bytes())?;
     let raws = batch::elements(json.as_bytes(), Shape::Array, MAX_BATCH)?;
-    let mut messages = Vec::new();
-    for raw in raws {
-        match inbound_event(raw.get(), limits) {
-            Ok(Some(message)) => messages.push(message),
-            Ok(None) => {}
-            Err(why) => messages.push(crate::InboundMessage::from_unreadable(
-                Provider::Mandrill,
-                &why,
-                raw.get(),
-            )),
-        }
-    }
+    let elements = raws.iter().map(|raw| raw.get());
+    let messages = crate::inbound::batch(Provider::Mandrill, elements, |raw| {
+        inbound_event(raw, limits)
+    });
     if messages.is_empty() {
         return Err(ParseError::new("the batch has no inbound message"));
     }
@@ -681,22 +676,5 @@ fn simulate_inbound(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
         || format!("mandrill_events={}", form::encode(&events)).into_bytes(),
         <[u8]>::to_vec,
     );
-    let key = Settings::first(&sim.settings.secrets, NEEDS)?;
-    let url = sim.settings.url.clone().ok_or(SetupError::Missing(NEEDS))?;
-    let signature = MandrillVerifier::new(Secret::from_bytes(key)?, url).sign(&body)?;
-    let mut delivery = Simulated {
-        headers: vec![
-            (
-                "Content-Type".to_owned(),
-                "application/x-www-form-urlencoded".to_owned(),
-            ),
-            ("X-Mandrill-Signature".to_owned(), signature),
-        ],
-        body,
-        query: None,
-    };
-    if sim.tamper {
-        delivery.alter_body(form::encode(sim.recipient).as_bytes(), 0);
-    }
-    Ok(delivery)
+    signed(sim, body)
 }

@@ -553,6 +553,19 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// The JSON delivery of an unsigned provider: the body to send (see
+    /// [`body_or`](Self::body_or)) with the `Authorization` header of the
+    /// configured credentials (wrong ones when tampered).
+    pub(crate) fn with_credentials(
+        &self,
+        make: impl FnOnce(&Self) -> Result<Vec<u8>, SetupError>,
+        needs: &'static str,
+    ) -> Result<Simulated, SetupError> {
+        let body = self.body_or(make)?;
+        let auth = self.settings.credentials_header(needs, self.tamper)?;
+        Ok(Simulated::json(body, vec![auth]))
+    }
+
     /// Sets the per-attempt value.
     #[must_use]
     pub fn attempt(mut self, attempt: &'a str) -> Self {

@@ -797,11 +797,7 @@ fn hash_message(
         // The endpoint strips replies: the plain body is the reply alone.
         message.stripped_text.clone_from(&fields.plain_body);
     }
-    if fields.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new(
-            "the message has more attachments than the limit",
-        ));
-    }
+    limits.check_attachments(fields.attachments.0.len())?;
     let mut decoded = 0;
     for a in &fields.attachments.0 {
         // A form's content type may carry parameters (`; name=…`).

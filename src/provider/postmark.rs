@@ -552,31 +552,15 @@ pub fn parse_inbound_within(
     // `"Attachments":[{},{},…]` would otherwise cost far more than itself.
     let counts: ListCounts = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
-    if counts.attachments.map_or(0, |c| c.0) > limits.max_attachments {
-        return Err(ParseError::new(
-            "the message has more attachments than the limit",
-        ));
-    }
-    if counts.headers.map_or(0, |c| c.0) > limits.max_headers {
-        return Err(ParseError::new(
-            "the message has more header fields than the limit",
-        ));
-    }
+    limits.check_attachments(counts.attachments.map_or(0, |c| c.0))?;
+    limits.check_headers(counts.headers.map_or(0, |c| c.0))?;
     let native: PostmarkInbound = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
     if native.message_id.is_none() && native.from.is_none() && native.original_recipient.is_none() {
         return Err(ParseError::new("the body is not Postmark's inbound JSON"));
     }
-    if native.attachments.len() > limits.max_attachments {
-        return Err(ParseError::new(
-            "the message has more attachments than the limit",
-        ));
-    }
-    if native.headers.len() > limits.max_headers {
-        return Err(ParseError::new(
-            "the message has more header fields than the limit",
-        ));
-    }
+    limits.check_attachments(native.attachments.len())?;
+    limits.check_headers(native.headers.len())?;
     let mut message = crate::InboundMessage::new(Provider::Postmark);
     let address = |r: &PostmarkRecipient| Address::new(r.email.as_deref(), r.name.as_deref());
     message.event_id.clone_from(&native.message_id);

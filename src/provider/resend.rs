@@ -456,11 +456,7 @@ pub fn parse_inbound(
     }
     let data = event.data;
     let email_id = path_id(data.email_id.as_deref())?.to_owned();
-    if data.attachments.0.len() > limits.max_attachments {
-        return Err(ParseError::new(
-            "the message has more attachments than the limit",
-        ));
-    }
+    limits.check_attachments(data.attachments.0.len())?;
     let mut message = InboundMessage::new(Provider::Resend);
     let address = |text: &str| {
         let bare = crate::event::bare_address(text);
@@ -523,11 +519,7 @@ fn read_details(
     message.text = email.text;
     message.html = email.html;
     if let Some(headers) = email.headers {
-        if headers.0.len() > limits.max_headers {
-            return Err(ParseError::new(
-                "the message has more header fields than the limit",
-            ));
-        }
+        limits.check_headers(headers.0.len())?;
         message.headers = headers.0;
     }
     if let Some(raw) = email.raw {

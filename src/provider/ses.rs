@@ -164,6 +164,22 @@ struct LooseEnvelope {
     timestamp: Option<String>,
 }
 
+/// An SNS envelope read without verifying it, with its `Message`; `None`
+/// for a subscription message (it carries no SES event).
+fn notification(body: &[u8]) -> Result<Option<(LooseEnvelope, String)>, ParseError> {
+    let mut envelope: LooseEnvelope = serde_json::from_slice(body)
+        .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
+    match envelope.message_type.as_deref() {
+        None | Some("Notification") => {}
+        Some(_) => return Ok(None),
+    }
+    let message = envelope
+        .message
+        .take()
+        .ok_or_else(|| ParseError::new("the SNS envelope has no Message"))?;
+    Ok(Some((envelope, message)))
+}
+
 /// Parses an SNS-delivered SES body without verifying it. It needs only
 /// the fields it reads (`Message`, and `MessageId`, `Timestamp` and `Type`
 /// where present); subscription messages yield no events.
@@ -173,15 +189,9 @@ struct LooseEnvelope {
 /// [`ParseError`] when the body is not an SNS envelope carrying an SES event,
 /// or the event fans out beyond [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event).
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let envelope: LooseEnvelope = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
-    match envelope.message_type.as_deref() {
-        None | Some("Notification") => {}
-        Some(_) => return Ok(Vec::new()),
-    }
-    let message = envelope
-        .message
-        .ok_or_else(|| ParseError::new("the SNS envelope has no Message"))?;
+    let Some((envelope, message)) = notification(body)? else {
+        return Ok(Vec::new());
+    };
     events_in(
         &message,
         envelope.message_id.as_deref(),
@@ -836,15 +846,9 @@ pub fn parse_inbound(
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
     limits.check_body(body)?;
     crate::inbound::check_json_values(body)?;
-    let envelope: LooseEnvelope = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not an SNS envelope", &e))?;
-    match envelope.message_type.as_deref() {
-        None | Some("Notification") => {}
-        Some(_) => return Ok(Vec::new()),
-    }
-    let message = envelope
-        .message
-        .ok_or_else(|| ParseError::new("the SNS envelope has no Message"))?;
+    let Some((_, message)) = notification(body)? else {
+        return Ok(Vec::new());
+    };
     Ok(vec![received(&message, limits)?])
 }
 
@@ -889,11 +893,7 @@ fn received(
         InboundMessage::from_mime_owned(Provider::Ses, raw, limits)?
     } else {
         let mut inbound = InboundMessage::new(Provider::Ses);
-        if mail.headers.len() > limits.max_headers {
-            return Err(ParseError::new(
-                "the message has more header fields than the limit",
-            ));
-        }
+        limits.check_headers(mail.headers.len())?;
         let mut block = String::new();
         for header in &mail.headers {
             block.push_str(&header.name);

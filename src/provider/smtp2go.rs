@@ -44,7 +44,7 @@ use crate::form;
 use crate::limits::Limits;
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::{ProviderInfo, Received, SetupError, Simulated, Simulation, Timestamp};
+use crate::provider::{ProviderInfo, Received, SetupError, Simulation, Timestamp};
 use crate::request::Request;
 
 static CONTENT_TYPE: crate::headers::Name = crate::headers::Name::from_static("content-type");
@@ -274,12 +274,6 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
         .into_bytes())
 }
 
-fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let body = sim.body_or(sample)?;
-    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
-    Ok(Simulated::json(body, vec![auth]))
-}
-
 /// SMTP2GO's registry entry.
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
     title: "SMTP2GO",
@@ -290,6 +284,6 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     parse: |request| parse_request(request, &Limits::default()),
     needs: NEEDS,
     build: |s| Ok(s.boxed(Smtp2goVerifier::new(s.credentials(NEEDS)?))),
-    simulate,
+    simulate: |sim| sim.with_credentials(sample, NEEDS),
     inbound: None,
 };

@@ -397,14 +397,13 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
-    let body = sim.body_or(sample)?;
-    let auth = sim.settings.credentials_header(NEEDS, sim.tamper)?;
+    let mut delivery = sim.with_credentials(sample, NEEDS)?;
     // A batch id per delivery attempt (SparkPost sends it again on retries).
-    let batch_id = (
-        "X-MessageSystems-Batch-ID".to_owned(),
-        crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[16..24]),
-    );
-    Ok(Simulated::json(body, vec![auth, batch_id]))
+    let batch_id = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[16..24]);
+    delivery
+        .headers
+        .push(("X-MessageSystems-Batch-ID".to_owned(), batch_id));
+    Ok(delivery)
 }
 
 /// SparkPost's registry entry.
@@ -446,18 +445,10 @@ pub fn parse_inbound(
         Shape::Array,
         Limits::default().max_events_per_delivery,
     )?;
-    let mut messages = Vec::new();
-    for raw in raws {
-        match relay_message(raw.get(), limits) {
-            Ok(Some(message)) => messages.push(message),
-            Ok(None) => {}
-            Err(why) => messages.push(crate::InboundMessage::from_unreadable(
-                Provider::Sparkpost,
-                &why,
-                raw.get(),
-            )),
-        }
-    }
+    let elements = raws.iter().map(|raw| raw.get());
+    let messages = crate::inbound::batch(Provider::Sparkpost, elements, |raw| {
+        relay_message(raw, limits)
+    });
     if messages.is_empty() {
         return Err(ParseError::new("the batch has no relay message"));
     }
