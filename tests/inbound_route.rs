@@ -626,17 +626,17 @@ async fn inbound_routes_apply_allowlists_and_rate_limits() {
     }
 }
 
-/// SNS asks the inbound route to confirm the receipt rule's topic
-/// subscription: answered 200, nothing handled, and the confirmation
-/// reported to the observer as the events route reports it (it was
-/// acknowledged silently: the subscription stayed pending, and no mail
-/// ever arrived). Never confirmed automatically; a forged one is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
-    use email_webhooks::provider::Control;
+/// The topic SES publishes inbound mail to in these tests, and the URL SNS
+/// names to confirm a subscription to it.
+const SNS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound";
+const SNS_CONFIRM: &str =
+    "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=inbound&Token=tok";
+
+/// An SNS `kind` message (`SubscriptionConfirmation`,
+/// `UnsubscribeConfirmation`) for [`SNS_TOPIC`], signed with the test
+/// certificate's key: its headers and body.
+fn sns_control(kind: &str) -> (Vec<(String, String)>, Vec<u8>) {
     use email_webhooks::provider::sns::{SigningCertUrl, SnsSigner};
-    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound";
-    const CONFIRM: &str = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=inbound&Token=tok";
     let cert_url = SigningCertUrl::parse(
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem",
     )
@@ -644,12 +644,12 @@ async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
     let signer = SnsSigner::from_pkcs8(include_bytes!("data/sns-test-key.pk8"), cert_url).unwrap();
     let body = signer
         .sign(serde_json::json!({
-            "Type": "SubscriptionConfirmation",
-            "MessageId": "m-confirm",
+            "Type": kind,
+            "MessageId": format!("m-{kind}"),
             "Token": "tok",
-            "TopicArn": TOPIC,
+            "TopicArn": SNS_TOPIC,
             "Message": "You have chosen to subscribe to the topic.",
-            "SubscribeURL": CONFIRM,
+            "SubscribeURL": SNS_CONFIRM,
             "Timestamp": time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap(),
@@ -661,11 +661,20 @@ async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
             "Content-Type".to_owned(),
             "text/plain; charset=UTF-8".to_owned(),
         ),
-        (
-            "x-amz-sns-message-type".to_owned(),
-            "SubscriptionConfirmation".to_owned(),
-        ),
+        ("x-amz-sns-message-type".to_owned(), kind.to_owned()),
     ];
+    (headers, body)
+}
+
+/// SNS asks the inbound route to confirm the receipt rule's topic
+/// subscription: answered 200, nothing handled, and the confirmation
+/// reported to the observer as the events route reports it (it was
+/// acknowledged silently: the subscription stayed pending, and no mail
+/// ever arrived). Never confirmed automatically; a forged one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
+    use email_webhooks::provider::Control;
+    let (headers, body) = sns_control("SubscriptionConfirmation");
     let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));
     let axum = start_axum(configured(limits()), &seen, &fail).await;
     let actix = start_actix(configured(limits()), &seen, &fail);
@@ -679,18 +688,61 @@ async fn an_sns_subscription_confirmation_on_the_inbound_route_is_reported() {
                 topic_arn,
                 subscribe_url,
             }) => {
-                assert_eq!(topic_arn, TOPIC);
-                assert_eq!(subscribe_url.as_str(), CONFIRM);
+                assert_eq!(topic_arn, SNS_TOPIC);
+                assert_eq!(subscribe_url.as_str(), SNS_CONFIRM);
             }
             other => panic!("{addr}: {other:?}"),
         }
-        // Forged (the URL changed after signing): refused, not reported.
+        // Forged (the URL changed after signing): refused.
         let forged = String::from_utf8(body.clone())
             .unwrap()
             .replace("Token=tok", "Token=other");
         let status = post(&addr, "/webhooks/ses/inbound", &headers, forged.as_bytes()).await;
-        assert_ne!(status, 200, "{addr}");
-        assert_eq!(log.lock().unwrap().last().unwrap().control, None, "{addr}");
+        assert_eq!(status, 401, "{addr}");
     }
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// The receiver itself reports an SNS control message in both modes, built
+/// from settings and from a verifier that fetches certificates by URL; an
+/// unsubscription confirmation too.
+#[tokio::test]
+async fn the_inbound_receiver_reports_sns_control_messages_in_both_modes() {
+    use email_webhooks::provider::Control;
+    use email_webhooks::provider::ses::SesVerifier;
+    use email_webhooks::provider::sns::{SnsVerifier, StaticCertificates};
+    let certificates = StaticCertificates::new().with(
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem",
+        include_bytes!("data/sns-test-cert.pem").to_vec(),
+    );
+    let by_url = InboundProviders::new()
+        .with_verifier(SesVerifier::new(SnsVerifier::new(
+            certificates,
+            [SNS_TOPIC],
+        )))
+        .unwrap();
+    let store = MemoryStore::new();
+    let queue = email_webhooks::queue::MemoryQueue::new();
+    let handler = |_| std::future::ready(Ok::<(), String>(()));
+    let (headers, body) = sns_control("SubscriptionConfirmation");
+    let (unsubscribing, unsubscribed) = sns_control("UnsubscribeConfirmation");
+    for receiver in [&*configured(limits()), &by_url] {
+        let request = email_webhooks::Request::new(&headers, &body);
+        let ran = receiver.run("ses", &request, &store, handler).await;
+        let queued = receiver.hand_off("ses", &request, &store, &queue).await;
+        for outcome in [ran.unwrap().unwrap(), queued.unwrap().unwrap()] {
+            assert_eq!((outcome.handled, outcome.enqueued), (0, 0));
+            assert!(
+                matches!(&outcome.control, Some(Control::SubscriptionConfirmation { topic_arn, .. }) if topic_arn == SNS_TOPIC),
+                "{outcome:?}"
+            );
+        }
+        let request = email_webhooks::Request::new(&unsubscribing, &unsubscribed);
+        let ran = receiver.run("ses", &request, &store, handler).await;
+        let ran = ran.unwrap().unwrap();
+        assert!(
+            matches!(&ran.control, Some(Control::UnsubscribeConfirmation { topic_arn }) if topic_arn == SNS_TOPIC),
+            "{ran:?}"
+        );
+    }
 }

@@ -241,6 +241,10 @@ impl InboundProviders {
 
     /// Authenticates and parses a delivery to provider `name`, then fetches
     /// what its messages refer to. `None` when `name` is not configured.
+    /// What a delivery without messages says about the webhook itself (an
+    /// SNS subscription confirmation) is not returned here: [`run`](Self::run)
+    /// and [`hand_off`](Self::hand_off) report it
+    /// ([`InboundOutcome::control`]).
     ///
     /// # Errors
     ///
@@ -285,7 +289,10 @@ impl InboundProviders {
                 (configured.info.parse)(request, &self.limits)?
             }
         };
-        if messages.is_empty() && control.is_none() {
+        if !messages.is_empty() {
+            // A control comes alone: never beside messages.
+            control = None;
+        } else if control.is_none() {
             // Authenticated above: what it says is the provider's.
             control = configured
                 .info

@@ -369,6 +369,14 @@ fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
 
 const NEEDS: &str = "--basic-auth USER:PASS (as in the callback URL)";
 
+/// A Mailjet delivery with the callback URL's basic-auth pair (Mailjet
+/// sends nothing else); tampered: a wrong password.
+fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
+    let pair = crate::provider::Settings::first(&sim.settings.basic_auth, NEEDS)?;
+    let auth = basic_header_for(pair, sim.tamper);
+    Ok(Simulated::json(sim.body_or(sample)?, vec![auth]))
+}
+
 /// Mailjet's registry entry.
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
     title: "Mailjet",
@@ -379,7 +387,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     parse: |request| parse(request.body()),
     needs: NEEDS,
     build: |s| Ok(s.boxed(MailjetVerifier::new(s.basic_auth(NEEDS)?))),
-    simulate: |sim| sim.with_credentials(sample, NEEDS),
+    simulate,
     inbound: Some(&INBOUND),
 };
 
