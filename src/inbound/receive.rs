@@ -207,6 +207,9 @@ impl InboundProviders {
     /// [`Providers::with_rate_limit`](crate::provider::Providers::with_rate_limit)
     /// does on the events route (deliveries that authenticate are never
     /// charged). Use a limit of its own: the two routes' budgets are apart.
+    /// Like a source allowlist it needs the client's address: serve axum
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`; without
+    /// it every inbound delivery is answered 500 `no_peer_address`.
     #[cfg(any(feature = "axum", feature = "actix-web"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
     #[must_use]
