@@ -551,6 +551,27 @@ fn ses_subscription_confirmation_is_printed_not_confirmed() {
             .expect("url")
             .contains("ConfirmSubscription")
     );
+    // The same confirmation on the inbound URL (an SES receipt rule's
+    // topic): printed with no message.
+    let (code, out, err) = run(
+        &[
+            "verify",
+            "--scheme",
+            "ses",
+            "--inbound",
+            "--key",
+            &cert,
+            "--topic",
+            "arn:aws:sns:eu-west-1:1:t",
+        ],
+        envelope.to_string().as_bytes(),
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(out["messages"], serde_json::json!([]));
+    assert_eq!(
+        out["subscription_confirmation"]["topic_arn"],
+        "arn:aws:sns:eu-west-1:1:t"
+    );
 }
 
 #[test]

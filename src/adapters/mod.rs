@@ -185,6 +185,8 @@ impl<'a> Hook<'a> {
 /// [`InboundProviders`](crate::inbound::InboundProviders).
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 trait Gate {
+    /// Whether provider `name` is configured.
+    fn serves(&self, name: &str) -> bool;
     /// The answer provider `name` needs; `None` when it is not configured.
     fn answer(&self, name: &str, answer: crate::provider::Answer)
     -> Option<crate::provider::Reply>;
@@ -196,6 +198,9 @@ trait Gate {
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 impl Gate for crate::provider::Providers {
+    fn serves(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
     fn answer(
         &self,
         name: &str,
@@ -213,6 +218,9 @@ impl Gate for crate::provider::Providers {
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 impl Gate for crate::inbound::InboundProviders {
+    fn serves(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
     fn answer(
         &self,
         name: &str,
@@ -239,7 +247,9 @@ fn admit<'a, G: Gate, O: Fn(&Handled)>(
     observe: &O,
     started: std::time::Instant,
 ) -> Option<Result<(crate::Request<'a>, Option<std::net::IpAddr>), crate::provider::Reply>> {
-    gate.answer(name, crate::provider::Answer::Accepted)?;
+    if !gate.serves(name) {
+        return None;
+    }
     let Hook {
         read,
         headers,

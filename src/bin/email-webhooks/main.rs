@@ -733,10 +733,15 @@ fn run_verify_inbound(
     let source = fetched_content(&args.delivery.fetched, &limits)?;
     match (inbound.verify)(&settings, &request, &limits) {
         Ok(Ok(mut messages)) => match fetch_all(&mut messages, &source, &limits) {
-            Ok(()) => Ok((
-                json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)}),
-                0,
-            )),
+            Ok(()) => {
+                let mut out = json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)});
+                if messages.is_empty() {
+                    // Verified above: what it says about the subscription.
+                    let control = inbound.control.and_then(|read| read(&input.body));
+                    write_control(&mut out, control.as_ref());
+                }
+                Ok((out, 0))
+            }
             Err(error) => Ok(invalid_any(&error)),
         },
         Ok(Err(error)) => Ok(invalid_any(&error)),
@@ -816,20 +821,30 @@ fn received_json(received: &Received) -> Value {
         }
         None => json!({}),
     };
-    match &received.control {
+    if !write_control(&mut out, received.control.as_ref()) {
+        out["events"] = events_json(&received.events);
+    }
+    out
+}
+
+/// Writes a control message into `out` as `verify` prints it (events and
+/// inbound alike); `false` when there is none.
+fn write_control(out: &mut Value, control: Option<&Control>) -> bool {
+    match control {
         Some(Control::SubscriptionConfirmation {
             topic_arn,
             subscribe_url,
         }) => {
             out["subscription_confirmation"] =
                 json!({"topic_arn": topic_arn, "subscribe_url": subscribe_url.as_str()});
+            true
         }
         Some(Control::UnsubscribeConfirmation { topic_arn }) => {
             out["unsubscribe_confirmation"] = json!({ "topic_arn": topic_arn });
+            true
         }
-        _ => out["events"] = events_json(&received.events),
+        _ => false,
     }
-    out
 }
 
 /// `verify` for a signature scheme that is not an email provider.
