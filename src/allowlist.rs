@@ -75,6 +75,37 @@ fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
+/// Source allowlists by provider name: what the events' and the inbound
+/// routes' configurations hold.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ByProvider(Vec<(&'static str, SourceAllowlist)>);
+
+impl ByProvider {
+    /// Sets provider `name`'s list, replacing any earlier one.
+    pub(crate) fn set(&mut self, name: &'static str, list: SourceAllowlist) {
+        self.remove(name);
+        self.0.push((name, list));
+    }
+
+    /// Forgets provider `name`'s list.
+    pub(crate) fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| *n != name);
+    }
+
+    /// Provider `name`'s list, if it has one.
+    pub(crate) fn get(&self, name: &str) -> Option<&SourceAllowlist> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, list)| list)
+    }
+
+    /// How many providers have a list.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 impl SourceAllowlist {
     /// Accepts deliveries from `networks`.
     #[must_use]

@@ -69,7 +69,7 @@ pub struct InboundProviders {
     limits: InboundLimits,
     source: Option<Shared>,
     /// Source allowlists by provider name.
-    sources: Vec<(&'static str, crate::allowlist::SourceAllowlist)>,
+    sources: crate::allowlist::ByProvider,
     /// The inbound route's per-source rate limit.
     #[cfg(any(feature = "axum", feature = "actix-web"))]
     rate_limit: Option<crate::ratelimit::RateLimit>,
@@ -187,19 +187,14 @@ impl InboundProviders {
         provider: Provider,
         sources: crate::allowlist::SourceAllowlist,
     ) -> Self {
-        let name = provider.as_str();
-        self.sources.retain(|(n, _)| *n != name);
-        self.sources.push((name, sources));
+        self.sources.set(provider.as_str(), sources);
         self
     }
 
     /// The source allowlist of the provider named `name`, if it has one.
     #[must_use]
     pub fn sources(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
-        self.sources
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, list)| list)
+        self.sources.get(name)
     }
 
     /// Limits refused requests per provider and source on the inbound

@@ -1051,7 +1051,7 @@ impl EmailProvider for Box<dyn DynProvider> {
 pub struct Providers {
     providers: Vec<Box<dyn DynProvider>>,
     /// Source allowlists by provider name.
-    sources: Vec<(&'static str, crate::allowlist::SourceAllowlist)>,
+    sources: crate::allowlist::ByProvider,
     /// The route's per-source rate limit.
     #[cfg(any(feature = "axum", feature = "actix-web"))]
     rate_limit: Option<crate::ratelimit::RateLimit>,
@@ -1079,7 +1079,7 @@ impl Providers {
         let name = EmailProvider::id(&provider).as_str();
         self.providers
             .retain(|p| DynProvider::id(&**p).as_str() != name);
-        self.sources.retain(|(n, _)| *n != name);
+        self.sources.remove(name);
         self.providers.push(Box::new(provider));
         self
     }
@@ -1095,18 +1095,14 @@ impl Providers {
     ) -> Self {
         let name = EmailProvider::id(&provider).as_str();
         self = self.with(provider);
-        self.sources.retain(|(n, _)| *n != name);
-        self.sources.push((name, sources));
+        self.sources.set(name, sources);
         self
     }
 
     /// The source allowlist of the provider named `name`, if it has one.
     #[must_use]
     pub fn sources(&self, name: &str) -> Option<&crate::allowlist::SourceAllowlist> {
-        self.sources
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, list)| list)
+        self.sources.get(name)
     }
 
     /// Limits refused requests per provider and source on the adapters'
