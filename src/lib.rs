@@ -244,7 +244,7 @@
 //! | Brevo | 429 and timeouts: 4 more times, after 10 min, 1, 2 and 8 h (a transient failure is answered 429 with `Retry-After` for Brevo) | every other 4xx, and (current wording) any 5xx | <https://developers.brevo.com/docs/retry-mechanism> |
 //! | Postal | anything but 2xx (3xx too) or no answer within 5 s: at +2, 3, 6, 10 and 15 minutes | nothing by status | `postalserver/postal` `app/services/webhook_delivery_service.rb` |
 //! | Unisender Go | anything but 200 within 3 s: every 10 minutes for 24 hours, then the webhook is stopped | nothing by status | <https://godocs.unisender.ru/web-api-ref#callback-format> |
-//! | SMTP2GO | anything but 2xx within 10 s: 5 times in the first 30 minutes, then less often for up to 48 hours | nothing by status | <https://developers.smtp2go.com/docs/webhooks-overview> |
+//! | SMTP2GO | anything but 2xx within 10 s: 5 times in the first 30 minutes, then less often for up to 48 hours (developer docs); failed notifications are also listed in the app, to retry or cancel by hand (support article) | nothing by status | <https://developers.smtp2go.com/docs/webhooks-overview>, <https://support.smtp2go.com/hc/en-gb/articles/223087967-Webhooks> |
 //! | MailPace | timeouts and TLS errors: up to 10 times | a connection or HTTP error disables the webhook (so configure the key before pointing MailPace here) | <https://docs.mailpace.com/guide/webhooks> |
 //! | Sweego | not documented | not documented | <https://learn.sweego.io/docs/webhooks/webhook_signature> |
 //! | MailKite | anything but 2xx (redirects too) within 15 s, on a backoff, kept for replay | nothing by status | <https://mailkite.dev/docs/webhook-delivery> |

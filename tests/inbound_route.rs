@@ -552,6 +552,39 @@ async fn ses_inbound_through_a_verifier_follows_the_certificate_url() {
     assert!(by_url.receive("ses", &forged).await.unwrap().is_err());
 }
 
+/// `with_verifier` takes an event verifier only for a provider whose event
+/// verifier authenticates its inbound deliveries as they come (SES's SNS
+/// envelope). Every other provider's inbound route is authenticated
+/// otherwise: a Mailgun event verifier refused Mailgun's route forms (no
+/// `event` field) and let a captured signature carry any number of fresh
+/// single-use tokens. Such a verifier is now refused at setup; settings
+/// configure those routes.
+#[test]
+fn with_verifier_takes_only_providers_authenticated_by_their_event_verifier() {
+    use email_webhooks::Secret;
+    use email_webhooks::provider::SetupError;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    use email_webhooks::provider::postmark::PostmarkVerifier;
+    let mailgun = MailgunVerifier::new(Secret::from_bytes("key-0123456789").unwrap());
+    let err = InboundProviders::new().with_verifier(mailgun).unwrap_err();
+    assert_eq!(err, SetupError::InboundNeedsSettings("mailgun"));
+    let postmark = PostmarkVerifier::new(email_webhooks::BasicAuth::new("pm", "pass").unwrap());
+    assert_eq!(
+        InboundProviders::new().with_verifier(postmark).unwrap_err(),
+        SetupError::InboundNeedsSettings("postmark")
+    );
+    // The registry says which: SES alone of the inbound providers.
+    let by_verifier: Vec<_> = Provider::ALL
+        .iter()
+        .filter(|p| {
+            p.info()
+                .and_then(|i| i.inbound)
+                .is_some_and(|i| i.by_event_verifier)
+        })
+        .collect();
+    assert_eq!(by_verifier, [&Provider::Ses]);
+}
+
 /// The inbound routes of both adapters, with peer addresses, for `inbound`.
 async fn start_both_with_peers(inbound: &Arc<InboundProviders>) -> [(String, Log); 2] {
     let (seen, fail) = (Seen::default(), Arc::new(AtomicBool::new(false)));

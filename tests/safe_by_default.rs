@@ -384,16 +384,23 @@ fn a_timestamp_past_year_9999_in_utc_is_no_timestamp_and_every_event_serializes(
 
 // --- Normalization of real payload classes ---
 
+/// Opens, clicks, unsubscribes, bounces and complaints carry `tag`
+/// fields; a delivery carries only `X-Mailgun-Tag` (Mailgun's legacy user
+/// manual), so there a `tag` is the sender's variable.
 #[test]
 fn mailgun_legacy_forms_keep_every_tag_and_the_custom_variables() {
-    let body = "event=delivered&recipient=a%40example.com\
+    let delivered = "event=delivered&recipient=a%40example.com&tag=mine&X-Mailgun-Tag=campaign-7";
+    let e = &mailgun::parse_form(delivered.as_bytes()).unwrap()[0];
+    assert_eq!(e.tags, ["campaign-7"]);
+    assert_eq!(e.metadata["tag"], "mine");
+    let body = "event=opened&recipient=a%40example.com\
         &tag=welcome&tag=onboarding&X-Mailgun-Tag=campaign-7\
         &message-headers=%5B%5B%22X-Mailgun-Variables%22%2C+%22%7B%5C%22user_id%5C%22%3A+%5C%2242%5C%22%7D%22%5D%5D\
         &plan=pro&event=attacker";
     let events = mailgun::parse_form(body.as_bytes()).unwrap();
     let e = &events[0];
     // Mailgun's own value is the first when a custom variable repeats a name.
-    assert_eq!(e.kind, EventKind::Delivered);
+    assert_eq!(e.kind, EventKind::Opened);
     assert_eq!(e.tags, ["welcome", "onboarding", "campaign-7"]);
     assert_eq!(e.metadata["user_id"], "42");
     assert_eq!(e.metadata["plan"], "pro");
@@ -452,9 +459,13 @@ fn mailgun_legacy_codes_and_reasons_give_the_reject_reason() {
     }
     let e = &mailgun::parse_form(b"event=bounced&code=550&error=550+no+such+user").unwrap()[0];
     assert_eq!(e.mta_response.as_deref(), Some("550 no such user"));
+    // `notification` is a bounce's (a drop has `description` instead).
     let e =
-        &mailgun::parse_form(b"event=dropped&code=605&notification=previously+bounced").unwrap()[0];
+        &mailgun::parse_form(b"event=bounced&code=605&notification=previously+bounced").unwrap()[0];
     assert_eq!(e.mta_response.as_deref(), Some("previously bounced"));
+    let e =
+        &mailgun::parse_form(b"event=dropped&code=605&description=previously+bounced").unwrap()[0];
+    assert_eq!(e.description.as_deref(), Some("previously bounced"));
 }
 
 #[test]

@@ -628,3 +628,91 @@ async fn sns_requests_dropped_mid_fetch_do_not_fill_the_cache() {
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(slow.fetches(), 3);
 }
+
+/// Forged requests naming ever new URLs (an allowlisted topic, a current
+/// timestamp, any signature) never push the certificate real deliveries
+/// are signed with out of the cache: once it has verified a signature it
+/// is forgotten only for another proven one. On the old code the forged
+/// URLs' certificates (valid, as the source serves one for every URL)
+/// evicted it, and with failing URLs held it out, so real deliveries were
+/// answered 503 without a fetch until SNS gave up.
+#[tokio::test]
+async fn sns_forged_requests_never_evict_the_proven_certificate() {
+    const OTHER_KEY: &[u8] = include_bytes!("data/sns-test-key-2.pk8");
+    let forged = |i: usize| {
+        let url =
+            format!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-forged-{i}.pem");
+        SnsSigner::from_pkcs8(OTHER_KEY, SigningCertUrl::parse(&url).unwrap())
+            .unwrap()
+            .sign(json!({
+                "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+                "Message": "x", "Timestamp": SIGNED_AT,
+            }))
+            .unwrap()
+    };
+    let real = notification(TOPIC);
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC])
+        .with_certificate_cache(|cache| cache.with_capacity(2));
+    assert!(verify(&verifier, &real, published()).await.is_ok());
+    assert_eq!(source.fetches(), 1);
+
+    // Certificates that fetch (valid, unproven): each evicts the last.
+    for i in 0..20 {
+        let e = verifier
+            .verify_at(&[("a", "b")], &forged(i), published())
+            .await
+            .unwrap_err();
+        assert_eq!(e, VerifyError::InvalidSignature, "{i}");
+        assert!(verify(&verifier, &real, published()).await.is_ok());
+    }
+    assert_eq!(
+        source.fetches(),
+        21,
+        "the real certificate was fetched again"
+    );
+
+    // Failures held for their time-to-live fill the other slot; the real
+    // certificate still verifies without a fetch.
+    source.failing.store(true, Ordering::SeqCst);
+    for i in 20..30 {
+        let e = verifier
+            .verify_at(&[("a", "b")], &forged(i), published())
+            .await
+            .unwrap_err();
+        assert_eq!(e, VerifyError::CertificateUnavailable, "{i}");
+        assert!(verify(&verifier, &real, published()).await.is_ok(), "{i}");
+    }
+    // The unproven certificate made way for the first failure, which is
+    // held; the other new URLs were refused without a fetch.
+    assert_eq!(source.fetches(), 22);
+}
+
+/// When every URL remembered is proven, a new URL makes room by
+/// forgetting one (a rotation to a new certificate still works).
+#[tokio::test]
+async fn sns_a_cache_full_of_proven_certificates_still_takes_a_new_one() {
+    let signed_at = |i: usize| {
+        signer(&format!(
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{i}.pem"
+        ))
+        .sign(json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+            "Message": "x", "Timestamp": SIGNED_AT,
+        }))
+        .unwrap()
+    };
+    let source = Source::default();
+    let verifier = SnsVerifier::new(source.clone(), [TOPIC])
+        .with_certificate_cache(|cache| cache.with_capacity(2));
+    for i in 0..5 {
+        assert!(
+            verifier
+                .verify_at(&[("a", "b")], &signed_at(i), published())
+                .await
+                .is_ok(),
+            "{i}"
+        );
+    }
+    assert_eq!(source.fetches(), 5);
+}

@@ -124,7 +124,10 @@ impl InboundProviders {
 
     /// Takes the inbound mail of `verifier`'s provider, authenticated by
     /// `verifier`: one of the crate's verifiers, built as for the
-    /// provider's events. For Amazon SES this is the way to fetch SNS
+    /// provider's events, for a provider whose event verifier authenticates
+    /// its inbound deliveries as they come
+    /// ([`InboundInfo::by_event_verifier`](crate::provider::InboundInfo::by_event_verifier)).
+    /// For Amazon SES this is the way to fetch SNS
     /// certificates by URL (an [`SesVerifier`](crate::provider::ses::SesVerifier)
     /// over an [`SnsVerifier`](crate::provider::sns::SnsVerifier) with your
     /// [`CertificateSource`](crate::provider::sns::CertificateSource)):
@@ -138,7 +141,9 @@ impl InboundProviders {
     /// # Errors
     ///
     /// [`SetupError`] when the provider reads no inbound mail in this
-    /// build.
+    /// build; [`SetupError::InboundNeedsSettings`] when its inbound route
+    /// is not authenticated by its event verifier (configure it with
+    /// [`with`](Self::with)).
     pub fn with_verifier(
         mut self,
         verifier: impl EmailProvider + 'static,
@@ -148,6 +153,9 @@ impl InboundProviders {
             .info()
             .and_then(|info| info.inbound)
             .ok_or(SetupError::Missing("a provider that posts inbound mail"))?;
+        if !info.by_event_verifier {
+            return Err(SetupError::InboundNeedsSettings(provider.as_str()));
+        }
         if self.find(provider.as_str()).is_none() {
             self.providers.push(Configured {
                 provider,

@@ -55,6 +55,7 @@
 //! inbound email attachment"
 //! <https://developers.brevo.com/reference/getinboundemailattachment>; the
 //! item fields as django-anymail documents a captured delivery.
+//! - Setup: no handshake; the webhook posts once created.
 //!
 //! Sources: Brevo developers, "Transactional webhooks"
 //! <https://developers.brevo.com/docs/transactional-webhooks>, "Secured
@@ -621,6 +622,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply,
     control: None,
+    by_event_verifier: false,
 };
 
 /// One message for `sim.recipient` with an attachment to download, with

@@ -32,6 +32,7 @@
 //! - Body: one JSON object per request. An array of events is accepted too
 //!   (third-party reports mention batches); its events are keyed by a digest
 //!   of their own JSON, since one `X-Webhook-ID` cannot name several events.
+//! - Setup: no handshake; the webhook posts once created.
 //!
 //! Sources: GetResponse API v3, "Webhooks"
 //! (<https://apidocs.getresponse.com/v3/webhooks>) and "Webhook payloads"

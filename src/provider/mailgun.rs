@@ -17,8 +17,22 @@
 //! - Event id: `event-data.id`, stable across Mailgun's retries (the token
 //!   changes with every delivery, so it is no idempotency key).
 //! - Replay window: five minutes each way by default, on the signed
-//!   timestamp, which Mailgun sets per delivery attempt. Legacy form
-//!   webhooks repeat fields at times; Mailgun's own value is the last one.
+//!   timestamp, which Mailgun sets per delivery attempt (so a retry is
+//!   never too old). Mailgun documents no tolerance: its page asks only
+//!   that the timestamp be close to now, and its sample's 15 seconds
+//!   would refuse a delivery delayed in transit; five minutes is the
+//!   common choice of the signed-timestamp schemes (Stripe's, Slack's).
+//! - Legacy form webhooks merge the sender's custom variables into the
+//!   form, so a field can repeat: Mailgun's own value is the last of the
+//!   signature fields (`timestamp`, `token`, `signature`) and the first of
+//!   any other field Mailgun posts for that event. A variable named like a
+//!   field Mailgun does not post for the event (`url` on a delivery) is
+//!   only the sender's: it is metadata, never read as Mailgun's.
+//! - Acknowledgement: 200. A 406 ends Mailgun's retries, so it is answered
+//!   only for an authenticated body that will never parse; any other code
+//!   is retried for 8 hours ([`EmailProvider::reply`](crate::provider::EmailProvider::reply)).
+//! - Setup: no handshake. The control panel's test posts a signed sample
+//!   event.
 //!
 //! Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks>.
 
@@ -58,6 +72,13 @@ struct SignatureFields {
     timestamp: String,
     token: String,
     signature: String,
+}
+
+/// What a delivery's signature covers, and so what a replay reuses: the
+/// timestamp followed by the token, as signed (one value however the digits
+/// are split between the two fields).
+fn single_use(fields: &SignatureFields) -> String {
+    format!("{}{}", fields.timestamp, fields.token)
 }
 
 #[derive(Deserialize)]
@@ -176,8 +197,12 @@ impl MailgunVerifier {
     }
 
     /// As [`verify_and_parse_at`](Self::verify_and_parse_at), and also
-    /// returns the signed token and how long to remember it: refuse a later
-    /// request with the same token (see the module docs). The span is the
+    /// returns the single-use value and how long to remember it: refuse a
+    /// later request with the same value (see the module docs). The value
+    /// is what the signature covers, the timestamp followed by the token:
+    /// the signed string has no separator, so digits moved from one field
+    /// to the other keep the signature valid and would make a "new" token;
+    /// the string they make together is the same. The span is the
     /// replay window's (past plus future tolerance, plus a second for its
     /// inclusive edges), or a day when the window is disabled.
     ///
@@ -205,7 +230,7 @@ impl MailgunVerifier {
         let decoded = self.decode(headers, body)?;
         let (proof, token) = {
             let fields = decoded.signature(&self.policy.limits)?;
-            (self.check(&fields, now)?, fields.token.clone())
+            (self.check(&fields, now)?, single_use(&fields))
         };
         let remember = match self.policy.replay_window() {
             Some(w) => w
@@ -436,9 +461,10 @@ pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
 /// Parses a legacy form-encoded webhook, read as Mailgun documents it: the
 /// event names `delivered`, `dropped`, `bounced`, `complained`,
 /// `unsubscribed`, `opened`, `clicked`; the first value of a repeated field
-/// is Mailgun's; every `tag` and `X-Mailgun-Tag` value is a tag; custom
-/// variables (`X-Mailgun-Variables`, and fields Mailgun does not define) are
-/// the metadata; `code` and `reason` give the reject reason. There is no
+/// is Mailgun's where Mailgun posts that field for the event; every `tag`
+/// and `X-Mailgun-Tag` value is a tag; custom variables
+/// (`X-Mailgun-Variables`, and fields Mailgun does not post for the event)
+/// are the metadata; `code` and `reason` give the reject reason. There is no
 /// event id, and the form's `timestamp` is the signature's, new with each
 /// attempt: the idempotency key digests every other field, so a redelivery
 /// gets the same key.
@@ -453,25 +479,29 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     events_from_pairs(&pairs)
 }
 
-/// The fields Mailgun itself posts in a legacy webhook; every other field
-/// is one of the sender's custom variables.
-/// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#legacy-webhooks>.
-const LEGACY_FIELDS: &[&str] = &[
+/// The fields Mailgun itself posts in every legacy webhook, whatever the
+/// event: the event, its recipient and domain, the signature's three, the
+/// headers Mailgun adds (`X-Mailgun-Sid`, its sending id, on every event;
+/// the tag and variables headers), and the message's identity
+/// (`message-headers`, `Message-Id` and its lower-case spelling), which the
+/// manual lists for some events but which identify the message on any.
+const LEGACY_COMMON: &[&str] = &[
     "event",
     "recipient",
     "domain",
-    "message-headers",
-    "Message-Id",
-    "message-id",
     "timestamp",
     "token",
     "signature",
-    "reason",
-    "code",
-    "error",
-    "description",
-    "notification",
-    "url",
+    "message-headers",
+    "Message-Id",
+    "message-id",
+    "X-Mailgun-Sid",
+    "X-Mailgun-Tag",
+    "X-Mailgun-Variables",
+];
+
+/// The open, click and unsubscribe events' client fields.
+const LEGACY_CLIENT: &[&str] = &[
     "ip",
     "country",
     "region",
@@ -484,14 +514,75 @@ const LEGACY_FIELDS: &[&str] = &[
     "campaign-id",
     "campaign-name",
     "tag",
-    "X-Mailgun-Tag",
-    "X-Mailgun-Variables",
     "mailing-list",
-    "attachment-count",
-    "body-plain",
-    // Mailgun's sending id, on the legacy forms of every event.
-    "X-Mailgun-Sid",
 ];
+
+/// The fields Mailgun posts for one legacy event beside [`LEGACY_COMMON`].
+struct LegacyEvent {
+    /// The event's own fields.
+    fields: &'static [&'static str],
+    /// Whether it has the client fields ([`LEGACY_CLIENT`]): opens, clicks
+    /// and unsubscribes.
+    client: bool,
+    /// Whether it carries the bounce message: `attachment-N` files (and
+    /// `attachment-count`, `body-plain`) on dropped, bounced and complained
+    /// events.
+    attachments: bool,
+}
+
+/// The fields Mailgun posts for the legacy event `event`, by the parameter
+/// tables of Mailgun's legacy user manual. A sender's variable named like a
+/// field Mailgun does not post for that event is only the sender's: it is
+/// metadata and never read as Mailgun's (a variable `url` on a delivered
+/// event is no click URL). An event name Mailgun does not document gets
+/// every field any event has.
+/// Source: <https://github.com/mailgun/documentation/blob/master/source/user_manual.rst>
+/// ("Tracking Opens", "Tracking Clicks", "Tracking Unsubscribes",
+/// "Tracking Spam Complaints", "Tracking Bounces", "Tracking Failures",
+/// "Tracking Deliveries").
+fn legacy_event(event: &str) -> LegacyEvent {
+    let (fields, client, attachments): (&'static [&'static str], _, _) = match event {
+        "delivered" => (&[], false, false),
+        "dropped" => (&["reason", "code", "description"], false, true),
+        "bounced" => (
+            &[
+                "code",
+                "error",
+                "notification",
+                "campaign-id",
+                "campaign-name",
+                "tag",
+                "mailing-list",
+            ],
+            false,
+            true,
+        ),
+        "complained" => (
+            &["campaign-id", "campaign-name", "tag", "mailing-list"],
+            false,
+            true,
+        ),
+        "opened" | "unsubscribed" => (&[], true, false),
+        "clicked" => (&["url"], true, false),
+        _ => (
+            &[
+                "reason",
+                "code",
+                "error",
+                "description",
+                "notification",
+                "url",
+            ],
+            true,
+            true,
+        ),
+    };
+    LegacyEvent {
+        fields,
+        client,
+        attachments,
+    }
+}
 
 /// Fields that change with each delivery attempt of the same event: the
 /// signature's timestamp and token, and the signature.
@@ -500,6 +591,8 @@ const PER_ATTEMPT: &[&str] = &["timestamp", "token", "signature"];
 /// A legacy form event: each field's decoded values, in order.
 struct LegacyForm {
     fields: Vec<(String, Vec<String>)>,
+    /// The fields Mailgun posts for this event.
+    ours: LegacyEvent,
 }
 
 impl LegacyForm {
@@ -513,7 +606,33 @@ impl LegacyForm {
                 None => fields.push((name, vec![value])),
             }
         }
-        Self { fields }
+        let event = fields
+            .iter()
+            .find(|(n, _)| n == "event")
+            .and_then(|(_, values)| values.first())
+            .map_or("", String::as_str);
+        let ours = legacy_event(event);
+        Self { fields, ours }
+    }
+
+    /// Whether Mailgun posts a field `name` for this event.
+    fn is_mailguns(&self, name: &str) -> bool {
+        let event = &self.ours;
+        LEGACY_COMMON.contains(&name)
+            || event.fields.contains(&name)
+            || (event.client && LEGACY_CLIENT.contains(&name))
+            || (event.attachments && (name.starts_with("attachment-") || name == "body-plain"))
+    }
+
+    /// Mailgun's value of one of its fields for this event (the first), or
+    /// `None` where Mailgun posts no such field for it: a sender's variable
+    /// of that name is not read as Mailgun's.
+    fn mailguns(&self, name: &str) -> Option<String> {
+        if self.is_mailguns(name) {
+            self.first(name)
+        } else {
+            None
+        }
     }
 
     fn all(&self, name: &str) -> &[String] {
@@ -528,6 +647,34 @@ impl LegacyForm {
     /// its issue #77).
     fn first(&self, name: &str) -> Option<String> {
         self.all(name).first().filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// Every value of one of Mailgun's fields for this event; none where
+    /// Mailgun posts no such field for it.
+    fn mailguns_all(&self, name: &str) -> &[String] {
+        if self.is_mailguns(name) {
+            self.all(name)
+        } else {
+            &[]
+        }
+    }
+
+    /// The original message's headers, from `message-headers` (a JSON list
+    /// of `[name, value]` pairs).
+    fn headers(&self) -> Vec<(String, String)> {
+        self.first("message-headers")
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    /// The first value of the original message's header `name`, from
+    /// `message-headers`.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers()
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+            .filter(|v| !v.is_empty())
     }
 
     /// The last value: Mailgun's own for the signature fields (`timestamp`,
@@ -575,13 +722,10 @@ impl LegacyForm {
 
     /// Custom variables: the `X-Mailgun-Variables` header (JSON) from
     /// `message-headers` or a field of that name, then every field Mailgun
-    /// does not define.
+    /// does not post for the event.
     fn metadata(&self) -> Map<String, Value> {
         let mut metadata = Map::new();
-        let headers: Vec<(String, String)> = self
-            .first("message-headers")
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        let headers = self.headers();
         let variables = headers
             .iter()
             .filter(|(name, _)| name.eq_ignore_ascii_case("X-Mailgun-Variables"))
@@ -593,7 +737,7 @@ impl LegacyForm {
             }
         }
         for (name, values) in &self.fields {
-            let ours = LEGACY_FIELDS.contains(&name.as_str()) || name.starts_with("attachment-");
+            let ours = self.is_mailguns(name);
             // A variable named like one of Mailgun's fields repeats it:
             // Mailgun's value is the last of a signature field and the
             // first of any other, and the sender's is the one left.
@@ -615,10 +759,10 @@ impl LegacyForm {
 
 /// A legacy form-encoded webhook, read as Mailgun documents it: the event
 /// names `delivered`, `dropped`, `bounced`, `complained`, `unsubscribed`,
-/// `opened`, `clicked`; the first value of a repeated field is Mailgun's;
-/// every `tag` and `X-Mailgun-Tag` value is a tag; custom variables
-/// (`X-Mailgun-Variables`, and fields Mailgun does not define) are the
-/// metadata; `code` and `reason` give the reject reason; `error` or
+/// `opened`, `clicked`; the first value of a repeated field is Mailgun's
+/// where Mailgun posts that field for the event; every `tag` and
+/// `X-Mailgun-Tag` value is a tag; custom variables (`X-Mailgun-Variables`,
+/// and fields Mailgun does not post for the event) are the metadata; `code` and `reason` give the reject reason; `error` or
 /// `notification` the MTA response. The raw JSON holds every field (an
 /// array where one repeats). There is no event id, and the form's
 /// `timestamp` is the signature's, new with each attempt: the idempotency
@@ -640,25 +784,26 @@ fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> 
         ),
         recipient: legacy.first("recipient"),
         severity: None,
-        reason: legacy.first("reason"),
+        reason: legacy.mailguns("reason"),
         delivery_status: Some(MailgunDeliveryStatus {
             message: legacy
-                .first("error")
-                .or_else(|| legacy.first("notification")),
-            description: legacy.first("description"),
+                .mailguns("error")
+                .or_else(|| legacy.mailguns("notification")),
+            description: legacy.mailguns("description"),
         }),
         reject: None,
         message: Some(MailgunMessage {
             headers: Some(MailgunMessageHeaders {
                 message_id: legacy
                     .first("Message-Id")
-                    .or_else(|| legacy.first("message-id")),
+                    .or_else(|| legacy.first("message-id"))
+                    .or_else(|| legacy.header("Message-Id")),
                 to: None,
             }),
         }),
         tags: Some(
             legacy
-                .all("tag")
+                .mailguns_all("tag")
                 .iter()
                 .chain(legacy.all("X-Mailgun-Tag"))
                 .filter(|t| !t.is_empty())
@@ -666,18 +811,18 @@ fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> 
                 .collect(),
         ),
         user_variables: Some(legacy.metadata()),
-        url: legacy.first("url"),
+        url: legacy.mailguns("url"),
         client_info: Some(MailgunClientInfo {
-            user_agent: legacy.first("user-agent"),
+            user_agent: legacy.mailguns("user-agent"),
         }),
     };
-    let code = legacy.first("code");
+    let code = legacy.mailguns("code");
     let raw = serde_json::value::to_raw_value(&legacy.to_json())
         .map_err(|e| ParseError::json("form fields", &e))?;
     let mut event = normalize(native, raw);
     if matches!(event.kind, EventKind::Rejected | EventKind::Bounced) {
         event.reject_reason =
-            legacy_reject_reason(code.as_deref(), legacy.first("reason").as_deref());
+            legacy_reject_reason(code.as_deref(), legacy.mailguns("reason").as_deref());
     }
     event.set_fingerprint(&legacy.fingerprint());
     Ok(vec![event])
@@ -1017,9 +1162,13 @@ fn inbound_from_fields(
             message.event_id = Some(key);
         }
     }
-    // The signature covers this token, not the message: the token is what
-    // a replay reuses (see `verify_and_parse_inbound_at`).
-    message.replay_token = text("token").map(|token| format!("mailgun-token:{token}"));
+    // The signature covers the timestamp and this token, not the message:
+    // they are what a replay reuses. Unverified here: the verified reading
+    // (`verify_and_parse_inbound_at`) sets it from the fields it checked.
+    message.replay_token = text("token").map(|token| {
+        let timestamp = text("timestamp").unwrap_or_default();
+        format!("mailgun-token:{timestamp}{token}")
+    });
     message.envelope_sender = text("sender").or(message.envelope_sender);
     message.envelope_recipient = text("recipient").or(message.envelope_recipient);
     // Mailgun's spam filter: X-Mailgun-Sflag (Yes/No), X-Mailgun-Sscore.
@@ -1095,15 +1244,16 @@ impl MailgunVerifier {
         else {
             return Err(VerifyError::InvalidSignature.into());
         };
-        self.check(
-            &SignatureFields {
-                timestamp,
-                token,
-                signature,
-            },
-            now,
-        )?;
-        Ok(inbound_from_fields(&fields, limits)?)
+        let signed = SignatureFields {
+            timestamp,
+            token,
+            signature,
+        };
+        self.check(&signed, now)?;
+        let mut message = inbound_from_fields(&fields, limits)?;
+        // The value the signature covers, from the fields just checked.
+        message.replay_token = Some(format!("mailgun-token:{}", single_use(&signed)));
+        Ok(message)
     }
 }
 
@@ -1132,6 +1282,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A Mailgun route's parsed message, signed with the first secret;

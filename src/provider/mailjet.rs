@@ -46,6 +46,8 @@
 //! URL, as the events. No id: keyed by a digest of the message. Sources:
 //! <https://dev.mailjet.com/email/guides/parse-api/> (`mailjet/api-documentation`
 //! `guides/_parse-api.md`).
+//! - Setup: no handshake; events post once the callback URL is saved
+//!   (the dashboard can send a test event).
 //!
 //! Sources: Mailjet's Event API guide,
 //! <https://dev.mailjet.com/email/guides/webhooks/> and
@@ -299,22 +301,28 @@ fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
     let text = |n: Option<u64>| n.map(|n| n.to_string());
     let flag = |b: Option<bool>| b.map(|b| if b { "true" } else { "false" });
     let (message, list) = (text(native.message_id), text(native.mj_list_id));
-    event::fingerprint([
-        message.as_deref(),
-        native.message_guid.as_deref(),
-        Some(native.event.as_str()),
-        time.as_deref(),
-        native.email.as_deref(),
-        native.url.as_deref(),
-        native.error_related_to.as_deref(),
-        native.error.as_deref(),
-        flag(native.hard_bounce),
-        flag(native.blocked),
-        native.source.as_deref(),
-        native.ip.as_deref(),
-        native.agent.as_deref(),
-        list.as_deref(),
-    ])
+    event::fingerprint(
+        [
+            message.as_deref(),
+            native.message_guid.as_deref(),
+            Some(native.event.as_str()),
+            time.as_deref(),
+            native.email.as_deref(),
+            native.url.as_deref(),
+            native.error_related_to.as_deref(),
+            native.error.as_deref(),
+            flag(native.hard_bounce),
+            flag(native.blocked),
+            native.source.as_deref(),
+            native.ip.as_deref(),
+            native.agent.as_deref(),
+            list.as_deref(),
+        ]
+        .into_iter()
+        // The bounce's text, digested only where present, so that the keys of
+        // all other events stay as they were.
+        .chain(native.comment.as_deref().map(Some)),
+    )
 }
 
 /// A Mailjet event of `kind`, one object per request (wrap it in an array
@@ -581,6 +589,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A Parse API delivery of a reply to `sim.recipient` with an attachment;

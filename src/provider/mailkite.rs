@@ -20,6 +20,8 @@
 //!   of `to`.
 //! - Retries: only 2xx counts (redirects are failures), 15 s per attempt,
 //!   retried on a backoff and kept for replay.
+//! - Acknowledgement: any 2xx within 15 seconds; a redirect is a failure.
+//! - Setup: no handshake; the webhook posts once configured.
 //!
 //! Sources: MailKite docs, "Webhook security"
 //! <https://mailkite.dev/docs/webhook-security>, "Webhook delivery"
@@ -110,9 +112,11 @@ impl crate::scheme::Authenticate for MailkiteVerifier {
                 "expected exactly one `t=` part",
             )));
         };
-        let millis: i64 = t
-            .parse()
-            .map_err(|_| malformed(HeaderProblem::Syntax("`t` is not whole milliseconds")))?;
+        // Digits only (no sign), as every other signed time is read.
+        let millis: i64 = Some(t)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| malformed(HeaderProblem::Syntax("`t` is not whole milliseconds")))?;
         let seconds = millis.div_euclid(1000);
         let signatures = parts()
             .filter(|(k, _)| *k == "v1")
@@ -354,4 +358,5 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     reply: crate::provider::Reply::standard,
     control: None,
+    by_event_verifier: false,
 };

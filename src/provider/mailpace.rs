@@ -31,6 +31,8 @@
 //!   MailPace at the endpoint, and receive it with the durable handoff
 //!   (`Pipeline::hand_off`), which answers as soon as the events are
 //!   queued, so a failing handler never fails the delivery.
+//! - Setup: no handshake (but see the retries above: configure the key
+//!   first).
 //!
 //! Sources: MailPace docs, "Webhooks"
 //! <https://docs.mailpace.com/guide/webhooks> (events, payload, signature,

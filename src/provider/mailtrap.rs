@@ -11,8 +11,10 @@
 //! - Signed: the body; no time is signed, so there is no replay window.
 //! - Body: `{"events":[…]}` (format `json`, the default), or one event
 //!   object per line (format `jsonlines`, `application/jsonl`); both are
-//!   read. Up to 500 events per delivery (bounded by
-//!   [`Limits::max_events_per_delivery`] too).
+//!   read. A line that is not JSON, among lines that are, is kept as an
+//!   [`EventKind::Unknown`] event whose raw JSON is the line as a string,
+//!   so that it never costs its neighbours. Up to 500 events per delivery
+//!   (bounded by [`Limits::max_events_per_delivery`] too).
 //! - Events: `delivery` → [`EventKind::Delivered`], `open`, `click`,
 //!   `unsubscribe`, `spam` → [`EventKind::Complained`], `bounce` →
 //!   [`EventKind::Bounced`], `soft bounce` (with a space) and
@@ -29,6 +31,9 @@
 //!   `url`, `user_agent`.
 //! - Retries: anything but 200 within 30 s is retried 40 times, 5 minutes
 //!   apart; then the webhook is paused until someone resumes it.
+//! - Acknowledgement: 200 within 30 seconds.
+//! - Setup: no handshake; the webhook posts once created (the dashboard
+//!   can send a test).
 //!
 //! Sources: Mailtrap, "Webhooks"
 //! <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> (signature,
@@ -239,48 +244,70 @@ struct Envelope<'a> {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is neither, or has more events than 500
-/// or [`Limits::max_events_per_delivery`].
+/// [`ParseError`] when the body is neither (JSON Lines with no line of
+/// JSON), or has more events than 500 or
+/// [`Limits::max_events_per_delivery`].
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     parse_within(body, &Limits::default())
 }
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
     let max = limits.max_events_per_delivery.min(MAX_BATCH);
-    let raws: Vec<&RawValue> = if let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) {
-        batch::elements(envelope.events.get().as_bytes(), Shape::Array, max)?
-    } else {
-        json_lines(body, max)?
-    };
-    Ok(raws
+    let event = |raw| batch::native_or_unknown(Provider::Mailtrap, raw, normalize);
+    if let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) {
+        let raws = batch::elements(envelope.events.get().as_bytes(), Shape::Array, max)?;
+        return Ok(raws.into_iter().map(event).collect());
+    }
+    json_lines(body, max)?
         .into_iter()
-        .map(|raw| batch::native_or_unknown(Provider::Mailtrap, raw, normalize))
-        .collect())
+        .map(|line| line.map_or_else(unreadable_line, |raw| Ok(event(raw))))
+        .collect()
 }
 
-/// The objects of a JSON Lines body, one per non-blank line.
-fn json_lines(body: &[u8], max: usize) -> Result<Vec<&RawValue>, ParseError> {
+/// The lines of a JSON Lines body, one per non-blank line: each line's
+/// JSON, or the line itself where it is not JSON.
+fn json_lines(body: &[u8], max: usize) -> Result<Vec<Result<&RawValue, &[u8]>>, ParseError> {
     let mut out = Vec::new();
+    let mut first_error = None;
     for line in body
         .split(|&b| b == b'\n')
-        .filter(|l| !l.trim_ascii().is_empty())
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty())
     {
         if out.len() == max {
             return Err(ParseError::new(
                 "the delivery has more events than the limit",
             ));
         }
-        let raw: &RawValue = serde_json::from_slice(line.trim_ascii()).map_err(|e| {
-            ParseError::json("the body is neither {\"events\":[…]} nor JSON Lines", &e)
-        })?;
-        out.push(raw);
+        match serde_json::from_slice::<&RawValue>(line) {
+            Ok(raw) => out.push(Ok(raw)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+                out.push(Err(line));
+            }
+        }
     }
-    if out.is_empty() {
-        return Err(ParseError::new(
-            "the body is neither {\"events\":[…]} nor JSON Lines",
-        ));
+    // A body with no line of JSON is not JSON Lines at all.
+    if !out.iter().any(Result::is_ok) {
+        let not_either = "the body is neither {\"events\":[…]} nor JSON Lines";
+        return Err(match first_error {
+            Some(e) => ParseError::json(not_either, &e),
+            None => ParseError::new(not_either),
+        });
     }
     Ok(out)
+}
+
+/// A JSON Lines line that is not JSON, between lines that are: kept as an
+/// unknown event whose raw JSON is the line as a string (invalid UTF-8
+/// replaced), keyed by its bytes, so that it never costs its neighbours.
+fn unreadable_line(line: &[u8]) -> Result<EmailEvent, ParseError> {
+    let text = String::from_utf8_lossy(line);
+    let raw = serde_json::value::to_raw_value(&text)
+        .map_err(|e| ParseError::json("a JSON Lines line", &e))?;
+    let mut event = EmailEvent::new(Provider::Mailtrap, EventKind::Unknown, raw);
+    event.set_fingerprint(&Sha256::digest(line));
+    Ok(event)
 }
 
 /// Categories of a block by the receiving side (the sender, its content,

@@ -290,6 +290,15 @@ pub struct InboundInfo {
     /// inbound route reports as the events route does); `None` for a
     /// provider that sends no such delivery.
     pub control: Option<ReadControl>,
+    /// Whether the provider's event verifier authenticates its inbound
+    /// deliveries as they come, so that
+    /// [`InboundProviders::with_verifier`](crate::inbound::InboundProviders::with_verifier)
+    /// takes one: SNS's signed envelope, the same for events and received
+    /// mail. Elsewhere the inbound route is authenticated otherwise than
+    /// the event webhook's whole request (another shape the event reading
+    /// refuses, a single-use token the inbound reading must spend) and is
+    /// configured from [`Settings`].
+    pub by_event_verifier: bool,
 }
 
 /// A provider's configuration in text form, as the CLI's flags carry it.
@@ -482,6 +491,15 @@ pub enum SetupError {
     /// The provider sends no such event.
     #[error("this provider sends no {0} event")]
     Unsupported(crate::EventKind),
+    /// The provider's inbound deliveries are not authenticated as its
+    /// events are ([`InboundInfo::by_event_verifier`]): configure its
+    /// inbound route from [`Settings`]
+    /// ([`InboundProviders::with`](crate::inbound::InboundProviders::with)),
+    /// not with an event verifier.
+    #[error(
+        "{0}'s inbound mail is not authenticated as its events: configure it from settings (InboundProviders::with)"
+    )]
+    InboundNeedsSettings(&'static str),
 }
 
 /// What to simulate: one event of `kind`, as the provider would deliver it.

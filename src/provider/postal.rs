@@ -58,6 +58,9 @@
 //! Sources: `app/senders/http_sender.rb`, `lib/postal/http.rb`,
 //! `app/models/http_endpoint.rb`; "HTTP payloads",
 //! <https://docs.postalserver.io/developer/http-payloads>.
+//! - Acknowledgement: any 2xx within 5 seconds; anything else (a 3xx too)
+//!   is retried 5 times, 2 to 15 minutes apart.
+//! - Setup: no handshake; the webhook posts once added.
 //!
 //! Sources: Postal's source (`postalserver/postal`: `lib/postal/signer.rb`,
 //! `app/services/webhook_delivery_service.rb`, `app/models/webhook_request.rb`)
@@ -841,6 +844,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A hash-format request (JSON) for a reply to `sim.recipient`, with an

@@ -8,10 +8,18 @@
 //! - Signed: nothing. Anyone who learns the credentials can forge events, and
 //!   a captured request can be replayed; keep the credentials secret, use
 //!   HTTPS, and deduplicate ([`EmailEvent::idempotency_key`]).
-//! - Event id: `ID` for bounces and spam complaints; other records have none,
-//!   so their idempotency key is a digest of message id, recipient, kind and
-//!   time.
+//! - Event id: `ID` for bounces and spam complaints. Other records
+//!   (deliveries, opens, clicks, subscription changes) have none: their
+//!   idempotency key digests every field that can tell two apart (record
+//!   type, message id, recipient, times, link, user agent, the server's
+//!   text, the suppression). Postmark posts a record again as it was, so a
+//!   redelivery gets the same key.
 //! - Replay window: none (no signed timestamp).
+//! - Acknowledgement: 200. Postmark retries anything else (about 10 times
+//!   over 10 hours) except 403, which ends its retries: a refusal here is
+//!   401, never 403, so a credentials mistake fixed within the retries
+//!   loses nothing ([`EmailProvider::reply`](crate::provider::EmailProvider::reply)).
+//! - Setup: no handshake. The webhook page's test posts a sample record.
 //!
 //! Source: <https://postmarkapp.com/developer/webhooks/webhooks-overview>.
 
@@ -62,13 +70,24 @@ impl PostmarkVerifier {
     }
 
     /// Also requires header `name` to carry `value` (Postmark lets you add
-    /// custom headers to a webhook). Compared in constant time.
+    /// custom headers to a webhook). Compared in constant time. Called again
+    /// with the same name, it accepts that value too (rotation: add the new
+    /// value, change the webhook, then drop the old one); with another name,
+    /// the header required is the new one.
     #[must_use]
     pub fn with_secret_header(mut self, name: &'static str, value: &Secret) -> Self {
-        self.secret_header = Some(SecretHeader {
-            name: Name::new(name.into()),
-            digest: SecretDigests::new(&[value.expose()]),
-        });
+        let name = Name::new(name.into());
+        match &mut self.secret_header {
+            Some(header) if header.name.as_str().eq_ignore_ascii_case(name.as_str()) => {
+                header.digest.push(&[value.expose()]);
+            }
+            _ => {
+                self.secret_header = Some(SecretHeader {
+                    name,
+                    digest: SecretDigests::new(&[value.expose()]),
+                });
+            }
+        }
         self
     }
 
@@ -171,6 +190,7 @@ fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
 }
 
 fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
+    let fingerprint = fingerprint(&native);
     let (kind, reason, timestamp) = match native.record_type.as_str() {
         "Delivery" => (EventKind::Delivered, None, native.delivered_at),
         "Open" => (EventKind::Opened, None, native.received_at),
@@ -220,6 +240,9 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
         Value::String(s) if !s.is_empty() => Some(s),
         _ => None,
     });
+    if event.event_id.is_none() {
+        event.set_fingerprint(&fingerprint);
+    }
     event.message_id = native.message_id;
     event.recipient = native.recipient.or(native.email);
     event.description = native.description;
@@ -236,6 +259,39 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
     event.tags = native.tag.into_iter().filter(|t| !t.is_empty()).collect();
     event.metadata = native.metadata.unwrap_or_default();
     event
+}
+
+/// The derived key of a record without an `ID` (deliveries, opens,
+/// clicks, subscription changes): every field that can tell two such
+/// records apart (the record type, message, recipient, each time, the
+/// link, the client, the server's text, the suppression), none of which
+/// changes when Postmark posts the record again.
+fn fingerprint(native: &PostmarkEvent) -> [u8; 32] {
+    let time = |t: &Timestamp| t.0.map(|t| t.unix_timestamp_nanos().to_string());
+    let times = [
+        &native.delivered_at,
+        &native.bounced_at,
+        &native.received_at,
+        &native.changed_at,
+    ]
+    .map(time);
+    let suppress = native.suppress_sending.map(|s| s.to_string());
+    crate::event::fingerprint(
+        [
+            Some(native.record_type.as_str()),
+            native.message_id.as_deref(),
+            native.recipient.as_deref(),
+            native.email.as_deref(),
+            native.original_link.as_deref(),
+            native.user_agent.as_deref(),
+            native.details.as_deref(),
+            native.description.as_deref(),
+            suppress.as_deref(),
+            native.suppression_reason.as_deref(),
+        ]
+        .into_iter()
+        .chain(times.iter().map(Option::as_deref)),
+    )
 }
 
 configure_via_field!(PostmarkVerifier);
@@ -342,6 +398,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A Postmark inbound delivery: a reply to `sim.recipient` (the inbound

@@ -24,6 +24,12 @@
 //!   retention of 7 days: a captured delivery replayed later is either
 //!   refused as too old or, inside the window, a duplicate of the completed
 //!   events. Deduplicate on [`EmailEvent::idempotency_key`].
+//! - Acknowledgement: any 2xx. Anything else (a timeout too) is retried,
+//!   so a refusal (401, 400) is retried to no avail and a transient failure
+//!   (5xx) is kept: SendGrid redelivers it.
+//! - Setup: no handshake; the webhook posts once saved. The dashboard's
+//!   test posts a sample batch in the usual shape, signed when signing is
+//!   on.
 //!
 //! Source: <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features>,
 //! event fields at <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event>.
@@ -1035,6 +1041,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A SendGrid Inbound Parse delivery (parsed fields, an attachment);

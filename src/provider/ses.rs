@@ -14,6 +14,14 @@
 //! - Fan-out: at most [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event) recipients per
 //!   event (default 100; SES itself allows 50 per message); the events of
 //!   one SES event share its JSON.
+//! - Acknowledgement: any 2xx within 15 seconds. SNS retries 5xx and
+//!   timeouts (3 times, 20 seconds apart, by default) and discards every
+//!   4xx, so a transient failure (a store, a queue, a certificate that
+//!   could not be fetched) is answered 503.
+//! - Setup: SNS first posts a `SubscriptionConfirmation`, signed like a
+//!   notification. It is reported as a
+//!   [`Control::SubscriptionConfirmation`](crate::provider::Control::SubscriptionConfirmation)
+//!   with the validated URL to visit, never confirmed automatically.
 //!
 //! Source: <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>
 //! and <https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html>.
@@ -964,6 +972,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply,
     control: Some(inbound_control),
+    by_event_verifier: true,
 };
 
 /// What an inbound delivery without a message says about the

@@ -26,6 +26,9 @@
 //! - Retries: a delivery not answered 2xx within 10 s is retried, 5 times
 //!   in the first 30 minutes, then less often for up to 48 hours; failures
 //!   can be retried from the dashboard.
+//! - Acknowledgement: any 2xx within 10 seconds.
+//! - Setup: no handshake; the settings page's "Test this webhook" posts a
+//!   sample event for each selected type.
 //!
 //! Sources: SMTP2GO, "Webhooks"
 //! <https://developers.smtp2go.com/docs/webhooks-overview>, "Set up a
@@ -211,18 +214,24 @@ fn normalize(native: Smtp2goEvent, raw: &RawValue) -> EmailEvent {
         None => crate::encoding::hex(&Sha256::digest(raw.get().as_bytes())),
     };
     let mut event = EmailEvent::new(Provider::Smtp2go, kind, raw.to_owned());
-    event.set_fingerprint(&event::fingerprint([
-        Some(native.event.as_str()),
-        native.email_id.as_deref(),
-        native.rcpt.as_deref(),
-        Some(time.as_str()),
-        link.as_deref(),
-        native.bounce.as_deref(),
-        native.message.as_deref(),
-        native.host.as_deref(),
-        native.user_agent.as_deref(),
-        native.srchost.as_deref(),
-    ]));
+    event.set_fingerprint(&event::fingerprint(
+        [
+            Some(native.event.as_str()),
+            native.email_id.as_deref(),
+            native.rcpt.as_deref(),
+            Some(time.as_str()),
+            link.as_deref(),
+            native.bounce.as_deref(),
+            native.message.as_deref(),
+            native.host.as_deref(),
+            native.user_agent.as_deref(),
+            native.srchost.as_deref(),
+        ]
+        .into_iter()
+        // Digested only where present, so that the keys of events without it
+        // stay as they were.
+        .chain(native.context.as_deref().map(Some)),
+    ));
     event.soft_bounce = kind == EventKind::Bounced && native.bounce.as_deref() == Some("soft");
     event.reject_reason = reason;
     event.timestamp = native.time.0;

@@ -305,6 +305,15 @@ enum Slot {
 
 type SharedSlot = Arc<futures_util::lock::Mutex<Slot>>;
 
+/// One URL in the cache: its slot, and whether a certificate from it has
+/// verified a signature (so it is SNS's: a forger names URLs but cannot
+/// sign with their keys).
+#[derive(Debug)]
+struct Cached {
+    slot: SharedSlot,
+    proven: bool,
+}
+
 /// Parsed certificates by URL in front of a [`CertificateSource`].
 ///
 /// - **One fetch in flight per URL:** concurrent requests naming the same
@@ -318,16 +327,20 @@ type SharedSlot = Arc<futures_util::lock::Mutex<Slot>>;
 /// - **Bounded:** at most [`capacity`](Self::with_capacity) URLs (default
 ///   32; SNS uses one certificate per region at a time). When full, a
 ///   failure whose time-to-live ended is forgotten first, then an expired
-///   certificate, then the certificate that expires first; a fetch in
-///   flight or a failure still remembered is never forgotten, and when
-///   nothing can go the new URL is answered
-///   [`VerifyError::CertificateUnavailable`] without a fetch. So requests
-///   naming ever new URLs cause at most `capacity` fetches per
+///   certificate, then the certificate that expires first among those that
+///   never verified a signature; a fetch in flight or a failure still
+///   remembered is never forgotten, and when nothing can go the new URL is
+///   answered [`VerifyError::CertificateUnavailable`] without a fetch. So
+///   requests naming ever new URLs cause at most `capacity` fetches per
 ///   failure time-to-live.
+/// - **Proven certificates stay:** one that verified a signature is
+///   forgotten only when every URL remembered is proven, so forged
+///   requests naming new URLs never push out the certificate real
+///   deliveries are signed with.
 #[derive(Debug)]
 pub struct CertificateCache<S> {
     source: S,
-    slots: Mutex<HashMap<SigningCertUrl, SharedSlot>>,
+    slots: Mutex<HashMap<SigningCertUrl, Cached>>,
     capacity: usize,
     failure_ttl: Duration,
 }
@@ -373,8 +386,8 @@ impl<S: CertificateSource> CertificateCache<S> {
             .slots
             .lock()
             .map_err(|_| VerifyError::CertificateUnavailable)?;
-        if let Some(slot) = map.get(url) {
-            return Ok(SlotAccess::Existing(Arc::clone(slot)));
+        if let Some(cached) = map.get(url) {
+            return Ok(SlotAccess::Existing(Arc::clone(&cached.slot)));
         }
         if map.len() >= self.capacity {
             let victim = eviction_victim(&map, now).ok_or(VerifyError::CertificateUnavailable)?;
@@ -384,8 +397,25 @@ impl<S: CertificateSource> CertificateCache<S> {
         let held = slot
             .try_lock_owned()
             .ok_or(VerifyError::CertificateUnavailable)?;
-        map.insert(url.clone(), slot);
+        map.insert(
+            url.clone(),
+            Cached {
+                slot,
+                proven: false,
+            },
+        );
         Ok(SlotAccess::New(held))
+    }
+
+    /// Notes that the certificate from `url` verified a signature: a URL
+    /// so proven is forgotten to make room only when every URL remembered
+    /// is proven, never for a URL that is not (yet).
+    fn prove(&self, url: &SigningCertUrl) {
+        if let Ok(mut map) = self.slots.lock() {
+            if let Some(cached) = map.get_mut(url) {
+                cached.proven = true;
+            }
+        }
     }
 
     /// The certificate at `url`, valid at `now`: from the cache, or fetched
@@ -439,32 +469,47 @@ enum SlotAccess {
 /// Which URL to forget when the cache is full, or `None` to refuse the new
 /// URL for now: an abandoned empty slot or a failure whose time-to-live has
 /// ended first, then a certificate no longer valid, then the valid
-/// certificate that expires first. A slot with a fetch in flight (locked,
-/// as every new slot is from birth) and a failure still remembered are
-/// never forgotten: forgetting them would let a flood of requests naming
-/// ever new URLs start a fetch each, or start a second fetch for a URL
-/// already being fetched.
+/// certificate that expires first among those that never verified a
+/// signature. A slot with a fetch in flight (locked, as every new slot is
+/// from birth) and a failure still remembered are never forgotten:
+/// forgetting them would let a flood of requests naming ever new URLs
+/// start a fetch each, or start a second fetch for a URL already being
+/// fetched. A proven certificate (one that verified a signature) is
+/// forgotten only when every URL remembered is proven: else a flood of
+/// forged requests naming new URLs would push out the certificate SNS
+/// signs with, and real deliveries would be answered 503 until SNS gave
+/// up.
 fn eviction_victim(
-    map: &HashMap<SigningCertUrl, SharedSlot>,
+    map: &HashMap<SigningCertUrl, Cached>,
     now: OffsetDateTime,
 ) -> Option<SigningCertUrl> {
     let mut best: Option<((u8, i64), &SigningCertUrl)> = None;
-    for (url, slot) in map {
-        let Some(slot) = slot.try_lock() else {
+    let mut all_proven = true;
+    for (url, cached) in map {
+        let Some(slot) = cached.slot.try_lock() else {
+            all_proven = false;
             continue;
         };
         let rank = match &*slot {
             Slot::Empty => return Some(url.clone()),
             Slot::Failed { until, .. } if *until <= now => return Some(url.clone()),
-            Slot::Failed { .. } => continue,
+            Slot::Failed { .. } => {
+                all_proven = false;
+                continue;
+            }
             Slot::Ready(cert) if !cert.is_valid_at(now) => (0, cert.not_after),
-            Slot::Ready(cert) => (1, cert.not_after),
+            Slot::Ready(cert) if !cached.proven => (1, cert.not_after),
+            Slot::Ready(cert) => (2, cert.not_after),
         };
+        if rank.0 < 2 {
+            all_proven = false;
+        }
         if best.is_none_or(|(r, _)| rank < r) {
             best = Some((rank, url));
         }
     }
-    best.map(|(_, url)| url.clone())
+    best.filter(|((rank, _), _)| *rank < 2 || all_proven)
+        .map(|(_, url)| url.clone())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -816,7 +861,9 @@ impl<S: CertificateSource> SnsVerifier<S> {
     ) -> Result<SnsMessage, VerifyError> {
         let (checked, url) = self.precheck(headers, body, now)?;
         let certificate = self.certificates.get_at(&url, now).await?;
-        check_signature(checked, &certificate, now)
+        let message = check_signature(checked, &certificate, now)?;
+        self.certificates.prove(&url);
+        Ok(message)
     }
 
     /// Verifies a delivery with a certificate you already hold (the CLI's

@@ -534,6 +534,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
+    by_event_verifier: false,
 };
 
 /// A relay batch of one message for `sim.recipient`, with the first

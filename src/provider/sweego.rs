@@ -27,6 +27,8 @@
 //!   `headers` as metadata.
 //! - Retries: not documented by Sweego; answer 2xx fast, and 5xx for a
 //!   transient failure.
+//! - Acknowledgement: any 2xx (Sweego documents nothing more).
+//! - Setup: no handshake documented.
 //!
 //! Sources: Sweego, "Webhook signature"
 //! <https://learn.sweego.io/docs/webhooks/webhook_signature>, "Payload"

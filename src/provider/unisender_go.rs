@@ -299,15 +299,34 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
         return Ok(vec![single(raw)]);
     };
     let mut events = Vec::new();
-    for user in batch::elements(users.get().as_bytes(), Shape::Array, max)? {
-        let user: UserEvents<'_> = serde_json::from_str(user.get())
-            .map_err(|e| ParseError::json("an `events_by_user` element is not an object", &e))?;
-        let Some(list) = user.events else { continue };
+    for group in batch::elements(users.get().as_bytes(), Shape::Array, max)? {
+        // An object (serde would read a struct from an array too).
+        let read = Some(group.get())
+            .filter(|text| text.starts_with('{'))
+            .and_then(|text| serde_json::from_str::<UserEvents<'_>>(text).ok());
+        let list = match read {
+            Some(UserEvents { events: None }) => continue,
+            Some(UserEvents { events: Some(list) }) if list.get().starts_with('[') => list,
+            // A group that is not one (not an object, or `events` not an
+            // array) is kept whole as an unknown event: it never costs the
+            // other users' events.
+            _ => {
+                if events.len() == max {
+                    return Err(too_many());
+                }
+                events.push(unknown(group));
+                continue;
+            }
+        };
         let left = max.saturating_sub(events.len());
         let raws = batch::elements(list.get().as_bytes(), Shape::Array, left)?;
         events.extend(raws.into_iter().map(event_from));
     }
     Ok(events)
+}
+
+fn too_many() -> ParseError {
+    ParseError::new("the delivery has more events than the limit")
 }
 
 fn unknown(raw: &RawValue) -> EmailEvent {

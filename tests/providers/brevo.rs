@@ -20,7 +20,8 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
         "link": "https://example.com/a", "reason": "r", "tag": "t", "tags": ["x"],
         "X-Mailin-custom": "{\"a\":1}"});
     let original = key(&base);
-    let changes: [(&str, Value); 10] = [
+    let changes: [(&str, Value); 11] = [
+        ("ts", json!(1_765_000_002)),
         ("event", json!("opened")),
         ("email", json!("b@example.com")),
         ("message-id", json!("<m2@x>")),

@@ -362,3 +362,87 @@ fn legacy_metadata_keeps_the_senders_variables_and_none_of_mailguns_fields() {
                "timestamp": "111", "token": "my-token"})
     );
 }
+
+/// A sender's variable named like a field Mailgun posts only for other
+/// events is the sender's on this one: metadata, never read as Mailgun's
+/// (Mailgun's legacy user manual lists each event's fields). On an event
+/// that has the field, Mailgun's value is the first and the sender's the
+/// second. Every pair differs from the old reading, which took any field
+/// Mailgun posts for some event as Mailgun's on all.
+#[test]
+fn legacy_variables_named_like_another_events_fields_are_the_senders() {
+    let delivered = "event=delivered&recipient=a%40example.com&domain=mg.example.com\
+        &Message-Id=%3Cm1%40example.com%3E\
+        &url=https%3A%2F%2Fexample.com%2Forder%2F42&reason=gift&code=B7&description=blue\
+        &tag=vip&ip=10.0.0.1&user-agent=my-agent&error=none&notification=weekly\
+        &timestamp=1765000000&token=t0k&signature=abc";
+    let e = &mailgun::parse_form(delivered.as_bytes()).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Delivered);
+    assert_eq!(e.click_url, None);
+    assert!(e.tags.is_empty(), "{:?}", e.tags);
+    assert_eq!(e.description, None);
+    assert_eq!(e.mta_response, None);
+    assert_eq!(e.user_agent, None);
+    assert_eq!(
+        serde_json::Value::Object(e.metadata.clone()),
+        json!({"url": "https://example.com/order/42", "reason": "gift", "code": "B7",
+               "description": "blue", "tag": "vip", "ip": "10.0.0.1",
+               "user-agent": "my-agent", "error": "none", "notification": "weekly"})
+    );
+
+    // On a click, `url` is Mailgun's (first) and the sender's (second).
+    let clicked = "event=clicked&recipient=a%40example.com&domain=mg.example.com\
+        &url=https%3A%2F%2Fexample.com%2Fclicked&tag=news\
+        &url=https%3A%2F%2Fexample.com%2Fmine&reason=gift\
+        &timestamp=1765000000&token=t0k&signature=abc";
+    let e = &mailgun::parse_form(clicked.as_bytes()).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Clicked);
+    assert_eq!(e.click_url.as_deref(), Some("https://example.com/clicked"));
+    assert_eq!(e.tags, ["news"]);
+    assert_eq!(
+        serde_json::Value::Object(e.metadata.clone()),
+        json!({"url": "https://example.com/mine", "reason": "gift"})
+    );
+
+    // A drop's `reason` and `code` are Mailgun's; `url` is not.
+    let dropped = "event=dropped&recipient=a%40example.com&reason=hardfail&code=605\
+        &description=Not+delivering&url=https%3A%2F%2Fexample.com%2Fmine\
+        &timestamp=1765000000&token=t0k&signature=abc";
+    let e = &mailgun::parse_form(dropped.as_bytes()).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Rejected);
+    assert_eq!(e.reject_reason, Some(RejectReason::Bounced));
+    assert_eq!(e.description.as_deref(), Some("Not delivering"));
+    assert_eq!(e.click_url, None);
+    assert_eq!(
+        serde_json::Value::Object(e.metadata.clone()),
+        json!({"url": "https://example.com/mine"})
+    );
+}
+
+/// A legacy event without a `Message-Id` field takes the message id from
+/// `message-headers`, as Mailgun's bounce and complaint forms carry it.
+#[test]
+fn legacy_message_id_from_the_message_headers() {
+    let headers = json!([["Subject", "Hi"], ["Message-Id", "<m7@example.com>"]]).to_string();
+    let body = format!(
+        "event=bounced&recipient=a%40example.com&code=550&error=no+such+user\
+         &message-headers={}&timestamp=1765000000&token=t0k&signature=abc",
+        utf8_percent(&headers)
+    );
+    let e = &mailgun::parse_form(body.as_bytes()).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Bounced);
+    assert_eq!(e.message_id.as_deref(), Some("<m7@example.com>"));
+    assert!(e.metadata.is_empty(), "{:?}", e.metadata);
+}
+
+/// Percent-encodes every byte but unreserved ASCII.
+fn utf8_percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

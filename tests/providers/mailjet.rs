@@ -19,9 +19,12 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     let base = json!({"event": "bounce", "time": 1_765_000_000, "MessageID": 19_421_777_835_146_490_u64,
         "Message_GUID": "g-1", "email": "a@example.com", "url": "https://example.com/",
         "ip": "192.0.2.1", "agent": "UA 1", "hard_bounce": false, "blocked": false,
-        "error_related_to": "recipient", "error": "user unknown", "source": "JMRPP", "mj_list_id": 1});
+        "error_related_to": "recipient", "error": "user unknown", "source": "JMRPP", "mj_list_id": 1,
+        "comment": "mailbox full"});
     let original = key(&base);
-    let changes: [(&str, Value); 13] = [
+    let changes: [(&str, Value); 15] = [
+        ("source", json!("other")),
+        ("comment", json!("mailbox over quota")),
         ("event", json!("open")),
         ("time", json!(1_765_000_001)),
         ("MessageID", json!(19_421_777_835_146_491_u64)),

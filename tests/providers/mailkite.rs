@@ -69,6 +69,16 @@ fn the_header_grammar_is_strict_where_it_matters() {
     for bad in ["", "t=1750000000000", v1, "t=abc,v1=00", "t=1,t=2,v1=00"] {
         assert!(check(&verifier, bad, BODY, now).is_err(), "{bad}");
     }
+    // A signed time with a sign is malformed, as `t=abc` is (it was read
+    // as a number and refused only by the signature).
+    let malformed = check(&verifier, &format!("t=abc,{v1}"), BODY, now).unwrap_err();
+    for signed in ["+1750000000000", "-1750000000000", " 1750000000000x"] {
+        assert_eq!(
+            check(&verifier, &format!("t={signed},{v1}"), BODY, now).unwrap_err(),
+            malformed,
+            "{signed}"
+        );
+    }
     let tampered = BODY.replace("works", "worked");
     assert_eq!(
         check(&verifier, HEADER, &tampered, now).unwrap_err(),

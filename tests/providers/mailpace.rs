@@ -118,3 +118,42 @@ fn mailpace_spam_is_a_block_that_keeps_the_address() {
     );
     assert_eq!(event.suppression(), email_webhooks::Suppression::Keep);
 }
+
+/// The derived key (MailPace sends no event id) differs when any one field
+/// that can tell two events apart differs, is the same for the same event
+/// posted again, and an unreadable time keeps events apart.
+#[test]
+fn derived_keys_differ_in_every_field_that_tells_events_apart() {
+    use serde_json::json;
+    let event = json!({"event": "email.deferred", "payload": {"status": "deferred", "id": 7,
+        "to": "a@example.com", "message_id": "<m1@example.com>",
+        "updated_at": "2025-12-06T10:00:00Z", "created_at": "2025-12-06T09:00:00Z"}});
+    let key = |body: &serde_json::Value| {
+        email_webhooks::provider::mailpace::parse(body.to_string().as_bytes()).unwrap()[0]
+            .idempotency_key()
+    };
+    let base = key(&event);
+    assert_eq!(key(&event.clone()), base, "the same event posted again");
+    let mut other = event.clone();
+    other["event"] = json!("email.delivered");
+    assert_ne!(key(&other), base, "event");
+    for (field, value) in [
+        ("status", json!("delivered")),
+        ("id", json!(8)),
+        ("to", json!("b@example.com")),
+        ("message_id", json!("<m2@example.com>")),
+        ("updated_at", json!("2025-12-06T10:05:00Z")),
+    ] {
+        let mut other = event.clone();
+        other["payload"][field] = value;
+        assert_ne!(key(&other), base, "{field}");
+    }
+    // Two deferrals whose times cannot be read are still two.
+    let unreadable = |time: &str| {
+        let mut e = event.clone();
+        e["payload"]["updated_at"] = json!(time);
+        key(&e)
+    };
+    assert_ne!(unreadable("6 Dec 10:00"), unreadable("6 Dec 10:05"));
+    assert_eq!(unreadable("6 Dec 10:00"), unreadable("6 Dec 10:00"));
+}

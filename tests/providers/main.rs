@@ -24,6 +24,7 @@ mod mailgun;
 mod mailjet;
 mod mailkite;
 mod mailpace;
+mod mailtrap;
 mod mandrill;
 mod matrix;
 mod postal;

@@ -187,7 +187,8 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
         events[0].idempotency_key()
     };
     let original = key(&base);
-    let changes: [(&str, Value); 7] = [
+    let changes: [(&str, Value); 8] = [
+        ("/msg/_id", json!("m2")),
         ("/event", json!("open")),
         ("/_id", json!("m2")),
         ("/ts", json!(1_765_000_001)),
@@ -220,6 +221,8 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
         ("/reject/subaccount", json!("s2")),
         ("/reject/sender", json!("y@example.org")),
         ("/action", json!("remove")),
+        ("/type", json!("whitelist")),
+        ("/ts", json!(1_765_000_001)),
     ] {
         let mut variant = sync.clone();
         *variant.pointer_mut(pointer).unwrap() = value;

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use email_webhooks::Configure as _;
 use email_webhooks::provider::postmark::{self, PostmarkVerifier};
 use email_webhooks::{BasicAuth, EmailEvent, EventKind, RejectReason, Secret};
+use serde_json::json;
 
 fn one(name: &str) -> EmailEvent {
     let sample = Sample::load(name);
@@ -225,6 +226,31 @@ fn the_optional_secret_header_is_checked() {
     assert!(v.verify(&h, b"{}").is_ok());
 }
 
+/// The secret header rotates: the same name given again accepts that value
+/// too (the old code kept only the last value); another name replaces it.
+#[test]
+fn the_secret_header_rotates() {
+    let secret = |s: &str| Secret::from_bytes(s).unwrap();
+    let v = PostmarkVerifier::new(BasicAuth::new("u", "p").unwrap())
+        .with_secret_header("X-Webhook-Secret", &secret("old-value"))
+        .with_secret_header("x-webhook-secret", &secret("new-value"));
+    for value in ["old-value", "new-value"] {
+        let mut h = auth_header("u:p");
+        h.push(("X-Webhook-Secret".into(), value.into()));
+        assert!(v.verify(&h, b"{}").is_ok(), "{value}");
+    }
+    let mut h = auth_header("u:p");
+    h.push(("X-Webhook-Secret".into(), "other".into()));
+    assert_eq!(v.verify(&h, b"{}").unwrap_err().code(), "unauthorized");
+    // Another header name: only it, with its value.
+    let v = v.with_secret_header("X-Other", &secret("third"));
+    let mut h = auth_header("u:p");
+    h.push(("X-Webhook-Secret".into(), "old-value".into()));
+    assert_eq!(v.verify(&h, b"{}").unwrap_err().code(), "unauthorized");
+    h.push(("X-Other".into(), "third".into()));
+    assert!(v.verify(&h, b"{}").is_ok());
+}
+
 #[test]
 fn body_limit_is_checked() {
     let v = PostmarkVerifier::new(BasicAuth::new("u", "p").unwrap())
@@ -233,4 +259,63 @@ fn body_limit_is_checked() {
         v.verify(&auth_header("u:p"), b"12345").unwrap_err().code(),
         "body_too_large"
     );
+}
+
+/// Records without an `ID` get a derived key that differs when any one
+/// field that can tell two records apart differs, and is the same for the
+/// same record posted again. The old key digested message id, recipient,
+/// kind and time only: two clicks on different links (or from different
+/// clients) at the same time shared one, and the second was acknowledged
+/// as a duplicate.
+#[test]
+fn derived_keys_differ_in_every_field_that_tells_records_apart() {
+    let key = |record: serde_json::Value| {
+        postmark::parse(record.to_string().as_bytes()).unwrap()[0].idempotency_key()
+    };
+    let click = json!({"RecordType": "Click", "MessageID": "m1", "Recipient": "a@example.com",
+        "ReceivedAt": "2025-12-06T09:00:00.1234567Z", "OriginalLink": "https://example.com/a",
+        "UserAgent": "Mozilla/5.0", "Tag": "t"});
+    let base = key(click.clone());
+    assert_eq!(key(click.clone()), base, "the same record posted again");
+    for (field, value) in [
+        ("RecordType", json!("Open")),
+        ("MessageID", json!("m2")),
+        ("Recipient", json!("b@example.com")),
+        ("ReceivedAt", json!("2025-12-06T09:00:00.1234568Z")),
+        ("OriginalLink", json!("https://example.com/b")),
+        ("UserAgent", json!("Thunderbird")),
+    ] {
+        let mut other = click.clone();
+        other[field] = value;
+        assert_ne!(key(other), base, "{field}");
+    }
+    let delivery = json!({"RecordType": "Delivery", "MessageID": "m1",
+        "Recipient": "a@example.com", "DeliveredAt": "2025-12-06T09:00:00Z",
+        "Details": "Test delivery webhook details"});
+    let base = key(delivery.clone());
+    for (field, value) in [
+        ("DeliveredAt", json!("2025-12-06T09:00:01Z")),
+        ("Details", json!("250 OK other")),
+    ] {
+        let mut other = delivery.clone();
+        other[field] = value;
+        assert_ne!(key(other), base, "{field}");
+    }
+    let change = json!({"RecordType": "SubscriptionChange", "MessageID": "m1",
+        "Recipient": "a@example.com", "ChangedAt": "2025-12-06T09:00:00Z",
+        "SuppressSending": true, "SuppressionReason": "ManualSuppression"});
+    let base = key(change.clone());
+    for (field, value) in [
+        ("SuppressSending", json!(false)),
+        ("SuppressionReason", json!("HardBounce")),
+        ("ChangedAt", json!("2025-12-06T09:00:05Z")),
+    ] {
+        let mut other = change.clone();
+        other[field] = value;
+        assert_ne!(key(other), base, "{field}");
+    }
+    // A record with an `ID` keeps it as its key.
+    let bounce = json!({"RecordType": "Bounce", "ID": 42, "Type": "HardBounce",
+        "MessageID": "m1", "Email": "a@example.com", "BouncedAt": "2025-12-06T09:00:00Z"});
+    assert_eq!(key(bounce), "postmark:42");
 }

@@ -78,3 +78,36 @@ fn an_unreadable_time_keeps_events_apart() {
         key("6 Dec 2025 10:00", "a@example.com")
     );
 }
+
+/// The derived key (SMTP2GO sends no event id) differs when any one field
+/// that can tell two events apart differs, and is the same for the same
+/// event posted again.
+#[test]
+fn derived_keys_differ_in_every_field_that_tells_events_apart() {
+    let event = serde_json::json!({"event": "bounce", "time": 1_765_000_000,
+        "email_id": "1abc-XyZ", "rcpt": "a@example.com", "bounce": "soft",
+        "message": "452 mailbox full", "host": "mx.example.com", "context": "RCPT TO",
+        "user-agent": "Mozilla/5.0", "srchost": "192.0.2.1", "click_url": "https://example.com/a"});
+    let key = |body: &serde_json::Value| {
+        smtp2go::parse(body.to_string().as_bytes()).unwrap()[0].idempotency_key()
+    };
+    let base = key(&event);
+    assert_eq!(key(&event.clone()), base, "the same event posted again");
+    for (field, value) in [
+        ("event", serde_json::json!("delivered")),
+        ("time", serde_json::json!(1_765_000_001)),
+        ("email_id", serde_json::json!("2abc-XyZ")),
+        ("rcpt", serde_json::json!("b@example.com")),
+        ("bounce", serde_json::json!("hard")),
+        ("message", serde_json::json!("550 no such user")),
+        ("host", serde_json::json!("mx2.example.com")),
+        ("context", serde_json::json!("DATA")),
+        ("user-agent", serde_json::json!("Thunderbird")),
+        ("srchost", serde_json::json!("192.0.2.2")),
+        ("click_url", serde_json::json!("https://example.com/b")),
+    ] {
+        let mut other = event.clone();
+        other[field] = value;
+        assert_ne!(key(&other), base, "{field}");
+    }
+}

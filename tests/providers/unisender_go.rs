@@ -189,3 +189,57 @@ fn blocks_by_the_receiving_side_are_soft() {
         email_webhooks::Suppression::Stop(email_webhooks::StopReason::HardBounce)
     );
 }
+
+/// A group of `events_by_user` that is not one (not an object, or its
+/// `events` not an array) is kept whole as an unknown event: the other
+/// users' events are read, and the group counts toward the limit. The old
+/// code refused the whole delivery, and Unisender Go stops a webhook that
+/// keeps failing.
+#[test]
+fn an_unreadable_group_never_costs_the_other_users_events() {
+    let event = |email: &str| {
+        json!({"event_name": "transactional_email_status",
+               "event_data": {"email": email, "status": "delivered", "job_id": "j"}})
+    };
+    for bad in [
+        json!(5),
+        json!("a string"),
+        json!([1, 2]),
+        json!([[{"event_name": "transactional_email_status"}]]),
+        json!({"user_id": 2, "events": {"not": "an array"}}),
+        json!({"user_id": 2, "events": 7}),
+    ] {
+        let body = json!({"auth": "", "events_by_user": [
+            {"user_id": 1, "events": [event("a@example.com")]},
+            bad,
+            {"user_id": 3, "events": [event("c@example.com")]},
+        ]})
+        .to_string();
+        let events = unisender_go::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{bad}: {e}"));
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                email_webhooks::EventKind::Delivered,
+                email_webhooks::EventKind::Unknown,
+                email_webhooks::EventKind::Delivered
+            ],
+            "{bad}"
+        );
+        assert_eq!(events[1].raw.get(), bad.to_string(), "{bad}");
+        assert_eq!(events[2].recipient.as_deref(), Some("c@example.com"));
+        // Two unreadable groups that differ have different keys.
+        assert_ne!(events[1].idempotency_key(), events[0].idempotency_key());
+    }
+    let key = |bad: Value| {
+        let body = json!({"auth": "", "events_by_user": [bad]}).to_string();
+        unisender_go::parse(body.as_bytes()).unwrap()[0].idempotency_key()
+    };
+    assert_ne!(key(json!(5)), key(json!(6)));
+
+    // Unreadable groups count toward the limit.
+    let limit = email_webhooks::Limits::default().max_events_per_delivery;
+    let body = json!({"auth": "", "events_by_user": vec![json!(5); limit + 1]}).to_string();
+    let err = unisender_go::parse(body.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "invalid_payload");
+}
