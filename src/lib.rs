@@ -194,7 +194,10 @@
 //!   a duplicate. Turning the check off is spelled
 //!   `dangerous_disable_replay_check`. A window only bounds replays; to
 //!   process each delivery once, deduplicate on the signed id
-//!   ([`Verified::id`]).
+//!   ([`Verified::id`]). Where a provider signs no time (Mandrill,
+//!   MailerSend, MailPace, Unisender Go, the unsigned providers), a replay
+//!   after the store has forgotten the key (the retention) is processed
+//!   again.
 //! - **Repeated headers** are refused as malformed: which copy was signed is
 //!   ambiguous once a proxy joins them.
 //!

@@ -261,7 +261,7 @@ fn a_mailgun_token_with_digits_moved_from_the_timestamp_is_the_same_token() {
     let original = single_use("1765000000", "7abc").unwrap();
     assert_eq!(single_use("17650000007", "abc").unwrap(), original);
     assert_eq!(single_use("176500000", "07abc").unwrap(), original);
-    // Another token is another value.
+    // A token the signature does not cover is refused.
     assert!(single_use("1765000000", "8abc").is_err(), "forged");
 }
 

@@ -37,6 +37,7 @@
 //!   under every reading. So a transient failure (store, queue, handler)
 //!   is answered **429** with `Retry-After`, not 5xx, and only a refusal
 //!   is a 4xx that ends them.
+//! - Setup: no handshake; the webhook posts once created.
 //!
 //! **Inbound parsing** ([`parse_inbound`]): Brevo posts the messages it
 //! received for your inbound domain as `{"items":[…]}`, one or more per
@@ -55,7 +56,6 @@
 //! inbound email attachment"
 //! <https://developers.brevo.com/reference/getinboundemailattachment>; the
 //! item fields as django-anymail documents a captured delivery.
-//! - Setup: no handshake; the webhook posts once created.
 //!
 //! Sources: Brevo developers, "Transactional webhooks"
 //! <https://developers.brevo.com/docs/transactional-webhooks>, "Secured
@@ -622,7 +622,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };
 
 /// One message for `sim.recipient` with an attachment to download, with

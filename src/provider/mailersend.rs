@@ -511,7 +511,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };
 
 /// An inbound route's delivery of a reply to `sim.recipient` (the raw

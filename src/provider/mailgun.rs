@@ -8,12 +8,13 @@
 //! - Signed: **only the timestamp and the token; the event data is not
 //!   signed.** Anyone holding one valid signature can attach it to other
 //!   event data. Mailgun makes a fresh random token for every delivery, so
-//!   a second request with the same token is such a reuse: a
-//!   [`Pipeline`](crate::pipeline::Pipeline) with a store remembers each
-//!   token for the replay window's span and refuses it the second time
-//!   ([`VerifyError::Replayed`]). Without the pipeline, do the same with
-//!   [`MailgunVerifier::verify_and_parse_with_token_at`]; the replay window
-//!   bounds how long a token must be remembered. Use HTTPS.
+//!   a second request with the same signed timestamp and token is such a
+//!   reuse: a [`Pipeline`](crate::pipeline::Pipeline) with a store
+//!   remembers each (the timestamp followed by the token, the string the
+//!   signature covers) for the replay window's span and refuses it the
+//!   second time ([`VerifyError::Replayed`]). Without the pipeline, do the
+//!   same with [`MailgunVerifier::verify_and_parse_with_token_at`]; the
+//!   replay window bounds how long it must be remembered. Use HTTPS.
 //! - Event id: `event-data.id`, stable across Mailgun's retries (the token
 //!   changes with every delivery, so it is no idempotency key).
 //! - Replay window: five minutes each way by default, on the signed

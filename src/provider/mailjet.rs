@@ -34,6 +34,8 @@
 //! - Retries: Mailjet takes only 200 as success and retries anything else
 //!   (every 30 s for up to 24 hours in its help centre; 10 times, 10
 //!   minutes apart, in its API guide).
+//! - Setup: no handshake; events post once the callback URL is saved
+//!   (the dashboard can send a test event).
 //!
 //! **Parse API** (inbound, [`parse_inbound`]): each message received for
 //! the parse route's address is posted as one JSON object with its fields
@@ -46,8 +48,6 @@
 //! URL, as the events. No id: keyed by a digest of the message. Sources:
 //! <https://dev.mailjet.com/email/guides/parse-api/> (`mailjet/api-documentation`
 //! `guides/_parse-api.md`).
-//! - Setup: no handshake; events post once the callback URL is saved
-//!   (the dashboard can send a test event).
 //!
 //! Sources: Mailjet's Event API guide,
 //! <https://dev.mailjet.com/email/guides/webhooks/> and
@@ -589,7 +589,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };
 
 /// A Parse API delivery of a reply to `sim.recipient` with an attachment;

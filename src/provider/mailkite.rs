@@ -358,5 +358,5 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     },
     reply: crate::provider::Reply::standard,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };

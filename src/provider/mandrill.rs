@@ -658,7 +658,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };
 
 /// A Mandrill inbound batch of one message for `sim.recipient`, signed for

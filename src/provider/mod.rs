@@ -293,11 +293,14 @@ pub struct InboundInfo {
     /// Whether the provider's event verifier authenticates its inbound
     /// deliveries as they come, so that
     /// [`InboundProviders::with_verifier`](crate::inbound::InboundProviders::with_verifier)
-    /// takes one: SNS's signed envelope, the same for events and received
-    /// mail. Elsewhere the inbound route is authenticated otherwise than
-    /// the event webhook's whole request (another shape the event reading
-    /// refuses, a single-use token the inbound reading must spend) and is
-    /// configured from [`Settings`].
+    /// takes one: the same signature or credentials over the whole
+    /// request, on a body the event reading accepts, and no single-use
+    /// token (SNS's signed envelope is the case that needs it: its
+    /// certificates are fetched by URL). Where an inbound shape is refused
+    /// by the event verifier (a form without the event fields, a raw
+    /// message without the signed time) or carries a token the inbound
+    /// reading must spend, it is `false`, and the route is configured from
+    /// [`Settings`].
     pub by_event_verifier: bool,
 }
 

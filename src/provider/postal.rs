@@ -39,6 +39,7 @@
 //!   `url`, `user_agent`.
 //! - Retries: only 2xx counts; anything else (3xx included) or no answer
 //!   within 5 s is retried at +2, 3, 6, 10 and 15 minutes.
+//! - Setup: no handshake; the webhook posts once added.
 //!
 //! **Inbound mail** ([`parse_inbound`]): a route's HTTP endpoint posts each
 //! message Postal received, once per envelope recipient, signed with the
@@ -58,9 +59,6 @@
 //! Sources: `app/senders/http_sender.rb`, `lib/postal/http.rb`,
 //! `app/models/http_endpoint.rb`; "HTTP payloads",
 //! <https://docs.postalserver.io/developer/http-payloads>.
-//! - Acknowledgement: any 2xx within 5 seconds; anything else (a 3xx too)
-//!   is retried 5 times, 2 to 15 minutes apart.
-//! - Setup: no handshake; the webhook posts once added.
 //!
 //! Sources: Postal's source (`postalserver/postal`: `lib/postal/signer.rb`,
 //! `app/services/webhook_delivery_service.rb`, `app/models/webhook_request.rb`)

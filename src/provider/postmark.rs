@@ -11,8 +11,8 @@
 //! - Event id: `ID` for bounces and spam complaints. Other records
 //!   (deliveries, opens, clicks, subscription changes) have none: their
 //!   idempotency key digests every field that can tell two apart (record
-//!   type, message id, recipient, times, link, user agent, the server's
-//!   text, the suppression). Postmark posts a record again as it was, so a
+//!   type, message id, recipient, times, link and where it was, user
+//!   agent, the server's text, the suppression). Postmark posts a record again as it was, so a
 //!   redelivery gets the same key.
 //! - Replay window: none (no signed timestamp).
 //! - Acknowledgement: 200. Postmark retries anything else (about 10 times
@@ -150,6 +150,8 @@ pub struct PostmarkEvent {
     pub changed_at: Timestamp,
     /// The clicked link.
     pub original_link: Option<String>,
+    /// Clicks: where the link was in the message (`HTML` or `Text`).
+    pub click_location: Option<String>,
     /// The opening or clicking browser.
     pub user_agent: Option<String>,
     /// Subscription changes: whether sending is now suppressed.
@@ -264,8 +266,9 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
 /// The derived key of a record without an `ID` (deliveries, opens,
 /// clicks, subscription changes): every field that can tell two such
 /// records apart (the record type, message, recipient, each time, the
-/// link, the client, the server's text, the suppression), none of which
-/// changes when Postmark posts the record again.
+/// link and where it was, the client, the server's text, the
+/// suppression), none of which changes when Postmark posts the record
+/// again.
 fn fingerprint(native: &PostmarkEvent) -> [u8; 32] {
     let time = |t: &Timestamp| t.0.map(|t| t.unix_timestamp_nanos().to_string());
     let times = [
@@ -283,6 +286,7 @@ fn fingerprint(native: &PostmarkEvent) -> [u8; 32] {
             native.recipient.as_deref(),
             native.email.as_deref(),
             native.original_link.as_deref(),
+            native.click_location.as_deref(),
             native.user_agent.as_deref(),
             native.details.as_deref(),
             native.description.as_deref(),

@@ -11,6 +11,10 @@
 //!   other family never chooses the key.
 //! - Replay window: five minutes each way, as the Standard Webhooks spec
 //!   recommends.
+//! - Acknowledgement: any 2xx. Svix retries anything else 8 times over
+//!   about 28 hours, each attempt signed anew with a fresh timestamp (so
+//!   the replay window never refuses a retry).
+//! - Setup: no handshake; the endpoint receives events once added.
 //!
 //! **Inbound** ([`parse_inbound`]): a received email is announced by a
 //! signed `email.received` event carrying its metadata only (`email_id`,
@@ -27,10 +31,6 @@
 //! the events. Sources: <https://resend.com/docs/dashboard/receiving/get-email-content>,
 //! <https://resend.com/docs/api-reference/emails/retrieve-received-email>,
 //! the `resend-openapi` specification and the official SDKs.
-//! - Acknowledgement: any 2xx. Svix retries anything else 8 times over
-//!   about 28 hours, each attempt signed anew with a fresh timestamp (so
-//!   the replay window never refuses a retry).
-//! - Setup: no handshake; the endpoint receives events once added.
 //!
 //! Source: <https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests>,
 //! event types at <https://resend.com/docs/dashboard/webhooks/event-types>.
@@ -602,7 +602,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,
-    by_event_verifier: false,
+    by_event_verifier: true,
 };
 
 /// An `email.received` event for `sim.recipient` (`email_id` is

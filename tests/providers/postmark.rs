@@ -274,7 +274,7 @@ fn derived_keys_differ_in_every_field_that_tells_records_apart() {
     };
     let click = json!({"RecordType": "Click", "MessageID": "m1", "Recipient": "a@example.com",
         "ReceivedAt": "2025-12-06T09:00:00.1234567Z", "OriginalLink": "https://example.com/a",
-        "UserAgent": "Mozilla/5.0", "Tag": "t"});
+        "UserAgent": "Mozilla/5.0", "Tag": "t", "ClickLocation": "HTML"});
     let base = key(click.clone());
     assert_eq!(key(click.clone()), base, "the same record posted again");
     for (field, value) in [
@@ -284,6 +284,7 @@ fn derived_keys_differ_in_every_field_that_tells_records_apart() {
         ("ReceivedAt", json!("2025-12-06T09:00:00.1234568Z")),
         ("OriginalLink", json!("https://example.com/b")),
         ("UserAgent", json!("Thunderbird")),
+        ("ClickLocation", json!("Text")),
     ] {
         let mut other = click.clone();
         other[field] = value;
