@@ -716,3 +716,43 @@ async fn sns_a_cache_full_of_proven_certificates_still_takes_a_new_one() {
     }
     assert_eq!(source.fetches(), 5);
 }
+
+/// `require_signature_version_2` refuses SNS's SHA-1 signatures (version
+/// 1) before any certificate is fetched, and still accepts version 2: both
+/// of AWS's published vectors, one per version.
+#[tokio::test]
+async fn sns_can_require_signature_version_2() {
+    for (file, version) in [("amazon-sns-1.json", 1), ("amazon-sns-2.json", 2)] {
+        let v = Vector::load_provider(file);
+        let envelope: Value = serde_json::from_str(&v.body).unwrap();
+        assert_eq!(envelope["SignatureVersion"], version.to_string());
+        let topic = envelope["TopicArn"].as_str().unwrap();
+        let signed_at = at(unix(envelope["Timestamp"].as_str().unwrap()));
+        let source = Source {
+            pem: Some(Arc::new(v.secret.clone().into_bytes())),
+            ..Source::default()
+        };
+        let lenient = SnsVerifier::new(source.clone(), [topic]);
+        assert!(
+            lenient
+                .verify_at(&[("a", "b")], v.body.as_bytes(), signed_at)
+                .await
+                .is_ok(),
+            "{file}"
+        );
+        let strict = SnsVerifier::new(source.clone(), [topic]).require_signature_version_2();
+        let fetched = source.fetches();
+        let result = strict
+            .verify_at(&[("a", "b")], v.body.as_bytes(), signed_at)
+            .await;
+        if version == 1 {
+            assert!(
+                matches!(result, Err(VerifyError::UnsupportedScheme { .. })),
+                "{result:?}"
+            );
+            assert_eq!(source.fetches(), fetched, "no fetch for a refused version");
+        } else {
+            assert!(result.is_ok(), "{result:?}");
+        }
+    }
+}

@@ -768,6 +768,8 @@ pub struct SnsVerifier<S> {
     certificates: CertificateCache<S>,
     topics: Topics,
     policy: Policy,
+    /// Whether `SignatureVersion` 1 (SHA-1) is refused.
+    require_v2: bool,
 }
 
 /// The default replay window for SNS: SNS keeps the envelope (and its
@@ -817,7 +819,20 @@ impl<S: CertificateSource> SnsVerifier<S> {
             certificates,
             topics,
             policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
+            require_v2: false,
         }
+    }
+
+    /// Refuses `SignatureVersion` 1 (RSA with SHA-1), accepting only 2
+    /// (SHA-256). SNS signs with version 1 unless the topic's
+    /// `SignatureVersion` attribute is set to 2: set it on every topic this
+    /// verifier accepts first, then call this, so that a forger cannot
+    /// fall back to SHA-1. Refused deliveries are
+    /// [`VerifyError::UnsupportedScheme`].
+    #[must_use]
+    pub fn require_signature_version_2(mut self) -> Self {
+        self.require_v2 = true;
+        self
     }
 
     /// Also accepts messages from `topic_arn`. On a verifier made with
@@ -926,6 +941,11 @@ impl<S: CertificateSource> SnsVerifier<S> {
             window.check(published.unix_timestamp(), now)?;
         }
         let (version, signature) = signature_of(&envelope)?;
+        if self.require_v2 && version == SignatureVersion::V1 {
+            return Err(VerifyError::UnsupportedScheme {
+                detail: "SignatureVersion 1 (SHA-1): this verifier requires 2",
+            });
+        }
         let url = envelope
             .signing_cert_url
             .as_deref()
