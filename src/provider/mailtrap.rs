@@ -244,8 +244,8 @@ struct Envelope<'a> {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is neither (JSON Lines with no line of
-/// JSON), or has more events than 500 or
+/// [`ParseError`] when the body is neither (JSON Lines with no line
+/// holding a JSON object), or has more events than 500 or
 /// [`Limits::max_events_per_delivery`].
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     parse_within(body, &Limits::default())
@@ -287,8 +287,12 @@ fn json_lines(body: &[u8], max: usize) -> Result<Vec<Result<&RawValue, &[u8]>>, 
             }
         }
     }
-    // A body with no line of JSON is not JSON Lines at all.
-    if !out.iter().any(Result::is_ok) {
+    // A body with no line holding a JSON object is not Mailtrap's JSON
+    // Lines (a pretty-printed array of numbers has lines of JSON too).
+    if !out
+        .iter()
+        .any(|line| matches!(line, Ok(raw) if raw.get().starts_with('{')))
+    {
         let not_either = "the body is neither {\"events\":[…]} nor JSON Lines";
         return Err(match first_error {
             Some(e) => ParseError::json(not_either, &e),

@@ -62,10 +62,19 @@ fn a_line_that_is_not_json_never_costs_its_neighbours() {
     );
 }
 
-/// A body in which no line is JSON is neither shape: refused, as before.
+/// A body in which no line holds a JSON object is neither shape: refused
+/// (lines of other JSON, such as a pretty-printed array of numbers, too).
 #[test]
-fn a_body_with_no_json_line_is_refused() {
-    for body in ["not json", "not json\nnor this", "{\"events\": [", "\n\n"] {
+fn a_body_with_no_json_object_line_is_refused() {
+    for body in [
+        "not json",
+        "not json\nnor this",
+        "{\"events\": [",
+        "\n\n",
+        "[\n  1,\n  2\n]",
+        "1\n2\n\"three\"",
+        "[1, 2]",
+    ] {
         let err = mailtrap::parse(body.as_bytes()).unwrap_err();
         assert_eq!(err.code(), "invalid_payload", "{body:?}");
     }
