@@ -69,6 +69,19 @@ fn notification(topic: &str) -> Value {
     }))
 }
 
+/// A minimal notification signed with `key` (PKCS#8) for the certificate
+/// URL `https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{name}.pem`.
+fn minimal_signed(key: &[u8], name: &str) -> Vec<u8> {
+    let url = format!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{name}.pem");
+    SnsSigner::from_pkcs8(key, SigningCertUrl::parse(&url).unwrap())
+        .unwrap()
+        .sign(json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
+            "Message": "x", "Timestamp": SIGNED_AT,
+        }))
+        .unwrap()
+}
+
 /// Counts fetches; serves the test certificate for every URL, or fails
 /// with `CertificateUnavailable` while `failing` is set; each fetch waits
 /// `delay` (on tokio's timer) before answering.
@@ -444,19 +457,8 @@ async fn sns_fetches_an_expired_certificate_anew() {
 
 #[tokio::test]
 async fn sns_certificate_cache_is_bounded_and_configurable() {
-    let urls: Vec<String> = (0..4)
-        .map(|i| format!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{i}.pem"))
-        .collect();
-    let bodies: Vec<Vec<u8>> = urls
-        .iter()
-        .map(|url| {
-            signer(url)
-                .sign(json!({
-                    "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
-                    "Message": "x", "Timestamp": SIGNED_AT,
-                }))
-                .unwrap()
-        })
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|i| minimal_signed(TEST_KEY, &i.to_string()))
         .collect();
     // Room for two: alternating between two URLs fetches each once.
     let source = Source::default();
@@ -525,16 +527,7 @@ async fn sns_requests_naming_ever_new_urls_cost_at_most_capacity_fetches_per_ttl
     source.failing.store(true, Ordering::SeqCst);
     let verifier = SnsVerifier::new(source.clone(), [TOPIC])
         .with_certificate_cache(|cache| cache.with_capacity(4));
-    let body = |i: usize| {
-        signer(&format!(
-            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-flood-{i}.pem"
-        ))
-        .sign(json!({
-            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
-            "Message": "x", "Timestamp": SIGNED_AT,
-        }))
-        .unwrap()
-    };
+    let body = |i: usize| minimal_signed(TEST_KEY, &format!("flood-{i}"));
     for i in 0..40 {
         let e = verifier
             .verify_at(&[("a", "b")], &body(i), published())
@@ -598,16 +591,7 @@ async fn sns_requests_dropped_mid_fetch_do_not_fill_the_cache() {
     };
     let verifier =
         SnsVerifier::new(slow.clone(), [TOPIC]).with_certificate_cache(|c| c.with_capacity(2));
-    let body = |i: usize| {
-        signer(&format!(
-            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-dropped-{i}.pem"
-        ))
-        .sign(json!({
-            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
-            "Message": "x", "Timestamp": SIGNED_AT,
-        }))
-        .unwrap()
-    };
+    let body = |i: usize| minimal_signed(TEST_KEY, &format!("dropped-{i}"));
     for i in 0..2 {
         let body = body(i);
         let request = verifier.verify_at(&[("a", "b")], &body, published());
@@ -639,17 +623,7 @@ async fn sns_requests_dropped_mid_fetch_do_not_fill_the_cache() {
 #[tokio::test]
 async fn sns_forged_requests_never_evict_the_proven_certificate() {
     const OTHER_KEY: &[u8] = include_bytes!("data/sns-test-key-2.pk8");
-    let forged = |i: usize| {
-        let url =
-            format!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-forged-{i}.pem");
-        SnsSigner::from_pkcs8(OTHER_KEY, SigningCertUrl::parse(&url).unwrap())
-            .unwrap()
-            .sign(json!({
-                "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
-                "Message": "x", "Timestamp": SIGNED_AT,
-            }))
-            .unwrap()
-    };
+    let forged = |i: usize| minimal_signed(OTHER_KEY, &format!("forged-{i}"));
     let real = notification(TOPIC);
     let source = Source::default();
     let verifier = SnsVerifier::new(source.clone(), [TOPIC])
@@ -692,16 +666,7 @@ async fn sns_forged_requests_never_evict_the_proven_certificate() {
 /// forgetting one (a rotation to a new certificate still works).
 #[tokio::test]
 async fn sns_a_cache_full_of_proven_certificates_still_takes_a_new_one() {
-    let signed_at = |i: usize| {
-        signer(&format!(
-            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{i}.pem"
-        ))
-        .sign(json!({
-            "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC,
-            "Message": "x", "Timestamp": SIGNED_AT,
-        }))
-        .unwrap()
-    };
+    let signed_at = |i: usize| minimal_signed(TEST_KEY, &i.to_string());
     let source = Source::default();
     let verifier = SnsVerifier::new(source.clone(), [TOPIC])
         .with_certificate_cache(|cache| cache.with_capacity(2));

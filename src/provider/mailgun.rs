@@ -594,6 +594,9 @@ struct LegacyForm {
     fields: Vec<(String, Vec<String>)>,
     /// The fields Mailgun posts for this event.
     ours: LegacyEvent,
+    /// The original message's headers, from `message-headers` (a JSON list
+    /// of `[name, value]` pairs), read once.
+    headers: Vec<(String, String)>,
 }
 
 impl LegacyForm {
@@ -607,13 +610,17 @@ impl LegacyForm {
                 None => fields.push((name, vec![value])),
             }
         }
-        let event = fields
-            .iter()
-            .find(|(n, _)| n == "event")
-            .and_then(|(_, values)| values.first())
-            .map_or("", String::as_str);
-        let ours = legacy_event(event);
-        Self { fields, ours }
+        let mut form = Self {
+            fields,
+            ours: legacy_event(""),
+            headers: Vec::new(),
+        };
+        form.ours = legacy_event(form.first("event").as_deref().unwrap_or_default());
+        form.headers = form
+            .first("message-headers")
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        form
     }
 
     /// Whether Mailgun posts a field `name` for this event.
@@ -660,21 +667,13 @@ impl LegacyForm {
         }
     }
 
-    /// The original message's headers, from `message-headers` (a JSON list
-    /// of `[name, value]` pairs).
-    fn headers(&self) -> Vec<(String, String)> {
-        self.first("message-headers")
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
-    }
-
     /// The first value of the original message's header `name`, from
     /// `message-headers`.
     fn header(&self, name: &str) -> Option<String> {
-        self.headers()
-            .into_iter()
+        self.headers
+            .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
+            .map(|(_, value)| value.clone())
             .filter(|v| !v.is_empty())
     }
 
@@ -726,8 +725,8 @@ impl LegacyForm {
     /// does not post for the event.
     fn metadata(&self) -> Map<String, Value> {
         let mut metadata = Map::new();
-        let headers = self.headers();
-        let variables = headers
+        let variables = self
+            .headers
             .iter()
             .filter(|(name, _)| name.eq_ignore_ascii_case("X-Mailgun-Variables"))
             .map(|(_, value)| value.clone())
@@ -763,11 +762,12 @@ impl LegacyForm {
 /// `opened`, `clicked`; the first value of a repeated field is Mailgun's
 /// where Mailgun posts that field for the event; every `tag` and
 /// `X-Mailgun-Tag` value is a tag; custom variables (`X-Mailgun-Variables`,
-/// and fields Mailgun does not post for the event) are the metadata; `code` and `reason` give the reject reason; `error` or
-/// `notification` the MTA response. The raw JSON holds every field (an
-/// array where one repeats). There is no event id, and the form's
-/// `timestamp` is the signature's, new with each attempt: the idempotency
-/// key digests every other field, so a redelivery gets the same key.
+/// and fields Mailgun does not post for the event) are the metadata; `code`
+/// and `reason` give the reject reason; `error` or `notification` the MTA
+/// response. The raw JSON holds every field (an array where one repeats).
+/// There is no event id, and the form's `timestamp` is the signature's,
+/// new with each attempt: the idempotency key digests every other field,
+/// so a redelivery gets the same key.
 fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> {
     let legacy = LegacyForm::new(pairs);
     let event = legacy

@@ -191,8 +191,15 @@ fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
     }
 }
 
-fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
-    let fingerprint = fingerprint(&native);
+fn normalize(mut native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
+    let event_id = native.id.take().and_then(|id| match id {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s),
+        _ => None,
+    });
+    // Records without an `ID` are keyed by their fields, read before they
+    // move into the event.
+    let fingerprint = event_id.is_none().then(|| fingerprint(&native));
     let (kind, reason, timestamp) = match native.record_type.as_str() {
         "Delivery" => (EventKind::Delivered, None, native.delivered_at),
         "Open" => (EventKind::Opened, None, native.received_at),
@@ -237,12 +244,8 @@ fn normalize(native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
     event.timestamp = timestamp.0;
     event.reject_reason = reason;
     event.soft_bounce = soft_bounce;
-    event.event_id = native.id.and_then(|id| match id {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s),
-        _ => None,
-    });
-    if event.event_id.is_none() {
+    event.event_id = event_id;
+    if let Some(fingerprint) = fingerprint {
         event.set_fingerprint(&fingerprint);
     }
     event.message_id = native.message_id;
