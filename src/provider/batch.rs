@@ -73,12 +73,17 @@ pub(crate) fn elements(
         .and_then(|elements| deserializer.end().map(|()| elements))
         .map_err(|e| {
             if e.to_string().starts_with("too many events") {
-                ParseError::new("the delivery has more events than the limit")
+                too_many()
             } else {
                 not_json(&e)
             }
         })?;
     Ok(elements)
+}
+
+/// The refusal of a delivery with more events than the limit.
+pub(crate) fn too_many() -> ParseError {
+    ParseError::new("the delivery has more events than the limit")
 }
 
 /// The one JSON object a provider sends per request (an array or a scalar

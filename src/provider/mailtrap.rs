@@ -275,9 +275,7 @@ fn json_lines(body: &[u8], max: usize) -> Result<Vec<Result<&RawValue, &[u8]>>, 
         .filter(|l| !l.is_empty())
     {
         if out.len() == max {
-            return Err(ParseError::new(
-                "the delivery has more events than the limit",
-            ));
+            return Err(batch::too_many());
         }
         match serde_json::from_slice::<&RawValue>(line) {
             Ok(raw) => out.push(Ok(raw)),

@@ -312,7 +312,7 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
             // other users' events.
             _ => {
                 if events.len() == max {
-                    return Err(too_many());
+                    return Err(batch::too_many());
                 }
                 events.push(unknown(group));
                 continue;
@@ -323,10 +323,6 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
         events.extend(raws.into_iter().map(event_from));
     }
     Ok(events)
-}
-
-fn too_many() -> ParseError {
-    ParseError::new("the delivery has more events than the limit")
 }
 
 fn unknown(raw: &RawValue) -> EmailEvent {
