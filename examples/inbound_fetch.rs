@@ -140,8 +140,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("BREVO_WEBHOOK_CREDENTIALS").unwrap_or_else(|_| "brevo:change-me".into()),
     );
     let inbound = InboundProviders::new()
-        .with(Provider::Resend, resend)?
-        .with(Provider::Brevo, brevo)?
+        .with(Provider::Resend, &resend)?
+        .with(Provider::Brevo, &brevo)?
         .with_content_source(source);
     println!("inbound mail receiver configured: {inbound:?}");
     Ok(())

@@ -881,7 +881,7 @@ fn inbound_app(
     }
     let mut inbound = InboundProviders::new().with_content_source(content);
     for provider in inbound_providers() {
-        inbound = inbound.with(provider, inbound_settings(provider, public_url).0)?;
+        inbound = inbound.with(provider, &inbound_settings(provider, public_url).0)?;
     }
     let (notes, observed) = (Arc::clone(seen), Arc::clone(seen));
     Ok(inbound_router(

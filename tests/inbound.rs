@@ -429,7 +429,8 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         let inbound = provider.info().unwrap().inbound.unwrap();
         let delivery = simulated(provider, &settings, false);
         let request = at(&delivery.headers, &delivery.body);
-        let mut messages = (inbound.verify)(&settings, &request, &limits)
+        let mut messages = inbound
+            .verify(&settings, &request, &limits)
             .unwrap()
             .unwrap();
         assert_eq!(messages.len(), 1, "{provider}");
@@ -490,7 +491,7 @@ fn every_inbound_provider_round_trips_and_refuses_the_negative_matrix() {
         refusals(provider, &settings, &wrong, &delivery);
         // Missing settings are a setup error, not a refusal.
         assert!(
-            (inbound.verify)(&Settings::new(), &request, &limits).is_err(),
+            inbound.verify(&Settings::new(), &request, &limits).is_err(),
             "{provider}"
         );
     }
@@ -517,7 +518,7 @@ fn refusals(
         ),
         ("tampered", settings, simulated(provider, settings, true)),
     ] {
-        let result = (inbound.verify)(
+        let result = inbound.verify(
             settings_used,
             &at(&delivery.headers, &delivery.body),
             &limits,
@@ -540,7 +541,7 @@ fn refusals(
     let unsigned_body = String::from_utf8_lossy(&delivery.body)
         .replace("name=\"signature\"", "name=\"unsigned\"")
         .replace("\"Signature\"", "\"Unsigned\"");
-    let result = (inbound.verify)(settings, &at(&bare, unsigned_body.as_bytes()), &limits);
+    let result = inbound.verify(settings, &at(&bare, unsigned_body.as_bytes()), &limits);
     assert!(
         matches!(result, Ok(Err(Error::Verify(_)))),
         "{provider} unsigned: {result:?}"
@@ -550,14 +551,14 @@ fn refusals(
         .at(time::OffsetDateTime::from_unix_timestamp(AT + 3_600).unwrap());
     if matches!(provider, Provider::Mailgun | Provider::Mailkite) {
         assert!(matches!(
-            (inbound.verify)(settings, &later, &limits),
+            inbound.verify(settings, &later, &limits),
             Ok(Err(Error::Verify(_)))
         ));
     }
     // Oversized, truncated: refused.
     let small = InboundLimits::default().with_max_body_bytes(delivery.body.len() - 1);
     assert!(
-        matches!((inbound.verify)(settings, &request, &small), Ok(Err(_))),
+        matches!(inbound.verify(settings, &request, &small), Ok(Err(_))),
         "{provider}"
     );
     let cut = &delivery.body[..delivery.body.len() - 20];
@@ -822,15 +823,20 @@ fn sparkpost_relay_tokens_are_never_empty() {
             value.clear();
         }
     }
-    let result = (inbound.verify)(&settings, &at(&empty, &delivery.body), &limits);
+    let result = inbound.verify(&settings, &at(&empty, &delivery.body), &limits);
     assert!(
         matches!(result, Ok(Err(Error::Verify(VerifyError::Unauthorized)))),
         "{result:?}"
     );
     let mut blank = Settings::new();
     blank.secrets.push(String::new());
-    assert!((inbound.verify)(&blank, &at(&empty, &delivery.body), &limits).is_err());
-    let ok = (inbound.verify)(&settings, &at(&delivery.headers, &delivery.body), &limits)
+    assert!(
+        inbound
+            .verify(&blank, &at(&empty, &delivery.body), &limits)
+            .is_err()
+    );
+    let ok = inbound
+        .verify(&settings, &at(&delivery.headers, &delivery.body), &limits)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -1029,7 +1035,8 @@ fn ses_documented_sns_action_is_read_and_base64_content_too() {
             doc["receipt"]["action"]["encoding"] = encoding.into();
         }
         let d = ses_delivery(&doc, &settings);
-        let messages = (inbound.verify)(&settings, &at(&d.headers, &d.body), &limits)
+        let messages = inbound
+            .verify(&settings, &at(&d.headers, &d.body), &limits)
             .unwrap()
             .unwrap();
         let m = &messages[0];
@@ -1058,14 +1065,14 @@ fn ses_documented_sns_action_is_read_and_base64_content_too() {
     let other = credentials("user:pass", "someone-elses-topic");
     let d = ses_delivery(&doc, &settings);
     assert!(matches!(
-        (inbound.verify)(&other, &at(&d.headers, &d.body), &limits),
+        inbound.verify(&other, &at(&d.headers, &d.body), &limits),
         Ok(Err(Error::Verify(_)))
     ));
     // An event notification on the inbound URL: not inbound mail.
     let event = serde_json::json!({"eventType": "Delivery", "mail": {"messageId": "x"}});
     let d = ses_delivery(&event, &settings);
     assert!(matches!(
-        (inbound.verify)(&settings, &at(&d.headers, &d.body), &limits),
+        inbound.verify(&settings, &at(&d.headers, &d.body), &limits),
         Ok(Err(Error::Parse(_)))
     ));
     // A verdict of FAIL is spam; GRAY says nothing.
@@ -1108,7 +1115,7 @@ async fn ses_s3_action_fetches_the_object_through_the_callers_source() {
 
     // With the object served: the whole message, SES's envelope kept.
     let receiver = InboundProviders::new()
-        .with(Provider::Ses, settings.clone())
+        .with(Provider::Ses, &settings)
         .unwrap()
         .with_content_source(StaticContent::new().with(url, raw.clone()));
     let messages = receiver.receive("ses", &request).await.unwrap().unwrap();
@@ -1142,7 +1149,7 @@ async fn ses_s3_action_fetches_the_object_through_the_callers_source() {
         ),
     ];
     for (receiver, code) in cases {
-        let receiver = receiver.with(Provider::Ses, settings.clone()).unwrap();
+        let receiver = receiver.with(Provider::Ses, &settings).unwrap();
         let error = receiver
             .receive("ses", &request)
             .await
@@ -1430,7 +1437,7 @@ async fn brevo_inbound_items_and_attachments_by_token() {
         .with(pending[0].url.clone(), b"%PDF-1.7".to_vec())
         .with(pending[1].url.clone(), b"\x89PNG".to_vec());
     let receiver = InboundProviders::new()
-        .with(Provider::Brevo, settings.clone())
+        .with(Provider::Brevo, &settings)
         .unwrap()
         .with_content_source(source);
     let got = receiver.receive("brevo", &request).await.unwrap().unwrap();
@@ -1439,7 +1446,7 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     assert_eq!(got[1].attachments.len(), 0);
     // More bytes than Brevo announced: refused, retryable.
     let liar = InboundProviders::new()
-        .with(Provider::Brevo, settings.clone())
+        .with(Provider::Brevo, &settings)
         .unwrap()
         .with_content_source(
             StaticContent::new()
@@ -1450,7 +1457,7 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     assert_eq!(error.code(), "content_too_large");
     // No source: retryable, answered as Brevo retries (429).
     let bare = InboundProviders::new()
-        .with(Provider::Brevo, settings)
+        .with(Provider::Brevo, &settings)
         .unwrap();
     let error = bare.receive("brevo", &request).await.unwrap().unwrap_err();
     assert_eq!(error.code(), "content_unavailable");
@@ -1893,15 +1900,13 @@ fn sendgrid_inbound_parse_signed_by_a_security_policy() {
     let mut policy = Settings::new();
     policy.keys.push(public.clone());
     let request = at(&delivery.headers, &delivery.body);
-    let messages = (inbound.verify)(&policy, &request, &limits)
-        .unwrap()
-        .unwrap();
+    let messages = inbound.verify(&policy, &request, &limits).unwrap().unwrap();
     assert_eq!(messages[0].attachments[0].content, b"order 42");
     // The signature and basic auth together: both must hold.
     let mut both = policy.clone();
     both.basic_auth.push("u:pass-phrase".into());
     assert!(matches!(
-        (inbound.verify)(&both, &request, &limits),
+        inbound.verify(&both, &request, &limits),
         Ok(Err(Error::Verify(_)))
     ));
     let mut sending_both = sending.clone();
@@ -1915,7 +1920,8 @@ fn sendgrid_inbound_parse_signed_by_a_security_policy() {
     );
     let d = (inbound.simulate)(&sim_both).unwrap();
     assert!(
-        (inbound.verify)(&both, &at(&d.headers, &d.body), &limits)
+        inbound
+            .verify(&both, &at(&d.headers, &d.body), &limits)
             .unwrap()
             .is_ok()
     );
@@ -1939,7 +1945,7 @@ fn sendgrid_inbound_parse_signed_by_a_security_policy() {
     ] {
         assert!(
             matches!(
-                (inbound.verify)(settings, &request, &limits),
+                inbound.verify(settings, &request, &limits),
                 Ok(Err(Error::Verify(_)))
             ),
             "{name}"
@@ -2113,7 +2119,8 @@ fn an_unreadable_message_in_a_batch_never_loses_its_neighbours() {
             };
             let delivery = (inbound.simulate)(&sim.with_body(body.as_bytes())).unwrap();
             let request = at(&delivery.headers, &delivery.body);
-            let messages = (inbound.verify)(&settings, &request, &limits)
+            let messages = inbound
+                .verify(&settings, &request, &limits)
                 .unwrap()
                 .unwrap_or_else(|e| panic!("{provider} {bad}: {e}"));
             assert_eq!(messages.len(), 3, "{provider} {bad}");

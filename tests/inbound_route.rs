@@ -120,7 +120,7 @@ fn configured(limits: InboundLimits) -> Arc<InboundProviders> {
         .with_limits(limits)
         .with_content_source(served());
     for provider in inbound_providers() {
-        inbound = inbound.with(provider, verifying(provider)).unwrap();
+        inbound = inbound.with(provider, &verifying(provider)).unwrap();
     }
     Arc::new(inbound)
 }
@@ -523,7 +523,7 @@ async fn ses_inbound_through_a_verifier_follows_the_certificate_url() {
 
     // The first certificate pinned by settings: refused.
     let pinned = InboundProviders::new()
-        .with(Provider::Ses, verifying(Provider::Ses))
+        .with(Provider::Ses, &verifying(Provider::Ses))
         .unwrap();
     let refused = pinned.receive("ses", &request).await.unwrap().unwrap_err();
     assert_eq!(refused.http_status(), 401, "{refused:?}");
@@ -648,7 +648,7 @@ async fn inbound_routes_apply_allowlists_and_rate_limits() {
     use email_webhooks::ratelimit::RateLimit;
     let postmark = || {
         InboundProviders::new()
-            .with(Provider::Postmark, verifying(Provider::Postmark))
+            .with(Provider::Postmark, &verifying(Provider::Postmark))
             .unwrap()
     };
     let path = "/webhooks/postmark/inbound";

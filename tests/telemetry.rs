@@ -141,7 +141,7 @@ async fn deliveries_and_jobs_are_traced_and_counted_without_secrets_or_addresses
     let mut postmark = Settings::new();
     postmark.basic_auth.push(format!("pm:{PASSWORD}"));
     let inbound = email_webhooks::inbound::InboundProviders::new()
-        .with(Provider::Postmark, postmark.clone())
+        .with(Provider::Postmark, &postmark)
         .unwrap();
     let on_message = inbound_key.clone();
     let inbound_router = email_webhooks::adapters::axum::inbound_router(

@@ -911,6 +911,20 @@ pub(crate) fn request_content_type<'r>(request: &crate::Request<'r>) -> Cow<'r, 
     }
 }
 
+/// One message read by `parse` from the request's body as its
+/// `Content-Type` header says it is encoded (a form, multipart or JSON).
+pub(crate) fn typed_by_content_type(
+    request: &crate::Request<'_>,
+    limits: &InboundLimits,
+    parse: fn(&str, &[u8], &InboundLimits) -> Result<InboundMessage, ParseError>,
+) -> Result<Vec<InboundMessage>, ParseError> {
+    Ok(vec![parse(
+        &request_content_type(request),
+        request.body(),
+        limits,
+    )?])
+}
+
 /// An RFC 5322 `Date` (as providers pass it on), or RFC 3339.
 pub(crate) fn rfc5322_date(text: &str) -> Option<OffsetDateTime> {
     let parsed = mail_parser::DateTime::parse_rfc822(text.trim())

@@ -38,12 +38,12 @@ struct Configured {
     provider: Provider,
     info: &'static InboundInfo,
     /// How deliveries are authenticated: a verifier given as such, or the
-    /// settings the provider's own inbound verification builds one from.
+    /// provider's own inbound verification, built from settings.
     auth: Auth,
 }
 
 enum Auth {
-    Settings(Box<Settings>),
+    Built(crate::provider::InboundVerify),
     Verifier(Box<dyn DynProvider>),
 }
 
@@ -59,7 +59,7 @@ enum Auth {
 ///
 /// let mut postmark = Settings::new();
 /// postmark.basic_auth.push("inbound:s3cret".into());
-/// let inbound = InboundProviders::new().with(Provider::Postmark, postmark)?;
+/// let inbound = InboundProviders::new().with(Provider::Postmark, &postmark)?;
 /// assert!(inbound.get("postmark").is_some());
 /// # Ok::<(), email_webhooks::provider::SetupError>(())
 /// ```
@@ -105,20 +105,21 @@ impl InboundProviders {
     /// [`SetupError`] when the provider reads no inbound mail in this
     /// build, or a setting is missing or unusable (checked now, not at the
     /// first delivery).
-    pub fn with(mut self, provider: Provider, settings: Settings) -> Result<Self, SetupError> {
+    pub fn with(mut self, provider: Provider, settings: &Settings) -> Result<Self, SetupError> {
         let info = provider
             .info()
             .and_then(|info| info.inbound)
             .ok_or(SetupError::Missing("a provider that posts inbound mail"))?;
-        // The settings build the provider's verifier here: an empty
-        // request is then refused, never a setup error.
-        let (headers, body) = (http::HeaderMap::new(), &b""[..]);
-        let _refused = (info.verify)(&settings, &Request::new(&headers, body), &self.limits)?;
-        self.providers.push(Configured {
-            provider,
-            info,
-            auth: Auth::Settings(Box::new(settings)),
-        });
+        // Built once, here: a setting that is missing or unusable is
+        // refused now, not at the first delivery.
+        let verify = (info.build)(settings)?;
+        if self.find(provider.as_str()).is_none() {
+            self.providers.push(Configured {
+                provider,
+                info,
+                auth: Auth::Built(verify),
+            });
+        }
         Ok(self)
     }
 
@@ -278,16 +279,7 @@ impl InboundProviders {
     ) -> Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error> {
         let mut control = None;
         let mut messages = match &configured.auth {
-            Auth::Settings(settings) => (configured.info.verify)(settings, request, &self.limits)
-                // Checked by `with`: a setting that fails now is unusable at
-                // run time (a key the backend stopped accepting). Retried, so
-                // the provider keeps the message while it is fixed.
-                .map_err(|setup| match setup {
-                    SetupError::Verify(verify) => Error::Verify(verify),
-                    other => Error::Fetch(FetchError::Unavailable(format!(
-                        "the inbound settings are unusable: {other}"
-                    ))),
-                })??,
+            Auth::Built(verify) => InboundInfo::verify_built(verify, request, &self.limits)?,
             Auth::Verifier(verifier) => {
                 // Authenticated (what it reads as events is not used), then
                 // read as inbound mail.

@@ -612,12 +612,8 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the webhook URL, or a bearer token, as the webhooks",
     shape: "JSON `{\"items\":[…]}`: each message's fields parsed, attachments by download token (fetched)",
     parse: |request, limits| parse_inbound(request.body(), limits),
-    verify: |settings, request, limits| {
-        let verifier = BrevoVerifier::new(settings.credentials(NEEDS)?);
-        let parse = INBOUND.parse;
-        Ok(crate::provider::inbound_verified(
-            settings, verifier, request, limits, parse,
-        ))
+    build: |settings| {
+        Ok(INBOUND.verified_by(settings, BrevoVerifier::new(settings.credentials(NEEDS)?)))
     },
     simulate: simulate_inbound,
     reply,

@@ -501,11 +501,10 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "`Signature`: HMAC-SHA256 (hex) of the body with the inbound route's secret (not the activity webhooks')",
     shape: "JSON `inbound.message`: the parsed fields, attachments in base64, the whole message in `data.raw`",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
-    verify: |settings, request, limits| {
-        let verifier = verifier(settings, "--secret ROUTE_SECRET (the inbound route's)")?;
-        let parse = INBOUND.parse;
-        Ok(crate::provider::inbound_verified(
-            settings, verifier, request, limits, parse,
+    build: |settings| {
+        Ok(INBOUND.verified_by(
+            settings,
+            verifier(settings, "--secret ROUTE_SECRET (the inbound route's)")?,
         ))
     },
     simulate: simulate_inbound,

@@ -1262,23 +1262,19 @@ impl MailgunVerifier {
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "the form's `signature`: HMAC-SHA256 of `timestamp` + `token` with the signing key, as the event webhooks",
     shape: "a form (URL-encoded, or multipart with attachments): parsed fields, or the raw message in `body-mime`",
-    parse: |request, limits| {
-        Ok(vec![parse_inbound(
-            &crate::inbound::request_content_type(request),
-            request.body(),
-            limits,
-        )?])
-    },
-    verify: |settings, request, limits| {
+    parse: |request, limits| crate::inbound::typed_by_content_type(request, limits, parse_inbound),
+    build: |settings| {
         let verifier = settings.configure(verifier(settings)?);
-        Ok(verifier
-            .verify_and_parse_inbound_at(
-                &crate::inbound::request_content_type(request),
+        Ok(Box::new(move |request, limits| {
+            let content_type = crate::inbound::request_content_type(request);
+            let message = verifier.verify_and_parse_inbound_at(
+                &content_type,
                 request.body(),
                 limits,
                 request.now(),
-            )
-            .map(|m| vec![m]))
+            )?;
+            Ok(vec![message])
+        }))
     },
     simulate: simulate_inbound,
     reply,

@@ -578,13 +578,14 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the parse route's URL (the Parse API signs nothing)",
     shape: "JSON: one message, its fields parsed, attachments in base64 under `AttachmentN`",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
-    verify: |settings, request, limits| {
+    build: |settings| {
         let auth = settings.basic_auth("--basic-auth USER:PASS (as in the parse route's URL)")?;
-        let header_limits = Limits::default();
-        Ok(crate::provider::inbound_checked(
-            auth.check(request.headers(), &header_limits),
-            || (INBOUND.parse)(request, limits),
-        ))
+        Ok(Box::new(move |request, limits| {
+            crate::provider::inbound_checked(
+                auth.check(request.headers(), &Limits::default()),
+                || (INBOUND.parse)(request, limits),
+            )
+        }))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

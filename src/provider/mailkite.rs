@@ -340,16 +340,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "`x-mailkite-signature`, as its `email.received` events",
     shape: "JSON: one message's fields, attachments as links",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
-    verify: |settings, request, limits| {
-        let parse = INBOUND.parse;
-        Ok(crate::provider::inbound_verified(
-            settings,
-            verifier(settings)?,
-            request,
-            limits,
-            parse,
-        ))
-    },
+    build: |settings| Ok(INBOUND.verified_by(settings, verifier(settings)?)),
     simulate: |sim| {
         simulate(&Simulation {
             kind: EventKind::Inbound,

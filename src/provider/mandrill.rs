@@ -645,16 +645,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "`X-Mandrill-Signature` with the inbound route's webhook key, over the URL and the form, as the event webhooks",
     shape: "a form: `mandrill_events`, a JSON array of `inbound` events with the raw message",
     parse: |request, limits| parse_inbound(request.body(), limits),
-    verify: |settings, request, limits| {
-        let parse = INBOUND.parse;
-        Ok(crate::provider::inbound_verified(
-            settings,
-            verifier(settings)?,
-            request,
-            limits,
-            parse,
-        ))
-    },
+    build: |settings| Ok(INBOUND.verified_by(settings, verifier(settings)?)),
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,

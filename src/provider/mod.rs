@@ -230,18 +230,19 @@ pub struct ProviderInfo {
 /// refused.
 pub type InboundResult = Result<Vec<crate::InboundMessage>, Error>;
 
-/// An inbound delivery checked by `verifier`, held to the inbound body
-/// limit and to the replay choice of `settings`, then read by `parse`.
-pub(crate) fn inbound_verified<V: crate::scheme::Authenticate + crate::Configure>(
-    settings: &Settings,
-    verifier: V,
-    request: &Request<'_>,
-    limits: &crate::InboundLimits,
-    parse: InboundParse,
-) -> InboundResult {
-    let body_limit = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
-    let verifier = settings.replay.apply(verifier.with_limits(body_limit));
-    inbound_checked(verifier.authenticate(request), || parse(request, limits))
+/// A provider's inbound verification, built once from [`Settings`]
+/// ([`InboundInfo::build`]): authenticates a delivery, then reads its
+/// messages within the [`InboundLimits`](crate::InboundLimits). Call it
+/// through [`InboundInfo::verify_built`], which refuses a body over the
+/// limit before anything else.
+pub type InboundVerify =
+    Box<dyn Fn(&Request<'_>, &crate::InboundLimits) -> InboundResult + Send + Sync>;
+
+/// The limits an inbound verifier is built with: the event defaults but
+/// for the body, which [`InboundInfo::verify_built`] checks against the
+/// inbound limit of each call.
+pub(crate) fn inbound_build_limits() -> crate::Limits {
+    crate::Limits::default().with_max_body_bytes(usize::MAX)
 }
 
 /// An inbound delivery's result once its credentials were `checked`: the
@@ -274,11 +275,10 @@ pub struct InboundInfo {
     pub shape: &'static str,
     /// Parses a delivery's messages without authenticating it.
     pub parse: InboundParse,
-    /// Builds the provider from [`Settings`] for inbound (a [`SetupError`]
-    /// when a setting is missing or unusable), authenticates the delivery,
-    /// then parses it.
-    pub verify:
-        fn(&Settings, &Request<'_>, &crate::InboundLimits) -> Result<InboundResult, SetupError>,
+    /// Builds the provider's inbound verification from [`Settings`] (a
+    /// [`SetupError`] when a setting is missing or unusable), once for all
+    /// deliveries: run it with [`verify_built`](Self::verify_built).
+    pub build: fn(&Settings) -> Result<InboundVerify, SetupError>,
     /// Makes an inbound delivery as the provider sends it (`recipient` is
     /// the envelope recipient, `event_id` the message's id).
     pub simulate: fn(&Simulation<'_>) -> Result<Simulated, SetupError>,
@@ -302,6 +302,64 @@ pub struct InboundInfo {
     /// reading must spend, it is `false`, and the route is configured from
     /// [`Settings`].
     pub by_event_verifier: bool,
+}
+
+impl InboundInfo {
+    /// An inbound verification by `verifier` (with the replay choice of
+    /// `settings`), reading what authenticates with [`parse`](Self::parse).
+    pub(crate) fn verified_by<V>(&self, settings: &Settings, verifier: V) -> InboundVerify
+    where
+        V: crate::scheme::Authenticate + crate::Configure + Send + Sync + 'static,
+    {
+        let verifier = settings
+            .replay
+            .apply(verifier.with_limits(inbound_build_limits()));
+        let parse = self.parse;
+        Box::new(move |request, limits| {
+            inbound_checked(verifier.authenticate(request), || parse(request, limits))
+        })
+    }
+
+    /// Runs `verify` (built by [`build`](Self::build)) on `request`: a
+    /// body over [`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes)
+    /// is refused (413) before it is authenticated or read.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's [`Error`]: refused when over the limit or not the
+    /// provider's, or when it cannot be read.
+    pub fn verify_built(
+        verify: &InboundVerify,
+        request: &Request<'_>,
+        limits: &crate::InboundLimits,
+    ) -> InboundResult {
+        crate::Limits::default()
+            .with_max_body_bytes(limits.max_body_bytes)
+            .check_body(request.body())?;
+        verify(request, limits)
+    }
+
+    /// Builds the inbound verification from `settings` and runs it once on
+    /// `request` (the CLI's `verify --inbound`). A receiver builds once
+    /// instead ([`InboundProviders`](crate::inbound::InboundProviders)
+    /// does).
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError`] when a setting is missing or unusable; then the
+    /// delivery's result, as [`verify_built`](Self::verify_built) gives it.
+    pub fn verify(
+        &self,
+        settings: &Settings,
+        request: &Request<'_>,
+        limits: &crate::InboundLimits,
+    ) -> Result<InboundResult, SetupError> {
+        Ok(Self::verify_built(
+            &(self.build)(settings)?,
+            request,
+            limits,
+        ))
+    }
 }
 
 /// A provider's configuration in text form, as the CLI's flags carry it.

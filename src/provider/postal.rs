@@ -823,21 +823,15 @@ fn hash_message(
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "RSA signature of the body, as the webhooks (`X-Postal-Signature-256`; SHA-1 from older servers); no time is signed",
     shape: "JSON or a URL-encoded form: the raw message (`message`, base64) or the parsed fields",
-    parse: |request, limits| {
-        Ok(vec![parse_inbound(
-            &crate::inbound::request_content_type(request),
-            request.body(),
-            limits,
-        )?])
-    },
-    verify: |settings, request, limits| {
+    parse: |request, limits| crate::inbound::typed_by_content_type(request, limits, parse_inbound),
+    build: |settings| {
         use crate::Configure as _;
-        let verifier = verifier(settings)?
-            .with_limits(Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            verifier.check_signature(request),
-            || (INBOUND.parse)(request, limits),
-        ))
+        let verifier = verifier(settings)?.with_limits(crate::provider::inbound_build_limits());
+        Ok(Box::new(move |request, limits| {
+            crate::provider::inbound_checked(verifier.check_signature(request), || {
+                (INBOUND.parse)(request, limits)
+            })
+        }))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

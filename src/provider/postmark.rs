@@ -395,12 +395,8 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the inbound webhook URL, as the event webhooks",
     shape: "JSON with the message's fields parsed, attachments in base64, the raw message optionally",
     parse: |request, limits| Ok(vec![parse_inbound_within(request.body(), limits)?]),
-    verify: |settings, request, limits| {
-        let verifier = PostmarkVerifier::new(settings.basic_auth(NEEDS)?);
-        let parse = INBOUND.parse;
-        Ok(crate::provider::inbound_verified(
-            settings, verifier, request, limits, parse,
-        ))
+    build: |settings| {
+        Ok(INBOUND.verified_by(settings, PostmarkVerifier::new(settings.basic_auth(NEEDS)?)))
     },
     simulate: simulate_inbound,
     reply,

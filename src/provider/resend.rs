@@ -581,24 +581,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "Standard Webhooks (`svix-*` headers), as the events: the `email.received` event",
     shape: "JSON `email.received`: metadata only; the content fetched from Resend's API",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
-    verify: |settings, request, limits| {
-        use crate::Configure as _;
-        let mut secrets = settings.secrets.iter();
-        let first = secrets
-            .next()
-            .ok_or(crate::provider::SetupError::Missing(NEEDS))?;
-        let mut verifier = ResendVerifier::new(Secret::from_standard_webhooks(first)?);
-        for secret in secrets {
-            verifier = verifier.with_secret(Secret::from_standard_webhooks(secret)?);
-        }
-        let verifier = settings
-            .configure(verifier)
-            .with_limits(crate::Limits::default().with_max_body_bytes(limits.max_body_bytes));
-        Ok(crate::provider::inbound_checked(
-            verifier.authenticate(request),
-            || (INBOUND.parse)(request, limits),
-        ))
-    },
+    build: |settings| Ok(INBOUND.verified_by(settings, verifier(settings)?)),
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,

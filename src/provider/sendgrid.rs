@@ -1022,22 +1022,8 @@ pub fn parse_inbound(
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "basic auth in the Inbound Parse URL, and/or a security policy's ECDSA signature (as the Event Webhook's: P-256 over timestamp + body)",
     shape: "multipart/form-data: parsed fields and files, or the raw message in `email`",
-    parse: |request, limits| {
-        Ok(vec![parse_inbound(
-            &crate::inbound::request_content_type(request),
-            request.body(),
-            limits,
-        )?])
-    },
-    verify: |settings, request, limits| {
-        let mut settings = settings.clone();
-        settings.limits = crate::Limits::default().with_max_body_bytes(limits.max_body_bytes);
-        let verifier = settings.configure(verifier(&settings)?);
-        Ok(crate::provider::inbound_checked(
-            crate::scheme::Authenticate::authenticate(&verifier, request),
-            || (INBOUND.parse)(request, limits),
-        ))
-    },
+    parse: |request, limits| crate::inbound::typed_by_content_type(request, limits, parse_inbound),
+    build: |settings| Ok(INBOUND.verified_by(settings, verifier(settings)?)),
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,
     control: None,

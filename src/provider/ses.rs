@@ -957,17 +957,19 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "the SNS signature from a listed topic, as the events (the receipt rule's SNS or S3 action)",
     shape: "an SNS envelope whose Message is a Received notification: the message in `content`, or an S3 object to fetch",
     parse: |request, limits| parse_inbound(request.body(), limits),
-    verify: |settings, request, limits| {
+    build: |settings| {
         use futures_util::FutureExt as _;
         let mut settings = settings.clone();
-        settings.limits = Limits::default().with_max_body_bytes(limits.max_body_bytes);
+        settings.limits = crate::provider::inbound_build_limits();
         let built = build(&settings)?;
-        Ok(match built.receive_boxed(request).now_or_never() {
-            Some(Ok(_)) => parse_inbound(request.body(), limits).map_err(Error::from),
-            Some(Err(error)) => Err(error),
-            // A fixed certificate is never waited for.
-            None => Err(crate::VerifyError::CertificateUnavailable.into()),
-        })
+        Ok(Box::new(move |request, limits| {
+            match built.receive_boxed(request).now_or_never() {
+                Some(Ok(_)) => parse_inbound(request.body(), limits).map_err(Error::from),
+                Some(Err(error)) => Err(error),
+                // A fixed certificate is never waited for.
+                None => Err(crate::VerifyError::CertificateUnavailable.into()),
+            }
+        }))
     },
     simulate: simulate_inbound,
     reply,

@@ -521,15 +521,17 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "the relay webhook's `auth_token` in `X-MessageSystems-Webhook-Token` (not the event webhooks' credentials)",
     shape: "JSON: an array of `msys.relay_message`, each with the raw message",
     parse: |request, limits| parse_inbound(request.body(), limits),
-    verify: |settings, request, limits| {
+    build: |settings| {
         const NEEDS_TOKEN: &str = "--secret AUTH_TOKEN (the relay webhook's)";
         if Settings::first(&settings.secrets, NEEDS_TOKEN)?.is_empty() {
             return Err(crate::SecretError::Empty.into());
         }
-        Ok(crate::provider::inbound_checked(
-            relay_token_check(&settings.secrets, request),
-            || (INBOUND.parse)(request, limits),
-        ))
+        let tokens = settings.secrets.clone();
+        Ok(Box::new(move |request, limits| {
+            crate::provider::inbound_checked(relay_token_check(&tokens, request), || {
+                (INBOUND.parse)(request, limits)
+            })
+        }))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -731,7 +731,7 @@ fn run_verify_inbound(
         request = request.with_url(url);
     }
     let source = fetched_content(&args.delivery.fetched, &limits)?;
-    match (inbound.verify)(&settings, &request, &limits) {
+    match inbound.verify(&settings, &request, &limits) {
         Ok(Ok(mut messages)) => match fetch_all(&mut messages, &source, &limits) {
             Ok(()) => {
                 let mut out = json!({"valid": true, "scheme": args.scheme, "inbound": true, "messages": messages_json(&messages)});
