@@ -250,7 +250,7 @@
 //! | SMTP2GO | anything but 2xx within 10 s: 5 times in the first 30 minutes, then less often for up to 48 hours (developer docs); failed notifications are also listed in the app, to retry or cancel by hand (support article) | nothing by status | <https://developers.smtp2go.com/docs/webhooks-overview>, <https://support.smtp2go.com/hc/en-gb/articles/223087967-Webhooks> |
 //! | MailPace | timeouts and TLS errors: up to 10 times | a connection or HTTP error disables the webhook (so configure the key before pointing MailPace here) | <https://docs.mailpace.com/guide/webhooks> |
 //! | Sweego | not documented | not documented | <https://learn.sweego.io/docs/webhooks/webhook_signature> |
-//! | MailKite | anything but 2xx (redirects too) within 15 s, on a backoff, kept for replay | nothing by status | <https://mailkite.dev/docs/webhook-delivery> |
+//! | MailKite | anything but 2xx (redirects too) within 15 s, or, in `ack` mode, a 2xx without `{"status":"ok"}` (always answered): on a backoff, kept for replay | nothing by status | <https://mailkite.dev/docs/webhook-delivery> |
 //! | MailerSend | anything but 2xx within 3 s: a few times, 10 s apart; 20 failures in 24 h pause the webhook | not documented (4xx reported as final by third parties) | <https://www.mailersend.com/help/webhooks> |
 //!
 //! SNS's rule is why a failed certificate fetch is `certificate_unavailable`

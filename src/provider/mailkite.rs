@@ -20,12 +20,16 @@
 //!   of `to`.
 //! - Retries: only 2xx counts (redirects are failures), 15 s per attempt,
 //!   retried on a backoff and kept for replay.
-//! - Acknowledgement: any 2xx within 15 seconds; a redirect is a failure.
+//! - Acknowledgement: a 2xx within 15 seconds; a redirect is a failure. A
+//!   webhook in `ack` mode also needs the body `{"status":"ok"}` (a bare
+//!   2xx is then a failure, retried), so every accepted delivery is
+//!   answered with it ([`ACKNOWLEDGEMENT`]): harmless in the default
+//!   `lenient` mode, where the body is ignored.
 //! - Setup: no handshake; the webhook posts once configured.
 //!
 //! Sources: MailKite docs, "Webhook security"
 //! <https://mailkite.dev/docs/webhook-security>, "Webhook delivery"
-//! <https://mailkite.dev/docs/webhook-delivery> and "Receiving"
+//! <https://mailkite.dev/docs/webhook-delivery> (acknowledgement modes) and "Receiving"
 //! <https://mailkite.dev/docs/receiving>; the official SDKs'
 //! `verifyWebhook` (`mailkite/mailkite-node`, `mailkite/mailkite-python`).
 
@@ -42,7 +46,9 @@ use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
 use crate::provider::batch;
 use crate::provider::sync::{SyncProvider, sync_provider};
-use crate::provider::{ProviderInfo, Received, Settings, SetupError, Simulated, Simulation};
+use crate::provider::{
+    Answer, ProviderInfo, Received, Reply, Settings, SetupError, Simulated, Simulation,
+};
 use crate::replay::ReplayWindow;
 use crate::request::Request;
 use crate::secret::Secret;
@@ -145,6 +151,23 @@ impl SyncProvider for MailkiteVerifier {
 
     fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
         Ok(Received::events(parse(request.body())?))
+    }
+
+    fn reply(&self, answer: Answer) -> Reply {
+        reply(answer)
+    }
+}
+
+/// The body that acknowledges a delivery in MailKite's `ack` mode (its
+/// SDKs' `replyOk`).
+pub const ACKNOWLEDGEMENT: &str = r#"{"status":"ok"}"#;
+
+/// A 2xx with [`ACKNOWLEDGEMENT`] for an accepted delivery, else the bare
+/// status.
+fn reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::Accepted => Reply::json(http::StatusCode::OK, ACKNOWLEDGEMENT),
+        other => Reply::standard(other),
     }
 }
 
@@ -347,7 +370,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             ..*sim
         })
     },
-    reply: crate::provider::Reply::standard,
+    reply,
     control: None,
     by_event_verifier: true,
 };

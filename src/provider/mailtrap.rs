@@ -6,7 +6,7 @@
 //!   in the webhook's details) — [`MailtrapVerifier::new`]. Where you do
 //!   not use the signature, the basic-auth credentials of the webhook URL
 //!   ([`MailtrapVerifier::with_credentials`]). Mailtrap sends webhooks
-//!   from two published addresses: [`published_sources`] for the source
+//!   from two published ranges: [`published_sources`] for the source
 //!   allowlist.
 //! - Signed: the body; no time is signed, so there is no replay window.
 //! - Body: `{"events":[…]}` (format `json`, the default), or one event
@@ -17,14 +17,19 @@
 //!   (bounded by [`Limits::max_events_per_delivery`] too).
 //! - Events: `delivery` → [`EventKind::Delivered`], `open`, `click`,
 //!   `unsubscribe`, `spam` → [`EventKind::Complained`], `bounce` →
-//!   [`EventKind::Bounced`], `soft bounce` (with a space) and
-//!   `suspension` → [`EventKind::Deferred`], `reject` →
+//!   [`EventKind::Bounced`], `soft bounce` (with a space) →
+//!   [`EventKind::Deferred`], `suspension` (Mailtrap held the message back:
+//!   its reason is the sender's account, such as a daily sending limit,
+//!   never the recipient) → [`EventKind::Failed`], `reject` →
 //!   [`EventKind::Rejected`]; anything else is [`EventKind::Unknown`] with
 //!   its JSON kept, and an element that is not an event object keeps its
-//!   neighbours. `bounce_category` gives the reject reason; a bounce whose
-//!   category is a block of the sender or its content (`block`,
-//!   `badsender`, `serverpolicy`, `spam`, `spam_gmail`, `content`) is a soft
-//!   bounce: the address did not fail.
+//!   neighbours. `bounce_category` gives the reject reason. A `bounce` is
+//!   hard only where Mailtrap itself suppresses the address, by its bounce
+//!   categorization table: `badrecipient`, `overquota` and `timeout`, or no
+//!   category. Every other category (a block of the sender or its content,
+//!   a transient, DNS, relay or server failure, greylisting, `other`) is a
+//!   soft bounce ([`EmailEvent::soft_bounce`]): Mailtrap keeps mailing the
+//!   address, and so should the receiver.
 //! - Fields: `event_id` (the event id), `message_id`, `email`,
 //!   `timestamp` (Unix seconds), `category` (a tag), `custom_variables`
 //!   (the metadata), `response` (the receiving server's answer), `reason`,
@@ -37,8 +42,9 @@
 //!
 //! Sources: Mailtrap, "Webhooks"
 //! <https://docs.mailtrap.io/email-api-smtp/advanced/webhooks> (signature,
-//! payload formats, events, retries, IP addresses) and "Bounce
-//! categorization"; the official SDKs' signature checks
+//! payload formats, events, retries), "Bounce categorization"
+//! <https://docs.mailtrap.io/email-api-smtp/bounce-categorization> and
+//! "Static IPs for sending & webhooks"; the official SDKs' signature checks
 //! (`mailtrap/mailtrap-ruby` `lib/mailtrap/webhooks.rb`,
 //! `mailtrap/mailtrap-dotnet` `WebhookSignature`).
 
@@ -62,14 +68,17 @@ use crate::scheme::credentials::Credentials;
 use crate::scheme::hmac::{Algorithm, HmacVerifier};
 use crate::secret::Secret;
 
-/// The addresses Mailtrap sends webhooks from, 45.158.83.129 and
-/// 45.158.83.130, read 2026-12-06 from Mailtrap's webhook docs
-/// (<https://docs.mailtrap.io/email-api-smtp/advanced/webhooks>, "IP
-/// addresses"; its sending ranges are 45.158.83.0/24 and 5.181.200.0/24).
-/// Check the source when you deploy.
+/// The ranges Mailtrap sends webhooks (and mail) from, 45.158.83.0/24
+/// and 5.181.200.0/24, read 2026-12-07 from Mailtrap's "Static IPs for
+/// sending & webhooks" (<https://docs.mailtrap.io/email-api-smtp/static-ips-for-sending-and-webhooks>;
+/// machine-readable: <https://mailtrap.io/ip-ranges.json>). Mailtrap also
+/// names two webhook addresses in those ranges (45.158.83.129 and .130),
+/// but advises allowing the whole ranges, as addresses in them may change:
+/// a delivery from an address left out is refused, and Mailtrap pauses a
+/// webhook after 40 failed attempts. Check the source when you deploy.
 #[must_use]
 pub fn published_sources() -> crate::allowlist::SourceAllowlist {
-    crate::allowlist::published::list(&["45.158.83.129/32", "45.158.83.130/32"])
+    crate::allowlist::published::list(&["45.158.83.0/24", "5.181.200.0/24"])
 }
 
 /// The header Mailtrap signs in.
@@ -312,8 +321,13 @@ fn unreadable_line(line: &[u8]) -> Result<EmailEvent, ParseError> {
     Ok(event)
 }
 
+/// The bounce categories Mailtrap adds the address to its suppressions
+/// for (its "Bounce categorization" table, "Adding to Suppressions: Yes"):
+/// the only hard bounces. Mailtrap keeps mailing after any other category.
+const SUPPRESSED: &[&str] = &["badrecipient", "overquota", "timeout"];
+
 /// Categories of a block by the receiving side (the sender, its content,
-/// its reputation): not the recipient's address, so not a hard bounce.
+/// its reputation): not the recipient's address.
 const BLOCKS: &[&str] = &[
     "block",
     "badsender",
@@ -348,7 +362,7 @@ fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
             EventKind::Deferred,
             Some(bounce_reason(category, RejectReason::Other)),
         ),
-        "suspension" => (EventKind::Deferred, Some(RejectReason::Other)),
+        "suspension" => (EventKind::Failed, Some(RejectReason::Other)),
         "reject" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         _ => (EventKind::Unknown, None),
     };
@@ -357,7 +371,8 @@ fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(event.raw.get().as_bytes()));
     }
-    event.soft_bounce = kind == EventKind::Bounced && category.is_some_and(|c| BLOCKS.contains(&c));
+    event.soft_bounce =
+        kind == EventKind::Bounced && category.is_some_and(|c| !SUPPRESSED.contains(&c));
     event.reject_reason = reason;
     event.timestamp = native.timestamp.0;
     event.message_id = native.message_id;

@@ -1,11 +1,12 @@
 //! Mailtrap: a JSON Lines delivery keeps each line's event even where
-//! another line is not JSON.
+//! another line is not JSON; bounces are hard only where Mailtrap
+//! suppresses the address.
 
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use email_webhooks::EventKind;
 use email_webhooks::provider::mailtrap;
+use email_webhooks::{EventKind, StopReason, Suppression};
 
 fn line(event: &str, id: &str) -> String {
     format!(
@@ -88,4 +89,70 @@ fn unreadable_lines_count_toward_the_limit() {
         mailtrap::parse(body.as_bytes()).unwrap_err().code(),
         "invalid_payload"
     );
+}
+
+fn bounce(category: Option<&str>) -> email_webhooks::EmailEvent {
+    let category = category.map_or_else(String::new, |c| format!(r#", "bounce_category": "{c}""#));
+    let body = format!(
+        r#"{{"events": [{{"event": "bounce", "email": "a@example.com", "event_id": "b1", "timestamp": 1765000000{category}}}]}}"#
+    );
+    let mut events = mailtrap::parse(body.as_bytes()).unwrap();
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+/// Every category of Mailtrap's bounce categorization table: only those
+/// it adds to its suppressions stop the address; after any other one
+/// Mailtrap keeps mailing it, and a receiver counts a soft bounce. The old
+/// code stopped the address for all but the sender blocks.
+#[test]
+fn a_bounce_is_hard_only_where_mailtrap_suppresses_the_address() {
+    for hard in ["badrecipient", "overquota", "timeout"] {
+        let event = bounce(Some(hard));
+        assert_eq!(event.kind, EventKind::Bounced, "{hard}");
+        assert!(!event.soft_bounce, "{hard}");
+        assert!(
+            matches!(event.suppression(), Suppression::Stop(_)),
+            "{hard}"
+        );
+    }
+    assert_eq!(
+        bounce(Some("badrecipient")).suppression(),
+        Suppression::Stop(StopReason::Invalid)
+    );
+    // No category: as Mailtrap's own bounce, a hard one.
+    assert!(matches!(bounce(None).suppression(), Suppression::Stop(_)));
+    for soft in [
+        "transientfail",
+        "greylisting",
+        "badsender",
+        "block",
+        "content",
+        "dnsFail",
+        "generalfail",
+        "other",
+        "relayfail",
+        "serverfail",
+        "spam",
+        "verifyfail",
+        "serverpolicy",
+        "spam_gmail",
+        "a category Mailtrap adds later",
+    ] {
+        let event = bounce(Some(soft));
+        assert_eq!(event.kind, EventKind::Bounced, "{soft}");
+        assert!(event.soft_bounce, "{soft}");
+        assert_eq!(event.suppression(), Suppression::SoftBounce, "{soft}");
+    }
+}
+
+/// A suspension is Mailtrap holding the message back for the sender's
+/// account (a daily sending limit): never counted against the recipient.
+/// The old code read it as a deferral, a soft bounce of the recipient.
+#[test]
+fn a_suspension_is_a_failure_that_keeps_the_address() {
+    let body = br#"{"events": [{"event": "suspension", "email": "a@example.com", "event_id": "s1", "timestamp": 1765000000, "reason": "Your account has reached its daily sending limit."}]}"#;
+    let events = mailtrap::parse(body).unwrap();
+    assert_eq!(events[0].kind, EventKind::Failed);
+    assert_eq!(events[0].suppression(), Suppression::Keep);
 }

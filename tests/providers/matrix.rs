@@ -497,6 +497,17 @@ fn every_provider_answers_success_2xx_retry_5xx_refusal_4xx() {
     let ok = getresponse.reply(Answer::Accepted);
     assert_eq!((ok.status.as_u16(), ok.body), (200, r#"{"status":"OK"}"#));
     assert_eq!(ok.content_type, Some("application/json"));
+    // MailKite's `ack` mode takes a bare 2xx as a failure: the events and
+    // the inbound route both answer its acknowledgement body.
+    let mailkite = build(Provider::Mailkite, &fixture(Provider::Mailkite).receiver);
+    let inbound = Provider::Mailkite.info().and_then(|info| info.inbound);
+    for ok in [
+        mailkite.reply(Answer::Accepted),
+        (inbound.expect("MailKite reads inbound mail").reply)(Answer::Accepted),
+    ] {
+        assert_eq!((ok.status.as_u16(), ok.body), (200, r#"{"status":"ok"}"#));
+        assert_eq!(ok.content_type, Some("application/json"));
+    }
     let mailgun = build(Provider::Mailgun, &fixture(Provider::Mailgun).receiver);
     let not_mailgun = Answer::Refused {
         status: StatusCode::BAD_REQUEST,
@@ -663,10 +674,19 @@ fn mailtrap_blocks_are_soft_and_limits_survive_a_secret() {
 }
 
 #[test]
-fn mailtrap_published_sources_are_its_two_webhook_addresses() {
+fn mailtrap_published_sources_are_its_two_ranges() {
+    // Mailtrap's advice: the whole /24s, not its two webhook addresses.
     let sources = email_webhooks::provider::mailtrap::published_sources();
     assert_eq!(sources.networks().len(), 2);
-    assert!(sources.allows("45.158.83.129".parse().unwrap()));
-    assert!(sources.allows("45.158.83.130".parse().unwrap()));
-    assert!(!sources.allows("45.158.83.131".parse().unwrap()));
+    for allowed in [
+        "45.158.83.129",
+        "45.158.83.130",
+        "45.158.83.1",
+        "5.181.200.254",
+    ] {
+        assert!(sources.allows(allowed.parse().unwrap()), "{allowed}");
+    }
+    for refused in ["45.158.84.1", "5.181.201.1", "45.158.82.255"] {
+        assert!(!sources.allows(refused.parse().unwrap()), "{refused}");
+    }
 }
