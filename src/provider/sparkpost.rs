@@ -31,10 +31,15 @@
 //!   their JSON kept.
 //! - `bounce_class` gives the reject reason (spam blocks, 50 to 54, are
 //!   [`RejectReason::Blocked`], not complaints), and whether the bounce is
-//!   soft: SparkPost's classification calls 10 (invalid recipient), 30
-//!   (no RCPT) and 90 (unsubscribe) hard, 25 and 80 admin, and the rest
-//!   (soft, block, undetermined) usually temporary; only hard and admin
-//!   bounces stop the address.
+//!   soft: SparkPost's classification calls 10 (invalid recipient) and 30
+//!   (no RCPT) hard, 25 (SparkPost's own policy) admin, and the rest (soft,
+//!   block, undetermined) usually temporary; only hard and admin bounces
+//!   stop the address. Four classes are no failure of delivery but a reply
+//!   from a live mailbox, and are read as what they say: 60 (auto-reply) and
+//!   100 (challenge-response) are [`EventKind::Autoresponded`], 80 (a
+//!   subscribe request) [`EventKind::Subscribed`], and 90 (an unsubscribe
+//!   request) [`EventKind::Unsubscribed`], which stops the address as an
+//!   unsubscribe, not as a bounce.
 //! - Event id: `event_id` (unique per event). The message is
 //!   `transmission_id` (what the send API returned), else `message_id`;
 //!   the recipient `raw_rcpt_to` (as sent), else `rcpt_to`; `rcpt_tags`
@@ -257,13 +262,24 @@ fn receive_body(body: &[u8], limits: &Limits) -> Result<Received, ParseError> {
 /// Whether a bounce of `class` is hard or admin (stop the address), per
 /// SparkPost's bounce classification.
 fn stops_the_address(class: u32) -> bool {
-    matches!(class, 10 | 25 | 30 | 80 | 90)
+    matches!(class, 10 | 25 | 30)
+}
+
+/// What a bounce of `class` is when it is a live mailbox's reply rather
+/// than a failure of delivery (SparkPost's classes 60, 80, 90 and 100).
+fn reply_of_class(class: u32) -> Option<EventKind> {
+    match class {
+        60 | 100 => Some(EventKind::Autoresponded),
+        80 => Some(EventKind::Subscribed),
+        90 => Some(EventKind::Unsubscribed),
+        _ => None,
+    }
 }
 
 fn reason_of_class(class: u32) -> RejectReason {
     match class {
         10 => RejectReason::Invalid,
-        20..=23 | 30 | 40 | 60 | 70 | 100 => RejectReason::Bounced,
+        20..=23 | 30 | 40 | 70 => RejectReason::Bounced,
         24 => RejectReason::TimedOut,
         // Blocks by the receiving side (spam blocks included), never the
         // recipient's complaint.
@@ -290,6 +306,10 @@ fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
         "click" | "amp_click" => EventKind::Clicked,
         "list_unsubscribe" | "link_unsubscribe" => EventKind::Unsubscribed,
         _ => EventKind::Unknown,
+    };
+    let kind = match (kind, class.and_then(reply_of_class)) {
+        (EventKind::Bounced, Some(reply)) => reply,
+        _ => kind,
     };
     let mut event = EmailEvent::new(Provider::Sparkpost, kind, raw.to_owned());
     event.reject_reason = match kind {

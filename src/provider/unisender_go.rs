@@ -375,7 +375,6 @@ fn rejected_because(status: &str) -> Option<RejectReason> {
         | "destination_misconfigured" => RejectReason::Bounced,
         "spam_rejected" | "spam_skipped" | "blacklisted" => RejectReason::Blocked,
         "unsubscribed" => RejectReason::Unsubscribed,
-        "will_retry" => return None,
         _ => RejectReason::Other,
     })
 }
@@ -417,12 +416,15 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
     event.reject_reason = match kind {
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
-        EventKind::Bounced | EventKind::Deferred => Some(
-            info.delivery_status
-                .as_deref()
-                .and_then(rejected_because)
-                .unwrap_or(RejectReason::Bounced),
-        ),
+        EventKind::Bounced | EventKind::Deferred => match info.delivery_status.as_deref() {
+            // Delivery goes on: a retry has no reason yet.
+            Some("err_will_retry") => None,
+            status => Some(
+                status
+                    .and_then(rejected_because)
+                    .unwrap_or(RejectReason::Bounced),
+            ),
+        },
         _ => None,
     };
     event.timestamp = data

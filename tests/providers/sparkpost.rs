@@ -167,3 +167,53 @@ fn spam_blocks_are_blocks_not_complaints() {
         );
     }
 }
+
+/// SparkPost's bounce classes 60, 80, 90 and 100 are a live mailbox's
+/// reply, not a failure of delivery: a vacation reply never counts as a
+/// soft bounce, a subscribe request never stops the address, and an
+/// unsubscribe request stops it as an unsubscribe. Every other class stays
+/// a bounce, stopping the address only where SparkPost calls it hard or
+/// admin. The old code counted 60 and 100 as soft bounces and stopped the
+/// address on 80 and 90 as hard bounces.
+#[test]
+fn replies_from_live_mailboxes_are_not_bounces() {
+    use email_webhooks::{StopReason, Suppression};
+    let read = |kind: &str, class: &str| {
+        let body = json!([{"msys": {"message_event": {"type": kind, "event_id": "1", "bounce_class": class,
+            "rcpt_to": "a@example.com"}}}]);
+        sparkpost::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    for kind in ["bounce", "out_of_band"] {
+        for (class, expected, suppression) in [
+            ("60", EventKind::Autoresponded, Suppression::Keep),
+            ("100", EventKind::Autoresponded, Suppression::Keep),
+            ("80", EventKind::Subscribed, Suppression::Keep),
+            (
+                "90",
+                EventKind::Unsubscribed,
+                Suppression::Stop(StopReason::Unsubscribe),
+            ),
+        ] {
+            let event = read(kind, class);
+            assert_eq!(event.kind, expected, "{kind} {class}");
+            assert_eq!(event.suppression(), suppression, "{kind} {class}");
+        }
+        for (class, suppression) in [
+            ("10", Suppression::Stop(StopReason::Invalid)),
+            ("25", Suppression::Stop(StopReason::HardBounce)),
+            ("30", Suppression::Stop(StopReason::HardBounce)),
+            ("1", Suppression::SoftBounce),
+            ("20", Suppression::SoftBounce),
+            ("24", Suppression::SoftBounce),
+            ("40", Suppression::SoftBounce),
+            ("50", Suppression::SoftBounce),
+            ("70", Suppression::SoftBounce),
+        ] {
+            let event = read(kind, class);
+            assert_eq!(event.kind, EventKind::Bounced, "{kind} {class}");
+            assert_eq!(event.suppression(), suppression, "{kind} {class}");
+        }
+    }
+}

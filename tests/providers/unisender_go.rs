@@ -190,6 +190,38 @@ fn blocks_by_the_receiving_side_are_soft() {
     );
 }
 
+/// A soft bounce Unisender Go will retry (`err_will_retry`) has no reject
+/// reason: the delivery goes on. Other soft bounces keep theirs. The old
+/// code gave every such retry the reason `bounced`.
+#[test]
+fn a_retry_has_no_reject_reason() {
+    use email_webhooks::{EventKind, RejectReason};
+    let soft = |status: &str| {
+        let body = json!({"auth": "x", "events_by_user": [{"user_id": 1, "events": [
+            {"event_name": "transactional_email_status", "event_data": {"email": "a@example.com",
+             "status": "soft_bounced", "event_time": "2026-12-07 10:00:00",
+             "delivery_info": {"delivery_status": status}}}]}]});
+        unisender_go::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    let retry = soft("err_will_retry");
+    assert_eq!(retry.kind, EventKind::Deferred);
+    assert_eq!(retry.reject_reason, None);
+    assert_eq!(
+        soft("err_mailbox_full").reject_reason,
+        Some(RejectReason::Bounced)
+    );
+    assert_eq!(
+        soft("err_spam_rejected").reject_reason,
+        Some(RejectReason::Blocked)
+    );
+    assert_eq!(
+        soft("err_something_new").reject_reason,
+        Some(RejectReason::Other)
+    );
+}
+
 /// A group of `events_by_user` that is not one (not an object, or its
 /// `events` not an array) is kept whole as an unknown event: the other
 /// users' events are read, and the group counts toward the limit. The old
