@@ -11,7 +11,8 @@
 //!   [`Limits::max_events_per_delivery`].
 //! - Events: the payload's names differ from the configuration's
 //!   (`hardBounce` is configured, `hard_bounce` arrives). `request` →
-//!   [`EventKind::Queued`], `delivered`, `hard_bounce` and `soft_bounce` →
+//!   [`EventKind::Queued`], `delivered`, `hard_bounce` and `soft_bounce`
+//!   (or Sendinblue's marketing spellings `hard_bounced`, `soft_bounced`) →
 //!   [`EventKind::Bounced`] (the soft one marked soft), `invalid_email` →
 //!   [`EventKind::Bounced`] (invalid), `blocked` → [`EventKind::Rejected`],
 //!   `spam` and `complaint` → [`EventKind::Complained`], `deferred`,
@@ -23,13 +24,17 @@
 //!   anything else is [`EventKind::Unknown`] with its JSON kept.
 //! - Fields: the recipient `email`, the message `message-id`, the time
 //!   `ts_epoch` (milliseconds, UTC: the reliable one; else `ts_event`, UTC
-//!   seconds; `date` is local time and never read), `reason` (the
-//!   receiving server's answer), `link` (the click), `tags` or `tag`, and
+//!   seconds; `ts` and `date` follow the account's zone, an hour past UTC
+//!   in Brevo's own example, and are never read as the time, so an event
+//!   with neither UTC field has none), `reason` (the receiving server's
+//!   answer), `link` (the click; marketing clicks name it `URL`; empty on
+//!   opens, then none), `user_agent`, `tags` or `tag`, and
 //!   `X-Mailin-custom` (the sender's header: a JSON object becomes the
 //!   metadata).
 //! - Event id: none (`id` is the webhook's). The idempotency key digests
 //!   every field that can tell two events apart (event, recipient,
-//!   message, both times, link, reason, tags, the sender's data) and none
+//!   message, the times, link or `URL`, user agent, reason, tags, the
+//!   sender's data, a marketing event's lists and campaign) and none
 //!   that changes between redeliveries: Brevo resends the same event.
 //! - Retries: 4 more times, after 10 minutes, 1, 2 and 8 hours. Brevo's
 //!   retry page says a 4xx other than 429 ends the retries, and (in its
@@ -58,7 +63,9 @@
 //! item fields as django-anymail documents a captured delivery.
 //!
 //! Sources: Brevo developers, "Transactional webhooks"
-//! <https://developers.brevo.com/docs/transactional-webhooks>, "Secured
+//! <https://developers.brevo.com/docs/transactional-webhooks>, "Marketing
+//! webhooks" <https://developers.brevo.com/docs/marketing-webhooks> (its
+//! time fields' zones), "Secured
 //! webhooks" <https://developers.brevo.com/docs/secured-webhooks>, "Batch
 //! webhooks" <https://developers.brevo.com/docs/batch-webhooks>, "Retry
 //! mechanism" <https://developers.brevo.com/docs/retry-mechanism>; Brevo
@@ -186,9 +193,15 @@ pub struct BrevoEvent {
     /// answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Clicks: the link.
+    /// Clicks: the link (opens carry it empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Marketing clicks: the link (`URL`: marketing webhooks name it so).
+    #[serde(rename = "URL", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Opens, clicks, unsubscribes: the recipient's user agent.
+    #[serde(alias = "user-agent", default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
     /// The contact's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Value>,
@@ -223,7 +236,9 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
     let (kind, reason) = match native.event.as_str() {
         "request" | "sent" => (EventKind::Queued, None),
         "delivered" => (EventKind::Delivered, None),
-        "hard_bounce" | "soft_bounce" => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        "hard_bounce" | "soft_bounce" | "hard_bounced" | "soft_bounced" => {
+            (EventKind::Bounced, Some(RejectReason::Bounced))
+        }
         "invalid_email" | "invalid" => (EventKind::Bounced, Some(RejectReason::Invalid)),
         "blocked" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         "spam" | "complaint" => (EventKind::Complained, Some(RejectReason::Spam)),
@@ -241,19 +256,24 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
     };
     let mut event = EmailEvent::new(Provider::Brevo, kind, raw.to_owned());
     event.set_fingerprint(&fingerprint(&native));
-    event.soft_bounce = native.event == "soft_bounce";
+    event.soft_bounce = matches!(native.event.as_str(), "soft_bounce" | "soft_bounced");
     event.reject_reason = reason;
+    // `ts` is not read: Brevo's own example has it an hour past
+    // `ts_event` (it follows the account's zone), so an event with neither
+    // UTC time has none rather than a wrong one.
     event.timestamp = native
         .ts_epoch
         .and_then(timestamp::from_unix_millis)
-        .or_else(|| timestamp::from_unix(native.ts_event.or(native.ts)?));
+        .or_else(|| timestamp::from_unix(native.ts_event?));
     event.recipient = native.email.as_deref().and_then(bare_address);
     event.message_id = native.message_id;
     event.mta_response = native
         .reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
-    event.click_url = native.link;
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    event.click_url = non_empty(native.link).or_else(|| non_empty(native.url));
+    event.user_agent = non_empty(native.user_agent);
     // `tags` is a list; `tag` one tag, or a list written as JSON text.
     event.tags = if native.tags.is_empty() {
         match native
@@ -291,6 +311,12 @@ fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
     let (lists, campaign) = (json(&native.list_id), json(&native.camp_id));
     let marketing =
         (lists.is_some() || campaign.is_some()).then_some([lists.as_deref(), campaign.as_deref()]);
+    // Likewise the marketing click's `URL` and the user agent: each
+    // digested, after a marker naming it, only where present.
+    let present = [("URL", &native.url), ("user_agent", &native.user_agent)]
+        .into_iter()
+        .filter_map(|(name, value)| Some([Some(name), Some(value.as_deref()?)]))
+        .flatten();
     event::fingerprint(
         [
             Some(native.event.as_str()),
@@ -306,7 +332,8 @@ fn fingerprint(native: &BrevoEvent) -> [u8; 32] {
             native.custom.as_deref(),
         ]
         .into_iter()
-        .chain(marketing.into_iter().flatten()),
+        .chain(marketing.into_iter().flatten())
+        .chain(present),
     )
 }
 

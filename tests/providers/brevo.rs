@@ -47,6 +47,18 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     other_campaign["camp_id"] = json!(10);
     assert_ne!(key(&other_list), key(&listed));
     assert_ne!(key(&other_campaign), key(&listed));
+    // Marketing clicks name the link `URL`: two clicks on different links
+    // in one second are two events. So are two opens by two clients.
+    let clicked = json!({"event": "click", "email": "a@example.com", "camp_id": 9,
+        "ts_event": 1_765_000_000, "ts": 1_765_003_600, "URL": "https://example.com/a"});
+    let mut other_link = clicked.clone();
+    other_link["URL"] = json!("https://example.com/b");
+    assert_ne!(key(&other_link), key(&clicked));
+    let opened = json!({"event": "opened", "email": "a@example.com", "message-id": "<m1@x>",
+        "ts_epoch": 1_765_000_000_123_i64, "user_agent": "Mail/1"});
+    let mut other_client = opened.clone();
+    other_client["user_agent"] = json!("Mozilla/5.0");
+    assert_ne!(key(&other_client), key(&opened));
     // The webhook's id and the local date are not the event's: a
     // redelivery through another webhook is the same event.
     let mut other_webhook = base.clone();
@@ -56,6 +68,34 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     // Batched or not, the same key.
     let batched = brevo::parse(json!([base]).to_string().as_bytes()).unwrap();
     assert_eq!(batched[0].idempotency_key(), original);
+}
+
+/// A marketing click's `URL` is its click URL, and the user agent is read;
+/// an open's empty `link` is no click URL. The old code read neither name
+/// and took the empty link as a URL.
+#[test]
+fn marketing_click_urls_and_user_agents_are_read() {
+    let read = |event: &Value| {
+        brevo::parse(event.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    let click = read(
+        &json!({"event": "click", "email": "a@example.com", "camp_id": 9,
+        "ts_event": 1_765_000_000, "URL": "https://example.com/a", "user_agent": "Mail/1"}),
+    );
+    assert_eq!(click.click_url.as_deref(), Some("https://example.com/a"));
+    assert_eq!(click.user_agent.as_deref(), Some("Mail/1"));
+    let open = read(
+        &json!({"event": "opened", "email": "a@example.com", "link": "",
+        "ts_epoch": 1_765_000_000_123_i64}),
+    );
+    assert_eq!(open.click_url, None);
+    // Sendinblue's marketing spellings of the bounces.
+    let hard = read(&json!({"event": "hard_bounced", "email": "a@example.com", "ts_event": 1}));
+    assert_eq!(hard.kind, email_webhooks::EventKind::Bounced);
+    assert!(!hard.soft_bounce);
+    assert!(read(&json!({"event": "soft_bounced", "email": "a@example.com"})).soft_bounce);
 }
 
 #[test]
@@ -69,6 +109,11 @@ fn times_come_from_ts_epoch_in_milliseconds_then_ts_event() {
     let seconds = time(&json!({"event": "delivered", "ts_event": "1765000000"}));
     assert_eq!(seconds.unwrap().unix_timestamp(), 1_765_000_000);
     assert!(time(&json!({"event": "delivered", "date": "2025-12-06 10:00:00"})).is_none());
+    // `ts` follows the account's zone (Brevo's example: `ts_event` + 3600):
+    // an event with only it has no time rather than a wrong one.
+    assert!(time(&json!({"event": "list_addition", "ts": 1_765_003_600})).is_none());
+    let marketing = time(&json!({"event": "spam", "ts_event": 1_765_000_000, "ts": 1_765_003_600}));
+    assert_eq!(marketing.unwrap().unix_timestamp(), 1_765_000_000);
 }
 
 #[test]
