@@ -105,7 +105,7 @@
 //! | SMTP2GO | [`provider::smtp2go`] | an `Authorization` header set on the webhook (basic or bearer) | none: a digest of every field that tells two events apart | nothing | none |
 //! | MailPace | [`provider::mailpace`] | `X-MailPace-Signature`: Ed25519 (base64) with the domain's key | none: a digest of the event, message, status, recipients and time | the body | none |
 //! | Sweego | [`provider::sweego`] | `webhook-signature`: HMAC-SHA256 (base64) of id, timestamp and body with the base64 secret | `event_id` | id, timestamp and body | 1 day past, 5 min ahead (Sweego documents no retry schedule) |
-//! | MailKite (inbound mail) | [`provider::mailkite`] | `x-mailkite-signature`: `t=` (ms) and HMAC-SHA256 (hex) of `t.body` with the `whsec_` secret as written | `id` (the message's) | timestamp and body | 5 minutes each way (MailKite's SDKs) |
+//! | MailKite | [`provider::mailkite`] | `x-mailkite-signature`: `t=` (ms) and HMAC-SHA256 (hex) of `t.body` with the `whsec_` secret as written | `id` (the event's; for received mail, the message's) | timestamp and body | 5 minutes each way (MailKite's SDKs) |
 //!
 //! ```
 //! use email_webhooks::provider::sendgrid::{self, SendgridPublicKey, SendgridVerifier};

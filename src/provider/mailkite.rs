@@ -1,9 +1,24 @@
-//! MailKite: webhooks for the mail it receives for your domains.
+//! MailKite: webhooks for the mail it receives for your domains, and for
+//! what happens to the mail it sends.
 //!
-//! MailKite is an inbound-mail service: its one webhook event,
-//! `email.received`, posts each message it receives. It reports no
-//! delivery, bounce, open or click events. Each delivery is an
-//! [`EventKind::Inbound`] event here, with the message in its raw JSON.
+//! `email.received` posts each message MailKite receives: an
+//! [`EventKind::Inbound`] event here, with the message in its raw JSON
+//! (read it whole with [`parse_inbound`]). Where a domain opts in to
+//! tracking, the same webhook (or a tracking URL of its own) posts
+//! `email.sent` → [`EventKind::Sent`], `email.delivered` →
+//! [`EventKind::Delivered`], `email.bounced` → [`EventKind::Bounced`]
+//! (soft where `data.bounce.type` is `soft`; `diagnostic` is the receiving
+//! server's answer), `email.complained` → [`EventKind::Complained`]
+//! (`feedbackType` its description), `email.opened` and `email.clicked`
+//! (`url`, `userAgent`); anything else is [`EventKind::Unknown`] with its
+//! JSON kept. A tracking event is
+//! `{"id": "evt_…", "type", "createdAt" (ms), "data": {"messageId", "to",
+//! "from", "subject", "bounce" | "complaint" | "open" | "click"}}`;
+//! `messageId` is null for a bounce or complaint MailKite could not match
+//! to a message it stored, and `to` (the recipient) is always there.
+//! MailKite's public pages describe the received mail; the tracking
+//! schema is as django-anymail's MailKite integration reads it (its pull
+//! request 481, which cites MailKite's tracking-event schema).
 //!
 //! - Authenticated by: `x-mailkite-signature: t=<ms>,v1=<hex>`, the hex
 //!   HMAC-SHA256 of `{t}.{body}` keyed with the webhook's signing secret
@@ -13,11 +28,14 @@
 //! - Signed: the time and the raw body. Default replay window: 5 minutes
 //!   each way, MailKite's own (its SDKs check `|now - t| ≤ 300 000 ms`);
 //!   every retry is signed anew.
-//! - Body: one message: `{"id", "type": "email.received", "from", "to",
-//!   "subject", "text", "html", "threadId", "auth", "attachments"}`.
-//! - Event id: `id`, the message's stable id (MailKite's advice for
-//!   idempotency); the sender is `from.address`, the recipient the first
-//!   of `to`.
+//! - Body: one JSON object a delivery: a received message, `{"id", "type":
+//!   "email.received", "from", "to", "subject", "text", "html", "threadId",
+//!   "receivedAt", "auth", "attachments"}`, or a tracking event.
+//! - Event id: `id`: the message's stable id for received mail
+//!   (MailKite's advice for idempotency), the event's (`evt_…`) for
+//!   tracking events. For received mail the sender is `from.address`, the
+//!   recipient the first of `to`, the time `receivedAt` (ms); for tracking
+//!   events the time is `createdAt` (ms).
 //! - Retries: only 2xx counts (redirects are failures), 15 s per attempt,
 //!   retried on a backoff and kept for replay.
 //! - Acknowledgement: a 2xx within 15 seconds; a redirect is a failure. A
@@ -39,7 +57,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{HeaderProblem, ParseError, VerifyError};
-use crate::event::{EmailEvent, EventKind, Provider, bare_address};
+use crate::event::{EmailEvent, EventKind, Provider, RejectReason, bare_address};
 use crate::headers::{self, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
@@ -207,10 +225,62 @@ pub struct MailkiteMessage {
     /// The attachments (links to fetch them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachments: Option<Value>,
+    /// `email.received`: when MailKite received it, milliseconds since the
+    /// epoch.
+    #[serde(
+        rename = "receivedAt",
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub received_at: Option<i64>,
+    /// Tracking events: when it happened, milliseconds since the epoch.
+    #[serde(
+        rename = "createdAt",
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created_at: Option<i64>,
+    /// Tracking events: what happened to a message MailKite sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<MailkiteTracking>,
+}
+
+/// `data` of a MailKite tracking event (`email.sent`, `email.bounced`, …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MailkiteTracking {
+    /// The sent message's id (`msg_…`); null for a bounce or complaint
+    /// MailKite could not match to a stored message.
+    #[serde(rename = "messageId", default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The recipient (an address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Value>,
+    /// The sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Value>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `email.bounced`: `type` and `diagnostic` (the receiving server's
+    /// answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<Value>,
+    /// `email.complained`: `feedbackType`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<Value>,
+    /// `email.opened`: `userAgent`, `client`, `os`, `machine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<Value>,
+    /// `email.clicked`: `url`, `userAgent`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click: Option<Value>,
 }
 
 /// Parses a MailKite webhook body without checking its signature: one
-/// [`EventKind::Inbound`] event.
+/// event, [`EventKind::Inbound`] for `email.received`.
 ///
 /// # Errors
 ///
@@ -220,15 +290,29 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn normalize(native: MailkiteMessage, raw: &RawValue) -> EmailEvent {
-    let kind = if native.kind == "email.received" {
-        EventKind::Inbound
-    } else {
-        EventKind::Unknown
+    let kind = match native.kind.as_str() {
+        "email.received" => EventKind::Inbound,
+        "email.sent" => EventKind::Sent,
+        "email.delivered" => EventKind::Delivered,
+        "email.bounced" => EventKind::Bounced,
+        "email.complained" => EventKind::Complained,
+        "email.opened" => EventKind::Opened,
+        "email.clicked" => EventKind::Clicked,
+        _ => EventKind::Unknown,
     };
     let mut event = EmailEvent::new(Provider::Mailkite, kind, raw.to_owned());
     event.event_id = native.id.clone().filter(|id| !id.is_empty());
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+    }
+    let millis = native.received_at.or(native.created_at);
+    event.timestamp = millis.and_then(crate::provider::timestamp::from_unix_millis);
+    match native.data {
+        Some(data) if kind != EventKind::Inbound => {
+            tracked(&mut event, data);
+            return event;
+        }
+        _ => {}
     }
     event.message_id = native.thread_id.or(native.id);
     let first_to = native
@@ -239,6 +323,47 @@ fn normalize(native: MailkiteMessage, raw: &RawValue) -> EmailEvent {
     event.recipient = first_to.and_then(bare_address);
     event.description = native.subject;
     event
+}
+
+/// A tracking event's fields: the recipient, the message, and what the
+/// bounce, complaint, open or click says.
+fn tracked(event: &mut EmailEvent, data: MailkiteTracking) {
+    let text = |v: Option<&Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    // `to` is an address; a list or an `{address}` object is read too.
+    let to = data.to.as_ref().and_then(|to| match to {
+        Value::String(s) => Some(s.as_str()),
+        Value::Array(list) => list.first().and_then(|first| {
+            first
+                .as_str()
+                .or_else(|| first.get("address").and_then(Value::as_str))
+        }),
+        other => other.get("address").and_then(Value::as_str),
+    });
+    event.recipient = to.and_then(bare_address);
+    event.message_id = data.message_id.filter(|id| !id.is_empty());
+    match event.kind {
+        EventKind::Bounced => {
+            event.reject_reason = Some(RejectReason::Bounced);
+            event.mta_response = text(data.bounce.as_ref(), "diagnostic");
+            event.description.clone_from(&event.mta_response);
+            let kind = text(data.bounce.as_ref(), "type").map(|t| t.to_ascii_lowercase());
+            event.soft_bounce = matches!(kind.as_deref(), Some("soft" | "transient"));
+        }
+        EventKind::Complained => {
+            event.reject_reason = Some(RejectReason::Spam);
+            event.description = text(data.complaint.as_ref(), "feedbackType");
+        }
+        _ => {}
+    }
+    event.click_url = text(data.click.as_ref(), "url");
+    event.user_agent =
+        text(data.click.as_ref(), "userAgent").or_else(|| text(data.open.as_ref(), "userAgent"));
 }
 
 const NEEDS: &str = "--secret SIGNING_SECRET (whsec_…, as MailKite shows it)";
@@ -258,21 +383,44 @@ fn verifier(settings: &Settings) -> Result<MailkiteVerifier, SetupError> {
 /// time; tampered: a letter of the recipient changed after signing.
 /// The sample delivery's body for `sim.kind`.
 fn sample(sim: &Simulation<'_>) -> Result<Vec<u8>, SetupError> {
-    if sim.kind != EventKind::Inbound {
-        return Err(SetupError::Unsupported(sim.kind));
+    let digest = crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12]);
+    let (kind, detail) = match sim.kind {
+        EventKind::Inbound => {
+            let body = serde_json::json!({"id": format!("msg_{digest}"), "type": "email.received",
+                "from": {"address": "customer@example.net"}, "to": [{"address": sim.recipient}],
+                "subject": "Re: your order", "text": "Thanks!", "html": "<p>Thanks!</p>",
+                "threadId": "<order-42@example.com>", "receivedAt": sim.now.saturating_mul(1000),
+                "auth": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "spam": "ham"}, "attachments": []});
+            return Ok(body.to_string().into_bytes());
+        }
+        EventKind::Sent => ("email.sent", serde_json::json!({})),
+        EventKind::Delivered => ("email.delivered", serde_json::json!({})),
+        EventKind::Bounced => (
+            "email.bounced",
+            serde_json::json!({"bounce": {"type": "hard", "diagnostic": "550 5.1.1 user unknown"}}),
+        ),
+        EventKind::Complained => (
+            "email.complained",
+            serde_json::json!({"complaint": {"feedbackType": "abuse"}}),
+        ),
+        EventKind::Opened => (
+            "email.opened",
+            serde_json::json!({"open": {"userAgent": "Mozilla/5.0", "machine": false}}),
+        ),
+        EventKind::Clicked => (
+            "email.clicked",
+            serde_json::json!({"click": {"url": "https://example.com/order/42", "userAgent": "Mozilla/5.0"}}),
+        ),
+        other => return Err(SetupError::Unsupported(other)),
+    };
+    let mut data = serde_json::json!({"messageId": "msg_order42", "providerMessageId": null,
+        "from": "shop@example.com", "to": sim.recipient, "subject": "Your order"});
+    if let (Some(data), serde_json::Value::Object(detail)) = (data.as_object_mut(), detail) {
+        data.extend(detail);
     }
-    let id = format!(
-        "msg_{}",
-        crate::encoding::hex(&Sha256::digest(sim.event_id.as_bytes())[..12])
-    );
-    let body = serde_json::json!({"id": id, "type": "email.received",
-        "from": {"address": "customer@example.net"}, "to": [{"address": sim.recipient}],
-        "subject": "Re: your order", "text": "Thanks!", "html": "<p>Thanks!</p>",
-        "threadId": "<order-42@example.com>",
-        "auth": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "spam": "ham"}, "attachments": []})
-    .to_string()
-    .into_bytes();
-    Ok(body)
+    let body = serde_json::json!({"id": format!("evt_{digest}"), "type": kind,
+        "createdAt": sim.now.saturating_mul(1000), "data": data});
+    Ok(body.to_string().into_bytes())
 }
 
 fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
@@ -285,9 +433,9 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
 
 /// MailKite's registry entry.
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
-    title: "MailKite (inbound mail)",
+    title: "MailKite",
     authenticated_by: "`x-mailkite-signature`: `t=` (ms) and HMAC-SHA256 (hex) of `t.body` with the `whsec_` secret as written",
-    event_id: "`id` (the message's)",
+    event_id: "`id` (the event's; for received mail, the message's)",
     signed: "timestamp and body",
     replay_window: "5 minutes each way (MailKite's SDKs)",
     parse: |request| parse(request.body()),

@@ -1,5 +1,5 @@
 //! MailKite: the official SDK's known-answer signature, milliseconds, and
-//! the secret used as written.
+//! the secret used as written; tracking events read as what they say.
 
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -84,4 +84,86 @@ fn the_header_grammar_is_strict_where_it_matters() {
         check(&verifier, HEADER, &tampered, now).unwrap_err(),
         "invalid_signature"
     );
+}
+
+fn tracking(kind: &str, data: &serde_json::Value) -> email_webhooks::EmailEvent {
+    let mut body = serde_json::json!({"id": "evt_5Vp2", "type": kind, "createdAt": 1_765_000_000_123_i64,
+        "data": {"messageId": "msg_1", "providerMessageId": null, "from": "shop@example.com",
+            "to": "Jane@Example.com", "subject": "Your order"}});
+    if let (Some(target), Some(extra)) = (body["data"].as_object_mut(), data.as_object()) {
+        target.extend(extra.clone());
+    }
+    let mut events =
+        email_webhooks::provider::mailkite::parse(body.to_string().as_bytes()).unwrap();
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+/// Every tracking event MailKite posts for mail it sends is read as what it
+/// says, with its recipient, message, time and details; a bounce stops the
+/// address unless MailKite calls it soft, a complaint stops it. The old
+/// code read them all as unknown events, so no bounce or complaint ever
+/// reached suppression.
+#[test]
+fn tracking_events_are_read() {
+    use email_webhooks::{EventKind, RejectReason, StopReason, Suppression};
+    let none = serde_json::json!({});
+    for (kind, expected) in [
+        ("email.sent", EventKind::Sent),
+        ("email.delivered", EventKind::Delivered),
+        ("email.opened", EventKind::Opened),
+    ] {
+        let event = tracking(kind, &none);
+        assert_eq!(event.kind, expected, "{kind}");
+        assert_eq!(event.event_id.as_deref(), Some("evt_5Vp2"), "{kind}");
+        assert_eq!(event.message_id.as_deref(), Some("msg_1"), "{kind}");
+        assert_eq!(
+            event.recipient.as_deref(),
+            Some("Jane@Example.com"),
+            "{kind}"
+        );
+        assert_eq!(
+            event.timestamp.unwrap().unix_timestamp_nanos(),
+            1_765_000_000_123_000_000,
+            "{kind}"
+        );
+    }
+    let hard = tracking(
+        "email.bounced",
+        &serde_json::json!({"messageId": null, "bounce": {"type": "hard", "diagnostic": "550 5.1.1 unknown user"}}),
+    );
+    assert_eq!(hard.kind, EventKind::Bounced);
+    assert_eq!(hard.message_id, None);
+    assert_eq!(hard.recipient.as_deref(), Some("Jane@Example.com"));
+    assert_eq!(hard.mta_response.as_deref(), Some("550 5.1.1 unknown user"));
+    assert_eq!(
+        hard.suppression(),
+        Suppression::Stop(StopReason::HardBounce)
+    );
+    let soft = tracking(
+        "email.bounced",
+        &serde_json::json!({"bounce": {"type": "soft", "diagnostic": "452 4.2.2 mailbox full"}}),
+    );
+    assert_eq!(soft.suppression(), Suppression::SoftBounce);
+    let complaint = tracking(
+        "email.complained",
+        &serde_json::json!({"complaint": {"feedbackType": "abuse"}}),
+    );
+    assert_eq!(complaint.reject_reason, Some(RejectReason::Spam));
+    assert_eq!(complaint.description.as_deref(), Some("abuse"));
+    assert_eq!(
+        complaint.suppression(),
+        Suppression::Stop(StopReason::Complaint)
+    );
+    let click = tracking(
+        "email.clicked",
+        &serde_json::json!({"click": {"url": "https://example.com/a", "userAgent": "Mozilla/5.0"}}),
+    );
+    assert_eq!(click.kind, EventKind::Clicked);
+    assert_eq!(click.click_url.as_deref(), Some("https://example.com/a"));
+    assert_eq!(click.user_agent.as_deref(), Some("Mozilla/5.0"));
+    // A type MailKite adds later keeps its JSON and its id.
+    let later = tracking("email.delayed", &none);
+    assert_eq!(later.kind, EventKind::Unknown);
+    assert_eq!(later.event_id.as_deref(), Some("evt_5Vp2"));
 }
