@@ -319,9 +319,11 @@ pub struct MandrillListEntry {
     /// entries per subaccount).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subaccount: Option<String>,
-    /// The sender the entry is for, when it is sender-specific.
+    /// The sender the entry is for, when it is sender-specific: an address,
+    /// or the sender's details as Mandrill's `rejects/list` gives them (an
+    /// object with `address`); kept as it comes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender: Option<String>,
+    pub sender: Option<Value>,
 }
 
 /// Parses a Mandrill form body (`mandrill_events=[…]`) without checking
@@ -441,11 +443,17 @@ fn fingerprint(native: &MandrillEvent, raw: &RawValue) -> [u8; 32] {
     // A sync event's entry: why it is listed, and for which subaccount and
     // sender (Mandrill keeps entries per subaccount). Digested only where
     // there is one, so that the keys of all other events stay as they were.
+    // The sender as it came: an address as written (the keys of such
+    // entries are unchanged), else its JSON.
+    let sender = entry.and_then(|e| e.sender.as_ref()).map(|s| match s {
+        Value::String(address) => address.clone(),
+        other => other.to_string(),
+    });
     let listed = entry.map(|e| {
         [
             e.reason.as_deref(),
             e.subaccount.as_deref(),
-            e.sender.as_deref(),
+            sender.as_deref(),
         ]
     });
     event::fingerprint(

@@ -12,7 +12,10 @@
 //!   Standard-Webhooks-like 5 minutes would refuse every retry after it and
 //!   lose the event, while within a day a captured request is only a
 //!   duplicate for the idempotency store.
-//! - Body: one flat JSON object per event.
+//! - Body: one flat JSON object per event, as Sweego's payload page shows;
+//!   an array of them is read too (django-anymail's Sweego integration
+//!   reports that Sweego may batch), bounded by
+//!   [`Limits::max_events_per_delivery`], each element read on its own.
 //! - Events (`event_type`): `email_sent` → [`EventKind::Sent`],
 //!   `delivered`, `soft-bounce` (with a hyphen) → [`EventKind::Deferred`],
 //!   `hard_bounce` → [`EventKind::Bounced`], `list_unsub` →
@@ -46,7 +49,7 @@ use crate::headers::{self, Name};
 use crate::limits::Limits;
 use crate::mac::{self, Algorithm, Encoding, MacKey};
 use crate::policy::{Policy, configure_via_field};
-use crate::provider::batch;
+use crate::provider::batch::{self, Shape};
 use crate::provider::sync::{SyncProvider, sync_provider};
 use crate::provider::{
     DynProvider, ProviderInfo, Received, Settings, SetupError, Simulated, Simulation,
@@ -148,8 +151,8 @@ configure_via_field!(SweegoVerifier);
 impl SyncProvider for SweegoVerifier {
     const ID: Provider = Provider::Sweego;
 
-    fn parse(request: &Request<'_>, _: &Limits) -> Result<Received, ParseError> {
-        Ok(Received::events(parse(request.body())?))
+    fn parse(request: &Request<'_>, limits: &Limits) -> Result<Received, ParseError> {
+        Ok(Received::events(parse_within(request.body(), limits)?))
     }
 }
 
@@ -207,9 +210,18 @@ pub struct SweegoEvent {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not a JSON object.
+/// [`ParseError`] when the body is neither a JSON object nor an array of
+/// them, or has more events than [`Limits::max_events_per_delivery`].
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    batch::one(Provider::Sweego, body, normalize)
+    parse_within(body, &Limits::default())
+}
+
+fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
+    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
+    Ok(raws
+        .into_iter()
+        .map(|raw| batch::native_or_unknown(Provider::Sweego, raw, normalize))
+        .collect())
 }
 
 /// An RFC 3339 time, or one without an offset (read as UTC).

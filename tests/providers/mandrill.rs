@@ -229,6 +229,19 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
         assert_ne!(key(&variant), key(&sync), "{pointer}");
     }
     assert_eq!(key(&sync.clone()), key(&sync));
+    // A sender given as Mandrill's `rejects/list` describes it (an object)
+    // is read: the entry keeps its recipient, and two senders are two
+    // keys. The old code could not read the entry, which lost both.
+    let mut detailed = sync.clone();
+    detailed["reject"]["sender"] = json!({"address": "x@example.org", "created_at": "2026-12-01 10:00:00",
+        "sent": 10, "hard_bounces": 1});
+    let parsed = mandrill::parse(form(&json!([detailed])).as_bytes())
+        .unwrap()
+        .remove(0);
+    assert_eq!(parsed.recipient.as_deref(), Some("a@example.com"));
+    let mut other_sender = detailed.clone();
+    other_sender["reject"]["sender"]["address"] = json!("y@example.org");
+    assert_ne!(key(&other_sender), key(&detailed));
 }
 
 /// Inbound messages have no `_id`: two messages to one address in the same

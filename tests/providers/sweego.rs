@@ -70,3 +70,34 @@ fn the_signature_is_bare_base64_of_id_time_and_body_with_the_decoded_secret() {
     assert!(raw_text.verify_at(&ok, body, at(t)).is_err());
     assert!(SweegoVerifier::new("not base64!").is_err());
 }
+
+/// An array of events is read, each element on its own (an unreadable one
+/// keeps its neighbours), within the count limit. The old code refused any
+/// array with 400, and the whole batch was lost.
+#[test]
+fn an_array_of_events_is_read() {
+    use email_webhooks::EventKind;
+    use email_webhooks::provider::sweego;
+    let event = |kind: &str, id: &str| {
+        serde_json::json!({"event_type": kind, "event_id": id, "recipient": "a@example.com",
+            "timestamp": "2026-12-07T10:00:00+00:00"})
+    };
+    let body = serde_json::json!([event("delivered", "e1"), 42, event("hard_bounce", "e2")]);
+    let events = sweego::parse(body.to_string().as_bytes()).unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Delivered, EventKind::Unknown, EventKind::Bounced]
+    );
+    assert_eq!(events[2].event_id.as_deref(), Some("e2"));
+    // One object is one event, as before.
+    assert_eq!(
+        sweego::parse(event("delivered", "e1").to_string().as_bytes())
+            .unwrap()
+            .len(),
+        1
+    );
+    let limit = email_webhooks::Limits::default().max_events_per_delivery;
+    let many = serde_json::Value::Array(vec![event("delivered", "e"); limit + 1]);
+    assert!(sweego::parse(many.to_string().as_bytes()).is_err());
+}
