@@ -115,6 +115,21 @@ pub(crate) fn native_or_unknown<T: serde::de::DeserializeOwned>(
     event
 }
 
+/// The events of a body of `shape` holding at most `max` elements, each
+/// read as [`native_or_unknown`] reads it.
+pub(crate) fn all<T: serde::de::DeserializeOwned>(
+    provider: crate::Provider,
+    body: &[u8],
+    shape: Shape,
+    max: usize,
+    normalize: impl Fn(T, &RawValue) -> crate::EmailEvent,
+) -> Result<Vec<crate::EmailEvent>, ParseError> {
+    Ok(elements(body, shape, max)?
+        .into_iter()
+        .map(|raw| native_or_unknown(provider, raw, &normalize))
+        .collect())
+}
+
 /// The events of a body that holds one event object of type `T`.
 pub(crate) fn one<T: serde::de::DeserializeOwned>(
     provider: crate::Provider,

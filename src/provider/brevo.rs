@@ -225,11 +225,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
-    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
-    Ok(raws
-        .into_iter()
-        .map(|raw| batch::native_or_unknown(Provider::Brevo, raw, normalize))
-        .collect())
+    let max = limits.max_events_per_delivery;
+    batch::all(Provider::Brevo, body, Shape::ObjectOrArray, max, normalize)
 }
 
 fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {

@@ -193,21 +193,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
-    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
-    Ok(raws
-        .into_iter()
-        .map(|raw| {
-            if let Ok(native) = serde_json::from_str::<MailjetEvent>(raw.get()) {
-                normalize(native, raw.to_owned())
-            } else {
-                // Not an event object: kept as unknown, keyed by its bytes.
-                let mut event =
-                    EmailEvent::new(Provider::Mailjet, EventKind::Unknown, raw.to_owned());
-                event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
-                event
-            }
-        })
-        .collect())
+    let max = limits.max_events_per_delivery;
+    batch::all(
+        Provider::Mailjet,
+        body,
+        Shape::ObjectOrArray,
+        max,
+        |native: MailjetEvent, raw| normalize(native, raw.to_owned()),
+    )
 }
 
 /// The reject reason for an `error_related_to` / `error` pair, from the

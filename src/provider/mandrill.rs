@@ -349,11 +349,13 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     };
     let json = form::decode(field.value);
     let max = limits.max_events_per_delivery.min(MAX_BATCH);
-    let raws = batch::elements(json.as_bytes(), Shape::Array, max)?;
-    Ok(raws
-        .into_iter()
-        .map(|raw| batch::native_or_unknown(Provider::Mandrill, raw, normalize))
-        .collect())
+    batch::all(
+        Provider::Mandrill,
+        json.as_bytes(),
+        Shape::Array,
+        max,
+        normalize,
+    )
 }
 
 /// The reject reason of a `reject` event's `msg.reject.reason`.

@@ -217,11 +217,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseError> {
-    let raws = batch::elements(body, Shape::ObjectOrArray, limits.max_events_per_delivery)?;
-    Ok(raws
-        .into_iter()
-        .map(|raw| batch::native_or_unknown(Provider::Sweego, raw, normalize))
-        .collect())
+    let max = limits.max_events_per_delivery;
+    batch::all(Provider::Sweego, body, Shape::ObjectOrArray, max, normalize)
 }
 
 /// An RFC 3339 time, or one without an offset (read as UTC).
