@@ -555,12 +555,21 @@ fn refusals(
             Ok(Err(Error::Verify(_)))
         ));
     }
-    // Oversized, truncated: refused.
-    let small = InboundLimits::default().with_max_body_bytes(delivery.body.len() - 1);
-    assert!(
-        matches!(inbound.verify(settings, &request, &small), Ok(Err(_))),
-        "{provider}"
-    );
+    // Oversized: refused as such (413) before it is authenticated, signed
+    // or not. Truncated: refused.
+    let small = InboundLimits::default().with_max_body_bytes(delivery.body.len() / 2);
+    for oversized in [request, at(&bare, unsigned_body.as_bytes())] {
+        let result = inbound.verify(settings, &oversized, &small);
+        assert!(
+            matches!(
+                result,
+                Ok(Err(Error::Verify(
+                    email_webhooks::VerifyError::BodyTooLarge { .. }
+                )))
+            ),
+            "{provider}: {result:?}"
+        );
+    }
     let cut = &delivery.body[..delivery.body.len() - 20];
     assert!(
         (inbound.parse)(&at(&delivery.headers, cut), &limits).is_err(),

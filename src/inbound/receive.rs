@@ -279,7 +279,7 @@ impl InboundProviders {
     ) -> Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error> {
         let mut control = None;
         let mut messages = match &configured.auth {
-            Auth::Built(verify) => InboundInfo::verify_built(verify, request, &self.limits)?,
+            Auth::Built(verify) => verify.verify(request, &self.limits)?,
             Auth::Verifier(verifier) => {
                 // Authenticated (what it reads as events is not used), then
                 // read as inbound mail.

@@ -197,10 +197,19 @@ pub struct BrevoEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     /// Marketing clicks: the link (`URL`: marketing webhooks name it so).
-    #[serde(rename = "URL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "URL",
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url: Option<String>,
     /// Opens, clicks, unsubscribes: the recipient's user agent.
-    #[serde(alias = "user-agent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
     /// The contact's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1265,16 +1265,18 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     parse: |request, limits| crate::inbound::typed_by_content_type(request, limits, parse_inbound),
     build: |settings| {
         let verifier = settings.configure(verifier(settings)?);
-        Ok(Box::new(move |request, limits| {
-            let content_type = crate::inbound::request_content_type(request);
-            let message = verifier.verify_and_parse_inbound_at(
-                &content_type,
-                request.body(),
-                limits,
-                request.now(),
-            )?;
-            Ok(vec![message])
-        }))
+        Ok(crate::provider::InboundVerify::new(
+            move |request, limits| {
+                let content_type = crate::inbound::request_content_type(request);
+                let message = verifier.verify_and_parse_inbound_at(
+                    &content_type,
+                    request.body(),
+                    limits,
+                    request.now(),
+                )?;
+                Ok(vec![message])
+            },
+        ))
     },
     simulate: simulate_inbound,
     reply,

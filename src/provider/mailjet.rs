@@ -573,12 +573,14 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
     build: |settings| {
         let auth = settings.basic_auth("--basic-auth USER:PASS (as in the parse route's URL)")?;
-        Ok(Box::new(move |request, limits| {
-            crate::provider::inbound_checked(
-                auth.check(request.headers(), &Limits::default()),
-                || (INBOUND.parse)(request, limits),
-            )
-        }))
+        Ok(crate::provider::InboundVerify::new(
+            move |request, limits| {
+                crate::provider::inbound_checked(
+                    auth.check(request.headers(), &Limits::default()),
+                    || (INBOUND.parse)(request, limits),
+                )
+            },
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -7,7 +7,7 @@
 //! tracking, the same webhook (or a tracking URL of its own) posts
 //! `email.sent` → [`EventKind::Sent`], `email.delivered` →
 //! [`EventKind::Delivered`], `email.bounced` → [`EventKind::Bounced`]
-//! (soft where `data.bounce.type` is `soft`; `diagnostic` is the receiving
+//! (soft where `data.bounce.type` is `soft` or `transient`; `diagnostic` is the receiving
 //! server's answer), `email.complained` → [`EventKind::Complained`]
 //! (`feedbackType` its description), `email.opened` and `email.clicked`
 //! (`url`, `userAgent`); anything else is [`EventKind::Unknown`] with its
@@ -242,8 +242,13 @@ pub struct MailkiteMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub created_at: Option<i64>,
-    /// Tracking events: what happened to a message MailKite sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Tracking events: what happened to a message MailKite sent (`None`
+    /// when it is not an object of that shape).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data: Option<MailkiteTracking>,
 }
 
@@ -253,7 +258,12 @@ pub struct MailkiteMessage {
 pub struct MailkiteTracking {
     /// The sent message's id (`msg_…`); null for a bounce or complaint
     /// MailKite could not match to a stored message.
-    #[serde(rename = "messageId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "messageId",
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     /// The recipient (an address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,7 +272,11 @@ pub struct MailkiteTracking {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Value>,
     /// The subject.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub subject: Option<String>,
     /// `email.bounced`: `type` and `diagnostic` (the receiving server's
     /// answer).
@@ -475,6 +489,9 @@ pub fn parse_inbound(
     };
     let mut message = InboundMessage::new(Provider::Mailkite);
     message.event_id.clone_from(&native.id);
+    message.timestamp = native
+        .received_at
+        .and_then(crate::provider::timestamp::from_unix_millis);
     message.from = native.from.as_ref().map(address);
     message.to = native
         .to
@@ -505,8 +522,10 @@ pub fn parse_inbound(
     Ok(message)
 }
 
-/// MailKite in the registry's inbound entries: its one webhook is inbound
-/// mail, authenticated as its events are.
+/// MailKite in the registry's inbound entries: its `email.received`
+/// deliveries, authenticated as its events are. Point a webhook that also
+/// posts tracking events at the events route, which reads both: the
+/// inbound route refuses what is not received mail.
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "`x-mailkite-signature`, as its `email.received` events",
     shape: "JSON: one message's fields, attachments as links",

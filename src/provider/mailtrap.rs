@@ -325,6 +325,7 @@ fn unreadable_line(line: &[u8]) -> Result<EmailEvent, ParseError> {
 /// for (its "Bounce categorization" table, "Adding to Suppressions: Yes"):
 /// the only hard bounces. Mailtrap keeps mailing after any other category.
 const SUPPRESSED: &[&str] = &["badrecipient", "overquota", "timeout"];
+// (Lowercase, as categories are compared: Mailtrap writes `dnsFail`.)
 
 /// Categories of a block by the receiving side (the sender, its content,
 /// its reputation): not the recipient's address.
@@ -347,7 +348,14 @@ fn bounce_reason(category: Option<&str>, otherwise: RejectReason) -> RejectReaso
 }
 
 fn normalize(native: MailtrapEvent, raw: &RawValue) -> EmailEvent {
-    let category = native.bounce_category.as_deref();
+    // Compared as Mailtrap's table spells them, whatever the case; an
+    // empty category is none.
+    let lowered = native
+        .bounce_category
+        .as_deref()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty());
+    let category = lowered.as_deref();
     let (kind, reason) = match native.event.as_str() {
         "delivery" => (EventKind::Delivered, None),
         "open" => (EventKind::Opened, None),

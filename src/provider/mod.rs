@@ -175,7 +175,7 @@ registry! {
     Mailpace => "mailpace", mailpace;
     /// Sweego.
     Sweego => "sweego", sweego;
-    /// MailKite (inbound mail).
+    /// MailKite.
     Mailkite => "mailkite", mailkite;
 }
 
@@ -230,16 +230,48 @@ pub struct ProviderInfo {
 /// refused.
 pub type InboundResult = Result<Vec<crate::InboundMessage>, Error>;
 
+/// The provider's own check of a delivery: authenticate, then read.
+type InboundCheck = Box<dyn Fn(&Request<'_>, &crate::InboundLimits) -> InboundResult + Send + Sync>;
+
 /// A provider's inbound verification, built once from [`Settings`]
-/// ([`InboundInfo::build`]): authenticates a delivery, then reads its
-/// messages within the [`InboundLimits`](crate::InboundLimits). Call it
-/// through [`InboundInfo::verify_built`], which refuses a body over the
-/// limit before anything else.
-pub type InboundVerify =
-    Box<dyn Fn(&Request<'_>, &crate::InboundLimits) -> InboundResult + Send + Sync>;
+/// ([`InboundInfo::build`]): [`verify`](Self::verify) refuses a body over
+/// the limit, authenticates the delivery, then reads its messages.
+pub struct InboundVerify(InboundCheck);
+
+impl InboundVerify {
+    /// The verification `check` does, behind the body limit.
+    pub(crate) fn new(
+        check: impl Fn(&Request<'_>, &crate::InboundLimits) -> InboundResult + Send + Sync + 'static,
+    ) -> Self {
+        Self(Box::new(check))
+    }
+
+    /// Verifies `request`: a body over
+    /// [`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes)
+    /// is refused (413, `body_too_large`) before it is authenticated or
+    /// read; then the delivery is authenticated and its messages read
+    /// within `limits`.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's [`Error`]: refused when over the limit or not the
+    /// provider's, or when it cannot be read.
+    pub fn verify(&self, request: &Request<'_>, limits: &crate::InboundLimits) -> InboundResult {
+        crate::Limits::default()
+            .with_max_body_bytes(limits.max_body_bytes)
+            .check_body(request.body())?;
+        (self.0)(request, limits)
+    }
+}
+
+impl std::fmt::Debug for InboundVerify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundVerify").finish_non_exhaustive()
+    }
+}
 
 /// The limits an inbound verifier is built with: the event defaults but
-/// for the body, which [`InboundInfo::verify_built`] checks against the
+/// for the body, which [`InboundVerify::verify`] checks against the
 /// inbound limit of each call.
 pub(crate) fn inbound_build_limits() -> crate::Limits {
     crate::Limits::default().with_max_body_bytes(usize::MAX)
@@ -277,7 +309,7 @@ pub struct InboundInfo {
     pub parse: InboundParse,
     /// Builds the provider's inbound verification from [`Settings`] (a
     /// [`SetupError`] when a setting is missing or unusable), once for all
-    /// deliveries: run it with [`verify_built`](Self::verify_built).
+    /// deliveries ([`InboundVerify::verify`]).
     pub build: fn(&Settings) -> Result<InboundVerify, SetupError>,
     /// Makes an inbound delivery as the provider sends it (`recipient` is
     /// the envelope recipient, `event_id` the message's id).
@@ -315,28 +347,9 @@ impl InboundInfo {
             .replay
             .apply(verifier.with_limits(inbound_build_limits()));
         let parse = self.parse;
-        Box::new(move |request, limits| {
+        InboundVerify::new(move |request, limits| {
             inbound_checked(verifier.authenticate(request), || parse(request, limits))
         })
-    }
-
-    /// Runs `verify` (built by [`build`](Self::build)) on `request`: a
-    /// body over [`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes)
-    /// is refused (413) before it is authenticated or read.
-    ///
-    /// # Errors
-    ///
-    /// The delivery's [`Error`]: refused when over the limit or not the
-    /// provider's, or when it cannot be read.
-    pub fn verify_built(
-        verify: &InboundVerify,
-        request: &Request<'_>,
-        limits: &crate::InboundLimits,
-    ) -> InboundResult {
-        crate::Limits::default()
-            .with_max_body_bytes(limits.max_body_bytes)
-            .check_body(request.body())?;
-        verify(request, limits)
     }
 
     /// Builds the inbound verification from `settings` and runs it once on
@@ -347,18 +360,14 @@ impl InboundInfo {
     /// # Errors
     ///
     /// [`SetupError`] when a setting is missing or unusable; then the
-    /// delivery's result, as [`verify_built`](Self::verify_built) gives it.
+    /// delivery's result, as [`InboundVerify::verify`] gives it.
     pub fn verify(
         &self,
         settings: &Settings,
         request: &Request<'_>,
         limits: &crate::InboundLimits,
     ) -> Result<InboundResult, SetupError> {
-        Ok(Self::verify_built(
-            &(self.build)(settings)?,
-            request,
-            limits,
-        ))
+        Ok((self.build)(settings)?.verify(request, limits))
     }
 }
 
@@ -755,6 +764,18 @@ where
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     })
+}
+
+/// A field of type `T` read leniently: `None` when the value is not one
+/// (another shape, another type), so that one odd field never makes the
+/// whole event unreadable. For `deserialize_with`.
+pub(crate) fn lenient_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize as _;
+    Ok(serde_json::from_value(serde_json::Value::deserialize(deserializer)?).ok())
 }
 
 /// `fields` (an object) added to `object`, for the fields a simulated

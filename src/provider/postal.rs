@@ -827,11 +827,13 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     build: |settings| {
         use crate::Configure as _;
         let verifier = verifier(settings)?.with_limits(crate::provider::inbound_build_limits());
-        Ok(Box::new(move |request, limits| {
-            crate::provider::inbound_checked(verifier.check_signature(request), || {
-                (INBOUND.parse)(request, limits)
-            })
-        }))
+        Ok(crate::provider::InboundVerify::new(
+            move |request, limits| {
+                crate::provider::inbound_checked(verifier.check_signature(request), || {
+                    (INBOUND.parse)(request, limits)
+                })
+            },
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -962,14 +962,16 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
         let mut settings = settings.clone();
         settings.limits = crate::provider::inbound_build_limits();
         let built = build(&settings)?;
-        Ok(Box::new(move |request, limits| {
-            match built.receive_boxed(request).now_or_never() {
-                Some(Ok(_)) => parse_inbound(request.body(), limits).map_err(Error::from),
-                Some(Err(error)) => Err(error),
-                // A fixed certificate is never waited for.
-                None => Err(crate::VerifyError::CertificateUnavailable.into()),
-            }
-        }))
+        Ok(crate::provider::InboundVerify::new(
+            move |request, limits| {
+                match built.receive_boxed(request).now_or_never() {
+                    Some(Ok(_)) => parse_inbound(request.body(), limits).map_err(Error::from),
+                    Some(Err(error)) => Err(error),
+                    // A fixed certificate is never waited for.
+                    None => Err(crate::VerifyError::CertificateUnavailable.into()),
+                }
+            },
+        ))
     },
     simulate: simulate_inbound,
     reply,

@@ -35,11 +35,11 @@
 //!   (no RCPT) hard, 25 (SparkPost's own policy) admin, and the rest (soft,
 //!   block, undetermined) usually temporary; only hard and admin bounces
 //!   stop the address. Four classes are no failure of delivery but a reply
-//!   from a live mailbox, and are read as what they say: 60 (auto-reply) and
-//!   100 (challenge-response) are [`EventKind::Autoresponded`], 80 (a
-//!   subscribe request) [`EventKind::Subscribed`], and 90 (an unsubscribe
-//!   request) [`EventKind::Unsubscribed`], which stops the address as an
-//!   unsubscribe, not as a bounce.
+//!   from a live mailbox, and are read as what they say: 60 (auto-reply),
+//!   80 (a subscribe request: a message back, never a new opt-in) and 100
+//!   (challenge-response) are [`EventKind::Autoresponded`], and 90 (an
+//!   unsubscribe request) [`EventKind::Unsubscribed`], which stops the
+//!   address as an unsubscribe, not as a bounce.
 //! - Event id: `event_id` (unique per event). The message is
 //!   `transmission_id` (what the send API returned), else `message_id`;
 //!   the recipient `raw_rcpt_to` (as sent), else `rcpt_to`; `rcpt_tags`
@@ -269,8 +269,9 @@ fn stops_the_address(class: u32) -> bool {
 /// than a failure of delivery (SparkPost's classes 60, 80, 90 and 100).
 fn reply_of_class(class: u32) -> Option<EventKind> {
     match class {
-        60 | 100 => Some(EventKind::Autoresponded),
-        80 => Some(EventKind::Subscribed),
+        // A subscribe request is a message the mailbox sent back, not the
+        // recipient opting in again (`Subscribed`): read as a reply.
+        60 | 80 | 100 => Some(EventKind::Autoresponded),
         90 => Some(EventKind::Unsubscribed),
         _ => None,
     }
@@ -547,11 +548,13 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             return Err(crate::SecretError::Empty.into());
         }
         let tokens = settings.secrets.clone();
-        Ok(Box::new(move |request, limits| {
-            crate::provider::inbound_checked(relay_token_check(&tokens, request), || {
-                (INBOUND.parse)(request, limits)
-            })
-        }))
+        Ok(crate::provider::InboundVerify::new(
+            move |request, limits| {
+                crate::provider::inbound_checked(relay_token_check(&tokens, request), || {
+                    (INBOUND.parse)(request, limits)
+                })
+            },
+        ))
     },
     simulate: simulate_inbound,
     reply: crate::provider::Reply::standard,

@@ -91,6 +91,13 @@ fn marketing_click_urls_and_user_agents_are_read() {
         "ts_epoch": 1_765_000_000_123_i64}),
     );
     assert_eq!(open.click_url, None);
+    // An odd value in either field never costs the event.
+    let odd = read(
+        &json!({"event": "click", "email": "a@example.com", "URL": {"href": "x"},
+        "user_agent": ["Mail/1"], "ts_epoch": 1_765_000_000_123_i64}),
+    );
+    assert_eq!(odd.kind, email_webhooks::EventKind::Clicked);
+    assert_eq!((odd.click_url, odd.user_agent), (None, None));
     // Sendinblue's marketing spellings of the bounces.
     let hard = read(&json!({"event": "hard_bounced", "email": "a@example.com", "ts_event": 1}));
     assert_eq!(hard.kind, email_webhooks::EventKind::Bounced);

@@ -167,3 +167,35 @@ fn tracking_events_are_read() {
     assert_eq!(later.kind, EventKind::Unknown);
     assert_eq!(later.event_id.as_deref(), Some("evt_5Vp2"));
 }
+
+/// An odd field of a tracking event (a `messageId` that is no string, a
+/// `data` that is no object) never costs the event its kind or its id; a
+/// received message's `receivedAt` is its time on both routes.
+#[test]
+fn odd_tracking_fields_keep_the_event_and_received_mail_has_its_time() {
+    use email_webhooks::EventKind;
+    use email_webhooks::provider::mailkite;
+    let event = tracking(
+        "email.delivered",
+        &serde_json::json!({"messageId": {"odd": 1}, "subject": ["x"]}),
+    );
+    assert_eq!(event.kind, EventKind::Delivered);
+    assert_eq!(event.event_id.as_deref(), Some("evt_5Vp2"));
+    assert_eq!(event.message_id, None);
+    assert_eq!(event.recipient.as_deref(), Some("Jane@Example.com"));
+    let no_data =
+        br#"{"id": "evt_1", "type": "email.sent", "createdAt": 1765000000123, "data": 7}"#;
+    let event = mailkite::parse(no_data).unwrap().remove(0);
+    assert_eq!(
+        (event.kind, event.event_id.as_deref()),
+        (EventKind::Sent, Some("evt_1"))
+    );
+    let received = br#"{"id": "msg_1", "type": "email.received", "receivedAt": 1765000000123,
+        "from": {"address": "a@example.net"}, "to": [{"address": "b@example.com"}], "data": 7}"#;
+    let event = mailkite::parse(received).unwrap().remove(0);
+    assert_eq!(event.kind, EventKind::Inbound);
+    assert_eq!(event.timestamp.unwrap().unix_timestamp(), 1_765_000_000);
+    let message =
+        mailkite::parse_inbound(received, &email_webhooks::InboundLimits::default()).unwrap();
+    assert_eq!(message.timestamp.unwrap().unix_timestamp(), 1_765_000_000);
+}

@@ -120,8 +120,21 @@ fn a_bounce_is_hard_only_where_mailtrap_suppresses_the_address() {
         bounce(Some("badrecipient")).suppression(),
         Suppression::Stop(StopReason::Invalid)
     );
-    // No category: as Mailtrap's own bounce, a hard one.
+    // No category (or an empty one): as Mailtrap's own bounce, a hard one.
     assert!(matches!(bounce(None).suppression(), Suppression::Stop(_)));
+    assert!(matches!(
+        bounce(Some("")).suppression(),
+        Suppression::Stop(_)
+    ));
+    // Categories are compared whatever their case.
+    assert!(matches!(
+        bounce(Some("BadRecipient")).suppression(),
+        Suppression::Stop(_)
+    ));
+    assert_eq!(
+        bounce(Some("DNSFAIL")).suppression(),
+        Suppression::SoftBounce
+    );
     for soft in [
         "transientfail",
         "greylisting",

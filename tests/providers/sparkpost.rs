@@ -170,10 +170,10 @@ fn spam_blocks_are_blocks_not_complaints() {
 
 /// SparkPost's bounce classes 60, 80, 90 and 100 are a live mailbox's
 /// reply, not a failure of delivery: a vacation reply never counts as a
-/// soft bounce, a subscribe request never stops the address, and an
-/// unsubscribe request stops it as an unsubscribe. Every other class stays
-/// a bounce, stopping the address only where SparkPost calls it hard or
-/// admin. The old code counted 60 and 100 as soft bounces and stopped the
+/// soft bounce, a subscribe request (a message back, not a new opt-in)
+/// never stops the address, and an unsubscribe request stops it as an
+/// unsubscribe. Every other class stays a bounce, stopping the address
+/// only where SparkPost calls it hard or admin. The old code counted 60 and 100 as soft bounces and stopped the
 /// address on 80 and 90 as hard bounces.
 #[test]
 fn replies_from_live_mailboxes_are_not_bounces() {
@@ -189,7 +189,7 @@ fn replies_from_live_mailboxes_are_not_bounces() {
         for (class, expected, suppression) in [
             ("60", EventKind::Autoresponded, Suppression::Keep),
             ("100", EventKind::Autoresponded, Suppression::Keep),
-            ("80", EventKind::Subscribed, Suppression::Keep),
+            ("80", EventKind::Autoresponded, Suppression::Keep),
             (
                 "90",
                 EventKind::Unsubscribed,
