@@ -23,7 +23,11 @@ pub enum Suppression {
     /// Stop mailing the address, for this reason.
     Stop(StopReason),
     /// A temporary failure (deferred, soft bounce): count it, and stop only
-    /// after several in a row ([`SoftBouncePolicy`]).
+    /// after several in a row ([`SoftBouncePolicy`]). Providers report a
+    /// deferral for each attempt they retry (SendGrid's `deferred` with its
+    /// `attempt`, Mailgun's temporary `failed`), so count at most one per
+    /// message ([`EmailEvent::message_id`]) and start again at a delivery:
+    /// one greylisted message retried three times is one soft bounce.
     SoftBounce,
     /// Nothing to change.
     Keep,
@@ -47,7 +51,8 @@ pub enum StopReason {
 /// How many soft bounces in a row mean "stop mailing".
 ///
 /// Default: 3. A mailbox that is full or a server that defers on three
-/// deliveries in a row, each retried by the provider for hours, is unlikely
+/// messages in a row (counted once per message, however many attempts the
+/// provider reports), each retried by the provider for hours, is unlikely
 /// to accept the next one; raise it for transactional mail you must not
 /// lose, lower it to protect your sender reputation sooner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +91,9 @@ impl EmailEvent {
                 Suppression::Stop(StopReason::Invalid)
             }
             (EventKind::Bounced, _) => Suppression::Stop(StopReason::HardBounce),
+            // A report that says the mail is not spam (SES's `not-spam`
+            // feedback type) corrects an earlier one: keep the address.
+            (EventKind::Complained, Some(RejectReason::Other)) => Suppression::Keep,
             (EventKind::Complained, _) => Suppression::Stop(StopReason::Complaint),
             (EventKind::Unsubscribed, _) => Suppression::Stop(StopReason::Unsubscribe),
             (EventKind::Rejected, Some(reason)) => match reason {
@@ -166,6 +174,12 @@ mod tests {
             (EventKind::Rejected, Some(R::Blocked), Suppression::Keep),
             (EventKind::Rejected, None, Suppression::Keep),
             (EventKind::Deferred, Some(R::Other), Suppression::SoftBounce),
+            (
+                EventKind::Complained,
+                None,
+                Suppression::Stop(StopReason::Complaint),
+            ),
+            (EventKind::Complained, Some(R::Other), Suppression::Keep),
             (EventKind::Delivered, None, Suppression::Keep),
             (EventKind::Opened, None, Suppression::Keep),
             (EventKind::Subscribed, None, Suppression::Keep),

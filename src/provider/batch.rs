@@ -130,6 +130,35 @@ pub(crate) fn all<T: serde::de::DeserializeOwned>(
         .collect())
 }
 
+/// The event of `raw`, one event object that names its kind in the string
+/// field `kind`: `T` normalized, or, when it names its kind but this model
+/// cannot read it (a field of another type), an
+/// [`EventKind::Unknown`](crate::EventKind::Unknown) event keyed by its
+/// bytes, so that an odd field never costs the event. An object that names
+/// no kind is not the provider's: `what`, a [`ParseError`].
+pub(crate) fn named<T: serde::de::DeserializeOwned>(
+    provider: crate::Provider,
+    raw: &RawValue,
+    kind: &str,
+    what: &'static str,
+    normalize: impl FnOnce(T, &RawValue) -> crate::EmailEvent,
+) -> Result<crate::EmailEvent, ParseError> {
+    use sha2::Digest as _;
+    let error = match serde_json::from_str::<T>(raw.get()) {
+        Ok(native) => return Ok(normalize(native, raw)),
+        Err(error) => error,
+    };
+    let names_its_kind =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get())
+            .is_ok_and(|object| object.get(kind).is_some_and(serde_json::Value::is_string));
+    if !names_its_kind {
+        return Err(ParseError::json(what, &error));
+    }
+    let mut event = crate::EmailEvent::new(provider, crate::EventKind::Unknown, raw.to_owned());
+    event.set_fingerprint(&sha2::Sha256::digest(raw.get().as_bytes()));
+    Ok(event)
+}
+
 /// The events of a body that holds one event object of type `T`.
 pub(crate) fn one<T: serde::de::DeserializeOwned>(
     provider: crate::Provider,

@@ -17,6 +17,13 @@
 //!   replay window bounds how long it must be remembered. Use HTTPS.
 //! - Event id: `event-data.id`, stable across Mailgun's retries (the token
 //!   changes with every delivery, so it is no idempotency key).
+//! - Events: `failed` is [`EventKind::Deferred`] with `severity`
+//!   `temporary` (one attempt; Mailgun retries), else
+//!   [`EventKind::Bounced`]; its `reason` is the reject reason, and a
+//!   permanent failure for a block of the sender (`espblock`,
+//!   `blacklisted`) or for running out of retries (`old`) is a soft bounce
+//!   ([`EmailEvent::soft_bounce`](crate::EmailEvent::soft_bounce)): the
+//!   address did not fail.
 //! - Replay window: five minutes each way by default, on the signed
 //!   timestamp, which Mailgun sets per delivery attempt (so a retry is
 //!   never too old). Mailgun documents no tolerance: its page asks only
@@ -897,6 +904,14 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
         _ => None,
     };
+    // A permanent failure for a block of the sender (`espblock`,
+    // `blacklisted`) or for running out of retries (`old`): the address did
+    // not fail, so it counts as a soft bounce.
+    event.soft_bounce = kind == EventKind::Bounced
+        && matches!(
+            event.reject_reason,
+            Some(RejectReason::Blocked | RejectReason::TimedOut)
+        );
     event.timestamp = native.timestamp.0;
     event.event_id = native.id;
     let headers = native.message.and_then(|m| m.headers).unwrap_or_default();

@@ -112,6 +112,14 @@ pub struct MailjetEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub message_guid: Option<String>,
+    /// The message id as a string (`mj_message_id`, which Mailjet calls
+    /// deprecated but still sends; some deliveries carry it alone).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mj_message_id: Option<String>,
     /// The recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -247,6 +255,7 @@ fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
     event.message_id = native
         .message_id
         .map(|id| id.to_string())
+        .or_else(|| native.mj_message_id.clone().filter(|id| !id.is_empty()))
         .or(native.message_guid);
     event.mta_response = native
         .comment
@@ -314,7 +323,16 @@ fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
         .into_iter()
         // The bounce's text, digested only where present, so that the keys of
         // all other events stay as they were.
-        .chain(native.comment.as_deref().map(Some)),
+        .chain(native.comment.as_deref().map(Some))
+        // Likewise the string message id, where `MessageID` is missing: two
+        // messages' events in the same second are then two events.
+        .chain(
+            native
+                .mj_message_id
+                .as_deref()
+                .filter(|_| native.message_id.is_none())
+                .map(Some),
+        ),
     )
 }
 

@@ -766,6 +766,27 @@ where
     })
 }
 
+/// One string or a list of them, read leniently: a lone string is a list
+/// of one, items that are not strings are skipped, and anything else is an
+/// empty list. For `deserialize_with`.
+pub(crate) fn strings<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => vec![s],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                serde_json::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
 /// A field of type `T` read leniently: `None` when the value is not one
 /// (another shape, another type), so that one odd field never makes the
 /// whole event unreadable. For `deserialize_with`.

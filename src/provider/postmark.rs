@@ -165,13 +165,21 @@ pub struct PostmarkEvent {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not a Postmark record object.
+/// [`ParseError`] when the body is not a JSON object naming its
+/// `RecordType`. A record this model cannot read (a field of another type)
+/// is an [`EventKind::Unknown`] event keyed by its bytes, never refused:
+/// Postmark would retry it for hours and then drop it.
 pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue =
-        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", &e))?;
-    let native: PostmarkEvent = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("the body is not a Postmark record", &e))?;
-    Ok(vec![normalize(native, raw.to_owned())])
+    let raw = crate::provider::batch::object(body)?;
+    let what = "the body is not a Postmark record";
+    let event = crate::provider::batch::named(
+        Provider::Postmark,
+        raw,
+        "RecordType",
+        what,
+        |native, raw| normalize(native, raw.to_owned()),
+    )?;
+    Ok(vec![event])
 }
 
 fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
@@ -185,7 +193,9 @@ fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
         }
         "Unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
         "Subscribe" => (EventKind::Subscribed, None),
-        "AutoResponder" | "AddressChange" => (EventKind::Autoresponded, None),
+        "AutoResponder" | "AddressChange" | "ChallengeVerification" => {
+            (EventKind::Autoresponded, None)
+        }
         "SMTPApiError" | "TemplateRenderingFailed" => (EventKind::Failed, None),
         _ => (EventKind::Unknown, None),
     }

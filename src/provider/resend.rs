@@ -11,6 +11,18 @@
 //!   other family never chooses the key.
 //! - Replay window: five minutes each way, as the Standard Webhooks spec
 //!   recommends.
+//! - Events: `email.sent`, `email.delivered`, `email.delivery_delayed`
+//!   ([`EventKind::Deferred`](crate::EventKind::Deferred)), `email.bounced`
+//!   (soft where the bounce `type` is `Transient`), `email.complained`,
+//!   `email.opened`, `email.clicked`, `email.failed`, and `email.suppressed`
+//!   ([`EventKind::Rejected`](crate::EventKind::Rejected): not sent, the
+//!   address being on Resend's suppression list; `data.suppressed.type`
+//!   gives the reason); anything else is
+//!   [`EventKind::Unknown`](crate::EventKind::Unknown) with its JSON kept.
+//!   The recipient is the first of `data.to` (a list; a lone string is
+//!   read too), and an event this model cannot read (an object naming its
+//!   `type`, with a field of another type) is an unknown event under its
+//!   signed id, never refused.
 //! - Acknowledgement: any 2xx. Svix retries anything else 8 times over
 //!   about 28 hours, each attempt signed anew with a fresh timestamp (so
 //!   the replay window never refuses a retry).
@@ -44,6 +56,7 @@ use crate::error::{Error, ParseError, VerifyError};
 use crate::event::{EmailEvent, EventKind, Provider, RejectReason};
 use crate::headers::Headers;
 use crate::provider::Timestamp;
+use crate::provider::batch;
 use crate::provider::{Settings, SetupError};
 use crate::scheme::Authenticate as _;
 use crate::scheme::standard::{self, StandardWebhooks};
@@ -111,8 +124,8 @@ pub struct ResendEvent {
 pub struct ResendData {
     /// The message id Resend's send API returned.
     pub email_id: Option<String>,
-    /// Recipients.
-    #[serde(default)]
+    /// Recipients (a list; a lone string is read as a list of one).
+    #[serde(default, deserialize_with = "crate::provider::strings")]
     pub to: Vec<String>,
     /// Sender.
     pub from: Option<String>,
@@ -122,6 +135,10 @@ pub struct ResendData {
     pub bounce: Option<ResendBounce>,
     /// Click details, for `email.clicked`.
     pub click: Option<ResendClick>,
+    /// Why Resend did not send, for `email.suppressed` (`type`,
+    /// `message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Value>,
     /// Tags the sender attached (an object of name → value).
     pub tags: Option<Value>,
 }
@@ -187,9 +204,17 @@ pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailE
 fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     let raw: &RawValue =
         serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", &e))?;
-    let native: ResendEvent = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("the body is not a Resend event", &e))?;
-    Ok(vec![normalize(native, id, raw.to_owned())])
+    // An event this model cannot read (a field of another type) is kept as
+    // an unknown event under its signed id, never refused: Svix would retry
+    // it for a day and then drop it.
+    let what = "the body is not a Resend event";
+    let mut event = batch::named(Provider::Resend, raw, "type", what, |native, raw| {
+        normalize(native, id, raw.to_owned())
+    })?;
+    if event.event_id.is_none() {
+        event.event_id = id.map(str::to_owned);
+    }
+    Ok(vec![event])
 }
 
 /// Maps a Resend event to an [`EmailEvent`].
@@ -203,6 +228,7 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         "email.opened" => EventKind::Opened,
         "email.clicked" => EventKind::Clicked,
         "email.failed" => EventKind::Failed,
+        "email.suppressed" => EventKind::Rejected,
         _ => EventKind::Unknown,
     };
     let mut event = EmailEvent::new(Provider::Resend, kind, raw);
@@ -226,6 +252,22 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         }
         EventKind::Bounced => Some(RejectReason::Bounced),
         EventKind::Complained => Some(RejectReason::Spam),
+        // Not sent: the address is on Resend's suppression list, for a
+        // bounce or a complaint.
+        EventKind::Rejected => {
+            let kind = data
+                .suppressed
+                .as_ref()
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            Some(match kind.as_deref() {
+                Some(k) if k.contains("bounce") => RejectReason::Bounced,
+                Some(k) if k.contains("complain") || k.contains("spam") => RejectReason::Spam,
+                Some(k) if k.contains("unsub") => RejectReason::Unsubscribed,
+                _ => RejectReason::Other,
+            })
+        }
         _ => None,
     };
     // Resend relays its sending provider's `Transient` bounces (a full
@@ -235,6 +277,14 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
             .bounce
             .as_ref()
             .is_some_and(|b| b.bounce_type.as_deref() == Some("Transient"));
+    if let Some(message) = data
+        .suppressed
+        .as_ref()
+        .and_then(|s| s.get("message"))
+        .and_then(Value::as_str)
+    {
+        event.description = Some(message.to_owned());
+    }
     if let Some(bounce) = data.bounce {
         event.description = bounce.message;
     }

@@ -666,6 +666,9 @@ fn drop_reason(reason: Option<&str>) -> RejectReason {
         RejectReason::Bounced
     } else if reason.contains("unsubscribed address") {
         RejectReason::Unsubscribed
+    } else if reason.contains("smtpapi") {
+        // "Invalid SMTPAPI header": the sender's message, not the address.
+        RejectReason::Other
     } else if reason.contains("invalid") {
         RejectReason::Invalid
     } else if reason.contains("spam reporting address") {

@@ -9,6 +9,12 @@
 //!   idempotency key adds the recipient.
 //! - Both forms are parsed: event publishing (`eventType`, from a
 //!   configuration set) and identity notifications (`notificationType`).
+//! - A bounce stops the address only when `bounceType` is `Permanent` (the
+//!   bounces SES's own suppression list adds); `Transient` and
+//!   `Undetermined` are soft bounces. A complaint whose
+//!   `complaintFeedbackType` is `not-spam` (a mailbox provider correcting
+//!   an earlier report) has the reject reason `other` and keeps the
+//!   address.
 //! - Replay window: the SNS verifier's (2 hours past by default); SNS
 //!   retries resend the same signed envelope.
 //! - Fan-out: at most [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event) recipients per
@@ -395,13 +401,26 @@ pub struct SesDeliveryDelay {
 struct Plan {
     kind: EventKind,
     reason: Option<RejectReason>,
-    /// A `Transient` bounce: SES stopped retrying, the address may be fine.
+    /// A bounce SES does not call `Permanent` (`Transient`, `Undetermined`):
+    /// the address may be fine.
     soft_bounce: bool,
     description: Option<String>,
     click_url: Option<String>,
     user_agent: Option<String>,
     /// Each recipient with its receiving server's response.
     recipients: Vec<(String, Option<String>)>,
+}
+
+/// A complaint's reject reason by its feedback type: `not-spam` is a
+/// mailbox provider correcting an earlier report ("does not consider the
+/// message to be spam"), a complaint whose reason is not spam, which keeps
+/// the address; any other is spam.
+fn complaint_reason(feedback_type: Option<&str>) -> RejectReason {
+    if feedback_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("not-spam")) {
+        RejectReason::Other
+    } else {
+        RejectReason::Spam
+    }
 }
 
 fn plan(native: &SesEvent) -> Plan {
@@ -437,7 +456,10 @@ fn plan(native: &SesEvent) -> Plan {
             let bounce = native.bounce.clone().unwrap_or_default();
             plan.kind = EventKind::Bounced;
             plan.reason = Some(RejectReason::Bounced);
-            plan.soft_bounce = bounce.bounce_type.as_deref() == Some("Transient");
+            // Only a `Permanent` bounce stops the address (what SES's own
+            // suppression list adds); `Transient` and `Undetermined` (SES
+            // could not tell why) count as soft bounces.
+            plan.soft_bounce = bounce.bounce_type.as_deref() != Some("Permanent");
             plan.description = Some(format!(
                 "{}: {}",
                 bounce.bounce_type.as_deref().unwrap_or("Undetermined"),
@@ -448,7 +470,9 @@ fn plan(native: &SesEvent) -> Plan {
         "Complaint" => {
             let complaint = native.complaint.clone().unwrap_or_default();
             plan.kind = EventKind::Complained;
-            plan.reason = Some(RejectReason::Spam);
+            plan.reason = Some(complaint_reason(
+                complaint.complaint_feedback_type.as_deref(),
+            ));
             plan.description = complaint.complaint_feedback_type;
             plan.user_agent = complaint.user_agent;
             plan.recipients = listed(&complaint.complained_recipients);

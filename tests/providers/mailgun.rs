@@ -343,6 +343,41 @@ fn reasons_and_unknown_events_map() {
     }
 }
 
+/// Mailgun's permanent failures by reason: a real bounce, or an address on
+/// Mailgun's bounce, unsubscribe or complaint list, stops the address; a
+/// block of the sender (`espblock`, `blacklisted`) or running out of
+/// retries (`old`) is a soft bounce. The old code stopped the address for
+/// all of them.
+#[test]
+fn permanent_failures_stop_the_address_only_for_their_reason() {
+    use email_webhooks::Suppression;
+    let failed = |reason: &str| {
+        let body = json!({"event-data": {"event": "failed", "severity": "permanent",
+            "reason": reason, "recipient": "a@example.com", "id": reason}});
+        mailgun::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    for reason in [
+        "bounce",
+        "suppress-bounce",
+        "suppress-unsubscribe",
+        "suppress-complaint",
+    ] {
+        let event = failed(reason);
+        assert_eq!(event.kind, EventKind::Bounced, "{reason}");
+        assert!(
+            matches!(event.suppression(), Suppression::Stop(_)),
+            "{reason}"
+        );
+    }
+    for reason in ["espblock", "blacklisted", "old"] {
+        let event = failed(reason);
+        assert_eq!(event.kind, EventKind::Bounced, "{reason}");
+        assert_eq!(event.suppression(), Suppression::SoftBounce, "{reason}");
+    }
+}
+
 /// A legacy form's metadata is the sender's variables: Mailgun's own fields
 /// (`X-Mailgun-Sid`, `domain`, the signature) stay out, and a variable named
 /// like one of Mailgun's fields is kept with the sender's value.

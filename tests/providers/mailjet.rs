@@ -52,6 +52,31 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     )
     .unwrap();
     assert_eq!(grouped[0].idempotency_key(), original);
+    // With `MessageID`, the string id changes nothing: keys stay as they were.
+    let mut with_string_id = base.clone();
+    with_string_id["mj_message_id"] = json!("19421777835146490");
+    assert_eq!(key(&with_string_id), original);
+}
+
+/// Events that carry only `mj_message_id` (no `MessageID`): it is their
+/// message id and tells two messages' events in the same second apart. The
+/// old code gave two such `sent` events one key, and the second was
+/// acknowledged as a duplicate and never handled.
+#[test]
+fn the_string_message_id_tells_events_apart_without_message_id() {
+    let sent = |id: &str| {
+        json!({"event": "sent", "time": 1_424_873_938, "email": "a@example.com",
+            "mj_campaign_id": 1, "mj_contact_id": 2, "customcampaign": "",
+            "mj_message_id": id, "smtp_reply": "sent (250 2.0.0 OK)"})
+    };
+    let events = mailjet::parse(
+        json!([sent("19421777835146490"), sent("19421777835146491")])
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_ne!(events[0].idempotency_key(), events[1].idempotency_key());
+    assert_eq!(events[0].message_id.as_deref(), Some("19421777835146490"));
 }
 
 #[test]

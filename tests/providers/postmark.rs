@@ -320,3 +320,23 @@ fn derived_keys_differ_in_every_field_that_tells_records_apart() {
         "MessageID": "m1", "Email": "a@example.com", "BouncedAt": "2025-12-06T09:00:00Z"});
     assert_eq!(key(bounce), "postmark:42");
 }
+
+/// A record this model cannot read (a field of another type) is an unknown
+/// event keyed by its bytes, answered 2xx rather than refused (Postmark
+/// retries a refusal for hours, then drops it); a `ChallengeVerification`
+/// bounce is an automatic reply, which keeps the address.
+#[test]
+fn unreadable_records_are_kept_and_challenges_are_replies() {
+    let odd = br#"{"RecordType": "Bounce", "ID": {"not": "a number"}, "Email": 7}"#;
+    let event = postmark::parse(odd).unwrap().remove(0);
+    assert_eq!(event.kind, EventKind::Unknown);
+    assert_eq!(event.raw.get(), std::str::from_utf8(odd).unwrap());
+    assert!(postmark::parse(b"[1, 2]").is_err());
+    let challenge = json!({"RecordType": "Bounce", "ID": 42, "Type": "ChallengeVerification",
+        "TypeCode": 1024, "Email": "a@example.com", "BouncedAt": "2026-12-07T10:00:00Z"});
+    let event = postmark::parse(challenge.to_string().as_bytes())
+        .unwrap()
+        .remove(0);
+    assert_eq!(event.kind, EventKind::Autoresponded);
+    assert_eq!(event.suppression(), email_webhooks::Suppression::Keep);
+}

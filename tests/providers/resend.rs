@@ -135,3 +135,45 @@ fn malformed_bodies_are_parse_errors() {
         );
     }
 }
+
+/// `email.suppressed` (Resend did not send: the address is on its
+/// suppression list) is a refusal with the list's reason; a lone string in
+/// `data.to` is the recipient; an object this model cannot read is an
+/// unknown event under its signed id, answered 2xx. The old code read the
+/// first as unknown and refused the other two with 400, which Svix retries
+/// for a day and then drops.
+#[test]
+fn suppressed_lone_recipients_and_unreadable_objects() {
+    use email_webhooks::{StopReason, Suppression};
+    let read = |body: &str| {
+        resend::parse(&[("svix-id", "msg_1")], body.as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    let suppressed = read(
+        r#"{"type":"email.suppressed","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1",
+            "to":["a@example.com"],"suppressed":{"type":"bounce","message":"on the suppression list"}}}"#,
+    );
+    assert_eq!(suppressed.kind, EventKind::Rejected);
+    assert_eq!(suppressed.reject_reason, Some(RejectReason::Bounced));
+    assert_eq!(
+        suppressed.description.as_deref(),
+        Some("on the suppression list")
+    );
+    assert_eq!(
+        suppressed.suppression(),
+        Suppression::Stop(StopReason::HardBounce)
+    );
+    let lone = read(
+        r#"{"type":"email.bounced","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1",
+            "to":"Jane <jane@example.com>","bounce":{"type":"Permanent","message":"gone"}}}"#,
+    );
+    assert_eq!(lone.recipient.as_deref(), Some("jane@example.com"));
+    assert_eq!(lone.kind, EventKind::Bounced);
+    let odd = read(r#"{"type":"email.opened","created_at":7,"data":{"email_id":42}}"#);
+    assert_eq!(odd.kind, EventKind::Unknown);
+    assert_eq!(odd.event_id.as_deref(), Some("msg_1"));
+    assert_eq!(odd.idempotency_key(), "resend:msg_1");
+    // A body that is no object at all is still refused.
+    assert!(resend::parse(&[("svix-id", "msg_1")], b"[1]").is_err());
+}

@@ -356,12 +356,16 @@ fn custom_args_become_metadata_and_categories_may_be_arrays() {
     );
 }
 
+/// SendGrid's drop reasons. "Invalid SMTPAPI header" is the sender's
+/// malformed message, not the address: it keeps the address (the old code
+/// read it as an invalid address and stopped every recipient of the send).
 #[test]
 fn drop_reasons_map_as_documented() {
     for (reason, expected) in [
         ("Bounced Address", RejectReason::Bounced),
         ("Unsubscribed Address", RejectReason::Unsubscribed),
-        ("Invalid SMTPAPI header", RejectReason::Invalid),
+        ("Invalid", RejectReason::Invalid),
+        ("Invalid SMTPAPI header", RejectReason::Other),
         ("Spam Reporting Address", RejectReason::Spam),
         ("Expired", RejectReason::TimedOut),
         ("Something new", RejectReason::Other),
@@ -374,6 +378,9 @@ fn drop_reasons_map_as_documented() {
             "{reason}"
         );
     }
+    let body = br#"[{"event":"dropped","reason":"Invalid SMTPAPI header","email":"a@b.c"}]"#;
+    let e = &sendgrid::parse(body).unwrap()[0];
+    assert_eq!(e.suppression(), email_webhooks::Suppression::Keep);
 }
 
 #[test]

@@ -472,3 +472,51 @@ fn a_complaint_keeps_the_feedback_reports_user_agent() {
     );
     assert_eq!(events[0].description.as_deref(), Some("abuse"));
 }
+
+fn ses_message(message: &serde_json::Value) -> Vec<EmailEvent> {
+    let body = notification(&message.to_string());
+    let headers = [("x-amz-sns-message-type", "Notification")];
+    match block_on(ses_verifier().verify_and_parse_at(&headers, body.as_bytes(), now())).unwrap() {
+        SesOutcome::Events(events) => events,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Only a `Permanent` bounce stops the address (what SES's own suppression
+/// list adds); `Transient` and `Undetermined` count as soft bounces. A
+/// `not-spam` feedback report corrects an earlier complaint and keeps the
+/// address. The old code stopped the address on `Undetermined` bounces and
+/// on every complaint.
+#[test]
+fn permanent_bounces_and_spam_reports_alone_stop_the_address() {
+    use email_webhooks::{StopReason, Suppression};
+    let mail = json!({"messageId": "m1", "destination": ["a@example.com"]});
+    let bounce = |kind: &str| {
+        ses_message(&json!({"eventType": "Bounce", "mail": mail,
+            "bounce": {"bounceType": kind, "bounceSubType": "General",
+                "bouncedRecipients": [{"emailAddress": "a@example.com"}]}}))
+        .remove(0)
+        .suppression()
+    };
+    assert_eq!(
+        bounce("Permanent"),
+        Suppression::Stop(StopReason::HardBounce)
+    );
+    assert_eq!(bounce("Transient"), Suppression::SoftBounce);
+    assert_eq!(bounce("Undetermined"), Suppression::SoftBounce);
+    let complaint = |feedback: &str| {
+        ses_message(&json!({"eventType": "Complaint", "mail": mail,
+            "complaint": {"complaintFeedbackType": feedback,
+                "complainedRecipients": [{"emailAddress": "a@example.com"}]}}))
+        .remove(0)
+    };
+    let abuse = complaint("abuse");
+    assert_eq!(
+        abuse.suppression(),
+        Suppression::Stop(StopReason::Complaint)
+    );
+    let not_spam = complaint("not-spam");
+    assert_eq!(not_spam.kind, EventKind::Complained);
+    assert_eq!(not_spam.reject_reason, Some(RejectReason::Other));
+    assert_eq!(not_spam.suppression(), Suppression::Keep);
+}
