@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason  TEXT NOT NULL,
     event   TEXT NOT NULL
 );
--- Soft bounces in a row per address; each event counted once, by key.
+-- Soft bounces in a row per address; each message counted once (providers
+-- report every retried attempt), by its id, else by the event's key.
 CREATE TABLE IF NOT EXISTS soft_bounces (
     key     TEXT PRIMARY KEY,
     address TEXT NOT NULL
@@ -57,9 +58,13 @@ fn apply(
             )?;
         }
         Suppression::SoftBounce => {
+            let counted = event
+                .message_id
+                .as_deref()
+                .map_or_else(|| key.clone(), |id| format!("message:{id}"));
             tx.execute(
                 "INSERT OR IGNORE INTO soft_bounces (key, address) VALUES (?1, ?2)",
-                params![key, address],
+                params![counted, address],
             )?;
             let in_a_row: u32 = tx.query_row(
                 "SELECT count(*) FROM soft_bounces WHERE address = ?1",

@@ -216,9 +216,11 @@ pub struct EmailEvent {
     pub recipient: Option<String>,
     /// Why it was rejected, bounced or complained about.
     pub reject_reason: Option<RejectReason>,
-    /// A bounce the provider classifies as temporary (a full mailbox, a
-    /// server refusing for now): [`suppression`](Self::suppression) counts
-    /// it as a soft bounce instead of stopping. Only set on
+    /// A bounce that says nothing against the address: one the provider
+    /// classifies as temporary or undetermined (a full mailbox, a server
+    /// refusing for now), a block of the sender or its content, or a
+    /// message that ran out of retries. [`suppression`](Self::suppression)
+    /// counts it as a soft bounce instead of stopping. Only set on
     /// [`EventKind::Bounced`]; serialized only when `true`.
     #[serde(skip_serializing_if = "is_false")]
     pub soft_bounce: bool,

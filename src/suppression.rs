@@ -77,7 +77,9 @@ impl SoftBouncePolicy {
 
 impl EmailEvent {
     /// Whether this event means "stop mailing the recipient": hard bounces,
-    /// spam complaints and unsubscribes stop at once (as do the provider's
+    /// spam complaints (not a report whose reason is
+    /// [`RejectReason::Other`]: SES's `not-spam` correction) and
+    /// unsubscribes stop at once (as do the provider's
     /// refusals for those reasons or an invalid address); deferrals, and
     /// bounces the provider classifies as temporary
     /// ([`soft_bounce`](EmailEvent::soft_bounce)), are soft bounces, to count

@@ -148,15 +148,48 @@ pub(crate) fn named<T: serde::de::DeserializeOwned>(
         Ok(native) => return Ok(normalize(native, raw)),
         Err(error) => error,
     };
-    let names_its_kind =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get())
-            .is_ok_and(|object| object.get(kind).is_some_and(serde_json::Value::is_string));
-    if !names_its_kind {
+    if !names_its(raw, kind) {
         return Err(ParseError::json(what, &error));
     }
     let mut event = crate::EmailEvent::new(provider, crate::EventKind::Unknown, raw.to_owned());
     event.set_fingerprint(&sha2::Sha256::digest(raw.get().as_bytes()));
     Ok(event)
+}
+
+/// Whether `raw` is an object whose field `kind` is a string, read without
+/// building the object: every other value is skipped.
+fn names_its(raw: &RawValue, kind: &str) -> bool {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    struct Finder<'k>(&'k str);
+
+    impl<'de> DeserializeSeed<'de> for Finder<'_> {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Finder<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut named = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.0 {
+                    named = map.next_value::<serde_json::Value>()?.is_string();
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(named)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    Finder(kind).deserialize(&mut deserializer).unwrap_or(false)
 }
 
 /// The events of a body that holds one event object of type `T`.
@@ -171,6 +204,20 @@ pub(crate) fn one<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_names_its_kind_only_with_a_top_level_string() {
+        let names = |json: &str| {
+            let raw: Box<RawValue> = serde_json::from_str(json).unwrap_or_else(|_| unreachable!());
+            names_its(&raw, "type")
+        };
+        assert!(names(r#"{"a": [1, {"type": 2}], "type": "email.sent"}"#));
+        assert!(names(r#"{"t\u0079pe": "escaped key"}"#));
+        assert!(!names(r#"{"type": 5}"#));
+        assert!(!names(r#"{"data": {"type": "nested"}}"#));
+        assert!(!names(r#"["type", "email.sent"]"#));
+        assert!(!names(r#""type""#));
+    }
 
     #[test]
     fn objects_arrays_and_the_count_limit() {

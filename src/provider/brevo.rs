@@ -204,8 +204,10 @@ pub struct BrevoEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub url: Option<String>,
-    /// Opens, clicks, unsubscribes: the recipient's user agent.
+    /// Opens, clicks, unsubscribes: the recipient's user agent
+    /// (`user_agent`, or `user-agent` as some deliveries spell it).
     #[serde(
+        alias = "user-agent",
         default,
         deserialize_with = "crate::provider::lenient",
         skip_serializing_if = "Option::is_none"

@@ -22,7 +22,7 @@
 //!   [`EventKind::Bounced`]; its `reason` is the reject reason, and a
 //!   permanent failure for a block of the sender (`espblock`,
 //!   `blacklisted`) or for running out of retries (`old`) is a soft bounce
-//!   ([`EmailEvent::soft_bounce`](crate::EmailEvent::soft_bounce)): the
+//!   ([`EmailEvent::soft_bounce`]): the
 //!   address did not fail.
 //! - Replay window: five minutes each way by default, on the signed
 //!   timestamp, which Mailgun sets per delivery attempt (so a retry is
@@ -831,6 +831,7 @@ fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> 
     if matches!(event.kind, EventKind::Rejected | EventKind::Bounced) {
         event.reject_reason =
             legacy_reject_reason(code.as_deref(), legacy.mailguns("reason").as_deref());
+        event.soft_bounce = soft_failure(event.kind, event.reject_reason);
     }
     event.set_fingerprint(&legacy.fingerprint());
     Ok(vec![event])
@@ -876,6 +877,13 @@ fn reject_reason(reason: Option<&str>) -> RejectReason {
     }
 }
 
+/// Whether a permanent failure is a soft bounce: a block of the sender or
+/// running out of retries, not the address failing.
+fn soft_failure(kind: EventKind, reason: Option<RejectReason>) -> bool {
+    kind == EventKind::Bounced
+        && matches!(reason, Some(RejectReason::Blocked | RejectReason::TimedOut))
+}
+
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
 }
@@ -907,11 +915,7 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
     // A permanent failure for a block of the sender (`espblock`,
     // `blacklisted`) or for running out of retries (`old`): the address did
     // not fail, so it counts as a soft bounce.
-    event.soft_bounce = kind == EventKind::Bounced
-        && matches!(
-            event.reject_reason,
-            Some(RejectReason::Blocked | RejectReason::TimedOut)
-        );
+    event.soft_bounce = soft_failure(kind, event.reject_reason);
     event.timestamp = native.timestamp.0;
     event.event_id = native.id;
     let headers = native.message.and_then(|m| m.headers).unwrap_or_default();

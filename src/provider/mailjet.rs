@@ -330,8 +330,9 @@ fn fingerprint(native: &MailjetEvent) -> [u8; 32] {
             native
                 .mj_message_id
                 .as_deref()
-                .filter(|_| native.message_id.is_none())
-                .map(Some),
+                .filter(|id| native.message_id.is_none() && !id.is_empty())
+                .into_iter()
+                .flat_map(|id| [Some("mj_message_id"), Some(id)]),
         ),
     )
 }

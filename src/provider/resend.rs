@@ -12,13 +12,13 @@
 //! - Replay window: five minutes each way, as the Standard Webhooks spec
 //!   recommends.
 //! - Events: `email.sent`, `email.delivered`, `email.delivery_delayed`
-//!   ([`EventKind::Deferred`](crate::EventKind::Deferred)), `email.bounced`
-//!   (soft where the bounce `type` is `Transient`), `email.complained`,
+//!   ([`EventKind::Deferred`]), `email.bounced`
+//!   (soft where the bounce `type` is `Transient` or `Undetermined`), `email.complained`,
 //!   `email.opened`, `email.clicked`, `email.failed`, and `email.suppressed`
-//!   ([`EventKind::Rejected`](crate::EventKind::Rejected): not sent, the
-//!   address being on Resend's suppression list; `data.suppressed.type`
-//!   gives the reason); anything else is
-//!   [`EventKind::Unknown`](crate::EventKind::Unknown) with its JSON kept.
+//!   ([`EventKind::Rejected`]: not sent, the
+//!   address being on Resend's suppression list, which stops it: a
+//!   complaint where `data.suppressed.type` says so, else a bounce); anything else is
+//!   [`EventKind::Unknown`] with its JSON kept.
 //!   The recipient is the first of `data.to` (a list; a lone string is
 //!   read too), and an event this model cannot read (an object naming its
 //!   `type`, with a field of another type) is an unknown event under its
@@ -193,7 +193,10 @@ pub struct ResendClick {
 ///
 /// # Errors
 ///
-/// [`ParseError`] when the body is not a Resend event object.
+/// [`ParseError`] when the body is not a JSON object naming its `type`. An
+/// event this model cannot read (a field of another type) is an
+/// [`EventKind::Unknown`] event under the signed
+/// id, never refused.
 pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
     parse_with_id(
         standard::signed_id(headers, &crate::limits::Limits::default()),
@@ -207,6 +210,9 @@ fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, Parse
     // An event this model cannot read (a field of another type) is kept as
     // an unknown event under its signed id, never refused: Svix would retry
     // it for a day and then drop it.
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::new("the body is not a Resend event object"));
+    }
     let what = "the body is not a Resend event";
     let mut event = batch::named(Provider::Resend, raw, "type", what, |native, raw| {
         normalize(native, id, raw.to_owned())
@@ -261,22 +267,25 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
                 .and_then(|s| s.get("type"))
                 .and_then(Value::as_str)
                 .map(str::to_ascii_lowercase);
+            // `OnAccountSuppressionList` (what Resend sends) names no
+            // cause: the list holds hard bounces and complaints, so it
+            // stops the address as `email.bounced` with subtype
+            // `Suppressed` does.
             Some(match kind.as_deref() {
-                Some(k) if k.contains("bounce") => RejectReason::Bounced,
                 Some(k) if k.contains("complain") || k.contains("spam") => RejectReason::Spam,
                 Some(k) if k.contains("unsub") => RejectReason::Unsubscribed,
-                _ => RejectReason::Other,
+                _ => RejectReason::Bounced,
             })
         }
         _ => None,
     };
-    // Resend relays its sending provider's `Transient` bounces (a full
-    // mailbox, a server refusing for now): the address may be fine.
+    // Resend relays its sending provider's (SES's) `Transient` and
+    // `Undetermined` bounces (a full mailbox, a server refusing for now, no
+    // reason known): the address may be fine.
     event.soft_bounce = event.reject_reason == Some(RejectReason::Bounced)
-        && data
-            .bounce
-            .as_ref()
-            .is_some_and(|b| b.bounce_type.as_deref() == Some("Transient"));
+        && data.bounce.as_ref().is_some_and(|b| {
+            matches!(b.bounce_type.as_deref(), Some("Transient" | "Undetermined"))
+        });
     if let Some(message) = data
         .suppressed
         .as_ref()

@@ -333,7 +333,7 @@ fn unreadable_records_are_kept_and_challenges_are_replies() {
     assert_eq!(event.raw.get(), std::str::from_utf8(odd).unwrap());
     assert!(postmark::parse(b"[1, 2]").is_err());
     let challenge = json!({"RecordType": "Bounce", "ID": 42, "Type": "ChallengeVerification",
-        "TypeCode": 1024, "Email": "a@example.com", "BouncedAt": "2026-12-07T10:00:00Z"});
+        "TypeCode": 16384, "Email": "a@example.com", "BouncedAt": "2026-12-07T10:00:00Z"});
     let event = postmark::parse(challenge.to_string().as_bytes())
         .unwrap()
         .remove(0);

@@ -152,7 +152,7 @@ fn suppressed_lone_recipients_and_unreadable_objects() {
     };
     let suppressed = read(
         r#"{"type":"email.suppressed","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1",
-            "to":["a@example.com"],"suppressed":{"type":"bounce","message":"on the suppression list"}}}"#,
+            "to":["a@example.com"],"suppressed":{"type":"OnAccountSuppressionList","message":"on the suppression list"}}}"#,
     );
     assert_eq!(suppressed.kind, EventKind::Rejected);
     assert_eq!(suppressed.reject_reason, Some(RejectReason::Bounced));
@@ -174,6 +174,8 @@ fn suppressed_lone_recipients_and_unreadable_objects() {
     assert_eq!(odd.kind, EventKind::Unknown);
     assert_eq!(odd.event_id.as_deref(), Some("msg_1"));
     assert_eq!(odd.idempotency_key(), "resend:msg_1");
-    // A body that is no object at all is still refused.
+    // A body that is no object at all is still refused, even one serde
+    // could read as the event's fields in order.
     assert!(resend::parse(&[("svix-id", "msg_1")], b"[1]").is_err());
+    assert!(resend::parse(&[("svix-id", "msg_1")], br#"["email.bounced"]"#).is_err());
 }
