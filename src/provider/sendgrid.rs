@@ -15,6 +15,14 @@
 //!   signature or with the credentials). A verifier always has at least one
 //!   of them.
 //! - Event id: `sg_event_id`, stable across SendGrid's retries.
+//! - Events: `group_unsubscribe` is an [`EventKind::Unsubscribed`] from one
+//!   unsubscribe group only (its `asm_group_id` is in the event's raw JSON,
+//!   and SendGrid itself stops that group's mail): where you keep lists per
+//!   group, read the group before you stop all mail to the address, as
+//!   [`EmailEvent::suppression`] would. `group_resubscribe` is
+//!   [`EventKind::Subscribed`]. A `dropped` event's reason gives the reject
+//!   reason; "Invalid SMTPAPI header" is the sender's message, not the
+//!   address.
 //! - Replay window: [`DEFAULT_REPLAY_WINDOW`], 73 hours into the past and 5
 //!   minutes into the future. SendGrid documents no tolerance; it retries a
 //!   failed delivery at increasing intervals for up to 24 hours after the
