@@ -106,10 +106,16 @@ pub(crate) fn native_or_unknown<T: serde::de::DeserializeOwned>(
     raw: &RawValue,
     normalize: impl FnOnce(T, &RawValue) -> crate::EmailEvent,
 ) -> crate::EmailEvent {
-    use sha2::Digest as _;
-    if let Ok(native) = serde_json::from_str::<T>(raw.get()) {
-        return normalize(native, raw);
+    match serde_json::from_str::<T>(raw.get()) {
+        Ok(native) => normalize(native, raw),
+        Err(_) => unknown(provider, raw),
     }
+}
+
+/// An [`EventKind::Unknown`](crate::EventKind::Unknown) event of `raw`,
+/// keyed by its bytes.
+fn unknown(provider: crate::Provider, raw: &RawValue) -> crate::EmailEvent {
+    use sha2::Digest as _;
     let mut event = crate::EmailEvent::new(provider, crate::EventKind::Unknown, raw.to_owned());
     event.set_fingerprint(&sha2::Sha256::digest(raw.get().as_bytes()));
     event
@@ -143,17 +149,11 @@ pub(crate) fn named<T: serde::de::DeserializeOwned>(
     what: &'static str,
     normalize: impl FnOnce(T, &RawValue) -> crate::EmailEvent,
 ) -> Result<crate::EmailEvent, ParseError> {
-    use sha2::Digest as _;
-    let error = match serde_json::from_str::<T>(raw.get()) {
-        Ok(native) => return Ok(normalize(native, raw)),
-        Err(error) => error,
-    };
-    if !names_its(raw, kind) {
-        return Err(ParseError::json(what, &error));
+    match serde_json::from_str::<T>(raw.get()) {
+        Ok(native) => Ok(normalize(native, raw)),
+        Err(_) if names_its(raw, kind) => Ok(unknown(provider, raw)),
+        Err(error) => Err(ParseError::json(what, &error)),
     }
-    let mut event = crate::EmailEvent::new(provider, crate::EventKind::Unknown, raw.to_owned());
-    event.set_fingerprint(&sha2::Sha256::digest(raw.get().as_bytes()));
-    Ok(event)
 }
 
 /// Whether `raw` is an object whose field `kind` is a string, read without

@@ -126,10 +126,7 @@ impl SyncProvider for GetresponseVerifier {
     /// is retried); otherwise the status alone: GetResponse retries 5xx and
     /// gives up on a 4xx refusal.
     fn reply(&self, answer: Answer) -> Reply {
-        match answer {
-            Answer::Accepted => Reply::json(http::StatusCode::OK, ACKNOWLEDGEMENT),
-            other => Reply::standard(other),
-        }
+        Reply::acknowledged(answer, ACKNOWLEDGEMENT)
     }
 }
 

@@ -255,7 +255,7 @@ fn normalize(native: MailjetEvent, raw: Box<RawValue>) -> EmailEvent {
     event.message_id = native
         .message_id
         .map(|id| id.to_string())
-        .or_else(|| native.mj_message_id.clone().filter(|id| !id.is_empty()))
+        .or_else(|| native.mj_message_id.filter(|id| !id.is_empty()))
         .or(native.message_guid);
     event.mta_response = native
         .comment

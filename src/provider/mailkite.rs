@@ -172,22 +172,13 @@ impl SyncProvider for MailkiteVerifier {
     }
 
     fn reply(&self, answer: Answer) -> Reply {
-        reply(answer)
+        Reply::acknowledged(answer, ACKNOWLEDGEMENT)
     }
 }
 
 /// The body that acknowledges a delivery in MailKite's `ack` mode (its
 /// SDKs' `replyOk`).
 pub const ACKNOWLEDGEMENT: &str = r#"{"status":"ok"}"#;
-
-/// A 2xx with [`ACKNOWLEDGEMENT`] for an accepted delivery, else the bare
-/// status.
-fn reply(answer: Answer) -> Reply {
-    match answer {
-        Answer::Accepted => Reply::json(http::StatusCode::OK, ACKNOWLEDGEMENT),
-        other => Reply::standard(other),
-    }
-}
 
 sync_provider!(MailkiteVerifier);
 
@@ -537,7 +528,7 @@ static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
             ..*sim
         })
     },
-    reply,
+    reply: |answer| Reply::acknowledged(answer, ACKNOWLEDGEMENT),
     control: None,
     by_event_verifier: true,
 };

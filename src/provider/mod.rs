@@ -1028,6 +1028,17 @@ impl Reply {
         }
     }
 
+    /// 200 with the JSON `body` a provider reads as its acknowledgement (a
+    /// bare 2xx is retried) for [`Answer::Accepted`], else the
+    /// [`standard`](Self::standard) answer: a refusal never has a body.
+    #[must_use]
+    pub fn acknowledged(answer: Answer, body: &'static str) -> Self {
+        match answer {
+            Answer::Accepted => Self::json(StatusCode::OK, body),
+            other => Self::standard(other),
+        }
+    }
+
     /// The usual answer: 200 for [`Answer::Accepted`], else the answer's
     /// status, never with a body (a refusal says nothing that would help an
     /// attacker).

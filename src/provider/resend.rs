@@ -205,14 +205,11 @@ pub fn parse<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> Result<Vec<EmailE
 }
 
 fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
-    let raw: &RawValue =
-        serde_json::from_slice(body).map_err(|e| ParseError::json("the body is not JSON", &e))?;
+    // An object (an array would read into the event's fields in order).
+    let raw = batch::object(body)?;
     // An event this model cannot read (a field of another type) is kept as
     // an unknown event under its signed id, never refused: Svix would retry
     // it for a day and then drop it.
-    if !raw.get().starts_with('{') {
-        return Err(ParseError::new("the body is not a Resend event object"));
-    }
     let what = "the body is not a Resend event";
     let mut event = batch::named(Provider::Resend, raw, "type", what, |native, raw| {
         normalize(native, id, raw.to_owned())
