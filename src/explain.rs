@@ -592,23 +592,43 @@ fn json_variants(text: &str) -> Vec<String> {
 /// Compact JSON with a space after each `,` and `:` outside strings.
 fn spaced(compact: &str) -> String {
     let mut out = String::with_capacity(compact.len() + compact.len() / 8);
-    let (mut in_string, mut escaped) = (false, false);
+    let mut strings = Strings::default();
     for c in compact.chars() {
         out.push(c);
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-        } else if c == ',' || c == ':' {
+        if strings.outside(c) && (c == ',' || c == ':') {
             out.push(' ');
         }
     }
     out
+}
+
+/// Where a scan of JSON text is: inside a string (and just after a
+/// backslash there) or not.
+#[derive(Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next character: `true` when it stands outside every
+    /// string (a string's quotes count as inside it).
+    fn outside(&mut self, c: char) -> bool {
+        if self.inside {
+            match (self.escaped, c) {
+                (true, _) => self.escaped = false,
+                (false, '\\') => self.escaped = true,
+                (false, '"') => self.inside = false,
+                _ => {}
+            }
+            false
+        } else if c == '"' {
+            self.inside = true;
+            false
+        } else {
+            true
+        }
+    }
 }
 
 /// Non-ASCII characters written as `\uXXXX` escapes (surrogate pairs
@@ -687,52 +707,27 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 
 /// JSON text with insignificant whitespace removed, key order kept.
 fn minify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
+    let mut strings = Strings::default();
+    text.chars()
+        .filter(|&c| !strings.outside(c) || !c.is_whitespace())
+        .collect()
 }
 
 /// Minified JSON indented by `width` spaces, as pretty-printers write it.
 fn pretty(compact: &str, width: usize) -> String {
     let mut out = String::with_capacity(compact.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut depth, mut strings) = (0usize, Strings::default());
     let newline = |out: &mut String, depth: usize| {
         out.push('\n');
         out.extend(std::iter::repeat_n(' ', depth * width));
     };
     let chars: Vec<char> = compact.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
-        if in_string {
+        if !strings.outside(c) {
             out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
             continue;
         }
         match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
             '{' | '[' => {
                 out.push(c);
                 // An empty object or array stays on its line.

@@ -138,6 +138,11 @@ impl Token {
         })
     }
 
+    /// A token for each of `keys`, in order.
+    pub(crate) fn many(keys: &[String]) -> Result<Vec<Self>, StoreError> {
+        keys.iter().map(|key| Self::new(key)).collect()
+    }
+
     /// The claimed key, as stored (a key longer than [`MAX_KEY_BYTES`] is
     /// hashed).
     #[must_use]

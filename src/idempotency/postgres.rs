@@ -286,10 +286,7 @@ impl IdempotencyStore for PostgresStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let tokens = keys
-            .iter()
-            .map(|key| Token::new(key))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = Token::many(keys)?;
         // One statement cannot upsert a row twice: a repeated key is
         // claimed once, and its repeats are in progress (held by it).
         let mut seen = std::collections::HashSet::new();

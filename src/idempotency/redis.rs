@@ -54,6 +54,32 @@ fn held(token: &Token) -> String {
 }
 
 impl RedisStore {
+    /// Runs `script` (completing or releasing a claim) on `token`'s key,
+    /// with its held prefix and `extra`: the script answers 1 where the
+    /// token still held the claim, else the claim was no longer its own.
+    fn settle<'a>(
+        &'a self,
+        script: &'a redis::Script,
+        token: &Token,
+        extra: Option<u64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        let mut invocation = script.key(self.key(&token.key));
+        invocation.arg(held(token));
+        if let Some(extra) = extra {
+            invocation.arg(extra);
+        }
+        async move {
+            let done: i64 = invoke(&invocation, &self.connection)
+                .await
+                .map_err(backend)?;
+            if done == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::StaleToken)
+            }
+        }
+    }
+
     /// Connects with `client` (for example `redis::Client::open("redis://127.0.0.1/")`).
     ///
     /// # Errors
@@ -202,17 +228,7 @@ impl IdempotencyStore for RedisStore {
         token: &Token,
         retention: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let mut invocation = self.complete.key(self.key(&token.key));
-        invocation.arg(held(token)).arg(millis(retention));
-        let connection = self.connection.clone();
-        async move {
-            let done: i64 = invoke(&invocation, &connection).await.map_err(backend)?;
-            if done == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::StaleToken)
-            }
-        }
+        self.settle(&self.complete, token, Some(millis(retention)))
     }
 
     /// One script for the whole delivery: one round trip.
@@ -220,10 +236,7 @@ impl IdempotencyStore for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let tokens = keys
-            .iter()
-            .map(|key| Token::new(key))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = Token::many(keys)?;
         let mut invocation = self.begin_many.prepare_invoke();
         for token in &tokens {
             invocation.key(self.key(&token.key));
@@ -252,16 +265,6 @@ impl IdempotencyStore for RedisStore {
     }
 
     fn release(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let mut invocation = self.release.key(self.key(&token.key));
-        invocation.arg(held(token));
-        let connection = self.connection.clone();
-        async move {
-            let done: i64 = invoke(&invocation, &connection).await.map_err(backend)?;
-            if done == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::StaleToken)
-            }
-        }
+        self.settle(&self.release, token, None)
     }
 }

@@ -1221,6 +1221,24 @@ pub(crate) fn part_headers(block: &str) -> PartHeaders {
 /// of `[{},{},…]` would cost a parsed value far more than its bytes.
 pub(crate) const MAX_JSON_VALUES: usize = 100_000;
 
+/// Refuses a JSON body over `limits` or of more than [`MAX_JSON_VALUES`]
+/// values, before any of it is read into memory.
+pub(crate) fn check_json_body(body: &[u8], limits: &InboundLimits) -> Result<(), ParseError> {
+    limits.check_body(body)?;
+    check_json_values(body)
+}
+
+/// Reads a JSON body checked by [`check_json_body`] as `T`; `not_it`
+/// ("the body is not …") is the error's detail when it is not a `T`.
+pub(crate) fn read_json<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    limits: &InboundLimits,
+    not_it: &'static str,
+) -> Result<T, ParseError> {
+    check_json_body(body, limits)?;
+    serde_json::from_slice(body).map_err(|e| ParseError::json(not_it, &e))
+}
+
 /// Refuses JSON of more than [`MAX_JSON_VALUES`] values, counted without
 /// keeping any (serde's recursion limit bounds the nesting). Malformed
 /// JSON passes: the parser that follows reports it.

@@ -536,10 +536,8 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
-    let delivery: InboundDelivery = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not Brevo's inbound JSON", &e))?;
+    let delivery: InboundDelivery =
+        crate::inbound::read_json(body, limits, "the body is not Brevo's inbound JSON")?;
     let items = delivery
         .items
         .ok_or_else(|| ParseError::new("the body is not Brevo's inbound JSON (no items)"))?;

@@ -445,10 +445,11 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, InboundMessage};
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
-    let delivery: InboundDelivery = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a MailerSend inbound delivery", &e))?;
+    let delivery: InboundDelivery = crate::inbound::read_json(
+        body,
+        limits,
+        "the body is not a MailerSend inbound delivery",
+    )?;
     let (Some("inbound.message"), Some(data)) = (delivery.kind.as_deref(), delivery.data) else {
         return Err(ParseError::new(
             "the body is not a MailerSend inbound.message (an activity webhook on the inbound URL?)",

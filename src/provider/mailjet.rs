@@ -490,10 +490,8 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
-    let delivery: ParseDelivery = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a Mailjet Parse API object", &e))?;
+    let delivery: ParseDelivery =
+        crate::inbound::read_json(body, limits, "the body is not a Mailjet Parse API object")?;
     if delivery.recipient.is_none() && delivery.headers.0.is_empty() {
         return Err(ParseError::new(
             "the body is not a Mailjet Parse API object",

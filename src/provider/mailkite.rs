@@ -465,10 +465,8 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, InboundMessage};
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
-    let native: MailkiteMessage = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a MailKite message", &e))?;
+    let native: MailkiteMessage =
+        crate::inbound::read_json(body, limits, "the body is not a MailKite message")?;
     if native.kind != "email.received" {
         return Err(ParseError::new("the body is not MailKite's email.received"));
     }

@@ -686,8 +686,7 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::InboundMessage;
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
+    crate::inbound::check_json_body(body, limits)?;
     let not =
         |e: &serde_json::Error| ParseError::json("the body is not a Postal inbound request", e);
     let mut fields: InboundFields = if crate::form::is_form(Some(content_type)) {

@@ -616,8 +616,7 @@ pub fn parse_inbound_within(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::Address;
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
+    crate::inbound::check_json_body(body, limits)?;
     // The lists counted before they are read into memory: a body of
     // `"Attachments":[{},{},…]` would otherwise cost far more than itself.
     let counts: ListCounts = serde_json::from_slice(body)

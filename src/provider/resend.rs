@@ -505,10 +505,8 @@ pub fn parse_inbound(
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
     use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
-    let event: ReceivedEvent = serde_json::from_slice(body)
-        .map_err(|e| ParseError::json("the body is not a Resend event", &e))?;
+    let event: ReceivedEvent =
+        crate::inbound::read_json(body, limits, "the body is not a Resend event")?;
     if event.event_type != "email.received" {
         return Err(ParseError::new(
             "the body is not an email.received event (an email event on the inbound URL?)",

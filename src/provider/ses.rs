@@ -876,8 +876,7 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
+    crate::inbound::check_json_body(body, limits)?;
     let Some((_, message)) = notification(body)? else {
         return Ok(Vec::new());
     };

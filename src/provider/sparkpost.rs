@@ -459,8 +459,7 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<Vec<crate::InboundMessage>, ParseError> {
-    limits.check_body(body)?;
-    crate::inbound::check_json_values(body)?;
+    crate::inbound::check_json_body(body, limits)?;
     let raws = batch::elements(
         body,
         Shape::Array,
