@@ -197,7 +197,8 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     }
 
     /// Verifies and parses; spends the delivery's single-use token (first
-    /// sight wins; it is never released).
+    /// sight wins; it is never released; a repost of the same body passes
+    /// on to the events' keys).
     async fn receive_with<Q: EmailProvider + ?Sized>(
         &self,
         provider: &Q,
@@ -205,12 +206,13 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     ) -> Result<Received, Error> {
         let received: Received = provider.receive(request).await?;
         if let Some(token) = &received.token {
-            match self.store.begin(&token.key, token.remember).await? {
-                Claim::Acquired(claim) => self.store.complete(&claim, token.remember).await?,
-                Claim::InProgress | Claim::Completed => {
-                    return Err(crate::VerifyError::Replayed.into());
-                }
-            }
+            crate::idempotency::spend_single_use(
+                &self.store,
+                &token.key,
+                request.body(),
+                token.remember,
+            )
+            .await?;
         }
         Ok(received)
     }

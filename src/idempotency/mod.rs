@@ -97,6 +97,45 @@ pub(crate) fn capped(duration: Duration) -> Duration {
     duration.min(MAX_TTL)
 }
 
+/// Spends a signed single-use value (Mailgun's timestamp and token) in
+/// `store` for `remember`, for the delivery whose raw body is `body`.
+///
+/// First sight spends it. Seen again, it is refused
+/// ([`VerifyError::Replayed`](crate::VerifyError::Replayed)) unless the
+/// body is the very one it was first seen with: that is the provider
+/// posting the same signed delivery again (a retry after an error, which
+/// Mailgun may sign anew or not: its documentation does not say), and the
+/// events' own keys decide what is a duplicate. A value reused with any
+/// other body is a replay.
+pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
+    store: &S,
+    key: &str,
+    body: &[u8],
+    remember: Duration,
+) -> Result<(), crate::Error> {
+    use sha2::{Digest as _, Sha256};
+    let with_body = format!("{key}:body:{}", crate::encoding::hex(&Sha256::digest(body)));
+    match store.begin(key, remember).await? {
+        Claim::Acquired(claim) => {
+            // The body first: a failure between the two leaves the value
+            // unspent, never spent without its body.
+            if let Claim::Acquired(seen) = store.begin(&with_body, remember).await? {
+                store.complete(&seen, remember).await?;
+            }
+            store.complete(&claim, remember).await?;
+            Ok(())
+        }
+        Claim::InProgress | Claim::Completed => match store.begin(&with_body, remember).await? {
+            Claim::Completed => Ok(()),
+            Claim::Acquired(unseen) => {
+                let _ = store.release(&unseen).await;
+                Err(crate::VerifyError::Replayed.into())
+            }
+            Claim::InProgress => Err(crate::VerifyError::Replayed.into()),
+        },
+    }
+}
+
 /// A claim's nonce: 8 random bytes drawn once per process, then a counter.
 /// Unique per claim (across replicas too, with overwhelming probability),
 /// without a system call per claim; a nonce is only ever compared, never

@@ -667,7 +667,7 @@ impl InboundMessage {
         limits.check_attachments(parsed.attachment_count())?;
         let mut decoded = 0usize;
         for part in parsed.attachments() {
-            let content = part.contents();
+            let content = part_bytes(raw, part);
             decoded = decoded.saturating_add(content.len());
             if decoded > limits.max_decoded_bytes {
                 return Err(ParseError::new(
@@ -689,11 +689,69 @@ impl InboundMessage {
                     .content_id()
                     .map(|id| id.trim_matches(['<', '>']).to_owned()),
                 inline,
-                content: content.to_vec(),
+                content,
             });
         }
         Ok(())
     }
+}
+
+/// A part's content with its transfer encoding undone and nothing else.
+/// mail-parser gives a `text/*` part as UTF-8 text (converted from its
+/// charset, invalid bytes replaced), which would change an attached CSV
+/// or calendar file: such a part is decoded here from its raw bytes.
+fn part_bytes(raw: &[u8], part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    use mail_parser::{Encoding, PartType};
+    if !matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
+        return part.contents().to_vec();
+    }
+    let start = part.raw_body_offset() as usize;
+    let end = (part.raw_end_offset() as usize).max(start);
+    let body = raw.get(start..end).unwrap_or_default();
+    match part.encoding {
+        Encoding::Base64 => base64_decode(body),
+        Encoding::QuotedPrintable => quoted_printable_decode(body),
+        Encoding::None => Some(body.to_vec()),
+    }
+    .unwrap_or_else(|| part.contents().to_vec())
+}
+
+/// Whether a part's `Content-Disposition` names a `filename` parameter, even
+/// an empty one (`filename=""`, which mail-parser does not keep): the part
+/// is a file, not a text field.
+fn declares_filename(raw: &[u8], part: &mail_parser::MessagePart<'_>) -> bool {
+    let Some(header) = part
+        .headers
+        .iter()
+        .find(|h| h.name == mail_parser::HeaderName::ContentDisposition)
+    else {
+        return false;
+    };
+    let value = raw
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    // The parameters, split at the `;`s outside quoted strings.
+    let (mut quoted, mut escaped, mut at) = (false, false, 0);
+    let mut keys = Vec::new();
+    for (i, &b) in value.iter().enumerate() {
+        match (quoted, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, _, b'"') => quoted = !quoted,
+            (false, _, b';') => {
+                keys.push(&value[at..i]);
+                at = i + 1;
+            }
+            _ => {}
+        }
+    }
+    keys.push(&value[at..]);
+    keys.iter().skip(1).any(|param| {
+        let key = param.split(|&b| b == b'=').next().unwrap_or_default();
+        let key = key.trim_ascii();
+        key.eq_ignore_ascii_case(b"filename") || key.eq_ignore_ascii_case(b"filename*")
+    })
 }
 
 /// One field of a `multipart/form-data` body (RFC 7578).
@@ -718,7 +776,7 @@ impl FormPart {
     /// The file as an attachment, shown inline when it has a `Content-ID`.
     pub(crate) fn attachment(&self, content_id: Option<String>) -> Attachment {
         Attachment {
-            filename: self.filename.clone(),
+            filename: self.filename.clone().filter(|name| !name.is_empty()),
             content_type: self.content_type.clone(),
             size: self.content.len(),
             inline: content_id.is_some(),
@@ -759,7 +817,8 @@ pub(crate) fn form_data(
         return Err(ParseError::new("the Content-Type header is malformed"));
     }
     // A form cut short (no closing delimiter) would lose its last parts
-    // silently: refused, so that the provider sends it again.
+    // silently: refused. The closing delimiter starts a line, and may be
+    // followed by an epilogue (RFC 2046, section 5.1.1).
     let boundary = content_type
         .split(';')
         .find_map(|p| {
@@ -770,7 +829,13 @@ pub(crate) fn form_data(
         })
         .unwrap_or_default();
     let closing = format!("--{boundary}--");
-    if boundary.is_empty() || !body.trim_ascii_end().ends_with(closing.as_bytes()) {
+    let closing = closing.as_bytes();
+    let closed = body.starts_with(closing)
+        || body
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && body[i + 1..].starts_with(closing));
+    if boundary.is_empty() || !closed {
         return Err(ParseError::new(
             "the form is cut short: it has no closing boundary",
         ));
@@ -791,20 +856,27 @@ pub(crate) fn form_data(
         let Some(name) = part.content_disposition().and_then(|d| d.attribute("name")) else {
             continue;
         };
-        let filename = part.attachment_name().map(str::to_owned);
+        // A file even with an empty filename (`filename=""`: a browser's
+        // empty file input, or a sender's nameless attachment).
+        let filename = part
+            .attachment_name()
+            .map(str::to_owned)
+            .or_else(|| declares_filename(&message, part).then(String::new));
         // A field's bytes as sent (a provider may post a field in another
-        // charset and say so elsewhere); a file's decoded content.
-        let raw_field;
+        // charset and say so elsewhere); a file's content with only its
+        // transfer encoding undone.
         let content = if filename.is_none() {
             let start = part.raw_body_offset() as usize;
             let end = part.raw_end_offset() as usize;
             // The parser's end already stops before the line break that
             // belongs to the next delimiter: the field's own last line
             // break is content.
-            raw_field = message.get(start..end.max(start)).unwrap_or_default();
-            raw_field
+            message
+                .get(start..end.max(start))
+                .unwrap_or_default()
+                .to_vec()
         } else {
-            part.contents()
+            part_bytes(&message, part)
         };
         if filename.is_some() {
             files += 1;
@@ -824,7 +896,7 @@ pub(crate) fn form_data(
             name: name.to_owned(),
             filename,
             content_type,
-            content: content.to_vec(),
+            content,
         });
     }
     if fields.is_empty() {

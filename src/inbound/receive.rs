@@ -513,23 +513,16 @@ impl InboundProviders {
         request: &Request<'_>,
         store: &S,
     ) -> Option<Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error>> {
-        use crate::idempotency::Claim;
         let configured = self.find(name)?;
         let (messages, control) = match self.receive_with(configured, request).await {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
         for token in messages.iter().filter_map(|m| m.replay_token.as_deref()) {
-            match store.begin(token, RETENTION).await {
-                Ok(Claim::Acquired(claim)) => {
-                    if let Err(error) = store.complete(&claim, RETENTION).await {
-                        return Some(Err(error.into()));
-                    }
-                }
-                Ok(Claim::InProgress | Claim::Completed) => {
-                    return Some(Err(crate::VerifyError::Replayed.into()));
-                }
-                Err(error) => return Some(Err(error.into())),
+            let spent =
+                crate::idempotency::spend_single_use(store, token, request.body(), RETENTION);
+            if let Err(error) = spent.await {
+                return Some(Err(error));
             }
         }
         Some(Ok((messages, control)))

@@ -595,8 +595,11 @@ fn inbound_message(
     for attachment in item.attachments.0 {
         let token = attachment
             .download_token
+            // One path segment of the download URL: not `.` or `..`,
+            // which would name another resource of Brevo's API.
             .filter(|t| {
                 !t.is_empty()
+                    && t.bytes().any(|b| b != b'.')
                     && t.bytes().all(|b| {
                         b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
                     })

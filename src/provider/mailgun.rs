@@ -24,12 +24,17 @@
 //!   `blacklisted`) or for running out of retries (`old`) is a soft bounce
 //!   ([`EmailEvent::soft_bounce`]): the
 //!   address did not fail.
-//! - Replay window: five minutes each way by default, on the signed
-//!   timestamp, which Mailgun sets per delivery attempt (so a retry is
-//!   never too old). Mailgun documents no tolerance: its page asks only
-//!   that the timestamp be close to now, and its sample's 15 seconds
-//!   would refuse a delivery delayed in transit; five minutes is the
-//!   common choice of the signed-timestamp schemes (Stripe's, Slack's).
+//! - Replay window: by default ([`DEFAULT_REPLAY_WINDOW`]) a signed
+//!   timestamp may be up to 9 hours old and 5 minutes ahead. Mailgun
+//!   documents no tolerance, and does not say whether a retry is signed
+//!   anew: its page warns that delivery can be delayed "outside of
+//!   Mailgun's control", and integrations report that a retry carries the
+//!   first attempt's signature. Mailgun retries for 8 hours, so a window
+//!   of minutes would refuse every retry of a delivery your handler
+//!   failed, and the event would be lost. The spent tokens, remembered
+//!   for the whole window, are the replay defence; a repost of the same
+//!   body under a spent token is such a retry, and goes on to the event
+//!   id's check ([`IdempotencyStore`](crate::idempotency::IdempotencyStore)).
 //! - Legacy form webhooks merge the sender's custom variables into the
 //!   form, so a field can repeat: Mailgun's own value is the last of the
 //!   signature fields (`timestamp`, `token`, `signature`) and the first of
@@ -96,13 +101,21 @@ struct Envelope<'a> {
     event_data: Option<&'a RawValue>,
 }
 
+/// Mailgun's default replay window: 9 hours into the past (Mailgun
+/// retries for 8 hours, perhaps under the first attempt's signature) and
+/// 5 minutes ahead (clock skew). See the module docs.
+pub const DEFAULT_REPLAY_WINDOW: ReplayWindow = ReplayWindow::new(
+    std::time::Duration::from_secs(9 * 3600),
+    std::time::Duration::from_secs(5 * 60),
+);
+
 impl MailgunVerifier {
     /// A verifier with the HTTP webhook signing key, used as raw bytes.
     #[must_use]
     pub fn new(signing_key: Secret) -> Self {
         Self {
             keys: vec![MacKey::new(Algorithm::Sha256, signing_key)],
-            policy: Policy::with_window(ReplayWindow::default()),
+            policy: Policy::with_window(DEFAULT_REPLAY_WINDOW),
         }
     }
 
@@ -1070,7 +1083,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     authenticated_by: "HMAC-SHA256 of `timestamp` + `token` in the body",
     event_id: "`event-data.id`",
     signed: "timestamp and token only, **not the event data**; a pipeline's store refuses a reused token",
-    replay_window: "5 minutes each way",
+    replay_window: "9 hours past (Mailgun's 8 hours of retries), 5 minutes ahead",
     parse: |request| parse_request(request.headers(), request.body()),
     needs: NEEDS,
     build: |s| Ok(s.boxed(verifier(s)?)),

@@ -527,7 +527,8 @@ pub fn parse_inbound(
     message.from = data.from.as_deref().map(address);
     message.to = data.to.0.iter().map(|t| address(t)).collect();
     message.cc = data.cc.0.iter().map(|t| address(t)).collect();
-    message.envelope_recipient = message.to.first().and_then(|a| a.address.clone());
+    // Resend posts no envelope: the address it received the message for
+    // is among `to`, `cc` and `bcc` (the first `To` may be anyone's).
     message.subject = data.subject;
     message.message_id = data
         .message_id

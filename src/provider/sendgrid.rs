@@ -949,8 +949,9 @@ crate::scheme::verify_methods!(SendgridVerifier);
 /// `spam_report`, `attachment-info` as JSON, one file field per
 /// attachment) or, with "POST the raw, full MIME message" on, the whole
 /// message in the `email` field. Inbound Parse signs nothing: authenticate
-/// it with basic auth in its URL. SendGrid retries any non-2xx for three
-/// days, then drops the message.
+/// it with basic auth in its URL. SendGrid retries a 5xx for three days,
+/// then drops the message; any other answer ends its tries, so a refused
+/// delivery (a wrong password, a body over a limit) is not sent again.
 /// Source: <https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook>.
 ///
 /// # Errors

@@ -94,16 +94,27 @@ impl SigningCertUrl {
     /// # Errors
     ///
     /// [`VerifyError::UntrustedCertificateUrl`] unless it is
-    /// `https://sns.<region>.amazonaws.com[.cn]/<path>.pem` with no query.
+    /// `https://sns.<region>.amazonaws.com[.cn]/<name>.pem`: one path
+    /// segment of letters, digits, `-` and `_` (SNS's are
+    /// `SimpleNotificationService-<hex>.pem`), so that one certificate has
+    /// one URL: spellings such as `/./name.pem` or `//name.pem`, which a
+    /// server reads as the same file, would each be a new URL to fetch
+    /// and cache.
     // `.pem` exactly, in lowercase, as SNS writes it: stricter is safer here.
     #[allow(clippy::case_sensitive_file_extension_comparisons)]
     pub fn parse(url: &str) -> Result<Self, VerifyError> {
+        let plain_name = |path: &str| {
+            path.strip_prefix('/')
+                .and_then(|name| name.strip_suffix(".pem"))
+                .is_some_and(|stem| {
+                    !stem.is_empty()
+                        && stem
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+        };
         match https_parts(url) {
-            Some((host, path))
-                if is_sns_host(host) && path.ends_with(".pem") && !path.contains('?') =>
-            {
-                Ok(Self(url.to_owned()))
-            }
+            Some((host, path)) if is_sns_host(host) && plain_name(path) => Ok(Self(url.to_owned())),
             _ => Err(VerifyError::UntrustedCertificateUrl),
         }
     }
@@ -1079,6 +1090,14 @@ mod tests {
             "https://sns.us%2Deast-1.amazonaws.com/x.pem",
             "https://sns.us-east-1.amazonaws.com",
             "https://sns.us-east-1.amazonaws.com/ x.pem",
+            // One certificate, one URL: no other spelling of its path.
+            "https://sns.us-east-1.amazonaws.com/./SimpleNotificationService-abc.pem",
+            "https://sns.us-east-1.amazonaws.com//SimpleNotificationService-abc.pem",
+            "https://sns.us-east-1.amazonaws.com/a/../SimpleNotificationService-abc.pem",
+            "https://sns.us-east-1.amazonaws.com/x/SimpleNotificationService-abc.pem",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService%2Dabc.pem",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc..pem",
+            "https://sns.us-east-1.amazonaws.com/.pem",
             "",
         ] {
             assert_eq!(
