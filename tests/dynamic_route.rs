@@ -364,12 +364,27 @@ async fn cut_short(addr: &str, log: &Log) {
     );
 }
 
+/// A request to a provider that is not configured is answered 404 at once,
+/// without waiting for (or reading) its body: here the body never comes.
+async fn unknown_provider_unread(addr: &str) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /webhooks/no-such-provider HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 1000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response)).await;
+    let n = read.expect("answered without the body").unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&response[..n])), 404);
+}
+
 #[tokio::test]
 async fn axum_routes_by_provider_and_answers_as_each_requires() {
     let (addr, log) = start_axum().await;
     exercise(&addr, &log).await;
     over_the_limit(&addr, &log).await;
     cut_short(&addr, &log).await;
+    unknown_provider_unread(&addr).await;
 }
 
 #[tokio::test]
@@ -385,6 +400,7 @@ async fn actix_routes_by_provider_and_answers_as_each_requires() {
     exercise(&addr, &log).await;
     over_the_limit(&addr, &log).await;
     cut_short(&addr, &log).await;
+    unknown_provider_unread(&addr).await;
 }
 
 // --- Source allowlists, over real HTTP ---

@@ -993,6 +993,41 @@ async fn a_mailgun_inbound_retry_under_its_first_signature_is_handled_after_a_fa
     assert_eq!(result.unwrap_err().code(), "replayed");
 }
 
+/// Before its signature is checked, a Mailgun route post that is no form
+/// is an unauthenticated refusal (400), not Mailgun's authenticated but
+/// unparseable delivery (406, which a rate limit does not charge).
+#[test]
+fn a_mailgun_route_post_that_is_no_form_is_refused_unauthenticated() {
+    use email_webhooks::provider::Answer;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
+    let limits = InboundLimits::default();
+    for (content_type, body) in [
+        (
+            "multipart/form-data; boundary=b",
+            &b"--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nx\r\n"[..],
+        ),
+        ("multipart/form-data", &b"--b--"[..]),
+        ("application/json", &b"{}"[..]),
+    ] {
+        let error = verifier
+            .verify_and_parse_inbound_at(content_type, body, &limits, now)
+            .unwrap_err();
+        assert_eq!(
+            (error.code(), error.http_status()),
+            ("invalid_payload", 400)
+        );
+        assert!(matches!(
+            Answer::from_error(&error),
+            Answer::Refused {
+                authenticated: false,
+                ..
+            }
+        ));
+    }
+}
+
 /// Mailgun signs a token, not the message: a captured signature sent with
 /// other content verifies within the window, so the message carries the
 /// token to claim, and a store refuses its second use.

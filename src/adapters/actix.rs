@@ -171,6 +171,21 @@ impl FromRequest for Webhook {
     }
 }
 
+/// The delivery to provider `name`, read only when `gate` serves it: a
+/// request to an unknown provider is answered 404 without reading its
+/// body.
+async fn arrive(
+    gate: &impl super::Gate,
+    name: &str,
+    request: &HttpRequest,
+    payload: actix_web::web::Payload,
+) -> Option<Result<Webhook, Rejection>> {
+    if !gate.serves(name) {
+        return None;
+    }
+    Some(Webhook::from_request(request, &mut payload.into_inner()).await)
+}
+
 /// A route's view of a delivery: the webhook, or why its body could not
 /// be read with the request's headers and peer (to charge the refusal to).
 fn hook<'a>(read: &'a Result<Webhook, Rejection>, request: &'a HttpRequest) -> super::Hook<'a> {
@@ -243,11 +258,15 @@ where
         actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
             move |name: actix_web::web::Path<String>,
                   request: HttpRequest,
-                  read: Result<Webhook, Rejection>| {
+                  payload: actix_web::web::Payload| {
                 let pipeline = pipeline.clone();
                 let handler = handler.clone();
                 let observe = observe.clone();
                 async move {
+                    let Some(read) = arrive(pipeline.provider(), &name, &request, payload).await
+                    else {
+                        return HttpResponse::NotFound().finish();
+                    };
                     let reply =
                         super::deliver(&pipeline, &name, hook(&read, &request), handler, &observe)
                             .await;
@@ -279,11 +298,15 @@ where
         actix_web::web::resource("/webhooks/{provider}").route(actix_web::web::post().to(
             move |name: actix_web::web::Path<String>,
                   request: HttpRequest,
-                  read: Result<Webhook, Rejection>| {
+                  payload: actix_web::web::Payload| {
                 let pipeline = pipeline.clone();
                 let queue = queue.clone();
                 let observe = observe.clone();
                 async move {
+                    let Some(read) = arrive(pipeline.provider(), &name, &request, payload).await
+                    else {
+                        return HttpResponse::NotFound().finish();
+                    };
                     let reply =
                         super::hand_off(&pipeline, &name, hook(&read, &request), &queue, &observe)
                             .await;
@@ -376,10 +399,13 @@ where
     .route(actix_web::web::post().to(
         move |name: actix_web::web::Path<String>,
               request: HttpRequest,
-              read: Result<Webhook, Rejection>| {
+              payload: actix_web::web::Payload| {
             let (inbound, store) = (inbound.clone(), store.clone());
             let (handler, observe) = (handler.clone(), observe.clone());
             async move {
+                let Some(read) = arrive(&*inbound, &name, &request, payload).await else {
+                    return HttpResponse::NotFound().finish();
+                };
                 let mode =
                     super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
                 let reply =
@@ -416,10 +442,13 @@ where
     .route(actix_web::web::post().to(
         move |name: actix_web::web::Path<String>,
               request: HttpRequest,
-              read: Result<Webhook, Rejection>| {
+              payload: actix_web::web::Payload| {
             let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
             let observe = observe.clone();
             async move {
+                let Some(read) = arrive(&*inbound, &name, &request, payload).await else {
+                    return HttpResponse::NotFound().finish();
+                };
                 let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
                 let reply =
                     super::inbound(&inbound, &name, hook(&read, &request), mode, &observe).await;

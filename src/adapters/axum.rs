@@ -125,12 +125,14 @@ impl Arrival {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Arrival {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request(request: AxumRequest, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(read(request).await))
+/// The delivery to provider `name`, read only when `gate` serves it: a
+/// request to an unknown provider is answered 404 without reading its
+/// body.
+async fn arrive(gate: &impl super::Gate, name: &str, request: AxumRequest) -> Option<Arrival> {
+    if !gate.serves(name) {
+        return None;
     }
+    Some(Arrival(read(request).await))
 }
 
 /// Reads a webhook request: headers, the body within the limit, the URL
@@ -258,11 +260,14 @@ where
     use axum::routing::post;
 
     let probe = probe(pipeline.clone());
-    let receive = move |Path(name): Path<String>, arrival: Arrival| {
+    let receive = move |Path(name): Path<String>, request: AxumRequest| {
         let pipeline = pipeline.clone();
         let handler = handler.clone();
         let observe = observe.clone();
         async move {
+            let Some(arrival) = arrive(pipeline.provider(), &name, request).await else {
+                return respond(None);
+            };
             let reply = super::deliver(&pipeline, &name, arrival.hook(), handler, &observe).await;
             respond(reply)
         }
@@ -290,11 +295,14 @@ where
     use axum::routing::post;
 
     let probe = probe(pipeline.clone());
-    let receive = move |Path(name): Path<String>, arrival: Arrival| {
+    let receive = move |Path(name): Path<String>, request: AxumRequest| {
         let pipeline = pipeline.clone();
         let queue = queue.clone();
         let observe = observe.clone();
         async move {
+            let Some(arrival) = arrive(pipeline.provider(), &name, request).await else {
+                return respond(None);
+            };
             let reply = super::hand_off(&pipeline, &name, arrival.hook(), &queue, &observe).await;
             respond(reply)
         }
@@ -356,10 +364,13 @@ where
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
     let head = inbound_probe(inbound.clone());
-    let receive = move |Path(name): Path<String>, arrival: Arrival| {
+    let receive = move |Path(name): Path<String>, request: AxumRequest| {
         let (inbound, store) = (inbound.clone(), store.clone());
         let (handler, observe) = (handler.clone(), observe.clone());
         async move {
+            let Some(arrival) = arrive(&*inbound, &name, request).await else {
+                return respond(None);
+            };
             let mode = super::InboundMode::<S, H, crate::queue::MemoryQueue>::Run(&*store, handler);
             let reply = super::inbound(&inbound, &name, arrival.hook(), mode, &observe).await;
             respond(reply)
@@ -393,10 +404,13 @@ where
 
     let limits = Limits::default().with_max_body_bytes(inbound.limits().max_body_bytes);
     let head = inbound_probe(inbound.clone());
-    let receive = move |Path(name): Path<String>, arrival: Arrival| {
+    let receive = move |Path(name): Path<String>, request: AxumRequest| {
         let (inbound, store, queue) = (inbound.clone(), store.clone(), queue.clone());
         let observe = observe.clone();
         async move {
+            let Some(arrival) = arrive(&*inbound, &name, request).await else {
+                return respond(None);
+            };
             let mode = super::InboundMode::<S, super::NoHandler, Q>::HandOff(&*store, &queue);
             let reply = super::inbound(&inbound, &name, arrival.hook(), mode, &observe).await;
             respond(reply)

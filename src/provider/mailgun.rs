@@ -1265,7 +1265,14 @@ impl MailgunVerifier {
         limits: &crate::InboundLimits,
         now: OffsetDateTime,
     ) -> Result<crate::InboundMessage, Error> {
-        let fields = crate::inbound::form_fields(content_type, body, limits)?;
+        // Not yet authenticated: a body that is no form is refused as
+        // unauthenticated (400, and charged to a rate limit), never
+        // answered as Mailgun's own unparseable delivery (406).
+        let fields = crate::inbound::form_fields(content_type, body, limits).map_err(|_| {
+            VerifyError::InvalidPayload {
+                detail: "the body is not a form with Mailgun's signature fields",
+            }
+        })?;
         let value = |name: &str| {
             fields
                 .iter()
