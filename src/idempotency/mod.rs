@@ -178,6 +178,7 @@ impl Token {
     }
 
     /// A token for each of `keys`, in order.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn many(keys: &[String]) -> Result<Vec<Self>, StoreError> {
         keys.iter().map(|key| Self::new(key)).collect()
     }
