@@ -952,6 +952,63 @@ fn mime_text_attachments_keep_their_bytes() {
     );
 }
 
+/// MailKite's attachments are signed links on its API: each is an
+/// attachment whose bytes the content source fetches, within the announced
+/// size; a link to another host, or announced sizes over the limit, are
+/// refused before anything is fetched.
+#[tokio::test]
+async fn mailkite_attachments_are_fetched_from_their_links() {
+    use email_webhooks::inbound::StaticContent;
+    use email_webhooks::provider::mailkite::parse_inbound;
+    let url = "https://api.mailkite.dev/att/2Hk9/0?exp=1765000000&sig=abc";
+    let body = |url: &str, size: u64| {
+        serde_json::json!({"id": "msg_2Hk9", "type": "email.received",
+            "from": {"address": "ada@example.com"}, "to": [{"address": "support@example.org"}],
+            "subject": "PO", "text": "attached", "attachments": [
+                {"id": "msg_2Hk9:0", "filename": "po.pdf", "contentType": "application/pdf",
+                 "size": size, "url": url}]})
+        .to_string()
+    };
+    let limits = InboundLimits::default();
+    let mut message = parse_inbound(body(url, 4).as_bytes(), &limits).unwrap();
+    assert_eq!(message.pending().count(), 1);
+    assert_eq!(message.pending().next().unwrap().url, url);
+    message
+        .fetch(&StaticContent::new().with(url, b"%PDF".to_vec()), &limits)
+        .await
+        .unwrap();
+    let a = &message.attachments[0];
+    assert_eq!(
+        (
+            a.filename.as_deref(),
+            a.content_type.as_deref(),
+            &a.content[..]
+        ),
+        (Some("po.pdf"), Some("application/pdf"), &b"%PDF"[..])
+    );
+    // More than announced: refused, the provider sends it again.
+    let mut message = parse_inbound(body(url, 3).as_bytes(), &limits).unwrap();
+    let error = message
+        .fetch(&StaticContent::new().with(url, b"%PDF".to_vec()), &limits)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "content_too_large");
+    for foreign in [
+        "https://evil.example/att/0",
+        "http://api.mailkite.dev/att/0",
+        "https://api.mailkite.dev.evil.example/att/0",
+        "https://api.mailkite.dev/",
+        "https://api.mailkite.dev/att/0#x",
+    ] {
+        assert!(
+            parse_inbound(body(foreign, 4).as_bytes(), &limits).is_err(),
+            "{foreign}"
+        );
+    }
+    let small = InboundLimits::default().with_max_decoded_bytes(3);
+    assert!(parse_inbound(body(url, 4).as_bytes(), &small).is_err());
+}
+
 /// A Mailgun route post whose handler failed, posted again byte for byte
 /// (a retry under its first signature: Mailgun does not document whether
 /// it signs again) 10 minutes and 7 hours later: handled, then a duplicate.

@@ -453,8 +453,12 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
 /// MailKite's `email.received` body as an [`InboundMessage`](crate::InboundMessage):
 /// `id` (the message's stable id), `from`, `to`, `subject`, `text`, `html`,
 /// and the spam verdict of `auth.spam` (`spam` or `ham`); no envelope. MailKite posts no
-/// headers and no raw message, and its attachments are links to fetch,
-/// which this does not follow: read them from the event's raw JSON.
+/// headers and no raw message. Its attachments are short-lived signed
+/// links on `https://api.mailkite.dev/`: each is an attachment (`filename`,
+/// `contentType`, `size`) whose bytes are
+/// [`pending`](crate::InboundMessage::pending), for the receiver's
+/// [`ContentSource`](crate::inbound::fetch::ContentSource) to fetch (at
+/// most the announced `size`); a link elsewhere is refused.
 ///
 /// # Errors
 ///
@@ -508,7 +512,71 @@ pub fn parse_inbound(
             "ham" => Some(false),
             _ => None,
         });
+    attachments(&mut message, native.attachments.as_ref(), limits)?;
     Ok(message)
+}
+
+/// Where MailKite serves attachments: a link must start so.
+const ATTACHMENT_HOST: &str = "https://api.mailkite.dev/";
+
+/// MailKite's attachment links as attachments whose bytes are pending.
+fn attachments(
+    message: &mut crate::InboundMessage,
+    listed: Option<&Value>,
+    limits: &crate::InboundLimits,
+) -> Result<(), ParseError> {
+    use crate::inbound::fetch::{ContentKind, ContentRef};
+    let listed = match listed {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(listed)) => listed,
+        Some(_) => return Err(ParseError::new("`attachments` is not a list")),
+    };
+    limits.check_attachments(listed.len())?;
+    let mut announced = 0usize;
+    for attachment in listed {
+        let text = |name: &str| attachment.get(name).and_then(Value::as_str);
+        let url = text("url")
+            .filter(|url| {
+                url.strip_prefix(ATTACHMENT_HOST).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest
+                            .bytes()
+                            .all(|b| b.is_ascii_graphic() && !matches!(b, b'#' | b'\\'))
+                })
+            })
+            .ok_or_else(|| ParseError::new("an attachment has no MailKite link"))?;
+        let size = attachment
+            .get("size")
+            .and_then(Value::as_u64)
+            .map_or(limits.max_decoded_bytes, |size| {
+                usize::try_from(size).unwrap_or(usize::MAX)
+            });
+        announced = announced.saturating_add(size);
+        if announced > limits.max_decoded_bytes {
+            return Err(ParseError::new(
+                "the attachments are over the decoded size limit",
+            ));
+        }
+        let index = message.attachments.len();
+        message.attachments.push(crate::inbound::Attachment {
+            filename: text("filename").map(str::to_owned),
+            content_type: text("contentType").map(str::to_owned),
+            size,
+            content_id: None,
+            inline: false,
+            content: Vec::new(),
+        });
+        message.needs(
+            ContentRef {
+                provider: Provider::Mailkite,
+                url: url.to_owned(),
+                kind: ContentKind::Attachment(index),
+                max_bytes: size,
+            },
+            crate::inbound::fetch::read_attachment,
+        );
+    }
+    Ok(())
 }
 
 /// MailKite in the registry's inbound entries: its `email.received`
@@ -517,7 +585,7 @@ pub fn parse_inbound(
 /// inbound route refuses what is not received mail.
 static INBOUND: crate::provider::InboundInfo = crate::provider::InboundInfo {
     authenticated_by: "`x-mailkite-signature`, as its `email.received` events",
-    shape: "JSON: one message's fields, attachments as links",
+    shape: "JSON: one message's fields, attachments as signed links (fetched)",
     parse: |request, limits| Ok(vec![parse_inbound(request.body(), limits)?]),
     build: |settings| Ok(INBOUND.verified_by(settings, verifier(settings)?)),
     simulate: |sim| {
