@@ -892,6 +892,14 @@ fn sendgrid_fields_are_decoded_in_the_charsets_it_declares() {
     assert_eq!(m.subject.as_deref(), Some("x"));
 }
 
+/// A message's attachments: each one's filename and bytes.
+fn files(m: &InboundMessage) -> Vec<(Option<&str>, &[u8])> {
+    m.attachments
+        .iter()
+        .map(|a| (a.filename.as_deref(), a.content.as_slice()))
+        .collect()
+}
+
 /// A `text/*` file keeps its bytes (mail-parser would give it as UTF-8
 /// text), a file with an empty `filename=""` is still a file, and an
 /// epilogue after the closing boundary (RFC 2046) is no reason to refuse
@@ -910,13 +918,8 @@ fn form_files_keep_their_bytes_and_empty_filenames_and_epilogues_are_read() {
         &InboundLimits::default(),
     )
     .unwrap();
-    let files: Vec<(Option<&str>, &[u8])> = m
-        .attachments
-        .iter()
-        .map(|a| (a.filename.as_deref(), a.content.as_slice()))
-        .collect();
     assert_eq!(
-        files,
+        files(&m),
         [
             (Some("data.csv"), b"caf\xe9;1".as_slice()),
             (None, b"xyz".as_slice())
@@ -937,13 +940,8 @@ fn mime_text_attachments_keep_their_bytes() {
 --m--\r\n";
     let m = InboundMessage::from_mime(Provider::Sendgrid, raw, &InboundLimits::default()).unwrap();
     assert_eq!(m.text.as_deref(), Some("See attached."));
-    let files: Vec<(Option<&str>, &[u8])> = m
-        .attachments
-        .iter()
-        .map(|a| (a.filename.as_deref(), a.content.as_slice()))
-        .collect();
     assert_eq!(
-        files,
+        files(&m),
         [
             (Some("note.txt"), b"caf\xe9".as_slice()),
             (Some("data.csv"), b"caf\xe9;1;2".as_slice()),
@@ -1229,6 +1227,53 @@ fn ses_delivery(
     )
     .with_body(body.as_bytes());
     (Provider::Ses.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap()
+}
+
+/// One message sent to two of your addresses in one SMTP transaction is
+/// posted once by SES, SendGrid and MailerSend, listing both: each is an
+/// envelope recipient (the first is `envelope_recipient`).
+#[test]
+fn every_envelope_recipient_is_kept() {
+    let both = ["support@example.org", "sales@example.org"];
+    // SES: `receipt.recipients`.
+    let settings = credentials("user:pass", "ses-topic");
+    let mut doc = ses_fixture("ses-sns-action.json");
+    doc["receipt"]["recipients"] = serde_json::json!(both);
+    let d = ses_delivery(&doc, &settings);
+    let inbound = Provider::Ses.info().unwrap().inbound.unwrap();
+    let limits = InboundLimits::default();
+    let ses = inbound
+        .verify(&settings, &at(&d.headers, &d.body), &limits)
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    // MailerSend: `data.recipients.rcptTo`.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&data("mailersend-inbound.json")).unwrap();
+    doc["data"]["recipients"]["rcptTo"] =
+        serde_json::json!([{"email": both[0]}, {"email": both[1]}]);
+    let mailersend =
+        email_webhooks::provider::mailersend::parse_inbound(doc.to_string().as_bytes(), &limits)
+            .unwrap();
+    // SendGrid: the `envelope` field's `to`.
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"headers\"\r\n\r\nFrom: a@example.com\nSubject: x\n\r\n");
+    body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"envelope\"\r\n\r\n{\"to\":[\"support@example.org\",\"sales@example.org\"],\"from\":\"a@example.com\"}\r\n--b--\r\n");
+    let sendgrid = email_webhooks::provider::sendgrid::parse_inbound(
+        "multipart/form-data; boundary=b",
+        &body,
+        &limits,
+    )
+    .unwrap();
+    for m in [ses, mailersend, sendgrid] {
+        assert_eq!(m.envelope_recipients, both, "{}", m.provider);
+        assert_eq!(
+            m.envelope_recipient.as_deref(),
+            Some(both[0]),
+            "{}",
+            m.provider
+        );
+    }
 }
 
 fn ses_fixture(name: &str) -> serde_json::Value {

@@ -97,6 +97,18 @@ pub(crate) fn capped(duration: Duration) -> Duration {
     duration.min(MAX_TTL)
 }
 
+/// What a server store's settling statement or script answered: `1` (the
+/// row or key it settled) when the token still held the claim, else the
+/// claim was no longer its own.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) fn settled(count: u64) -> Result<(), StoreError> {
+    if count == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::StaleToken)
+    }
+}
+
 /// Spends a signed single-use value (Mailgun's timestamp and token) in
 /// `store` for `remember`, for the delivery whose raw body is `body`.
 ///

@@ -233,11 +233,7 @@ impl PostgresStore {
             )
             .await
             .map_err(backend)?;
-        if rows == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::StaleToken)
-        }
+        super::settled(rows)
     }
 }
 
@@ -354,12 +350,7 @@ impl IdempotencyStore for PostgresStore {
                 )
                 .await
                 .map_err(backend)?;
-            let released = rows == 1;
-            if released {
-                Ok(())
-            } else {
-                Err(StoreError::StaleToken)
-            }
+            super::settled(rows)
         }
     }
 }

@@ -69,14 +69,10 @@ impl RedisStore {
             invocation.arg(extra);
         }
         async move {
-            let done: i64 = invoke(&invocation, &self.connection)
+            let done: u64 = invoke(&invocation, &self.connection)
                 .await
                 .map_err(backend)?;
-            if done == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::StaleToken)
-            }
+            super::settled(done)
         }
     }
 

@@ -251,6 +251,7 @@ pub(crate) fn read_raw_message(
     full.timestamp = message.timestamp;
     full.envelope_sender = message.envelope_sender.take();
     full.envelope_recipient = message.envelope_recipient.take();
+    full.envelope_recipients = std::mem::take(&mut message.envelope_recipients);
     full.spam_detected = message.spam_detected;
     full.spam_score = message.spam_score;
     if full.text.is_none() {

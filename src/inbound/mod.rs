@@ -295,8 +295,13 @@ pub struct InboundMessage {
     pub timestamp: Option<OffsetDateTime>,
     /// The SMTP envelope sender (`MAIL FROM`), where the provider sends it.
     pub envelope_sender: Option<String>,
-    /// The SMTP envelope recipient (`RCPT TO`) this delivery is for.
+    /// The SMTP envelope recipient (`RCPT TO`) this delivery is for: the
+    /// first of [`envelope_recipients`](Self::envelope_recipients).
     pub envelope_recipient: Option<String>,
+    /// Every SMTP envelope recipient (`RCPT TO`) of yours this delivery is
+    /// for. SES, SendGrid and MailerSend post one message once for all the
+    /// addresses it was sent to in one transaction: route it to each.
+    pub envelope_recipients: Vec<String>,
     /// `From`.
     pub from: Option<Address>,
     /// `To`.
@@ -388,6 +393,7 @@ impl InboundMessage {
             timestamp: None,
             envelope_sender: None,
             envelope_recipient: None,
+            envelope_recipients: Vec::new(),
             from: None,
             to: Vec::new(),
             cc: Vec::new(),
@@ -537,6 +543,13 @@ impl InboundMessage {
                 })
                 .filter(|s: &f64| s.is_finite());
         }
+    }
+
+    /// Sets the envelope recipients: `recipients` in order, the first as
+    /// [`envelope_recipient`](Self::envelope_recipient).
+    pub(crate) fn set_envelope_recipients(&mut self, recipients: impl IntoIterator<Item = String>) {
+        self.envelope_recipients = recipients.into_iter().collect();
+        self.envelope_recipient = self.envelope_recipients.first().cloned();
     }
 
     /// Parses a raw RFC 5322 message into the model, within `limits`: the

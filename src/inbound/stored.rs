@@ -17,6 +17,8 @@ struct Stored<S> {
     timestamp: Option<i128>,
     envelope_sender: Option<S>,
     envelope_recipient: Option<S>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    envelope_recipients: Vec<S>,
     from: Option<(Option<S>, Option<S>)>,
     to: Vec<(Option<S>, Option<S>)>,
     cc: Vec<(Option<S>, Option<S>)>,
@@ -62,6 +64,11 @@ pub fn encode_inbound(message: &InboundMessage) -> Result<String, StoreError> {
         timestamp: nanos(message.timestamp),
         envelope_sender: message.envelope_sender.as_deref(),
         envelope_recipient: message.envelope_recipient.as_deref(),
+        envelope_recipients: message
+            .envelope_recipients
+            .iter()
+            .map(String::as_str)
+            .collect(),
         from: message.from.as_ref().map(address),
         to: message.to.iter().map(address).collect(),
         cc: message.cc.iter().map(address).collect(),
@@ -124,6 +131,7 @@ pub fn decode_inbound(payload: &str) -> Result<InboundMessage, UndecodablePayloa
     message.timestamp = time(stored.timestamp)?;
     message.envelope_sender = stored.envelope_sender;
     message.envelope_recipient = stored.envelope_recipient;
+    message.envelope_recipients = stored.envelope_recipients;
     message.from = stored.from.map(address);
     message.to = stored.to.into_iter().map(address).collect();
     message.cc = stored.cc.into_iter().map(address).collect();
@@ -188,6 +196,7 @@ mod tests {
         .unwrap();
         message.event_id = Some("id-1".into());
         message.envelope_recipient = Some("b@example.com".into());
+        message.envelope_recipients = vec!["b@example.com".into(), "c@example.com".into()];
         message.spam_score = Some(1.5);
         message.stripped_text = Some("hi".into());
         message.timestamp = Some(time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap());

@@ -493,7 +493,13 @@ pub fn parse_inbound(
         .as_deref()
         .and_then(crate::provider::timestamp::parse_text);
     message.envelope_sender = data.sender.and_then(|s| s.email);
-    message.envelope_recipient = data.recipients.rcpt_to.0.into_iter().find_map(|r| r.email);
+    message.set_envelope_recipients(
+        data.recipients
+            .rcpt_to
+            .0
+            .into_iter()
+            .filter_map(|r| r.email),
+    );
     Ok(message)
 }
 

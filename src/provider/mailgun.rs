@@ -1203,7 +1203,9 @@ fn inbound_from_fields(
         format!("mailgun-token:{timestamp}{token}")
     });
     message.envelope_sender = text("sender").or(message.envelope_sender);
-    message.envelope_recipient = text("recipient").or(message.envelope_recipient);
+    if let Some(recipient) = text("recipient") {
+        message.set_envelope_recipients([recipient]);
+    }
     // Mailgun's spam filter: X-Mailgun-Sflag (Yes/No), X-Mailgun-Sscore.
     if let Some(flag) = message.header("X-Mailgun-Sflag") {
         message.spam_detected = Some(flag.trim().eq_ignore_ascii_case("yes"));

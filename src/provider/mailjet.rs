@@ -515,7 +515,7 @@ pub fn parse_inbound(
         message.date = delivery.date.as_deref().and_then(compact_utc);
     }
     message.envelope_sender = delivery.sender;
-    message.envelope_recipient = delivery.recipient;
+    message.set_envelope_recipients(delivery.recipient);
     message.text = delivery.text;
     message.html = delivery.html;
     message.spam_score = delivery

@@ -639,7 +639,7 @@ fn inbound_event(
     let msg = event.get("msg").unwrap_or(&Value::Null);
     let mut message =
         crate::InboundMessage::from_mime_owned(Provider::Mandrill, raw_msg.into_bytes(), limits)?;
-    message.envelope_recipient = msg.get("email").and_then(Value::as_str).map(str::to_owned);
+    message.set_envelope_recipients(msg.get("email").and_then(Value::as_str).map(str::to_owned));
     message.timestamp = event
         .get("ts")
         .and_then(Value::as_i64)

@@ -723,7 +723,7 @@ pub fn parse_inbound(
         };
         message
     };
-    message.envelope_recipient = fields.rcpt_to;
+    message.set_envelope_recipients(fields.rcpt_to);
     message.envelope_sender = fields.mail_from.filter(|f| !f.is_empty());
     Ok(message)
 }

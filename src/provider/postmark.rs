@@ -633,9 +633,7 @@ pub fn parse_inbound_within(
     let mut message = crate::InboundMessage::new(Provider::Postmark);
     let address = |r: &PostmarkRecipient| Address::new(r.email.as_deref(), r.name.as_deref());
     message.event_id.clone_from(&native.message_id);
-    message
-        .envelope_recipient
-        .clone_from(&native.original_recipient);
+    message.set_envelope_recipients(native.original_recipient.clone());
     message.from = native.from_full.as_ref().map(address);
     message.to = native.to_full.iter().map(address).collect();
     message.cc = native.cc_full.iter().map(address).collect();

@@ -1015,11 +1015,18 @@ pub fn parse_inbound(
             .get("from")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
-        message.envelope_recipient = envelope
-            .get("to")
-            .and_then(|to| to.as_array().and_then(|a| a.first()).or(Some(to)))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
+        let to = envelope.get("to");
+        let listed = to.and_then(serde_json::Value::as_array).map_or_else(
+            || to.into_iter().collect(),
+            |list| list.iter().collect::<Vec<_>>(),
+        );
+        message.set_envelope_recipients(
+            listed
+                .into_iter()
+                .filter_map(serde_json::Value::as_str)
+                .take(limits.max_headers)
+                .map(str::to_owned),
+        );
     }
     if let Some(score) = field("spam_score")
         .and_then(|f| f.text().trim().parse::<f64>().ok())

@@ -963,7 +963,7 @@ fn received(
     inbound.timestamp = mail.timestamp.as_deref().and_then(timestamp::parse_text);
     inbound.event_id = mail.message_id;
     inbound.envelope_sender = mail.source;
-    inbound.envelope_recipient = receipt.recipients.into_iter().next();
+    inbound.set_envelope_recipients(receipt.recipients);
     inbound.spam_detected = receipt
         .spam_verdict
         .as_ref()

@@ -512,7 +512,7 @@ fn relay_message(
     let mut message =
         crate::InboundMessage::from_mime_owned(Provider::Sparkpost, raw_message, limits)?;
     let text = |name: &str| relay.get(name).and_then(Value::as_str).map(str::to_owned);
-    message.envelope_recipient = text("rcpt_to");
+    message.set_envelope_recipients(text("rcpt_to"));
     message.envelope_sender = text("msg_from").filter(|s| !s.is_empty());
     Ok(Some(message))
 }
