@@ -1276,6 +1276,40 @@ fn every_envelope_recipient_is_kept() {
     }
 }
 
+/// Without an id and without headers, a message's key is its digest: two
+/// messages that differ in any one address, their `Message-ID` or their
+/// date are two messages; the same message posted again is one.
+#[test]
+fn a_headerless_message_key_tells_apart_every_address_id_and_date() {
+    let base = || {
+        let mut m = InboundMessage::new(Provider::Mailkite);
+        m.from = Some(addr("ada@example.com", None));
+        m.to = vec![addr("support@example.org", None)];
+        m.subject = Some("Re: order".into());
+        m.text = Some("Thanks!".into());
+        m
+    };
+    let key = base().idempotency_key();
+    assert_eq!(base().idempotency_key(), key);
+    let variants: [fn(&mut InboundMessage); 6] = [
+        |m| m.from = Some(addr("bob@example.com", None)),
+        |m| m.to = vec![addr("sales@example.org", None)],
+        |m| m.to.push(addr("sales@example.org", None)),
+        |m| m.cc = vec![addr("boss@example.org", None)],
+        |m| m.message_id = Some("m-2@example.com".into()),
+        |m| m.date = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).ok(),
+    ];
+    for (i, change) in variants.iter().enumerate() {
+        let mut m = base();
+        change(&mut m);
+        assert_ne!(m.idempotency_key(), key, "variant {i}");
+    }
+    // An address moved from `to` to `cc` is another message too.
+    let mut moved = base();
+    moved.cc = std::mem::take(&mut moved.to);
+    assert_ne!(moved.idempotency_key(), key);
+}
+
 fn ses_fixture(name: &str) -> serde_json::Value {
     serde_json::from_slice(&data(name)).unwrap()
 }

@@ -468,6 +468,23 @@ impl InboundMessage {
             for part in [&self.envelope_sender, &self.subject, &self.text, &self.html] {
                 field(part.as_deref().unwrap_or_default().as_bytes());
             }
+            if self.headers.is_empty() {
+                // No headers posted (MailKite, MailerSend without its raw
+                // message): the addresses, id and date they would carry,
+                // so that two short replies alike in text from two senders
+                // are two messages.
+                field(b"addresses");
+                let lists = [self.from.as_slice(), &self.to, &self.cc];
+                for list in lists {
+                    field(&(list.len() as u64).to_be_bytes());
+                    for a in list {
+                        field(a.address.as_deref().unwrap_or_default().as_bytes());
+                    }
+                }
+                field(self.message_id.as_deref().unwrap_or_default().as_bytes());
+                let date = self.date.map_or(0, OffsetDateTime::unix_timestamp);
+                field(&date.to_be_bytes());
+            }
             field(b"attachments");
             field(&(self.attachments.len() as u64).to_be_bytes());
             for attachment in &self.attachments {
