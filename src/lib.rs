@@ -89,7 +89,7 @@
 //! | provider | module | authenticated by | event id | what is signed | default replay window |
 //! |---|---|---|---|---|---|
 //! | SendGrid | [`provider::sendgrid`] | ECDSA P-256 over timestamp + body, or basic auth in the webhook URL, or both | `sg_event_id` | timestamp and body (nothing with basic auth alone) | 73 h past, 5 min ahead (covers SendGrid's retries) |
-//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a pipeline's store refuses a reused token | 9 hours past (Mailgun's 8 hours of retries), 5 minutes ahead |
+//! | Mailgun | [`provider::mailgun`] | HMAC-SHA256 of `timestamp` + `token` in the body | `event-data.id` | timestamp and token only, **not the event data**; a pipeline's store refuses a reused token with another body | 9 hours past (Mailgun's 8 hours of retries), 5 minutes ahead |
 //! | Amazon SES | [`provider::ses`] | RSA signature of the SNS envelope from **a listed topic**, certificate from a checked `sns.<region>.amazonaws.com` URL | SNS `MessageId` + recipient | the whole envelope | 2 h past, 5 min ahead (SNS retries end within an hour) |
 //! | Postmark | [`provider::postmark`] | basic auth in the webhook URL (and optionally a secret header) | `ID` where present, else a digest | nothing | none |
 //! | Resend | [`provider::resend`] | Standard Webhooks (`svix-*` headers) | the signed id header (`svix-id`, or `webhook-id`) | id, timestamp and body | 5 minutes each way |

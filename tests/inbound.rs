@@ -1005,6 +1005,27 @@ async fn mailkite_attachments_are_fetched_from_their_links() {
     }
     let small = InboundLimits::default().with_max_decoded_bytes(3);
     assert!(parse_inbound(body(url, 4).as_bytes(), &small).is_err());
+    // Links with a dot segment, an escape or user info: refused.
+    for odd in [
+        "https://api.mailkite.dev/att/../v1/account",
+        "https://api.mailkite.dev/att/%2e%2e/x",
+        "https://api.mailkite.dev/att/./0",
+        "https://api.mailkite.dev/@evil.example/x",
+    ] {
+        assert!(
+            parse_inbound(body(odd, 4).as_bytes(), &limits).is_err(),
+            "{odd}"
+        );
+    }
+    // Attachments without a size are bounded by the fetch, not refused.
+    let mut doc: serde_json::Value = serde_json::from_str(&body(url, 4)).unwrap();
+    let listed = doc["attachments"][0].clone();
+    doc["attachments"] = serde_json::json!([listed, listed]);
+    for a in doc["attachments"].as_array_mut().unwrap() {
+        a.as_object_mut().unwrap().remove("size");
+    }
+    let two = parse_inbound(doc.to_string().as_bytes(), &limits).unwrap();
+    assert_eq!(two.pending().count(), 2);
 }
 
 /// A Mailgun route post whose handler failed, posted again byte for byte

@@ -453,6 +453,91 @@ fn new_count(delivery: &Delivery) -> usize {
     }
 }
 
+/// A store failure while a Mailgun token is being spent (claiming the
+/// token, recording its body, completing either) answers 503 and leaves
+/// nothing held: the retry of the same body is handled, not refused as a
+/// replay for the rest of the window.
+#[tokio::test]
+async fn a_store_failure_while_spending_a_mailgun_token_leaves_the_retry_its_event() {
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let event = serde_json::json!({"event": "delivered", "id": "ev-7", "recipient": "a@b.c"});
+    let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    // Begins: 1 the token, 2 its body. Completes: 1 the body, 2 the token.
+    for (fail_begin_at, fail_complete_at) in [(1, 0), (2, 0), (0, 1), (0, 2)] {
+        let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
+        let body = verifier.sign(now, "token-7", &event).unwrap().to_string();
+        let p = Pipeline::new(verifier, Flaky::new(fail_begin_at, fail_complete_at));
+        let e = p
+            .process(&request(&json, body.as_bytes()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.http_status()),
+            ("store_unavailable", 503),
+            "{fail_begin_at} {fail_complete_at}"
+        );
+        p.store().heal();
+        let retry = p.process(&request(&json, body.as_bytes())).await.unwrap();
+        assert_eq!(new_count(&retry), 1, "{fail_begin_at} {fail_complete_at}");
+    }
+}
+
+/// While one request spends a Mailgun token, another carrying the same
+/// token (the same body or not) is answered 503, never a replay refusal
+/// and never a record of its body: once the first has finished, the same
+/// body is the event's duplicate and another body a replay.
+#[tokio::test]
+async fn a_mailgun_token_being_spent_elsewhere_is_answered_503() {
+    use email_webhooks::idempotency::{Claim, IdempotencyStore as _};
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let event = serde_json::json!({"event": "delivered", "id": "ev-8", "recipient": "a@b.c"});
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
+    let genuine = verifier.sign(now, "token-8", &event).unwrap();
+    let mut forged = genuine.clone();
+    forged["event-data"]["event"] = "unsubscribed".into();
+    let (genuine, forged) = (genuine.to_string(), forged.to_string());
+    let p = Pipeline::new(verifier, MemoryStore::new());
+    let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    // Another request is spending the token right now.
+    let key = format!("mailgun-token:{now}token-8");
+    let Claim::Acquired(held) = p
+        .store()
+        .begin(&key, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("the token is free")
+    };
+    for body in [&genuine, &forged] {
+        let e = p
+            .process(&request(&json, body.as_bytes()))
+            .await
+            .unwrap_err();
+        assert_eq!((e.code(), e.http_status()), ("in_progress", 503));
+    }
+    p.store().release(&held).await.unwrap();
+    let Incoming::New { claim, .. } = only(
+        p.process(&request(&json, genuine.as_bytes()))
+            .await
+            .unwrap(),
+    ) else {
+        panic!("the genuine body is new once the token is free")
+    };
+    p.complete(&claim).await.unwrap();
+    let again = p
+        .process(&request(&json, genuine.as_bytes()))
+        .await
+        .unwrap();
+    assert!(matches!(only(again), Incoming::Duplicate(_)));
+    let e = p
+        .process(&request(&json, forged.as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "replayed");
+}
+
 #[tokio::test]
 async fn a_store_failure_mid_delivery_gives_back_the_claims_already_taken() {
     let (verifier, headers, body) = sendgrid_batch();

@@ -109,16 +109,25 @@ pub(crate) fn settled(count: u64) -> Result<(), StoreError> {
     }
 }
 
+/// How long spending a single-use value may hold its keys before they are
+/// free again: a request that fails (or dies) half way leaves nothing
+/// held for longer.
+const SPEND_LEASE: Duration = Duration::from_secs(60);
+
 /// Spends a signed single-use value (Mailgun's timestamp and token) in
 /// `store` for `remember`, for the delivery whose raw body is `body`.
 ///
-/// First sight spends it. Seen again, it is refused
+/// First sight spends it: the body it came with is recorded, then the
+/// value. Seen again (spent), it is refused
 /// ([`VerifyError::Replayed`](crate::VerifyError::Replayed)) unless the
 /// body is the very one it was first seen with: that is the provider
 /// posting the same signed delivery again (a retry after an error, which
 /// Mailgun may sign anew or not: its documentation does not say), and the
 /// events' own keys decide what is a duplicate. A value reused with any
-/// other body is a replay.
+/// other body is a replay. While another request is spending the same value
+/// the answer is [`StoreError::InProgress`] (503: sent again later). A
+/// store failure half way gives back what was taken, and what it could not
+/// give back is free again after [`SPEND_LEASE`].
 pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
     store: &S,
     key: &str,
@@ -127,17 +136,30 @@ pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
 ) -> Result<(), crate::Error> {
     use sha2::{Digest as _, Sha256};
     let with_body = format!("{key}:body:{}", crate::encoding::hex(&Sha256::digest(body)));
-    match store.begin(key, remember).await? {
+    match store.begin(key, SPEND_LEASE).await? {
         Claim::Acquired(claim) => {
-            // The body first: a failure between the two leaves the value
-            // unspent, never spent without its body.
-            if let Claim::Acquired(seen) = store.begin(&with_body, remember).await? {
-                store.complete(&seen, remember).await?;
+            let recorded = async {
+                // The body first: the value is never spent without it.
+                match store.begin(&with_body, SPEND_LEASE).await? {
+                    Claim::Acquired(seen) => {
+                        if let Err(error) = store.complete(&seen, remember).await {
+                            let _ = store.release(&seen).await;
+                            return Err(error);
+                        }
+                    }
+                    Claim::Completed => {}
+                    Claim::InProgress => return Err(StoreError::InProgress),
+                }
+                store.complete(&claim, remember).await
+            };
+            if let Err(error) = recorded.await {
+                let _ = store.release(&claim).await;
+                return Err(error.into());
             }
-            store.complete(&claim, remember).await?;
             Ok(())
         }
-        Claim::InProgress | Claim::Completed => match store.begin(&with_body, remember).await? {
+        Claim::InProgress => Err(StoreError::InProgress.into()),
+        Claim::Completed => match store.begin(&with_body, SPEND_LEASE).await? {
             Claim::Completed => Ok(()),
             Claim::Acquired(unseen) => {
                 let _ = store.release(&unseen).await;
@@ -261,6 +283,11 @@ pub enum StoreError {
     /// The backend failed. Code `store_unavailable`.
     #[error("the idempotency store failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Another request holds the key right now (a delivery whose
+    /// single-use token is being spent at the same moment): answered 503,
+    /// so the provider sends it again. Code `in_progress`.
+    #[error("another request holds this key right now")]
+    InProgress,
 }
 
 impl StoreError {
@@ -272,6 +299,7 @@ impl StoreError {
             Self::Full { .. } => "store_full",
             Self::TooLarge { .. } => "job_too_large",
             Self::Backend(_) => "store_unavailable",
+            Self::InProgress => "in_progress",
         }
     }
 }

@@ -15,7 +15,7 @@
 //! so is a message of more lines than [`InboundLimits::max_lines`], which
 //! bounds the parser's work; the counts of parts, headers and attachments
 //! and the decoded size are checked once the parser has read the message,
-//! before anything is copied out of it.
+//! each attachment as it is copied out (none is larger than the body).
 //!
 //! The provider modules own their inbound shapes (each provider's
 //! `parse_inbound`, and its entry in the registry,
@@ -299,8 +299,9 @@ pub struct InboundMessage {
     /// first of [`envelope_recipients`](Self::envelope_recipients).
     pub envelope_recipient: Option<String>,
     /// Every SMTP envelope recipient (`RCPT TO`) of yours this delivery is
-    /// for. SES, SendGrid and MailerSend post one message once for all the
-    /// addresses it was sent to in one transaction: route it to each.
+    /// for. Some providers (SES and SendGrid among them) post one message
+    /// once for all the addresses it was sent to in one transaction: route
+    /// it to each.
     pub envelope_recipients: Vec<String>,
     /// `From`.
     pub from: Option<Address>,
@@ -469,8 +470,8 @@ impl InboundMessage {
                 field(part.as_deref().unwrap_or_default().as_bytes());
             }
             if self.headers.is_empty() {
-                // No headers posted (MailKite, MailerSend without its raw
-                // message): the addresses, id and date they would carry,
+                // No headers posted (providers that post only fields): the
+                // addresses, id and date they would carry,
                 // so that two short replies alike in text from two senders
                 // are two messages.
                 field(b"addresses");

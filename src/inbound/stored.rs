@@ -132,6 +132,12 @@ pub fn decode_inbound(payload: &str) -> Result<InboundMessage, UndecodablePayloa
     message.envelope_sender = stored.envelope_sender;
     message.envelope_recipient = stored.envelope_recipient;
     message.envelope_recipients = stored.envelope_recipients;
+    if message.envelope_recipients.is_empty() {
+        // Queued before the list was kept: the one recipient it had.
+        message
+            .envelope_recipients
+            .extend(message.envelope_recipient.clone());
+    }
     message.from = stored.from.map(address);
     message.to = stored.to.into_iter().map(address).collect();
     message.cc = stored.cc.into_iter().map(address).collect();

@@ -7,16 +7,21 @@
 //!   followed by `signature.token`.
 //! - Signed: **only the timestamp and the token; the event data is not
 //!   signed.** Anyone holding one valid signature can attach it to other
-//!   event data. Mailgun makes a fresh random token for every delivery, so
-//!   a second request with the same signed timestamp and token is such a
-//!   reuse: a [`Pipeline`](crate::pipeline::Pipeline) with a store
-//!   remembers each (the timestamp followed by the token, the string the
-//!   signature covers) for the replay window's span and refuses it the
-//!   second time ([`VerifyError::Replayed`]). Without the pipeline, do the
-//!   same with [`MailgunVerifier::verify_and_parse_with_token_at`]; the
-//!   replay window bounds how long it must be remembered. Use HTTPS.
-//! - Event id: `event-data.id`, stable across Mailgun's retries (the token
-//!   changes with every delivery, so it is no idempotency key).
+//!   event data. A [`Pipeline`](crate::pipeline::Pipeline) with a store
+//!   remembers each token (the timestamp followed by the token, the
+//!   string the signature covers) with the body it first came with, for
+//!   the replay window's span: the token again with another body is
+//!   refused ([`VerifyError::Replayed`]); with the very same body it is
+//!   Mailgun posting that delivery again (a retry may keep its first
+//!   signature, see the replay window below), and the event id decides
+//!   whether it is a duplicate. Without the pipeline, do the same with
+//!   [`MailgunVerifier::verify_and_parse_with_token_at`]. The price of
+//!   the wide window: a signature seen elsewhere (a log, a proxy, another
+//!   endpoint of the same account) can carry other event data here within
+//!   it, unless its token was spent here first. Use HTTPS, keep the store's
+//!   capacity above a window's worth of deliveries, and never log bodies.
+//! - Event id: `event-data.id`, stable across Mailgun's retries (it is
+//!   the idempotency key; the token is not).
 //! - Events: `failed` is [`EventKind::Deferred`] with `severity`
 //!   `temporary` (one attempt; Mailgun retries), else
 //!   [`EventKind::Bounced`]; its `reason` is the reject reason, and a
@@ -218,8 +223,10 @@ impl MailgunVerifier {
     }
 
     /// As [`verify_and_parse_at`](Self::verify_and_parse_at), and also
-    /// returns the single-use value and how long to remember it: refuse a
-    /// later request with the same value (see the module docs). The value
+    /// returns the single-use value and how long to remember it: remember
+    /// it with a digest of the body, and refuse a later request with the
+    /// same value and another body; the same body again is a retry, a
+    /// duplicate only if its event was handled (see the module docs). The value
     /// is what the signature covers, the timestamp followed by the token:
     /// the signed string has no separator, so digits moved from one field
     /// to the other keep the signature valid and would make a "new" token;
@@ -1082,7 +1089,7 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
     title: "Mailgun",
     authenticated_by: "HMAC-SHA256 of `timestamp` + `token` in the body",
     event_id: "`event-data.id`",
-    signed: "timestamp and token only, **not the event data**; a pipeline's store refuses a reused token",
+    signed: "timestamp and token only, **not the event data**; a pipeline's store refuses a reused token with another body",
     replay_window: "9 hours past (Mailgun's 8 hours of retries), 5 minutes ahead",
     parse: |request| parse_request(request.headers(), request.body()),
     needs: NEEDS,
@@ -1251,11 +1258,13 @@ impl MailgunVerifier {
     /// `signature`), then parses the message within `limits`. The verifier's
     /// replay window applies.
     ///
-    /// **Claim [`replay_token`](crate::InboundMessage::replay_token) once**
-    /// before handling the message, and refuse the delivery when it was
-    /// claimed before: Mailgun signs the token, not the message, so whoever
-    /// captures one signed post can send other content with its three
-    /// signature fields within the window.
+    /// **Claim [`replay_token`](crate::InboundMessage::replay_token)** with
+    /// a digest of the body before handling the message, and refuse a
+    /// delivery whose token was claimed with another body: Mailgun signs
+    /// the token, not the message, so whoever captures one signed post can
+    /// send other content with its three signature fields within the
+    /// window. The same body again is Mailgun's retry
+    /// ([`InboundProviders`](crate::inbound::InboundProviders) does this).
     ///
     /// # Errors
     ///

@@ -535,23 +535,29 @@ fn attachments(
     let mut announced = 0usize;
     for attachment in listed {
         let text = |name: &str| attachment.get(name).and_then(Value::as_str);
+        // A path on MailKite's API host, with no dot segment, escape or
+        // user info that could make it name another of its resources.
         let url = text("url")
             .filter(|url| {
                 url.strip_prefix(ATTACHMENT_HOST).is_some_and(|rest| {
                     !rest.is_empty()
-                        && rest
-                            .bytes()
-                            .all(|b| b.is_ascii_graphic() && !matches!(b, b'#' | b'\\'))
+                        && !rest.contains("..")
+                        && !rest.contains("/./")
+                        && rest.bytes().all(|b| {
+                            b.is_ascii_graphic() && !matches!(b, b'#' | b'\\' | b'%' | b'@')
+                        })
                 })
             })
             .ok_or_else(|| ParseError::new("an attachment has no MailKite link"))?;
-        let size = attachment
+        // Announced sizes count against the limit before anything is
+        // fetched; one without a size is bounded by the fetch itself
+        // (every fetch of a message together within the limit).
+        let announced_size = attachment
             .get("size")
             .and_then(Value::as_u64)
-            .map_or(limits.max_decoded_bytes, |size| {
-                usize::try_from(size).unwrap_or(usize::MAX)
-            });
-        announced = announced.saturating_add(size);
+            .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+        let size = announced_size.unwrap_or(limits.max_decoded_bytes);
+        announced = announced.saturating_add(announced_size.unwrap_or(0));
         if announced > limits.max_decoded_bytes {
             return Err(ParseError::new(
                 "the attachments are over the decoded size limit",
@@ -561,7 +567,7 @@ fn attachments(
         message.attachments.push(crate::inbound::Attachment {
             filename: text("filename").map(str::to_owned),
             content_type: text("contentType").map(str::to_owned),
-            size,
+            size: announced_size.unwrap_or(0),
             content_id: None,
             inline: false,
             content: Vec::new(),
