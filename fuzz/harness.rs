@@ -576,8 +576,8 @@ fn leave_mail_parser_panics_to_the_crate() {
 }
 
 pub(crate) fn inbound(data: &[u8]) {
-    leave_mail_parser_panics_to_the_crate();
     use email_webhooks::{InboundLimits, InboundMessage, Provider};
+    leave_mail_parser_panics_to_the_crate();
     let limits = InboundLimits::default();
     let check = |message: &InboundMessage| {
         let _ = serde_json::to_string(message).expect("an inbound message serializes");
@@ -614,8 +614,8 @@ pub(crate) fn inbound(data: &[u8]) {
 /// (its boundary from the input's first line), as inbound parsers hand
 /// them to the MIME parser.
 pub(crate) fn inbound_mime(data: &[u8]) {
-    leave_mail_parser_panics_to_the_crate();
     use email_webhooks::{InboundLimits, InboundMessage, Provider};
+    leave_mail_parser_panics_to_the_crate();
     let limits = InboundLimits::default();
     if let Ok(message) = InboundMessage::from_mime(Provider::Sendgrid, data, &limits) {
         check_inbound(&message);
@@ -666,8 +666,8 @@ impl email_webhooks::inbound::ContentSource for AnyContent<'_> {
 /// that still parses must hold the invariants of [`check_inbound`], and
 /// its key must not change by fetching.
 pub(crate) fn inbound_provider(provider: email_webhooks::Provider, data: &[u8]) {
-    leave_mail_parser_panics_to_the_crate();
     use futures_util::FutureExt as _;
+    leave_mail_parser_panics_to_the_crate();
     let limits = email_webhooks::InboundLimits::default();
     let Some(inbound) = provider.info().and_then(|info| info.inbound) else {
         return;

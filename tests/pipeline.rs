@@ -483,6 +483,47 @@ async fn a_store_failure_while_spending_a_mailgun_token_leaves_the_retry_its_eve
     }
 }
 
+/// A full memory store evicts the completion closest to its end first: a
+/// spent Mailgun token goes before the record of its body, never the
+/// other way round, so the retry of a failed delivery is handled.
+#[tokio::test]
+async fn eviction_never_keeps_a_mailgun_token_without_its_body() {
+    use email_webhooks::idempotency::{Claim, IdempotencyStore as _};
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let event = serde_json::json!({"event": "delivered", "id": "ev-9", "recipient": "a@b.c"});
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
+    let body = verifier.sign(now, "token-9", &event).unwrap().to_string();
+    let p = Pipeline::new(verifier, MemoryStore::new().with_capacity(4));
+    let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let Incoming::New { claim, .. } =
+        only(p.process(&request(&json, body.as_bytes())).await.unwrap())
+    else {
+        panic!("new")
+    };
+    // The handler failed; the token and its body stay spent.
+    p.release(&claim).await.unwrap();
+    // Other keys, kept a month, fill the store and evict one completion.
+    for i in 0..3 {
+        let key = format!("other-{i}");
+        let Claim::Acquired(t) = p
+            .store()
+            .begin(&key, std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+        else {
+            panic!("free")
+        };
+        p.store()
+            .complete(&t, std::time::Duration::from_secs(30 * 86_400))
+            .await
+            .unwrap();
+    }
+    assert_eq!(p.store().evicted(), 1);
+    let retry = p.process(&request(&json, body.as_bytes())).await.unwrap();
+    assert_eq!(new_count(&retry), 1);
+}
+
 /// While one request spends a Mailgun token, another carrying the same
 /// token (the same body or not) is answered 503, never a replay refusal
 /// and never a record of its body: once the first has finished, the same

@@ -127,7 +127,9 @@ const SPEND_LEASE: Duration = Duration::from_secs(60);
 /// other body is a replay. While another request is spending the same value
 /// the answer is [`StoreError::InProgress`] (503: sent again later). A
 /// store failure half way gives back what was taken, and what it could not
-/// give back is free again after [`SPEND_LEASE`].
+/// give back is free again after [`SPEND_LEASE`]. A request that stalls
+/// longer than that between its steps may find the value taken over by
+/// another; the stores' own timeouts (seconds) keep that far off.
 pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
     store: &S,
     key: &str,
@@ -141,8 +143,12 @@ pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
             let recorded = async {
                 // The body first: the value is never spent without it.
                 match store.begin(&with_body, SPEND_LEASE).await? {
+                    // Kept a lease longer than the value: a store that
+                    // evicts or expires the earliest first never keeps the
+                    // value without its body.
                     Claim::Acquired(seen) => {
-                        if let Err(error) = store.complete(&seen, remember).await {
+                        let kept = remember.saturating_add(SPEND_LEASE);
+                        if let Err(error) = store.complete(&seen, kept).await {
                             let _ = store.release(&seen).await;
                             return Err(error);
                         }

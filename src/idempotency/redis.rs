@@ -16,7 +16,10 @@ use crate::encoding;
 /// the stored one, so a stale token never touches a newer claim.
 ///
 /// Keys are stored as `<prefix><idempotency key>` (default prefix
-/// `email-webhooks:idem:`).
+/// `email-webhooks:idem:`). Run Redis with `maxmemory-policy noeviction`:
+/// an evicting policy forgets completions early, so a redelivered event
+/// is handled again, and a spent Mailgun token can outlive the record of
+/// the body it came with, refusing Mailgun's retries of it.
 ///
 /// **Reconnects by itself:** the connection is a
 /// [`redis::aio::ConnectionManager`], which reconnects when the server
