@@ -193,9 +193,9 @@ fn basic(pair: &str) -> (String, String) {
 fn postmark_inbound_sample_is_read_field_by_field() {
     let m =
         email_webhooks::provider::postmark::parse_inbound(&data("postmark-inbound.json")).unwrap();
-    assert_eq!(
-        m.idempotency_key(),
-        "postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+    assert!(
+        m.idempotency_key()
+            .starts_with("postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42:for:")
     );
     assert_eq!(
         m.envelope_recipient.as_deref(),
@@ -721,9 +721,11 @@ fn the_cli_parses_and_verifies_inbound_mail() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let parsed = json(&out);
-    assert_eq!(
-        parsed["messages"][0]["idempotency_key"],
-        "postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42"
+    assert!(
+        parsed["messages"][0]["idempotency_key"]
+            .as_str()
+            .is_some_and(|key| key
+                .starts_with("postmark:inbound:id:5c1c9c3e-7a1b-4c3e-9f2a-0d8b6f7e1a42:for:"))
     );
     assert_eq!(
         parsed["messages"][0]["attachments"][1]["content_id"],
@@ -1297,6 +1299,27 @@ fn every_envelope_recipient_is_kept() {
     }
 }
 
+/// SES posts a message once per receipt rule that matches some of its
+/// recipients, under one message id: each notification is its own
+/// delivery (another rule's recipients are not a duplicate), and the same
+/// notification again is one, in whatever order it lists them.
+#[test]
+fn one_message_id_for_two_groups_of_recipients_is_two_deliveries() {
+    let with = |recipients: &[&str]| {
+        let mut m = InboundMessage::new(Provider::Ses);
+        m.event_id = Some("d6iitobk75ur44p8kdnnp7g2n800".into());
+        m.envelope_recipients = recipients.iter().map(|r| (*r).to_owned()).collect();
+        m.envelope_recipient = m.envelope_recipients.first().cloned();
+        m.idempotency_key()
+    };
+    let (a, b) = ("support@example.org", "sales@example.org");
+    assert_ne!(with(&[a]), with(&[b]));
+    assert_ne!(with(&[a]), with(&[a, b]));
+    assert_eq!(with(&[a, b]), with(&[b, a]));
+    assert_eq!(with(&[a]), with(&[a]));
+    assert_eq!(with(&[]), "ses:inbound:id:d6iitobk75ur44p8kdnnp7g2n800");
+}
+
 /// Without an id and without headers, a message's key is its digest: two
 /// messages that differ in any one address, their `Message-ID` or their
 /// date are two messages; the same message posted again is one.
@@ -1358,9 +1381,9 @@ fn ses_documented_sns_action_is_read_and_base64_content_too() {
         let m = &messages[0];
         assert_eq!(m.provider, Provider::Ses);
         assert_eq!(m.event_id.as_deref(), Some("d6iitobk75ur44p8kdnnp7g2n800"));
-        assert_eq!(
-            m.idempotency_key(),
-            "ses:inbound:id:d6iitobk75ur44p8kdnnp7g2n800"
+        assert!(
+            m.idempotency_key()
+                .starts_with("ses:inbound:id:d6iitobk75ur44p8kdnnp7g2n800:for:")
         );
         assert_eq!(
             m.envelope_recipient.as_deref(),
@@ -1482,9 +1505,9 @@ fn mailersend_inbound_fields_raw_and_refusals() {
     let body = data("mailersend-inbound.json");
     let m = parse_inbound(&body, &limits).unwrap();
     assert_eq!(m.event_id.as_deref(), Some("6752c8e1f79d39d7e10f2b01"));
-    assert_eq!(
-        m.idempotency_key(),
-        "mailersend:inbound:id:6752c8e1f79d39d7e10f2b01"
+    assert!(
+        m.idempotency_key()
+            .starts_with("mailersend:inbound:id:6752c8e1f79d39d7e10f2b01:for:")
     );
     assert_eq!(m.envelope_recipient.as_deref(), Some("support@example.org"));
     assert_eq!(m.envelope_sender.as_deref(), Some("bounces@example.net"));
@@ -2299,7 +2322,10 @@ async fn mailgun_stored_messages_are_fetched_from_mailgun_storage_only() {
         (pending[0].url.as_str(), pending[0].kind),
         (url, ContentKind::Message)
     );
-    assert_eq!(m.idempotency_key(), "mailgun:inbound:id:BAABAQ-key_1=");
+    assert!(
+        m.idempotency_key()
+            .starts_with("mailgun:inbound:id:BAABAQ-key_1=:for:")
+    );
     assert_eq!(m.text.as_deref(), Some("Thanks!"));
     let mut fetched = m.clone();
     fetched

@@ -429,11 +429,18 @@ impl InboundMessage {
     }
 
     /// The key to process this message once: `{provider}:inbound:id:{id}`
-    /// with the id the provider gave the message where it gives one, else
-    /// `{provider}:inbound:sha256:…`, a digest of the whole message as
-    /// posted (headers in order, envelope, bodies, attachments; or the raw
-    /// message). Stable across the provider's redeliveries, which post the
-    /// same message again.
+    /// with the id the provider gave the message where it gives one
+    /// (followed by `:for:` and a digest of the
+    /// [`envelope_recipients`](Self::envelope_recipients) where there are
+    /// any), else `{provider}:inbound:sha256:…`, a digest of the whole
+    /// message as posted (headers in order, envelope, bodies, attachments;
+    /// or the raw message). Stable across the provider's redeliveries,
+    /// which post the same message again.
+    ///
+    /// One message delivered to two groups of your addresses is two
+    /// deliveries: SES posts a message once per receipt rule that matches
+    /// some of its recipients, each notification listing that rule's, all
+    /// under one message id.
     ///
     /// Never the `Message-ID` alone: whoever sends you mail chooses it, and
     /// a message of theirs carrying another message's id must not make that
@@ -441,7 +448,26 @@ impl InboundMessage {
     #[must_use]
     pub fn idempotency_key(&self) -> String {
         if let Some(id) = self.event_id.as_deref().filter(|id| !id.is_empty()) {
-            return format!("{}:inbound:id:{id}", self.provider);
+            if self.envelope_recipients.is_empty() {
+                return format!("{}:inbound:id:{id}", self.provider);
+            }
+            let mut recipients: Vec<&str> = self
+                .envelope_recipients
+                .iter()
+                .map(String::as_str)
+                .collect();
+            recipients.sort_unstable();
+            let mut hash = Sha256::new();
+            for recipient in recipients {
+                hash.update((recipient.len() as u64).to_be_bytes());
+                hash.update(recipient.as_bytes());
+            }
+            let digest = hash.finalize();
+            return format!(
+                "{}:inbound:id:{id}:for:{}",
+                self.provider,
+                crate::encoding::hex(&digest[..8])
+            );
         }
         let mut hash = Sha256::new();
         // Each section tagged and counted, so that no two messages hash
