@@ -447,6 +447,15 @@ impl InboundMessage {
     /// message a duplicate.
     #[must_use]
     pub fn idempotency_key(&self) -> String {
+        let mut hash = Sha256::new();
+        // Each section tagged and counted, so that no two messages hash
+        // alike by moving fields between sections.
+        let mut field = |bytes: &[u8]| {
+            // Length-prefixed, so that no two messages hash alike by moving
+            // bytes from one field to the next.
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
         if let Some(id) = self.event_id.as_deref().filter(|id| !id.is_empty()) {
             if self.envelope_recipients.is_empty() {
                 return format!("{}:inbound:id:{id}", self.provider);
@@ -457,10 +466,8 @@ impl InboundMessage {
                 .map(String::as_str)
                 .collect();
             recipients.sort_unstable();
-            let mut hash = Sha256::new();
             for recipient in recipients {
-                hash.update((recipient.len() as u64).to_be_bytes());
-                hash.update(recipient.as_bytes());
+                field(recipient.as_bytes());
             }
             let digest = hash.finalize();
             return format!(
@@ -469,15 +476,6 @@ impl InboundMessage {
                 crate::encoding::hex(&digest[..8])
             );
         }
-        let mut hash = Sha256::new();
-        // Each section tagged and counted, so that no two messages hash
-        // alike by moving fields between sections.
-        let mut field = |bytes: &[u8]| {
-            // Length-prefixed, so that no two messages hash alike by moving
-            // bytes from one field to the next.
-            hash.update((bytes.len() as u64).to_be_bytes());
-            hash.update(bytes);
-        };
         if let Some(raw) = &self.raw {
             field(if self.unreadable.is_some() {
                 b"unreadable"
