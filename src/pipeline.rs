@@ -197,8 +197,8 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     }
 
     /// Verifies and parses; spends the delivery's single-use token (first
-    /// sight wins; it is never released; a repost of the same body passes
-    /// on to the events' keys).
+    /// sight wins, given back only when the store fails half way; a repost
+    /// of the same body passes on to the events' keys).
     async fn receive_with<Q: EmailProvider + ?Sized>(
         &self,
         provider: &Q,
