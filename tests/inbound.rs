@@ -1106,6 +1106,76 @@ fn a_mailgun_route_post_that_is_no_form_is_refused_unauthenticated() {
     }
 }
 
+/// A Mailgun route post's signature is checked before its form is read:
+/// a forged post whose form reading would refuse (more attachments than
+/// the limit) is refused for its signature, and reading never starts. The
+/// same form signed is an authenticated refusal (Mailgun's 406).
+#[test]
+fn a_mailgun_route_post_is_authenticated_before_its_form_is_read() {
+    use email_webhooks::provider::Answer;
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let signed = verifier
+        .sign(AT, "t0k3n", &serde_json::Value::Null)
+        .unwrap();
+    let signature = signed["signature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
+    let limits = InboundLimits::default().with_max_attachments(1);
+    let form = |signature: &str| {
+        use std::fmt::Write as _;
+        let mut body = String::new();
+        for (name, value) in [
+            ("timestamp", AT.to_string()),
+            ("token", "t0k3n".to_owned()),
+            ("signature", signature.to_owned()),
+            ("recipient", "in@example.org".to_owned()),
+        ] {
+            write!(
+                body,
+                "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .unwrap();
+        }
+        for i in 1..=3 {
+            write!(
+                body,
+                "--b\r\nContent-Disposition: form-data; name=\"attachment-{i}\"; filename=\"{i}.txt\"\r\nContent-Type: text/plain\r\n\r\nfile {i}\r\n"
+            )
+            .unwrap();
+        }
+        body.push_str("--b--\r\n");
+        body
+    };
+    let content_type = "multipart/form-data; boundary=b";
+    let forged = verifier
+        .verify_and_parse_inbound_at(content_type, form(&"0".repeat(64)).as_bytes(), &limits, now)
+        .unwrap_err();
+    assert_eq!(forged.code(), "invalid_signature");
+    let genuine = verifier
+        .verify_and_parse_inbound_at(content_type, form(&signature).as_bytes(), &limits, now)
+        .unwrap_err();
+    assert!(matches!(
+        Answer::from_error(&genuine),
+        Answer::Refused {
+            authenticated: true,
+            ..
+        }
+    ));
+    // Within the limit, the same signed form is read.
+    let message = verifier
+        .verify_and_parse_inbound_at(
+            content_type,
+            form(&signature).as_bytes(),
+            &InboundLimits::default(),
+            now,
+        )
+        .unwrap();
+    assert_eq!(message.attachments.len(), 3);
+}
+
 /// Mailgun signs a token, not the message: a captured signature sent with
 /// other content verifies within the window, so the message carries the
 /// token to claim, and a store refuses its second use.

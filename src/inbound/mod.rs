@@ -862,27 +862,10 @@ pub(crate) fn form_data(
 ) -> Result<Vec<FormPart>, ParseError> {
     use mail_parser::MimeHeaders as _;
     limits.check_mime(body)?;
-    let lower = content_type.to_ascii_lowercase();
-    if !lower.trim_start().starts_with("multipart/form-data") || !lower.contains("boundary=") {
-        return Err(ParseError::new(
-            "the body is not multipart/form-data with a boundary",
-        ));
-    }
-    if content_type.contains(['\r', '\n']) {
-        return Err(ParseError::new("the Content-Type header is malformed"));
-    }
+    let boundary = form_boundary(content_type)?;
     // A form cut short (no closing delimiter) would lose its last parts
     // silently: refused. The closing delimiter starts a line, and may be
     // followed by an epilogue (RFC 2046, section 5.1.1).
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("boundary")
-                .then(|| v.trim().trim_matches('"'))
-        })
-        .unwrap_or_default();
     let closing = format!("--{boundary}--");
     let closing = closing.as_bytes();
     let closed = body.starts_with(closing)
@@ -958,6 +941,209 @@ pub(crate) fn form_data(
         return Err(ParseError::new("the form has no fields"));
     }
     Ok(fields)
+}
+
+/// The boundary of a `multipart/form-data` content type (possibly empty).
+fn form_boundary(content_type: &str) -> Result<&str, ParseError> {
+    let lower = content_type.to_ascii_lowercase();
+    if !lower.trim_start().starts_with("multipart/form-data") || !lower.contains("boundary=") {
+        return Err(ParseError::new(
+            "the body is not multipart/form-data with a boundary",
+        ));
+    }
+    if content_type.contains(['\r', '\n']) {
+        return Err(ParseError::new("the Content-Type header is malformed"));
+    }
+    Ok(content_type
+        .split(';')
+        .find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("boundary")
+                .then(|| v.trim().trim_matches('"'))
+        })
+        .unwrap_or_default())
+}
+
+/// The text of the first field (not a file) named each of `names` in a
+/// form body, URL-encoded or `multipart/form-data` as `content_type` says,
+/// found by one pass that copies only those values: a signature carried in
+/// the form is checked before the form is parsed, so an unsigned request
+/// costs no more than its own bytes. `None` for a name not found.
+///
+/// # Errors
+///
+/// When the body is not such a form, has more parts than
+/// [`InboundLimits::max_parts`], or a wanted value is longer than
+/// `max_value_bytes`.
+pub(crate) fn scan_form_fields<const N: usize>(
+    content_type: &str,
+    body: &[u8],
+    names: [&str; N],
+    max_value_bytes: usize,
+    limits: &InboundLimits,
+) -> Result<[Option<String>; N], ParseError> {
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut keep = |name: &[u8], value: &[u8], decode: bool| -> Result<(), ParseError> {
+        let Some(i) = names.iter().position(|n| n.as_bytes() == name) else {
+            return Ok(());
+        };
+        if found[i].is_some() {
+            return Ok(());
+        }
+        if value.len() > max_value_bytes {
+            return Err(ParseError::new("a form field is over its length limit"));
+        }
+        found[i] = Some(if decode {
+            crate::form::decode(value)
+        } else {
+            String::from_utf8_lossy(value).into_owned()
+        });
+        Ok(())
+    };
+    if crate::form::is_form(Some(content_type)) {
+        limits.check_body(body)?;
+        let pairs = crate::form::pairs(
+            body,
+            &crate::Limits::default().with_max_body_bytes(limits.max_body_bytes),
+        )
+        .map_err(|_| ParseError::new("the form has more fields than the limit"))?;
+        for pair in &pairs {
+            // Names are compared decoded, as the full reading does.
+            keep(crate::form::decode(pair.name).as_bytes(), pair.value, true)?;
+        }
+        return Ok(found);
+    }
+    limits.check_mime(body)?;
+    let delimiter = [b"--", form_boundary(content_type)?.as_bytes()].concat();
+    if delimiter.len() == 2 {
+        return Err(ParseError::new("the form has no boundary"));
+    }
+    // Delimiter lines start a line (RFC 2046, section 5.1.1). Whatever
+    // follows the delimiter on its line is passed over, as the MIME parser
+    // that reads the form does.
+    let mut starts = (0..body.len())
+        .filter(|&i| (i == 0 || body[i - 1] == b'\n') && body[i..].starts_with(&delimiter));
+    let Some(mut at) = starts.next() else {
+        return Err(ParseError::new("the form has no delimiter"));
+    };
+    let mut parts = 0usize;
+    loop {
+        let after = at + delimiter.len();
+        if body[after..].starts_with(b"--") {
+            return Ok(found);
+        }
+        let Some(next) = starts.next() else {
+            // No closing delimiter: the form is cut short.
+            return Err(ParseError::new("the form is cut short"));
+        };
+        parts += 1;
+        if parts > limits.max_parts {
+            return Err(ParseError::new("the form has more parts than the limit"));
+        }
+        // The part: after the delimiter's line, up to the line break that
+        // belongs to the next delimiter.
+        let start = body[after..next]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(next, |i| after + i + 1);
+        let mut end = next;
+        if end > start && body[end - 1] == b'\n' {
+            end -= 1;
+            if end > start && body[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        if let Some((name, file, content)) = form_part(&body[start..end]) {
+            if !file {
+                keep(name.as_bytes(), content, false)?;
+            }
+        }
+        at = next;
+    }
+}
+
+/// One `multipart/form-data` part: its field name, whether it is a file
+/// (its `Content-Disposition` has a `filename`), and its content; `None`
+/// for a part with no name or no end to its headers.
+fn form_part(part: &[u8]) -> Option<(String, bool, &[u8])> {
+    let mut disposition: Option<String> = None;
+    let mut header: Option<String> = None;
+    let mut rest = part;
+    let content = loop {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => return None,
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        rest = next;
+        if line.is_empty() {
+            break rest;
+        }
+        let line = String::from_utf8_lossy(line);
+        if line.starts_with([' ', '\t']) {
+            // A folded header's continuation.
+            if let Some(header) = header.as_mut() {
+                header.push(' ');
+                header.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some(done) = header.take() {
+            disposition = disposition.or(content_disposition(&done));
+        }
+        header = Some(line.into_owned());
+    };
+    if let Some(done) = header.take() {
+        disposition = disposition.or(content_disposition(&done));
+    }
+    let (name, file) = disposition_name(&disposition?)?;
+    Some((name, file, content))
+}
+
+/// The value of a `Content-Disposition` header line, else `None`.
+fn content_disposition(line: &str) -> Option<String> {
+    let (name, value) = line.split_once(':')?;
+    name.trim()
+        .eq_ignore_ascii_case("content-disposition")
+        .then(|| value.trim().to_owned())
+}
+
+/// The `name` parameter of a `Content-Disposition` value and whether it
+/// has a `filename` (or `filename*`); quoted values may hold `;` and
+/// backslash-escaped characters.
+fn disposition_name(value: &str) -> Option<(String, bool)> {
+    let (mut name, mut file) = (None, false);
+    let mut chars = value.chars().peekable();
+    // The disposition type (`form-data`), then `; key=value` parameters.
+    while chars.next_if(|&c| c != ';').is_some() {}
+    while chars.next() == Some(';') {
+        let key: String = std::iter::from_fn(|| chars.next_if(|&c| c != '=' && c != ';')).collect();
+        let mut val = String::new();
+        if chars.next_if_eq(&'=').is_some() {
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+            if chars.next_if_eq(&'"').is_some() {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => val.extend(chars.next()),
+                        c => val.push(c),
+                    }
+                }
+                while chars.next_if(|&c| c != ';').is_some() {}
+            } else {
+                val = std::iter::from_fn(|| chars.next_if(|&c| c != ';')).collect();
+                val.truncate(val.trim_end().len());
+            }
+        }
+        let key = key.trim();
+        if key.eq_ignore_ascii_case("name") && name.is_none() {
+            name = Some(val);
+        } else if key.eq_ignore_ascii_case("filename") || key.eq_ignore_ascii_case("filename*") {
+            file = true;
+        }
+    }
+    Some((name?, file))
 }
 
 /// `raw` parsed by [`mail_parser`], or `None` when it is no message. A
@@ -1105,6 +1291,107 @@ mod tests {
             assert_eq!(fields[0].content, format!("abc{eol}").as_bytes());
             assert_eq!(fields[1].content, b"def");
         }
+    }
+
+    /// The scan that finds a form's signature fields before the form is
+    /// parsed reads each field as the full reading does, over a class of
+    /// spellings: both line ends, extra part headers, folded and reordered
+    /// `Content-Disposition`, quoted and bare names, files named like
+    /// fields, repeated fields (the first counts), delimiter-like text
+    /// inside values, a preamble and an epilogue.
+    #[test]
+    fn the_form_scan_reads_fields_as_the_form_reading_does() {
+        let names = ["timestamp", "token", "signature", "body-plain", "n;q"];
+        let parts = |eol: &str| {
+            vec![
+                format!("Content-Disposition: form-data; name=\"timestamp\"{eol}{eol}1700000000"),
+                format!(
+                    "content-disposition: form-data; filename=\"t.txt\"; name=\"token\"{eol}Content-Type: text/plain{eol}{eol}from a file"
+                ),
+                format!(
+                    "Content-Type: text/plain; charset=utf-8{eol}Content-Disposition: form-data;{eol}\tname=\"token\"{eol}{eol}tok en{eol}"
+                ),
+                format!("Content-Disposition: form-data; name=token{eol}{eol}second"),
+                format!(
+                    "Content-Disposition: form-data; name=\"signature\"{eol}{eol}{eol}abc{eol}--Bx not a delimiter{eol} --B{eol}"
+                ),
+                format!("Content-Disposition: form-data; name=\"body-plain\"{eol}{eol}"),
+                format!("Content-Disposition: form-data; name=\"n;q\"{eol}{eol}quoted ; name"),
+            ]
+        };
+        for eol in ["\r\n", "\n"] {
+            for (preamble, epilogue) in [("", ""), ("preamble text", "epilogue --B")] {
+                let all = parts(eol);
+                for keep in 1..=all.len() {
+                    let mut body = String::new();
+                    if !preamble.is_empty() {
+                        body = format!("{preamble}{eol}");
+                    }
+                    for part in &all[..keep] {
+                        body += &["--B", eol, part, eol].concat();
+                    }
+                    body += &["--B--", eol, epilogue].concat();
+                    let content_type = "multipart/form-data; boundary=B";
+                    let limits = InboundLimits::default();
+                    let fields = form_data(content_type, body.as_bytes(), &limits).unwrap();
+                    let read = names.map(|name| {
+                        fields
+                            .iter()
+                            .find(|f| f.name == name && f.filename.is_none())
+                            .map(FormPart::text)
+                    });
+                    let scanned =
+                        scan_form_fields(content_type, body.as_bytes(), names, 1000, &limits)
+                            .unwrap();
+                    assert_eq!(scanned, read, "{body:?}");
+                }
+            }
+        }
+        // URL-encoded: names compared decoded, values decoded.
+        let body = b"a=1&time%73tamp=17&token=x+y%21&token=second";
+        let scanned = scan_form_fields(
+            "application/x-www-form-urlencoded",
+            body,
+            ["timestamp", "token", "signature"],
+            1000,
+            &InboundLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            scanned,
+            [Some("17".to_owned()), Some("x y!".to_owned()), None]
+        );
+    }
+
+    /// The scan refuses what the reading refuses before it allocates: no
+    /// closing delimiter, no boundary, a wanted value over its limit.
+    #[test]
+    fn the_form_scan_refuses_cut_short_and_oversized_forms() {
+        let limits = InboundLimits::default();
+        let scan = |content_type: &str, body: &str, max: usize| {
+            scan_form_fields(content_type, body.as_bytes(), ["token"], max, &limits)
+        };
+        let field = "--B\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nabcdef\r\n";
+        assert!(scan("multipart/form-data; boundary=B", field, 100).is_err());
+        assert!(scan("multipart/form-data", &format!("{field}--B--"), 100).is_err());
+        assert!(
+            scan(
+                "multipart/form-data; boundary=B",
+                &format!("{field}--B--"),
+                5
+            )
+            .is_err()
+        );
+        assert_eq!(
+            scan(
+                "multipart/form-data; boundary=B",
+                &format!("{field}--B--"),
+                6
+            )
+            .unwrap(),
+            [Some("abcdef".to_owned())]
+        );
+        assert!(scan("application/x-www-form-urlencoded", "token=abcdef", 5).is_err());
     }
 
     use super::*;

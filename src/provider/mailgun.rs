@@ -1276,23 +1276,19 @@ impl MailgunVerifier {
         limits: &crate::InboundLimits,
         now: OffsetDateTime,
     ) -> Result<crate::InboundMessage, Error> {
-        // Not yet authenticated: a body that is no form is refused as
-        // unauthenticated (400, and charged to a rate limit), never
-        // answered as Mailgun's own unparseable delivery (406).
-        let fields = crate::inbound::form_fields(content_type, body, limits).map_err(|_| {
-            VerifyError::InvalidPayload {
+        // Not yet authenticated: the three signature fields are found by a
+        // scan that copies nothing else, and checked before the form is
+        // parsed (an unsigned post costs no more than its bytes). A body
+        // that is no form is refused as unauthenticated (400, and charged
+        // to a rate limit), never answered as Mailgun's own unparseable
+        // delivery (406).
+        let names = ["timestamp", "token", "signature"];
+        let max = self.policy.limits.max_header_bytes;
+        let scanned = crate::inbound::scan_form_fields(content_type, body, names, max, limits)
+            .map_err(|_| VerifyError::InvalidPayload {
                 detail: "the body is not a form with Mailgun's signature fields",
-            }
-        })?;
-        let value = |name: &str| {
-            fields
-                .iter()
-                .find(|f| f.name == name && f.filename.is_none())
-                .map(crate::inbound::FormPart::text)
-        };
-        let (Some(timestamp), Some(token), Some(signature)) =
-            (value("timestamp"), value("token"), value("signature"))
-        else {
+            })?;
+        let [Some(timestamp), Some(token), Some(signature)] = scanned.clone() else {
             return Err(VerifyError::InvalidSignature.into());
         };
         let signed = SignatureFields {
@@ -1301,6 +1297,18 @@ impl MailgunVerifier {
             signature,
         };
         self.check(&signed, now)?;
+        let fields = crate::inbound::form_fields(content_type, body, limits)?;
+        // The parsed form must hold the very fields the scan checked: a
+        // form the two readings see differently is refused.
+        let parsed = names.map(|name| {
+            fields
+                .iter()
+                .find(|f| f.name == name && f.filename.is_none())
+                .map(crate::inbound::FormPart::text)
+        });
+        if parsed != scanned {
+            return Err(VerifyError::InvalidSignature.into());
+        }
         let mut message = inbound_from_fields(&fields, limits)?;
         // The value the signature covers, from the fields just checked.
         message.replay_token = Some(format!("mailgun-token:{}", single_use(&signed)));
