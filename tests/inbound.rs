@@ -1895,6 +1895,64 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     );
 }
 
+/// A message is claimed before what it refers to is fetched: a
+/// redelivery of a message already handled is a duplicate even when its
+/// content can no longer be fetched (S3 objects deleted, links expired),
+/// where it looped on 503 before; a failed fetch of a new message answers
+/// 503 and gives its claim back, so the next delivery handles it.
+#[tokio::test]
+async fn a_handled_inbound_message_is_a_duplicate_without_fetching_again() {
+    use email_webhooks::idempotency::MemoryStore;
+    use email_webhooks::inbound::{InboundProviders, StaticContent};
+    let settings = credentials("user:pass", "ses-topic");
+    let d = ses_delivery(&ses_fixture("ses-s3-action.json"), &settings);
+    let request = at(&d.headers, &d.body);
+    let url = "s3://my-S3-bucket/email/d6iitobk75ur44p8kdnnp7g2n800";
+    let raw = ses_fixture("ses-sns-action.json")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receiver = |served: bool| {
+        let source = if served {
+            StaticContent::new().with(url, raw.clone())
+        } else {
+            StaticContent::new()
+        };
+        InboundProviders::new()
+            .with(Provider::Ses, &settings)
+            .unwrap()
+            .with_content_source(source)
+    };
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let handler = |m: email_webhooks::InboundMessage| {
+        assert_eq!(m.text.as_deref(), Some("Example content\r\n"));
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<(), std::io::Error>(()) }
+    };
+    let store = MemoryStore::new();
+    let first = receiver(true).run("ses", &request, &store, handler).await;
+    assert_eq!(first.unwrap().unwrap().handled, 1);
+    // The object is gone; the redelivery is a duplicate, not a 503.
+    let again = receiver(false).run("ses", &request, &store, handler).await;
+    let again = again.unwrap().unwrap();
+    assert_eq!((again.handled, again.duplicates), (0, 1));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A new message whose fetch fails: 503, and its claim given back.
+    let fresh = MemoryStore::new();
+    let error = receiver(false)
+        .run("ses", &request, &fresh, handler)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (error.code(), error.http_status()),
+        ("content_unavailable", 503)
+    );
+    let retried = receiver(true).run("ses", &request, &fresh, handler).await;
+    assert_eq!(retried.unwrap().unwrap().handled, 1);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn resend_content_is_fetched_from_its_api_raw_or_per_attachment() {
     use email_webhooks::inbound::{ContentKind, StaticContent};

@@ -264,18 +264,19 @@ impl InboundProviders {
     ) -> Option<Result<Vec<InboundMessage>, Error>> {
         let configured = self.find(name)?;
         Some(
-            self.receive_with(configured, request)
+            self.receive_with(configured, request, true)
                 .await
                 .map(|(messages, _)| messages),
         )
     }
 
     /// The messages of a delivery, and what it says about the webhook
-    /// itself when it holds none.
+    /// itself when it holds none; what they refer to fetched if `fetch`.
     async fn receive_with(
         &self,
         configured: &Configured,
         request: &Request<'_>,
+        fetch: bool,
     ) -> Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error> {
         let mut control = None;
         let mut messages = match &configured.auth {
@@ -297,16 +298,24 @@ impl InboundProviders {
                 .control
                 .and_then(|read| read(request.body()));
         }
-        for message in &mut messages {
-            if message.pending().next().is_none() {
-                continue;
+        if fetch {
+            for message in &mut messages {
+                self.fetch(message).await?;
             }
-            let source = self.source.as_ref().ok_or_else(|| {
-                FetchError::Unavailable("no content source is configured".to_owned())
-            })?;
-            message.fetch(source, &self.limits).await?;
         }
         Ok((messages, control))
+    }
+
+    /// Fetches what `message` refers to, if anything.
+    async fn fetch(&self, message: &mut InboundMessage) -> Result<(), FetchError> {
+        if message.pending().next().is_none() {
+            return Ok(());
+        }
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| FetchError::Unavailable("no content source is configured".to_owned()))?;
+        message.fetch(source, &self.limits).await
     }
 
     /// The answer provider `name` needs for `answer` (its
@@ -380,7 +389,9 @@ impl InboundProviders {
     /// then runs `handler` once per new message, each claimed in `store`
     /// under its [`InboundMessage::idempotency_key`] (a redelivery is a
     /// duplicate) and completed when the handler succeeds, released when
-    /// it fails. A provider's single-use token
+    /// it fails. What a message refers to is fetched once it is claimed: a
+    /// duplicate is never fetched again (its links may have expired), and
+    /// a failed fetch gives the claim back and answers 503. A provider's single-use token
     /// ([`InboundMessage::replay_token`]) is spent in `store` first: a
     /// second delivery carrying it is refused as replayed. `None` when
     /// `name` is not configured.
@@ -402,7 +413,10 @@ impl InboundProviders {
         Fut: std::future::Future<Output = Result<(), E>>,
     {
         use crate::idempotency::Claim;
-        let (messages, control) = match self.receive_spent(name, request, store).await? {
+        // Each message claimed before what it refers to is fetched: a
+        // redelivery of a message already handled is a duplicate without a
+        // fetch (its links may have expired since).
+        let (messages, control) = match self.receive_spent(name, request, store, false).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
@@ -410,7 +424,7 @@ impl InboundProviders {
             control,
             ..InboundOutcome::default()
         };
-        for message in messages {
+        for mut message in messages {
             let key = message.idempotency_key();
             let claim = match store.begin(&key, LEASE).await {
                 Ok(Claim::Acquired(claim)) => claim,
@@ -427,6 +441,12 @@ impl InboundProviders {
                 Err(error) => return Some(Err(error.into())),
             };
             crate::telemetry::event(&key, "claimed");
+            if let Err(error) = self.fetch(&mut message).await {
+                // Not handled: the claim given back, and the provider
+                // sends the delivery again.
+                let _ = store.release(&claim).await;
+                return Some(Err(error.into()));
+            }
             if handler(message).await.is_ok() {
                 if let Err(error) = store.complete(&claim, RETENTION).await {
                     return Some(Err(error.into()));
@@ -467,7 +487,7 @@ impl InboundProviders {
         S: crate::idempotency::IdempotencyStore,
         Q: crate::queue::Queue,
     {
-        let (messages, control) = match self.receive_spent(name, request, store).await? {
+        let (messages, control) = match self.receive_spent(name, request, store, true).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
@@ -505,16 +525,17 @@ impl InboundProviders {
         })
     }
 
-    /// [`receive`](Self::receive), then spends each message's single-use
-    /// token in `store`.
+    /// [`receive`](Self::receive) (fetching only if `fetch`), then spends
+    /// each message's single-use token in `store`.
     async fn receive_spent<S: crate::idempotency::IdempotencyStore>(
         &self,
         name: &str,
         request: &Request<'_>,
         store: &S,
+        fetch: bool,
     ) -> Option<Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error>> {
         let configured = self.find(name)?;
-        let (messages, control) = match self.receive_with(configured, request).await {
+        let (messages, control) = match self.receive_with(configured, request, fetch).await {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
