@@ -70,7 +70,7 @@ impl Job for InboundMessage {
         crate::queue::decode_inbound(payload)
     }
 }
-use crate::queue::{ClaimedJob, Queue, StoreError, UndecodablePayload, decode_event};
+use crate::queue::{ClaimedJob, Queue, Settlement, StoreError, UndecodablePayload, decode_event};
 
 /// Exponential backoff with jitter between a failed event's attempts: the
 /// n-th retry waits a random time between half and all of
@@ -711,19 +711,25 @@ impl<Q: Queue> Worker<Q> {
     /// buried, or nothing (the claim was lost).
     async fn settle_job(&self, job: ClaimedJob, result: Ran, handler_time: Duration) -> Settled {
         let settled = match result {
-            Ran::Done => self.settle(&job, Queue::complete, Settled::Handled).await,
+            Ran::Done => {
+                self.settle(&job, Settlement::Complete, Settled::Handled)
+                    .await
+            }
             // Another worker has the job now: this one settles nothing.
             Ran::Lost => Settled::Stale,
             Ran::Failed(error, fatal) => {
                 let error = stored_error(error);
                 let attempt = job.attempts.saturating_add(1);
                 if fatal || attempt >= self.max_attempts {
-                    self.settle(&job, |q, j| q.bury(j, &error), Settled::Buried)
+                    self.settle(&job, Settlement::Bury { error: &error }, Settled::Buried)
                         .await
                 } else {
                     let delay = self.backoff.delay(attempt, random());
-                    self.settle(&job, |q, j| q.retry(j, delay, &error), Settled::Retried)
-                        .await
+                    let retry = Settlement::Retry {
+                        delay,
+                        error: &error,
+                    };
+                    self.settle(&job, retry, Settled::Retried).await
                 }
             }
         };
@@ -780,15 +786,11 @@ impl<Q: Queue> Worker<Q> {
     /// completion was lost would otherwise run again. Past the claim's lease
     /// another worker may have taken the job over; the fence then refuses
     /// this settlement.
-    async fn settle<'a, F, Fut>(&'a self, job: &'a ClaimedJob, call: F, done: Settled) -> Settled
-    where
-        F: Fn(&'a Q, &'a ClaimedJob) -> Fut,
-        Fut: Future<Output = Result<(), StoreError>> + 'a,
-    {
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>, done: Settled) -> Settled {
         let until = Instant::now() + self.lease;
         let mut wait = Duration::from_millis(50);
         loop {
-            match call(&self.queue, job).await {
+            match self.queue.settle(job, settlement).await {
                 Ok(()) => return done,
                 Err(StoreError::StaleToken) => return Settled::Stale,
                 Err(error) => {

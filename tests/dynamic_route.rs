@@ -612,30 +612,10 @@ impl email_webhooks::queue::Queue for Down {
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         Err(down())
     }
-    async fn complete(
+    async fn settle(
         &self,
         _: &email_webhooks::queue::ClaimedJob,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        Err(down())
-    }
-    async fn retry(
-        &self,
-        _: &email_webhooks::queue::ClaimedJob,
-        _: Duration,
-        _: &str,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        Err(down())
-    }
-    async fn release(
-        &self,
-        _: &email_webhooks::queue::ClaimedJob,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        Err(down())
-    }
-    async fn bury(
-        &self,
-        _: &email_webhooks::queue::ClaimedJob,
-        _: &str,
+        _: email_webhooks::queue::Settlement<'_>,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         Err(down())
     }

@@ -338,19 +338,12 @@ impl<Q: Queue> Queue for PauseAfterEnqueue<Q> {
     {
         self.0.claim(max, lease).await
     }
-    async fn complete(
+    async fn settle(
         &self,
         job: &email_webhooks::queue::ClaimedJob,
+        settlement: email_webhooks::queue::Settlement<'_>,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        self.0.complete(job).await
-    }
-    async fn retry(
-        &self,
-        job: &email_webhooks::queue::ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        self.0.retry(job, delay, error).await
+        self.0.settle(job, settlement).await
     }
     async fn renew(
         &self,
@@ -358,19 +351,6 @@ impl<Q: Queue> Queue for PauseAfterEnqueue<Q> {
         lease: Duration,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         self.0.renew(job, lease).await
-    }
-    async fn release(
-        &self,
-        job: &email_webhooks::queue::ClaimedJob,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        self.0.release(job).await
-    }
-    async fn bury(
-        &self,
-        job: &email_webhooks::queue::ClaimedJob,
-        error: &str,
-    ) -> Result<(), email_webhooks::idempotency::StoreError> {
-        self.0.bury(job, error).await
     }
     async fn dead_letters(
         &self,

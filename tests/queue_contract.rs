@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use email_webhooks::queue::{
-    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, decode_event,
+    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, Settlement, StoreError, decode_event,
 };
 use email_webhooks::worker::{Backoff, Worker};
 use email_webhooks::{EmailEvent, EventKind, Provider};
@@ -116,25 +116,11 @@ impl<Q: Queue> Queue for Faulty<'_, Q> {
     fn wait_for_jobs(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
         self.queue.wait_for_jobs()
     }
-    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        if self.faults.slow_completions {
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>) -> Result<(), StoreError> {
+        if self.faults.slow_completions && settlement == Settlement::Complete {
             tokio::time::sleep(self.faults.slow).await;
         }
-        self.queue.complete(job).await
-    }
-    async fn retry(
-        &self,
-        job: &ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.queue.retry(job, delay, error).await
-    }
-    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.queue.release(job).await
-    }
-    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.queue.bury(job, error).await
+        self.queue.settle(job, settlement).await
     }
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.queue.dead_letters(limit).await

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
+use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, Settlement, StoreError, batch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -130,7 +130,7 @@ impl MemoryQueue {
 
     /// Moves a job held by `job`'s claim to `state` at `at`, after
     /// `change` (attempts, error).
-    fn settle(
+    fn update(
         &self,
         job: &ClaimedJob,
         state: State,
@@ -146,6 +146,14 @@ impl MemoryQueue {
             }
             _ => Err(StoreError::StaleToken),
         }
+    }
+}
+
+/// A failed attempt: counted, and its error remembered.
+fn failed(error: &str) -> impl FnOnce(&mut Row) + '_ {
+    move |row| {
+        row.attempts = row.attempts.saturating_add(1);
+        error.clone_into(&mut row.error);
     }
 }
 
@@ -238,43 +246,31 @@ impl Queue for MemoryQueue {
     }
 
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
-        self.settle(job, State::Running, later(SystemTime::now(), lease), |_| {})
+        self.update(job, State::Running, later(SystemTime::now(), lease), |_| {})
     }
 
-    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        match inner.rows.get_mut(&job.key) {
-            Some(row) if row.fence == job.fence && row.state == State::Done => Ok(()),
-            Some(row) if row.fence == job.fence && row.state == State::Running => {
-                row.payload = String::new();
-                inner.set(&job.key, State::Done, SystemTime::now());
-                Ok(())
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        match settlement {
+            Settlement::Complete => {
+                let mut inner = self.lock();
+                match inner.rows.get_mut(&job.key) {
+                    // Done again by the same claim is success.
+                    Some(row) if row.fence == job.fence && row.state == State::Done => Ok(()),
+                    Some(row) if row.fence == job.fence && row.state == State::Running => {
+                        row.payload = String::new();
+                        inner.set(&job.key, State::Done, now);
+                        Ok(())
+                    }
+                    _ => Err(StoreError::StaleToken),
+                }
             }
-            _ => Err(StoreError::StaleToken),
+            Settlement::Retry { delay, error } => {
+                self.update(job, State::Ready, later(now, delay), failed(error))
+            }
+            Settlement::Release => self.update(job, State::Ready, now, |_| {}),
+            Settlement::Bury { error } => self.update(job, State::Dead, now, failed(error)),
         }
-    }
-
-    async fn retry(
-        &self,
-        job: &ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.settle(job, State::Ready, later(SystemTime::now(), delay), |row| {
-            row.attempts = row.attempts.saturating_add(1);
-            error.clone_into(&mut row.error);
-        })
-    }
-
-    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.settle(job, State::Ready, SystemTime::now(), |_| {})
-    }
-
-    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.settle(job, State::Dead, SystemTime::now(), |row| {
-            row.attempts = row.attempts.saturating_add(1);
-            error.clone_into(&mut row.error);
-        })
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

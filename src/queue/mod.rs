@@ -115,9 +115,8 @@ impl NewJob {
     }
 }
 
-/// A job a worker claimed: run it, then settle it with exactly one of
-/// [`Queue::complete`], [`Queue::retry`], [`Queue::release`] or
-/// [`Queue::bury`].
+/// A job a worker claimed: run it, then settle it once
+/// ([`Queue::settle`]: complete, retry, release or bury).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     /// The engine's handle for the job (the Redis stream entry id; the key
@@ -185,6 +184,33 @@ pub struct Enqueued {
     pub control: Option<crate::provider::Control>,
 }
 
+/// How a claimed job is settled: the one outcome its claim gives it
+/// ([`Queue::settle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement<'a> {
+    /// Done. Idempotent for the same claim (a retry after a lost answer
+    /// succeeds).
+    Complete,
+    /// Failed: back to ready, due after `delay`, with one more attempt
+    /// counted and `error` remembered.
+    Retry {
+        /// How long until the job is due again.
+        delay: Duration,
+        /// The failure, as the handler's error displayed.
+        error: &'a str,
+    },
+    /// Given back at once, with no attempt counted (a worker shutting
+    /// down).
+    Release,
+    /// To the dead-letter set with its last error and one more attempt
+    /// counted.
+    Bury {
+        /// The last failure.
+        error: &'a str,
+    },
+}
+
 /// A durable queue of events keyed by idempotency key. See the
 /// [module docs](self) for the states and the fence.
 ///
@@ -230,37 +256,52 @@ pub trait Queue: Send + Sync {
         std::future::pending()
     }
 
-    /// Marks a claimed job done. Idempotent for the same claim (a retry
-    /// after a lost answer succeeds); [`StoreError::StaleToken`] if the job
-    /// was claimed again since.
+    /// Settles a claimed job as `settlement` says, only while `job`'s claim
+    /// holds it (its fence): [`StoreError::StaleToken`] if the job was
+    /// claimed again since, or already settled otherwise. An engine
+    /// implements this one method; [`complete`](Self::complete),
+    /// [`retry`](Self::retry), [`release`](Self::release) and
+    /// [`bury`](Self::bury) call it.
+    fn settle<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        settlement: Settlement<'a>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+
+    /// Marks a claimed job done ([`Settlement::Complete`]).
     fn complete<'a>(
         &'a self,
         job: &'a ClaimedJob,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        self.settle(job, Settlement::Complete)
+    }
 
-    /// Puts a failed job back, due after `delay`, with one more attempt
-    /// counted and `error` remembered.
+    /// Puts a failed job back, due after `delay` ([`Settlement::Retry`]).
     fn retry<'a>(
         &'a self,
         job: &'a ClaimedJob,
         delay: Duration,
         error: &'a str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        self.settle(job, Settlement::Retry { delay, error })
+    }
 
-    /// Gives a claimed job back at once, with no attempt counted (a worker
-    /// shutting down).
+    /// Gives a claimed job back at once ([`Settlement::Release`]).
     fn release<'a>(
         &'a self,
         job: &'a ClaimedJob,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        self.settle(job, Settlement::Release)
+    }
 
-    /// Moves a claimed job to the dead-letter set with its last error and
-    /// one more attempt counted.
+    /// Moves a claimed job to the dead-letter set ([`Settlement::Bury`]).
     fn bury<'a>(
         &'a self,
         job: &'a ClaimedJob,
         error: &'a str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
+        self.settle(job, Settlement::Bury { error })
+    }
 
     /// Up to `limit` (at most [`MAX_BATCH`]) dead letters, oldest first.
     fn dead_letters(
@@ -306,32 +347,12 @@ macro_rules! forward_queue {
     fn wait_for_jobs(&self) -> impl Future<Output = ()> + Send + '_ {
         (**self).wait_for_jobs()
     }
-    fn complete<'a>(
+    fn settle<'a>(
         &'a self,
         job: &'a ClaimedJob,
+        settlement: Settlement<'a>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
-        (**self).complete(job)
-    }
-    fn retry<'a>(
-        &'a self,
-        job: &'a ClaimedJob,
-        delay: Duration,
-        error: &'a str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
-        (**self).retry(job, delay, error)
-    }
-    fn release<'a>(
-        &'a self,
-        job: &'a ClaimedJob,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
-        (**self).release(job)
-    }
-    fn bury<'a>(
-        &'a self,
-        job: &'a ClaimedJob,
-        error: &'a str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
-        (**self).bury(job, error)
+        (**self).settle(job, settlement)
     }
     fn dead_letters(
         &self,

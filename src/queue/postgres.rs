@@ -7,7 +7,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::Notify;
 
-use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
+use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, Settlement, StoreError, batch};
 use crate::idempotency::postgres::{backend, pool_error, seconds};
 
 // States: 0 ready, 1 running, 2 done, 3 dead. `at` is when a ready job is
@@ -256,7 +256,9 @@ impl PostgresQueue {
         crate::idempotency::postgres::create_locked(&self.pool, CREATE_TABLE).await
     }
 
-    async fn settle(
+    /// Runs `sql` over (key, fence, `extra`…): one row changed, or the
+    /// claim no longer holds the job.
+    async fn update(
         &self,
         sql: &str,
         job: &ClaimedJob,
@@ -326,7 +328,7 @@ impl Queue for PostgresQueue {
     }
 
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
-        self.settle(
+        self.update(
             "UPDATE email_webhooks_jobs SET at = now() + make_interval(secs => $3)
               WHERE key = $1 AND fence = $2 AND state = 1",
             job,
@@ -356,55 +358,52 @@ impl Queue for PostgresQueue {
         wake.await;
     }
 
-    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        // Done again by the same claim is success (a retried completion).
-        self.settle(
-            "UPDATE email_webhooks_jobs
-                SET payload = '', error = '',
-                    at = CASE state WHEN 2 THEN at ELSE now() END, state = 2
-              WHERE key = $1 AND fence = $2 AND state IN (1, 2)",
-            job,
-            &[],
-        )
-        .await
-    }
-
-    async fn retry(
-        &self,
-        job: &ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.settle(
-            "UPDATE email_webhooks_jobs
-                    SET state = 0, attempts = attempts + 1,
-                        at = now() + make_interval(secs => $3), error = $4
-                  WHERE key = $1 AND fence = $2 AND state = 1",
-            job,
-            &[&seconds(delay), &text(error).as_ref()],
-        )
-        .await
-    }
-
-    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.settle(
-            "UPDATE email_webhooks_jobs SET state = 0, at = now()
-              WHERE key = $1 AND fence = $2 AND state = 1",
-            job,
-            &[],
-        )
-        .await
-    }
-
-    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.settle(
-            "UPDATE email_webhooks_jobs
-                    SET state = 3, attempts = attempts + 1, at = now(), error = $3
-                  WHERE key = $1 AND fence = $2 AND state = 1",
-            job,
-            &[&text(error).as_ref()],
-        )
-        .await
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>) -> Result<(), StoreError> {
+        match settlement {
+            // Done again by the same claim is success (a retried
+            // completion).
+            Settlement::Complete => {
+                self.update(
+                    "UPDATE email_webhooks_jobs
+                        SET payload = '', error = '',
+                            at = CASE state WHEN 2 THEN at ELSE now() END, state = 2
+                      WHERE key = $1 AND fence = $2 AND state IN (1, 2)",
+                    job,
+                    &[],
+                )
+                .await
+            }
+            Settlement::Retry { delay, error } => {
+                self.update(
+                    "UPDATE email_webhooks_jobs
+                        SET state = 0, attempts = attempts + 1,
+                            at = now() + make_interval(secs => $3), error = $4
+                      WHERE key = $1 AND fence = $2 AND state = 1",
+                    job,
+                    &[&seconds(delay), &text(error).as_ref()],
+                )
+                .await
+            }
+            Settlement::Release => {
+                self.update(
+                    "UPDATE email_webhooks_jobs SET state = 0, at = now()
+                      WHERE key = $1 AND fence = $2 AND state = 1",
+                    job,
+                    &[],
+                )
+                .await
+            }
+            Settlement::Bury { error } => {
+                self.update(
+                    "UPDATE email_webhooks_jobs
+                        SET state = 3, attempts = attempts + 1, at = now(), error = $3
+                      WHERE key = $1 AND fence = $2 AND state = 1",
+                    job,
+                    &[&text(error).as_ref()],
+                )
+                .await
+            }
+        }
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch};
+use super::{ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, Settlement, StoreError, batch};
 
 // Keys, under the prefix P:
 //   P stream        the stream of ready jobs (entries carry the job key `k`),
@@ -395,7 +395,9 @@ impl RedisQueue {
             .map_err(backend)
     }
 
-    async fn settle(
+    /// Runs script `body` over (consumer, entry, key, fence, `extra`…):
+    /// settled, or the claim no longer holds the job.
+    async fn update(
         &self,
         body: &str,
         job: &ClaimedJob,
@@ -464,41 +466,35 @@ impl Queue for RedisQueue {
 
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
         let lease = millis(lease).max(1);
-        self.settle(RENEW, job, move |i| {
+        self.update(RENEW, job, move |i| {
             i.arg(lease);
         })
         .await
     }
 
-    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        let retention = millis(self.retention).max(1);
-        self.settle(COMPLETE, job, move |i| {
-            i.arg(retention);
-        })
-        .await
-    }
-
-    async fn retry(
-        &self,
-        job: &ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.settle(RETRY, job, move |i| {
-            i.arg(millis(delay)).arg(error);
-        })
-        .await
-    }
-
-    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.settle(RELEASE, job, |_| {}).await
-    }
-
-    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.settle(BURY, job, move |i| {
-            i.arg(error);
-        })
-        .await
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>) -> Result<(), StoreError> {
+        match settlement {
+            Settlement::Complete => {
+                let retention = millis(self.retention).max(1);
+                self.update(COMPLETE, job, move |i| {
+                    i.arg(retention);
+                })
+                .await
+            }
+            Settlement::Retry { delay, error } => {
+                self.update(RETRY, job, move |i| {
+                    i.arg(millis(delay)).arg(error);
+                })
+                .await
+            }
+            Settlement::Release => self.update(RELEASE, job, |_| {}).await,
+            Settlement::Bury { error } => {
+                self.update(BURY, job, move |i| {
+                    i.arg(error);
+                })
+                .await
+            }
+        }
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{
-    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, StoreError, batch, duration_ms,
+    ClaimedJob, DeadLetter, NewJob, Queue, QueueCounts, Settlement, StoreError, batch, duration_ms,
     from_millis, millis,
 };
 
@@ -366,7 +366,9 @@ impl SqliteQueue {
         .map_err(|e| StoreError::Backend(Box::new(e)))?
     }
 
-    async fn settle(
+    /// Runs `sql` over (key, fence, now + `value` ms, `error`): one row
+    /// changed, or the claim no longer holds the job.
+    async fn update(
         &self,
         job: &ClaimedJob,
         sql: &'static str,
@@ -478,7 +480,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
-        self.settle(
+        self.update(
             job,
             "UPDATE email_webhooks_jobs SET at = ?3, error = error || ?4
               WHERE key = ?1 AND fence = ?2 AND state = 1",
@@ -488,58 +490,40 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        // Done again by the same claim is success (a retried completion).
-        self.settle(
-            job,
-            "UPDATE email_webhooks_jobs
-                SET state = 2, payload = '', error = ?4,
-                    at = CASE state WHEN 2 THEN at ELSE ?3 END
-              WHERE key = ?1 AND fence = ?2 AND state IN (1, 2)",
-            0,
-            None,
-        )
-        .await
-    }
-
-    async fn retry(
-        &self,
-        job: &ClaimedJob,
-        delay: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.settle(
-            job,
-            "UPDATE email_webhooks_jobs
-                SET state = 0, attempts = attempts + 1, at = ?3, error = ?4
-              WHERE key = ?1 AND fence = ?2 AND state = 1",
-            duration_ms(delay),
-            Some(error),
-        )
-        .await
-    }
-
-    async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
-        self.settle(
-            job,
-            "UPDATE email_webhooks_jobs SET state = 0, at = ?3, error = error || ?4
-              WHERE key = ?1 AND fence = ?2 AND state = 1",
-            0,
-            None,
-        )
-        .await
-    }
-
-    async fn bury(&self, job: &ClaimedJob, error: &str) -> Result<(), StoreError> {
-        self.settle(
-            job,
-            "UPDATE email_webhooks_jobs
-                SET state = 3, attempts = attempts + 1, at = ?3, error = ?4
-              WHERE key = ?1 AND fence = ?2 AND state = 1",
-            0,
-            Some(error),
-        )
-        .await
+    async fn settle(&self, job: &ClaimedJob, settlement: Settlement<'_>) -> Result<(), StoreError> {
+        let (sql, value, error) = match settlement {
+            // Done again by the same claim is success (a retried
+            // completion).
+            Settlement::Complete => (
+                "UPDATE email_webhooks_jobs
+                    SET state = 2, payload = '', error = ?4,
+                        at = CASE state WHEN 2 THEN at ELSE ?3 END
+                  WHERE key = ?1 AND fence = ?2 AND state IN (1, 2)",
+                0,
+                None,
+            ),
+            Settlement::Retry { delay, error } => (
+                "UPDATE email_webhooks_jobs
+                    SET state = 0, attempts = attempts + 1, at = ?3, error = ?4
+                  WHERE key = ?1 AND fence = ?2 AND state = 1",
+                duration_ms(delay),
+                Some(error),
+            ),
+            Settlement::Release => (
+                "UPDATE email_webhooks_jobs SET state = 0, at = ?3, error = error || ?4
+                  WHERE key = ?1 AND fence = ?2 AND state = 1",
+                0,
+                None,
+            ),
+            Settlement::Bury { error } => (
+                "UPDATE email_webhooks_jobs
+                    SET state = 3, attempts = attempts + 1, at = ?3, error = ?4
+                  WHERE key = ?1 AND fence = ?2 AND state = 1",
+                0,
+                Some(error),
+            ),
+        };
+        self.update(job, sql, value, error).await
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
