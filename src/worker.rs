@@ -613,7 +613,7 @@ impl<Q: Queue> Worker<Q> {
 
     /// Gives a job back to the queue at shutdown.
     async fn give_back(&self, job: &ClaimedJob, report: &mut WorkerReport) {
-        match self.queue.release(job).await {
+        match self.queue.settle(job, Settlement::Release).await {
             Ok(()) => report.released += 1,
             Err(error) => {
                 report.queue_errors += 1;

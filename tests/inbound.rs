@@ -1176,6 +1176,52 @@ fn a_mailgun_route_post_is_authenticated_before_its_form_is_read() {
     assert_eq!(message.attachments.len(), 3);
 }
 
+/// Where the scan that checks a Mailgun route post's signature and the
+/// MIME parser that then reads the form see a field differently (the
+/// parser finds a delimiter in mid-line, the scan only at a line's start),
+/// the post is refused, even though the signature over what the scan read
+/// is right: the message must carry the very fields that were checked.
+#[test]
+fn a_mailgun_route_post_read_differently_by_scan_and_parser_is_refused() {
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
+    let form = |token: &str| {
+        let signed = verifier.sign(AT, token, &serde_json::Value::Null).unwrap();
+        let signature = signed["signature"]["signature"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut body = String::new();
+        for (name, value) in [
+            ("timestamp", AT.to_string()),
+            ("token", token.to_owned()),
+            ("signature", signature),
+            ("recipient", "in@example.org".to_owned()),
+            ("body-plain", "Hello".to_owned()),
+        ] {
+            body += &[
+                "--b\r\nContent-Disposition: form-data; name=\"",
+                name,
+                "\"\r\n\r\n",
+            ]
+            .concat();
+            body += &value;
+            body += "\r\n";
+        }
+        body + "--b--\r\n"
+    };
+    let content_type = "multipart/form-data; boundary=b";
+    let limits = InboundLimits::default();
+    let read =
+        verifier.verify_and_parse_inbound_at(content_type, form("t0k3n").as_bytes(), &limits, now);
+    assert_eq!(read.unwrap().text.as_deref(), Some("Hello"));
+    let error = verifier
+        .verify_and_parse_inbound_at(content_type, form("t0k3n--b").as_bytes(), &limits, now)
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_signature");
+}
+
 /// Mailgun signs a token, not the message: a captured signature sent with
 /// other content verifies within the window, so the message carries the
 /// token to claim, and a store refuses its second use.

@@ -967,9 +967,10 @@ fn form_boundary(content_type: &str) -> Result<&str, ParseError> {
 
 /// The text of the first field (not a file) named each of `names` in a
 /// form body, URL-encoded or `multipart/form-data` as `content_type` says,
-/// found by one pass that copies only those values: a signature carried in
-/// the form is checked before the form is parsed, so an unsigned request
-/// costs no more than its own bytes. `None` for a name not found.
+/// found by one pass that copies only those values (and each part's
+/// `Content-Disposition`, up to a few KiB): a signature carried in the
+/// form is checked before the form is parsed, so an unsigned request costs
+/// little more than its own bytes. `None` for a name not found.
 ///
 /// # Errors
 ///
@@ -1010,7 +1011,9 @@ pub(crate) fn scan_form_fields<const N: usize>(
         .map_err(|_| ParseError::new("the form has more fields than the limit"))?;
         for pair in &pairs {
             // Names are compared decoded, as the full reading does.
-            keep(crate::form::decode(pair.name).as_bytes(), pair.value, true)?;
+            if let Some(name) = names.iter().find(|name| pair.is(name.as_bytes())) {
+                keep(name.as_bytes(), pair.value, true)?;
+            }
         }
         return Ok(found);
     }
@@ -1019,9 +1022,11 @@ pub(crate) fn scan_form_fields<const N: usize>(
     if delimiter.len() == 2 {
         return Err(ParseError::new("the form has no boundary"));
     }
-    // Delimiter lines start a line (RFC 2046, section 5.1.1). Whatever
-    // follows the delimiter on its line is passed over, as the MIME parser
-    // that reads the form does.
+    // Delimiter lines start a line (RFC 2046, section 5.1.1); whatever
+    // follows the delimiter on its line is passed over. The MIME parser
+    // that reads the form afterwards is laxer (it finds a delimiter in
+    // mid-line too): where the two readings differ, the fields the scan
+    // found are not the parsed form's, and the caller refuses the form.
     let mut starts = (0..body.len())
         .filter(|&i| (i == 0 || body[i - 1] == b'\n') && body[i..].starts_with(&delimiter));
     let Some(mut at) = starts.next() else {
@@ -1038,7 +1043,8 @@ pub(crate) fn scan_form_fields<const N: usize>(
             return Err(ParseError::new("the form is cut short"));
         };
         parts += 1;
-        if parts > limits.max_parts {
+        // The form reading counts the form itself as a part too.
+        if parts >= limits.max_parts {
             return Err(ParseError::new("the form has more parts than the limit"));
         }
         // The part: after the delimiter's line, up to the line break that
@@ -1063,50 +1069,62 @@ pub(crate) fn scan_form_fields<const N: usize>(
     }
 }
 
+/// The most bytes of a part's `Content-Disposition` (unfolded) that the
+/// form scan keeps: a longer one names no field to it. What the scan
+/// keeps of a form stays small whatever the form.
+const MAX_DISPOSITION: usize = 4 * 1024;
+
 /// One `multipart/form-data` part: its field name, whether it is a file
 /// (its `Content-Disposition` has a `filename`), and its content; `None`
-/// for a part with no name or no end to its headers.
+/// for a part with no name, a `Content-Disposition` over
+/// [`MAX_DISPOSITION`], or no end to its headers. Only the first
+/// `Content-Disposition` is kept; other headers are passed over.
 fn form_part(part: &[u8]) -> Option<(String, bool, &[u8])> {
-    let mut disposition: Option<String> = None;
-    let mut header: Option<String> = None;
+    let mut disposition: Option<Vec<u8>> = None;
+    // Whether the header being read (with its folded lines) is it.
+    let mut reading = false;
     let mut rest = part;
     let content = loop {
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => return None,
-        };
+        let end = rest.iter().position(|&b| b == b'\n')?;
+        let line = &rest[..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        rest = next;
+        rest = &rest[end + 1..];
         if line.is_empty() {
             break rest;
         }
-        let line = String::from_utf8_lossy(line);
-        if line.starts_with([' ', '\t']) {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
             // A folded header's continuation.
-            if let Some(header) = header.as_mut() {
-                header.push(' ');
-                header.push_str(line.trim());
+            if let (true, Some(value)) = (reading, disposition.as_mut()) {
+                value.push(b' ');
+                value.extend_from_slice(line.trim_ascii());
+                if value.len() > MAX_DISPOSITION {
+                    return None;
+                }
             }
             continue;
         }
-        if let Some(done) = header.take() {
-            disposition = disposition.or(content_disposition(&done));
+        reading = false;
+        if disposition.is_none() {
+            if let Some(value) = content_disposition(line) {
+                if value.len() > MAX_DISPOSITION {
+                    return None;
+                }
+                disposition = Some(value.to_vec());
+                reading = true;
+            }
         }
-        header = Some(line.into_owned());
     };
-    if let Some(done) = header.take() {
-        disposition = disposition.or(content_disposition(&done));
-    }
-    let (name, file) = disposition_name(&disposition?)?;
+    let (name, file) = disposition_name(&String::from_utf8_lossy(&disposition?))?;
     Some((name, file, content))
 }
 
 /// The value of a `Content-Disposition` header line, else `None`.
-fn content_disposition(line: &str) -> Option<String> {
-    let (name, value) = line.split_once(':')?;
-    name.trim()
-        .eq_ignore_ascii_case("content-disposition")
-        .then(|| value.trim().to_owned())
+fn content_disposition(line: &[u8]) -> Option<&[u8]> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    line[..colon]
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"content-disposition")
+        .then(|| line[colon + 1..].trim_ascii())
 }
 
 /// The `name` parameter of a `Content-Disposition` value and whether it
@@ -1361,6 +1379,27 @@ mod tests {
             scanned,
             [Some("17".to_owned()), Some("x y!".to_owned()), None]
         );
+    }
+
+    /// The scan keeps only each part's `Content-Disposition`, up to
+    /// `MAX_DISPOSITION`: other headers, however long or folded, are passed
+    /// over, and a longer disposition names no field.
+    #[test]
+    fn the_form_scan_keeps_only_short_dispositions() {
+        let limits = InboundLimits::default();
+        let long = "x".repeat(MAX_DISPOSITION);
+        let body = format!(
+            "--B\r\nX-Long: {long}\r\n\t{long}\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nkept\r\n--B\r\nContent-Disposition: form-data; name=\"signature\"; x=\"{long}\"\r\n\r\ndropped\r\n--B--\r\n"
+        );
+        let scanned = scan_form_fields(
+            "multipart/form-data; boundary=B",
+            body.as_bytes(),
+            ["token", "signature"],
+            100,
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(scanned, [Some("kept".to_owned()), None]);
     }
 
     /// The scan refuses what the reading refuses before it allocates: no

@@ -381,8 +381,13 @@ impl InboundOutcome {
 /// provider's retries).
 const RETENTION: std::time::Duration = crate::queue::DEFAULT_RETENTION;
 
-/// How long a handler may hold a message's claim.
-const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a message's claim is held for fetching what it refers to and
+/// running its handler: a redelivery meanwhile is answered `in_progress`
+/// (retried later), and a receiver that dies holding a claim delays the
+/// message by at most this. Fetching can take a while (an S3 object of
+/// tens of MiB, one request per attachment), so it is minutes, not the
+/// seconds a provider waits for an answer.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl InboundProviders {
     /// Handler in the request: receives a delivery to provider `name`,

@@ -186,8 +186,10 @@ pub struct Enqueued {
 
 /// How a claimed job is settled: the one outcome its claim gives it
 /// ([`Queue::settle`]).
+///
+/// Not `#[non_exhaustive]`: every engine matches on it, and a new way to
+/// settle would be a breaking change for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Settlement<'a> {
     /// Done. Idempotent for the same claim (a retry after a lost answer
     /// succeeds).
@@ -258,10 +260,12 @@ pub trait Queue: Send + Sync {
 
     /// Settles a claimed job as `settlement` says, only while `job`'s claim
     /// holds it (its fence): [`StoreError::StaleToken`] if the job was
-    /// claimed again since, or already settled otherwise. An engine
-    /// implements this one method; [`complete`](Self::complete),
-    /// [`retry`](Self::retry), [`release`](Self::release) and
-    /// [`bury`](Self::bury) call it.
+    /// claimed again since, or already settled otherwise. An engine (or a
+    /// wrapper around one) implements this one method;
+    /// [`complete`](Self::complete), [`retry`](Self::retry),
+    /// [`release`](Self::release) and [`bury`](Self::bury) are shorthands
+    /// for it, and the worker calls `settle` itself: override `settle`,
+    /// never the shorthands.
     fn settle<'a>(
         &'a self,
         job: &'a ClaimedJob,
