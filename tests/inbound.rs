@@ -1028,6 +1028,16 @@ async fn mailkite_attachments_are_fetched_from_their_links() {
     }
     let two = parse_inbound(doc.to_string().as_bytes(), &limits).unwrap();
     assert_eq!(two.pending().count(), 2);
+    // Without the message's id the key would digest the attachments'
+    // bytes, which are fetched only after the message is claimed: two
+    // messages differing only in them would share a key. Refused.
+    for id in [serde_json::Value::Null, "".into()] {
+        let mut doc: serde_json::Value = serde_json::from_str(&body(url, 4)).unwrap();
+        doc["id"] = id;
+        assert!(parse_inbound(doc.to_string().as_bytes(), &limits).is_err());
+        doc["attachments"] = serde_json::json!([]);
+        assert!(parse_inbound(doc.to_string().as_bytes(), &limits).is_ok());
+    }
 }
 
 /// A Mailgun route post whose handler failed, posted again byte for byte

@@ -532,6 +532,11 @@ fn attachments(
         Some(_) => return Err(ParseError::new("`attachments` is not a list")),
     };
     limits.check_attachments(listed.len())?;
+    if !listed.is_empty() && message.event_id.as_deref().is_none_or(str::is_empty) {
+        // The key must not depend on what is fetched: without an id it
+        // digests the attachments' bytes, which are not here yet.
+        return Err(ParseError::new("a message with attachments has no id"));
+    }
     let mut announced = 0usize;
     for attachment in listed {
         let text = |name: &str| attachment.get(name).and_then(Value::as_str);
