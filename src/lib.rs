@@ -97,7 +97,7 @@
 //! | GetResponse | [`provider::getresponse`] | a secret query parameter in the webhook URL (default `secret`) | the `X-Webhook-ID` header | nothing | none |
 //! | Mandrill (Mailchimp Transactional) | [`provider::mandrill`] | `X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key | none: a digest of message id, event, time, recipient and click details | the configured URL and the sorted form (`mandrill_events`) | none |
 //! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
-//! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` | the body | none |
+//! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` for `activity.*`, else a digest | the body | none |
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |

@@ -23,7 +23,10 @@
 //!   [`EventKind::Rejected`]; anything else (surveys, sender identity,
 //!   maintenance) is [`EventKind::Unknown`] with its JSON kept. The test
 //!   delivery (`type` `webhook.test`) is a [`Control::Ping`].
-//! - Event id: `data.id` (the activity id, the same on every retry).
+//! - Event id: `data.id` for `activity.*` events (the activity id, the
+//!   same on every retry). Other events' `data` is the resource they are
+//!   about, whose id they share: those are keyed by a digest of the
+//!   delivery.
 //! - Retries: anything but 2xx within 3 seconds is retried a few times,
 //!   10 seconds apart; 20 failures in 24 hours pause the webhook. Answer
 //!   fast (the handoff mode) and keep refusals for what is not
@@ -242,7 +245,15 @@ fn normalize(native: MailersendEvent, raw: &RawValue) -> EmailEvent {
     let meta = data.meta.as_ref().filter(|m| m.is_object());
     let morph = data.morph.as_ref().filter(|m| m.is_object());
     let mut event = EmailEvent::new(Provider::Mailersend, kind, raw.to_owned());
-    event.event_id = data.id.clone().filter(|id| !id.is_empty());
+    // An activity's `data.id` is the activity's own. Other events' `data`
+    // is the resource they are about (an on-hold entry, a sender identity,
+    // a maintenance window), whose id every event about it shares
+    // (`recipient.on_hold_added`, then `…_removed`): those are keyed by a
+    // digest of the whole delivery.
+    event.event_id = data
+        .id
+        .clone()
+        .filter(|id| !id.is_empty() && native.kind.starts_with("activity."));
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(raw.get()));
     }
@@ -367,7 +378,7 @@ fn simulate(sim: &Simulation<'_>) -> Result<Simulated, SetupError> {
 pub(crate) static INFO: ProviderInfo = ProviderInfo {
     title: "MailerSend",
     authenticated_by: "`Signature`: HMAC-SHA256 (hex) with the webhook's signing secret",
-    event_id: "`data.id`",
+    event_id: "`data.id` for `activity.*`, else a digest",
     signed: "the body",
     replay_window: "none",
     parse: |request| parse(request.body()),

@@ -19,7 +19,10 @@
 //!   [`EventKind::Unknown`] with its JSON kept. MailPace tracks no opens or
 //!   clicks.
 //! - Fields: the message is `payload.message_id` (else `payload.id`), the
-//!   recipients `payload.to` (comma-separated: the first is the event's),
+//!   recipients `payload.to` (comma-separated; MailPace posts one event
+//!   per email, so the event has a recipient only when the email had one,
+//!   with no `cc` or `bcc`: a bounce of an email to several does not say
+//!   whose address failed),
 //!   the time `payload.updated_at`, tags `payload.tags`.
 //! - Event id: none. The idempotency key digests the event, the message's
 //!   id, status, recipients and update time, none of which change between
@@ -243,6 +246,12 @@ pub struct MailpacePayload {
     /// The recipients, comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The `Cc` recipients, as MailPace gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<Value>,
+    /// The `Bcc` recipients, as MailPace gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcc: Option<Value>,
     /// The subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -250,7 +259,11 @@ pub struct MailpacePayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// The tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<String>>,
 }
 
@@ -301,7 +314,21 @@ fn normalize(native: MailpaceEvent, raw: &RawValue) -> EmailEvent {
     event.reject_reason = reason;
     event.timestamp = payload.updated_at.0.or(payload.created_at.0);
     event.message_id = payload.message_id.or(id);
-    event.recipient = payload.to.as_deref().and_then(bare_address);
+    // One event per email, not per recipient: the event is the
+    // recipient's only when the email had one. Else which of them bounced
+    // is not said, and naming the first would suppress an address that
+    // may have done nothing.
+    let others = [&payload.cc, &payload.bcc]
+        .into_iter()
+        .any(|listed| match listed {
+            Some(Value::String(text)) => !text.trim().is_empty(),
+            Some(Value::Array(items)) => !items.is_empty(),
+            _ => false,
+        });
+    let to = payload.to.as_deref().unwrap_or_default();
+    if !others && to.split(',').filter(|part| part.contains('@')).count() == 1 {
+        event.recipient = bare_address(to);
+    }
     event.tags = payload.tags.unwrap_or_default();
     event
 }

@@ -216,7 +216,11 @@ pub struct MailtrapEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// The sender's custom variables.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub custom_variables: Map<String, Value>,
     /// `suspension`, `reject`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -252,10 +252,18 @@ pub struct MandrillMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// The sender's tags.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tags: Vec<String>,
     /// The sender's metadata.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub metadata: Map<String, Value>,
     /// Bounces: Mandrill's classification (`bad_mailbox`,
     /// `invalid_domain`, `mailbox_full`, …).

@@ -787,6 +787,23 @@ where
     })
 }
 
+/// An object read leniently: anything else (`null`, a string, a list) is
+/// an empty map, so that one odd field never makes the whole event
+/// unreadable (the value stays in the event's raw JSON). For
+/// `deserialize_with`.
+pub(crate) fn object<'de, D>(
+    deserializer: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    })
+}
+
 /// A field of type `T` read leniently: `None` when the value is not one
 /// (another shape, another type), so that one odd field never makes the
 /// whole event unreadable. For `deserialize_with`.

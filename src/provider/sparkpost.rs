@@ -171,10 +171,18 @@ pub struct SparkpostEventData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<String>,
     /// The recipient's tags.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rcpt_tags: Vec<String>,
     /// The recipient's metadata.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub rcpt_meta: Map<String, Value>,
     /// Bounces, delays, rejections: SparkPost's classification code.
     #[serde(
@@ -236,8 +244,9 @@ fn receive_body(body: &[u8], limits: &Limits) -> Result<Received, ParseError> {
     let mut events = Vec::with_capacity(raws.len());
     for raw in &raws {
         match serde_json::from_str::<SparkpostEvent>(raw.get()) {
-            // The creation and test ping: `{"msys":{}}`.
-            Ok(native) if native.msys.is_empty() => {}
+            // The creation and test ping: `{"msys":{}}`, with its `msys`
+            // (an element without one is not the ping: kept, below).
+            Ok(native) if native.msys.is_empty() && has_msys(raw) => {}
             // SparkPost puts one event in each element; an element with
             // several classes is not one (and must not multiply the
             // events past the count limit).
@@ -257,6 +266,15 @@ fn receive_body(body: &[u8], limits: &Limits) -> Result<Received, ParseError> {
         return Ok(Received::control(Control::Ping));
     }
     Ok(Received::events(events))
+}
+
+/// Whether an element has an `msys` object (the ping's is empty).
+fn has_msys(raw: &RawValue) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        msys: Option<Map<String, Value>>,
+    }
+    serde_json::from_str::<Probe>(raw.get()).is_ok_and(|probe| probe.msys.is_some())
 }
 
 /// Whether a bounce of `class` is hard or admin (stop the address), per

@@ -184,7 +184,11 @@ pub struct SweegoEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
     /// The message's `x-…` headers.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub headers: Map<String, Value>,
     /// The campaign's tags (a string, a list, or null).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -225,7 +225,11 @@ pub struct UnisenderGoEventData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The sender's metadata.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub metadata: Map<String, Value>,
     /// Delivery details, where the webhook asks for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -157,3 +157,37 @@ fn derived_keys_differ_in_every_field_that_tells_events_apart() {
     assert_ne!(unreadable("6 Dec 10:00"), unreadable("6 Dec 10:05"));
     assert_eq!(unreadable("6 Dec 10:00"), unreadable("6 Dec 10:00"));
 }
+
+/// MailPace posts one event per email: a bounce names a recipient only
+/// when the email had one (no second `to`, no `cc` or `bcc`), so that a
+/// bounce of an email to several never suppresses an address on a guess.
+#[test]
+fn an_event_has_a_recipient_only_when_the_email_had_one() {
+    let event = |to: &str, cc: serde_json::Value| {
+        let body = serde_json::json!({"event": "email.bounced", "payload": {
+            "status": "bounced", "id": 7, "updated_at": "2026-12-06T10:00:05.120Z",
+            "to": to, "cc": cc, "bcc": null, "message_id": "m@mailer.mailpace.com"}});
+        let events =
+            email_webhooks::provider::mailpace::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(events[0].kind, email_webhooks::EventKind::Bounced);
+        events[0].recipient.clone()
+    };
+    let gone = Some("gone@example.com".to_owned());
+    assert_eq!(
+        event("Gone User <gone@example.com>", serde_json::Value::Null),
+        gone
+    );
+    assert_eq!(event("\"User, Gone\" <gone@example.com>", "".into()), gone);
+    assert_eq!(
+        event(
+            "gone@example.com, other@example.com",
+            serde_json::Value::Null
+        ),
+        None
+    );
+    assert_eq!(event("gone@example.com", "cc@example.com".into()), None);
+    assert_eq!(
+        event("gone@example.com", serde_json::json!(["cc@example.com"])),
+        None
+    );
+}

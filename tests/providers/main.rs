@@ -20,6 +20,7 @@ mod common;
 // The matrix every registered provider runs, and each provider's own
 // behaviours beyond its samples (vectors, credentials, formats).
 mod brevo;
+mod mailersend;
 mod mailgun;
 mod mailjet;
 mod mailkite;
@@ -471,4 +472,81 @@ fn settings_and_simulated_deliveries_print_no_secret() {
             assert!(!e.to_string().contains(SENTINEL), "{provider}: {e}");
         }
     }
+}
+
+/// Sets every member named `key`, at any depth, to `value`.
+fn set_all(json: &mut Value, key: &str, value: &Value) {
+    match json {
+        Value::Object(map) => {
+            for (name, member) in map.iter_mut() {
+                if name == key {
+                    *member = value.clone();
+                } else {
+                    set_all(member, key, value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| set_all(item, key, value)),
+        _ => {}
+    }
+}
+
+/// A map or list field that events carry for the sender (custom
+/// variables, metadata, tags, headers) holding `null` or another shape is
+/// read as empty: the event keeps its kind. Before, the whole event became
+/// `unknown`, and a bounce or complaint so read stopped no address.
+#[test]
+fn an_odd_map_or_list_field_never_makes_an_event_unknown() {
+    let cases = [
+        ("mailtrap-events.json", "custom_variables"),
+        ("sparkpost-events.json", "rcpt_meta"),
+        ("sparkpost-events.json", "rcpt_tags"),
+        ("unisender-go-events.json", "metadata"),
+        ("sweego-hard-bounce.json", "headers"),
+        ("brevo-click.json", "tags"),
+        ("mailpace-bounced.json", "tags"),
+        ("mandrill-events.json", "metadata"),
+        ("mandrill-events.json", "tags"),
+    ];
+    let kinds = |sample: &Map<String, Value>| -> Vec<EventKind> {
+        parsed(sample).unwrap().iter().map(|e| e.kind).collect()
+    };
+    for (file, key) in cases {
+        let sample = load(&samples_dir().join(file));
+        let before = kinds(&sample);
+        assert!(before.iter().any(|k| *k != EventKind::Unknown), "{file}");
+        for odd in [
+            Value::Null,
+            "odd".into(),
+            7.into(),
+            serde_json::json!([1, {}]),
+        ] {
+            let mut body: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+            set_all(&mut body, key, &odd);
+            let mut changed = sample.clone();
+            changed.insert("body".into(), body.to_string().into());
+            if let Some(delivery) = changed.get_mut("delivery") {
+                // Mandrill: the events in its form field.
+                let form = format!(
+                    "mandrill_events={}",
+                    email_webhooks_test_encode(&body.to_string())
+                );
+                delivery["body"] = form.into();
+            }
+            assert_eq!(kinds(&changed), before, "{file}: {key} = {odd}");
+        }
+    }
+}
+
+/// `text` percent-encoded for a form field.
+fn email_webhooks_test_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -217,3 +217,21 @@ fn replies_from_live_mailboxes_are_not_bounces() {
         }
     }
 }
+
+/// Only an element with an empty `msys` is the creation ping: an element
+/// without `msys` (another shape) is kept as an unknown event, never
+/// acknowledged as a ping with nothing kept.
+#[test]
+fn an_element_without_msys_is_kept_not_taken_for_the_ping() {
+    let ping = sparkpost::parse(br#"[{"msys":{}}]"#).unwrap();
+    assert!(ping.is_empty());
+    for body in [
+        r#"[{"msys2":{"message_event":{"type":"bounce"}}}]"#,
+        "[{}]",
+        r#"[{"msys":null}]"#,
+    ] {
+        let events = sparkpost::parse(body.as_bytes()).unwrap();
+        assert_eq!(events.len(), 1, "{body}");
+        assert_eq!(events[0].kind, EventKind::Unknown, "{body}");
+    }
+}
