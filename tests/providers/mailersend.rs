@@ -58,3 +58,53 @@ fn activities_are_keyed_by_their_id() {
     );
     assert!(key(&activity).ends_with("62fb66bef54a112e920b5493"));
 }
+
+/// MailerSend signs its `webhook.test` ping with a fixed, published
+/// secret, and saves a webhook only once the ping is answered 2xx: a ping
+/// so signed is a ping. That secret is public, so it signs nothing else:
+/// an activity signed with it is refused, and no event ever comes of it.
+#[test]
+fn the_ping_signed_with_the_published_test_secret_is_a_ping_and_nothing_else() {
+    use email_webhooks::provider::mailersend::{MailersendVerifier, TEST_SECRET};
+    use email_webhooks::provider::{Control, EmailProvider as _};
+    use email_webhooks::scheme::hmac::{Algorithm, Encoding, HmacVerifier};
+    use email_webhooks::{Request, Secret};
+    use futures_util::FutureExt as _;
+    let sign = |secret: &str, body: &str| {
+        HmacVerifier::new(
+            Secret::from_bytes(secret).unwrap(),
+            "Signature",
+            Algorithm::Sha256,
+            Encoding::Hex,
+        )
+        .sign(None, body.as_bytes())
+        .unwrap()
+    };
+    let verifier = MailersendVerifier::new(Secret::from_bytes("webhook-secret").unwrap());
+    let receive = |headers: Vec<(String, String)>, body: &str| {
+        verifier
+            .receive(&Request::new(&headers, body.as_bytes()))
+            .now_or_never()
+            .unwrap()
+    };
+    let ping = r#"{"type":"webhook.test","message":"This is a ping test message","created_at":"2026-12-06T10:00:00.000000Z"}"#;
+    for secret in [TEST_SECRET, "webhook-secret"] {
+        let received = receive(sign(secret, ping), ping).unwrap();
+        assert_eq!(received.control, Some(Control::Ping), "{secret}");
+        assert!(received.events.is_empty());
+    }
+    assert!(receive(sign("another-secret", ping), ping).is_err());
+    let activity = serde_json::json!({"type": "activity.hard_bounced",
+        "data": {"id": "62fb66bef54a112e920b5493", "type": "hard_bounced",
+                 "email": {"recipient": {"email": "ada@example.com"}}}})
+    .to_string();
+    let refused = receive(sign(TEST_SECRET, &activity), &activity).unwrap_err();
+    assert_eq!(refused.code(), "invalid_signature");
+    assert_eq!(
+        receive(sign("webhook-secret", &activity), &activity)
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+}
