@@ -2093,6 +2093,66 @@ async fn resend_content_is_fetched_from_its_api_raw_or_per_attachment() {
     );
 }
 
+/// The API listing a received email's attachments in another order than
+/// the webhook: each keeps its own name and bytes (the list's ids, never
+/// the webhook's positions), and what the list leaves out comes from the
+/// attachment's own description.
+#[tokio::test]
+async fn resend_attachments_are_paired_by_id_not_position() {
+    use email_webhooks::inbound::StaticContent;
+    let limits = InboundLimits::default();
+    let id = "4ef9a417-02e9-4d39-ad75-9611e0fcc33c";
+    let api = format!("https://api.resend.com/emails/receiving/{id}");
+    let m = email_webhooks::provider::resend::parse_inbound(
+        &data("resend-email-received.json"),
+        &limits,
+    )
+    .unwrap();
+    let reordered = serde_json::json!({"object": "email", "id": id, "text": "See attached.",
+        "attachments": [
+            {"id": "7d7e3d5c-1b6f-4b0e-9a4c-5d1c2e3f4a5b", "filename": "logo.png",
+             "content_type": "image/png", "content_disposition": "inline", "content_id": "logo-cid"},
+            {"id": "2a0c9ce0-3112-4728-976e-47ddcd16a318"}],
+        "raw": null});
+    let described = serde_json::json!({"object": "attachment",
+        "id": "2a0c9ce0-3112-4728-976e-47ddcd16a318", "filename": "invoice.pdf",
+        "content_type": "application/pdf", "content_disposition": "attachment",
+        "download_url": "https://cdn.example.invalid/a1?sig=x"});
+    let source = StaticContent::new()
+        .with(api.clone(), reordered.to_string())
+        .with(
+            format!("{api}/attachments/2a0c9ce0-3112-4728-976e-47ddcd16a318"),
+            described.to_string(),
+        )
+        .with(
+            format!("{api}/attachments/7d7e3d5c-1b6f-4b0e-9a4c-5d1c2e3f4a5b"),
+            serde_json::json!({"download_url": "https://cdn.example.invalid/a2?sig=x"}).to_string(),
+        )
+        .with("https://cdn.example.invalid/a1?sig=x", b"%PDF".to_vec())
+        .with("https://cdn.example.invalid/a2?sig=x", b"\x89PNG".to_vec());
+    let mut fetched = m.clone();
+    fetched.fetch(&source, &limits).await.unwrap();
+    let read: Vec<_> = fetched
+        .attachments
+        .iter()
+        .map(|a| {
+            (
+                a.filename.as_deref(),
+                a.inline,
+                a.content_id.as_deref(),
+                &a.content[..],
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (Some("logo.png"), true, Some("logo-cid"), &b"\x89PNG"[..]),
+            (Some("invoice.pdf"), false, None, &b"%PDF"[..]),
+        ]
+    );
+}
+
 /// For the CLI test: what `send` signs `provider`'s inbound delivery with,
 /// what `verify` accepts it with, and other credentials.
 fn cli_credentials(provider: Provider, to: &str) -> (Vec<String>, Vec<String>, Vec<String>) {

@@ -463,10 +463,12 @@ struct RawLink {
     download_url: Option<String>,
 }
 
-/// An attachment as Resend's API serves it.
+/// An attachment as Resend's API serves it: its description and link.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct AttachmentLink {
+    #[serde(flatten)]
+    described: ReceivedAttachment,
     download_url: Option<String>,
 }
 
@@ -504,7 +506,7 @@ pub fn parse_inbound(
     body: &[u8],
     limits: &crate::InboundLimits,
 ) -> Result<crate::InboundMessage, ParseError> {
-    use crate::inbound::{Address, Attachment, ContentKind, ContentRef, InboundMessage};
+    use crate::inbound::{Address, ContentKind, ContentRef, InboundMessage};
     let event: ReceivedEvent =
         crate::inbound::read_json(body, limits, "the body is not a Resend event")?;
     if event.event_type != "email.received" {
@@ -537,18 +539,7 @@ pub fn parse_inbound(
         .created_at
         .as_deref()
         .and_then(crate::provider::timestamp::parse_text);
-    for a in data.attachments.0 {
-        message.attachments.push(Attachment {
-            filename: a.filename,
-            content_type: a.content_type,
-            size: a.size.and_then(|s| usize::try_from(s).ok()).unwrap_or(0),
-            content_id: a
-                .content_id
-                .map(|id| id.trim_matches(['<', '>']).to_owned()),
-            inline: a.content_disposition.as_deref() == Some("inline"),
-            content: Vec::new(),
-        });
-    }
+    message.attachments = data.attachments.0.iter().map(attachment).collect();
     message.needs(
         ContentRef {
             provider: Provider::Resend,
@@ -594,8 +585,12 @@ fn read_details(
         return Ok(());
     }
     // No raw message: each attachment's own description, then its bytes.
-    for index in 0..message.attachments.len() {
-        let id = path_id(email.attachments.0.get(index).and_then(|a| a.id.as_deref()))?;
+    // The attachments are the details' list, each with its own id: never
+    // the webhook's list paired with the details' by position.
+    limits.check_attachments(email.attachments.0.len())?;
+    message.attachments = email.attachments.0.iter().map(attachment).collect();
+    for (index, listed) in email.attachments.0.iter().enumerate() {
+        let id = path_id(listed.id.as_deref())?;
         message.needs(
             ContentRef {
                 provider: Provider::Resend,
@@ -609,6 +604,24 @@ fn read_details(
     Ok(())
 }
 
+/// An attachment as Resend lists it, its bytes still to fetch.
+fn attachment(listed: &ReceivedAttachment) -> crate::inbound::Attachment {
+    crate::inbound::Attachment {
+        filename: listed.filename.clone(),
+        content_type: listed.content_type.clone(),
+        size: listed
+            .size
+            .and_then(|s| usize::try_from(s).ok())
+            .unwrap_or(0),
+        content_id: listed
+            .content_id
+            .as_ref()
+            .map(|id| id.trim_matches(['<', '>']).to_owned()),
+        inline: listed.content_disposition.as_deref() == Some("inline"),
+        content: Vec::new(),
+    }
+}
+
 /// Reads an attachment's description: its bytes still to fetch.
 #[allow(clippy::needless_pass_by_value)] // `Apply`'s signature: others keep the bytes.
 fn read_attachment_link(
@@ -619,6 +632,17 @@ fn read_attachment_link(
 ) -> Result<(), ParseError> {
     let link: AttachmentLink = serde_json::from_slice(&bytes)
         .map_err(|e| ParseError::json("Resend's attachment is not its JSON", &e))?;
+    // What the list left out, from the attachment's own description.
+    if let (crate::inbound::ContentKind::Attachment(index), described) =
+        (content.kind, attachment(&link.described))
+    {
+        if let Some(listed) = message.attachments.get_mut(index) {
+            listed.filename = listed.filename.take().or(described.filename);
+            listed.content_type = listed.content_type.take().or(described.content_type);
+            listed.content_id = listed.content_id.take().or(described.content_id);
+            listed.inline |= described.inline;
+        }
+    }
     message.needs(
         crate::inbound::ContentRef {
             provider: Provider::Resend,
