@@ -1081,6 +1081,79 @@ async fn a_mailgun_inbound_retry_under_its_first_signature_is_handled_after_a_fa
     assert_eq!(result.unwrap_err().code(), "replayed");
 }
 
+/// In handoff mode a Mailgun stored message's notification spends its
+/// token before the message is fetched (the fetched message replaced the
+/// parsed one and lost its token, which was never spent), and the fetched
+/// message keeps Mailgun's reply text: the same token with another body is
+/// a replay, refused before any fetch (the fetch carries your API key).
+#[tokio::test]
+async fn a_mailgun_stored_message_spends_its_token_in_handoff_mode() {
+    use email_webhooks::idempotency::MemoryStore;
+    use email_webhooks::inbound::{InboundProviders, StaticContent};
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    use email_webhooks::queue::{MemoryQueue, Queue as _};
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let signed = verifier
+        .sign(AT, "t0k3n", &serde_json::Value::Null)
+        .unwrap();
+    let signature = signed["signature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url =
+        "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.org/messages/BAABAQ-key_1=";
+    let form = |recipient: &str| {
+        format!(
+            "timestamp={AT}&token=t0k3n&signature={signature}&recipient={recipient}&stripped-text=Thanks&message-url={}",
+            url.replace(':', "%3A")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        )
+    };
+    let settings = keyed(
+        Provider::Mailgun,
+        &credentials("user:pass-phrase", "signing-key"),
+    );
+    let receiver = InboundProviders::new()
+        .with(Provider::Mailgun, &settings)
+        .unwrap()
+        .with_content_source(StaticContent::new().with(url, data("attachments.eml")));
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (store, queue) = (MemoryStore::new(), MemoryQueue::new());
+    let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
+    let first = form("support%40mg.example.org");
+    let outcome = receiver
+        .hand_off(
+            "mailgun",
+            &Request::new(&headers, first.as_bytes()).at(now),
+            &store,
+            &queue,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.enqueued, 1);
+    let job = queue
+        .claim(1, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let message = email_webhooks::queue::decode_inbound(&job[0].payload).unwrap();
+    assert_eq!(message.stripped_text.as_deref(), Some("Thanks"));
+    // The same signature with another recipient: a replay.
+    let forged = form("attacker%40example.net");
+    let error = receiver
+        .hand_off(
+            "mailgun",
+            &Request::new(&headers, forged.as_bytes()).at(now),
+            &store,
+            &queue,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(error.code(), "replayed");
+}
+
 /// Before its signature is checked, a Mailgun route post that is no form
 /// is an unauthenticated refusal (400), not Mailgun's authenticated but
 /// unparseable delivery (406, which a rate limit does not charge).
@@ -2595,6 +2668,12 @@ async fn mailgun_stored_messages_are_fetched_from_mailgun_storage_only() {
         "https://xapi.mailgun.net/v3/domains/d/messages/k",
         "https://api.mailgun.net/v3/domains/../messages/k",
         "https://api.mailgun.net/v3/domains/d/messages/",
+        "https://evil.example#.api.mailgun.net/v3/domains/d/messages/k",
+        "https://evil.example?.api.mailgun.net/v3/domains/d/messages/k",
+        "https://evil.example\\.api.mailgun.net/v3/domains/d/messages/k",
+        "https://evil.example@storage.api.mailgun.net/v3/domains/d/messages/k",
+        "https://evil.example%23.api.mailgun.net/v3/domains/d/messages/k",
+        "https://evil.example:443.api.mailgun.net/v3/domains/d/messages/k",
     ] {
         assert!(
             parse_inbound(

@@ -238,8 +238,9 @@ pub(crate) fn read_attachment(
 
 /// Reads the whole message, fetched: what its MIME holds replaces what the
 /// provider listed of it, while the provider's own facts stay (its id and
-/// time, the envelope, its spam verdict, and the bodies it decoded where
-/// the MIME has none), and so does what is still to fetch.
+/// time, the envelope, its spam verdict, its single-use token, the reply
+/// text it extracted, and the bodies it decoded where the MIME has none),
+/// and so does what is still to fetch.
 pub(crate) fn read_raw_message(
     message: &mut InboundMessage,
     _content: &ContentRef,
@@ -254,6 +255,10 @@ pub(crate) fn read_raw_message(
     full.envelope_recipients = std::mem::take(&mut message.envelope_recipients);
     full.spam_detected = message.spam_detected;
     full.spam_score = message.spam_score;
+    // The single-use token the delivery carried, the provider's own reply
+    // text: neither is in the MIME.
+    full.replay_token = message.replay_token.take();
+    full.stripped_text = message.stripped_text.take();
     if full.text.is_none() {
         full.text = message.text.take();
     }

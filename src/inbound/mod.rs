@@ -523,13 +523,29 @@ impl InboundMessage {
                 field(&attachment.content);
             }
         }
-        // One message delivered to two of your addresses is two deliveries.
-        field(
-            self.envelope_recipient
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        // One message delivered to two of your addresses is two deliveries;
+        // one posted for several at once is told apart by all of them (a
+        // single recipient hashes as it always has).
+        if self.envelope_recipients.len() > 1 {
+            field(b"recipients");
+            let mut recipients: Vec<&str> = self
+                .envelope_recipients
+                .iter()
+                .map(String::as_str)
+                .collect();
+            recipients.sort_unstable();
+            field(&(recipients.len() as u64).to_be_bytes());
+            for recipient in recipients {
+                field(recipient.as_bytes());
+            }
+        } else {
+            field(
+                self.envelope_recipient
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
         let digest = hash.finalize();
         format!(
             "{}:inbound:sha256:{}",
@@ -1379,6 +1395,26 @@ mod tests {
             scanned,
             [Some("17".to_owned()), Some("x y!".to_owned()), None]
         );
+    }
+
+    /// A message without the provider's id is keyed by its content and
+    /// every envelope recipient it was posted for, in any order; one
+    /// recipient hashes as the single field always did.
+    #[test]
+    fn a_content_key_digests_every_envelope_recipient() {
+        let key = |recipients: &[&str]| {
+            let mut m = InboundMessage::new(Provider::Sendgrid);
+            m.subject = Some("Hello".to_owned());
+            m.set_envelope_recipients(recipients.iter().map(|r| (*r).to_owned()));
+            m.idempotency_key()
+        };
+        assert_ne!(key(&["a@x.org", "b@x.org"]), key(&["a@x.org", "c@x.org"]));
+        assert_eq!(key(&["a@x.org", "b@x.org"]), key(&["b@x.org", "a@x.org"]));
+        assert_ne!(key(&["a@x.org", "b@x.org"]), key(&["a@x.org"]));
+        let mut single = InboundMessage::new(Provider::Sendgrid);
+        single.subject = Some("Hello".to_owned());
+        single.envelope_recipient = Some("a@x.org".to_owned());
+        assert_eq!(key(&["a@x.org"]), single.idempotency_key());
     }
 
     /// The scan keeps only each part's `Content-Disposition`, up to

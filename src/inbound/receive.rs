@@ -421,7 +421,7 @@ impl InboundProviders {
         // Each message claimed before what it refers to is fetched: a
         // redelivery of a message already handled is a duplicate without a
         // fetch (its links may have expired since).
-        let (messages, control) = match self.receive_spent(name, request, store, false).await? {
+        let (messages, control) = match self.receive_spent(name, request, store).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
@@ -492,10 +492,17 @@ impl InboundProviders {
         S: crate::idempotency::IdempotencyStore,
         Q: crate::queue::Queue,
     {
-        let (messages, control) = match self.receive_spent(name, request, store, true).await? {
+        // Tokens are spent before anything is fetched: a replayed
+        // delivery never makes a fetch with your credentials.
+        let (mut messages, control) = match self.receive_spent(name, request, store).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
+        for message in &mut messages {
+            if let Err(error) = self.fetch(message).await {
+                return Some(Err(error.into()));
+            }
+        }
         Some(
             self.enqueue(&messages, queue)
                 .await
@@ -530,17 +537,16 @@ impl InboundProviders {
         })
     }
 
-    /// [`receive`](Self::receive) (fetching only if `fetch`), then spends
-    /// each message's single-use token in `store`.
+    /// [`receive`](Self::receive) without fetching, then spends each
+    /// message's single-use token in `store`: the caller fetches after.
     async fn receive_spent<S: crate::idempotency::IdempotencyStore>(
         &self,
         name: &str,
         request: &Request<'_>,
         store: &S,
-        fetch: bool,
     ) -> Option<Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error>> {
         let configured = self.find(name)?;
-        let (messages, control) = match self.receive_with(configured, request, fetch).await {
+        let (messages, control) = match self.receive_with(configured, request, false).await {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };

@@ -1234,6 +1234,15 @@ fn stored_message_key(url: &str) -> Result<&str, ParseError> {
     let not = || ParseError::new("message-url is not a stored message on Mailgun's storage API");
     let rest = url.strip_prefix("https://").ok_or_else(not)?;
     let (host, path) = rest.split_once('/').ok_or_else(not)?;
+    // A host name and nothing else: `#`, `?`, `\`, `@`, `:` or `%` before
+    // the first `/` would make a URL parser see another host than the one
+    // matched here (`https://evil.example#.api.mailgun.net/…`).
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+    {
+        return Err(not());
+    }
     let mailgun = ["api.mailgun.net", "api.eu.mailgun.net"]
         .iter()
         .any(|base| {
