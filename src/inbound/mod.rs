@@ -69,9 +69,10 @@ pub struct InboundLimits {
     /// bounds its work on a message of tiny lines (a header bomb) before it
     /// starts.
     pub max_lines: usize,
-    /// The largest message a queue takes in handoff, encoded (default 64
-    /// MiB: a 40 MiB delivery with its attachments and raw message in
-    /// base64). Above it the delivery is answered 503 with
+    /// The largest message a queue takes in handoff, encoded (default 128
+    /// MiB: a message of 40 MiB is stored with its raw copy and its
+    /// attachments, up to 40 MiB decoded, both in base64, about 107 MiB,
+    /// with room for its bodies and headers). Above it the delivery is answered 503 with
     /// `job_too_large`: the provider keeps the message and retries, it is
     /// never accepted and dropped. Raise it with the engine's own limit in
     /// mind (PostgreSQL `text` takes 1 GiB, a Redis string 512 MiB, SQLite
@@ -88,7 +89,7 @@ impl Default for InboundLimits {
             max_attachments: 250,
             max_decoded_bytes: 40 << 20,
             max_lines: 1_000_000,
-            max_queued_bytes: 64 << 20,
+            max_queued_bytes: 128 << 20,
         }
     }
 }

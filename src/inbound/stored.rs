@@ -191,6 +191,32 @@ impl NewJob {
 mod tests {
     use super::*;
 
+    /// The default queue limit takes the largest message the other
+    /// defaults let in: its raw copy and its attachments, both at their
+    /// limits, in base64. Regression: at 64 MiB such a message was answered
+    /// 503 on every retry.
+    #[test]
+    fn the_largest_message_the_defaults_take_fits_the_queue_limit() {
+        let limits = super::super::InboundLimits::default();
+        let mut message = InboundMessage::new(crate::Provider::Ses);
+        message.raw = Some(vec![b'a'; limits.max_body_bytes]);
+        message.attachments.push(Attachment {
+            filename: Some("big.bin".to_owned()),
+            content_type: None,
+            size: limits.max_decoded_bytes,
+            content_id: None,
+            inline: false,
+            content: vec![0xff; limits.max_decoded_bytes],
+        });
+        message.text = Some("Hello".repeat(100_000));
+        let encoded = encode_inbound(&message).unwrap();
+        assert!(
+            encoded.len() <= limits.max_queued_bytes,
+            "{}",
+            encoded.len()
+        );
+    }
+
     #[test]
     fn every_field_survives_the_queue() {
         let raw = b"From: a@example.net\r\nTo: b@example.com\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.net>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b--\r\n";
