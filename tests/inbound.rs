@@ -1919,6 +1919,95 @@ fn mailjet_parse_api_fields_attachments_and_bounds() {
     assert!(parse_inbound(br#"{"event":"sent","email":"a@example.com"}"#, &limits).is_err());
 }
 
+/// In a batch, a message whose content cannot be fetched is not its
+/// neighbours' loss: for good (more bytes than Brevo announced), it is
+/// handled as unreadable with the fields its item gave; for now (the
+/// source failing), the other message is handled or enqueued, the delivery
+/// is answered 503, and the retry handles the rest, the handled message a
+/// duplicate.
+#[tokio::test]
+async fn a_batch_message_whose_content_fails_does_not_hold_back_the_others() {
+    use email_webhooks::idempotency::MemoryStore;
+    use email_webhooks::inbound::{InboundProviders, StaticContent};
+    use email_webhooks::queue::MemoryQueue;
+    let limits = InboundLimits::default();
+    let body = data("brevo-inbound.json");
+    let parsed = email_webhooks::provider::brevo::parse_inbound(&body, &limits).unwrap();
+    let urls: Vec<String> = parsed[0].pending().map(|p| p.url.clone()).collect();
+    let mut settings = Settings::new();
+    settings.secrets.push("brevo-bearer-token".into());
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@in.example.org",
+        "b-1",
+        AT,
+        &settings,
+    )
+    .with_body(&body);
+    let d = (Provider::Brevo.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    let request = at(&d.headers, &d.body);
+    let receiver = |source: StaticContent| {
+        InboundProviders::new()
+            .with(Provider::Brevo, &settings)
+            .unwrap()
+            .with_content_source(source)
+    };
+    let served = StaticContent::new()
+        .with(urls[0].clone(), b"%PDF-1.7".to_vec())
+        .with(urls[1].clone(), b"\x89PNG".to_vec());
+    let seen = std::sync::Mutex::new(Vec::new());
+    let handler = |m: email_webhooks::InboundMessage| {
+        seen.lock()
+            .unwrap()
+            .push((m.event_id.clone(), m.unreadable.is_some()));
+        async { Ok::<(), std::io::Error>(()) }
+    };
+    // For good: more bytes than announced.
+    let liar = StaticContent::new()
+        .with(urls[0].clone(), vec![0u8; 9])
+        .with(urls[1].clone(), b"\x89PNG".to_vec());
+    let store = MemoryStore::new();
+    let outcome = receiver(liar).run("brevo", &request, &store, handler).await;
+    assert_eq!(outcome.unwrap().unwrap().handled, 2);
+    let first = seen.lock().unwrap().clone();
+    assert_eq!(first.len(), 2);
+    assert!(first[0].1, "the first message is unreadable");
+    assert!(first[0].0.is_some(), "with the fields its item gave");
+    assert!(!first[1].1);
+    // For now: nothing served for the first message's attachments.
+    seen.lock().unwrap().clear();
+    let store = MemoryStore::new();
+    let error = receiver(StaticContent::new())
+        .run("brevo", &request, &store, handler)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(error.code(), "content_unavailable");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the second message is handled"
+    );
+    let retried = receiver(served.clone())
+        .run("brevo", &request, &store, handler)
+        .await;
+    let retried = retried.unwrap().unwrap();
+    assert_eq!((retried.handled, retried.duplicates), (1, 1));
+    // Handoff: the second message enqueued, the first on the retry.
+    let (store, queue) = (MemoryStore::new(), MemoryQueue::new());
+    let error = receiver(StaticContent::new())
+        .hand_off("brevo", &request, &store, &queue)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(error.code(), "content_unavailable");
+    let retried = receiver(served)
+        .hand_off("brevo", &request, &store, &queue)
+        .await;
+    let retried = retried.unwrap().unwrap();
+    assert_eq!((retried.enqueued, retried.duplicates), (1, 1));
+}
+
 #[tokio::test]
 async fn brevo_inbound_items_and_attachments_by_token() {
     use email_webhooks::inbound::{ContentKind, InboundProviders, StaticContent};

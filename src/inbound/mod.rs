@@ -349,7 +349,12 @@ pub struct InboundMessage {
     /// no other field is read. The other messages of the delivery are read
     /// as usual, and the delivery is acknowledged: sending it again would
     /// not make the element readable, and the provider would send the good
-    /// messages again with it. `None` for a message that was read.
+    /// messages again with it. Also, in
+    /// [`InboundProviders::run`](crate::inbound::InboundProviders::run) and
+    /// [`hand_off`](crate::inbound::InboundProviders::hand_off), a message whose
+    /// referenced content can never be read (over a limit, not what the
+    /// provider serves): then the fields its delivery gave are kept.
+    /// `None` for a message that was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
     /// Content still to fetch: [`pending`](Self::pending).
@@ -427,6 +432,13 @@ impl InboundMessage {
         message.unreadable = Some(why.to_string());
         message.raw = Some(element.as_bytes().to_vec());
         message
+    }
+
+    /// Marks a message whose referenced content can never be read
+    /// unreadable, with why; what is still to fetch is dropped.
+    pub(crate) fn mark_unreadable(&mut self, why: &fetch::FetchError) {
+        self.unreadable = Some(format!("its content could not be read: {why}"));
+        self.pending.clear();
     }
 
     /// The key to process this message once: `{provider}:inbound:id:{id}`

@@ -306,6 +306,23 @@ impl InboundProviders {
         Ok((messages, control))
     }
 
+    /// Fetches what `message` refers to, as [`fetch`](Self::fetch) does,
+    /// for a message about to be handled or enqueued: content that can
+    /// never be read (over a limit, not what the provider serves there)
+    /// makes it an [`unreadable`](InboundMessage::unreadable) message
+    /// with the fields its delivery gave, so it reaches your handler and
+    /// the delivery's other messages are not held back with it. A fetch
+    /// that failed for now ([`FetchError::Unavailable`]) is the error.
+    async fn fetch_or_mark(&self, message: &mut InboundMessage) -> Result<(), FetchError> {
+        match self.fetch(message).await {
+            Err(error @ (FetchError::TooLarge { .. } | FetchError::Invalid(_))) => {
+                message.mark_unreadable(&error);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Fetches what `message` refers to, if anything.
     async fn fetch(&self, message: &mut InboundMessage) -> Result<(), FetchError> {
         if message.pending().next().is_none() {
@@ -395,8 +412,11 @@ impl InboundProviders {
     /// under its [`InboundMessage::idempotency_key`] (a redelivery is a
     /// duplicate) and completed when the handler succeeds, released when
     /// it fails. What a message refers to is fetched once it is claimed: a
-    /// duplicate is never fetched again (its links may have expired), and
-    /// a failed fetch gives the claim back and answers 503. A provider's single-use token
+    /// duplicate is never fetched again (its links may have expired). A
+    /// fetch that failed for now gives the claim back, the delivery's other
+    /// messages are handled, and the delivery answers 503; content that can
+    /// never be read makes the message
+    /// [`unreadable`](InboundMessage::unreadable). A provider's single-use token
     /// ([`InboundMessage::replay_token`]) is spent in `store` first: a
     /// second delivery carrying it is refused as replayed. `None` when
     /// `name` is not configured.
@@ -429,6 +449,7 @@ impl InboundProviders {
             control,
             ..InboundOutcome::default()
         };
+        let mut unfetched = None;
         for mut message in messages {
             let key = message.idempotency_key();
             let claim = match store.begin(&key, LEASE).await {
@@ -446,11 +467,13 @@ impl InboundProviders {
                 Err(error) => return Some(Err(error.into())),
             };
             crate::telemetry::event(&key, "claimed");
-            if let Err(error) = self.fetch(&mut message).await {
-                // Not handled: the claim given back, and the provider
-                // sends the delivery again.
+            if let Err(error) = self.fetch_or_mark(&mut message).await {
+                // Not handled: the claim given back, the other messages
+                // handled, and the delivery answered 503 so that the
+                // provider sends it again.
                 let _ = store.release(&claim).await;
-                return Some(Err(error.into()));
+                unfetched.get_or_insert(error);
+                continue;
             }
             if handler(message).await.is_ok() {
                 if let Err(error) = store.complete(&claim, RETENTION).await {
@@ -463,6 +486,9 @@ impl InboundProviders {
                 let _ = store.release(&claim).await;
                 outcome.failed += 1;
             }
+        }
+        if let Some(error) = unfetched {
+            return Some(Err(error.into()));
         }
         Some(Ok(outcome))
     }
@@ -494,20 +520,29 @@ impl InboundProviders {
     {
         // Tokens are spent before anything is fetched: a replayed
         // delivery never makes a fetch with your credentials.
-        let (mut messages, control) = match self.receive_spent(name, request, store).await? {
+        let (messages, control) = match self.receive_spent(name, request, store).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };
-        for message in &mut messages {
-            if let Err(error) = self.fetch(message).await {
-                return Some(Err(error.into()));
+        // The messages fetched are enqueued; one whose fetch failed for now
+        // is left to the provider's retry (the delivery answered 503), and
+        // the others are then duplicates.
+        let mut unfetched = None;
+        let mut fetched = Vec::with_capacity(messages.len());
+        for mut message in messages {
+            match self.fetch_or_mark(&mut message).await {
+                Ok(()) => fetched.push(message),
+                Err(error) => {
+                    unfetched.get_or_insert(error);
+                }
             }
         }
-        Some(
-            self.enqueue(&messages, queue)
-                .await
-                .map(|outcome| InboundOutcome { control, ..outcome }),
-        )
+        let enqueued = self.enqueue(&fetched, queue).await;
+        Some(match (enqueued, unfetched) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Some(error)) => Err(error.into()),
+            (Ok(outcome), None) => Ok(InboundOutcome { control, ..outcome }),
+        })
     }
 
     async fn enqueue<Q: crate::queue::Queue>(
