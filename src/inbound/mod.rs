@@ -469,17 +469,18 @@ impl InboundMessage {
             hash.update((bytes.len() as u64).to_be_bytes());
             hash.update(bytes);
         };
+        // The envelope recipients in any order: sorted.
+        let mut recipients: Vec<&str> = self
+            .envelope_recipients
+            .iter()
+            .map(String::as_str)
+            .collect();
+        recipients.sort_unstable();
         if let Some(id) = self.event_id.as_deref().filter(|id| !id.is_empty()) {
-            if self.envelope_recipients.is_empty() {
+            if recipients.is_empty() {
                 return format!("{}:inbound:id:{id}", self.provider);
             }
-            let mut recipients: Vec<&str> = self
-                .envelope_recipients
-                .iter()
-                .map(String::as_str)
-                .collect();
-            recipients.sort_unstable();
-            for recipient in recipients {
+            for recipient in &recipients {
                 field(recipient.as_bytes());
             }
             let digest = hash.finalize();
@@ -539,16 +540,10 @@ impl InboundMessage {
         // One message delivered to two of your addresses is two deliveries;
         // one posted for several at once is told apart by all of them (a
         // single recipient hashes as it always has).
-        if self.envelope_recipients.len() > 1 {
+        if recipients.len() > 1 {
             field(b"recipients");
-            let mut recipients: Vec<&str> = self
-                .envelope_recipients
-                .iter()
-                .map(String::as_str)
-                .collect();
-            recipients.sort_unstable();
             field(&(recipients.len() as u64).to_be_bytes());
-            for recipient in recipients {
+            for recipient in &recipients {
                 field(recipient.as_bytes());
             }
         } else {
@@ -972,6 +967,19 @@ pub(crate) fn form_data(
     Ok(fields)
 }
 
+/// The pairs of a URL-encoded form body, within `limits`.
+fn url_encoded_pairs<'b>(
+    body: &'b [u8],
+    limits: &InboundLimits,
+) -> Result<Vec<crate::form::Pair<'b>>, ParseError> {
+    limits.check_body(body)?;
+    crate::form::pairs(
+        body,
+        &crate::Limits::default().with_max_body_bytes(limits.max_body_bytes),
+    )
+    .map_err(|_| ParseError::new("the form has more fields than the limit"))
+}
+
 /// The boundary of a `multipart/form-data` content type (possibly empty).
 fn form_boundary(content_type: &str) -> Result<&str, ParseError> {
     let lower = content_type.to_ascii_lowercase();
@@ -1032,13 +1040,7 @@ pub(crate) fn scan_form_fields<const N: usize>(
         Ok(())
     };
     if crate::form::is_form(Some(content_type)) {
-        limits.check_body(body)?;
-        let pairs = crate::form::pairs(
-            body,
-            &crate::Limits::default().with_max_body_bytes(limits.max_body_bytes),
-        )
-        .map_err(|_| ParseError::new("the form has more fields than the limit"))?;
-        for pair in &pairs {
+        for pair in &url_encoded_pairs(body, limits)? {
             // Names are compared decoded, as the full reading does.
             if let Some(name) = names.iter().find(|name| pair.is(name.as_bytes())) {
                 keep(name.as_bytes(), pair.value, true)?;
@@ -1214,13 +1216,7 @@ pub(crate) fn form_fields(
     limits: &InboundLimits,
 ) -> Result<Vec<FormPart>, ParseError> {
     if crate::form::is_form(Some(content_type)) {
-        limits.check_body(body)?;
-        let pairs = crate::form::pairs(
-            body,
-            &crate::Limits::default().with_max_body_bytes(limits.max_body_bytes),
-        )
-        .map_err(|_| ParseError::new("the form has more fields than the limit"))?;
-        return Ok(pairs
+        return Ok(url_encoded_pairs(body, limits)?
             .iter()
             .map(|pair| FormPart {
                 name: crate::form::decode(pair.name),
