@@ -97,7 +97,7 @@
 //! | GetResponse | [`provider::getresponse`] | a secret query parameter in the webhook URL (default `secret`) | the `X-Webhook-ID` header | nothing | none |
 //! | Mandrill (Mailchimp Transactional) | [`provider::mandrill`] | `X-Mandrill-Signature`: HMAC-SHA1 (base64) with the webhook key | none: a digest of message id, event, time, recipient and click details | the configured URL and the sorted form (`mandrill_events`) | none |
 //! | SparkPost | [`provider::sparkpost`] | basic auth, or an OAuth2 bearer token you issued | `event_id` | nothing | none |
-//! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret | `data.id` for `activity.*`, else a digest | the body | none |
+//! | MailerSend | [`provider::mailersend`] | `Signature`: HMAC-SHA256 (hex) with the webhook's signing secret (its `webhook.test` ping: the published test secret) | `data.id` for `activity.*`, else a digest of `type` and `data` | the body | none |
 //! | Mailtrap | [`provider::mailtrap`] | `Mailtrap-Signature`: HMAC-SHA256 (hex) with the webhook's signing secret, or basic auth | `event_id` | the body (nothing with basic auth) | none |
 //! | Brevo | [`provider::brevo`] | basic auth in the webhook URL, or a bearer token | none: a digest of every field that tells two events apart | nothing | none |
 //! | Postal | [`provider::postal`] | RSA signature of the body (`X-Postal-Signature-256`, SHA-256; SHA-1 `X-Postal-Signature` from older servers) | `uuid` | the body (with its `timestamp`) | 1 day past, 5 min ahead (Postal retries for about 36 minutes) |
@@ -223,7 +223,8 @@
 //! | `no_peer_address` | a source allowlist or a rate limit, and the server does not report the client's address, or a trusted proxy names no usable client | 500 | transient (fix the configuration) |
 //! | `store_unavailable`, `store_full`, `stale_token` | the idempotency store failed or is full of live claims | 503 | transient |
 //! | `job_too_large` | an inbound message over [`InboundLimits::max_queued_bytes`] in handoff: the provider keeps it and retries | 503 | transient |
-//! | `content_unavailable`, `content_too_large`, `content_invalid` | content an inbound delivery refers to could not be fetched, is over its limit, or is unreadable ([`inbound::FetchError`]): the provider keeps the message and delivers it again | 503 | transient |
+//! | `content_unavailable` | content an inbound delivery refers to could not be fetched for now ([`inbound::FetchError`]): the provider keeps the message and delivers it again | 503 | transient |
+//! | `content_too_large`, `content_invalid` | content an inbound delivery refers to is over its limit or unreadable: from [`InboundProviders::receive`](inbound::InboundProviders::receive); the routes, `run` and `hand_off` make that message [`unreadable`](InboundMessage::unreadable) and answer for the rest | 503 | transient |
 //! | (pipeline) an event held by another worker | [`pipeline::Outcome::status`] | 503 | transient |
 //! | (pipeline) a handler failed, its claim released | [`pipeline::Outcome::status`] | 500 | transient |
 //! | (route) `rate_limited` | a source whose refusals (a body over the limit among them) are over their rate limit (`Providers::with_rate_limit`, and `InboundProviders::with_rate_limit` on the inbound route; authenticated deliveries are never charged) | 429 with `Retry-After`; 503 for SES | transient |

@@ -1959,7 +1959,7 @@ async fn a_batch_message_whose_content_fails_does_not_hold_back_the_others() {
     let handler = |m: email_webhooks::InboundMessage| {
         seen.lock()
             .unwrap()
-            .push((m.event_id.clone(), m.unreadable.is_some()));
+            .push((m.event_id.clone(), m.unreadable.clone()));
         async { Ok::<(), std::io::Error>(()) }
     };
     // For good: more bytes than announced.
@@ -1971,9 +1971,14 @@ async fn a_batch_message_whose_content_fails_does_not_hold_back_the_others() {
     assert_eq!(outcome.unwrap().unwrap().handled, 2);
     let first = seen.lock().unwrap().clone();
     assert_eq!(first.len(), 2);
-    assert!(first[0].1, "the first message is unreadable");
+    let why = first[0]
+        .1
+        .as_deref()
+        .expect("the first message is unreadable");
+    // With what it could not read, to fetch by hand.
+    assert!(why.contains(&format!("not read: {}", urls[0])), "{why}");
     assert!(first[0].0.is_some(), "with the fields its item gave");
-    assert!(!first[1].1);
+    assert!(first[1].1.is_none());
     // For now: nothing served for the first message's attachments.
     seen.lock().unwrap().clear();
     let store = MemoryStore::new();
@@ -2313,6 +2318,19 @@ async fn resend_attachments_are_paired_by_id_not_position() {
             (Some("invoice.pdf"), false, None, &b"%PDF"[..]),
         ]
     );
+    // The API listing fewer attachments than the webhook: unreadable, never
+    // a message that looks whole with one missing.
+    let fewer = serde_json::json!({"object": "email", "id": id,
+        "attachments": [{"id": "7d7e3d5c-1b6f-4b0e-9a4c-5d1c2e3f4a5b"}], "raw": null});
+    let error = m
+        .clone()
+        .fetch(
+            &StaticContent::new().with(api.clone(), fewer.to_string()),
+            &limits,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "content_invalid");
 }
 
 /// For the CLI test: what `send` signs `provider`'s inbound delivery with,

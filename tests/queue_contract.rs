@@ -815,8 +815,12 @@ async fn a_worker_with_durations_past_the_cap_does_not_panic() {
     assert_eq!(report.handled, 1);
 }
 
-/// More enqueues than the SQLite writer's inbox holds (4,096).
-const FILLERS: usize = 4200;
+/// More enqueues than the SQLite writer's inbox holds (4,096), even after
+/// the writer has taken a group of them (up to 512) before stalling, and a
+/// second group should its 5-second wait for the lock end first: fewer, and
+/// the inbox was full only when the writer happened to take fewer than
+/// 104 (a clean-clone CI run caught it with room to spare).
+const FILLERS: usize = 4096 + 2 * 512 + 100;
 
 /// A settlement never blocks the caller's thread: with the SQLite writer
 /// stalled (another connection holds the write lock) and its inbox full,

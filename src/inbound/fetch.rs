@@ -7,8 +7,13 @@
 //! A parsed message that still needs content lists it in
 //! [`InboundMessage::pending`]; [`InboundMessage::fetch`] asks the source
 //! for each, bounds what comes back, and fills the message in. A failure
-//! to fetch is [`FetchError`], answered 503 (the provider keeps the message
-//! and delivers it again), never a 2xx for a message only half read.
+//! to fetch is [`FetchError`]. On the routes (and in
+//! [`InboundProviders::run`](super::InboundProviders::run) and
+//! [`hand_off`](super::InboundProviders::hand_off)) one that may pass
+//! ([`FetchError::Unavailable`]) is answered 503, so the provider keeps the
+//! message and delivers it again; content that can never be read makes the
+//! message [`unreadable`](InboundMessage::unreadable), never a 2xx for a
+//! message that looks whole but is only half read.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -193,8 +198,7 @@ impl InboundMessage {
     ) -> Result<(), FetchError> {
         let mut budget = limits.max_attachments.saturating_mul(2).saturating_add(2);
         let mut total = 0usize;
-        while !self.pending.is_empty() {
-            let next = self.pending.remove(0);
+        while let Some(next) = self.pending.first().cloned() {
             budget = budget.checked_sub(1).ok_or(FetchError::TooLarge {
                 limit: limits.max_decoded_bytes,
             })?;
@@ -210,7 +214,13 @@ impl InboundMessage {
                     limit: limits.max_decoded_bytes,
                 });
             }
-            (next.apply)(self, &next.content, bytes, limits).map_err(FetchError::Invalid)?;
+            // Taken off the list only once it is read in: on a failure
+            // the message still lists what it could not read.
+            self.pending.remove(0);
+            if let Err(why) = (next.apply)(self, &next.content, bytes, limits) {
+                self.pending.insert(0, next);
+                return Err(FetchError::Invalid(why));
+            }
         }
         Ok(())
     }

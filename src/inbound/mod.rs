@@ -72,7 +72,9 @@ pub struct InboundLimits {
     /// The largest message a queue takes in handoff, encoded (default 128
     /// MiB: a message of 40 MiB is stored with its raw copy and its
     /// attachments, up to 40 MiB decoded, both in base64, about 107 MiB,
-    /// with room for its bodies and headers). Above it the delivery is answered 503 with
+    /// with room for ordinary bodies and headers; the decoded text and
+    /// HTML are stored too, JSON-escaped, so a large body of control
+    /// characters or invalid UTF-8 can still be over it). Above it the delivery is answered 503 with
     /// `job_too_large`: the provider keeps the message and retries, it is
     /// never accepted and dropped. Raise it with the engine's own limit in
     /// mind (PostgreSQL `text` takes 1 GiB, a Redis string 512 MiB, SQLite
@@ -435,10 +437,15 @@ impl InboundMessage {
     }
 
     /// Marks a message whose referenced content can never be read
-    /// unreadable, with why; what is still to fetch is dropped.
+    /// unreadable, with why and the references it could not read.
     pub(crate) fn mark_unreadable(&mut self, why: &fetch::FetchError) {
-        self.unreadable = Some(format!("its content could not be read: {why}"));
-        self.pending.clear();
+        let mut text = format!("its content could not be read: {why}");
+        // What was not read, so that it can be fetched by hand.
+        for (i, pending) in self.pending.drain(..).enumerate() {
+            text.push_str(if i == 0 { "; not read: " } else { ", " });
+            text.push_str(&pending.content.url);
+        }
+        self.unreadable = Some(text);
     }
 
     /// The key to process this message once: `{provider}:inbound:id:{id}`

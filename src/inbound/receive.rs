@@ -500,8 +500,13 @@ impl InboundProviders {
     /// encoded refuses the whole delivery with
     /// [`StoreError::TooLarge`](crate::queue::StoreError::TooLarge)
     /// (503: the provider keeps it), never enqueued in part. Single-use
-    /// tokens are spent in `store` as in [`run`](Self::run). `None` when
-    /// `name` is not configured.
+    /// tokens are spent in `store` as in [`run`](Self::run), before
+    /// anything is fetched. A message whose content could not be fetched
+    /// for now is left out and the others enqueued, the delivery then
+    /// answered 503 (the retry enqueues it, the others duplicates); content
+    /// that can never be read makes the message
+    /// [`unreadable`](InboundMessage::unreadable), enqueued as such.
+    /// `None` when `name` is not configured.
     ///
     /// # Errors
     ///
@@ -518,8 +523,11 @@ impl InboundProviders {
         S: crate::idempotency::IdempotencyStore,
         Q: crate::queue::Queue,
     {
-        // Tokens are spent before anything is fetched: a replayed
-        // delivery never makes a fetch with your credentials.
+        // Tokens are spent before anything is fetched: a delivery whose
+        // token was spent with another body never makes a fetch with your
+        // credentials. (The same body again is the provider's retry, and
+        // is fetched again: the queue, not the store, knows it is a
+        // duplicate.)
         let (messages, control) = match self.receive_spent(name, request, store).await? {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),

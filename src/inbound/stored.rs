@@ -191,12 +191,12 @@ impl NewJob {
 mod tests {
     use super::*;
 
-    /// The default queue limit takes the largest message the other
-    /// defaults let in: its raw copy and its attachments, both at their
-    /// limits, in base64. Regression: at 64 MiB such a message was answered
-    /// 503 on every retry.
+    /// The default queue limit takes a message at the other defaults'
+    /// limits: its raw copy and its attachments, both at their limits, in
+    /// base64, with an ordinary text body. Regression: at 64 MiB such a
+    /// message was answered 503 on every retry.
     #[test]
-    fn the_largest_message_the_defaults_take_fits_the_queue_limit() {
+    fn a_message_at_the_body_and_attachment_limits_fits_the_queue_limit() {
         let limits = super::super::InboundLimits::default();
         let mut message = InboundMessage::new(crate::Provider::Ses);
         message.raw = Some(vec![b'a'; limits.max_body_bytes]);

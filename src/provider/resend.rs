@@ -435,14 +435,22 @@ struct ReceivedData {
     attachments: crate::inbound::Capped<ReceivedAttachment>,
 }
 
+/// An attachment as Resend lists it; an odd field is read as absent, so
+/// that it never makes a good link unreadable.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ReceivedAttachment {
+    #[serde(deserialize_with = "crate::provider::lenient_object")]
     id: Option<String>,
+    #[serde(deserialize_with = "crate::provider::lenient_object")]
     filename: Option<String>,
+    #[serde(deserialize_with = "crate::provider::lenient_object")]
     content_type: Option<String>,
+    #[serde(deserialize_with = "crate::provider::lenient_object")]
     content_disposition: Option<String>,
+    #[serde(deserialize_with = "crate::provider::lenient_object")]
     content_id: Option<String>,
+    #[serde(deserialize_with = "crate::provider::lenient")]
     size: Option<u64>,
 }
 
@@ -588,6 +596,12 @@ fn read_details(
     // The attachments are the details' list, each with its own id: never
     // the webhook's list paired with the details' by position.
     limits.check_attachments(email.attachments.0.len())?;
+    if email.attachments.0.len() < message.attachments.len() {
+        // Never a message that looks whole with an attachment missing.
+        return Err(ParseError::new(
+            "Resend's received email lists fewer attachments than its webhook",
+        ));
+    }
     message.attachments = email.attachments.0.iter().map(attachment).collect();
     for (index, listed) in email.attachments.0.iter().enumerate() {
         let id = path_id(listed.id.as_deref())?;

@@ -15,26 +15,45 @@ fn key(body: &serde_json::Value) -> String {
 
 /// Events about one resource (an on-hold entry, a sender identity) carry
 /// the resource as `data`, with its id: each event keeps a key of its own,
-/// and each keeps it when delivered again.
+/// and each keeps it when delivered again, even with the delivery's own
+/// time stamped anew.
 #[test]
 fn events_about_one_resource_are_keyed_apart() {
-    let event = |kind: &str, at: &str| {
+    let event = |kind: &str, sent: &str, held: &str| {
         serde_json::json!({
             "type": kind,
             "domain_id": "yzkq340nv50d8emj",
-            "created_at": at,
+            "created_at": sent,
             "webhook_id": "2351ndgwnvl5r6ev",
             "url": "https://hooks.example.com/webhooks/mailersend",
             "data": {"id": "62fb66bef54a112e920b5493", "object": "recipient",
-                     "email": "ada@example.com", "created_at": "2026-12-01T10:00:00.000000Z"}
+                     "email": "ada@example.com", "created_at": held}
         })
     };
-    let added = event("recipient.on_hold_added", "2026-12-01T10:00:00.000000Z");
-    let removed = event("recipient.on_hold_removed", "2026-12-02T10:00:00.000000Z");
-    let added_later = event("recipient.on_hold_added", "2026-12-03T10:00:00.000000Z");
+    let first_hold = "2026-12-01T10:00:00.000000Z";
+    let added = event(
+        "recipient.on_hold_added",
+        "2026-12-01T10:00:01.000000Z",
+        first_hold,
+    );
+    let removed = event(
+        "recipient.on_hold_removed",
+        "2026-12-02T10:00:00.000000Z",
+        first_hold,
+    );
+    let held_again = event(
+        "recipient.on_hold_added",
+        "2026-12-03T10:00:01.000000Z",
+        "2026-12-03T10:00:00.000000Z",
+    );
+    let retried = event(
+        "recipient.on_hold_added",
+        "2026-12-01T10:05:00.000000Z",
+        first_hold,
+    );
     assert_ne!(key(&added), key(&removed));
-    assert_ne!(key(&added), key(&added_later));
-    assert_eq!(key(&added), key(&added));
+    assert_ne!(key(&added), key(&held_again));
+    assert_eq!(key(&added), key(&retried));
     assert!(!key(&added).contains("62fb66bef54a112e920b5493"));
 }
 
@@ -94,6 +113,14 @@ fn the_ping_signed_with_the_published_test_secret_is_a_ping_and_nothing_else() {
         assert!(received.events.is_empty());
     }
     assert!(receive(sign("another-secret", ping), ping).is_err());
+    // Anyone can sign with the published secret: only a small body is
+    // read as a ping (no large body is parsed before a real secret).
+    let padded = format!(
+        r#"{{"type":"webhook.test","data":{{"email":"{}"}}}}"#,
+        "x".repeat(20 * 1024)
+    );
+    assert!(receive(sign(TEST_SECRET, &padded), &padded).is_err());
+    assert!(receive(sign("webhook-secret", &padded), &padded).is_ok());
     let activity = serde_json::json!({"type": "activity.hard_bounced",
         "data": {"id": "62fb66bef54a112e920b5493", "type": "hard_bounced",
                  "email": {"recipient": {"email": "ada@example.com"}}}})
