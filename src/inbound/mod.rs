@@ -74,7 +74,8 @@ pub struct InboundLimits {
     /// attachments, up to 40 MiB decoded, both in base64, about 107 MiB,
     /// with room for ordinary bodies and headers; the decoded text and
     /// HTML are stored too, JSON-escaped, so a large body of control
-    /// characters or invalid UTF-8 can still be over it). Above it the delivery is answered 503 with
+    /// characters or invalid UTF-8 can still be over it). Above it the
+    /// delivery is answered 503 with
     /// `job_too_large`: the provider keeps the message and retries, it is
     /// never accepted and dropped. Raise it with the engine's own limit in
     /// mind (PostgreSQL `text` takes 1 GiB, a Redis string 512 MiB, SQLite

@@ -263,23 +263,25 @@ impl InboundProviders {
         request: &Request<'_>,
     ) -> Option<Result<Vec<InboundMessage>, Error>> {
         let configured = self.find(name)?;
-        Some(
-            self.receive_with(configured, request, true)
-                .await
-                .map(|(messages, _)| messages),
-        )
+        let received = async {
+            let (mut messages, _) = self.receive_with(configured, request).await?;
+            for message in &mut messages {
+                self.fetch(message).await?;
+            }
+            Ok(messages)
+        };
+        Some(received.await)
     }
 
     /// The messages of a delivery, and what it says about the webhook
-    /// itself when it holds none; what they refer to fetched if `fetch`.
+    /// itself when it holds none; what they refer to is not fetched yet.
     async fn receive_with(
         &self,
         configured: &Configured,
         request: &Request<'_>,
-        fetch: bool,
     ) -> Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error> {
         let mut control = None;
-        let mut messages = match &configured.auth {
+        let messages = match &configured.auth {
             Auth::Built(verify) => verify.verify(request, &self.limits)?,
             Auth::Verifier(verifier) => {
                 // Authenticated (what it reads as events is not used), then
@@ -297,11 +299,6 @@ impl InboundProviders {
                 .info
                 .control
                 .and_then(|read| read(request.body()));
-        }
-        if fetch {
-            for message in &mut messages {
-                self.fetch(message).await?;
-            }
         }
         Ok((messages, control))
     }
@@ -589,7 +586,7 @@ impl InboundProviders {
         store: &S,
     ) -> Option<Result<(Vec<InboundMessage>, Option<crate::provider::Control>), Error>> {
         let configured = self.find(name)?;
-        let (messages, control) = match self.receive_with(configured, request, false).await {
+        let (messages, control) = match self.receive_with(configured, request).await {
             Ok(received) => received,
             Err(error) => return Some(Err(error)),
         };

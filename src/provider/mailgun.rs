@@ -1286,8 +1286,8 @@ impl MailgunVerifier {
         now: OffsetDateTime,
     ) -> Result<crate::InboundMessage, Error> {
         // Not yet authenticated: the three signature fields are found by a
-        // scan that copies nothing else, and checked before the form is
-        // parsed (an unsigned post costs no more than its bytes). A body
+        // scan that keeps little else, and checked before the form is
+        // parsed (an unsigned post costs little more than its bytes). A body
         // that is no form is refused as unauthenticated (400, and charged
         // to a rate limit), never answered as Mailgun's own unparseable
         // delivery (406).

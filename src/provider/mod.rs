@@ -797,11 +797,7 @@ pub(crate) fn object<'de, D>(
 where
     D: serde::Deserializer<'de>,
 {
-    use serde::Deserialize as _;
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    })
+    Ok(lenient_object(deserializer)?.unwrap_or_default())
 }
 
 /// A field of type `T` read leniently: `None` when the value is not one
