@@ -7,6 +7,9 @@
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use email_webhooks::inbound::{Address, InboundLimits, InboundMessage};
 use email_webhooks::provider::{Settings, Simulation};
 use email_webhooks::{Error, EventKind, Provider, Request, VerifyError};
@@ -595,32 +598,14 @@ fn refusals(
 /// attachments), both signed in the form.
 #[test]
 fn mailgun_routes_raw_and_url_encoded() {
-    use email_webhooks::provider::mailgun::MailgunVerifier;
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
-    let signed = verifier
-        .sign(AT, "t0k3n", &serde_json::Value::Null)
-        .unwrap();
-    let signature = signed["signature"]["signature"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let verifier = mailgun_verifier();
+    let signature = mailgun_signature(&verifier, AT, "t0k3n");
     let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
     let limits = InboundLimits::default();
     let raw = String::from_utf8(data("alternative.eml")).unwrap();
-    let encode = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
     let form = format!(
         "timestamp={AT}&token=t0k3n&signature={signature}&recipient=in%40example.org&sender=a%40example.com&body-mime={}",
-        encode(&raw)
+        common::form_encode(&raw)
     );
     let m = verifier
         .verify_and_parse_inbound_at(
@@ -641,7 +626,7 @@ fn mailgun_routes_raw_and_url_encoded() {
     let headers = r#"[["From","Ada <ada@example.com>"],["To","in@example.org"],["Subject","Hi"],["X-Mailgun-Sflag","Yes"],["X-Mailgun-Sscore","7.5"]]"#;
     let form = format!(
         "timestamp={AT}&token=t0k3n&signature={signature}&recipient=in%40example.org&message-headers={}&body-plain=Hello&stripped-text=Hello",
-        encode(headers)
+        common::form_encode(headers)
     );
     let m = verifier
         .verify_and_parse_inbound_at(
@@ -1090,16 +1075,9 @@ async fn a_mailgun_inbound_retry_under_its_first_signature_is_handled_after_a_fa
 async fn a_mailgun_stored_message_spends_its_token_in_handoff_mode() {
     use email_webhooks::idempotency::MemoryStore;
     use email_webhooks::inbound::{InboundProviders, StaticContent};
-    use email_webhooks::provider::mailgun::MailgunVerifier;
     use email_webhooks::queue::{MemoryQueue, Queue as _};
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
-    let signed = verifier
-        .sign(AT, "t0k3n", &serde_json::Value::Null)
-        .unwrap();
-    let signature = signed["signature"]["signature"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let verifier = mailgun_verifier();
+    let signature = mailgun_signature(&verifier, AT, "t0k3n");
     let url =
         "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.org/messages/BAABAQ-key_1=";
     let form = |recipient: &str| {
@@ -1160,8 +1138,7 @@ async fn a_mailgun_stored_message_spends_its_token_in_handoff_mode() {
 #[test]
 fn a_mailgun_route_post_that_is_no_form_is_refused_unauthenticated() {
     use email_webhooks::provider::Answer;
-    use email_webhooks::provider::mailgun::MailgunVerifier;
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let verifier = mailgun_verifier();
     let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
     let limits = InboundLimits::default();
     for (content_type, body) in [
@@ -1196,15 +1173,8 @@ fn a_mailgun_route_post_that_is_no_form_is_refused_unauthenticated() {
 #[test]
 fn a_mailgun_route_post_is_authenticated_before_its_form_is_read() {
     use email_webhooks::provider::Answer;
-    use email_webhooks::provider::mailgun::MailgunVerifier;
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
-    let signed = verifier
-        .sign(AT, "t0k3n", &serde_json::Value::Null)
-        .unwrap();
-    let signature = signed["signature"]["signature"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let verifier = mailgun_verifier();
+    let signature = mailgun_signature(&verifier, AT, "t0k3n");
     let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
     let limits = InboundLimits::default().with_max_attachments(1);
     let form = |signature: &str| {
@@ -1266,15 +1236,10 @@ fn a_mailgun_route_post_is_authenticated_before_its_form_is_read() {
 /// is right: the message must carry the very fields that were checked.
 #[test]
 fn a_mailgun_route_post_read_differently_by_scan_and_parser_is_refused() {
-    use email_webhooks::provider::mailgun::MailgunVerifier;
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
+    let verifier = mailgun_verifier();
     let now = time::OffsetDateTime::from_unix_timestamp(AT).unwrap();
     let form = |token: &str| {
-        let signed = verifier.sign(AT, token, &serde_json::Value::Null).unwrap();
-        let signature = signed["signature"]["signature"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let signature = mailgun_signature(&verifier, AT, token);
         let mut body = String::new();
         for (name, value) in [
             ("timestamp", AT.to_string()),
@@ -1311,16 +1276,9 @@ fn a_mailgun_route_post_read_differently_by_scan_and_parser_is_refused() {
 #[test]
 fn a_reused_mailgun_signature_is_caught_by_its_replay_token() {
     use email_webhooks::idempotency::{Claim, IdempotencyStore as _, MemoryStore};
-    use email_webhooks::provider::mailgun::MailgunVerifier;
     use futures_util::FutureExt as _;
-    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("signing-key").unwrap());
-    let signed = verifier
-        .sign(AT, "captured-token", &serde_json::Value::Null)
-        .unwrap();
-    let signature = signed["signature"]["signature"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let verifier = mailgun_verifier();
+    let signature = mailgun_signature(&verifier, AT, "captured-token");
     let now = time::OffsetDateTime::from_unix_timestamp(AT + 10).unwrap();
     let post = |text: &str| {
         format!(
@@ -1934,17 +1892,7 @@ async fn a_batch_message_whose_content_fails_does_not_hold_back_the_others() {
     let body = data("brevo-inbound.json");
     let parsed = email_webhooks::provider::brevo::parse_inbound(&body, &limits).unwrap();
     let urls: Vec<String> = parsed[0].pending().map(|p| p.url.clone()).collect();
-    let mut settings = Settings::new();
-    settings.secrets.push("brevo-bearer-token".into());
-    let sim = Simulation::new(
-        EventKind::Inbound,
-        "support@in.example.org",
-        "b-1",
-        AT,
-        &settings,
-    )
-    .with_body(&body);
-    let d = (Provider::Brevo.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    let (settings, d) = brevo_delivery(&body);
     let request = at(&d.headers, &d.body);
     let receiver = |source: StaticContent| {
         InboundProviders::new()
@@ -2053,17 +2001,7 @@ async fn brevo_inbound_items_and_attachments_by_token() {
     assert!(m.attachments[1].inline);
 
     // Received through the caller's source: the bytes in place.
-    let mut settings = Settings::new();
-    settings.secrets.push("brevo-bearer-token".into());
-    let sim = Simulation::new(
-        EventKind::Inbound,
-        "support@in.example.org",
-        "b-1",
-        AT,
-        &settings,
-    )
-    .with_body(&body);
-    let d = (Provider::Brevo.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    let (settings, d) = brevo_delivery(&body);
     let request = at(&d.headers, &d.body);
     let source = StaticContent::new()
         .with(pending[0].url.clone(), b"%PDF-1.7".to_vec())
@@ -2941,4 +2879,43 @@ fn form_decode(text: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap()
+}
+
+/// The Mailgun verifier the inbound tests sign with.
+fn mailgun_verifier() -> email_webhooks::provider::mailgun::MailgunVerifier {
+    email_webhooks::provider::mailgun::MailgunVerifier::new(
+        email_webhooks::Secret::from_bytes("signing-key").unwrap(),
+    )
+}
+
+/// The `signature` Mailgun sends with `token` at `timestamp`.
+fn mailgun_signature(
+    verifier: &email_webhooks::provider::mailgun::MailgunVerifier,
+    timestamp: i64,
+    token: &str,
+) -> String {
+    let signed = verifier
+        .sign(timestamp, token, &serde_json::Value::Null)
+        .unwrap();
+    signed["signature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Brevo's settings (a bearer token) and its simulated inbound delivery of
+/// `body`.
+fn brevo_delivery(body: &[u8]) -> (Settings, email_webhooks::provider::Simulated) {
+    let mut settings = Settings::new();
+    settings.secrets.push("brevo-bearer-token".into());
+    let sim = Simulation::new(
+        EventKind::Inbound,
+        "support@in.example.org",
+        "b-1",
+        AT,
+        &settings,
+    )
+    .with_body(body);
+    let d = (Provider::Brevo.info().unwrap().inbound.unwrap().simulate)(&sim).unwrap();
+    (settings, d)
 }

@@ -130,3 +130,17 @@ pub fn vector_dir() -> PathBuf {
 pub fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).expect("timestamp in range")
 }
+
+/// `text` percent-encoded for a form field: every byte but ASCII letters and
+/// digits as `%XX`.
+pub fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -527,26 +527,10 @@ fn an_odd_map_or_list_field_never_makes_an_event_unknown() {
             changed.insert("body".into(), body.to_string().into());
             if let Some(delivery) = changed.get_mut("delivery") {
                 // Mandrill: the events in its form field.
-                let form = format!(
-                    "mandrill_events={}",
-                    email_webhooks_test_encode(&body.to_string())
-                );
+                let form = format!("mandrill_events={}", common::form_encode(&body.to_string()));
                 delivery["body"] = form.into();
             }
             assert_eq!(kinds(&changed), before, "{file}: {key} = {odd}");
         }
     }
-}
-
-/// `text` percent-encoded for a form field.
-fn email_webhooks_test_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
