@@ -797,7 +797,13 @@ pub(crate) fn object<'de, D>(
 where
     D: serde::Deserializer<'de>,
 {
-    Ok(lenient_object(deserializer)?.unwrap_or_default())
+    use serde::Deserialize as _;
+    // Not through `lenient_object`: that reads a `Value` and then builds
+    // the map again from it, a second pass on the batch parsing path.
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    })
 }
 
 /// A field of type `T` read leniently: `None` when the value is not one
