@@ -92,6 +92,15 @@ impl EmailEvent {
             (EventKind::Bounced, Some(RejectReason::Invalid)) => {
                 Suppression::Stop(StopReason::Invalid)
             }
+            // Not sent because the address is on the provider's complaint
+            // or unsubscribe list (Mailgun's `suppress-complaint`,
+            // `suppress-unsubscribe` failures): stop for that reason.
+            (EventKind::Bounced, Some(RejectReason::Spam)) => {
+                Suppression::Stop(StopReason::Complaint)
+            }
+            (EventKind::Bounced, Some(RejectReason::Unsubscribed)) => {
+                Suppression::Stop(StopReason::Unsubscribe)
+            }
             (EventKind::Bounced, _) => Suppression::Stop(StopReason::HardBounce),
             // A report that says the mail is not spam (SES's `not-spam`
             // feedback type) corrects an earlier one: keep the address.
@@ -142,6 +151,16 @@ mod tests {
                 EventKind::Bounced,
                 Some(R::Invalid),
                 Suppression::Stop(StopReason::Invalid),
+            ),
+            (
+                EventKind::Bounced,
+                Some(R::Spam),
+                Suppression::Stop(StopReason::Complaint),
+            ),
+            (
+                EventKind::Bounced,
+                Some(R::Unsubscribed),
+                Suppression::Stop(StopReason::Unsubscribe),
             ),
             (
                 EventKind::Complained,

@@ -359,33 +359,61 @@ pub struct MailgunEventData {
     /// `unsubscribed`, `complained` (unknown events are kept).
     pub event: String,
     /// The event id.
+    #[serde(default, deserialize_with = "crate::provider::lenient")]
     pub id: Option<String>,
     /// When it happened (float Unix seconds).
     #[serde(default)]
     pub timestamp: Timestamp,
     /// The recipient.
+    #[serde(default, deserialize_with = "crate::provider::lenient")]
     pub recipient: Option<String>,
     /// `permanent` or `temporary`, for failures.
+    #[serde(default, deserialize_with = "crate::provider::lenient")]
     pub severity: Option<String>,
     /// Why it failed or was rejected (`bounce`, `suppress-bounce`,
     /// `generic`, `espblock`, `old`, …).
+    #[serde(default, deserialize_with = "crate::provider::lenient")]
     pub reason: Option<String>,
-    /// The receiving server's answer (may be null).
-    #[serde(rename = "delivery-status")]
+    /// The receiving server's answer (may be null; another shape is read
+    /// as none).
+    #[serde(
+        rename = "delivery-status",
+        default,
+        deserialize_with = "crate::provider::lenient_object"
+    )]
     pub delivery_status: Option<MailgunDeliveryStatus>,
     /// Why Mailgun refused the message, for `rejected`.
+    #[serde(default, deserialize_with = "crate::provider::lenient_object")]
     pub reject: Option<MailgunReject>,
     /// The message's headers.
+    #[serde(default, deserialize_with = "crate::provider::lenient_object")]
     pub message: Option<MailgunMessage>,
-    /// Tags.
-    pub tags: Option<Vec<String>>,
-    /// Custom variables the sender attached.
-    #[serde(rename = "user-variables")]
-    pub user_variables: Option<Map<String, Value>>,
+    /// Tags: a list, or one string read as a list of one (items that are
+    /// not strings are skipped).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub tags: Vec<String>,
+    /// Custom variables the sender attached (anything but an object is
+    /// read as none; the value stays in the raw JSON).
+    #[serde(
+        rename = "user-variables",
+        default,
+        deserialize_with = "crate::provider::object",
+        skip_serializing_if = "Map::is_empty"
+    )]
+    pub user_variables: Map<String, Value>,
     /// The clicked URL.
+    #[serde(default, deserialize_with = "crate::provider::lenient")]
     pub url: Option<String>,
     /// The opening or clicking client.
-    #[serde(rename = "client-info")]
+    #[serde(
+        rename = "client-info",
+        default,
+        deserialize_with = "crate::provider::lenient_object"
+    )]
     pub client_info: Option<MailgunClientInfo>,
 }
 
@@ -476,14 +504,25 @@ fn events_from_envelope(envelope: &Envelope<'_>) -> Result<Vec<EmailEvent>, Pars
 }
 
 /// Parses one `event-data` object (as the Events API also returns them).
+/// An object naming its `event` that this model cannot read (a field of
+/// another type) is kept as an [`EventKind::Unknown`] event with its raw
+/// JSON.
 ///
 /// # Errors
 ///
-/// [`ParseError`] when it is not a Mailgun event object.
+/// [`ParseError`] when it is not an object with a string `event`.
 pub fn parse_event_data(raw: &RawValue) -> Result<Vec<EmailEvent>, ParseError> {
-    let native: MailgunEventData = serde_json::from_str(raw.get())
-        .map_err(|e| ParseError::json("`event-data` is not a Mailgun event", &e))?;
-    Ok(vec![normalize(native, raw.to_owned())])
+    // An event this model cannot read (a field of another type) is kept as
+    // unknown: refused, it would be answered 406 and Mailgun would never
+    // send it again.
+    let event = crate::provider::batch::named(
+        Provider::Mailgun,
+        raw,
+        "event",
+        "`event-data` is not a Mailgun event",
+        |native, raw| normalize(native, raw.to_owned()),
+    )?;
+    Ok(vec![event])
 }
 
 /// Parses a legacy form-encoded webhook, read as Mailgun documents it: the
@@ -829,16 +868,14 @@ fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> 
                 to: None,
             }),
         }),
-        tags: Some(
-            legacy
-                .mailguns_all("tag")
-                .iter()
-                .chain(legacy.all("X-Mailgun-Tag"))
-                .filter(|t| !t.is_empty())
-                .cloned()
-                .collect(),
-        ),
-        user_variables: Some(legacy.metadata()),
+        tags: legacy
+            .mailguns_all("tag")
+            .iter()
+            .chain(legacy.all("X-Mailgun-Tag"))
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect(),
+        user_variables: legacy.metadata(),
         url: legacy.mailguns("url"),
         client_info: Some(MailgunClientInfo {
             user_agent: legacy.mailguns("user-agent"),
@@ -962,8 +999,8 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
             (r, d) => r.or(d).or(event.description),
         };
     }
-    event.tags = native.tags.unwrap_or_default();
-    event.metadata = native.user_variables.unwrap_or_default();
+    event.tags = native.tags;
+    event.metadata = native.user_variables;
     event.click_url = native.url;
     event.user_agent = native.client_info.and_then(|c| c.user_agent);
     event

@@ -350,7 +350,7 @@ fn reasons_and_unknown_events_map() {
 /// all of them.
 #[test]
 fn permanent_failures_stop_the_address_only_for_their_reason() {
-    use email_webhooks::Suppression;
+    use email_webhooks::{StopReason, Suppression};
     let failed = |reason: &str| {
         let body = json!({"event-data": {"event": "failed", "severity": "permanent",
             "reason": reason, "recipient": "a@example.com", "id": reason}});
@@ -358,24 +358,71 @@ fn permanent_failures_stop_the_address_only_for_their_reason() {
             .unwrap()
             .remove(0)
     };
-    for reason in [
-        "bounce",
-        "suppress-bounce",
-        "suppress-unsubscribe",
-        "suppress-complaint",
+    // An address on one of Mailgun's lists stops for the list's reason.
+    for (reason, stop) in [
+        ("bounce", StopReason::HardBounce),
+        ("suppress-bounce", StopReason::HardBounce),
+        ("suppress-unsubscribe", StopReason::Unsubscribe),
+        ("suppress-complaint", StopReason::Complaint),
     ] {
         let event = failed(reason);
         assert_eq!(event.kind, EventKind::Bounced, "{reason}");
-        assert!(
-            matches!(event.suppression(), Suppression::Stop(_)),
-            "{reason}"
-        );
+        assert_eq!(event.suppression(), Suppression::Stop(stop), "{reason}");
     }
     for reason in ["espblock", "blacklisted", "old"] {
         let event = failed(reason);
         assert_eq!(event.kind, EventKind::Bounced, "{reason}");
         assert_eq!(event.suppression(), Suppression::SoftBounce, "{reason}");
     }
+}
+
+/// Fields of another type than Mailgun documents (one tag as a string,
+/// variables or statuses of another shape, a number where a string goes)
+/// are read as far as they go: the event keeps its kind, recipient and id.
+/// Refused, an authenticated body is answered 406 and Mailgun never sends
+/// it again.
+#[test]
+fn odd_field_types_keep_the_event() {
+    let base = json!({"event": "failed", "severity": "permanent", "reason": "bounce",
+        "recipient": "a@example.com", "id": "ev1", "timestamp": 1_700_000_000.5});
+    let odd = [
+        ("tags", json!("newsletter")),
+        ("tags", json!(["a", 7, null])),
+        ("user-variables", json!([])),
+        ("user-variables", json!("{\"order\": 1}")),
+        ("delivery-status", json!("550 no such user")),
+        ("delivery-status", json!({"message": 550, "code": "5.1.1"})),
+        ("reject", json!([])),
+        ("message", json!({"headers": "none"})),
+        ("client-info", json!(3)),
+        ("url", json!(12)),
+        ("severity", json!(null)),
+    ];
+    for (field, value) in odd {
+        let mut data = base.clone();
+        data[field] = value.clone();
+        let body = json!({"event-data": data}).to_string();
+        let e = mailgun::parse(body.as_bytes())
+            .unwrap_or_else(|err| panic!("{field}: {value}: {err}"))
+            .remove(0);
+        assert_eq!(e.kind, EventKind::Bounced, "{field}: {value}");
+        assert_eq!(e.recipient.as_deref(), Some("a@example.com"), "{field}");
+        assert_eq!(e.idempotency_key(), "mailgun:ev1", "{field}");
+    }
+    let tagged = json!({"event-data": {"event": "opened", "id": "x", "tags": "newsletter"}});
+    let e = mailgun::parse(tagged.to_string().as_bytes())
+        .unwrap()
+        .remove(0);
+    assert_eq!(e.tags, ["newsletter"]);
+    // What the model cannot read at all (here a repeated field) is kept as
+    // unknown with its raw JSON, never refused.
+    let repeated = br#"{"event-data": {"event": "delivered", "id": "a", "id": "b"}}"#;
+    let e = mailgun::parse(repeated).unwrap().remove(0);
+    assert_eq!(e.kind, EventKind::Unknown);
+    assert!(e.raw.get().contains(r#""id": "b""#));
+    // An object that names no event is not Mailgun's.
+    assert!(mailgun::parse(br#"{"event-data": {"id": "a"}}"#).is_err());
+    assert!(mailgun::parse(br#"{"event-data": {"event": 5}}"#).is_err());
 }
 
 /// A legacy form's metadata is the sender's variables: Mailgun's own fields
