@@ -519,34 +519,91 @@ fn static_certificates_refuse_unknown_urls_for_good() {
     assert_eq!(Error::from(e).http_status(), 401);
 }
 
+/// A flood of requests naming ever new URLs (any path on an SNS host
+/// passes the URL check) whose certificates cannot be fetched: each URL is
+/// fetched at most once while its failure is remembered, and the failures
+/// never keep out the URL real deliveries are signed with. On the old code
+/// failures still remembered were never forgotten, so after a restart (or
+/// a certificate rotation) during such a flood every real delivery was
+/// answered 503 without a fetch until SNS gave up.
 #[tokio::test]
-async fn sns_requests_naming_ever_new_urls_cost_at_most_capacity_fetches_per_ttl() {
-    // The flood: validly shaped URLs (any path on a valid SNS host passes
-    // the URL check) whose certificates cannot be fetched.
+async fn sns_a_flood_of_failing_urls_never_keeps_out_the_real_certificate() {
     let source = Source::default();
-    source.failing.store(true, Ordering::SeqCst);
     let verifier = SnsVerifier::new(source.clone(), [TOPIC])
         .with_certificate_cache(|cache| cache.with_capacity(4));
     let body = |i: usize| minimal_signed(TEST_KEY, &format!("flood-{i}"));
-    for i in 0..40 {
-        let e = verifier
-            .verify_at(&[("a", "b")], &body(i), published())
-            .await
-            .unwrap_err();
-        assert_eq!(e, VerifyError::CertificateUnavailable);
-    }
-    // Four URLs fit; the other 36 were answered 503 without a fetch.
-    assert_eq!(source.fetches(), 4);
-    // Once the remembered failures expire, new URLs are fetched again.
-    let later = at(unix(SIGNED_AT) + 11);
-    source.failing.store(false, Ordering::SeqCst);
-    assert!(
-        verifier
-            .verify_at(&[("a", "b")], &body(100), later)
-            .await
-            .is_ok()
+    let flood = |from: usize| {
+        let verifier = &verifier;
+        let source = &source;
+        async move {
+            source.failing.store(true, Ordering::SeqCst);
+            for i in from..from + 40 {
+                let before = source.fetches();
+                let e = verifier
+                    .verify_at(&[("a", "b")], &body(i), published())
+                    .await
+                    .unwrap_err();
+                assert_eq!(e, VerifyError::CertificateUnavailable);
+                assert!(
+                    source.fetches() <= before + 1,
+                    "one fetch a request at most"
+                );
+                // The same URL again within its failure's time-to-live is
+                // answered from the cache.
+                let before = source.fetches();
+                assert!(
+                    verifier
+                        .verify_at(&[("a", "b")], &body(i), published())
+                        .await
+                        .is_err()
+                );
+                assert_eq!(source.fetches(), before, "{i}: fetched again");
+            }
+            source.failing.store(false, Ordering::SeqCst);
+        }
+    };
+    flood(0).await;
+    // The cache is full of failures still remembered; the real delivery's
+    // certificate is fetched and verifies.
+    let real = notification(TOPIC);
+    let before = source.fetches();
+    assert!(verify(&verifier, &real, published()).await.is_ok());
+    assert_eq!(source.fetches(), before + 1);
+    // Another flood does not push the proven certificate out either.
+    flood(100).await;
+    let before = source.fetches();
+    assert!(verify(&verifier, &real, published()).await.is_ok());
+    assert_eq!(
+        source.fetches(),
+        before,
+        "the real certificate was fetched again"
     );
-    assert_eq!(source.fetches(), 5);
+}
+
+/// Bytes fetched from SNS's own host that are no certificate (an error
+/// page served with 200 by a proxy on the way), and a certificate not valid
+/// yet (this clock behind, a certificate just issued), are answered 503 for
+/// SNS to retry: SNS drops a delivery answered 4xx. An expired certificate
+/// stays a refusal. On the old code the first two were 401.
+#[tokio::test]
+async fn sns_unusable_fetched_certificates_are_retried_not_refused() {
+    let body = notification(TOPIC);
+    let page = Source {
+        pem: Some(Arc::new(b"<html>502 Bad Gateway</html>".to_vec())),
+        ..Source::default()
+    };
+    let verifier = SnsVerifier::new(page, [TOPIC]);
+    let e = verify(&verifier, &body, published()).await.unwrap_err();
+    assert_eq!(e, VerifyError::CertificateUnavailable);
+    assert_eq!(Error::from(e).http_status(), 503);
+
+    // The test certificate is valid from 2026-11-24: a day before, with the
+    // replay window off, it is not valid yet.
+    let verifier = SnsVerifier::new(Source::default(), [TOPIC]).dangerous_disable_replay_check();
+    let early = at(unix("2026-11-23T00:00:00Z"));
+    let e = verify(&verifier, &body, early).await.unwrap_err();
+    assert_eq!(e, VerifyError::CertificateUnavailable);
+    assert!(Error::from(e).is_retryable());
 }
 
 #[tokio::test]

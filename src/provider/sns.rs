@@ -57,16 +57,34 @@ const RSA_ENCRYPTION: x509_cert::spki::ObjectIdentifier =
     x509_cert::spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Whether `host` is `sns.<region>.amazonaws.com` or `….amazonaws.com.cn`,
-/// where the region is one label of at least three letters, digits or `-`.
+/// where the region has the shape of an AWS region name: lowercase words
+/// joined by `-`, ending in a number (`us-east-1`, `us-gov-west-1`,
+/// `cn-north-1`). One label of any letters is not enough: S3's old
+/// dash-style hosts (`sns.s3-ap-southeast-2.amazonaws.com`,
+/// `sns.s3-accelerate.amazonaws.com`) serve a bucket named `sns` over
+/// HTTPS, where anyone owning that bucket could put a certificate.
 fn is_sns_host(host: &str) -> bool {
     let Some(rest) = host.strip_prefix("sns.") else {
         return false;
     };
-    let region = rest
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"));
-    region
-        .is_some_and(|r| r.len() >= 3 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    rest.strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))
+        .is_some_and(is_region)
+}
+
+/// Whether `name` is shaped like an AWS region: at least two words of
+/// lowercase letters and a number, joined by `-`.
+fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let [words @ .., number] = parts.as_slice() else {
+        return false;
+    };
+    words.len() >= 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits an `https://host/path…` URL; `None` for anything else, including
@@ -388,10 +406,9 @@ impl<S: CertificateSource> CertificateCache<S> {
     /// map's lock is held only here, never across a fetch. A new slot is
     /// returned already locked by its maker, so an empty slot that nobody
     /// holds was abandoned (its request dropped mid-fetch) and may be
-    /// forgotten. When the cache is full of fetches in flight and failures
-    /// still remembered, the new URL is answered
-    /// [`VerifyError::CertificateUnavailable`] without a fetch (503: SNS
-    /// retries later).
+    /// forgotten. When nothing may be forgotten (see [`eviction_victim`]),
+    /// the new URL is answered [`VerifyError::CertificateUnavailable`]
+    /// without a fetch (503: SNS retries later).
     fn slot(&self, url: &SigningCertUrl, now: OffsetDateTime) -> Result<SlotAccess, VerifyError> {
         let mut map = self
             .slots
@@ -435,8 +452,10 @@ impl<S: CertificateSource> CertificateCache<S> {
     /// # Errors
     ///
     /// What the source returns (a remembered failure is returned again
-    /// until its time-to-live ends), or [`VerifyError::InvalidCertificate`]
-    /// for a certificate that does not parse or is not valid at `now`.
+    /// until its time-to-live ends);
+    /// [`VerifyError::CertificateUnavailable`] for fetched bytes that are no
+    /// certificate or a certificate not valid yet at `now`;
+    /// [`VerifyError::InvalidCertificate`] for one that has expired.
     pub async fn get_at(
         &self,
         url: &SigningCertUrl,
@@ -452,9 +471,17 @@ impl<S: CertificateSource> CertificateCache<S> {
             _ => {}
         }
         let fetched = self.source.fetch(url).await.and_then(|pem| {
-            let cert = SnsCertificate::parse(&pem)?;
+            // The URL is on SNS's own host: bytes from it that are no
+            // certificate (an error page from a proxy on the way), or a
+            // certificate not valid yet (a clock behind, a certificate just
+            // issued), are answered 503 for SNS to retry, not refused for
+            // good (SNS drops a delivery answered 4xx).
+            let cert =
+                SnsCertificate::parse(&pem).map_err(|_| VerifyError::CertificateUnavailable)?;
             if cert.is_valid_at(now) {
                 Ok(Arc::new(cert))
+            } else if now.unix_timestamp() < cert.not_before {
+                Err(VerifyError::CertificateUnavailable)
             } else {
                 Err(VerifyError::InvalidCertificate)
             }
@@ -479,23 +506,27 @@ enum SlotAccess {
 
 /// Which URL to forget when the cache is full, or `None` to refuse the new
 /// URL for now: an abandoned empty slot or a failure whose time-to-live has
-/// ended first, then a certificate no longer valid, then the valid
-/// certificate that expires first among those that never verified a
-/// signature. A slot with a fetch in flight (locked, as every new slot is
-/// from birth) and a failure still remembered are never forgotten:
-/// forgetting them would let a flood of requests naming ever new URLs
-/// start a fetch each, or start a second fetch for a URL already being
-/// fetched. A proven certificate (one that verified a signature) is
-/// forgotten only when every URL remembered is proven: else a flood of
-/// forged requests naming new URLs would push out the certificate SNS
-/// signs with, and real deliveries would be answered 503 until SNS gave
-/// up.
+/// ended first, then a certificate no longer valid, then, while failures
+/// still remembered fill more than half the cache, the oldest of them, then
+/// the valid certificate that expires first among those that never
+/// verified a signature. A slot with a fetch in flight (locked, as every
+/// new slot is from birth) is never forgotten (a second fetch would start
+/// for a URL already being fetched), and a failure still remembered only
+/// past half the cache: below that, forgetting failures would let a flood
+/// of requests naming ever new URLs start a fetch each; past it, keeping
+/// them would let such a flood keep out the URL SNS really signs with (a
+/// new certificate after a rotation), answered 503 until SNS gave up. A
+/// proven certificate (one that verified a signature) is forgotten only
+/// when every URL remembered is proven: else a flood of forged requests
+/// naming new URLs would push out the certificate SNS signs with.
 fn eviction_victim(
     map: &HashMap<SigningCertUrl, Cached>,
     now: OffsetDateTime,
 ) -> Option<SigningCertUrl> {
     let mut best: Option<((u8, i64), &SigningCertUrl)> = None;
     let mut all_proven = true;
+    let mut failures = 0;
+    let mut oldest_failure: Option<(OffsetDateTime, &SigningCertUrl)> = None;
     for (url, cached) in map {
         let Some(slot) = cached.slot.try_lock() else {
             all_proven = false;
@@ -504,8 +535,12 @@ fn eviction_victim(
         let rank = match &*slot {
             Slot::Empty => return Some(url.clone()),
             Slot::Failed { until, .. } if *until <= now => return Some(url.clone()),
-            Slot::Failed { .. } => {
+            Slot::Failed { until, .. } => {
                 all_proven = false;
+                failures += 1;
+                if oldest_failure.is_none_or(|(oldest, _)| *until < oldest) {
+                    oldest_failure = Some((*until, url));
+                }
                 continue;
             }
             Slot::Ready(cert) if !cert.is_valid_at(now) => (0, cert.not_after),
@@ -517,6 +552,14 @@ fn eviction_victim(
         }
         if best.is_none_or(|(r, _)| rank < r) {
             best = Some((rank, url));
+        }
+    }
+    if let Some(((0, _), url)) = best {
+        return Some(url.clone());
+    }
+    if failures * 2 > map.len() {
+        if let Some((_, url)) = oldest_failure {
+            return Some(url.clone());
         }
     }
     best.filter(|((rank, _), _)| *rank < 2 || all_proven)
@@ -1065,10 +1108,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subscribe_urls_are_only_sns_region_hosts() {
+        let good = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=t";
+        assert!(SubscribeUrl::parse(good).is_ok());
+        for bad in [
+            "https://sns.s3-eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=t",
+            "https://sns.s3-accelerate.amazonaws.com/?Action=ConfirmSubscription&Token=t",
+            "https://sns.evil.amazonaws.com/?Action=ConfirmSubscription&Token=t",
+        ] {
+            assert!(SubscribeUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn certificate_urls_are_checked_strictly() {
         for good in [
             "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
             "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
+            "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.ap-southeast-2.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.il-central-1.amazonaws.com/SimpleNotificationService-abc.pem",
         ] {
             assert!(SigningCertUrl::parse(good).is_ok(), "{good}");
         }
@@ -1098,6 +1157,17 @@ mod tests {
             "https://sns.us-east-1.amazonaws.com/SimpleNotificationService%2Dabc.pem",
             "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc..pem",
             "https://sns.us-east-1.amazonaws.com/.pem",
+            // S3's dash-style hosts serve a bucket named `sns` (reported
+            // against AWS's own pattern, nathforge/validatesns issue 6).
+            "https://sns.s3-ap-southeast-2.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.s3-accelerate.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.s3-external-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.s3-website-us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.US-EAST-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.us-east.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.us--east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.us-east-1-.amazonaws.com/SimpleNotificationService-abc.pem",
             "",
         ] {
             assert_eq!(
