@@ -1,6 +1,7 @@
 //! Mailgun: one event per request, `{"signature": {...}, "event-data": {...}}`
 //! as JSON (or, for legacy webhooks, the same signature fields as form
-//! fields).
+//! fields: URL-encoded, or `multipart/form-data` where the event carries the
+//! message as `attachment-N` files, which are left out of the event).
 //!
 //! - Authenticated by: `signature.signature`, the hex HMAC-SHA256 (keyed
 //!   with the webhook signing key) of `signature.timestamp` immediately
@@ -175,6 +176,12 @@ impl MailgunVerifier {
         let content_type = headers::optional(headers, &CONTENT_TYPE, &self.policy.limits)?;
         if form::is_form(content_type) {
             Ok(Decoded::Form(form::pairs(body, &self.policy.limits)?))
+        } else if let Some(content_type) = content_type.filter(|ct| is_multipart_form(ct)) {
+            multipart_fields(content_type, body)
+                .map(Decoded::Multipart)
+                .map_err(|_| VerifyError::InvalidPayload {
+                    detail: "the body is not a multipart form",
+                })
         } else {
             serde_json::from_slice(body)
                 .map(Decoded::Json)
@@ -296,6 +303,8 @@ impl MailgunVerifier {
 enum Decoded<'a> {
     Json(Envelope<'a>),
     Form(Vec<Pair<'a>>),
+    /// A legacy form posted as `multipart/form-data`: its fields, decoded.
+    Multipart(Vec<(String, String)>),
 }
 
 impl Decoded<'_> {
@@ -310,6 +319,23 @@ impl Decoded<'_> {
                     .ok_or(VerifyError::InvalidSignature)
             }
             Self::Form(pairs) => signature_from_pairs(pairs, limits).map(Cow::Owned),
+            Self::Multipart(fields) => {
+                // Mailgun's own value is the last, as in a URL-encoded form.
+                let last = |name: &str| {
+                    let found = fields.iter().rev().find(|(n, _)| n == name);
+                    found.map(|(_, value)| value.clone())
+                };
+                match [last("timestamp"), last("token"), last("signature")] {
+                    [Some(timestamp), Some(token), Some(signature)] => {
+                        Ok(Cow::Owned(SignatureFields {
+                            timestamp,
+                            token,
+                            signature,
+                        }))
+                    }
+                    _ => Err(VerifyError::InvalidSignature),
+                }
+            }
         }
     }
 
@@ -317,8 +343,31 @@ impl Decoded<'_> {
         match self {
             Self::Json(envelope) => events_from_envelope(&envelope),
             Self::Form(pairs) => events_from_pairs(&pairs),
+            Self::Multipart(fields) => events_from_fields(fields),
         }
     }
+}
+
+/// Whether a `Content-Type` value is `multipart/form-data` (parameters
+/// ignored).
+fn is_multipart_form(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("multipart/form-data")
+}
+
+/// The fields of a legacy webhook posted as `multipart/form-data`, as the
+/// legacy `dropped`, `bounced` and `complained` events are when they carry
+/// the message (`attachment-N` files), in order. Files are left out: the
+/// event is in the fields, and the files are the same on every attempt.
+/// Within the inbound form limits (parts); the body was checked against
+/// the event body limit first.
+fn multipart_fields(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, ParseError> {
+    let parts = crate::inbound::form_fields(content_type, body, &crate::InboundLimits::default())?;
+    Ok(parts
+        .iter()
+        .filter(|part| part.filename.is_none())
+        .map(|part| (part.name.clone(), part.text()))
+        .collect())
 }
 
 /// The last value of each signature field: Mailgun's own value is the last
@@ -465,9 +514,9 @@ pub struct MailgunClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Parses a Mailgun body without verifying it, choosing JSON or the legacy
-/// form encoding from its `Content-Type` exactly as the verifier does
-/// (case-insensitive, parameters ignored).
+/// Parses a Mailgun body without verifying it, choosing JSON or a legacy
+/// form (URL-encoded or `multipart/form-data`) from its `Content-Type`
+/// exactly as the verifier does (case-insensitive, parameters ignored).
 ///
 /// # Errors
 ///
@@ -478,10 +527,10 @@ pub fn parse_request<H: Headers + ?Sized>(
 ) -> Result<Vec<EmailEvent>, ParseError> {
     let content_type = headers::optional(headers, &CONTENT_TYPE, &Limits::default())
         .map_err(|_| ParseError::new("the Content-Type header cannot be read"))?;
-    if form::is_form(content_type) {
-        parse_form(body)
-    } else {
-        parse(body)
+    match content_type {
+        ct if form::is_form(ct) => parse_form(body),
+        Some(ct) if is_multipart_form(ct) => events_from_fields(multipart_fields(ct, body)?),
+        _ => parse(body),
     }
 }
 
@@ -666,11 +715,9 @@ struct LegacyForm {
 }
 
 impl LegacyForm {
-    fn new(pairs: &[Pair<'_>]) -> Self {
+    fn new(decoded: Vec<(String, String)>) -> Self {
         let mut fields: Vec<(String, Vec<String>)> = Vec::new();
-        for pair in pairs {
-            let name = form::decode(pair.name);
-            let value = form::decode(pair.value);
+        for (name, value) in decoded {
             match fields.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, values)) => values.push(value),
                 None => fields.push((name, vec![value])),
@@ -835,7 +882,18 @@ impl LegacyForm {
 /// new with each attempt: the idempotency key digests every other field,
 /// so a redelivery gets the same key.
 fn events_from_pairs(pairs: &[Pair<'_>]) -> Result<Vec<EmailEvent>, ParseError> {
-    let legacy = LegacyForm::new(pairs);
+    events_from_fields(
+        pairs
+            .iter()
+            .map(|pair| (form::decode(pair.name), form::decode(pair.value)))
+            .collect(),
+    )
+}
+
+/// The event of a legacy form's decoded fields, in order (see
+/// [`events_from_pairs`]).
+fn events_from_fields(fields: Vec<(String, String)>) -> Result<Vec<EmailEvent>, ParseError> {
+    let legacy = LegacyForm::new(fields);
     let event = legacy
         .first("event")
         .ok_or_else(|| ParseError::new("no `event` field"))?;

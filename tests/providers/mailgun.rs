@@ -4,6 +4,8 @@
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fmt::Write as _;
+
 use crate::common::{Sample, Vector, at};
 use email_webhooks::Configure as _;
 use email_webhooks::provider::mailgun::{self, MailgunVerifier};
@@ -177,6 +179,103 @@ fn legacy_form_webhooks_verify_with_the_last_value_winning() {
             .unwrap_err()
             .code(),
         "invalid_signature"
+    );
+}
+
+/// A legacy webhook posted as `multipart/form-data`, as Mailgun posts the
+/// legacy `bounced`, `dropped` and `complained` events with the message
+/// attached (`attachment-N`): verified and read as the URL-encoded form is,
+/// the file left out, and the same event posted either way gets one key.
+/// It was read as JSON and refused (400), and Mailgun gave up after 8 hours.
+#[test]
+fn legacy_multipart_webhooks_verify_and_parse_as_the_form_does() {
+    let (_, verifier) = vector();
+    let sig = "9cfc5c41582e51246e73c88d34db3af0a3a2692a76fbab81492842f000256d33";
+    let token = "5egbgr1vjgqxtrnp65xfznchgdccwh5d6i09vijqi3whgowmn6";
+    let fields = |token: &str| {
+        vec![
+            ("event", "bounced".to_owned()),
+            ("recipient", "gone@example.com".to_owned()),
+            ("domain", "mg.example.com".to_owned()),
+            ("code", "550".to_owned()),
+            ("error", "5.1.1 The email account does not exist".to_owned()),
+            (
+                "message-headers",
+                r#"[["Message-Id", "<m1@example.com>"]]"#.to_owned(),
+            ),
+            ("X-Mailgun-Sid", "WyI1ZjE0Il0=".to_owned()),
+            ("order", "42 & 100%".to_owned()),
+            ("attachment-count", "1".to_owned()),
+            ("timestamp", SIGNED_AT.to_string()),
+            ("token", token.to_owned()),
+            ("signature", sig.to_owned()),
+        ]
+    };
+    let multipart = |fields: &[(&str, String)]| {
+        let mut body = String::new();
+        for (name, value) in fields {
+            write!(
+                body,
+                "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .unwrap();
+        }
+        body.push_str(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"message.eml\"\r\n\
+             Content-Type: message/rfc822\r\n\r\nSubject: hi\r\n\r\nbody\r\n--XyZ--\r\n",
+        );
+        body
+    };
+    let headers = [("Content-Type", "multipart/form-data; boundary=XyZ")];
+    let body = multipart(&fields(token));
+    let events = verifier
+        .verify_and_parse_at(&headers, body.as_bytes(), at(SIGNED_AT))
+        .unwrap();
+    let e = &events[0];
+    assert_eq!(
+        (e.kind, e.reject_reason),
+        (EventKind::Bounced, Some(RejectReason::Bounced))
+    );
+    assert_eq!(e.recipient.as_deref(), Some("gone@example.com"));
+    assert_eq!(e.message_id.as_deref(), Some("<m1@example.com>"));
+    assert_eq!(
+        e.mta_response.as_deref(),
+        Some("5.1.1 The email account does not exist")
+    );
+    assert_eq!(
+        serde_json::Value::Object(e.metadata.clone()),
+        json!({"order": "42 & 100%"})
+    );
+    assert!(!e.raw.get().contains("message.eml"));
+    // Unsigned parsing reads it the same way.
+    let parsed = mailgun::parse_request(&headers, body.as_bytes()).unwrap();
+    assert_eq!(parsed[0].idempotency_key(), e.idempotency_key());
+    // The same fields URL-encoded: the same event, the same key.
+    let encoded: Vec<String> = fields(token)
+        .iter()
+        .map(|(name, value)| format!("{name}={}", crate::common::form_encode(value)))
+        .collect();
+    let form = verifier
+        .verify_and_parse_at(&FORM, encoded.join("&").as_bytes(), at(SIGNED_AT))
+        .unwrap();
+    assert_eq!(form[0].idempotency_key(), e.idempotency_key());
+    // Another token: the signature no longer matches.
+    let forged = multipart(&fields("another-token"));
+    assert_eq!(
+        verifier
+            .verify_at(&headers, forged.as_bytes(), at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+    // A multipart body cut short is refused before any signature check.
+    let cut = &body[..body.len() - 12];
+    assert_eq!(
+        verifier
+            .verify_at(&headers, cut.as_bytes(), at(SIGNED_AT))
+            .unwrap_err()
+            .code(),
+        "invalid_payload"
     );
 }
 
