@@ -15,6 +15,14 @@
 //!   `complaintFeedbackType` is `not-spam` (a mailbox provider correcting
 //!   an earlier report) has the reject reason `other` and keeps the
 //!   address.
+//! - `Subscription` (SES list management: the recipient used the one-click
+//!   unsubscribe header or the preference page) is an
+//!   [`EventKind::Unsubscribed`] when the recipient left the list or a
+//!   topic they were not opted out of, else an [`EventKind::Subscribed`];
+//!   the topics are in the description and the raw JSON. Leaving one
+//!   topic stops all mail to the address in
+//!   [`EmailEvent::suppression`]: where you send per topic, read the
+//!   topics first.
 //! - Replay window: the SNS verifier's (2 hours past by default); SNS
 //!   retries resend the same signed envelope.
 //! - Fan-out: at most [`Limits::max_recipients_per_event`](crate::Limits::max_recipients_per_event) recipients per
@@ -27,7 +35,10 @@
 //! - Setup: SNS first posts a `SubscriptionConfirmation`, signed like a
 //!   notification. It is reported as a
 //!   [`Control::SubscriptionConfirmation`](crate::provider::Control::SubscriptionConfirmation)
-//!   with the validated URL to visit, never confirmed automatically.
+//!   with the validated URL to visit, never confirmed automatically. The
+//!   plain-text notice SES then publishes ("Successfully validated SNS
+//!   topic for Amazon SES event publishing.") is acknowledged with no
+//!   event.
 //!
 //! Source: <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>
 //! and <https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html>.
@@ -248,6 +259,14 @@ fn events_in(
     timestamp: Option<&str>,
     limits: &Limits,
 ) -> Result<Vec<EmailEvent>, ParseError> {
+    // When a configuration set's event destination is added, SES posts
+    // this plain text once to check the topic: a notice, no event.
+    if message
+        .trim_start()
+        .starts_with("Successfully validated SNS topic for Amazon SES event publishing")
+    {
+        return Ok(Vec::new());
+    }
     let raw: &RawValue =
         serde_json::from_str(message).map_err(|e| ParseError::json("Message is not JSON", &e))?;
     let native: SesEvent = serde_json::from_str(raw.get())
@@ -262,7 +281,8 @@ fn events_in(
 #[non_exhaustive]
 pub struct SesEvent {
     /// Event publishing: `Bounce`, `Complaint`, `Delivery`, `Send`,
-    /// `Reject`, `Open`, `Click`, `Rendering Failure`, `DeliveryDelay`, …
+    /// `Reject`, `Open`, `Click`, `Rendering Failure`, `DeliveryDelay`,
+    /// `Subscription`, …
     pub event_type: Option<String>,
     /// Identity notifications: `Bounce`, `Complaint`, `Delivery`.
     pub notification_type: Option<String>,
@@ -285,6 +305,10 @@ pub struct SesEvent {
     pub failure: Option<SesFailure>,
     /// Delivery delay details.
     pub delivery_delay: Option<SesDeliveryDelay>,
+    /// Subscription details (SES list management): the recipient's topic
+    /// preferences before and after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SesSubscription>,
 }
 
 /// `mail`.
@@ -395,6 +419,113 @@ pub struct SesDeliveryDelay {
     /// The delayed recipients.
     #[serde(default)]
     pub delayed_recipients: Vec<SesRecipient>,
+}
+
+/// `subscription`, for `Subscription` events: a contact's preferences on
+/// one of your SES contact lists, changed by the recipient (the
+/// one-click unsubscribe header, the preference page).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesSubscription {
+    /// The contact list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_list: Option<String>,
+    /// What made the change (`UnsubscribeHeader`, `PreferencePage`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The preferences after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_topic_preferences: Option<SesTopicPreferences>,
+    /// The preferences before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_topic_preferences: Option<SesTopicPreferences>,
+}
+
+/// A contact's topic preferences.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesTopicPreferences {
+    /// Whether the contact left the whole list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_all: Option<bool>,
+    /// Each topic's status.
+    #[serde(default)]
+    pub topic_subscription_status: Vec<SesTopicStatus>,
+}
+
+/// One topic's status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SesTopicStatus {
+    /// The topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_name: Option<String>,
+    /// `OptIn` or `OptOut`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_status: Option<String>,
+}
+
+impl SesSubscription {
+    /// Whether the change leaves something: the whole list, or a topic the
+    /// contact was not opted out of before. What else it is (opting back
+    /// in) is a subscription.
+    fn opts_out(&self) -> bool {
+        let new = self.new_topic_preferences.clone().unwrap_or_default();
+        let old = self.old_topic_preferences.clone().unwrap_or_default();
+        let out = |status: &SesTopicStatus| status.subscription_status.as_deref() == Some("OptOut");
+        let was_out = |topic: &SesTopicStatus| {
+            old.topic_subscription_status
+                .iter()
+                .any(|before| before.topic_name == topic.topic_name && out(before))
+        };
+        (new.unsubscribe_all == Some(true) && old.unsubscribe_all != Some(true))
+            || new
+                .topic_subscription_status
+                .iter()
+                .any(|topic| out(topic) && !was_out(topic))
+    }
+
+    /// The event: an unsubscribe or a subscription.
+    fn plan(&self, plan: &mut Plan) {
+        let out = self.opts_out();
+        plan.kind = if out {
+            EventKind::Unsubscribed
+        } else {
+            EventKind::Subscribed
+        };
+        plan.reason = out.then_some(RejectReason::Unsubscribed);
+        plan.description = Some(self.describe(out));
+        // The change is the contact's: with several destinations, which
+        // one made it is not said.
+        if plan.recipients.len() > 1 {
+            plan.recipients.clear();
+        }
+    }
+
+    /// One line: the list, and what the recipient left or joined.
+    fn describe(&self, out: bool) -> String {
+        let new = self.new_topic_preferences.clone().unwrap_or_default();
+        let list = self.contact_list.as_deref().unwrap_or("a contact list");
+        if out && new.unsubscribe_all == Some(true) {
+            return format!("unsubscribed from all of {list}");
+        }
+        let wanted = if out { "OptOut" } else { "OptIn" };
+        let topics: Vec<&str> = new
+            .topic_subscription_status
+            .iter()
+            .filter(|t| t.subscription_status.as_deref() == Some(wanted))
+            .filter_map(|t| t.topic_name.as_deref())
+            .collect();
+        let verb = if out { "opted out of" } else { "opted in to" };
+        if topics.is_empty() {
+            format!("{verb} {list}")
+        } else {
+            format!("{verb} {} in {list}", topics.join(", "))
+        }
+    }
 }
 
 /// What one SES event becomes, before it is split per recipient.
@@ -510,6 +641,11 @@ fn plan(native: &SesEvent) -> Plan {
                     plan.user_agent = native.click.as_ref().and_then(|c| c.user_agent.clone());
                     plan.click_url = native.click.as_ref().and_then(|c| c.link.clone());
                 }
+                "Subscription" => native
+                    .subscription
+                    .clone()
+                    .unwrap_or_default()
+                    .plan(&mut plan),
                 "Rendering Failure" => {
                     plan.kind = EventKind::Failed;
                     plan.description = native

@@ -520,3 +520,89 @@ fn permanent_bounces_and_spam_reports_alone_stop_the_address() {
     assert_eq!(not_spam.reject_reason, Some(RejectReason::Other));
     assert_eq!(not_spam.suppression(), Suppression::Keep);
 }
+
+/// SES list management's `Subscription` event (the recipient used the
+/// one-click unsubscribe header or the preference page): leaving the list
+/// or a topic is an unsubscribe that stops the address, opting back in a
+/// subscription. Fields as in the SES developer guide's "Contents of event
+/// data" (`subscription`: `contactList`, `source`, `newTopicPreferences`,
+/// `oldTopicPreferences`). It was an unknown event, and the address kept
+/// being mailed.
+#[test]
+fn subscription_events_are_unsubscribes_or_subscriptions() {
+    use email_webhooks::{StopReason, Suppression};
+    let event = |destination: serde_json::Value, new: serde_json::Value, old: serde_json::Value| {
+        ses_message(&json!({"eventType": "Subscription",
+            "mail": {"messageId": "m1", "destination": destination},
+            "subscription": {"contactList": "Newsletter", "timestamp": "2026-12-01T07:08:09Z",
+                "source": "UnsubscribeHeader",
+                "newTopicPreferences": new, "oldTopicPreferences": old}}))
+    };
+    let one = json!(["a@example.com"]);
+    let topics = |status: &str| {
+        json!({"unsubscribeAll": false, "topicSubscriptionStatus": [
+            {"topicName": "Offers", "subscriptionStatus": status},
+            {"topicName": "News", "subscriptionStatus": "OptIn"}]})
+    };
+    let all = event(
+        one.clone(),
+        json!({"unsubscribeAll": true}),
+        topics("OptIn"),
+    )
+    .remove(0);
+    assert_eq!(all.kind, EventKind::Unsubscribed);
+    assert_eq!(all.reject_reason, Some(RejectReason::Unsubscribed));
+    assert_eq!(all.recipient.as_deref(), Some("a@example.com"));
+    assert_eq!(
+        all.suppression(),
+        Suppression::Stop(StopReason::Unsubscribe)
+    );
+    assert_eq!(
+        all.description.as_deref(),
+        Some("unsubscribed from all of Newsletter")
+    );
+    let topic = event(one.clone(), topics("OptOut"), topics("OptIn")).remove(0);
+    assert_eq!(topic.kind, EventKind::Unsubscribed);
+    assert_eq!(
+        topic.description.as_deref(),
+        Some("opted out of Offers in Newsletter")
+    );
+    let back = event(one.clone(), topics("OptIn"), topics("OptOut")).remove(0);
+    assert_eq!(back.kind, EventKind::Subscribed);
+    assert_eq!(back.suppression(), Suppression::Keep);
+    // Opting in to one topic while another stays opted out is no
+    // unsubscribe.
+    let other_out = json!({"unsubscribeAll": false, "topicSubscriptionStatus": [
+        {"topicName": "Offers", "subscriptionStatus": "OptOut"},
+        {"topicName": "News", "subscriptionStatus": "OptIn"}]});
+    let was = json!({"unsubscribeAll": false, "topicSubscriptionStatus": [
+        {"topicName": "Offers", "subscriptionStatus": "OptOut"},
+        {"topicName": "News", "subscriptionStatus": "OptOut"}]});
+    assert_eq!(
+        event(one, other_out, was).remove(0).kind,
+        EventKind::Subscribed
+    );
+    // With several destinations the event does not say whose change it is:
+    // one event, no recipient, no address stopped.
+    let many = event(
+        json!(["a@example.com", "b@example.com"]),
+        json!({"unsubscribeAll": true}),
+        json!({}),
+    );
+    assert_eq!(many.len(), 1);
+    assert_eq!(many[0].recipient, None);
+}
+
+/// SES posts one plain-text notice when an event destination is added to
+/// a configuration set ("Successfully validated SNS topic for Amazon SES
+/// event publishing."; django-anymail ignores it too): acknowledged with no
+/// event. It was refused as not JSON.
+#[test]
+fn the_topic_validation_notice_is_acknowledged_without_events() {
+    let body = notification("Successfully validated SNS topic for Amazon SES event publishing.");
+    let headers = [("x-amz-sns-message-type", "Notification")];
+    match block_on(ses_verifier().verify_and_parse_at(&headers, body.as_bytes(), now())).unwrap() {
+        SesOutcome::Events(events) => assert!(events.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
