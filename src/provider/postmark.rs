@@ -185,13 +185,21 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 fn bounce_kind(bounce_type: Option<&str>) -> (EventKind, Option<RejectReason>) {
     match bounce_type.unwrap_or_default() {
         "HardBounce" | "SoftBounce" => (EventKind::Bounced, Some(RejectReason::Bounced)),
-        "Transient" | "DnsError" => (EventKind::Deferred, None),
+        "Transient" | "DnsError" | "OpenRelayTest" => (EventKind::Deferred, None),
+        // A message flagged by a virus scanner: not the address's fault
+        // (a soft bounce, below).
+        "VirusNotification" => (EventKind::Bounced, Some(RejectReason::Other)),
+        // Postmark held it: the sender signature is not confirmed.
+        "Unconfirmed" => (EventKind::Rejected, None),
+        "InboundError" => (EventKind::InboundFailed, None),
         "SpamComplaint" | "SpamNotification" => (EventKind::Complained, Some(RejectReason::Spam)),
         "BadEmailAddress" => (EventKind::Rejected, Some(RejectReason::Invalid)),
         "ManuallyDeactivated" | "Blocked" | "DMARCPolicy" => {
             (EventKind::Rejected, Some(RejectReason::Blocked))
         }
-        "Unsubscribe" => (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed)),
+        "Unsubscribe" | "ManualSuppression" => {
+            (EventKind::Unsubscribed, Some(RejectReason::Unsubscribed))
+        }
         "Subscribe" => (EventKind::Subscribed, None),
         "AutoResponder" | "AddressChange" | "ChallengeVerification" => {
             (EventKind::Autoresponded, None)
@@ -246,10 +254,14 @@ fn normalize(mut native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
         _ => (EventKind::Unknown, None, Timestamp::default()),
     };
     // Postmark's `SoftBounce` (a full mailbox, a server refusing for now)
-    // is a bounce it stopped retrying, but not a bad address.
+    // is a bounce it stopped retrying, and `VirusNotification` a message
+    // flagged as infected, but neither is a bad address.
     let soft_bounce = kind == EventKind::Bounced
         && native.record_type == "Bounce"
-        && native.bounce_type.as_deref() == Some("SoftBounce");
+        && matches!(
+            native.bounce_type.as_deref(),
+            Some("SoftBounce" | "VirusNotification")
+        );
     let mut event = EmailEvent::new(Provider::Postmark, kind, raw);
     event.timestamp = timestamp.0;
     event.reject_reason = reason;

@@ -14,13 +14,19 @@
 //! - Events: `email.sent`, `email.delivered`, `email.delivery_delayed`
 //!   ([`EventKind::Deferred`]), `email.bounced`
 //!   (soft where the bounce `type` is `Transient` or `Undetermined`), `email.complained`,
-//!   `email.opened`, `email.clicked`, `email.failed`, and `email.suppressed`
+//!   `email.opened`, `email.clicked`, `email.failed` (`data.failed.reason`
+//!   its description), `email.scheduled` ([`EventKind::Queued`]),
+//!   `email.suppressed`
 //!   ([`EventKind::Rejected`]: not sent, the
 //!   address being on Resend's suppression list, which stops it: a
-//!   complaint where `data.suppressed.type` says so, else a bounce); anything else is
+//!   complaint where `data.suppressed.type` says so, else a bounce), and
+//!   `contact.updated` with `unsubscribed: true` ([`EventKind::Unsubscribed`],
+//!   the recipient `data.email`); anything else is
 //!   [`EventKind::Unknown`] with its JSON kept.
-//!   The recipient is the first of `data.to` (a list; a lone string is
-//!   read too), and an event this model cannot read (an object naming its
+//!   The recipient is the one address of `data.to` (a list; a lone string
+//!   is read too); an event of an email to several names none, since it
+//!   does not say which of them it is about. An event this model cannot
+//!   read (an object naming its
 //!   `type`, with a field of another type) is an unknown event under its
 //!   signed id, never refused.
 //! - Acknowledgement: any 2xx. Svix retries anything else 8 times over
@@ -141,6 +147,36 @@ pub struct ResendData {
     pub suppressed: Option<Value>,
     /// Tags the sender attached (an object of name → value).
     pub tags: Option<Value>,
+    /// Why Resend could not send, for `email.failed` (`reason`).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failed: Option<ResendFailed>,
+    /// The contact's address, for `contact.*` events.
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<String>,
+    /// Whether the contact is unsubscribed, for `contact.*` events.
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unsubscribed: Option<bool>,
+}
+
+/// `data.failed` of a Resend `email.failed` event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResendFailed {
+    /// Why the email could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `data.bounce` of a Resend event.
@@ -232,6 +268,10 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         "email.clicked" => EventKind::Clicked,
         "email.failed" => EventKind::Failed,
         "email.suppressed" => EventKind::Rejected,
+        "email.scheduled" => EventKind::Queued,
+        // A contact marked unsubscribed (Resend's unsubscribe link, the
+        // API); other contact changes are kept as unknown.
+        "contact.updated" if native.data.unsubscribed == Some(true) => EventKind::Unsubscribed,
         _ => EventKind::Unknown,
     };
     let mut event = EmailEvent::new(Provider::Resend, kind, raw);
@@ -240,10 +280,13 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
     event.event_id = id.map(str::to_owned);
     event.message_id = data.email_id;
     // `to` entries may carry a display name: `Jane <jane@example.com>`.
-    event.recipient = data
-        .to
-        .first()
-        .and_then(|to| crate::event::bare_address(to));
+    // An event of an email to several does not say which of them it is
+    // about (a bounce would stop the wrong address): no recipient then.
+    event.recipient = match (data.to.as_slice(), kind) {
+        ([to], _) => crate::event::bare_address(to),
+        (_, EventKind::Unsubscribed) => data.email.as_deref().and_then(crate::event::bare_address),
+        _ => None,
+    };
     event.reject_reason = match kind {
         EventKind::Bounced
             if data
@@ -255,6 +298,7 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
         }
         EventKind::Bounced => Some(RejectReason::Bounced),
         EventKind::Complained => Some(RejectReason::Spam),
+        EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
         // Not sent: the address is on Resend's suppression list, for a
         // bounce or a complaint.
         EventKind::Rejected => {
@@ -293,6 +337,9 @@ fn normalize(native: ResendEvent, id: Option<&str>, raw: Box<RawValue>) -> Email
     }
     if let Some(bounce) = data.bounce {
         event.description = bounce.message;
+    }
+    if let Some(failed) = data.failed {
+        event.description = failed.reason;
     }
     if let Some(click) = data.click {
         event.click_url = click.link;

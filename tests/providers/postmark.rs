@@ -153,6 +153,21 @@ fn bounce_types_map_as_documented() {
         ),
         ("AutoResponder", EventKind::Autoresponded, None),
         ("TemplateRenderingFailed", EventKind::Failed, None),
+        // The rest of Postmark's bounce types table (its "Bounce types"
+        // API reference); they were unknown events.
+        ("OpenRelayTest", EventKind::Deferred, None),
+        (
+            "VirusNotification",
+            EventKind::Bounced,
+            Some(RejectReason::Other),
+        ),
+        ("Unconfirmed", EventKind::Rejected, None),
+        ("InboundError", EventKind::InboundFailed, None),
+        (
+            "ManualSuppression",
+            EventKind::Unsubscribed,
+            Some(RejectReason::Unsubscribed),
+        ),
         ("SomethingNew", EventKind::Unknown, None),
     ];
     for (t, kind, reason) in cases {
@@ -161,6 +176,10 @@ fn bounce_types_map_as_documented() {
         assert_eq!((e.kind, e.reject_reason), (kind, reason), "{t}");
         assert_eq!(e.event_id.as_deref(), Some("7"));
     }
+    // A message flagged as infected is no bad address.
+    let virus = br#"{"RecordType":"Bounce","Type":"VirusNotification","ID":"8","Email":"x@y.z"}"#;
+    let e = &postmark::parse(virus).unwrap()[0];
+    assert_eq!(e.suppression(), email_webhooks::Suppression::SoftBounce);
 }
 
 #[test]

@@ -179,3 +179,50 @@ fn suppressed_lone_recipients_and_unreadable_objects() {
     assert!(resend::parse(&[("svix-id", "msg_1")], b"[1]").is_err());
     assert!(resend::parse(&[("svix-id", "msg_1")], br#"["email.bounced"]"#).is_err());
 }
+
+/// Fields from Resend's event types page: `email.failed` says why in
+/// `data.failed.reason`, `email.scheduled` is a queued email, and a
+/// `contact.updated` whose contact is now `unsubscribed` is an unsubscribe
+/// of `data.email`. An event of an email to several recipients does not say
+/// which one it is about: it names none, so a bounce stops no address by
+/// guess. The old code read the first two without their meaning, left the
+/// unsubscribe unknown, and stopped the first recipient.
+#[test]
+fn failures_schedules_contact_unsubscribes_and_several_recipients() {
+    use email_webhooks::{StopReason, Suppression};
+    let read = |body: &str| {
+        resend::parse(&[("svix-id", "msg_1")], body.as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    let failed = read(
+        r#"{"type":"email.failed","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1",
+            "to":["a@example.com"],"failed":{"reason":"reached_daily_quota"}}}"#,
+    );
+    assert_eq!(failed.kind, EventKind::Failed);
+    assert_eq!(failed.description.as_deref(), Some("reached_daily_quota"));
+    let scheduled = read(
+        r#"{"type":"email.scheduled","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1","to":["a@example.com"]}}"#,
+    );
+    assert_eq!(scheduled.kind, EventKind::Queued);
+    let contact = |unsubscribed: bool| {
+        read(&format!(
+            r#"{{"type":"contact.updated","created_at":"2026-12-07T10:00:00Z","data":{{"id":"c1",
+                "audience_id":"a1","email":"Jane <jane@example.com>","unsubscribed":{unsubscribed}}}}}"#
+        ))
+    };
+    let left = contact(true);
+    assert_eq!(left.kind, EventKind::Unsubscribed);
+    assert_eq!(left.recipient.as_deref(), Some("jane@example.com"));
+    assert_eq!(
+        left.suppression(),
+        Suppression::Stop(StopReason::Unsubscribe)
+    );
+    assert_eq!(contact(false).kind, EventKind::Unknown);
+    let several = read(
+        r#"{"type":"email.bounced","created_at":"2026-12-07T10:00:00Z","data":{"email_id":"e1",
+            "to":["a@example.com","b@example.com"],"bounce":{"type":"Permanent","message":"gone"}}}"#,
+    );
+    assert_eq!(several.kind, EventKind::Bounced);
+    assert_eq!(several.recipient, None);
+}
