@@ -142,7 +142,10 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     }
 
     /// How long a claim is held before another worker may take it over
-    /// (default 60 s): longer than your slowest handler.
+    /// (default 60 s): longer than your slowest handler. `run` claims the
+    /// events of a delivery not yet handled again once half of it has
+    /// passed; with [`process`](Self::process), completing the events in
+    /// time is yours.
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
@@ -194,6 +197,45 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 let _ = self.store.release(&claim).await;
             }
         }
+    }
+
+    /// The events not yet handled, their claims taken anew for a whole
+    /// lease: each claim given back, then its key claimed again (one round
+    /// trip for all). A key another request took meanwhile (this claim had
+    /// lapsed) is in progress there, or a duplicate once it is done.
+    async fn claim_again(
+        &self,
+        events: std::collections::VecDeque<Incoming>,
+    ) -> Result<std::collections::VecDeque<Incoming>, Error> {
+        let mut keys = Vec::new();
+        for item in &events {
+            if let Incoming::New { event, claim } = item {
+                let _ = self.store.release(claim).await;
+                keys.push(event.idempotency_key());
+            }
+        }
+        let claims = match self.store.begin_many(&keys, self.lease).await {
+            Ok(claims) if claims.len() == keys.len() => claims,
+            Ok(_) => {
+                return Err(crate::idempotency::StoreError::Backend(
+                    "the store answered fewer claims than keys".into(),
+                )
+                .into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let mut claims = claims.into_iter();
+        Ok(events
+            .into_iter()
+            .map(|item| match item {
+                Incoming::New { event, .. } => match claims.next() {
+                    Some(Claim::Acquired(claim)) => Incoming::New { event, claim },
+                    Some(Claim::Completed) => Incoming::Duplicate(event),
+                    _ => Incoming::InProgress(event),
+                },
+                other => other,
+            })
+            .collect())
     }
 
     /// Verifies and parses; spends the delivery's single-use token (first
@@ -332,8 +374,19 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                 return Ok(outcome);
             }
         };
-        let mut events = events.into_iter();
-        while let Some(incoming) = events.next() {
+        let mut events: std::collections::VecDeque<Incoming> = events.into();
+        // Every key was claimed at once, for one lease; handling is one
+        // event at a time. Past half the lease, the events not yet handled
+        // are claimed again, so that no claim lapses while its event waits
+        // (a redelivery would take it and handle the event a second time).
+        let mut claimed_at = std::time::Instant::now();
+        while let Some(incoming) = events.pop_front() {
+            if matches!(incoming, Incoming::New { .. }) && claimed_at.elapsed() > self.lease / 2 {
+                events.push_front(incoming);
+                events = self.claim_again(events).await?;
+                claimed_at = std::time::Instant::now();
+                continue;
+            }
             match incoming {
                 Incoming::New { event, claim } => {
                     let settled = match handler(event).await {

@@ -4,6 +4,8 @@
 // Tests panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use email_webhooks::BasicAuth;
 use email_webhooks::Configure as _;
@@ -631,4 +633,34 @@ async fn an_event_repeated_in_one_delivery_is_a_duplicate_not_held_elsewhere() {
         (1, 1, 0)
     );
     assert_eq!(outcome.status(), http::StatusCode::OK);
+}
+
+/// `run` claims a delivery's events at once, for one lease, and handles
+/// them one at a time: past half the lease it claims the events not yet
+/// handled again, so a redelivery arriving while the last ones wait finds
+/// them in progress. On the old code their claims lapsed while the first
+/// handlers ran, the redelivery took them, and the events were handled
+/// twice.
+#[tokio::test]
+async fn a_slow_batch_keeps_its_waiting_events_claimed() {
+    let (verifier, headers, body) = sendgrid_batch();
+    let p = Pipeline::new(verifier, MemoryStore::new()).with_lease(Duration::from_secs(1));
+    let delivery = request(&headers, &body);
+    let first = p.run(&delivery, |_| async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        Ok::<(), ()>(())
+    });
+    let redelivery = async {
+        // Past the lease: the third event has waited 1.3 s by now, and the
+        // second is being handled.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        p.process(&request(&headers, &body)).await.unwrap()
+    };
+    let (outcome, again) = tokio::join!(first, redelivery);
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.handled, 3, "{outcome:?}");
+    assert_eq!(new_count(&again), 0, "{again:?}");
+    // Once done, every event is a duplicate.
+    let last = p.process(&request(&headers, &body)).await.unwrap();
+    assert!(last.is_settled(), "{last:?}");
 }
