@@ -399,6 +399,89 @@ async fn postgres_completion_commits_with_the_callers_transaction() {
     assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
 }
 
+/// Rows whose lease or retention ended more than the grace ago are
+/// deleted: by `purge_expired`, and by the store itself once a thousand
+/// keys have been claimed through it. Live rows stay. On the old code
+/// nothing ever deleted a row, and the table grew by one row for every
+/// event ever received.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_expired_rows_are_purged() {
+    let s = postgres().await;
+    let url = std::env::var("EMAIL_WEBHOOKS_TEST_POSTGRES_URL").unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let count = |prefix: String| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM email_webhooks_idempotency WHERE key LIKE $1",
+                    &[&format!("{prefix}%")],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    // Claims and completions, then aged past their lease or retention and
+    // the hour of grace.
+    let old = key("purge-old");
+    let old_keys: Vec<String> = (0..20).map(|i| format!("{old}-{i}")).collect();
+    for (i, claim) in s
+        .store
+        .begin_many(&old_keys, LEASE)
+        .await
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
+        if i % 2 == 0 {
+            s.store.complete(&acquired(claim), RETENTION).await.unwrap();
+        }
+    }
+    let age = |prefix: String| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "UPDATE email_webhooks_idempotency SET expires_at = now() - interval '2 hours' \
+                     WHERE key LIKE $1",
+                    &[&format!("{prefix}%")],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    age(old.clone()).await;
+    let live = key("purge-live");
+    let live_keys: Vec<String> = (0..5).map(|i| format!("{live}-{i}")).collect();
+    s.store.begin_many(&live_keys, LEASE).await.unwrap();
+    assert_eq!(count(old.clone()).await, 20);
+    let purged = s.store.purge_expired().await.unwrap();
+    assert!(purged >= 20, "{purged}");
+    assert_eq!(count(old.clone()).await, 0);
+    assert_eq!(count(live.clone()).await, 5);
+
+    // By itself: aged rows go once a thousand keys have been claimed.
+    let again = key("purge-again");
+    let again_keys: Vec<String> = (0..20).map(|i| format!("{again}-{i}")).collect();
+    s.store.begin_many(&again_keys, LEASE).await.unwrap();
+    age(again.clone()).await;
+    let busy = key("purge-busy");
+    let busy_keys: Vec<String> = (0..1000).map(|i| format!("{busy}-{i}")).collect();
+    s.store.begin_many(&busy_keys, LEASE).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(again.clone()).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "never purged");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(busy).await, 1000);
+    assert_eq!(count(live).await, 5);
+}
+
 #[tokio::test]
 async fn memory_store_is_bounded_and_never_evicts_a_live_claim() {
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::UNIX_EPOCH)));

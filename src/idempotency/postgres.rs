@@ -18,7 +18,24 @@ CREATE TABLE IF NOT EXISTS email_webhooks_idempotency (
     nonce      BYTEA,
     completed  BOOLEAN NOT NULL DEFAULT FALSE,
     expires_at TIMESTAMPTZ NOT NULL
-)";
+);
+CREATE INDEX IF NOT EXISTS email_webhooks_idempotency_expires
+    ON email_webhooks_idempotency (expires_at)";
+
+/// Deletes at most `$2` rows that expired more than `$1` seconds ago (the
+/// lease grace: a lapsed claim can still be completed or released until
+/// then; a completed key past its retention is forgotten either way).
+/// Rows another statement holds are skipped, so it never waits.
+const PURGE: &str = "\
+DELETE FROM email_webhooks_idempotency WHERE key IN (
+    SELECT key FROM email_webhooks_idempotency
+     WHERE expires_at < now() - make_interval(secs => $1)
+     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
+/// After how many keys claimed a store purges expired rows, and how many
+/// it deletes then at most (twice as many, so a backlog shrinks).
+const PURGE_EVERY: usize = 1000;
+const PURGE_BATCH: i64 = 2000;
 
 /// Claims a key in one statement: insert, or take over an expired row.
 /// Returns a row when this call claimed it.
@@ -94,6 +111,8 @@ DELETE FROM email_webhooks_idempotency
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// Keys claimed since the last purge, shared by clones.
+    claimed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -119,6 +138,15 @@ pub(crate) async fn create_locked(pool: &Pool, schema: &str) -> Result<(), Store
     result.map_err(backend)
 }
 
+async fn purge(pool: &Pool, max: i64) -> Result<u64, StoreError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client.prepare_cached(PURGE).await.map_err(backend)?;
+    client
+        .execute(&statement, &[&seconds(LEASE_GRACE), &max])
+        .await
+        .map_err(backend)
+}
+
 pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
@@ -140,7 +168,9 @@ impl PostgresStore {
     ///     nonce      BYTEA,                  -- the holder's token; NULL once completed
     ///     completed  BOOLEAN NOT NULL DEFAULT FALSE,
     ///     expires_at TIMESTAMPTZ NOT NULL    -- end of the lease, or of the retention
-    /// )
+    /// );
+    /// CREATE INDEX IF NOT EXISTS email_webhooks_idempotency_expires
+    ///     ON email_webhooks_idempotency (expires_at)   -- for the purge
     /// ```
     ///
     /// Times come from the database server's clock, so replicas agree.
@@ -183,13 +213,48 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// A store over a pool you built (TLS, sizes, timeouts of your own).
     #[must_use]
     pub fn from_pool(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            claimed: std::sync::Arc::default(),
+        }
+    }
+
+    /// Deletes up to 10,000 rows whose lease or retention ended more than
+    /// [`LEASE_GRACE`] ago, and returns how many it deleted. The store
+    /// does this by itself, a few thousand rows each time a thousand keys
+    /// have been claimed through it (in a task of its own, never in a
+    /// request's way); call it from a scheduled job to catch up a backlog
+    /// (again while it returns 10,000).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the statement fails.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        purge(&self.pool, 10_000).await
+    }
+
+    /// Counts `n` keys claimed; past [`PURGE_EVERY`] since the last purge,
+    /// starts one (its failure is left for the next: nothing depends on
+    /// it).
+    fn claimed(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        if self.claimed.fetch_add(n, Ordering::Relaxed) + n >= PURGE_EVERY {
+            self.claimed.store(0, Ordering::Relaxed);
+            // Outside a Tokio runtime (a future built to be run later) the
+            // purge waits for the next count.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let pool = self.pool.clone();
+                runtime.spawn(async move {
+                    let _ = purge(&pool, PURGE_BATCH).await;
+                });
+            }
+        }
     }
 
     /// The store's connection pool (a [`PostgresQueue`](crate::queue::PostgresQueue)
@@ -245,6 +310,7 @@ impl IdempotencyStore for PostgresStore {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
         let pool = self.pool.clone();
+        self.claimed(1);
         async move {
             let token = token?;
             let client = pool.get().await.map_err(pool_error)?;
@@ -283,6 +349,7 @@ impl IdempotencyStore for PostgresStore {
             return Ok(Vec::new());
         }
         let tokens = Token::many(keys)?;
+        self.claimed(keys.len());
         // One statement cannot upsert a row twice: a repeated key is
         // claimed once, and its repeats are in progress (held by it).
         let mut seen = std::collections::HashSet::new();
