@@ -188,13 +188,17 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         Ok(self.store.release(claim).await?)
     }
 
-    /// Releases every claim in `incoming`, ignoring failures: the caller
-    /// already has an error to report, and an unreleased claim expires with
-    /// its lease anyway.
+    /// Releases every claim in `incoming`, up to the first failure: the
+    /// caller already has an error to report, and an unreleased claim
+    /// expires with its lease anyway. A store that fails to release one
+    /// would most likely fail (each after its own timeout) for the rest:
+    /// thousands of claims could hold the request for hours.
     async fn release_all(&self, incoming: impl IntoIterator<Item = Incoming>) {
         for item in incoming {
             if let Incoming::New { claim, .. } = item {
-                let _ = self.store.release(&claim).await;
+                if self.store.release(&claim).await.is_err() {
+                    return;
+                }
             }
         }
     }
@@ -403,8 +407,9 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                         // lost) and every claim not yet handled, so the
                         // provider's retry is processed at once rather than
                         // after the leases.
-                        let _ = self.store.release(&claim).await;
-                        self.release_all(events).await;
+                        if self.store.release(&claim).await.is_ok() {
+                            self.release_all(events).await;
+                        }
                         return Err(error);
                     }
                 }

@@ -371,6 +371,9 @@ struct Flaky {
     fail_complete_at: std::sync::atomic::AtomicUsize,
     begins: std::sync::atomic::AtomicUsize,
     completes: std::sync::atomic::AtomicUsize,
+    /// Every release fails (counted in `releases`) while set.
+    releases_fail: std::sync::atomic::AtomicBool,
+    releases: std::sync::atomic::AtomicUsize,
 }
 
 impl Flaky {
@@ -381,6 +384,8 @@ impl Flaky {
             fail_complete_at: fail_complete_at.into(),
             begins: 0.into(),
             completes: 0.into(),
+            releases_fail: false.into(),
+            releases: 0.into(),
         }
     }
 
@@ -425,6 +430,11 @@ impl email_webhooks::idempotency::IdempotencyStore for Flaky {
         &self,
         token: &email_webhooks::idempotency::Token,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.releases.fetch_add(1, SeqCst);
+        if self.releases_fail.load(SeqCst) {
+            return Err(down());
+        }
         self.inner.release(token).await
     }
 }
@@ -663,4 +673,24 @@ async fn a_slow_batch_keeps_its_waiting_events_claimed() {
     // Once done, every event is a duplicate.
     let last = p.process(&request(&headers, &body)).await.unwrap();
     assert!(last.is_settled(), "{last:?}");
+}
+
+/// A store that fails a release most likely fails the next ones too, each
+/// after its own timeout (5 s on the server stores): giving back the claims
+/// of a failed delivery stops at the first release that fails, and the
+/// rest expire with their leases. On the old code every claim of the
+/// delivery was tried, up to 10,000 of them: hours for one request.
+#[tokio::test]
+async fn giving_back_claims_stops_at_the_first_release_that_fails() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (verifier, headers, body) = sendgrid_batch();
+    let store = Flaky::new(0, 1);
+    store.releases_fail.store(true, SeqCst);
+    let p = Pipeline::new(verifier, store);
+    let e = p
+        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), 503);
+    assert_eq!(p.store().releases.load(SeqCst), 1);
 }

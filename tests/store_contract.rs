@@ -399,6 +399,31 @@ async fn postgres_completion_commits_with_the_callers_transaction() {
     assert_eq!(s.replica.begin(&k, LEASE).await.unwrap(), Claim::Completed);
 }
 
+/// A key holding a NUL character (an id a provider sent with `\u0000`) is
+/// claimed, completed and found completed like any other, and kept apart
+/// from the same key without it. PostgreSQL's text refuses NUL: on the old
+/// code every statement of such a delivery failed, on every retry.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_keys_with_a_nul_character_work() {
+    let s = postgres().await;
+    let plain = key("nul");
+    let with_nul = format!("{plain}\u{0}x");
+    let token = acquired(s.store.begin(&with_nul, LEASE).await.unwrap());
+    s.store.complete(&token, RETENTION).await.unwrap();
+    assert_eq!(
+        s.replica.begin(&with_nul, LEASE).await.unwrap(),
+        Claim::Completed
+    );
+    let claims = s
+        .store
+        .begin_many(&[with_nul.clone(), plain.clone()], LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claims[0], Claim::Completed);
+    assert!(matches!(claims[1], Claim::Acquired(_)), "{:?}", claims[1]);
+}
+
 /// Rows whose lease or retention ended more than the grace ago are
 /// deleted: by `purge_expired`, and by the store itself once a thousand
 /// keys have been claimed through it. Live rows stay. On the old code

@@ -72,15 +72,19 @@ pub const LEASE_GRACE: Duration = Duration::from_secs(3600);
 /// The longest lease or retention a store applies: 100 years.
 pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// The key as every store keeps it: unchanged up to [`MAX_KEY_BYTES`],
-/// else its first 64 bytes (at a character boundary), `~sha256:` and the
-/// SHA-256 of the whole key in hex.
+/// The key as every store keeps it: unchanged up to [`MAX_KEY_BYTES`]
+/// without a NUL character, else its first 64 bytes (at a character
+/// boundary, and before any NUL), `~sha256:` and the SHA-256 of the whole
+/// key in hex. PostgreSQL's text refuses NUL: a key holding one (an id a
+/// provider sent with `\u0000`) would fail every statement of its
+/// delivery, on every retry.
 pub(crate) fn storage_key(key: &str) -> std::borrow::Cow<'_, str> {
     use sha2::Digest as _;
-    if key.len() <= MAX_KEY_BYTES {
+    let nul = key.find('\0');
+    if key.len() <= MAX_KEY_BYTES && nul.is_none() {
         return std::borrow::Cow::Borrowed(key);
     }
-    let mut end = 64;
+    let mut end = nul.unwrap_or(key.len()).min(64);
     while !key.is_char_boundary(end) {
         end -= 1;
     }
@@ -354,9 +358,13 @@ pub trait IdempotencyStore: Send + Sync {
                 match self.begin(key, lease).await {
                     Ok(claim) => claims.push(claim),
                     Err(error) => {
+                        // Given back up to the first failure: the rest
+                        // expire with their leases.
                         for claim in &claims {
                             if let Claim::Acquired(token) = claim {
-                                let _ = self.release(token).await;
+                                if self.release(token).await.is_err() {
+                                    break;
+                                }
                             }
                         }
                         return Err(error);

@@ -395,10 +395,15 @@ pub(crate) fn millis(time: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The time `millis` stands for (negative clamps to the epoch).
+/// The time `millis` stands for (negative, or past what the platform's
+/// clock can hold, is the epoch).
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    // Checked: a corrupt value past the platform's range (Windows') is the
+    // epoch, never a panic.
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// A duration in milliseconds, capped like every stored duration.
