@@ -519,6 +519,19 @@ async fn exercise_allowlists(addr: &str, log: &Log) {
     .await;
     assert_eq!(status, 403);
     assert_eq!(last_code(), Some("source_not_allowed"));
+    // A source refused anyway is refused before its body is read: the
+    // answer comes with none of the announced megabyte sent. (It was read
+    // first, up to the body limit, for every connection.)
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /webhooks/getresponse HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 1000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response)).await;
+    let n = read.expect("answered without the body").unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&response[..n])), 403);
+    assert_eq!(last_code(), Some("source_not_allowed"));
     // A trusted proxy that names no usable client: a configuration to fix,
     // 500 (retried), never the 403 that SNS, Brevo and MailerSend treat as
     // final.

@@ -183,6 +183,11 @@ async fn arrive(
     if !gate.serves(name) {
         return None;
     }
+    // A source refused anyway is refused before its body is read.
+    let peer = request.peer_addr().map(|p| p.ip());
+    if let Some(error) = super::refused_before_reading(gate, name, peer, request.headers()) {
+        return Some(Err(Rejection(error)));
+    }
     Some(Webhook::from_request(request, &mut payload.into_inner()).await)
 }
 

@@ -132,6 +132,21 @@ async fn arrive(gate: &impl super::Gate, name: &str, request: AxumRequest) -> Op
     if !gate.serves(name) {
         return None;
     }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    // A source refused anyway is refused before its body is read.
+    let refused =
+        super::refused_before_reading(gate, name, peer.map(|p| p.ip()), request.headers());
+    if let Some(error) = refused {
+        let (parts, _) = request.into_parts();
+        return Some(Arrival(Err(Unread {
+            error,
+            headers: parts.headers,
+            peer,
+        })));
+    }
     Some(Arrival(read(request).await))
 }
 

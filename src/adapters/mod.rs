@@ -277,21 +277,39 @@ fn admit<'a, G: Gate, O: Fn(&Handled)>(
         Ok(request) => request,
         Err(error) => return Some(Err(refuse(error))),
     };
+    if let Some(error) = refused_before_reading(gate, name, peer, headers) {
+        return Some(Err(refuse(&error)));
+    }
+    Some(Ok((request, peer)))
+}
+
+/// What refuses a delivery from its source and headers alone, checked
+/// before its body is read (reading up to the body limit for a request
+/// refused anyway would let any address make the server buffer that much
+/// per connection): a source the provider's allowlist does not allow, or
+/// no peer address where an allowlist or a rate limit needs one.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+fn refused_before_reading<G: Gate>(
+    gate: &G,
+    name: &str,
+    peer: Option<std::net::IpAddr>,
+    headers: &(dyn crate::Headers + Sync),
+) -> Option<crate::Error> {
     if let Some(sources) = gate.allowlist(name) {
         let checked = peer
             .ok_or(crate::VerifyError::NoPeerAddress)
             .and_then(|peer| sources.check(peer, headers));
         if let Err(error) = checked {
-            return Some(Err(refuse(&error.into())));
+            return Some(error.into());
         }
     }
     // A limit the server gives no peer address for would silently limit
     // nothing: a configuration to fix, answered as the allowlist answers
     // it (500, retried meanwhile).
     if gate.limit().is_some() && peer.is_none() {
-        return Some(Err(refuse(&crate::VerifyError::NoPeerAddress.into())));
+        return Some(crate::VerifyError::NoPeerAddress.into());
     }
-    Some(Ok((request, peer)))
+    None
 }
 
 /// With a rate limit, charges a refusal of a request that was not
