@@ -32,14 +32,18 @@ DELETE FROM email_webhooks_idempotency WHERE key IN (
      WHERE expires_at < now() - make_interval(secs => $1)
      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
-/// After how many keys claimed a store purges expired rows, and how many
-/// it deletes then at most (twice as many, so a backlog shrinks).
-const PURGE_EVERY: usize = 1000;
-const PURGE_BATCH: i64 = 2000;
-
 /// Claims a key in one statement: insert, or take over an expired row.
-/// Returns a row when this call claimed it.
+/// Returns a row when this call claimed it. The same statement deletes up
+/// to two rows expired for longer than the lease grace (see [`PURGE`]),
+/// never the key claimed: the table keeps up with what it is given, at no
+/// extra round trip.
 const BEGIN: &str = "\
+WITH purged AS (
+    DELETE FROM email_webhooks_idempotency WHERE key IN (
+        SELECT key FROM email_webhooks_idempotency
+         WHERE expires_at < now() - make_interval(secs => $4) AND key <> $1
+         ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED)
+)
 INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
 VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
 ON CONFLICT (key) DO UPDATE
@@ -52,13 +56,19 @@ RETURNING 1";
 /// snapshot from before a concurrent takeover it waited for, and answer
 /// `Completed` for a key another worker had just claimed.)
 /// `BEGIN` and `STATE` for every key of a delivery, in one statement: one
-/// round trip. Rows are claimed in key order, so two replicas claiming
+/// round trip. It also deletes up to `$5` (twice the keys) rows expired
+/// for longer than the lease grace, none of the delivery's keys. Rows are claimed in key order, so two replicas claiming
 /// overlapping deliveries lock them in the same order. The outer `SELECT`
 /// reads the table as it was before the statement: exactly the state of the
 /// keys not claimed.
 const BEGIN_MANY: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS i(key, nonce, ord)
+), purged AS (
+    DELETE FROM email_webhooks_idempotency WHERE key IN (
+        SELECT key FROM email_webhooks_idempotency
+         WHERE expires_at < now() - make_interval(secs => $4) AND key <> ALL($1::text[])
+         ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 ), claimed AS (
     INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
     SELECT key, nonce, FALSE, now() + make_interval(secs => $3) FROM input ORDER BY key
@@ -111,8 +121,6 @@ DELETE FROM email_webhooks_idempotency
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
-    /// Keys claimed since the last purge, shared by clones.
-    claimed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -136,6 +144,11 @@ pub(crate) async fn create_locked(pool: &Pool, schema: &str) -> Result<(), Store
         drop(deadpool_postgres::Object::take(client));
     }
     result.map_err(backend)
+}
+
+/// How many expired rows a claim of `keys` keys deletes at most.
+fn purge_limit(keys: usize) -> i64 {
+    i64::try_from(keys.saturating_mul(2)).unwrap_or(i64::MAX)
 }
 
 async fn purge(pool: &Pool, max: i64) -> Result<u64, StoreError> {
@@ -219,42 +232,22 @@ impl PostgresStore {
     /// A store over a pool you built (TLS, sizes, timeouts of your own).
     #[must_use]
     pub fn from_pool(pool: Pool) -> Self {
-        Self {
-            pool,
-            claimed: std::sync::Arc::default(),
-        }
+        Self { pool }
     }
 
     /// Deletes up to 10,000 rows whose lease or retention ended more than
-    /// [`LEASE_GRACE`] ago, and returns how many it deleted. The store
-    /// does this by itself, a few thousand rows each time a thousand keys
-    /// have been claimed through it (in a task of its own, never in a
-    /// request's way); call it from a scheduled job to catch up a backlog
-    /// (again while it returns 10,000).
+    /// [`LEASE_GRACE`] ago, and returns how many it deleted. Claims do this
+    /// by themselves (each deletes up to twice as many such rows as it
+    /// claims keys, in its own statement), so the table holds little more
+    /// than its live rows; call it from a scheduled job to clear a backlog
+    /// (again while it returns 10,000), such as a table filled before this
+    /// version.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`] if the statement fails.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         purge(&self.pool, 10_000).await
-    }
-
-    /// Counts `n` keys claimed; past [`PURGE_EVERY`] since the last purge,
-    /// starts one (its failure is left for the next: nothing depends on
-    /// it).
-    fn claimed(&self, n: usize) {
-        use std::sync::atomic::Ordering;
-        if self.claimed.fetch_add(n, Ordering::Relaxed) + n >= PURGE_EVERY {
-            self.claimed.store(0, Ordering::Relaxed);
-            // Outside a Tokio runtime (a future built to be run later) the
-            // purge waits for the next count.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let pool = self.pool.clone();
-                runtime.spawn(async move {
-                    let _ = purge(&pool, PURGE_BATCH).await;
-                });
-            }
-        }
     }
 
     /// The store's connection pool (a [`PostgresQueue`](crate::queue::PostgresQueue)
@@ -310,7 +303,6 @@ impl IdempotencyStore for PostgresStore {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
         let pool = self.pool.clone();
-        self.claimed(1);
         async move {
             let token = token?;
             let client = pool.get().await.map_err(pool_error)?;
@@ -318,7 +310,12 @@ impl IdempotencyStore for PostgresStore {
             let claimed = client
                 .query_opt(
                     &statement,
-                    &[&token.key, &&token.nonce[..], &seconds(lease)],
+                    &[
+                        &token.key,
+                        &&token.nonce[..],
+                        &seconds(lease),
+                        &seconds(LEASE_GRACE),
+                    ],
                 )
                 .await
                 .map_err(backend)?;
@@ -349,7 +346,6 @@ impl IdempotencyStore for PostgresStore {
             return Ok(Vec::new());
         }
         let tokens = Token::many(keys)?;
-        self.claimed(keys.len());
         // One statement cannot upsert a row twice: a repeated key is
         // claimed once, and its repeats are in progress (held by it).
         let mut seen = std::collections::HashSet::new();
@@ -363,7 +359,16 @@ impl IdempotencyStore for PostgresStore {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client.prepare_cached(BEGIN_MANY).await.map_err(backend)?;
         let rows = client
-            .query(&statement, &[&names, &nonces, &seconds(lease)])
+            .query(
+                &statement,
+                &[
+                    &names,
+                    &nonces,
+                    &seconds(lease),
+                    &seconds(LEASE_GRACE),
+                    &purge_limit(names.len()),
+                ],
+            )
             .await
             .map_err(backend)?;
         if rows.len() != names.len() {
