@@ -326,9 +326,11 @@ fn unreadable_line(line: &[u8]) -> Result<EmailEvent, ParseError> {
 }
 
 /// The bounce categories Mailtrap adds the address to its suppressions
-/// for (its "Bounce categorization" table, "Adding to Suppressions: Yes"):
-/// the only hard bounces. Mailtrap keeps mailing after any other category.
-const SUPPRESSED: &[&str] = &["badrecipient", "overquota", "timeout"];
+/// for (its "Bounce categorization" table, "Adding to Suppressions: Yes"),
+/// and `hard`, which Mailtrap's webhook example gives a bounce (as
+/// django-anymail's Mailtrap tests copy it): the only hard bounces.
+/// Mailtrap keeps mailing after any other category.
+const SUPPRESSED: &[&str] = &["badrecipient", "overquota", "timeout", "hard"];
 // (Lowercase, as categories are compared: Mailtrap writes `dnsFail`.)
 
 /// Categories of a block by the receiving side (the sender, its content,

@@ -32,6 +32,10 @@
 //!   and anything else are [`EventKind::Unknown`] with their JSON kept, as
 //!   are the delivery events of mail Postal received and handed to your own
 //!   routes (`direction: incoming`): they are not about mail you sent.
+//!   The payload's shape is read first: its delivery `status` (`Sent`,
+//!   `SoftFail`, `HardFail`, `Held`), a `bounce`, a clicked `url`; the
+//!   name after. A body that is only a payload (as Postal's documentation
+//!   shows them) is read by its shape.
 //! - Fields: the event id is `uuid` (the request's: the same on every
 //!   retry); the message `payload.message.id` (Postal's id; for bounces
 //!   `original_message`), the recipient its `to`, the tag its `tag`,
@@ -330,7 +334,9 @@ sync_provider!(PostalVerifier);
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PostalEvent {
-    /// `MessageSent`, `MessageBounced`, `MessageLinkClicked`, …
+    /// `MessageSent`, `MessageBounced`, `MessageLinkClicked`, … (empty
+    /// when absent: the payload's shape then tells the event).
+    #[serde(default)]
     pub event: String,
     /// When Postal made the request (Unix seconds, fractional).
     #[serde(default)]
@@ -425,15 +431,37 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 }
 
 fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
-    let payload = native.payload.unwrap_or_default();
+    // A body without Postal's envelope (no `event`, no `payload`) is read
+    // as the payload itself, the form Postal's documentation shows.
+    let payload = match native.payload {
+        Some(payload) => payload,
+        None if native.event.is_empty() => serde_json::from_str(raw.get()).unwrap_or_default(),
+        None => PostalPayload::default(),
+    };
     // Postal also reports handing mail it received to your own routes: not
     // mail you sent, so never a delivery or a bounce of yours.
     let incoming = payload
         .message
         .as_ref()
         .is_some_and(|m| m.direction.as_deref() == Some("incoming"));
+    // The payload's shape first (a delivery status, a bounce, a link), as
+    // Postal's documentation shows payloads on their own; the event's name
+    // otherwise.
+    let status = payload.status.as_deref().and_then(|status| match status {
+        "Sent" => Some((EventKind::Delivered, None)),
+        "SoftFail" => Some((EventKind::Deferred, None)),
+        "HardFail" | "Bounced" => Some((EventKind::Bounced, Some(RejectReason::Bounced))),
+        "Held" => Some((EventKind::Queued, None)),
+        _ => None,
+    });
     let (kind, reason) = match native.event.as_str() {
         _ if incoming => (EventKind::Unknown, None),
+        _ if status.is_some() => status.unwrap_or((EventKind::Unknown, None)),
+        _ if payload.bounce.is_some() => (EventKind::Bounced, Some(RejectReason::Bounced)),
+        _ if payload.url.is_some() => (EventKind::Clicked, None),
+        "" if payload.user_agent.is_some() || payload.ip_address.is_some() => {
+            (EventKind::Opened, None)
+        }
         "MessageSent" => (EventKind::Delivered, None),
         "MessageDelayed" => (EventKind::Deferred, None),
         "MessageDeliveryFailed" | "MessageBounced" => {

@@ -107,7 +107,9 @@ fn bounce(category: Option<&str>) -> email_webhooks::EmailEvent {
 /// code stopped the address for all but the sender blocks.
 #[test]
 fn a_bounce_is_hard_only_where_mailtrap_suppresses_the_address() {
-    for hard in ["badrecipient", "overquota", "timeout"] {
+    // `hard`: the category of the bounce in Mailtrap's webhook example (the
+    // documented sample `mailtrap-bounce.json`); it was read as soft.
+    for hard in ["badrecipient", "overquota", "timeout", "hard", "Hard"] {
         let event = bounce(Some(hard));
         assert_eq!(event.kind, EventKind::Bounced, "{hard}");
         assert!(!event.soft_bounce, "{hard}");

@@ -205,3 +205,37 @@ fn deliveries_of_incoming_mail_are_not_yours() {
     assert_eq!(kind("outgoing"), email_webhooks::EventKind::Bounced);
     assert_eq!(kind("incoming"), email_webhooks::EventKind::Unknown);
 }
+
+/// Postal's webhook documentation shows each event's payload on its own.
+/// The payload's shape tells the event (a delivery status, a bounce, a
+/// link, an open's client) before the event's name does, and a body
+/// without a name is read by its shape. The old code trusted the name
+/// alone and refused a body without one.
+#[test]
+fn the_payloads_shape_tells_the_event() {
+    use email_webhooks::EventKind;
+    let kind =
+        |body: &str| email_webhooks::provider::postal::parse(body.as_bytes()).unwrap()[0].kind;
+    let message = r#"{"id":1,"direction":"outgoing","to":"a@example.com"}"#;
+    for (status, expected) in [
+        ("Sent", EventKind::Delivered),
+        ("SoftFail", EventKind::Deferred),
+        ("HardFail", EventKind::Bounced),
+        ("Held", EventKind::Queued),
+    ] {
+        let payload = format!(r#"{{"status":"{status}","details":"d","message":{message}}}"#);
+        assert_eq!(kind(&payload), expected, "{status}");
+        let named = format!(r#"{{"event":"MessageDelayed","uuid":"u","payload":{payload}}}"#);
+        assert_eq!(kind(&named), expected, "{status} under another name");
+    }
+    let bounced = format!(r#"{{"original_message":{message},"bounce":{message}}}"#);
+    assert_eq!(kind(&bounced), EventKind::Bounced);
+    let named = format!(r#"{{"event":"MessageDelayed","uuid":"u","payload":{bounced}}}"#);
+    assert_eq!(kind(&named), EventKind::Bounced);
+    let clicked = format!(
+        r#"{{"url":"https://example.com/x","ip_address":"192.0.2.1","user_agent":"UA","message":{message}}}"#
+    );
+    assert_eq!(kind(&clicked), EventKind::Clicked);
+    let loaded = format!(r#"{{"ip_address":"192.0.2.1","user_agent":"UA","message":{message}}}"#);
+    assert_eq!(kind(&loaded), EventKind::Opened);
+}
