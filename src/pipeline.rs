@@ -142,10 +142,10 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
     }
 
     /// How long a claim is held before another worker may take it over
-    /// (default 60 s): longer than your slowest handler. `run` claims the
-    /// events of a delivery not yet handled again once half of it has
-    /// passed; with [`process`](Self::process), completing the events in
-    /// time is yours.
+    /// (default 60 s). `run` claims a delivery's events not yet handled
+    /// again once half of it has passed, so each handler should finish
+    /// within half of it; with [`process`](Self::process), completing the
+    /// events in time is yours.
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
@@ -188,15 +188,19 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         Ok(self.store.release(claim).await?)
     }
 
-    /// Releases every claim in `incoming`, up to the first failure: the
-    /// caller already has an error to report, and an unreleased claim
-    /// expires with its lease anyway. A store that fails to release one
-    /// would most likely fail (each after its own timeout) for the rest:
-    /// thousands of claims could hold the request for hours.
+    /// Releases every claim in `incoming`, up to the first failure of the
+    /// store itself: the caller already has an error to report, and an
+    /// unreleased claim expires with its lease anyway. A store that fails
+    /// to release one would most likely fail (each after its own timeout)
+    /// for the rest: thousands of claims could hold the request for hours.
+    /// A claim that lapsed and was taken over ([`StoreError::StaleToken`])
+    /// is no such failure: the others are still given back.
+    ///
+    /// [`StoreError::StaleToken`]: crate::idempotency::StoreError::StaleToken
     async fn release_all(&self, incoming: impl IntoIterator<Item = Incoming>) {
         for item in incoming {
             if let Incoming::New { claim, .. } = item {
-                if self.store.release(&claim).await.is_err() {
+                if store_down(&self.store.release(&claim).await) {
                     return;
                 }
             }
@@ -214,7 +218,13 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         let mut keys = Vec::new();
         for item in &events {
             if let Incoming::New { event, claim } = item {
-                let _ = self.store.release(claim).await;
+                // The store down: the claims not yet given back expire with
+                // their leases.
+                if let Err(error) = self.store.release(claim).await {
+                    if !matches!(error, crate::idempotency::StoreError::StaleToken) {
+                        return Err(error.into());
+                    }
+                }
                 keys.push(event.idempotency_key());
             }
         }
@@ -383,14 +393,20 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
         // event at a time. Past half the lease, the events not yet handled
         // are claimed again, so that no claim lapses while its event waits
         // (a redelivery would take it and handle the event a second time).
+        // (At least one event is handled between two claims: a lease of
+        // zero still makes progress.)
         let mut claimed_at = std::time::Instant::now();
+        let mut handled_since = false;
         while let Some(incoming) = events.pop_front() {
-            if matches!(incoming, Incoming::New { .. }) && claimed_at.elapsed() > self.lease / 2 {
+            let is_new = matches!(incoming, Incoming::New { .. });
+            if is_new && handled_since && claimed_at.elapsed() > self.lease / 2 {
                 events.push_front(incoming);
                 events = self.claim_again(events).await?;
                 claimed_at = std::time::Instant::now();
+                handled_since = false;
                 continue;
             }
+            handled_since |= is_new;
             match incoming {
                 Incoming::New { event, claim } => {
                     let settled = match handler(event).await {
@@ -407,7 +423,7 @@ impl<P, S: IdempotencyStore> Pipeline<P, S> {
                         // lost) and every claim not yet handled, so the
                         // provider's retry is processed at once rather than
                         // after the leases.
-                        if self.store.release(&claim).await.is_ok() {
+                        if !store_down(&self.store.release(&claim).await) {
                             self.release_all(events).await;
                         }
                         return Err(error);
@@ -648,4 +664,10 @@ impl<E> Outcome<E> {
     pub fn status(&self) -> StatusCode {
         Reply::standard(self.answer()).status
     }
+}
+
+/// Whether a release failed because the store itself failed (not because
+/// the claim had lapsed and was taken over).
+fn store_down(released: &Result<(), crate::idempotency::StoreError>) -> bool {
+    matches!(released, Err(e) if !matches!(e, crate::idempotency::StoreError::StaleToken))
 }

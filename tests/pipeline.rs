@@ -371,8 +371,8 @@ struct Flaky {
     fail_complete_at: std::sync::atomic::AtomicUsize,
     begins: std::sync::atomic::AtomicUsize,
     completes: std::sync::atomic::AtomicUsize,
-    /// Every release fails (counted in `releases`) while set.
-    releases_fail: std::sync::atomic::AtomicBool,
+    /// Releases fail from this call on (counted in `releases`; 0: never).
+    fail_releases_from: std::sync::atomic::AtomicUsize,
     releases: std::sync::atomic::AtomicUsize,
 }
 
@@ -384,7 +384,7 @@ impl Flaky {
             fail_complete_at: fail_complete_at.into(),
             begins: 0.into(),
             completes: 0.into(),
-            releases_fail: false.into(),
+            fail_releases_from: 0.into(),
             releases: 0.into(),
         }
     }
@@ -431,8 +431,9 @@ impl email_webhooks::idempotency::IdempotencyStore for Flaky {
         token: &email_webhooks::idempotency::Token,
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
-        self.releases.fetch_add(1, SeqCst);
-        if self.releases_fail.load(SeqCst) {
+        let n = self.releases.fetch_add(1, SeqCst) + 1;
+        let from = self.fail_releases_from.load(SeqCst);
+        if from > 0 && n >= from {
             return Err(down());
         }
         self.inner.release(token).await
@@ -683,14 +684,47 @@ async fn a_slow_batch_keeps_its_waiting_events_claimed() {
 #[tokio::test]
 async fn giving_back_claims_stops_at_the_first_release_that_fails() {
     use std::sync::atomic::Ordering::SeqCst;
+    for (fail_from, tried) in [(1, 1), (2, 2)] {
+        // Completing the first event fails; its own claim's release fails
+        // too (nothing more is tried), or succeeds and the first of the two
+        // waiting claims fails (the last is not tried).
+        let (verifier, headers, body) = sendgrid_batch();
+        let store = Flaky::new(0, 1);
+        store.fail_releases_from.store(fail_from, SeqCst);
+        let p = Pipeline::new(verifier, store);
+        let e = p
+            .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+            .await
+            .unwrap_err();
+        assert_eq!(e.http_status(), 503);
+        assert_eq!(p.store().releases.load(SeqCst), tried, "{fail_from}");
+    }
+}
+
+/// A lease of zero still handles every event: `run` claims the waiting
+/// events again only after handling one. (Claiming again before each
+/// event, it would never handle one.)
+#[test]
+fn a_zero_lease_still_makes_progress() {
     let (verifier, headers, body) = sendgrid_batch();
-    let store = Flaky::new(0, 1);
-    store.releases_fail.store(true, SeqCst);
-    let p = Pipeline::new(verifier, store);
-    let e = p
-        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
-        .await
-        .unwrap_err();
-    assert_eq!(e.http_status(), 503);
-    assert_eq!(p.store().releases.load(SeqCst), 1);
+    let p = Pipeline::new(verifier, MemoryStore::new()).with_lease(Duration::ZERO);
+    // On a thread of its own: a loop that never waits cannot be timed out
+    // from its own thread.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(async {
+            p.run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+                .await
+                .unwrap()
+        });
+        let _ = done.send(outcome.handled + outcome.in_progress + outcome.duplicates);
+    });
+    let seen = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no progress");
+    assert_eq!(seen, 3);
 }

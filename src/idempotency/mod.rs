@@ -358,12 +358,15 @@ pub trait IdempotencyStore: Send + Sync {
                 match self.begin(key, lease).await {
                     Ok(claim) => claims.push(claim),
                     Err(error) => {
-                        // Given back up to the first failure: the rest
+                        // Given back up to the first failure of the store
+                        // (not a claim taken over meanwhile): the rest
                         // expire with their leases.
                         for claim in &claims {
                             if let Claim::Acquired(token) = claim {
-                                if self.release(token).await.is_err() {
-                                    break;
+                                if let Err(e) = self.release(token).await {
+                                    if !matches!(e, StoreError::StaleToken) {
+                                        break;
+                                    }
                                 }
                             }
                         }
