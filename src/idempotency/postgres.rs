@@ -33,17 +33,8 @@ DELETE FROM email_webhooks_idempotency WHERE key IN (
      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 /// Claims a key in one statement: insert, or take over an expired row.
-/// Returns a row when this call claimed it. The same statement deletes up
-/// to two rows expired for longer than the lease grace (see [`PURGE`]),
-/// never the key claimed: the table keeps up with what it is given, at no
-/// extra round trip.
+/// Returns a row when this call claimed it.
 const BEGIN: &str = "\
-WITH purged AS (
-    DELETE FROM email_webhooks_idempotency WHERE key IN (
-        SELECT key FROM email_webhooks_idempotency
-         WHERE expires_at < now() - make_interval(secs => $4) AND key <> $1
-         ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED)
-)
 INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
 VALUES ($1, $2, FALSE, now() + make_interval(secs => $3))
 ON CONFLICT (key) DO UPDATE
@@ -56,19 +47,13 @@ RETURNING 1";
 /// snapshot from before a concurrent takeover it waited for, and answer
 /// `Completed` for a key another worker had just claimed.)
 /// `BEGIN` and `STATE` for every key of a delivery, in one statement: one
-/// round trip. It also deletes up to `$5` (twice the keys) rows expired
-/// for longer than the lease grace, none of the delivery's keys. Rows are claimed in key order, so two replicas claiming
+/// round trip. Rows are claimed in key order, so two replicas claiming
 /// overlapping deliveries lock them in the same order. The outer `SELECT`
 /// reads the table as it was before the statement: exactly the state of the
 /// keys not claimed.
 const BEGIN_MANY: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS i(key, nonce, ord)
-), purged AS (
-    DELETE FROM email_webhooks_idempotency WHERE key IN (
-        SELECT key FROM email_webhooks_idempotency
-         WHERE expires_at < now() - make_interval(secs => $4) AND key <> ALL($1::text[])
-         ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 ), claimed AS (
     INSERT INTO email_webhooks_idempotency AS t (key, nonce, completed, expires_at)
     SELECT key, nonce, FALSE, now() + make_interval(secs => $3) FROM input ORDER BY key
@@ -121,7 +106,28 @@ DELETE FROM email_webhooks_idempotency
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// When expired rows were last purged, and how often; shared by clones.
+    purge: std::sync::Arc<Purge>,
 }
+
+/// The store's own purge of expired rows (see [`PostgresStore::purge_expired`]).
+#[derive(Debug)]
+struct Purge {
+    every: Duration,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Purge {
+    fn every(every: Duration) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            every,
+            last: std::sync::Mutex::new(std::time::Instant::now()),
+        })
+    }
+}
+
+/// How often a store purges expired rows by default.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,11 +150,6 @@ pub(crate) async fn create_locked(pool: &Pool, schema: &str) -> Result<(), Store
         drop(deadpool_postgres::Object::take(client));
     }
     result.map_err(backend)
-}
-
-/// How many expired rows a claim of `keys` keys deletes at most.
-fn purge_limit(keys: usize) -> i64 {
-    i64::try_from(keys.saturating_mul(2)).unwrap_or(i64::MAX)
 }
 
 async fn purge(pool: &Pool, max: i64) -> Result<u64, StoreError> {
@@ -232,16 +233,50 @@ impl PostgresStore {
     /// A store over a pool you built (TLS, sizes, timeouts of your own).
     #[must_use]
     pub fn from_pool(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            purge: Purge::every(PURGE_EVERY),
+        }
+    }
+
+    /// How often the store deletes expired rows by itself (default every
+    /// minute, up to 10,000 rows each time; see
+    /// [`purge_expired`](Self::purge_expired)). The first is one interval
+    /// after the store is made.
+    #[must_use]
+    pub fn with_purge_interval(mut self, every: Duration) -> Self {
+        self.purge = Purge::every(every);
+        self
+    }
+
+    /// Starts a purge in a task of its own when one is due (and a Tokio
+    /// runtime runs this call): never in a claim's way, never more than one
+    /// an interval. Its failure waits for the next: nothing depends on it.
+    fn purge_if_due(&self) {
+        let Ok(mut last) = self.purge.last.try_lock() else {
+            return;
+        };
+        if last.elapsed() < self.purge.every {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            *last = std::time::Instant::now();
+            let pool = self.pool.clone();
+            runtime.spawn(async move {
+                let _ = purge(&pool, 10_000).await;
+            });
+        }
     }
 
     /// Deletes up to 10,000 rows whose lease or retention ended more than
-    /// [`LEASE_GRACE`] ago, and returns how many it deleted. Claims do this
-    /// by themselves (each deletes up to twice as many such rows as it
-    /// claims keys, in its own statement), so the table holds little more
-    /// than its live rows; call it from a scheduled job to clear a backlog
-    /// (again while it returns 10,000), such as a table filled before this
-    /// version.
+    /// [`LEASE_GRACE`] ago, and returns how many it deleted. The store does
+    /// this by itself once a minute ([`with_purge_interval`](Self::with_purge_interval)),
+    /// in a task of its own started by a claim; call it from a scheduled
+    /// job to clear a backlog faster (again while it returns 10,000). It
+    /// reads the rows through the index on `expires_at` that
+    /// [`CREATE_TABLE`](Self::CREATE_TABLE) makes: on a large table made
+    /// without it, build it first with `CREATE INDEX CONCURRENTLY`
+    /// (outside the store's 5-second statement timeout).
     ///
     /// # Errors
     ///
@@ -303,6 +338,7 @@ impl IdempotencyStore for PostgresStore {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         let token = Token::new(key);
         let pool = self.pool.clone();
+        self.purge_if_due();
         async move {
             let token = token?;
             let client = pool.get().await.map_err(pool_error)?;
@@ -310,12 +346,7 @@ impl IdempotencyStore for PostgresStore {
             let claimed = client
                 .query_opt(
                     &statement,
-                    &[
-                        &token.key,
-                        &&token.nonce[..],
-                        &seconds(lease),
-                        &seconds(LEASE_GRACE),
-                    ],
+                    &[&token.key, &&token.nonce[..], &seconds(lease)],
                 )
                 .await
                 .map_err(backend)?;
@@ -346,6 +377,7 @@ impl IdempotencyStore for PostgresStore {
             return Ok(Vec::new());
         }
         let tokens = Token::many(keys)?;
+        self.purge_if_due();
         // One statement cannot upsert a row twice: a repeated key is
         // claimed once, and its repeats are in progress (held by it).
         let mut seen = std::collections::HashSet::new();
@@ -359,16 +391,7 @@ impl IdempotencyStore for PostgresStore {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client.prepare_cached(BEGIN_MANY).await.map_err(backend)?;
         let rows = client
-            .query(
-                &statement,
-                &[
-                    &names,
-                    &nonces,
-                    &seconds(lease),
-                    &seconds(LEASE_GRACE),
-                    &purge_limit(names.len()),
-                ],
-            )
+            .query(&statement, &[&names, &nonces, &seconds(lease)])
             .await
             .map_err(backend)?;
         if rows.len() != names.len() {
