@@ -306,8 +306,13 @@ pub struct SesEvent {
     /// Delivery delay details.
     pub delivery_delay: Option<SesDeliveryDelay>,
     /// Subscription details (SES list management): the recipient's topic
-    /// preferences before and after the change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// preferences before and after the change (another shape is read as
+    /// none; it stays in the raw JSON).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub subscription: Option<SesSubscription>,
 }
 
@@ -435,10 +440,18 @@ pub struct SesSubscription {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The preferences after the change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub new_topic_preferences: Option<SesTopicPreferences>,
     /// The preferences before it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub old_topic_preferences: Option<SesTopicPreferences>,
 }
 
@@ -448,11 +461,19 @@ pub struct SesSubscription {
 #[non_exhaustive]
 pub struct SesTopicPreferences {
     /// Whether the contact left the whole list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unsubscribe_all: Option<bool>,
-    /// Each topic's status.
-    #[serde(default)]
-    pub topic_subscription_status: Vec<SesTopicStatus>,
+    /// Each topic's status (anything but a list of them is none).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub topic_subscription_status: Option<Vec<SesTopicStatus>>,
 }
 
 /// One topic's status.
@@ -469,21 +490,23 @@ pub struct SesTopicStatus {
 }
 
 impl SesSubscription {
-    /// Whether the change leaves something: the whole list, or a topic the
-    /// contact was not opted out of before. What else it is (opting back
-    /// in) is a subscription.
+    /// Whether the contact is now off the whole list, or left a topic they
+    /// were not opted out of before. What else it is (opting back in) is a
+    /// subscription.
     fn opts_out(&self) -> bool {
         let new = self.new_topic_preferences.clone().unwrap_or_default();
         let old = self.old_topic_preferences.clone().unwrap_or_default();
         let out = |status: &SesTopicStatus| status.subscription_status.as_deref() == Some("OptOut");
+        let before = old.topic_subscription_status.unwrap_or_default();
         let was_out = |topic: &SesTopicStatus| {
-            old.topic_subscription_status
+            before
                 .iter()
-                .any(|before| before.topic_name == topic.topic_name && out(before))
+                .any(|b| b.topic_name == topic.topic_name && out(b))
         };
-        (new.unsubscribe_all == Some(true) && old.unsubscribe_all != Some(true))
+        new.unsubscribe_all == Some(true)
             || new
                 .topic_subscription_status
+                .unwrap_or_default()
                 .iter()
                 .any(|topic| out(topic) && !was_out(topic))
     }
@@ -513,8 +536,8 @@ impl SesSubscription {
             return format!("unsubscribed from all of {list}");
         }
         let wanted = if out { "OptOut" } else { "OptIn" };
-        let topics: Vec<&str> = new
-            .topic_subscription_status
+        let statuses = new.topic_subscription_status.unwrap_or_default();
+        let topics: Vec<&str> = statuses
             .iter()
             .filter(|t| t.subscription_status.as_deref() == Some(wanted))
             .filter_map(|t| t.topic_name.as_deref())

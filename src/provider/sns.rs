@@ -356,12 +356,14 @@ struct Cached {
 /// - **Bounded:** at most [`capacity`](Self::with_capacity) URLs (default
 ///   32; SNS uses one certificate per region at a time). When full, a
 ///   failure whose time-to-live ended is forgotten first, then an expired
-///   certificate, then the certificate that expires first among those that
-///   never verified a signature; a fetch in flight or a failure still
-///   remembered is never forgotten, and when nothing can go the new URL is
-///   answered [`VerifyError::CertificateUnavailable`] without a fetch. So
-///   requests naming ever new URLs cause at most `capacity` fetches per
-///   failure time-to-live.
+///   certificate, then (while failures still remembered fill more than half
+///   the cache) the oldest failure, then the certificate that expires first
+///   among those that never verified a signature; a fetch in flight is
+///   never forgotten, and when nothing can go the new URL is answered
+///   [`VerifyError::CertificateUnavailable`] without a fetch. So failures
+///   never keep out the URL real deliveries are signed with, and requests
+///   naming ever new failing URLs cost a fetch each once they fill half
+///   the cache: put SNS behind a rate limit.
 /// - **Proven certificates stay:** one that verified a signature is
 ///   forgotten only when every URL remembered is proven, so forged
 ///   requests naming new URLs never push out the certificate real

@@ -591,6 +591,38 @@ fn subscription_events_are_unsubscribes_or_subscriptions() {
     );
     assert_eq!(many.len(), 1);
     assert_eq!(many[0].recipient, None);
+    // Still off the whole list while opting in to a topic: no
+    // subscription.
+    let still_out = json!({"unsubscribeAll": true, "topicSubscriptionStatus": [
+        {"topicName": "News", "subscriptionStatus": "OptIn"}]});
+    let was = json!({"unsubscribeAll": true, "topicSubscriptionStatus": [
+        {"topicName": "News", "subscriptionStatus": "OptOut"}]});
+    assert_eq!(
+        event(json!(["a@example.com"]), still_out, was)
+            .remove(0)
+            .kind,
+        EventKind::Unsubscribed
+    );
+    // Odd shapes (a null list, a string for the flag, preferences that are
+    // no object) never cost the notification.
+    for (new, old) in [
+        (
+            json!({"unsubscribeAll": true, "topicSubscriptionStatus": null}),
+            json!(null),
+        ),
+        (
+            json!({"unsubscribeAll": "yes", "topicSubscriptionStatus": "none"}),
+            json!([]),
+        ),
+        (json!("opted out"), json!(7)),
+    ] {
+        let events = event(json!(["a@example.com"]), new.clone(), old);
+        assert_eq!(events.len(), 1, "{new}");
+    }
+    let odd = ses_message(&json!({"eventType": "Subscription",
+        "mail": {"messageId": "m1", "destination": ["a@example.com"]},
+        "subscription": "changed"}));
+    assert_eq!(odd.len(), 1);
 }
 
 /// SES posts one plain-text notice when an event destination is added to
