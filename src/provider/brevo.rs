@@ -16,7 +16,8 @@
 //!   [`EventKind::Bounced`] (the soft one marked soft), `invalid_email` →
 //!   [`EventKind::Bounced`] (invalid), `blocked` → [`EventKind::Rejected`],
 //!   `spam` and `complaint` → [`EventKind::Complained`], `deferred`,
-//!   `opened`, `unique_opened`, `proxy_open`, `unique_proxy_open` →
+//!   `opened`, `unique_opened`, `proxy_open`, `unique_proxy_open` (or
+//!   `unique_proxy_opened`, as Brevo's documentation also spells it) →
 //!   [`EventKind::Opened`] (Brevo reports a first open under both
 //!   `opened` and `unique_opened` where both are subscribed: two events),
 //!   `click`, `unsubscribed` (or `unsubscribe`), `error` →
@@ -255,7 +256,7 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
         "blocked" => (EventKind::Rejected, Some(RejectReason::Blocked)),
         "spam" | "complaint" => (EventKind::Complained, Some(RejectReason::Spam)),
         "deferred" => (EventKind::Deferred, None),
-        "opened" | "unique_opened" | "proxy_open" | "unique_proxy_open" => {
+        "opened" | "unique_opened" | "proxy_open" | "unique_proxy_open" | "unique_proxy_opened" => {
             (EventKind::Opened, None)
         }
         "click" => (EventKind::Clicked, None),
@@ -273,9 +274,18 @@ fn normalize(native: BrevoEvent, raw: &RawValue) -> EmailEvent {
     // `ts` is not read: Brevo's own example has it an hour past
     // `ts_event` (it follows the account's zone), so an event with neither
     // UTC time has none rather than a wrong one.
+    // `ts_epoch` is in milliseconds, but Brevo's own transactional example
+    // gives it in seconds (equal to `ts_event`): a value below 10^11 (the
+    // year 5138 in seconds, 1973 in milliseconds) is seconds.
     event.timestamp = native
         .ts_epoch
-        .and_then(timestamp::from_unix_millis)
+        .and_then(|t| {
+            if t.unsigned_abs() < 100_000_000_000 {
+                timestamp::from_unix(t)
+            } else {
+                timestamp::from_unix_millis(t)
+            }
+        })
         .or_else(|| timestamp::from_unix(native.ts_event?));
     event.recipient = native.email.as_deref().and_then(bare_address);
     event.message_id = native.message_id;

@@ -369,7 +369,9 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
 /// The reject reason of a `reject` event's `msg.reject.reason`.
 fn rejected_because(reason: &str) -> RejectReason {
     match reason {
-        "hard-bounce" | "soft-bounce" => RejectReason::Bounced,
+        "hard-bounce" => RejectReason::Bounced,
+        // On the denylist for soft bounces, an entry that expires: the
+        // address may be fine, so it is kept (as `Other`).
         "spam" => RejectReason::Spam,
         "unsub" => RejectReason::Unsubscribed,
         "invalid" | "invalid-sender" => RejectReason::Invalid,

@@ -74,8 +74,9 @@ pub struct Smtp2goEvent {
     /// `processed`, `delivered`, `open`, `click`, `bounce`, `spam`,
     /// `unsubscribe`, `resubscribe`, `reject`.
     pub event: String,
-    /// When it happened.
-    #[serde(default)]
+    /// When it happened (SMTP2GO writes UTC without an offset:
+    /// `2026-10-06 12:34:56`).
+    #[serde(default, deserialize_with = "crate::provider::timestamp::utc")]
     pub time: Timestamp,
     /// When the message reached SMTP2GO.
     #[serde(default)]

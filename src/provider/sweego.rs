@@ -225,19 +225,6 @@ fn parse_within(body: &[u8], limits: &Limits) -> Result<Vec<EmailEvent>, ParseEr
     batch::all(Provider::Sweego, body, Shape::ObjectOrArray, max, normalize)
 }
 
-/// An RFC 3339 time, or one without an offset (read as UTC).
-fn time_of(text: &str) -> Option<time::OffsetDateTime> {
-    crate::provider::timestamp::parse_text(text).or_else(|| {
-        let text = text.trim();
-        let has_offset =
-            text.ends_with('Z') || text.get(19..).is_some_and(|t| t.contains(['+', '-']));
-        if has_offset {
-            return None;
-        }
-        crate::provider::timestamp::parse_text(&format!("{text}Z"))
-    })
-}
-
 fn text_in(value: Option<&Value>, key: &str) -> Option<String> {
     value?.get(key)?.as_str().map(str::to_owned)
 }
@@ -260,7 +247,10 @@ fn normalize(native: SweegoEvent, raw: &RawValue) -> EmailEvent {
         event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
     }
     event.reject_reason = reason;
-    event.timestamp = native.timestamp.as_deref().and_then(time_of);
+    event.timestamp = native
+        .timestamp
+        .as_deref()
+        .and_then(crate::provider::timestamp::parse_text_utc);
     event.message_id = native.swg_uid;
     event.recipient = native.recipient.as_deref().and_then(bare_address);
     event.mta_response = native.details;

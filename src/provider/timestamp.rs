@@ -63,6 +63,34 @@ pub(crate) fn parse_text(text: &str) -> Option<OffsetDateTime> {
     text.parse::<f64>().ok().and_then(from_unix_f64)
 }
 
+/// As [`parse_text`], but a date and time without an offset
+/// (`2026-10-06 12:34:56`, `2026-10-06T12:34:56.5`) is UTC: for providers
+/// that document their times as UTC and write no offset.
+pub(crate) fn parse_text_utc(text: &str) -> Option<OffsetDateTime> {
+    parse_text(text).or_else(|| {
+        let text = text.trim();
+        let has_offset =
+            text.ends_with(['Z', 'z']) || text.get(19..).is_some_and(|t| t.contains(['+', '-']));
+        if has_offset || text.len() < 19 || !text.is_char_boundary(10) {
+            return None;
+        }
+        // The date and the time may be apart by a space.
+        let (date, time) = text.split_at(10);
+        let time = time.strip_prefix([' ', 'T', 't'])?;
+        parse_text(&format!("{date}T{time}Z"))
+    })
+}
+
+/// A [`Timestamp`] field read with [`parse_text_utc`] where it is text.
+/// For `deserialize_with`.
+pub(crate) fn utc<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Timestamp(parse_text_utc(&text)),
+        other => serde_json::from_value(other).unwrap_or_default(),
+    })
+}
+
 /// Serializes as RFC 3339 text in UTC, or `null`; reading it back gives
 /// the same `Timestamp`.
 impl serde::Serialize for Timestamp {

@@ -410,12 +410,21 @@ fn normalize(name: &str, data: UnisenderGoEventData, raw: &RawValue) -> EmailEve
         event.set_fingerprint(&fingerprint(name, &data));
     }
     // A spam block or a blocklist is the receiving side refusing the
-    // sender, not the address failing.
+    // sender, not the address failing; a full mailbox, a message too
+    // large, skipped, lost or failed for another reason says nothing of
+    // the address either.
     let status = info.delivery_status.as_deref().unwrap_or_default();
     event.soft_bounce = kind == EventKind::Bounced
         && matches!(
             status,
-            "err_spam_rejected" | "err_spam_skipped" | "err_blacklisted"
+            "err_spam_rejected"
+                | "err_spam_skipped"
+                | "err_blacklisted"
+                | "err_mailbox_full"
+                | "err_too_large"
+                | "err_skip_letter"
+                | "err_lost"
+                | "err_delivery_failed"
         );
     event.reject_reason = match kind {
         EventKind::Complained => Some(RejectReason::Spam),

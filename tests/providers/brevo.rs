@@ -121,6 +121,19 @@ fn times_come_from_ts_epoch_in_milliseconds_then_ts_event() {
     assert!(time(&json!({"event": "list_addition", "ts": 1_765_003_600})).is_none());
     let marketing = time(&json!({"event": "spam", "ts_event": 1_765_000_000, "ts": 1_765_003_600}));
     assert_eq!(marketing.unwrap().unix_timestamp(), 1_765_000_000);
+    // Brevo's transactional example gives `ts_epoch` in seconds, equal to
+    // `ts_event`: read as seconds (it was 1970-01-21).
+    let example =
+        time(&json!({"event": "delivered", "ts_event": 1_604_933_654, "ts_epoch": 1_604_933_654}));
+    assert_eq!(example.unwrap().unix_timestamp(), 1_604_933_654);
+    // `unique_proxy_opened`, as Brevo's documentation also spells it.
+    let proxy = brevo::parse(
+        json!({"event": "unique_proxy_opened", "email": "a@example.com"})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(proxy[0].kind, email_webhooks::EventKind::Opened);
 }
 
 #[test]

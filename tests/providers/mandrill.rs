@@ -290,3 +290,24 @@ fn debug_shows_the_host_alone() {
         assert!(!shown.contains("secret"), "{shown}");
     }
 }
+
+/// A `reject` event names why Mandrill refused to send in
+/// `msg.reject.reason`. An address on the denylist for soft bounces (an
+/// entry that expires) is kept; one listed for a hard bounce stops. Both
+/// stopped the address before.
+#[test]
+fn a_rejection_for_soft_bounces_keeps_the_address() {
+    use email_webhooks::{StopReason, Suppression};
+    let rejected = |reason: &str| {
+        let event = json!({"event": "reject", "_id": reason, "ts": 1_765_000_000,
+            "msg": {"_id": reason, "email": "a@example.com", "reject": {"reason": reason}}});
+        mandrill::parse(form(&json!([event])).as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    assert_eq!(rejected("soft-bounce").suppression(), Suppression::Keep);
+    assert_eq!(
+        rejected("hard-bounce").suppression(),
+        Suppression::Stop(StopReason::HardBounce)
+    );
+}

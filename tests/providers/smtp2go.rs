@@ -60,6 +60,28 @@ fn both_spellings_of_each_event_are_read() {
     }
 }
 
+/// SMTP2GO writes its times in UTC without an offset
+/// (`2026-10-06 12:34:56`, as django-anymail's SMTP2GO tests show them):
+/// read as UTC. They were no time at all.
+#[test]
+fn a_time_without_an_offset_is_utc() {
+    for time in [
+        "2026-10-06 12:34:56",
+        "2026-10-06T12:34:56",
+        " 2026-10-06 12:34:56 ",
+    ] {
+        let body = serde_json::json!({"event": "delivered", "time": time, "email_id": "e", "rcpt": "a@example.com"});
+        let event = smtp2go::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            event.timestamp.map(time::OffsetDateTime::unix_timestamp),
+            Some(1_791_290_096),
+            "{time}"
+        );
+    }
+}
+
 /// A time SMTP2GO writes in a form this crate cannot read does not merge
 /// distinct events into one key.
 #[test]

@@ -177,7 +177,17 @@ fn blocks_by_the_receiving_side_are_soft() {
             .unwrap()
             .remove(0)
     };
-    for status in ["err_blacklisted", "err_spam_rejected"] {
+    // And a full mailbox, or a message too large, skipped, lost or failed
+    // otherwise: nothing said of the address (they stopped it before).
+    for status in [
+        "err_blacklisted",
+        "err_spam_rejected",
+        "err_mailbox_full",
+        "err_too_large",
+        "err_skip_letter",
+        "err_lost",
+        "err_delivery_failed",
+    ] {
         assert_eq!(
             bounce(status).suppression(),
             email_webhooks::Suppression::SoftBounce,
