@@ -340,14 +340,17 @@ fn tracked(event: &mut EmailEvent, data: MailkiteTracking) {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
-    // `to` is an address; a list or an `{address}` object is read too.
+    // `to` is an address; a list of one or an `{address}` object is read
+    // too. An email to several does not say which of them the event is
+    // about: no recipient then (a bounce would stop the wrong address).
     let to = data.to.as_ref().and_then(|to| match to {
         Value::String(s) => Some(s.as_str()),
-        Value::Array(list) => list.first().and_then(|first| {
-            first
+        Value::Array(list) => match list.as_slice() {
+            [only] => only
                 .as_str()
-                .or_else(|| first.get("address").and_then(Value::as_str))
-        }),
+                .or_else(|| only.get("address").and_then(Value::as_str)),
+            _ => None,
+        },
         other => other.get("address").and_then(Value::as_str),
     });
     event.recipient = to.and_then(bare_address);

@@ -335,6 +335,17 @@ fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
         EventKind::Bounced | EventKind::Deferred | EventKind::Rejected => {
             Some(class.map_or(RejectReason::Other, reason_of_class))
         }
+        // A feedback report saying the mail is not spam (`fbtype`
+        // `not-spam`) corrects an earlier one: the address is kept, as for
+        // SES.
+        EventKind::Complained
+            if native
+                .fbtype
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("not-spam")) =>
+        {
+            Some(RejectReason::Other)
+        }
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
         _ => None,

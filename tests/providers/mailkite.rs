@@ -199,3 +199,26 @@ fn odd_tracking_fields_keep_the_event_and_received_mail_has_its_time() {
         mailkite::parse_inbound(received, &email_webhooks::InboundLimits::default()).unwrap();
     assert_eq!(message.timestamp.unwrap().unix_timestamp(), 1_765_000_000);
 }
+
+/// An email to several recipients does not say which of them a tracking
+/// event is about: no recipient, so a bounce stops no address by guess. A
+/// list of one is that one. The old code took the first of the list.
+#[test]
+fn a_list_of_recipients_names_one_only_when_it_holds_one() {
+    let bounced = |to: serde_json::Value| {
+        tracking(
+            "email.bounced",
+            &serde_json::json!({"to": to, "bounceType": "hard"}),
+        )
+    };
+    assert_eq!(
+        bounced(serde_json::json!(["a@example.com", "b@example.com"])).recipient,
+        None
+    );
+    assert_eq!(
+        bounced(serde_json::json!([{"address": "a@example.com"}]))
+            .recipient
+            .as_deref(),
+        Some("a@example.com")
+    );
+}

@@ -235,3 +235,22 @@ fn an_element_without_msys_is_kept_not_taken_for_the_ping() {
         assert_eq!(events[0].kind, EventKind::Unknown, "{body}");
     }
 }
+
+/// A feedback report whose `fbtype` is `not-spam` corrects an earlier
+/// complaint: the address is kept (as for SES). The old code stopped it.
+#[test]
+fn a_not_spam_report_keeps_the_address() {
+    use email_webhooks::{StopReason, Suppression};
+    let complaint = |fbtype: &str| {
+        let body = json!([{"msys": {"message_event": {"type": "spam_complaint", "event_id": fbtype,
+            "fbtype": fbtype, "rcpt_to": "a@example.com"}}}]);
+        sparkpost::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    };
+    assert_eq!(complaint("not-spam").suppression(), Suppression::Keep);
+    assert_eq!(
+        complaint("abuse").suppression(),
+        Suppression::Stop(StopReason::Complaint)
+    );
+}
