@@ -374,6 +374,8 @@ struct Flaky {
     /// Releases fail from this call on (counted in `releases`; 0: never).
     fail_releases_from: std::sync::atomic::AtomicUsize,
     releases: std::sync::atomic::AtomicUsize,
+    /// Every release answers that the claim was taken over, while set.
+    stale_releases: std::sync::atomic::AtomicBool,
 }
 
 impl Flaky {
@@ -385,6 +387,7 @@ impl Flaky {
             begins: 0.into(),
             completes: 0.into(),
             fail_releases_from: 0.into(),
+            stale_releases: false.into(),
             releases: 0.into(),
         }
     }
@@ -432,6 +435,9 @@ impl email_webhooks::idempotency::IdempotencyStore for Flaky {
     ) -> Result<(), email_webhooks::idempotency::StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
         let n = self.releases.fetch_add(1, SeqCst) + 1;
+        if self.stale_releases.load(SeqCst) {
+            return Err(email_webhooks::idempotency::StoreError::StaleToken);
+        }
         let from = self.fail_releases_from.load(SeqCst);
         if from > 0 && n >= from {
             return Err(down());
@@ -701,6 +707,25 @@ async fn giving_back_claims_stops_at_the_first_release_that_fails() {
     }
 }
 
+/// A claim that lapsed and was taken over answers its release with
+/// `StaleToken`: no failure of the store, so the other claims are still
+/// given back (the provider's retry is then handled at once, not after
+/// their leases).
+#[tokio::test]
+async fn a_claim_taken_over_does_not_stop_giving_back_the_others() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (verifier, headers, body) = sendgrid_batch();
+    let store = Flaky::new(0, 1);
+    store.stale_releases.store(true, SeqCst);
+    let p = Pipeline::new(verifier, store);
+    let e = p
+        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), 503);
+    assert_eq!(p.store().releases.load(SeqCst), 3);
+}
+
 /// A lease of zero still handles every event: `run` claims the waiting
 /// events again only after handling one. (Claiming again before each
 /// event, it would never handle one.)
@@ -721,7 +746,7 @@ fn a_zero_lease_still_makes_progress() {
                 .await
                 .unwrap()
         });
-        let _ = done.send(outcome.handled + outcome.in_progress + outcome.duplicates);
+        let _ = done.send(outcome.handled);
     });
     let seen = finished
         .recv_timeout(Duration::from_secs(10))

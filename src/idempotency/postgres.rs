@@ -262,8 +262,15 @@ impl PostgresStore {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             *last = std::time::Instant::now();
             let pool = self.pool.clone();
+            // Batches of 10,000 while full ones come back, up to ten a
+            // run: a backlog shrinks by 100,000 rows a minute.
             runtime.spawn(async move {
-                let _ = purge(&pool, 10_000).await;
+                for _ in 0..10 {
+                    match purge(&pool, 10_000).await {
+                        Ok(10_000) => {}
+                        _ => break,
+                    }
+                }
             });
         }
     }
@@ -271,8 +278,12 @@ impl PostgresStore {
     /// Deletes up to 10,000 rows whose lease or retention ended more than
     /// [`LEASE_GRACE`] ago, and returns how many it deleted. The store does
     /// this by itself once a minute ([`with_purge_interval`](Self::with_purge_interval)),
-    /// in a task of its own started by a claim; call it from a scheduled
-    /// job to clear a backlog faster (again while it returns 10,000). It
+    /// up to 100,000 rows, in a task of its own started by a claim; a store
+    /// and its clones share the schedule, so make one store and clone it
+    /// (a store made for each request, or a process that lives less than
+    /// the interval, never purges). Call this from a scheduled job where
+    /// that is so, or to clear a backlog faster (again while it returns
+    /// 10,000). It
     /// reads the rows through the index on `expires_at` that
     /// [`CREATE_TABLE`](Self::CREATE_TABLE) makes: on a large table made
     /// without it, build it first with `CREATE INDEX CONCURRENTLY`

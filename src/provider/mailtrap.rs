@@ -26,7 +26,8 @@
 //!   neighbours. `bounce_category` gives the reject reason. A `bounce` is
 //!   hard only where Mailtrap itself suppresses the address, by its bounce
 //!   categorization table: `badrecipient`, `overquota` and `timeout`, or no
-//!   category. Every other category (a block of the sender or its content,
+//!   category, and `hard` (the category of the bounce in Mailtrap's
+//!   webhook example). Every other category (a block of the sender or its content,
 //!   a transient, DNS, relay or server failure, greylisting, `other`) is a
 //!   soft bounce ([`EmailEvent::soft_bounce`]): Mailtrap keeps mailing the
 //!   address, and so should the receiver.

@@ -433,9 +433,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<EmailEvent>, ParseError> {
 fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
     // A body without Postal's envelope (no `event`, no `payload`) is read
     // as the payload itself, the form Postal's documentation shows.
+    let bare = native.payload.is_none() && native.event.is_empty();
     let payload = match native.payload {
         Some(payload) => payload,
-        None if native.event.is_empty() => serde_json::from_str(raw.get()).unwrap_or_default(),
+        None if bare => serde_json::from_str(raw.get()).unwrap_or_default(),
         None => PostalPayload::default(),
     };
     // Postal also reports handing mail it received to your own routes: not
@@ -473,7 +474,9 @@ fn normalize(native: PostalEvent, raw: &RawValue) -> EmailEvent {
         _ => (EventKind::Unknown, None),
     };
     let mut event = EmailEvent::new(Provider::Postal, kind, raw.to_owned());
-    event.event_id = native.uuid.filter(|u| !u.is_empty());
+    // A bare payload's `uuid` is not the request's (a domain's, in a DNS
+    // error): such a body is keyed by its bytes.
+    event.event_id = native.uuid.filter(|u| !u.is_empty() && !bare);
     if event.event_id.is_none() {
         event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
     }

@@ -18,7 +18,8 @@
 //! - `Subscription` (SES list management: the recipient used the one-click
 //!   unsubscribe header or the preference page) is an
 //!   [`EventKind::Unsubscribed`] when the recipient left the list or a
-//!   topic they were not opted out of, else an [`EventKind::Subscribed`];
+//!   topic they were not opted out of, an [`EventKind::Subscribed`] when
+//!   they came back to the list or to a topic, else unknown;
 //!   the topics are in the description and the raw JSON. Leaving one
 //!   topic stops all mail to the address in
 //!   [`EmailEvent::suppression`]: where you send per topic, read the
@@ -490,30 +491,40 @@ pub struct SesTopicStatus {
 }
 
 impl SesSubscription {
-    /// Whether the contact is now off the whole list, or left a topic they
-    /// were not opted out of before. What else it is (opting back in) is a
-    /// subscription.
-    fn opts_out(&self) -> bool {
+    /// What the change is: `Some(true)` when the contact is now off the
+    /// whole list or left a topic they were not opted out of before,
+    /// `Some(false)` when they came back (to the list, or to a topic they
+    /// were opted out of), `None` when the preferences do not say (odd
+    /// shapes are read as nothing, never as a subscription).
+    fn opts_out(&self) -> Option<bool> {
         let new = self.new_topic_preferences.clone().unwrap_or_default();
         let old = self.old_topic_preferences.clone().unwrap_or_default();
-        let out = |status: &SesTopicStatus| status.subscription_status.as_deref() == Some("OptOut");
+        let is = |status: &SesTopicStatus, wanted: &str| {
+            status.subscription_status.as_deref() == Some(wanted)
+        };
         let before = old.topic_subscription_status.unwrap_or_default();
-        let was_out = |topic: &SesTopicStatus| {
+        let was = |topic: &SesTopicStatus, wanted: &str| {
             before
                 .iter()
-                .any(|b| b.topic_name == topic.topic_name && out(b))
+                .any(|b| b.topic_name == topic.topic_name && is(b, wanted))
         };
-        new.unsubscribe_all == Some(true)
-            || new
-                .topic_subscription_status
-                .unwrap_or_default()
-                .iter()
-                .any(|topic| out(topic) && !was_out(topic))
+        let now = new.topic_subscription_status.unwrap_or_default();
+        if new.unsubscribe_all == Some(true)
+            || now.iter().any(|t| is(t, "OptOut") && !was(t, "OptOut"))
+        {
+            return Some(true);
+        }
+        let back_to_list = old.unsubscribe_all == Some(true) && new.unsubscribe_all == Some(false);
+        let back_to_topic = now.iter().any(|t| is(t, "OptIn") && was(t, "OptOut"));
+        (back_to_list || back_to_topic).then_some(false)
     }
 
-    /// The event: an unsubscribe or a subscription.
+    /// The event: an unsubscribe or a subscription (left unknown when the
+    /// preferences do not say which).
     fn plan(&self, plan: &mut Plan) {
-        let out = self.opts_out();
+        let Some(out) = self.opts_out() else {
+            return;
+        };
         plan.kind = if out {
             EventKind::Unsubscribed
         } else {

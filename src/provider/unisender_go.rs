@@ -31,8 +31,9 @@
 //! - Fields: `job_id` (the message), `email`, `event_time` (`YYYY-MM-DD
 //!   hh:mm:ss`, UTC), `url`, `metadata`, and, where the webhook asks for
 //!   `delivery_info`, `delivery_status` (an `err_…` code gives the reject
-//!   reason; a hard bounce for a spam rejection or a blocklist is a soft
-//!   bounce, the address having not failed), `destination_response` (the
+//!   reason; a hard bounce for a spam rejection, a blocklist, a full
+//!   mailbox, or a message too large, skipped, lost or failed otherwise is
+//!   a soft bounce, the address having not failed), `destination_response` (the
 //!   receiving server's answer),
 //!   `user_agent`.
 //! - Event id: none (the `ID` header changes with every call). The

@@ -210,7 +210,7 @@ fn deliveries_of_incoming_mail_are_not_yours() {
 /// The payload's shape tells the event (a delivery status, a bounce, a
 /// link, an open's client) before the event's name does, and a body
 /// without a name is read by its shape. The old code trusted the name
-/// alone and refused a body without one.
+/// alone and kept a body without one as an unknown event.
 #[test]
 fn the_payloads_shape_tells_the_event() {
     use email_webhooks::EventKind;

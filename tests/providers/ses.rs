@@ -604,25 +604,36 @@ fn subscription_events_are_unsubscribes_or_subscriptions() {
         EventKind::Unsubscribed
     );
     // Odd shapes (a null list, a string for the flag, preferences that are
-    // no object) never cost the notification.
-    for (new, old) in [
+    // no object) never cost the notification, and what they do not say is
+    // never read as a subscription: unknown, the address kept as it is.
+    for (new, old, kind) in [
         (
             json!({"unsubscribeAll": true, "topicSubscriptionStatus": null}),
             json!(null),
+            EventKind::Unsubscribed,
         ),
         (
             json!({"unsubscribeAll": "yes", "topicSubscriptionStatus": "none"}),
             json!([]),
+            EventKind::Unknown,
         ),
-        (json!("opted out"), json!(7)),
+        (json!("opted out"), json!(7), EventKind::Unknown),
+        (
+            json!({"unsubscribeAll": false, "topicSubscriptionStatus": [{"topicName": 5}]}),
+            json!({}),
+            EventKind::Unknown,
+        ),
     ] {
         let events = event(json!(["a@example.com"]), new.clone(), old);
         assert_eq!(events.len(), 1, "{new}");
+        assert_eq!(events[0].kind, kind, "{new}");
     }
     let odd = ses_message(&json!({"eventType": "Subscription",
         "mail": {"messageId": "m1", "destination": ["a@example.com"]},
         "subscription": "changed"}));
     assert_eq!(odd.len(), 1);
+    assert_eq!(odd[0].kind, EventKind::Unknown);
+    assert_eq!(odd[0].suppression(), Suppression::Keep);
 }
 
 /// SES posts one plain-text notice when an event destination is added to
