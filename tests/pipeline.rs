@@ -686,44 +686,34 @@ async fn a_slow_batch_keeps_its_waiting_events_claimed() {
 /// after its own timeout (5 s on the server stores): giving back the claims
 /// of a failed delivery stops at the first release that fails, and the
 /// rest expire with their leases. On the old code every claim of the
-/// delivery was tried, up to 10,000 of them: hours for one request.
+/// delivery was tried, up to 10,000 of them: hours for one request. A
+/// claim that lapsed and was taken over answers `StaleToken`: no failure
+/// of the store, so the others are still given back (the provider's retry
+/// is then handled at once, not after their leases).
 #[tokio::test]
-async fn giving_back_claims_stops_at_the_first_release_that_fails() {
+async fn giving_back_claims_stops_at_the_first_release_the_store_fails() {
     use std::sync::atomic::Ordering::SeqCst;
-    for (fail_from, tried) in [(1, 1), (2, 2)] {
-        // Completing the first event fails; its own claim's release fails
-        // too (nothing more is tried), or succeeds and the first of the two
-        // waiting claims fails (the last is not tried).
+    // Completing the first event fails. Then: its own claim's release
+    // fails (nothing more is tried); it succeeds and the first of the two
+    // waiting claims fails (the last is not tried); every claim was taken
+    // over (all three are tried).
+    for (fail_from, stale, tried) in [(1, false, 1), (2, false, 2), (0, true, 3)] {
         let (verifier, headers, body) = sendgrid_batch();
         let store = Flaky::new(0, 1);
         store.fail_releases_from.store(fail_from, SeqCst);
+        store.stale_releases.store(stale, SeqCst);
         let p = Pipeline::new(verifier, store);
         let e = p
             .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
             .await
             .unwrap_err();
         assert_eq!(e.http_status(), 503);
-        assert_eq!(p.store().releases.load(SeqCst), tried, "{fail_from}");
+        assert_eq!(
+            p.store().releases.load(SeqCst),
+            tried,
+            "{fail_from} {stale}"
+        );
     }
-}
-
-/// A claim that lapsed and was taken over answers its release with
-/// `StaleToken`: no failure of the store, so the other claims are still
-/// given back (the provider's retry is then handled at once, not after
-/// their leases).
-#[tokio::test]
-async fn a_claim_taken_over_does_not_stop_giving_back_the_others() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let (verifier, headers, body) = sendgrid_batch();
-    let store = Flaky::new(0, 1);
-    store.stale_releases.store(true, SeqCst);
-    let p = Pipeline::new(verifier, store);
-    let e = p
-        .run(&request(&headers, &body), |_| async { Ok::<(), ()>(()) })
-        .await
-        .unwrap_err();
-    assert_eq!(e.http_status(), 503);
-    assert_eq!(p.store().releases.load(SeqCst), 3);
 }
 
 /// A lease of zero still handles every event: `run` claims the waiting
