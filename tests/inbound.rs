@@ -1390,6 +1390,31 @@ fn postmark_attachment_lists_are_counted_before_they_are_read() {
     assert!(error.to_string().contains("header"), "{error}");
 }
 
+/// A Postmark inbound message is known by any of its fields: a forward
+/// that kept only its attachments, or only its stream and sender (as
+/// django-anymail's Postmark inbound tests post them), is a message. A
+/// tracking record posted to the inbound URL (it has `RecordType`) is not,
+/// even with a `MessageID`. The old code refused the first two and took
+/// the record for a message.
+#[test]
+fn postmark_inbound_messages_are_known_by_any_of_their_fields() {
+    let parse = |body: &str| email_webhooks::provider::postmark::parse_inbound(body.as_bytes());
+    let attachments = r#"{"Attachments":[{"Name":"test.txt","Content":"dGVzdA==","ContentType":"text/plain","ContentLength":4}]}"#;
+    let message = parse(attachments).unwrap();
+    assert_eq!(message.attachments.len(), 1);
+    assert_eq!(message.attachments[0].content, b"test");
+    let sender = r#"{"MessageStream":"inbound","FromFull":{"Email":"noreply@spam.example.com","Name":"A very long display name"}}"#;
+    let message = parse(sender).unwrap();
+    assert_eq!(
+        message.from.and_then(|f| f.address).as_deref(),
+        Some("noreply@spam.example.com")
+    );
+    let record =
+        r#"{"RecordType":"Bounce","MessageID":"m","Type":"HardBounce","Email":"a@example.com"}"#;
+    assert!(parse(record).is_err());
+    assert!(parse("{}").is_err());
+}
+
 /// An SES `Received` notification (the SNS message), published and signed
 /// as SNS does for the receipt rule's topic.
 fn ses_delivery(

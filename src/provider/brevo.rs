@@ -171,8 +171,13 @@ pub struct BrevoEvent {
     /// The subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// A tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A tag, or several as a JSON list (read as its JSON text where it
+    /// comes as a list, as in Brevo's proxy-open deliveries).
+    #[serde(
+        default,
+        deserialize_with = "crate::provider::text_or_json",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tag: Option<String>,
     /// Tags.
     #[serde(

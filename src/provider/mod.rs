@@ -787,6 +787,22 @@ where
     })
 }
 
+/// A string, or any other value (a list, a number) as its JSON text;
+/// `null` is none. For a field that is documented as text but comes as
+/// JSON too (Brevo's `tag`, a list in some deliveries). For
+/// `deserialize_with`.
+pub(crate) fn text_or_json<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
 /// An object read leniently: anything else (`null`, a string, a list) is
 /// an empty map, so that one odd field never makes the whole event
 /// unreadable (the value stays in the event's raw JSON). For

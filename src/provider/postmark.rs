@@ -223,7 +223,17 @@ fn normalize(mut native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
         "Open" => (EventKind::Opened, None, native.received_at),
         "Click" => (EventKind::Clicked, None, native.received_at),
         "Bounce" | "SpamComplaint" => {
-            let (kind, reason) = bounce_kind(native.bounce_type.as_deref());
+            let (kind, reason) = match bounce_kind(native.bounce_type.as_deref()) {
+                // A bounce of a type not in Postmark's table (or none): a
+                // bounce still, counted as soft (below), never lost.
+                (EventKind::Unknown, _)
+                    if native.record_type == "Bounce"
+                        && native.bounce_type.as_deref() != Some("Unknown") =>
+                {
+                    (EventKind::Bounced, Some(RejectReason::Other))
+                }
+                known => known,
+            };
             (kind, reason, native.bounced_at)
         }
         "SubscriptionChange" => {
@@ -240,12 +250,13 @@ fn normalize(mut native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
                         Some(RejectReason::Spam),
                         native.changed_at,
                     ),
-                    Some("ManualSuppression") => (
+                    // Suppressed by hand, or for a reason not listed:
+                    // Postmark stops sending, as for an unsubscribe.
+                    _ => (
                         EventKind::Unsubscribed,
                         Some(RejectReason::Unsubscribed),
                         native.changed_at,
                     ),
-                    _ => (EventKind::Unknown, None, native.changed_at),
                 }
             } else {
                 (EventKind::Subscribed, None, native.changed_at)
@@ -255,13 +266,11 @@ fn normalize(mut native: PostmarkEvent, raw: Box<RawValue>) -> EmailEvent {
     };
     // Postmark's `SoftBounce` (a full mailbox, a server refusing for now)
     // is a bounce it stopped retrying, and `VirusNotification` a message
-    // flagged as infected, but neither is a bad address.
+    // flagged as infected, but neither is a bad address; nor is one of a
+    // type Postmark's table does not list.
     let soft_bounce = kind == EventKind::Bounced
         && native.record_type == "Bounce"
-        && matches!(
-            native.bounce_type.as_deref(),
-            Some("SoftBounce" | "VirusNotification")
-        );
+        && !matches!(native.bounce_type.as_deref(), Some("HardBounce"));
     let mut event = EmailEvent::new(Provider::Postmark, kind, raw);
     event.timestamp = timestamp.0;
     event.reject_reason = reason;
@@ -578,6 +587,12 @@ struct ListCounts {
     attachments: Option<Count>,
     #[serde(rename = "Headers", default)]
     headers: Option<Count>,
+    /// A tracking record's kind: such a record is no inbound message.
+    #[serde(rename = "RecordType", default)]
+    record_type: Option<serde::de::IgnoredAny>,
+    /// The inbound stream's name, on every inbound message.
+    #[serde(rename = "MessageStream", default)]
+    message_stream: Option<serde::de::IgnoredAny>,
 }
 
 /// The length of a JSON array, its elements skipped.
@@ -637,7 +652,19 @@ pub fn parse_inbound_within(
     limits.check_headers(counts.headers.map_or(0, |c| c.0))?;
     let native: PostmarkInbound = serde_json::from_slice(body)
         .map_err(|e| ParseError::json("the body is not Postmark's inbound JSON", &e))?;
-    if native.message_id.is_none() && native.from.is_none() && native.original_recipient.is_none() {
+    // A tracking record posted to the inbound URL is refused; an inbound
+    // message is known by any of its fields (a forward that kept little
+    // of the message still has some).
+    let inbound = native.message_id.is_some()
+        || native.from.is_some()
+        || native.original_recipient.is_some()
+        || native.from_full.is_some()
+        || !native.to_full.is_empty()
+        || !native.attachments.is_empty()
+        || !native.headers.is_empty()
+        || native.raw_email.is_some()
+        || counts.message_stream.is_some();
+    if counts.record_type.is_some() || !inbound {
         return Err(ParseError::new("the body is not Postmark's inbound JSON"));
     }
     limits.check_attachments(native.attachments.len())?;

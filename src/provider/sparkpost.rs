@@ -348,6 +348,8 @@ fn normalize(native: SparkpostEventData, raw: &RawValue) -> EmailEvent {
         }
         EventKind::Complained => Some(RejectReason::Spam),
         EventKind::Unsubscribed => Some(RejectReason::Unsubscribed),
+        // A bounce that is a live mailbox's reply (classes 60, 80, 100).
+        EventKind::Autoresponded if class.is_some() => Some(RejectReason::Other),
         _ => None,
     };
     event.soft_bounce = kind == EventKind::Bounced && !class.is_some_and(stops_the_address);

@@ -134,6 +134,18 @@ fn times_come_from_ts_epoch_in_milliseconds_then_ts_event() {
     )
     .unwrap();
     assert_eq!(proxy[0].kind, email_webhooks::EventKind::Opened);
+    // `tag` as a list (Brevo's proxy-open deliveries, as django-anymail's
+    // tests show them): read as the tags; it made the event unknown.
+    let listed = brevo::parse(
+        json!({"event": "proxy_open", "email": "a@example.com", "message-id": "<m@x>",
+            "tag": ["transactionalTag", "second"], "ts_epoch": 1_534_486_682_000_i64})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(listed[0].kind, email_webhooks::EventKind::Opened);
+    assert_eq!(listed[0].recipient.as_deref(), Some("a@example.com"));
+    assert_eq!(listed[0].tags, ["transactionalTag", "second"]);
 }
 
 #[test]

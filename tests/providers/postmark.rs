@@ -108,6 +108,15 @@ fn resubscription_and_unknown_records() {
     )
     .unwrap()[0];
     assert_eq!(e.kind, EventKind::Subscribed);
+    // Suppressed for a reason not listed (or none): Postmark stops sending,
+    // an unsubscribe (it was an unknown event).
+    for reason in [r#""SuppressionReason":"SomethingNew","#, ""] {
+        let body = format!(
+            r#"{{"RecordType":"SubscriptionChange","SuppressSending":true,{reason}"Recipient":"a@b.c"}}"#
+        );
+        let e = &postmark::parse(body.as_bytes()).unwrap()[0];
+        assert_eq!(e.kind, EventKind::Unsubscribed, "{reason}");
+    }
     let e = &postmark::parse(br#"{"RecordType":"Inbound2030","Whatever":[1,2]}"#).unwrap()[0];
     assert_eq!(e.kind, EventKind::Unknown);
     assert_eq!(
@@ -168,7 +177,15 @@ fn bounce_types_map_as_documented() {
             EventKind::Unsubscribed,
             Some(RejectReason::Unsubscribed),
         ),
-        ("SomethingNew", EventKind::Unknown, None),
+        // A type the table does not list is still a bounce (a soft one,
+        // below): it was an unknown event, lost to suppression. Postmark's
+        // own `Unknown` type stays unknown.
+        (
+            "SomethingNew",
+            EventKind::Bounced,
+            Some(RejectReason::Other),
+        ),
+        ("Unknown", EventKind::Unknown, None),
     ];
     for (t, kind, reason) in cases {
         let body = format!(r#"{{"RecordType":"Bounce","Type":"{t}","ID":"7","Email":"x@y.z"}}"#);
@@ -180,6 +197,15 @@ fn bounce_types_map_as_documented() {
     let virus = br#"{"RecordType":"Bounce","Type":"VirusNotification","ID":"8","Email":"x@y.z"}"#;
     let e = &postmark::parse(virus).unwrap()[0];
     assert_eq!(e.suppression(), email_webhooks::Suppression::SoftBounce);
+    let untyped = br#"{"RecordType":"Bounce","ID":"9","Email":"x@y.z"}"#;
+    let e = &postmark::parse(untyped).unwrap()[0];
+    assert_eq!(e.kind, EventKind::Bounced);
+    assert_eq!(e.suppression(), email_webhooks::Suppression::SoftBounce);
+    let hard = br#"{"RecordType":"Bounce","Type":"HardBounce","ID":"10","Email":"x@y.z"}"#;
+    assert!(matches!(
+        postmark::parse(hard).unwrap()[0].suppression(),
+        email_webhooks::Suppression::Stop(_)
+    ));
 }
 
 #[test]

@@ -254,3 +254,27 @@ fn a_not_spam_report_keeps_the_address() {
         Suppression::Stop(StopReason::Complaint)
     );
 }
+
+/// A bounce class that is a live mailbox's reply (60, 80, 100) is an
+/// autoresponse with the reject reason `other`, as django-anymail reads it
+/// (it had none).
+#[test]
+fn replies_have_the_reason_other() {
+    for class in ["60", "80", "100"] {
+        let body = json!([{"msys": {"message_event": {"type": "bounce", "event_id": class,
+            "bounce_class": class, "raw_rcpt_to": "vacationing@example.com"}}}]);
+        let event = sparkpost::parse(body.to_string().as_bytes())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            event.kind,
+            email_webhooks::EventKind::Autoresponded,
+            "{class}"
+        );
+        assert_eq!(
+            event.reject_reason,
+            Some(email_webhooks::RejectReason::Other),
+            "{class}"
+        );
+    }
+}
