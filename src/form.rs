@@ -17,9 +17,19 @@ use crate::limits::Limits;
 
 /// Whether a `Content-Type` value is form encoding (parameters ignored).
 pub(crate) fn is_form(content_type: Option<&str>) -> bool {
+    essence_is(content_type, "application/x-www-form-urlencoded")
+}
+
+/// Whether a `Content-Type` value is `multipart/form-data` (parameters
+/// ignored).
+pub(crate) fn is_multipart(content_type: Option<&str>) -> bool {
+    essence_is(content_type, "multipart/form-data")
+}
+
+fn essence_is(content_type: Option<&str>, wanted: &str) -> bool {
     content_type.is_some_and(|ct| {
         let essence = ct.split(';').next().unwrap_or_default().trim();
-        essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        essence.eq_ignore_ascii_case(wanted)
     })
 }
 

@@ -176,7 +176,7 @@ impl MailgunVerifier {
         let content_type = headers::optional(headers, &CONTENT_TYPE, &self.policy.limits)?;
         if form::is_form(content_type) {
             Ok(Decoded::Form(form::pairs(body, &self.policy.limits)?))
-        } else if let Some(content_type) = content_type.filter(|ct| is_multipart_form(ct)) {
+        } else if let Some(content_type) = content_type.filter(|ct| form::is_multipart(Some(ct))) {
             multipart_fields(content_type, body)
                 .map(Decoded::Multipart)
                 .map_err(|_| VerifyError::InvalidPayload {
@@ -325,16 +325,7 @@ impl Decoded<'_> {
                     let found = fields.iter().rev().find(|(n, _)| n == name);
                     found.map(|(_, value)| value.clone())
                 };
-                match [last("timestamp"), last("token"), last("signature")] {
-                    [Some(timestamp), Some(token), Some(signature)] => {
-                        Ok(Cow::Owned(SignatureFields {
-                            timestamp,
-                            token,
-                            signature,
-                        }))
-                    }
-                    _ => Err(VerifyError::InvalidSignature),
-                }
+                signed(SIGNED.map(last)).map(Cow::Owned)
             }
         }
     }
@@ -348,11 +339,22 @@ impl Decoded<'_> {
     }
 }
 
-/// Whether a `Content-Type` value is `multipart/form-data` (parameters
-/// ignored).
-fn is_multipart_form(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("multipart/form-data")
+/// The fields the signature covers, in the order they are signed.
+const SIGNED: [&str; 3] = ["timestamp", "token", "signature"];
+
+/// The signature fields a form gave, all three, or unsigned: nothing to
+/// match, as with a wrong signature.
+fn signed(
+    [timestamp, token, signature]: [Option<String>; 3],
+) -> Result<SignatureFields, VerifyError> {
+    match (timestamp, token, signature) {
+        (Some(timestamp), Some(token), Some(signature)) => Ok(SignatureFields {
+            timestamp,
+            token,
+            signature,
+        }),
+        _ => Err(VerifyError::InvalidSignature),
+    }
 }
 
 /// The fields of a legacy webhook posted as `multipart/form-data`, as the
@@ -378,8 +380,8 @@ fn signature_from_pairs(
     pairs: &[Pair<'_>],
     limits: &Limits,
 ) -> Result<SignatureFields, VerifyError> {
-    let last = |name: &[u8]| pairs.iter().rev().find(|p| p.is(name));
-    let fields = [last(b"timestamp"), last(b"token"), last(b"signature")];
+    let last = |name: &str| pairs.iter().rev().find(|p| p.is(name.as_bytes()));
+    let fields = SIGNED.map(last);
     if fields
         .iter()
         .flatten()
@@ -389,15 +391,7 @@ fn signature_from_pairs(
             detail: "a signature field is over the header length limit",
         });
     }
-    match fields {
-        [Some(timestamp), Some(token), Some(signature)] => Ok(SignatureFields {
-            timestamp: form::decode(timestamp.value),
-            token: form::decode(token.value),
-            signature: form::decode(signature.value),
-        }),
-        // Unsigned: nothing to match, as with a wrong signature.
-        _ => Err(VerifyError::InvalidSignature),
-    }
+    signed(fields.map(|field| field.map(|pair| form::decode(pair.value))))
 }
 
 /// Mailgun's `event-data` object.
@@ -529,7 +523,7 @@ pub fn parse_request<H: Headers + ?Sized>(
         .map_err(|_| ParseError::new("the Content-Type header cannot be read"))?;
     match content_type {
         ct if form::is_form(ct) => parse_form(body),
-        Some(ct) if is_multipart_form(ct) => events_from_fields(multipart_fields(ct, body)?),
+        Some(ct) if form::is_multipart(Some(ct)) => events_from_fields(multipart_fields(ct, body)?),
         _ => parse(body),
     }
 }
@@ -702,7 +696,7 @@ fn legacy_event(event: &str) -> LegacyEvent {
 
 /// Fields that change with each delivery attempt of the same event: the
 /// signature's timestamp and token, and the signature.
-const PER_ATTEMPT: &[&str] = &["timestamp", "token", "signature"];
+const PER_ATTEMPT: &[&str] = &SIGNED;
 
 /// A legacy form event: each field's decoded values, in order.
 struct LegacyForm {
@@ -1386,7 +1380,7 @@ impl MailgunVerifier {
         // that is no form is refused as unauthenticated (400, and charged
         // to a rate limit), never answered as Mailgun's own unparseable
         // delivery (406).
-        let names = ["timestamp", "token", "signature"];
+        let names = SIGNED;
         let max = self.policy.limits.max_header_bytes;
         let scanned = crate::inbound::scan_form_fields(content_type, body, names, max, limits)
             .map_err(|_| VerifyError::InvalidPayload {

@@ -497,25 +497,33 @@ impl SesSubscription {
     /// were opted out of), `None` when the preferences do not say (odd
     /// shapes are read as nothing, never as a subscription).
     fn opts_out(&self) -> Option<bool> {
-        let new = self.new_topic_preferences.clone().unwrap_or_default();
-        let old = self.old_topic_preferences.clone().unwrap_or_default();
+        let (new, old) = (
+            self.new_topic_preferences.as_ref(),
+            self.old_topic_preferences.as_ref(),
+        );
         let is = |status: &SesTopicStatus, wanted: &str| {
             status.subscription_status.as_deref() == Some(wanted)
         };
-        let before = old.topic_subscription_status.unwrap_or_default();
         let was = |topic: &SesTopicStatus, wanted: &str| {
-            before
+            topics(old)
                 .iter()
                 .any(|b| b.topic_name == topic.topic_name && is(b, wanted))
         };
-        let now = new.topic_subscription_status.unwrap_or_default();
-        if new.unsubscribe_all == Some(true)
-            || now.iter().any(|t| is(t, "OptOut") && !was(t, "OptOut"))
+        let (all_now, all_before) = (
+            new.and_then(|p| p.unsubscribe_all),
+            old.and_then(|p| p.unsubscribe_all),
+        );
+        if all_now == Some(true)
+            || topics(new)
+                .iter()
+                .any(|t| is(t, "OptOut") && !was(t, "OptOut"))
         {
             return Some(true);
         }
-        let back_to_list = old.unsubscribe_all == Some(true) && new.unsubscribe_all == Some(false);
-        let back_to_topic = now.iter().any(|t| is(t, "OptIn") && was(t, "OptOut"));
+        let back_to_list = all_before == Some(true) && all_now == Some(false);
+        let back_to_topic = topics(new)
+            .iter()
+            .any(|t| is(t, "OptIn") && was(t, "OptOut"));
         (back_to_list || back_to_topic).then_some(false)
     }
 
@@ -541,14 +549,13 @@ impl SesSubscription {
 
     /// One line: the list, and what the recipient left or joined.
     fn describe(&self, out: bool) -> String {
-        let new = self.new_topic_preferences.clone().unwrap_or_default();
+        let new = self.new_topic_preferences.as_ref();
         let list = self.contact_list.as_deref().unwrap_or("a contact list");
-        if out && new.unsubscribe_all == Some(true) {
+        if out && new.and_then(|p| p.unsubscribe_all) == Some(true) {
             return format!("unsubscribed from all of {list}");
         }
         let wanted = if out { "OptOut" } else { "OptIn" };
-        let statuses = new.topic_subscription_status.unwrap_or_default();
-        let topics: Vec<&str> = statuses
+        let topics: Vec<&str> = topics(new)
             .iter()
             .filter(|t| t.subscription_status.as_deref() == Some(wanted))
             .filter_map(|t| t.topic_name.as_deref())
@@ -560,6 +567,13 @@ impl SesSubscription {
             format!("{verb} {} in {list}", topics.join(", "))
         }
     }
+}
+
+/// The topics' statuses of `preferences`, none where it has none.
+fn topics(preferences: Option<&SesTopicPreferences>) -> &[SesTopicStatus] {
+    preferences
+        .and_then(|p| p.topic_subscription_status.as_deref())
+        .unwrap_or_default()
 }
 
 /// What one SES event becomes, before it is split per recipient.
