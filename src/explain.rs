@@ -115,10 +115,12 @@ pub enum Cause {
     UrlVariant,
     /// The signature is good but its time is outside the replay window:
     /// the signed time minus the receiver's clock, in seconds (negative:
-    /// the request is older). Code `clock_skew`.
+    /// the request is older), where the check reports the signed time.
+    /// Code `clock_skew`.
     ClockSkew {
-        /// Signed time minus the receiver's time, seconds.
-        seconds: i64,
+        /// Signed time minus the receiver's time, seconds; `None` where the
+        /// check does not say when the request was signed.
+        seconds: Option<i64>,
     },
     /// A proxy joined repeated headers into one. Code `headers_joined`.
     HeadersJoined,
@@ -159,8 +161,9 @@ impl Cause {
             Self::BodyLineEndings => "line endings were converted (CRLF/LF): read the body as bytes, never as text lines".into(),
             Self::SecretEncoding => "the secret is used in the wrong encoding: a `whsec_…` secret is base64 after its prefix (Standard Webhooks), other providers use the text as given; check the prefix and the decoding".into(),
             Self::UrlVariant => "the URL differs from the one the provider signed: configure the public URL exactly as registered with the provider (scheme, host, port, path, query), not the one a proxy forwards to".into(),
-            Self::ClockSkew { seconds } if *seconds < 0 => format!("the signature is good but {} s old, outside the replay window: check the receiver's clock (NTP), or whether the request is a replay", -seconds),
-            Self::ClockSkew { seconds } => format!("the signature is good but signed {seconds} s in the future: the receiver's clock is behind; sync it (NTP)"),
+            Self::ClockSkew { seconds: Some(seconds) } if *seconds < 0 => format!("the signature is good but {} s old, outside the replay window: check the receiver's clock (NTP), or whether the request is a replay (a captured request checked later: pass the time it arrived, `--now`)", seconds.unsigned_abs()),
+            Self::ClockSkew { seconds: Some(seconds) } => format!("the signature is good but signed {seconds} s in the future: the receiver's clock is behind; sync it (NTP)"),
+            Self::ClockSkew { seconds: None } => "the signature is good but its signed time is outside the replay window: check the receiver's clock (NTP), or whether the request is a replay (a captured request checked later: pass the time it arrived, `--now`)".into(),
             Self::HeadersJoined => "a proxy joined repeated headers into one comma-separated value: pass them through unchanged".into(),
             Self::HeaderFamily => "the signature headers mix the `svix-*` and `webhook-*` names: keep the names the sender used".into(),
             Self::WrongKey { index } => format!("the key configured does not match, but key #{index} of those given does: configure that one (another environment's key is in use)"),
@@ -225,6 +228,10 @@ pub struct Diagnosis {
     pub verified: bool,
     /// The mistake that explains the refusal, if one of the known ones does.
     pub cause: Option<Cause>,
+    /// A [`Cause::ClockSkew`] found besides `cause`: undoing `cause` makes
+    /// the signature match, but its time is also outside the replay window
+    /// (typically a request captured earlier and checked now).
+    pub also: Option<Cause>,
     /// How many verifications it took.
     pub attempts: usize,
 }
@@ -245,18 +252,37 @@ pub fn signed_parts(parts: &Parts) -> serde_json::Value {
         "headers": headers,
     });
     if let Some(url) = &parts.url {
-        // The URL without its query: a query can hold a secret.
-        let base = url.split(['?', '#']).next().unwrap_or_default();
-        signed["url"] = serde_json::json!({"without_query": base, "bytes": url.len(), "sha256": digest(url.as_bytes())});
+        // Neither the query nor the credentials before the host, nor a
+        // digest of them: either can hold a secret (Mandrill signs a URL
+        // with its basic-auth credentials, GetResponse's carries one), and
+        // an unsalted digest of a short secret is guessed offline.
+        let (base, query) = url.split_once(['?', '#']).unwrap_or((url, ""));
+        let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (credentials, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+        let shown = if scheme.is_empty() {
+            format!("{host}{path}")
+        } else {
+            format!("{scheme}://{host}{path}")
+        };
+        signed["url"] = serde_json::json!({
+            "without_query": shown, "bytes": url.len(),
+            "has_credentials": !credentials.is_empty(), "has_query": !query.is_empty(),
+        });
     }
     signed
 }
 
 /// Checks the request as given, then each hypothesis in turn (at most
-/// [`MAX_ATTEMPTS`] checks in all), with `verifies` saying whether a
-/// candidate verifies. The settings' first secret and first key are the
-/// configured ones; any others are other keys you hold, tried one at a time
-/// for [`Cause::WrongKey`].
+/// [`MAX_ATTEMPTS`] checks in all), with `check` saying whether a
+/// candidate verifies. The settings' first secret, key and basic-auth pair
+/// are the configured ones; any others are other keys you hold, tried one
+/// at a time for [`Cause::WrongKey`].
+///
+/// The hypotheses are tried with the replay check off, so that a request
+/// captured earlier still shows its mistake; when the one found is also
+/// outside the replay window as configured, [`Diagnosis::also`] says so
+/// (one more check).
 pub fn diagnose<R: Into<Outcome>>(
     parts: &Parts,
     settings: &Settings,
@@ -269,45 +295,55 @@ pub fn diagnose<R: Into<Outcome>>(
         url: parts.url.clone(),
         settings: configured.clone(),
     };
-    let mut attempts = 1;
+    let mut diagnosis = Diagnosis {
+        verified: false,
+        cause: None,
+        also: None,
+        attempts: 1,
+    };
     if check(&base).into() != Outcome::Refused {
-        return Diagnosis {
-            verified: true,
-            cause: None,
-            attempts,
-        };
+        diagnosis.verified = true;
+        return diagnosis;
     }
-    for (cause, candidate) in hypotheses(&base, settings) {
-        if attempts == MAX_ATTEMPTS {
+    let now = parts
+        .now
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    let skew = |signed_at: Option<i64>| Cause::ClockSkew {
+        seconds: signed_at.map(|t| t.saturating_sub(now)),
+    };
+    // The clock first: with the replay check off, a good signature shows.
+    // Every other hypothesis is tried with it off too, so that a captured
+    // request checked later still shows its other mistake.
+    let windowed = base.settings.replay != ReplayChoice::DangerousDisabled;
+    let mut relaxed = base.clone();
+    relaxed.settings.replay = ReplayChoice::DangerousDisabled;
+    let mut tried = vec![(skew(None), relaxed.clone())];
+    tried.extend(hypotheses(&relaxed, settings));
+    for (cause, candidate) in tried {
+        if diagnosis.attempts == MAX_ATTEMPTS {
             break;
         }
-        attempts += 1;
+        diagnosis.attempts += 1;
         let Outcome::Verified { signed_at } = check(&candidate).into() else {
             continue;
         };
-        let cause = match cause {
-            // How far the signed time is from the arrival time.
-            Cause::ClockSkew { .. } => {
-                let now = parts
-                    .now
-                    .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
-                Cause::ClockSkew {
-                    seconds: signed_at.map_or(0, |t| t - now),
-                }
+        if matches!(cause, Cause::ClockSkew { .. }) {
+            diagnosis.cause = Some(skew(signed_at));
+            return diagnosis;
+        }
+        diagnosis.cause = Some(cause);
+        // Whether the replay window, as configured, refuses it as well.
+        if windowed && diagnosis.attempts < MAX_ATTEMPTS {
+            diagnosis.attempts += 1;
+            let mut as_configured = candidate;
+            as_configured.settings.replay = base.settings.replay;
+            if check(&as_configured).into() == Outcome::Refused {
+                diagnosis.also = Some(skew(signed_at));
             }
-            other => other,
-        };
-        return Diagnosis {
-            verified: false,
-            cause: Some(cause),
-            attempts,
-        };
+        }
+        return diagnosis;
     }
-    Diagnosis {
-        verified: false,
-        cause: None,
-        attempts,
-    }
+    diagnosis
 }
 
 /// [`diagnose`] for a registered provider, built from `settings` through
@@ -355,10 +391,6 @@ fn only_first(settings: &Settings) -> Settings {
 /// Every hypothesis for `base`, in the order they are tried.
 fn hypotheses(base: &Candidate, all: &Settings) -> Vec<(Cause, Candidate)> {
     let mut out = Vec::new();
-    // The clock first: with the replay check off, a good signature shows.
-    let mut relaxed = base.clone();
-    relaxed.settings.replay = ReplayChoice::DangerousDisabled;
-    out.push((Cause::ClockSkew { seconds: 0 }, relaxed));
     // Other keys given.
     for (index, secret) in all.secrets.iter().enumerate().skip(1) {
         let mut c = base.clone();
@@ -368,6 +400,11 @@ fn hypotheses(base: &Candidate, all: &Settings) -> Vec<(Cause, Candidate)> {
     for (index, key) in all.keys.iter().enumerate().skip(1) {
         let mut c = base.clone();
         c.settings.keys = vec![key.clone()];
+        out.push((Cause::WrongKey { index }, c));
+    }
+    for (index, pair) in all.basic_auth.iter().enumerate().skip(1) {
+        let mut c = base.clone();
+        c.settings.basic_auth = vec![pair.clone()];
         out.push((Cause::WrongKey { index }, c));
     }
     out.extend(body_hypotheses(base));

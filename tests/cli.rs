@@ -583,7 +583,8 @@ fn a_valid_signature_over_a_body_that_is_no_event_reports_both() {
     let (code, out, _) = run(&a, v.body.as_bytes());
     assert_eq!(code, 0);
     assert_eq!(out["valid"], true);
-    assert_eq!(out["events"], Value::Null);
+    // `events` is always a list, for scripts (`jq '.events[]'`).
+    assert_eq!(out["events"], serde_json::json!([]));
     assert_eq!(out["parse_error"]["code"], "invalid_payload");
 }
 
@@ -1912,4 +1913,247 @@ fn every_provider_signs_an_edited_saved_delivery_that_verifies() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- Captured requests as they come from a terminal ---
+
+#[test]
+fn header_values_are_trimmed_at_both_ends_as_a_server_reads_them() {
+    // Standard Webhooks' timestamp is digits only: a trailing CR refused it.
+    let v = common::Vector::load("standard-webhooks-01.json");
+    let mut args = vector_args(&v);
+    // As copied from `curl -D` (CRLF line ends) or with a trailing space.
+    for (i, arg) in args.clone().iter().enumerate() {
+        if i > 0 && args[i - 1] == "--header" {
+            args[i] = format!("{arg} \r");
+        }
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&a, v.body.as_bytes());
+    assert_eq!(
+        (code, &out["valid"]),
+        (0, &Value::Bool(true)),
+        "{out} {err}"
+    );
+}
+
+#[test]
+fn bodies_over_the_limit_are_never_signed_sent_or_parsed_as_a_prefix() {
+    let dir = std::env::temp_dir().join(format!("email-webhooks-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let big = dir.join("big.json");
+    let max = email_webhooks::Limits::default().max_body_bytes;
+    std::fs::write(&big, vec![b' '; max + 10]).expect("write");
+    let big = big.display().to_string();
+    let (code, out, err) = run(
+        &[
+            "sign", "--scheme", "stripe", "--secret", "s", "--body", &big,
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("larger than"), "{err}");
+    let (code, out, err) = run(
+        &[
+            "send",
+            "--provider",
+            "resend",
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--body",
+            &big,
+            "--to",
+            "http://127.0.0.1:9/webhooks/resend",
+            "--print",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("larger than"), "{err}");
+    let (code, out, _) = run(&["parse", "--provider", "resend", "--body", &big], b"");
+    assert_eq!(
+        (code, &out["error"]["code"]),
+        (1, &Value::from("body_too_large")),
+        "{out}"
+    );
+    // At the limit exactly, it is read whole.
+    std::fs::write(dir.join("big.json"), vec![b' '; max]).expect("write");
+    let (code, out, _) = run(&["parse", "--provider", "resend", "--body", &big], b"");
+    assert_eq!(
+        (code, &out["error"]["code"]),
+        (1, &Value::from("invalid_payload")),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An SES notification signed with `key` (PKCS#8 DER) at `at`, Unix seconds.
+fn ses_notification(key: &[u8], at: i64) -> Vec<u8> {
+    let url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
+    let message = serde_json::json!({
+        "eventType": "Delivery",
+        "mail": {"messageId": "0100-x", "timestamp": "2023-11-14T22:13:20.000Z",
+                 "source": "a@example.com", "destination": ["b@example.com"]},
+        "delivery": {"timestamp": "2023-11-14T22:13:21.000Z", "recipients": ["b@example.com"]},
+    });
+    let envelope = serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+        "Message": message.to_string(),
+        "Timestamp": time::OffsetDateTime::from_unix_timestamp(at).expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format"),
+        "SignatureVersion": "2",
+        "SigningCertURL": url,
+    });
+    let url = email_webhooks::provider::sns::SigningCertUrl::parse(url).expect("url");
+    let signer = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
+    signer.sign(envelope).expect("sign")
+}
+
+#[test]
+fn ses_and_sns_try_every_certificate_given_and_keys_are_read_from_pipes() {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(format!("email-webhooks-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let new_cert = dir.join("new.pem").display().to_string();
+    let (code, keys, err) = run(
+        &["keygen", "--provider", "ses", "--cert-out", &new_cert],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let new_key = base64::engine::general_purpose::STANDARD
+        .decode(keys["private_key_pkcs8"].as_str().expect("key"))
+        .expect("base64");
+    let old_cert =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
+    let old_cert = old_cert.display().to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = dir.join("body.json");
+    std::fs::write(&body, ses_notification(&new_key, now)).expect("write");
+    let body = body.display().to_string();
+    let topic = "arn:aws:sns:eu-west-1:1:t";
+    for scheme in ["ses", "sns"] {
+        // Signed with the new certificate, given second: found, and named.
+        let (code, out, err) = run(
+            &[
+                "verify", "--scheme", scheme, "--key", &old_cert, "--key", &new_cert, "--topic",
+                topic, "--body", &body,
+            ],
+            b"",
+        );
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{scheme}: {out} {err}"
+        );
+        assert_eq!(out["key_index"], 1, "{scheme}: {out}");
+        assert_eq!(out["unix_timestamp"], now, "{scheme}: {out}");
+        // Only the old one: refused.
+        let (code, out, _) = run(
+            &[
+                "verify", "--scheme", scheme, "--key", &old_cert, "--topic", topic, "--body", &body,
+            ],
+            b"",
+        );
+        assert_eq!(
+            (code, &out["error"]["code"]),
+            (1, &Value::from("invalid_signature")),
+            "{out}"
+        );
+        // The certificate through a pipe (`--key <(…)`, /dev/stdin).
+        let pem = std::fs::read(&new_cert).expect("pem");
+        let (code, out, err) = run(
+            &[
+                "verify",
+                "--scheme",
+                scheme,
+                "--key",
+                "/dev/stdin",
+                "--topic",
+                topic,
+                "--body",
+                &body,
+            ],
+            &pem,
+        );
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{scheme}: {out} {err}"
+        );
+    }
+    // A key file that is not there is a usage error, not a key.
+    let (code, _, err) = run(
+        &[
+            "verify",
+            "--scheme",
+            "ses",
+            "--key",
+            "keys/cert.pm",
+            "--topic",
+            topic,
+            "--body",
+            &body,
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read key file keys/cert.pm"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn send_refuses_credentials_in_the_url_and_never_sends_the_fragment() {
+    use std::io::{BufRead as _, BufReader};
+    let (code, _, err) = run(
+        &[
+            "send",
+            "--provider",
+            "getresponse",
+            "--event",
+            "opened",
+            "--secret",
+            "s",
+            "--to",
+            "http://user:pw@127.0.0.1:9/webhooks/getresponse",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("credentials before its host"), "{err}");
+
+    // A receiver that records the request line and answers 200.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("request line");
+        let mut stream = reader.into_inner();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("answer");
+        line
+    });
+    let to = format!("http://127.0.0.1:{port}/webhooks/getresponse#section");
+    let (code, out, err) = run(
+        &[
+            "send",
+            "--provider",
+            "getresponse",
+            "--event",
+            "opened",
+            "--secret",
+            "s",
+            "--to",
+            &to,
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    let line = seen.join().expect("receiver");
+    assert_eq!(line, "POST /webhooks/getresponse?secret=s HTTP/1.1\r\n");
 }

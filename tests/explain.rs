@@ -398,3 +398,143 @@ fn spaced_json_unicode_escapes_and_query_order_are_named() {
         assert!(out["attempts"].as_u64().unwrap() <= 64, "{out}");
     }
 }
+
+#[test]
+fn a_stale_capture_still_shows_its_other_mistake_and_how_old_it_is() {
+    let headers = signed("standard-webhooks", WHSEC, BODY, None);
+    let with_newline = format!("{BODY}\n");
+    // Checked two hours after it was signed, without --now: the newline is
+    // the mistake, and the age is reported beside it.
+    let (code, out) = explain(
+        "standard-webhooks",
+        &["--secret", WHSEC],
+        &headers,
+        with_newline.as_bytes(),
+        T + 7200,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(cause(&out), Some("body_trailing_newline"), "{out}");
+    assert_eq!(out["also"], "clock_skew", "{out}");
+    assert_eq!(out["skew_seconds"], -7200, "{out}");
+    // Another environment's key, stale as well.
+    let other = "whsec_dGhpcyBpcyBhbm90aGVyIGtleSAxMjM0NTY3OA==";
+    let (_, out) = explain(
+        "standard-webhooks",
+        &["--secret", other, "--secret", WHSEC],
+        &headers,
+        BODY.as_bytes(),
+        T + 7200,
+    );
+    assert_eq!(
+        (cause(&out), &out["key_index"], &out["also"]),
+        (
+            Some("wrong_key"),
+            &Value::from(1),
+            &Value::from("clock_skew")
+        ),
+        "{out}"
+    );
+    // Fresh: the newline alone.
+    let (_, out) = explain(
+        "standard-webhooks",
+        &["--secret", WHSEC],
+        &headers,
+        with_newline.as_bytes(),
+        T,
+    );
+    assert_eq!(cause(&out), Some("body_trailing_newline"), "{out}");
+    assert!(out.get("also").is_none(), "{out}");
+}
+
+#[test]
+fn rotated_basic_auth_credentials_are_tried_as_other_keys() {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("new:b");
+    let header = format!("Authorization: Basic {auth}");
+    let body = br#"{"RecordType":"Delivery","MessageID":"m","Recipient":"a@example.com","DeliveredAt":"2023-11-14T22:13:20Z"}"#;
+    let (code, out) = explain(
+        "postmark",
+        &["--basic-auth", "old:a", "--basic-auth", "new:b"],
+        &[header],
+        body,
+        T,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        (cause(&out), &out["key_index"]),
+        (Some("wrong_key"), &Value::from(1)),
+        "{out}"
+    );
+    assert!(!out.to_string().contains(&auth), "{out}");
+}
+
+#[test]
+fn credentials_and_queries_in_the_url_are_never_printed_nor_digested() {
+    let url = "https://hook:S3cr3t@hooks.example.com/mandrill?key=Qu3ry";
+    let (code, out) = explain(
+        "mandrill",
+        &["--secret", "k", "--url", url],
+        &["X-Mandrill-Signature: eA==".to_owned()],
+        b"mandrill_events=%5B%5D",
+        T,
+    );
+    assert_eq!(code, 1, "{out}");
+    let text = out.to_string();
+    assert!(!text.contains("S3cr3t") && !text.contains("Qu3ry"), "{out}");
+    let shown = &out["signed"]["url"];
+    assert_eq!(
+        shown["without_query"], "https://hooks.example.com/mandrill",
+        "{out}"
+    );
+    assert_eq!(
+        (&shown["has_credentials"], &shown["has_query"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    assert!(shown.get("sha256").is_none(), "{out}");
+}
+
+#[test]
+fn an_old_ses_notification_is_named_with_its_age() {
+    let key = include_bytes!("data/sns-test-key.pk8");
+    let cert =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
+    // Signed three hours ago (the test certificate is recent: not `T`).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signed_at = now - 3 * 3600;
+    let url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
+    let message = serde_json::json!({
+        "eventType": "Delivery",
+        "mail": {"messageId": "0100-x", "timestamp": "2023-11-14T22:13:20.000Z",
+                 "source": "a@example.com", "destination": ["b@example.com"]},
+        "delivery": {"timestamp": "2023-11-14T22:13:21.000Z", "recipients": ["b@example.com"]},
+    });
+    let envelope = serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+        "Message": message.to_string(),
+        "Timestamp": time::OffsetDateTime::from_unix_timestamp(signed_at).unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        "SignatureVersion": "2",
+        "SigningCertURL": url,
+    });
+    let url = email_webhooks::provider::sns::SigningCertUrl::parse(url).unwrap();
+    let body = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url)
+        .unwrap()
+        .sign(envelope)
+        .unwrap();
+    let cert = cert.display().to_string();
+    for scheme in ["ses", "sns"] {
+        let (code, out) = explain(
+            scheme,
+            &["--key", &cert, "--topic", "arn:aws:sns:eu-west-1:1:t"],
+            &[],
+            &body,
+            now,
+        );
+        assert_eq!(code, 0, "{scheme}: {out}");
+        assert_eq!(cause(&out), Some("clock_skew"), "{scheme}: {out}");
+        assert_eq!(out["skew_seconds"], -3 * 3600, "{scheme}: {out}");
+    }
+}

@@ -788,25 +788,32 @@ impl<S: CertificateSource> crate::provider::EmailProvider for SesVerifier<S> {
         &self,
         request: &crate::Request<'_>,
     ) -> Result<crate::provider::Received, Error> {
-        use crate::provider::{Control, Received};
-        Ok(
-            match self
-                .verify_and_parse_at(request.headers(), request.body(), request.now())
-                .await?
-            {
-                SesOutcome::Events(events) => Received::events(events),
-                SesOutcome::SubscriptionConfirmation {
-                    topic_arn,
-                    subscribe_url,
-                } => Received::control(Control::SubscriptionConfirmation {
-                    topic_arn,
-                    subscribe_url,
-                }),
-                SesOutcome::UnsubscribeConfirmation { topic_arn } => {
-                    Received::control(Control::UnsubscribeConfirmation { topic_arn })
-                }
-            },
-        )
+        use crate::provider::{Control, Proof, Received};
+        let message = self
+            .sns
+            .verify_at(request.headers(), request.body(), request.now())
+            .await?;
+        // What the signature covers: the message id and the publish time.
+        let proof = Proof {
+            key_index: 0,
+            unix_timestamp: message.unix_timestamp(),
+            id: Some(message.envelope().message_id.clone()),
+        };
+        let limits = &crate::policy::Configure::policy(&self.sns).limits;
+        Ok(match outcome(message, limits)? {
+            SesOutcome::Events(events) => Received::events(events),
+            SesOutcome::SubscriptionConfirmation {
+                topic_arn,
+                subscribe_url,
+            } => Received::control(Control::SubscriptionConfirmation {
+                topic_arn,
+                subscribe_url,
+            }),
+            SesOutcome::UnsubscribeConfirmation { topic_arn } => {
+                Received::control(Control::UnsubscribeConfirmation { topic_arn })
+            }
+        }
+        .with_proof(proof))
     }
 }
 
@@ -824,20 +831,69 @@ fn build(
     settings: &crate::provider::Settings,
 ) -> Result<Box<dyn crate::provider::DynProvider>, crate::provider::SetupError> {
     use crate::provider::{Settings, SetupError};
-    let pem = Settings::first(&settings.keys, NEEDS)?;
+    Settings::first(&settings.keys, NEEDS)?;
     // Fail at setup, not per request, on a certificate that is no PEM.
-    crate::provider::sns::SnsCertificate::parse(pem.as_bytes())?;
+    for pem in &settings.keys {
+        crate::provider::sns::SnsCertificate::parse(pem.as_bytes())?;
+    }
     if settings.topics.is_empty() {
         return Err(SetupError::Missing(
             "--topic ARN (repeat for each accepted topic): AWS signs every account's topics \
              with the same certificates, so only the topic ties a delivery to you",
         ));
     }
-    let sns = SnsVerifier::new(
-        crate::provider::sns::FixedCertificate::new(pem.as_bytes()),
-        settings.topics.clone(),
-    );
-    Ok(Box::new(SesVerifier::new(settings.configure(sns))))
+    let pinned = settings
+        .keys
+        .iter()
+        .map(|pem| {
+            let sns = SnsVerifier::new(
+                crate::provider::sns::FixedCertificate::new(pem.as_bytes()),
+                settings.topics.clone(),
+            );
+            SesVerifier::new(settings.configure(sns))
+        })
+        .collect();
+    Ok(Box::new(Pinned(pinned)))
+}
+
+/// SES with certificates given rather than fetched (the CLI, tests), one
+/// verifier each: a delivery names its certificate by URL, which a PEM does
+/// not carry, so each is tried in turn (rotation) and the proof names the
+/// one that verified.
+struct Pinned(Vec<SesVerifier<crate::provider::sns::FixedCertificate>>);
+
+impl crate::provider::EmailProvider for Pinned {
+    fn id(&self) -> crate::Provider {
+        crate::Provider::Ses
+    }
+
+    fn reply(&self, answer: crate::provider::Answer) -> crate::provider::Reply {
+        reply(answer)
+    }
+
+    async fn receive(
+        &self,
+        request: &crate::Request<'_>,
+    ) -> Result<crate::provider::Received, Error> {
+        use crate::error::VerifyError;
+        let mut first = None;
+        for (index, verifier) in self.0.iter().enumerate() {
+            match verifier.receive(request).await {
+                Ok(mut received) => {
+                    if let Some(proof) = &mut received.proof {
+                        proof.key_index = index;
+                    }
+                    return Ok(received);
+                }
+                // Another certificate may be the one that signed it.
+                Err(Error::Verify(VerifyError::InvalidSignature)) => {
+                    first.get_or_insert(VerifyError::InvalidSignature);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(first.unwrap_or(VerifyError::InvalidSignature).into())
+    }
 }
 
 /// An SES event of `kind` in a signed SNS notification; tampered: a letter

@@ -802,6 +802,27 @@ pub enum SnsMessage {
     },
 }
 
+impl SnsMessage {
+    /// The verified envelope, whatever the message.
+    #[must_use]
+    pub fn envelope(&self) -> &SnsEnvelope {
+        match self {
+            Self::Notification(envelope)
+            | Self::SubscriptionConfirmation { envelope, .. }
+            | Self::UnsubscribeConfirmation { envelope, .. } => envelope,
+        }
+    }
+
+    /// The signed `Timestamp` (the publish time) as Unix seconds, where it
+    /// is an RFC 3339 time.
+    #[must_use]
+    pub fn unix_timestamp(&self) -> Option<i64> {
+        OffsetDateTime::parse(&self.envelope().timestamp, &Rfc3339)
+            .ok()
+            .map(OffsetDateTime::unix_timestamp)
+    }
+}
+
 /// Which topics a verifier accepts.
 #[derive(Debug, Clone)]
 enum Topics {

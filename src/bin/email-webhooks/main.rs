@@ -430,26 +430,63 @@ fn read_body(path: Option<&PathBuf>, max: usize) -> Result<Vec<u8>, Usage> {
     result.map(|_| body).map_err(Usage)
 }
 
+/// The whole body, refused as a usage error past `max` bytes (what is
+/// signed, sent or parsed must be the file, never a prefix of it).
+fn read_whole(path: Option<&PathBuf>, max: usize) -> Result<Vec<u8>, Usage> {
+    let body = read_body(path, max)?;
+    if body.len() > max {
+        let name = path.map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+        return Err(Usage(format!(
+            "{name} is larger than {max} bytes, the most a delivery's body may be"
+        )));
+    }
+    Ok(body)
+}
+
 fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, Usage> {
     raw.iter()
         .map(|h| match h.split_once(':') {
+            // Trimmed at both ends, as an HTTP server reads a field (a
+            // line copied from `curl -D` ends in CR).
             Some((name, value)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_owned(), value.trim_start().to_owned()))
+                Ok((name.trim().to_owned(), value.trim().to_owned()))
             }
             _ => Err(Usage(format!("--header expects `Name: value`, got `{h}`"))),
         })
         .collect()
 }
 
-/// A key given inline, or the contents of the file it names.
+/// The most a key file may hold: a PEM certificate chain is a few KiB.
+const KEY_FILE_MAX: u64 = 1 << 20;
+
+/// A key given inline, or the contents of the file it names (any file that
+/// opens: a regular file, `/dev/stdin`, a pipe from `<(…)`). A value with a
+/// `.` names a file, as no inline key form has one: a missing one is a
+/// usage error, not a key.
 fn key_text(key: &str) -> Result<String, Usage> {
-    if std::path::Path::new(key).is_file() {
-        std::fs::read_to_string(key)
-            .map(|contents| contents.trim().to_owned())
-            .map_err(|e| Usage(format!("cannot read key file {key}: {e}")))
-    } else {
-        Ok(key.to_owned())
+    let path = std::path::Path::new(key);
+    if !path.exists() && !key.contains('.') {
+        return Ok(key.to_owned());
     }
+    let cannot = |e: &dyn std::fmt::Display| Usage(format!("cannot read key file {key}: {e}"));
+    let mut contents = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(KEY_FILE_MAX + 1).read_to_string(&mut contents))
+        .map_err(|e| cannot(&e))?;
+    if contents.len() as u64 > KEY_FILE_MAX {
+        return Err(cannot(&format_args!("larger than {KEY_FILE_MAX} bytes")));
+    }
+    Ok(contents.trim().to_owned())
+}
+
+/// `parse`'s refusal of a body over `limit` (it reads one byte more, so
+/// the length is not known).
+fn too_large(limit: usize) -> (Value, u8) {
+    let code = VerifyError::BodyTooLarge { len: limit, limit }.code();
+    (
+        json!({"error": {"code": code, "message": format!("the body is larger than {limit} bytes, the most a delivery's body may be")}}),
+        1,
+    )
 }
 
 fn invalid(error: &VerifyError) -> (Value, u8) {
@@ -555,14 +592,20 @@ fn run_explain(explain: &ExplainArgs) -> Result<(Value, u8), Usage> {
             || "none of the known mistakes explains it: check that the key is the sender's for this endpoint, and that the request is the one the provider sent".to_owned(),
             |c| c.hint(),
         ));
-        match cause {
-            Some(email_webhooks::explain::Cause::ClockSkew { seconds }) => {
-                out["skew_seconds"] = json!(seconds);
+        for found in [cause, diagnosis.also].into_iter().flatten() {
+            match found {
+                email_webhooks::explain::Cause::ClockSkew { seconds } => {
+                    out["skew_seconds"] = json!(seconds);
+                }
+                email_webhooks::explain::Cause::WrongKey { index } => {
+                    out["key_index"] = json!(index);
+                }
+                _ => {}
             }
-            Some(email_webhooks::explain::Cause::WrongKey { index }) => {
-                out["key_index"] = json!(index);
-            }
-            _ => {}
+        }
+        if let Some(also) = diagnosis.also {
+            out["also"] = json!(also.code());
+            out["also_hint"] = json!(also.hint());
         }
         out["signed"] = signed_parts(&parts);
         out["attempts"] = json!(diagnosis.attempts);
@@ -574,8 +617,12 @@ fn run_explain(explain: &ExplainArgs) -> Result<(Value, u8), Usage> {
     let text = if diagnosis.verified {
         "the request verifies as given".to_owned()
     } else {
+        let also = out["also_hint"]
+            .as_str()
+            .map(|hint| format!("\nalso: {hint}"))
+            .unwrap_or_default();
         format!(
-            "does not verify: {}\ncause: {}\nsigned: {}",
+            "does not verify: {}\ncause: {}{also}\nsigned: {}",
             out["hint"].as_str().unwrap_or_default(),
             out["cause"].as_str().unwrap_or("unknown"),
             out["signed"]
@@ -790,7 +837,7 @@ fn run_verify_provider(
         Ok(delivery) => received_json(&delivery),
         // Authentication passed; the body is not the provider's payload.
         Err(email_webhooks::Error::Parse(e)) => json!({
-            "events": Value::Null,
+            "events": [],
             "parse_error": {"code": e.code(), "message": e.to_string()},
         }),
         Err(e) => return Ok(invalid_any(&e)),
@@ -821,9 +868,9 @@ fn received_json(received: &Received) -> Value {
         }
         None => json!({}),
     };
-    if !write_control(&mut out, received.control.as_ref()) {
-        out["events"] = events_json(&received.events);
-    }
+    write_control(&mut out, received.control.as_ref());
+    // Always a list (empty for a control message), for scripts.
+    out["events"] = events_json(&received.events);
     out
 }
 
@@ -994,7 +1041,7 @@ fn run_send(args: &SendArgs) -> Result<(Value, u8), Usage> {
     let given = args
         .body
         .as_ref()
-        .map(|path| read_body(Some(path), Limits::default().max_body_bytes))
+        .map(|path| read_whole(Some(path), Limits::default().max_body_bytes))
         .transpose()?;
     let kind = send_kind(args, provider, &settings, given.is_some() || args.inbound)?;
     // Redeliveries repeat the event (same id and time); each is signed
@@ -1178,6 +1225,9 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
         let inbound = inbound_info(provider)?;
         let limits = email_webhooks::InboundLimits::default();
         let body = read_body(args.delivery.body.as_ref(), limits.max_body_bytes)?;
+        if body.len() > limits.max_body_bytes {
+            return Ok(too_large(limits.max_body_bytes));
+        }
         let source = fetched_content(&args.delivery.fetched, &limits)?;
         let parsed = (inbound.parse)(&Request::new(&headers, &body), &limits)
             .map_err(email_webhooks::Error::from)
@@ -1190,10 +1240,11 @@ fn run_parse(args: &ParseArgs) -> Result<(Value, u8), Usage> {
             ),
         });
     }
-    let body = read_body(
-        args.delivery.body.as_ref(),
-        Limits::default().max_body_bytes,
-    )?;
+    let max = Limits::default().max_body_bytes;
+    let body = read_body(args.delivery.body.as_ref(), max)?;
+    if body.len() > max {
+        return Ok(too_large(max));
+    }
     Ok(match (info.parse)(&Request::new(&headers, &body)) {
         Ok(events) => (json!({ "events": events_json(&events) }), 0),
         Err(e) => (
@@ -1210,7 +1261,8 @@ enum Verifier {
     GitHub(GitHubVerifier),
     Hmac(HmacVerifier),
     Twilio(TwilioVerifier),
-    Sns(Box<SnsVerifier<StaticCertificates>>, SnsCertificate),
+    /// The certificates given, tried in turn (rotation).
+    Sns(Box<SnsVerifier<StaticCertificates>>, Vec<SnsCertificate>),
 }
 
 /// Applies `verify`'s limits and replay choice.
@@ -1273,13 +1325,16 @@ impl Verifier {
                 ))
             }
             Scheme::Sns => {
-                let pem = input
+                if input.key_texts.is_empty() {
+                    return Err(email_webhooks::SecretError::Empty.into());
+                }
+                let certificates = input
                     .key_texts
-                    .first()
-                    .ok_or(email_webhooks::SecretError::Empty)?;
-                let certificate = SnsCertificate::parse(pem.as_bytes())?;
+                    .iter()
+                    .map(|pem| SnsCertificate::parse(pem.as_bytes()))
+                    .collect::<Result<_, _>>()?;
                 let sns = SnsVerifier::new(StaticCertificates::new(), args.topics.clone());
-                Self::Sns(Box::new(configured(sns, input)), certificate)
+                Self::Sns(Box::new(configured(sns, input)), certificates)
             }
         })
     }
@@ -1298,25 +1353,38 @@ impl Verifier {
             Self::GitHub(v) => v.verify(&headers, body)?,
             Self::Hmac(v) => v.verify_at(&headers, body, now)?,
             Self::Twilio(v) => v.verify(headers, url, body)?,
-            Self::Sns(v, certificate) => {
-                return Ok(
-                    match v.verify_with_certificate_at(headers, body, certificate, now)? {
-                        SnsMessage::Notification(e) => json!({
-                            "type": e.message_type, "message_id": e.message_id,
-                            "topic_arn": e.topic_arn, "message": e.message,
-                        }),
-                        SnsMessage::SubscriptionConfirmation {
-                            envelope,
-                            subscribe_url,
-                        } => json!({
-                            "subscription_confirmation": {"topic_arn": envelope.topic_arn, "subscribe_url": subscribe_url.as_str()}
-                        }),
-                        SnsMessage::UnsubscribeConfirmation { envelope, .. } => json!({
-                            "unsubscribe_confirmation": {"topic_arn": envelope.topic_arn}
-                        }),
-                        _ => json!({}),
-                    },
-                );
+            Self::Sns(v, certificates) => {
+                let mut verified = Err(VerifyError::InvalidSignature);
+                for (index, certificate) in certificates.iter().enumerate() {
+                    verified = v
+                        .verify_with_certificate_at(headers, body, certificate, now)
+                        .map(|message| (index, message));
+                    if !matches!(verified, Err(VerifyError::InvalidSignature)) {
+                        break;
+                    }
+                }
+                let (index, message) = verified?;
+                let mut out = match &message {
+                    SnsMessage::Notification(e) => json!({
+                        "type": e.message_type, "message_id": e.message_id,
+                        "topic_arn": e.topic_arn, "message": e.message,
+                    }),
+                    SnsMessage::SubscriptionConfirmation {
+                        envelope,
+                        subscribe_url,
+                    } => json!({
+                        "subscription_confirmation": {"topic_arn": envelope.topic_arn, "subscribe_url": subscribe_url.as_str()}
+                    }),
+                    SnsMessage::UnsubscribeConfirmation { envelope, .. } => json!({
+                        "unsubscribe_confirmation": {"topic_arn": envelope.topic_arn}
+                    }),
+                    _ => json!({}),
+                };
+                out["key_index"] = json!(index);
+                if let Some(t) = message.unix_timestamp() {
+                    out["unix_timestamp"] = json!(t);
+                }
+                return Ok(out);
             }
         };
         Ok(proof_json(&proof))
@@ -1324,7 +1392,7 @@ impl Verifier {
 }
 
 fn run_sign(args: &SignArgs) -> Result<(Value, u8), Usage> {
-    let body = read_body(args.body.as_ref(), Limits::default().max_body_bytes)?;
+    let body = read_whole(args.body.as_ref(), Limits::default().max_body_bytes)?;
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());

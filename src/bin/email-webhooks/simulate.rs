@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,6 +18,12 @@ use time::OffsetDateTime;
 /// ever fetched from it).
 const SES_CERT_URL: &str =
     "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-email-webhooks-test.pem";
+
+/// How long connecting, sending, and each read of the answer may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much of the answer is read: its status line is all `send` uses.
+const STATUS_LINE_MAX: u64 = 1024;
 
 /// 24 random hex digits: an event id, or a per-attempt value.
 pub(crate) fn random_id() -> String {
@@ -62,16 +68,32 @@ pub(crate) fn request(
     let rest = url
         .strip_prefix("http://")
         .ok_or("`send` posts to plain http:// URLs (your local endpoint); put a TLS proxy in front for https")?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
+    // A fragment is never sent; credentials before the host are refused
+    // rather than taken for the address (send them with --header).
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err("the URL names credentials before its host: give them as --header 'Authorization: Basic …' instead".into());
+    }
+    let path = match path {
+        "" => "/".to_owned(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path => path.to_owned(),
+    };
     let address = if authority.contains(':') {
         authority.to_owned()
     } else {
         format!("{authority}:80")
     };
-    let mut stream =
-        TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let cannot = |e: std::io::Error| format!("cannot connect to {address}: {e}");
+    let resolved = address
+        .to_socket_addrs()
+        .map_err(cannot)?
+        .next()
+        .ok_or_else(|| format!("cannot connect to {address}: no address"))?;
+    let mut stream = TcpStream::connect_timeout(&resolved, TIMEOUT).map_err(cannot)?;
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let _ = stream.set_write_timeout(Some(TIMEOUT));
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -84,8 +106,10 @@ pub(crate) fn request(
         .write_all(request.as_bytes())
         .and_then(|()| stream.write_all(body))
         .map_err(|e| format!("cannot send to {address}: {e}"))?;
+    // Only the status line is read: an answer that never ends holds no
+    // more than this and the timeout.
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
+    let _ = stream.take(STATUS_LINE_MAX).read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace()
         .nth(1)
