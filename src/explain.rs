@@ -253,8 +253,8 @@ pub fn signed_parts(parts: &Parts) -> serde_json::Value {
     });
     if let Some(url) = &parts.url {
         // Neither the query nor the credentials before the host, nor a
-        // digest of them: either can hold a secret (Mandrill signs a URL
-        // with its basic-auth credentials, GetResponse's carries one), and
+        // digest of them: either can hold a secret (a URL signed with its
+        // basic-auth credentials, or one that carries its secret), and
         // an unsalted digest of a short secret is guessed offline.
         let (base, query) = url.split_once(['?', '#']).unwrap_or((url, ""));
         let (scheme, rest) = base.split_once("://").unwrap_or(("", base));

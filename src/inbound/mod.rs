@@ -12,8 +12,10 @@
 //! Inbound bodies are large and hostile: every size and count is bounded
 //! by [`InboundLimits`]. The body size is checked before anything is
 //! parsed, and a form without its closing boundary is refused at once;
-//! so is a message of more lines than [`InboundLimits::max_lines`], which
-//! bounds the parser's work; the counts of parts, headers and attachments
+//! so is a message of more lines than [`InboundLimits::max_lines`], and
+//! one whose parts declare so many boundaries that never come that the
+//! parser's searches for them would cost more than a few times its size:
+//! together they bound the parser's work. The counts of parts, headers and attachments
 //! and the decoded size are checked once the parser has read the message,
 //! each attachment as it is copied out (none is larger than the body).
 //!
@@ -38,6 +40,7 @@ use time::OffsetDateTime;
 use crate::error::ParseError;
 use crate::event::Provider;
 
+mod boundaries;
 pub(crate) mod fetch;
 mod receive;
 mod stored;
@@ -65,9 +68,10 @@ pub struct InboundLimits {
     pub max_decoded_bytes: usize,
     /// The most lines in one message or form, counted before the MIME
     /// parser reads it (default 1,000,000: a 40 MiB message of base64 has
-    /// about 540,000). The parser's work per line is bounded, so this
-    /// bounds its work on a message of tiny lines (a header bomb) before it
-    /// starts.
+    /// about 540,000). This bounds its work on a message of tiny lines (a
+    /// header bomb) before it starts; its searches for multipart
+    /// boundaries are bounded apart, to a few times the message's size
+    /// (parts declaring boundaries that never come are refused).
     pub max_lines: usize,
     /// The largest message a queue takes in handoff, encoded (default 128
     /// MiB: a message of 40 MiB is stored with its raw copy and its
@@ -167,7 +171,7 @@ impl InboundLimits {
         if lines > self.max_lines {
             return Err(ParseError::new("the message has more lines than the limit"));
         }
-        Ok(())
+        boundaries::check(raw, self.max_parts)
     }
 }
 
@@ -641,8 +645,8 @@ impl InboundMessage {
         limits: &InboundLimits,
     ) -> Result<Self, ParseError> {
         limits.check_mime(raw)?;
-        let parsed =
-            parse_mime(raw).ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
+        let parsed = parse_mime(raw, limits.max_parts)
+            .ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
         if parsed.parts.len() > limits.max_parts {
             return Err(ParseError::new(
                 "the message has more MIME parts than the limit",
@@ -663,7 +667,7 @@ impl InboundMessage {
         limits.check_mime(&raw)?;
         let mut message = Self::new(provider);
         {
-            let parsed = parse_mime(&raw)
+            let parsed = parse_mime(&raw, limits.max_parts)
                 .ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
             if parsed.parts.len() > limits.max_parts {
                 return Err(ParseError::new(
@@ -690,7 +694,7 @@ impl InboundMessage {
             .replace('\n', "\r\n");
         raw.push_str("\r\n\r\n");
         limits.check_body(raw.as_bytes())?;
-        let Some(parsed) = parse_mime(raw.as_bytes()) else {
+        let Some(parsed) = parse_mime(raw.as_bytes(), limits.max_parts) else {
             return Ok(());
         };
         let (text, html, attachments) = (
@@ -912,8 +916,10 @@ pub(crate) fn form_data(
     }
     let mut message = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
     message.extend_from_slice(body);
-    let parsed =
-        parse_mime(&message).ok_or_else(|| ParseError::new("the form is not MIME multipart"))?;
+    // Again with the form's own boundary, which the body does not declare.
+    boundaries::check(&message, limits.max_parts)?;
+    let parsed = parse_mime(&message, limits.max_parts)
+        .ok_or_else(|| ParseError::new("the form is not MIME multipart"))?;
     if parsed.parts.len() > limits.max_parts {
         return Err(ParseError::new("the form has more parts than the limit"));
     }
@@ -1208,7 +1214,14 @@ fn disposition_name(value: &str) -> Option<(String, bool)> {
 /// state with `debug_assert!`, which hostile input can trip in a debug
 /// build (found by the `inbound` fuzz target); a receiver must answer such
 /// a delivery, not crash on it.
-fn parse_mime(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
+///
+/// A message whose boundary searches would cost more than a few times its
+/// size, or that may hold more than `max_parts` parts, is `None` as well,
+/// unparsed ([`boundaries::check`]; the callers
+/// that read whole messages call it first through
+/// [`InboundLimits::check_mime`], for its error).
+fn parse_mime(raw: &[u8], max_parts: usize) -> Option<mail_parser::Message<'_>> {
+    boundaries::check(raw, max_parts).ok()?;
     std::panic::catch_unwind(|| mail_parser::MessageParser::default().parse(raw))
         .ok()
         .flatten()
@@ -1702,7 +1715,7 @@ pub(crate) fn part_headers(block: &str) -> PartHeaders {
     use mail_parser::MimeHeaders as _;
     let mut raw = block.to_owned();
     raw.push_str("\r\n");
-    let parsed = parse_mime(raw.as_bytes());
+    let parsed = parse_mime(raw.as_bytes(), InboundLimits::default().max_parts);
     let part = parsed.as_ref().and_then(|m| m.parts.first());
     PartHeaders {
         filename: part.and_then(|p| p.attachment_name()).map(str::to_owned),
