@@ -2197,6 +2197,24 @@ async fn resend_content_is_fetched_from_its_api_raw_or_per_attachment() {
     assert_eq!(fetched.attachments[1].content, b"\x89PNG");
     assert_eq!(fetched.pending().count(), 0);
     assert_eq!(fetched.idempotency_key(), m.idempotency_key());
+    // The description and the raw message are not attachments: neither
+    // counts against the decoded attachments' limit (the description's
+    // HTML holds the inline images as `data:` URIs, the raw message them
+    // again; together they made a message with 16 MB of them unreadable).
+    let inline = format!("<img src=\"data:image/png;base64,{}\">", "A".repeat(3_000));
+    let details = serde_json::json!({"object": "email", "id": id, "html": inline,
+        "raw": {"download_url": "https://cdn.example.invalid/raw?sig=x"}});
+    let raw = format!(
+        "From: a@example.net\r\nSubject: s\r\n\r\n{}\r\n",
+        "B".repeat(3_000)
+    );
+    let source = StaticContent::new()
+        .with(api.clone(), details.to_string())
+        .with("https://cdn.example.invalid/raw?sig=x", raw.into_bytes());
+    let few = InboundLimits::default().with_max_decoded_bytes(4_000);
+    let mut fetched = m.clone();
+    fetched.fetch(&source, &few).await.unwrap();
+    assert_eq!(fetched.subject.as_deref(), Some("s"));
     // A link that is not https is refused, not fetched.
     let bad = StaticContent::new().with(
         api.clone(),
@@ -2993,5 +3011,104 @@ fn multipart_bombs_are_refused_before_the_parser_runs() {
             .text
             .as_deref()
             .is_some_and(|t| t.starts_with("part 0"))
+    );
+}
+
+/// A body in several parts (text, an inline image, more text, as Apple Mail
+/// sends a file placed mid-message) is read whole: the text after the image
+/// was in neither the body nor the attachments.
+#[test]
+fn a_body_in_several_parts_is_read_whole() {
+    let raw = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: s\r\n\
+Content-Type: multipart/mixed; boundary=M\r\n\r\n\
+--M\r\nContent-Type: text/plain\r\n\r\nHi,\r\n\
+--M\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=a.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+--M\r\nContent-Type: text/plain\r\n\r\nthe actual request.\r\n\
+--M\r\nContent-Type: text/html\r\n\r\n<p>one</p>\r\n\
+--M\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n\
+--M--\r\n";
+    let message =
+        InboundMessage::from_mime(Provider::Ses, raw, &InboundLimits::default()).expect("parsed");
+    let text = message.text.as_deref().expect("text");
+    assert!(
+        text.starts_with("Hi,") && text.contains("the actual request."),
+        "{text}"
+    );
+    let html = message.html.as_deref().expect("html");
+    assert!(
+        html.contains("<p>one</p>") && html.contains("<p>two</p>"),
+        "{html}"
+    );
+    assert_eq!(message.attachments.len(), 1);
+    assert_eq!(message.attachments[0].filename.as_deref(), Some("a.png"));
+}
+
+/// Postmark takes 35 MB of attachments and posts them base64 in JSON, about
+/// 47 MB: over the 40 MiB the default body limit was, so its largest
+/// messages were refused (413) on every retry, and lost.
+#[test]
+fn postmark_s_largest_messages_fit_the_default_limits() {
+    let sample: serde_json::Value = serde_json::from_slice(&data("postmark-inbound.json")).unwrap();
+    let mut body = sample.clone();
+    let content = "A".repeat(35_000_000 / 3 * 4);
+    body["Attachments"] = serde_json::json!([{
+        "Name": "big.bin", "ContentType": "application/octet-stream",
+        "ContentLength": 35_000_000, "Content": content,
+    }]);
+    let body = serde_json::to_vec(&body).unwrap();
+    assert!(body.len() > 46_000_000);
+    let message = email_webhooks::provider::postmark::parse_inbound(&body).expect("accepted");
+    assert_eq!(message.attachments[0].size, 35_000_000 / 3 * 3);
+}
+
+/// What Mailgun's Messages API answers to `Accept: message/rfc2822`: JSON
+/// whose `body-mime` is the message. It was parsed as MIME, and the
+/// attachments were lost.
+#[tokio::test]
+async fn mailgun_stored_messages_are_read_from_the_messages_api_json() {
+    use email_webhooks::inbound::StaticContent;
+    let limits = InboundLimits::default();
+    let url =
+        "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.org/messages/BAABAQ-key_1=";
+    let form = format!(
+        "recipient=support%40mg.example.org&sender=customer%40example.net&subject=Re%3A+order&body-plain=Thanks%21&timestamp=1796551200&token=t0k3n&signature=00&message-url={}",
+        url.replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    );
+    let m = email_webhooks::provider::mailgun::parse_inbound(
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        &limits,
+    )
+    .unwrap();
+    let from_mime = mime("attachments.eml");
+    let eml = String::from_utf8(data("attachments.eml")).unwrap();
+    let answer = serde_json::json!({
+        "recipients": "support@mg.example.org", "sender": "customer@example.net",
+        "from": "Customer <customer@example.net>", "subject": "Re: order",
+        "body-mime": eml,
+    });
+    let mut from_json = m.clone();
+    from_json
+        .fetch(
+            &StaticContent::new().with(url, answer.to_string().into_bytes()),
+            &limits,
+        )
+        .await
+        .unwrap();
+    assert_eq!(from_json.attachments, from_mime.attachments);
+    assert_eq!(from_json.headers, from_mime.headers);
+    assert_eq!(from_json.subject, from_mime.subject);
+    // JSON without the message: refused, not read as mail.
+    let mut refused = m.clone();
+    assert!(
+        refused
+            .fetch(
+                &StaticContent::new().with(url, b"{\"subject\":\"x\"}".to_vec()),
+                &limits
+            )
+            .await
+            .is_err()
     );
 }

@@ -359,7 +359,7 @@ fn probe<S: crate::idempotency::IdempotencyStore + 'static>(
 /// [`InboundProviders::run`](crate::inbound::InboundProviders::run)). The
 /// body is read within the inbound limit
 /// ([`InboundLimits::max_body_bytes`](crate::InboundLimits::max_body_bytes),
-/// 40 MiB by default), not the events' [`Limits`]. An unconfigured provider
+/// 64 MiB by default), not the events' [`Limits`]. An unconfigured provider
 /// is 404. Merge it beside [`webhooks_router`].
 pub fn inbound_router<S, H, Fut, E, O>(
     inbound: std::sync::Arc<crate::inbound::InboundProviders>,

@@ -180,10 +180,11 @@ impl InboundMessage {
     /// Fetches every [`pending`](Self::pending) content from `source` and
     /// reads it into the message. Content read in may name more (Resend's
     /// details list the attachments): at most
-    /// twice [`InboundLimits::max_attachments`] + 2 fetches and
-    /// [`InboundLimits::max_decoded_bytes`] in all, each within its
+    /// twice [`InboundLimits::max_attachments`] + 2 fetches, each within its
     /// [`ContentRef::max_bytes`] (checked again here, whatever the source
-    /// does).
+    /// does), and [`InboundLimits::max_decoded_bytes`] of attachments in
+    /// all (the raw message and the provider's description of it are not
+    /// attachments).
     ///
     /// # Errors
     ///
@@ -208,11 +209,18 @@ impl InboundMessage {
                     limit: next.content.max_bytes,
                 });
             }
-            total = total.saturating_add(bytes.len());
-            if total > limits.max_decoded_bytes {
-                return Err(FetchError::TooLarge {
-                    limit: limits.max_decoded_bytes,
-                });
+            // Attachments count against the decoded limit together; the
+            // message and the provider's description of it are bounded
+            // each by its own `max_bytes` (the body limit), and are not
+            // attachments (Resend's description holds the inline images
+            // again, as `data:` URIs, and its raw message a third time).
+            if matches!(next.content.kind, ContentKind::Attachment(_)) {
+                total = total.saturating_add(bytes.len());
+                if total > limits.max_decoded_bytes {
+                    return Err(FetchError::TooLarge {
+                        limit: limits.max_decoded_bytes,
+                    });
+                }
             }
             // Taken off the list only once it is read in: on a failure
             // the message still lists what it could not read.

@@ -53,9 +53,11 @@ pub use stored::{decode_inbound, encode_inbound};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InboundLimits {
-    /// The largest delivery body, in bytes (default 40 MiB: providers
+    /// The largest delivery body, in bytes (default 64 MiB: providers
     /// accept messages up to 25-40 MB, and a JSON or form encoding adds a
-    /// third for base64).
+    /// third for base64; Postmark takes 35 MB of attachments, which it
+    /// posts as about 47 MB of JSON. Postmark's `RawEmail` option sends the
+    /// message twice: raise this for large messages with it on).
     pub max_body_bytes: usize,
     /// The most MIME parts in one message (default 1,000).
     pub max_parts: usize,
@@ -67,15 +69,15 @@ pub struct InboundLimits {
     /// together (default 40 MiB).
     pub max_decoded_bytes: usize,
     /// The most lines in one message or form, counted before the MIME
-    /// parser reads it (default 1,000,000: a 40 MiB message of base64 has
-    /// about 540,000). This bounds its work on a message of tiny lines (a
+    /// parser reads it (default 1,000,000: a 64 MiB message of base64 has
+    /// about 880,000). This bounds its work on a message of tiny lines (a
     /// header bomb) before it starts; its searches for multipart
     /// boundaries are bounded apart, to a few times the message's size
     /// (parts declaring boundaries that never come are refused).
     pub max_lines: usize,
-    /// The largest message a queue takes in handoff, encoded (default 128
-    /// MiB: a message of 40 MiB is stored with its raw copy and its
-    /// attachments, up to 40 MiB decoded, both in base64, about 107 MiB,
+    /// The largest message a queue takes in handoff, encoded (default 192
+    /// MiB: a message of 64 MiB is stored with its raw copy and its
+    /// attachments, up to 40 MiB decoded, both in base64, about 139 MiB,
     /// with room for ordinary bodies and headers; the decoded text and
     /// HTML are stored too, JSON-escaped, so a large body of control
     /// characters or invalid UTF-8 can still be over it). Above it the
@@ -90,13 +92,13 @@ pub struct InboundLimits {
 impl Default for InboundLimits {
     fn default() -> Self {
         Self {
-            max_body_bytes: 40 << 20,
+            max_body_bytes: 64 << 20,
             max_parts: 1_000,
             max_headers: 1_000,
             max_attachments: 250,
             max_decoded_bytes: 40 << 20,
             max_lines: 1_000_000,
-            max_queued_bytes: 128 << 20,
+            max_queued_bytes: 192 << 20,
         }
     }
 }
@@ -744,14 +746,20 @@ impl InboundMessage {
             .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
         self.message_id = parsed.message_id().map(str::to_owned);
         // The bodies the message has, never one converted from the other
-        // (`body_text`/`body_html` convert when a kind is missing).
+        // (`body_text`/`body_html` convert when a kind is missing). A body
+        // in several parts (text, an inline image, more text: as Apple Mail
+        // sends a file placed mid-message) is every part of its kind in
+        // order, joined by a line break; such parts are in no attachment.
         let body = |ids: &[u32], html: bool| {
-            ids.iter()
-                .find_map(|&id| match &parsed.parts.get(id as usize)?.body {
-                    mail_parser::PartType::Html(text) if html => Some(text.to_string()),
-                    mail_parser::PartType::Text(text) if !html => Some(text.to_string()),
+            let parts: Vec<&str> = ids
+                .iter()
+                .filter_map(|&id| match &parsed.parts.get(id as usize)?.body {
+                    mail_parser::PartType::Html(text) if html => Some(text.as_ref()),
+                    mail_parser::PartType::Text(text) if !html => Some(text.as_ref()),
                     _ => None,
                 })
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("\n"))
         };
         self.text = body(&parsed.text_body, false);
         self.html = body(&parsed.html_body, true);

@@ -1200,8 +1200,10 @@ pub(crate) static INFO: crate::provider::ProviderInfo = crate::provider::Provide
 /// action's notification carries the same fields and the stored message's
 /// `message-url`: the message is then fetched from it (your
 /// [`ContentSource`](crate::inbound::ContentSource), with your API key and
-/// `Accept: message/rfc2822` for the MIME), only from Mailgun's storage
-/// API, and keyed by its storage key.
+/// `Accept: message/rfc2822` for the MIME: Mailgun answers it with JSON
+/// whose `body-mime` holds the message, which is read; a source that gives
+/// the raw MIME itself is read as well), only from Mailgun's storage API,
+/// and keyed by its storage key.
 /// Source: <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http>,
 /// <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/storing-and-recieveing-messages>.
 ///
@@ -1286,7 +1288,7 @@ fn inbound_from_fields(
                     kind: crate::inbound::ContentKind::Message,
                     max_bytes: limits.max_body_bytes,
                 },
-                crate::inbound::fetch::read_raw_message,
+                read_stored_message,
             );
             message.event_id = Some(key);
         }
@@ -1313,6 +1315,33 @@ fn inbound_from_fields(
         message.spam_score = Some(score).filter(|s| s.is_finite());
     }
     Ok(message)
+}
+
+/// Reads a stored message fetched from Mailgun's Messages API. Asked for
+/// `message/rfc2822`, the API answers JSON whose `body-mime` is the whole
+/// message (Mailgun's own retrieval example reads `r.json()["body-mime"]`,
+/// <https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/view-stored-messages>);
+/// content that is not a JSON object is taken as the MIME itself.
+fn read_stored_message(
+    message: &mut crate::InboundMessage,
+    content: &crate::inbound::ContentRef,
+    bytes: Vec<u8>,
+    limits: &crate::InboundLimits,
+) -> Result<(), ParseError> {
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(rename = "body-mime")]
+        body_mime: String,
+    }
+    let mime = if bytes.trim_ascii_start().starts_with(b"{") {
+        serde_json::from_slice::<Stored>(&bytes)
+            .map_err(|_| ParseError::new("the stored message is JSON without its `body-mime`"))?
+            .body_mime
+            .into_bytes()
+    } else {
+        bytes
+    };
+    crate::inbound::fetch::read_raw_message(message, content, mime, limits)
 }
 
 /// The storage key of a stored message's `message-url`, which must be

@@ -304,7 +304,7 @@ struct Delivery {
     body: Option<PathBuf>,
     /// Read the provider's inbound-mail delivery (a message it received
     /// for you) instead of an event webhook: the output lists its
-    /// "messages". For `verify` the body limit is then 40 MiB unless
+    /// "messages". For `verify` the body limit is then 64 MiB unless
     /// --max-body.
     #[arg(long)]
     inbound: bool,
