@@ -202,3 +202,35 @@ fn custom_replay_window_is_used() {
     ));
     assert!(wide.verify_at(&h, BODY, later).is_ok());
 }
+
+/// Each `v1a` candidate costs a SHA-512 pass over the body: a forged header
+/// of sixteen made each request sixteen passes per key. The first
+/// `MAX_ASYMMETRIC_TRIES` are tried; a genuine sender's come first.
+#[test]
+fn only_the_first_few_v1a_signatures_are_tried() {
+    use email_webhooks::scheme::standard::MAX_ASYMMETRIC_TRIES;
+    let sig = StandardWebhooksSigner::new(ed_key(1))
+        .sign("msg_1", NOW, BODY)
+        .expect("sign");
+    let bogus = format!("v1a,{}", "A".repeat(86) + "==");
+    let header = |before: usize| {
+        let mut entries = vec![bogus.clone(); before];
+        entries.push(sig.clone());
+        [
+            ("webhook-id", "msg_1".to_owned()),
+            ("webhook-timestamp", NOW.to_string()),
+            ("webhook-signature", entries.join(" ")),
+        ]
+    };
+    let v = StandardWebhooks::new(ed_key(1).public_key().clone());
+    assert!(
+        v.verify_at(&header(MAX_ASYMMETRIC_TRIES - 1), BODY, now())
+            .is_ok()
+    );
+    assert_eq!(
+        v.verify_at(&header(MAX_ASYMMETRIC_TRIES), BODY, now())
+            .map_err(|e| e.code())
+            .err(),
+        Some("invalid_signature")
+    );
+}
