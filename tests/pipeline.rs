@@ -543,6 +543,57 @@ async fn eviction_never_keeps_a_mailgun_token_without_its_body() {
     assert_eq!(new_count(&retry), 1);
 }
 
+/// A full memory store evicts every other completed key before a spent
+/// single-use value: a flood of keys (a burst, or a weak credential of
+/// another provider) evicted Mailgun's spent tokens first (they are kept
+/// the shortest), and a captured signature then carried other events.
+#[tokio::test]
+async fn a_flood_of_other_keys_never_frees_a_spent_mailgun_token() {
+    use email_webhooks::idempotency::{Claim, IdempotencyStore as _};
+    use email_webhooks::provider::mailgun::MailgunVerifier;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let event = serde_json::json!({"event": "delivered", "id": "ev-10", "recipient": "a@b.c"});
+    let verifier = MailgunVerifier::new(email_webhooks::Secret::from_bytes("mg-key").unwrap());
+    let genuine = verifier.sign(now, "token-10", &event).unwrap();
+    let mut forged = genuine.clone();
+    forged["event-data"]["event"] = "unsubscribed".into();
+    forged["event-data"]["id"] = "ev-11".into();
+    let p = Pipeline::new(verifier, MemoryStore::new().with_capacity(8));
+    let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let Incoming::New { claim, .. } = only(
+        p.process(&request(&json, genuine.to_string().as_bytes()))
+            .await
+            .unwrap(),
+    ) else {
+        panic!("new")
+    };
+    p.complete(&claim).await.unwrap();
+    // A flood of other completed keys, kept a month.
+    for i in 0..100 {
+        let Claim::Acquired(t) = p
+            .store()
+            .begin(
+                &format!("getresponse:flood-{i}"),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("free")
+        };
+        p.store()
+            .complete(&t, std::time::Duration::from_secs(30 * 86_400))
+            .await
+            .unwrap();
+    }
+    assert!(p.store().evicted() > 90);
+    let e = p
+        .process(&request(&json, forged.to_string().as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "replayed");
+}
+
 /// While one request spends a Mailgun token, another carrying the same
 /// token (the same body or not) is answered 503, never a replay refusal
 /// and never a record of its body: once the first has finished, the same
@@ -561,7 +612,8 @@ async fn a_mailgun_token_being_spent_elsewhere_is_answered_503() {
     let p = Pipeline::new(verifier, MemoryStore::new());
     let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     // Another request is spending the token right now.
-    let key = format!("mailgun-token:{now}token-8");
+    // The key the pipeline spends it under.
+    let key = format!("single-use:mailgun-token:{now}token-8");
     let Claim::Acquired(held) = p
         .store()
         .begin(&key, std::time::Duration::from_secs(60))

@@ -39,6 +39,9 @@ enum State {
 #[derive(Debug)]
 struct Entry {
     state: State,
+    /// A spent single-use value ([`SINGLE_USE`](super::SINGLE_USE)):
+    /// evicted last, see [`Entries::make_room`].
+    guard: bool,
     /// The end of the lease, or of the retention.
     until: Nanos,
     /// The entry's place in its index: when it may be swept (a held claim
@@ -157,13 +160,16 @@ struct Entries {
     map: Shards,
     held: BTreeMap<Slot, Id>,
     completed: BTreeMap<Slot, Id>,
+    /// Completed single-use values, apart from the other completed keys.
+    guards: BTreeMap<Slot, Id>,
     sequence: u64,
 }
 
 impl Entries {
-    fn index(&mut self, state: State) -> &mut BTreeMap<Slot, Id> {
+    fn index(&mut self, state: State, guard: bool) -> &mut BTreeMap<Slot, Id> {
         match state {
             State::Held { .. } => &mut self.held,
+            State::Completed if guard => &mut self.guards,
             State::Completed => &mut self.completed,
         }
     }
@@ -187,20 +193,28 @@ impl Entries {
 
     fn remove(&mut self, key: Id) {
         if let Some(entry) = self.map.remove(&key) {
-            self.index(entry.state).remove(&entry.slot);
+            self.index(entry.state, entry.guard).remove(&entry.slot);
         }
     }
 
     /// A new entry for `key`, which the caller has just removed.
-    fn insert(&mut self, key: Id, state: State, until: Nanos) {
+    fn insert(&mut self, key: Id, state: State, until: Nanos, guard: bool) {
         self.sequence += 1;
         let sweep_at = match state {
             State::Held { .. } => after(until, LEASE_GRACE),
             State::Completed => until,
         };
         let slot = (sweep_at, self.sequence);
-        self.index(state).insert(slot, key);
-        self.map.insert(key, Entry { state, until, slot });
+        self.index(state, guard).insert(slot, key);
+        self.map.insert(
+            key,
+            Entry {
+                state,
+                guard,
+                until,
+                slot,
+            },
+        );
     }
 
     /// Marks the held `key` completed in place (no new key, no second
@@ -213,20 +227,17 @@ impl Entries {
         };
         let old = std::mem::replace(&mut entry.slot, slot);
         let was = std::mem::replace(&mut entry.state, State::Completed);
+        let guard = entry.guard;
         entry.until = until;
-        let name = match was {
-            State::Held { .. } => self.held.remove(&old),
-            State::Completed => self.completed.remove(&old),
-        };
-        if let Some(name) = name {
-            self.completed.insert(slot, name);
+        if let Some(name) = self.index(was, guard).remove(&old) {
+            self.index(State::Completed, guard).insert(slot, name);
         }
     }
 
     /// Removes up to `budget` expired entries from each index's front.
     fn sweep(&mut self, now: Nanos, budget: usize) {
         for _ in 0..budget {
-            let expired = [&self.held, &self.completed]
+            let expired = [&self.held, &self.completed, &self.guards]
                 .into_iter()
                 .filter_map(|index| index.first_key_value())
                 .filter(|(slot, _)| slot.0 <= now)
@@ -241,8 +252,15 @@ impl Entries {
 
     /// Makes room for one more entry: expired entries first, then the
     /// completed key closest to the end of its retention, then the held
-    /// claim whose lease ended first (if it ended). Live claims are never
-    /// evicted.
+    /// claim whose lease ended first (if it ended), and only then a spent
+    /// single-use value. Live claims are never evicted.
+    ///
+    /// Spent single-use values go last because forgetting one early lets a
+    /// captured signature carry other events again (Mailgun signs its
+    /// token, not the events), where forgetting an event's key only lets a
+    /// redelivery be handled twice; and only verified deliveries spend
+    /// them, so a flood of other keys (one provider's weak credential, a
+    /// burst of traffic) cannot push them out.
     fn make_room(&mut self, capacity: usize, now: Nanos) -> Result<(), StoreError> {
         if self.map.len() < capacity {
             return Ok(());
@@ -259,6 +277,7 @@ impl Entries {
                         .first_key_value()
                         .filter(|(_, key)| self.live(**key, now).is_none())
                 })
+                .or_else(|| self.guards.first_key_value())
                 .map(|(_, key)| *key);
             let Some(key) = victim else {
                 return Err(StoreError::Full { capacity });
@@ -277,7 +296,10 @@ impl Entries {
 ///
 /// - **Never refuses for lack of room while anything is completed:** when
 ///   full, expired entries go first, then the completed keys closest to the
-///   end of their retention, then claims whose lease ended. Only a store
+///   end of their retention, then claims whose lease ended, and last the
+///   spent single-use values (Mailgun's tokens: forgetting one lets a
+///   captured signature carry other events; only verified deliveries spend
+///   them, so no flood of other keys pushes them out). Only a store
 ///   full of *live* claims answers
 ///   [`StoreError::Full`] (answer with a retryable status: dropping the
 ///   event is never the store's decision). An evicted completed key is
@@ -399,7 +421,8 @@ impl MemoryStore {
             None => {}
         }
         entries.make_room(self.capacity, now)?;
-        entries.insert(id, State::Held { nonce: token.nonce }, until);
+        let guard = key.starts_with(super::SINGLE_USE);
+        entries.insert(id, State::Held { nonce: token.nonce }, until, guard);
         drop(entries);
         Ok(Claim::Acquired(token))
     }

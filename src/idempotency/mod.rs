@@ -118,6 +118,12 @@ pub(crate) fn settled(count: u64) -> Result<(), StoreError> {
 /// held for longer.
 const SPEND_LEASE: Duration = Duration::from_secs(60);
 
+/// What the keys of spent single-use values start with: no event's or
+/// message's key does (theirs start with the provider's name), so a store
+/// can tell them apart and keep them longest ([`MemoryStore`] evicts them
+/// last when full).
+pub(crate) const SINGLE_USE: &str = "single-use:";
+
 /// Spends a signed single-use value (Mailgun's timestamp and token) in
 /// `store` for `remember`, for the delivery whose raw body is `body`.
 ///
@@ -141,6 +147,7 @@ pub(crate) async fn spend_single_use<S: IdempotencyStore + ?Sized>(
     remember: Duration,
 ) -> Result<(), crate::Error> {
     use sha2::{Digest as _, Sha256};
+    let key = &format!("{SINGLE_USE}{key}");
     let with_body = format!("{key}:body:{}", crate::encoding::hex(&Sha256::digest(body)));
     match store.begin(key, SPEND_LEASE).await? {
         Claim::Acquired(claim) => {
