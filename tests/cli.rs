@@ -319,6 +319,43 @@ fn v1a_sign_with_a_signing_key_verifies_with_its_public_key() {
     );
 }
 
+/// DESIGN's `--key` takes base64 DER or PEM: an Ed25519 public key for
+/// Standard Webhooks is read as `whpk_`, hex, base64 SPKI DER or PEM (only
+/// `whpk_` and its base64 were, the rest `invalid_secret`).
+#[test]
+fn v1a_public_keys_are_read_in_every_form_they_are_kept_in() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let v = common::Vector::load("standard-webhooks-v1a-01.json");
+    let raw = b64
+        .decode(v.secret.strip_prefix("whpk_").expect("whpk_"))
+        .expect("base64");
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(&raw);
+    let hex = raw.iter().fold(String::new(), |mut hex, b| {
+        std::fmt::Write::write_fmt(&mut hex, format_args!("{b:02x}")).expect("write");
+        hex
+    });
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64.encode(&spki)
+    );
+    for key in [v.secret.clone(), hex, b64.encode(&spki), pem] {
+        let mut args = vector_args(&v);
+        let at = args.iter().position(|a| a == "--key").expect("--key");
+        args[at + 1].clone_from(&key);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&a, v.body.as_bytes());
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{key}: {out} {err}"
+        );
+    }
+}
+
 // --- Email providers ---
 
 fn unix_of(rfc3339: &str) -> i64 {

@@ -151,6 +151,12 @@ impl MailpacePublicKey {
     pub fn form(&self) -> KeyForm {
         self.form
     }
+
+    /// The Ed25519 public key itself.
+    #[must_use]
+    pub fn public_key(&self) -> &Ed25519PublicKey {
+        &self.key
+    }
 }
 
 /// Checks MailPace's signature and parses its events.

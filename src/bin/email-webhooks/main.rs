@@ -1288,7 +1288,15 @@ impl Verifier {
                     keys.push(VerifyingKey::parse(s)?);
                 }
                 for k in &input.key_texts {
-                    keys.push(Ed25519PublicKey::from_standard_webhooks(k)?.into());
+                    // `whpk_…` (or its base64), else an Ed25519 public key
+                    // in the other forms keys are kept in: hex, base64
+                    // SPKI DER, PEM.
+                    let key = Ed25519PublicKey::from_standard_webhooks(k).or_else(|error| {
+                        email_webhooks::provider::mailpace::MailpacePublicKey::parse(k)
+                            .map(|parsed| parsed.public_key().clone())
+                            .map_err(|_| error)
+                    })?;
+                    keys.push(key.into());
                 }
                 Self::Standard(configured(StandardWebhooks::from_keys(keys)?, input))
             }
