@@ -318,9 +318,12 @@ impl EmailEvent {
 
     /// A stable key for processing this event once.
     ///
-    /// - With a provider event id: `provider:event_id`, plus `:recipient`
-    ///   for providers whose one event fans out to several recipients (SES).
-    /// - Without one: `provider:sha256:` and a digest that stays the same
+    /// - With a provider event id that stays the same across redeliveries:
+    ///   `provider:event_id`, plus `:recipient` for providers whose one
+    ///   event fans out to several recipients (SES).
+    /// - Without one (or where the id changes between duplicates, as
+    ///   SendGrid's `sg_event_id` does): `provider:sha256:` and a digest
+    ///   that stays the same
     ///   when the provider redelivers the event, and differs between
     ///   distinct events: of the provider's own JSON for the event where
     ///   the provider resends it unchanged (SendGrid batch elements); of
@@ -332,6 +335,11 @@ impl EmailEvent {
     ///   recipient, kind, timestamp).
     #[must_use]
     pub fn idempotency_key(&self) -> String {
+        // SendGrid's `sg_event_id` is new on each duplicate of one event:
+        // its module's digest keys every SendGrid event.
+        if let (Provider::Sendgrid, Some(fingerprint)) = (self.provider, &self.fingerprint) {
+            return format!("{}:sha256:{fingerprint}", self.provider);
+        }
         if let Some(id) = &self.event_id {
             return match (self.provider, &self.recipient) {
                 (Provider::Ses, Some(recipient)) => format!("{}:{id}:{recipient}", self.provider),

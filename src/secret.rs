@@ -124,6 +124,25 @@ fn weak_ed25519(key: &[u8; 32]) -> bool {
     non_canonical || SMALL_ORDER_Y.contains(&y)
 }
 
+/// The DER prefix of an Ed25519 SPKI (RFC 8410): the key follows it.
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// The form an Ed25519 public key was found in ([`Ed25519PublicKey::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ed25519KeyForm {
+    /// Base64 of the raw 32 bytes (how dashboards show a key).
+    Raw,
+    /// Hex of the raw 32 bytes.
+    Hex,
+    /// Base64 of an SPKI DER structure.
+    Spki,
+    /// PEM (`BEGIN PUBLIC KEY`).
+    Pem,
+}
+
 /// An Ed25519 public key, as used by Standard Webhooks `v1a` signatures.
 ///
 /// Public keys are not secret, so this type is `Clone`, comparable and its
@@ -139,6 +158,58 @@ impl Ed25519PublicKey {
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
+    }
+
+    /// Reads a key in any form keys are kept in: base64 of the raw 32
+    /// bytes, hex, base64 SPKI DER, or PEM; and says which.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when it is none of these, or a weak key.
+    pub fn parse(text: &str) -> Result<(Self, Ed25519KeyForm), SecretError> {
+        let text = text.trim();
+        let (bytes, form) = if text.starts_with("-----BEGIN") {
+            let body: String = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            (
+                encoding::base64_key(&body).map_err(SecretError::Base64)?,
+                Ed25519KeyForm::Pem,
+            )
+        } else if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut buf = [0u8; encoding::SIGNATURE_BUF];
+            let raw = encoding::hex_into(text.as_bytes(), &mut buf)
+                .ok_or(SecretError::Rejected("hex"))?;
+            (raw.to_vec(), Ed25519KeyForm::Hex)
+        } else {
+            (
+                encoding::base64_key(text).map_err(SecretError::Base64)?,
+                Ed25519KeyForm::Raw,
+            )
+        };
+        let (raw, form) = match (bytes.len(), bytes.strip_prefix(&SPKI_PREFIX[..])) {
+            (32, _) => (bytes.as_slice(), form),
+            (44, Some(key)) => (
+                key,
+                if form == Ed25519KeyForm::Pem {
+                    Ed25519KeyForm::Pem
+                } else {
+                    Ed25519KeyForm::Spki
+                },
+            ),
+            (actual, _) => {
+                return Err(SecretError::WrongLength {
+                    expected: "32 bytes, or an Ed25519 SPKI",
+                    actual,
+                });
+            }
+        };
+        let raw: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| SecretError::Rejected("ed25519"))?;
+        Ok((Self::checked(raw)?, form))
     }
 
     /// `bytes` as a key, unless weak (see [`from_bytes`](Self::from_bytes)).

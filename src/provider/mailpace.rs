@@ -64,24 +64,8 @@ use crate::verified::Verified;
 
 static SIGNATURE: Name = Name::from_static("x-mailpace-signature");
 
-/// The DER prefix of an Ed25519 SPKI (RFC 8410): the key follows it.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
 /// The form a MailPace key was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyForm {
-    /// Base64 of the raw 32 bytes: what the dashboard shows.
-    Raw,
-    /// Hex of the raw 32 bytes.
-    Hex,
-    /// Base64 of an SPKI DER structure.
-    Spki,
-    /// PEM (`BEGIN PUBLIC KEY`).
-    Pem,
-}
+pub use crate::secret::Ed25519KeyForm as KeyForm;
 
 /// A MailPace domain's public key.
 #[derive(Debug, Clone)]
@@ -98,52 +82,8 @@ impl MailpacePublicKey {
     ///
     /// [`SecretError`] when it is none of these.
     pub fn parse(text: &str) -> Result<Self, SecretError> {
-        let text = text.trim();
-        let (bytes, form) = if text.starts_with("-----BEGIN") {
-            let body: String = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.starts_with("-----"))
-                .collect();
-            (
-                crate::encoding::base64_key(&body).map_err(SecretError::Base64)?,
-                KeyForm::Pem,
-            )
-        } else if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut buf = [0u8; crate::encoding::SIGNATURE_BUF];
-            let raw = crate::encoding::hex_into(text.as_bytes(), &mut buf)
-                .ok_or(SecretError::Rejected("hex"))?;
-            (raw.to_vec(), KeyForm::Hex)
-        } else {
-            (
-                crate::encoding::base64_key(text).map_err(SecretError::Base64)?,
-                KeyForm::Raw,
-            )
-        };
-        let (raw, form) = match (bytes.len(), bytes.strip_prefix(&SPKI_PREFIX[..])) {
-            (32, _) => (bytes.as_slice(), form),
-            (44, Some(key)) => (
-                key,
-                if form == KeyForm::Pem {
-                    KeyForm::Pem
-                } else {
-                    KeyForm::Spki
-                },
-            ),
-            (actual, _) => {
-                return Err(SecretError::WrongLength {
-                    expected: "32 bytes, or an Ed25519 SPKI",
-                    actual,
-                });
-            }
-        };
-        let raw: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| SecretError::Rejected("ed25519"))?;
-        Ok(Self {
-            key: Ed25519PublicKey::checked(raw)?,
-            form,
-        })
+        let (key, form) = Ed25519PublicKey::parse(text)?;
+        Ok(Self { key, form })
     }
 
     /// The form the key was read from.

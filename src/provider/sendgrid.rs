@@ -14,7 +14,14 @@
 //!   ([`SendgridVerifier::or_basic_auth`]: a delivery passes with a valid
 //!   signature or with the credentials). A verifier always has at least one
 //!   of them.
-//! - Event id: `sg_event_id`, stable across SendGrid's retries.
+//! - Event id: `sg_event_id` is kept as [`EmailEvent::event_id`], but the
+//!   idempotency key is a digest of the event's other fields (event,
+//!   recipient, time, message, link, client, attempt, answer, group):
+//!   SendGrid documents `sg_event_id` for deduplication, yet its duplicate
+//!   deliveries of one event carry new ids
+//!   (<https://github.com/sendgrid/sendgrid-nodejs/issues/1435>), and it
+//!   sends duplicates often
+//!   (<https://github.com/sendgrid/docs/issues/2933>).
 //! - Events: `group_unsubscribe` is an [`EventKind::Unsubscribed`] from one
 //!   unsubscribe group only (its `asm_group_id` is in the event's raw JSON,
 //!   and SendGrid itself stops that group's mail): where you keep lists per
@@ -380,6 +387,18 @@ pub struct SendgridEvent {
     pub useragent: Option<String>,
     /// The clicked URL.
     pub url: Option<String>,
+    /// The opening or clicking client's address; for delivery events, the
+    /// sending IP.
+    pub ip: Option<String>,
+    /// Deferrals: the attempt's number.
+    pub attempt: Option<String>,
+    /// Bounces: the enhanced status code (`5.1.1`).
+    pub status: Option<String>,
+    /// Group unsubscribes: the unsubscribe group (a number in SendGrid's
+    /// JSON, kept as text).
+    pub asm_group_id: Option<String>,
+    /// The message's `Message-ID` as the sender's SMTP gave it (`smtp-id`).
+    pub smtp_id: Option<String>,
     /// The sender's custom arguments.
     pub custom_args: Map<String, Value>,
 }
@@ -398,6 +417,11 @@ impl serde::Serialize for SendgridEvent {
             ("type", &self.bounce_type),
             ("useragent", &self.useragent),
             ("url", &self.url),
+            ("ip", &self.ip),
+            ("attempt", &self.attempt),
+            ("status", &self.status),
+            ("asm_group_id", &self.asm_group_id),
+            ("smtp-id", &self.smtp_id),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -420,11 +444,8 @@ impl serde::Serialize for SendgridEvent {
 /// Top-level keys SendGrid itself defines; every other key is a custom
 /// argument of the sender.
 const RESERVED: &[&str] = &[
-    "asm_group_id",
-    "attempt",
     "bounce_classification",
     "cert_err",
-    "ip",
     "marketing_campaign_id",
     "marketing_campaign_name",
     "marketing_campaign_split_id",
@@ -440,8 +461,6 @@ const RESERVED: &[&str] = &[
     "sg_template_name",
     "singlesend_id",
     "singlesend_name",
-    "smtp-id",
-    "status",
     "template_id",
     "template_version_id",
     "tls",
@@ -607,6 +626,11 @@ impl<'de> Deserialize<'de> for SendgridEvent {
                         "type" => e.bounce_type = map.next_value::<Lenient>()?.0,
                         "useragent" => e.useragent = map.next_value::<Lenient>()?.0,
                         "url" => e.url = map.next_value::<Lenient>()?.0,
+                        "ip" => e.ip = map.next_value::<Lenient>()?.0,
+                        "attempt" => e.attempt = map.next_value::<Lenient>()?.0,
+                        "status" => e.status = map.next_value::<Lenient>()?.0,
+                        "asm_group_id" => e.asm_group_id = map.next_value::<Lenient>()?.0,
+                        "smtp-id" => e.smtp_id = map.next_value::<Lenient>()?.0,
                         "category" => {
                             e.category = map.next_value::<Categories>()?.0;
                         }
@@ -652,20 +676,55 @@ fn parse_within(body: &[u8], limits: &crate::Limits) -> Result<Vec<EmailEvent>, 
     Ok(raws
         .into_iter()
         .map(|raw| {
-            let mut event = match serde_json::from_str::<SendgridEvent>(raw.get()) {
-                Ok(native) => normalize(native, raw.to_owned()),
-                Err(_) => EmailEvent::new(Provider::Sendgrid, EventKind::Unknown, raw.to_owned()),
-            };
-            // Without `sg_event_id`, the element's own bytes identify it:
-            // SendGrid redelivers a batch unchanged, so a retry gets the
-            // same key, and two different elements (two unreadable ones in
-            // one batch, say) never share one.
-            if event.event_id.is_none() {
+            // Keyed by what it says, never by `sg_event_id`: SendGrid's
+            // duplicates of one event carry new ids (see the module's docs).
+            // An unreadable element: by its own bytes (two different
+            // elements never share a key).
+            if let Ok(native) = serde_json::from_str::<SendgridEvent>(raw.get()) {
+                let digest = fingerprint(&native);
+                let mut event = normalize(native, raw.to_owned());
+                event.set_fingerprint(&digest);
+                event
+            } else {
+                let mut event =
+                    EmailEvent::new(Provider::Sendgrid, EventKind::Unknown, raw.to_owned());
                 event.set_fingerprint(&Sha256::digest(raw.get().as_bytes()));
+                event
             }
-            event
         })
         .collect())
+}
+
+/// A digest of what tells a SendGrid event apart from another, and nothing
+/// that changes when SendGrid sends it again: the event, the recipient, the
+/// time, the message, and each field that differs between two events of one
+/// kind for one message in one second (the link, the client, the attempt,
+/// the answer, the group). `sg_event_id` is left out: SendGrid documents it
+/// for deduplication, but its duplicates carry new ones
+/// (sendgrid/sendgrid-nodejs#1435: the same email, event, timestamp and
+/// message, another `sg_event_id`; sendgrid/docs#2933: each event three
+/// times on average).
+fn fingerprint(native: &SendgridEvent) -> [u8; 32] {
+    let time = native
+        .timestamp
+        .0
+        .map(|t| t.unix_timestamp_nanos().to_string());
+    crate::event::fingerprint([
+        Some(native.event.as_str()),
+        native.email.as_deref(),
+        time.as_deref(),
+        native.sg_message_id.as_deref(),
+        native.smtp_id.as_deref(),
+        native.response.as_deref(),
+        native.reason.as_deref(),
+        native.bounce_type.as_deref(),
+        native.status.as_deref(),
+        native.attempt.as_deref(),
+        native.url.as_deref(),
+        native.useragent.as_deref(),
+        native.ip.as_deref(),
+        native.asm_group_id.as_deref(),
+    ])
 }
 
 fn drop_reason(reason: Option<&str>) -> RejectReason {

@@ -311,7 +311,7 @@ fn blocked_sample() {
         (EventKind::Bounced, Some(RejectReason::Blocked))
     );
     assert_eq!(e.event_id.as_deref(), Some("6g4ZI7SA-xmRDv57GoPIPw=="));
-    assert_eq!(e.idempotency_key(), "sendgrid:6g4ZI7SA-xmRDv57GoPIPw==");
+    assert!(e.idempotency_key().starts_with("sendgrid:sha256:"));
 }
 
 #[test]
@@ -516,11 +516,63 @@ fn elements_without_an_event_id_keep_distinct_keys_that_survive_redelivery() {
     let unique: std::collections::HashSet<_> = first.iter().collect();
     assert_eq!(unique.len(), first.len(), "{first:?}");
     assert_eq!(keys(batch), first);
-    // An element with `sg_event_id` keeps it as its key.
+}
+
+/// SendGrid's duplicates of one event carry a new `sg_event_id`
+/// (sendgrid/sendgrid-nodejs#1435): keyed by the id, each copy was handled
+/// again. The key is a digest of every other field that tells two events
+/// apart: a copy with another id (or other spacing) gets the same key, and
+/// events that differ in any one of those fields get different keys.
+#[test]
+fn keys_ignore_sg_event_id_and_tell_apart_events_that_differ_in_one_field() {
+    let base = serde_json::json!({
+        "event": "click", "email": "a@example.com", "timestamp": 1_700_000_000,
+        "sg_event_id": "id-1", "sg_message_id": "m1.filter", "smtp-id": "<m1@example.com>",
+        "response": "250 OK", "reason": "r", "type": "bounce", "status": "5.1.1", "attempt": "1",
+        "url": "https://example.com/a", "useragent": "UA", "ip": "192.0.2.1", "asm_group_id": 7,
+        "category": ["c"], "order": "42",
+    });
+    let key = |event: &serde_json::Value| {
+        sendgrid::parse(serde_json::to_string(&[event]).unwrap().as_bytes()).unwrap()[0]
+            .idempotency_key()
+    };
+    let original = key(&base);
+    // The same event sent again: another id, other spacing.
+    let mut copy = base.clone();
+    copy["sg_event_id"] = "id-2".into();
+    assert_eq!(key(&copy), original);
+    let spaced = format!(" [ {} ] ", serde_json::to_string_pretty(&copy).unwrap());
     assert_eq!(
-        keys(br#"[{"event":"open","sg_event_id":"e-1"}]"#),
-        ["sendgrid:e-1"]
+        sendgrid::parse(spaced.as_bytes()).unwrap()[0].idempotency_key(),
+        original
     );
+    // One field changed at a time: another event.
+    let one_field = [
+        ("event", serde_json::json!("open")),
+        ("email", serde_json::json!("b@example.com")),
+        ("timestamp", serde_json::json!(1_700_000_001)),
+        ("sg_message_id", serde_json::json!("m2.filter")),
+        ("smtp-id", serde_json::json!("<m2@example.com>")),
+        ("response", serde_json::json!("451 later")),
+        ("reason", serde_json::json!("other")),
+        ("type", serde_json::json!("blocked")),
+        ("status", serde_json::json!("4.2.2")),
+        ("attempt", serde_json::json!("2")),
+        ("url", serde_json::json!("https://example.com/b")),
+        ("useragent", serde_json::json!("Other UA")),
+        ("ip", serde_json::json!("192.0.2.2")),
+        ("asm_group_id", serde_json::json!(8)),
+    ];
+    let mut seen = std::collections::HashSet::from([original.clone()]);
+    for (field, value) in one_field {
+        let mut changed = base.clone();
+        changed[field] = value;
+        assert!(seen.insert(key(&changed)), "{field} changed, same key");
+        // And without the field at all.
+        let mut without = base.clone();
+        without.as_object_mut().unwrap().remove(field);
+        assert!(seen.insert(key(&without)), "{field} removed, same key");
+    }
 }
 
 /// `or_basic_auth` (a migration): a delivery passes with a valid signature

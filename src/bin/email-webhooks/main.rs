@@ -1292,8 +1292,8 @@ impl Verifier {
                     // in the other forms keys are kept in: hex, base64
                     // SPKI DER, PEM.
                     let key = Ed25519PublicKey::from_standard_webhooks(k).or_else(|error| {
-                        email_webhooks::provider::mailpace::MailpacePublicKey::parse(k)
-                            .map(|parsed| parsed.public_key().clone())
+                        Ed25519PublicKey::parse(k)
+                            .map(|(key, _)| key)
                             .map_err(|_| error)
                     })?;
                     keys.push(key.into());
