@@ -332,7 +332,8 @@ impl EmailEvent {
     ///   `timestamp` is the signature's: two legacy events identical in
     ///   every other field, such as two opens from the same client, share a
     ///   key); else of the fields that identify the event (message id,
-    ///   recipient, kind, timestamp).
+    ///   recipient, kind, timestamp, and the link, client, answer and
+    ///   description where it has them).
     #[must_use]
     pub fn idempotency_key(&self) -> String {
         // SendGrid's `sg_event_id` is new on each duplicate of one event:
@@ -351,12 +352,29 @@ impl EmailEvent {
         }
         let timestamp = self.timestamp.map(|t| t.unix_timestamp_nanos().to_string());
         let kind = serde_json::to_value(self.kind).ok();
-        let digest = fingerprint([
-            self.message_id.as_deref(),
-            self.recipient.as_deref(),
-            kind.as_ref().and_then(Value::as_str),
-            timestamp.as_deref(),
-        ]);
+        let digest = fingerprint(
+            [
+                self.message_id.as_deref(),
+                self.recipient.as_deref(),
+                kind.as_ref().and_then(Value::as_str),
+                timestamp.as_deref(),
+            ]
+            .into_iter()
+            // What tells apart two events of one kind for one message in
+            // one second (two links clicked, two clients, two answers),
+            // each named and digested only where present.
+            .chain(
+                [
+                    ("click_url", self.click_url.as_deref()),
+                    ("user_agent", self.user_agent.as_deref()),
+                    ("mta_response", self.mta_response.as_deref()),
+                    ("description", self.description.as_deref()),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| [Some(name), Some(v)]))
+                .flatten(),
+            ),
+        );
         format!("{}:sha256:{}", self.provider, encoding::hex(&digest[..16]))
     }
 }

@@ -1026,7 +1026,9 @@ fn normalize(native: MailgunEventData, raw: Box<RawValue>) -> EmailEvent {
     // not fail, so it counts as a soft bounce.
     event.soft_bounce = soft_failure(kind, event.reject_reason);
     event.timestamp = native.timestamp.0;
-    event.event_id = native.id;
+    // An empty id names no event: keyed as one without an id (two events
+    // with empty ids never share `mailgun:`).
+    event.event_id = non_empty(native.id);
     let headers = native.message.and_then(|m| m.headers).unwrap_or_default();
     // A `rejected` event names its recipient only in the message's `To`.
     event.recipient = non_empty(native.recipient)

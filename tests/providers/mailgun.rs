@@ -627,3 +627,29 @@ fn utf8_percent(text: &str) -> String {
         })
         .collect()
 }
+
+/// An empty `id` names no event: keyed `mailgun:` alone, every such event
+/// shared one key and all but the first were dropped as duplicates. Events
+/// without an id are told apart by their link, client and answer too: two
+/// clicks on two links in one second were one.
+#[test]
+fn events_without_a_usable_id_keep_distinct_keys() {
+    let key = |data: serde_json::Value| {
+        let body = json!({"signature": {"timestamp": "1", "token": "t", "signature": "s"}, "event-data": data});
+        mailgun::parse(body.to_string().as_bytes()).unwrap()[0].idempotency_key()
+    };
+    let click = |id: &str, url: &str| {
+        json!({"event": "clicked", "id": id, "timestamp": 1_700_000_000.5, "recipient": "a@example.com",
+               "url": url, "message": {"headers": {"message-id": "m1@example.com"}}})
+    };
+    let (a, b) = (
+        key(click("", "https://example.com/a")),
+        key(click("", "https://example.com/b")),
+    );
+    assert_ne!(a, "mailgun:");
+    assert_ne!(a, b);
+    // The same event again: the same key.
+    assert_eq!(key(click("", "https://example.com/a")), a);
+    // A real id is still the key.
+    assert_eq!(key(click("ev-1", "https://example.com/a")), "mailgun:ev-1");
+}
