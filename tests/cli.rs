@@ -2197,3 +2197,46 @@ fn send_refuses_credentials_in_the_url_and_never_sends_the_fragment() {
     let line = seen.join().expect("receiver");
     assert_eq!(line, "POST /webhooks/getresponse?secret=s HTTP/1.1\r\n");
 }
+
+/// The first certificate given is not valid at the delivery's time (a new
+/// one, valid from an hour ago, checked a day back): the second, which
+/// signed it, still verifies it. Rotation stopped at the first.
+#[test]
+fn ses_and_sns_go_past_a_certificate_not_valid_at_the_time() {
+    let dir = std::env::temp_dir().join(format!("email-webhooks-validity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let new_cert = dir.join("new.pem").display().to_string();
+    let (code, _, err) = run(
+        &["keygen", "--provider", "ses", "--cert-out", &new_cert],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let old_cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sns-test-cert.pem")
+        .display()
+        .to_string();
+    let topic = "arn:aws:sns:eu-west-1:1:t";
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let old_key = include_bytes!("data/sns-test-key.pk8");
+    let day_ago = now - 86_400;
+    let old_body = dir.join("old.json");
+    std::fs::write(&old_body, ses_notification(old_key, day_ago)).expect("write");
+    let old_body = old_body.display().to_string();
+    let day_ago = day_ago.to_string();
+    for scheme in ["ses", "sns"] {
+        let (code, out, err) = run(
+            &[
+                "verify", "--scheme", scheme, "--key", &new_cert, "--key", &old_cert, "--topic",
+                topic, "--body", &old_body, "--now", &day_ago,
+            ],
+            b"",
+        );
+        assert_eq!(
+            (code, &out["valid"]),
+            (0, &Value::Bool(true)),
+            "{scheme}: {out} {err}"
+        );
+        assert_eq!(out["key_index"], 1, "{scheme}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

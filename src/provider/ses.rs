@@ -885,9 +885,15 @@ impl crate::provider::EmailProvider for Pinned {
                     }
                     return Ok(received);
                 }
-                // Another certificate may be the one that signed it.
-                Err(Error::Verify(VerifyError::InvalidSignature)) => {
-                    first.get_or_insert(VerifyError::InvalidSignature);
+                // Another certificate may be the one that signed it: this
+                // one does not match, or is expired or not valid yet (an
+                // old one kept beside the new during a rotation).
+                Err(Error::Verify(
+                    error @ (VerifyError::InvalidSignature
+                    | VerifyError::InvalidCertificate
+                    | VerifyError::CertificateUnavailable),
+                )) => {
+                    first.get_or_insert(error);
                 }
                 Err(other) => return Err(other),
             }

@@ -1367,7 +1367,14 @@ impl Verifier {
                     verified = v
                         .verify_with_certificate_at(headers, body, certificate, now)
                         .map(|message| (index, message));
-                    if !matches!(verified, Err(VerifyError::InvalidSignature)) {
+                    // Another certificate may be the one that signed it:
+                    // this one does not match, or is not valid now.
+                    if !matches!(
+                        verified,
+                        Err(VerifyError::InvalidSignature
+                            | VerifyError::InvalidCertificate
+                            | VerifyError::CertificateUnavailable)
+                    ) {
                         break;
                     }
                 }

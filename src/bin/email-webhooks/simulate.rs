@@ -86,12 +86,25 @@ pub(crate) fn request(
         format!("{authority}:80")
     };
     let cannot = |e: std::io::Error| format!("cannot connect to {address}: {e}");
-    let resolved = address
-        .to_socket_addrs()
-        .map_err(cannot)?
-        .next()
-        .ok_or_else(|| format!("cannot connect to {address}: no address"))?;
-    let mut stream = TcpStream::connect_timeout(&resolved, TIMEOUT).map_err(cannot)?;
+    // Every address the name resolves to, in turn (`localhost` is `::1`
+    // first on many systems, and a server may listen on 127.0.0.1 only).
+    let mut last = None;
+    let mut connected = None;
+    for resolved in address.to_socket_addrs().map_err(cannot)? {
+        match TcpStream::connect_timeout(&resolved, TIMEOUT) {
+            Ok(stream) => {
+                connected = Some(stream);
+                break;
+            }
+            Err(error) => last = Some(error),
+        }
+    }
+    let mut stream = connected.ok_or_else(|| {
+        last.map_or_else(
+            || format!("cannot connect to {address}: no address"),
+            cannot,
+        )
+    })?;
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     let mut request = format!(
