@@ -45,13 +45,13 @@ pub(crate) fn check(raw: &[u8], max_parts: usize) -> Result<(), ParseError> {
     // Where the last header block searched ends, and where each boundary
     // was last found: both reused while the next declaration lies before
     // them, so searches never repeat over the same bytes for one boundary.
-    let mut block_end: Option<(usize, usize)> = None;
+    let mut block_end = BlockEnds::default();
     let mut found: HashMap<&[u8], Option<usize>> = HashMap::new();
     let (mut fields, mut unreadable) = (0usize, false);
     let mut at = 0;
-    while let Some(offset) = find_ignoring_case(&raw[at..], b"content-type") {
-        let start = at + offset;
-        at = start + b"content-type".len();
+    let mut encoded = EncodedMessages::default();
+    while let Some((start, name_end)) = find_field_name(raw, at, b"content-type") {
+        at = name_end;
         fields += 1;
         // Reading the field is paid for too: a body of nothing but field
         // names must not cost more than the searches would.
@@ -59,21 +59,23 @@ pub(crate) fn check(raw: &[u8], max_parts: usize) -> Result<(), ParseError> {
             continue;
         };
         spent = spent.saturating_add(read);
-        if find_ignoring_case(field, b"multipart").is_none() {
-            if spent > budget {
-                return Err(too_costly());
-            }
+        if spent > budget {
+            return Err(too_costly());
+        }
+        let message = names_message(field);
+        let searched = names_multipart(field) && find_ignoring_case(field, b"boundary").is_some();
+        if !message && !searched {
+            // No search: not multipart, or no boundary to look for.
             continue;
         }
         // The parser's search starts after the header block holding it.
-        let body = match block_end {
-            Some((from, end)) if from <= start && start < end => end,
-            _ => {
-                let end = blank_line_after(raw, at);
-                block_end = Some((start, end));
-                end
-            }
-        };
+        let body = block_end.after(raw, start, at);
+        if message {
+            encoded.message_at(body);
+        }
+        if !searched {
+            continue;
+        }
         let cost = if let Some(boundary) = boundary(field) {
             next_delimiter(raw, body, boundary, &mut found)
                 .map_or(raw.len() - body, |pos| pos - body)
@@ -86,6 +88,7 @@ pub(crate) fn check(raw: &[u8], max_parts: usize) -> Result<(), ParseError> {
             return Err(too_costly());
         }
     }
+    encoded.check(raw)?;
     let boundaries = (!unreadable).then(|| found.keys().copied().collect::<Vec<_>>());
     if parts_at_most(raw, boundaries.as_deref(), fields) > max_parts {
         return Err(ParseError::new(
@@ -95,9 +98,30 @@ pub(crate) fn check(raw: &[u8], max_parts: usize) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// Where header blocks end, remembered for the last one found: fields of
+/// one block find its end once (a block of many fields would otherwise be
+/// searched to its end once per field).
+#[derive(Default)]
+struct BlockEnds(Option<(usize, usize)>);
+
+impl BlockEnds {
+    /// The end of the block holding the field that starts at `start` (its
+    /// value at `value`).
+    fn after(&mut self, raw: &[u8], start: usize, value: usize) -> usize {
+        match self.0 {
+            Some((from, end)) if from <= start && start < end => end,
+            _ => {
+                let end = blank_line_after(raw, value);
+                self.0 = Some((start, end));
+                end
+            }
+        }
+    }
+}
+
 /// The most boundaries whose delimiters are counted one by one; past it
 /// (or with a boundary not read), every `--` counts as one.
-const DISTINCT_MAX: usize = 16;
+const DISTINCT_MAX: usize = 32;
 
 /// An upper bound on the parts mail-parser makes of `raw`, counted before
 /// it builds them (each costs it about a hundred bytes: a body of tiny
@@ -172,6 +196,84 @@ fn field_at(rest: &[u8]) -> Option<(&[u8], usize)> {
     Some((&value[..end], colon + 1 + end))
 }
 
+/// Whether a `Content-Type` value names a `multipart` type: it starts with
+/// `multipart` (after blanks); one that starts with a comment or a quote,
+/// or is cut at [`FIELD_MAX`], counts when `multipart` is anywhere in it
+/// (the parser might read it so). `application/pdf; name="multipart.pdf"`
+/// does not.
+fn names_multipart(field: &[u8]) -> bool {
+    names_type(field, b"multipart")
+}
+
+/// Whether a `Content-Type` value names a `message` type, as
+/// [`names_multipart`] reads it.
+fn names_message(field: &[u8]) -> bool {
+    names_type(field, b"message/")
+}
+
+fn names_type(field: &[u8], name: &[u8]) -> bool {
+    let start = field
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(field.len());
+    let value = &field[start..];
+    let plain = value.first().is_some_and(u8::is_ascii_alphabetic) && field.len() <= FIELD_MAX;
+    if plain {
+        value.len() >= name.len() && value[..name.len()].eq_ignore_ascii_case(name)
+    } else {
+        find_ignoring_case(field, name).is_some()
+    }
+}
+
+/// A part whose type is `message/…` and whose transfer encoding is base64
+/// or quoted-printable is decoded by mail-parser and parsed again, where
+/// this check cannot see (RFC 2046, section 5.2.1, allows neither
+/// encoding for a message part): the header blocks that declare each, by
+/// where they end, to refuse a block that declares both.
+#[derive(Default)]
+struct EncodedMessages {
+    messages: Vec<usize>,
+}
+
+impl EncodedMessages {
+    /// A `message/…` type in the header block ending at `block_end`.
+    fn message_at(&mut self, block_end: usize) {
+        if self.messages.last() != Some(&block_end) {
+            self.messages.push(block_end);
+        }
+    }
+
+    /// Refuses `raw` when a header block declaring a message type also
+    /// declares a base64 or quoted-printable transfer encoding.
+    fn check(&self, raw: &[u8]) -> Result<(), ParseError> {
+        if self.messages.is_empty() {
+            return Ok(());
+        }
+        let mut blocks = BlockEnds::default();
+        let mut at = 0;
+        while let Some((start, name_end)) = find_field_name(raw, at, b"content-transfer-encoding") {
+            at = name_end;
+            let Some((field, _)) = field_at(&raw[at..]) else {
+                continue;
+            };
+            let encoded = find_ignoring_case(field, b"base64").is_some()
+                || find_ignoring_case(field, b"quoted-printable").is_some()
+                || field.len() > FIELD_MAX;
+            if encoded
+                && self
+                    .messages
+                    .binary_search(&blocks.after(raw, start, at))
+                    .is_ok()
+            {
+                return Err(ParseError::new(
+                    "a message part is base64 or quoted-printable encoded (RFC 2046 allows neither)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The boundary parameter of `field`, when it is given once, plainly: a
 /// token or a quoted string without escapes, in a field of at most
 /// [`FIELD_MAX`] bytes.
@@ -208,10 +310,14 @@ fn boundary(field: &[u8]) -> Option<&[u8]> {
             .iter()
             .position(|b| *b == b';' || blank(b))
             .unwrap_or(value.len());
+        // The parser reads an unquoted value up to `;`, blanks and all:
+        // one with a blank inside is not read here.
+        let through = value.iter().position(|b| *b == b';').unwrap_or(value.len());
         let token = &value[..end];
-        if token
-            .iter()
-            .any(|b| matches!(b, b'(' | b')' | b'"' | b'\\'))
+        if value[..through].trim_ascii() != token
+            || token
+                .iter()
+                .any(|b| matches!(b, b'(' | b')' | b'"' | b'\\'))
         {
             return None;
         }
@@ -221,19 +327,65 @@ fn boundary(field: &[u8]) -> Option<&[u8]> {
     (!value.is_empty() && !encoded).then_some(value)
 }
 
-/// Where the header block holding `from` ends: just after the first empty
-/// line (`LF LF` or `LF CR LF`) at or after it, or the end of `raw`.
+/// Where the header block holding `from` ends, as mail-parser ends it:
+/// just after a line that does not continue the field before it (it does
+/// not start with a space or a tab) and holds nothing but CR, form feeds
+/// and blanks; or the end of `raw`.
 fn blank_line_after(raw: &[u8], from: usize) -> usize {
     let mut at = from;
     while let Some(offset) = memchr::memchr(b'\n', &raw[at..]) {
         let lf = at + offset;
-        match raw.get(lf + 1..) {
-            Some([b'\n', ..]) => return lf + 2,
-            Some([b'\r', b'\n', ..]) => return lf + 3,
-            _ => at = lf + 1,
+        let line = lf + 1;
+        if !matches!(raw.get(line), Some(b' ' | b'\t')) {
+            let mut i = line;
+            while matches!(raw.get(i), Some(b' ' | b'\t' | b'\r' | 0x0c)) {
+                i += 1;
+            }
+            if raw.get(i) == Some(&b'\n') {
+                return i + 1;
+            }
         }
+        at = line;
     }
     raw.len()
+}
+
+/// The next field named `name` (ASCII lowercase) at or after `from`, as
+/// mail-parser reads field names: the letters in any case, with blanks,
+/// CR and form feeds between them, then (after more of those) a colon. Its
+/// start, and the colon's position. A superset of where the
+/// parser finds the field: a name inside a body counts too.
+fn find_field_name(raw: &[u8], from: usize, name: &[u8]) -> Option<(usize, usize)> {
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | 0x0c);
+    let mut at = from;
+    while let Some(offset) = find_ignoring_case(&raw[at..], &name[..1]) {
+        let start = at + offset;
+        let mut i = start;
+        let mut matched = true;
+        for (n, &want) in name.iter().enumerate() {
+            if n > 0 {
+                while raw.get(i).is_some_and(|&b| blank(b)) {
+                    i += 1;
+                }
+            }
+            if raw.get(i).is_some_and(|b| b.eq_ignore_ascii_case(&want)) {
+                i += 1;
+            } else {
+                matched = false;
+                break;
+            }
+        }
+        if matched {
+            while raw.get(i).is_some_and(|&b| blank(b)) {
+                i += 1;
+            }
+            if raw.get(i) == Some(&b':') {
+                return Some((start, i));
+            }
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// The first position of `needle` (ASCII lowercase) in `haystack`, ignoring
@@ -311,6 +463,83 @@ mod tests {
         // Text mentioning dashes counts only when no boundary is known.
         let text = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\n-- \r\n<!-- x -->\r\n--B--\r\n";
         assert_eq!(parts_at_most(text, Some(&[b"B"]), 1), 4);
+    }
+
+    /// `n` parts declaring boundary `Z`, which never comes, each opened by
+    /// `--B` and its header block closed by `end`, under `name`.
+    fn bomb(name: &str, value_suffix: &str, end: &str, n: usize) -> Vec<u8> {
+        let mut raw = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n".to_vec();
+        for _ in 0..n {
+            raw.extend_from_slice(
+                format!("--B\r\n{name}: multipart/mixed; boundary=Z{value_suffix}{end}").as_bytes(),
+            );
+        }
+        raw.extend_from_slice(b"--B--\r\n");
+        raw
+    }
+
+    /// What a reviewer found past the first version of the check: each is
+    /// read as mail-parser reads it now.
+    #[test]
+    fn the_parser_s_own_readings_are_followed() {
+        // Blanks, CR and form feeds inside a field name (mail-parser drops
+        // them), and a colon after blanks.
+        for name in [
+            "Content -Type",
+            "Content-\tType",
+            "Content-\rType",
+            "content-type ",
+            "CONTENT-TYPE",
+        ] {
+            assert!(
+                check(&bomb(name, "", "\r\n\r\n", 20_000), 1_000_000).is_err(),
+                "{name:?}"
+            );
+        }
+        // A header block ended by a line of CR or form feeds alone.
+        for end in ["\r\n\r\r\n", "\n\x0c\n", "\r\n \r\n\r\n"] {
+            assert!(
+                check(&bomb("Content-Type", "", end, 20_000), 1_000_000).is_err(),
+                "{end:?}"
+            );
+        }
+        // A folded line of blanks continues the field: the block goes on.
+        let folded = b"A: x\r\n\t\r\nX: y\r\n\r\nbody";
+        assert_eq!(blank_line_after(folded, 0), folded.len() - 4);
+        // An unquoted value with a blank: the parser reads `Z W`, never found.
+        assert!(
+            check(
+                &bomb("Content-Type", " W", "\r\n\r\n--Z\r\n", 20_000),
+                1_000_000
+            )
+            .is_err()
+        );
+        assert_eq!(boundary(b" multipart/mixed; boundary=Z W; x=1"), None);
+        // A message part the parser would decode and parse again.
+        let encoded = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogaGkNCg0KYm9keQ==\r\n--B--\r\n";
+        assert!(check(encoded, 1_000).is_err());
+        let plain = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: hi\r\n\r\nbody\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--B--\r\n";
+        assert!(check(plain, 1_000).is_ok());
+    }
+
+    /// Ordinary mail is not refused for what it merely mentions.
+    #[test]
+    fn names_mentioned_elsewhere_are_not_declarations() {
+        assert!(!names_multipart(
+            b" application/pdf; name=\"multipart-guide.pdf\""
+        ));
+        assert!(names_multipart(b" Multipart/Mixed; boundary=x"));
+        assert!(names_multipart(b" (a comment) multipart/mixed; boundary=x"));
+        // HTML comments and separators do not count as delimiters while the
+        // boundaries are known.
+        let mut html = b"Content-Type: multipart/alternative; boundary=A\r\n\r\n--A\r\nContent-Type: text/html\r\n\r\n".to_vec();
+        for _ in 0..2_000 {
+            html.extend_from_slice(b"<!--[if mso]><p>----</p><![endif]-->\r\n");
+        }
+        html.extend_from_slice(
+            b"--A\r\nContent-Type: application/pdf; name=\"multipart.pdf\"\r\n\r\nx\r\n--A--\r\n",
+        );
+        assert!(check(&html, 1_000).is_ok());
     }
 
     #[test]

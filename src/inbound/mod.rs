@@ -1043,12 +1043,36 @@ pub(crate) fn scan_form_fields<const N: usize>(
     max_value_bytes: usize,
     limits: &InboundLimits,
 ) -> Result<[Option<String>; N], ParseError> {
+    scan_fields(content_type, body, names, max_value_bytes, limits, false)
+}
+
+/// [`scan_form_fields`], keeping the last value of a name given more than
+/// once (Mailgun's event webhooks: its own fields come after the sender's
+/// variables of the same names).
+pub(crate) fn scan_last_form_fields<const N: usize>(
+    content_type: &str,
+    body: &[u8],
+    names: [&str; N],
+    max_value_bytes: usize,
+    limits: &InboundLimits,
+) -> Result<[Option<String>; N], ParseError> {
+    scan_fields(content_type, body, names, max_value_bytes, limits, true)
+}
+
+fn scan_fields<const N: usize>(
+    content_type: &str,
+    body: &[u8],
+    names: [&str; N],
+    max_value_bytes: usize,
+    limits: &InboundLimits,
+    last: bool,
+) -> Result<[Option<String>; N], ParseError> {
     let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
     let mut keep = |name: &[u8], value: &[u8], decode: bool| -> Result<(), ParseError> {
         let Some(i) = names.iter().position(|n| n.as_bytes() == name) else {
             return Ok(());
         };
-        if found[i].is_some() {
+        if found[i].is_some() && !last {
             return Ok(());
         }
         if value.len() > max_value_bytes {

@@ -177,8 +177,17 @@ impl MailgunVerifier {
         if form::is_form(content_type) {
             Ok(Decoded::Form(form::pairs(body, &self.policy.limits)?))
         } else if let Some(content_type) = content_type.filter(|ct| form::is_multipart(Some(ct))) {
-            multipart_fields(content_type, body)
-                .map(Decoded::Multipart)
+            // Only the signed fields are read before the signature is
+            // checked, by a linear scan: the whole form is parsed (by the
+            // MIME parser) once it is authenticated.
+            let max = self.policy.limits.max_header_bytes;
+            let limits = crate::InboundLimits::default();
+            crate::inbound::scan_last_form_fields(content_type, body, SIGNED, max, &limits)
+                .map(|signed| Decoded::Multipart {
+                    signed,
+                    content_type: content_type.to_owned(),
+                    body,
+                })
                 .map_err(|_| VerifyError::InvalidPayload {
                     detail: "the body is not a multipart form",
                 })
@@ -303,8 +312,13 @@ impl MailgunVerifier {
 enum Decoded<'a> {
     Json(Envelope<'a>),
     Form(Vec<Pair<'a>>),
-    /// A legacy form posted as `multipart/form-data`: its fields, decoded.
-    Multipart(Vec<(String, String)>),
+    /// A legacy form posted as `multipart/form-data`: the signed fields as
+    /// scanned, and the form, parsed only once it is authenticated.
+    Multipart {
+        signed: [Option<String>; 3],
+        content_type: String,
+        body: &'a [u8],
+    },
 }
 
 impl Decoded<'_> {
@@ -319,14 +333,8 @@ impl Decoded<'_> {
                     .ok_or(VerifyError::InvalidSignature)
             }
             Self::Form(pairs) => signature_from_pairs(pairs, limits).map(Cow::Owned),
-            Self::Multipart(fields) => {
-                // Mailgun's own value is the last, as in a URL-encoded form.
-                let last = |name: &str| {
-                    let found = fields.iter().rev().find(|(n, _)| n == name);
-                    found.map(|(_, value)| value.clone())
-                };
-                signed(SIGNED.map(last)).map(Cow::Owned)
-            }
+            // Mailgun's own value is the last, as in a URL-encoded form.
+            Self::Multipart { signed: fields, .. } => signed(fields.clone()).map(Cow::Owned),
         }
     }
 
@@ -334,7 +342,26 @@ impl Decoded<'_> {
         match self {
             Self::Json(envelope) => events_from_envelope(&envelope),
             Self::Form(pairs) => events_from_pairs(&pairs),
-            Self::Multipart(fields) => events_from_fields(fields),
+            Self::Multipart {
+                signed,
+                content_type,
+                body,
+            } => {
+                let fields = multipart_fields(&content_type, body)?;
+                // The parsed form must hold the very fields the scan
+                // checked: a form the two readings see differently is
+                // refused.
+                let last = |name: &str| {
+                    let found = fields.iter().rev().find(|(n, _)| n == name);
+                    found.map(|(_, value)| value.clone())
+                };
+                if SIGNED.map(last) != signed {
+                    return Err(ParseError::new(
+                        "the form's signed fields read differently by its parts",
+                    ));
+                }
+                events_from_fields(fields)
+            }
         }
     }
 }
