@@ -538,3 +538,28 @@ fn an_old_ses_notification_is_named_with_its_age() {
         assert_eq!(out["skew_seconds"], -3 * 3600, "{scheme}: {out}");
     }
 }
+
+/// A header that carries a secret itself (SparkPost's relay token, an API
+/// key) has no digest printed: a short secret's unsalted digest is guessed
+/// offline. Only `Authorization` was left out.
+#[test]
+fn headers_that_carry_secrets_are_not_digested() {
+    let (_, out) = explain(
+        "standard-webhooks",
+        &["--secret", WHSEC],
+        &[
+            "X-MessageSystems-Webhook-Token: s3cr3t-relay-token".to_owned(),
+            "X-Api-Key: k3y".to_owned(),
+            "webhook-id: msg_1".to_owned(),
+        ],
+        BODY.as_bytes(),
+        T,
+    );
+    let names: Vec<&str> = out["signed"]["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter_map(|h| h["name"].as_str())
+        .collect();
+    assert_eq!(names, ["webhook-id"], "{out}");
+}
