@@ -1047,19 +1047,9 @@ pub(crate) fn scan_form_fields<const N: usize>(
 }
 
 /// [`scan_form_fields`], keeping the last value of a name given more than
-/// once (Mailgun's event webhooks: its own fields come after the sender's
-/// variables of the same names).
-pub(crate) fn scan_last_form_fields<const N: usize>(
-    content_type: &str,
-    body: &[u8],
-    names: [&str; N],
-    max_value_bytes: usize,
-    limits: &InboundLimits,
-) -> Result<[Option<String>; N], ParseError> {
-    scan_fields(content_type, body, names, max_value_bytes, limits, true)
-}
-
-fn scan_fields<const N: usize>(
+/// once where `last` (Mailgun's event webhooks: its own fields come after
+/// the sender's variables of the same names).
+pub(crate) fn scan_fields<const N: usize>(
     content_type: &str,
     body: &[u8],
     names: [&str; N],

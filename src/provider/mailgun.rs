@@ -182,7 +182,7 @@ impl MailgunVerifier {
             // MIME parser) once it is authenticated.
             let max = self.policy.limits.max_header_bytes;
             let limits = crate::InboundLimits::default();
-            crate::inbound::scan_last_form_fields(content_type, body, SIGNED, max, &limits)
+            crate::inbound::scan_fields(content_type, body, SIGNED, max, &limits, true)
                 .map(|signed| Decoded::Multipart {
                     signed,
                     content_type: content_type.to_owned(),
