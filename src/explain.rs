@@ -276,7 +276,7 @@ pub fn signed_parts(parts: &Parts) -> serde_json::Value {
 /// Whether a header may carry a secret itself (credentials, a token, a
 /// key), rather than a signature or a time: such a header's digest is not
 /// printed, since a short secret's unsalted digest is guessed offline
-/// (`Authorization`, SparkPost's `X-MessageSystems-Webhook-Token`, an API
+/// (`Authorization`, a relay's webhook token, an API
 /// key header).
 fn carries_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();

@@ -63,7 +63,10 @@ pub(crate) fn check(raw: &[u8], max_parts: usize) -> Result<(), ParseError> {
             return Err(too_costly());
         }
         let message = names_message(field);
-        let searched = names_multipart(field) && find_ignoring_case(field, b"boundary").is_some();
+        encoded.digest |= names_digest(field);
+        // A field cut at FIELD_MAX may hold its boundary past the cut.
+        let searched = names_multipart(field)
+            && (find_ignoring_case(field, b"boundary").is_some() || field.len() > FIELD_MAX);
         if !message && !searched {
             // No search: not multipart, or no boundary to look for.
             continue;
@@ -208,21 +211,24 @@ fn names_multipart(field: &[u8]) -> bool {
 /// Whether a `Content-Type` value names a `message` type, as
 /// [`names_multipart`] reads it.
 fn names_message(field: &[u8]) -> bool {
-    names_type(field, b"message/")
+    // mail-parser parses again only `message/rfc822` and `message/global`.
+    names_type(field, b"message")
+        && (names_type(field, b"rfc822") || names_type(field, b"global") || field.len() > FIELD_MAX)
+}
+
+/// Whether a `Content-Type` value names `multipart/digest`, whose parts
+/// without a type are messages.
+fn names_digest(field: &[u8]) -> bool {
+    names_type(field, b"multipart") && names_type(field, b"digest")
 }
 
 fn names_type(field: &[u8], name: &[u8]) -> bool {
-    let start = field
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .unwrap_or(field.len());
-    let value = &field[start..];
-    let plain = value.first().is_some_and(u8::is_ascii_alphabetic) && field.len() <= FIELD_MAX;
-    if plain {
-        value.len() >= name.len() && value[..name.len()].eq_ignore_ascii_case(name)
-    } else {
-        find_ignoring_case(field, name).is_some()
-    }
+    // mail-parser keeps the last token before `/`, split by comments and
+    // folds (`x()message/rfc822` is `message`), so anywhere before the
+    // parameters counts; a field cut at FIELD_MAX counts wherever.
+    let cut = field.len() > FIELD_MAX;
+    let end = field.iter().position(|&b| b == b';').unwrap_or(field.len());
+    find_ignoring_case(if cut { field } else { &field[..end] }, name).is_some()
 }
 
 /// A part whose type is `message/…` and whose transfer encoding is base64
@@ -233,6 +239,9 @@ fn names_type(field: &[u8], name: &[u8]) -> bool {
 #[derive(Default)]
 struct EncodedMessages {
     messages: Vec<usize>,
+    /// A `multipart/digest` is declared: its parts without a type are
+    /// messages, so any encoded part may be one.
+    digest: bool,
 }
 
 impl EncodedMessages {
@@ -246,27 +255,33 @@ impl EncodedMessages {
     /// Refuses `raw` when a header block declaring a message type also
     /// declares a base64 or quoted-printable transfer encoding.
     fn check(&self, raw: &[u8]) -> Result<(), ParseError> {
-        if self.messages.is_empty() {
+        if self.messages.is_empty() && !self.digest {
             return Ok(());
         }
         let mut blocks = BlockEnds::default();
         let mut at = 0;
         while let Some((start, name_end)) = find_field_name(raw, at, b"content-transfer-encoding") {
             at = name_end;
-            let Some((field, _)) = field_at(&raw[at..]) else {
+            let Some((field, read)) = field_at(&raw[at..]) else {
                 continue;
             };
+            // Past the field: fields never overlap, so reading them stays
+            // linear.
+            at += read;
+            // An encoded word (`=?…?b?YmFzZTY0?=`) may say base64 too.
             let encoded = find_ignoring_case(field, b"base64").is_some()
                 || find_ignoring_case(field, b"quoted-printable").is_some()
+                || find_ignoring_case(field, b"=?").is_some()
                 || field.len() > FIELD_MAX;
             if encoded
-                && self
-                    .messages
-                    .binary_search(&blocks.after(raw, start, at))
-                    .is_ok()
+                && (self.digest
+                    || self
+                        .messages
+                        .binary_search(&blocks.after(raw, start, name_end))
+                        .is_ok())
             {
                 return Err(ParseError::new(
-                    "a message part is base64 or quoted-printable encoded (RFC 2046 allows neither)",
+                    "a message part is (or may be, in a digest) base64 or quoted-printable encoded (RFC 2046 allows neither)",
                 ));
             }
         }
@@ -332,20 +347,31 @@ fn boundary(field: &[u8]) -> Option<&[u8]> {
 /// not start with a space or a tab) and holds nothing but CR, form feeds
 /// and blanks; or the end of `raw`.
 fn blank_line_after(raw: &[u8], from: usize) -> usize {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | 0x0c);
     let mut at = from;
+    // Whether the line just read was neither a field nor a fold: mail-parser
+    // passes such a line over, then skips every blank at the next line's
+    // start, so a line of blanks after it ends the block too.
+    let mut colonless = false;
+    let mut line_start = from;
     while let Some(offset) = memchr::memchr(b'\n', &raw[at..]) {
         let lf = at + offset;
-        let line = lf + 1;
-        if !matches!(raw.get(line), Some(b' ' | b'\t')) {
-            let mut i = line;
-            while matches!(raw.get(i), Some(b' ' | b'\t' | b'\r' | 0x0c)) {
+        if line_start != from {
+            let line = &raw[line_start..lf];
+            colonless = !matches!(line.first(), Some(b' ' | b'\t')) && !line.contains(&b':');
+        }
+        let next = lf + 1;
+        if colonless || !matches!(raw.get(next), Some(b' ' | b'\t')) {
+            let mut i = next;
+            while raw.get(i).is_some_and(blank) {
                 i += 1;
             }
             if raw.get(i) == Some(&b'\n') {
                 return i + 1;
             }
         }
-        at = line;
+        at = next;
+        line_start = next;
     }
     raw.len()
 }
@@ -520,6 +546,37 @@ mod tests {
         assert!(check(encoded, 1_000).is_err());
         let plain = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: hi\r\n\r\nbody\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--B--\r\n";
         assert!(check(plain, 1_000).is_ok());
+    }
+
+    /// What a second review found: the parser's type token, digests, an
+    /// encoded transfer encoding, a block ended after a colonless line.
+    #[test]
+    fn the_parser_s_readings_found_by_the_second_review_are_followed() {
+        // The last token before `/` is the type.
+        for value in [
+            " x()multipart/mixed; boundary=Z",
+            " x\r\n multipart/mixed; boundary=Z",
+        ] {
+            assert!(names_multipart(value.as_bytes()), "{value:?}");
+        }
+        assert!(names_message(b" message /rfc822"));
+        assert!(!names_message(b" message/delivery-status"));
+        // A digest's untyped part may be an encoded message.
+        let digest = b"Content-Type: multipart/digest; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--B--\r\n";
+        assert!(check(digest, 1_000).is_err());
+        // An encoded word naming the encoding.
+        let worded = b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: =?us-ascii?b?YmFzZTY0?=\r\n\r\naGk=\r\n";
+        assert!(check(worded, 1_000).is_err());
+        // After a line with no colon, a line of blanks ends the block.
+        let colonless = b"Content-Type: multipart/mixed; boundary=Z\r\nx\r\n \r\nbody";
+        assert_eq!(blank_line_after(colonless, 12), colonless.len() - 4);
+        assert!(
+            check(
+                &bomb("Content-Type", "", "\r\nx\r\n \r\n", 20_000),
+                1_000_000
+            )
+            .is_err()
+        );
     }
 
     /// Ordinary mail is not refused for what it merely mentions.
