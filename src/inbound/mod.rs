@@ -164,8 +164,15 @@ impl InboundLimits {
         Ok(())
     }
 
-    /// Refuses MIME over the size or line limit, before it is parsed.
+    /// Refuses MIME over the size or line limit, or whose parsing would
+    /// cost too much ([`boundaries::check`]), before it is parsed.
     pub(crate) fn check_mime(&self, raw: &[u8]) -> Result<(), ParseError> {
+        self.check_size_and_lines(raw)?;
+        boundaries::check(raw, self.max_parts)
+    }
+
+    /// Refuses a body over the size or line limit.
+    fn check_size_and_lines(&self, raw: &[u8]) -> Result<(), ParseError> {
         self.check_body(raw)?;
         // One linear pass per message: not worth a dependency (bytecount).
         #[allow(clippy::naive_bytecount)]
@@ -173,7 +180,7 @@ impl InboundLimits {
         if lines > self.max_lines {
             return Err(ParseError::new("the message has more lines than the limit"));
         }
-        boundaries::check(raw, self.max_parts)
+        Ok(())
     }
 }
 
@@ -647,7 +654,7 @@ impl InboundMessage {
         limits: &InboundLimits,
     ) -> Result<Self, ParseError> {
         limits.check_mime(raw)?;
-        let parsed = parse_mime(raw, limits.max_parts)
+        let parsed = parse_checked(raw)
             .ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
         if parsed.parts.len() > limits.max_parts {
             return Err(ParseError::new(
@@ -669,7 +676,7 @@ impl InboundMessage {
         limits.check_mime(&raw)?;
         let mut message = Self::new(provider);
         {
-            let parsed = parse_mime(&raw, limits.max_parts)
+            let parsed = parse_checked(&raw)
                 .ok_or_else(|| ParseError::new("the message is not RFC 5322 mail"))?;
             if parsed.parts.len() > limits.max_parts {
                 return Err(ParseError::new(
@@ -905,7 +912,9 @@ pub(crate) fn form_data(
     limits: &InboundLimits,
 ) -> Result<Vec<FormPart>, ParseError> {
     use mail_parser::MimeHeaders as _;
-    limits.check_mime(body)?;
+    // The body's size and lines; the cost of parsing it is checked below,
+    // with the form's own boundary.
+    limits.check_size_and_lines(body)?;
     let boundary = form_boundary(content_type)?;
     // A form cut short (no closing delimiter) would lose its last parts
     // silently: refused. The closing delimiter starts a line, and may be
@@ -926,8 +935,8 @@ pub(crate) fn form_data(
     message.extend_from_slice(body);
     // Again with the form's own boundary, which the body does not declare.
     boundaries::check(&message, limits.max_parts)?;
-    let parsed = parse_mime(&message, limits.max_parts)
-        .ok_or_else(|| ParseError::new("the form is not MIME multipart"))?;
+    let parsed =
+        parse_checked(&message).ok_or_else(|| ParseError::new("the form is not MIME multipart"))?;
     if parsed.parts.len() > limits.max_parts {
         return Err(ParseError::new("the form has more parts than the limit"));
     }
@@ -1084,7 +1093,8 @@ pub(crate) fn scan_fields<const N: usize>(
         }
         return Ok(found);
     }
-    limits.check_mime(body)?;
+    // A linear scan: no MIME parser, so no cost check.
+    limits.check_size_and_lines(body)?;
     let delimiter = [b"--", form_boundary(content_type)?.as_bytes()].concat();
     if delimiter.len() == 2 {
         return Err(ParseError::new("the form has no boundary"));
@@ -1239,11 +1249,17 @@ fn disposition_name(value: &str) -> Option<(String, bool)> {
 ///
 /// A message whose boundary searches would cost more than a few times its
 /// size, or that may hold more than `max_parts` parts, is `None` as well,
-/// unparsed ([`boundaries::check`]; the callers
-/// that read whole messages call it first through
-/// [`InboundLimits::check_mime`], for its error).
+/// unparsed ([`boundaries::check`]). The callers that read whole messages
+/// check first through [`InboundLimits::check_mime`], for its error, and
+/// then call [`parse_checked`].
 fn parse_mime(raw: &[u8], max_parts: usize) -> Option<mail_parser::Message<'_>> {
     boundaries::check(raw, max_parts).ok()?;
+    parse_checked(raw)
+}
+
+/// [`parse_mime`] for bytes [`boundaries::check`] has just passed (through
+/// [`InboundLimits::check_mime`]): not checked twice.
+fn parse_checked(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
     std::panic::catch_unwind(|| mail_parser::MessageParser::default().parse(raw))
         .ok()
         .flatten()
