@@ -299,8 +299,8 @@ impl EmailEvent {
         }
     }
 
-    /// The digest the idempotency key uses when there is no event id, as
-    /// stored (the queue keeps it with the event).
+    /// The digest the idempotency key uses, where the provider's module made
+    /// one, as stored (the queue keeps it with the event).
     pub(crate) fn fingerprint(&self) -> Option<&str> {
         self.fingerprint.as_deref()
     }
@@ -310,10 +310,17 @@ impl EmailEvent {
         self.fingerprint = Some(fingerprint);
     }
 
-    /// Sets the digest the idempotency key uses when there is no event id
-    /// (see [`EmailEvent::idempotency_key`]).
+    /// Sets the digest the idempotency key uses, before any event id (see
+    /// [`EmailEvent::idempotency_key`]): for an event without an id, or
+    /// whose id changes between redeliveries.
     pub(crate) fn set_fingerprint(&mut self, digest: &[u8]) {
         self.fingerprint = Some(encoding::hex(&digest[..16.min(digest.len())]));
+    }
+
+    /// Keys the event by `id` rather than by a digest made of it before.
+    pub(crate) fn key_by_id(&mut self, id: String) {
+        self.event_id = Some(id);
+        self.fingerprint = None;
     }
 
     /// A stable key for processing this event once.
@@ -336,9 +343,9 @@ impl EmailEvent {
     ///   description where it has them).
     #[must_use]
     pub fn idempotency_key(&self) -> String {
-        // SendGrid's `sg_event_id` is new on each duplicate of one event:
-        // its module's digest keys every SendGrid event.
-        if let (Provider::Sendgrid, Some(fingerprint)) = (self.provider, &self.fingerprint) {
+        // A digest the provider's module made wins: it makes one where the
+        // event has no id, or an id that is not stable (SendGrid's).
+        if let Some(fingerprint) = &self.fingerprint {
             return format!("{}:sha256:{fingerprint}", self.provider);
         }
         if let Some(id) = &self.event_id {
@@ -346,9 +353,6 @@ impl EmailEvent {
                 (Provider::Ses, Some(recipient)) => format!("{}:{id}:{recipient}", self.provider),
                 _ => format!("{}:{id}", self.provider),
             };
-        }
-        if let Some(fingerprint) = &self.fingerprint {
-            return format!("{}:sha256:{fingerprint}", self.provider);
         }
         let timestamp = self.timestamp.map(|t| t.unix_timestamp_nanos().to_string());
         let kind = serde_json::to_value(self.kind).ok();

@@ -250,8 +250,10 @@ fn parse_with_id(id: Option<&str>, body: &[u8]) -> Result<Vec<EmailEvent>, Parse
     let mut event = batch::named(Provider::Resend, raw, "type", what, |native, raw| {
         normalize(native, id, raw.to_owned())
     })?;
-    if event.event_id.is_none() {
-        event.event_id = id.map(str::to_owned);
+    // An unknown event (keyed by its bytes as it was read) is keyed by the
+    // signed id.
+    if let (None, Some(id)) = (&event.event_id, id) {
+        event.key_by_id(id.to_owned());
     }
     Ok(vec![event])
 }
