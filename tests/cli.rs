@@ -2027,31 +2027,6 @@ fn bodies_over_the_limit_are_never_signed_sent_or_parsed_as_a_prefix() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An SES notification signed with `key` (PKCS#8 DER) at `at`, Unix seconds.
-fn ses_notification(key: &[u8], at: i64) -> Vec<u8> {
-    let url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
-    let message = serde_json::json!({
-        "eventType": "Delivery",
-        "mail": {"messageId": "0100-x", "timestamp": "2023-11-14T22:13:20.000Z",
-                 "source": "a@example.com", "destination": ["b@example.com"]},
-        "delivery": {"timestamp": "2023-11-14T22:13:21.000Z", "recipients": ["b@example.com"]},
-    });
-    let envelope = serde_json::json!({
-        "Type": "Notification",
-        "MessageId": "m-1",
-        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
-        "Message": message.to_string(),
-        "Timestamp": time::OffsetDateTime::from_unix_timestamp(at).expect("time")
-            .format(&time::format_description::well_known::Rfc3339)
-            .expect("format"),
-        "SignatureVersion": "2",
-        "SigningCertURL": url,
-    });
-    let url = email_webhooks::provider::sns::SigningCertUrl::parse(url).expect("url");
-    let signer = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
-    signer.sign(envelope).expect("sign")
-}
-
 #[test]
 fn ses_and_sns_try_every_certificate_given_and_keys_are_read_from_pipes() {
     use base64::Engine as _;
@@ -2071,7 +2046,7 @@ fn ses_and_sns_try_every_certificate_given_and_keys_are_read_from_pipes() {
     let old_cert = old_cert.display().to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = dir.join("body.json");
-    std::fs::write(&body, ses_notification(&new_key, now)).expect("write");
+    std::fs::write(&body, common::ses_notification(&new_key, now)).expect("write");
     let body = body.display().to_string();
     let topic = "arn:aws:sns:eu-west-1:1:t";
     for scheme in ["ses", "sns"] {
@@ -2220,7 +2195,7 @@ fn ses_and_sns_go_past_a_certificate_not_valid_at_the_time() {
     let old_key = include_bytes!("data/sns-test-key.pk8");
     let day_ago = now - 86_400;
     let old_body = dir.join("old.json");
-    std::fs::write(&old_body, ses_notification(old_key, day_ago)).expect("write");
+    std::fs::write(&old_body, common::ses_notification(old_key, day_ago)).expect("write");
     let old_body = old_body.display().to_string();
     let day_ago = day_ago.to_string();
     for scheme in ["ses", "sns"] {

@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+mod common;
+
 fn run(args: &[&str], stdin: &[u8]) -> (i32, Value, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_email-webhooks"))
         .args(args)
@@ -500,30 +502,7 @@ fn an_old_ses_notification_is_named_with_its_age() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sns-test-cert.pem");
     // Signed three hours ago (the test certificate is recent: not `T`).
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let signed_at = now - 3 * 3600;
-    let url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
-    let message = serde_json::json!({
-        "eventType": "Delivery",
-        "mail": {"messageId": "0100-x", "timestamp": "2023-11-14T22:13:20.000Z",
-                 "source": "a@example.com", "destination": ["b@example.com"]},
-        "delivery": {"timestamp": "2023-11-14T22:13:21.000Z", "recipients": ["b@example.com"]},
-    });
-    let envelope = serde_json::json!({
-        "Type": "Notification",
-        "MessageId": "m-1",
-        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
-        "Message": message.to_string(),
-        "Timestamp": time::OffsetDateTime::from_unix_timestamp(signed_at).unwrap()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap(),
-        "SignatureVersion": "2",
-        "SigningCertURL": url,
-    });
-    let url = email_webhooks::provider::sns::SigningCertUrl::parse(url).unwrap();
-    let body = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url)
-        .unwrap()
-        .sign(envelope)
-        .unwrap();
+    let body = common::ses_notification(key, now - 3 * 3600);
     let cert = cert.display().to_string();
     for scheme in ["ses", "sns"] {
         let (code, out) = explain(

@@ -144,3 +144,28 @@ pub fn form_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// An SES notification signed with `key` (PKCS#8 DER) at `at`, Unix seconds.
+pub fn ses_notification(key: &[u8], at: i64) -> Vec<u8> {
+    let url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
+    let message = serde_json::json!({
+        "eventType": "Delivery",
+        "mail": {"messageId": "0100-x", "timestamp": "2023-11-14T22:13:20.000Z",
+                 "source": "a@example.com", "destination": ["b@example.com"]},
+        "delivery": {"timestamp": "2023-11-14T22:13:21.000Z", "recipients": ["b@example.com"]},
+    });
+    let envelope = serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+        "Message": message.to_string(),
+        "Timestamp": time::OffsetDateTime::from_unix_timestamp(at).expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format"),
+        "SignatureVersion": "2",
+        "SigningCertURL": url,
+    });
+    let url = email_webhooks::provider::sns::SigningCertUrl::parse(url).expect("url");
+    let signer = email_webhooks::provider::sns::SnsSigner::from_pkcs8(key, url).expect("key");
+    signer.sign(envelope).expect("sign")
+}
